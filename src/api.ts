@@ -1,0 +1,138 @@
+/**
+ * The contract between the plugin and the daemon: HTTP/1.1 + JSON on the daemon's Unix socket.
+ * Types only, shared by `plugin/` (the client) and `daemon/` (the handler). Every error response
+ * is `{ "error": message, "reason": ApiReason }` with a 4xx/5xx status.
+ *
+ * | method | path | body → response |
+ * | --- | --- | --- |
+ * | GET | /v1/status | → {@linkcode StatusResponse} |
+ * | POST | /v1/ipam/allocate | {@linkcode AllocateRequest} → {@linkcode AllocateResponse} |
+ * | POST | /v1/endpoints | {@linkcode ProgramRequest} → {@linkcode Endpoint} (host route, rules, policy) |
+ * | GET | /v1/endpoints | → `{ endpoints: Endpoint[] }` |
+ * | GET | /v1/endpoints/{containerID}/{ifname} | → {@linkcode Endpoint} or 404 |
+ * | POST | /v1/endpoints/release | {@linkcode ReleaseRequest} → {@linkcode ReleaseResponse} (idempotent) |
+ * | POST | /v1/gc | {@linkcode GcRequest} → {@linkcode GcResponse} |
+ * @module
+ */
+
+/** Default path of the daemon's socket. */
+export const DEFAULT_SOCKET = "/run/tern/ternd.sock";
+
+/** Why a request failed, machine-readable; the plugin maps it to a CNI error code. */
+export type ApiReason =
+  | "invalid" // the request is malformed (400)
+  | "not_found" // no such endpoint or path (404)
+  | "conflict" // the identity or address is taken in a way that forbids the request (409)
+  | "exhausted" // no free address in the node's pod CIDRs (503)
+  | "too_large" // body over the cap (413)
+  | "unavailable" // the daemon is starting or stopping (503)
+  | "internal"; // anything else (500)
+
+/** Error body of every non-2xx response. */
+export interface ApiError {
+  error: string;
+  reason: ApiReason;
+}
+
+/** The identity of an attachment, as the CNI spec defines it. */
+export interface AttachmentId {
+  containerID: string;
+  ifname: string;
+}
+
+/** Ask for the address of an attachment; repeated calls for one identity return one address. */
+export interface AllocateRequest extends AttachmentId {
+  /** The network config's `name`. */
+  network: string;
+  /** Path of the pod's network namespace (`CNI_NETNS`). */
+  netns: string;
+  /** Optional: Kubernetes pod identity from `CNI_ARGS` (K8S_POD_NAMESPACE, K8S_POD_NAME). */
+  podNamespace?: string;
+  podName?: string;
+}
+
+/** The address the daemon claimed. */
+export interface AllocateResponse {
+  /** The pod's IPv4 address (no prefix). */
+  ip: string;
+  /** The pod CIDR it came from. */
+  podCIDR: string;
+  /** The gateway the pod routes through (169.254.1.1). */
+  gateway: string;
+  /** False when the identity already held this address (repeated ADD). */
+  created: boolean;
+}
+
+/** Program the host side of an attachment whose veth exists. */
+export interface ProgramRequest extends AttachmentId {
+  network: string;
+  netns: string;
+  /** Host-side veth name. */
+  hostVeth: string;
+  /** MAC of the pod-side interface, recorded for CHECK and status. */
+  podMac: string;
+  /** The address returned by allocate; the daemon refuses one that the identity does not own. */
+  ip: string;
+}
+
+/** What the daemon knows of an attachment. */
+export interface Endpoint extends AttachmentId {
+  network: string;
+  netns: string;
+  ip: string;
+  podCIDR: string;
+  /** Empty until programmed. */
+  hostVeth: string;
+  podMac: string;
+  podNamespace?: string;
+  podName?: string;
+  /** `allocated`: address claimed, host side not yet programmed; `programmed`: ready. */
+  state: "allocated" | "programmed";
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Release an attachment: remove its host route and rules, free its address. */
+export interface ReleaseRequest extends AttachmentId {
+  network?: string;
+}
+
+/** `released` is false when there was nothing to release (already gone is success). */
+export interface ReleaseResponse {
+  released: boolean;
+  ip?: string;
+}
+
+/** CNI GC: release every attachment of `network` that is not in `valid`. */
+export interface GcRequest {
+  network: string;
+  valid: AttachmentId[];
+}
+
+/** The attachments GC released. */
+export interface GcResponse {
+  released: (AttachmentId & { ip: string })[];
+}
+
+/** One pod CIDR of the node and how full it is. */
+export interface PoolStatus {
+  cidr: string;
+  /** Addresses that may be handed out (network and broadcast excluded). */
+  capacity: number;
+  used: number;
+  free: number;
+}
+
+/** Daemon health, for STATUS and `tern status`. */
+export interface StatusResponse {
+  ready: boolean;
+  version: string;
+  node: string;
+  pools: PoolStatus[];
+  /** Sum of `free` over pools. */
+  free: number;
+  endpoints: number;
+  /** Milliseconds since the daemon started. */
+  uptimeMs: number;
+}

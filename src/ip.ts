@@ -1,0 +1,169 @@
+/**
+ * The one module that runs iproute2's `ip`. Pure functions render `ip -batch` input for the
+ * datapath; the {@linkcode Ip} class runs it through an injectable {@linkcode Runner}, in the
+ * current network namespace or, through `nsenter --net=PATH`, in a pod's.
+ * @module
+ */
+import { CommandError, type Runner } from "./runner.ts";
+import { GATEWAY_IP } from "./names.ts";
+
+/** Where to run: the current namespace, or the namespace bound at `netns` (a path). */
+export interface Where {
+  /** Path of a network namespace file (`/var/run/netns/x`, `/proc/PID/ns/net`). */
+  netns?: string;
+}
+
+/** The pod side of an attachment, as the plugin configures it. */
+export interface PodLink {
+  /** Host-side veth name (`tern…`). */
+  hostVeth: string;
+  /** MAC of the host-side veth; the pod's static neighbour entry for the gateway points here. */
+  hostMac: string;
+  /** Interface name inside the pod (`CNI_IFNAME`). */
+  ifname: string;
+  /** MAC of the pod-side interface. */
+  podMac: string;
+  /** Path of the pod's network namespace. */
+  netns: string;
+  /** The pod's IPv4 address, without prefix. */
+  ip: string;
+  /** Link MTU for both ends. */
+  mtu: number;
+}
+
+/**
+ * `ip -batch` lines, run in the node's namespace, that create the veth pair with the pod end
+ * already moved into the pod's namespace, and bring the host end up.
+ */
+export function renderVethAdd(link: PodLink): string[] {
+  return [
+    `link add ${link.hostVeth} mtu ${link.mtu} address ${link.hostMac} type veth` +
+    ` peer name ${link.ifname} mtu ${link.mtu} address ${link.podMac} netns ${link.netns}`,
+    `link set ${link.hostVeth} up`,
+  ];
+}
+
+/**
+ * `ip -batch` lines, run inside the pod's namespace: the /32, the link-scope route to the
+ * gateway, the default route and the permanent neighbour entry that makes ARP for the gateway
+ * unnecessary.
+ */
+export function renderPodSide(link: PodLink): string[] {
+  const dev = link.ifname;
+  return [
+    `addr add ${link.ip}/32 dev ${dev}`,
+    `link set ${dev} up`,
+    `route add ${GATEWAY_IP} dev ${dev} scope link`,
+    `route add default via ${GATEWAY_IP} dev ${dev}`,
+    `neigh replace ${GATEWAY_IP} lladdr ${link.hostMac} dev ${dev} nud permanent`,
+  ];
+}
+
+/** The host route to a pod, marked with tern's protocol. */
+export function renderHostRoute(ip: string, hostVeth: string, proto: number): string {
+  return `route replace ${ip}/32 dev ${hostVeth} scope link proto ${proto}`;
+}
+
+/** A route as `ip -json route show` prints it (the fields tern reads). */
+export interface IpRoute {
+  dst: string;
+  dev?: string;
+  gateway?: string;
+  protocol?: string | number;
+  scope?: string;
+  table?: string | number;
+  flags?: string[];
+}
+
+/** A link as `ip -json link show` prints it (the fields tern reads). */
+export interface IpLink {
+  ifname: string;
+  ifindex: number;
+  address?: string;
+  mtu?: number;
+  operstate?: string;
+  flags?: string[];
+}
+
+/** An address entry as `ip -json addr show` prints it (the fields tern reads). */
+export interface IpAddrInfo {
+  ifname: string;
+  addr_info: { family: string; local: string; prefixlen: number; scope?: string }[];
+}
+
+/** A neighbour entry as `ip -json neigh show` prints it (the fields tern reads). */
+export interface IpNeigh {
+  dst: string;
+  dev?: string;
+  lladdr?: string;
+  state?: string[];
+}
+
+/** Runs `ip` through a {@linkcode Runner}. Every method throws {@linkcode CommandError} on failure. */
+export class Ip {
+  readonly #run: Runner;
+  readonly #ipPath: string;
+
+  /** `options.ipPath` defaults to `ip` on PATH; `options.nsenterPath` to `nsenter`. */
+  constructor(run: Runner, options: { ipPath?: string; nsenterPath?: string } = {}) {
+    this.#run = run;
+    this.#ipPath = options.ipPath ?? "ip";
+    this.#nsenter = options.nsenterPath ?? "nsenter";
+  }
+  readonly #nsenter: string;
+
+  /** The argv prefix that runs `ip` where asked. */
+  argv(where: Where = {}): string[] {
+    return where.netns === undefined
+      ? [this.#ipPath]
+      : [this.#nsenter, `--net=${where.netns}`, this.#ipPath];
+  }
+
+  /** Runs `ip -batch -` with the lines; stops at the first failing line (no `-force`). */
+  async batch(lines: readonly string[], where: Where = {}): Promise<void> {
+    if (lines.length === 0) return;
+    const argv = [...this.argv(where), "-batch", "-"];
+    const result = await this.#run(argv, { stdin: lines.join("\n") + "\n" });
+    if (result.code !== 0) throw new CommandError(argv, result);
+  }
+
+  /** Runs `ip -json ARGS` and parses its output; an empty output is an empty list. */
+  async json<T>(args: readonly string[], where: Where = {}): Promise<T[]> {
+    const argv = [...this.argv(where), "-json", ...args];
+    const result = await this.#run(argv);
+    if (result.code !== 0) throw new CommandError(argv, result);
+    const text = result.stdout.trim();
+    return text === "" ? [] : JSON.parse(text) as T[];
+  }
+
+  /** Runs `ip ARGS`; returns the result without throwing, for callers that judge exit codes. */
+  raw(args: readonly string[], where: Where = {}) {
+    return this.#run([...this.argv(where), ...args]);
+  }
+
+  /** The link named `name`, or undefined when there is none. */
+  async link(name: string, where: Where = {}): Promise<IpLink | undefined> {
+    const result = await this.raw(["-json", "link", "show", "dev", name], where);
+    if (result.code !== 0) {
+      if (/does not exist|Cannot find device/i.test(result.stderr)) return undefined;
+      throw new CommandError([...this.argv(where), "-json", "link", "show", "dev", name], result);
+    }
+    const links = JSON.parse(result.stdout) as IpLink[];
+    return links[0];
+  }
+
+  /** Deletes link `name`; a link that is already gone is success. */
+  async linkDelIfExists(name: string, where: Where = {}): Promise<boolean> {
+    const result = await this.raw(["link", "del", "dev", name], where);
+    if (result.code === 0) return true;
+    if (/does not exist|Cannot find device/i.test(result.stderr)) return false;
+    throw new CommandError([...this.argv(where), "link", "del", "dev", name], result);
+  }
+
+  /** Routes carrying protocol `proto` in the main table (or `table`). */
+  routesByProto(proto: number, options: { table?: string | number } & Where = {}) {
+    const args = ["route", "show", "proto", String(proto)];
+    if (options.table !== undefined) args.push("table", String(options.table));
+    return this.json<IpRoute>(args, options);
+  }
+}

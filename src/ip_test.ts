@@ -1,0 +1,65 @@
+import { assertEquals, assertRejects } from "../test/assert.ts";
+import { Ip, type PodLink, renderHostRoute, renderPodSide, renderVethAdd } from "./ip.ts";
+import { CommandError, type Runner } from "./runner.ts";
+
+const link: PodLink = {
+  hostVeth: "tern0123456789a",
+  hostMac: "0e:01:23:45:67:89",
+  ifname: "eth0",
+  podMac: "0a:58:0a:f4:01:07",
+  netns: "/var/run/netns/pod1",
+  ip: "10.244.1.7",
+  mtu: 1450,
+};
+
+Deno.test("renderVethAdd() creates the pair with the pod end already in the pod's namespace", () => {
+  assertEquals(renderVethAdd(link), [
+    "link add tern0123456789a mtu 1450 address 0e:01:23:45:67:89 type veth peer name eth0 mtu 1450 address 0a:58:0a:f4:01:07 netns /var/run/netns/pod1",
+    "link set tern0123456789a up",
+  ]);
+});
+
+Deno.test("renderPodSide() writes the /32, gateway routes and a permanent neighbour entry", () => {
+  assertEquals(renderPodSide(link), [
+    "addr add 10.244.1.7/32 dev eth0",
+    "link set eth0 up",
+    "route add 169.254.1.1 dev eth0 scope link",
+    "route add default via 169.254.1.1 dev eth0",
+    "neigh replace 169.254.1.1 lladdr 0e:01:23:45:67:89 dev eth0 nud permanent",
+  ]);
+});
+
+Deno.test("renderHostRoute() marks the route with tern's protocol", () => {
+  assertEquals(
+    renderHostRoute("10.244.1.7", "tern0123456789a", 116),
+    "route replace 10.244.1.7/32 dev tern0123456789a scope link proto 116",
+  );
+});
+
+Deno.test("Ip.batch() runs through nsenter for a pod namespace and feeds the lines on stdin", async () => {
+  const calls: { argv: readonly string[]; stdin: string | undefined }[] = [];
+  const fake: Runner = (argv, options) => {
+    calls.push({ argv, stdin: options?.stdin });
+    return Promise.resolve({ code: 0, stdout: "", stderr: "" });
+  };
+  await new Ip(fake).batch(["link set lo up"], { netns: "/proc/42/ns/net" });
+  assertEquals(calls, [{
+    argv: ["nsenter", "--net=/proc/42/ns/net", "ip", "-batch", "-"],
+    stdin: "link set lo up\n",
+  }]);
+});
+
+Deno.test("Ip.batch() throws a CommandError carrying stderr when ip fails", async () => {
+  const fake: Runner = () =>
+    Promise.resolve({ code: 2, stdout: "", stderr: "RTNETLINK answers: File exists" });
+  await assertRejects(() => new Ip(fake).batch(["x"]), CommandError, "File exists");
+});
+
+Deno.test("Ip.link() returns undefined for a missing device and parses a present one", async () => {
+  const missing: Runner = () =>
+    Promise.resolve({ code: 1, stdout: "", stderr: 'Device "x" does not exist.' });
+  assertEquals(await new Ip(missing).link("x"), undefined);
+  const present: Runner = () =>
+    Promise.resolve({ code: 0, stdout: '[{"ifindex":7,"ifname":"x","mtu":1500}]', stderr: "" });
+  assertEquals((await new Ip(present).link("x"))?.ifindex, 7);
+});

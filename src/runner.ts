@@ -1,0 +1,67 @@
+/**
+ * The one way tern runs a subprocess. Modules that drive `ip` or `nft` take a {@linkcode Runner}
+ * so that tests can pass a fake that checks argv and stdin without root.
+ * @module
+ */
+
+/** What a finished command returned. */
+export interface RunResult {
+  /** Exit code; 0 is success. */
+  code: number;
+  /** Standard output, decoded as UTF-8. */
+  stdout: string;
+  /** Standard error, decoded as UTF-8. */
+  stderr: string;
+}
+
+/** Runs `argv[0]` with the rest as arguments, feeding `stdin` when given. Never throws on exit code. */
+export type Runner = (argv: readonly string[], options?: { stdin?: string }) => Promise<RunResult>;
+
+/** Thrown by callers when a command they ran failed; carries the argv and stderr. */
+export class CommandError extends Error {
+  /** The command that failed. */
+  readonly argv: readonly string[];
+  /** Its result. */
+  readonly result: RunResult;
+
+  /** Builds the message from the argv, the exit code and stderr. */
+  constructor(argv: readonly string[], result: RunResult) {
+    const stderr = result.stderr.trim();
+    super(`Command failed: ${argv.join(" ")}: exit ${result.code}${stderr ? `: ${stderr}` : ""}`);
+    this.name = "CommandError";
+    this.argv = argv;
+    this.result = result;
+  }
+}
+
+const decoder = new TextDecoder();
+
+/** The real runner, on `Deno.Command`. A missing executable is reported as exit code 127. */
+export const denoRunner: Runner = async (argv, options = {}) => {
+  const [cmd, ...args] = argv;
+  if (cmd === undefined) throw new TypeError("Cannot run an empty command");
+  try {
+    const child = new Deno.Command(cmd, {
+      args,
+      stdin: options.stdin === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(options.stdin));
+      await writer.close();
+    }
+    const out = await child.output();
+    return {
+      code: out.code,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      return { code: 127, stdout: "", stderr: `${cmd}: command not found` };
+    }
+    throw err;
+  }
+};
