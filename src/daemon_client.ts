@@ -1,0 +1,272 @@
+/**
+ * The client side of the daemon's API (see `src/api.ts`): HTTP/1.1 + JSON over the daemon's Unix
+ * socket, written on `Deno.connect` with no dependencies so that the plugin, which runs on every
+ * pod's critical path, starts fast. One request per connection (`Connection: close`).
+ * @module
+ */
+import type {
+  AllocateRequest,
+  AllocateResponse,
+  ApiReason,
+  AttachmentId,
+  Endpoint,
+  GcRequest,
+  GcResponse,
+  ProgramRequest,
+  ReleaseRequest,
+  ReleaseResponse,
+  StatusResponse,
+} from "./api.ts";
+
+/** What the plugin and the CLI need of the daemon; tests pass a fake. */
+export interface DaemonApi {
+  status(): Promise<StatusResponse>;
+  allocate(req: AllocateRequest): Promise<AllocateResponse>;
+  program(req: ProgramRequest): Promise<Endpoint>;
+  release(req: ReleaseRequest): Promise<ReleaseResponse>;
+  gc(req: GcRequest): Promise<GcResponse>;
+  /** The endpoint, or undefined when the daemon does not know it (404). */
+  endpoint(id: AttachmentId): Promise<Endpoint | undefined>;
+  endpoints(): Promise<Endpoint[]>;
+}
+
+/** The daemon could not be reached: no socket, nobody listening, or no answer in time. */
+export class DaemonUnavailableError extends Error {
+  /** The socket that was tried. */
+  readonly socketPath: string;
+  /** Builds the message from the socket path and the cause. */
+  constructor(socketPath: string, cause: string) {
+    super(`Cannot reach ternd at ${socketPath}: ${cause}`);
+    this.name = "DaemonUnavailableError";
+    this.socketPath = socketPath;
+  }
+}
+
+/** The daemon answered with an error status and an `{error, reason}` body. */
+export class DaemonApiError extends Error {
+  /** HTTP status. */
+  readonly status: number;
+  /** Machine-readable reason from the body. */
+  readonly reason: ApiReason;
+  /** Wraps the daemon's own message. */
+  constructor(status: number, reason: ApiReason, message: string) {
+    super(message);
+    this.name = "DaemonApiError";
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** A parsed HTTP response: status, lower-cased headers and the body as text. */
+export interface RawResponse {
+  status: number;
+  headers: Map<string, string>;
+  body: string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Parses a complete HTTP/1.1 response (the connection was closed by the server, so the bytes
+ * are all there). Handles `Content-Length` and `Transfer-Encoding: chunked`. Pure.
+ */
+export function parseHttpResponse(bytes: Uint8Array): RawResponse {
+  let headerEnd = -1;
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
+      headerEnd = i;
+      break;
+    }
+  }
+  if (headerEnd < 0) throw new Error("Malformed HTTP response: no end of headers");
+  const lines = decoder.decode(bytes.subarray(0, headerEnd)).split("\r\n");
+  const statusMatch = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? "");
+  if (!statusMatch) {
+    throw new Error(`Malformed HTTP response: status line ${JSON.stringify(lines[0])}`);
+  }
+  const headers = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    if (colon > 0) {
+      headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    }
+  }
+  let body = bytes.subarray(headerEnd + 4);
+  if (headers.get("transfer-encoding")?.toLowerCase() === "chunked") body = dechunk(body);
+  else if (headers.has("content-length")) {
+    body = body.subarray(0, Number(headers.get("content-length")));
+  }
+  return { status: Number(statusMatch[1]), headers, body: decoder.decode(body) };
+}
+
+function dechunk(bytes: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let pos = 0;
+  while (pos < bytes.length) {
+    let lineEnd = pos;
+    while (lineEnd + 1 < bytes.length && !(bytes[lineEnd] === 13 && bytes[lineEnd + 1] === 10)) {
+      lineEnd++;
+    }
+    const size = parseInt(decoder.decode(bytes.subarray(pos, lineEnd)).split(";")[0]!, 16);
+    if (!Number.isFinite(size)) throw new Error("Malformed HTTP response: bad chunk size");
+    if (size === 0) break;
+    parts.push(bytes.subarray(lineEnd + 2, lineEnd + 2 + size));
+    pos = lineEnd + 2 + size + 2;
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** The real client. `options.timeoutMs` (default 10 000) bounds each whole request. */
+export class DaemonClient implements DaemonApi {
+  readonly #socketPath: string;
+  readonly #timeoutMs: number;
+
+  /** A client for the daemon listening on `socketPath`. */
+  constructor(socketPath: string, options: { timeoutMs?: number } = {}) {
+    this.#socketPath = socketPath;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  /** Sends one request and returns the parsed JSON body; throws the errors above. */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const raw = await this.#exchange(method, path, body);
+    let parsed: unknown;
+    try {
+      parsed = raw.body === "" ? {} : JSON.parse(raw.body);
+    } catch {
+      throw new DaemonApiError(
+        raw.status,
+        "internal",
+        `Daemon sent a body that is not JSON: ${raw.body.slice(0, 200)}`,
+      );
+    }
+    if (raw.status >= 200 && raw.status < 300) return parsed as T;
+    const err = parsed as { error?: unknown; reason?: unknown };
+    throw new DaemonApiError(
+      raw.status,
+      (typeof err.reason === "string" ? err.reason : "internal") as ApiReason,
+      typeof err.error === "string" ? err.error : `Daemon answered HTTP ${raw.status}`,
+    );
+  }
+
+  async #exchange(method: string, path: string, body?: unknown): Promise<RawResponse> {
+    const payload = body === undefined ? new Uint8Array() : encoder.encode(JSON.stringify(body));
+    const head = `${method} ${path} HTTP/1.1\r\nHost: ternd\r\nConnection: close\r\n` +
+      (body === undefined ? "" : "Content-Type: application/json\r\n") +
+      `Content-Length: ${payload.length}\r\n\r\n`;
+    let conn: Deno.UnixConn;
+    try {
+      conn = await Deno.connect({ transport: "unix", path: this.#socketPath });
+    } catch (err) {
+      throw new DaemonUnavailableError(
+        this.#socketPath,
+        err instanceof Error ? err.message : String(err),
+      );
+    }
+    const timer = setTimeout(() => {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }, this.#timeoutMs);
+    try {
+      const request = new Uint8Array(encoder.encode(head).length + payload.length);
+      request.set(encoder.encode(head));
+      request.set(payload, request.length - payload.length);
+      let written = 0;
+      while (written < request.length) written += await conn.write(request.subarray(written));
+      const chunks: Uint8Array[] = [];
+      let total = 0;
+      const buf = new Uint8Array(16 * 1024);
+      while (true) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        chunks.push(buf.slice(0, n));
+        total += n;
+      }
+      const all = new Uint8Array(total);
+      let offset = 0;
+      for (const chunk of chunks) {
+        all.set(chunk, offset);
+        offset += chunk.length;
+      }
+      if (total === 0) {
+        throw new DaemonUnavailableError(this.#socketPath, "connection closed without an answer");
+      }
+      return parseHttpResponse(all);
+    } catch (err) {
+      if (err instanceof DaemonUnavailableError) throw err;
+      if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+        throw new DaemonUnavailableError(
+          this.#socketPath,
+          `no answer within ${this.#timeoutMs} ms`,
+        );
+      }
+      if (
+        err instanceof Error && !(err instanceof DaemonApiError) && /Malformed/.test(err.message)
+      ) throw err;
+      throw new DaemonUnavailableError(
+        this.#socketPath,
+        err instanceof Error ? err.message : String(err),
+      );
+    } finally {
+      clearTimeout(timer);
+      try {
+        conn.close();
+      } catch {
+        // closed by the timer or the server
+      }
+    }
+  }
+
+  /** GET /v1/status. */
+  status(): Promise<StatusResponse> {
+    return this.request("GET", "/v1/status");
+  }
+
+  /** POST /v1/ipam/allocate. */
+  allocate(req: AllocateRequest): Promise<AllocateResponse> {
+    return this.request("POST", "/v1/ipam/allocate", req);
+  }
+
+  /** POST /v1/endpoints. */
+  program(req: ProgramRequest): Promise<Endpoint> {
+    return this.request("POST", "/v1/endpoints", req);
+  }
+
+  /** POST /v1/endpoints/release. */
+  release(req: ReleaseRequest): Promise<ReleaseResponse> {
+    return this.request("POST", "/v1/endpoints/release", req);
+  }
+
+  /** POST /v1/gc. */
+  gc(req: GcRequest): Promise<GcResponse> {
+    return this.request("POST", "/v1/gc", req);
+  }
+
+  /** GET /v1/endpoints/{containerID}/{ifname}; undefined on 404. */
+  async endpoint(id: AttachmentId): Promise<Endpoint | undefined> {
+    try {
+      return await this.request<Endpoint>(
+        "GET",
+        `/v1/endpoints/${encodeURIComponent(id.containerID)}/${encodeURIComponent(id.ifname)}`,
+      );
+    } catch (err) {
+      if (err instanceof DaemonApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** GET /v1/endpoints. */
+  async endpoints(): Promise<Endpoint[]> {
+    return (await this.request<{ endpoints: Endpoint[] }>("GET", "/v1/endpoints")).endpoints;
+  }
+}

@@ -1,0 +1,98 @@
+import { assertEquals, assertRejects } from "../test/assert.ts";
+import {
+  DaemonApiError,
+  DaemonClient,
+  DaemonUnavailableError,
+  parseHttpResponse,
+} from "./daemon_client.ts";
+
+const enc = new TextEncoder();
+
+Deno.test("parseHttpResponse() reads Content-Length and chunked bodies", () => {
+  const plain = parseHttpResponse(
+    enc.encode("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\n{}"),
+  );
+  assertEquals([plain.status, plain.body, plain.headers.get("x-a")], [200, "{}", "b"]);
+  const chunked = parseHttpResponse(
+    enc.encode(
+      'HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n3\r\n{"a\r\n4\r\n":1}\r\n0\r\n\r\n',
+    ),
+  );
+  assertEquals([chunked.status, chunked.body], [404, '{"a":1}']);
+});
+
+async function withServer(
+  handler: (req: Request) => Response | Promise<Response>,
+  fn: (client: DaemonClient, socket: string) => Promise<void>,
+) {
+  const dir = await Deno.makeTempDir({ prefix: "tern-client-" });
+  const socket = `${dir}/s.sock`;
+  const server = Deno.serve({ path: socket, onListen() {} }, handler);
+  try {
+    await fn(new DaemonClient(socket, { timeoutMs: 2000 }), socket);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("DaemonClient sends JSON bodies and parses JSON answers over a Unix socket", async () => {
+  await withServer(async (req) => {
+    const body = await req.json();
+    return Response.json({
+      ip: "10.0.0.2",
+      podCIDR: "10.0.0.0/24",
+      gateway: "169.254.1.1",
+      created: body.containerID === "c1",
+    });
+  }, async (client) => {
+    const res = await client.allocate({
+      network: "n",
+      containerID: "c1",
+      ifname: "eth0",
+      netns: "/x",
+    });
+    assertEquals(res.created, true);
+    assertEquals(res.ip, "10.0.0.2");
+  });
+});
+
+Deno.test("DaemonClient turns {error, reason} answers into DaemonApiError and 404 endpoint into undefined", async () => {
+  await withServer((req) => {
+    const url = new URL(req.url);
+    if (url.pathname.startsWith("/v1/endpoints/")) {
+      return Response.json({ error: "No endpoint", reason: "not_found" }, { status: 404 });
+    }
+    return Response.json({ error: "No free address in 10.0.0.0/30", reason: "exhausted" }, {
+      status: 503,
+    });
+  }, async (client) => {
+    assertEquals(await client.endpoint({ containerID: "c", ifname: "eth0" }), undefined);
+    const err = await assertRejects(() => client.status(), DaemonApiError, "No free address");
+    assertEquals([err.status, err.reason], [503, "exhausted"]);
+  });
+});
+
+Deno.test("DaemonClient reports a missing socket as DaemonUnavailableError naming the path", async () => {
+  const client = new DaemonClient("/nonexistent/tern.sock", { timeoutMs: 500 });
+  await assertRejects(() => client.status(), DaemonUnavailableError, "/nonexistent/tern.sock");
+});
+
+Deno.test("DaemonClient gives up after timeoutMs when the daemon never answers", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tern-client-" });
+  const socket = `${dir}/s.sock`;
+  const listener = Deno.listen({ transport: "unix", path: socket });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  try {
+    const client = new DaemonClient(socket, { timeoutMs: 200 });
+    await assertRejects(() => client.status(), DaemonUnavailableError, "no answer within 200 ms");
+  } finally {
+    listener.close();
+    for (const conn of held) conn.close();
+    await accepting.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
