@@ -1,0 +1,73 @@
+/**
+ * Turns zod issues into the messages tern prints: the key path (`podCIDRs[0]`, `gc.interval`),
+ * what was wrong and the value that was given. Shared by the config loader and the API handler;
+ * private to the daemon.
+ * @module
+ */
+import type { z } from "zod";
+
+/** Renders a key path as `a.b[0].c`; the empty path is `(root)`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else out += out === "" ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+/** Renders a value for an error message: JSON, cut to 80 characters. */
+export function formatValue(value: unknown): string {
+  const text = value === undefined ? "undefined" : JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let here: unknown = input;
+  for (const key of path) {
+    if (here === null || typeof here !== "object") return undefined;
+    here = (here as Record<PropertyKey, unknown>)[key];
+  }
+  return here;
+}
+
+/** One line per problem, each `path: what was wrong: got value`; `input` is what was parsed. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], input: unknown): string[] {
+  const out: string[] = [];
+  for (const issue of issues) {
+    const path = formatPath(issue.path);
+    const at = path === "" ? "" : `${path}: `;
+    const value = valueAt(input, issue.path);
+    switch (issue.code) {
+      case "unrecognized_keys":
+        for (const key of issue.keys) {
+          out.push(`${formatPath([...issue.path, key])}: unknown key`);
+        }
+        break;
+      case "invalid_type":
+        out.push(
+          value === undefined
+            ? `${at}is required`
+            : `${at}expected ${issue.expected}: got ${formatValue(value)}`,
+        );
+        break;
+      case "invalid_value":
+        out.push(
+          `${at}must be one of ${issue.values.map((v) => formatValue(v)).join(", ")}: got ${
+            formatValue(value)
+          }`,
+        );
+        break;
+      case "custom":
+        out.push(`${at}${issue.message}`);
+        break;
+      default:
+        out.push(`${at}${lowerFirst(issue.message)}: got ${formatValue(value)}`);
+    }
+  }
+  return out;
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}

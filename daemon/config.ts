@@ -1,0 +1,273 @@
+/**
+ * The daemon's configuration: a YAML file (default `/etc/tern/ternd.yaml`) validated once, at
+ * start, by a zod schema. Every error names the file, the key path and the bad value; unknown
+ * keys are errors, so a typo never silently falls back to a default. {@linkcode parseConfig} is
+ * pure; {@linkcode loadConfig} reads the file.
+ * @module
+ */
+import { z } from "zod";
+import { parseDocument } from "yaml";
+import { DEFAULT_SOCKET } from "../src/api.ts";
+import { type Cidr, formatCidr, overlaps, parseCidr } from "../src/cidr.ts";
+import type { Level } from "../src/log.ts";
+import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
+import { formatIssues, formatValue } from "./_zod_issues.ts";
+import { parseDuration } from "./duration.ts";
+
+/** Where the daemon looks for its config when `--config` is not given. */
+export const DEFAULT_CONFIG_PATH = "/etc/tern/ternd.yaml";
+
+/** Where the daemon keeps its Deno KV database by default. */
+export const DEFAULT_STATE_FILE = "/var/lib/tern/state.kv";
+
+/** The validated config, with defaults applied and durations in milliseconds. */
+export interface DaemonConfig {
+  /** This node's name (Kubernetes Node object); defaults to the lowercased hostname. */
+  nodeName: string;
+  /** The node's pod CIDRs, canonical text, in the order given; never empty, never overlapping. */
+  podCIDRs: string[];
+  /** Path of the API's Unix socket. */
+  socket: string;
+  /** Path of the Deno KV database. */
+  stateFile: string;
+  /** Route protocol number that marks tern's routes (5..255). */
+  routeProtocol: number;
+  ipam: {
+    /** How long a released address rests before it is handed out again, unless nothing else is free. */
+    releaseCooldownMs: number;
+  };
+  gc: {
+    /** How often the sweep runs. */
+    intervalMs: number;
+    /** How long an attachment must look gone before the sweep releases it. */
+    gracePeriodMs: number;
+  };
+  log: {
+    level: Level;
+    /** Log file (appended); stderr when absent. */
+    file?: string;
+  };
+}
+
+/** Thrown when the config cannot be read or is invalid; the message is meant for the operator. */
+export class ConfigError extends Error {
+  /** The problems found, one per line, each `path: what was wrong: got value`. */
+  readonly problems: readonly string[];
+
+  /** `file` is the config's path, `problems` the messages for each bad key. */
+  constructor(file: string, problems: readonly string[]) {
+    super(`Invalid config ${file}: ${problems.join("; ")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** Unix socket paths are limited to 107 bytes and ternd binds at a slightly longer temporary name. */
+const MAX_SOCKET_PATH = 90;
+
+function isNodeName(name: string): boolean {
+  return name.length <= 253 && DNS_SUBDOMAIN.test(name);
+}
+
+const absolutePath = z.string().superRefine((value, ctx) => {
+  if (!value.startsWith("/")) {
+    ctx.addIssue({ code: "custom", message: `${formatValue(value)} must be an absolute path` });
+  }
+});
+
+const cidr = z.string().superRefine((value, ctx) => {
+  try {
+    parseCidr(value);
+  } catch {
+    let message = `${formatValue(value)} is not an IPv4 CIDR (address/prefix)`;
+    try {
+      const loose = parseCidr(value, { strict: false });
+      message = `${formatValue(value)} has host bits set, did you mean ${formatCidr(loose)}?`;
+    } catch {
+      // Not even loosely a CIDR: keep the generic message.
+    }
+    ctx.addIssue({ code: "custom", message });
+  }
+});
+
+function duration(fallback: string, minMs: number) {
+  return z.unknown().default(fallback).transform((value, ctx) => {
+    let ms: number;
+    try {
+      // YAML reads a bare 0 as a number; it is the one duration that needs no unit.
+      ms = value === 0 ? 0 : typeof value === "string" ? parseDuration(value) : Number.NaN;
+    } catch {
+      ms = Number.NaN;
+    }
+    if (Number.isNaN(ms)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${
+          formatValue(value)
+        } is not a duration: write a number and a unit, e.g. "30s", "2m", "1h30m"`,
+      });
+      return z.NEVER;
+    }
+    if (ms < minMs) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${formatValue(value)} is too short: must be at least ${minMs}ms`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+const schema = z.strictObject({
+  nodeName: z.string().superRefine((value, ctx) => {
+    if (!isNodeName(value)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${
+          formatValue(value)
+        } is not a valid node name: lowercase letters, digits, "-" and ".", at most 253`,
+      });
+    }
+  }).optional(),
+  podCIDRs: z.array(cidr).optional(),
+  socket: absolutePath.superRefine((value, ctx) => {
+    if (new TextEncoder().encode(value).length > MAX_SOCKET_PATH) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${
+          formatValue(value)
+        } is too long for a Unix socket: at most ${MAX_SOCKET_PATH} bytes`,
+      });
+    }
+  }).default(DEFAULT_SOCKET),
+  stateFile: absolutePath.default(DEFAULT_STATE_FILE),
+  routeProtocol: z.unknown().default(DEFAULT_ROUTE_PROTOCOL).transform((value, ctx) => {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 5 || value > 255) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${
+          formatValue(value)
+        } must be an integer 5..255 (0..4 are reserved by the kernel)`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  }),
+  ipam: z.strictObject({ releaseCooldown: duration("30s", 0) }).prefault({}),
+  gc: z.strictObject({
+    interval: duration("60s", 1_000),
+    gracePeriod: duration("120s", 0),
+  }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+    file: absolutePath.optional(),
+  }).prefault({}),
+}).superRefine((value, ctx) => {
+  const cidrs = value.podCIDRs;
+  if (cidrs === undefined || cidrs.length === 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["podCIDRs"],
+      message: "is required: list this node's pod CIDRs, e.g. podCIDRs: [10.244.1.0/24]",
+    });
+    return;
+  }
+  const parsed: (Cidr | undefined)[] = cidrs.map((text) => {
+    try {
+      return parseCidr(text);
+    } catch {
+      return undefined;
+    }
+  });
+  for (let i = 0; i < parsed.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const a = parsed[i];
+      const b = parsed[j];
+      if (a && b && overlaps(a, b)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["podCIDRs", i],
+          message: `${formatValue(cidrs[i])} overlaps podCIDRs[${j}] ${formatValue(cidrs[j])}`,
+        });
+      }
+    }
+  }
+});
+
+/**
+ * Parses and validates the YAML text of a config (pure). `options.file` names the file in
+ * errors; `options.hostname` is the default node name. Throws {@linkcode ConfigError}.
+ */
+export function parseConfig(
+  text: string,
+  options: { file?: string; hostname?: string } = {},
+): DaemonConfig {
+  const file = options.file ?? DEFAULT_CONFIG_PATH;
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        const where = pos ? `line ${pos.line} column ${pos.col}: ` : "";
+        return `${where}not valid YAML: ${e.message.split("\n")[0]}`;
+      }),
+    );
+  }
+  const input = doc.toJS() ?? {};
+  const result = schema.safeParse(input);
+  if (!result.success) throw new ConfigError(file, formatIssues(result.error.issues, input));
+  const data = result.data;
+
+  let nodeName = data.nodeName;
+  if (nodeName === undefined) {
+    const host = (options.hostname ?? "").toLowerCase();
+    if (!isNodeName(host)) {
+      throw new ConfigError(file, [
+        `nodeName: is not set and the hostname ${
+          formatValue(options.hostname ?? "")
+        } is not a valid node name: set nodeName`,
+      ]);
+    }
+    nodeName = host;
+  }
+
+  const config: DaemonConfig = {
+    nodeName,
+    podCIDRs: data.podCIDRs!.map((text) => formatCidr(parseCidr(text))),
+    socket: data.socket,
+    stateFile: data.stateFile,
+    routeProtocol: data.routeProtocol,
+    ipam: { releaseCooldownMs: data.ipam.releaseCooldown },
+    gc: { intervalMs: data.gc.interval, gracePeriodMs: data.gc.gracePeriod },
+    log: { level: data.log.level },
+  };
+  if (data.log.file !== undefined) config.log.file = data.log.file;
+  return config;
+}
+
+/**
+ * Reads and validates the config at `path`. `options.readTextFile` and `options.hostname` are
+ * injectable for tests (defaults: `Deno.readTextFile`, `Deno.hostname`). Throws
+ * {@linkcode ConfigError}, also when the file cannot be read.
+ */
+export async function loadConfig(
+  path: string,
+  options: { readTextFile?: (path: string) => Promise<string>; hostname?: () => string } = {},
+): Promise<DaemonConfig> {
+  const read = options.readTextFile ?? Deno.readTextFile;
+  let text: string;
+  try {
+    text = await read(path);
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound
+      ? "the file does not exist: write one (see docs/daemon.md) or pass --config FILE"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    throw new ConfigError(path, [`cannot read it: ${why}`]);
+  }
+  return parseConfig(text, { file: path, hostname: (options.hostname ?? Deno.hostname)() });
+}

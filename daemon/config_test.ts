@@ -1,0 +1,133 @@
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "../test/assert.ts";
+import { ConfigError, loadConfig, parseConfig } from "./config.ts";
+
+const testdata = new URL("../testdata/", import.meta.url);
+
+Deno.test("parseConfig() fills every default around the required podCIDRs", () => {
+  const config = parseConfig("podCIDRs: [10.244.1.0/24]\n", { hostname: "Node-A" });
+  assertEquals(config, {
+    nodeName: "node-a",
+    podCIDRs: ["10.244.1.0/24"],
+    socket: "/run/tern/ternd.sock",
+    stateFile: "/var/lib/tern/state.kv",
+    routeProtocol: 116,
+    ipam: { releaseCooldownMs: 30_000 },
+    gc: { intervalMs: 60_000, gracePeriodMs: 120_000 },
+    log: { level: "info" },
+  });
+});
+
+Deno.test("parseConfig() accepts the commented example in testdata/ternd.yaml", async () => {
+  const text = await Deno.readTextFile(new URL("ternd.yaml", testdata));
+  const config = parseConfig(text, { hostname: "ignored" });
+  assertEquals(config.nodeName, "node-1");
+  assertEquals(config.podCIDRs, ["10.244.1.0/24"]);
+  assertEquals(config.gc, { intervalMs: 60_000, gracePeriodMs: 120_000 });
+});
+
+Deno.test("parseConfig() reads every key of a full config", async () => {
+  const text = await Deno.readTextFile(new URL("config/good-two-pools.yaml", testdata));
+  assertEquals(parseConfig(text), {
+    nodeName: "worker-7.example.internal",
+    podCIDRs: ["10.244.7.0/25", "10.245.7.0/26"],
+    socket: "/tmp/ternd-test/ternd.sock",
+    stateFile: "/tmp/ternd-test/state.kv",
+    routeProtocol: 200,
+    ipam: { releaseCooldownMs: 90_000 },
+    gc: { intervalMs: 10_000, gracePeriodMs: 0 },
+    log: { level: "debug", file: "/tmp/ternd-test/ternd.log" },
+  });
+});
+
+Deno.test("parseConfig() rejects each bad example with the message its '# expect:' line names", async () => {
+  let seen = 0;
+  for await (const entry of Deno.readDir(new URL("config/", testdata))) {
+    if (!entry.name.startsWith("bad-")) continue;
+    seen++;
+    const file = `/etc/tern/${entry.name}`;
+    const text = await Deno.readTextFile(new URL(`config/${entry.name}`, testdata));
+    const expect = /^# expect: (.*)$/m.exec(text)?.[1];
+    assert(expect, `${entry.name} has no "# expect:" line`);
+    const err = assertThrows(() => parseConfig(text, { file, hostname: "h" }), ConfigError);
+    assertStringIncludes(err.message, `Invalid config ${file}: `);
+    assertStringIncludes(err.message, expect, entry.name);
+  }
+  assert(seen >= 8, `only ${seen} bad examples found`);
+});
+
+Deno.test("parseConfig() names the file, key path and value of a CIDR with host bits", () => {
+  const err = assertThrows(
+    () => parseConfig("podCIDRs: [10.244.1.5/24]", { file: "/etc/tern/ternd.yaml" }),
+    ConfigError,
+  );
+  assertEquals(
+    err.message,
+    'Invalid config /etc/tern/ternd.yaml: podCIDRs[0]: "10.244.1.5/24" has host bits set, did you mean 10.244.1.0/24?',
+  );
+});
+
+Deno.test("parseConfig() reports every unknown key, top-level and nested", () => {
+  const err = assertThrows(
+    () =>
+      parseConfig("podCIDRs: [10.0.0.0/24]\npodCIDR: x\nlog: {lvl: debug}\n", { hostname: "h" }),
+    ConfigError,
+  );
+  assertStringIncludes(err.message, "podCIDR: unknown key");
+  assertStringIncludes(err.message, "log.lvl: unknown key");
+});
+
+Deno.test("parseConfig() rejects a wrong type, naming the value", () => {
+  const err = assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24, 7]\n", { hostname: "h" }),
+    ConfigError,
+  );
+  assertStringIncludes(err.message, "podCIDRs[1]: expected string: got 7");
+});
+
+Deno.test("parseConfig() refuses a hostname that is no valid node name when nodeName is unset", () => {
+  const err = assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\n", { hostname: "bad_host" }),
+    ConfigError,
+  );
+  assertStringIncludes(err.message, 'nodeName: is not set and the hostname "bad_host"');
+});
+
+Deno.test("parseConfig() treats an empty file as missing podCIDRs", () => {
+  assertThrows(() => parseConfig("", { hostname: "h" }), ConfigError, "podCIDRs: is required");
+});
+
+Deno.test("loadConfig() names a missing file and how to fix it", async () => {
+  await assertRejects(
+    () => loadConfig("/nonexistent/ternd.yaml"),
+    ConfigError,
+    "Invalid config /nonexistent/ternd.yaml: cannot read it: the file does not exist",
+  );
+});
+
+Deno.test("loadConfig() reads through the injected reader and hostname", async () => {
+  const config = await loadConfig("/x.yaml", {
+    readTextFile: () => Promise.resolve("podCIDRs: [192.168.0.0/30]"),
+    hostname: () => "box",
+  });
+  assertEquals(config.nodeName, "box");
+  assertEquals(config.podCIDRs, ["192.168.0.0/30"]);
+});
+
+Deno.test("parseConfig() refuses a gc.interval under one second and a bare number", () => {
+  assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\ngc: {interval: 10ms}\n", { hostname: "h" }),
+    ConfigError,
+    'gc.interval: "10ms" is too short: must be at least 1000ms',
+  );
+  assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\ngc: {gracePeriod: 60}\n", { hostname: "h" }),
+    ConfigError,
+    "gc.gracePeriod: 60 is not a duration",
+  );
+});
