@@ -1,0 +1,164 @@
+/**
+ * The operator CLI: `tern` run without `CNI_COMMAND`. `tern version`, `tern status` (the daemon's
+ * health and pools), `tern ipam ls` (the endpoints the daemon knows) and `tern help`, with the
+ * global options `--socket PATH` and `--json`. It talks to the daemon through
+ * `src/daemon_client.ts`; the daemon client, the output streams and the build info are
+ * injectable, so every command is tested without a socket.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { DEFAULT_SOCKET, type Endpoint, type StatusResponse } from "../src/api.ts";
+import { DaemonApiError, DaemonClient, DaemonUnavailableError } from "../src/daemon_client.ts";
+import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
+import { type BuildInfo, buildInfoCandidates, readBuildInfo } from "./build_info.ts";
+import { renderEndpoints, renderStatus } from "./render.ts";
+
+/** What the CLI needs of the daemon. */
+export interface CliDaemon {
+  status(): Promise<StatusResponse>;
+  endpoints(): Promise<Endpoint[]>;
+}
+
+/** The CLI's edges; tests replace them. */
+export interface CliDeps {
+  /** A daemon client for the socket (default: {@linkcode DaemonClient}, 5 s timeout). */
+  daemon(socketPath: string): CliDaemon;
+  /** Writes to standard output. */
+  out(text: string): void;
+  /** Writes to standard error. */
+  err(text: string): void;
+  /** This build's BUILD-INFO.json, when there is one. */
+  buildInfo(): Promise<BuildInfo | undefined>;
+}
+
+const encoder = new TextEncoder();
+
+/** The real edges: the Unix socket, stdout, stderr and the build info beside the executable. */
+export const defaultCliDeps: CliDeps = {
+  daemon: (socketPath) => new DaemonClient(socketPath, { timeoutMs: 5_000 }),
+  out: (text) => void Deno.stdout.writeSync(encoder.encode(text)),
+  err: (text) => void Deno.stderr.writeSync(encoder.encode(text)),
+  buildInfo: () => readBuildInfo(buildInfoCandidates(import.meta.url, Deno.execPath())),
+};
+
+/** `tern help`. */
+export const USAGE = `usage: tern [--socket PATH] [--json] COMMAND
+
+commands:
+  version     tern's version, the CNI spec versions it speaks and how it was built
+  status      the daemon's health: node, pools with used and free addresses, endpoints, uptime
+  ipam ls     the endpoints the daemon knows: container, interface, address, state, veth, pod
+              (--wide shows whole container IDs)
+  help        this text
+
+options:
+  --socket PATH   the daemon's API socket (default: ${DEFAULT_SOCKET})
+  --json          print JSON instead of tables
+
+tern is also the CNI plugin (when CNI_COMMAND is set) and the node daemon (as ternd or
+tern daemon). Exit codes: 0 success, 1 the daemon failed or did not answer (or is not ready,
+for status), 2 usage error.
+`;
+
+/** Runs the CLI with `args` (without the program name) and returns the exit code. */
+export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Promise<number> {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        socket: { type: "string", default: DEFAULT_SOCKET },
+        json: { type: "boolean", default: false },
+        wide: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (err) {
+    deps.err(`tern: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    return 2;
+  }
+  const json = values.json;
+  const print = (value: unknown) => deps.out(JSON.stringify(value, null, 2) + "\n");
+  const [command, ...rest] = positionals;
+
+  if (values.help || command === undefined || command === "help") {
+    deps.out(USAGE);
+    return 0;
+  }
+  const usageError = (message: string) => {
+    deps.err(`tern: ${message}\n\n${USAGE}`);
+    return 2;
+  };
+
+  try {
+    switch (command) {
+      case "version": {
+        if (rest.length > 0) return usageError(`Unexpected argument: ${rest[0]}`);
+        const build = await deps.buildInfo();
+        if (json) {
+          print({
+            version: TERN_VERSION,
+            cniVersions: SUPPORTED_CNI_VERSIONS,
+            deno: Deno.version.deno,
+            build: build ?? null,
+          });
+        } else {
+          deps.out(renderVersion(build));
+        }
+        return 0;
+      }
+      case "status": {
+        if (rest.length > 0) return usageError(`Unexpected argument: ${rest[0]}`);
+        const status = await deps.daemon(values.socket).status();
+        if (json) print(status);
+        else deps.out(renderStatus(status));
+        if (!status.ready) {
+          deps.err("tern: The daemon is not ready: it is starting or stopping\n");
+          return 1;
+        }
+        return 0;
+      }
+      case "ipam": {
+        if (rest[0] !== "ls" || rest.length > 1) {
+          return usageError(`Unknown ipam command: ${rest.join(" ") || "(none)"}: try ipam ls`);
+        }
+        const endpoints = await deps.daemon(values.socket).endpoints();
+        if (json) print(endpoints);
+        else deps.out(renderEndpoints(endpoints, { wide: values.wide }));
+        return 0;
+      }
+      default:
+        return usageError(`Unknown command: ${command}`);
+    }
+  } catch (err) {
+    if (err instanceof DaemonUnavailableError) {
+      deps.err(
+        `tern: ${err.message}: is ternd running? Try systemctl status ternd, or --socket PATH\n`,
+      );
+      return 1;
+    }
+    if (err instanceof DaemonApiError) {
+      deps.err(`tern: The daemon refused the request: ${err.message} (${err.reason})\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** `tern version` as text (pure). */
+export function renderVersion(build: BuildInfo | undefined): string {
+  let text = `tern ${TERN_VERSION}\n`;
+  text += `CNI spec versions: ${SUPPORTED_CNI_VERSIONS.join(", ")}\n`;
+  if (build) {
+    const details = [
+      build.denoVersion ? `deno ${build.denoVersion}` : "",
+      build.builtAt ? `built ${build.builtAt}` : "",
+    ].filter((d) => d !== "");
+    text += `build: ${build.mode}${details.length ? ` (${details.join(", ")})` : ""}\n`;
+  } else {
+    text += `build: none (running from source on deno ${Deno.version.deno})\n`;
+  }
+  return text;
+}

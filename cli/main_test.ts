@@ -1,0 +1,173 @@
+import { assert, assertEquals, assertStringIncludes } from "../test/assert.ts";
+import { DEFAULT_SOCKET, type Endpoint, type StatusResponse } from "../src/api.ts";
+import { DaemonApiError, DaemonUnavailableError } from "../src/daemon_client.ts";
+import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
+import { type CliDaemon, type CliDeps, defaultCliDeps, renderVersion, runCli } from "./main.ts";
+
+const status: StatusResponse = {
+  ready: true,
+  version: TERN_VERSION,
+  node: "node-7",
+  pools: [{ cidr: "10.244.7.0/24", capacity: 254, used: 1, free: 253 }],
+  free: 253,
+  endpoints: 1,
+  uptimeMs: 61_000,
+};
+
+const endpoints: Endpoint[] = [{
+  containerID: "c0ffee0000000000000000000000000000",
+  ifname: "eth0",
+  network: "tern",
+  netns: "/var/run/netns/p",
+  ip: "10.244.7.2",
+  podCIDR: "10.244.7.0/24",
+  hostVeth: "tern00000000000",
+  podMac: "0e:00:00:00:00:00",
+  podNamespace: "web",
+  podName: "nginx-1",
+  state: "programmed",
+  createdAt: 1,
+  updatedAt: 2,
+}];
+
+/** A CLI with captured output and a daemon that answers with `daemon` (or throws it). */
+function harness(daemon: Partial<CliDaemon> | Error = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const sockets: string[] = [];
+  const deps: CliDeps = {
+    daemon(socket) {
+      sockets.push(socket);
+      if (daemon instanceof Error) {
+        return { status: () => Promise.reject(daemon), endpoints: () => Promise.reject(daemon) };
+      }
+      return {
+        status: daemon.status ?? (() => Promise.resolve(status)),
+        endpoints: daemon.endpoints ?? (() => Promise.resolve(endpoints)),
+      };
+    },
+    out: (t) => void out.push(t),
+    err: (t) => void err.push(t),
+    buildInfo: () => Promise.resolve({ mode: "bundle", denoVersion: "2.9.6", builtAt: "T" }),
+  };
+  return {
+    deps,
+    sockets,
+    get out() {
+      return out.join("");
+    },
+    get err() {
+      return err.join("");
+    },
+  };
+}
+
+Deno.test("tern version prints the version, the CNI versions and the build mode", async () => {
+  const h = harness();
+  assertEquals(await runCli(["version"], h.deps), 0);
+  assertEquals(
+    h.out,
+    `tern ${TERN_VERSION}\nCNI spec versions: ${SUPPORTED_CNI_VERSIONS.join(", ")}\n` +
+      "build: bundle (deno 2.9.6, built T)\n",
+  );
+});
+
+Deno.test("tern version --json is machine-readable and says when there is no build", async () => {
+  const h = harness();
+  h.deps.buildInfo = () => Promise.resolve(undefined);
+  assertEquals(await runCli(["--json", "version"], h.deps), 0);
+  const parsed = JSON.parse(h.out);
+  assertEquals(parsed.version, TERN_VERSION);
+  assertEquals(parsed.cniVersions, SUPPORTED_CNI_VERSIONS);
+  assertEquals(parsed.build, null);
+  assertStringIncludes(renderVersion(undefined), "build: none (running from source");
+});
+
+Deno.test("tern status asks the default socket and prints node, pools and uptime", async () => {
+  const h = harness();
+  assertEquals(await runCli(["status"], h.deps), 0);
+  assertEquals(h.sockets, [DEFAULT_SOCKET]);
+  assertStringIncludes(h.out, "node:      node-7\n");
+  assertStringIncludes(h.out, "uptime:    1m 1s\n");
+  assertStringIncludes(h.out, "10.244.7.0/24  254       1     253");
+});
+
+Deno.test("tern status --socket and --json go anywhere on the line", async () => {
+  const h = harness();
+  assertEquals(await runCli(["status", "--socket", "/tmp/x.sock", "--json"], h.deps), 0);
+  assertEquals(h.sockets, ["/tmp/x.sock"]);
+  assertEquals(JSON.parse(h.out), status);
+});
+
+Deno.test("tern status exits 1 when the daemon answers that it is not ready", async () => {
+  const h = harness({ status: () => Promise.resolve({ ...status, ready: false }) });
+  assertEquals(await runCli(["status"], h.deps), 1);
+  assertStringIncludes(h.out, "ready:     no");
+  assertStringIncludes(h.err, "not ready");
+});
+
+Deno.test("tern status exits 1 with a clear message when the daemon does not answer", async () => {
+  const h = harness(
+    new DaemonUnavailableError("/run/tern/ternd.sock", "No such file or directory"),
+  );
+  assertEquals(await runCli(["status"], h.deps), 1);
+  assertEquals(h.out, "");
+  assertStringIncludes(h.err, "Cannot reach ternd at /run/tern/ternd.sock");
+  assertStringIncludes(h.err, "is ternd running?");
+});
+
+Deno.test("tern ipam ls exits 1 and shows the daemon's message when it refuses", async () => {
+  const h = harness(new DaemonApiError(503, "unavailable", "Daemon is starting"));
+  assertEquals(await runCli(["ipam", "ls"], h.deps), 1);
+  assertStringIncludes(h.err, "Daemon is starting (unavailable)");
+});
+
+Deno.test("tern ipam ls prints the endpoint table, or JSON with --json", async () => {
+  const h = harness();
+  assertEquals(await runCli(["ipam", "ls"], h.deps), 0);
+  assertStringIncludes(h.out, "CONTAINER     IFNAME  IP          STATE");
+  assertStringIncludes(
+    h.out,
+    "c0ffee000000  eth0    10.244.7.2  programmed  tern00000000000  web/nginx-1",
+  );
+  const j = harness();
+  assertEquals(await runCli(["ipam", "ls", "--json"], j.deps), 0);
+  assertEquals(JSON.parse(j.out), endpoints);
+});
+
+Deno.test("tern help, no command and -h print the usage and exit 0", async () => {
+  for (const args of [["help"], [], ["-h"], ["status", "--help"]]) {
+    const h = harness();
+    assertEquals(await runCli(args, h.deps), 0, args.join(" "));
+    assertStringIncludes(h.out, "usage: tern");
+  }
+});
+
+Deno.test("tern exits 2 on an unknown command, option or ipam verb, naming it", async () => {
+  const cases: [string[], string][] = [
+    [["frobnicate"], "Unknown command: frobnicate"],
+    [["--bogus", "status"], "bogus"],
+    [["ipam"], "Unknown ipam command: (none)"],
+    [["ipam", "rm"], "Unknown ipam command: rm"],
+    [["version", "extra"], "Unexpected argument: extra"],
+  ];
+  for (const [args, message] of cases) {
+    const h = harness();
+    assertEquals(await runCli(args, h.deps), 2, args.join(" "));
+    assertStringIncludes(h.err, message);
+    assertStringIncludes(h.err, "usage: tern");
+    assertEquals(h.sockets, []);
+  }
+});
+
+Deno.test("the real daemon client reports a missing socket as the daemon not answering", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const err: string[] = [];
+    const deps: CliDeps = { ...defaultCliDeps, out: () => {}, err: (t) => void err.push(t) };
+    assertEquals(await runCli(["status", "--socket", `${dir}/none.sock`], deps), 1);
+    assert(err.join("").includes(`Cannot reach ternd at ${dir}/none.sock`), err.join(""));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
