@@ -58,9 +58,13 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], input: unknown
           }`,
         );
         break;
-      case "custom":
-        out.push(`${at}${issue.message}`);
+      case "custom": {
+        // Config checks put the value in their message; generic refinements get it appended.
+        const shown = formatValue(value);
+        const named = value === undefined || issue.message.includes(shown);
+        out.push(`${at}${issue.message}${named ? "" : `: got ${shown}`}`);
         break;
+      }
       default:
         out.push(`${at}${lowerFirst(issue.message)}: got ${formatValue(value)}`);
     }
