@@ -1,0 +1,42 @@
+/**
+ * The CNI plugin role's entry point: wires the real edges (process environment, stdin, stdout,
+ * `Deno.Command`, the daemon's Unix socket, stderr or file logging) into {@linkcode runSkel}.
+ * Its module graph is kept to `src/` files without dependencies: it runs on every pod's start.
+ * @module
+ */
+import { DaemonClient } from "../src/daemon_client.ts";
+import { createLogger } from "../src/log.ts";
+import { denoRunner } from "../src/runner.ts";
+import { runSkel } from "./skel.ts";
+
+async function readStdin(): Promise<string> {
+  if (Deno.stdin.isTerminal()) return "";
+  return await new Response(Deno.stdin.readable).text();
+}
+
+function netnsExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the plugin for this process (`CNI_COMMAND` is set); returns the exit code. */
+export function runPlugin(): Promise<number> {
+  const encoder = new TextEncoder();
+  return runSkel({
+    env: Deno.env.toObject(),
+    readStdin,
+    writeStdout: (text) => {
+      const bytes = encoder.encode(text);
+      let written = 0;
+      while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+    },
+    runner: denoRunner,
+    daemon: (socketPath, options) => new DaemonClient(socketPath, options),
+    netnsExists,
+    logger: (options) => createLogger({ ...options, component: "plugin" }),
+  });
+}

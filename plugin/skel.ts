@@ -1,0 +1,122 @@
+/**
+ * The CNI protocol plumbing, in one place, like libcni's `skel`: read the environment and stdin,
+ * validate them, dispatch to the command, print the result or the spec's error JSON on stdout
+ * and return the exit code. Every edge (env, stdin, stdout, the `ip` runner, the daemon client,
+ * the netns check, the logger) is injected, so the whole protocol is tested without root.
+ * @module
+ */
+import { CniCode, CniError } from "../src/cni_error.ts";
+import type { DaemonApi } from "../src/daemon_client.ts";
+import { Ip } from "../src/ip.ts";
+import type { Level, Logger } from "../src/log.ts";
+import type { Runner } from "../src/runner.ts";
+import { CNI_SPEC_VERSION, SUPPORTED_CNI_VERSIONS } from "../src/version.ts";
+import type { CommandContext } from "./_context.ts";
+import { cmdAdd } from "./cmd_add.ts";
+import { cmdCheck } from "./cmd_check.ts";
+import { cmdDel } from "./cmd_del.ts";
+import { cmdGc } from "./cmd_gc.ts";
+import { cmdStatus } from "./cmd_status.ts";
+import { cmdVersion } from "./cmd_version.ts";
+import { parseEnv } from "./env.ts";
+import { parseNetConf, peekCniVersion } from "./netconf.ts";
+import { formatResult } from "./result.ts";
+
+/** The plugin's edges. */
+export interface PluginIo {
+  /** The process environment (`CNI_*`). */
+  env: Readonly<Record<string, string | undefined>>;
+  /** All of stdin, as text ("" when there is none). */
+  readStdin(): Promise<string>;
+  /** Writes to stdout, which carries only the result or the error JSON. */
+  writeStdout(text: string): void;
+  /** Runs `ip` and `nsenter`. */
+  runner: Runner;
+  /** A daemon client for the config's socket. */
+  daemon(socketPath: string, options: { timeoutMs?: number }): DaemonApi;
+  /** Whether a netns path exists. */
+  netnsExists(path: string): boolean;
+  /** A logger (stderr, or `file`); never stdout. */
+  logger(options: { level: Level; file?: string }): Logger;
+  /** Fixes the pod MAC of ADD (tests); random by default. */
+  podMac?: string;
+}
+
+function asCniError(err: unknown): CniError {
+  if (err instanceof CniError) return err;
+  return new CniError(
+    CniCode.IoFailure,
+    `Unexpected failure: ${err instanceof Error ? err.message : String(err)}`,
+  );
+}
+
+function json(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
+
+/** Runs one CNI invocation; returns the exit code (0 success, 1 error). */
+export async function runSkel(io: PluginIo): Promise<number> {
+  let log = io.logger({ level: "info" });
+  let errorVersion = CNI_SPEC_VERSION;
+  const started = performance.now();
+  const command = io.env.CNI_COMMAND;
+  try {
+    const stdin = await io.readStdin();
+    const peeked = peekCniVersion(stdin);
+    if (peeked !== undefined && SUPPORTED_CNI_VERSIONS.includes(peeked)) errorVersion = peeked;
+
+    const env = parseEnv(io.env, { netnsExists: (path) => io.netnsExists(path) });
+    if (env.command === "VERSION") {
+      io.writeStdout(json(cmdVersion(stdin)));
+      return 0;
+    }
+    const conf = parseNetConf(stdin, env.command);
+    errorVersion = conf.cniVersion;
+    log = conf.logFile === undefined
+      ? io.logger({ level: conf.logLevel })
+      : io.logger({ level: conf.logLevel, file: conf.logFile });
+    const daemon = io.daemon(
+      conf.daemonSocket,
+      conf.daemonTimeoutMs === undefined ? {} : { timeoutMs: conf.daemonTimeoutMs },
+    );
+    const base = { conf, ip: new Ip(io.runner), daemon, log };
+    const ctx = <E>(e: E): CommandContext<E> => ({ ...base, env: e });
+
+    switch (env.command) {
+      case "ADD": {
+        const result = await cmdAdd(
+          ctx(env),
+          io.podMac === undefined ? {} : { podMac: io.podMac },
+        );
+        io.writeStdout(json(formatResult(result, conf.cniVersion)));
+        break;
+      }
+      case "CHECK":
+        await cmdCheck(ctx(env), { netnsExists: (path) => io.netnsExists(path) });
+        break;
+      case "DEL":
+        await cmdDel(ctx(env));
+        break;
+      case "STATUS":
+        await cmdStatus(ctx(env));
+        break;
+      case "GC":
+        await cmdGc(ctx(env));
+        break;
+    }
+    log.debug("Done", { command, ms: Math.round(performance.now() - started) });
+    return 0;
+  } catch (err) {
+    const cniErr = asCniError(err);
+    log.error("Failed", {
+      command,
+      containerID: io.env.CNI_CONTAINERID,
+      ifname: io.env.CNI_IFNAME,
+      code: cniErr.code,
+      error: cniErr.message,
+      stack: err instanceof CniError ? undefined : (err as Error | undefined)?.stack,
+    });
+    io.writeStdout(json(cniErr.toJSON(errorVersion)));
+    return 1;
+  }
+}
