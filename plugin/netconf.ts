@@ -45,7 +45,7 @@ export interface NetConf {
   logLevel: Level;
   /** Passed through to the result. */
   dns?: CniDns;
-  /** The cached result, for CHECK (required there) and DEL. */
+  /** The cached result: required for CHECK, ignored by DEL. */
   prevResult?: CniResult;
   /** GC: `cni.dev/valid-attachments` (or the older `cni.dev/attachments`). */
   validAttachments?: AttachmentId[];
@@ -198,7 +198,10 @@ export function parseNetConf(text: string, command: CniCommand): NetConf {
 
   try {
     if (raw.dns !== undefined) conf.dns = parseDns(raw.dns, "dns");
-    if (raw.prevResult !== undefined) conf.prevResult = parsePrevResult(raw.prevResult);
+    // DEL never reads prevResult: a damaged cache entry must not block a pod's teardown.
+    if (raw.prevResult !== undefined && command !== "DEL") {
+      conf.prevResult = parsePrevResult(raw.prevResult);
+    }
     if (command === "GC") {
       const key = raw["cni.dev/valid-attachments"] !== undefined
         ? "cni.dev/valid-attachments"

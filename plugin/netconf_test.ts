@@ -133,9 +133,13 @@ Deno.test("parseNetConf() requires prevResult for CHECK and parses it", () => {
     { address: "10.244.1.7/32", gateway: "169.254.1.1", interface: 1 },
   ]);
   assertEquals(
-    code(conf({ prevResult: { ips: "x" } }), "DEL").message,
+    code(conf({ prevResult: { ips: "x" } }), "ADD").message,
     `Cannot parse network config: "prevResult.ips" must be a list: got "x"`,
   );
+});
+
+Deno.test("parseNetConf() ignores prevResult for DEL so a damaged cache never blocks teardown", () => {
+  assertEquals(parseNetConf(conf({ prevResult: { ips: "x" } }), "DEL").prevResult, undefined);
 });
 
 Deno.test("parseNetConf() reads GC's valid attachments, new key first, then the older one", () => {
