@@ -157,7 +157,7 @@ const schema = z.strictObject({
   }),
   ipam: z.strictObject({ releaseCooldown: duration("30s", 0) }).prefault({}),
   gc: z.strictObject({
-    interval: duration("60s", 1_000),
+    interval: duration("60s", 100),
     gracePeriod: duration("120s", 0),
   }).prefault({}),
   log: z.strictObject({

@@ -119,11 +119,11 @@ Deno.test("loadConfig() reads through the injected reader and hostname", async (
   assertEquals(config.podCIDRs, ["192.168.0.0/30"]);
 });
 
-Deno.test("parseConfig() refuses a gc.interval under one second and a bare number", () => {
+Deno.test("parseConfig() refuses a gc.interval under 100ms and a bare number", () => {
   assertThrows(
     () => parseConfig("podCIDRs: [10.0.0.0/24]\ngc: {interval: 10ms}\n", { hostname: "h" }),
     ConfigError,
-    'gc.interval: "10ms" is too short: must be at least 1000ms',
+    'gc.interval: "10ms" is too short: must be at least 100ms',
   );
   assertThrows(
     () => parseConfig("podCIDRs: [10.0.0.0/24]\ngc: {gracePeriod: 60}\n", { hostname: "h" }),
