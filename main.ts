@@ -3,10 +3,13 @@
  * `ternd` (or `tern daemon`) is the node daemon, `tern` with `CNI_COMMAND` set is the CNI plugin,
  * anything else is the operator CLI. Each role is loaded with a dynamic `import()`, so the plugin,
  * on every pod's critical path, never loads the daemon's dependencies.
+ *
+ * argv[0] is read from `TERN_ARGV0` (set by the bundle launcher) or from `node:process`. Loading
+ * `node:process` costs about 20 ms, so a plugin call (`CNI_COMMAND` set) that has no
+ * `TERN_ARGV0` skips it: the plugin is never invoked as `ternd`, and the daemon never with
+ * `CNI_COMMAND`.
  * @module
  */
-import process from "node:process";
-
 /** Which role an invocation plays. */
 export type Role = "plugin" | "daemon" | "cli";
 
@@ -27,7 +30,10 @@ export function chooseRole(
 }
 
 if (import.meta.main) {
-  const { role, args } = chooseRole(process.argv0, Deno.args, Deno.env.get("CNI_COMMAND"));
+  const cniCommand = Deno.env.get("CNI_COMMAND");
+  let argv0 = Deno.env.get("TERN_ARGV0");
+  if (argv0 === undefined && !cniCommand) argv0 = (await import("node:process")).default.argv0;
+  const { role, args } = chooseRole(argv0 ?? "", Deno.args, cniCommand);
   let code: number;
   if (role === "plugin") {
     code = await (await import("./plugin/main.ts")).runPlugin();
