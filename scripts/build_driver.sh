@@ -10,8 +10,8 @@ src=tools/cnidriver/main.go
 out=tools/cnidriver/cnidriver
 gopath=${TERN_GOPATH:-/usr/share/gocode}
 
-if [ "${1:-}" != "--force" ] && [ -x "$out" ] && [ "$out" -nt "$src" ] \
-  && [ "$out" -nt scripts/build_driver.sh ]; then
+if [ "${1:-}" != "--force" ] && [ -x "$out" ] \
+  && [ -z "$(find "$src" scripts/build_driver.sh -newer "$out")" ]; then
   echo "cnidriver is up to date: $out"
   exit 0
 fi
@@ -28,6 +28,6 @@ if [ -z "${GOCACHE:-}" ] && [ -z "${HOME:-}" ]; then export GOCACHE=/tmp/tern-go
 
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
-GO111MODULE=off GOPATH="$gopath" GOFLAGS= CGO_ENABLED=0 go build -o "$tmp" "$src"
+GO111MODULE=off GOPATH="$gopath" GOFLAGS='' CGO_ENABLED=0 go build -o "$tmp" "$src"
 mv -f "$tmp" "$out"
 echo "built $out"

@@ -1,0 +1,53 @@
+#!/bin/bash
+# tern launcher (bundle mode). Runs the bundled JavaScript in <lib>/main.js on the pinned Deno
+# binary <lib>/deno, keeping argv[0] (`exec -a`, which dash lacks, hence bash) so that main.ts
+# picks the role from the name it was called by: /opt/cni/bin/tern, /usr/local/bin/ternd, ...
+#
+# The lib directory is found relative to the launcher's real location, so the same file works
+# as dist/tern (lib: dist/lib), installed as /opt/cni/bin/tern (lib: /usr/local/lib/tern/lib)
+# and inside a staging root made by `install.sh --root DIR`. Symlinks to the launcher
+# (/usr/local/bin/ternd) are resolved first.
+#
+# The V8 code cache lives in DENO_DIR: <root>/var/cache/tern/deno when installed, <dist>/cache/deno
+# when run from the build output; TERN_CACHE_DIR overrides it. This file is copied verbatim to
+# dist/tern by scripts/build.ts.
+
+self=$0
+if [ -L "$self" ]; then self=$(readlink -f -- "$self"); fi
+case $self in
+*/*) here=${self%/*} ;;
+*) here=. ;;
+esac
+
+lib=
+for candidate in "$here/lib" "$here/../../../usr/local/lib/tern/lib"; do
+  if [ -f "$candidate/main.js" ] && [ -x "$candidate/deno" ]; then
+    lib=$candidate
+    break
+  fi
+done
+if [ -z "$lib" ]; then
+  if [ -n "${CNI_COMMAND:-}" ]; then
+    # The runtime reads a CNI error from stdout; code 5 is the spec's I/O failure.
+    echo '{"cniVersion":"1.0.0","code":5,"msg":"Cannot find tern'"'"'s runtime files"}'
+  fi
+  echo "tern: Cannot find tern's runtime files: no lib/main.js and lib/deno beside $self" \
+    "nor in $here/../../../usr/local/lib/tern/lib" >&2
+  exit 1
+fi
+
+if [ -n "${TERN_CACHE_DIR:-}" ]; then
+  cache=$TERN_CACHE_DIR
+else
+  case $lib in
+  */usr/local/lib/tern/lib) cache=${lib%/usr/local/lib/tern/lib}/var/cache/tern ;;
+  *) cache=${lib%/lib}/cache ;;
+  esac
+  # Not writable (an operator running the CLI unprivileged): fall back to the user's cache.
+  if ! [ -w "$cache" ] && ! [ -w "${cache%/*}" ]; then cache=${HOME:+$HOME/.cache/tern}; fi
+fi
+if [ -n "$cache" ]; then export DENO_DIR=$cache/deno; fi
+export DENO_NO_UPDATE_CHECK=1 DENO_NO_PACKAGE_JSON=1
+
+exec -a "$0" "$lib/deno" run --quiet --allow-all --unstable-kv --no-config --no-lock --no-prompt \
+  "$lib/main.js" "$@"
