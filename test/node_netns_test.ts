@@ -191,7 +191,17 @@ Deno.test("ADD that fails midway leaves nothing behind and a retry succeeds", as
   await withNode(async (sb, node) => {
     const a = await sb.addPod(node, "a");
     // A default route already in the pod makes the pod-side batch fail after the veth exists.
-    await sb.exec(a.netns, ["ip", "link", "add", "blocker0", "type", "dummy"]);
+    await sb.exec(a.netns, [
+      "ip",
+      "link",
+      "add",
+      "blocker0",
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "blocker1",
+    ]);
     await sb.exec(a.netns, ["ip", "link", "set", "blocker0", "up"]);
     await sb.exec(a.netns, ["ip", "route", "add", "default", "dev", "blocker0"]);
     const failed = await sb.plugin(a, "ADD");
@@ -201,7 +211,7 @@ Deno.test("ADD that fails midway leaves nothing behind and a retry succeeds", as
     assertEquals(await ternRoutes(sb, node), []);
     assertEquals((await new DaemonClient(node.socket).endpoints()).length, 0);
     const podLinks = await json(sb, a.netns, ["link", "show"]) as { ifname: string }[];
-    assertEquals(podLinks.map((l) => l.ifname).sort(), ["blocker0", "lo"]);
+    assertEquals(podLinks.map((l) => l.ifname).sort(), ["blocker0", "blocker1", "lo"]);
 
     await sb.exec(a.netns, ["ip", "link", "del", "blocker0"]);
     await sb.wire(a);

@@ -34,6 +34,8 @@ export interface SandboxNode {
   name: string;
   /** Network namespace name. */
   netns: string;
+  /** The node's own address (a /32 on lo), source of node→pod traffic. */
+  nodeIp: string;
   dir: string;
   socket: string;
   config: string;
@@ -104,14 +106,20 @@ export class Sandbox {
   /** Adds a node: its netns with loopback up, a daemon config, and a conflist (tern + portmap). */
   async addNode(
     name: string,
-    options: { podCIDR: string; mtu?: number; extraConfig?: string },
+    options: { podCIDR: string; mtu?: number; extraConfig?: string; nodeIp?: string },
   ): Promise<SandboxNode> {
     const netns = `${this.prefix}-${name}`;
     const dir = `${this.dir}/${name}`;
     await Deno.mkdir(`${dir}/net.d`, { recursive: true });
     await must(["ip", "netns", "add", netns]);
     await must(["ip", "-n", netns, "link", "set", "lo", "up"]);
+    // A real node has an address of its own (its InternalIP), which is the source of node→pod
+    // traffic; without one the kernel has no source address to pick. It sits on lo: the test
+    // machines' kernel has no `dummy` link type.
+    const nodeIp = options.nodeIp ?? `10.98.0.${this.nodes.size + 1}`;
+    await must(["ip", "-n", netns, "addr", "add", `${nodeIp}/32`, "dev", "lo"]);
     const node: SandboxNode = {
+      nodeIp,
       name,
       netns,
       dir,
