@@ -36,20 +36,19 @@ async function main(): Promise<number> {
     console.log("\nping matrix (row = from, column = to; ok = reached):");
     const header = ["from \\ to", "node1", ...pods.map((p) => p.name)];
     console.log(header.map((h) => h.padEnd(9)).join(" "));
-    const sources = [
-      { name: "node1", netns: node.netns },
-      ...pods.map((p) => ({ name: p.name, netns: p.netns })),
+    const targets = [
+      { name: "node1", netns: node.netns, ip: node.nodeIp },
+      ...pods.map((p) => ({ name: p.name, netns: p.netns, ip: p.ip! })),
     ];
     let failures = 0;
-    for (const from of sources) {
+    for (const from of targets) {
       const cells = [from.name];
-      cells.push(from.name === "node1" ? "-" : "n/a");
-      for (const to of pods) {
+      for (const to of targets) {
         if (to.netns === from.netns) {
           cells.push("-");
           continue;
         }
-        const ok = await sb.ping(from.netns, to.ip!);
+        const ok = await sb.ping(from.netns, to.ip);
         if (!ok) failures++;
         cells.push(ok ? "ok" : "FAIL");
       }
