@@ -1,0 +1,104 @@
+/**
+ * The bundle launcher (`scripts/launcher.sh`) in the layouts it must work in, with a stand-in
+ * `main.js` that reports what it was given and `lib/deno` linked to the running Deno.
+ */
+import { assertEquals, assertStringIncludes } from "../test/assert.ts";
+
+const LAUNCHER = new URL("./launcher.sh", import.meta.url).pathname;
+
+const REPORT = `import process from "node:process";
+console.log(JSON.stringify({
+  argv0: process.argv0,
+  args: Deno.args,
+  denoDir: Deno.env.get("DENO_DIR") ?? null,
+  noUpdateCheck: Deno.env.get("DENO_NO_UPDATE_CHECK") ?? null,
+}));
+`;
+
+/** Puts the launcher at `bin` and a stand-in runtime in `lib`. */
+async function layout(bin: string, lib: string): Promise<void> {
+  await Deno.mkdir(bin.slice(0, bin.lastIndexOf("/")), { recursive: true });
+  await Deno.mkdir(lib, { recursive: true });
+  await Deno.copyFile(LAUNCHER, bin);
+  await Deno.chmod(bin, 0o755);
+  await Deno.writeTextFile(`${lib}/main.js`, REPORT);
+  await Deno.symlink(Deno.execPath(), `${lib}/deno`);
+}
+
+async function run(path: string, args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(path, { args, env, stdin: "null" }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "tern-launcher-test-" }));
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("launcher in dist/ runs lib/main.js with argv[0] kept, arguments intact and the cache beside lib", async () => {
+  await withDir(async (dir) => {
+    await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
+    await Deno.symlink("tern", `${dir}/dist/ternd`);
+    const out = await run(`${dir}/dist/tern`, ["status", "a b", "", "--json"]);
+    assertEquals(out.code, 0, out.stderr);
+    assertEquals(JSON.parse(out.stdout), {
+      argv0: `${dir}/dist/tern`,
+      args: ["status", "a b", "", "--json"],
+      denoDir: `${dir}/dist/cache/deno`,
+      noUpdateCheck: "1",
+    });
+    const daemon = JSON.parse((await run(`${dir}/dist/ternd`, ["--config", "c"])).stdout);
+    assertEquals(daemon.argv0, `${dir}/dist/ternd`, "the symlink's name reaches main.ts");
+  });
+});
+
+Deno.test("launcher installed as <root>/opt/cni/bin/tern finds <root>/usr/local/lib/tern/lib through relative links", async () => {
+  await withDir(async (root) => {
+    await layout(`${root}/opt/cni/bin/tern`, `${root}/usr/local/lib/tern/lib`);
+    await Deno.mkdir(`${root}/usr/local/bin`, { recursive: true });
+    await Deno.symlink("../../../opt/cni/bin/tern", `${root}/usr/local/bin/ternd`);
+    await Deno.mkdir(`${root}/var/cache/tern`, { recursive: true });
+    for (const path of [`${root}/opt/cni/bin/tern`, `${root}/usr/local/bin/ternd`]) {
+      const out = await run(path, ["x"]);
+      assertEquals(out.code, 0, out.stderr);
+      const report = JSON.parse(out.stdout);
+      assertEquals(report.argv0, path);
+      assertEquals(report.args, ["x"]);
+      assertEquals(
+        await Deno.realPath(report.denoDir.slice(0, -"/deno".length)),
+        `${root}/var/cache/tern`,
+        "the code cache is the root's /var/cache/tern",
+      );
+    }
+  });
+});
+
+Deno.test("launcher honours TERN_CACHE_DIR", async () => {
+  await withDir(async (dir) => {
+    await layout(`${dir}/tern`, `${dir}/lib`);
+    const out = await run(`${dir}/tern`, [], { TERN_CACHE_DIR: `${dir}/elsewhere` });
+    assertEquals(JSON.parse(out.stdout).denoDir, `${dir}/elsewhere/deno`);
+  });
+});
+
+Deno.test("launcher without its runtime files fails with a message, and a CNI error for the runtime", async () => {
+  await withDir(async (dir) => {
+    await Deno.copyFile(LAUNCHER, `${dir}/tern`);
+    await Deno.chmod(`${dir}/tern`, 0o755);
+    const cli = await run(`${dir}/tern`, ["version"]);
+    assertEquals([cli.code, cli.stdout], [1, ""]);
+    assertStringIncludes(cli.stderr, "Cannot find tern's runtime files");
+    const plugin = await run(`${dir}/tern`, [], { CNI_COMMAND: "ADD" });
+    assertEquals(plugin.code, 1);
+    assertEquals(JSON.parse(plugin.stdout), {
+      cniVersion: "1.0.0",
+      code: 5,
+      msg: "Cannot find tern's runtime files",
+    });
+  });
+});
