@@ -1,0 +1,219 @@
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../../test/assert.ts";
+import { parseManifestObject, parseManifests } from "./manifest.ts";
+import type { Namespace, Node, NodeEndpoints, OtherResource, Pod } from "./types.ts";
+
+const testdata = (path: string) =>
+  Deno.readTextFile(new URL(`../../testdata/cluster/${path}`, import.meta.url));
+
+Deno.test("parseManifests() reads multi-document Nodes with podCIDR, podCIDRs and addresses", async () => {
+  const out = parseManifests(await testdata("manifests/nodes.yaml"), { file: "nodes.yaml" });
+  assertEquals(out.errors, []);
+  assertEquals(out.broken, false);
+  const nodes = out.resources as Node[];
+  assertEquals(nodes.map((n) => [n.name, n.podCIDRs]), [
+    ["node-1", ["10.244.1.0/24"]],
+    ["node-2", ["10.244.2.0/24"]],
+    ["node-3", ["10.244.3.0/24", "fd00:10:244:3::/64"]],
+  ]);
+  assertEquals(nodes[2]!.addresses, [
+    { type: "ExternalIP", address: "203.0.113.3" },
+    { type: "InternalIP", address: "192.168.50.3" },
+  ]);
+  assertEquals(nodes[0]!.labels, { "kubernetes.io/hostname": "node-1" });
+});
+
+Deno.test("parseManifests() reads a v1 List of Pods with labels, service account, node and named ports", async () => {
+  const out = parseManifests(await testdata("manifests/pods.yaml"), { file: "pods.yaml" });
+  assertEquals(out.errors, []);
+  const [web, db, probe] = out.resources as Pod[];
+  assertEquals(web, {
+    kind: "Pod",
+    namespace: "team-a",
+    name: "web-1",
+    uid: "6f1c1b1e-0000-4000-8000-000000000001",
+    labels: { app: "web" },
+    annotations: { "tern.dev/egress-table": "nat-a" },
+    serviceAccountName: "web",
+    nodeName: "node-1",
+    hostNetwork: false,
+    phase: "Running",
+    podIPs: ["10.244.1.7"],
+    containers: [{
+      name: "web",
+      ports: [
+        { name: "http", containerPort: 8080, protocol: "TCP" },
+        { containerPort: 9090, protocol: "TCP" },
+      ],
+    }],
+  });
+  assertEquals(db!.serviceAccountName, "default");
+  assertEquals(db!.podIPs, []);
+  assertEquals(probe!.namespace, "default");
+});
+
+Deno.test("parseManifests() gives every Namespace the kubernetes.io/metadata.name label", async () => {
+  const out = parseManifests(await testdata("manifests/namespaces.yaml"), { file: "ns.yaml" });
+  assertEquals((out.resources as Namespace[]).map((n) => n.labels), [
+    { "kubernetes.io/metadata.name": "default" },
+    { team: "a", "kubernetes.io/metadata.name": "team-a" },
+  ]);
+});
+
+Deno.test("parseManifests() reads tern.dev/v1alpha1 NodeEndpoints", async () => {
+  const out = parseManifests(await testdata("manifests/endpoints-node-2.yaml"), { file: "e.yaml" });
+  assertEquals(out.resources as NodeEndpoints[], [{
+    kind: "NodeEndpoints",
+    node: "node-2",
+    endpoints: [{
+      podNamespace: "team-a",
+      podName: "db-1",
+      containerID: "2b7c0d4e5f60718293a4b5c6d7e8f901",
+      ifname: "eth0",
+      ip: "10.244.2.5",
+    }],
+  }]);
+});
+
+Deno.test("parseManifests() keeps unknown kinds aside whole as other resources", async () => {
+  const out = parseManifests(await testdata("manifests/networkpolicy.yaml"), { file: "np.yaml" });
+  assertEquals(out.errors, []);
+  const [np] = out.resources as OtherResource[];
+  assertEquals(np!.kind, "Other");
+  assertEquals(np!.apiVersion, "networking.k8s.io/v1");
+  assertEquals(np!.resourceKind, "NetworkPolicy");
+  assertEquals(np!.namespace, "team-a");
+  assertEquals(np!.name, "db-from-web");
+  assertEquals((np!.raw.spec as { podSelector: unknown }).podSelector, {
+    matchLabels: { app: "db" },
+  });
+});
+
+Deno.test("parseManifests() reports host bits with file, line, key and value, and keeps the good document", async () => {
+  const out = parseManifests(await testdata("bad/host-bits.yaml"), { file: "host-bits.yaml" });
+  assertEquals(out.errors.length, 1);
+  const [error] = out.errors;
+  assertEquals(error!.file, "host-bits.yaml");
+  assertEquals(error!.document, 1);
+  assertEquals(error!.line, 7);
+  assertEquals(error!.key, "spec.podCIDR");
+  assertEquals(error!.value, "10.244.9.1/24");
+  assertEquals(
+    error!.message,
+    'Invalid Node "node-9" in host-bits.yaml:7: spec.podCIDR: "10.244.9.1/24" has host bits set, did you mean 10.244.9.0/24?',
+  );
+  assertEquals(out.rejected, ["Node/node-9"]);
+  assertEquals(out.resources.map((r) => r.kind), ["Namespace"]);
+  assertEquals(out.broken, false);
+});
+
+Deno.test("parseManifests() marks a file with a YAML syntax error as broken", async () => {
+  const out = parseManifests(await testdata("bad/syntax.yaml"), { file: "syntax.yaml" });
+  assertEquals(out.broken, true);
+  assertEquals(out.resources, []);
+  assert(out.errors.length >= 1);
+  assertMatch(out.errors[0]!.message, /^Invalid YAML in syntax\.yaml:\d+: Flow sequence/);
+  assert(out.errors[0]!.line !== undefined && out.errors[0]!.line >= 7);
+});
+
+Deno.test("parseManifests() reports each bad field of a Pod and names the pod", async () => {
+  const out = parseManifests(await testdata("bad/pod-port.yaml"), { file: "pod-port.yaml" });
+  assertEquals(out.resources, []);
+  assertEquals(out.rejected, ["Pod/default/bad-port"]);
+  const byKey = Object.fromEntries(out.errors.map((e) => [e.key, e]));
+  assertEquals(Object.keys(byKey).sort(), [
+    "metadata.labels.enabled",
+    "spec.containers[0].ports[0].containerPort",
+  ]);
+  assertEquals(byKey["metadata.labels.enabled"]!.value, true);
+  assertEquals(byKey["metadata.labels.enabled"]!.line, 7);
+  assertStringIncludes(
+    byKey["metadata.labels.enabled"]!.message,
+    'Invalid Pod "default/bad-port" in pod-port.yaml:7: metadata.labels.enabled: expected string: got true',
+  );
+  assertEquals(byKey["spec.containers[0].ports[0].containerPort"]!.value, 70000);
+});
+
+Deno.test("parseManifests() reports a document without kind and cannot identify it", async () => {
+  const out = parseManifests(await testdata("bad/no-kind.yaml"), { file: "no-kind.yaml" });
+  assertEquals(out.errors.map((e) => [e.key, e.value, e.line]), [["kind", undefined, 2]]);
+  assertEquals(out.errors[0]!.message, "Invalid manifest in no-kind.yaml:2: kind: is required");
+  assertEquals(out.rejected, []);
+});
+
+Deno.test("parseManifests() skips empty documents and reports a scalar document", () => {
+  const out = parseManifests("---\n---\n# nothing\n---\n42\n", { file: "x.yaml" });
+  assertEquals(out.resources, []);
+  assertEquals(out.errors.length, 1);
+  assertEquals(out.errors[0]!.document, 3);
+  assertEquals(out.errors[0]!.value, 42);
+  assertStringIncludes(
+    out.errors[0]!.message,
+    "expected a mapping with apiVersion, kind and metadata",
+  );
+});
+
+Deno.test("parseManifestObject() fills apiVersion and kind of PodList items and prefixes error keys", () => {
+  const out = parseManifestObject({
+    apiVersion: "v1",
+    kind: "PodList",
+    items: [
+      { metadata: { name: "a" } },
+      { metadata: { name: "B" } },
+    ],
+  }, { file: "api:pods" });
+  assertEquals(out.resources.map((r) => (r as Pod).name), ["a"]);
+  assertEquals(out.errors.map((e) => e.key), ["items[1].metadata.name"]);
+  assertEquals(out.rejected, ["Pod/default/B"]);
+});
+
+Deno.test("parseManifestObject() rejects a podCIDRs list that disagrees with podCIDR or repeats itself", () => {
+  const out = parseManifestObject({
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name: "n" },
+    spec: { podCIDR: "10.1.0.0/24", podCIDRs: ["10.2.0.0/24", "10.2.0.0/24"] },
+  }, { file: "f" });
+  assertEquals(out.errors.map((e) => e.key), ["spec.podCIDRs[0]", "spec.podCIDRs[1]"]);
+});
+
+Deno.test("parseManifestObject() rejects a Node InternalIP that is not an address", () => {
+  const out = parseManifestObject({
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name: "n" },
+    status: {
+      addresses: [{ type: "InternalIP", address: "node-1" }, { type: "Hostname", address: "n" }],
+    },
+  }, { file: "f" });
+  assertEquals(out.errors.map((e) => [e.key, e.value]), [[
+    "status.addresses[0].address",
+    "node-1",
+  ]]);
+});
+
+Deno.test("parseManifestObject() requires a name for kinds it keeps aside", () => {
+  const out = parseManifestObject({ apiVersion: "x.io/v1", kind: "Thing", metadata: {} }, {
+    file: "f",
+  });
+  assertEquals(out.errors.map((e) => e.key), ["metadata.name"]);
+  assertEquals(out.resources, []);
+});
+
+Deno.test("parseManifestObject() rejects a NodeEndpoints entry with an unknown key or a bad address", () => {
+  const out = parseManifestObject({
+    apiVersion: "tern.dev/v1alpha1",
+    kind: "NodeEndpoints",
+    metadata: { name: "node-1" },
+    spec: {
+      endpoints: [
+        { containerID: "c", ifname: "eth0", ip: "10.0.0.300" },
+        { containerID: "d", ifname: "eth0", ip: "10.0.0.3", podname: "typo" },
+      ],
+    },
+  }, { file: "f" });
+  assertEquals(out.errors.map((e) => e.key).sort(), [
+    "spec.endpoints[0].ip",
+    "spec.endpoints[1]",
+  ]);
+  assertEquals(out.rejected, ["NodeEndpoints/node-1"]);
+});
