@@ -1,0 +1,325 @@
+/**
+ * `install.sh --root` into staging roots with the real build (`dist/`, rebuilt when stale): the
+ * layout, idempotence, the kept config, the launcher running from the staged root, the manifest,
+ * uninstall and purge, and `systemd-analyze verify` on the installed unit. Nothing is installed
+ * into the real root and nothing is started.
+ */
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { DIST, ensureDist } from "./dist.ts";
+import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const INSTALL = `${ROOT}/install.sh`;
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
+  const out = await new Deno.Command(cmd, { args, env, stdin: "null" }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+async function install(root: string, ...args: string[]): Promise<Ran> {
+  const out = await run("bash", [INSTALL, "--root", root, "--dist", DIST, ...args]);
+  if (out.code !== 0) {
+    throw new Error(`install.sh ${args.join(" ")} failed: exit ${out.code}: ${out.stderr}`);
+  }
+  return out;
+}
+
+/**
+ * Every path under `root`, relative, with its type, mode, link target and content hash; the code
+ * cache's contents are left out (they change whenever tern runs).
+ */
+async function snapshot(root: string): Promise<string[]> {
+  const lines: string[] = [];
+  const walk = async (rel: string) => {
+    for await (const entry of Deno.readDir(rel ? `${root}/${rel}` : root)) {
+      const path = rel ? `${rel}/${entry.name}` : entry.name;
+      const full = `${root}/${path}`;
+      const info = await Deno.lstat(full);
+      const mode = (info.mode! & 0o7777).toString(8);
+      if (info.isSymlink) lines.push(`${path} l ${await Deno.readLink(full)}`);
+      else if (info.isDirectory) {
+        lines.push(`${path} d ${mode}`);
+        if (path !== "var/cache/tern") await walk(path);
+      } else {
+        const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(full));
+        const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"));
+        lines.push(`${path} f ${mode} ${hex.join("").slice(0, 16)}`);
+      }
+    }
+  };
+  await walk("");
+  return lines.sort();
+}
+
+async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
+  await ensureDist();
+  const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "tern-install-test-" }));
+  try {
+    await fn(root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function manifest(root: string): Promise<string[]> {
+  const text = await Deno.readTextFile(`${root}/usr/local/lib/tern/install-manifest`);
+  return text.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+}
+
+Deno.test("install.sh --root lays tern out as DESIGN.md says, and a second run changes nothing", async () => {
+  await withRoot(async (root) => {
+    const first = await install(root, "--mtu", "1450");
+    assertStringIncludes(first.stdout, "installed into");
+    const before = await snapshot(root);
+    const second = await install(root, "--mtu", "1450");
+    assertStringIncludes(second.stdout, "nothing changed");
+    assertEquals(await snapshot(root), before);
+
+    const bundle = await exists(`${DIST}/lib/main.js`);
+    const expected = [
+      "opt/cni/bin/tern",
+      "usr/local/lib/tern/BUILD-INFO.json",
+      "usr/local/lib/tern/install-manifest",
+      "etc/cni/net.d/10-tern.conflist",
+      "etc/tern/ternd.yaml",
+      "etc/systemd/system/ternd.service",
+      ...(bundle ? ["usr/local/lib/tern/lib/main.js", "usr/local/lib/tern/lib/deno"] : []),
+    ];
+    for (const path of expected) assert(await exists(`${root}/${path}`), `${path} exists`);
+    assertEquals((await Deno.stat(`${root}/opt/cni/bin/tern`)).mode! & 0o777, 0o755);
+    for (const link of ["usr/local/bin/tern", "usr/local/bin/ternd"]) {
+      assertEquals(await Deno.readLink(`${root}/${link}`), "../../../opt/cni/bin/tern");
+    }
+    if (await exists("/usr/lib/cni/portmap")) {
+      assertEquals(await Deno.readLink(`${root}/opt/cni/bin/portmap`), "/usr/lib/cni/portmap");
+    }
+
+    const conflist = JSON.parse(await Deno.readTextFile(`${root}/etc/cni/net.d/10-tern.conflist`));
+    assertEquals(conflist, {
+      cniVersion: "1.0.0",
+      name: "tern",
+      plugins: [
+        { type: "tern", mtu: 1450, daemonSocket: "/run/tern/ternd.sock" },
+        { type: "portmap", capabilities: { portMappings: true }, snat: true },
+      ],
+    });
+    assertEquals(
+      await Deno.readTextFile(`${root}/etc/tern/ternd.yaml`),
+      await Deno.readTextFile(`${ROOT}/testdata/ternd.yaml`),
+    );
+    assertEquals(
+      await Deno.readTextFile(`${root}/etc/systemd/system/ternd.service`),
+      await Deno.readTextFile(`${ROOT}/packaging/ternd.service`),
+    );
+  });
+});
+
+Deno.test("install.sh records every path it creates in the manifest, and only those", async () => {
+  await withRoot(async (root) => {
+    await Deno.mkdir(`${root}/etc/cni/net.d`, { recursive: true });
+    await Deno.writeTextFile(`${root}/etc/cni/net.d/99-other.conflist`, "{}");
+    const out = await install(root);
+    assertEquals(out.stderr.includes("99-other.conflist"), false, "a later config is no rival");
+    const records = await manifest(root);
+    const paths = new Set(records.map((r) => r.slice(2)));
+    for (const line of await snapshot(root)) {
+      const path = line.split(" ")[0]!;
+      if (path.startsWith("var/cache/tern/") || path.endsWith("install-manifest")) continue;
+      if (["etc", "etc/cni", "etc/cni/net.d", "etc/cni/net.d/99-other.conflist"].includes(path)) {
+        assert(!paths.has(path), `${path} existed before and is not recorded`);
+        continue;
+      }
+      assert(paths.has(path), `${path} is in the manifest`);
+    }
+    assert(records.includes("k etc/tern/ternd.yaml"), "the config is recorded as kept");
+    assert(records.includes("c var/cache/tern"), "the cache is recorded as a cache");
+    assert(!records.includes("f etc/tern/ternd.yaml"), "the config is never a plain file");
+  });
+});
+
+Deno.test("the staged launcher runs the CLI, the plugin and, as ternd, the daemon", async () => {
+  await withRoot(async (root) => {
+    await install(root);
+    for (const bin of ["opt/cni/bin/tern", "usr/local/bin/tern"]) {
+      const out = await run(`${root}/${bin}`, ["version"]);
+      assertEquals(out.code, 0, out.stderr);
+      assertStringIncludes(out.stdout, `tern ${TERN_VERSION}\n`);
+      const info = JSON.parse(await Deno.readTextFile(`${DIST}/BUILD-INFO.json`));
+      assertStringIncludes(out.stdout, `build: ${info.mode}`);
+    }
+    const plugin = await new Deno.Command(`${root}/opt/cni/bin/tern`, {
+      env: { CNI_COMMAND: "VERSION" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = plugin.stdin.getWriter();
+    await writer.write(
+      new TextEncoder().encode('{"cniVersion":"1.0.0","name":"tern","type":"tern"}'),
+    );
+    await writer.close();
+    const version = await plugin.output();
+    assertEquals(version.code, 0, new TextDecoder().decode(version.stderr));
+    assertEquals(
+      JSON.parse(new TextDecoder().decode(version.stdout)).supportedVersions,
+      SUPPORTED_CNI_VERSIONS,
+    );
+    const daemon = await run(`${root}/usr/local/bin/ternd`, ["--help"]);
+    assertEquals(daemon.code, 0, daemon.stderr);
+    const text = daemon.stdout + daemon.stderr;
+    assertStringIncludes(text, "--config", "ternd --help is the daemon's usage");
+    assert(!text.includes("usage: tern [--socket"), "not the CLI's usage");
+    assert(await exists(`${root}/var/cache/tern/deno`), "the code cache is in the staged root");
+  });
+});
+
+Deno.test("install.sh keeps an existing config and writes --node-name and --pod-cidr into a new one", async () => {
+  await withRoot(async (root) => {
+    await install(
+      root,
+      "--node-name",
+      "worker-7",
+      "--pod-cidr",
+      "10.244.7.0/24",
+      "--pod-cidr",
+      "10.244.8.0/24",
+    );
+    const fresh = await Deno.readTextFile(`${root}/etc/tern/ternd.yaml`);
+    assertStringIncludes(fresh, "\nnodeName: worker-7\n");
+    assertStringIncludes(fresh, "\npodCIDRs:\n  - 10.244.7.0/24\n  - 10.244.8.0/24\n\n");
+    assert(!fresh.includes("10.244.1.0/24"), "the example's CIDR is gone");
+    await Deno.writeTextFile(`${root}/etc/tern/ternd.yaml`, "nodeName: mine\n");
+    const again = await install(root, "--node-name", "other");
+    assertStringIncludes(again.stdout, "kept /etc/tern/ternd.yaml");
+    assertEquals(await Deno.readTextFile(`${root}/etc/tern/ternd.yaml`), "nodeName: mine\n");
+  });
+});
+
+Deno.test("install.sh removes files of an earlier build that the new build no longer has", async () => {
+  await withRoot(async (root) => {
+    await install(root);
+    const stale = "usr/local/lib/tern/lib/chunk-OLDBUILD.js";
+    await Deno.writeTextFile(`${root}/${stale}`, "// old");
+    const path = `${root}/usr/local/lib/tern/install-manifest`;
+    await Deno.writeTextFile(path, (await Deno.readTextFile(path)) + `f ${stale}\n`);
+    const out = await install(root);
+    assertStringIncludes(out.stdout, `removed stale /${stale}`);
+    assertEquals(await exists(`${root}/${stale}`), false);
+  });
+});
+
+Deno.test("install.sh --uninstall leaves only the config and the state; --purge removes those too", async () => {
+  await withRoot(async (root) => {
+    await Deno.mkdir(`${root}/var/lib/tern`, { recursive: true });
+    await Deno.writeTextFile(`${root}/var/lib/tern/state.kv`, "state");
+    await install(root);
+    await run(`${root}/opt/cni/bin/tern`, ["version"]); // fills the code cache
+    const out = await run("bash", [INSTALL, "--root", root, "--uninstall"]);
+    assertEquals(out.code, 0, out.stderr);
+    assertEquals(await snapshot(root).then((s) => s.map((l) => l.split(" ")[0])), [
+      "etc",
+      "etc/tern",
+      "etc/tern/ternd.yaml",
+      "var",
+      "var/lib",
+      "var/lib/tern",
+      "var/lib/tern/state.kv",
+    ]);
+    const twice = await run("bash", [INSTALL, "--root", root, "--uninstall"]);
+    assertEquals(twice.code, 1);
+    assertStringIncludes(twice.stderr, "Nothing to uninstall");
+    const purge = await run("bash", [INSTALL, "--root", root, "--uninstall", "--purge"]);
+    assertEquals(purge.code, 0, purge.stderr);
+    assertEquals(await snapshot(root).then((s) => s.map((l) => l.split(" ")[0])), [
+      "etc",
+      "var",
+      "var/lib",
+    ]);
+  });
+});
+
+Deno.test("install.sh --purge on an installed root removes everything it made, state included", async () => {
+  await withRoot(async (root) => {
+    await install(root);
+    await Deno.mkdir(`${root}/var/lib/tern`, { recursive: true });
+    await Deno.writeTextFile(`${root}/var/lib/tern/state.kv`, "state");
+    await run(`${root}/opt/cni/bin/tern`, ["version"]);
+    const out = await run("bash", [INSTALL, "--root", root, "--purge"]);
+    assertEquals(out.code, 0, out.stderr);
+    // var/lib was made by this test (standing in for the daemon's StateDirectory), not install.sh.
+    assertEquals(await snapshot(root).then((s) => s.map((l) => l.split(" ")[0])), [
+      "var",
+      "var/lib",
+    ]);
+  });
+});
+
+Deno.test("install.sh rejects bad flags, a bad MTU and a missing build with a message", async () => {
+  await withRoot(async (root) => {
+    const help = await run("bash", [INSTALL, "--help"]);
+    assertEquals(help.code, 0);
+    assertStringIncludes(help.stdout, "usage: install.sh");
+    const cases: [string[], string][] = [
+      [["--root", root, "--bogus"], "Unknown argument: --bogus"],
+      [["--root", root, "--dist", DIST, "--mtu", "70000"], "MTU must be 576..9000: got 70000"],
+      [["--root", root, "--dist", DIST, "--mtu", "big"], "MTU must be a number: got big"],
+      [["--root", root, "--dist", `${root}/nodist`], "run deno task build"],
+      [["--root", `${root}/missing`], "Root is not a directory"],
+    ];
+    for (const [args, message] of cases) {
+      const out = await run("bash", [INSTALL, ...args]);
+      assertEquals(out.code, 1, args.join(" "));
+      assertStringIncludes(out.stderr, message);
+    }
+    assertEquals(await snapshot(root), [], "nothing was installed");
+  });
+});
+
+/** `systemd-analyze verify --root` needs the distribution's units (sysinit.target…) in the root. */
+async function verifyUnit(root: string): Promise<Ran> {
+  await Deno.mkdir(`${root}/usr/lib/systemd`, { recursive: true });
+  const copy = await run("cp", ["-a", "/usr/lib/systemd/system", `${root}/usr/lib/systemd/`]);
+  assertEquals(copy.code, 0, copy.stderr);
+  return await run("systemd-analyze", ["verify", `--root=${root}`, "ternd.service"]);
+}
+
+Deno.test("systemd-analyze verify passes on the installed unit and its ExecStart", async () => {
+  await withRoot(async (root) => {
+    await install(root);
+    const out = await verifyUnit(root);
+    assertEquals(out.code, 0, out.stderr);
+    assertEquals(out.stderr.trim(), "", "no warnings");
+  });
+});
+
+Deno.test("systemd-analyze verify catches a unit whose ExecStart is missing or has a bad key", async () => {
+  await withRoot(async (root) => {
+    await install(root);
+    const unit = `${root}/etc/systemd/system/ternd.service`;
+    await Deno.writeTextFile(
+      unit,
+      (await Deno.readTextFile(unit)).replace("RestartSec=2s", "RestartSec=banana"),
+    );
+    await Deno.remove(`${root}/usr/local/bin/ternd`);
+    const out = await verifyUnit(root);
+    assert(out.code !== 0, "a missing ExecStart fails verify");
+    assertStringIncludes(out.stderr, "/usr/local/bin/ternd is not executable");
+    assertStringIncludes(out.stderr, "banana");
+  });
+});
