@@ -1,7 +1,8 @@
 #!/bin/bash
 # tern launcher (bundle mode). Runs the bundled JavaScript in <lib>/main.js on the pinned Deno
-# binary <lib>/deno, keeping argv[0] (`exec -a`, which dash lacks, hence bash) so that main.ts
-# picks the role from the name it was called by: /opt/cni/bin/tern, /usr/local/bin/ternd, ...
+# binary <lib>/deno. main.ts picks the role from the name the launcher was called by
+# (/opt/cni/bin/tern, /usr/local/bin/ternd, ...), passed as TERN_ARGV0 and kept as the process's
+# argv[0] too (`exec -a`, which dash lacks, hence bash), so `ps` shows ternd as ternd.
 #
 # The lib directory is found relative to the launcher's real location, so the same file works
 # as dist/tern (lib: dist/lib), installed as /opt/cni/bin/tern (lib: /usr/local/lib/tern/lib)
@@ -48,6 +49,8 @@ else
 fi
 if [ -n "$cache" ]; then export DENO_DIR=$cache/deno; fi
 export DENO_NO_UPDATE_CHECK=1 DENO_NO_PACKAGE_JSON=1
+# main.ts reads argv[0] from TERN_ARGV0 before falling back to node:process, which costs ~20 ms.
+export TERN_ARGV0="$0"
 
 exec -a "$0" "$lib/deno" run --quiet --allow-all --unstable-kv --no-config --no-lock --no-prompt \
   "$lib/main.js" "$@"

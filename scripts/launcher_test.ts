@@ -9,6 +9,7 @@ const LAUNCHER = new URL("./launcher.sh", import.meta.url).pathname;
 const REPORT = `import process from "node:process";
 console.log(JSON.stringify({
   argv0: process.argv0,
+  ternArgv0: Deno.env.get("TERN_ARGV0") ?? null,
   args: Deno.args,
   denoDir: Deno.env.get("DENO_DIR") ?? null,
   noUpdateCheck: Deno.env.get("DENO_NO_UPDATE_CHECK") ?? null,
@@ -48,12 +49,14 @@ Deno.test("launcher in dist/ runs lib/main.js with argv[0] kept, arguments intac
     assertEquals(out.code, 0, out.stderr);
     assertEquals(JSON.parse(out.stdout), {
       argv0: `${dir}/dist/tern`,
+      ternArgv0: `${dir}/dist/tern`,
       args: ["status", "a b", "", "--json"],
       denoDir: `${dir}/dist/cache/deno`,
       noUpdateCheck: "1",
     });
     const daemon = JSON.parse((await run(`${dir}/dist/ternd`, ["--config", "c"])).stdout);
     assertEquals(daemon.argv0, `${dir}/dist/ternd`, "the symlink's name reaches main.ts");
+    assertEquals(daemon.ternArgv0, `${dir}/dist/ternd`);
   });
 });
 
@@ -67,7 +70,7 @@ Deno.test("launcher installed as <root>/opt/cni/bin/tern finds <root>/usr/local/
       const out = await run(path, ["x"]);
       assertEquals(out.code, 0, out.stderr);
       const report = JSON.parse(out.stdout);
-      assertEquals(report.argv0, path);
+      assertEquals([report.argv0, report.ternArgv0], [path, path]);
       assertEquals(report.args, ["x"]);
       assertEquals(
         await Deno.realPath(report.denoDir.slice(0, -"/deno".length)),
