@@ -1,0 +1,49 @@
+/**
+ * An unbounded queue that one consumer reads with `for await`: the bridge between a source's
+ * callbacks (file-system events, timers) and the `AsyncIterable` that `watch()` returns.
+ * Private to `src/cluster`.
+ * @module
+ */
+
+/** Push from anywhere, read in order; `close()` ends the iteration after what was queued. */
+export class AsyncQueue<T> implements AsyncIterable<T> {
+  #items: T[] = [];
+  #waiter: ((done: boolean) => void) | undefined;
+  #closed = false;
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Queues items; ignored after `close()`. */
+  push(...items: T[]): void {
+    if (this.#closed || items.length === 0) return;
+    this.#items.push(...items);
+    this.#wake(false);
+  }
+
+  /** Ends the iteration once the queued items are read. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#wake(true);
+  }
+
+  /** Yields items as they arrive until closed and drained. */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    while (true) {
+      if (this.#items.length > 0) {
+        yield this.#items.shift()!;
+        continue;
+      }
+      if (this.#closed) return;
+      await new Promise<boolean>((resolve) => this.#waiter = resolve);
+    }
+  }
+
+  #wake(done: boolean): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.(done);
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * The `files` cluster source: a directory of Kubernetes-style YAML manifests (`*.yaml`, `*.yml`,
+ * `*.json`; names starting with "." are ignored, so are subdirectories). `list()` reads them all;
+ * `watch()` follows the directory with `Deno.watchFs`, waits until writes settle (debounce), reads
+ * again what changed and yields the difference as events; removed files yield `deleted`. Bad
+ * manifests become `error` events and never stop the watch. Files are compared by size, mtime and
+ * inode and re-read when an event names them, so symlinked files (a ConfigMap mount) and files
+ * replaced by rename are followed too; a periodic re-scan catches events the kernel dropped.
+ * @module
+ */
+import { AsyncQueue } from "./_async_queue.ts";
+import { parseManifests } from "./manifest.ts";
+import { type FileObjects, fileObjects, mergeFiles } from "./manifest_dir.ts";
+import { diffResources } from "./resource_diff.ts";
+import type { ClusterSource } from "./source.ts";
+import type { ClusterEvent, ManifestError, Resource, Snapshot } from "./types.ts";
+
+/** Which file names in the directory are manifests. */
+export function isManifestName(name: string): boolean {
+  return !name.startsWith(".") && /\.(ya?ml|json)$/.test(name);
+}
+
+/** Knobs of {@linkcode FilesSource}; every field documents its default. */
+export interface FilesSourceOptions {
+  /** Quiet time after the last file-system event before the directory is read again. Default 100. */
+  debounceMs?: number;
+  /** Longest delay from a first event to the re-read, even while writes continue. Default 1000. */
+  maxDelayMs?: number;
+  /** Interval of the safety re-scan; 0 turns it off. Default 30_000. */
+  resyncMs?: number;
+}
+
+interface FileEntry {
+  /** size, mtime and inode: a change of any means the file must be read again. */
+  stamp: string;
+  objects: FileObjects;
+}
+
+/** A {@linkcode ClusterSource} over a directory of manifests. */
+export class FilesSource implements ClusterSource {
+  /** `files:<dir>`. */
+  readonly name: string;
+  readonly #dir: string;
+  readonly #debounceMs: number;
+  readonly #maxDelayMs: number;
+  readonly #resyncMs: number;
+  readonly #files = new Map<string, FileEntry>();
+  #merged = new Map<string, Resource>();
+  #reportedDuplicates = new Set<string>();
+  #version = 0;
+  #listed = false;
+  /** Scans run one after another; this is the tail of that chain. */
+  #scanning: Promise<unknown> = Promise.resolve();
+  #watcher: Deno.FsWatcher | undefined;
+  #queue: AsyncQueue<ClusterEvent> | undefined;
+  #closed = false;
+
+  /** `dir` is the manifests directory; it must exist when `list()` or `watch()` runs. */
+  constructor(dir: string, options: FilesSourceOptions = {}) {
+    this.#dir = dir.replace(/\/+$/, "") || "/";
+    this.name = `files:${this.#dir}`;
+    this.#debounceMs = options.debounceMs ?? 100;
+    this.#maxDelayMs = options.maxDelayMs ?? 1_000;
+    this.#resyncMs = options.resyncMs ?? 30_000;
+  }
+
+  /**
+   * Reads every manifest again. Throws when the directory cannot be read; bad manifests are in
+   * `errors`, and each object rejected by an edit keeps its last valid version.
+   */
+  async list(): Promise<Snapshot> {
+    const { errors } = await this.#serial(() => this.#scan({ all: true }));
+    this.#listed = true;
+    this.#version++;
+    this.#reportedDuplicates = new Set(
+      errors.filter((e) => e.message.startsWith("Duplicate ")).map((e) => e.message),
+    );
+    const snapshot: Snapshot = {
+      resourceVersion: String(this.#version),
+      nodes: [],
+      pods: [],
+      namespaces: [],
+      nodeEndpoints: [],
+      others: [],
+      errors,
+    };
+    for (const resource of this.#merged.values()) {
+      switch (resource.kind) {
+        case "Node":
+          snapshot.nodes.push(resource);
+          break;
+        case "Pod":
+          snapshot.pods.push(resource);
+          break;
+        case "Namespace":
+          snapshot.namespaces.push(resource);
+          break;
+        case "NodeEndpoints":
+          snapshot.nodeEndpoints.push(resource);
+          break;
+        case "Other":
+          snapshot.others.push(resource);
+      }
+    }
+    return snapshot;
+  }
+
+  /** Changes after the last `list()` (listing first if it never ran), until `close()`. */
+  async *watch(): AsyncGenerator<ClusterEvent> {
+    if (this.#queue !== undefined) {
+      throw new Error(`Cannot watch ${this.name}: it is already being watched`);
+    }
+    if (this.#closed) return;
+    const queue = new AsyncQueue<ClusterEvent>();
+    this.#queue = queue;
+    let debounce: ReturnType<typeof setTimeout> | undefined;
+    let resync: ReturnType<typeof setInterval> | undefined;
+    let firstEventAt: number | undefined;
+    let named = new Set<string>();
+    const rescan = () => {
+      debounce = undefined;
+      firstEventAt = undefined;
+      const names = named;
+      named = new Set();
+      void this.#serial(() => this.#changes(names)).then((events) => queue.push(...events));
+    };
+    let pump: Promise<void> = Promise.resolve();
+    try {
+      if (!this.#listed) await this.list();
+      const watcher = Deno.watchFs(this.#dir, { recursive: false });
+      this.#watcher = watcher;
+      pump = (async () => {
+        try {
+          for await (const event of watcher) {
+            if (event.kind === "access") continue; // our own reads; re-reading would loop
+            for (const path of event.paths) named.add(path.slice(path.lastIndexOf("/") + 1));
+            const now = Date.now();
+            firstEventAt ??= now;
+            clearTimeout(debounce);
+            const wait = Math.max(
+              0,
+              Math.min(this.#debounceMs, firstEventAt + this.#maxDelayMs - now),
+            );
+            debounce = setTimeout(rescan, wait);
+          }
+        } catch (err) {
+          queue.push(this.#errorEvent(`Cannot watch ${this.#dir}: ${String(err)}`));
+        }
+      })();
+      if (this.#resyncMs > 0) {
+        resync = setInterval(() => {
+          if (debounce === undefined) rescan();
+        }, this.#resyncMs);
+      }
+      for await (const event of queue) yield event;
+    } finally {
+      clearTimeout(debounce);
+      clearInterval(resync);
+      this.#closeWatcher();
+      queue.close();
+      await pump;
+      await this.#scanning;
+      this.#queue = undefined;
+    }
+  }
+
+  /** Stops the watch (which ends after the events already queued) and releases the watcher. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#closeWatcher();
+    this.#queue?.close();
+    await this.#scanning;
+  }
+
+  #closeWatcher(): void {
+    try {
+      this.#watcher?.close();
+    } catch {
+      // Already closed.
+    }
+    this.#watcher = undefined;
+  }
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#scanning.then(task, task);
+    this.#scanning = run.catch(() => {});
+    return run;
+  }
+
+  /** A re-scan as events: errors first, then the resource changes with increasing versions. */
+  async #changes(named: ReadonlySet<string>): Promise<ClusterEvent[]> {
+    if (this.#closed) return [];
+    let result;
+    try {
+      result = await this.#scan({ named, all: false });
+    } catch (err) {
+      return [this.#errorEvent(`Cannot read ${this.#dir}: ${String(err)}`)];
+    }
+    const duplicates = new Set<string>();
+    const events: ClusterEvent[] = [];
+    for (const error of result.errors) {
+      if (error.message.startsWith("Duplicate ")) {
+        duplicates.add(error.message);
+        if (this.#reportedDuplicates.has(error.message)) continue;
+      }
+      events.push({ type: "error", ...error });
+    }
+    this.#reportedDuplicates = duplicates;
+    for (const change of result.changes) {
+      events.push({ ...change, resourceVersion: String(++this.#version) });
+    }
+    return events;
+  }
+
+  /**
+   * Reads the directory, parses the files that changed (all of them when `all`), merges, and
+   * returns the difference from the previous merge with the errors found on the way.
+   */
+  async #scan(
+    options: { named?: ReadonlySet<string>; all: boolean },
+  ): Promise<{ changes: ReturnType<typeof diffResources>; errors: ManifestError[] }> {
+    const errors: ManifestError[] = [];
+    const present = new Set<string>();
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(this.#dir));
+    } catch (err) {
+      const why = err instanceof Deno.errors.NotFound ? "no such directory" : String(err);
+      throw new Error(`Cannot read cluster manifests directory ${this.#dir}: ${why}`);
+    }
+    for (const entry of entries) {
+      if (!isManifestName(entry.name) || entry.isDirectory) continue;
+      const path = `${this.#dir}/${entry.name}`;
+      let info: Deno.FileInfo;
+      try {
+        info = await Deno.stat(path); // follows symlinks, as a ConfigMap mount needs
+      } catch {
+        continue; // gone since the listing, or a dangling symlink: absent
+      }
+      if (!info.isFile) continue;
+      present.add(entry.name);
+      const stamp = `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}`;
+      const before = this.#files.get(entry.name);
+      if (!options.all && before?.stamp === stamp && !options.named?.has(entry.name)) continue;
+      let text: string;
+      try {
+        text = await Deno.readTextFile(path);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) {
+          present.delete(entry.name);
+          continue;
+        }
+        errors.push({
+          file: path,
+          key: "",
+          value: undefined,
+          message: `Cannot read ${path}: ${String(err)}`,
+        });
+        continue; // unreadable for now: keep what it held
+      }
+      const parsed = parseManifests(text, { file: path });
+      const next = fileObjects(parsed, { file: path, previous: before?.objects });
+      errors.push(...parsed.errors, ...next.errors);
+      this.#files.set(entry.name, { stamp, objects: next.objects });
+    }
+    for (const name of [...this.#files.keys()]) if (!present.has(name)) this.#files.delete(name);
+    const merged = mergeFiles(
+      new Map([...this.#files].map(([name, entry]) => [`${this.#dir}/${name}`, entry.objects])),
+    );
+    errors.push(...merged.errors);
+    const changes = diffResources(this.#merged, merged.resources);
+    this.#merged = merged.resources;
+    return { changes, errors };
+  }
+
+  #errorEvent(message: string): ClusterEvent {
+    return { type: "error", file: this.#dir, key: "", value: undefined, message };
+  }
+}

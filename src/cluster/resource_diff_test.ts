@@ -1,0 +1,53 @@
+import { assertEquals } from "../../test/assert.ts";
+import { diffResources, sameResource } from "./resource_diff.ts";
+import { resourceKey } from "./resource_key.ts";
+import type { Namespace, Node, Pod, Resource } from "./types.ts";
+
+const node = (name: string, cidr: string): Node => ({
+  kind: "Node",
+  name,
+  labels: {},
+  addresses: [],
+  podCIDRs: [cidr],
+});
+const ns = (name: string): Namespace => ({ kind: "Namespace", name, labels: {} });
+const pod = (name: string): Pod => ({
+  kind: "Pod",
+  namespace: "default",
+  name,
+  labels: {},
+  annotations: {},
+  serviceAccountName: "default",
+  hostNetwork: false,
+  podIPs: [],
+  containers: [],
+});
+const map = (...rs: Resource[]) => new Map(rs.map((r) => [resourceKey(r), r]));
+
+Deno.test("diffResources() reports added, modified and deleted, namespaces before pods and deletions last", () => {
+  const before = map(node("a", "10.0.1.0/24"), node("b", "10.0.2.0/24"), pod("old"), ns("gone"));
+  const after = map(pod("new"), node("a", "10.0.9.0/24"), node("b", "10.0.2.0/24"), ns("team"));
+  assertEquals(
+    diffResources(before, after).map((c) => [c.type, resourceKey(c.resource)]),
+    [
+      ["added", "Namespace/team"],
+      ["modified", "Node/a"],
+      ["added", "Pod/default/new"],
+      ["deleted", "Pod/default/old"],
+      ["deleted", "Namespace/gone"],
+    ],
+  );
+});
+
+Deno.test("diffResources() carries the last version of a deleted resource", () => {
+  const [change] = diffResources(map(node("a", "10.0.1.0/24")), new Map());
+  assertEquals(change, { type: "deleted", resource: node("a", "10.0.1.0/24") });
+});
+
+Deno.test("sameResource() ignores key order but not values", () => {
+  const a = { ...pod("p"), labels: { x: "1", y: "2" } };
+  const b = { ...pod("p"), labels: { y: "2", x: "1" } };
+  assertEquals(sameResource(a, b), true);
+  assertEquals(sameResource(a, { ...b, labels: { x: "1", y: "3" } }), false);
+  assertEquals(diffResources(map(a), map(b)), []);
+});

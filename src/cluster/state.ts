@@ -1,0 +1,358 @@
+/**
+ * The daemon's in-memory picture of the cluster: it applies a source's snapshot and events, keeps
+ * indexes for the questions the daemon asks (the nodes, the pods on a node, the pod behind an
+ * address, a namespace's labels) and tells subscribers what changed. Pure: no `Deno.*`, no I/O,
+ * no timers; the caller feeds it. Objects returned are the store's own: read them, never mutate.
+ * @module
+ */
+import { podKey, resourceKey } from "./resource_key.ts";
+import type {
+  ClusterEvent,
+  ManifestError,
+  Namespace,
+  Node,
+  NodeEndpoints,
+  OtherResource,
+  Pod,
+  PublishedEndpoint,
+  Resource,
+  Snapshot,
+} from "./types.ts";
+
+/** What a subscriber is told after the store changed. */
+export type ClusterChange =
+  | {
+    type: "added" | "modified" | "deleted";
+    /** The new object, or for `deleted` the last one. */
+    resource: Resource;
+    /** The object before, for `modified`. */
+    previous?: Resource;
+    resourceVersion: string;
+  }
+  | { type: "reset"; resourceVersion: string }
+  | { type: "error"; error: ManifestError };
+
+/** Called synchronously after each change; must not call back into `apply` or `reset`. */
+export type ChangeListener = (change: ClusterChange) => void;
+
+/** A published endpoint and the node that published it. */
+export interface EndpointLocation {
+  node: string;
+  endpoint: PublishedEndpoint;
+}
+
+const TERMINATED = new Set(["Succeeded", "Failed"]);
+
+/** The store. Create one, `reset()` it with a snapshot, then `apply()` each event. */
+export class ClusterState {
+  readonly #nodes = new Map<string, Node>();
+  readonly #pods = new Map<string, Pod>();
+  readonly #namespaces = new Map<string, Namespace>();
+  readonly #endpoints = new Map<string, NodeEndpoints>();
+  readonly #others = new Map<string, OtherResource>();
+  readonly #podsByNode = new Map<string, Set<string>>();
+  /** Address → pod keys, from pods' own `status.podIPs`. */
+  readonly #ipByStatus = new Map<string, Set<string>>();
+  /** Address → where it was published. */
+  readonly #ipByEndpoint = new Map<string, EndpointLocation[]>();
+  /** Pod key → addresses published for it. */
+  readonly #publishedByPod = new Map<string, Set<string>>();
+  readonly #listeners = new Set<ChangeListener>();
+  readonly #maxErrors: number;
+  #errors: ManifestError[] = [];
+  #resourceVersion = "";
+
+  /** `options.maxErrors` (default 100) bounds the list of recent manifest errors kept for status. */
+  constructor(options: { maxErrors?: number } = {}) {
+    this.#maxErrors = options.maxErrors ?? 100;
+  }
+
+  /** The resource version of the last snapshot or event applied; empty before the first. */
+  get resourceVersion(): string {
+    return this.#resourceVersion;
+  }
+
+  /** Replaces everything with the snapshot and notifies `reset`. */
+  reset(snapshot: Snapshot): void {
+    this.#nodes.clear();
+    this.#pods.clear();
+    this.#namespaces.clear();
+    this.#endpoints.clear();
+    this.#others.clear();
+    this.#podsByNode.clear();
+    this.#ipByStatus.clear();
+    this.#ipByEndpoint.clear();
+    this.#publishedByPod.clear();
+    const all: Resource[] = [
+      ...snapshot.nodes,
+      ...snapshot.namespaces,
+      ...snapshot.pods,
+      ...snapshot.nodeEndpoints,
+      ...snapshot.others,
+    ];
+    for (const resource of all) this.#put(resource);
+    this.#errors = snapshot.errors.slice(-this.#maxErrors);
+    this.#resourceVersion = snapshot.resourceVersion;
+    this.#notify({ type: "reset", resourceVersion: snapshot.resourceVersion });
+  }
+
+  /**
+   * Applies one event from a source and returns the change it made, or undefined when it made
+   * none (deleting an object the store does not hold). `added` and `modified` both upsert, so
+   * replaying an event is harmless.
+   */
+  apply(event: ClusterEvent): ClusterChange | undefined {
+    if (event.type === "reset") {
+      this.reset(event.snapshot);
+      return { type: "reset", resourceVersion: event.snapshot.resourceVersion };
+    }
+    if (event.type === "error") {
+      const { type: _, ...error } = event;
+      this.#errors.push(error);
+      if (this.#errors.length > this.#maxErrors) this.#errors.shift();
+      const change: ClusterChange = { type: "error", error };
+      this.#notify(change);
+      return change;
+    }
+    this.#resourceVersion = event.resourceVersion;
+    let change: ClusterChange;
+    if (event.type === "deleted") {
+      const last = this.#remove(resourceKey(event.resource));
+      if (last === undefined) return undefined;
+      change = { type: "deleted", resource: last, resourceVersion: event.resourceVersion };
+    } else {
+      const previous = this.#remove(resourceKey(event.resource));
+      this.#put(event.resource);
+      change = previous === undefined
+        ? { type: "added", resource: event.resource, resourceVersion: event.resourceVersion }
+        : {
+          type: "modified",
+          resource: event.resource,
+          previous,
+          resourceVersion: event.resourceVersion,
+        };
+    }
+    this.#notify(change);
+    return change;
+  }
+
+  /** Calls `listener` after every change; returns the function that unsubscribes it. */
+  subscribe(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** All nodes, by name. */
+  nodes(): Node[] {
+    return sortedValues(this.#nodes);
+  }
+
+  /** The node called `name`. */
+  node(name: string): Node | undefined {
+    return this.#nodes.get(name);
+  }
+
+  /** All pods, by namespace then name. */
+  pods(): Pod[] {
+    return sortedValues(this.#pods);
+  }
+
+  /** The pod `namespace/name`. */
+  pod(namespace: string, name: string): Pod | undefined {
+    return this.#pods.get(podKey(namespace, name));
+  }
+
+  /** The pods scheduled on node `name`, by namespace then name. */
+  podsOnNode(name: string): Pod[] {
+    const keys = [...(this.#podsByNode.get(name) ?? [])].sort();
+    return keys.map((key) => this.#pods.get(key)!);
+  }
+
+  /**
+   * The pod that holds `ip`, from the pod's `status.podIPs` or from the endpoints its node
+   * published. Host-network pods are never returned (they share their node's address). When
+   * several claim the address, a pod that is not terminated wins, then the one its node
+   * published, then the first by name.
+   */
+  podByIp(ip: string): Pod | undefined {
+    const published = new Set<string>();
+    for (const { endpoint } of this.#ipByEndpoint.get(ip) ?? []) {
+      const owner = endpointPodKey(endpoint);
+      if (owner !== undefined) published.add(owner);
+    }
+    const candidates = [...new Set([...(this.#ipByStatus.get(ip) ?? []), ...published])]
+      .map((key) => this.#pods.get(key))
+      .filter((pod): pod is Pod => pod !== undefined && !pod.hostNetwork);
+    const rank = (pod: Pod) =>
+      (TERMINATED.has(pod.phase ?? "") ? 2 : 0) +
+      (published.has(podKey(pod.namespace, pod.name)) ? 0 : 1);
+    candidates.sort((a, b) =>
+      rank(a) - rank(b) || compareKeys(podKey(a.namespace, a.name), podKey(b.namespace, b.name))
+    );
+    return candidates[0];
+  }
+
+  /** The addresses of a pod: its `status.podIPs`, then any published for it, without repeats. */
+  podIPs(pod: Pod): string[] {
+    const published = this.#publishedByPod.get(podKey(pod.namespace, pod.name)) ?? [];
+    return [...new Set([...pod.podIPs, ...published])];
+  }
+
+  /** Where `ip` was published (node and endpoint), the first by node name when several did. */
+  endpointByIp(ip: string): EndpointLocation | undefined {
+    return this.#ipByEndpoint.get(ip)?.[0];
+  }
+
+  /** All namespaces, by name. */
+  namespaces(): Namespace[] {
+    return sortedValues(this.#namespaces);
+  }
+
+  /** The namespace called `name`. */
+  namespace(name: string): Namespace | undefined {
+    return this.#namespaces.get(name);
+  }
+
+  /** Every node's published endpoints, by node name. */
+  nodeEndpoints(): NodeEndpoints[] {
+    return sortedValues(this.#endpoints);
+  }
+
+  /** Resources kept aside, by key; `filter` narrows them by `apiVersion` and/or kind. */
+  others(filter: { apiVersion?: string; kind?: string } = {}): OtherResource[] {
+    return sortedValues(this.#others).filter((o) =>
+      (filter.apiVersion === undefined || o.apiVersion === filter.apiVersion) &&
+      (filter.kind === undefined || o.resourceKind === filter.kind)
+    );
+  }
+
+  /** The most recent manifest errors, oldest first. */
+  errors(): ManifestError[] {
+    return [...this.#errors];
+  }
+
+  /** Everything the store holds, as a snapshot. */
+  snapshot(): Snapshot {
+    return {
+      resourceVersion: this.#resourceVersion,
+      nodes: this.nodes(),
+      pods: this.pods(),
+      namespaces: this.namespaces(),
+      nodeEndpoints: this.nodeEndpoints(),
+      others: this.others(),
+      errors: this.errors(),
+    };
+  }
+
+  #put(resource: Resource): void {
+    const key = resourceKey(resource);
+    switch (resource.kind) {
+      case "Node":
+        this.#nodes.set(resource.name, resource);
+        return;
+      case "Namespace":
+        this.#namespaces.set(resource.name, resource);
+        return;
+      case "Other":
+        this.#others.set(key, resource);
+        return;
+      case "Pod":
+        this.#pods.set(key, resource);
+        if (resource.nodeName !== undefined) addTo(this.#podsByNode, resource.nodeName, key);
+        if (!resource.hostNetwork) {
+          for (const ip of resource.podIPs) addTo(this.#ipByStatus, ip, key);
+        }
+        return;
+      case "NodeEndpoints":
+        this.#endpoints.set(resource.node, resource);
+        for (const endpoint of resource.endpoints) {
+          const list = this.#ipByEndpoint.get(endpoint.ip) ?? [];
+          list.push({ node: resource.node, endpoint });
+          list.sort((a, b) => compareKeys(a.node, b.node));
+          this.#ipByEndpoint.set(endpoint.ip, list);
+          const owner = endpointPodKey(endpoint);
+          if (owner !== undefined) addTo(this.#publishedByPod, owner, endpoint.ip);
+        }
+        return;
+    }
+  }
+
+  /** Removes the resource with `key` from every index; returns it, or undefined. */
+  #remove(key: string): Resource | undefined {
+    const [kind] = key.split("/", 1);
+    if (kind === "Node") return take(this.#nodes, key.slice("Node/".length));
+    if (kind === "Namespace") return take(this.#namespaces, key.slice("Namespace/".length));
+    if (kind === "Pod") {
+      const pod = take(this.#pods, key);
+      if (pod === undefined) return undefined;
+      if (pod.nodeName !== undefined) removeFrom(this.#podsByNode, pod.nodeName, key);
+      for (const ip of pod.podIPs) removeFrom(this.#ipByStatus, ip, key);
+      return pod;
+    }
+    if (kind === "NodeEndpoints") {
+      const published = take(this.#endpoints, key.slice("NodeEndpoints/".length));
+      if (published === undefined) return undefined;
+      for (const endpoint of published.endpoints) {
+        const list = (this.#ipByEndpoint.get(endpoint.ip) ?? []).filter((l) =>
+          l.node !== published.node
+        );
+        if (list.length === 0) this.#ipByEndpoint.delete(endpoint.ip);
+        else this.#ipByEndpoint.set(endpoint.ip, list);
+        const owner = endpointPodKey(endpoint);
+        // Another node may publish the same pod and address (a stale file); keep it then.
+        if (owner !== undefined && !list.some((l) => endpointPodKey(l.endpoint) === owner)) {
+          removeFrom(this.#publishedByPod, owner, endpoint.ip);
+        }
+      }
+      return published;
+    }
+    return take(this.#others, key);
+  }
+
+  #notify(change: ClusterChange): void {
+    const failures: unknown[] = [];
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(change);
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    if (failures.length > 0) {
+      throw new AggregateError(failures, `Cluster state listeners failed: ${failures.length}`);
+    }
+  }
+}
+
+function endpointPodKey(endpoint: PublishedEndpoint): string | undefined {
+  return endpoint.podNamespace !== undefined && endpoint.podName !== undefined
+    ? podKey(endpoint.podNamespace, endpoint.podName)
+    : undefined;
+}
+
+function sortedValues<T>(map: Map<string, T>): T[] {
+  return [...map.keys()].sort(compareKeys).map((key) => map.get(key)!);
+}
+
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function take<T>(map: Map<string, T>, key: string): T | undefined {
+  const value = map.get(key);
+  map.delete(key);
+  return value;
+}
+
+function addTo(index: Map<string, Set<string>>, at: string, key: string): void {
+  const set = index.get(at) ?? new Set<string>();
+  set.add(key);
+  index.set(at, set);
+}
+
+function removeFrom(index: Map<string, Set<string>>, at: string, key: string): void {
+  const set = index.get(at);
+  if (set === undefined) return;
+  set.delete(key);
+  if (set.size === 0) index.delete(at);
+}

@@ -1,0 +1,217 @@
+import { assert, assertEquals, assertThrows } from "../../test/assert.ts";
+import { type ClusterChange, ClusterState } from "./state.ts";
+import type { Namespace, Node, NodeEndpoints, OtherResource, Pod, Snapshot } from "./types.ts";
+
+function node(name: string, cidr: string, ip: string): Node {
+  return {
+    kind: "Node",
+    name,
+    labels: {},
+    addresses: [{ type: "InternalIP", address: ip }],
+    podCIDRs: [cidr],
+  };
+}
+
+function pod(name: string, overrides: Partial<Pod> = {}): Pod {
+  return {
+    kind: "Pod",
+    namespace: "default",
+    name,
+    labels: {},
+    annotations: {},
+    serviceAccountName: "default",
+    hostNetwork: false,
+    podIPs: [],
+    containers: [],
+    ...overrides,
+  };
+}
+
+function namespace(name: string): Namespace {
+  return { kind: "Namespace", name, labels: { "kubernetes.io/metadata.name": name } };
+}
+
+function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
+  return {
+    resourceVersion: "1",
+    nodes: [],
+    pods: [],
+    namespaces: [],
+    nodeEndpoints: [],
+    others: [],
+    errors: [],
+    ...overrides,
+  };
+}
+
+const published = (nodeName: string, ...eps: [string, string, string][]): NodeEndpoints => ({
+  kind: "NodeEndpoints",
+  node: nodeName,
+  endpoints: eps.map(([ns, name, ip]) => ({
+    podNamespace: ns,
+    podName: name,
+    containerID: `c-${name}`,
+    ifname: "eth0",
+    ip,
+  })),
+});
+
+Deno.test("ClusterState.reset() loads a snapshot and answers queries sorted by name", () => {
+  const state = new ClusterState();
+  state.reset(snapshot({
+    resourceVersion: "7",
+    nodes: [
+      node("node-2", "10.244.2.0/24", "192.168.0.2"),
+      node("node-1", "10.244.1.0/24", "192.168.0.1"),
+    ],
+    pods: [
+      pod("b", { nodeName: "node-1" }),
+      pod("a", { nodeName: "node-1" }),
+      pod("c", { nodeName: "node-2" }),
+    ],
+    namespaces: [namespace("team-a"), namespace("default")],
+  }));
+  assertEquals(state.resourceVersion, "7");
+  assertEquals(state.nodes().map((n) => n.name), ["node-1", "node-2"]);
+  assertEquals(state.podsOnNode("node-1").map((p) => p.name), ["a", "b"]);
+  assertEquals(state.podsOnNode("node-3"), []);
+  assertEquals(state.namespaces().map((n) => n.name), ["default", "team-a"]);
+  assertEquals(state.namespace("team-a")?.labels, { "kubernetes.io/metadata.name": "team-a" });
+  assertEquals(state.pod("default", "c")?.nodeName, "node-2");
+});
+
+Deno.test("ClusterState.apply() upserts and deletes, and moves a pod between nodes' indexes", () => {
+  const state = new ClusterState();
+  state.reset(snapshot({ pods: [pod("a", { nodeName: "node-1", podIPs: ["10.244.1.5"] })] }));
+  const moved = pod("a", { nodeName: "node-2", podIPs: ["10.244.2.9"] });
+  const change = state.apply({ type: "modified", resource: moved, resourceVersion: "2" });
+  assertEquals(change?.type, "modified");
+  assertEquals(state.podsOnNode("node-1"), []);
+  assertEquals(state.podsOnNode("node-2").map((p) => p.name), ["a"]);
+  assertEquals(state.podByIp("10.244.1.5"), undefined);
+  assertEquals(state.podByIp("10.244.2.9")?.name, "a");
+  assertEquals(
+    state.apply({ type: "deleted", resource: moved, resourceVersion: "3" })?.type,
+    "deleted",
+  );
+  assertEquals(state.pods(), []);
+  assertEquals(state.podByIp("10.244.2.9"), undefined);
+  assertEquals(state.resourceVersion, "3");
+});
+
+Deno.test("ClusterState.apply() treats added for a known object as modified and ignores deleting an unknown one", () => {
+  const state = new ClusterState();
+  const n = node("node-1", "10.244.1.0/24", "192.168.0.1");
+  assertEquals(state.apply({ type: "added", resource: n, resourceVersion: "1" })?.type, "added");
+  const again = state.apply({ type: "added", resource: n, resourceVersion: "2" });
+  assertEquals(again?.type, "modified");
+  assertEquals(state.nodes().length, 1);
+  const gone = node("node-9", "10.244.9.0/24", "192.168.0.9");
+  assertEquals(state.apply({ type: "deleted", resource: gone, resourceVersion: "3" }), undefined);
+});
+
+Deno.test("ClusterState.podByIp() resolves addresses published by a node to the pod they name", () => {
+  const state = new ClusterState();
+  state.reset(snapshot({
+    pods: [pod("web", { namespace: "team-a", nodeName: "node-1" })],
+    nodeEndpoints: [published("node-1", ["team-a", "web", "10.244.1.7"])],
+  }));
+  assertEquals(state.podByIp("10.244.1.7")?.name, "web");
+  assertEquals(state.podIPs(state.pod("team-a", "web")!), ["10.244.1.7"]);
+  assertEquals(state.endpointByIp("10.244.1.7")?.node, "node-1");
+  state.apply({ type: "deleted", resource: published("node-1"), resourceVersion: "2" });
+  assertEquals(state.podByIp("10.244.1.7"), undefined);
+  assertEquals(state.podIPs(state.pod("team-a", "web")!), []);
+});
+
+Deno.test("ClusterState.podByIp() prefers a running pod over a terminated one and skips host-network pods", () => {
+  const state = new ClusterState();
+  state.reset(snapshot({
+    pods: [
+      pod("old", { phase: "Succeeded", podIPs: ["10.244.1.9"] }),
+      pod("new", { phase: "Running", podIPs: ["10.244.1.9"] }),
+      pod("host", { hostNetwork: true, podIPs: ["192.168.0.1"] }),
+    ],
+  }));
+  assertEquals(state.podByIp("10.244.1.9")?.name, "new");
+  assertEquals(state.podByIp("192.168.0.1"), undefined);
+  state.apply({ type: "deleted", resource: pod("new"), resourceVersion: "2" });
+  assertEquals(state.podByIp("10.244.1.9")?.name, "old");
+});
+
+Deno.test("ClusterState notifies subscribers of each change and stops after unsubscribe", () => {
+  const state = new ClusterState();
+  const seen: ClusterChange["type"][] = [];
+  const unsubscribe = state.subscribe((c) => seen.push(c.type));
+  state.reset(snapshot());
+  const n = node("node-1", "10.244.1.0/24", "192.168.0.1");
+  state.apply({ type: "added", resource: n, resourceVersion: "2" });
+  state.apply({
+    type: "error",
+    file: "x.yaml",
+    key: "kind",
+    value: undefined,
+    message: "Invalid manifest in x.yaml: kind: is required",
+  });
+  state.apply({ type: "deleted", resource: n, resourceVersion: "3" });
+  unsubscribe();
+  state.apply({ type: "added", resource: n, resourceVersion: "4" });
+  assertEquals(seen, ["reset", "added", "error", "deleted"]);
+  assertEquals(state.errors().map((e) => e.file), ["x.yaml"]);
+});
+
+Deno.test("ClusterState calls every listener even when one throws, then reports the failure", () => {
+  const state = new ClusterState();
+  let called = false;
+  state.subscribe(() => {
+    throw new Error("boom");
+  });
+  state.subscribe(() => called = true);
+  const err = assertThrows(
+    () =>
+      state.apply({
+        type: "added",
+        resource: namespace("x"),
+        resourceVersion: "1",
+      }),
+    AggregateError,
+    "Cluster state listeners failed: 1",
+  );
+  assert(called);
+  assertEquals((err.errors[0] as Error).message, "boom");
+  assertEquals(state.namespaces().length, 1);
+});
+
+Deno.test("ClusterState.others() filters kept-aside resources by apiVersion and kind", () => {
+  const other = (apiVersion: string, kind: string, name: string): OtherResource => ({
+    kind: "Other",
+    apiVersion,
+    resourceKind: kind,
+    namespace: "default",
+    name,
+    raw: { apiVersion, kind, metadata: { name } },
+  });
+  const state = new ClusterState();
+  state.reset(snapshot({
+    others: [
+      other("networking.k8s.io/v1", "NetworkPolicy", "a"),
+      other("vpcresources.k8s.aws/v1beta1", "SecurityGroupPolicy", "b"),
+    ],
+  }));
+  assertEquals(state.others({ kind: "NetworkPolicy" }).map((o) => o.name), ["a"]);
+  assertEquals(state.others().length, 2);
+});
+
+Deno.test("ClusterState keeps only the most recent manifest errors", () => {
+  const state = new ClusterState({ maxErrors: 2 });
+  for (const file of ["a", "b", "c"]) {
+    state.apply({
+      type: "error",
+      file,
+      key: "",
+      value: undefined,
+      message: `Invalid YAML in ${file}`,
+    });
+  }
+  assertEquals(state.errors().map((e) => e.file), ["b", "c"]);
+});
