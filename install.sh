@@ -291,6 +291,16 @@ do_install() {
   } >"$WORK/manifest"
   install_file "$WORK/manifest" "$MANIFEST" 0644 >/dev/null
 
+  # Fill the V8 code cache (/var/cache/tern/deno) now rather than on the first pods: a cold cache
+  # makes a CNI call ~3x slower. Only for /: the cache is keyed by path.
+  if [ "$REAL" = 1 ] && [ "$mode" = bundle ]; then
+    if ! { /opt/cni/bin/tern version \
+      && echo '{"cniVersion":"1.0.0","name":"tern","type":"tern"}' \
+      | CNI_COMMAND=VERSION /opt/cni/bin/tern; } >/dev/null 2>"$WORK/warm.err"; then
+      warn "the installed tern does not run: $(head -c 300 "$WORK/warm.err")"
+    fi
+  fi
+
   if [ "$REAL" = 1 ] && [ "$SYSTEMD" = 1 ] && [ "$START" = 1 ]; then
     systemctl daemon-reload
     systemctl enable ternd.service

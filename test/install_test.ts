@@ -323,3 +323,64 @@ Deno.test("systemd-analyze verify catches a unit whose ExecStart is missing or h
     assertStringIncludes(out.stderr, "banana");
   });
 });
+
+/** The MTU of the default route's device, as install.sh should find it; 1500 when there is none. */
+async function defaultRouteMtu(): Promise<number> {
+  const route = await run("ip", ["-o", "route", "show", "default"]);
+  const dev = /\bdev (\S+)/.exec(route.stdout)?.[1];
+  if (!dev) return 1500;
+  return Number((await Deno.readTextFile(`/sys/class/net/${dev}/mtu`)).trim());
+}
+
+Deno.test({
+  name:
+    "install.sh into / (in a private mount namespace over overlays) detects the MTU, warms the code cache and purges",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    await ensureDist();
+    const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "tern-install-real-" }));
+    const realBefore = await exists("/opt/cni/bin/tern");
+    try {
+      // Every directory install.sh writes under gets a writable overlay that lives only in this
+      // mount namespace: the real / is never written. Any failed mount stops the script first.
+      await Deno.writeTextFile(
+        `${dir}/inner.sh`,
+        `set -eu
+for d in etc opt usr/local var; do
+  n=$(echo "$d" | tr / _)
+  mkdir -p "${dir}/$n.up" "${dir}/$n.work"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=${dir}/$n.up,workdir=${dir}/$n.work" "/$d"
+  [ "$(findmnt -n -o FSTYPE "/$d")" = overlay ]
+done
+bash '${INSTALL}' --dist '${DIST}' --no-start --pod-cidr 10.244.9.0/24
+echo "MTU=$(sed -n 's/.*"mtu": \\([0-9]*\\).*/\\1/p' /etc/cni/net.d/10-tern.conflist)"
+echo "CACHE=$(find /var/cache/tern/deno -name 'v8_code_cache*' | wc -l)"
+/usr/local/bin/tern version
+bash '${INSTALL}' --no-start
+bash '${INSTALL}' --purge
+for p in /opt/cni/bin/tern /usr/local/lib/tern /usr/local/bin/ternd /etc/tern /etc/cni/net.d/10-tern.conflist /var/cache/tern /etc/systemd/system/ternd.service; do
+  if [ -e "$p" ] || [ -L "$p" ]; then echo "LEFT=$p"; fi
+done
+`,
+      );
+      const out = await run("unshare", [
+        "-m",
+        "--propagation",
+        "private",
+        "bash",
+        `${dir}/inner.sh`,
+      ]);
+      assertEquals(out.code, 0, `${out.stdout}\n${out.stderr}`);
+      assertStringIncludes(out.stdout, "tern (bundle) installed into /\n");
+      assertStringIncludes(out.stdout, `MTU=${await defaultRouteMtu()}\n`);
+      assert(!out.stdout.includes("CACHE=0\n"), "install filled the code cache");
+      assertStringIncludes(out.stdout, `tern ${TERN_VERSION}\n`);
+      assertStringIncludes(out.stdout, "already installed in /: nothing changed");
+      assertStringIncludes(out.stdout, "tern purged from /");
+      assert(!out.stdout.includes("LEFT="), `purge left: ${out.stdout}`);
+      assertEquals(await exists("/opt/cni/bin/tern"), realBefore, "the real root is untouched");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
