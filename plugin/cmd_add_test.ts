@@ -28,7 +28,7 @@ const link: PodLink = {
   mtu: 1500,
 };
 const vethBatch = ["ip", "-batch", "-"];
-const podBatch = ["nsenter", "--net=/var/run/netns/pod1", "ip", "-batch", "-"];
+const podBatch = ["ip", "-n", "pod1", "-batch", "-"];
 const linkDel = ["ip", "link", "del", "dev", hostVeth];
 
 /** A runner and daemon that log into one list, so the test sees their relative order. */
@@ -109,7 +109,7 @@ Deno.test("cmdAdd() uses the config's mtu and dns and a random pod MAC by defaul
 Deno.test("cmdAdd() rolls back the veth, then the allocation, when the pod-side batch fails", async () => {
   const { events, ctx } = world({
     script: (call) =>
-      call.argv[0] === "nsenter"
+      call.argv[1] === "-n"
         ? fail("RTNETLINK answers: Permission denied\nCommand failed -:1")
         : undefined,
   });
@@ -148,7 +148,7 @@ Deno.test("cmdAdd() rolls back in reverse order when the daemon fails to program
 Deno.test("cmdAdd() does not release an address it did not create when a later step fails", async () => {
   const { events, ctx } = world({
     created: false,
-    script: (call) => call.argv[0] === "nsenter" ? fail("Command failed -:3") : undefined,
+    script: (call) => call.argv[1] === "-n" ? fail("Command failed -:3") : undefined,
   });
   await assertRejects(() => cmdAdd(ctx, { podMac }), CniError);
   assertEquals(events.includes("release"), false);
@@ -158,7 +158,7 @@ Deno.test("cmdAdd() does not release an address it did not create when a later s
 Deno.test("cmdAdd() keeps going with the rollback when one undo step fails", async () => {
   const { events, ctx } = world({
     script: (call) => {
-      if (call.argv[0] === "nsenter") return fail("Command failed -:2");
+      if (call.argv[1] === "-n") return fail("Command failed -:2");
       if (call.argv[1] === "link" && call.argv[2] === "del") return fail("RTNETLINK answers: Busy");
     },
   });

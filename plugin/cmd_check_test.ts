@@ -82,7 +82,7 @@ function kernelRunner(k: Kernel) {
     const cmd = call.argv.join(" ");
     if (cmd === `ip -json link show dev ${hostVeth}`) return answer(k.hostLink, hostVeth);
     if (cmd === "ip -json route show 10.244.1.7/32") return answer(k.hostRoutes, "");
-    const pod = "nsenter --net=/var/run/netns/pod1 ip -json ";
+    const pod = "ip -n pod1 -json ";
     if (cmd === `${pod}addr show dev eth0`) return answer(k.podLink, "eth0");
     if (cmd === `${pod}route show dev eth0`) return answer(k.podRoutes, "eth0");
     if (cmd === `${pod}neigh show 169.254.1.1 dev eth0`) return answer(k.neigh, "eth0");

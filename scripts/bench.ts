@@ -12,9 +12,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { must, Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+import { Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
+import { DIST, ensureDist } from "../test/dist.ts";
 
 /** The p-th percentile (0..100) of `values` by nearest rank. */
 export function percentile(values: number[], p: number): number {
@@ -30,14 +29,9 @@ interface Series {
 }
 
 async function ensureBuilt(): Promise<string> {
-  const bin = `${ROOT}/dist/tern`;
-  try {
-    await Deno.stat(bin);
-  } catch {
-    console.error("dist/tern missing: running deno task build");
-    await must([Deno.execPath(), "run", "--allow-all", `${ROOT}/scripts/build.ts`]);
-  }
-  return bin;
+  const info = await ensureDist();
+  console.error(`using dist/tern (${info.mode} build)`);
+  return `${DIST}/tern`;
 }
 
 async function runSeries(
@@ -53,11 +47,17 @@ async function runSeries(
   );
   const series: Series = { add: [], del: [] };
   for (const verb of ["add", "del"] as const) {
-    const out = await sb.driver(node, ["bulk", verb, "--pods", list, "--concurrency", "1"], options);
+    const out = await sb.driver(
+      node,
+      ["bulk", verb, "--pods", list, "--concurrency", "1"],
+      options,
+    );
     if (out.code !== 0) throw new Error(`${options.net} ${verb} failed: ${out.stderr}`);
     const results = JSON.parse(out.stdout).results as { ok: boolean; ms: number; error?: string }[];
     const failed = results.filter((r) => !r.ok);
-    if (failed.length) throw new Error(`${options.net} ${verb}: ${failed.length} failed: ${failed[0]!.error}`);
+    if (failed.length) {
+      throw new Error(`${options.net} ${verb}: ${failed.length} failed: ${failed[0]!.error}`);
+    }
     series[verb].push(...results.map((r) => r.ms));
   }
   return series;
@@ -163,7 +163,9 @@ async function main(): Promise<number> {
         const mean = v.reduce((a, b) => a + b, 0) / v.length;
         summary[`${label}.${op}.p50`] = percentile(v, 50);
         summary[`${label}.${op}.p99`] = percentile(v, 99);
-        console.log(row([`${label} ${op.toUpperCase()}`, percentile(v, 50), percentile(v, 99), mean]));
+        console.log(
+          row([`${label} ${op.toUpperCase()}`, percentile(v, 50), percentile(v, 99), mean]),
+        );
       }
     }
     console.log("\nratios tern / (ptp + host-local) (lower is better; goal ADD p50 <= 2.0):");
@@ -180,7 +182,9 @@ async function main(): Promise<number> {
       summary[`startup.${label}.p50`] = percentile(v, 50);
       console.log(row([label, percentile(v, 50), percentile(v, 99)]));
     }
-    console.log(`  ratio p50: ${(summary["startup.tern.p50"]! / summary["startup.ptp.p50"]!).toFixed(2)}x`);
+    console.log(
+      `  ratio p50: ${(summary["startup.tern.p50"]! / summary["startup.ptp.p50"]!).toFixed(2)}x`,
+    );
     if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(summary, null, 2));
     return 0;
   } finally {

@@ -10,6 +10,7 @@ import {
   build,
   cachedDenortPath,
   denoTarget,
+  dropHelperSideEffectImports,
   gist,
   parseDenoVersion,
   planBuild,
@@ -242,4 +243,28 @@ Deno.test("build() names the missing pinned deno", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("dropHelperSideEffectImports() removes bare imports of the node:module helper chunk only", () => {
+  const chunks = new Map([
+    [
+      "chunk-H.js",
+      'import { createRequire } from "node:module";\nvar __require = createRequire(import.meta.url);\nexport { __require };\n',
+    ],
+    ["chunk-A.js", "export const a = 1;\n"],
+    [
+      "plugin.js",
+      'import { a } from "./chunk-A.js";\nimport "./chunk-H.js";\nexport const p = a;\n',
+    ],
+    [
+      "daemon.js",
+      'import { __require } from "./chunk-H.js";\nimport "./chunk-A.js";\nexport const d = __require;\n',
+    ],
+  ]);
+  const changed = dropHelperSideEffectImports(chunks);
+  assertEquals([...changed.keys()], ["plugin.js"]);
+  assertEquals(
+    changed.get("plugin.js"),
+    'import { a } from "./chunk-A.js";\nexport const p = a;\n',
+  );
 });

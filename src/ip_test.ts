@@ -49,6 +49,19 @@ Deno.test("Ip.batch() runs through nsenter for a pod namespace and feeds the lin
   }]);
 });
 
+Deno.test("Ip.argv() enters a namespace bound under /run/netns with ip -n, others with nsenter", () => {
+  const ip = new Ip(() => Promise.resolve({ code: 0, stdout: "", stderr: "" }));
+  assertEquals(ip.argv({ netns: "/var/run/netns/cni-1234" }), ["ip", "-n", "cni-1234"]);
+  assertEquals(ip.argv({ netns: "/run/netns/pod" }), ["ip", "-n", "pod"]);
+  assertEquals(ip.argv({ netns: "/proc/42/ns/net" }), ["nsenter", "--net=/proc/42/ns/net", "ip"]);
+  assertEquals(ip.argv({ netns: "/var/run/netns/a/b" }), [
+    "nsenter",
+    "--net=/var/run/netns/a/b",
+    "ip",
+  ]);
+  assertEquals(ip.argv(), ["ip"]);
+});
+
 Deno.test("Ip.batch() throws a CommandError carrying stderr when ip fails", async () => {
   const fake: Runner = () =>
     Promise.resolve({ code: 2, stdout: "", stderr: "RTNETLINK answers: File exists" });
