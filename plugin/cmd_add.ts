@@ -61,6 +61,7 @@ export async function cmdAdd(
   };
   if (env.args.podNamespace !== undefined) request.podNamespace = env.args.podNamespace;
   if (env.args.podName !== undefined) request.podName = env.args.podName;
+  const t0 = performance.now();
   let alloc: AllocateResponse;
   try {
     alloc = await daemon.allocate(request);
@@ -86,10 +87,16 @@ export async function cmdAdd(
     ip: alloc.ip,
     mtu: conf.mtu,
   };
+  const phases: Record<string, number> = { allocateMs: Math.round(performance.now() - t0) };
   try {
+    let t = performance.now();
     await createVeth(ip, link, undo);
+    phases.vethMs = Math.round(performance.now() - t);
+    t = performance.now();
     try {
       await ip.batch(renderPodSide(link), { netns: env.netns });
+      phases.podMs = Math.round(performance.now() - t);
+      t = performance.now();
     } catch (err) {
       throw new CniError(
         CniCode.IoFailure,
@@ -109,11 +116,12 @@ export async function cmdAdd(
     } catch (err) {
       throw daemonFailure(err, "program the host side");
     }
+    phases.programMs = Math.round(performance.now() - t);
   } catch (err) {
     await rollback(undo, log, fields);
     throw err;
   }
-  log.info("Added", { ...fields, ip: alloc.ip, netns: env.netns });
+  log.info("Added", { ...fields, ip: alloc.ip, netns: env.netns, ...phases });
 
   return {
     interfaces: [
