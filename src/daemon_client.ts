@@ -170,19 +170,23 @@ export class DaemonClient implements DaemonApi {
         err instanceof Error ? err.message : String(err),
       );
     }
-    const timer = setTimeout(() => {
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
-    }, this.#timeoutMs);
+    // The first setTimeout of a process loads Deno's timers (~6 ms), so the timer is armed after
+    // the request is written: that cost then overlaps the daemon's work instead of preceding
+    // it. A Unix socket write to a live listener does not block for a small request.
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const request = new Uint8Array(encoder.encode(head).length + payload.length);
       request.set(encoder.encode(head));
       request.set(payload, request.length - payload.length);
       let written = 0;
       while (written < request.length) written += await conn.write(request.subarray(written));
+      timer = setTimeout(() => {
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+      }, this.#timeoutMs);
       const chunks: Uint8Array[] = [];
       let total = 0;
       const buf = new Uint8Array(16 * 1024);
@@ -218,7 +222,7 @@ export class DaemonClient implements DaemonApi {
         err instanceof Error ? err.message : String(err),
       );
     } finally {
-      clearTimeout(timer);
+      if (timer !== undefined) clearTimeout(timer);
       try {
         conn.close();
       } catch {
