@@ -2,9 +2,12 @@
  * A sandbox cluster made of network namespaces, for kernel tests, the demo and the benchmarks.
  * A node is a netns running its own `ternd` (socket, state and config in a temp dir); a pod is a
  * netns wired by the real plugin process, run inside the node's netns exactly as a container
- * runtime would run it. Every object is named with one unique prefix (`ternt<pid>x<random>`), so
- * {@linkcode Sandbox.cleanup} — and `scripts/cleanup.sh` after a crash — finds all of it. Nothing
- * is ever created in the root namespace.
+ * runtime would run it. Nodes stand alone (their address on lo) or are joined by a **fabric**: a
+ * netns holding a Linux bridge, one L2 segment to which each node is linked by a veth whose node
+ * end (`fab0`) carries the node's address, as hosts on one subnet (see `sandbox_cluster.ts` for
+ * the cluster built on it). Every object is named with one unique prefix (`ternt<pid>x<random>`),
+ * so {@linkcode Sandbox.cleanup} — and `scripts/cleanup.sh` after a crash — finds all of it.
+ * Nothing is ever created in the root namespace.
  * @module
  */
 import { denoRunner, type RunResult } from "../src/runner.ts";
@@ -29,19 +32,43 @@ export function ternCommand(): string[] {
   ];
 }
 
+/** The L2 segment that joins the nodes of a sandbox: a netns holding a Linux bridge. */
+export interface SandboxFabric {
+  /** Network namespace name. */
+  netns: string;
+  /** The bridge inside it. */
+  bridge: string;
+  /** The nodes' addresses are `${subnetPrefix}.<node index>`. */
+  subnetPrefix: string;
+  /** Prefix length of the nodes' addresses on the fabric. */
+  prefixLen: number;
+}
+
+/** The fabric's bridge name inside its netns. */
+export const FABRIC_BRIDGE = "br0";
+
+/** The node end of the veth that links a node to the fabric. */
+export const FABRIC_LINK = "fab0";
+
 /** A node of the sandbox. */
 export interface SandboxNode {
   name: string;
   /** Network namespace name. */
   netns: string;
-  /** The node's own address (a /32 on lo), source of node→pod traffic. */
+  /** 1, 2, …: the order in which the sandbox made its nodes; never reused. */
+  index: number;
+  /**
+   * The node's own address, source of node→pod traffic: on `fab0` when the node is on a fabric
+   * (its InternalIP), else a /32 on lo.
+   */
   nodeIp: string;
   dir: string;
   socket: string;
   config: string;
   stateFile: string;
   confDir: string;
-  podCIDR: string;
+  /** The pod CIDR given in the daemon's config; undefined when the daemon learns it from its Node. */
+  podCIDR: string | undefined;
   daemon?: Deno.ChildProcess | undefined;
   daemonLog: string;
 }
@@ -49,6 +76,8 @@ export interface SandboxNode {
 /** A pod of the sandbox. */
 export interface SandboxPod {
   name: string;
+  /** Kubernetes namespace, passed as `K8S_POD_NAMESPACE`; default `default`. */
+  namespace: string;
   node: SandboxNode;
   /** Network namespace name and path. */
   netns: string;
@@ -84,6 +113,7 @@ export class Sandbox {
   readonly nodes = new Map<string, SandboxNode>();
   readonly pods: SandboxPod[] = [];
   #podSeq = 0;
+  #nodeSeq = 0;
 
   private constructor(prefix: string, dir: string) {
     this.prefix = prefix;
@@ -103,25 +133,83 @@ export class Sandbox {
     return denoRunner(["ip", "netns", "exec", netns, ...argv], options);
   }
 
-  /** Adds a node: its netns with loopback up, a daemon config, and a conflist (tern + portmap). */
+  /**
+   * Makes the fabric: a netns with a bridge (up, no address), to which {@linkcode addNode}
+   * links nodes given `fabric`. Node addresses are `10.98.0.<node index>/24` unless given.
+   */
+  async addFabric(): Promise<SandboxFabric> {
+    const netns = `${this.prefix}-fabric`;
+    await must(["ip", "netns", "add", netns]);
+    await must(["ip", "-n", netns, "-batch", "-"], {
+      stdin: [
+        "link set lo up",
+        `link add ${FABRIC_BRIDGE} type bridge`,
+        `link set ${FABRIC_BRIDGE} up`,
+      ].join("\n") + "\n",
+    });
+    return { netns, bridge: FABRIC_BRIDGE, subnetPrefix: "10.98.0", prefixLen: 24 };
+  }
+
+  /**
+   * Adds a node: its netns with loopback up, its address, a daemon config, and a conflist
+   * (tern + portmap). With `fabric`, a veth links it to the fabric's bridge and the node's end,
+   * `fab0`, holds the address with the fabric's prefix length; without, the address is a /32 on
+   * lo. Without `podCIDR` the config has no `podCIDRs` (the daemon learns them from its Node).
+   * `extraConfig` is YAML appended to the config.
+   */
   async addNode(
     name: string,
-    options: { podCIDR: string; mtu?: number; extraConfig?: string; nodeIp?: string },
+    options: {
+      podCIDR?: string;
+      mtu?: number;
+      extraConfig?: string;
+      nodeIp?: string;
+      fabric?: SandboxFabric;
+    },
   ): Promise<SandboxNode> {
+    const index = ++this.#nodeSeq;
     const netns = `${this.prefix}-${name}`;
     const dir = `${this.dir}/${name}`;
     await Deno.mkdir(`${dir}/net.d`, { recursive: true });
     await must(["ip", "netns", "add", netns]);
     await must(["ip", "-n", netns, "link", "set", "lo", "up"]);
-    // A real node has an address of its own (its InternalIP), which is the source of node→pod
-    // traffic; without one the kernel has no source address to pick. It sits on lo: the test
-    // machines' kernel has no `dummy` link type.
-    const nodeIp = options.nodeIp ?? `10.98.0.${this.nodes.size + 1}`;
-    await must(["ip", "-n", netns, "addr", "add", `${nodeIp}/32`, "dev", "lo"]);
+    const fabric = options.fabric;
+    const nodeIp = options.nodeIp ?? `${fabric?.subnetPrefix ?? "10.98.0"}.${index}`;
+    if (fabric) {
+      // The veth is made inside the node and its far end moved straight into the fabric, so
+      // nothing ever exists in the root namespace, even for a moment.
+      const port = `fab${index}`;
+      await must([
+        "ip",
+        "-n",
+        netns,
+        "link",
+        "add",
+        FABRIC_LINK,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        port,
+        "netns",
+        fabric.netns,
+      ]);
+      await must(["ip", "-n", fabric.netns, "link", "set", port, "master", fabric.bridge, "up"]);
+      await must(["ip", "-n", netns, "-batch", "-"], {
+        stdin: `addr add ${nodeIp}/${fabric.prefixLen} dev ${FABRIC_LINK}\n` +
+          `link set ${FABRIC_LINK} up\n`,
+      });
+    } else {
+      // A real node has an address of its own (its InternalIP), which is the source of
+      // node→pod traffic; without one the kernel has no source address to pick. It sits on lo:
+      // the test machines' kernel has no `dummy` link type.
+      await must(["ip", "-n", netns, "addr", "add", `${nodeIp}/32`, "dev", "lo"]);
+    }
     const node: SandboxNode = {
       nodeIp,
       name,
       netns,
+      index,
       dir,
       socket: `${dir}/ternd.sock`,
       config: `${dir}/ternd.yaml`,
@@ -134,7 +222,7 @@ export class Sandbox {
       node.config,
       [
         `nodeName: ${name}`,
-        `podCIDRs: [${options.podCIDR}]`,
+        ...(options.podCIDR ? [`podCIDRs: [${options.podCIDR}]`] : []),
         `socket: ${node.socket}`,
         `stateFile: ${node.stateFile}`,
         `log:`,
@@ -148,6 +236,26 @@ export class Sandbox {
     );
     this.nodes.set(name, node);
     return node;
+  }
+
+  /**
+   * Removes a node as if its machine went away: stops its daemon (SIGKILL: a vanished machine
+   * says no goodbye), deletes its pods' namespaces and its own (which takes its fabric link
+   * with it). Its files stay in the temp dir, for post-mortems.
+   */
+  async removeNode(node: SandboxNode): Promise<void> {
+    await this.stopDaemon(node, "SIGKILL");
+    const gone = this.pods.filter((p) => p.node === node);
+    for (const pod of gone) {
+      await denoRunner(["ip", "netns", "del", pod.netns]);
+      this.pods.splice(this.pods.indexOf(pod), 1);
+    }
+    const attached = new Set([`${node.netns}-client`, `${node.netns}-egress`]);
+    for (const netns of await listNetns(`${node.netns}-`)) {
+      if (attached.has(netns)) await denoRunner(["ip", "netns", "del", netns]);
+    }
+    await must(["ip", "netns", "del", node.netns]);
+    this.nodes.delete(node.name);
   }
 
   /** The conflist the node's runtime uses: tern, then the reference portmap. */
@@ -279,7 +387,7 @@ export class Sandbox {
   async addPod(
     node: SandboxNode,
     name?: string,
-    options: { ifname?: string } = {},
+    options: { ifname?: string; namespace?: string } = {},
   ): Promise<SandboxPod> {
     const seq = ++this.#podSeq;
     const podName = name ?? `pod${seq}`;
@@ -288,6 +396,7 @@ export class Sandbox {
     await must(["ip", "-n", netns, "link", "set", "lo", "up"]);
     const pod: SandboxPod = {
       name: podName,
+      namespace: options.namespace ?? "default",
       node,
       netns,
       netnsPath: `/var/run/netns/${netns}`,
@@ -296,6 +405,11 @@ export class Sandbox {
     };
     this.pods.push(pod);
     return pod;
+  }
+
+  /** The CNI_ARGS a kubelet passes for the pod: its namespace and name. */
+  cniArgs(pod: SandboxPod): Record<string, string> {
+    return { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name };
   }
 
   /** Runs the plugin as a process inside the node's netns with CNI env and a netconf on stdin. */
@@ -314,7 +428,7 @@ export class Sandbox {
       CNI_CONTAINERID: pod.containerID,
       CNI_IFNAME: pod.ifname,
       CNI_PATH: "/usr/lib/cni",
-      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod.name}`,
+      CNI_ARGS: Object.entries(this.cniArgs(pod)).map(([k, v]) => `${k}=${v}`).join(";"),
       ...options.env,
     };
     if (options.netns !== null) env.CNI_NETNS = options.netns ?? pod.netnsPath;
@@ -389,6 +503,43 @@ export class Sandbox {
       ? [driver, "bulk", rest[0]!, ...common, ...rest.slice(1)]
       : [driver, verb!, ...common, ...rest];
     return await this.exec(node.netns, argv);
+  }
+
+  /**
+   * ADD of `pod` through the libcni driver and the node's conflist, with the pod's CNI_ARGS, as
+   * a runtime does it; records the pod's IP and returns the CNI result. Throws when it fails.
+   */
+  async driverAdd(
+    pod: SandboxPod,
+    options: { net?: string; confDir?: string } = {},
+  ): Promise<{ ips: { address: string }[]; interfaces: { name: string }[] }> {
+    const out = await this.driver(pod.node, ["add", ...this.#driverPodArgs(pod)], options);
+    if (out.code !== 0) {
+      throw new Error(`ADD of ${pod.name} failed: exit ${out.code}: ${out.stderr}${out.stdout}`);
+    }
+    const result = JSON.parse(out.stdout);
+    pod.ip = String(result.ips[0].address).split("/")[0]!;
+    return result;
+  }
+
+  /** DEL of `pod` through the libcni driver; throws when it fails. */
+  async driverDel(pod: SandboxPod, options: { net?: string; confDir?: string } = {}) {
+    const out = await this.driver(pod.node, ["del", ...this.#driverPodArgs(pod)], options);
+    if (out.code !== 0) {
+      throw new Error(`DEL of ${pod.name} failed: exit ${out.code}: ${out.stderr}${out.stdout}`);
+    }
+  }
+
+  #driverPodArgs(pod: SandboxPod): string[] {
+    return [
+      "--netns",
+      pod.netnsPath,
+      "--id",
+      pod.containerID,
+      "--ifname",
+      pod.ifname,
+      ...Object.entries(this.cniArgs(pod)).flatMap(([k, v]) => ["--arg", `${k}=${v}`]),
+    ];
   }
 
   /**

@@ -1,0 +1,84 @@
+/**
+ * The reference network for comparisons: the CNI project's `ptp` plugin with `host-local` IPAM
+ * on the same sandbox cluster as tern, each node with its own range (`10.250.<node index>.0/24`)
+ * and hand-made routes between the nodes (`range via node address`, protocol `static`, which
+ * tern does not own), as an operator of a host-gw cluster without a CNI daemon would write them.
+ * Pods are added through the same libcni driver as tern's. No masquerade: pod to pod is direct.
+ * @module
+ */
+import { must, type SandboxNode, type SandboxPod } from "./sandbox.ts";
+import type { SandboxCluster } from "./sandbox_cluster.ts";
+
+/** The network name of the reference conflist. */
+export const PTP_NET = "ptpref";
+
+/** The reference set up on a cluster: where each node's conflist lives and each node's range. */
+export interface PtpReference {
+  net: string;
+  confDir(node: SandboxNode): string;
+  range(node: SandboxNode): string;
+}
+
+/** The ptp + host-local conflist for a node (pure). */
+export function ptpConflist(
+  options: { range: string; dataDir: string; mtu?: number },
+): Record<string, unknown> {
+  return {
+    cniVersion: "1.0.0",
+    name: PTP_NET,
+    plugins: [{
+      type: "ptp",
+      mtu: options.mtu ?? 1500,
+      ipMasq: false,
+      ipam: {
+        type: "host-local",
+        ranges: [[{ subnet: options.range }]],
+        routes: [{ dst: "0.0.0.0/0" }],
+        dataDir: options.dataDir,
+      },
+    }],
+  };
+}
+
+/**
+ * Writes the reference conflist on every node of `cluster` and the routes between them. Nodes
+ * added later are not covered: call it once all nodes are there.
+ */
+export async function setUpPtpReference(
+  cluster: SandboxCluster,
+  options: { mtu?: number } = {},
+): Promise<PtpReference> {
+  const range = (node: SandboxNode) => `10.250.${node.index}.0/24`;
+  const confDir = (node: SandboxNode) => `${node.dir}/ptp.d`;
+  for (const node of cluster.nodes) {
+    await Deno.mkdir(confDir(node), { recursive: true });
+    await Deno.writeTextFile(
+      `${confDir(node)}/20-${PTP_NET}.conflist`,
+      JSON.stringify(ptpConflist({
+        range: range(node),
+        dataDir: `${node.dir}/host-local`,
+        ...(options.mtu ? { mtu: options.mtu } : {}),
+      })),
+    );
+    const peers = cluster.nodes.filter((n) => n !== node);
+    if (peers.length) {
+      await must(["ip", "-n", node.netns, "-batch", "-"], {
+        stdin: peers.map((p) => `route replace ${range(p)} via ${p.nodeIp} proto static\n`)
+          .join(""),
+      });
+    }
+  }
+  return { net: PTP_NET, confDir, range };
+}
+
+/** Adds a pod on `node` wired by the reference (ADD through libcni with the ptp conflist). */
+export async function addPtpPod(
+  cluster: SandboxCluster,
+  ref: PtpReference,
+  node: SandboxNode,
+  name: string,
+): Promise<SandboxPod> {
+  const pod = await cluster.sb.addPod(node, name);
+  await cluster.sb.driverAdd(pod, { net: ref.net, confDir: ref.confDir(node) });
+  return pod;
+}

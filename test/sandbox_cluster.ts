@@ -1,0 +1,488 @@
+/**
+ * A sandbox cluster for the cross-node kernel tests, the demo and the benchmarks: a
+ * {@linkcode Sandbox} whose nodes are joined by a fabric (one L2 segment, a bridge in its own
+ * netns), a shared cluster directory of Kubernetes-style manifests that plays the API server
+ * (`v1` Node with `spec.podCIDRs` and its InternalIP, `v1` Namespace, `v1` Pod with labels and
+ * annotations), and a `ternd` per node whose `cluster.dir` points there. Each daemon learns its
+ * own pod CIDR from its Node and publishes its endpoints into the same directory. In `native`
+ * mode the fabric also routes the pod CIDRs, as a VPC's underlay does, so pods still reach each
+ * other while tern installs no peer routes. Manifests are written to a hidden temporary file and
+ * renamed into place, so a watcher never reads half a file.
+ * @module
+ */
+import { stringify } from "yaml";
+import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
+import { must, Sandbox, type SandboxFabric, type SandboxNode, type SandboxPod } from "./sandbox.ts";
+import type { Endpoint } from "./reachability.ts";
+import { type PeerEcho, startPeerEcho } from "./peer_echo.ts";
+
+/** How pods on different nodes reach each other (the daemon's `routing.mode`). */
+export type ClusterMode = "routes" | "native";
+
+/** The cluster's pod address space; each node gets `10.244.<node index>.0/24` by default. */
+export const CLUSTER_CIDR = "10.244.0.0/16";
+
+/** tern's route protocol as the sandbox's daemons use it (the default). */
+export const TERN_PROTO = DEFAULT_ROUTE_PROTOCOL;
+
+/** The fabric's own address when it routes pod CIDRs (the `native` mode's underlay). */
+export const UNDERLAY_ROUTER_SUFFIX = 254;
+
+/** A route as `ip -json route show` prints it (the fields the tests read). */
+export interface KernelRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  scope?: string;
+  table?: string;
+}
+
+/** A rule as `ip -json rule show` prints it (the fields the tests read). */
+export interface KernelRule {
+  priority: number;
+  src?: string;
+  srclen?: number;
+  dst?: string;
+  dstlen?: number;
+  table?: string;
+  protocol?: string;
+}
+
+/** Labels and annotations of a sandbox pod, as its Pod manifest carries them. */
+export interface PodMetadata {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** A namespace linked to one node that routes a destination nothing else reaches. */
+export interface SandboxEgress {
+  /** Network namespace of the gateway. */
+  netns: string;
+  /** The gateway's address, on the node's link `dev`. */
+  gateway: string;
+  /** The node's end of the link. */
+  dev: string;
+  /** An address only reachable through the gateway (on the gateway's lo). */
+  destination: string;
+}
+
+/** The `v1` Node manifest for a node: name, pod CIDRs and InternalIP (pure). */
+export function nodeManifest(
+  name: string,
+  options: { podCIDRs: string[]; internalIP: string },
+): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name, labels: { "kubernetes.io/hostname": name } },
+    spec: {
+      ...(options.podCIDRs[0] ? { podCIDR: options.podCIDRs[0] } : {}),
+      podCIDRs: options.podCIDRs,
+    },
+    status: {
+      addresses: [
+        { type: "InternalIP", address: options.internalIP },
+        { type: "Hostname", address: name },
+      ],
+    },
+  };
+}
+
+/** The `v1` Pod manifest of a sandbox pod, with its node, labels, annotations and status (pure). */
+export function podManifest(
+  pod: { namespace: string; name: string; nodeName: string; ip?: string | undefined },
+  metadata: PodMetadata = {},
+): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: pod.name,
+      namespace: pod.namespace,
+      labels: metadata.labels ?? {},
+      annotations: metadata.annotations ?? {},
+    },
+    spec: {
+      nodeName: pod.nodeName,
+      containers: [{ name: "main", image: "sandbox" }],
+    },
+    status: pod.ip
+      ? { phase: "Running", podIP: pod.ip, podIPs: [{ ip: pod.ip }] }
+      : { phase: "Pending" },
+  };
+}
+
+/** The `cluster`, `routing` and `reconcile` sections of a sandbox node's daemon config (pure). */
+export function clusterConfig(options: {
+  dir: string;
+  mode: ClusterMode;
+  routing?: Record<string, unknown>;
+  reconcileInterval?: string;
+}): string {
+  return stringify({
+    cluster: { source: "files", dir: options.dir, publishEndpoints: true },
+    routing: {
+      mode: options.mode,
+      addressTypes: ["InternalIP"],
+      clusterCIDRs: [CLUSTER_CIDR],
+      ...options.routing,
+    },
+    reconcile: { interval: options.reconcileInterval ?? "10s", monitor: true },
+  });
+}
+
+/** A sandbox of several nodes on one fabric; create with {@linkcode SandboxCluster.create}. */
+export class SandboxCluster {
+  /** The sandbox underneath (nodes, pods, daemons, cleanup). */
+  readonly sb: Sandbox;
+  readonly fabric: SandboxFabric;
+  /** The shared cluster directory (`cluster.dir` of every daemon). */
+  readonly dir: string;
+  readonly mode: ClusterMode;
+  /** Whether the fabric routes the pod CIDRs (and nodes route through it by default). */
+  readonly underlay: boolean;
+  readonly #reconcileInterval: string;
+  readonly #podCIDRs = new Map<string, string[]>();
+  readonly #podMetadata = new Map<SandboxPod, PodMetadata>();
+  readonly #namespaces = new Set<string>();
+  readonly #servers: PeerEcho[] = [];
+
+  private constructor(
+    sb: Sandbox,
+    fabric: SandboxFabric,
+    options: { mode: ClusterMode; underlay: boolean; reconcileInterval: string },
+  ) {
+    this.sb = sb;
+    this.fabric = fabric;
+    this.dir = `${sb.dir}/cluster`;
+    this.mode = options.mode;
+    this.underlay = options.underlay;
+    this.#reconcileInterval = options.reconcileInterval;
+  }
+
+  /**
+   * A new cluster with no nodes yet: the sandbox, the fabric, the cluster directory with the
+   * `default` Namespace. `mode` defaults to `routes`; `underlay` (the fabric routes pod CIDRs)
+   * to `mode === "native"`; `reconcileInterval` to `10s`.
+   */
+  static async create(
+    options: { mode?: ClusterMode; underlay?: boolean; reconcileInterval?: string } = {},
+  ): Promise<SandboxCluster> {
+    const sb = await Sandbox.create();
+    try {
+      const fabric = await sb.addFabric();
+      const mode = options.mode ?? "routes";
+      const cluster = new SandboxCluster(sb, fabric, {
+        mode,
+        underlay: options.underlay ?? mode === "native",
+        reconcileInterval: options.reconcileInterval ?? "10s",
+      });
+      await Deno.mkdir(cluster.dir, { recursive: true });
+      await cluster.#ensureNamespace("default");
+      if (cluster.underlay) {
+        await must(["ip", "-n", fabric.netns, "-batch", "-"], {
+          stdin: `addr add ${cluster.underlayRouter}/${fabric.prefixLen} dev ${fabric.bridge}\n`,
+        });
+        await must(["ip", "netns", "exec", fabric.netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+      }
+      return cluster;
+    } catch (err) {
+      await sb.cleanup();
+      throw err;
+    }
+  }
+
+  /** The fabric's address when it is the underlay router. */
+  get underlayRouter(): string {
+    return `${this.fabric.subnetPrefix}.${UNDERLAY_ROUTER_SUFFIX}`;
+  }
+
+  /** The nodes, in the order they joined. */
+  get nodes(): SandboxNode[] {
+    return [...this.sb.nodes.values()];
+  }
+
+  /** The pods, in the order they were made. */
+  get pods(): SandboxPod[] {
+    return this.sb.pods;
+  }
+
+  /** The pod CIDRs written in the node's Node manifest. */
+  podCIDRs(node: SandboxNode): string[] {
+    return this.#podCIDRs.get(node.name) ?? [];
+  }
+
+  /** Writes `doc` as `file` in the cluster directory, atomically (temp file, then rename). */
+  async writeManifest(file: string, doc: Record<string, unknown>): Promise<void> {
+    const tmp = `${this.dir}/.${file}.tmp`;
+    await Deno.writeTextFile(tmp, stringify(doc));
+    await Deno.rename(tmp, `${this.dir}/${file}`);
+  }
+
+  /** Removes `file` from the cluster directory; a file already gone is fine. */
+  async removeManifest(file: string): Promise<void> {
+    await Deno.remove(`${this.dir}/${file}`).catch((err) => {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    });
+  }
+
+  /** Writes a Node manifest by itself (a node with no sandbox behind it, e.g. a conflicting one). */
+  async writeNode(name: string, options: { podCIDRs: string[]; internalIP: string }) {
+    await this.writeManifest(`node-${name}.yaml`, nodeManifest(name, options));
+  }
+
+  /**
+   * Adds a node on the fabric: its netns and address (`10.98.0.<index>`), its Node manifest
+   * (pod CIDRs default to `10.244.<index>.0/24`), a daemon config pointing at the cluster
+   * directory, and (unless `start: false`) its running daemon. The pod CIDR reaches the daemon
+   * through its Node only, unless `podCIDRInConfig`. `routing` is merged into the config's
+   * `routing` section (egress tables, a different mode).
+   */
+  async addNode(
+    name: string,
+    options: {
+      podCIDRs?: string[];
+      podCIDRInConfig?: boolean;
+      routing?: Record<string, unknown>;
+      start?: boolean;
+    } = {},
+  ): Promise<SandboxNode> {
+    if (options.podCIDRInConfig && !options.podCIDRs?.[0]) {
+      throw new TypeError("Cannot put the pod CIDR in the config: podCIDRs is not given");
+    }
+    const node = await this.sb.addNode(name, {
+      fabric: this.fabric,
+      extraConfig: clusterConfig({
+        dir: this.dir,
+        mode: this.mode,
+        reconcileInterval: this.#reconcileInterval,
+        ...(options.routing ? { routing: options.routing } : {}),
+      }),
+      ...(options.podCIDRInConfig ? { podCIDR: options.podCIDRs![0]! } : {}),
+    });
+    const podCIDRs = options.podCIDRs ?? [`10.244.${node.index}.0/24`];
+    this.#podCIDRs.set(name, podCIDRs);
+    await this.writeNode(name, { podCIDRs, internalIP: node.nodeIp });
+    if (this.underlay) {
+      await must(["ip", "-n", node.netns, "route", "add", "default", "via", this.underlayRouter]);
+      await must(["ip", "-n", this.fabric.netns, "-batch", "-"], {
+        stdin: podCIDRs.map((c) => `route replace ${c} via ${node.nodeIp}\n`).join(""),
+      });
+    }
+    if (options.start ?? true) await this.sb.startDaemon(node);
+    return node;
+  }
+
+  /** Adds several nodes at once, their daemons starting in parallel. */
+  async addNodes(names: string[]): Promise<SandboxNode[]> {
+    const nodes: SandboxNode[] = [];
+    for (const name of names) nodes.push(await this.addNode(name, { start: false }));
+    await Promise.all(nodes.map((n) => this.sb.startDaemon(n)));
+    return nodes;
+  }
+
+  /**
+   * A node leaves, as when its machine is removed from the cluster: its Node manifest goes
+   * (which is what the other daemons react to), then its daemon, pods and namespace; then the
+   * control plane's clean-up of what the dead node cannot remove itself: its pods' manifests
+   * and its endpoints file.
+   */
+  async removeNode(node: SandboxNode): Promise<void> {
+    await this.removeManifest(`node-${node.name}.yaml`);
+    const pods = this.pods.filter((p) => p.node === node);
+    await this.sb.removeNode(node);
+    for (const pod of pods) {
+      this.#podMetadata.delete(pod);
+      await this.removeManifest(podFile(pod));
+    }
+    await this.removeManifest(`endpoints-${node.name}.yaml`);
+    if (this.underlay) {
+      await must(["ip", "-n", this.fabric.netns, "-batch", "-"], {
+        stdin: this.podCIDRs(node).map((c) => `route del ${c}\n`).join(""),
+      });
+    }
+    this.#podCIDRs.delete(node.name);
+  }
+
+  /**
+   * Adds a pod on `node`: its Pod manifest (Pending, with its labels and annotations), its
+   * netns, then ADD through the libcni driver with its namespace and name in CNI_ARGS, then the
+   * manifest updated as a kubelet does (Running, `status.podIPs`). With `wire: false` the pod
+   * is left unwired (manifest Pending).
+   */
+  async addPod(
+    node: SandboxNode,
+    name: string,
+    options: PodMetadata & { namespace?: string; wire?: boolean } = {},
+  ): Promise<SandboxPod> {
+    const namespace = options.namespace ?? "default";
+    await this.#ensureNamespace(namespace);
+    const pod = await this.sb.addPod(node, name, { namespace });
+    const metadata: PodMetadata = {
+      ...(options.labels ? { labels: options.labels } : {}),
+      ...(options.annotations ? { annotations: options.annotations } : {}),
+    };
+    this.#podMetadata.set(pod, metadata);
+    await this.#writePod(pod);
+    if (options.wire ?? true) {
+      await this.sb.driverAdd(pod);
+      await this.#writePod(pod);
+    }
+    return pod;
+  }
+
+  /** Replaces a pod's labels and annotations in its manifest. */
+  async setPodMetadata(pod: SandboxPod, metadata: PodMetadata): Promise<void> {
+    this.#podMetadata.set(pod, metadata);
+    await this.#writePod(pod);
+  }
+
+  /** DEL through libcni, then the pod's netns and manifest go. */
+  async removePod(pod: SandboxPod): Promise<void> {
+    await this.sb.driverDel(pod);
+    await must(["ip", "netns", "del", pod.netns]);
+    this.sb.pods.splice(this.sb.pods.indexOf(pod), 1);
+    this.#podMetadata.delete(pod);
+    await this.removeManifest(podFile(pod));
+  }
+
+  async #writePod(pod: SandboxPod): Promise<void> {
+    await this.writeManifest(
+      podFile(pod),
+      podManifest(
+        { namespace: pod.namespace, name: pod.name, nodeName: pod.node.name, ip: pod.ip },
+        this.#podMetadata.get(pod) ?? {},
+      ),
+    );
+  }
+
+  async #ensureNamespace(name: string): Promise<void> {
+    if (this.#namespaces.has(name)) return;
+    this.#namespaces.add(name);
+    await this.writeManifest(`namespace-${name}.yaml`, {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name },
+    });
+  }
+
+  /**
+   * Links `node` to a new gateway namespace (`<node netns>-egress`) by a veth `dev` (default
+   * `eg0`): the node's end `10.97.0.2/24`, the gateway `10.97.0.1/24`. The gateway holds
+   * `destination` (default 203.0.113.10) on its lo, which nothing else routes, and routes the
+   * cluster CIDR back via the node. The node gets no route to it: only an egress table does.
+   * Call before the node's daemon starts when its config names the link.
+   */
+  async addEgress(
+    node: SandboxNode,
+    options: { dev?: string; destination?: string } = {},
+  ): Promise<SandboxEgress> {
+    const dev = options.dev ?? "eg0";
+    const destination = options.destination ?? "203.0.113.10";
+    const netns = `${node.netns}-egress`;
+    await must(["ip", "netns", "add", netns]);
+    await must([
+      "ip",
+      "-n",
+      node.netns,
+      "link",
+      "add",
+      dev,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "eg0",
+      "netns",
+      netns,
+    ]);
+    await must(["ip", "-n", node.netns, "-batch", "-"], {
+      stdin: `addr add 10.97.0.2/24 dev ${dev}\nlink set ${dev} up\n`,
+    });
+    await must(["ip", "-n", netns, "-batch", "-"], {
+      stdin: [
+        "link set lo up",
+        `addr add ${destination}/32 dev lo`,
+        "addr add 10.97.0.1/24 dev eg0",
+        "link set eg0 up",
+        `route add ${CLUSTER_CIDR} via 10.97.0.2`,
+      ].join("\n") + "\n",
+    });
+    return { netns, gateway: "10.97.0.1", dev, destination };
+  }
+
+  /** Every pod (wired ones) as a reachability endpoint, named `<pod>@<node>`. */
+  podEndpoints(pods: SandboxPod[] = this.pods): Endpoint[] {
+    return pods.filter((p) => p.ip).map((p) => ({
+      name: `${p.name}@${p.node.name}`,
+      netns: p.netns,
+      ip: p.ip!,
+    }));
+  }
+
+  /** Starts a peer echo server in each endpoint's namespace; {@linkcode cleanup} stops them. */
+  async startPeerEchos(netnses: string[]): Promise<void> {
+    const servers = await Promise.all(netnses.map((n) => startPeerEcho(n)));
+    this.#servers.push(...servers);
+  }
+
+  /** The node's routes (IPv4, `table` default `all`), filtered by protocol when given. */
+  async routes(
+    node: SandboxNode,
+    options: { proto?: number; table?: string } = {},
+  ): Promise<KernelRoute[]> {
+    const args = ["ip", "-json", "-4", "-N", "route", "show", "table", options.table ?? "all"];
+    if (options.proto !== undefined) args.push("proto", String(options.proto));
+    const out = await this.sb.exec(node.netns, args);
+    if (out.code !== 0) throw new Error(`Cannot list routes on ${node.name}: ${out.stderr}`);
+    return out.stdout.trim() ? JSON.parse(out.stdout) : [];
+  }
+
+  /** tern's routes on the node, as `dst via gateway table` strings, sorted. */
+  async ternRoutes(node: SandboxNode): Promise<string[]> {
+    const routes = await this.routes(node, { proto: TERN_PROTO });
+    return routes.map((r) =>
+      [r.dst, r.gateway ? `via ${r.gateway}` : `dev ${r.dev}`, r.table ? `table ${r.table}` : ""]
+        .filter(Boolean).join(" ")
+    ).sort();
+  }
+
+  /** tern's peer routes on the node (routes via a gateway in the main table), `cidr via ip`. */
+  async peerRoutes(node: SandboxNode): Promise<string[]> {
+    const routes = await this.routes(node, { proto: TERN_PROTO, table: "main" });
+    return routes.filter((r) => r.gateway).map((r) => `${r.dst} via ${r.gateway}`).sort();
+  }
+
+  /** The node's `ip rule` list. */
+  async rules(node: SandboxNode): Promise<KernelRule[]> {
+    const out = await this.sb.exec(node.netns, ["ip", "-json", "-4", "-N", "rule", "show"]);
+    if (out.code !== 0) throw new Error(`Cannot list rules on ${node.name}: ${out.stderr}`);
+    return out.stdout.trim() ? JSON.parse(out.stdout) : [];
+  }
+
+  /** The node's rules that carry tern's protocol, as `priority selector lookup table`, sorted. */
+  async ternRules(node: SandboxNode): Promise<string[]> {
+    const rules = await this.rules(node);
+    return rules.filter((r) => r.protocol === String(TERN_PROTO)).map(formatRule).sort();
+  }
+
+  /** Stops the echo servers, then cleans the sandbox up (daemons, namespaces, temp dir). */
+  async cleanup(): Promise<void> {
+    await Promise.all(this.#servers.splice(0).map((s) => s.stop()));
+    await this.sb.cleanup();
+  }
+}
+
+/** A rule as `priority from X to Y lookup T`. */
+export function formatRule(r: KernelRule): string {
+  const parts = [String(r.priority)];
+  if (r.src) parts.push(`from ${r.src}${r.srclen !== undefined ? `/${r.srclen}` : ""}`);
+  if (r.dst) parts.push(`to ${r.dst}${r.dstlen !== undefined ? `/${r.dstlen}` : ""}`);
+  parts.push(`lookup ${r.table}`);
+  return parts.join(" ");
+}
+
+function podFile(pod: SandboxPod): string {
+  return `pod-${pod.namespace}-${pod.name}.yaml`;
+}
