@@ -1,19 +1,38 @@
 /**
  * `deno task bench`: tern against the reference plugins in the same run, on the same sandbox
- * node, through the same libcni driver a runtime uses. Reported as ratios, never as pass/fail.
+ * nodes, through the same libcni driver a runtime uses. Reported as ratios, never as pass/fail.
  *
- * Benchmarks:
+ * Benchmarks (`--only a,b`; default all, in this order):
  * - `pod-add-del`: sequential ADD then DEL of N pods (default 50), tern vs ptp + host-local;
  *   p50, p99 and their ratios.
  * - `plugin-startup`: the plugin's VERSION command, tern vs ptp: the floor of every CNI call.
+ * - `iperf`: iperf3 pod to pod on the same node and across nodes of a sandbox cluster, TCP and
+ *   UDP, one stream and four; tern's pods against ptp + host-local pods (hand-made routes between
+ *   the nodes) on the same nodes, alternating; the receiver's throughput, the ratio, UDP loss.
+ * - `idle`: a tern daemon's CPU and RSS, idle on a cluster node with pods, beside a bare Deno
+ *   process that only waits, over the same window.
+ * - `reconcile`: one reconcile pass with 10, 100 and 1000 endpoints (`measureReconcile` of
+ *   `daemon/reconcile_bench.ts`; skipped, saying so, while the daemon has none).
  *
- * Flags: `--pods N`, `--rounds R` (alternating tern and ptp to cancel drift), `--json FILE`.
- * Uses the built `dist/tern` (run `deno task build` first; the bench builds it when missing).
+ * Flags: `--pods N`, `--rounds R` (alternating tern and ptp to cancel drift), `--iperf-seconds S`
+ * (default 3), `--iperf-rounds R` (default 3), `--udp-bitrate B` (default 2G, total per run),
+ * `--idle-seconds S` (default 10), `--json FILE`. Uses the built `dist/tern` (the bench builds
+ * it when missing or stale), so what is measured is what `install.sh` installs.
  * @module
  */
 import { parseArgs } from "node:util";
 import { Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
+import { SandboxCluster } from "../test/sandbox_cluster.ts";
+import { addPtpPod, setUpPtpReference } from "../test/ptp_reference.ts";
 import { DIST, ensureDist } from "../test/dist.ts";
+import {
+  type IperfFlow,
+  type IperfResult,
+  type IperfServer,
+  runIperf,
+  startIperfServer,
+} from "./iperf.ts";
+import { sampleUsage } from "./proc_usage.ts";
 
 /** The p-th percentile (0..100) of `values` by nearest rank. */
 export function percentile(values: number[], p: number): number {
@@ -88,20 +107,47 @@ function row(cells: (string | number)[]): string {
     .join(" ");
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      pods: { type: "string", default: "50" },
-      rounds: { type: "string", default: "2" },
-      json: { type: "string" },
-    },
-  });
-  const podCount = Number(values.pods);
-  const rounds = Number(values.rounds);
-  const tern = await ensureBuilt();
-  Deno.env.set("TERN_BIN", tern);
+/** Every benchmark, in the order they run. */
+export const BENCHMARKS = ["pod-add-del", "plugin-startup", "iperf", "idle", "reconcile"] as const;
 
+/** One benchmark's name. */
+export type Benchmark = typeof BENCHMARKS[number];
+
+/** The benchmarks `--only` selects, in run order; all when `only` is absent or empty (pure). */
+export function selectBenchmarks(only: string | undefined): Benchmark[] {
+  if (!only?.trim()) return [...BENCHMARKS];
+  const wanted = only.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const name of wanted) {
+    if (!(BENCHMARKS as readonly string[]).includes(name)) {
+      throw new Error(`Unknown benchmark in --only: ${name}: expected ${BENCHMARKS.join(", ")}`);
+    }
+  }
+  return BENCHMARKS.filter((b) => wanted.includes(b));
+}
+
+/** Bits per second from `2G`, `500M`, `100k` or a plain number (pure, decimal units as iperf3). */
+export function parseBitrate(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)([kKmMgG]?)$/.exec(text.trim());
+  if (!match) throw new Error(`Invalid bitrate: ${text}: expected a number and K, M or G`);
+  const unit = { "": 1, k: 1e3, m: 1e6, g: 1e9 }[match[2]!.toLowerCase() as "" | "k" | "m" | "g"];
+  return Number(match[1]) * unit;
+}
+
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+type Summary = Record<string, number>;
+
+async function benchPodAddDel(
+  options: { pods: number; rounds: number },
+  summary: Summary,
+): Promise<void> {
+  const { pods: podCount, rounds } = options;
   const sb = await Sandbox.create();
   try {
     const node = await sb.addNode("bench", { podCIDR: "10.244.0.0/16" });
@@ -148,15 +194,8 @@ async function main(): Promise<number> {
       }
     }
 
-    const version = JSON.stringify({ cniVersion: "1.0.0", name: "x", type: "x" });
-    const startup = {
-      tern: await timeCommand([tern], { CNI_COMMAND: "VERSION" }, version, 20),
-      ptp: await timeCommand(["/usr/lib/cni/ptp"], { CNI_COMMAND: "VERSION" }, version, 20),
-    };
-
     console.log(`\npod-add-del: ${podCount} pods x ${rounds} rounds, sequential, via libcni (ms)`);
     console.log(row(["plugin / op", "p50", "p99", "mean"]));
-    const summary: Record<string, number> = {};
     for (const [label, s] of Object.entries(all)) {
       for (const op of ["add", "del"] as const) {
         const v = s[op];
@@ -176,20 +215,272 @@ async function main(): Promise<number> {
         console.log(`  ${op.toUpperCase()} ${p}: ${ratio.toFixed(2)}x`);
       }
     }
-    console.log(`\nplugin-startup: VERSION, 20 runs (ms)`);
-    console.log(row(["plugin", "p50", "p99"]));
-    for (const [label, v] of Object.entries(startup)) {
-      summary[`startup.${label}.p50`] = percentile(v, 50);
-      console.log(row([label, percentile(v, 50), percentile(v, 99)]));
-    }
-    console.log(
-      `  ratio p50: ${(summary["startup.tern.p50"]! / summary["startup.ptp.p50"]!).toFixed(2)}x`,
-    );
-    if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(summary, null, 2));
-    return 0;
   } finally {
     await sb.cleanup();
   }
+}
+
+async function benchPluginStartup(tern: string, summary: Summary): Promise<void> {
+  const version = JSON.stringify({ cniVersion: "1.0.0", name: "x", type: "x" });
+  const startup = {
+    tern: await timeCommand([tern], { CNI_COMMAND: "VERSION" }, version, 20),
+    ptp: await timeCommand(["/usr/lib/cni/ptp"], { CNI_COMMAND: "VERSION" }, version, 20),
+  };
+  console.log(`\nplugin-startup: VERSION, 20 runs (ms)`);
+  console.log(row(["plugin", "p50", "p99"]));
+  for (const [label, v] of Object.entries(startup)) {
+    summary[`startup.${label}.p50`] = percentile(v, 50);
+    console.log(row([label, percentile(v, 50), percentile(v, 99)]));
+  }
+  console.log(
+    `  ratio p50: ${(summary["startup.tern.p50"]! / summary["startup.ptp.p50"]!).toFixed(2)}x`,
+  );
+}
+
+/** The iperf cells: each flow, on the same node and across nodes. */
+function iperfFlows(udpBps: number): { label: string; flow: IperfFlow }[] {
+  return [
+    { label: "TCP x1", flow: { protocol: "tcp", streams: 1 } },
+    { label: "TCP x4", flow: { protocol: "tcp", streams: 4 } },
+    { label: "UDP x1", flow: { protocol: "udp", streams: 1, udpBps } },
+    { label: "UDP x4", flow: { protocol: "udp", streams: 4, udpBps } },
+  ];
+}
+
+async function benchIperf(
+  options: { seconds: number; rounds: number; udpBps: number },
+  summary: Summary,
+): Promise<void> {
+  const cluster = await SandboxCluster.create();
+  const servers: IperfServer[] = [];
+  try {
+    const [n1, n2] = await cluster.addNodes(["node-1", "node-2"]) as [SandboxNode, SandboxNode];
+    const ref = await setUpPtpReference(cluster);
+    // The same three placements for both plugins: a sender and a receiver on node-1, a receiver
+    // on node-2; the same nodes, the same fabric, the same kernel.
+    const pods = {
+      tern: {
+        src: await cluster.addPod(n1, "tern-src"),
+        same: await cluster.addPod(n1, "tern-same"),
+        cross: await cluster.addPod(n2, "tern-cross"),
+      },
+      ptp: {
+        src: await addPtpPod(cluster, ref, n1, "ptp-src"),
+        same: await addPtpPod(cluster, ref, n1, "ptp-same"),
+        cross: await addPtpPod(cluster, ref, n2, "ptp-cross"),
+      },
+    };
+    for (const set of Object.values(pods)) {
+      for (const to of [set.same, set.cross]) {
+        servers.push(await startIperfServer(to.netns));
+        // tern's peer routes come from the daemons' reconcile: wait until the path works.
+        const deadline = Date.now() + 10_000;
+        while (!(await cluster.sb.ping(set.src.netns, to.ip!))) {
+          if (Date.now() > deadline) {
+            throw new Error(`${set.src.name} cannot reach ${to.name} (${to.ip}) after 10 s`);
+          }
+        }
+      }
+    }
+    const flows = iperfFlows(options.udpBps);
+    const results = new Map<string, { tern: IperfResult[]; ptp: IperfResult[] }>();
+    for (let r = 0; r < options.rounds; r++) {
+      for (const placement of ["same", "cross"] as const) {
+        for (const { label, flow } of flows) {
+          const key = `${placement === "same" ? "same node" : "cross node"} ${label}`;
+          const cell = results.get(key) ?? { tern: [], ptp: [] };
+          results.set(key, cell);
+          // Alternate who goes first, so that drift (thermal, page cache) cancels out.
+          const order = r % 2 === 0 ? (["tern", "ptp"] as const) : (["ptp", "tern"] as const);
+          for (const plugin of order) {
+            const set = pods[plugin];
+            cell[plugin].push(
+              await runIperf(set.src.netns, set[placement].ip!, flow, { seconds: options.seconds }),
+            );
+          }
+        }
+      }
+    }
+
+    const gbps = (v: IperfResult[]) => median(v.map((x) => x.receivedBps)) / 1e9;
+    const loss = (v: IperfResult[]) => median(v.map((x) => x.lostPercent ?? NaN));
+    console.log(
+      `\niperf: iperf3 pod to pod, ${options.seconds} s per run, ${options.rounds} rounds, ` +
+        `median; Gbit/s received; UDP target ${options.udpBps / 1e9} Gbit/s per run, ` +
+        `${1400}-byte datagrams; goal ratio >= 0.95`,
+    );
+    console.log(row(["cell", "tern", "ptp", "ratio", "tern loss%", "ptp loss%"]));
+    let worst = Infinity;
+    for (const [key, cell] of results) {
+      const t = gbps(cell.tern);
+      const p = gbps(cell.ptp);
+      const ratio = t / p;
+      worst = Math.min(worst, ratio);
+      const id = `iperf.${key.replaceAll(" ", "-").toLowerCase()}`;
+      summary[`${id}.tern.gbps`] = t;
+      summary[`${id}.ptp.gbps`] = p;
+      summary[`${id}.ratio`] = ratio;
+      const udp = key.includes("UDP");
+      if (udp) {
+        summary[`${id}.tern.lossPercent`] = loss(cell.tern);
+        summary[`${id}.ptp.lossPercent`] = loss(cell.ptp);
+      }
+      console.log(
+        [
+          key.padEnd(26),
+          t.toFixed(2).padEnd(10),
+          p.toFixed(2).padEnd(10),
+          `${ratio.toFixed(2)}x`.padEnd(10),
+          (udp ? loss(cell.tern).toFixed(2) : "").padEnd(10),
+          udp ? loss(cell.ptp).toFixed(2) : "",
+        ].join(" ").trimEnd(),
+      );
+    }
+    summary["iperf.worstRatio"] = worst;
+    console.log(`  worst ratio: ${worst.toFixed(2)}x`);
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    await cluster.cleanup();
+  }
+}
+
+async function benchIdle(options: { seconds: number }, summary: Summary): Promise<void> {
+  const cluster = await SandboxCluster.create();
+  let bare: Deno.ChildProcess | undefined;
+  try {
+    const nodes = await cluster.addNodes(["node-1", "node-2", "node-3"]);
+    for (const node of nodes) {
+      for (let i = 1; i <= 3; i++) await cluster.addPod(node, `idle-${node.index}-${i}`);
+    }
+    const script = `${cluster.sb.dir}/idle.ts`;
+    await Deno.writeTextFile(script, "setInterval(() => {}, 2 ** 30);\n");
+    bare = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", script],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    // Let both settle: the daemons' first passes and the watches' start, the bare process's
+    // start-up; what follows is idle.
+    await new Promise((r) => setTimeout(r, 3000));
+    const daemon = nodes[0]!.daemon!;
+    const windowMs = options.seconds * 1000;
+    const comm = (await Deno.readTextFile(`/proc/${daemon.pid}/comm`)).trim();
+    const [tree, main, base] = await Promise.all([
+      sampleUsage(daemon.pid, { windowMs, children: true }),
+      sampleUsage(daemon.pid, { windowMs }),
+      sampleUsage(bare.pid, { windowMs }),
+    ]);
+    console.log(
+      `\nidle: ${options.seconds} s window, node-1 of 3 nodes with 3 pods each; ` +
+        `CPU in % of one core, RSS in MiB`,
+    );
+    console.log(row(["process", "CPU %", "RSS MiB", "processes"]));
+    const show = (label: string, s: typeof tree) =>
+      console.log(
+        [
+          label.padEnd(26),
+          s.cpuPercent.toFixed(2).padEnd(10),
+          (s.rssKiB / 1024).toFixed(1)
+            .padEnd(10),
+          String(s.processes),
+        ].join(" "),
+      );
+    show(`ternd (${comm}, pid ${daemon.pid})`, main);
+    show("ternd + children", tree);
+    show("bare deno (waits)", base);
+    summary["idle.ternd.cpuPercent"] = main.cpuPercent;
+    summary["idle.ternd.rssMiB"] = main.rssKiB / 1024;
+    summary["idle.terndTree.cpuPercent"] = tree.cpuPercent;
+    summary["idle.terndTree.rssMiB"] = tree.rssKiB / 1024;
+    summary["idle.deno.cpuPercent"] = base.cpuPercent;
+    summary["idle.deno.rssMiB"] = base.rssKiB / 1024;
+  } finally {
+    if (bare) {
+      bare.kill("SIGKILL");
+      await bare.status;
+    }
+    await cluster.cleanup();
+  }
+}
+
+const RECONCILE_BENCH = new URL("../daemon/reconcile_bench.ts", import.meta.url);
+
+async function benchReconcile(summary: Summary): Promise<void> {
+  try {
+    await Deno.stat(RECONCILE_BENCH);
+  } catch {
+    console.log(
+      "\nreconcile: skipped: daemon/reconcile_bench.ts (measureReconcile) does not exist yet",
+    );
+    return;
+  }
+  const mod = await import(RECONCILE_BENCH.href) as {
+    measureReconcile?: (n: number) => Promise<number | { ms: number }>;
+  };
+  if (typeof mod.measureReconcile !== "function") {
+    console.log("\nreconcile: skipped: daemon/reconcile_bench.ts exports no measureReconcile");
+    return;
+  }
+  console.log("\nreconcile: one pass (ms) by number of endpoints");
+  console.log(row(["endpoints", "ms", "ms per endpoint"]));
+  for (const n of [10, 100, 1000]) {
+    const out = await mod.measureReconcile(n);
+    const ms = typeof out === "number" ? out : out.ms;
+    summary[`reconcile.${n}.ms`] = ms;
+    console.log(row([String(n), ms, ms / n]));
+  }
+  const growth = summary["reconcile.1000.ms"]! / summary["reconcile.100.ms"]!;
+  console.log(`  1000 / 100 endpoints: ${growth.toFixed(1)}x (linear would be 10x)`);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      only: { type: "string" },
+      pods: { type: "string", default: "50" },
+      rounds: { type: "string", default: "2" },
+      "iperf-seconds": { type: "string", default: "3" },
+      "iperf-rounds": { type: "string", default: "3" },
+      "udp-bitrate": { type: "string", default: "2G" },
+      "idle-seconds": { type: "string", default: "10" },
+      json: { type: "string" },
+    },
+  });
+  const selected = selectBenchmarks(values.only);
+  const tern = await ensureBuilt();
+  Deno.env.set("TERN_BIN", tern);
+  const summary: Summary = {};
+  const started = performance.now();
+  for (const bench of selected) {
+    switch (bench) {
+      case "pod-add-del":
+        await benchPodAddDel({ pods: Number(values.pods), rounds: Number(values.rounds) }, summary);
+        break;
+      case "plugin-startup":
+        await benchPluginStartup(tern, summary);
+        break;
+      case "iperf":
+        await benchIperf({
+          seconds: Number(values["iperf-seconds"]),
+          rounds: Number(values["iperf-rounds"]),
+          udpBps: parseBitrate(values["udp-bitrate"]),
+        }, summary);
+        break;
+      case "idle":
+        await benchIdle({ seconds: Number(values["idle-seconds"]) }, summary);
+        break;
+      case "reconcile":
+        await benchReconcile(summary);
+        break;
+    }
+  }
+  console.error(
+    `\nbench: ${selected.join(", ")} in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  );
+  if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(summary, null, 2));
+  return 0;
 }
 
 if (import.meta.main) Deno.exit(await main());

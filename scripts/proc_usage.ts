@@ -1,0 +1,105 @@
+/**
+ * A process's CPU time and memory from /proc, for the daemon's idle cost: CPU ticks
+ * (`utime + stime` of `/proc/<pid>/stat`, and of its live children when asked) and the resident
+ * set (`VmRSS` of `/proc/<pid>/status`). The parsers are pure; {@linkcode sampleUsage} measures
+ * a window.
+ * @module
+ */
+
+/** CPU ticks per second (`getconf CLK_TCK`); 100 on every Linux this runs on. */
+export const CLK_TCK = 100;
+
+/** `utime + stime` in ticks from the text of `/proc/<pid>/stat` (pure). */
+export function parseStatTicks(stat: string): number {
+  // The command name (field 2) is in parentheses and may hold spaces: split after its ")".
+  const close = stat.lastIndexOf(")");
+  if (close < 0) throw new Error(`Cannot parse /proc stat: no command field: ${stat.slice(0, 80)}`);
+  const fields = stat.slice(close + 2).trim().split(/\s+/);
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) {
+    throw new Error(`Cannot parse /proc stat: utime/stime: ${stat.slice(0, 80)}`);
+  }
+  return utime + stime;
+}
+
+/** `VmRSS` in KiB from the text of `/proc/<pid>/status` (pure). */
+export function parseRssKiB(status: string): number {
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (!match) throw new Error("Cannot parse /proc status: no VmRSS line");
+  return Number(match[1]);
+}
+
+/** The pid's live descendants, from `/proc/<pid>/task/<tid>/children`. */
+export async function descendants(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length) {
+    const p = queue.shift()!;
+    let tasks: string[] = [];
+    try {
+      for await (const t of Deno.readDir(`/proc/${p}/task`)) tasks.push(t.name);
+    } catch {
+      tasks = [];
+    }
+    for (const tid of tasks) {
+      const text = await Deno.readTextFile(`/proc/${p}/task/${tid}/children`).catch(() => "");
+      for (const c of text.trim().split(/\s+/).filter(Boolean).map(Number)) {
+        out.push(c);
+        queue.push(c);
+      }
+    }
+  }
+  return out;
+}
+
+/** CPU ticks and RSS of one process now. */
+export async function readUsage(pid: number): Promise<{ ticks: number; rssKiB: number }> {
+  return {
+    ticks: parseStatTicks(await Deno.readTextFile(`/proc/${pid}/stat`)),
+    rssKiB: parseRssKiB(await Deno.readTextFile(`/proc/${pid}/status`)),
+  };
+}
+
+/** What a process cost over a window. */
+export interface UsageSample {
+  /** CPU used, percent of one core, over the window. */
+  cpuPercent: number;
+  /** Resident set at the end of the window, KiB. */
+  rssKiB: number;
+  /** Processes counted (the pid and, with `children`, its descendants at the end). */
+  processes: number;
+}
+
+/**
+ * Measures `pid` over `windowMs` (default 10 s): CPU percent of one core and RSS at the end.
+ * With `children`, descendants alive at both ends are added (e.g. an `ip monitor` the daemon
+ * runs). Several pids measured at once share the same window when called in parallel.
+ */
+export async function sampleUsage(
+  pid: number,
+  options: { windowMs?: number; children?: boolean } = {},
+): Promise<UsageSample> {
+  const windowMs = options.windowMs ?? 10_000;
+  const pids = async () => [pid, ...(options.children ? await descendants(pid) : [])];
+  const before = new Map<number, number>();
+  for (const p of await pids()) {
+    before.set(p, (await readUsage(p).catch(() => undefined))?.ticks ?? NaN);
+  }
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, windowMs));
+  const seconds = (performance.now() - t0) / 1000;
+  let ticks = 0;
+  let rssKiB = 0;
+  let processes = 0;
+  for (const p of await pids()) {
+    const now = await readUsage(p).catch(() => undefined);
+    const then = before.get(p);
+    if (!now || then === undefined || Number.isNaN(then)) continue;
+    ticks += now.ticks - then;
+    rssKiB += now.rssKiB;
+    processes++;
+  }
+  return { cpuPercent: (ticks / CLK_TCK / seconds) * 100, rssKiB, processes };
+}

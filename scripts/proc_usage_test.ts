@@ -1,0 +1,26 @@
+import { assertEquals, assertThrows } from "../test/assert.ts";
+import { parseRssKiB, parseStatTicks, readUsage } from "./proc_usage.ts";
+
+Deno.test("parseStatTicks() adds utime and stime, even when the command name holds spaces and parens", () => {
+  const stat =
+    "4242 (deno (main) x) S 1 4242 4242 0 -1 4194560 9000 0 12 0 731 129 0 0 20 0 9 0 100 0 0";
+  assertEquals(parseStatTicks(stat), 731 + 129);
+});
+
+Deno.test("parseStatTicks() refuses text without the command field", () => {
+  assertThrows(() => parseStatTicks("garbage"), Error, "no command field");
+});
+
+Deno.test("parseRssKiB() reads VmRSS", () => {
+  assertEquals(
+    parseRssKiB("Name:\tdeno\nVmHWM:\t  60000 kB\nVmRSS:\t   51234 kB\nThreads: 9\n"),
+    51234,
+  );
+  assertThrows(() => parseRssKiB("Name:\tkthreadd\n"), Error, "no VmRSS");
+});
+
+Deno.test("readUsage() reads this very process", async () => {
+  const usage = await readUsage(Deno.pid);
+  assertEquals(usage.rssKiB > 1000, true);
+  assertEquals(usage.ticks >= 0, true);
+});
