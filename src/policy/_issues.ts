@@ -1,0 +1,72 @@
+/**
+ * Turns zod issues from policy validation into the problems tern reports: the key path
+ * (`spec.ingress[0].ports[1].endPort`), what was wrong and the value given. Private to
+ * `src/policy`.
+ * @module
+ */
+import type { z } from "zod";
+
+/** One problem found in an object. */
+export interface Issue {
+  /** Key path, rendered (`a.b[0].c`); empty for the object itself. */
+  key: string;
+  /** What was wrong, with the value when it helps: `expected string: got 5`. */
+  text: string;
+}
+
+/** Renders a key path as `a.b[0].c`; the empty path is the empty string. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else out += out === "" ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+/** Renders a value for a message: JSON, cut to 80 characters. */
+export function formatValue(value: unknown): string {
+  const text = value === undefined ? "undefined" : JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** One {@linkcode Issue} per zod issue; `input` is the object that was parsed. */
+export function toIssues(issues: readonly z.core.$ZodIssue[], input: unknown): Issue[] {
+  return issues.map((issue) => {
+    const value = valueAt(input, issue.path);
+    const shown = formatValue(value);
+    let text: string;
+    switch (issue.code) {
+      case "invalid_type":
+        text = value === undefined ? "is required" : `expected ${issue.expected}: got ${shown}`;
+        break;
+      case "invalid_value":
+        text = `must be one of ${issue.values.map((v) => formatValue(v)).join(", ")}: got ${shown}`;
+        break;
+      case "unrecognized_keys":
+        text = `unknown field${issue.keys.length > 1 ? "s" : ""}: ${issue.keys.join(", ")}`;
+        break;
+      case "invalid_key":
+        text = issue.issues.map((i) => i.message).join("; ");
+        break;
+      case "invalid_union":
+        text = `${issue.message}: got ${shown}`;
+        break;
+      case "custom":
+        text = issue.message;
+        break;
+      default:
+        text = `${issue.message.charAt(0).toLowerCase()}${issue.message.slice(1)}: got ${shown}`;
+    }
+    return { key: formatPath(issue.path), text };
+  });
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let here: unknown = input;
+  for (const key of path) {
+    if (here === null || typeof here !== "object") return undefined;
+    here = (here as Record<PropertyKey, unknown>)[key];
+  }
+  return here;
+}

@@ -1,0 +1,53 @@
+/**
+ * The shared step of reading a policy resource: validate a kept-aside object with a kind's zod
+ * schema and turn failures into `invalid` problems that name the policy, the field and the
+ * value. Private to `src/policy`.
+ * @module
+ */
+import type { z } from "zod";
+import { toIssues } from "./_issues.ts";
+import type { PolicyProblem, PolicyRef } from "./model.ts";
+
+/** A policy read from a manifest, with the problems of its parts; or the reasons it was rejected. */
+export type ParseResult<T> =
+  | { ok: true; value: T; problems: PolicyProblem[] }
+  | { ok: false; problems: PolicyProblem[] };
+
+/** `NetworkPolicy "team-a/web"`, `SecurityGroup "sg-web"`. */
+export function describePolicy(ref: PolicyRef): string {
+  const id = ref.namespace === undefined ? ref.name : `${ref.namespace}/${ref.name}`;
+  return `${ref.kind} ${JSON.stringify(id)}`;
+}
+
+/** A problem about `ref` at `key`, its message prefixed with what and where. */
+export function problem(
+  ref: PolicyRef,
+  severity: PolicyProblem["severity"],
+  at: { key: string; text: string },
+): PolicyProblem {
+  const label = severity === "invalid"
+    ? "Invalid"
+    : severity === "unsupported"
+    ? "Unsupported in"
+    : "Unresolved in";
+  return {
+    policy: ref,
+    severity,
+    key: at.key,
+    message: `${label} ${describePolicy(ref)}: ${at.key === "" ? "" : `${at.key}: `}${at.text}`,
+  };
+}
+
+/** Validates `raw` with `schema`; failures become one `invalid` problem per issue. */
+export function parseWith<T>(
+  schema: z.ZodType<T, unknown>,
+  raw: unknown,
+  ref: PolicyRef,
+): ParseResult<T> {
+  const result = schema.safeParse(raw);
+  if (result.success) return { ok: true, value: result.data, problems: [] };
+  return {
+    ok: false,
+    problems: toIssues(result.error.issues, raw).map((issue) => problem(ref, "invalid", issue)),
+  };
+}

@@ -1,0 +1,209 @@
+/**
+ * First-match flattening: an ordered list of rules, each matching a union of boxes in (peer
+ * address × protocol × port) and (peer address × ICMP type × code), becomes one list of
+ * non-overlapping boxes, each labelled with the first rule that matches every packet inside it.
+ * That is what lets nftables decide a layer with one interval-map lookup however many rules
+ * there are, and what explain looks packets up in.
+ *
+ * The address axis is swept once: between two consecutive range ends the set of rules whose
+ * peers cover the addresses is constant, and so is the answer on the two other axes, which is
+ * computed once per distinct set (the same sweep in two dimensions) and reused. Neighbouring
+ * address segments with the same answer are merged. Pure.
+ * @module
+ */
+import type { Range } from "./ranges.ts";
+
+/** Part of what a rule matches: every address in `addresses` with every `l4` and `icmp` box. */
+export interface MatchTerm {
+  /** Peer addresses, normalized (sorted, disjoint). */
+  addresses: readonly Range[];
+  /** Protocol × destination port boxes; protocol ranges must not include ICMP (1). */
+  l4: ReadonlyArray<readonly [Range, Range]>;
+  /** ICMP type × code boxes. */
+  icmp: ReadonlyArray<readonly [Range, Range]>;
+}
+
+/** A rule: a label (what explain and counters name) and the union of its terms. */
+export interface OrderedRule<L> {
+  label: L;
+  terms: readonly MatchTerm[];
+}
+
+/** One output box. */
+export interface FlatBox<L> {
+  space: "l4" | "icmp";
+  addresses: Range;
+  first: Range;
+  second: Range;
+  label: L;
+}
+
+interface Plane {
+  space: "l4" | "icmp";
+  first: Range;
+  second: Range;
+  order: number;
+}
+
+/**
+ * The first-match decision of `rules` (earlier wins) as non-overlapping boxes, sorted by space
+ * (`l4` first), address, then the other axes. A packet in no box matches no rule.
+ */
+export function flattenFirstMatch<L>(rules: readonly OrderedRule<L>[]): FlatBox<L>[] {
+  const terms: { order: number; term: MatchTerm }[] = [];
+  rules.forEach((rule, order) => {
+    for (const term of rule.terms) {
+      if (term.addresses.length > 0 && (term.l4.length > 0 || term.icmp.length > 0)) {
+        terms.push({ order, term });
+      }
+    }
+  });
+  const starts = new Map<number, number[]>();
+  const ends = new Map<number, number[]>();
+  const push = (map: Map<number, number[]>, at: number, index: number) => {
+    const list = map.get(at);
+    if (list) list.push(index);
+    else map.set(at, [index]);
+  };
+  terms.forEach(({ term }, index) => {
+    for (const [first, last] of term.addresses) {
+      push(starts, first, index);
+      push(ends, last + 1, index);
+    }
+  });
+  const points = [...new Set([...starts.keys(), ...ends.keys()])].sort((a, b) => a - b);
+
+  const cache = new Map<string, { key: string; planes: Plane[] }>();
+  const runs: { first: number; last: number; key: string; planes: Plane[] }[] = [];
+  const active = new Set<number>();
+  for (let k = 0; k < points.length - 1; k++) {
+    const at = points[k]!;
+    for (const index of ends.get(at) ?? []) active.delete(index);
+    for (const index of starts.get(at) ?? []) active.add(index);
+    if (active.size === 0) continue;
+    const signature = [...active].sort((a, b) => a - b).join(",");
+    let answer = cache.get(signature);
+    if (answer === undefined) {
+      const planes = solvePlanes([...active].map((i) => terms[i]!));
+      answer = { key: planesKey(planes), planes };
+      cache.set(signature, answer);
+    }
+    if (answer.planes.length === 0) continue;
+    const last = points[k + 1]! - 1;
+    const previous = runs[runs.length - 1];
+    if (previous !== undefined && previous.last === at - 1 && previous.key === answer.key) {
+      previous.last = last;
+    } else {
+      runs.push({ first: at, last, key: answer.key, planes: answer.planes });
+    }
+  }
+
+  const out: FlatBox<L>[] = [];
+  for (const run of runs) {
+    for (const plane of run.planes) {
+      out.push({
+        space: plane.space,
+        addresses: [run.first, run.last],
+        first: plane.first,
+        second: plane.second,
+        label: rules[plane.order]!.label,
+      });
+    }
+  }
+  const spaceRank = (b: FlatBox<L>) => b.space === "l4" ? 0 : 1;
+  return out.sort((a, b) =>
+    spaceRank(a) - spaceRank(b) || a.addresses[0] - b.addresses[0] ||
+    a.first[0] - b.first[0] || a.second[0] - b.second[0]
+  );
+}
+
+/** The first-match answer on the two non-address axes, for the terms active at one address. */
+function solvePlanes(active: { order: number; term: MatchTerm }[]): Plane[] {
+  const out: Plane[] = [];
+  for (const space of ["l4", "icmp"] as const) {
+    const items: Item2[] = [];
+    for (const { order, term } of active) {
+      for (const [first, second] of term[space]) items.push({ order, first, second });
+    }
+    for (const box of solve2d(items)) out.push({ space, ...box });
+  }
+  return out;
+}
+
+interface Item2 {
+  order: number;
+  first: Range;
+  second: Range;
+}
+
+function solve2d(items: Item2[]): { first: Range; second: Range; order: number }[] {
+  const points = sweepPoints(items.map((i) => i.first));
+  const out: { first: Range; second: Range; order: number }[] = [];
+  let previous: { first: number; last: number; key: string; segments: Segment[] } | undefined;
+  const flush = () => {
+    if (previous === undefined) return;
+    for (const s of previous.segments) {
+      out.push({
+        first: [previous.first, previous.last],
+        second: [s.first, s.last],
+        order: s.order,
+      });
+    }
+  };
+  for (let k = 0; k < points.length - 1; k++) {
+    const at = points[k]!;
+    const last = points[k + 1]! - 1;
+    const covering = items.filter((i) => i.first[0] <= at && at <= i.first[1]);
+    if (covering.length === 0) continue;
+    const segments = solve1d(covering.map((i) => ({ range: i.second, order: i.order })));
+    const key = segments.map((s) => `${s.first}-${s.last}:${s.order}`).join(";");
+    if (previous !== undefined && previous.last === at - 1 && previous.key === key) {
+      previous.last = last;
+    } else {
+      flush();
+      previous = { first: at, last, key, segments };
+    }
+  }
+  flush();
+  return out;
+}
+
+interface Segment {
+  first: number;
+  last: number;
+  order: number;
+}
+
+function solve1d(items: { range: Range; order: number }[]): Segment[] {
+  const points = sweepPoints(items.map((i) => i.range));
+  const out: Segment[] = [];
+  for (let k = 0; k < points.length - 1; k++) {
+    const at = points[k]!;
+    let order = Infinity;
+    for (const item of items) {
+      if (item.range[0] <= at && at <= item.range[1] && item.order < order) order = item.order;
+    }
+    if (order === Infinity) continue;
+    const last = points[k + 1]! - 1;
+    const top = out[out.length - 1];
+    if (top !== undefined && top.last === at - 1 && top.order === order) top.last = last;
+    else out.push({ first: at, last, order });
+  }
+  return out;
+}
+
+function sweepPoints(ranges: Range[]): number[] {
+  const set = new Set<number>();
+  for (const [first, last] of ranges) {
+    set.add(first);
+    set.add(last + 1);
+  }
+  return [...set].sort((a, b) => a - b);
+}
+
+function planesKey(planes: Plane[]): string {
+  return planes.map((p) =>
+    `${p.space}:${p.first[0]}-${p.first[1]}:${p.second[0]}-${p.second[1]}:${p.order}`
+  )
+    .join(";");
+}

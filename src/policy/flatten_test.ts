@@ -1,0 +1,155 @@
+import { assert, assertEquals } from "../../test/assert.ts";
+import { type FlatBox, flattenFirstMatch, type MatchTerm, type OrderedRule } from "./flatten.ts";
+import type { Range } from "./ranges.ts";
+
+/** The meaning of an ordered rule list, evaluated directly: the first rule that matches. */
+function reference<L>(
+  rules: OrderedRule<L>[],
+  space: "l4" | "icmp",
+  point: [number, number, number],
+): L | undefined {
+  const inside = (r: Range, n: number) => r[0] <= n && n <= r[1];
+  for (const rule of rules) {
+    for (const term of rule.terms) {
+      if (!term.addresses.some((r) => inside(r, point[0]))) continue;
+      if (term[space].some(([a, b]) => inside(a, point[1]) && inside(b, point[2]))) {
+        return rule.label;
+      }
+    }
+  }
+  return undefined;
+}
+
+function lookup<L>(
+  boxes: FlatBox<L>[],
+  space: "l4" | "icmp",
+  point: [number, number, number],
+): L | undefined {
+  const inside = (r: Range, n: number) => r[0] <= n && n <= r[1];
+  const hits = boxes.filter((b) =>
+    b.space === space && inside(b.addresses, point[0]) && inside(b.first, point[1]) &&
+    inside(b.second, point[2])
+  );
+  assert(hits.length <= 1, `boxes overlap at ${point}`);
+  return hits[0]?.label;
+}
+
+function term(addresses: Range[], l4: [Range, Range][], icmp: [Range, Range][] = []): MatchTerm {
+  return { addresses, l4, icmp };
+}
+
+Deno.test("flattenFirstMatch() gives an earlier rule the overlap and the later one the rest", () => {
+  const boxes = flattenFirstMatch([
+    { label: "deny-80", terms: [term([[10, 19]], [[[6, 6], [80, 80]]])] },
+    { label: "allow-all", terms: [term([[0, 99]], [[[6, 6], [0, 65535]]])] },
+  ]);
+  assertEquals(lookup(boxes, "l4", [15, 6, 80]), "deny-80");
+  assertEquals(lookup(boxes, "l4", [15, 6, 81]), "allow-all");
+  assertEquals(lookup(boxes, "l4", [5, 6, 80]), "allow-all");
+  assertEquals(lookup(boxes, "l4", [100, 6, 80]), undefined);
+  assertEquals(lookup(boxes, "l4", [15, 17, 80]), undefined);
+});
+
+Deno.test("flattenFirstMatch() merges neighbouring addresses with the same answer", () => {
+  const boxes = flattenFirstMatch([
+    {
+      label: "a",
+      terms: [term([[1, 2]], [[[6, 6], [80, 80]]]), term([[3, 5]], [[[6, 6], [80, 80]]])],
+    },
+  ]);
+  assertEquals(boxes, [{
+    space: "l4",
+    addresses: [1, 5],
+    first: [6, 6],
+    second: [80, 80],
+    label: "a",
+  }]);
+});
+
+Deno.test("flattenFirstMatch() drops a rule fully shadowed by an earlier one", () => {
+  const boxes = flattenFirstMatch([
+    { label: "wide", terms: [term([[0, 100]], [[[6, 6], [0, 65535]]])] },
+    { label: "narrow", terms: [term([[5, 6]], [[[6, 6], [443, 443]]])] },
+  ]);
+  assertEquals(boxes.map((b) => b.label), ["wide"]);
+});
+
+Deno.test("flattenFirstMatch() keeps ICMP boxes apart from protocol/port boxes", () => {
+  const boxes = flattenFirstMatch([
+    { label: "ping", terms: [term([[0, 9]], [], [[[8, 8], [0, 255]]])] },
+    {
+      label: "all",
+      terms: [
+        term([[0, 9]], [[[0, 0], [0, 65535]], [[2, 255], [0, 65535]]], [[[0, 255], [0, 255]]]),
+      ],
+    },
+  ]);
+  assertEquals(lookup(boxes, "icmp", [3, 8, 0]), "ping");
+  assertEquals(lookup(boxes, "icmp", [3, 0, 0]), "all");
+  assertEquals(lookup(boxes, "l4", [3, 6, 22]), "all");
+  assertEquals(lookup(boxes, "l4", [3, 1, 22]), undefined);
+});
+
+Deno.test("flattenFirstMatch() agrees with first-match evaluation on random rule lists", () => {
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const range = (max: number): Range => {
+    const a = random(max);
+    const b = random(max);
+    return a <= b ? [a, b] : [b, a];
+  };
+  for (let round = 0; round < 60; round++) {
+    const rules: OrderedRule<number>[] = [];
+    const count = 1 + random(8);
+    for (let r = 0; r < count; r++) {
+      const terms: MatchTerm[] = [];
+      for (let t = 0; t < 1 + random(2); t++) {
+        const addresses: Range[] = [];
+        let from = random(10);
+        for (let i = 0; i < 1 + random(3) && from < 60; i++) {
+          const to = from + random(8);
+          addresses.push([from, to]);
+          from = to + 2 + random(6);
+        }
+        terms.push(
+          term(addresses, [[range(8), range(20)]], random(3) === 0 ? [[range(8), range(8)]] : []),
+        );
+      }
+      rules.push({ label: r, terms });
+    }
+    const boxes = flattenFirstMatch(rules);
+    for (let a = 0; a < 70; a += 1) {
+      for (let p = 0; p < 9; p++) {
+        for (let q = 0; q < 21; q += 2) {
+          const point: [number, number, number] = [a, p, q];
+          assertEquals(
+            lookup(boxes, "l4", point),
+            reference(rules, "l4", point),
+            `round ${round} at ${point}`,
+          );
+          if (q < 9) {
+            assertEquals(
+              lookup(boxes, "icmp", point),
+              reference(rules, "icmp", point),
+              `icmp ${point}`,
+            );
+          }
+        }
+      }
+    }
+  }
+});
+
+Deno.test("flattenFirstMatch() handles the whole address space up to 255.255.255.255", () => {
+  const boxes = flattenFirstMatch([
+    { label: "x", terms: [term([[0xfffffff0, 0xffffffff]], [[[6, 6], [1, 1]]])] },
+    { label: "any", terms: [term([[0, 0xffffffff]], [[[6, 6], [1, 1]]])] },
+  ]);
+  assertEquals(boxes.map((b) => [b.addresses, b.label]), [
+    [[0, 0xffffffef], "any"],
+    [[0xfffffff0, 0xffffffff], "x"],
+  ]);
+});

@@ -1,0 +1,61 @@
+import { assertEquals } from "../../test/assert.ts";
+import { parseIp } from "../cidr.ts";
+import {
+  cidrRange,
+  formatAddressRange,
+  formatRange,
+  intersectRanges,
+  normalizeRanges,
+  rangesContain,
+  subtractRanges,
+} from "./ranges.ts";
+
+Deno.test("normalizeRanges() sorts and merges overlapping and touching ranges", () => {
+  assertEquals(normalizeRanges([[10, 20], [1, 3], [4, 5], [15, 30], [40, 40]]), [[1, 5], [
+    10,
+    30,
+  ], [40, 40]]);
+});
+
+Deno.test("subtractRanges() cuts holes, trims ends and drops covered ranges", () => {
+  assertEquals(subtractRanges([[0, 100]], [[10, 20], [30, 30]]), [[0, 9], [21, 29], [31, 100]]);
+  assertEquals(subtractRanges([[0, 10], [20, 30]], [[5, 25]]), [[0, 4], [26, 30]]);
+  assertEquals(subtractRanges([[5, 6]], [[0, 100]]), []);
+  assertEquals(subtractRanges([[5, 6]], []), [[5, 6]]);
+});
+
+Deno.test("intersectRanges() keeps only the common part", () => {
+  assertEquals(intersectRanges([[0, 10], [20, 30]], [[5, 25]]), [[5, 10], [20, 25]]);
+  assertEquals(intersectRanges([[0, 10]], [[11, 20]]), []);
+});
+
+Deno.test("rangesContain() finds values at the edges and misses the gaps", () => {
+  const set = normalizeRanges([[1, 3], [10, 10], [20, 30]]);
+  assertEquals([0, 1, 3, 4, 10, 11, 20, 30, 31].map((n) => rangesContain(set, n)), [
+    false,
+    true,
+    true,
+    false,
+    true,
+    false,
+    true,
+    true,
+    false,
+  ]);
+});
+
+Deno.test("cidrRange() clears host bits and covers the whole prefix", () => {
+  assertEquals(cidrRange("10.0.0.1/24"), [parseIp("10.0.0.0"), parseIp("10.0.0.255")]);
+  assertEquals(cidrRange("0.0.0.0/0"), [0, 0xffffffff]);
+  assertEquals(cidrRange("192.168.1.7/32"), [parseIp("192.168.1.7"), parseIp("192.168.1.7")]);
+});
+
+Deno.test("formatAddressRange() writes an address, a prefix or a range", () => {
+  assertEquals(formatAddressRange(cidrRange("10.0.0.7/32")), "10.0.0.7");
+  assertEquals(formatAddressRange(cidrRange("10.0.0.0/24")), "10.0.0.0/24");
+  assertEquals(formatAddressRange([0, 0xffffffff]), "0.0.0.0/0");
+  assertEquals(formatAddressRange([parseIp("10.0.0.1"), parseIp("10.0.0.2")]), "10.0.0.1-10.0.0.2");
+  assertEquals(formatAddressRange([parseIp("10.0.0.2"), parseIp("10.0.0.5")]), "10.0.0.2-10.0.0.5");
+  assertEquals(formatRange([80, 80]), "80");
+  assertEquals(formatRange([80, 90]), "80-90");
+});

@@ -1,0 +1,110 @@
+/**
+ * Reads the policy resources out of the objects the cluster state keeps aside: NetworkPolicies,
+ * SecurityGroupPolicies, SecurityGroups, and the labels of `v1` ServiceAccounts (which
+ * SecurityGroupPolicies select by). Each policy is validated on its own: an invalid one is
+ * rejected with problems naming its fields and the others still apply. Pure.
+ * @module
+ */
+import type { OtherResource } from "../cluster/types.ts";
+import type { ParseResult } from "./_parse.ts";
+import { isLabelKey, isLabelValue } from "./_schema.ts";
+import type { PolicyProblem } from "./model.ts";
+import {
+  NETWORK_POLICY_API_VERSION,
+  type NetworkPolicy,
+  parseNetworkPolicy,
+} from "./network_policy.ts";
+import {
+  parseSecurityGroup,
+  SECURITY_GROUP_API_VERSION,
+  type SecurityGroup,
+} from "./security_group.ts";
+import {
+  parseSecurityGroupPolicy,
+  SECURITY_GROUP_POLICY_API_VERSION,
+  type SecurityGroupPolicy,
+} from "./security_group_policy.ts";
+
+/** Any policy resource tern reads. */
+export type PolicyResource = NetworkPolicy | SecurityGroupPolicy | SecurityGroup;
+
+/** The valid policies, by kind, and what was wrong with the others. */
+export interface PolicyResources {
+  /** By namespace, then name. */
+  networkPolicies: NetworkPolicy[];
+  /** By namespace, then name. */
+  securityGroupPolicies: SecurityGroupPolicy[];
+  /** By group id. */
+  securityGroups: Map<string, SecurityGroup>;
+  /** Labels of the ServiceAccount objects in cluster state, by `namespace/name`. */
+  serviceAccounts: Map<string, Record<string, string>>;
+  /** `invalid` (rejected) and `unsupported` (partly enforced) problems, in input order. */
+  problems: PolicyProblem[];
+}
+
+/**
+ * Validates one kept-aside object if it is a policy kind tern reads (by `apiVersion` and kind);
+ * undefined for any other object. The cluster source can use it to reject an invalid policy at
+ * the edge and keep its last valid version.
+ */
+export function parsePolicyResource(
+  other: OtherResource,
+): ParseResult<PolicyResource> | undefined {
+  switch (`${other.apiVersion} ${other.resourceKind}`) {
+    case `${NETWORK_POLICY_API_VERSION} NetworkPolicy`:
+      return parseNetworkPolicy(other);
+    case `${SECURITY_GROUP_POLICY_API_VERSION} SecurityGroupPolicy`:
+      return parseSecurityGroupPolicy(other);
+    case `${SECURITY_GROUP_API_VERSION} SecurityGroup`:
+      return parseSecurityGroup(other);
+    default:
+      return undefined;
+  }
+}
+
+/** Reads every policy and service account among `others` (the cluster state's `others()`). */
+export function readPolicyResources(others: readonly OtherResource[]): PolicyResources {
+  const out: PolicyResources = {
+    networkPolicies: [],
+    securityGroupPolicies: [],
+    securityGroups: new Map(),
+    serviceAccounts: new Map(),
+    problems: [],
+  };
+  for (const other of others) {
+    if (other.apiVersion === "v1" && other.resourceKind === "ServiceAccount") {
+      out.serviceAccounts.set(`${other.namespace ?? "default"}/${other.name}`, labelsOf(other));
+      continue;
+    }
+    const result = parsePolicyResource(other);
+    if (result === undefined) continue;
+    out.problems.push(...result.problems);
+    if (!result.ok) continue;
+    const policy = result.value;
+    if (policy.kind === "NetworkPolicy") out.networkPolicies.push(policy);
+    else if (policy.kind === "SecurityGroupPolicy") out.securityGroupPolicies.push(policy);
+    else out.securityGroups.set(policy.name, policy);
+  }
+  const byName = (a: { namespace: string; name: string }, b: { namespace: string; name: string }) =>
+    compare(a.namespace, b.namespace) || compare(a.name, b.name);
+  out.networkPolicies.sort(byName);
+  out.securityGroupPolicies.sort(byName);
+  return out;
+}
+
+/** The valid labels of an object kept aside whole; labels that are not strings are skipped. */
+function labelsOf(other: OtherResource): Record<string, string> {
+  const metadata = other.raw.metadata as { labels?: unknown } | undefined;
+  const labels = metadata?.labels;
+  const out: Record<string, string> = {};
+  if (labels === null || typeof labels !== "object") return out;
+  for (const [key, value] of Object.entries(labels)) {
+    if (typeof value === "string" && isLabelKey(key) && isLabelValue(value)) out[key] = value;
+  }
+  return out;
+}
+
+/** Code-unit order, the order every list in the policy layer is sorted by. */
+export function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
