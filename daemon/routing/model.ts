@@ -67,9 +67,15 @@ export function ruleKey(rule: Rule): string {
   return `${rule.priority} from ${rule.src ?? "all"} to ${rule.dst ?? "all"}${extra}`;
 }
 
-/** The scope a route has in the kernel, explicit or by default. */
+/**
+ * The scope a route has in the kernel, explicit or by default, as `ip route` picks it: a unicast
+ * route without a gateway is `link`; other unicast routes and the types that deliver nowhere
+ * (`unreachable`, `blackhole`, `prohibit`, `throw`) are `global`.
+ */
 export function effectiveScope(route: Route): RouteScope {
-  return route.scope ?? (route.via === undefined ? "link" : "global");
+  if (route.scope !== undefined) return route.scope;
+  const unicast = route.type === undefined || route.type === "unicast";
+  return unicast && route.via === undefined ? "link" : "global";
 }
 
 /**

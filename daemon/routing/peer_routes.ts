@@ -26,11 +26,24 @@ export type PeerRouteProblem =
   | { kind: "no_address"; node: string; message: string }
   | { kind: "no_pod_cidr"; node: string; message: string };
 
+/** What tern knows of one other node and what it routes to it, for status. */
+export interface PeerInfo {
+  node: string;
+  /** The address routed via: the first IPv4 address of the preferred types, if any. */
+  address?: string;
+  /** The node's IPv4 pod CIDRs (canonical). */
+  podCIDRs: string[];
+  /** The pod CIDRs routed via `address` (none in `native` mode, none in conflict). */
+  routed: string[];
+}
+
 /** Desired peer routes and what kept others out. */
 export interface PeerRoutes {
   /** Sorted by destination. */
   routes: Route[];
   problems: PeerRouteProblem[];
+  /** Every other node, by name. */
+  peers: PeerInfo[];
 }
 
 /**
@@ -82,13 +95,22 @@ export function desiredPeerRoutes(
       message: `Pod CIDRs overlap: ${label(a)} and ${label(b)}: neither is routed`,
     });
   }
-  if (options.mode === "native") return { routes: [], problems };
+  const claimsByNode = new Map<string, string[]>();
+  for (const c of claims) claimsByNode.set(c.node, [...(claimsByNode.get(c.node) ?? []), c.cidr]);
 
   const routes: Route[] = [];
+  const peers: PeerInfo[] = [];
   for (const name of names) {
     if (name === localNode) continue;
     const node = byName.get(name)!;
-    const cidrs = claims.filter((c) => c.node === name).map((c) => c.cidr);
+    const cidrs = claimsByNode.get(name) ?? [];
+    const via = addressTypes
+      .flatMap((type) => node.addresses.filter((a) => a.type === type && isIp(a.address)))
+      .at(0)?.address;
+    const peer: PeerInfo = { node: name, podCIDRs: cidrs, routed: [] };
+    if (via !== undefined) peer.address = via;
+    peers.push(peer);
+    if (options.mode === "native") continue;
     if (cidrs.length === 0) {
       problems.push({
         kind: "no_pod_cidr",
@@ -97,9 +119,6 @@ export function desiredPeerRoutes(
       });
       continue;
     }
-    const via = addressTypes
-      .flatMap((type) => node.addresses.filter((a) => a.type === type && isIp(a.address)))
-      .at(0)?.address;
     if (via === undefined) {
       problems.push({
         kind: "no_address",
@@ -111,11 +130,13 @@ export function desiredPeerRoutes(
       continue;
     }
     for (const cidr of cidrs) {
-      if (!excluded.has(`${name} ${cidr}`)) routes.push({ table: MAIN_TABLE, dst: cidr, via });
+      if (excluded.has(`${name} ${cidr}`)) continue;
+      routes.push({ table: MAIN_TABLE, dst: cidr, via });
+      peer.routed.push(cidr);
     }
   }
   routes.sort((x, y) => compareCidr(x.dst, y.dst));
-  return { routes, problems };
+  return { routes, problems, peers };
 }
 
 /** The canonical IPv4 CIDR, or undefined for IPv6 and anything else. */

@@ -30,11 +30,34 @@ Deno.test("desiredPeerRoutes() routes every other node's IPv4 pod CIDR via its I
   assertEquals(out.problems, []);
 });
 
-Deno.test("desiredPeerRoutes() installs nothing in native mode", () => {
+Deno.test("desiredPeerRoutes() installs nothing in native mode but still names the peers", () => {
   assertEquals(desiredPeerRoutes("node-1", cluster, { mode: "native" }), {
     routes: [],
     problems: [],
+    peers: [
+      { node: "node-2", address: "192.168.50.2", podCIDRs: ["10.244.2.0/24"], routed: [] },
+      { node: "node-3", address: "192.168.50.3", podCIDRs: ["10.244.3.0/24"], routed: [] },
+    ],
   });
+});
+
+Deno.test("desiredPeerRoutes() reports each peer's address and the CIDRs routed via it", () => {
+  const nodes = [
+    ...cluster,
+    node("node-4", ["10.244.3.0/25"], [["InternalIP", "192.168.50.4"]]),
+    node("node-5", ["10.244.5.0/24"]),
+  ];
+  assertEquals(desiredPeerRoutes("node-1", nodes, { mode: "routes" }).peers, [
+    {
+      node: "node-2",
+      address: "192.168.50.2",
+      podCIDRs: ["10.244.2.0/24"],
+      routed: ["10.244.2.0/24"],
+    },
+    { node: "node-3", address: "192.168.50.3", podCIDRs: ["10.244.3.0/24"], routed: [] },
+    { node: "node-4", address: "192.168.50.4", podCIDRs: ["10.244.3.0/25"], routed: [] },
+    { node: "node-5", podCIDRs: ["10.244.5.0/24"], routed: [] },
+  ]);
 });
 
 Deno.test("desiredPeerRoutes() excludes both sides of an overlap between peers and reports them", () => {

@@ -2,7 +2,8 @@
  * The `routing` section of the daemon's config as a zod schema, ready to be placed in the
  * config's top-level schema (`routing: routingConfigSchema.prefault({})`): the mode between
  * nodes, the node address types to route via, the cluster CIDRs kept on the main table, the
- * egress tables and how pods are bound to them. Unknown keys are errors, like everywhere in the
+ * egress tables and how pods are bound to them, and the route of last resort for the node's own
+ * pod CIDRs. Unknown keys are errors, like everywhere in the
  * config; every message names the value.
  * @module
  */
@@ -23,7 +24,16 @@ export interface RoutingConfig {
   egressTables: EgressTable[];
   /** Default: annotation and label `tern.dev/egress-table`. */
   egressBinding: EgressBinding;
+  /**
+   * The route of last resort for this node's own pod CIDRs, behind the pods' `/32` host routes:
+   * `unreachable` (senders get "no route to host" at once), `blackhole` (dropped silently) or
+   * `none`. Absent: the daemon decides (`unreachable` with a cluster source, `none` without).
+   */
+  ownPodCIDRRoute?: OwnPodCIDRRoute;
 }
+
+/** What {@linkcode RoutingConfig.ownPodCIDRRoute} may be. */
+export type OwnPodCIDRRoute = "unreachable" | "blackhole" | "none";
 
 /** The annotation and label that bind a pod to an egress table by default. */
 export const DEFAULT_EGRESS_KEY = "tern.dev/egress-table";
@@ -95,6 +105,7 @@ export const routingConfigSchema: z.ZodType<RoutingConfig, unknown> = z.strictOb
     annotation: z.string().min(1).optional(),
     label: z.string().min(1).optional(),
   }).default({ annotation: DEFAULT_EGRESS_KEY, label: DEFAULT_EGRESS_KEY }),
+  ownPodCIDRRoute: z.enum(["unreachable", "blackhole", "none"]).optional(),
 }).superRefine((value, ctx) => {
   const names = new Map<string, number>();
   const ids = new Map<number, number>();
@@ -134,4 +145,5 @@ export const routingConfigSchema: z.ZodType<RoutingConfig, unknown> = z.strictOb
       : {}),
     ...(value.egressBinding.label !== undefined ? { label: value.egressBinding.label } : {}),
   },
+  ...(value.ownPodCIDRRoute !== undefined ? { ownPodCIDRRoute: value.ownPodCIDRRoute } : {}),
 }));
