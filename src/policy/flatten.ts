@@ -38,26 +38,55 @@ export interface FlatBox<L> {
   label: L;
 }
 
-interface Plane {
-  space: "l4" | "icmp";
-  first: Range;
-  second: Range;
-  order: number;
-}
-
 /**
  * The first-match decision of `rules` (earlier wins) as non-overlapping boxes, sorted by space
  * (`l4` first), address, then the other axes. A packet in no box matches no rule.
  */
 export function flattenFirstMatch<L>(rules: readonly OrderedRule<L>[]): FlatBox<L>[] {
-  const terms: { order: number; term: MatchTerm }[] = [];
-  rules.forEach((rule, order) => {
-    for (const term of rule.terms) {
-      if (term.addresses.length > 0 && (term.l4.length > 0 || term.icmp.length > 0)) {
-        terms.push({ order, term });
+  const out: FlatBox<L>[] = [];
+  for (const space of ["l4", "icmp"] as const) {
+    // Each space is swept on its own, so that an ICMP rule does not cut the address ranges
+    // of protocol/port boxes (and the other way round).
+    const terms: Term[] = [];
+    rules.forEach((rule, order) => {
+      for (const term of rule.terms) {
+        if (term.addresses.length > 0 && term[space].length > 0) {
+          terms.push({ order, addresses: term.addresses, boxes: term[space] });
+        }
+      }
+    });
+    for (const run of sweepAddresses(terms)) {
+      for (const plane of run.planes) {
+        out.push({
+          space,
+          addresses: [run.first, run.last],
+          first: plane.first,
+          second: plane.second,
+          label: rules[plane.order]!.label,
+        });
       }
     }
-  });
+  }
+  return out.sort((a, b) =>
+    (a.space === b.space ? 0 : a.space === "l4" ? -1 : 1) || a.addresses[0] - b.addresses[0] ||
+    a.first[0] - b.first[0] || a.second[0] - b.second[0]
+  );
+}
+
+interface Term {
+  order: number;
+  addresses: readonly Range[];
+  boxes: ReadonlyArray<readonly [Range, Range]>;
+}
+
+interface Plane {
+  first: Range;
+  second: Range;
+  order: number;
+}
+
+/** Address runs with their answer on the two other axes, neighbours with equal answers merged. */
+function sweepAddresses(terms: Term[]): { first: number; last: number; planes: Plane[] }[] {
   const starts = new Map<number, number[]>();
   const ends = new Map<number, number[]>();
   const push = (map: Map<number, number[]>, at: number, index: number) => {
@@ -65,14 +94,13 @@ export function flattenFirstMatch<L>(rules: readonly OrderedRule<L>[]): FlatBox<
     if (list) list.push(index);
     else map.set(at, [index]);
   };
-  terms.forEach(({ term }, index) => {
+  terms.forEach((term, index) => {
     for (const [first, last] of term.addresses) {
       push(starts, first, index);
       push(ends, last + 1, index);
     }
   });
   const points = [...new Set([...starts.keys(), ...ends.keys()])].sort((a, b) => a - b);
-
   const cache = new Map<string, { key: string; planes: Plane[] }>();
   const runs: { first: number; last: number; key: string; planes: Plane[] }[] = [];
   const active = new Set<number>();
@@ -84,11 +112,21 @@ export function flattenFirstMatch<L>(rules: readonly OrderedRule<L>[]): FlatBox<
     const signature = [...active].sort((a, b) => a - b).join(",");
     let answer = cache.get(signature);
     if (answer === undefined) {
-      const planes = solvePlanes([...active].map((i) => terms[i]!));
-      answer = { key: planesKey(planes), planes };
+      const items: Item2[] = [];
+      for (const index of active) {
+        const { order, boxes } = terms[index]!;
+        for (const [first, second] of boxes) items.push({ order, first, second });
+      }
+      const planes = solve2d(items);
+      answer = {
+        key: planes.map((p) =>
+          `${p.first[0]}-${p.first[1]}:${p.second[0]}-${p.second[1]}:${p.order}`
+        )
+          .join(";"),
+        planes,
+      };
       cache.set(signature, answer);
     }
-    if (answer.planes.length === 0) continue;
     const last = points[k + 1]! - 1;
     const previous = runs[runs.length - 1];
     if (previous !== undefined && previous.last === at - 1 && previous.key === answer.key) {
@@ -97,37 +135,7 @@ export function flattenFirstMatch<L>(rules: readonly OrderedRule<L>[]): FlatBox<
       runs.push({ first: at, last, key: answer.key, planes: answer.planes });
     }
   }
-
-  const out: FlatBox<L>[] = [];
-  for (const run of runs) {
-    for (const plane of run.planes) {
-      out.push({
-        space: plane.space,
-        addresses: [run.first, run.last],
-        first: plane.first,
-        second: plane.second,
-        label: rules[plane.order]!.label,
-      });
-    }
-  }
-  const spaceRank = (b: FlatBox<L>) => b.space === "l4" ? 0 : 1;
-  return out.sort((a, b) =>
-    spaceRank(a) - spaceRank(b) || a.addresses[0] - b.addresses[0] ||
-    a.first[0] - b.first[0] || a.second[0] - b.second[0]
-  );
-}
-
-/** The first-match answer on the two non-address axes, for the terms active at one address. */
-function solvePlanes(active: { order: number; term: MatchTerm }[]): Plane[] {
-  const out: Plane[] = [];
-  for (const space of ["l4", "icmp"] as const) {
-    const items: Item2[] = [];
-    for (const { order, term } of active) {
-      for (const [first, second] of term[space]) items.push({ order, first, second });
-    }
-    for (const box of solve2d(items)) out.push({ space, ...box });
-  }
-  return out;
+  return runs;
 }
 
 interface Item2 {
@@ -199,11 +207,4 @@ function sweepPoints(ranges: Range[]): number[] {
     set.add(last + 1);
   }
   return [...set].sort((a, b) => a - b);
-}
-
-function planesKey(planes: Plane[]): string {
-  return planes.map((p) =>
-    `${p.space}:${p.first[0]}-${p.first[1]}:${p.second[0]}-${p.second[1]}:${p.order}`
-  )
-    .join(";");
 }

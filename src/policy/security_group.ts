@@ -187,7 +187,7 @@ const egressRuleSchema = z.strictObject({ ...ruleFields, to: z.array(peerSchema)
   .superRefine(checkRule).transform((value) => toRule(value, value.to));
 
 const schema = z.looseObject({
-  metadata: z.looseObject({ name: subdomain, namespace: z.unknown() }).superRefine(
+  metadata: z.looseObject({ name: subdomain, namespace: z.unknown().optional() }).superRefine(
     (value, ctx) => {
       if (value.namespace !== undefined) {
         ctx.addIssue({

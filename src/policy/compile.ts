@@ -1,0 +1,379 @@
+/**
+ * The compiler: cluster state and this node's endpoints → the decision model. For each local
+ * pod and direction, each layer that applies becomes non-overlapping boxes (see
+ * {@linkcode flattenFirstMatch}):
+ *
+ * - security groups: a pod in one or more groups (with a SecurityGroup resource) is decided by
+ *   all its groups' rules for the direction, by priority (lower first), deny before allow at equal
+ *   priority, then group id and rule index; the first match decides, no match is denied;
+ * - NetworkPolicy: a pod selected by one or more policies for the direction is allowed what
+ *   any of their rules allows (the boxes name the first such rule, by policy and index) and
+ *   denied the rest.
+ *
+ * Peers resolve to the IPv4 addresses of pods (not host-network, not finished). Named ports
+ * resolve on the receiving pod for ingress and on each peer pod for egress. Pure.
+ * @module
+ */
+import type { Pod } from "../cluster/types.ts";
+import { shortHash } from "./_hash.ts";
+import { problem } from "./_parse.ts";
+import { type FlatBox, flattenFirstMatch, type MatchTerm, type OrderedRule } from "./flatten.ts";
+import type {
+  Box,
+  Direction,
+  LayerPolicy,
+  LocalEndpoint,
+  PendingEndpoint,
+  PodPolicy,
+  PolicyModel,
+  RuleRef,
+} from "./model.ts";
+import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyRule } from "./network_policy.ts";
+import { type ClusterView, PolicyContext } from "./policy_context.ts";
+import {
+  ALL_ADDRESSES,
+  ALL_PORTS,
+  cidrRange,
+  intersectRanges,
+  normalizeRanges,
+  type Range,
+  subtractRanges,
+} from "./ranges.ts";
+import { compare } from "./resources.ts";
+import type { SecurityGroup, SecurityGroupPeer, SecurityGroupRule } from "./security_group.ts";
+
+/** IANA protocol numbers of the protocols policies name. */
+export const PROTOCOL_NUMBERS = { icmp: 1, tcp: 6, udp: 17, sctp: 132 } as const;
+
+/** The default for `logRate`: log lines per second per drop rule. */
+export const DEFAULT_LOG_RATE = 5;
+
+/** Every protocol but ICMP (which has its own space), every port. */
+const ALL_L4: ReadonlyArray<readonly [Range, Range]> = [[[0, 0], ALL_PORTS], [[2, 255], ALL_PORTS]];
+/** Every ICMP type and code. */
+const ALL_ICMP: ReadonlyArray<readonly [Range, Range]> = [[[0, 255], [0, 255]]];
+
+/** Options of {@linkcode compilePolicy}. */
+export interface CompileOptions {
+  /** This node's pod attachments. */
+  endpoints: readonly LocalEndpoint[];
+  /** Log lines per second per drop rule (default {@linkcode DEFAULT_LOG_RATE}); 0: no logging. */
+  logRate?: number;
+}
+
+/**
+ * The decision model for this node's `endpoints`. An endpoint whose pod is not in the cluster
+ * state is `pending` (its veth stays closed) until it is.
+ */
+export function compilePolicy(state: ClusterView, options: CompileOptions): PolicyModel {
+  const ctx = new PolicyContext(state, { endpoints: options.endpoints });
+  const pods: PodPolicy[] = [];
+  const pending: PendingEndpoint[] = [];
+  for (const ep of options.endpoints) {
+    const pod = ctx.pod(ep.namespace, ep.name);
+    if (pod === undefined || pod.hostNetwork) {
+      pending.push({
+        ...ep,
+        reason: pod === undefined
+          ? "pod not in cluster state"
+          : "pod is host-network in cluster state",
+      });
+      continue;
+    }
+    const layers = compilePodLayers(ctx, pod);
+    pods.push({
+      id: podPolicyId(ep.namespace, ep.name, ep.ifname),
+      namespace: ep.namespace,
+      name: ep.name,
+      ifname: ep.ifname,
+      ip: ep.ip,
+      ...layers,
+    });
+  }
+  const byPod = (
+    a: { namespace: string; name: string; ifname: string },
+    b: typeof a,
+  ) => compare(a.namespace, b.namespace) || compare(a.name, b.name) || compare(a.ifname, b.ifname);
+  return {
+    pods: pods.sort(byPod),
+    pending: pending.sort(byPod),
+    problems: ctx.problems(),
+    logRate: options.logRate ?? DEFAULT_LOG_RATE,
+  };
+}
+
+/** The id that names a pod attachment's chains and maps: 12 hex digits. */
+export function podPolicyId(namespace: string, name: string, ifname: string): string {
+  return shortHash(`${namespace}/${name}/${ifname}`);
+}
+
+/** The layers that apply to `pod` in each direction, in evaluation order (security groups first). */
+export function compilePodLayers(
+  ctx: PolicyContext,
+  pod: Pod,
+): { egress: LayerPolicy[]; ingress: LayerPolicy[] } {
+  const layersFor = (direction: Direction): LayerPolicy[] => {
+    const out: LayerPolicy[] = [];
+    const groups = ctx.groupsOf(pod)
+      .map((id) => ctx.resources.securityGroups.get(id))
+      .filter((g): g is SecurityGroup => g !== undefined);
+    if (groups.length > 0) {
+      out.push({
+        layer: "securityGroup",
+        boxes: toBoxes(securityGroupRules(ctx, groups, direction)),
+      });
+    }
+    const policies = ctx.networkPoliciesFor(pod, direction);
+    if (policies.length > 0) {
+      out.push({
+        layer: "networkPolicy",
+        boxes: toBoxes(networkPolicyRules(ctx, policies, direction, pod)),
+      });
+    }
+    return out;
+  };
+  return { egress: layersFor("egress"), ingress: layersFor("ingress") };
+}
+
+function toBoxes(rules: OrderedRule<RuleRef>[]): Box[] {
+  return flattenFirstMatch(rules).map((b: FlatBox<RuleRef>) => ({
+    space: b.space,
+    addresses: b.addresses,
+    first: b.first,
+    second: b.second,
+    rule: b.label,
+  }));
+}
+
+// ---- security groups ---------------------------------------------------------------------------
+
+function securityGroupRules(
+  ctx: PolicyContext,
+  groups: SecurityGroup[],
+  direction: Direction,
+): OrderedRule<RuleRef>[] {
+  const all: { group: SecurityGroup; rule: SecurityGroupRule; index: number }[] = [];
+  for (const group of groups) {
+    group[direction].forEach((rule, index) => all.push({ group, rule, index }));
+  }
+  all.sort((a, b) =>
+    a.rule.priority - b.rule.priority ||
+    (a.rule.action === b.rule.action ? 0 : a.rule.action === "deny" ? -1 : 1) ||
+    compare(a.group.name, b.group.name) || a.index - b.index
+  );
+  return all.map(({ group, rule, index }) => ({
+    label: {
+      kind: "SecurityGroup",
+      name: group.name,
+      direction,
+      index,
+      priority: rule.priority,
+      action: rule.action,
+    },
+    terms: [securityGroupTerm(ctx, group, { rule, index, direction })],
+  }));
+}
+
+function securityGroupTerm(
+  ctx: PolicyContext,
+  group: SecurityGroup,
+  at: { rule: SecurityGroupRule; index: number; direction: Direction },
+): MatchTerm {
+  const { rule, index, direction } = at;
+  const peersKey = direction === "ingress" ? "from" : "to";
+  const addresses = rule.peers.length === 0 ? [ALL_ADDRESSES] : normalizeRanges(
+    rule.peers.flatMap((peer, j) =>
+      securityGroupPeer(ctx, peer, {
+        group,
+        key: `spec.${direction}[${index}].${peersKey}[${j}]`,
+      })
+    ),
+  );
+  switch (rule.protocol) {
+    case "all":
+      return { addresses, l4: ALL_L4, icmp: ALL_ICMP };
+    case "icmp": {
+      const type: Range = rule.icmp ? [rule.icmp.type, rule.icmp.type] : [0, 255];
+      const code: Range = rule.icmp?.code !== undefined
+        ? [rule.icmp.code, rule.icmp.code]
+        : [0, 255];
+      return { addresses, l4: [], icmp: [[type, code]] };
+    }
+    default: {
+      const protocol = PROTOCOL_NUMBERS[rule.protocol];
+      const ports = rule.ports.length === 0 ? [ALL_PORTS] : normalizeRanges(rule.ports);
+      return {
+        addresses,
+        l4: ports.map((p) => [[protocol, protocol], p] as const),
+        icmp: [],
+      };
+    }
+  }
+}
+
+function securityGroupPeer(
+  ctx: PolicyContext,
+  peer: SecurityGroupPeer,
+  at: { group: SecurityGroup; key: string },
+): Range[] {
+  switch (peer.type) {
+    case "cidr":
+      return cidrPeer(peer.cidr, peer.except);
+    case "securityGroup":
+      if (!ctx.isKnownGroup(peer.securityGroup)) {
+        ctx.report(problem({ kind: "SecurityGroup", name: at.group.name }, "unresolved", {
+          key: `${at.key}.securityGroup`,
+          text: `no SecurityGroup or SecurityGroupPolicy names the group ${
+            JSON.stringify(peer.securityGroup)
+          }: this peer matches nothing`,
+        }));
+      }
+      return pointRanges(ctx.membersOf(peer.securityGroup).flatMap((p) => p.addresses));
+    case "pods": {
+      const selection: Parameters<PolicyContext["selectPods"]>[0] = {};
+      if (peer.podSelector) selection.podSelector = peer.podSelector;
+      if (peer.namespaceSelector) selection.namespaceSelector = peer.namespaceSelector;
+      return pointRanges(ctx.selectPods(selection).flatMap((p) => p.addresses));
+    }
+    case "serviceAccount":
+      return pointRanges(
+        ctx.selectPods({ namespace: peer.namespace })
+          .filter(({ pod }) => pod.serviceAccountName === peer.name)
+          .flatMap((p) => p.addresses),
+      );
+  }
+}
+
+// ---- NetworkPolicy -----------------------------------------------------------------------------
+
+function networkPolicyRules(
+  ctx: PolicyContext,
+  policies: NetworkPolicy[],
+  direction: Direction,
+  pod: Pod,
+): OrderedRule<RuleRef>[] {
+  const out: OrderedRule<RuleRef>[] = [];
+  for (const policy of policies) {
+    policy[direction].forEach((rule, index) => {
+      out.push({
+        label: {
+          kind: "NetworkPolicy",
+          namespace: policy.namespace,
+          name: policy.name,
+          direction,
+          index,
+          action: "allow",
+        },
+        terms: networkPolicyTerms(ctx, { policy, rule, index, direction, pod }),
+      });
+    });
+  }
+  return out;
+}
+
+function networkPolicyTerms(
+  ctx: PolicyContext,
+  at: {
+    policy: NetworkPolicy;
+    rule: NetworkPolicyRule;
+    index: number;
+    direction: Direction;
+    pod: Pod;
+  },
+): MatchTerm[] {
+  const { policy, rule, index, direction, pod } = at;
+  const addresses = rule.peers.length === 0
+    ? [ALL_ADDRESSES]
+    : normalizeRanges(rule.peers.flatMap((peer) => networkPolicyPeer(ctx, policy, peer)));
+  if (rule.ports.length === 0) {
+    return [{ addresses, l4: ALL_L4, icmp: ALL_ICMP }];
+  }
+  const numeric: [Range, Range][] = [];
+  const terms: MatchTerm[] = [];
+  rule.ports.forEach((port, j) => {
+    const protocol = PROTOCOL_NUMBERS[port.protocol.toLowerCase() as "tcp" | "udp" | "sctp"];
+    const protocols: Range = [protocol, protocol];
+    if (port.port === undefined) {
+      numeric.push([protocols, ALL_PORTS]);
+    } else if (typeof port.port === "number") {
+      numeric.push([protocols, [port.port, port.endPort ?? port.port]]);
+    } else if (direction === "ingress") {
+      const found = namedPorts(pod, port.port, port.protocol);
+      if (found.length === 0) {
+        ctx.report(problem(policyRef(policy), "unresolved", {
+          key: `spec.ingress[${index}].ports[${j}].port`,
+          text: `pod "${pod.namespace}/${pod.name}" has no ${port.protocol} container port named ${
+            JSON.stringify(port.port)
+          }: this port matches nothing for it`,
+        }));
+      }
+      for (const n of found) numeric.push([protocols, [n, n]]);
+    } else {
+      let any = false;
+      for (const peer of ctx.peerPods()) {
+        const found = namedPorts(peer.pod, port.port, port.protocol);
+        if (found.length === 0) continue;
+        const mine = intersectRanges(pointRanges(peer.addresses), addresses);
+        if (mine.length === 0) continue;
+        any = true;
+        terms.push({
+          addresses: mine,
+          l4: found.map((n) => [protocols, [n, n]] as const),
+          icmp: [],
+        });
+      }
+      if (!any) {
+        ctx.report(problem(policyRef(policy), "unresolved", {
+          key: `spec.egress[${index}].ports[${j}].port`,
+          text: `no peer pod has a ${port.protocol} container port named ${
+            JSON.stringify(port.port)
+          }: this port matches nothing`,
+        }));
+      }
+    }
+  });
+  if (numeric.length > 0) terms.unshift({ addresses, l4: numeric, icmp: [] });
+  return terms;
+}
+
+function networkPolicyPeer(
+  ctx: PolicyContext,
+  policy: NetworkPolicy,
+  peer: NetworkPolicyPeer,
+): Range[] {
+  if (peer.type === "ipBlock") return cidrPeer(peer.cidr, peer.except);
+  const selection: Parameters<PolicyContext["selectPods"]>[0] = {};
+  if (peer.podSelector) selection.podSelector = peer.podSelector;
+  if (peer.namespaceSelector) selection.namespaceSelector = peer.namespaceSelector;
+  else selection.namespace = policy.namespace;
+  return pointRanges(ctx.selectPods(selection).flatMap((p) => p.addresses));
+}
+
+function namedPorts(pod: Pod, name: string, protocol: string): number[] {
+  const out = new Set<number>();
+  for (const container of pod.containers) {
+    for (const port of container.ports) {
+      if (port.name === name && port.protocol === protocol) out.add(port.containerPort);
+    }
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+function policyRef(policy: NetworkPolicy) {
+  return { kind: policy.kind, namespace: policy.namespace, name: policy.name };
+}
+
+// ---- shared ------------------------------------------------------------------------------------
+
+function cidrPeer(
+  cidr: { family: 4 | 6; cidr: string },
+  except: readonly { family: 4 | 6; cidr: string }[],
+): Range[] {
+  if (cidr.family !== 4) return [];
+  const holes = normalizeRanges(except.filter((e) => e.family === 4).map((e) => cidrRange(e.cidr)));
+  return subtractRanges([cidrRange(cidr.cidr)], holes);
+}
+
+function pointRanges(addresses: readonly number[]): Range[] {
+  return normalizeRanges(addresses.map((a) => [a, a] as const));
+}

@@ -1,0 +1,224 @@
+/**
+ * What the compiler, explain and status ask of the cluster, answered once per computation: the
+ * policies (read and validated), which pods a selector picks, a pod's addresses, its security
+ * groups (from the SecurityGroupPolicies that match it), the members of a group, and the
+ * problems found along the way. Built from the cluster state and this node's endpoints. Pure.
+ * @module
+ */
+import { isIp, parseIp } from "../cidr.ts";
+import { NAMESPACE_NAME_LABEL } from "../cluster/manifest.ts";
+import type { ClusterState } from "../cluster/state.ts";
+import type { Pod } from "../cluster/types.ts";
+import { problem } from "./_parse.ts";
+import type { Direction, LocalEndpoint, PolicyProblem } from "./model.ts";
+import type { NetworkPolicy } from "./network_policy.ts";
+import { compare, type PolicyResources, readPolicyResources } from "./resources.ts";
+import type { SecurityGroupPolicy } from "./security_group_policy.ts";
+import { isEmptySelector, type LabelSelector, matchesSelector } from "./selector.ts";
+
+/** The reads the policy layer makes of the cluster state. */
+export type ClusterView = Pick<
+  ClusterState,
+  "pods" | "pod" | "podIPs" | "podByIp" | "namespace" | "others"
+>;
+
+/** A pod that can be a peer, with its IPv4 addresses as integers (sorted). */
+export interface PeerPod {
+  pod: Pod;
+  addresses: number[];
+}
+
+const TERMINATED = new Set(["Succeeded", "Failed"]);
+
+/** The cluster as the policy layer sees it. Build one per computation; it caches. */
+export class PolicyContext {
+  /** The valid policies and the problems of reading them. */
+  readonly resources: PolicyResources;
+  readonly #state: ClusterView;
+  readonly #extra = new Map<string, string[]>();
+  readonly #peers: PeerPod[];
+  readonly #selections = new Map<string, PeerPod[]>();
+  readonly #groups = new Map<string, string[]>();
+  readonly #problems = new Map<string, PolicyProblem>();
+
+  /**
+   * `options.endpoints`: this node's attachments; their addresses count as their pods'
+   * addresses even before the cluster state shows them.
+   */
+  constructor(state: ClusterView, options: { endpoints?: readonly LocalEndpoint[] } = {}) {
+    this.#state = state;
+    this.resources = readPolicyResources(state.others());
+    for (const ep of options.endpoints ?? []) {
+      const key = `${ep.namespace}/${ep.name}`;
+      this.#extra.set(key, [...(this.#extra.get(key) ?? []), ep.ip]);
+    }
+    this.#peers = state.pods()
+      .filter((pod) => !pod.hostNetwork && !TERMINATED.has(pod.phase ?? ""))
+      .map((pod) => ({ pod, addresses: this.addressesOf(pod) }))
+      .filter((p) => p.addresses.length > 0);
+    for (const sgp of this.resources.securityGroupPolicies) {
+      sgp.groupIds.forEach((id, i) => {
+        if (!this.resources.securityGroups.has(id)) {
+          this.report(problem(sgpRef(sgp), "unresolved", {
+            key: `spec.securityGroups.groupIds[${i}]`,
+            text: `no SecurityGroup ${
+              JSON.stringify(id)
+            }: the group is not enforced on the pods this policy selects`,
+          }));
+        }
+      });
+    }
+  }
+
+  /** The pod `namespace/name`, if the cluster state has it. */
+  pod(namespace: string, name: string): Pod | undefined {
+    return this.#state.pod(namespace, name);
+  }
+
+  /** The pod behind an IPv4 address: a known pod's, or a local endpoint's. */
+  podByIp(ip: string): Pod | undefined {
+    const known = this.#state.podByIp(ip);
+    if (known !== undefined) return known;
+    for (const [key, ips] of this.#extra) {
+      if (!ips.includes(ip)) continue;
+      const slash = key.indexOf("/");
+      return this.#state.pod(key.slice(0, slash), key.slice(slash + 1));
+    }
+    return undefined;
+  }
+
+  /** A pod's IPv4 addresses (cluster state and local endpoints), as sorted integers. */
+  addressesOf(pod: Pod): number[] {
+    const texts = [
+      ...this.#state.podIPs(pod),
+      ...(this.#extra.get(`${pod.namespace}/${pod.name}`) ?? []),
+    ];
+    return [...new Set(texts.filter(isIp).map(parseIp))].sort((a, b) => a - b);
+  }
+
+  /** Every pod that can be a peer: not host-network, not finished, with an IPv4 address. */
+  peerPods(): readonly PeerPod[] {
+    return this.#peers;
+  }
+
+  /** A namespace's labels; one the state does not hold has just its name label. */
+  namespaceLabels(name: string): Record<string, string> {
+    return this.#state.namespace(name)?.labels ?? { [NAMESPACE_NAME_LABEL]: name };
+  }
+
+  /**
+   * Peer pods matching `podSelector` (absent: all) in `namespace` when given, else in the
+   * namespaces `namespaceSelector` matches (absent: all namespaces).
+   */
+  selectPods(
+    selection: {
+      namespace?: string;
+      podSelector?: LabelSelector;
+      namespaceSelector?: LabelSelector;
+    },
+  ): readonly PeerPod[] {
+    const key = JSON.stringify([
+      selection.namespace ?? null,
+      selection.podSelector ?? null,
+      selection.namespaceSelector ?? null,
+    ]);
+    let out = this.#selections.get(key);
+    if (out === undefined) {
+      const { namespace, podSelector, namespaceSelector } = selection;
+      const namespaces = new Map<string, boolean>();
+      const inNamespace = (ns: string) => {
+        if (namespace !== undefined) return ns === namespace;
+        if (namespaceSelector === undefined || isEmptySelector(namespaceSelector)) return true;
+        let yes = namespaces.get(ns);
+        if (yes === undefined) {
+          yes = matchesSelector(namespaceSelector, this.namespaceLabels(ns));
+          namespaces.set(ns, yes);
+        }
+        return yes;
+      };
+      out = this.#peers.filter(({ pod }) =>
+        inNamespace(pod.namespace) &&
+        (podSelector === undefined || matchesSelector(podSelector, pod.labels))
+      );
+      this.#selections.set(key, out);
+    }
+    return out;
+  }
+
+  /** NetworkPolicies of the pod's namespace that select it for `direction`. */
+  networkPoliciesFor(pod: Pod, direction: Direction): NetworkPolicy[] {
+    const type = direction === "ingress" ? "Ingress" : "Egress";
+    return this.resources.networkPolicies.filter((np) =>
+      np.namespace === pod.namespace && np.policyTypes.includes(type) &&
+      matchesSelector(np.podSelector, pod.labels)
+    );
+  }
+
+  /** Whether `sgp` selects `pod`: same namespace, and every selector it has matches. */
+  sgpSelects(sgp: SecurityGroupPolicy, pod: Pod): boolean {
+    if (sgp.namespace !== pod.namespace) return false;
+    if (sgp.podSelector !== undefined && !matchesSelector(sgp.podSelector, pod.labels)) {
+      return false;
+    }
+    const sa = sgp.serviceAccountSelector;
+    if (sa === undefined) return true;
+    if (sa.matchNames !== undefined && !sa.matchNames.includes(pod.serviceAccountName)) {
+      return false;
+    }
+    if (isEmptySelector(sa.selector)) return true;
+    const labels = this.resources.serviceAccounts.get(`${pod.namespace}/${pod.serviceAccountName}`);
+    if (labels === undefined) {
+      this.report(problem(sgpRef(sgp), "unresolved", {
+        key: "spec.serviceAccountSelector",
+        text: `ServiceAccount "${pod.namespace}/${pod.serviceAccountName}" of pod ${
+          JSON.stringify(pod.name)
+        } is not in the cluster state: its labels are taken as empty`,
+      }));
+    }
+    return matchesSelector(sa.selector, labels ?? {});
+  }
+
+  /** The security group ids of the pod (all its matching SGPs' groups, sorted, no repeats). */
+  groupsOf(pod: Pod): string[] {
+    const key = `${pod.namespace}/${pod.name}`;
+    let groups = this.#groups.get(key);
+    if (groups === undefined) {
+      const set = new Set<string>();
+      for (const sgp of this.resources.securityGroupPolicies) {
+        if (this.sgpSelects(sgp, pod)) { for (const id of sgp.groupIds) set.add(id); }
+      }
+      groups = [...set].sort(compare);
+      this.#groups.set(key, groups);
+    }
+    return groups;
+  }
+
+  /** Whether any SecurityGroupPolicy lists `id` or a SecurityGroup is called `id`. */
+  isKnownGroup(id: string): boolean {
+    return this.resources.securityGroups.has(id) ||
+      this.resources.securityGroupPolicies.some((sgp) => sgp.groupIds.includes(id));
+  }
+
+  /** The peer pods in group `id`. */
+  membersOf(id: string): PeerPod[] {
+    return this.#peers.filter(({ pod }) => this.groupsOf(pod).includes(id));
+  }
+
+  /** Records a problem once (the same message is kept once). */
+  report(found: PolicyProblem): void {
+    if (!this.#problems.has(found.message)) this.#problems.set(found.message, found);
+  }
+
+  /** Every problem: reading the resources, then those found while computing, without repeats. */
+  problems(): PolicyProblem[] {
+    const out = new Map<string, PolicyProblem>();
+    for (const p of [...this.resources.problems, ...this.#problems.values()]) {
+      if (!out.has(p.message)) out.set(p.message, p);
+    }
+    return [...out.values()];
+  }
+}
+
+function sgpRef(sgp: SecurityGroupPolicy) {
+  return { kind: sgp.kind, namespace: sgp.namespace, name: sgp.name };
+}

@@ -1,0 +1,392 @@
+/**
+ * The decision model as nftables input: one table, `inet tern`, with fixed rules, per-pod chains
+ * reached through verdict maps keyed by interface, and per-layer interval maps whose elements
+ * are the model's boxes. {@linkcode renderPolicyTable} writes the whole table as one atomic
+ * transaction (create, delete, define: so it also works when the table is absent);
+ * {@linkcode renderPolicyUpdate} writes only what changed between two models, so a new pod or a
+ * changed label touches elements and map entries, not the ruleset, and counters survive.
+ *
+ * Layout (see docs/policy.md):
+ *
+ * - `set ready`: host veths whose policy is programmed; `forward` drops any other `tern*` veth's
+ *   traffic ("no traffic before policy").
+ * - `map pod_egress` (iifname → `jump` the pod's first egress layer chain), `map pod_ingress`
+ *   (oifname → the first ingress layer chain). No entry: the pod is unaffected that way.
+ * - `chain p_<id>_<out|in>_<sg|np>`: one per pod, direction and layer: an ICMP lookup, an
+ *   address/protocol/port lookup, then the layer's default deny (log, counter, drop). Allowed
+ *   boxes `goto` the next layer's chain, or `return` (egress, so the receiver's ingress is still
+ *   evaluated) or `accept` (ingress); denied boxes `goto d_<rule>`.
+ * - `map p_…_l4` (`ipv4_addr . inet_proto . inet_service`), `map p_…_icmp` (`ipv4_addr .
+ *   icmp_type . icmp_code`): interval maps with per-element counters.
+ * - `chain d_<rule>`: one per deny rule in use: log with the policy and rule, counter, drop.
+ *
+ * Per packet: at most two map lookups per layer, whatever the number of pods, groups or rules.
+ * Pure.
+ * @module
+ */
+import { shortHash } from "./_hash.ts";
+import type { Box, Direction, Layer, PodPolicy, PolicyModel, RuleRef } from "./model.ts";
+import { compare } from "./resources.ts";
+import { formatAddressRange, formatRange } from "./ranges.ts";
+
+/** Family and name of tern's table. */
+export const POLICY_TABLE = "inet tern";
+
+/** The longest log prefix the kernel takes (NF_LOG_PREFIXLEN is 128 with the NUL). */
+const MAX_LOG_PREFIX = 127;
+
+const PROTOCOL_NAMES: Record<number, string> = { 6: "tcp", 17: "udp", 132: "sctp" };
+
+const MAP_TYPES = {
+  l4: "ipv4_addr . inet_proto . inet_service",
+  icmp: "ipv4_addr . icmp_type . icmp_code",
+} as const;
+
+/** The chain of a pod's layer: `p_<id>_out_sg`, `p_<id>_in_np`. */
+export function layerChainName(id: string, direction: Direction, layer: Layer): string {
+  return `p_${id}_${direction === "egress" ? "out" : "in"}_${
+    layer === "securityGroup" ? "sg" : "np"
+  }`;
+}
+
+/** A rule's identity (not its action or priority): `SecurityGroup//sg-web/ingress/1`. */
+export function ruleKey(rule: RuleRef): string {
+  return `${rule.kind}/${rule.namespace ?? ""}/${rule.name}/${rule.direction}/${rule.index}`;
+}
+
+/** The chain that logs and drops what a deny rule decides: `d_` + 12 hex digits. */
+export function denyChainName(rule: RuleRef): string {
+  return `d_${shortHash(ruleKey(rule))}`;
+}
+
+/** `SecurityGroup/sg-web ingress rule 1`, `NetworkPolicy/team-a/web egress rule 0`. */
+export function describeRule(rule: RuleRef): string {
+  const id = rule.namespace === undefined ? rule.name : `${rule.namespace}/${rule.name}`;
+  return `${rule.kind}/${id} ${rule.direction} rule ${rule.index}`;
+}
+
+/** An element key as nft writes it: `10.244.1.0/24 . tcp . 80-90`. */
+export function elementKey(box: Box): string {
+  const first = box.space === "l4" && box.first[0] === box.first[1]
+    ? PROTOCOL_NAMES[box.first[0]] ?? String(box.first[0])
+    : formatRange(box.first);
+  return `${formatAddressRange(box.addresses)} . ${first} . ${formatRange(box.second)}`;
+}
+
+interface ChainSpec {
+  comment: string;
+  rules: string[];
+}
+
+interface MapSpec {
+  space: "l4" | "icmp";
+  /** Element key → verdict. */
+  elements: Map<string, string>;
+}
+
+interface PodObjects {
+  chains: Map<string, ChainSpec>;
+  maps: Map<string, MapSpec>;
+  /** The verdict of the pod's `pod_egress` / `pod_ingress` entry, when it has one. */
+  egress?: string;
+  ingress?: string;
+}
+
+/** Renders the whole table as one `nft -f -` transaction that replaces any previous table. */
+export function renderPolicyTable(model: PolicyModel): string {
+  const pods = model.pods.map((pod) => ({ pod, objects: podObjects(pod, model.logRate) }));
+  checkUnique(model);
+  const out: string[] = [
+    "# tern: the whole policy table, as one transaction (nft -f)",
+    `table ${POLICY_TABLE} {}`,
+    `delete table ${POLICY_TABLE}`,
+    `table ${POLICY_TABLE} {`,
+  ];
+  const ready = model.pods.map((p) => quote(p.ifname));
+  const egress = pods.filter((p) => p.objects.egress !== undefined)
+    .map((p) => `${quote(p.pod.ifname)} : ${p.objects.egress}`);
+  const ingress = pods.filter((p) => p.objects.ingress !== undefined)
+    .map((p) => `${quote(p.pod.ifname)} : ${p.objects.ingress}`);
+  out.push(...block("set ready", ["type ifname"], ready));
+  out.push(...block("map pod_egress", ["type ifname : verdict"], egress));
+  out.push(...block("map pod_ingress", ["type ifname : verdict"], ingress));
+  out.push("", ...FORWARD.map((line) => `\t${line}`));
+  for (const [name, chain] of denyChains(model)) out.push("", ...chainBlock(name, chain));
+  for (const ep of model.pending) {
+    out.push("", `\t# pending ${ep.namespace}/${ep.name} ${ep.ifname}: ${ep.reason}`);
+  }
+  for (const { pod, objects } of pods) {
+    out.push("", `\t# pod ${pod.namespace}/${pod.name} ${pod.ifname} ${pod.ip}`);
+    for (const [name, chain] of objects.chains) out.push(...chainBlock(name, chain));
+    for (const [name, map] of objects.maps) {
+      const elements = [...map.elements].map(([key, verdict]) => `${key} : ${verdict}`);
+      out.push(
+        ...block(`map ${name}`, [
+          `type ${MAP_TYPES[map.space]} : verdict`,
+          "flags interval",
+          "counter",
+        ], elements),
+      );
+    }
+  }
+  out.push("}", "");
+  return out.join("\n");
+}
+
+/**
+ * Renders the transaction that turns the table of `previous` into that of `next`, touching only
+ * what differs: the chains and maps of pods and layers that appeared or went away, the elements
+ * that changed, the entries of `ready`, `pod_egress` and `pod_ingress`. Empty when nothing
+ * changed. A change of `logRate` renders the whole table.
+ */
+export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): string {
+  if (previous.logRate !== next.logRate) return renderPolicyTable(next);
+  checkUnique(next);
+  const t = POLICY_TABLE;
+  const oldPods = new Map(
+    previous.pods.map((p) => [p.id, { pod: p, objects: podObjects(p, previous.logRate) }]),
+  );
+  const newPods = new Map(
+    next.pods.map((p) => [p.id, { pod: p, objects: podObjects(p, next.logRate) }]),
+  );
+  const oldDeny = denyChains(previous);
+  const newDeny = denyChains(next);
+
+  const createDeny: string[] = [];
+  const create: string[] = [];
+  const fill: string[] = [];
+  const dropElements: string[] = [];
+  const addElements: string[] = [];
+  const entries: string[] = [];
+  const removeEntries: string[] = [];
+  const remove: string[] = [];
+  const removeDeny: string[] = [];
+
+  for (const [name, chain] of newDeny) {
+    if (!oldDeny.has(name)) createDeny.push(...chainCommands(name, chain));
+  }
+  for (const name of oldDeny.keys()) {
+    if (!newDeny.has(name)) removeDeny.push(`delete chain ${t} ${name}`);
+  }
+
+  for (const [id, { pod, objects }] of newPods) {
+    const old = oldPods.get(id)?.objects;
+    for (const [name, chain] of objects.chains) {
+      const before = old?.chains.get(name);
+      if (before === undefined) {
+        create.push(`add chain ${t} ${name} { comment ${quote(chain.comment)}; }`);
+        fill.push(...chain.rules.map((rule) => `add rule ${t} ${name} ${rule}`));
+      } else if (before.rules.join("\n") !== chain.rules.join("\n")) {
+        fill.push(
+          `flush chain ${t} ${name}`,
+          ...chain.rules.map((rule) => `add rule ${t} ${name} ${rule}`),
+        );
+      }
+    }
+    for (const [name, map] of objects.maps) {
+      const before = old?.maps.get(name);
+      if (before === undefined) {
+        create.push(
+          `add map ${t} ${name} { type ${
+            MAP_TYPES[map.space]
+          } : verdict; flags interval; counter; }`,
+        );
+      }
+      const gone = [...(before?.elements ?? [])]
+        .filter(([key, verdict]) => map.elements.get(key) !== verdict).map(([key]) => key);
+      const added = [...map.elements]
+        .filter(([key, verdict]) => before?.elements.get(key) !== verdict)
+        .map(([key, verdict]) => `${key} : ${verdict}`);
+      if (gone.length > 0) dropElements.push(elementCommand("delete", name, gone));
+      if (added.length > 0) addElements.push(elementCommand("add", name, added));
+    }
+    if (old === undefined) entries.push(elementCommand("add", "ready", [quote(pod.ifname)]));
+    for (const direction of ["egress", "ingress"] as const) {
+      const mapName = direction === "egress" ? "pod_egress" : "pod_ingress";
+      const was = old?.[direction];
+      const now = objects[direction];
+      if (was === now) continue;
+      if (was !== undefined) entries.push(elementCommand("delete", mapName, [quote(pod.ifname)]));
+      if (now !== undefined) {
+        entries.push(elementCommand("add", mapName, [`${quote(pod.ifname)} : ${now}`]));
+      }
+    }
+    if (old !== undefined) remove.push(...removeObjects(old, objects));
+  }
+  for (const [id, { pod, objects }] of oldPods) {
+    if (newPods.has(id)) continue;
+    removeEntries.push(elementCommand("delete", "ready", [quote(pod.ifname)]));
+    if (objects.egress !== undefined) {
+      removeEntries.push(elementCommand("delete", "pod_egress", [quote(pod.ifname)]));
+    }
+    if (objects.ingress !== undefined) {
+      removeEntries.push(elementCommand("delete", "pod_ingress", [quote(pod.ifname)]));
+    }
+    remove.push(...removeObjects(objects, undefined));
+  }
+
+  const lines = [
+    ...createDeny,
+    ...create,
+    ...fill,
+    ...dropElements,
+    ...addElements,
+    ...entries,
+    ...removeEntries,
+    ...remove,
+    ...removeDeny,
+  ];
+  return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
+}
+
+// ---- pieces ------------------------------------------------------------------------------------
+
+const FORWARD = [
+  "chain forward {",
+  "\ttype filter hook forward priority filter; policy accept;",
+  "\tct state established,related accept",
+  "\tct state invalid drop",
+  '\tiifname "tern*" iifname != @ready counter drop',
+  '\toifname "tern*" oifname != @ready counter drop',
+  "\tiifname vmap @pod_egress",
+  "\toifname vmap @pod_ingress",
+  "}",
+];
+
+/** The objects of one pod attachment. */
+function podObjects(pod: PodPolicy, logRate: number): PodObjects {
+  const out: PodObjects = { chains: new Map(), maps: new Map() };
+  for (const direction of ["egress", "ingress"] as const) {
+    const layers = pod[direction];
+    const peer = direction === "egress" ? "ip daddr" : "ip saddr";
+    layers.forEach((layer, i) => {
+      const chain = layerChainName(pod.id, direction, layer.layer);
+      const following = layers[i + 1];
+      const allow = following !== undefined
+        ? `goto ${layerChainName(pod.id, direction, following.layer)}`
+        : direction === "egress"
+        ? "return"
+        : "accept";
+      const what = `${pod.namespace}/${pod.name} ${direction} ${
+        layer.layer === "securityGroup" ? "security groups" : "NetworkPolicy"
+      }`;
+      const rules = [
+        `meta l4proto icmp ${peer} . icmp type . icmp code vmap @${chain}_icmp`,
+        `${peer} . meta l4proto . th dport vmap @${chain}_l4`,
+      ];
+      if (logRate > 0) {
+        rules.push(
+          `limit rate ${logRate}/second log prefix ${quote(logPrefix(what, "default deny"))}`,
+        );
+      }
+      rules.push("counter drop");
+      out.chains.set(chain, { comment: `${what} (${pod.ifname})`, rules });
+      const l4: MapSpec = { space: "l4", elements: new Map() };
+      const icmp: MapSpec = { space: "icmp", elements: new Map() };
+      for (const box of layer.boxes) {
+        const verdict = box.rule.action === "deny" ? `goto ${denyChainName(box.rule)}` : allow;
+        (box.space === "l4" ? l4 : icmp).elements.set(elementKey(box), verdict);
+      }
+      out.maps.set(`${chain}_l4`, l4);
+      out.maps.set(`${chain}_icmp`, icmp);
+      if (i === 0) out[direction] = `jump ${chain}`;
+    });
+  }
+  return out;
+}
+
+/** The deny chains the model's boxes jump to, by name. */
+function denyChains(model: PolicyModel): Map<string, ChainSpec> {
+  const rules = new Map<string, RuleRef>();
+  for (const pod of model.pods) {
+    for (const layer of [...pod.egress, ...pod.ingress]) {
+      for (const box of layer.boxes) {
+        if (box.rule.action === "deny") rules.set(denyChainName(box.rule), box.rule);
+      }
+    }
+  }
+  const out = new Map<string, ChainSpec>();
+  for (const name of [...rules.keys()].sort(compare)) {
+    const what = describeRule(rules.get(name)!);
+    const chainRules = model.logRate > 0
+      ? [`limit rate ${model.logRate}/second log prefix ${quote(logPrefix(what, "deny"))}`]
+      : [];
+    chainRules.push("counter drop");
+    out.set(name, { comment: `deny ${what}`, rules: chainRules });
+  }
+  return out;
+}
+
+/** Commands that delete what `old` has and `now` (undefined: nothing) does not. */
+function removeObjects(old: PodObjects, now: PodObjects | undefined): string[] {
+  const out: string[] = [];
+  for (const name of old.chains.keys()) {
+    if (!now?.chains.has(name)) {
+      out.push(`flush chain ${POLICY_TABLE} ${name}`, `delete chain ${POLICY_TABLE} ${name}`);
+    }
+  }
+  for (const name of old.maps.keys()) {
+    if (!now?.maps.has(name)) out.push(`delete map ${POLICY_TABLE} ${name}`);
+  }
+  return out;
+}
+
+function chainCommands(name: string, chain: ChainSpec): string[] {
+  return [
+    `add chain ${POLICY_TABLE} ${name} { comment ${quote(chain.comment)}; }`,
+    ...chain.rules.map((rule) => `add rule ${POLICY_TABLE} ${name} ${rule}`),
+  ];
+}
+
+function elementCommand(verb: "add" | "delete", map: string, elements: string[]): string {
+  return `${verb} element ${POLICY_TABLE} ${map} { ${elements.join(", ")} }`;
+}
+
+function chainBlock(name: string, chain: ChainSpec): string[] {
+  return [
+    `\tchain ${name} {`,
+    `\t\tcomment ${quote(chain.comment)}`,
+    ...chain.rules.map((rule) => `\t\t${rule}`),
+    "\t}",
+  ];
+}
+
+function block(head: string, attributes: string[], elements: string[]): string[] {
+  const out = [`\t${head} {`, ...attributes.map((a) => `\t\t${a}`)];
+  if (elements.length > 0) {
+    out.push(
+      "\t\telements = {",
+      ...elements.map((e, i) => `\t\t\t${e}${i < elements.length - 1 ? "," : ""}`),
+      "\t\t}",
+    );
+  }
+  out.push("\t}");
+  return out;
+}
+
+/** `tern: <what>: ` for a log prefix, the subject shortened to fit the kernel's limit. */
+function logPrefix(subject: string, verdict: string): string {
+  const fixed = verdict === "deny" ? `tern: deny : ` : `tern:  ${verdict}: `;
+  const room = MAX_LOG_PREFIX - fixed.length;
+  const cut = subject.length > room ? `${subject.slice(0, room - 1)}~` : subject;
+  return verdict === "deny" ? `tern: deny ${cut}: ` : `tern: ${cut} ${verdict}: `;
+}
+
+/** A double-quoted nft string; names reaching here are DNS names, anything else is replaced. */
+function quote(text: string): string {
+  return `"${text.replace(/[^A-Za-z0-9 ._:/()~*-]/g, "_")}"`;
+}
+
+/** Two attachments whose ids collide would share chains: refuse rather than mix policies. */
+function checkUnique(model: PolicyModel): void {
+  const seen = new Map<string, PodPolicy>();
+  for (const pod of model.pods) {
+    const other = seen.get(pod.id);
+    if (other !== undefined) {
+      throw new Error(
+        `Policy chain ids collide: ${other.namespace}/${other.name} (${other.ifname}) and ${pod.namespace}/${pod.name} (${pod.ifname}) both hash to ${pod.id}`,
+      );
+    }
+    seen.set(pod.id, pod);
+  }
+}
