@@ -135,4 +135,94 @@ export interface StatusResponse {
   endpoints: number;
   /** Milliseconds since the daemon started. */
   uptimeMs: number;
+  /** Routing between nodes and the reconciler; absent from daemons before issue 3. */
+  routing?: RoutingStatus;
+  /** The cluster source; absent on a single node (no `cluster` in the config). */
+  cluster?: ClusterStatus;
+}
+
+/** Something that kept a route or rule out, or that the operator should know. */
+export interface RoutingProblem {
+  /** `cidr_conflict`, `no_address`, `no_pod_cidr`, `unknown_egress_table`, `no_local_node`, `pod_cidr_mismatch`. */
+  kind: string;
+  message: string;
+}
+
+/** Another node, as this node routes to it. */
+export interface PeerStatus {
+  node: string;
+  /** The address its pod CIDRs are routed via, when it has one of the configured types. */
+  address?: string;
+  /** Its IPv4 pod CIDRs. */
+  podCIDRs: string[];
+  /** Those routed via `address` (none in `native` mode or when in conflict). */
+  routed: string[];
+}
+
+/** One reconcile pass. Times are ms since the epoch. */
+export interface ReconcilePass {
+  /** What asked for it: `start`, `periodic`, `cluster`, `endpoints`, `monitor`, `retry`, joined by `,`. */
+  trigger: string;
+  startedAt: number;
+  durationMs: number;
+  added: number;
+  replaced: number;
+  deleted: number;
+  /** Changes that failed this time (retried with backoff). */
+  failed: number;
+  /** Failing changes not attempted this time: their backoff had not run out. */
+  deferred: number;
+  /** Set when the pass itself failed (the kernel could not be listed). */
+  error?: string;
+}
+
+/** A change the reconciler keeps failing to make. */
+export interface ReconcileFailure {
+  /** The `ip -batch` line. */
+  item: string;
+  error: string;
+  attempts: number;
+  /** When it first failed and when it is tried next, ms since the epoch. */
+  since: number;
+  retryAt: number;
+}
+
+/** The reconciler: its last pass, what it owns, what keeps failing. */
+export interface ReconcileStatus {
+  passes: number;
+  /** The periodic pass's interval. */
+  intervalMs: number;
+  /** `ip monitor`: `off` (config), `running`, or `restarting` after it died. */
+  monitor: "off" | "running" | "restarting";
+  lastPass?: ReconcilePass;
+  /** The last pass that changed something. */
+  lastChange?: ReconcilePass;
+  /** Routes and rules carrying tern's protocol after the last pass. */
+  ownedRoutes: number;
+  ownedRules: number;
+  failing: ReconcileFailure[];
+}
+
+/** Routing between nodes and the policy routing of the node's pods. */
+export interface RoutingStatus {
+  mode: "routes" | "native";
+  /** Where the node's pod CIDRs came from. */
+  podCIDRsFrom: "config" | "node";
+  /** Every other node the cluster source knows, by name. */
+  peers: PeerStatus[];
+  problems: RoutingProblem[];
+  reconcile: ReconcileStatus;
+}
+
+/** The cluster source and this node's publication of its endpoints. */
+export interface ClusterStatus {
+  /** `files:/etc/tern/cluster`. */
+  source: string;
+  nodes: number;
+  pods: number;
+  /** The most recent bad manifests (at most 10), oldest first. */
+  errors: string[];
+  publishEndpoints: boolean;
+  /** The last publication: when, how many endpoints, whether it failed. */
+  published?: { at: number; endpoints: number; error?: string };
 }

@@ -132,6 +132,17 @@ export class Ip {
     if (result.code !== 0) throw new CommandError(argv, result);
   }
 
+  /**
+   * Runs `ip -force -batch -` with the lines: every line runs even when some fail, and each
+   * failure is reported on stderr as its message then `Command failed -:N`. Returns the result
+   * without throwing; the exit code is non-zero when any line failed.
+   */
+  forceBatch(lines: readonly string[], where: Where = {}) {
+    return this.#run([...this.argv(where), "-force", "-batch", "-"], {
+      stdin: lines.join("\n") + "\n",
+    });
+  }
+
   /** Runs `ip -json ARGS` and parses its output; an empty output is an empty list. */
   async json<T>(args: readonly string[], where: Where = {}): Promise<T[]> {
     const argv = [...this.argv(where), "-json", ...args];

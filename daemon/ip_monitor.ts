@@ -1,0 +1,180 @@
+/**
+ * Netlink events as a trigger: a long-running `ip monitor route rule link` whose every event
+ * line is handed to a callback (the reconciler debounces them into one pass). If the process
+ * dies it is started again after a wait that doubles while it keeps dying quickly, and each
+ * restart is reported, since events may have been lost meanwhile. The process is made by an
+ * injectable {@linkcode Spawner}, the long-running sibling of `src/runner.ts`'s `Runner`, so
+ * tests feed lines without a kernel.
+ * @module
+ */
+import { type Logger, silentLogger } from "../src/log.ts";
+
+/** A running child process, seen as the lines of its standard output. */
+export interface SpawnedProcess {
+  /** Standard output, line by line, until the process ends. */
+  lines: AsyncIterable<string>;
+  /** The exit code once it ended; rejects only when it could not be started. */
+  status: Promise<number>;
+  /** The last lines of standard error, once it ended. */
+  stderr(): Promise<string>;
+  /** Ends the process (SIGTERM); harmless when it already ended. */
+  kill(): void;
+}
+
+/** Starts `argv[0]` with the rest as arguments. May throw when it cannot be started. */
+export type Spawner = (argv: readonly string[]) => SpawnedProcess;
+
+/** Splits a text stream into lines, without the line ends. */
+async function* splitLines(stream: ReadableStream<string>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of stream) {
+    rest += chunk;
+    let at: number;
+    while ((at = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, at);
+      rest = rest.slice(at + 1);
+    }
+  }
+  if (rest !== "") yield rest;
+}
+
+/** The real spawner, on `Deno.Command`. */
+export const denoSpawner: Spawner = (argv) => {
+  const [cmd, ...args] = argv;
+  if (cmd === undefined) throw new TypeError("Cannot spawn an empty command");
+  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .spawn();
+  const stderr = new Response(child.stderr).text().then((t) => t.trim().split("\n").slice(-5))
+    .then((l) => l.join("; "), () => "");
+  return {
+    lines: splitLines(child.stdout.pipeThrough(new TextDecoderStream())),
+    status: child.status.then((s) => s.code),
+    stderr: () => stderr,
+    kill() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already ended.
+      }
+    },
+  };
+};
+
+/** What the monitor is doing, for status. */
+export type MonitorState = "off" | "running" | "restarting";
+
+/** Knobs; every field documents its default. */
+export interface IpMonitorOptions {
+  /** First wait before a restart. Default 500. */
+  restartMinMs?: number;
+  /** Longest wait before a restart. Default 30 000. */
+  restartMaxMs?: number;
+  /** A process that lived this long resets the wait to the minimum. Default 10 000. */
+  healthyMs?: number;
+}
+
+/** Runs `argv` (an `ip monitor …` command line) and reports its events until stopped. */
+export class IpMonitor {
+  readonly #spawn: Spawner;
+  readonly #argv: readonly string[];
+  readonly #onEvent: (line: string) => void;
+  readonly #onRestart: () => void;
+  readonly #log: Logger;
+  readonly #minMs: number;
+  readonly #maxMs: number;
+  readonly #healthyMs: number;
+  #state: MonitorState = "off";
+  #process: SpawnedProcess | undefined;
+  #stopped = true;
+  #loop: Promise<void> = Promise.resolve();
+  #wake: (() => void) | undefined;
+
+  /**
+   * `deps.onEvent` gets each event line (continuation lines, which start with blanks, are
+   * skipped); `deps.onRestart` is called after the process was started again.
+   */
+  constructor(
+    deps: {
+      spawn: Spawner;
+      argv: readonly string[];
+      onEvent: (line: string) => void;
+      onRestart?: () => void;
+      log?: Logger;
+    },
+    options: IpMonitorOptions = {},
+  ) {
+    this.#spawn = deps.spawn;
+    this.#argv = deps.argv;
+    this.#onEvent = deps.onEvent;
+    this.#onRestart = deps.onRestart ?? (() => {});
+    this.#log = deps.log ?? silentLogger;
+    this.#minMs = options.restartMinMs ?? 500;
+    this.#maxMs = options.restartMaxMs ?? 30_000;
+    this.#healthyMs = options.healthyMs ?? 10_000;
+  }
+
+  /** `off` before start and after stop, `running`, or `restarting` while waiting to restart. */
+  get state(): MonitorState {
+    return this.#state;
+  }
+
+  /** Starts the process (and keeps it running). */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#loop = this.#run();
+  }
+
+  /** Ends the process and waits until it is gone. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#process?.kill();
+    this.#wake?.();
+    await this.#loop;
+    this.#state = "off";
+  }
+
+  async #run(): Promise<void> {
+    let wait = this.#minMs;
+    let first = true;
+    while (!this.#stopped) {
+      const startedAt = Date.now();
+      let why: string;
+      try {
+        const process = this.#spawn(this.#argv);
+        this.#process = process;
+        this.#state = "running";
+        if (!first) {
+          this.#log.info("Restarted ip monitor", { argv: this.#argv.join(" ") });
+          this.#onRestart();
+        }
+        for await (const line of process.lines) {
+          if (line.trim() === "" || /^\s/.test(line)) continue;
+          this.#onEvent(line);
+        }
+        const code = await process.status;
+        const stderr = await process.stderr();
+        why = `exit ${code}${stderr ? `: ${stderr}` : ""}`;
+      } catch (err) {
+        why = err instanceof Error ? err.message : String(err);
+      } finally {
+        this.#process = undefined;
+      }
+      first = false;
+      if (this.#stopped) break;
+      wait = Date.now() - startedAt >= this.#healthyMs ? this.#minMs : wait;
+      this.#state = "restarting";
+      this.#log.warn("ip monitor ended; restarting", { why, restartInMs: wait });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+      wait = Math.min(this.#maxMs, wait * 2);
+    }
+    this.#state = "off";
+  }
+}

@@ -1,0 +1,122 @@
+import { assert, assertEquals } from "../test/assert.ts";
+import type { Logger } from "../src/log.ts";
+import { IpMonitor, type SpawnedProcess, type Spawner } from "./ip_monitor.ts";
+
+/** A fake process whose output the test writes and which ends when told (or killed). */
+class FakeProcess implements SpawnedProcess {
+  readonly #queue: string[] = [];
+  #wake: (() => void) | undefined;
+  #ended = false;
+  readonly #status = Promise.withResolvers<number>();
+  killed = false;
+  readonly status = this.#status.promise;
+  readonly lines: AsyncIterable<string> = {
+    [Symbol.asyncIterator]: () => ({
+      next: async (): Promise<IteratorResult<string>> => {
+        while (this.#queue.length === 0 && !this.#ended) {
+          await new Promise<void>((r) => this.#wake = r);
+        }
+        const value = this.#queue.shift();
+        return value === undefined ? { done: true, value: "" } : { done: false, value };
+      },
+    }),
+  };
+  print(...lines: string[]): void {
+    this.#queue.push(...lines);
+    this.#wake?.();
+  }
+  end(code: number): void {
+    this.#ended = true;
+    this.#status.resolve(code);
+    this.#wake?.();
+  }
+  stderr(): Promise<string> {
+    return Promise.resolve("Dump terminated");
+  }
+  kill(): void {
+    this.killed = true;
+    this.end(143);
+  }
+}
+
+const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("IpMonitor hands over each event line, skipping continuation lines", async () => {
+  const processes: FakeProcess[] = [];
+  const spawn: Spawner = () => {
+    const p = new FakeProcess();
+    processes.push(p);
+    return p;
+  };
+  const events: string[] = [];
+  const monitor = new IpMonitor({
+    spawn,
+    argv: ["ip", "monitor", "route", "rule", "link"],
+    onEvent: (line) => events.push(line),
+  });
+  assertEquals(monitor.state, "off");
+  monitor.start();
+  await tick();
+  assertEquals(monitor.state, "running");
+  processes[0]!.print(
+    "Deleted 10.244.2.0/24 via 192.168.50.2 dev fab0 proto 116",
+    "3: tern00000000002@p2: <BROADCAST,MULTICAST> mtu 1500",
+    "    link/ether 0e:00:00:00:00:02 brd ff:ff:ff:ff:ff:ff",
+    "",
+  );
+  await tick();
+  assertEquals(events, [
+    "Deleted 10.244.2.0/24 via 192.168.50.2 dev fab0 proto 116",
+    "3: tern00000000002@p2: <BROADCAST,MULTICAST> mtu 1500",
+  ]);
+  await monitor.stop();
+  assert(processes[0]!.killed);
+  assertEquals(monitor.state, "off");
+});
+
+Deno.test("IpMonitor restarts a process that died, waiting longer each time, and says so", async () => {
+  const processes: FakeProcess[] = [];
+  let failSpawn = false;
+  const spawn: Spawner = () => {
+    if (failSpawn) throw new Error("ip: not found");
+    const p = new FakeProcess();
+    processes.push(p);
+    return p;
+  };
+  const warnings: string[] = [];
+  const log: Logger = {
+    debug() {},
+    info() {},
+    warn: (message, fields) => warnings.push(`${message} ${JSON.stringify(fields)}`),
+    error() {},
+  };
+  let restarts = 0;
+  const monitor = new IpMonitor({
+    spawn,
+    argv: ["ip", "monitor"],
+    onEvent: () => {},
+    onRestart: () => restarts++,
+    log,
+  }, { restartMinMs: 20, restartMaxMs: 1_000 });
+  monitor.start();
+  await tick();
+  processes[0]!.end(1);
+  await tick();
+  assertEquals(monitor.state, "restarting");
+  assert(
+    warnings[0]!.includes("exit 1: Dump terminated") && warnings[0]!.includes('"restartInMs":20'),
+  );
+  await tick(40);
+  assertEquals([processes.length, restarts, monitor.state], [2, 1, "running"]);
+
+  failSpawn = true;
+  processes[1]!.end(1);
+  await tick(70);
+  assert(warnings[1]!.includes('"restartInMs":40'), warnings.join("\n"));
+  assert(warnings[2]!.includes("ip: not found") && warnings[2]!.includes('"restartInMs":80'));
+  failSpawn = false;
+  await tick(150);
+  assertEquals(monitor.state, "running");
+  assertEquals(restarts, 2);
+  await monitor.stop();
+});
