@@ -13,6 +13,7 @@ import type { Level } from "../src/log.ts";
 import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
 import { formatIssues, formatValue } from "./_zod_issues.ts";
 import { parseDuration } from "./duration.ts";
+import { type RoutingConfig, routingConfigSchema } from "./routing/routing_config.ts";
 
 /** Where the daemon looks for its config when `--config` is not given. */
 export const DEFAULT_CONFIG_PATH = "/etc/tern/ternd.yaml";
@@ -20,11 +21,29 @@ export const DEFAULT_CONFIG_PATH = "/etc/tern/ternd.yaml";
 /** Where the daemon keeps its Deno KV database by default. */
 export const DEFAULT_STATE_FILE = "/var/lib/tern/state.kv";
 
+/** The `files` cluster source's directory by default. */
+export const DEFAULT_CLUSTER_DIR = "/etc/tern/cluster";
+
+/** The `cluster` section: where cluster state comes from. */
+export interface ClusterConfig {
+  /** Only `files` for now; `kubernetes` comes later. */
+  source: "files";
+  /** The manifests directory of the `files` source. */
+  dir: string;
+  /** Whether the daemon writes `endpoints-<nodeName>.yaml` (NodeEndpoints) into `dir`. */
+  publishEndpoints: boolean;
+  /** How long start-up waits for this node's Node to carry a pod CIDR when `podCIDRs` is absent. */
+  podCIDRWaitMs: number;
+}
+
 /** The validated config, with defaults applied and durations in milliseconds. */
 export interface DaemonConfig {
   /** This node's name (Kubernetes Node object); defaults to the lowercased hostname. */
   nodeName: string;
-  /** The node's pod CIDRs, canonical text, in the order given; never empty, never overlapping. */
+  /**
+   * The node's pod CIDRs, canonical text, in the order given; never overlapping. Empty only when
+   * a cluster source is configured: the daemon then learns them from this node's Node.
+   */
   podCIDRs: string[];
   /** Path of the API's Unix socket. */
   socket: string;
@@ -46,6 +65,16 @@ export interface DaemonConfig {
     level: Level;
     /** Log file (appended); stderr when absent. */
     file?: string;
+  };
+  /** Where cluster state comes from; absent on a single node. */
+  cluster?: ClusterConfig;
+  /** Routing between nodes, policy routing and egress tables. */
+  routing: RoutingConfig;
+  reconcile: {
+    /** How often the reconciler re-checks the kernel even when nothing told it to. */
+    intervalMs: number;
+    /** Whether `ip monitor route rule link` events trigger a pass. */
+    monitor: boolean;
   };
 }
 
@@ -164,13 +193,26 @@ const schema = z.strictObject({
     level: z.enum(["debug", "info", "warn", "error"]).default("info"),
     file: absolutePath.optional(),
   }).prefault({}),
+  cluster: z.strictObject({
+    source: z.enum(["files"]),
+    dir: absolutePath.default(DEFAULT_CLUSTER_DIR),
+    publishEndpoints: z.boolean().default(true),
+    podCIDRWait: duration("60s", 0),
+  }).optional(),
+  routing: routingConfigSchema.prefault({}),
+  reconcile: z.strictObject({
+    interval: duration("10s", 100),
+    monitor: z.boolean().default(true),
+  }).prefault({}),
 }).superRefine((value, ctx) => {
   const cidrs = value.podCIDRs;
   if (cidrs === undefined || cidrs.length === 0) {
+    if (value.cluster !== undefined) return; // learned from this node's Node at start-up
     ctx.addIssue({
       code: "custom",
       path: ["podCIDRs"],
-      message: "is required: list this node's pod CIDRs, e.g. podCIDRs: [10.244.1.0/24]",
+      message:
+        "is required: list this node's pod CIDRs, e.g. podCIDRs: [10.244.1.0/24], or configure a cluster source to learn them from this node's Node",
     });
     return;
   }
@@ -236,15 +278,25 @@ export function parseConfig(
 
   const config: DaemonConfig = {
     nodeName,
-    podCIDRs: data.podCIDRs!.map((text) => formatCidr(parseCidr(text))),
+    podCIDRs: (data.podCIDRs ?? []).map((text) => formatCidr(parseCidr(text))),
     socket: data.socket,
     stateFile: data.stateFile,
     routeProtocol: data.routeProtocol,
     ipam: { releaseCooldownMs: data.ipam.releaseCooldown },
     gc: { intervalMs: data.gc.interval, gracePeriodMs: data.gc.gracePeriod },
     log: { level: data.log.level },
+    routing: data.routing,
+    reconcile: { intervalMs: data.reconcile.interval, monitor: data.reconcile.monitor },
   };
   if (data.log.file !== undefined) config.log.file = data.log.file;
+  if (data.cluster !== undefined) {
+    config.cluster = {
+      source: data.cluster.source,
+      dir: data.cluster.dir,
+      publishEndpoints: data.cluster.publishEndpoints,
+      podCIDRWaitMs: data.cluster.podCIDRWait,
+    };
+  }
   return config;
 }
 

@@ -9,6 +9,14 @@ import { ConfigError, loadConfig, parseConfig } from "./config.ts";
 
 const testdata = new URL("../testdata/", import.meta.url);
 
+const DEFAULT_ROUTING = {
+  mode: "routes" as const,
+  addressTypes: ["InternalIP"],
+  clusterCIDRs: [],
+  egressTables: [],
+  egressBinding: { annotation: "tern.dev/egress-table", label: "tern.dev/egress-table" },
+};
+
 Deno.test("parseConfig() fills every default around the required podCIDRs", () => {
   const config = parseConfig("podCIDRs: [10.244.1.0/24]\n", { hostname: "Node-A" });
   assertEquals(config, {
@@ -20,6 +28,8 @@ Deno.test("parseConfig() fills every default around the required podCIDRs", () =
     ipam: { releaseCooldownMs: 30_000 },
     gc: { intervalMs: 60_000, gracePeriodMs: 120_000 },
     log: { level: "info" },
+    routing: DEFAULT_ROUTING,
+    reconcile: { intervalMs: 10_000, monitor: true },
   });
 });
 
@@ -29,6 +39,64 @@ Deno.test("parseConfig() accepts the commented example in testdata/ternd.yaml", 
   assertEquals(config.nodeName, "node-1");
   assertEquals(config.podCIDRs, ["10.244.1.0/24"]);
   assertEquals(config.gc, { intervalMs: 60_000, gracePeriodMs: 120_000 });
+  assertEquals(config.cluster, undefined);
+  assertEquals(config.routing, DEFAULT_ROUTING);
+  assertEquals(config.reconcile, { intervalMs: 10_000, monitor: true });
+});
+
+Deno.test("parseConfig() reads the cluster, routing and reconcile sections of the issue-3 contract", async () => {
+  const text = await Deno.readTextFile(new URL("config/good-cluster.yaml", testdata));
+  assertEquals(parseConfig(text), {
+    nodeName: "node-a",
+    podCIDRs: ["10.244.1.0/24"],
+    socket: "/run/tern/ternd.sock",
+    stateFile: "/var/lib/tern/state.kv",
+    routeProtocol: 116,
+    ipam: { releaseCooldownMs: 30_000 },
+    gc: { intervalMs: 60_000, gracePeriodMs: 120_000 },
+    log: { level: "info" },
+    cluster: {
+      source: "files",
+      dir: "/etc/tern/cluster",
+      publishEndpoints: true,
+      podCIDRWaitMs: 60_000,
+    },
+    routing: {
+      mode: "routes",
+      addressTypes: ["InternalIP"],
+      clusterCIDRs: ["10.244.0.0/16"],
+      egressTables: [{ name: "egress-a", table: 100, via: "10.97.0.1", dev: "eg0" }],
+      egressBinding: { annotation: "tern.dev/egress-table", label: "tern.dev/egress-table" },
+    },
+    reconcile: { intervalMs: 10_000, monitor: true },
+  });
+});
+
+Deno.test("parseConfig() lets a cluster source stand in for podCIDRs, learned from the Node", async () => {
+  const text = await Deno.readTextFile(new URL("config/good-learn-pod-cidrs.yaml", testdata));
+  const config = parseConfig(text, { hostname: "h" });
+  assertEquals(config.podCIDRs, []);
+  assertEquals(config.cluster, {
+    source: "files",
+    dir: "/srv/cluster",
+    publishEndpoints: false,
+    podCIDRWaitMs: 5_000,
+  });
+  assertEquals(config.routing.mode, "native");
+  assertEquals(config.routing.ownPodCIDRRoute, "blackhole");
+  assertEquals(config.reconcile, { intervalMs: 2_000, monitor: false });
+  assertEquals(
+    parseConfig("cluster: {source: files}\npodCIDRs: []\n", { hostname: "h" }).podCIDRs,
+    [],
+  );
+});
+
+Deno.test("parseConfig() still requires podCIDRs without a cluster source, and says how to do without", () => {
+  assertThrows(
+    () => parseConfig("routing: {mode: native}\n", { hostname: "h" }),
+    ConfigError,
+    "podCIDRs: is required: list this node's pod CIDRs, e.g. podCIDRs: [10.244.1.0/24], or configure a cluster source",
+  );
 });
 
 Deno.test("parseConfig() reads every key of a full config", async () => {
@@ -42,6 +110,8 @@ Deno.test("parseConfig() reads every key of a full config", async () => {
     ipam: { releaseCooldownMs: 90_000 },
     gc: { intervalMs: 10_000, gracePeriodMs: 0 },
     log: { level: "debug", file: "/tmp/ternd-test/ternd.log" },
+    routing: DEFAULT_ROUTING,
+    reconcile: { intervalMs: 10_000, monitor: true },
   });
 });
 

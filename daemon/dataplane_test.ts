@@ -1,9 +1,10 @@
 import { assert, assertEquals, assertRejects } from "../test/assert.ts";
 import type { Endpoint } from "../src/api.ts";
-import { Ip, type IpRoute } from "../src/ip.ts";
+import { Ip } from "../src/ip.ts";
 import { hostVethName } from "../src/names.ts";
-import { CommandError, type Runner, type RunResult } from "../src/runner.ts";
-import { Dataplane, planRoutes } from "./dataplane.ts";
+import type { Runner, RunResult } from "../src/runner.ts";
+import { Dataplane, renderEndpointRemoval } from "./dataplane.ts";
+import { LocalEndpoints } from "./local_endpoints.ts";
 
 function endpoint(ip: string, overrides: Partial<Endpoint> = {}): Endpoint {
   return {
@@ -27,91 +28,118 @@ interface Call {
   stdin: string | undefined;
 }
 
-/** A fake `ip`: answers by the joined argv, records every call. */
+/** A fake `ip`: answers by the joined argv (or by `stdin` for batches), records every call. */
 function fakeRunner(answers: Record<string, Partial<RunResult>> = {}) {
   const calls: Call[] = [];
   const run: Runner = (argv, options) => {
     calls.push({ argv, stdin: options?.stdin });
-    const answer = answers[argv.join(" ")] ?? {};
+    const answer = answers[options?.stdin ?? argv.join(" ")] ?? {};
     return Promise.resolve({ code: 0, stdout: "", stderr: "", ...answer });
   };
   return { run, calls };
 }
 
-Deno.test("planRoutes() installs missing and misdirected routes of programmed endpoints only", () => {
-  const a = endpoint("10.244.1.2");
-  const b = endpoint("10.244.1.3");
-  const c = endpoint("10.244.1.4");
-  const allocated = endpoint("10.244.1.5", { state: "allocated", hostVeth: "" });
-  const have: IpRoute[] = [{ dst: "10.244.1.3", dev: "ternwrong00000" }, {
-    dst: "10.244.1.4",
-    dev: c.hostVeth,
-  }];
-  const plan = planRoutes(have, {
-    endpoints: [a, b, c, allocated],
-    veths: new Set([a.hostVeth, b.hostVeth, c.hostVeth]),
-  });
-  assertEquals(plan.install, [{ ip: a.ip, dev: a.hostVeth }, { ip: b.ip, dev: b.hostVeth }]);
-  assertEquals(plan.remove, []);
-});
-
-Deno.test("planRoutes() skips endpoints whose veth is gone", () => {
-  const a = endpoint("10.244.1.2");
-  assertEquals(planRoutes([], { endpoints: [a], veths: new Set() }), { install: [], remove: [] });
-});
-
-Deno.test("planRoutes() removes owned /32 host routes that no endpoint holds, and nothing else", () => {
-  const a = endpoint("10.244.1.2", { state: "allocated", hostVeth: "" });
-  const have: IpRoute[] = [
-    { dst: "10.244.1.9", dev: "tern00000000009" }, // stale: removed
-    { dst: "10.244.1.10/32", dev: "tern0000000000a" }, // stale, written with /32: removed
-    { dst: "10.244.1.2", dev: "tern00000000002" }, // held by an allocated endpoint: left
-    { dst: "10.244.2.0/24", gateway: "192.168.0.2", dev: "eth0" }, // peer route: left
-    { dst: "10.244.1.11", gateway: "192.168.0.2", dev: "eth0" }, // via a gateway: left
-  ];
-  const plan = planRoutes(have, { endpoints: [a], veths: new Set() });
-  assertEquals(plan.install, []);
-  assertEquals(plan.remove, [
-    { ip: "10.244.1.9", dev: "tern00000000009" },
-    { ip: "10.244.1.10", dev: "tern0000000000a" },
-  ]);
-});
-
-Deno.test("programEndpoint() replaces the /32 route with tern's protocol through ip -batch", async () => {
+Deno.test("programEndpoint() installs the /32 route and the pod's rule in one batch, tern's protocol on each", async () => {
   const { run, calls } = fakeRunner();
   const ep = endpoint("10.244.1.7");
-  await new Dataplane(new Ip(run), { routeProtocol: 116 }).programEndpoint(ep);
+  const endpoints = new LocalEndpoints();
+  await new Dataplane(new Ip(run), { routeProtocol: 116, endpoints }).programEndpoint(ep);
   assertEquals(calls, [{
-    argv: ["ip", "-batch", "-"],
-    stdin: `route replace 10.244.1.7/32 dev ${ep.hostVeth} scope link proto 116\n`,
+    argv: ["ip", "-force", "-batch", "-"],
+    stdin: `route replace 10.244.1.7/32 dev ${ep.hostVeth} scope link table 254 proto 116\n` +
+      "rule add to 10.244.1.7/32 lookup 254 priority 512 proto 116\n",
   }]);
+  assertEquals(endpoints.list().map((e) => e.ip), ["10.244.1.7"]);
 });
 
-Deno.test("programEndpoint() surfaces ip's error", async () => {
-  const { run } = fakeRunner({
-    "ip -batch -": { code: 1, stderr: 'Cannot find device "tern102441700000"' },
+Deno.test("programEndpoint() adds the rules rulesFor() gives, and a rule that exists already is fine", async () => {
+  const ep = endpoint("10.244.1.7");
+  const stdin = `route replace 10.244.1.7/32 dev ${ep.hostVeth} scope link table 254 proto 116\n` +
+    "rule add to 10.244.1.7/32 lookup 254 priority 512 proto 116\n" +
+    "rule add from 10.244.1.7/32 lookup 100 priority 1536 proto 116\n";
+  const { run, calls } = fakeRunner({
+    [stdin]: { code: 1, stderr: "RTNETLINK answers: File exists\nCommand failed -:2\n" },
   });
+  const dataplane = new Dataplane(new Ip(run), {
+    routeProtocol: 116,
+    rulesFor: (e) => [
+      { priority: 512, dst: `${e.ip}/32`, table: 254 },
+      { priority: 1536, src: `${e.ip}/32`, table: 100 },
+    ],
+  });
+  await dataplane.programEndpoint(ep);
+  assertEquals(calls.map((c) => c.stdin), [stdin]);
+  assertEquals(dataplane.endpoints.size, 1);
+});
+
+Deno.test("programEndpoint() surfaces ip's error per line, rolls back what applied and forgets the endpoint", async () => {
+  const ep = endpoint("10.2.4.4");
+  const { run, calls } = fakeRunner({
+    [
+      `route replace 10.2.4.4/32 dev ${ep.hostVeth} scope link table 254 proto 116\n` +
+      "rule add to 10.2.4.4/32 lookup 254 priority 512 proto 116\n"
+    ]: {
+      code: 1,
+      stderr: `Cannot find device "${ep.hostVeth}"\nCommand failed -:1\n`,
+    },
+  });
+  const endpoints = new LocalEndpoints();
   await assertRejects(
-    () => new Dataplane(new Ip(run), { routeProtocol: 116 }).programEndpoint(endpoint("10.2.4.4")),
-    CommandError,
+    () => new Dataplane(new Ip(run), { routeProtocol: 116, endpoints }).programEndpoint(ep),
+    Error,
+    `Cannot program endpoint 10.2.4.4: route replace 10.2.4.4/32 dev ${ep.hostVeth} scope link table 254 proto 116: Cannot find device`,
+  );
+  assertEquals(endpoints.size, 0);
+  assertEquals(calls[1]?.stdin, renderEndpointRemoval("10.2.4.4", 116).join("\n") + "\n");
+});
+
+Deno.test("programEndpoint() of an endpoint programmed before keeps its state when it fails", async () => {
+  const ep = endpoint("10.2.4.5");
+  const { run, calls } = fakeRunner({
+    [
+      `route replace 10.2.4.5/32 dev ternnew scope link table 254 proto 116\n` +
+      "rule add to 10.2.4.5/32 lookup 254 priority 512 proto 116\n"
+    ]: { code: 1, stderr: `Cannot find device "ternnew"\nCommand failed -:1\n` },
+  });
+  const endpoints = new LocalEndpoints();
+  endpoints.load([ep]);
+  await assertRejects(
+    () =>
+      new Dataplane(new Ip(run), { routeProtocol: 116, endpoints }).programEndpoint({
+        ...ep,
+        hostVeth: "ternnew",
+      }),
+    Error,
     "Cannot find device",
   );
+  assertEquals(endpoints.list().map((e) => e.hostVeth), [ep.hostVeth]);
+  assertEquals(calls.length, 1, "no rollback of the earlier programming");
 });
 
-Deno.test("removeEndpoint() deletes only tern's route, then the veth; gone is success", async () => {
+Deno.test("removeEndpoint() forgets the endpoint, deletes only tern's route and rules, then the veth; gone is success", async () => {
   const ep = endpoint("10.244.1.7");
+  const removal = renderEndpointRemoval("10.244.1.7", 116).join("\n") + "\n";
+  assertEquals(removal.split("\n").slice(0, 3), [
+    "rule del to 10.244.1.7/32 priority 512 proto 116",
+    "rule del from 10.244.1.7/32 priority 1536 proto 116",
+    "route del 10.244.1.7/32 table 254 proto 116",
+  ]);
   const { run, calls } = fakeRunner({
-    "ip route del 10.244.1.7/32 proto 116": {
-      code: 2,
-      stderr: "RTNETLINK answers: No such process",
+    [removal]: {
+      code: 1,
+      stderr: "RTNETLINK answers: No such file or directory\nCommand failed -:2\n" +
+        "RTNETLINK answers: No such process\nCommand failed -:3\n",
     },
     [`ip link del dev ${ep.hostVeth}`]: { code: 1, stderr: `Cannot find device "${ep.hostVeth}"` },
   });
-  await new Dataplane(new Ip(run), { routeProtocol: 116 }).removeEndpoint(ep);
-  assertEquals(calls.map((c) => c.argv.join(" ")), [
-    "ip route del 10.244.1.7/32 proto 116",
+  const endpoints = new LocalEndpoints();
+  endpoints.load([ep]);
+  await new Dataplane(new Ip(run), { routeProtocol: 116, endpoints }).removeEndpoint(ep);
+  assertEquals(calls.map((c) => c.stdin ?? c.argv.join(" ")), [
+    removal,
     `ip link del dev ${ep.hostVeth}`,
   ]);
+  assertEquals(endpoints.size, 0);
 });
 
 Deno.test("removeEndpoint() derives the veth name of an endpoint that was never programmed", async () => {
@@ -126,63 +154,22 @@ Deno.test("removeEndpoint() never deletes a link without tern's prefix", async (
   await new Dataplane(new Ip(run), { routeProtocol: 116 }).removeEndpoint(
     endpoint("10.244.1.8", { hostVeth: "eth0" }),
   );
-  assertEquals(calls.map((c) => c.argv.join(" ")), ["ip route del 10.244.1.8/32 proto 116"]);
+  assertEquals(calls.length, 1);
+  assert(calls[0]!.stdin?.startsWith("rule del to 10.244.1.8/32"));
 });
 
 Deno.test("removeEndpoint() throws on a real failure", async () => {
   const { run } = fakeRunner({
-    "ip route del 10.244.1.7/32 proto 116": {
+    [renderEndpointRemoval("10.244.1.7", 116).join("\n") + "\n"]: {
       code: 2,
-      stderr: "RTNETLINK answers: Operation not permitted",
+      stderr: "RTNETLINK answers: Operation not permitted\nCommand failed -:3\n",
     },
   });
   await assertRejects(
     () => new Dataplane(new Ip(run), { routeProtocol: 116 }).removeEndpoint(endpoint("10.244.1.7")),
-    CommandError,
-    "Operation not permitted",
+    Error,
+    "route del 10.244.1.7/32 table 254 proto 116: RTNETLINK answers: Operation not permitted",
   );
-});
-
-Deno.test("syncRoutes() lists by protocol, installs, removes and reports failures", async () => {
-  const a = endpoint("10.244.1.2");
-  const b = endpoint("10.244.1.3");
-  const routes = JSON.stringify([{ dst: "10.244.1.99", dev: "tern00000000099", scope: "link" }]);
-  const links = JSON.stringify([
-    { ifindex: 1, ifname: "lo" },
-    { ifindex: 5, ifname: a.hostVeth },
-    { ifindex: 6, ifname: b.hostVeth },
-  ]);
-  const calls: Call[] = [];
-  const run: Runner = (argv, options) => {
-    calls.push({ argv, stdin: options?.stdin });
-    const key = argv.join(" ");
-    if (key === "ip -json route show proto 200") {
-      return Promise.resolve({ code: 0, stdout: routes, stderr: "" });
-    }
-    if (key === "ip -json link show") {
-      return Promise.resolve({ code: 0, stdout: links, stderr: "" });
-    }
-    if (options?.stdin?.includes(b.ip)) {
-      return Promise.resolve({
-        code: 2,
-        stdout: "",
-        stderr: "RTNETLINK answers: Invalid argument",
-      });
-    }
-    return Promise.resolve({ code: 0, stdout: "", stderr: "" });
-  };
-  const result = await new Dataplane(new Ip(run), { routeProtocol: 200 }).syncRoutes([a, b]);
-  assertEquals(result.install, [{ ip: a.ip, dev: a.hostVeth }, { ip: b.ip, dev: b.hostVeth }]);
-  assertEquals(result.remove, [{ ip: "10.244.1.99", dev: "tern00000000099" }]);
-  assertEquals(result.failed.length, 1);
-  assert(result.failed[0]!.startsWith(`install ${b.ip}/32`));
-  assertEquals(calls.map((c) => c.stdin ?? c.argv.join(" ")), [
-    "ip -json route show proto 200",
-    "ip -json link show",
-    `route replace ${a.ip}/32 dev ${a.hostVeth} scope link proto 200\n`,
-    `route replace ${b.ip}/32 dev ${b.hostVeth} scope link proto 200\n`,
-    "ip route del 10.244.1.99/32 dev tern00000000099 proto 200",
-  ]);
 });
 
 Deno.test("enableIpForward() writes 1 once and leaves an enabled switch alone", async () => {

@@ -12,9 +12,11 @@ import type {
   ApiError,
   ApiReason,
   AttachmentId,
+  ClusterStatus,
   Endpoint,
   GcResponse,
   ReleaseResponse,
+  RoutingStatus,
   StatusResponse,
 } from "../src/api.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
@@ -51,6 +53,10 @@ export interface HandlerDeps {
   now?: () => number;
   /** False while starting or stopping: changes are refused with 503 `unavailable`. Default: always ready. */
   isReady?: () => boolean;
+  /** Routing and reconciler state for status. Default: not reported. */
+  routingStatus?: () => RoutingStatus;
+  /** The cluster source's state for status. Default: not reported (single node). */
+  clusterStatus?: () => ClusterStatus;
 }
 
 /** A request handler: never throws, always answers JSON. */
@@ -176,6 +182,8 @@ export function createHandler(deps: HandlerDeps): Handler {
       endpoints: ipam.usedCount,
       uptimeMs: Math.max(0, now() - deps.startedAt),
     };
+    if (deps.routingStatus) body.routing = deps.routingStatus();
+    if (deps.clusterStatus) body.cluster = deps.clusterStatus();
     return Promise.resolve(json(body));
   };
 

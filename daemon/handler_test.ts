@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../test/assert.ts";
-import type { Endpoint } from "../src/api.ts";
+import type { ClusterStatus, Endpoint, RoutingStatus } from "../src/api.ts";
 import { hostVethName } from "../src/names.ts";
 import { TERN_VERSION } from "../src/version.ts";
 import type { HostDataplane } from "./dataplane.ts";
@@ -103,6 +103,47 @@ Deno.test("GET /v1/status reports pools, free, endpoints, version and uptime", (
       uptimeMs: 5_000,
     });
   }));
+
+Deno.test("GET /v1/status carries the routing and cluster status when the daemon gives them", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const routing: RoutingStatus = {
+      mode: "native",
+      podCIDRsFrom: "node",
+      peers: [{ node: "node-2", address: "192.168.50.2", podCIDRs: ["10.244.2.0/24"], routed: [] }],
+      problems: [{ kind: "no_address", message: "Node has no IPv4 address" }],
+      reconcile: {
+        passes: 3,
+        intervalMs: 10_000,
+        monitor: "running",
+        ownedRoutes: 4,
+        ownedRules: 2,
+        failing: [],
+      },
+    };
+    const cluster: ClusterStatus = {
+      source: "files:/etc/tern/cluster",
+      nodes: 2,
+      pods: 5,
+      errors: [],
+      publishEndpoints: true,
+    };
+    const handler = createHandler({
+      ipam: await Ipam.open(kv, { podCIDRs: ["10.244.1.0/24"] }),
+      dataplane: new FakeDataplane(),
+      lock: new Mutex(),
+      node: "node-1",
+      startedAt: 0,
+      routingStatus: () => routing,
+      clusterStatus: () => cluster,
+    });
+    const body = await (await handler(get("/v1/status"))).json();
+    assertEquals(body.routing, routing);
+    assertEquals(body.cluster, cluster);
+  } finally {
+    kv.close();
+  }
+});
 
 Deno.test("POST /v1/ipam/allocate returns the same address for a repeated ADD", () =>
   withHandler(["10.244.1.0/24"], async ({ handler }) => {

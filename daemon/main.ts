@@ -1,23 +1,39 @@
 /**
  * `ternd` (also `tern daemon`): the node daemon, in the foreground. Start-up reads and validates
- * the config, refuses to run beside a live daemon, opens the KV state, refuses allocations
- * outside the pod CIDRs, turns on IPv4 forwarding, resyncs (one sweep: host routes re-installed,
- * gone attachments timed), then serves the API on the Unix socket and sweeps every `gc.interval`.
- * SIGTERM or SIGINT stops serving, closes KV, removes the socket and exits 0.
+ * the config, refuses to run beside a live daemon, lists the cluster source (when configured)
+ * and learns the node's pod CIDRs from its Node if the config gives none, opens the KV state,
+ * refuses allocations outside the pod CIDRs, turns on IPv4 forwarding, sweeps once (gone
+ * attachments), runs a first reconcile pass (routes and rules equal to the desired state) and
+ * publishes the node's endpoints; then it serves the API on the Unix socket, sweeps every
+ * `gc.interval`, reconciles on every change, netlink event and `reconcile.interval`, and follows
+ * the cluster source. SIGTERM or SIGINT stops serving, closes KV, removes the socket and exits 0.
  * @module
  */
 import { parseArgs } from "node:util";
+import type { ClusterStatus, RoutingStatus } from "../src/api.ts";
+import { FilesSource } from "../src/cluster/files_source.ts";
+import { publishEndpoints } from "../src/cluster/publish_endpoints.ts";
+import { ClusterState } from "../src/cluster/state.ts";
+import type { PublishedEndpoint } from "../src/cluster/types.ts";
 import { Ip } from "../src/ip.ts";
 import { createLogger } from "../src/log.ts";
 import { denoRunner, type Runner } from "../src/runner.ts";
 import { TERN_VERSION } from "../src/version.ts";
+import { ClusterFeed } from "./cluster_feed.ts";
+import { affectsRouting, touchesOwnEndpoints } from "./cluster_triggers.ts";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from "./config.ts";
 import { Dataplane } from "./dataplane.ts";
+import { desiredState, endpointRules, type PodMetadata } from "./desired_state.ts";
 import { formatDuration } from "./duration.ts";
+import { EndpointPublisher } from "./endpoint_publisher.ts";
 import { createHandler } from "./handler.ts";
+import { denoSpawner, IpMonitor, type Spawner } from "./ip_monitor.ts";
 import { Ipam } from "./ipam.ts";
+import { type LocalEndpoint, LocalEndpoints } from "./local_endpoints.ts";
 import { Mutex } from "./mutex.ts";
 import { checkOutsidePools, RELEASE_OUTSIDE_POOLS_FLAG } from "./outside_pools.ts";
+import { type PodCIDRs, waitForPodCIDRs } from "./pod_cidrs.ts";
+import { Reconciler } from "./reconciler.ts";
 import { probeSocket, serveUnix, SocketInUseError } from "./server.ts";
 import { Sweeper } from "./sweeper.ts";
 
@@ -25,8 +41,8 @@ import { Sweeper } from "./sweeper.ts";
 export const USAGE = `Usage: ternd [--config FILE] [${RELEASE_OUTSIDE_POOLS_FLAG}]
        tern daemon [--config FILE] [${RELEASE_OUTSIDE_POOLS_FLAG}]
 
-The tern node daemon: IPAM, host routes and the API on a Unix socket. Runs in the foreground;
-SIGTERM or SIGINT stops it.
+The tern node daemon: IPAM, host routes, routes between nodes, policy routing and the API on a
+Unix socket. Runs in the foreground; SIGTERM or SIGINT stops it.
 
 Options:
   --config FILE              daemon config (default ${DEFAULT_CONFIG_PATH}); see docs/daemon.md
@@ -35,10 +51,15 @@ Options:
   -h, --help                 print this help
 `;
 
+/** Netlink events are coalesced for this long before they trigger a pass. */
+const MONITOR_DEBOUNCE_MS = 100;
+
 /** Injection points for tests; the defaults are the real system. */
 export interface DaemonOptions {
   /** Runs `ip`. Default: the real runner. */
   runner?: Runner;
+  /** Starts `ip monitor`. Default: the real spawner. */
+  spawn?: Spawner;
   /** The IPv4 forwarding switch. Default: `/proc/sys/net/ipv4/ip_forward`. */
   ipForwardPath?: string;
   /** Default node name when the config sets none. Default: `Deno.hostname`. */
@@ -52,6 +73,13 @@ export interface DaemonOptions {
 function dirname(path: string): string {
   const slash = path.lastIndexOf("/");
   return slash <= 0 ? "/" : path.slice(0, slash);
+}
+
+function published(ep: LocalEndpoint): PublishedEndpoint {
+  const out: PublishedEndpoint = { containerID: ep.containerID, ifname: ep.ifname, ip: ep.ip };
+  if (ep.podNamespace !== undefined) out.podNamespace = ep.podNamespace;
+  if (ep.podName !== undefined) out.podName = ep.podName;
+  return out;
 }
 
 /**
@@ -101,27 +129,71 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
 
   let kv: Deno.Kv | undefined;
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
-  let onSignal: (() => void) | undefined;
+  const stopping = new AbortController();
+  const onSignal = () => stopping.abort(new Error("Stopped by a signal during start-up"));
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  options.stop?.addEventListener(
+    "abort",
+    () => stopping.abort(new Error("Stopped during start-up")),
+    { once: true },
+  );
+  const cleanups: (() => Promise<void>)[] = [];
   try {
     // Before touching state or the kernel: a live daemon owns both.
     if (await probeSocket(config.socket) === "live") throw new SocketInUseError(config.socket);
 
+    const ip = new Ip(options.runner ?? denoRunner);
+    const nodeName = config.nodeName;
+    const cluster = config.cluster;
+    const state = new ClusterState();
+    let feed: ClusterFeed | undefined;
+    let pools: PodCIDRs = { podCIDRs: config.podCIDRs, from: "config" };
+    if (cluster !== undefined) {
+      feed = new ClusterFeed(new FilesSource(cluster.dir), state, { log });
+      await feed.list();
+      feed.start();
+      cleanups.push(() => feed!.stop());
+      pools = await waitForPodCIDRs(state, {
+        nodeName,
+        configured: config.podCIDRs,
+        source: feed.name,
+        configFile,
+        timeoutMs: cluster.podCIDRWaitMs,
+        log,
+        signal: stopping.signal,
+      });
+      if (pools.from === "node") {
+        log.info("Learned pod CIDRs from this node's Node", {
+          node: nodeName,
+          podCIDRs: pools.podCIDRs.join(","),
+        });
+      }
+    }
+    const podCIDRs = pools.podCIDRs;
+
     await Deno.mkdir(dirname(config.stateFile), { recursive: true, mode: 0o700 });
     kv = await Deno.openKv(config.stateFile);
     const ipam = await Ipam.open(kv, {
-      podCIDRs: config.podCIDRs,
+      podCIDRs,
       releaseCooldownMs: config.ipam.releaseCooldownMs,
     });
-    const dataplane = new Dataplane(new Ip(options.runner ?? denoRunner), {
+    const endpoints = new LocalEndpoints();
+    endpoints.load(await ipam.list());
+    const routing = config.routing;
+    const podMetadata = (namespace: string, name: string): PodMetadata | undefined =>
+      state.pod(namespace, name);
+    const dataplane = new Dataplane(ip, {
       routeProtocol: config.routeProtocol,
+      endpoints,
+      rulesFor: (ep) => endpointRules(ep, { routing, pod: podMetadata }),
       ...(options.ipForwardPath !== undefined ? { ipForwardPath: options.ipForwardPath } : {}),
     });
     const lock = new Mutex();
 
     await checkOutsidePools(ipam, {
       dataplane,
-      podCIDRs: config.podCIDRs,
-      configFile,
+      podCIDRs,
+      configFile: pools.from === "node" ? `Node ${nodeName} in ${feed!.name}` : configFile,
       release: releaseOutside,
       log,
     });
@@ -133,34 +205,127 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     });
     const resync = await sweeper.sweepOnce();
 
+    const ownPodCIDRRoute = routing.ownPodCIDRRoute ??
+      (cluster !== undefined ? "unreachable" : "none");
+    const reconciler = new Reconciler({
+      ip,
+      log,
+      desired: () =>
+        desiredState({
+          nodeName,
+          podCIDRs,
+          endpoints: endpoints.list(),
+          nodes: state.nodes(),
+          pod: podMetadata,
+          routing,
+          ownPodCIDRRoute,
+          cluster: cluster !== undefined,
+        }),
+    }, { protocol: config.routeProtocol, intervalMs: config.reconcile.intervalMs });
+    cleanups.push(() => reconciler.stop());
+
+    let publisher: EndpointPublisher | undefined;
+    if (cluster?.publishEndpoints) {
+      publisher = new EndpointPublisher(
+        (list) => publishEndpoints(cluster.dir, { nodeName, endpoints: list }),
+        () => endpoints.list().map(published),
+        { log },
+      );
+      cleanups.push(() => publisher!.stop());
+    }
+    const isLocalPod = (namespace: string, name: string) =>
+      endpoints.list().some((ep) => ep.podNamespace === namespace && ep.podName === name);
+    endpoints.subscribe(() => {
+      reconciler.request("endpoints");
+      publisher?.markDirty();
+    });
+    state.subscribe((change) => {
+      if (affectsRouting(change, { nodeName, isLocalPod })) reconciler.request("cluster");
+      if (touchesOwnEndpoints(change, nodeName)) publisher?.markDirty();
+    });
+
+    let monitor: IpMonitor | undefined;
+    if (config.reconcile.monitor) {
+      monitor = new IpMonitor({
+        spawn: options.spawn ?? denoSpawner,
+        argv: [...ip.argv(), "monitor", "route", "rule", "link"],
+        onEvent: () => reconciler.request("monitor", MONITOR_DEBOUNCE_MS),
+        onRestart: () => reconciler.request("monitor"),
+        log,
+      });
+      monitor.start();
+      cleanups.push(() => monitor!.stop());
+    }
+    const first = await reconciler.pass("start");
+    reconciler.start();
+    await publisher?.flush();
+
     let ready = false;
     const startedAt = Date.now();
+    const routingStatus = (): RoutingStatus => {
+      const r = reconciler.status();
+      const reconcile: RoutingStatus["reconcile"] = {
+        passes: r.passes,
+        intervalMs: r.intervalMs,
+        monitor: monitor?.state ?? "off",
+        ownedRoutes: r.ownedRoutes,
+        ownedRules: r.ownedRules,
+        failing: r.failing,
+      };
+      if (r.lastPass) reconcile.lastPass = r.lastPass;
+      if (r.lastChange) reconcile.lastChange = r.lastChange;
+      return {
+        mode: routing.mode,
+        podCIDRsFrom: pools.from,
+        peers: r.peers,
+        problems: r.problems,
+        reconcile,
+      };
+    };
+    const clusterStatus = feed === undefined ? undefined : (): ClusterStatus => {
+      const out: ClusterStatus = {
+        source: feed.name,
+        nodes: state.nodes().length,
+        pods: state.pods().length,
+        errors: state.errors().slice(-10).map((e) => e.message),
+        publishEndpoints: publisher !== undefined,
+      };
+      if (publisher?.status) out.published = publisher.status;
+      return out;
+    };
     const handler = createHandler({
       ipam,
       dataplane,
       lock,
       log,
-      node: config.nodeName,
+      node: nodeName,
       startedAt,
       isReady: () => ready,
+      routingStatus,
+      ...(clusterStatus ? { clusterStatus } : {}),
     });
     const stopped = Promise.withResolvers<string>();
-    onSignal = () => stopped.resolve("signal");
-    for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-    options.stop?.addEventListener("abort", () => stopped.resolve("stop"), { once: true });
+    if (stopping.signal.aborted) stopped.resolve("signal");
+    stopping.signal.addEventListener("abort", () => stopped.resolve("signal"), { once: true });
 
     const server = await serveUnix(handler, { path: config.socket, log });
     ready = true;
     sweeper.start();
     log.info("ternd started", {
       version: TERN_VERSION,
-      node: config.nodeName,
-      pools: config.podCIDRs.join(","),
+      node: nodeName,
+      pools: podCIDRs.join(","),
+      podCIDRsFrom: pools.from,
       socket: config.socket,
       stateFile: config.stateFile,
+      cluster: feed?.name ?? "none",
+      routingMode: routing.mode,
       endpointsRestored: resync.endpoints - resync.released.length,
-      routesInstalled: resync.routes.install.length,
-      routesRemoved: resync.routes.remove.length,
+      reconciled: `${first.added} added, ${first.replaced} replaced, ${first.deleted} deleted${
+        first.failed ? `, ${first.failed} failed` : ""
+      }`,
+      reconcileInterval: formatDuration(config.reconcile.intervalMs),
+      monitor: config.reconcile.monitor,
       gcInterval: formatDuration(config.gc.intervalMs),
       gcGracePeriod: formatDuration(config.gc.gracePeriodMs),
     });
@@ -174,13 +339,17 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     ready = false;
     await sweeper.stop();
     await server.shutdown();
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     log.info("ternd stopped");
     return why === "server stopped" ? 1 : 0;
   } catch (err) {
     log.error(err instanceof Error ? err.message : String(err));
     return 1;
   } finally {
-    if (onSignal) { for (const signal of signals) Deno.removeSignalListener(signal, onSignal); }
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((err) => log.error("Cleanup failed", { error: String(err) }));
+    }
+    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     kv?.close();
   }
 }

@@ -1,14 +1,33 @@
 import { assert, assertEquals, assertStringIncludes } from "../test/assert.ts";
 import { DaemonClient } from "../src/daemon_client.ts";
+import { hostVethName } from "../src/names.ts";
 import type { Runner } from "../src/runner.ts";
+import type { Spawner } from "./ip_monitor.ts";
 import { runDaemon } from "./main.ts";
 
 /** A fake `ip` with no routes and no links: the daemon never touches the kernel here. */
 const calls: string[] = [];
-const fakeIp: Runner = (argv) => {
-  calls.push(argv.join(" "));
+const fakeIp: Runner = (argv, options) => {
+  calls.push([argv.join(" "), ...(options?.stdin !== undefined ? [options.stdin] : [])].join("\n"));
   const json = argv.includes("-json");
   return Promise.resolve({ code: 0, stdout: json ? "[]" : "", stderr: "" });
+};
+
+/** A fake `ip monitor` that prints nothing until it is killed. */
+const monitors: string[] = [];
+const fakeSpawn: Spawner = (argv) => {
+  monitors.push(argv.join(" "));
+  const ended = Promise.withResolvers<number>();
+  return {
+    lines: {
+      [Symbol.asyncIterator]: () => ({
+        next: () => ended.promise.then((): IteratorResult<string> => ({ done: true, value: "" })),
+      }),
+    },
+    status: ended.promise,
+    stderr: () => Promise.resolve(""),
+    kill: () => ended.resolve(143),
+  };
 };
 
 interface Env {
@@ -16,7 +35,7 @@ interface Env {
   socket: string;
   stateFile: string;
   ipForward: string;
-  writeConfig(podCIDRs: string[]): Promise<string>;
+  writeConfig(podCIDRs: string[], extra?: string): Promise<string>;
 }
 
 async function withEnv(fn: (env: Env) => Promise<void>): Promise<void> {
@@ -29,7 +48,7 @@ async function withEnv(fn: (env: Env) => Promise<void>): Promise<void> {
       socket: `${dir}/run/ternd.sock`,
       stateFile: `${dir}/lib/state.kv`,
       ipForward,
-      async writeConfig(podCIDRs) {
+      async writeConfig(podCIDRs, extra = "") {
         const path = `${dir}/ternd.yaml`;
         await Deno.writeTextFile(
           path,
@@ -39,6 +58,7 @@ async function withEnv(fn: (env: Env) => Promise<void>): Promise<void> {
             `socket: ${env.socket}`,
             `stateFile: ${env.stateFile}`,
             "log: {level: error}",
+            extra,
           ].join("\n"),
         );
         return path;
@@ -60,6 +80,7 @@ async function session(
   const ready = Promise.withResolvers<void>();
   const exit = runDaemon(args, {
     runner: fakeIp,
+    spawn: fakeSpawn,
     ipForwardPath: env.ipForward,
     stop: stop.signal,
     onReady: () => ready.resolve(),
@@ -98,7 +119,12 @@ Deno.test("runDaemon() serves the API on the socket and stops cleanly, removing 
     assertEquals(code, 0);
     assertEquals(await Deno.lstat(env.socket).then(() => true, () => false), false);
     assertEquals(await Deno.readTextFile(env.ipForward), "1\n");
-    assert(calls.includes("ip -json route show proto 116"), "resync listed tern's routes");
+    assert(
+      calls.includes("ip -json -4 -N route show proto 116 table all"),
+      "the first reconcile pass listed tern's routes",
+    );
+    assert(calls.includes("ip -json -4 -N rule show"), "and the rules");
+    assert(monitors.includes("ip monitor route rule link"), "ip monitor was started");
 
     // State survives a restart: the same identity gets the same address back.
     const again = await session(env, ["--config", config], async (client) => {
@@ -171,3 +197,123 @@ Deno.test("USAGE documents every flag", async () => {
     assertStringIncludes(USAGE, flag);
   }
 });
+
+const nodeManifest = (name: string, cidr: string, ip: string) =>
+  `apiVersion: v1\nkind: Node\nmetadata: {name: ${name}}\nspec: {podCIDRs: [${cidr}]}\n` +
+  `status: {addresses: [{type: InternalIP, address: ${ip}}]}\n`;
+
+Deno.test("runDaemon() with a files cluster source learns its pod CIDR, routes to peers, publishes its endpoints and reports both in status", () =>
+  withEnv(async (env) => {
+    const cluster = `${env.dir}/cluster`;
+    await Deno.mkdir(cluster);
+    await Deno.writeTextFile(
+      `${cluster}/nodes.yaml`,
+      nodeManifest("test-node", "10.244.5.0/24", "192.168.50.5") + "---\n" +
+        nodeManifest("peer", "10.244.6.0/24", "192.168.50.6"),
+    );
+    const config = await env.writeConfig(
+      [],
+      `cluster: {source: files, dir: ${cluster}}\nreconcile: {interval: 1s}`,
+    );
+    calls.length = 0;
+    const code = await session(env, ["--config", config], async (client) => {
+      const status = await client.status();
+      assertEquals(status.pools.map((p) => p.cidr), ["10.244.5.0/24"]);
+      assertEquals(status.routing?.mode, "routes");
+      assertEquals(status.routing?.podCIDRsFrom, "node");
+      assertEquals(status.routing?.peers, [{
+        node: "peer",
+        address: "192.168.50.6",
+        podCIDRs: ["10.244.6.0/24"],
+        routed: ["10.244.6.0/24"],
+      }]);
+      assertEquals(status.routing?.reconcile.monitor, "running");
+      assertEquals(status.routing?.reconcile.lastPass?.trigger, "start");
+      assertEquals(status.cluster?.source, `files:${cluster}`);
+      assertEquals([status.cluster?.nodes, status.cluster?.publishEndpoints], [2, true]);
+      const batch = calls.find((c) => c.startsWith("ip -force -batch -")) ?? "";
+      assertStringIncludes(
+        batch,
+        "route replace 10.244.6.0/24 via 192.168.50.6 table 254 proto 116",
+      );
+      assertStringIncludes(batch, "route replace unreachable 10.244.5.0/24 table 254 proto 116");
+
+      // An endpoint programmed through the API is published within a moment.
+      const alloc = await client.allocate({
+        containerID: "c1",
+        ifname: "eth0",
+        network: "tern",
+        netns: "/var/run/netns/c1",
+        podNamespace: "default",
+        podName: "web",
+      });
+      await client.program({
+        containerID: "c1",
+        ifname: "eth0",
+        network: "tern",
+        netns: "/var/run/netns/c1",
+        hostVeth: await hostVethName("c1", "eth0"),
+        podMac: "0a:58:0a:f4:05:02",
+        ip: alloc.ip,
+      });
+      const file = `${cluster}/endpoints-test-node.yaml`;
+      const deadline = Date.now() + 2_000;
+      let text = "";
+      while (!text.includes(alloc.ip) && Date.now() < deadline) {
+        text = await Deno.readTextFile(file).catch(() => "");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assertStringIncludes(text, `ip: ${alloc.ip}`);
+      assertStringIncludes(text, "podName: web");
+      assertEquals((await client.status()).cluster?.published?.endpoints, 1);
+    });
+    assertEquals(code, 0);
+    // A clean stop keeps the publication: a restart must not make the node's pods vanish.
+    assertStringIncludes(await Deno.readTextFile(`${cluster}/endpoints-test-node.yaml`), "c1");
+  }));
+
+Deno.test("runDaemon() stops with an error naming both when podCIDRs and the Node disagree, or the Node never gets one", () =>
+  withEnv(async (env) => {
+    const cluster = `${env.dir}/cluster`;
+    await Deno.mkdir(cluster);
+    await Deno.writeTextFile(
+      `${cluster}/nodes.yaml`,
+      nodeManifest("test-node", "10.244.5.0/24", "192.168.50.5"),
+    );
+    const log = `${env.dir}/ternd.log`;
+    const clusterConfig = `cluster: {source: files, dir: ${cluster}, podCIDRWait: 200ms}`;
+    let config = await env.writeConfig(["10.244.1.0/24"], clusterConfig);
+    await Deno.writeTextFile(
+      config,
+      (await Deno.readTextFile(config)).replace(
+        "log: {level: error}",
+        `log: {level: error, file: ${log}}`,
+      ),
+    );
+    assertEquals(await session(env, ["--config", config], () => Promise.resolve()), 1);
+    assertStringIncludes(
+      await Deno.readTextFile(log),
+      `Pod CIDRs disagree: podCIDRs in ${config} is 10.244.1.0/24 but Node test-node in files:${cluster} has 10.244.5.0/24`,
+    );
+
+    await Deno.writeTextFile(
+      `${cluster}/nodes.yaml`,
+      nodeManifest("other", "10.244.5.0/24", "192.168.50.5"),
+    );
+    config = await env.writeConfig([], clusterConfig);
+    await Deno.writeTextFile(
+      config,
+      (await Deno.readTextFile(config)).replace(
+        "log: {level: error}",
+        `log: {level: error, file: ${log}}`,
+      ),
+    );
+    const started = Date.now();
+    assertEquals(await session(env, ["--config", config], () => Promise.resolve()), 1);
+    assert(Date.now() - started < 5_000);
+    assertStringIncludes(
+      await Deno.readTextFile(log),
+      `No pod CIDR for this node after 200 ms: no Node named test-node in files:${cluster}`,
+    );
+    assertEquals(await Deno.lstat(env.socket).then(() => true, () => false), false);
+  }));

@@ -1,7 +1,7 @@
 /**
- * The periodic sweep, also run once at start-up as the resync. Under the dataplane lock it
- * releases attachments whose pod is gone, then re-syncs tern's host routes with the endpoints
- * that remain. An attachment is gone when its netns file and its host veth have both been
+ * The periodic sweep, also run once at start-up. Under the dataplane lock it releases
+ * attachments whose pod is gone (host routes and rules of the rest are the reconciler's, see
+ * `reconciler.ts`). An attachment is gone when its netns file and its host veth have both been
  * missing for the grace period, or when it is stuck `allocated` (its ADD died midway) with no
  * veth for longer than the grace period. {@linkcode planSweep} decides, purely; the
  * {@linkcode Sweeper} observes, applies and logs each release.
@@ -9,7 +9,7 @@
  */
 import type { Endpoint } from "../src/api.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
-import { type Dataplane, endpointVeth, type RouteSyncResult } from "./dataplane.ts";
+import { type Dataplane, endpointVeth } from "./dataplane.ts";
 import type { Ipam } from "./ipam.ts";
 import type { Mutex } from "./mutex.ts";
 
@@ -63,7 +63,7 @@ export function planSweep(
 }
 
 /** What the sweeper needs of the host side; {@linkcode Dataplane} fits. */
-export type SweepDataplane = Pick<Dataplane, "hostVeths" | "removeEndpoint" | "syncRoutes">;
+export type SweepDataplane = Pick<Dataplane, "hostVeths" | "removeEndpoint">;
 
 /** What one sweep did. */
 export interface SweepResult {
@@ -72,7 +72,6 @@ export interface SweepResult {
   released: Release[];
   /** Releases that failed; the next sweep retries them. */
   failed: string[];
-  routes: RouteSyncResult;
 }
 
 /** Whether a file exists; an error other than "not found" counts as existing (never release on doubt). */
@@ -124,7 +123,7 @@ export class Sweeper {
     this.#intervalMs = options.intervalMs;
   }
 
-  /** One sweep: observe, release what is gone, then sync host routes. */
+  /** One sweep: observe, then release what is gone. */
   sweepOnce(): Promise<SweepResult> {
     const run = this.#lock.run(() => this.#sweep());
     this.#running = run.catch(() => {});
@@ -176,17 +175,7 @@ export class Sweeper {
         });
       }
     }
-    const gone = new Set(released.map((r) => idKey(r.endpoint)));
-    const remaining = endpoints.filter((ep) => !gone.has(idKey(ep)));
-    const routes = await this.#dataplane.syncRoutes(remaining, { veths });
-    for (const route of routes.install) {
-      this.#log.info("Installed host route", { ip: route.ip, dev: route.dev });
-    }
-    for (const route of routes.remove) {
-      this.#log.info("Removed stale host route", { ip: route.ip, dev: route.dev });
-    }
-    for (const message of routes.failed) this.#log.warn("Route sync failed", { error: message });
-    return { endpoints: endpoints.length, released, failed, routes };
+    return { endpoints: endpoints.length, released, failed };
   }
 
   /** Sweeps every interval until {@linkcode Sweeper.stop}; sweeps never overlap. */

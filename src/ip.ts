@@ -59,11 +59,6 @@ export function renderPodSide(link: PodLink): string[] {
   ];
 }
 
-/** The host route to a pod, marked with tern's protocol. */
-export function renderHostRoute(ip: string, hostVeth: string, proto: number): string {
-  return `route replace ${ip}/32 dev ${hostVeth} scope link proto ${proto}`;
-}
-
 /** A route as `ip -json route show` prints it (the fields tern reads). */
 export interface IpRoute {
   dst: string;
@@ -174,12 +169,5 @@ export class Ip {
     if (result.code === 0) return true;
     if (/does not exist|Cannot find device/i.test(result.stderr)) return false;
     throw new CommandError([...this.argv(where), "link", "del", "dev", name], result);
-  }
-
-  /** Routes carrying protocol `proto` in the main table (or `table`). */
-  routesByProto(proto: number, options: { table?: string | number } & Where = {}) {
-    const args = ["route", "show", "proto", String(proto)];
-    if (options.table !== undefined) args.push("table", String(options.table));
-    return this.json<IpRoute>(args, options);
   }
 }

@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "../test/assert.ts";
-import { Ip, type PodLink, renderHostRoute, renderPodSide, renderVethAdd } from "./ip.ts";
+import { Ip, type PodLink, renderPodSide, renderVethAdd } from "./ip.ts";
 import { CommandError, type Runner } from "./runner.ts";
 
 const link: PodLink = {
@@ -27,13 +27,6 @@ Deno.test("renderPodSide() writes the /32, gateway routes and a permanent neighb
     "route add default via 169.254.1.1 dev eth0",
     "neigh replace 169.254.1.1 lladdr 0e:01:23:45:67:89 dev eth0 nud permanent",
   ]);
-});
-
-Deno.test("renderHostRoute() marks the route with tern's protocol", () => {
-  assertEquals(
-    renderHostRoute("10.244.1.7", "tern0123456789a", 116),
-    "route replace 10.244.1.7/32 dev tern0123456789a scope link proto 116",
-  );
 });
 
 Deno.test("Ip.batch() runs through nsenter for a pod namespace and feeds the lines on stdin", async () => {
