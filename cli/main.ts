@@ -1,7 +1,7 @@
 /**
  * The operator CLI: `tern` run without `CNI_COMMAND`. `tern version`, `tern status` (the daemon's
- * health and pools), `tern ipam ls` (the endpoints the daemon knows) and `tern help`, with the
- * global options `--socket PATH` and `--json`. It talks to the daemon through
+ * health, pools, routing and reconciler), `tern ipam ls` (the endpoints the daemon knows) and
+ * `tern help`, with the global options `--socket PATH` and `--json`. It talks to the daemon through
  * `src/daemon_client.ts`; the daemon client, the output streams and the build info are
  * injectable, so every command is tested without a socket.
  * @module
@@ -46,7 +46,9 @@ export const USAGE = `usage: tern [--socket PATH] [--json] COMMAND
 
 commands:
   version     tern's version, the CNI spec versions it speaks and how it was built
-  status      the daemon's health: node, pools with used and free addresses, endpoints, uptime
+  status      the daemon's health: node, pools with used and free addresses, endpoints, uptime;
+              cluster source, routing mode, peers, last reconcile pass, owned routes and rules,
+              problems and failing changes
   ipam ls     the endpoints the daemon knows: container, interface, address, state, veth, pod
               (--wide shows whole container IDs)
   help        this text

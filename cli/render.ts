@@ -3,7 +3,13 @@
  * Pure functions from data to text, so every layout is unit-tested without a daemon.
  * @module
  */
-import type { Endpoint, StatusResponse } from "../src/api.ts";
+import type {
+  ClusterStatus,
+  Endpoint,
+  ReconcilePass,
+  RoutingStatus,
+  StatusResponse,
+} from "../src/api.ts";
 
 /**
  * Renders rows under a header as left-aligned columns separated by two spaces. The last column
@@ -35,8 +41,13 @@ export function formatDuration(ms: number): string {
   return `${s}s`;
 }
 
-/** `tern status` as text: the daemon's identity and health, then one line per pool. */
-export function renderStatus(status: StatusResponse): string {
+/**
+ * `tern status` as text: the daemon's identity and health, the cluster source and routing (when
+ * the daemon reports them), one line per pool, one per peer node, then problems, failing
+ * changes and bad manifests. `options.now` (default `Date.now`) dates the last passes.
+ */
+export function renderStatus(status: StatusResponse, options: { now?: number } = {}): string {
+  const now = options.now ?? Date.now();
   const capacity = status.pools.reduce((n, p) => n + p.capacity, 0);
   const used = status.pools.reduce((n, p) => n + p.used, 0);
   const fields: [string, string][] = [
@@ -46,14 +57,26 @@ export function renderStatus(status: StatusResponse): string {
     ["uptime", formatDuration(status.uptimeMs)],
     ["endpoints", String(status.endpoints)],
     ["addresses", `${used} used, ${status.free} free of ${capacity}`],
+    ...(status.cluster ? [["cluster", clusterLine(status.cluster, now)] as [string, string]] : []),
+    ...(status.routing ? routingFields(status.routing, now) : []),
   ];
   let text = fields.map(([k, v]) => `${`${k}:`.padEnd(11)}${v}`).join("\n") + "\n";
   if (status.free === 0 && capacity > 0) {
     text += "warning:   no free address: new pods on this node will fail to start\n";
   }
   text += "\n";
-  if (status.pools.length === 0) return text + "no pools: the node has no pod CIDR\n";
-  return text + renderTable(
+  if (status.pools.length === 0) text += "no pools: the node has no pod CIDR\n";
+  else text += poolTable(status);
+  if (status.routing) text += routingDetails(status.routing, now);
+  if (status.cluster && status.cluster.errors.length > 0) {
+    text += `\nbad manifests (latest ${status.cluster.errors.length}, skipped):\n`;
+    text += status.cluster.errors.map((e) => `  ${e}\n`).join("");
+  }
+  return text;
+}
+
+function poolTable(status: StatusResponse): string {
+  return renderTable(
     ["POOL", "CAPACITY", "USED", "FREE", "USE%"],
     status.pools.map((p) => [
       p.cidr,
@@ -63,6 +86,92 @@ export function renderStatus(status: StatusResponse): string {
       p.capacity > 0 ? `${Math.round((p.used / p.capacity) * 100)}%` : "-",
     ]),
   );
+}
+
+function ago(at: number, now: number): string {
+  return `${formatDuration(now - at)} ago`;
+}
+
+function clusterLine(cluster: ClusterStatus, now: number): string {
+  let line = `${cluster.source} (${cluster.nodes} nodes, ${cluster.pods} pods)`;
+  if (!cluster.publishEndpoints) return `${line}, endpoints not published`;
+  const p = cluster.published;
+  if (p === undefined) line += ", endpoints not published yet";
+  else if (p.error !== undefined) {
+    line += `, publishing endpoints FAILED ${ago(p.at, now)}: ${p.error}`;
+  } else line += `, ${p.endpoints} endpoints published ${ago(p.at, now)}`;
+  return line;
+}
+
+function passSummary(pass: ReconcilePass, now: number): string {
+  const changes = pass.added + pass.replaced + pass.deleted;
+  const what = pass.error !== undefined
+    ? `FAILED: ${pass.error}`
+    : changes === 0 && pass.failed === 0
+    ? "no change"
+    : `${pass.added} added, ${pass.replaced} replaced, ${pass.deleted} deleted${
+      pass.failed ? `, ${pass.failed} failed` : ""
+    }`;
+  return `${ago(pass.startedAt, now)} (${pass.trigger}, ${pass.durationMs} ms): ${what}`;
+}
+
+function routingFields(routing: RoutingStatus, now: number): [string, string][] {
+  const r = routing.reconcile;
+  const mode = routing.mode === "native"
+    ? "native: tern installs no peer routes (the underlay routes pod CIDRs)"
+    : `routes: ${routing.peers.reduce((n, p) => n + p.routed.length, 0)} peer routes to ${
+      routing.peers.filter((p) => p.routed.length > 0).length
+    } of ${routing.peers.length} peers`;
+  const fields: [string, string][] = [
+    ["routing", `${mode}; pod CIDRs from the ${routing.podCIDRsFrom}`],
+    [
+      "owned",
+      `${r.ownedRoutes} routes, ${r.ownedRules} rules; ${r.passes} passes every ${
+        formatDuration(r.intervalMs)
+      } and on change; ip monitor ${r.monitor}`,
+    ],
+  ];
+  if (r.lastPass) fields.push(["last pass", passSummary(r.lastPass, now)]);
+  if (
+    r.lastChange && r.lastChange !== r.lastPass && r.lastChange.startedAt !== r.lastPass?.startedAt
+  ) {
+    fields.push(["changed", passSummary(r.lastChange, now)]);
+  }
+  return fields;
+}
+
+function routingDetails(routing: RoutingStatus, now: number): string {
+  let text = "";
+  if (routing.peers.length > 0) {
+    text += "\n" + renderTable(
+      ["PEER", "ADDRESS", "POD CIDRS", "ROUTED"],
+      routing.peers.map((p) => [
+        p.node,
+        p.address ?? "-",
+        p.podCIDRs.join(",") || "-",
+        routing.mode === "native"
+          ? "native"
+          : p.routed.length === p.podCIDRs.length && p.routed.length > 0
+          ? "yes"
+          : p.routed.length > 0
+          ? p.routed.join(",")
+          : "no",
+      ]),
+    );
+  }
+  if (routing.problems.length > 0) {
+    text += "\nproblems:\n" + routing.problems.map((p) => `  ${p.message}\n`).join("");
+  }
+  const failing = routing.reconcile.failing;
+  if (failing.length > 0) {
+    text += "\nfailing changes (retried with backoff):\n" +
+      failing.map((f) =>
+        `  ${f.item}: ${f.error} (${f.attempts} attempt${f.attempts === 1 ? "" : "s"} since ${
+          ago(f.since, now)
+        }, next in ${formatDuration(Math.max(0, f.retryAt - now))})\n`
+      ).join("");
+  }
+  return text;
 }
 
 /** Orders IPv4 addresses numerically ("10.0.0.9" before "10.0.0.10"); others sort as text. */

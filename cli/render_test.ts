@@ -112,3 +112,130 @@ Deno.test("renderEndpoints() shows whole container IDs when wide, and says when 
   );
   assertEquals(renderEndpoints([]), "no endpoints\n");
 });
+
+const NOW = 1_800_000_000_000;
+
+const clustered: StatusResponse = {
+  ...status,
+  cluster: {
+    source: "files:/etc/tern/cluster",
+    nodes: 3,
+    pods: 7,
+    errors: ['Invalid Node "node-9" in /etc/tern/cluster/nodes.yaml:7: spec.podCIDR: bad'],
+    publishEndpoints: true,
+    published: { at: NOW - 2_000, endpoints: 3 },
+  },
+  routing: {
+    mode: "routes",
+    podCIDRsFrom: "node",
+    peers: [
+      {
+        node: "node-2",
+        address: "192.168.50.2",
+        podCIDRs: ["10.244.2.0/24"],
+        routed: ["10.244.2.0/24"],
+      },
+      { node: "node-3", podCIDRs: ["10.244.3.0/24"], routed: [] },
+    ],
+    problems: [{
+      kind: "no_address",
+      message: "Node has no IPv4 address of type InternalIP: node-3: no route to 10.244.3.0/24",
+    }],
+    reconcile: {
+      passes: 42,
+      intervalMs: 10_000,
+      monitor: "running",
+      lastPass: {
+        trigger: "periodic",
+        startedAt: NOW - 3_000,
+        durationMs: 4.2,
+        added: 0,
+        replaced: 0,
+        deleted: 0,
+        failed: 0,
+        deferred: 1,
+      },
+      lastChange: {
+        trigger: "monitor",
+        startedAt: NOW - 300_000,
+        durationMs: 6.1,
+        added: 1,
+        replaced: 0,
+        deleted: 0,
+        failed: 1,
+        deferred: 0,
+      },
+      ownedRoutes: 6,
+      ownedRules: 4,
+      failing: [{
+        item: "route replace 0.0.0.0/0 via 10.97.0.1 dev eg0 table 100 proto 116",
+        error: 'Cannot find device "eg0"',
+        attempts: 3,
+        since: NOW - 7_000,
+        retryAt: NOW + 4_000,
+      }],
+    },
+  },
+};
+
+Deno.test("renderStatus() shows the cluster source, routing mode, last passes, owned counts, peers, problems and failures", () => {
+  const text = renderStatus(clustered, { now: NOW });
+  assertStringIncludes(
+    text,
+    "cluster:   files:/etc/tern/cluster (3 nodes, 7 pods), 3 endpoints published 2s ago\n" +
+      "routing:   routes: 1 peer routes to 1 of 2 peers; pod CIDRs from the node\n" +
+      "owned:     6 routes, 4 rules; 42 passes every 10s and on change; ip monitor running\n" +
+      "last pass: 3s ago (periodic, 4.2 ms): no change\n" +
+      "changed:   5m 0s ago (monitor, 6.1 ms): 1 added, 0 replaced, 0 deleted, 1 failed\n",
+  );
+  assertStringIncludes(
+    text,
+    "PEER    ADDRESS       POD CIDRS      ROUTED\n" +
+      "node-2  192.168.50.2  10.244.2.0/24  yes\n" +
+      "node-3  -             10.244.3.0/24  no\n",
+  );
+  assertStringIncludes(
+    text,
+    "problems:\n  Node has no IPv4 address of type InternalIP: node-3: no route to 10.244.3.0/24\n",
+  );
+  assertStringIncludes(
+    text,
+    "failing changes (retried with backoff):\n" +
+      '  route replace 0.0.0.0/0 via 10.97.0.1 dev eg0 table 100 proto 116: Cannot find device "eg0" (3 attempts since 7s ago, next in 4s)\n',
+  );
+  assertStringIncludes(text, "bad manifests (latest 1, skipped):\n  Invalid Node");
+});
+
+Deno.test("renderStatus() says that native mode installs no peer routes, and shows a failed pass", () => {
+  const routing = clustered.routing!;
+  const text = renderStatus({
+    ...clustered,
+    routing: {
+      ...routing,
+      mode: "native",
+      peers: routing.peers.map((p) => ({ ...p, routed: [] })),
+      problems: [],
+      reconcile: {
+        ...routing.reconcile,
+        failing: [],
+        lastPass: { ...routing.reconcile.lastPass!, error: "Command failed: ip -json: exit 1" },
+      },
+    },
+  }, { now: NOW });
+  assertStringIncludes(
+    text,
+    "routing:   native: tern installs no peer routes (the underlay routes pod CIDRs); pod CIDRs from the node\n",
+  );
+  assertStringIncludes(
+    text,
+    "last pass: 3s ago (periodic, 4.2 ms): FAILED: Command failed: ip -json: exit 1\n",
+  );
+  assertStringIncludes(text, "node-2  192.168.50.2  10.244.2.0/24  native\n");
+  assertEquals(text.includes("problems:"), false);
+});
+
+Deno.test("renderStatus() leaves out cluster and routing for a daemon that does not report them", () => {
+  const text = renderStatus(status, { now: NOW });
+  assertEquals(text.includes("routing:"), false);
+  assertEquals(text.includes("cluster:"), false);
+});
