@@ -14,6 +14,22 @@ import type { LocalEndpoint, PolicyModel } from "./model.ts";
 /** `testdata/policy/`. */
 export const TESTDATA = new URL("../../testdata/policy/", import.meta.url);
 
+/** Every scenario in `testdata/policy/` with a golden `.nft` file. */
+export const SCENARIOS = [
+  "none",
+  "np-deny-all-ingress",
+  "np-allow-from-namespace",
+  "np-and-peer",
+  "np-ipblock-except",
+  "np-named-port",
+  "np-endport",
+  "np-egress-dns",
+  "sg-by-label",
+  "sg-by-service-account",
+  "sg-priority-deny",
+  "both-layers",
+];
+
 /** Text that builds a cluster from manifests; any manifest error fails the test. */
 export function clusterFromText(...texts: string[]): ClusterState {
   const snapshot: Snapshot = {
@@ -74,4 +90,81 @@ export async function localEndpoints(
 export async function compileScenario(...files: string[]): Promise<PolicyModel> {
   const state = await loadCluster(...files);
   return compilePolicy(state, { endpoints: await localEndpoints(state) });
+}
+
+/** Applies a `modified` event that gives pod `namespace/name` these labels. */
+export function relabel(
+  state: ClusterState,
+  pod: { namespace: string; name: string },
+  labels: Record<string, string>,
+): void {
+  const before = state.pod(pod.namespace, pod.name);
+  if (before === undefined) {
+    throw new Error(`No pod ${pod.namespace}/${pod.name} in the test cluster`);
+  }
+  state.apply({ type: "modified", resource: { ...before, labels }, resourceVersion: "2" });
+}
+
+/** A change of cluster state, as two models of node-1. */
+export interface Transition {
+  name: string;
+  before: PolicyModel;
+  after: PolicyModel;
+}
+
+/** The changes the incremental tests replay. */
+export async function transitions(): Promise<Transition[]> {
+  const out: Transition[] = [];
+  const compile = async (state: ClusterState, skip?: string) => {
+    const endpoints = (await localEndpoints(state)).filter((e) =>
+      `${e.namespace}/${e.name}` !== skip
+    );
+    return compilePolicy(state, { endpoints });
+  };
+  {
+    const state = await loadCluster("sg-priority-deny.yaml");
+    const without = await compile(state, "z/a");
+    const all = await compile(state);
+    out.push({ name: "pod z/a appears", before: without, after: all });
+    out.push({ name: "pod z/a goes away", before: all, after: without });
+  }
+  {
+    const state = await loadCluster("sg-by-label.yaml");
+    const before = await compile(state);
+    relabel(state, { namespace: "x", name: "b" }, { pod: "b", app: "web" });
+    out.push({ name: "local pod x/b joins sg-web by label", before, after: await compile(state) });
+  }
+  {
+    const state = await loadCluster("np-and-peer.yaml");
+    const before = await compile(state);
+    relabel(state, { namespace: "y", name: "c" }, { pod: "b" });
+    out.push({
+      name: "remote pod y/c becomes a peer by label",
+      before,
+      after: await compile(state),
+    });
+  }
+  {
+    const sg = await loadCluster("sg-by-label.yaml");
+    const both = await loadCluster("sg-by-label.yaml", "np-allow-from-namespace.yaml");
+    out.push({
+      name: "a NetworkPolicy is added over a security group",
+      before: await compile(sg),
+      after: await compile(both),
+    });
+    out.push({
+      name: "that NetworkPolicy is deleted",
+      before: await compile(both),
+      after: await compile(sg),
+    });
+  }
+  {
+    const state = await loadCluster("sg-priority-deny.yaml");
+    out.push({
+      name: "nothing changes",
+      before: await compile(state),
+      after: await compile(state),
+    });
+  }
+  return out;
 }

@@ -159,7 +159,14 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
   const addElements: string[] = [];
   const entries: string[] = [];
   const removeEntries: string[] = [];
-  const remove: string[] = [];
+  const flush: string[] = [];
+  const removeMaps: string[] = [];
+  const removeChains: string[] = [];
+  const remove = (objects: { flush: string[]; maps: string[]; chains: string[] }) => {
+    flush.push(...objects.flush);
+    removeMaps.push(...objects.maps);
+    removeChains.push(...objects.chains);
+  };
   const removeDeny: string[] = [];
 
   for (const [name, chain] of newDeny) {
@@ -211,7 +218,7 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
         entries.push(elementCommand("add", mapName, [`${quote(pod.ifname)} : ${now}`]));
       }
     }
-    if (old !== undefined) remove.push(...removeObjects(old, objects));
+    if (old !== undefined) remove(removeObjects(old, objects));
   }
   for (const [id, { pod, objects }] of oldPods) {
     if (newPods.has(id)) continue;
@@ -222,7 +229,7 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
     if (objects.ingress !== undefined) {
       removeEntries.push(elementCommand("delete", "pod_ingress", [quote(pod.ifname)]));
     }
-    remove.push(...removeObjects(objects, undefined));
+    remove(removeObjects(objects, undefined));
   }
 
   const lines = [
@@ -233,7 +240,9 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
     ...addElements,
     ...entries,
     ...removeEntries,
-    ...remove,
+    ...flush,
+    ...removeMaps,
+    ...removeChains,
     ...removeDeny,
   ];
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
@@ -317,16 +326,23 @@ function denyChains(model: PolicyModel): Map<string, ChainSpec> {
   return out;
 }
 
-/** Commands that delete what `old` has and `now` (undefined: nothing) does not. */
-function removeObjects(old: PodObjects, now: PodObjects | undefined): string[] {
-  const out: string[] = [];
+/**
+ * What `old` has and `now` (undefined: nothing) does not, as commands in the order the kernel
+ * takes them: chains are flushed first (their rules use the maps), then maps are deleted (their
+ * elements jump to the chains), then the emptied chains.
+ */
+function removeObjects(
+  old: PodObjects,
+  now: PodObjects | undefined,
+): { flush: string[]; maps: string[]; chains: string[] } {
+  const out = { flush: [] as string[], maps: [] as string[], chains: [] as string[] };
   for (const name of old.chains.keys()) {
-    if (!now?.chains.has(name)) {
-      out.push(`flush chain ${POLICY_TABLE} ${name}`, `delete chain ${POLICY_TABLE} ${name}`);
-    }
+    if (now?.chains.has(name)) continue;
+    out.flush.push(`flush chain ${POLICY_TABLE} ${name}`);
+    out.chains.push(`delete chain ${POLICY_TABLE} ${name}`);
   }
   for (const name of old.maps.keys()) {
-    if (!now?.maps.has(name)) out.push(`delete map ${POLICY_TABLE} ${name}`);
+    if (!now?.maps.has(name)) out.maps.push(`delete map ${POLICY_TABLE} ${name}`);
   }
   return out;
 }

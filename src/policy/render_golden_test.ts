@@ -4,24 +4,8 @@
  * the files instead; review the diff before committing it.
  */
 import { assertEquals } from "../../test/assert.ts";
-import { compileScenario, TESTDATA } from "./_testing.ts";
+import { compileScenario, SCENARIOS, TESTDATA } from "./_testing.ts";
 import { renderPolicyTable } from "./render.ts";
-
-/** Every scenario with a golden file. */
-export const SCENARIOS = [
-  "none",
-  "np-deny-all-ingress",
-  "np-allow-from-namespace",
-  "np-and-peer",
-  "np-ipblock-except",
-  "np-named-port",
-  "np-endport",
-  "np-egress-dns",
-  "sg-by-label",
-  "sg-by-service-account",
-  "sg-priority-deny",
-  "both-layers",
-];
 
 const update = Deno.env.get("UPDATE_GOLDEN") === "1";
 

@@ -1,0 +1,132 @@
+import { assert, assertEquals, assertMatch } from "../../test/assert.ts";
+import { type Transition, transitions } from "./_testing.ts";
+import type { PolicyModel } from "./model.ts";
+import { renderPolicyTable, renderPolicyUpdate } from "./render.ts";
+
+const all = await transitions();
+
+function transition(name: string): Transition {
+  const found = all.find((t) => t.name === name);
+  if (found === undefined) throw new Error(`No transition ${name}`);
+  return found;
+}
+
+function pod(model: PolicyModel, id: string) {
+  const found = model.pods.find((p) => `${p.namespace}/${p.name}` === id);
+  if (found === undefined) throw new Error(`No pod ${id} in the model`);
+  return found;
+}
+
+/** The update's lines, each checked to name only objects of `owners` (pod ids/veths) or deny chains. */
+function linesOf(t: Transition, owners: string[]): string[] {
+  const text = renderPolicyUpdate(t.before, t.after);
+  const lines = text.trimEnd().split("\n");
+  for (const line of lines) {
+    const names = line.match(/\b(p_[0-9a-f]{12}|tern[0-9a-f]{11})\b/g) ?? [];
+    for (const name of names) {
+      assert(owners.some((o) => name.includes(o)), `${t.name}: ${line} touches ${name}`);
+    }
+  }
+  return lines;
+}
+
+Deno.test("renderPolicyUpdate() for a new pod creates its chains, maps and entries and nothing else", () => {
+  const t = transition("pod z/a appears");
+  const z = pod(t.after, "z/a");
+  const lines = linesOf(t, [z.id, z.ifname]);
+  assert(lines.every((l) => l.startsWith("add ")), "a new pod deletes nothing");
+  assert(lines.includes(`add element inet tern ready { "${z.ifname}" }`));
+  assert(
+    lines.includes(`add element inet tern pod_ingress { "${z.ifname}" : jump p_${z.id}_in_sg }`),
+  );
+  assert(
+    lines.includes(`add element inet tern pod_egress { "${z.ifname}" : jump p_${z.id}_out_sg }`),
+  );
+  assertEquals(lines.filter((l) => l.startsWith("add chain inet tern d_")).length, 2);
+});
+
+Deno.test("renderPolicyUpdate() for a pod that went away deletes its objects and its unused deny chains", () => {
+  const t = transition("pod z/a goes away");
+  const z = pod(t.before, "z/a");
+  const lines = linesOf(t, [z.id, z.ifname]);
+  assert(lines.every((l) => /^(delete|flush) /.test(l)), "a removed pod adds nothing");
+  assertEquals(lines[0], `delete element inet tern ready { "${z.ifname}" }`);
+  assertEquals(lines.filter((l) => l.startsWith("delete chain inet tern d_")).length, 2);
+  // Rules go before the maps they use, maps before the chains their elements jump to.
+  const last = (prefix: string) => lines.findLastIndex((l) => l.startsWith(prefix));
+  const first = (prefix: string) => lines.findIndex((l) => l.startsWith(prefix));
+  assert(last("flush chain") < first("delete map") && last("delete map") < first("delete chain"));
+});
+
+Deno.test("renderPolicyUpdate() for a local pod's label change touches that pod only", () => {
+  const t = transition("local pod x/b joins sg-web by label");
+  const b = pod(t.after, "x/b");
+  const lines = linesOf(t, [b.id, b.ifname]);
+  assert(!lines.some((l) => l.includes("ready")), "x/b was ready before and stays ready");
+  assert(
+    lines.includes(`add element inet tern pod_ingress { "${b.ifname}" : jump p_${b.id}_in_sg }`),
+  );
+});
+
+Deno.test("renderPolicyUpdate() for a remote peer's label change only replaces elements", () => {
+  const t = transition("remote pod y/c becomes a peer by label");
+  const a = pod(t.after, "x/a");
+  const lines = linesOf(t, [a.id, a.ifname]);
+  assertEquals(lines, [
+    `delete element inet tern p_${a.id}_in_np_l4 { 10.244.2.21 . 0 . 0-65535, 10.244.2.21 . 2-255 . 0-65535 }`,
+    `delete element inet tern p_${a.id}_in_np_icmp { 10.244.2.21 . 0-255 . 0-255 }`,
+    `add element inet tern p_${a.id}_in_np_l4 { 10.244.2.21-10.244.2.22 . 0 . 0-65535 : accept, 10.244.2.21-10.244.2.22 . 2-255 . 0-65535 : accept }`,
+    `add element inet tern p_${a.id}_in_np_icmp { 10.244.2.21-10.244.2.22 . 0-255 . 0-255 : accept }`,
+  ]);
+});
+
+Deno.test("renderPolicyUpdate() for a second layer adds its chain and re-points the first layer's allows", () => {
+  const t = transition("a NetworkPolicy is added over a security group");
+  const a = pod(t.after, "x/a");
+  const lines = linesOf(t, [a.id, a.ifname]);
+  assert(
+    lines.includes(
+      `add chain inet tern p_${a.id}_in_np { comment "x/a ingress NetworkPolicy (${a.ifname})"; }`,
+    ),
+  );
+  assert(
+    lines.includes(
+      `delete element inet tern p_${a.id}_in_sg_l4 { 0.0.0.0/0 . tcp . 80, 0.0.0.0/0 . tcp . 8000-8080 }`,
+    ),
+  );
+  assert(
+    lines.includes(
+      `add element inet tern p_${a.id}_in_sg_l4 { 0.0.0.0/0 . tcp . 80 : goto p_${a.id}_in_np, 0.0.0.0/0 . tcp . 8000-8080 : goto p_${a.id}_in_np }`,
+    ),
+  );
+  assert(
+    !lines.some((l) => l.includes("pod_ingress") || l.includes("_out_")),
+    "the entry and egress stay",
+  );
+});
+
+Deno.test("renderPolicyUpdate() for a removed layer deletes its chain after re-pointing the allows", () => {
+  const t = transition("that NetworkPolicy is deleted");
+  const a = pod(t.after, "x/a");
+  const lines = linesOf(t, [a.id, a.ifname]);
+  const repoint = lines.findIndex((l) => l.startsWith(`add element inet tern p_${a.id}_in_sg_l4`));
+  const drop = lines.indexOf(`delete chain inet tern p_${a.id}_in_np`);
+  assert(repoint >= 0 && drop > repoint, lines.join("\n"));
+  assertMatch(lines[repoint]!, /: accept/);
+});
+
+Deno.test("renderPolicyUpdate() is empty when nothing changed", () => {
+  const t = transition("nothing changes");
+  assertEquals(renderPolicyUpdate(t.before, t.after), "");
+});
+
+Deno.test("renderPolicyUpdate() renders the whole table when the log rate changes", () => {
+  const t = transition("nothing changes");
+  const after = { ...t.after, logRate: 1 };
+  assertEquals(renderPolicyUpdate(t.before, after), renderPolicyTable(after));
+  assertMatch(renderPolicyTable(after), /limit rate 1\/second log prefix/);
+  assert(
+    !renderPolicyTable({ ...t.after, logRate: 0 }).includes(" log "),
+    "logRate 0 logs nothing",
+  );
+});
