@@ -159,7 +159,9 @@ export class FakeIp {
         const scope = opt("scope");
         if (scope) route.scope = scope;
         if (metric) route.metric = metric;
-        this.routes = [...this.routes.filter((r) => !same(r)), route];
+        const index = this.routes.findIndex(same);
+        if (index >= 0) this.routes[index] = route;
+        else this.routes.push(route);
         return undefined;
       }
       if (words[1] === "del") {

@@ -86,18 +86,19 @@ export function desiredRules(
       add({ priority: TO_POD_PRIORITY, dst: formatCidr(parseCidr(cidr)), table: MAIN_TABLE });
     }
   }
-  return { rules: [...rules.values()].sort(compareRules), problems };
+  // Sort on keys computed once per rule: parsing in the comparator cost n log n parses.
+  const keyed = [...rules.values()].map((rule) => ({
+    rule,
+    src: sortKey(rule.src),
+    dst: sortKey(rule.dst),
+  }));
+  keyed.sort((a, b) => a.rule.priority - b.rule.priority || a.src - b.src || a.dst - b.dst);
+  return { rules: keyed.map((k) => k.rule), problems };
 }
 
-function compareRules(a: Rule, b: Rule): number {
-  return a.priority - b.priority || compareCidr(a.src, b.src) || compareCidr(a.dst, b.dst);
-}
-
-function compareCidr(a: string | undefined, b: string | undefined): number {
-  if (a === b) return 0;
-  if (a === undefined) return -1;
-  if (b === undefined) return 1;
-  const x = parseCidr(a);
-  const y = parseCidr(b);
-  return x.network - y.network || x.prefix - y.prefix;
+/** `all` first, then by network address, then by prefix length. */
+function sortKey(cidr: string | undefined): number {
+  if (cidr === undefined) return -1;
+  const { network, prefix } = parseCidr(cidr);
+  return network * 64 + prefix;
 }
