@@ -343,6 +343,10 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     log.info("ternd stopped");
     return why === "server stopped" ? 1 : 0;
   } catch (err) {
+    if (stopping.signal.aborted && err === stopping.signal.reason) {
+      log.info("Stopped during start-up");
+      return 0;
+    }
     log.error(err instanceof Error ? err.message : String(err));
     return 1;
   } finally {

@@ -317,3 +317,22 @@ Deno.test("runDaemon() stops with an error naming both when podCIDRs and the Nod
     );
     assertEquals(await Deno.lstat(env.socket).then(() => true, () => false), false);
   }));
+
+Deno.test("runDaemon() stopped while it waits for its Node's pod CIDR exits 0 at once", () =>
+  withEnv(async (env) => {
+    const cluster = `${env.dir}/cluster`;
+    await Deno.mkdir(cluster);
+    const config = await env.writeConfig([], `cluster: {source: files, dir: ${cluster}}`);
+    const stop = new AbortController();
+    const started = Date.now();
+    const exit = runDaemon(["--config", config], {
+      runner: fakeIp,
+      spawn: fakeSpawn,
+      ipForwardPath: env.ipForward,
+      stop: stop.signal,
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    stop.abort();
+    assertEquals(await exit, 0);
+    assert(Date.now() - started < 2_000, "did not wait for the 60 s bound");
+  }));
