@@ -11,8 +11,9 @@
 import type { Endpoint } from "../src/api.ts";
 import type { Ip } from "../src/ip.ts";
 import { hostVethName, VETH_PREFIX } from "../src/names.ts";
-import { applyLines } from "./batch_apply.ts";
+import { applyLines, type ApplyResult } from "./batch_apply.ts";
 import { type LocalEndpoint, LocalEndpoints, toLocalEndpoint } from "./local_endpoints.ts";
+import type { EchoFilter } from "./monitor_echo.ts";
 import { desiredHostRoutes } from "./routing/host_routes.ts";
 import { FROM_POD_PRIORITY, MAIN_TABLE, type Rule, TO_POD_PRIORITY } from "./routing/model.ts";
 import {
@@ -55,12 +56,13 @@ export class Dataplane implements HostDataplane {
   readonly #ipForwardPath: string;
   readonly #endpoints: LocalEndpoints;
   readonly #rulesFor: (ep: LocalEndpoint) => Rule[];
+  readonly #echo: EchoFilter | undefined;
 
   /**
    * `options.routeProtocol` marks tern's routes and rules; `options.endpoints` (default: a
    * registry of its own) learns of every endpoint programmed or removed; `options.rulesFor`
-   * (default: `to <podIP> lookup main` at 512 only) gives an endpoint's rules;
-   * `options.ipForwardPath` (default {@linkcode IP_FORWARD_PATH}) is injectable so tests never
+   * (default: `to <podIP> lookup main` at 512 only) gives an endpoint's rules; `options.echo`
+   * learns what is applied, so that `ip monitor` echoes trigger no pass; `options.ipForwardPath` (default {@linkcode IP_FORWARD_PATH}) is injectable so tests never
    * touch the real switch.
    */
   constructor(
@@ -69,6 +71,7 @@ export class Dataplane implements HostDataplane {
       routeProtocol: number;
       endpoints?: LocalEndpoints;
       rulesFor?: (ep: LocalEndpoint) => Rule[];
+      echo?: EchoFilter;
       ipForwardPath?: string;
     },
   ) {
@@ -76,6 +79,7 @@ export class Dataplane implements HostDataplane {
     this.#proto = options.routeProtocol;
     this.#ipForwardPath = options.ipForwardPath ?? IP_FORWARD_PATH;
     this.#endpoints = options.endpoints ?? new LocalEndpoints();
+    this.#echo = options.echo;
     this.#rulesFor = options.rulesFor ??
       ((ep) => [{ priority: TO_POD_PRIORITY, dst: `${ep.ip}/32`, table: MAIN_TABLE }]);
   }
@@ -101,13 +105,13 @@ export class Dataplane implements HostDataplane {
       ...desiredHostRoutes([local]).map((r) => renderRouteReplace(r, this.#proto)),
       ...this.#rulesFor(local).map((r) => renderRuleAdd(r, this.#proto)),
     ];
-    const { failed } = await applyLines(this.#ip, lines);
+    const { failed } = await this.#apply(lines);
     if (failed.length === 0) return;
     if (previous === undefined) {
       // Roll back what did apply (the lines run on past a failure); the reconciler would
       // remove it too, but ADD leaves nothing behind on its own.
       this.#endpoints.remove(ep);
-      await applyLines(this.#ip, renderEndpointRemoval(ep.ip, this.#proto)).catch(() => {});
+      await this.#apply(renderEndpointRemoval(ep.ip, this.#proto)).catch(() => {});
     } else {
       this.#endpoints.upsert(previous);
     }
@@ -122,7 +126,7 @@ export class Dataplane implements HostDataplane {
    */
   async removeEndpoint(ep: Endpoint): Promise<void> {
     this.#endpoints.remove(ep);
-    const { failed } = await applyLines(this.#ip, renderEndpointRemoval(ep.ip, this.#proto));
+    const { failed } = await this.#apply(renderEndpointRemoval(ep.ip, this.#proto));
     if (failed.length > 0) {
       throw new Error(
         `Cannot remove endpoint ${ep.ip}: ${failed.map((f) => `${f.line}: ${f.error}`).join("; ")}`,
@@ -137,6 +141,13 @@ export class Dataplane implements HostDataplane {
   async hostVeths(): Promise<Set<string>> {
     const links = await this.#ip.json<{ ifname: string }>(["link", "show"]);
     return new Set(links.map((l) => l.ifname).filter((n) => n.startsWith(VETH_PREFIX)));
+  }
+
+  async #apply(lines: string[]): Promise<ApplyResult> {
+    this.#echo?.expect(lines);
+    const result = await applyLines(this.#ip, lines);
+    this.#echo?.forget(result.failed.map((f) => f.line));
+    return result;
   }
 
   /** Writes 1 to the IPv4 forwarding switch unless it is already on; true when it changed it. */

@@ -30,6 +30,7 @@ import { createHandler } from "./handler.ts";
 import { denoSpawner, IpMonitor, type Spawner } from "./ip_monitor.ts";
 import { Ipam } from "./ipam.ts";
 import { type LocalEndpoint, LocalEndpoints } from "./local_endpoints.ts";
+import { EchoFilter } from "./monitor_echo.ts";
 import { Mutex } from "./mutex.ts";
 import { checkOutsidePools, RELEASE_OUTSIDE_POOLS_FLAG } from "./outside_pools.ts";
 import { type PodCIDRs, waitForPodCIDRs } from "./pod_cidrs.ts";
@@ -182,9 +183,11 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const routing = config.routing;
     const podMetadata = (namespace: string, name: string): PodMetadata | undefined =>
       state.pod(namespace, name);
+    const echo = new EchoFilter(config.routeProtocol);
     const dataplane = new Dataplane(ip, {
       routeProtocol: config.routeProtocol,
       endpoints,
+      echo,
       rulesFor: (ep) => endpointRules(ep, { routing, pod: podMetadata }),
       ...(options.ipForwardPath !== undefined ? { ipForwardPath: options.ipForwardPath } : {}),
     });
@@ -210,6 +213,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const reconciler = new Reconciler({
       ip,
       log,
+      echo,
       desired: () =>
         desiredState({
           nodeName,
@@ -248,8 +252,10 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     if (config.reconcile.monitor) {
       monitor = new IpMonitor({
         spawn: options.spawn ?? denoSpawner,
-        argv: [...ip.argv(), "monitor", "route", "rule", "link"],
-        onEvent: () => reconciler.request("monitor", MONITOR_DEBOUNCE_MS),
+        argv: [...ip.argv(), "-N", "monitor", "route", "rule", "link"],
+        onEvent: (line) => {
+          if (echo.needsPass(line)) reconciler.request("monitor", MONITOR_DEBOUNCE_MS);
+        },
         onRestart: () => reconciler.request("monitor"),
         log,
       });

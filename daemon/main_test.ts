@@ -124,7 +124,7 @@ Deno.test("runDaemon() serves the API on the socket and stops cleanly, removing 
       "the first reconcile pass listed tern's routes",
     );
     assert(calls.includes("ip -json -4 -N rule show"), "and the rules");
-    assert(monitors.includes("ip monitor route rule link"), "ip monitor was started");
+    assert(monitors.includes("ip -N monitor route rule link"), "ip monitor was started");
 
     // State survives a restart: the same identity gets the same address back.
     const again = await session(env, ["--config", config], async (client) => {

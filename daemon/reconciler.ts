@@ -20,6 +20,7 @@ import type {
 import type { Ip } from "../src/ip.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import { applyLines } from "./batch_apply.ts";
+import type { EchoFilter } from "./monitor_echo.ts";
 import type { DesiredState } from "./desired_state.ts";
 import { planChanges } from "./reconcile_plan.ts";
 import { RetryBackoff } from "./retry_backoff.ts";
@@ -48,6 +49,8 @@ export interface ReconcilerDeps {
   desired: () => DesiredState;
   /** Default `silentLogger`. */
   log?: Logger;
+  /** Told what is about to be applied, and what failed, so `ip monitor` echoes are known. */
+  echo?: EchoFilter;
 }
 
 /** Knobs; every field documents its default. */
@@ -69,6 +72,7 @@ export class Reconciler {
   readonly #ip: Ip;
   readonly #desired: () => DesiredState;
   readonly #log: Logger;
+  readonly #echo: EchoFilter | undefined;
   readonly #protocol: number;
   readonly #intervalMs: number;
   readonly #debounceMs: number;
@@ -97,6 +101,7 @@ export class Reconciler {
     this.#ip = deps.ip;
     this.#desired = deps.desired;
     this.#log = deps.log ?? silentLogger;
+    this.#echo = deps.echo;
     this.#protocol = options.protocol;
     this.#intervalMs = options.intervalMs;
     this.#debounceMs = options.debounceMs ?? 50;
@@ -269,7 +274,10 @@ export class Reconciler {
     const t2 = performance.now();
     result.computeMs = round(t2 - t1);
 
-    const applied = await applyLines(this.#ip, attempt.map((i) => i.line));
+    const lines = attempt.map((i) => i.line);
+    this.#echo?.expect(lines);
+    const applied = await applyLines(this.#ip, lines);
+    this.#echo?.forget(applied.failed.map((f) => f.line));
     result.applyRuns = applied.runs;
     result.applyMs = round(performance.now() - t2);
     const failed = new Map(applied.failed.map((f) => [f.index, f.error]));
