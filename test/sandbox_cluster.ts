@@ -11,9 +11,12 @@
  * @module
  */
 import { stringify } from "yaml";
+import type { StatusResponse } from "../src/api.ts";
+import { DaemonClient } from "../src/daemon_client.ts";
 import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
 import { must, Sandbox, type SandboxFabric, type SandboxNode, type SandboxPod } from "./sandbox.ts";
 import type { Endpoint } from "./reachability.ts";
+import { pollUntil } from "./poll.ts";
 import { type PeerEcho, startPeerEcho } from "./peer_echo.ts";
 
 /** How pods on different nodes reach each other (the daemon's `routing.mode`). */
@@ -30,6 +33,8 @@ export const UNDERLAY_ROUTER_SUFFIX = 254;
 
 /** A route as `ip -json route show` prints it (the fields the tests read). */
 export interface KernelRoute {
+  /** `unicast` is left out by `ip`; `unreachable`, `blackhole`… are given. */
+  type?: string;
   dst: string;
   gateway?: string;
   dev?: string;
@@ -427,6 +432,28 @@ export class SandboxCluster {
     this.#servers.push(...servers);
   }
 
+  /** The node's daemon status (`GET /v1/status`). */
+  status(node: SandboxNode): Promise<StatusResponse> {
+    return new DaemonClient(node.socket, { timeoutMs: 5000 }).status();
+  }
+
+  /** How many reconcile passes the node's daemon has run (0 before its first). */
+  async passes(node: SandboxNode): Promise<number> {
+    return (await this.status(node)).routing?.reconcile.passes ?? 0;
+  }
+
+  /** Waits until the node's daemon has run `count` more passes than now (default 2). */
+  async morePasses(node: SandboxNode, options: { count?: number; timeoutMs?: number } = {}) {
+    const start = await this.passes(node);
+    const want = start + (options.count ?? 2);
+    let last = start;
+    await pollUntil(async () => (last = await this.passes(node)) >= want, {
+      what: `${want - start} more reconcile passes on ${node.name}`,
+      timeoutMs: options.timeoutMs ?? 10_000,
+      lastSeen: () => `${last - start} passes`,
+    });
+  }
+
   /** The node's routes (IPv4, `table` default `all`), filtered by protocol when given. */
   async routes(
     node: SandboxNode,
@@ -439,13 +466,10 @@ export class SandboxCluster {
     return out.stdout.trim() ? JSON.parse(out.stdout) : [];
   }
 
-  /** tern's routes on the node, as `dst via gateway table` strings, sorted. */
+  /** tern's routes on the node, as `[type] dst via gateway|dev device [table t]`, sorted. */
   async ternRoutes(node: SandboxNode): Promise<string[]> {
     const routes = await this.routes(node, { proto: TERN_PROTO });
-    return routes.map((r) =>
-      [r.dst, r.gateway ? `via ${r.gateway}` : `dev ${r.dev}`, r.table ? `table ${r.table}` : ""]
-        .filter(Boolean).join(" ")
-    ).sort();
+    return routes.map(formatRoute).sort();
   }
 
   /** tern's peer routes on the node (routes via a gateway in the main table), `cidr via ip`. */
@@ -474,10 +498,31 @@ export class SandboxCluster {
   }
 }
 
-/** A rule as `priority from X to Y lookup T`. */
+/** Route types as `ip -N` prints them: numbers (`rtnetlink.h`'s RTN_*). */
+const ROUTE_TYPES: Record<string, string> = {
+  "1": "unicast",
+  "2": "local",
+  "6": "blackhole",
+  "7": "unreachable",
+  "8": "prohibit",
+};
+
+/** A route as `[type] dst via gateway|dev device [table t]` (the main table is left out). */
+export function formatRoute(r: KernelRoute): string {
+  const type = r.type ? ROUTE_TYPES[r.type] ?? r.type : "unicast";
+  const parts = type !== "unicast" ? [type, r.dst] : [r.dst];
+  if (r.gateway) parts.push(`via ${r.gateway}`);
+  else if (r.dev) parts.push(`dev ${r.dev}`);
+  if (r.table && r.table !== "main" && r.table !== "254") parts.push(`table ${r.table}`);
+  return parts.join(" ");
+}
+
+/** A rule as `priority [from X] [to Y] lookup T` (`from all` is left out). */
 export function formatRule(r: KernelRule): string {
   const parts = [String(r.priority)];
-  if (r.src) parts.push(`from ${r.src}${r.srclen !== undefined ? `/${r.srclen}` : ""}`);
+  if (r.src && r.src !== "all") {
+    parts.push(`from ${r.src}${r.srclen !== undefined ? `/${r.srclen}` : ""}`);
+  }
   if (r.dst) parts.push(`to ${r.dst}${r.dstlen !== undefined ? `/${r.dstlen}` : ""}`);
   parts.push(`lookup ${r.table}`);
   return parts.join(" ");

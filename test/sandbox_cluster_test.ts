@@ -1,0 +1,86 @@
+import { assertEquals, assertStringIncludes } from "./assert.ts";
+import { parse } from "yaml";
+import {
+  clusterConfig,
+  formatRoute,
+  formatRule,
+  nodeManifest,
+  podManifest,
+} from "./sandbox_cluster.ts";
+
+Deno.test("nodeManifest() carries the pod CIDRs in both fields and the InternalIP first", () => {
+  assertEquals(nodeManifest("node-2", { podCIDRs: ["10.244.2.0/24"], internalIP: "10.98.0.2" }), {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name: "node-2", labels: { "kubernetes.io/hostname": "node-2" } },
+    spec: { podCIDR: "10.244.2.0/24", podCIDRs: ["10.244.2.0/24"] },
+    status: {
+      addresses: [
+        { type: "InternalIP", address: "10.98.0.2" },
+        { type: "Hostname", address: "node-2" },
+      ],
+    },
+  });
+});
+
+Deno.test("podManifest() is Pending before ADD and Running with podIPs after, as a kubelet writes it", () => {
+  const pod = { namespace: "team-a", name: "web", nodeName: "node-1" };
+  const labels = { "tern.dev/egress-table": "egress-a" };
+  const pending = podManifest(pod, { labels });
+  assertEquals(pending.status, { phase: "Pending" });
+  assertEquals((pending.metadata as { labels: unknown }).labels, labels);
+  const running = podManifest({ ...pod, ip: "10.244.1.7" });
+  assertEquals(running.status, {
+    phase: "Running",
+    podIP: "10.244.1.7",
+    podIPs: [{ ip: "10.244.1.7" }],
+  });
+  assertEquals((running.spec as { nodeName: string }).nodeName, "node-1");
+});
+
+Deno.test("clusterConfig() points the daemon at the shared dir and merges routing overrides", () => {
+  const text = clusterConfig({
+    dir: "/tmp/c",
+    mode: "native",
+    routing: { egressTables: [{ name: "egress-a", table: 100, dev: "eg0" }] },
+  });
+  assertEquals(parse(text), {
+    cluster: { source: "files", dir: "/tmp/c", publishEndpoints: true },
+    routing: {
+      mode: "native",
+      addressTypes: ["InternalIP"],
+      clusterCIDRs: ["10.244.0.0/16"],
+      egressTables: [{ name: "egress-a", table: 100, dev: "eg0" }],
+    },
+    reconcile: { interval: "10s", monitor: true },
+  });
+  assertStringIncludes(clusterConfig({ dir: "/d", mode: "routes", reconcileInterval: "1s" }), "1s");
+});
+
+Deno.test("formatRoute() and formatRule() read ip -json -N output", () => {
+  assertEquals(formatRoute({ type: "7", dst: "10.244.1.0/24" }), "unreachable 10.244.1.0/24");
+  assertEquals(
+    formatRoute({ dst: "10.244.2.0/24", gateway: "10.98.0.2", dev: "fab0" }),
+    "10.244.2.0/24 via 10.98.0.2",
+  );
+  assertEquals(
+    formatRoute({ dst: "default", gateway: "10.97.0.1", table: "100" }),
+    "default via 10.97.0.1 table 100",
+  );
+  assertEquals(
+    formatRoute({ dst: "10.244.1.3", dev: "tern0123456789a", table: "254" }),
+    "10.244.1.3 dev tern0123456789a",
+  );
+  assertEquals(
+    formatRule({ priority: 512, src: "all", dst: "10.244.1.3", table: "254" }),
+    "512 to 10.244.1.3 lookup 254",
+  );
+  assertEquals(
+    formatRule({ priority: 1536, src: "10.244.1.3", table: "100" }),
+    "1536 from 10.244.1.3 lookup 100",
+  );
+  assertEquals(
+    formatRule({ priority: 512, src: "all", dst: "10.244.0.0", dstlen: 16, table: "254" }),
+    "512 to 10.244.0.0/16 lookup 254",
+  );
+});
