@@ -12,11 +12,13 @@
  * - `idle`: a tern daemon's CPU and RSS, idle on a cluster node with pods, beside a bare Deno
  *   process that only waits, over the same window.
  * - `reconcile`: one reconcile pass with 10, 100 and 1000 endpoints (`measureReconcile` of
- *   `daemon/reconcile_bench.ts`; skipped, saying so, while the daemon has none).
+ *   `daemon/reconcile_bench.ts`): the pure part, a pass on a fake `ip`, and passes on a real
+ *   kernel in a throwaway namespace (first, steady, repair), with the growth from 100 to 1000.
  *
  * Flags: `--pods N`, `--rounds R` (alternating tern and ptp to cancel drift), `--iperf-seconds S`
  * (default 3), `--iperf-rounds R` (default 3), `--udp-bitrate B` (default 2G, total per run),
- * `--idle-seconds S` (default 10), `--json FILE`. Uses the built `dist/tern` (the bench builds
+ * `--idle-seconds S` (default 10), `--pin` (iperf3's sender on CPU 0, receiver on CPU 1),
+ * `--json FILE`. Uses the built `dist/tern` (the bench builds
  * it when missing or stale), so what is measured is what `install.sh` installs.
  * @module
  */
@@ -31,8 +33,10 @@ import {
   type IperfServer,
   runIperf,
   startIperfServer,
+  UDP_DATAGRAM_BYTES,
 } from "./iperf.ts";
 import { sampleUsage } from "./proc_usage.ts";
+import { measureReconcile, type ReconcileMeasurement } from "../daemon/reconcile_bench.ts";
 
 /** The p-th percentile (0..100) of `values` by nearest rank. */
 export function percentile(values: number[], p: number): number {
@@ -248,9 +252,15 @@ function iperfFlows(udpBps: number): { label: string; flow: IperfFlow }[] {
 }
 
 async function benchIperf(
-  options: { seconds: number; rounds: number; udpBps: number },
+  options: { seconds: number; rounds: number; udpBps: number; pin: boolean },
   summary: Summary,
 ): Promise<void> {
+  // With --pin, sender on CPU 0 and receiver on CPU 1 for both plugins alike. Measured on the
+  // 2-core CI machine, it lowers throughput (the veth's receive work runs on the sender's CPU)
+  // without making runs steadier, so it is off by default.
+  const pin = options.pin && navigator.hardwareConcurrency >= 2;
+  const clientCpu = pin ? 0 : undefined;
+  const serverCpu = pin ? 1 : undefined;
   const cluster = await SandboxCluster.create();
   const servers: IperfServer[] = [];
   try {
@@ -272,7 +282,9 @@ async function benchIperf(
     };
     for (const set of Object.values(pods)) {
       for (const to of [set.same, set.cross]) {
-        servers.push(await startIperfServer(to.netns));
+        servers.push(
+          await startIperfServer(to.netns, serverCpu === undefined ? {} : { cpu: serverCpu }),
+        );
         // tern's peer routes come from the daemons' reconcile: wait until the path works.
         const deadline = Date.now() + 10_000;
         while (!(await cluster.sb.ping(set.src.netns, to.ip!))) {
@@ -295,7 +307,10 @@ async function benchIperf(
           for (const plugin of order) {
             const set = pods[plugin];
             cell[plugin].push(
-              await runIperf(set.src.netns, set[placement].ip!, flow, { seconds: options.seconds }),
+              await runIperf(set.src.netns, set[placement].ip!, flow, {
+                seconds: options.seconds,
+                ...(clientCpu === undefined ? {} : { cpu: clientCpu }),
+              }),
             );
           }
         }
@@ -307,10 +322,18 @@ async function benchIperf(
     console.log(
       `\niperf: iperf3 pod to pod, ${options.seconds} s per run, ${options.rounds} rounds, ` +
         `median; Gbit/s received; UDP target ${options.udpBps / 1e9} Gbit/s per run, ` +
-        `${1400}-byte datagrams; goal ratio >= 0.95`,
+        `${UDP_DATAGRAM_BYTES}-byte datagrams; ${
+          pin ? "sender on CPU 0, receiver on CPU 1" : "not pinned"
+        }; goal ratio >= 0.95`,
     );
-    console.log(row(["cell", "tern", "ptp", "ratio", "tern loss%", "ptp loss%"]));
+    console.log(
+      row(["cell", "tern", "ptp", "ratio", "tern loss%", "ptp loss%", "spread tern | ptp"]),
+    );
     let worst = Infinity;
+    const spread = (v: IperfResult[]) => {
+      const g = v.map((x) => x.receivedBps / 1e9);
+      return `${Math.min(...g).toFixed(1)}-${Math.max(...g).toFixed(1)}`;
+    };
     for (const [key, cell] of results) {
       const t = gbps(cell.tern);
       const p = gbps(cell.ptp);
@@ -325,16 +348,15 @@ async function benchIperf(
         summary[`${id}.tern.lossPercent`] = loss(cell.tern);
         summary[`${id}.ptp.lossPercent`] = loss(cell.ptp);
       }
-      console.log(
-        [
-          key.padEnd(26),
-          t.toFixed(2).padEnd(10),
-          p.toFixed(2).padEnd(10),
-          `${ratio.toFixed(2)}x`.padEnd(10),
-          (udp ? loss(cell.tern).toFixed(2) : "").padEnd(10),
-          udp ? loss(cell.ptp).toFixed(2) : "",
-        ].join(" ").trimEnd(),
-      );
+      console.log(row([
+        key,
+        t.toFixed(2),
+        p.toFixed(2),
+        `${ratio.toFixed(2)}x`,
+        udp ? loss(cell.tern).toFixed(2) : "",
+        udp ? loss(cell.ptp).toFixed(2) : "",
+        `${spread(cell.tern)} | ${spread(cell.ptp)}`,
+      ]));
     }
     summary["iperf.worstRatio"] = worst;
     console.log(`  worst ratio: ${worst.toFixed(2)}x`);
@@ -372,20 +394,18 @@ async function benchIdle(options: { seconds: number }, summary: Summary): Promis
       sampleUsage(bare.pid, { windowMs }),
     ]);
     console.log(
-      `\nidle: ${options.seconds} s window, node-1 of 3 nodes with 3 pods each; ` +
-        `CPU in % of one core, RSS in MiB`,
+      `\nidle: ${options.seconds} s window, node-1 of 3 nodes with 3 pods each; CPU from ` +
+        `/proc/<pid>/stat (10 ms ticks), RSS from /proc/<pid>/status`,
     );
-    console.log(row(["process", "CPU %", "RSS MiB", "processes"]));
+    console.log(row(["process", "CPU %", "CPU ms", "RSS MiB", "processes"]));
     const show = (label: string, s: typeof tree) =>
-      console.log(
-        [
-          label.padEnd(26),
-          s.cpuPercent.toFixed(2).padEnd(10),
-          (s.rssKiB / 1024).toFixed(1)
-            .padEnd(10),
-          String(s.processes),
-        ].join(" "),
-      );
+      console.log(row([
+        label,
+        s.cpuPercent.toFixed(2),
+        s.cpuMs.toFixed(0),
+        (s.rssKiB / 1024).toFixed(1),
+        String(s.processes),
+      ]));
     show(`ternd (${comm}, pid ${daemon.pid})`, main);
     show("ternd + children", tree);
     show("bare deno (waits)", base);
@@ -404,34 +424,44 @@ async function benchIdle(options: { seconds: number }, summary: Summary): Promis
   }
 }
 
-const RECONCILE_BENCH = new URL("../daemon/reconcile_bench.ts", import.meta.url);
-
 async function benchReconcile(summary: Summary): Promise<void> {
-  try {
-    await Deno.stat(RECONCILE_BENCH);
-  } catch {
-    console.log(
-      "\nreconcile: skipped: daemon/reconcile_bench.ts (measureReconcile) does not exist yet",
-    );
-    return;
-  }
-  const mod = await import(RECONCILE_BENCH.href) as {
-    measureReconcile?: (n: number) => Promise<number | { ms: number }>;
-  };
-  if (typeof mod.measureReconcile !== "function") {
-    console.log("\nreconcile: skipped: daemon/reconcile_bench.ts exports no measureReconcile");
-    return;
-  }
-  console.log("\nreconcile: one pass (ms) by number of endpoints");
-  console.log(row(["endpoints", "ms", "ms per endpoint"]));
+  console.log(
+    "\nreconcile: one pass by local endpoints (10 peer nodes, every tenth endpoint bound to an " +
+      "egress table; measureReconcile of daemon/reconcile_bench.ts; medians of 5; ms)",
+  );
+  console.log(
+    row(["endpoints", "routes", "rules", "pure", "fake ip", "kernel 1st", "kernel", "repair"]),
+  );
+  const rows: ReconcileMeasurement[] = [];
   for (const n of [10, 100, 1000]) {
-    const out = await mod.measureReconcile(n);
-    const ms = typeof out === "number" ? out : out.ms;
-    summary[`reconcile.${n}.ms`] = ms;
-    console.log(row([String(n), ms, ms / n]));
+    const m = await measureReconcile(n, { kernel: true });
+    rows.push(m);
+    const k = m.kernel!;
+    summary[`reconcile.${n}.pureSteadyMs`] = m.pure.steadyMs;
+    summary[`reconcile.${n}.fakeSteadyMs`] = m.fake.steadyMs;
+    summary[`reconcile.${n}.kernelFirstMs`] = k.firstMs;
+    summary[`reconcile.${n}.kernelSteadyMs`] = k.steadyMs;
+    summary[`reconcile.${n}.kernelRepairMs`] = k.repairMs;
+    console.log(row([
+      String(n),
+      String(m.wantedRoutes),
+      String(m.wantedRules),
+      m.pure.steadyMs,
+      m.fake.steadyMs,
+      k.firstMs,
+      k.steadyMs,
+      k.repairMs,
+    ]));
   }
-  const growth = summary["reconcile.1000.ms"]! / summary["reconcile.100.ms"]!;
-  console.log(`  1000 / 100 endpoints: ${growth.toFixed(1)}x (linear would be 10x)`);
+  const [, hundred, thousand] = rows as [unknown, ReconcileMeasurement, ReconcileMeasurement];
+  const growth = (pick: (m: ReconcileMeasurement) => number) =>
+    (pick(thousand) / pick(hundred)).toFixed(1);
+  console.log(
+    `  1000 / 100 endpoints (linear is 10x): pure ${growth((m) => m.pure.steadyMs)}x, ` +
+      `fake ip ${growth((m) => m.fake.steadyMs)}x, kernel ${
+        growth((m) => m.kernel!.steadyMs)
+      }x, repair ${growth((m) => m.kernel!.repairMs)}x`,
+  );
 }
 
 async function main(): Promise<number> {
@@ -445,6 +475,7 @@ async function main(): Promise<number> {
       "iperf-rounds": { type: "string", default: "3" },
       "udp-bitrate": { type: "string", default: "2G" },
       "idle-seconds": { type: "string", default: "10" },
+      pin: { type: "boolean", default: false },
       json: { type: "string" },
     },
   });
@@ -466,6 +497,7 @@ async function main(): Promise<number> {
           seconds: Number(values["iperf-seconds"]),
           rounds: Number(values["iperf-rounds"]),
           udpBps: parseBitrate(values["udp-bitrate"]),
+          pin: values.pin,
         }, summary);
         break;
       case "idle":

@@ -79,14 +79,22 @@ export interface IperfServer {
   stop(): Promise<void>;
 }
 
-/** Starts `iperf3 -s` in `netns` and waits until it accepts connections. */
+/** `taskset -c cpu` before a command when `cpu` is given (pure). */
+export function pinned(argv: string[], cpu: number | undefined): string[] {
+  return cpu === undefined ? argv : ["taskset", "-c", String(cpu), ...argv];
+}
+
+/**
+ * Starts `iperf3 -s` in `netns` and waits until it accepts connections; `cpu` pins it to one
+ * CPU (`taskset`).
+ */
 export async function startIperfServer(
   netns: string,
-  options: { port?: number; timeoutMs?: number } = {},
+  options: { port?: number; timeoutMs?: number; cpu?: number } = {},
 ): Promise<IperfServer> {
   const port = options.port ?? IPERF_PORT;
   const child = new Deno.Command("ip", {
-    args: ["netns", "exec", netns, "iperf3", "-s", "-p", String(port)],
+    args: ["netns", "exec", netns, ...pinned(["iperf3", "-s", "-p", String(port)], options.cpu)],
     stdin: "null",
     stdout: "null",
     stderr: "null",
@@ -117,16 +125,18 @@ export async function startIperfServer(
   return { stop };
 }
 
-/** Runs the client of `flow` from `netns` to `ip` for `seconds` and parses its result. */
+/**
+ * Runs the client of `flow` from `netns` to `ip` for `seconds` and parses its result; `cpu`
+ * pins it to one CPU.
+ */
 export async function runIperf(
   netns: string,
   ip: string,
   flow: IperfFlow,
-  options: { seconds: number; port?: number },
+  options: { seconds: number; port?: number; cpu?: number },
 ): Promise<IperfResult> {
-  const [cmd, ...args] = iperfArgs(ip, flow, options);
   const out = await new Deno.Command("ip", {
-    args: ["netns", "exec", netns, cmd!, ...args],
+    args: ["netns", "exec", netns, ...pinned(iperfArgs(ip, flow, options), options.cpu)],
     stdout: "piped",
     stderr: "piped",
   }).output();

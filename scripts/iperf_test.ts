@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../test/assert.ts";
-import { iperfArgs, parseIperf } from "./iperf.ts";
+import { iperfArgs, parseIperf, pinned } from "./iperf.ts";
 
 // Trimmed from iperf 3.12's -J output in the sandbox (the fields parseIperf reads, and some not).
 const TCP = JSON.stringify({
@@ -67,4 +67,9 @@ Deno.test("iperfArgs() splits a UDP target bitrate across the streams and sizes 
     iperfArgs("10.244.1.9", { protocol: "tcp", streams: 1 }, { seconds: 3, port: 5300 }),
     ["iperf3", "-c", "10.244.1.9", "-p", "5300", "-J", "-t", "3", "-P", "1"],
   );
+});
+
+Deno.test("pinned() prefixes taskset only when a CPU is given", () => {
+  assertEquals(pinned(["iperf3", "-s"], 1), ["taskset", "-c", "1", "iperf3", "-s"]);
+  assertEquals(pinned(["iperf3", "-s"], undefined), ["iperf3", "-s"]);
 });

@@ -1,7 +1,10 @@
 /**
  * A process's CPU time and memory from /proc, for the daemon's idle cost: CPU ticks
- * (`utime + stime` of `/proc/<pid>/stat`, and of its live children when asked) and the resident
- * set (`VmRSS` of `/proc/<pid>/status`). The parsers are pure; {@linkcode sampleUsage} measures
+ * (`utime + stime` of `/proc/<pid>/stat`, which include the process's exited threads; and of
+ * its live children when asked) and the resident set (`VmRSS` of `/proc/<pid>/status`). A tick
+ * is 10 ms, so a 10 s window resolves 0.1 % of a core; lengthen the window for more. (The
+ * threads' `schedstat` would resolve nanoseconds, but a thread that exits during the window
+ * takes its time with it, and Deno's runtime retires idle worker threads.) The parsers are pure; {@linkcode sampleUsage} measures
  * a window.
  * @module
  */
@@ -66,6 +69,10 @@ export async function readUsage(pid: number): Promise<{ ticks: number; rssKiB: n
 export interface UsageSample {
   /** CPU used, percent of one core, over the window. */
   cpuPercent: number;
+  /** CPU used over the window, ms (a multiple of 10: one tick). */
+  cpuMs: number;
+  /** The window, s. */
+  seconds: number;
   /** Resident set at the end of the window, KiB. */
   rssKiB: number;
   /** Processes counted (the pid and, with `children`, its descendants at the end). */
@@ -83,9 +90,10 @@ export async function sampleUsage(
 ): Promise<UsageSample> {
   const windowMs = options.windowMs ?? 10_000;
   const pids = async () => [pid, ...(options.children ? await descendants(pid) : [])];
-  const before = new Map<number, number>();
+  const before = new Map<number, { ticks: number }>();
   for (const p of await pids()) {
-    before.set(p, (await readUsage(p).catch(() => undefined))?.ticks ?? NaN);
+    const usage = await readUsage(p).catch(() => undefined);
+    if (usage) before.set(p, usage);
   }
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, windowMs));
@@ -96,10 +104,16 @@ export async function sampleUsage(
   for (const p of await pids()) {
     const now = await readUsage(p).catch(() => undefined);
     const then = before.get(p);
-    if (!now || then === undefined || Number.isNaN(then)) continue;
-    ticks += now.ticks - then;
+    if (!now || !then) continue;
+    ticks += now.ticks - then.ticks;
     rssKiB += now.rssKiB;
     processes++;
   }
-  return { cpuPercent: (ticks / CLK_TCK / seconds) * 100, rssKiB, processes };
+  return {
+    cpuPercent: (ticks / CLK_TCK / seconds) * 100,
+    cpuMs: (ticks / CLK_TCK) * 1000,
+    seconds,
+    rssKiB,
+    processes,
+  };
 }
