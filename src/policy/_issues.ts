@@ -41,7 +41,9 @@ export function toIssues(issues: readonly z.core.$ZodIssue[], input: unknown): I
         text = value === undefined ? "is required" : `expected ${issue.expected}: got ${shown}`;
         break;
       case "invalid_value":
-        text = `must be one of ${issue.values.map((v) => formatValue(v)).join(", ")}: got ${shown}`;
+        text = value === undefined
+          ? `is required: one of ${issue.values.map((v) => formatValue(v)).join(", ")}`
+          : `must be one of ${issue.values.map((v) => formatValue(v)).join(", ")}: got ${shown}`;
         break;
       case "unrecognized_keys":
         text = `unknown field${issue.keys.length > 1 ? "s" : ""}: ${issue.keys.join(", ")}`;

@@ -170,9 +170,8 @@ export class PolicyContext {
     if (labels === undefined) {
       this.report(problem(sgpRef(sgp), "unresolved", {
         key: "spec.serviceAccountSelector",
-        text: `ServiceAccount "${pod.namespace}/${pod.serviceAccountName}" of pod ${
-          JSON.stringify(pod.name)
-        } is not in the cluster state: its labels are taken as empty`,
+        text:
+          `ServiceAccount "${pod.namespace}/${pod.serviceAccountName}" is not in the cluster state: its labels are taken as empty`,
       }));
     }
     return matchesSelector(sa.selector, labels ?? {});

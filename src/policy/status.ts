@@ -1,0 +1,138 @@
+/**
+ * `tern policy status`: every policy resource with the pods it applies to, what of it is
+ * enforced, and what is not (invalid: rejected whole; unsupported or unresolved: that part is
+ * left out and the rest enforced). Computed cluster-wide with the same compiler the nodes use,
+ * so the named ports of every selected pod are resolved as the pod's own node will. Pure.
+ * @module
+ */
+import { compilePodLayers } from "./compile.ts";
+import { problem } from "./_parse.ts";
+import type { LocalEndpoint, PolicyKind, PolicyProblem, PolicyRef } from "./model.ts";
+import { type ClusterView, PolicyContext } from "./policy_context.ts";
+import { compare, parsePolicyResource } from "./resources.ts";
+import { formatSelector, matchesSelector } from "./selector.ts";
+
+/** One policy's status. */
+export interface PolicyStatus extends PolicyRef {
+  /**
+   * `enforced`: all of it; `partial`: all but what `problems` lists; `invalid`: rejected, not
+   * enforced at all.
+   */
+  state: "enforced" | "partial" | "invalid";
+  /**
+   * The pods it applies to, `namespace/name`: those a NetworkPolicy selects, those a
+   * SecurityGroupPolicy puts in its groups, the members of a SecurityGroup.
+   */
+  pods: string[];
+  /** What is enforced, one short line each. */
+  enforced: string[];
+  problems: PolicyProblem[];
+}
+
+const KIND_ORDER: PolicyKind[] = ["NetworkPolicy", "SecurityGroupPolicy", "SecurityGroup"];
+
+/** The status of every policy resource in the cluster state, by kind, namespace and name. */
+export function policyStatus(
+  state: ClusterView,
+  options: { endpoints?: readonly LocalEndpoint[] } = {},
+): PolicyStatus[] {
+  const ctx = new PolicyContext(state, options);
+  const pods = state.pods().filter((p) => !p.hostNetwork);
+  for (const pod of pods) compilePodLayers(ctx, pod); // resolves named ports, reports problems
+  const hostNetwork = state.pods().filter((p) => p.hostNetwork);
+  const out: PolicyStatus[] = [];
+  for (const other of state.others()) {
+    const result = parsePolicyResource(other);
+    if (result === undefined) continue;
+    if (!result.ok) {
+      const ref = result.problems[0]!.policy;
+      out.push({ ...ref, state: "invalid", pods: [], enforced: [], problems: result.problems });
+      continue;
+    }
+    const policy = result.value;
+    const ref: PolicyRef = policy.kind === "SecurityGroup"
+      ? { kind: policy.kind, name: policy.name }
+      : { kind: policy.kind, namespace: policy.namespace, name: policy.name };
+    let applies: (pod: (typeof pods)[number]) => boolean;
+    const enforced: string[] = [];
+    if (policy.kind === "NetworkPolicy") {
+      applies = (pod) =>
+        pod.namespace === policy.namespace && matchesSelector(policy.podSelector, pod.labels);
+      enforced.push(`selects ${formatSelector(policy.podSelector)} in ${policy.namespace}`);
+      for (const type of policy.policyTypes) {
+        const rules = policy[type === "Ingress" ? "ingress" : "egress"].length;
+        enforced.push(
+          `${type.toLowerCase()}: ${
+            rules === 0 ? "deny all" : `${rules} allow rule${rules === 1 ? "" : "s"}`
+          }`,
+        );
+      }
+    } else if (policy.kind === "SecurityGroupPolicy") {
+      applies = (pod) => ctx.sgpSelects(policy, pod);
+      if (policy.podSelector) enforced.push(`pods ${formatSelector(policy.podSelector)}`);
+      const sa = policy.serviceAccountSelector;
+      if (sa) {
+        const names = sa.matchNames ? ` named ${sa.matchNames.join(", ")}` : "";
+        enforced.push(`service accounts ${formatSelector(sa.selector)}${names}`);
+      }
+      const known = policy.groupIds.filter((id) => ctx.resources.securityGroups.has(id));
+      enforced.push(`groups: ${known.length === 0 ? "none found" : known.join(", ")}`);
+    } else {
+      applies = (pod) => ctx.groupsOf(pod).includes(policy.name);
+      for (const direction of ["ingress", "egress"] as const) {
+        const rules = policy[direction];
+        const deny = rules.filter((r) => r.action === "deny").length;
+        enforced.push(
+          `${direction}: ${
+            rules.length === 0 ? "deny all" : `${rules.length} rule${rules.length === 1 ? "" : "s"}`
+          }${deny > 0 ? ` (${deny} deny)` : ""}`,
+        );
+      }
+    }
+    if (policy.kind !== "SecurityGroup") {
+      for (const pod of hostNetwork) {
+        if (!applies(pod)) continue;
+        ctx.report(problem(ref, "unsupported", {
+          key: "",
+          text:
+            `selects host-network pod "${pod.namespace}/${pod.name}": tern does not enforce policy on host-network pods`,
+        }));
+      }
+    }
+    out.push({
+      ...ref,
+      state: "enforced",
+      pods: pods.filter(applies).map((p) => `${p.namespace}/${p.name}`),
+      enforced,
+      problems: [],
+    });
+  }
+  const problems = ctx.problems();
+  for (const status of out) {
+    if (status.state === "invalid") continue;
+    status.problems = problems.filter((p) =>
+      p.policy.kind === status.kind && p.policy.namespace === status.namespace &&
+      p.policy.name === status.name
+    );
+    if (status.problems.length > 0) status.state = "partial";
+  }
+  return out.sort((a, b) =>
+    KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
+    compare(a.namespace ?? "", b.namespace ?? "") || compare(a.name, b.name)
+  );
+}
+
+/** The status as text: one block per policy. */
+export function formatPolicyStatus(statuses: readonly PolicyStatus[]): string {
+  const lines: string[] = [];
+  for (const s of statuses) {
+    const id = s.namespace === undefined ? s.name : `${s.namespace}/${s.name}`;
+    lines.push(`${s.kind} ${id}: ${s.state}`);
+    for (const line of s.enforced) lines.push(`  ${line}`);
+    if (s.state !== "invalid") {
+      lines.push(`  pods: ${s.pods.length === 0 ? "none" : s.pods.join(", ")}`);
+    }
+    for (const p of s.problems) lines.push(`  ${p.severity}: ${p.message}`);
+  }
+  return lines.length === 0 ? "No policies\n" : `${lines.join("\n")}\n`;
+}

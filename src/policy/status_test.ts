@@ -1,0 +1,89 @@
+import { assertEquals } from "../../test/assert.ts";
+import { clusterWith, loadCluster } from "./_testing.ts";
+import { formatPolicyStatus, policyStatus } from "./status.ts";
+
+Deno.test("policyStatus() lists each policy with its pods, what is enforced and what is not", async () => {
+  const state = await loadCluster(
+    "both-layers.yaml",
+    "np-named-port.yaml",
+    "np-ipblock-except.yaml",
+  );
+  assertEquals(
+    formatPolicyStatus(policyStatus(state)),
+    [
+      "NetworkPolicy x/ipblock: partial",
+      "  selects pod=a in x",
+      "  ingress: 1 allow rule",
+      "  pods: x/a",
+      '  unsupported: Unsupported in NetworkPolicy "x/ipblock": spec.ingress[0].from[2].ipBlock.cidr: "fd00::/64" is IPv6 and tern enforces IPv4 only: this peer matches nothing',
+      "NetworkPolicy x/named-port: partial",
+      "  selects pod=a in x",
+      "  ingress: 1 allow rule",
+      "  egress: 1 allow rule",
+      "  pods: x/a",
+      '  unresolved: Unresolved in NetworkPolicy "x/named-port": spec.ingress[0].ports[1].port: pod "x/a" has no TCP container port named "no-such-port": this port matches nothing for it',
+      "NetworkPolicy x/web-from-y: enforced",
+      "  selects app=web in x",
+      "  ingress: 1 allow rule",
+      "  pods: x/a",
+      "SecurityGroupPolicy x/web: partial",
+      "  pods app=web",
+      "  groups: sg-tcp",
+      "  pods: x/a",
+      '  unresolved: Unresolved in SecurityGroupPolicy "x/web": spec.securityGroups.groupIds[1]: no SecurityGroup "sg-missing": the group is not enforced on the pods this policy selects',
+      "SecurityGroup sg-tcp: enforced",
+      "  ingress: 1 rule",
+      "  egress: 1 rule",
+      "  pods: x/a",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("policyStatus() shows invalid policies as not enforced, with every reason", async () => {
+  const state = await loadCluster("invalid.yaml");
+  const statuses = policyStatus(state);
+  assertEquals(statuses.length, 24);
+  assertEquals(statuses.every((s) => s.state === "invalid" && s.pods.length === 0), true);
+  const ports = statuses.find((s) => s.name === "port-range")!;
+  assertEquals(ports.problems.length, 3);
+  assertEquals(ports.namespace, "x");
+});
+
+Deno.test("policyStatus() reports service accounts missing from the state and host-network pods", async () => {
+  const state = await clusterWith(
+    `apiVersion: vpcresources.k8s.aws/v1beta1
+kind: SecurityGroupPolicy
+metadata: { name: by-labels, namespace: z }
+spec:
+  serviceAccountSelector: { matchLabels: { role: x } }
+  securityGroups: { groupIds: [sg-x] }
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: all, namespace: z }
+spec: { podSelector: {} }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: agent, namespace: z }
+spec: { nodeName: node-1, hostNetwork: true }
+`,
+  );
+  const statuses = policyStatus(state);
+  const np = statuses.find((s) => s.name === "all")!;
+  assertEquals(np.pods, ["z/a", "z/b", "z/c"]);
+  assertEquals(np.problems.map((p) => p.message), [
+    'Unsupported in NetworkPolicy "z/all": selects host-network pod "z/agent": tern does not enforce policy on host-network pods',
+  ]);
+  const sgp = statuses.find((s) => s.name === "by-labels")!;
+  assertEquals(sgp.pods, []);
+  assertEquals(sgp.problems.map((p) => p.message), [
+    'Unresolved in SecurityGroupPolicy "z/by-labels": spec.securityGroups.groupIds[0]: no SecurityGroup "sg-x": the group is not enforced on the pods this policy selects',
+    'Unresolved in SecurityGroupPolicy "z/by-labels": spec.serviceAccountSelector: ServiceAccount "z/default" is not in the cluster state: its labels are taken as empty',
+  ]);
+});
+
+Deno.test("formatPolicyStatus() says so when there is no policy", async () => {
+  assertEquals(formatPolicyStatus(policyStatus(await loadCluster("none.yaml"))), "No policies\n");
+});
