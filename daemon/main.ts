@@ -252,9 +252,11 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     if (config.reconcile.monitor) {
       monitor = new IpMonitor({
         spawn: options.spawn ?? denoSpawner,
-        argv: [...ip.argv(), "-N", "monitor", "route", "rule", "link"],
+        argv: [...ip.argv(), "-4", "-N", "monitor", "route", "rule", "link"],
         onEvent: (line) => {
-          if (echo.needsPass(line)) reconciler.request("monitor", MONITOR_DEBOUNCE_MS);
+          if (!echo.needsPass(line)) return;
+          log.debug("Netlink event", { event: line });
+          reconciler.request("monitor", MONITOR_DEBOUNCE_MS);
         },
         onRestart: () => reconciler.request("monitor"),
         log,

@@ -124,7 +124,7 @@ Deno.test("runDaemon() serves the API on the socket and stops cleanly, removing 
       "the first reconcile pass listed tern's routes",
     );
     assert(calls.includes("ip -json -4 -N rule show"), "and the rules");
-    assert(monitors.includes("ip -N monitor route rule link"), "ip monitor was started");
+    assert(monitors.includes("ip -4 -N monitor route rule link"), "ip monitor was started");
 
     // State survives a restart: the same identity gets the same address back.
     const again = await session(env, ["--config", config], async (client) => {
@@ -266,6 +266,14 @@ Deno.test("runDaemon() with a files cluster source learns its pod CIDR, routes t
       assertStringIncludes(text, `ip: ${alloc.ip}`);
       assertStringIncludes(text, "podName: web");
       assertEquals((await client.status()).cluster?.published?.endpoints, 1);
+
+      // The file is the daemon's: removed by someone else, it comes back.
+      await Deno.remove(file);
+      const back = Date.now() + 3_000;
+      while (!(await Deno.readTextFile(file).catch(() => "")).includes(alloc.ip)) {
+        assert(Date.now() < back, "the publication came back");
+        await new Promise((r) => setTimeout(r, 20));
+      }
     });
     assertEquals(code, 0);
     // A clean stop keeps the publication: a restart must not make the node's pods vanish.

@@ -242,7 +242,7 @@ Deno.test("an ip monitor event triggers a pass that repairs a deleted route with
     const events: string[] = [];
     const monitor = new IpMonitor({
       spawn,
-      argv: ["ip", "-N", "monitor", "route", "rule", "link"],
+      argv: ["ip", "-4", "-N", "monitor", "route", "rule", "link"],
       onEvent: (line) => {
         events.push(line);
         if (echo.needsPass(line)) reconciler.request("monitor", 50);
