@@ -269,7 +269,10 @@ export class Reconciler {
 
     const now = this.#now();
     this.#backoff.retain(new Set(plan.items.map((i) => i.line)));
-    const attempt = plan.items.filter((i) => this.#backoff.due(i.line, now));
+    // A netlink event means the kernel changed (a device came up, an address was added): what
+    // kept failing may work now, so its backoff does not hold it back this time.
+    const eager = result.trigger.split(",").includes("monitor");
+    const attempt = plan.items.filter((i) => eager || this.#backoff.due(i.line, now));
     result.deferred = plan.items.length - attempt.length;
     const t2 = performance.now();
     result.computeMs = round(t2 - t1);

@@ -176,21 +176,25 @@ Deno.test("a failing change never blocks the others, stays failing and is retrie
   ]]);
   assertStringIncludes(warnings.join("\n"), "Cannot apply change");
 
-  // Before its retry time the item is not attempted at all.
+  // Before its retry time the item is not attempted at all...
   now += 500;
-  const early = await reconciler.pass("monitor");
+  const early = await reconciler.pass("cluster");
   assertEquals([early.deferred, early.failed, early.applyRuns], [1, 0, 0]);
+  // ...unless a netlink event says the kernel changed: then it is tried at once.
+  const eager = await reconciler.pass("cluster,monitor");
+  assertEquals([eager.deferred, eager.failed, eager.applyRuns], [0, 1, 1]);
+  assertEquals(reconciler.status().failing[0]!.attempts, 2);
 
-  now += 500;
-  await reconciler.pass("retry");
-  failing = reconciler.status().failing;
-  assertEquals([failing[0]!.attempts, failing[0]!.retryAt - now], [2, 2_000]);
   now += 2_000;
   await reconciler.pass("retry");
-  assertEquals(reconciler.status().failing[0]!.retryAt - now, 4_000);
+  failing = reconciler.status().failing;
+  assertEquals([failing[0]!.attempts, failing[0]!.retryAt - now], [3, 4_000]);
+  now += 4_000;
+  await reconciler.pass("retry");
+  assertEquals(reconciler.status().failing[0]!.retryAt - now, 8_000);
 
   kernel.failing.clear();
-  now += 4_000;
+  now += 8_000;
   const fixed = await reconciler.pass("retry");
   assertEquals([fixed.added, fixed.failed], [1, 0]);
   assertEquals(reconciler.status().failing, []);
