@@ -38,6 +38,8 @@ export class PolicyContext {
   readonly #extra = new Map<string, string[]>();
   readonly #peers: PeerPod[];
   readonly #selections = new Map<string, PeerPod[]>();
+  /** `key=value` → the peer pods with that label, to start selections from. */
+  readonly #byLabel = new Map<string, PeerPod[]>();
   readonly #groups = new Map<string, string[]>();
   readonly #problems = new Map<string, PolicyProblem>();
 
@@ -56,6 +58,14 @@ export class PolicyContext {
       .filter((pod) => !pod.hostNetwork && !TERMINATED.has(pod.phase ?? ""))
       .map((pod) => ({ pod, addresses: this.addressesOf(pod) }))
       .filter((p) => p.addresses.length > 0);
+    for (const peer of this.#peers) {
+      for (const [key, value] of Object.entries(peer.pod.labels)) {
+        const label = `${key}=${value}`;
+        const list = this.#byLabel.get(label);
+        if (list) list.push(peer);
+        else this.#byLabel.set(label, [peer]);
+      }
+    }
     for (const sgp of this.resources.securityGroupPolicies) {
       sgp.groupIds.forEach((id, i) => {
         if (!this.resources.securityGroups.has(id)) {
@@ -136,13 +146,23 @@ export class PolicyContext {
         }
         return yes;
       };
-      out = this.#peers.filter(({ pod }) =>
+      out = this.#candidates(podSelector).filter(({ pod }) =>
         inNamespace(pod.namespace) &&
         (podSelector === undefined || matchesSelector(podSelector, pod.labels))
       );
       this.#selections.set(key, out);
     }
     return out;
+  }
+
+  /** The peer pods that can match `selector`: those with its rarest `matchLabels` label, or all. */
+  #candidates(selector: LabelSelector | undefined): readonly PeerPod[] {
+    let best: readonly PeerPod[] = this.#peers;
+    for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
+      const list = this.#byLabel.get(`${key}=${value}`) ?? [];
+      if (list.length < best.length) best = list;
+    }
+    return best;
   }
 
   /** NetworkPolicies of the pod's namespace that select it for `direction`. */

@@ -94,7 +94,8 @@ interface PodObjects {
 
 /** Renders the whole table as one `nft -f -` transaction that replaces any previous table. */
 export function renderPolicyTable(model: PolicyModel): string {
-  const pods = model.pods.map((pod) => ({ pod, objects: podObjects(pod, model.logRate) }));
+  const deny = denyNamer();
+  const pods = model.pods.map((pod) => ({ pod, objects: podObjects(pod, model.logRate, deny) }));
   checkUnique(model);
   const out: string[] = [
     "# tern: the whole policy table, as one transaction (nft -f)",
@@ -107,11 +108,11 @@ export function renderPolicyTable(model: PolicyModel): string {
     .map((p) => `${quote(p.pod.ifname)} : ${p.objects.egress}`);
   const ingress = pods.filter((p) => p.objects.ingress !== undefined)
     .map((p) => `${quote(p.pod.ifname)} : ${p.objects.ingress}`);
-  out.push(...block("set ready", ["type ifname"], ready));
-  out.push(...block("map pod_egress", ["type ifname : verdict"], egress));
-  out.push(...block("map pod_ingress", ["type ifname : verdict"], ingress));
+  block(out, "set ready", ["type ifname"], ready);
+  block(out, "map pod_egress", ["type ifname : verdict"], egress);
+  block(out, "map pod_ingress", ["type ifname : verdict"], ingress);
   out.push("", ...FORWARD.map((line) => `\t${line}`));
-  for (const [name, chain] of denyChains(model)) out.push("", ...chainBlock(name, chain));
+  for (const [name, chain] of denyChains(model, deny)) out.push("", ...chainBlock(name, chain));
   for (const ep of model.pending) {
     out.push("", `\t# pending ${ep.namespace}/${ep.name} ${ep.ifname}: ${ep.reason}`);
   }
@@ -120,13 +121,11 @@ export function renderPolicyTable(model: PolicyModel): string {
     for (const [name, chain] of objects.chains) out.push(...chainBlock(name, chain));
     for (const [name, map] of objects.maps) {
       const elements = [...map.elements].map(([key, verdict]) => `${key} : ${verdict}`);
-      out.push(
-        ...block(`map ${name}`, [
-          `type ${MAP_TYPES[map.space]} : verdict`,
-          "flags interval",
-          "counter",
-        ], elements),
-      );
+      block(out, `map ${name}`, [
+        `type ${MAP_TYPES[map.space]} : verdict`,
+        "flags interval",
+        "counter",
+      ], elements);
     }
   }
   out.push("}", "");
@@ -143,14 +142,15 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
   if (previous.logRate !== next.logRate) return renderPolicyTable(next);
   checkUnique(next);
   const t = POLICY_TABLE;
+  const deny = denyNamer();
   const oldPods = new Map(
-    previous.pods.map((p) => [p.id, { pod: p, objects: podObjects(p, previous.logRate) }]),
+    previous.pods.map((p) => [p.id, { pod: p, objects: podObjects(p, previous.logRate, deny) }]),
   );
   const newPods = new Map(
-    next.pods.map((p) => [p.id, { pod: p, objects: podObjects(p, next.logRate) }]),
+    next.pods.map((p) => [p.id, { pod: p, objects: podObjects(p, next.logRate, deny) }]),
   );
-  const oldDeny = denyChains(previous);
-  const newDeny = denyChains(next);
+  const oldDeny = denyChains(previous, deny);
+  const newDeny = denyChains(next, deny);
 
   const createDeny: string[] = [];
   const create: string[] = [];
@@ -204,8 +204,8 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
       const added = [...map.elements]
         .filter(([key, verdict]) => before?.elements.get(key) !== verdict)
         .map(([key, verdict]) => `${key} : ${verdict}`);
-      if (gone.length > 0) dropElements.push(elementCommand("delete", name, gone));
-      if (added.length > 0) addElements.push(elementCommand("add", name, added));
+      for (const line of elementCommands("delete", name, gone)) dropElements.push(line);
+      for (const line of elementCommands("add", name, added)) addElements.push(line);
     }
     if (old === undefined) entries.push(elementCommand("add", "ready", [quote(pod.ifname)]));
     for (const direction of ["egress", "ingress"] as const) {
@@ -233,18 +233,18 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
   }
 
   const lines = [
-    ...createDeny,
-    ...create,
-    ...fill,
-    ...dropElements,
-    ...addElements,
-    ...entries,
-    ...removeEntries,
-    ...flush,
-    ...removeMaps,
-    ...removeChains,
-    ...removeDeny,
-  ];
+    createDeny,
+    create,
+    fill,
+    dropElements,
+    addElements,
+    entries,
+    removeEntries,
+    flush,
+    removeMaps,
+    removeChains,
+    removeDeny,
+  ].flat();
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
 }
 
@@ -262,8 +262,22 @@ const FORWARD = [
   "}",
 ];
 
+/** {@linkcode denyChainName}, remembered by rule key for one render (hashing is the cost). */
+function denyNamer(): (rule: RuleRef) => string {
+  const names = new Map<string, string>();
+  return (rule) => {
+    const key = ruleKey(rule);
+    let name = names.get(key);
+    if (name === undefined) {
+      name = `d_${shortHash(key)}`;
+      names.set(key, name);
+    }
+    return name;
+  };
+}
+
 /** The objects of one pod attachment. */
-function podObjects(pod: PodPolicy, logRate: number): PodObjects {
+function podObjects(pod: PodPolicy, logRate: number, deny: (rule: RuleRef) => string): PodObjects {
   const out: PodObjects = { chains: new Map(), maps: new Map() };
   for (const direction of ["egress", "ingress"] as const) {
     const layers = pod[direction];
@@ -293,7 +307,7 @@ function podObjects(pod: PodPolicy, logRate: number): PodObjects {
       const l4: MapSpec = { space: "l4", elements: new Map() };
       const icmp: MapSpec = { space: "icmp", elements: new Map() };
       for (const box of layer.boxes) {
-        const verdict = box.rule.action === "deny" ? `goto ${denyChainName(box.rule)}` : allow;
+        const verdict = box.rule.action === "deny" ? `goto ${deny(box.rule)}` : allow;
         (box.space === "l4" ? l4 : icmp).elements.set(elementKey(box), verdict);
       }
       out.maps.set(`${chain}_l4`, l4);
@@ -305,12 +319,12 @@ function podObjects(pod: PodPolicy, logRate: number): PodObjects {
 }
 
 /** The deny chains the model's boxes jump to, by name. */
-function denyChains(model: PolicyModel): Map<string, ChainSpec> {
+function denyChains(model: PolicyModel, deny: (rule: RuleRef) => string): Map<string, ChainSpec> {
   const rules = new Map<string, RuleRef>();
   for (const pod of model.pods) {
     for (const layer of [...pod.egress, ...pod.ingress]) {
       for (const box of layer.boxes) {
-        if (box.rule.action === "deny") rules.set(denyChainName(box.rule), box.rule);
+        if (box.rule.action === "deny") rules.set(deny(box.rule), box.rule);
       }
     }
   }
@@ -354,8 +368,19 @@ function chainCommands(name: string, chain: ChainSpec): string[] {
   ];
 }
 
+/** `add`/`delete element` commands, at most 1000 elements each to keep lines reasonable. */
+function elementCommands(verb: "add" | "delete", map: string, elements: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < elements.length; i += 1000) {
+    out.push(
+      `${verb} element ${POLICY_TABLE} ${map} { ${elements.slice(i, i + 1000).join(", ")} }`,
+    );
+  }
+  return out;
+}
+
 function elementCommand(verb: "add" | "delete", map: string, elements: string[]): string {
-  return `${verb} element ${POLICY_TABLE} ${map} { ${elements.join(", ")} }`;
+  return elementCommands(verb, map, elements)[0]!;
 }
 
 function chainBlock(name: string, chain: ChainSpec): string[] {
@@ -367,17 +392,16 @@ function chainBlock(name: string, chain: ChainSpec): string[] {
   ];
 }
 
-function block(head: string, attributes: string[], elements: string[]): string[] {
-  const out = [`\t${head} {`, ...attributes.map((a) => `\t\t${a}`)];
+/** Appends a set or map block (a loop, not a spread: element lists can be very long). */
+function block(out: string[], head: string, attributes: string[], elements: string[]): void {
+  out.push(`\t${head} {`);
+  for (const a of attributes) out.push(`\t\t${a}`);
   if (elements.length > 0) {
-    out.push(
-      "\t\telements = {",
-      ...elements.map((e, i) => `\t\t\t${e}${i < elements.length - 1 ? "," : ""}`),
-      "\t\t}",
-    );
+    out.push("\t\telements = {");
+    elements.forEach((e, i) => out.push(`\t\t\t${e}${i < elements.length - 1 ? "," : ""}`));
+    out.push("\t\t}");
   }
   out.push("\t}");
-  return out;
 }
 
 /** `tern: <what>: ` for a log prefix, the subject shortened to fit the kernel's limit. */

@@ -43,13 +43,27 @@ export interface PolicyResources {
 }
 
 /**
+ * Results by object: the cluster state hands out the same immutable object until the resource
+ * changes, so a recompile after an unrelated change validates nothing again.
+ */
+const parsed = new WeakMap<OtherResource, ParseResult<PolicyResource> | undefined>();
+
+/**
  * Validates one kept-aside object if it is a policy kind tern reads (by `apiVersion` and kind);
  * undefined for any other object. The cluster source can use it to reject an invalid policy at
- * the edge and keep its last valid version.
+ * the edge and keep its last valid version. Results are remembered per object (the state's
+ * objects are never mutated).
  */
 export function parsePolicyResource(
   other: OtherResource,
 ): ParseResult<PolicyResource> | undefined {
+  if (parsed.has(other)) return parsed.get(other);
+  const result = parseUncached(other);
+  parsed.set(other, result);
+  return result;
+}
+
+function parseUncached(other: OtherResource): ParseResult<PolicyResource> | undefined {
   switch (`${other.apiVersion} ${other.resourceKind}`) {
     case `${NETWORK_POLICY_API_VERSION} NetworkPolicy`:
       return parseNetworkPolicy(other);
