@@ -117,3 +117,25 @@ export async function sampleUsage(
     processes,
   };
 }
+
+/** Busy and total jiffies of all CPUs from the text of `/proc/stat` (pure). */
+export function parseCpuLine(stat: string): { busy: number; total: number } {
+  const line = stat.split("\n").find((l) => l.startsWith("cpu "));
+  if (!line) throw new Error("Cannot parse /proc/stat: no cpu line");
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * How busy the machine is over `windowMs` (default 1000): percent of all CPUs' time not idle.
+ * A benchmark reports it, so figures taken beside other work can be recognised.
+ */
+export async function machineBusyPercent(windowMs = 1000): Promise<number> {
+  const a = parseCpuLine(await Deno.readTextFile("/proc/stat"));
+  await new Promise((r) => setTimeout(r, windowMs));
+  const b = parseCpuLine(await Deno.readTextFile("/proc/stat"));
+  return b.total === a.total ? 0 : ((b.busy - a.busy) / (b.total - a.total)) * 100;
+}

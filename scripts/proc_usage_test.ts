@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../test/assert.ts";
-import { parseRssKiB, parseStatTicks, readUsage } from "./proc_usage.ts";
+import { parseCpuLine, parseRssKiB, parseStatTicks, readUsage } from "./proc_usage.ts";
 
 Deno.test("parseStatTicks() adds utime and stime, even when the command name holds spaces and parens", () => {
   const stat =
@@ -23,4 +23,10 @@ Deno.test("readUsage() reads this very process", async () => {
   const usage = await readUsage(Deno.pid);
   assertEquals(usage.rssKiB > 1000, true);
   assertEquals(usage.ticks >= 0, true);
+});
+
+Deno.test("parseCpuLine() counts idle and iowait as idle, everything else as busy", () => {
+  const stat = "cpu  100 5 50 800 20 0 10 15 0 0\ncpu0 50 0 25 400 10 0 5 7 0 0\n";
+  assertEquals(parseCpuLine(stat), { busy: 100 + 5 + 50 + 10 + 15, total: 1000 });
+  assertThrows(() => parseCpuLine("intr 1 2 3"), Error, "no cpu line");
 });
