@@ -22,9 +22,9 @@ export function describePolicy(ref: PolicyRef): string {
 /** A problem about `ref` at `key`, its message prefixed with what and where. */
 export function problem(
   ref: PolicyRef,
-  severity: PolicyProblem["severity"],
-  at: { key: string; text: string },
+  at: { severity: PolicyProblem["severity"]; key: string; text: string },
 ): PolicyProblem {
+  const { severity } = at;
   const label = severity === "invalid"
     ? "Invalid"
     : severity === "unsupported"
@@ -38,16 +38,18 @@ export function problem(
   };
 }
 
-/** Validates `raw` with `schema`; failures become one `invalid` problem per issue. */
+/** Validates `input.raw` with `schema`; failures become `invalid` problems about `input.ref`. */
 export function parseWith<T>(
   schema: z.ZodType<T, unknown>,
-  raw: unknown,
-  ref: PolicyRef,
+  input: { raw: unknown; ref: PolicyRef },
 ): ParseResult<T> {
+  const { raw, ref } = input;
   const result = schema.safeParse(raw);
   if (result.success) return { ok: true, value: result.data, problems: [] };
   return {
     ok: false,
-    problems: toIssues(result.error.issues, raw).map((issue) => problem(ref, "invalid", issue)),
+    problems: toIssues(result.error.issues, raw).map((issue) =>
+      problem(ref, { severity: "invalid", ...issue })
+    ),
   };
 }

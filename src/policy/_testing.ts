@@ -95,9 +95,9 @@ export async function compileScenario(...files: string[]): Promise<PolicyModel> 
 /** Applies a `modified` event that gives pod `namespace/name` these labels. */
 export function relabel(
   state: ClusterState,
-  pod: { namespace: string; name: string },
-  labels: Record<string, string>,
+  pod: { namespace: string; name: string; labels: Record<string, string> },
 ): void {
+  const { labels } = pod;
   const before = state.pod(pod.namespace, pod.name);
   if (before === undefined) {
     throw new Error(`No pod ${pod.namespace}/${pod.name} in the test cluster`);
@@ -131,13 +131,13 @@ export async function transitions(): Promise<Transition[]> {
   {
     const state = await loadCluster("sg-by-label.yaml");
     const before = await compile(state);
-    relabel(state, { namespace: "x", name: "b" }, { pod: "b", app: "web" });
+    relabel(state, { namespace: "x", name: "b", labels: { pod: "b", app: "web" } });
     out.push({ name: "local pod x/b joins sg-web by label", before, after: await compile(state) });
   }
   {
     const state = await loadCluster("np-and-peer.yaml");
     const before = await compile(state);
-    relabel(state, { namespace: "y", name: "c" }, { pod: "b" });
+    relabel(state, { namespace: "y", name: "c", labels: { pod: "b" } });
     out.push({
       name: "remote pod y/c becomes a peer by label",
       before,

@@ -120,14 +120,14 @@ export function compilePodLayers(
     if (groups.length > 0) {
       out.push({
         layer: "securityGroup",
-        boxes: toBoxes(securityGroupRules(ctx, groups, direction)),
+        boxes: toBoxes(securityGroupRules(ctx, { groups, direction })),
       });
     }
     const policies = ctx.networkPoliciesFor(pod, direction);
     if (policies.length > 0) {
       out.push({
         layer: "networkPolicy",
-        boxes: toBoxes(networkPolicyRules(ctx, policies, direction, pod)),
+        boxes: toBoxes(networkPolicyRules(ctx, { policies, direction, pod })),
       });
     }
     return out;
@@ -149,9 +149,9 @@ function toBoxes(rules: OrderedRule<RuleRef>[]): Box[] {
 
 function securityGroupRules(
   ctx: PolicyContext,
-  groups: SecurityGroup[],
-  direction: Direction,
+  at: { groups: SecurityGroup[]; direction: Direction },
 ): OrderedRule<RuleRef>[] {
+  const { groups, direction } = at;
   const all: { group: SecurityGroup; rule: SecurityGroupRule; index: number }[] = [];
   for (const group of groups) {
     group[direction].forEach((rule, index) => all.push({ group, rule, index }));
@@ -221,7 +221,8 @@ function securityGroupPeer(
       return cidrPeer(peer.cidr, peer.except);
     case "securityGroup":
       if (!ctx.isKnownGroup(peer.securityGroup)) {
-        ctx.report(problem({ kind: "SecurityGroup", name: at.group.name }, "unresolved", {
+        ctx.report(problem({ kind: "SecurityGroup", name: at.group.name }, {
+          severity: "unresolved",
           key: `${at.key}.securityGroup`,
           text: `no SecurityGroup or SecurityGroupPolicy names the group ${
             JSON.stringify(peer.securityGroup)
@@ -248,10 +249,9 @@ function securityGroupPeer(
 
 function networkPolicyRules(
   ctx: PolicyContext,
-  policies: NetworkPolicy[],
-  direction: Direction,
-  pod: Pod,
+  at: { policies: NetworkPolicy[]; direction: Direction; pod: Pod },
 ): OrderedRule<RuleRef>[] {
+  const { policies, direction, pod } = at;
   const out: OrderedRule<RuleRef>[] = [];
   for (const policy of policies) {
     policy[direction].forEach((rule, index) => {
@@ -284,7 +284,7 @@ function networkPolicyTerms(
   const { policy, rule, index, direction, pod } = at;
   const addresses = rule.peers.length === 0
     ? [ALL_ADDRESSES]
-    : normalizeRanges(rule.peers.flatMap((peer) => networkPolicyPeer(ctx, policy, peer)));
+    : normalizeRanges(rule.peers.flatMap((peer) => networkPolicyPeer(ctx, { policy, peer })));
   if (rule.ports.length === 0) {
     return [{ addresses, l4: ALL_L4, icmp: ALL_ICMP }];
   }
@@ -298,9 +298,10 @@ function networkPolicyTerms(
     } else if (typeof port.port === "number") {
       numeric.push([protocols, [port.port, port.endPort ?? port.port]]);
     } else if (direction === "ingress") {
-      const found = namedPorts(pod, port.port, port.protocol);
+      const found = namedPorts(pod, { name: port.port, protocol: port.protocol });
       if (found.length === 0) {
-        ctx.report(problem(policyRef(policy), "unresolved", {
+        ctx.report(problem(policyRef(policy), {
+          severity: "unresolved",
           key: `spec.ingress[${index}].ports[${j}].port`,
           text: `pod "${pod.namespace}/${pod.name}" has no ${port.protocol} container port named ${
             JSON.stringify(port.port)
@@ -311,7 +312,7 @@ function networkPolicyTerms(
     } else {
       let any = false;
       for (const peer of ctx.peerPods()) {
-        const found = namedPorts(peer.pod, port.port, port.protocol);
+        const found = namedPorts(peer.pod, { name: port.port, protocol: port.protocol });
         if (found.length === 0) continue;
         const mine = intersectRanges(pointRanges(peer.addresses), addresses);
         if (mine.length === 0) continue;
@@ -323,7 +324,8 @@ function networkPolicyTerms(
         });
       }
       if (!any) {
-        ctx.report(problem(policyRef(policy), "unresolved", {
+        ctx.report(problem(policyRef(policy), {
+          severity: "unresolved",
           key: `spec.egress[${index}].ports[${j}].port`,
           text: `no peer pod has a ${port.protocol} container port named ${
             JSON.stringify(port.port)
@@ -338,9 +340,9 @@ function networkPolicyTerms(
 
 function networkPolicyPeer(
   ctx: PolicyContext,
-  policy: NetworkPolicy,
-  peer: NetworkPolicyPeer,
+  at: { policy: NetworkPolicy; peer: NetworkPolicyPeer },
 ): Range[] {
+  const { policy, peer } = at;
   if (peer.type === "ipBlock") return cidrPeer(peer.cidr, peer.except);
   const selection: Parameters<PolicyContext["selectPods"]>[0] = {};
   if (peer.podSelector) selection.podSelector = peer.podSelector;
@@ -349,7 +351,8 @@ function networkPolicyPeer(
   return pointRanges(ctx.selectPods(selection).flatMap((p) => p.addresses));
 }
 
-function namedPorts(pod: Pod, name: string, protocol: string): number[] {
+function namedPorts(pod: Pod, port: { name: string; protocol: string }): number[] {
+  const { name, protocol } = port;
   const out = new Set<number>();
   for (const container of pod.containers) {
     for (const port of container.ports) {

@@ -86,7 +86,7 @@ export function policyCounters(model: PolicyModel, listing: unknown): PolicyCoun
   for (const pod of model.pods) {
     for (const direction of ["egress", "ingress"] as const) {
       for (const layer of pod[direction]) {
-        const chain = layerChainName(pod.id, direction, layer.layer);
+        const chain = layerChainName(pod.id, { direction, layer: layer.layer });
         defaultDeny.set(chain, {
           namespace: pod.namespace,
           name: pod.name,
@@ -121,7 +121,7 @@ export function policyCounters(model: PolicyModel, listing: unknown): PolicyCoun
             byKey = new Map();
             elements.set(mapName, byKey);
           }
-          byKey.set(numericKey(box.addresses, box.first, box.second), [mine, total]);
+          byKey.set(numericKey(box), [mine, total]);
         }
       }
     }
@@ -204,7 +204,7 @@ function parseElement(entry: unknown): { key: string; count: Count } | undefined
   const first = numberRange(parts[1]);
   const second = numberRange(parts[2]);
   if (addresses === undefined || first === undefined || second === undefined) return undefined;
-  return { key: numericKey(addresses, first, second), count };
+  return { key: numericKey({ addresses, first, second }), count };
 }
 
 function addressRange(part: unknown): Range | undefined {
@@ -239,6 +239,7 @@ function numberRange(part: unknown): Range | undefined {
 }
 
 /** An element key with every value numeric, whatever names nft printed. */
-function numericKey(addresses: Range, first: Range, second: Range): string {
+function numericKey(box: { addresses: Range; first: Range; second: Range }): string {
+  const { addresses, first, second } = box;
   return `${formatAddressRange(addresses)} . ${formatRange(first)} . ${formatRange(second)}`;
 }

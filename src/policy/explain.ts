@@ -301,7 +301,7 @@ function side(
       steps.push({ ...base, outcome: "unaffected", text: `${head} unaffected: ${why}` });
       continue;
     }
-    const box = lookup(found.boxes, peerAddress, key);
+    const box = lookup(found.boxes, { ...key, peer: peerAddress });
     if (box === undefined) {
       const why = layer === "securityGroup"
         ? `no rule of ${plural("group", selectedBy)} ${selectedBy.join(", ")} matches`
@@ -337,12 +337,11 @@ function plural(word: string, list: readonly string[]): string {
 /** The box holding the packet, as the kernel's interval-map lookup finds it. */
 function lookup(
   boxes: readonly Box[],
-  peer: number,
-  key: { space: "l4" | "icmp"; first: number; second: number },
+  packet: { space: "l4" | "icmp"; peer: number; first: number; second: number },
 ): Box | undefined {
+  const { space, peer, first, second } = packet;
   return boxes.find((b) =>
-    b.space === key.space && b.addresses[0] <= peer && peer <= b.addresses[1] &&
-    b.first[0] <= key.first && key.first <= b.first[1] &&
-    b.second[0] <= key.second && key.second <= b.second[1]
+    b.space === space && b.addresses[0] <= peer && peer <= b.addresses[1] &&
+    b.first[0] <= first && first <= b.first[1] && b.second[0] <= second && second <= b.second[1]
   );
 }

@@ -212,7 +212,7 @@ export function parseNetworkPolicy(other: OtherResource): ParseResult<NetworkPol
     namespace: other.namespace ?? "default",
     name: other.name,
   };
-  const result = parseWith(schema, other.raw, ref);
+  const result = parseWith(schema, { raw: other.raw, ref });
   if (!result.ok) return result;
   const problems: PolicyProblem[] = [];
   for (const direction of ["ingress", "egress"] as const) {
@@ -222,7 +222,8 @@ export function parseNetworkPolicy(other: OtherResource): ParseResult<NetworkPol
         if (peer.type !== "ipBlock") return;
         const key = `spec.${direction}[${i}].${peersKey}[${j}].ipBlock.cidr`;
         if (peer.cidr.family === 6) {
-          problems.push(problem(ref, "unsupported", {
+          problems.push(problem(ref, {
+            severity: "unsupported",
             key,
             text: `${
               formatValue(peer.cidr.cidr)

@@ -69,7 +69,8 @@ export class PolicyContext {
     for (const sgp of this.resources.securityGroupPolicies) {
       sgp.groupIds.forEach((id, i) => {
         if (!this.resources.securityGroups.has(id)) {
-          this.report(problem(sgpRef(sgp), "unresolved", {
+          this.report(problem(sgpRef(sgp), {
+            severity: "unresolved",
             key: `spec.securityGroups.groupIds[${i}]`,
             text: `no SecurityGroup ${
               JSON.stringify(id)
@@ -188,7 +189,8 @@ export class PolicyContext {
     if (isEmptySelector(sa.selector)) return true;
     const labels = this.resources.serviceAccounts.get(`${pod.namespace}/${pod.serviceAccountName}`);
     if (labels === undefined) {
-      this.report(problem(sgpRef(sgp), "unresolved", {
+      this.report(problem(sgpRef(sgp), {
+        severity: "unresolved",
         key: "spec.serviceAccountSelector",
         text:
           `ServiceAccount "${pod.namespace}/${pod.serviceAccountName}" is not in the cluster state: its labels are taken as empty`,

@@ -43,7 +43,11 @@ const MAP_TYPES = {
 } as const;
 
 /** The chain of a pod's layer: `p_<id>_out_sg`, `p_<id>_in_np`. */
-export function layerChainName(id: string, direction: Direction, layer: Layer): string {
+export function layerChainName(
+  id: string,
+  at: { direction: Direction; layer: Layer },
+): string {
+  const { direction, layer } = at;
   return `p_${id}_${direction === "egress" ? "out" : "in"}_${
     layer === "securityGroup" ? "sg" : "np"
   }`;
@@ -95,7 +99,10 @@ interface PodObjects {
 /** Renders the whole table as one `nft -f -` transaction that replaces any previous table. */
 export function renderPolicyTable(model: PolicyModel): string {
   const deny = denyNamer();
-  const pods = model.pods.map((pod) => ({ pod, objects: podObjects(pod, model.logRate, deny) }));
+  const pods = model.pods.map((pod) => ({
+    pod,
+    objects: podObjects(pod, { logRate: model.logRate, deny }),
+  }));
   checkUnique(model);
   const out: string[] = [
     "# tern: the whole policy table, as one transaction (nft -f)",
@@ -108,9 +115,9 @@ export function renderPolicyTable(model: PolicyModel): string {
     .map((p) => `${quote(p.pod.ifname)} : ${p.objects.egress}`);
   const ingress = pods.filter((p) => p.objects.ingress !== undefined)
     .map((p) => `${quote(p.pod.ifname)} : ${p.objects.ingress}`);
-  block(out, "set ready", ["type ifname"], ready);
-  block(out, "map pod_egress", ["type ifname : verdict"], egress);
-  block(out, "map pod_ingress", ["type ifname : verdict"], ingress);
+  block(out, { head: "set ready", attributes: ["type ifname"], elements: ready });
+  block(out, { head: "map pod_egress", attributes: ["type ifname : verdict"], elements: egress });
+  block(out, { head: "map pod_ingress", attributes: ["type ifname : verdict"], elements: ingress });
   out.push("", ...FORWARD.map((line) => `\t${line}`));
   for (const [name, chain] of denyChains(model, deny)) out.push("", ...chainBlock(name, chain));
   for (const ep of model.pending) {
@@ -121,11 +128,11 @@ export function renderPolicyTable(model: PolicyModel): string {
     for (const [name, chain] of objects.chains) out.push(...chainBlock(name, chain));
     for (const [name, map] of objects.maps) {
       const elements = [...map.elements].map(([key, verdict]) => `${key} : ${verdict}`);
-      block(out, `map ${name}`, [
-        `type ${MAP_TYPES[map.space]} : verdict`,
-        "flags interval",
-        "counter",
-      ], elements);
+      block(out, {
+        head: `map ${name}`,
+        attributes: [`type ${MAP_TYPES[map.space]} : verdict`, "flags interval", "counter"],
+        elements,
+      });
     }
   }
   out.push("}", "");
@@ -143,12 +150,13 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
   checkUnique(next);
   const t = POLICY_TABLE;
   const deny = denyNamer();
-  const oldPods = new Map(
-    previous.pods.map((p) => [p.id, { pod: p, objects: podObjects(p, previous.logRate, deny) }]),
-  );
-  const newPods = new Map(
-    next.pods.map((p) => [p.id, { pod: p, objects: podObjects(p, next.logRate, deny) }]),
-  );
+  const objectsOf = (model: PolicyModel) =>
+    new Map(model.pods.map((pod) => [pod.id, {
+      pod,
+      objects: podObjects(pod, { logRate: model.logRate, deny }),
+    }]));
+  const oldPods = objectsOf(previous);
+  const newPods = objectsOf(next);
   const oldDeny = denyChains(previous, deny);
   const newDeny = denyChains(next, deny);
 
@@ -204,30 +212,34 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
       const added = [...map.elements]
         .filter(([key, verdict]) => before?.elements.get(key) !== verdict)
         .map(([key, verdict]) => `${key} : ${verdict}`);
-      for (const line of elementCommands("delete", name, gone)) dropElements.push(line);
-      for (const line of elementCommands("add", name, added)) addElements.push(line);
+      for (const line of elementCommands(`delete element ${t} ${name}`, gone)) {
+        dropElements.push(line);
+      }
+      for (const line of elementCommands(`add element ${t} ${name}`, added)) addElements.push(line);
     }
-    if (old === undefined) entries.push(elementCommand("add", "ready", [quote(pod.ifname)]));
+    if (old === undefined) entries.push(`add element ${t} ready { ${quote(pod.ifname)} }`);
     for (const direction of ["egress", "ingress"] as const) {
       const mapName = direction === "egress" ? "pod_egress" : "pod_ingress";
       const was = old?.[direction];
       const now = objects[direction];
       if (was === now) continue;
-      if (was !== undefined) entries.push(elementCommand("delete", mapName, [quote(pod.ifname)]));
+      if (was !== undefined) {
+        entries.push(`delete element ${t} ${mapName} { ${quote(pod.ifname)} }`);
+      }
       if (now !== undefined) {
-        entries.push(elementCommand("add", mapName, [`${quote(pod.ifname)} : ${now}`]));
+        entries.push(`add element ${t} ${mapName} { ${quote(pod.ifname)} : ${now} }`);
       }
     }
     if (old !== undefined) remove(removeObjects(old, objects));
   }
   for (const [id, { pod, objects }] of oldPods) {
     if (newPods.has(id)) continue;
-    removeEntries.push(elementCommand("delete", "ready", [quote(pod.ifname)]));
+    removeEntries.push(`delete element ${t} ready { ${quote(pod.ifname)} }`);
     if (objects.egress !== undefined) {
-      removeEntries.push(elementCommand("delete", "pod_egress", [quote(pod.ifname)]));
+      removeEntries.push(`delete element ${t} pod_egress { ${quote(pod.ifname)} }`);
     }
     if (objects.ingress !== undefined) {
-      removeEntries.push(elementCommand("delete", "pod_ingress", [quote(pod.ifname)]));
+      removeEntries.push(`delete element ${t} pod_ingress { ${quote(pod.ifname)} }`);
     }
     remove(removeObjects(objects, undefined));
   }
@@ -277,16 +289,20 @@ function denyNamer(): (rule: RuleRef) => string {
 }
 
 /** The objects of one pod attachment. */
-function podObjects(pod: PodPolicy, logRate: number, deny: (rule: RuleRef) => string): PodObjects {
+function podObjects(
+  pod: PodPolicy,
+  at: { logRate: number; deny: (rule: RuleRef) => string },
+): PodObjects {
+  const { logRate, deny } = at;
   const out: PodObjects = { chains: new Map(), maps: new Map() };
   for (const direction of ["egress", "ingress"] as const) {
     const layers = pod[direction];
     const peer = direction === "egress" ? "ip daddr" : "ip saddr";
     layers.forEach((layer, i) => {
-      const chain = layerChainName(pod.id, direction, layer.layer);
+      const chain = layerChainName(pod.id, { direction, layer: layer.layer });
       const following = layers[i + 1];
       const allow = following !== undefined
-        ? `goto ${layerChainName(pod.id, direction, following.layer)}`
+        ? `goto ${layerChainName(pod.id, { direction, layer: following.layer })}`
         : direction === "egress"
         ? "return"
         : "accept";
@@ -368,19 +384,13 @@ function chainCommands(name: string, chain: ChainSpec): string[] {
   ];
 }
 
-/** `add`/`delete element` commands, at most 1000 elements each to keep lines reasonable. */
-function elementCommands(verb: "add" | "delete", map: string, elements: string[]): string[] {
+/** `<command> { e1, e2, … }` lines (`add element inet tern m`), at most 1000 elements each. */
+function elementCommands(command: string, elements: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < elements.length; i += 1000) {
-    out.push(
-      `${verb} element ${POLICY_TABLE} ${map} { ${elements.slice(i, i + 1000).join(", ")} }`,
-    );
+    out.push(`${command} { ${elements.slice(i, i + 1000).join(", ")} }`);
   }
   return out;
-}
-
-function elementCommand(verb: "add" | "delete", map: string, elements: string[]): string {
-  return elementCommands(verb, map, elements)[0]!;
 }
 
 function chainBlock(name: string, chain: ChainSpec): string[] {
@@ -393,7 +403,11 @@ function chainBlock(name: string, chain: ChainSpec): string[] {
 }
 
 /** Appends a set or map block (a loop, not a spread: element lists can be very long). */
-function block(out: string[], head: string, attributes: string[], elements: string[]): void {
+function block(
+  out: string[],
+  spec: { head: string; attributes: string[]; elements: string[] },
+): void {
+  const { head, attributes, elements } = spec;
   out.push(`\t${head} {`);
   for (const a of attributes) out.push(`\t\t${a}`);
   if (elements.length > 0) {

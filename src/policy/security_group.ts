@@ -222,7 +222,7 @@ const schema = z.looseObject({
  */
 export function parseSecurityGroup(other: OtherResource): ParseResult<SecurityGroup> {
   const ref: PolicyRef = { kind: "SecurityGroup", name: other.name };
-  const result = parseWith(schema, other.raw, ref);
+  const result = parseWith(schema, { raw: other.raw, ref });
   if (!result.ok) return result;
   const problems: PolicyProblem[] = [];
   for (const direction of ["ingress", "egress"] as const) {
@@ -230,7 +230,8 @@ export function parseSecurityGroup(other: OtherResource): ParseResult<SecurityGr
     result.value[direction].forEach((rule, i) => {
       rule.peers.forEach((peer, j) => {
         if (peer.type === "cidr" && peer.cidr.family === 6) {
-          problems.push(problem(ref, "unsupported", {
+          problems.push(problem(ref, {
+            severity: "unsupported",
             key: `spec.${direction}[${i}].${peersKey}[${j}].cidr`,
             text: `${
               formatValue(peer.cidr.cidr)

@@ -85,5 +85,5 @@ export function parseSecurityGroupPolicy(other: OtherResource): ParseResult<Secu
     namespace: other.namespace ?? "default",
     name: other.name,
   };
-  return parseWith(schema, other.raw, ref);
+  return parseWith(schema, { raw: other.raw, ref });
 }

@@ -92,7 +92,8 @@ export function policyStatus(
     if (policy.kind !== "SecurityGroup") {
       for (const pod of hostNetwork) {
         if (!applies(pod)) continue;
-        ctx.report(problem(ref, "unsupported", {
+        ctx.report(problem(ref, {
+          severity: "unsupported",
           key: "",
           text:
             `selects host-network pod "${pod.namespace}/${pod.name}": tern does not enforce policy on host-network pods`,
