@@ -74,6 +74,11 @@ export interface Explanation {
   dst: ResolvedEndpoint;
   /** Sender egress (security groups, NetworkPolicy), then receiver ingress (the same). */
   steps: ExplainStep[];
+  /**
+   * Set when the flow never reaches the forward hook, so no policy applies: a pod to itself,
+   * a node to its own pods or back. `steps` is then empty and the verdict `allow`.
+   */
+  bypass?: string;
 }
 
 /** A flow that cannot be explained: an unknown pod, a pod without address, a missing port. */
@@ -108,6 +113,17 @@ export function explainFlow(
   }
   const src = resolve(ctx, flow.src);
   const dst = resolve(ctx, flow.dst);
+  const bypass = bypassOf(ctx, src, dst);
+  if (bypass !== undefined) {
+    return {
+      verdict: "allow",
+      flow,
+      src: publicEndpoint(src),
+      dst: publicEndpoint(dst),
+      steps: [],
+      bypass,
+    };
+  }
   const icmp = flow.protocol === "icmp";
   const key = {
     space: icmp ? "icmp" as const : "l4" as const,
@@ -139,6 +155,7 @@ export function formatExplanation(e: Explanation): string {
     r.pod === undefined ? r.ip : `${r.pod} (${r.ip}${r.node === undefined ? "" : ` on ${r.node}`})`;
   return [
     `${what} from ${end(e.src)} to ${end(e.dst)}: ${e.verdict.toUpperCase()}`,
+    ...(e.bypass === undefined ? [] : [`  ${e.bypass}`]),
     ...e.steps.map((s) => `  ${s.text}`),
     "",
   ].join("\n");
@@ -248,6 +265,20 @@ function withPod(ip: string, pod: Pod): Resolved {
   const out: Resolved = { ip, pod: `${pod.namespace}/${pod.name}`, object: pod };
   if (pod.nodeName !== undefined) out.node = pod.nodeName;
   return out;
+}
+
+/** Why the flow does not pass the forward hook (see `Explanation.bypass`), if it does not. */
+function bypassOf(ctx: PolicyContext, src: Resolved, dst: Resolved): string | undefined {
+  if (src.pod !== undefined && src.pod === dst.pod) {
+    return "always allowed: a pod's traffic to itself never leaves it";
+  }
+  const local = (node: Resolved, pod: Resolved) =>
+    node.pod === undefined && pod.node !== undefined &&
+    ctx.nodeAddresses(pod.node).includes(node.ip);
+  if (local(src, dst) || local(dst, src)) {
+    return "always allowed: traffic between a node and its own pods does not pass the forward hook";
+  }
+  return undefined;
 }
 
 const LAYER_WORDS: Record<Layer, string> = {

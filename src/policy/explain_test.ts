@@ -357,6 +357,40 @@ Deno.test("explainFlow() marks the steps answered from the node's programmed mod
   assertEquals(e.steps.map((s) => s.programmed), [true, true, false, false]);
 });
 
+Deno.test("explainFlow() allows a pod to itself and a node to its own pods, as the datapath does", async () => {
+  const state = await loadCluster("np-deny-all-ingress.yaml");
+  const self = explainFlow(state, {
+    src: { namespace: "x", name: "a" },
+    dst: { ip: "10.244.1.10" },
+    protocol: "tcp",
+    port: 80,
+  });
+  assertEquals([self.verdict, self.steps, self.bypass], [
+    "allow",
+    [],
+    "always allowed: a pod's traffic to itself never leaves it",
+  ]);
+  const kubelet = explainFlow(state, {
+    src: { ip: "192.168.50.1" },
+    dst: { namespace: "x", name: "a" },
+    protocol: "tcp",
+    port: 8080,
+  });
+  assertEquals(kubelet.verdict, "allow");
+  assertStringIncludes(
+    formatExplanation(kubelet),
+    "traffic between a node and its own pods does not pass the forward hook",
+  );
+  // Another node's address is policed like any other source.
+  const remote = explainFlow(state, {
+    src: { ip: "192.168.50.2" },
+    dst: { namespace: "x", name: "a" },
+    protocol: "tcp",
+    port: 8080,
+  });
+  assertEquals([remote.verdict, remote.bypass], ["deny", undefined]);
+});
+
 Deno.test("explainFlow() refuses unknown pods, pods without address and a missing port", async () => {
   const state = await loadCluster("none.yaml");
   assertThrows(

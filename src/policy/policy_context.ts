@@ -19,7 +19,7 @@ import { isEmptySelector, type LabelSelector, matchesSelector } from "./selector
 /** The reads the policy layer makes of the cluster state. */
 export type ClusterView = Pick<
   ClusterState,
-  "pods" | "pod" | "podIPs" | "podByIp" | "namespace" | "others"
+  "pods" | "pod" | "podIPs" | "podByIp" | "namespace" | "others" | "node"
 >;
 
 /** A pod that can be a peer, with its IPv4 addresses as integers (sorted). */
@@ -84,6 +84,12 @@ export class PolicyContext {
   /** The pod `namespace/name`, if the cluster state has it. */
   pod(namespace: string, name: string): Pod | undefined {
     return this.#state.pod(namespace, name);
+  }
+
+  /** The addresses (`*IP` types) of node `name`; empty for a node the state does not hold. */
+  nodeAddresses(name: string): string[] {
+    return (this.#state.node(name)?.addresses ?? [])
+      .filter((a) => a.type.endsWith("IP")).map((a) => a.address);
   }
 
   /** The pod behind an IPv4 address: a known pod's, or a local endpoint's. */
