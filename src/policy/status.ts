@@ -69,11 +69,11 @@ export function policyStatus(
       }
     } else if (policy.kind === "SecurityGroupPolicy") {
       applies = (pod) => ctx.sgpSelects(policy, pod);
-      if (policy.podSelector) enforced.push(`pods ${formatSelector(policy.podSelector)}`);
+      if (policy.podSelector) enforced.push(`selects pods ${formatSelector(policy.podSelector)}`);
       const sa = policy.serviceAccountSelector;
       if (sa) {
         const names = sa.matchNames ? ` named ${sa.matchNames.join(", ")}` : "";
-        enforced.push(`service accounts ${formatSelector(sa.selector)}${names}`);
+        enforced.push(`selects service accounts ${formatSelector(sa.selector)}${names}`);
       }
       const known = policy.groupIds.filter((id) => ctx.resources.securityGroups.has(id));
       enforced.push(`groups: ${known.length === 0 ? "none found" : known.join(", ")}`);

@@ -27,7 +27,7 @@ Deno.test("policyStatus() lists each policy with its pods, what is enforced and 
       "  ingress: 1 allow rule",
       "  pods: x/a",
       "SecurityGroupPolicy x/web: partial",
-      "  pods app=web",
+      "  selects pods app=web",
       "  groups: sg-tcp",
       "  pods: x/a",
       '  unresolved: Unresolved in SecurityGroupPolicy "x/web": spec.securityGroups.groupIds[1]: no SecurityGroup "sg-missing": the group is not enforced on the pods this policy selects',
