@@ -8,7 +8,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { pollUntil } from "./poll.ts";
 import { pingMatrix, sourceMatrix } from "./reachability.ts";
 import { askPeer, startPeerEcho } from "./peer_echo.ts";
-import { type ClusterMode, SandboxCluster, TERN_PROTO } from "./sandbox_cluster.ts";
+import { type ClusterMode, formatRoute, SandboxCluster, TERN_PROTO } from "./sandbox_cluster.ts";
 import type { SandboxNode } from "./sandbox.ts";
 
 /** Peer-route changes must show within ~1 s (issue 3); the deadline leaves room for a busy CI. */
@@ -324,6 +324,32 @@ Deno.test("an egress table carries a bound pod's traffic; an unbound pod cannot 
       // Bound pods still reach pods on other nodes: the cluster CIDR stays on the main table.
       assert(await cluster.sb.ping(byLabel.netns, remote.ip!), "bound pod reaches node-2's pod");
       assert(await cluster.sb.ping(remote.netns, byLabel.ip!), "and is reached from it");
+
+      // The table's route and a pod's egress rule are tern's too: deleted, they come back.
+      const owned = async () => ({
+        table: (await cluster.routes(n1, { table: "100" })).map(formatRoute),
+        rules: await cluster.ternRules(n1),
+      });
+      const before = await owned();
+      await cluster.sb.exec(n1.netns, ["ip", "route", "del", "default", "table", "100"]);
+      await cluster.sb.exec(n1.netns, [
+        "ip",
+        "rule",
+        "del",
+        "from",
+        byAnnotation.ip!,
+        "priority",
+        "1536",
+      ]);
+      await pollUntil(async () => JSON.stringify(await owned()) === JSON.stringify(before), {
+        what: "table 100's default route and the egress rule back",
+        timeoutMs: REPAIR_DEADLINE_MS,
+        lastSeen: owned,
+      });
+      assertEquals(
+        await askPeer(cluster.sb, byAnnotation.netns, egress.destination),
+        byAnnotation.ip,
+      );
 
       // Unbinding (the label goes) takes the rule away, and the destination with it.
       await cluster.setPodMetadata(byLabel, { labels: { app: "crawler" } });
