@@ -1,0 +1,80 @@
+import { assertEquals, assertRejects } from "../test/assert.ts";
+import { Nft } from "./nft.ts";
+import { CommandError, type Runner, type RunResult } from "./runner.ts";
+
+function fake(result: Partial<RunResult> = {}) {
+  const calls: { argv: readonly string[]; stdin: string | undefined }[] = [];
+  const run: Runner = (argv, options) => {
+    calls.push({ argv, stdin: options?.stdin });
+    return Promise.resolve({ code: 0, stdout: "", stderr: "", ...result });
+  };
+  return { calls, run };
+}
+
+Deno.test("Nft.apply() feeds the transaction to nft -f - on stdin", async () => {
+  const { calls, run } = fake();
+  await new Nft(run).apply("add table inet tern\n");
+  assertEquals(calls, [{ argv: ["nft", "-f", "-"], stdin: "add table inet tern\n" }]);
+});
+
+Deno.test("Nft.check() validates with nft -c -f - and loads nothing", async () => {
+  const { calls, run } = fake();
+  await new Nft(run).check("add table inet tern\n");
+  assertEquals(calls, [{ argv: ["nft", "-c", "-f", "-"], stdin: "add table inet tern\n" }]);
+});
+
+Deno.test("Nft.apply() throws a CommandError carrying nft's message", async () => {
+  const { run } = fake({ code: 1, stderr: "Error: No such file or directory\nadd element …" });
+  await assertRejects(
+    () => new Nft(run).apply("add element inet tern x { 1 }\n"),
+    CommandError,
+    "Command failed: nft -f -: exit 1: Error: No such file or directory",
+  );
+});
+
+Deno.test("Nft.listTableJson() parses nft -j -n list table, and is undefined for no table", async () => {
+  const listing = { nftables: [{ metainfo: { version: "1.0.6" } }] };
+  const present = fake({ stdout: JSON.stringify(listing) });
+  assertEquals(await new Nft(present.run).listTableJson("inet", "tern"), listing);
+  assertEquals(present.calls[0]!.argv, ["nft", "-j", "-n", "list", "table", "inet", "tern"]);
+  assertEquals(present.calls[0]!.stdin, undefined);
+
+  const absent = fake({
+    code: 1,
+    stderr: "Error: No such file or directory\nlist table inet tern",
+  });
+  assertEquals(await new Nft(absent.run).listTableJson("inet", "tern"), undefined);
+
+  const broken = fake({ code: 1, stderr: "Error: Operation not permitted" });
+  await assertRejects(() => new Nft(broken.run).listTableJson("inet", "tern"), CommandError);
+});
+
+Deno.test("Nft runs inside a named network namespace through ip netns exec", async () => {
+  const { calls, run } = fake({ stdout: "{}" });
+  const nft = new Nft(run, { netns: "ternt1x2" });
+  await nft.listTableJson("inet", "tern", { numeric: false });
+  assertEquals(calls[0]!.argv, [
+    "ip",
+    "netns",
+    "exec",
+    "ternt1x2",
+    "nft",
+    "-j",
+    "list",
+    "table",
+    "inet",
+    "tern",
+  ]);
+  assertEquals(nft.argv(), ["ip", "netns", "exec", "ternt1x2", "nft"]);
+});
+
+Deno.test("Nft.deleteTableIfExists() treats a missing table as done", async () => {
+  const gone = fake({
+    code: 1,
+    stderr: "Error: Could not process rule: No such file or directory",
+  });
+  assertEquals(await new Nft(gone.run).deleteTableIfExists("inet", "tern"), false);
+  const there = fake();
+  assertEquals(await new Nft(there.run).deleteTableIfExists("inet", "tern"), true);
+  assertEquals(there.calls[0]!.argv, ["nft", "delete", "table", "inet", "tern"]);
+});
