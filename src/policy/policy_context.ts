@@ -42,6 +42,8 @@ export class PolicyContext {
   readonly #byLabel = new Map<string, PeerPod[]>();
   readonly #groups = new Map<string, string[]>();
   readonly #problems = new Map<string, PolicyProblem>();
+  #captured: PolicyProblem[] | undefined;
+  #peerReads = 0;
 
   /**
    * `options.endpoints`: this node's attachments; their addresses count as their pods'
@@ -115,11 +117,21 @@ export class PolicyContext {
 
   /** Every pod that can be a peer: not host-network, not finished, with an IPv4 address. */
   peerPods(): readonly PeerPod[] {
+    this.#peerReads++;
     return this.#peers;
+  }
+
+  /**
+   * How many times other pods were read so far (selections, group members, every peer, namespace
+   * labels, group names): a computation during which it did not grow depended on no other pod.
+   */
+  get peerReads(): number {
+    return this.#peerReads;
   }
 
   /** A namespace's labels; one the state does not hold has just its name label. */
   namespaceLabels(name: string): Record<string, string> {
+    this.#peerReads++;
     return this.#state.namespace(name)?.labels ?? { [NAMESPACE_NAME_LABEL]: name };
   }
 
@@ -134,6 +146,7 @@ export class PolicyContext {
       namespaceSelector?: LabelSelector;
     },
   ): readonly PeerPod[] {
+    this.#peerReads++;
     const key = JSON.stringify([
       selection.namespace ?? null,
       selection.podSelector ?? null,
@@ -222,18 +235,37 @@ export class PolicyContext {
 
   /** Whether any SecurityGroupPolicy lists `id` or a SecurityGroup is called `id`. */
   isKnownGroup(id: string): boolean {
+    this.#peerReads++;
     return this.resources.securityGroups.has(id) ||
       this.resources.securityGroupPolicies.some((sgp) => sgp.groupIds.includes(id));
   }
 
   /** The peer pods in group `id`. */
   membersOf(id: string): PeerPod[] {
+    this.#peerReads++;
     return this.#peers.filter(({ pod }) => this.groupsOf(pod).includes(id));
   }
 
   /** Records a problem once (the same message is kept once). */
   report(found: PolicyProblem): void {
+    this.#captured?.push(found);
     if (!this.#problems.has(found.message)) this.#problems.set(found.message, found);
+  }
+
+  /**
+   * Runs `fn` and returns its value with every problem reported while it ran, repeats of
+   * problems reported earlier included (so a result kept for later can report them again).
+   */
+  capture<T>(fn: () => T): { value: T; problems: PolicyProblem[] } {
+    const outer = this.#captured;
+    const problems: PolicyProblem[] = [];
+    this.#captured = problems;
+    try {
+      return { value: fn(), problems };
+    } finally {
+      this.#captured = outer;
+      outer?.push(...problems);
+    }
   }
 
   /** Every problem: reading the resources, then those found while computing, without repeats. */

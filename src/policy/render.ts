@@ -86,6 +86,8 @@ interface MapSpec {
   space: "l4" | "icmp";
   /** Element key → verdict. */
   elements: Map<string, string>;
+  /** The boxes the elements come from, with their verdicts. */
+  boxes: { box: Box; verdict: string }[];
 }
 
 interface PodObjects {
@@ -101,7 +103,7 @@ export function renderPolicyTable(model: PolicyModel): string {
   const deny = denyNamer();
   const pods = model.pods.map((pod) => ({
     pod,
-    objects: podObjects(pod, { logRate: model.logRate, deny }),
+    objects: podObjectsOf(pod, { logRate: model.logRate, deny }),
   }));
   checkUnique(model);
   const out: string[] = [
@@ -153,7 +155,7 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
   const objectsOf = (model: PolicyModel) =>
     new Map(model.pods.map((pod) => [pod.id, {
       pod,
-      objects: podObjects(pod, { logRate: model.logRate, deny }),
+      objects: podObjectsOf(pod, { logRate: model.logRate, deny }),
     }]));
   const oldPods = objectsOf(previous);
   const newPods = objectsOf(next);
@@ -185,6 +187,8 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
   }
 
   for (const [id, { pod, objects }] of newPods) {
+    // The same compiled object (a pod whose inputs did not change): nothing of it changed.
+    if (oldPods.get(id)?.pod === pod) continue;
     const old = oldPods.get(id)?.objects;
     for (const [name, chain] of objects.chains) {
       const before = old?.chains.get(name);
@@ -260,6 +264,40 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
 }
 
+/** What the table of a model holds, object by object: what a listing of the kernel's is checked against. */
+export interface PolicyTableObjects {
+  /** Every chain (`forward`, deny chains, pod layer chains) → its rules as rendered. */
+  chains: Map<string, string[]>;
+  /** Every pod layer map → its boxes with their verdicts (`accept`, `goto d_…`). */
+  maps: Map<string, { box: Box; verdict: string }[]>;
+  /** The veths in `ready`. */
+  ready: string[];
+  /** `pod_egress` and `pod_ingress`: veth → verdict (`jump p_…`). */
+  podEgress: Map<string, string>;
+  podIngress: Map<string, string>;
+}
+
+/** The objects {@linkcode renderPolicyTable} creates for `model`. */
+export function policyTableObjects(model: PolicyModel): PolicyTableObjects {
+  const deny = denyNamer();
+  const out: PolicyTableObjects = {
+    chains: new Map([["forward", FORWARD.slice(2, -1).map((line) => line.trim())]]),
+    maps: new Map(),
+    ready: model.pods.map((p) => p.ifname),
+    podEgress: new Map(),
+    podIngress: new Map(),
+  };
+  for (const [name, chain] of denyChains(model, deny)) out.chains.set(name, chain.rules);
+  for (const pod of model.pods) {
+    const objects = podObjectsOf(pod, { logRate: model.logRate, deny });
+    for (const [name, chain] of objects.chains) out.chains.set(name, chain.rules);
+    for (const [name, map] of objects.maps) out.maps.set(name, map.boxes);
+    if (objects.egress !== undefined) out.podEgress.set(pod.ifname, objects.egress);
+    if (objects.ingress !== undefined) out.podIngress.set(pod.ifname, objects.ingress);
+  }
+  return out;
+}
+
 // ---- pieces ------------------------------------------------------------------------------------
 
 const FORWARD = [
@@ -286,6 +324,23 @@ function denyNamer(): (rule: RuleRef) => string {
     }
     return name;
   };
+}
+
+/**
+ * {@linkcode podObjects}, remembered per compiled pod object and log rate: a pod whose policy
+ * was not recompiled is not rendered again (deny chain names are a function of the rule).
+ */
+const rendered = new WeakMap<PodPolicy, { logRate: number; objects: PodObjects }>();
+
+function podObjectsOf(
+  pod: PodPolicy,
+  at: { logRate: number; deny: (rule: RuleRef) => string },
+): PodObjects {
+  const hit = rendered.get(pod);
+  if (hit !== undefined && hit.logRate === at.logRate) return hit.objects;
+  const objects = podObjects(pod, at);
+  rendered.set(pod, { logRate: at.logRate, objects });
+  return objects;
 }
 
 /** The objects of one pod attachment. */
@@ -320,11 +375,13 @@ function podObjects(
       }
       rules.push("counter drop");
       out.chains.set(chain, { comment: `${what} (${pod.ifname})`, rules });
-      const l4: MapSpec = { space: "l4", elements: new Map() };
-      const icmp: MapSpec = { space: "icmp", elements: new Map() };
+      const l4: MapSpec = { space: "l4", elements: new Map(), boxes: [] };
+      const icmp: MapSpec = { space: "icmp", elements: new Map(), boxes: [] };
       for (const box of layer.boxes) {
         const verdict = box.rule.action === "deny" ? `goto ${deny(box.rule)}` : allow;
-        (box.space === "l4" ? l4 : icmp).elements.set(elementKey(box), verdict);
+        const map = box.space === "l4" ? l4 : icmp;
+        map.elements.set(elementKey(box), verdict);
+        map.boxes.push({ box, verdict });
       }
       out.maps.set(`${chain}_l4`, l4);
       out.maps.set(`${chain}_icmp`, icmp);

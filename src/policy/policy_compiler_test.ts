@@ -1,0 +1,88 @@
+import { assert, assertEquals } from "../../test/assert.ts";
+import { clusterWith, loadCluster, localEndpoints, relabel, SCENARIOS } from "./_testing.ts";
+import { compilePolicy } from "./compile.ts";
+import { PolicyCompiler } from "./policy_compiler.ts";
+import { renderPolicyTable, renderPolicyUpdate } from "./render.ts";
+
+const sorted = (messages: { message: string }[]) => messages.map((p) => p.message).sort();
+
+Deno.test("PolicyCompiler.compile() gives compilePolicy()'s model for every scenario", async () => {
+  const compiler = new PolicyCompiler();
+  for (const scenario of SCENARIOS) {
+    const state = await loadCluster(`${scenario}.yaml`);
+    const endpoints = await localEndpoints(state);
+    const want = compilePolicy(state, { endpoints });
+    for (let round = 0; round < 2; round++) {
+      const got = compiler.compile(state, { endpoints });
+      assertEquals({ ...got, problems: [] }, { ...want, problems: [] }, scenario);
+      assertEquals(sorted(got.problems), sorted(want.problems), scenario);
+    }
+  }
+});
+
+Deno.test("PolicyCompiler.compile() reuses every pod when nothing changed", async () => {
+  const state = await loadCluster("both-layers.yaml");
+  const endpoints = await localEndpoints(state);
+  const compiler = new PolicyCompiler();
+  const first = compiler.compile(state, { endpoints });
+  assertEquals(compiler.stats, { computed: 4, reused: 0 });
+  const second = compiler.compile(state, { endpoints });
+  assertEquals(compiler.stats, { computed: 0, reused: 4 });
+  second.pods.forEach((p, i) => assert(p === first.pods[i], `${p.name} is the same object`));
+  assertEquals(renderPolicyUpdate(first, second), "");
+});
+
+Deno.test("PolicyCompiler.compile() recomputes a pod whose labels changed, and pods whose peers read them", async () => {
+  // np-and-peer: x/a admits pod=b pods of namespace y; x/b, y/a and z/a read no peers.
+  const state = await loadCluster("np-and-peer.yaml");
+  const endpoints = await localEndpoints(state);
+  const compiler = new PolicyCompiler();
+  compiler.compile(state, { endpoints });
+  relabel(state, { namespace: "y", name: "c", labels: { pod: "b" } }); // a remote pod
+  const after = compiler.compile(state, { endpoints });
+  assertEquals(after, compilePolicy(state, { endpoints }));
+  assert(compiler.stats.computed >= 1, JSON.stringify(compiler.stats));
+  assert(compiler.stats.reused >= 1, JSON.stringify(compiler.stats));
+});
+
+Deno.test("PolicyCompiler.compile() keeps a pod whose rules name only addresses when another pod's policy changes", async () => {
+  const sg = `
+apiVersion: vpcresources.k8s.aws/v1beta1
+kind: SecurityGroupPolicy
+metadata: { name: a, namespace: x }
+spec:
+  podSelector: { matchLabels: { pod: a } }
+  securityGroups: { groupIds: [sg-cidr] }
+---
+apiVersion: tern.dev/v1alpha1
+kind: SecurityGroup
+metadata: { name: sg-cidr }
+spec:
+  ingress: [{ action: allow, protocol: tcp, ports: [80], from: [{ cidr: 10.0.0.0/8 }] }]
+  egress: [{ action: allow }]
+`;
+  const state = await clusterWith(sg);
+  const endpoints = await localEndpoints(state);
+  const compiler = new PolicyCompiler();
+  const before = compiler.compile(state, { endpoints });
+  const xa = before.pods.find((p) => p.namespace === "x" && p.name === "a")!;
+  // A deny-all for x/b arrives, and a pod label elsewhere changes.
+  const withDeny = await clusterWith(
+    sg,
+    `{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: deny-b, namespace: x}, spec: {podSelector: {matchLabels: {pod: b}}}}`,
+  );
+  // Same Pod objects are needed for reuse: move the new policy into the first state.
+  for (const other of withDeny.others()) {
+    if (other.resourceKind === "NetworkPolicy") {
+      state.apply({ type: "added", resource: other, resourceVersion: "2" });
+    }
+  }
+  relabel(state, { namespace: "y", name: "a", labels: { pod: "a", extra: "yes" } });
+  const after = compiler.compile(state, { endpoints });
+  assert(after.pods.find((p) => p.namespace === "x" && p.name === "a") === xa, "x/a kept");
+  assertEquals(after, compilePolicy(state, { endpoints }));
+  const update = renderPolicyUpdate(before, after);
+  assert(update.includes("_in_np"), update);
+  assert(!update.includes(xa.id), "nothing of x/a is rendered again");
+  assertEquals(renderPolicyTable(after), renderPolicyTable(compilePolicy(state, { endpoints })));
+});
