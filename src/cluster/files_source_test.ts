@@ -191,6 +191,35 @@ Deno.test("FilesSource.watch() reports an invalid edit and keeps the last valid 
   });
 });
 
+Deno.test("FilesSource.watch() keeps the last valid NetworkPolicy when an edit makes it invalid", async () => {
+  const policy = (ports: string) =>
+    [
+      "apiVersion: networking.k8s.io/v1",
+      "kind: NetworkPolicy",
+      "metadata: { name: web, namespace: x }",
+      "spec:",
+      "  podSelector: {}",
+      `  ingress: [{ ports: [${ports}] }]`,
+    ].join("\n") + "\n";
+  await withSource(async (dir, source) => {
+    await Deno.writeTextFile(`${dir}/np.yaml`, policy("{ port: 80 }"));
+    const snap = await source.list();
+    assertEquals(snap.others.map((o) => o.name), ["web"]);
+    const reader = new Reader(source);
+
+    await Deno.writeTextFile(`${dir}/np.yaml`, policy("{ port: http, endPort: 90 }"));
+    const bad = await reader.until((e) => e.type === "error");
+    assertEquals(bad.map(summary), ["error spec.ingress[0].ports[0].endPort"]);
+    assertStringIncludes((bad[0] as { message: string }).message, `${dir}/np.yaml:6`);
+    assertEquals(await reader.next(300), undefined, "the valid version stays: no deletion");
+
+    await Deno.writeTextFile(`${dir}/np.yaml`, policy("{ port: 81 }"));
+    const fixed = await reader.until((e) => e.type === "modified");
+    assertEquals(fixed.map(summary), ["modified Other web"]);
+    await reader.stop(source);
+  });
+});
+
 Deno.test("FilesSource.watch() settles a burst of writes into one change", async () => {
   await withSource(async (dir, source) => {
     await source.list();

@@ -4,7 +4,9 @@
  * (or `NodeList`, `PodList`, `NamespaceList`, as `kubectl get -o yaml` writes them). Understood:
  * `v1` Node, Pod and Namespace, and tern's own `tern.dev/v1alpha1` NodeEndpoints. Any other kind
  * with an `apiVersion`, a `kind` and a `metadata.name` (a NetworkPolicy, a SecurityGroupPolicy)
- * is kept aside whole as an "other" resource for the layer that reads it. A bad object becomes a
+ * is kept aside whole as an "other" resource for the layer that reads it; the policy kinds
+ * (NetworkPolicy, SecurityGroupPolicy, SecurityGroup) are validated first, by the policy layer's
+ * own schemas, so an invalid policy is an error here like any other bad object. A bad object becomes a
  * {@linkcode ManifestError} naming the file, line, key path and value, and is skipped; its
  * identity, when readable, is listed in `rejected` so that a watcher can keep the last valid
  * version, as the API server keeps an object whose update it refused.
@@ -13,7 +15,8 @@
 import { z } from "zod";
 import { type Document, LineCounter, parseAllDocuments } from "yaml";
 import { formatCidr, parseCidr } from "../cidr.ts";
-import { formatPath, formatValue, toIssues } from "./_issues.ts";
+import { invalidPolicyFields } from "../policy/resources.ts";
+import { formatPath, formatValue, toIssues, valueAt } from "./_issues.ts";
 import { otherKey, podKey } from "./resource_key.ts";
 import type {
   Container,
@@ -167,8 +170,21 @@ function parseAt(
   const schema = SCHEMAS[`${apiVersion} ${kind}`];
   if (schema === undefined) {
     const other = otherSchema.safeParse(input);
-    if (other.success) out.resources.push(other.data);
-    else report(other.error.issues);
+    if (!other.success) {
+      report(other.error.issues);
+      return out;
+    }
+    // A policy kind is validated here, at the edge, so an invalid edit is reported with its
+    // file and line and keeps the last valid version, as for every other kind.
+    const invalid = invalidPolicyFields(other.data);
+    if (invalid === undefined || invalid.length === 0) {
+      out.resources.push(other.data);
+      return out;
+    }
+    const what = describe(input);
+    for (const field of invalid) fail(field.path, valueAt(input, field.path), field.text, what);
+    const key = rawKey(input);
+    if (key !== undefined) out.rejected.push(key);
     return out;
   }
   const result = schema.safeParse(input);

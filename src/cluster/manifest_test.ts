@@ -88,6 +88,46 @@ Deno.test("parseManifests() keeps unknown kinds aside whole as other resources",
   });
 });
 
+Deno.test("parseManifests() rejects an invalid NetworkPolicy with the policy layer's reason, file, line and key", async () => {
+  const file = "np-endport.yaml";
+  const out = parseManifests(await testdata("bad-policy/networkpolicy-endport.yaml"), { file });
+  assertEquals(out.resources, []);
+  assertEquals(out.rejected, ["other:networking.k8s.io/v1/NetworkPolicy/team-a/db-from-web"]);
+  assertEquals(out.errors.length, 1);
+  const [error] = out.errors;
+  assertEquals(error!.key, "spec.ingress[0].ports[0].endPort");
+  assertEquals(error!.line, 14);
+  assertEquals(error!.value, 5440);
+  assertEquals(
+    error!.message,
+    'Invalid NetworkPolicy "team-a/db-from-web" in np-endport.yaml:14: spec.ingress[0].ports[0].endPort: needs a numeric port, not the named port "pg"',
+  );
+});
+
+Deno.test("parseManifests() rejects a SecurityGroup with an unknown field and keeps valid policies", () => {
+  const out = parseManifests(
+    [
+      "apiVersion: tern.dev/v1alpha1",
+      "kind: SecurityGroup",
+      "metadata: { name: sg-web }",
+      "spec:",
+      "  ingress:",
+      "    - action: allow",
+      "      prots: [80]",
+      "---",
+      "apiVersion: tern.dev/v1alpha1",
+      "kind: SecurityGroup",
+      "metadata: { name: sg-ok }",
+      "spec: { egress: [{ action: allow }] }",
+    ].join("\n"),
+    { file: "sg.yaml" },
+  );
+  assertEquals(out.resources.map((r) => (r as OtherResource).name), ["sg-ok"]);
+  assertEquals(out.rejected, ["other:tern.dev/v1alpha1/SecurityGroup//sg-web"]);
+  assertEquals(out.errors.map((e) => [e.key, e.line]), [["spec.ingress[0]", 6]]);
+  assertStringIncludes(out.errors[0]!.message, "unknown field: prots");
+});
+
 Deno.test("parseManifests() reports host bits with file, line, key and value, and keeps the good document", async () => {
   const out = parseManifests(await testdata("bad/host-bits.yaml"), { file: "host-bits.yaml" });
   assertEquals(out.errors.length, 1);

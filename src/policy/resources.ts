@@ -6,7 +6,7 @@
  * @module
  */
 import type { OtherResource } from "../cluster/types.ts";
-import type { ParseResult } from "./_parse.ts";
+import { describePolicy, type ParseResult } from "./_parse.ts";
 import { isLabelKey, isLabelValue } from "./_schema.ts";
 import type { PolicyProblem } from "./model.ts";
 import {
@@ -61,6 +61,40 @@ export function parsePolicyResource(
   const result = parseUncached(other);
   parsed.set(other, result);
   return result;
+}
+
+/** A field that makes a policy invalid: its key path as segments, and what is wrong with it. */
+export interface InvalidField {
+  path: (string | number)[];
+  text: string;
+}
+
+/**
+ * Why a kept-aside object of a policy kind tern reads is invalid, one entry per field (the
+ * cluster source's edge reports them with file and line and keeps the last valid version);
+ * empty for a valid policy (what it has that tern cannot enforce is reported later, by status),
+ * undefined for an object of any other kind.
+ */
+export function invalidPolicyFields(other: OtherResource): InvalidField[] | undefined {
+  const result = parsePolicyResource(other);
+  if (result === undefined) return undefined;
+  if (result.ok) return [];
+  return result.problems.map((p) => {
+    const prefix = `Invalid ${describePolicy(p.policy)}: ${p.key === "" ? "" : `${p.key}: `}`;
+    return {
+      path: keyPath(p.key),
+      text: p.message.startsWith(prefix) ? p.message.slice(prefix.length) : p.message,
+    };
+  });
+}
+
+/** `spec.ingress[0].ports[1].port` → `["spec", "ingress", 0, "ports", 1, "port"]`. */
+function keyPath(key: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  for (const m of key.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
+    out.push(m[2] !== undefined ? Number(m[2]) : m[1]!);
+  }
+  return out;
 }
 
 function parseUncached(other: OtherResource): ParseResult<PolicyResource> | undefined {
