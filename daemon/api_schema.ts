@@ -7,7 +7,13 @@
  */
 import { z } from "zod";
 import { isIp } from "../src/cidr.ts";
-import type { AllocateRequest, GcRequest, ProgramRequest, ReleaseRequest } from "../src/api.ts";
+import type {
+  AllocateRequest,
+  ExplainRequest,
+  GcRequest,
+  ProgramRequest,
+  ReleaseRequest,
+} from "../src/api.ts";
 
 /** CNI spec: starts with an alphanumeric, then alphanumerics, `_`, `.` or `-`. */
 const CNI_ID = /^[A-Za-z0-9][A-Za-z0-9_.\-]*$/;
@@ -88,3 +94,32 @@ export const gcRequestSchema: z.ZodType<GcRequest> = z.object({
 
 /** The attachment identity in GET /v1/endpoints/{containerID}/{ifname}. */
 export const attachmentIdSchema = attachmentId;
+
+const flowEnd = z.string().min(1).max(253 + 1 + 253);
+const byte = z.number().int().min(0).max(255);
+
+/** POST /v1/policy/explain. */
+export const explainRequestSchema: z.ZodType<ExplainRequest> = z.object({
+  src: flowEnd,
+  dst: flowEnd,
+  proto: z.enum(["tcp", "udp", "sctp", "icmp"]),
+  port: z.number().int().min(1).max(65535).optional(),
+  icmpType: byte.optional(),
+  icmpCode: byte.optional(),
+}).superRefine((v, ctx) => {
+  if (v.proto !== "icmp" && v.port === undefined) {
+    ctx.addIssue({ code: "custom", path: ["port"], message: `is required for ${v.proto}` });
+  }
+  if (v.proto !== "icmp" && (v.icmpType !== undefined || v.icmpCode !== undefined)) {
+    ctx.addIssue({ code: "custom", path: ["icmpType"], message: "is for icmp only" });
+  }
+  if (v.proto === "icmp" && v.port !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["port"], message: "is not for icmp" });
+  }
+}).transform((v) => {
+  const out: ExplainRequest = { src: v.src, dst: v.dst, proto: v.proto };
+  if (v.port !== undefined) out.port = v.port;
+  if (v.icmpType !== undefined) out.icmpType = v.icmpType;
+  if (v.icmpCode !== undefined) out.icmpCode = v.icmpCode;
+  return out;
+});

@@ -11,6 +11,7 @@ import { DEFAULT_SOCKET } from "../src/api.ts";
 import { type Cidr, formatCidr, overlaps, parseCidr } from "../src/cidr.ts";
 import type { Level } from "../src/log.ts";
 import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
+import { DEFAULT_LOG_RATE } from "../src/policy/compile.ts";
 import { formatIssues, formatValue } from "./_zod_issues.ts";
 import { parseDuration } from "./duration.ts";
 import { type RoutingConfig, routingConfigSchema } from "./routing/routing_config.ts";
@@ -34,6 +35,18 @@ export interface ClusterConfig {
   publishEndpoints: boolean;
   /** How long start-up waits for this node's Node to carry a pod CIDR when `podCIDRs` is absent. */
   podCIDRWaitMs: number;
+}
+
+/** The `policy` section: security groups and NetworkPolicy, enforced with nftables. */
+export interface PolicyConfig {
+  /** Whether the daemon programs `inet tern`; false deletes that table and enforces nothing. */
+  enabled: boolean;
+  /** Drop log lines per second per rule (and per pod layer's default deny); 0 logs nothing. */
+  logRate: number;
+  /** A second directory of policy manifests (beside the cluster source's); absent: none. */
+  dir?: string;
+  /** How long ADD waits for the Pod object of a pod held closed (see docs/policy.md). */
+  pendingWaitMs: number;
 }
 
 /** The validated config, with defaults applied and durations in milliseconds. */
@@ -76,6 +89,7 @@ export interface DaemonConfig {
     /** Whether `ip monitor route rule link` events trigger a pass. */
     monitor: boolean;
   };
+  policy: PolicyConfig;
 }
 
 /** Thrown when the config cannot be read or is invalid; the message is meant for the operator. */
@@ -204,6 +218,23 @@ const schema = z.strictObject({
     interval: duration("10s", 100),
     monitor: z.boolean().default(true),
   }).prefault({}),
+  policy: z.strictObject({
+    enabled: z.boolean().default(true),
+    logRate: z.unknown().default(DEFAULT_LOG_RATE).transform((value, ctx) => {
+      if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 10_000) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${
+            formatValue(value)
+          } must be an integer 0..10000 (log lines per second; 0: none)`,
+        });
+        return z.NEVER;
+      }
+      return value;
+    }),
+    dir: absolutePath.optional(),
+    pendingWait: duration("2s", 0),
+  }).prefault({}),
 }).superRefine((value, ctx) => {
   const cidrs = value.podCIDRs;
   if (cidrs === undefined || cidrs.length === 0) {
@@ -287,7 +318,13 @@ export function parseConfig(
     log: { level: data.log.level },
     routing: data.routing,
     reconcile: { intervalMs: data.reconcile.interval, monitor: data.reconcile.monitor },
+    policy: {
+      enabled: data.policy.enabled,
+      logRate: data.policy.logRate,
+      pendingWaitMs: data.policy.pendingWait,
+    },
   };
+  if (data.policy.dir !== undefined) config.policy.dir = data.policy.dir;
   if (data.log.file !== undefined) config.log.file = data.log.file;
   if (data.cluster !== undefined) {
     config.cluster = {

@@ -9,6 +9,8 @@ import { ConfigError, loadConfig, parseConfig } from "./config.ts";
 
 const testdata = new URL("../testdata/", import.meta.url);
 
+const DEFAULT_POLICY = { enabled: true, logRate: 5, pendingWaitMs: 2_000 };
+
 const DEFAULT_ROUTING = {
   mode: "routes" as const,
   addressTypes: ["InternalIP"],
@@ -30,6 +32,7 @@ Deno.test("parseConfig() fills every default around the required podCIDRs", () =
     log: { level: "info" },
     routing: DEFAULT_ROUTING,
     reconcile: { intervalMs: 10_000, monitor: true },
+    policy: DEFAULT_POLICY,
   });
 });
 
@@ -42,6 +45,7 @@ Deno.test("parseConfig() accepts the commented example in testdata/ternd.yaml", 
   assertEquals(config.cluster, undefined);
   assertEquals(config.routing, DEFAULT_ROUTING);
   assertEquals(config.reconcile, { intervalMs: 10_000, monitor: true });
+  assertEquals(config.policy, DEFAULT_POLICY);
 });
 
 Deno.test("parseConfig() reads the cluster, routing and reconcile sections of the issue-3 contract", async () => {
@@ -69,6 +73,7 @@ Deno.test("parseConfig() reads the cluster, routing and reconcile sections of th
       egressBinding: { annotation: "tern.dev/egress-table", label: "tern.dev/egress-table" },
     },
     reconcile: { intervalMs: 10_000, monitor: true },
+    policy: DEFAULT_POLICY,
   });
 });
 
@@ -112,7 +117,25 @@ Deno.test("parseConfig() reads every key of a full config", async () => {
     log: { level: "debug", file: "/tmp/ternd-test/ternd.log" },
     routing: DEFAULT_ROUTING,
     reconcile: { intervalMs: 10_000, monitor: true },
+    policy: DEFAULT_POLICY,
   });
+});
+
+Deno.test("parseConfig() reads the policy section", async () => {
+  const text = await Deno.readTextFile(new URL("config/good-policy.yaml", testdata));
+  assertEquals(parseConfig(text, { hostname: "h" }).policy, {
+    enabled: true,
+    logRate: 0,
+    dir: "/etc/tern/policy.d",
+    pendingWaitMs: 500,
+  });
+  assertEquals(
+    parseConfig("podCIDRs: [10.244.1.0/24]\npolicy: {enabled: false}\n", { hostname: "h" }).policy,
+    {
+      ...DEFAULT_POLICY,
+      enabled: false,
+    },
+  );
 });
 
 Deno.test("parseConfig() rejects each bad example with the message its '# expect:' line names", async () => {

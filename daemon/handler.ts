@@ -15,6 +15,7 @@ import type {
   ClusterStatus,
   Endpoint,
   GcResponse,
+  PolicyStatusResponse,
   ReleaseResponse,
   RoutingStatus,
   StatusResponse,
@@ -26,6 +27,7 @@ import { formatIssues, formatValue } from "./_zod_issues.ts";
 import {
   allocateRequestSchema,
   attachmentIdSchema,
+  explainRequestSchema,
   gcRequestSchema,
   programRequestSchema,
   releaseRequestSchema,
@@ -33,6 +35,8 @@ import {
 import type { HostDataplane } from "./dataplane.ts";
 import { type Ipam, IpamConflictError, IpamExhaustedError, IpamNotFoundError } from "./ipam.ts";
 import type { Mutex } from "./mutex.ts";
+import type { PolicyService } from "./policy_service.ts";
+import { ExplainError } from "../src/policy/explain.ts";
 
 /** The largest request body the API reads, in bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -57,6 +61,11 @@ export interface HandlerDeps {
   routingStatus?: () => RoutingStatus;
   /** The cluster source's state for status. Default: not reported (single node). */
   clusterStatus?: () => ClusterStatus;
+  /**
+   * Policy. Program answers only once the endpoint's policy is programmed. Default: policy
+   * disabled (program does not wait, the policy paths answer 503).
+   */
+  policy?: PolicyService;
 }
 
 /** A request handler: never throws, always answers JSON. */
@@ -184,6 +193,7 @@ export function createHandler(deps: HandlerDeps): Handler {
     };
     if (deps.routingStatus) body.routing = deps.routingStatus();
     if (deps.clusterStatus) body.cluster = deps.clusterStatus();
+    body.policy = deps.policy?.summary() ?? { enabled: false };
     return Promise.resolve(json(body));
   };
 
@@ -228,13 +238,58 @@ export function createHandler(deps: HandlerDeps): Handler {
       await dataplane.programEndpoint({ ...current, hostVeth: body.hostVeth });
       return await ipam.markProgrammed(body, body);
     });
+    // The endpoint is registered: its policy is in the next transaction. Answer only once that
+    // is in the kernel (outside the lock, so other ADDs are programmed meanwhile).
+    let policy: Endpoint["policy"] = "off";
+    if (deps.policy) {
+      const programmed = await deps.policy.programmed(endpoint.hostVeth);
+      policy = programmed.state === "ready" ? "ready" : "pending";
+      if (programmed.state === "pending") {
+        log.warn("Programmed endpoint, its veth held closed", {
+          ip: endpoint.ip,
+          hostVeth: endpoint.hostVeth,
+          reason: programmed.reason,
+        });
+      }
+    }
     log.info("Programmed endpoint", {
       ip: endpoint.ip,
       containerID: endpoint.containerID,
       ifname: endpoint.ifname,
       hostVeth: endpoint.hostVeth,
+      policy,
     });
-    return json(endpoint);
+    return json({ ...endpoint, policy });
+  };
+
+  const needPolicy = (): PolicyService => {
+    if (!deps.policy) {
+      throw new ApiFailure(
+        503,
+        "unavailable",
+        "Policy is disabled: policy.enabled is false in the daemon's config",
+      );
+    }
+    return deps.policy;
+  };
+
+  const policyStatus = (): Promise<Response> => {
+    const body: PolicyStatusResponse = deps.policy?.status() ??
+      { enforcement: { enabled: false }, policies: [] };
+    return Promise.resolve(json(body));
+  };
+
+  const policyCounters = async (): Promise<Response> => json(await needPolicy().counters());
+
+  const policyExplain = async (req: Request): Promise<Response> => {
+    const policy = needPolicy();
+    const body = validate(explainRequestSchema, await readJson(req));
+    try {
+      return json(policy.explain(body));
+    } catch (err) {
+      if (err instanceof ExplainError) throw new ApiFailure(400, "invalid", err.message);
+      throw err;
+    }
   };
 
   const listEndpoints = async (): Promise<Response> => json({ endpoints: await ipam.list() });
@@ -312,6 +367,9 @@ export function createHandler(deps: HandlerDeps): Handler {
       routes: [{ method: "GET", run: getEndpoint }],
     },
     { pattern: /^\/v1\/gc$/, routes: [{ method: "POST", run: gc }] },
+    { pattern: /^\/v1\/policy\/status$/, routes: [{ method: "GET", run: policyStatus }] },
+    { pattern: /^\/v1\/policy\/counters$/, routes: [{ method: "GET", run: policyCounters }] },
+    { pattern: /^\/v1\/policy\/explain$/, routes: [{ method: "POST", run: policyExplain }] },
   ];
 
   return async (req: Request): Promise<Response> => {

@@ -101,6 +101,7 @@ Deno.test("GET /v1/status reports pools, free, endpoints, version and uptime", (
       free: 255,
       endpoints: 1,
       uptimeMs: 5_000,
+      policy: { enabled: false },
     });
   }));
 

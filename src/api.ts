@@ -12,8 +12,14 @@
  * | GET | /v1/endpoints/{containerID}/{ifname} | → {@linkcode Endpoint} or 404 |
  * | POST | /v1/endpoints/release | {@linkcode ReleaseRequest} → {@linkcode ReleaseResponse} (idempotent) |
  * | POST | /v1/gc | {@linkcode GcRequest} → {@linkcode GcResponse} |
+ * | GET | /v1/policy/status | → {@linkcode PolicyStatusResponse} |
+ * | GET | /v1/policy/counters | → {@linkcode PolicyCountersResponse} |
+ * | POST | /v1/policy/explain | {@linkcode ExplainRequest} → {@linkcode ExplainResponse} |
  * @module
  */
+import type { PolicyCounters } from "./policy/counters.ts";
+import type { Explanation } from "./policy/explain.ts";
+import type { PolicyStatus } from "./policy/status.ts";
 
 /** Default path of the daemon's socket. */
 export const DEFAULT_SOCKET = "/run/tern/ternd.sock";
@@ -88,6 +94,12 @@ export interface Endpoint extends AttachmentId {
   podName?: string;
   /** `allocated`: address claimed, host side not yet programmed; `programmed`: ready. */
   state: "allocated" | "programmed";
+  /**
+   * In the answer to program only: `ready` (the veth passes traffic under its policy),
+   * `pending` (held closed until its Pod object arrives, see docs/policy.md), `off` (policy
+   * disabled).
+   */
+  policy?: "ready" | "pending" | "off";
   /** Milliseconds since the epoch. */
   createdAt: number;
   updatedAt: number;
@@ -139,6 +151,8 @@ export interface StatusResponse {
   routing?: RoutingStatus;
   /** The cluster source; absent on a single node (no `cluster` in the config). */
   cluster?: ClusterStatus;
+  /** Policy enforcement in brief; absent from daemons before issue 4. */
+  policy?: PolicySummary;
 }
 
 /** Something that kept a route or rule out, or that the operator should know. */
@@ -226,3 +240,100 @@ export interface ClusterStatus {
   /** The last publication: when, how many endpoints, whether it failed. */
   published?: { at: number; endpoints: number; error?: string };
 }
+
+/** Policy in brief, for `tern status`. */
+export interface PolicySummary {
+  /** False when `policy.enabled` is false: no table, nothing enforced. */
+  enabled: boolean;
+  /** Policy resources (valid or not) the node reads. */
+  policies?: number;
+  /** Local pods whose policy is programmed, and those held closed. */
+  pods?: number;
+  pending?: number;
+  /** Problems (invalid, unsupported, unresolved) found while compiling. */
+  problems?: number;
+  /** False while a change is waiting to be applied, or the table keeps failing. */
+  upToDate?: boolean;
+  lastApply?: PolicyApplyStatus;
+}
+
+/** One policy run: what it applied, or why it failed. Times are ms since the epoch. */
+export interface PolicyApplyStatus {
+  at: number;
+  /** What asked for it: `start`, `endpoints`, `cluster`, `policy`, `restore`, `retry`, joined by `,`. */
+  trigger: string;
+  /** `whole`: the whole table; `incremental`: only what changed; `none`: nothing had changed. */
+  kind: "whole" | "incremental" | "none" | "failed";
+  durationMs: number;
+  /** Of which compiling the model. */
+  computeMs: number;
+  /** Lines of the transaction. */
+  lines: number;
+  pods: number;
+  pending: number;
+  error?: string;
+}
+
+/** A local pod whose veth is held closed. */
+export interface PolicyPendingPod {
+  namespace: string;
+  name: string;
+  ifname: string;
+  ip: string;
+  reason: string;
+  /** How long it has been held. */
+  sinceMs: number;
+}
+
+/** The daemon's enforcement of policy. */
+export interface PolicyEnforcement {
+  enabled: true;
+  table: "inet tern";
+  /** Drop log lines per second per rule; 0: none. */
+  logRate: number;
+  /** Local pods whose policy is programmed. */
+  pods: number;
+  pending: PolicyPendingPod[];
+  problems: number;
+  /** Transactions applied, and how many of them were the whole table. */
+  applies: number;
+  wholeApplies: number;
+  upToDate: boolean;
+  lastApply?: PolicyApplyStatus;
+  lastError?: { at: number; error: string };
+  /** The whole table keeps failing; retried with backoff. */
+  failing?: { error: string; attempts: number; since: number; retryAt: number };
+  /** Checks of the kernel's table against the model, and restores after a difference. */
+  checks: number;
+  lastCheck?: number;
+  restores: number;
+  lastRestore?: { at: number; differences: string[] };
+}
+
+/** `GET /v1/policy/status`: enforcement, then each policy with its pods and problems. */
+export interface PolicyStatusResponse {
+  enforcement: PolicyEnforcement | { enabled: false };
+  policies: PolicyStatus[];
+}
+
+/** `GET /v1/policy/counters`: the kernel's counters, by policy and rule, pod and layer. */
+export interface PolicyCountersResponse extends PolicyCounters {
+  /** When they were read, ms since the epoch. */
+  at: number;
+}
+
+/** `POST /v1/policy/explain`: the verdict on one flow. */
+export interface ExplainRequest {
+  /** A pod as `namespace/name` (or `name` in `default`), or an IPv4 address. */
+  src: string;
+  dst: string;
+  proto: "tcp" | "udp" | "sctp" | "icmp";
+  /** The destination port: required for tcp, udp and sctp. */
+  port?: number;
+  /** ICMP type (default 8) and code (default 0). */
+  icmpType?: number;
+  icmpCode?: number;
+}
+
+/** The explanation, as `src/policy/explain.ts` computes it with the node's programmed model. */
+export type ExplainResponse = Explanation;

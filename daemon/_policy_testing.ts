@@ -1,0 +1,139 @@
+/**
+ * Test support for the daemon's policy: a cluster state from manifest text, daemon endpoints,
+ * and a fake `nft` {@linkcode Runner} that records every transaction, can be told to fail or to
+ * hold an apply, and answers listings with what a test gives it. Private to the daemon's tests.
+ * @module
+ */
+import { parseManifests } from "../src/cluster/manifest.ts";
+import { ClusterState } from "../src/cluster/state.ts";
+import type { Snapshot } from "../src/cluster/types.ts";
+import { hostVethName } from "../src/names.ts";
+import type { Runner, RunResult } from "../src/runner.ts";
+import type { LocalEndpoint } from "./local_endpoints.ts";
+
+/** A cluster state holding the manifests in `texts`; a bad manifest fails the test. */
+export function stateFrom(...texts: string[]): ClusterState {
+  const snapshot: Snapshot = {
+    resourceVersion: "1",
+    nodes: [],
+    pods: [],
+    namespaces: [],
+    nodeEndpoints: [],
+    others: [],
+    errors: [],
+  };
+  texts.forEach((text, i) => {
+    const parsed = parseManifests(text, { file: `text-${i}` });
+    if (parsed.errors.length > 0) {
+      throw new Error(`Bad test manifest: ${parsed.errors.map((e) => e.message).join("; ")}`);
+    }
+    for (const r of parsed.resources) {
+      if (r.kind === "Node") snapshot.nodes.push(r);
+      else if (r.kind === "Pod") snapshot.pods.push(r);
+      else if (r.kind === "Namespace") snapshot.namespaces.push(r);
+      else if (r.kind === "NodeEndpoints") snapshot.nodeEndpoints.push(r);
+      else snapshot.others.push(r);
+    }
+  });
+  const state = new ClusterState();
+  state.reset(snapshot);
+  return state;
+}
+
+/** Applies the manifests in `text` to `state` as `added`/`modified` events. */
+export function applyText(state: ClusterState, text: string): void {
+  const parsed = parseManifests(text, { file: "event" });
+  if (parsed.errors.length > 0) {
+    throw new Error(`Bad test manifest: ${parsed.errors.map((e) => e.message).join("; ")}`);
+  }
+  for (const resource of parsed.resources) {
+    state.apply({ type: "modified", resource, resourceVersion: String(Date.now()) });
+  }
+}
+
+/** A Pod manifest on node-1 with labels. */
+export function podYaml(namespace: string, name: string, labels: Record<string, string>): string {
+  return `{apiVersion: v1, kind: Pod, metadata: {namespace: ${namespace}, name: ${name}, labels: ${
+    JSON.stringify(labels)
+  }}, spec: {nodeName: node-1}}\n`;
+}
+
+/** A daemon endpoint for pod `namespace/name` with its real host veth name. */
+export async function endpoint(
+  namespace: string,
+  name: string,
+  ip: string,
+): Promise<LocalEndpoint> {
+  const containerID = `c-${namespace}-${name}`;
+  return {
+    containerID,
+    ifname: "eth0",
+    ip,
+    hostVeth: await hostVethName(containerID, "eth0"),
+    podNamespace: namespace,
+    podName: name,
+  };
+}
+
+/** A fake `nft`: records transactions, fails or holds them on demand, answers listings. */
+export class FakeNft {
+  /** Every transaction applied (`nft -f -` stdin), in order, including failed ones. */
+  readonly transactions: string[] = [];
+  /** Listing commands run. */
+  listings = 0;
+  /** How many of the next transactions fail, and with what. */
+  failNext = 0;
+  failWith = "Error: Could not process rule: No such file or directory";
+  /** The next transaction waits until this promise resolves. */
+  gate: Promise<void> | undefined;
+  /** What `nft -j -n list table inet tern` prints; undefined: no such table. */
+  listing: unknown | undefined;
+
+  /** The runner to give `Nft`. */
+  readonly run: Runner = async (argv, options) => {
+    const args = argv.slice(argv.indexOf("nft") + 1);
+    if (args[0] === "-f") {
+      this.transactions.push(options?.stdin ?? "");
+      const gate = this.gate;
+      this.gate = undefined;
+      if (gate) await gate;
+      if (this.failNext > 0) {
+        this.failNext--;
+        return result(1, "", this.failWith);
+      }
+      return result(0);
+    }
+    if (args.includes("list")) {
+      this.listings++;
+      if (this.listing === undefined) {
+        return result(1, "", "Error: No such file or directory\nlist table inet tern");
+      }
+      return result(0, JSON.stringify(this.listing));
+    }
+    return result(1, "", `fake nft: unsupported: ${argv.join(" ")}`);
+  };
+
+  /** The transactions that replaced the whole table. */
+  get whole(): string[] {
+    return this.transactions.filter((t) => t.includes("delete table inet tern"));
+  }
+}
+
+function result(code: number, stdout = "", stderr = ""): RunResult {
+  return { code, stdout, stderr };
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` every 5 ms until it is true or `ms` passed; returns its last answer. */
+export async function eventually(check: () => boolean, ms = 2_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await sleep(5);
+  }
+  return check();
+}

@@ -1,0 +1,503 @@
+/**
+ * Enforces policy on this node, in the manner of the routing reconciler: whatever changes (an
+ * endpoint programmed or released, a cluster or policy manifest) only marks the policy dirty;
+ * a run, `debounceMs` after the first request of a burst, compiles the model from the current
+ * inputs (the pure core in `src/policy`) and applies the difference to the kernel's `inet tern`
+ * table as one `nft -f -` transaction (`renderPolicyUpdate`). The new model is kept only when
+ * nft accepted it. An incremental transaction that fails is followed at once by the whole table
+ * (`renderPolicyTable`, which replaces any table atomically); a whole table that fails is tried
+ * again with exponential backoff. Runs never overlap. At start the whole table is applied.
+ *
+ * The daemon owns only `inet tern`: a periodic check lists it and compares it with the model
+ * (`checkPolicyTable`); a table that was deleted or changed is logged and applied whole again.
+ * The check's period is `intervalMs`, stretched so that listing a large table costs at most
+ * about 2% of the time. {@linkcode PolicyManager.programmed} lets the API answer ADD only once
+ * the pod's veth is in `ready` with its chains.
+ * @module
+ */
+import type { PolicyApplyStatus, PolicyEnforcement, PolicyPendingPod } from "../src/api.ts";
+import { type Logger, silentLogger } from "../src/log.ts";
+import type { Nft } from "../src/nft.ts";
+import { type PolicyCounters, policyCounters } from "../src/policy/counters.ts";
+import type { PolicyModel } from "../src/policy/model.ts";
+import { PolicyCompiler } from "../src/policy/policy_compiler.ts";
+import { renderPolicyTable, renderPolicyUpdate } from "../src/policy/render.ts";
+import { checkPolicyTable } from "../src/policy/table_check.ts";
+import { type PolicyInputs, type PolicyView, PolicyViewBuilder } from "./policy_view.ts";
+import { RetryBackoff } from "./retry_backoff.ts";
+
+/** What the manager works with. */
+export interface PolicyManagerDeps {
+  /** Applies and lists `inet tern`. */
+  nft: Pick<Nft, "apply" | "listTableJson">;
+  /** The inputs now: cluster state, `policy.dir`, this node's endpoints. */
+  inputs: () => PolicyInputs;
+  /** Default `silentLogger`. */
+  log?: Logger;
+}
+
+/** Knobs; every field documents its default. */
+export interface PolicyManagerOptions {
+  /** Drop log lines per second per rule; 0 logs nothing. */
+  logRate: number;
+  /** The table check's period (the daemon passes `reconcile.interval`). */
+  intervalMs: number;
+  /** Delay of a run after the first request of a burst. Default 20. */
+  debounceMs?: number;
+  /** Retry waits after a failed whole table: default 1 s doubling up to 60 s. */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** The clock, ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** A pod's policy after {@linkcode PolicyManager.programmed}. */
+export type ProgrammedState =
+  | { state: "ready" }
+  | { state: "pending"; reason: string }
+  | { state: "absent" };
+
+interface Waiter {
+  generation: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+const TABLE = { family: "inet", name: "tern" } as const;
+
+/** The share of time the periodic table check may spend listing (see the module doc). */
+const CHECK_DUTY = 50;
+
+/** Compiles, applies, checks and restores `inet tern`. */
+export class PolicyManager {
+  readonly #nft: Pick<Nft, "apply" | "listTableJson">;
+  readonly #inputs: () => PolicyInputs;
+  readonly #log: Logger;
+  readonly #logRate: number;
+  readonly #intervalMs: number;
+  readonly #debounceMs: number;
+  readonly #now: () => number;
+  readonly #backoff: RetryBackoff;
+  readonly #compiler = new PolicyCompiler();
+  readonly #views = new PolicyViewBuilder();
+
+  #chain: Promise<unknown> = Promise.resolve();
+  #started = false;
+  #stopped = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #due: number | undefined;
+  #checkTimer: ReturnType<typeof setTimeout> | undefined;
+  #reasons = new Set<string>();
+  #wanted = 0;
+  #applied = 0;
+  #needWhole = true;
+  #model: PolicyModel | undefined;
+  #view: PolicyView | undefined;
+  #waiters: Waiter[] = [];
+  #appliedListeners = new Set<() => void>();
+  #pendingSince = new Map<string, number>();
+  #warnedPending = new Set<string>();
+
+  #applies = 0;
+  #wholeApplies = 0;
+  #lastApply: PolicyApplyStatus | undefined;
+  #lastError: { at: number; error: string } | undefined;
+  #checks = 0;
+  #restores = 0;
+  #lastCheck: number | undefined;
+  #lastCheckMs = 0;
+  #lastRestore: { at: number; differences: string[] } | undefined;
+
+  /** `deps` are the edges, `options` the knobs. Call {@linkcode PolicyManager.start}. */
+  constructor(deps: PolicyManagerDeps, options: PolicyManagerOptions) {
+    this.#nft = deps.nft;
+    this.#inputs = deps.inputs;
+    this.#log = deps.log ?? silentLogger;
+    this.#logRate = options.logRate;
+    this.#intervalMs = options.intervalMs;
+    this.#debounceMs = options.debounceMs ?? 20;
+    this.#now = options.now ?? Date.now;
+    this.#backoff = new RetryBackoff(options.backoff);
+  }
+
+  /**
+   * Applies the whole table for the current inputs and starts serving requests and the periodic
+   * check. Throws when nft refuses the table (the daemon cannot enforce anything then).
+   */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    const result = await this.#enqueue(() => this.#run("start"));
+    if (result !== undefined) throw new Error(`Cannot program the policy table: ${result}`);
+    this.#started = true;
+    this.#armCheck();
+    if (this.#wanted > this.#applied) this.#arm(this.#now() + this.#debounceMs);
+  }
+
+  /** Stops timers, waits for a run in progress; waiters are told the daemon is stopping. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#checkTimer);
+    this.#timer = undefined;
+    this.#checkTimer = undefined;
+    await this.#chain;
+    for (const w of this.#waiters.splice(0)) {
+      w.reject(new Error("Policy not programmed: the daemon is stopping"));
+    }
+  }
+
+  /**
+   * Marks the policy dirty: a run follows `delayMs` (default `debounceMs`) after the first
+   * request of a burst. `reason` is logged with the run.
+   */
+  request(reason: string, delayMs: number = this.#debounceMs): void {
+    this.#wanted++;
+    this.#reasons.add(reason);
+    if (this.#started && !this.#stopped) this.#arm(this.#now() + Math.max(0, delayMs));
+  }
+
+  /**
+   * Waits until every change requested so far is applied, then reports the pod behind host
+   * veth `ifname`: `ready` (its chains and its `ready` entry are in the kernel), `pending`
+   * (held closed: it waits up to `options.waitMs`, default 0, for it to become ready), or
+   * `absent` (no such endpoint). Throws when nft refused the transaction that carried it.
+   */
+  async programmed(ifname: string, options: { waitMs?: number } = {}): Promise<ProgrammedState> {
+    const generation = this.#wanted;
+    if (this.#applied < generation) {
+      await new Promise<void>((resolve, reject) =>
+        this.#waiters.push({ generation, resolve, reject })
+      );
+    }
+    const deadline = this.#now() + (options.waitMs ?? 0);
+    while (true) {
+      const state = this.#stateOf(ifname);
+      if (state.state !== "pending" || this.#now() >= deadline || this.#stopped) return state;
+      await this.#nextApply(deadline - this.#now());
+    }
+  }
+
+  /** The model in the kernel (the last one nft accepted); undefined before the first. */
+  get model(): PolicyModel | undefined {
+    return this.#model;
+  }
+
+  /** The view the last model was compiled from (cluster, `policy.dir`, endpoints). */
+  view(): PolicyView {
+    return this.#view ?? this.#views.build(this.#inputs());
+  }
+
+  /** Lists the table and attributes its counters to policies, rules and pods. */
+  counters(): Promise<PolicyCounters> {
+    return this.#enqueue(async () => {
+      const model = this.#model;
+      if (model === undefined) throw new Error("No policy programmed yet");
+      const listing = await this.#nft.listTableJson(TABLE.family, TABLE.name);
+      if (listing === undefined) {
+        throw new Error("Table inet tern is missing: it is being restored");
+      }
+      return policyCounters(model, listing);
+    });
+  }
+
+  /** Compares the kernel's table with the model now; restores it when they differ. */
+  check(): Promise<string[]> {
+    return this.#enqueue(() => this.#check());
+  }
+
+  /** Enforcement state for `GET /v1/policy/status` and `tern status`. */
+  status(): PolicyEnforcement {
+    const now = this.#now();
+    const model = this.#model;
+    const pending: PolicyPendingPod[] = (model?.pending ?? []).map((p) => ({
+      namespace: p.namespace,
+      name: p.name,
+      ifname: p.ifname,
+      ip: p.ip,
+      reason: p.reason,
+      sinceMs: Math.max(0, now - (this.#pendingSince.get(p.ifname) ?? now)),
+    }));
+    const failing = this.#backoff.entries()[0]?.[1];
+    const out: PolicyEnforcement = {
+      enabled: true,
+      table: "inet tern",
+      logRate: this.#logRate,
+      pods: model?.pods.length ?? 0,
+      pending,
+      problems: model?.problems.length ?? 0,
+      applies: this.#applies,
+      wholeApplies: this.#wholeApplies,
+      upToDate: this.#applied === this.#wanted && failing === undefined,
+      checks: this.#checks,
+      restores: this.#restores,
+    };
+    if (this.#lastApply) out.lastApply = { ...this.#lastApply };
+    if (this.#lastError) out.lastError = { ...this.#lastError };
+    if (failing) {
+      out.failing = {
+        error: failing.error,
+        attempts: failing.attempts,
+        since: failing.since,
+        retryAt: failing.retryAt,
+      };
+    }
+    if (this.#lastCheck !== undefined) out.lastCheck = this.#lastCheck;
+    if (this.#lastRestore) out.lastRestore = { ...this.#lastRestore };
+    return out;
+  }
+
+  /** Calls `listener` after every successful apply; returns the function that unsubscribes. */
+  onApplied(listener: () => void): () => void {
+    this.#appliedListeners.add(listener);
+    return () => this.#appliedListeners.delete(listener);
+  }
+
+  #stateOf(ifname: string): ProgrammedState {
+    const model = this.#model;
+    if (model?.pods.some((p) => p.ifname === ifname)) return { state: "ready" };
+    const pending = model?.pending.find((p) => p.ifname === ifname);
+    if (pending) return { state: "pending", reason: pending.reason };
+    return { state: "absent" };
+  }
+
+  #nextApply(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      const unsubscribe = this.onApplied(done);
+    });
+  }
+
+  #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(task, task);
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+
+  #arm(due: number): void {
+    if (this.#timer !== undefined && this.#due !== undefined && this.#due <= due) return;
+    clearTimeout(this.#timer);
+    this.#due = due;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#due = undefined;
+      if (this.#stopped) return;
+      const trigger = [...this.#reasons].sort().join(",") || "request";
+      this.#reasons.clear();
+      void this.#enqueue(() => this.#run(trigger));
+    }, Math.max(0, due - this.#now()));
+  }
+
+  #armCheck(): void {
+    clearTimeout(this.#checkTimer);
+    if (this.#stopped) return;
+    const wait = Math.max(this.#intervalMs, this.#lastCheckMs * CHECK_DUTY);
+    this.#checkTimer = setTimeout(() => {
+      this.#checkTimer = undefined;
+      if (this.#stopped) return;
+      void this.check().catch((err) =>
+        this.#log.warn("Cannot check the policy table", { error: String(err) })
+      ).finally(() => this.#armCheck());
+    }, wait);
+  }
+
+  /** One run: compile, render, apply; returns the error that remains, if any. */
+  async #run(trigger: string): Promise<string | undefined> {
+    const generation = this.#wanted;
+    const t0 = performance.now();
+    let next: PolicyModel;
+    try {
+      const view = this.#views.build(this.#inputs());
+      next = this.#compiler.compile(view.view, {
+        endpoints: view.endpoints,
+        logRate: this.#logRate,
+      });
+      for (const p of next.pending) {
+        const reason = view.held.get(p.ifname);
+        if (reason !== undefined) p.reason = reason;
+      }
+      this.#view = view;
+    } catch (err) {
+      // A compiler bug must not leave ADDs waiting: report it like a failed apply.
+      return this.#failed({ generation, trigger, error: errorText(err), t0, whole: true });
+    }
+    const computeMs = performance.now() - t0;
+    const whole = this.#needWhole || this.#model === undefined;
+    let text = whole ? renderPolicyTable(next) : renderPolicyUpdate(this.#model!, next);
+    let applyAsWhole = whole;
+    try {
+      if (text !== "") await this.#nft.apply(text);
+    } catch (err) {
+      if (whole) {
+        return this.#failed({ generation, trigger, error: errorText(err), t0, whole: true });
+      }
+      this.#log.warn("Policy update failed; applying the whole table", {
+        trigger,
+        error: errorText(err),
+      });
+      text = renderPolicyTable(next);
+      applyAsWhole = true;
+      try {
+        await this.#nft.apply(text);
+      } catch (err2) {
+        return this.#failed({ generation, trigger, error: errorText(err2), t0, whole: true });
+      }
+    }
+    this.#succeeded({ generation, trigger, next, whole: applyAsWhole, text, t0, computeMs });
+    return undefined;
+  }
+
+  #succeeded(
+    at: {
+      generation: number;
+      trigger: string;
+      next: PolicyModel;
+      whole: boolean;
+      text: string;
+      t0: number;
+      computeMs: number;
+    },
+  ): void {
+    const { generation, trigger, next, whole, text, t0, computeMs } = at;
+    const previous = this.#model;
+    this.#model = next;
+    this.#applied = Math.max(this.#applied, generation);
+    this.#needWhole = false;
+    this.#backoff.succeeded("table");
+    const durationMs = round(performance.now() - t0);
+    if (text !== "") {
+      this.#applies++;
+      if (whole) this.#wholeApplies++;
+    }
+    this.#lastApply = {
+      at: this.#now(),
+      trigger,
+      kind: text === "" ? "none" : whole ? "whole" : "incremental",
+      durationMs,
+      computeMs: round(computeMs),
+      lines: text === "" ? 0 : text.split("\n").length - 1,
+      pods: next.pods.length,
+      pending: next.pending.length,
+    };
+    this.#trackPending(next);
+    this.#logChanges(previous, next);
+    const fields = { ...this.#lastApply, compiled: this.#compiler.stats.computed };
+    if (text === "") this.#log.debug("Policy unchanged", fields);
+    else if (whole) this.#log.info("Applied the whole policy table", fields);
+    else this.#log.debug("Applied a policy update", fields);
+    for (const w of this.#waiters.filter((w) => w.generation <= generation)) w.resolve();
+    this.#waiters = this.#waiters.filter((w) => w.generation > generation);
+    for (const listener of [...this.#appliedListeners]) listener();
+  }
+
+  #failed(
+    at: { generation: number; trigger: string; error: string; t0: number; whole: boolean },
+  ): string {
+    const { generation, trigger, error } = at;
+    const now = this.#now();
+    this.#needWhole = true;
+    this.#lastError = { at: now, error };
+    const entry = this.#backoff.failed("table", error, now);
+    this.#lastApply = {
+      at: now,
+      trigger,
+      kind: "failed",
+      durationMs: round(performance.now() - at.t0),
+      computeMs: 0,
+      lines: 0,
+      pods: this.#model?.pods.length ?? 0,
+      pending: this.#model?.pending.length ?? 0,
+      error,
+    };
+    this.#log.error("Cannot apply the policy table", {
+      trigger,
+      error,
+      attempts: entry.attempts,
+      retryInMs: entry.retryAt - now,
+    });
+    const failure = new Error(`Cannot program policy: ${error}`);
+    for (const w of this.#waiters.filter((w) => w.generation <= generation)) w.reject(failure);
+    this.#waiters = this.#waiters.filter((w) => w.generation > generation);
+    if (this.#started && !this.#stopped) {
+      this.#reasons.add("retry");
+      this.#arm(entry.retryAt);
+    }
+    return error;
+  }
+
+  async #check(): Promise<string[]> {
+    const model = this.#model;
+    if (model === undefined || this.#needWhole) return [];
+    const t0 = performance.now();
+    const listing = await this.#nft.listTableJson(TABLE.family, TABLE.name);
+    this.#lastCheckMs = performance.now() - t0;
+    this.#checks++;
+    this.#lastCheck = this.#now();
+    if (this.#model !== model) return []; // cannot happen inside the chain; kept for safety
+    const differences = checkPolicyTable(model, listing);
+    if (differences.length === 0) return [];
+    this.#restores++;
+    this.#lastRestore = { at: this.#now(), differences };
+    this.#log.warn("Policy table changed outside tern; applying it whole again", {
+      differences: differences.join("; "),
+    });
+    this.#needWhole = true;
+    this.request("restore", 0);
+    return differences;
+  }
+
+  #trackPending(model: PolicyModel): void {
+    const now = this.#now();
+    const current = new Set(model.pending.map((p) => p.ifname));
+    for (const ifname of [...this.#pendingSince.keys()]) {
+      if (!current.has(ifname)) {
+        this.#pendingSince.delete(ifname);
+        this.#warnedPending.delete(ifname);
+      }
+    }
+    for (const p of model.pending) {
+      if (!this.#pendingSince.has(p.ifname)) this.#pendingSince.set(p.ifname, now);
+    }
+  }
+
+  #logChanges(previous: PolicyModel | undefined, next: PolicyModel): void {
+    const before = new Set(previous?.pending.map((p) => p.ifname) ?? []);
+    for (const p of next.pending) {
+      if (before.has(p.ifname) || this.#warnedPending.has(p.ifname)) continue;
+      this.#warnedPending.add(p.ifname);
+      this.#log.warn("Pod held closed: its veth drops everything", {
+        pod: `${p.namespace}/${p.name}`,
+        ifname: p.ifname,
+        reason: p.reason,
+      });
+    }
+    const wasPending = new Set(previous?.pending.map((p) => p.ifname) ?? []);
+    for (const p of next.pods) {
+      if (wasPending.has(p.ifname)) {
+        this.#log.info("Pod policy programmed after being held", {
+          pod: `${p.namespace}/${p.name}`,
+          ifname: p.ifname,
+        });
+      }
+    }
+    const oldProblems = new Set(previous?.problems.map((p) => p.message) ?? []);
+    const newProblems = new Set(next.problems.map((p) => p.message));
+    for (const p of next.problems) {
+      if (!oldProblems.has(p.message)) this.#log.warn(p.message, { severity: p.severity });
+    }
+    for (const message of oldProblems) {
+      if (!newProblems.has(message)) this.#log.info("Policy problem resolved", { was: message });
+    }
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

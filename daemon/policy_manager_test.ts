@@ -1,0 +1,307 @@
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../test/assert.ts";
+import type { ClusterState } from "../src/cluster/state.ts";
+import { hostVethName } from "../src/names.ts";
+import { Nft } from "../src/nft.ts";
+import {
+  applyText,
+  endpoint,
+  eventually,
+  FakeNft,
+  podYaml,
+  sleep,
+  stateFrom,
+} from "./_policy_testing.ts";
+import type { LocalEndpoint } from "./local_endpoints.ts";
+import { PolicyManager } from "./policy_manager.ts";
+
+const NAMESPACES = `
+{apiVersion: v1, kind: Namespace, metadata: {name: x}}
+---
+{apiVersion: v1, kind: Namespace, metadata: {name: y}}
+`;
+const DENY_ALL_X =
+  `{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: deny-all, namespace: x}, spec: {podSelector: {}}}`;
+const WEB_FROM_Y = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}}]}]
+`;
+
+interface Fixture {
+  nft: FakeNft;
+  manager: PolicyManager;
+  cluster: ClusterState | undefined;
+  policyDir: ClusterState | undefined;
+  endpoints: LocalEndpoint[];
+}
+
+async function withManager(
+  setup: { cluster?: ClusterState; policyDir?: ClusterState; endpoints?: LocalEndpoint[] },
+  fn: (f: Fixture) => Promise<void>,
+  options: { backoffMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const nft = new FakeNft();
+  const endpoints = setup.endpoints ?? [];
+  const manager = new PolicyManager({
+    nft: new Nft(nft.run),
+    inputs: () => ({
+      cluster: setup.cluster,
+      policyDir: setup.policyDir,
+      endpoints,
+      nodeName: "node-1",
+    }),
+  }, {
+    logRate: 5,
+    intervalMs: options.intervalMs ?? 3_600_000,
+    debounceMs: 5,
+    backoff: { initialMs: options.backoffMs ?? 3_600_000, maxMs: options.backoffMs ?? 3_600_000 },
+  });
+  try {
+    await fn({ nft, manager, cluster: setup.cluster, policyDir: setup.policyDir, endpoints });
+  } finally {
+    await manager.stop();
+  }
+}
+
+Deno.test("PolicyManager.start() applies the whole table in one transaction", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", { app: "web" }), DENY_ALL_X);
+  await withManager({ cluster, endpoints: [a] }, async ({ nft, manager }) => {
+    await manager.start();
+    assertEquals(nft.transactions.length, 1);
+    const [text] = nft.transactions;
+    assert(text!.startsWith("# tern: the whole policy table"), text);
+    assertStringIncludes(text!, "table inet tern {}\ndelete table inet tern\n");
+    assertStringIncludes(text!, `"${a.hostVeth}"`);
+    assertEquals(manager.status().wholeApplies, 1);
+    assertEquals(manager.model?.pods.map((p) => p.ifname), [a.hostVeth]);
+  });
+});
+
+Deno.test("PolicyManager applies only an incremental transaction when a pod appears", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const b = await endpoint("x", "b", "10.244.1.11");
+  const cluster = stateFrom(
+    NAMESPACES,
+    podYaml("x", "a", { app: "web" }),
+    podYaml("x", "b", { app: "db" }),
+    DENY_ALL_X,
+  );
+  await withManager({ cluster, endpoints: [a] }, async ({ nft, manager, endpoints }) => {
+    await manager.start();
+    endpoints.push(b);
+    manager.request("endpoints");
+    assertEquals(await manager.programmed(b.hostVeth), { state: "ready" });
+    assertEquals(nft.transactions.length, 2);
+    const update = nft.transactions[1]!;
+    assert(!update.includes("delete table"), update);
+    assertStringIncludes(update, `add element inet tern ready { "${b.hostVeth}" }`);
+    assert(!update.includes(a.hostVeth), "nothing of x/a is touched");
+    assertEquals(manager.status().lastApply?.kind, "incremental");
+  });
+});
+
+Deno.test("PolicyManager applies a label change as an incremental transaction", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const c = await endpoint("y", "c", "10.244.1.20");
+  const cluster = stateFrom(
+    NAMESPACES,
+    podYaml("x", "a", { app: "db" }),
+    podYaml("y", "c", {}),
+    WEB_FROM_Y,
+  );
+  await withManager({ cluster, endpoints: [a, c] }, async ({ nft, manager }) => {
+    await manager.start();
+    assertEquals(manager.model?.pods.find((p) => p.name === "a")?.ingress, []);
+    cluster.subscribe(() => manager.request("cluster"));
+    applyText(cluster, podYaml("x", "a", { app: "web" }));
+    assert(await eventually(() => nft.transactions.length === 2), "one more transaction");
+    const update = nft.transactions[1]!;
+    assert(!update.includes("delete table"), update);
+    assertStringIncludes(update, `add element inet tern pod_ingress { "${a.hostVeth}" : jump p_`);
+    assertStringIncludes(update, "10.244.1.20 . 0 . 0-65535 : accept");
+  });
+});
+
+Deno.test("PolicyManager coalesces a burst of changes into one transaction", async () => {
+  const eps = await Promise.all(
+    [1, 2, 3, 4, 5].map((i) => endpoint("x", `p${i}`, `10.244.1.${i + 10}`)),
+  );
+  await withManager({ endpoints: [] }, async ({ nft, manager, endpoints }) => {
+    await manager.start();
+    for (const ep of eps) {
+      endpoints.push(ep);
+      manager.request("endpoints");
+    }
+    const waits = eps.map((ep) => manager.programmed(ep.hostVeth));
+    assertEquals(await Promise.all(waits), eps.map(() => ({ state: "ready" as const })));
+    assertEquals(nft.transactions.length, 2);
+  });
+});
+
+Deno.test("programmed() answers only after the transaction that carries the pod was applied", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  await withManager({ endpoints: [] }, async ({ nft, manager, endpoints }) => {
+    await manager.start();
+    const gate = Promise.withResolvers<void>();
+    nft.gate = gate.promise;
+    endpoints.push(a);
+    manager.request("endpoints");
+    let answered = false;
+    const wait = manager.programmed(a.hostVeth).then((s) => {
+      answered = true;
+      return s;
+    });
+    assert(await eventually(() => nft.transactions.length === 2), "the update is being applied");
+    await sleep(30);
+    assertEquals(answered, false, "nft has not returned yet");
+    gate.resolve();
+    assertEquals(await wait, { state: "ready" });
+  });
+});
+
+Deno.test("PolicyManager falls back to the whole table when an update fails, keeping the old model until then", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const b = await endpoint("x", "b", "10.244.1.11");
+  await withManager({ endpoints: [a] }, async ({ nft, manager, endpoints }) => {
+    await manager.start();
+    nft.failNext = 1;
+    endpoints.push(b);
+    manager.request("endpoints");
+    assertEquals(await manager.programmed(b.hostVeth), { state: "ready" });
+    assertEquals(nft.transactions.length, 3);
+    assert(!nft.transactions[1]!.includes("delete table"), "first the update");
+    assert(nft.transactions[2]!.includes("delete table inet tern"), "then the whole table");
+    assertEquals(manager.status().wholeApplies, 2);
+  });
+});
+
+Deno.test("PolicyManager retries a failing whole table with backoff and rejects waiting ADDs", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  await withManager({ endpoints: [] }, async ({ nft, manager, endpoints }) => {
+    await manager.start();
+    nft.failNext = 3; // the update, the whole table, the first retry
+    endpoints.push(a);
+    manager.request("endpoints");
+    await assertRejects(
+      () => manager.programmed(a.hostVeth),
+      Error,
+      "Cannot program policy: Command failed: nft -f -: exit 1: Error: Could not process rule",
+    );
+    assertEquals(manager.model?.pods.length, 0, "the model nft refused is not kept");
+    const failing = manager.status().failing;
+    assertEquals(failing?.attempts, 1);
+    assert(
+      await eventually(() => manager.model?.pods.length === 1, 3_000),
+      "retried until it worked",
+    );
+    assertEquals(nft.whole.length, 4, "start, then the fallback and two retries, all whole");
+    assertEquals(manager.status().failing, undefined);
+    assertEquals(await manager.programmed(a.hostVeth), { state: "ready" });
+  }, { backoffMs: 40 });
+});
+
+Deno.test("PolicyManager.start() fails when nft refuses the table", async () => {
+  await withManager({ endpoints: [] }, async ({ nft, manager }) => {
+    nft.failNext = 1;
+    nft.failWith = "nft: command not found";
+    await assertRejects(
+      () => manager.start(),
+      Error,
+      "Cannot program the policy table: Command failed: nft -f -: exit 1: nft: command not found",
+    );
+  });
+});
+
+Deno.test("PolicyManager restores a deleted table", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), DENY_ALL_X);
+  await withManager({ cluster, endpoints: [a] }, async ({ nft, manager }) => {
+    await manager.start();
+    nft.listing = undefined; // someone ran `nft delete table inet tern`
+    assertEquals(await manager.check(), ["table inet tern is missing"]);
+    assert(await eventually(() => nft.whole.length === 2), "applied whole again");
+    assertEquals(manager.status().restores, 1);
+    assertEquals(manager.status().lastRestore?.differences, ["table inet tern is missing"]);
+  });
+});
+
+Deno.test("PolicyManager leaves a table that matches its model alone", async () => {
+  // The golden table of testdata/policy/sg-priority-deny as the kernel listed it.
+  const testdata = new URL("../testdata/policy/", import.meta.url);
+  const read = (f: string) => Deno.readTextFile(new URL(f, testdata));
+  const cluster = stateFrom(await read("cluster.yaml"), await read("sg-priority-deny.yaml"));
+  const published = cluster.nodeEndpoints().find((e) => e.node === "node-1")!.endpoints;
+  const endpoints = await Promise.all(published.map(async (ep) => ({
+    ...ep,
+    hostVeth: await hostVethName(ep.containerID, ep.ifname),
+  })));
+  await withManager({ cluster, endpoints }, async ({ nft, manager }) => {
+    await manager.start();
+    nft.listing = JSON.parse(await read("sg-priority-deny.counters.json"));
+    assertEquals(await manager.check(), []);
+    await sleep(20);
+    assertEquals(nft.transactions.length, 1, "nothing applied again");
+    assertEquals(manager.status().checks, 1);
+    assertEquals(manager.status().restores, 0);
+  });
+});
+
+Deno.test("PolicyManager checks the table periodically and restores a changed one", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  await withManager({ endpoints: [a] }, async ({ nft, manager }) => {
+    await manager.start();
+    // A table with someone else's chain and without tern's ready set.
+    nft.listing = { nftables: [{ chain: { family: "inet", table: "tern", name: "theirs" } }] };
+    assert(await eventually(() => manager.status().restores === 1, 2_000), "found and restored");
+    assert(await eventually(() => nft.whole.length === 2), "applied whole again");
+    assert(nft.listings >= 1);
+  }, { intervalMs: 30 });
+});
+
+Deno.test("PolicyManager holds a pod whose Pod object is missing when a policy of its namespace could select it", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const cluster = stateFrom(NAMESPACES, WEB_FROM_Y);
+  await withManager({ cluster, endpoints: [a] }, async ({ nft, manager }) => {
+    await manager.start();
+    const state = await manager.programmed(a.hostVeth);
+    assertEquals(state.state, "pending");
+    assertStringIncludes(
+      (state as { reason: string }).reason,
+      "Pod x/a is not in the cluster state and NetworkPolicy x/web could select it",
+    );
+    assert(!nft.transactions[0]!.includes(`\t\t\t"${a.hostVeth}"`), "not in ready");
+    assertEquals(manager.status().pending.map((p) => p.name), ["a"]);
+    // The Pod object arrives while ADD waits for it.
+    cluster.subscribe(() => manager.request("cluster"));
+    const wait = manager.programmed(a.hostVeth, { waitMs: 2_000 });
+    await sleep(20);
+    applyText(cluster, podYaml("x", "a", { app: "web" }));
+    assertEquals(await wait, { state: "ready" });
+    assertEquals(manager.status().pending, []);
+  });
+});
+
+Deno.test("PolicyManager programs a pod whose Pod object is missing when nothing in its namespace could select it", async () => {
+  const a = await endpoint("z", "a", "10.244.1.10");
+  const cluster = stateFrom(NAMESPACES, WEB_FROM_Y); // a policy in x only
+  await withManager({ cluster, endpoints: [a] }, async ({ manager }) => {
+    await manager.start();
+    assertEquals(await manager.programmed(a.hostVeth), { state: "ready" });
+    assertEquals(manager.model?.pods[0]?.ingress, []);
+  });
+});
+
+Deno.test("PolicyManager on a single node takes pods as label-less and applies policy.dir to them", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const policyDir = stateFrom(DENY_ALL_X);
+  await withManager({ policyDir, endpoints: [a] }, async ({ manager }) => {
+    await manager.start();
+    assertEquals(await manager.programmed(a.hostVeth), { state: "ready" });
+    const pod = manager.model!.pods[0]!;
+    assertEquals(pod.ingress.map((l) => [l.layer, l.boxes.length]), [["networkPolicy", 0]]);
+  });
+});
