@@ -1,7 +1,8 @@
 /**
  * The host side of every endpoint, through `Ip` from `src/ip.ts`, on the plugin's critical path:
- * programming installs the `podIP/32` route to the host veth and the endpoint's RPDB rules in one
- * `ip -batch`, so they are in place before ADD returns; removal deletes them and the host veth.
+ * programming turns on strict reverse-path filtering on the host veth, then installs the
+ * `podIP/32` route to the host veth and the endpoint's RPDB rules in one `ip -batch`, so they are
+ * in place before ADD returns; removal deletes them and the host veth.
  * Everything carries tern's route protocol, and only links whose name carries tern's prefix are
  * ever deleted. The endpoint is registered in {@linkcode LocalEndpoints} before the kernel is
  * touched and forgotten before it is torn down, and from then on the reconciler owns its routes
@@ -25,6 +26,9 @@ import {
 
 /** Default path of the IPv4 forwarding switch (per network namespace). */
 export const IP_FORWARD_PATH = "/proc/sys/net/ipv4/ip_forward";
+
+/** The per-interface IPv4 settings of the node's network namespace (`<dir>/<veth>/rp_filter`). */
+export const IPV4_CONF_DIR = "/proc/sys/net/ipv4/conf";
 
 /** What the API handler needs of the host side; tests pass a fake. */
 export interface HostDataplane {
@@ -57,13 +61,16 @@ export class Dataplane implements HostDataplane {
   readonly #endpoints: LocalEndpoints;
   readonly #rulesFor: (ep: LocalEndpoint) => Rule[];
   readonly #echo: EchoFilter | undefined;
+  readonly #rpFilterDir: string | undefined;
 
   /**
    * `options.routeProtocol` marks tern's routes and rules; `options.endpoints` (default: a
    * registry of its own) learns of every endpoint programmed or removed; `options.rulesFor`
    * (default: `to <podIP> lookup main` at 512 only) gives an endpoint's rules; `options.echo`
    * learns what is applied, so that `ip monitor` echoes trigger no pass; `options.ipForwardPath` (default {@linkcode IP_FORWARD_PATH}) is injectable so tests never
-   * touch the real switch.
+   * touch the real switch; `options.rpFilterDir` (the daemon passes {@linkcode IPV4_CONF_DIR};
+   * default: none, nothing written) is where each programmed veth gets strict reverse-path
+   * filtering.
    */
   constructor(
     ip: Ip,
@@ -73,6 +80,7 @@ export class Dataplane implements HostDataplane {
       rulesFor?: (ep: LocalEndpoint) => Rule[];
       echo?: EchoFilter;
       ipForwardPath?: string;
+      rpFilterDir?: string;
     },
   ) {
     this.#ip = ip;
@@ -80,6 +88,7 @@ export class Dataplane implements HostDataplane {
     this.#ipForwardPath = options.ipForwardPath ?? IP_FORWARD_PATH;
     this.#endpoints = options.endpoints ?? new LocalEndpoints();
     this.#echo = options.echo;
+    this.#rpFilterDir = options.rpFilterDir;
     this.#rulesFor = options.rulesFor ??
       ((ep) => [{ priority: TO_POD_PRIORITY, dst: `${ep.ip}/32`, table: MAIN_TABLE }]);
   }
@@ -98,6 +107,20 @@ export class Dataplane implements HostDataplane {
   async programEndpoint(ep: Endpoint): Promise<void> {
     if (ep.hostVeth === "") {
       throw new TypeError(`Cannot program endpoint ${ep.ip}: no host veth recorded`);
+    }
+    // Strict reverse-path filtering on the host veth: a packet from the pod must carry the
+    // pod's own address (the only one routed back to this veth), so policy, which trusts source
+    // addresses, cannot be fooled by a spoofed one. Before the endpoint counts as programmed.
+    if (this.#rpFilterDir !== undefined && ep.hostVeth.startsWith(VETH_PREFIX)) {
+      try {
+        await Deno.writeTextFile(`${this.#rpFilterDir}/${ep.hostVeth}/rp_filter`, "1\n");
+      } catch (err) {
+        throw new Error(
+          `Cannot program endpoint ${ep.ip}: cannot set rp_filter on ${ep.hostVeth}: ${
+            err instanceof Deno.errors.NotFound ? "no such interface" : String(err)
+          }`,
+        );
+      }
     }
     const local = toLocalEndpoint(ep);
     const previous = this.#endpoints.upsert(local);

@@ -188,3 +188,29 @@ Deno.test("enableIpForward() writes 1 once and leaves an enabled switch alone", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("programEndpoint() turns on strict rp_filter on the host veth before its routes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const ep = endpoint("10.244.1.7");
+    await Deno.mkdir(`${dir}/${ep.hostVeth}`);
+    await Deno.writeTextFile(`${dir}/${ep.hostVeth}/rp_filter`, "0\n");
+    const { run, calls } = fakeRunner();
+    const dataplane = new Dataplane(new Ip(run), { routeProtocol: 116, rpFilterDir: dir });
+    await dataplane.programEndpoint(ep);
+    assertEquals(await Deno.readTextFile(`${dir}/${ep.hostVeth}/rp_filter`), "1\n");
+    assertEquals(calls.length, 1);
+
+    // A veth that does not exist: nothing is installed, the error names it.
+    const gone = endpoint("10.244.1.8");
+    await assertRejects(
+      () => dataplane.programEndpoint(gone),
+      Error,
+      `Cannot program endpoint 10.244.1.8: cannot set rp_filter on ${gone.hostVeth}: no such interface`,
+    );
+    assertEquals(calls.length, 1);
+    assertEquals(dataplane.endpoints.list().map((e) => e.ip), ["10.244.1.7"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -3,10 +3,12 @@
  * the config, refuses to run beside a live daemon, lists the cluster source (when configured)
  * and learns the node's pod CIDRs from its Node if the config gives none, opens the KV state,
  * refuses allocations outside the pod CIDRs, turns on IPv4 forwarding, sweeps once (gone
- * attachments), runs a first reconcile pass (routes and rules equal to the desired state) and
- * publishes the node's endpoints; then it serves the API on the Unix socket, sweeps every
- * `gc.interval`, reconciles on every change, netlink event and `reconcile.interval`, and follows
- * the cluster source. SIGTERM or SIGINT stops serving, closes KV, removes the socket and exits 0.
+ * attachments), runs a first reconcile pass (routes and rules equal to the desired state),
+ * applies the whole policy table (`inet tern`, unless `policy.enabled` is false) and publishes
+ * the node's endpoints; then it serves the API on the Unix socket, sweeps every `gc.interval`,
+ * reconciles on every change, netlink event and `reconcile.interval`, updates the policy table
+ * on every change and checks it every `reconcile.interval`, and follows the cluster source and
+ * `policy.dir`. SIGTERM or SIGINT stops serving, closes KV, removes the socket and exits 0.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -17,12 +19,13 @@ import { ClusterState } from "../src/cluster/state.ts";
 import type { PublishedEndpoint } from "../src/cluster/types.ts";
 import { Ip } from "../src/ip.ts";
 import { createLogger } from "../src/log.ts";
+import { Nft } from "../src/nft.ts";
 import { denoRunner, type Runner } from "../src/runner.ts";
 import { TERN_VERSION } from "../src/version.ts";
 import { ClusterFeed } from "./cluster_feed.ts";
 import { affectsRouting, touchesOwnEndpoints } from "./cluster_triggers.ts";
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from "./config.ts";
-import { Dataplane } from "./dataplane.ts";
+import { Dataplane, IPV4_CONF_DIR } from "./dataplane.ts";
 import { desiredState, endpointRules, type PodMetadata } from "./desired_state.ts";
 import { formatDuration } from "./duration.ts";
 import { EndpointPublisher } from "./endpoint_publisher.ts";
@@ -34,6 +37,8 @@ import { EchoFilter } from "./monitor_echo.ts";
 import { Mutex } from "./mutex.ts";
 import { checkOutsidePools, RELEASE_OUTSIDE_POOLS_FLAG } from "./outside_pools.ts";
 import { type PodCIDRs, waitForPodCIDRs } from "./pod_cidrs.ts";
+import { PolicyManager } from "./policy_manager.ts";
+import { managedPolicy } from "./policy_service.ts";
 import { Reconciler } from "./reconciler.ts";
 import { probeSocket, serveUnix, SocketInUseError } from "./server.ts";
 import { Sweeper } from "./sweeper.ts";
@@ -42,8 +47,9 @@ import { Sweeper } from "./sweeper.ts";
 export const USAGE = `Usage: ternd [--config FILE] [${RELEASE_OUTSIDE_POOLS_FLAG}]
        tern daemon [--config FILE] [${RELEASE_OUTSIDE_POOLS_FLAG}]
 
-The tern node daemon: IPAM, host routes, routes between nodes, policy routing and the API on a
-Unix socket. Runs in the foreground; SIGTERM or SIGINT stops it.
+The tern node daemon: IPAM, host routes, routes between nodes, policy routing, network
+policy (nftables table inet tern) and the API on a Unix socket. Runs in the foreground;
+SIGTERM or SIGINT stops it.
 
 Options:
   --config FILE              daemon config (default ${DEFAULT_CONFIG_PATH}); see docs/daemon.md
@@ -59,6 +65,10 @@ const MONITOR_DEBOUNCE_MS = 100;
 export interface DaemonOptions {
   /** Runs `ip`. Default: the real runner. */
   runner?: Runner;
+  /** Runs `nft`. Default: `runner` when given, else the real runner. */
+  nftRunner?: Runner;
+  /** Where each veth's `rp_filter` is set. Default: {@linkcode IPV4_CONF_DIR}. */
+  rpFilterDir?: string;
   /** Starts `ip monitor`. Default: the real spawner. */
   spawn?: Spawner;
   /** The IPv4 forwarding switch. Default: `/proc/sys/net/ipv4/ip_forward`. */
@@ -190,6 +200,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       echo,
       rulesFor: (ep) => endpointRules(ep, { routing, pod: podMetadata }),
       ...(options.ipForwardPath !== undefined ? { ipForwardPath: options.ipForwardPath } : {}),
+      rpFilterDir: options.rpFilterDir ?? IPV4_CONF_DIR,
     });
     const lock = new Mutex();
 
@@ -266,6 +277,49 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     }
     const first = await reconciler.pass("start");
     reconciler.start();
+
+    // Policy: the whole table before the API answers, so no ADD can beat it.
+    const nft = new Nft(options.nftRunner ?? options.runner ?? denoRunner);
+    let policyState: ClusterState | undefined;
+    let policyFeed: ClusterFeed | undefined;
+    let policy: PolicyManager | undefined;
+    if (config.policy.enabled) {
+      if (config.policy.dir !== undefined) {
+        policyState = new ClusterState();
+        policyFeed = new ClusterFeed(new FilesSource(config.policy.dir), policyState, { log });
+        await policyFeed.list();
+        policyFeed.start();
+        cleanups.push(() => policyFeed!.stop());
+      }
+      const manager = new PolicyManager({
+        nft,
+        log,
+        inputs: () => ({
+          cluster: cluster !== undefined ? state : undefined,
+          policyDir: policyState,
+          endpoints: endpoints.list(),
+          nodeName,
+        }),
+      }, { logRate: config.policy.logRate, intervalMs: config.reconcile.intervalMs });
+      endpoints.subscribe(() => manager.request("endpoints"));
+      state.subscribe((change) => {
+        if (change.type !== "error") manager.request("cluster");
+      });
+      policyState?.subscribe((change) => {
+        if (change.type !== "error") manager.request("policy");
+      });
+      await manager.start();
+      cleanups.push(() => manager.stop());
+      policy = manager;
+    } else {
+      try {
+        if (await nft.deleteTableIfExists("inet", "tern")) {
+          log.info("Policy disabled: deleted table inet tern");
+        }
+      } catch (err) {
+        log.warn("Policy disabled: cannot check for table inet tern", { error: String(err) });
+      }
+    }
     await publisher?.flush();
 
     let ready = false;
@@ -311,6 +365,9 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       isReady: () => ready,
       routingStatus,
       ...(clusterStatus ? { clusterStatus } : {}),
+      ...(policy
+        ? { policy: managedPolicy(policy, { pendingWaitMs: config.policy.pendingWaitMs }) }
+        : {}),
     });
     const stopped = Promise.withResolvers<string>();
     if (stopping.signal.aborted) stopped.resolve("signal");
@@ -336,6 +393,10 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       monitor: config.reconcile.monitor,
       gcInterval: formatDuration(config.gc.intervalMs),
       gcGracePeriod: formatDuration(config.gc.gracePeriodMs),
+      policy: policy === undefined
+        ? "disabled"
+        : `${policy.model?.pods.length ?? 0} pods, ${policy.model?.pending.length ?? 0} held`,
+      policyDir: config.policy.dir,
     });
     options.onReady?.();
 

@@ -5,10 +5,16 @@ import type { Runner } from "../src/runner.ts";
 import type { Spawner } from "./ip_monitor.ts";
 import { runDaemon } from "./main.ts";
 
-/** A fake `ip` with no routes and no links: the daemon never touches the kernel here. */
+/**
+ * A fake `ip` with no routes and no links, and a fake `nft` that takes every transaction and
+ * has no table to list or delete: the daemon never touches the kernel here.
+ */
 const calls: string[] = [];
 const fakeIp: Runner = (argv, options) => {
   calls.push([argv.join(" "), ...(options?.stdin !== undefined ? [options.stdin] : [])].join("\n"));
+  if (argv[0] === "nft" && !argv.includes("-f")) {
+    return Promise.resolve({ code: 1, stdout: "", stderr: "Error: No such file or directory" });
+  }
   const json = argv.includes("-json");
   return Promise.resolve({ code: 0, stdout: json ? "[]" : "", stderr: "" });
 };
@@ -35,6 +41,8 @@ interface Env {
   socket: string;
   stateFile: string;
   ipForward: string;
+  /** Stands in for /proc/sys/net/ipv4/conf: `<veth>/rp_filter` files. */
+  conf: string;
   writeConfig(podCIDRs: string[], extra?: string): Promise<string>;
 }
 
@@ -43,8 +51,10 @@ async function withEnv(fn: (env: Env) => Promise<void>): Promise<void> {
   try {
     const ipForward = `${dir}/ip_forward`;
     await Deno.writeTextFile(ipForward, "0\n");
+    await Deno.mkdir(`${dir}/conf`);
     const env: Env = {
       dir,
+      conf: `${dir}/conf`,
       socket: `${dir}/run/ternd.sock`,
       stateFile: `${dir}/lib/state.kv`,
       ipForward,
@@ -82,6 +92,7 @@ async function session(
     runner: fakeIp,
     spawn: fakeSpawn,
     ipForwardPath: env.ipForward,
+    rpFilterDir: env.conf,
     stop: stop.signal,
     onReady: () => ready.resolve(),
   });
@@ -247,6 +258,7 @@ Deno.test("runDaemon() with a files cluster source learns its pod CIDR, routes t
         podNamespace: "default",
         podName: "web",
       });
+      await Deno.mkdir(`${env.conf}/${await hostVethName("c1", "eth0")}`);
       await client.program({
         containerID: "c1",
         ifname: "eth0",
@@ -343,4 +355,56 @@ Deno.test("runDaemon() stopped while it waits for its Node's pod CIDR exits 0 at
     stop.abort();
     assertEquals(await exit, 0);
     assert(Date.now() - started < 2_000, "did not wait for the 60 s bound");
+  }));
+
+Deno.test("runDaemon() applies the whole policy table before serving and answers program after the pod's update", () =>
+  withEnv(async (env) => {
+    const config = await env.writeConfig(["10.244.1.0/24"]);
+    calls.length = 0;
+    const code = await session(env, ["--config", config], async (client) => {
+      const nft = () => calls.filter((c) => c.startsWith("nft -f -"));
+      assertEquals(nft().length, 1, "one whole table at start");
+      assertStringIncludes(nft()[0]!, "delete table inet tern");
+      const status = await client.status();
+      assertEquals(status.policy?.enabled, true);
+      assertEquals([status.policy?.pods, status.policy?.pending], [0, 0]);
+
+      const veth = await hostVethName("c1", "eth0");
+      await Deno.mkdir(`${env.conf}/${veth}`);
+      const alloc = await client.allocate({
+        containerID: "c1",
+        ifname: "eth0",
+        network: "tern",
+        netns: "/var/run/netns/c1",
+        podNamespace: "default",
+        podName: "web",
+      });
+      const programmed = await client.program({
+        containerID: "c1",
+        ifname: "eth0",
+        network: "tern",
+        netns: "/var/run/netns/c1",
+        hostVeth: veth,
+        podMac: "0a:58:0a:f4:05:02",
+        ip: alloc.ip,
+      });
+      // The answer came after the update that put the veth in ready.
+      assertEquals(nft().length, 2);
+      assertStringIncludes(nft()[1]!, `add element inet tern ready { "${veth}" }`);
+      assertEquals((programmed as { policy?: string }).policy, "ready");
+      assertEquals(await Deno.readTextFile(`${env.conf}/${veth}/rp_filter`), "1\n");
+      assertEquals((await client.status()).policy?.pods, 1);
+    });
+    assertEquals(code, 0);
+  }));
+
+Deno.test("runDaemon() with policy disabled deletes its table and programs no policy", () =>
+  withEnv(async (env) => {
+    const config = await env.writeConfig(["10.244.1.0/24"], "policy: {enabled: false}");
+    calls.length = 0;
+    const code = await session(env, ["--config", config], async (client) => {
+      assertEquals(calls.filter((c) => c.startsWith("nft")), ["nft delete table inet tern"]);
+      assertEquals((await client.status()).policy, { enabled: false });
+    });
+    assertEquals(code, 0);
   }));
