@@ -1,13 +1,22 @@
 /**
  * The operator CLI: `tern` run without `CNI_COMMAND`. `tern version`, `tern status` (the daemon's
- * health, pools, routing and reconciler), `tern ipam ls` (the endpoints the daemon knows) and
- * `tern help`, with the global options `--socket PATH` and `--json`. It talks to the daemon through
+ * health, pools, routing, reconciler and policy), `tern ipam ls` (the endpoints the daemon
+ * knows), `tern policy status|counters|explain` and `tern help`, with the global options
+ * `--socket PATH` and `--json`. It talks to the daemon through
  * `src/daemon_client.ts`; the daemon client, the output streams and the build info are
  * injectable, so every command is tested without a socket.
  * @module
  */
 import { parseArgs } from "node:util";
-import { DEFAULT_SOCKET, type Endpoint, type StatusResponse } from "../src/api.ts";
+import {
+  DEFAULT_SOCKET,
+  type Endpoint,
+  type ExplainRequest,
+  type ExplainResponse,
+  type PolicyCountersResponse,
+  type PolicyStatusResponse,
+  type StatusResponse,
+} from "../src/api.ts";
 import { DaemonApiError, DaemonClient, DaemonUnavailableError } from "../src/daemon_client.ts";
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
 import { type BuildInfo, buildInfoCandidates, readBuildInfo } from "./build_info.ts";
@@ -17,6 +26,20 @@ import { renderEndpoints, renderStatus } from "./render.ts";
 export interface CliDaemon {
   status(): Promise<StatusResponse>;
   endpoints(): Promise<Endpoint[]>;
+  policyStatus(): Promise<PolicyStatusResponse>;
+  policyCounters(): Promise<PolicyCountersResponse>;
+  explain(request: ExplainRequest): Promise<ExplainResponse>;
+}
+
+/** The CLI's daemon over the real client. */
+export function daemonOver(client: DaemonClient): CliDaemon {
+  return {
+    status: () => client.status(),
+    endpoints: () => client.endpoints(),
+    policyStatus: () => client.request("GET", "/v1/policy/status"),
+    policyCounters: () => client.request("GET", "/v1/policy/counters"),
+    explain: (request) => client.request("POST", "/v1/policy/explain", request),
+  };
 }
 
 /** The CLI's edges; tests replace them. */
@@ -35,7 +58,7 @@ const encoder = new TextEncoder();
 
 /** The real edges: the Unix socket, stdout, stderr and the build info beside the executable. */
 export const defaultCliDeps: CliDeps = {
-  daemon: (socketPath) => new DaemonClient(socketPath, { timeoutMs: 5_000 }),
+  daemon: (socketPath) => daemonOver(new DaemonClient(socketPath, { timeoutMs: 5_000 })),
   out: (text) => void Deno.stdout.writeSync(encoder.encode(text)),
   err: (text) => void Deno.stderr.writeSync(encoder.encode(text)),
   buildInfo: () => readBuildInfo(buildInfoCandidates(import.meta.url, Deno.execPath())),
@@ -51,11 +74,22 @@ commands:
               problems and failing changes
   ipam ls     the endpoints the daemon knows: container, interface, address, state, veth, pod
               (--wide shows whole container IDs)
+  policy status
+              how the node enforces policy (pods programmed and held, last transaction,
+              table checks), then each policy: the pods it selects, what is enforced, what not
+  policy counters
+              packets and bytes per policy rule, per pod, per default deny, and drops of
+              veths not yet programmed (--all shows rules that counted nothing)
+  policy explain SRC DST PROTO/PORT
+              the verdict on a flow and the rule of each layer and side that decided it;
+              SRC and DST are pods (namespace/name) or IPv4 addresses; PROTO/PORT is tcp/80,
+              udp/53, sctp/9, icmp, icmp/8 or icmp/3/1 (type and code)
   help        this text
 
 options:
   --socket PATH   the daemon's API socket (default: ${DEFAULT_SOCKET})
   --json          print JSON instead of tables
+  --all           policy counters: rows with no packets too
 
 tern is also the CNI plugin (when CNI_COMMAND is set) and the node daemon (as ternd or
 tern daemon). Exit codes: 0 success, 1 the daemon failed or did not answer (or is not ready,
@@ -74,6 +108,7 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
         socket: { type: "string", default: DEFAULT_SOCKET },
         json: { type: "boolean", default: false },
         wide: { type: "boolean", default: false },
+        all: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -131,6 +166,15 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
         else deps.out(renderEndpoints(endpoints, { wide: values.wide }));
         return 0;
       }
+      case "policy":
+        return await policyCommand(rest, {
+          daemon: () => deps.daemon(values.socket),
+          json,
+          all: values.all,
+          print,
+          out: deps.out,
+          usageError,
+        });
       default:
         return usageError(`Unknown command: ${command}`);
     }
@@ -146,6 +190,71 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
       return 1;
     }
     throw err;
+  }
+}
+
+/** `tern policy …`; the rendering (and the policy layer it needs) is loaded only here. */
+async function policyCommand(
+  args: string[],
+  at: {
+    daemon: () => CliDaemon;
+    json: boolean;
+    all: boolean;
+    print: (value: unknown) => void;
+    out: (text: string) => void;
+    usageError: (message: string) => number;
+  },
+): Promise<number> {
+  const [sub, ...rest] = args;
+  const render = await import("./policy_render.ts");
+  switch (sub) {
+    case "status": {
+      if (rest.length > 0) return at.usageError(`Unexpected argument: ${rest[0]}`);
+      const status = await at.daemon().policyStatus();
+      if (at.json) at.print(status);
+      else at.out(render.renderPolicyStatus(status));
+      return 0;
+    }
+    case "counters": {
+      if (rest.length > 0) return at.usageError(`Unexpected argument: ${rest[0]}`);
+      const counters = await at.daemon().policyCounters();
+      if (at.json) at.print(counters);
+      else at.out(render.renderPolicyCounters(counters, { all: at.all }));
+      return 0;
+    }
+    case "explain": {
+      if (rest.length !== 3) {
+        return at.usageError(
+          "policy explain needs SRC DST PROTO/PORT, e.g. tern policy explain x/a y/b tcp/80",
+        );
+      }
+      const { parseFlowEndpoint, parseFlowSpec, ExplainError } = await import(
+        "../src/policy/explain.ts"
+      );
+      let request: ExplainRequest;
+      try {
+        parseFlowEndpoint(rest[0]!);
+        parseFlowEndpoint(rest[1]!);
+        const spec = parseFlowSpec(rest[2]!);
+        request = { src: rest[0]!, dst: rest[1]!, proto: spec.protocol };
+        if (spec.port !== undefined) request.port = spec.port;
+        if (spec.icmpType !== undefined) request.icmpType = spec.icmpType;
+        if (spec.icmpCode !== undefined) request.icmpCode = spec.icmpCode;
+      } catch (err) {
+        if (err instanceof ExplainError) return at.usageError(err.message);
+        throw err;
+      }
+      const explanation = await at.daemon().explain(request);
+      if (at.json) at.print(explanation);
+      else at.out(render.renderExplanation(explanation));
+      return 0;
+    }
+    default:
+      return at.usageError(
+        `Unknown policy command: ${
+          args.join(" ") || "(none)"
+        }: try policy status, policy counters or policy explain`,
+      );
   }
 }
 

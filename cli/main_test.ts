@@ -1,5 +1,12 @@
 import { assert, assertEquals, assertStringIncludes } from "../test/assert.ts";
-import { DEFAULT_SOCKET, type Endpoint, type StatusResponse } from "../src/api.ts";
+import {
+  DEFAULT_SOCKET,
+  type Endpoint,
+  type ExplainRequest,
+  type PolicyCountersResponse,
+  type PolicyStatusResponse,
+  type StatusResponse,
+} from "../src/api.ts";
 import { DaemonApiError, DaemonUnavailableError } from "../src/daemon_client.ts";
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
 import { type CliDaemon, type CliDeps, defaultCliDeps, renderVersion, runCli } from "./main.ts";
@@ -39,11 +46,22 @@ function harness(daemon: Partial<CliDaemon> | Error = {}) {
     daemon(socket) {
       sockets.push(socket);
       if (daemon instanceof Error) {
-        return { status: () => Promise.reject(daemon), endpoints: () => Promise.reject(daemon) };
+        const fail = () => Promise.reject(daemon);
+        return {
+          status: fail,
+          endpoints: fail,
+          policyStatus: fail,
+          policyCounters: fail,
+          explain: fail,
+        };
       }
+      const unused = () => Promise.reject(new Error("not part of this test"));
       return {
         status: daemon.status ?? (() => Promise.resolve(status)),
         endpoints: daemon.endpoints ?? (() => Promise.resolve(endpoints)),
+        policyStatus: daemon.policyStatus ?? unused,
+        policyCounters: daemon.policyCounters ?? unused,
+        explain: daemon.explain ?? unused,
       };
     },
     out: (t) => void out.push(t),
@@ -170,4 +188,78 @@ Deno.test("the real daemon client reports a missing socket as the daemon not ans
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("tern policy explain sends the parsed flow and prints the explanation", async () => {
+  const { explainFlow } = await import("../src/policy/explain.ts");
+  const { ClusterState } = await import("../src/cluster/state.ts");
+  const requests: ExplainRequest[] = [];
+  const h = harness({
+    explain: (request) => {
+      requests.push(request);
+      return Promise.resolve(
+        explainFlow(new ClusterState(), {
+          src: { ip: request.src },
+          dst: { ip: request.dst },
+          protocol: request.proto,
+          port: request.port!,
+        }),
+      );
+    },
+  });
+  assertEquals(await runCli(["policy", "explain", "10.0.0.1", "10.0.0.2", "tcp/80"], h.deps), 0);
+  assertEquals(requests, [{ src: "10.0.0.1", dst: "10.0.0.2", proto: "tcp", port: 80 }]);
+  assertEquals(
+    h.out.split("\n")[0],
+    "tcp/80 from 10.0.0.1 to 10.0.0.2: ALLOW",
+  );
+  const unknown = harness({
+    explain: () =>
+      Promise.reject(
+        new DaemonApiError(400, "invalid", "Unknown pod: x/a is not in the cluster state"),
+      ),
+  });
+  assertEquals(await runCli(["policy", "explain", "x/a", "y/b", "icmp/3/1"], unknown.deps), 1);
+  assertStringIncludes(
+    unknown.err,
+    "tern: The daemon refused the request: Unknown pod: x/a is not in the cluster state (invalid)",
+  );
+});
+
+Deno.test("tern policy explain refuses a bad flow before asking the daemon", async () => {
+  const h = harness();
+  assertEquals(await runCli(["policy", "explain", "x/a", "y/b", "tcp"], h.deps), 2);
+  assertStringIncludes(h.err, 'tern: Invalid flow "tcp": expected tcp/<port>');
+  assertEquals(h.sockets, []);
+  const few = harness();
+  assertEquals(await runCli(["policy", "explain", "x/a"], few.deps), 2);
+  assertStringIncludes(few.err, "policy explain needs SRC DST PROTO/PORT");
+});
+
+Deno.test("tern policy status and counters print the daemon's answers, or JSON", async () => {
+  const policyStatus: PolicyStatusResponse = { enforcement: { enabled: false }, policies: [] };
+  const h = harness({ policyStatus: () => Promise.resolve(policyStatus) });
+  assertEquals(await runCli(["policy", "status"], h.deps), 0);
+  assertStringIncludes(h.out, "policy:    disabled");
+  const j = harness({ policyStatus: () => Promise.resolve(policyStatus) });
+  assertEquals(await runCli(["--json", "policy", "status"], j.deps), 0);
+  assertEquals(JSON.parse(j.out), policyStatus);
+
+  const counters: PolicyCountersResponse = {
+    rules: [],
+    perPod: [],
+    defaultDeny: [],
+    notReady: { packets: 3, bytes: 180 },
+    unmatched: 0,
+    at: 1,
+  };
+  const c = harness({ policyCounters: () => Promise.resolve(counters) });
+  assertEquals(await runCli(["policy", "counters"], c.deps), 0);
+  assertStringIncludes(c.out, "not ready (veths without programmed policy): 3 packets, 180 bytes");
+});
+
+Deno.test("tern policy without a known subcommand is a usage error", async () => {
+  const h = harness();
+  assertEquals(await runCli(["policy", "list"], h.deps), 2);
+  assertStringIncludes(h.err, "Unknown policy command: list: try policy status");
 });

@@ -6,6 +6,7 @@
 import type {
   ClusterStatus,
   Endpoint,
+  PolicySummary,
   ReconcilePass,
   RoutingStatus,
   StatusResponse,
@@ -59,6 +60,7 @@ export function renderStatus(status: StatusResponse, options: { now?: number } =
     ["addresses", `${used} used, ${status.free} free of ${capacity}`],
     ...(status.cluster ? [["cluster", clusterLine(status.cluster, now)] as [string, string]] : []),
     ...(status.routing ? routingFields(status.routing, now) : []),
+    ...(status.policy ? [["policy", policyLine(status.policy, now)] as [string, string]] : []),
   ];
   let text = fields.map(([k, v]) => `${`${k}:`.padEnd(11)}${v}`).join("\n") + "\n";
   if (status.free === 0 && capacity > 0) {
@@ -73,6 +75,20 @@ export function renderStatus(status: StatusResponse, options: { now?: number } =
     text += status.cluster.errors.map((e) => `  ${e}\n`).join("");
   }
   return text;
+}
+
+/** The policy line of `tern status`: what is enforced, and the last transaction. */
+export function policyLine(policy: PolicySummary, now: number): string {
+  if (!policy.enabled) return "disabled (policy.enabled is false): nothing enforced";
+  const held = policy.pending ?? 0;
+  let line = `${policy.policies ?? 0} policies, ${policy.pods ?? 0} pods programmed${
+    held > 0 ? `, ${held} HELD CLOSED` : ""
+  }, ${policy.problems ?? 0} problems`;
+  const a = policy.lastApply;
+  if (a?.kind === "failed") line += `; last transaction FAILED ${ago(a.at, now)}: ${a.error}`;
+  else if (a) line += `; applied ${ago(a.at, now)} (${a.kind}, ${a.durationMs} ms)`;
+  if (policy.upToDate === false && a?.kind !== "failed") line += "; changes waiting";
+  return line + " (tern policy status)";
 }
 
 function poolTable(status: StatusResponse): string {

@@ -239,3 +239,33 @@ Deno.test("renderStatus() leaves out cluster and routing for a daemon that does 
   assertEquals(text.includes("routing:"), false);
   assertEquals(text.includes("cluster:"), false);
 });
+
+Deno.test("renderStatus() shows a policy summary line: enforced, held pods, last transaction", () => {
+  const text = renderStatus({
+    ...status,
+    policy: {
+      enabled: true,
+      policies: 4,
+      pods: 5,
+      pending: 1,
+      problems: 2,
+      upToDate: true,
+      lastApply: {
+        at: NOW - 2_000,
+        trigger: "cluster",
+        kind: "incremental",
+        durationMs: 5.5,
+        computeMs: 1,
+        lines: 3,
+        pods: 5,
+        pending: 1,
+      },
+    },
+  }, { now: NOW });
+  assertStringIncludes(
+    text,
+    "policy:    4 policies, 5 pods programmed, 1 HELD CLOSED, 2 problems; applied 2s ago (incremental, 5.5 ms) (tern policy status)\n",
+  );
+  const off = renderStatus({ ...status, policy: { enabled: false } }, { now: NOW });
+  assertStringIncludes(off, "policy:    disabled (policy.enabled is false): nothing enforced\n");
+});
