@@ -83,7 +83,6 @@ async function rpFilterDrops(sb: Sandbox, node: SandboxNode): Promise<number> {
  * address from the daemon, the veth pair, the pod side configured. Nothing programmed yet.
  */
 async function halfAdd(
-  sb: Sandbox,
   pod: SandboxPod,
   client: DaemonClient,
 ): Promise<{ ip: string; hostVeth: string; podMac: string }> {
@@ -147,7 +146,7 @@ Deno.test({
 
       // 1. No traffic before policy: a veth that is not programmed drops everything.
       const c = await sb.addPod(node, "c", { namespace: "y" });
-      const half = await halfAdd(sb, c, client);
+      const half = await halfAdd(c, client);
       const before = await client.request<PolicyCountersResponse>("GET", "/v1/policy/counters");
       assertEquals(await sb.ping(c.netns, a.ip!, 1), false, "c is not programmed: dropped");
       const dropped = await client.request<PolicyCountersResponse>("GET", "/v1/policy/counters");
