@@ -104,6 +104,17 @@ Deno.test("parseManifests() rejects an invalid NetworkPolicy with the policy lay
   );
 });
 
+Deno.test("parseManifests() rejects every invalid policy of testdata/policy/invalid.yaml at the edge", async () => {
+  const text = await Deno.readTextFile(
+    new URL("../../testdata/policy/invalid.yaml", import.meta.url),
+  );
+  const out = parseManifests(text, { file: "invalid.yaml" });
+  assertEquals(out.resources, []);
+  assertEquals(out.rejected.length, 24, "one per policy");
+  assertEquals(out.errors.length, 28, "one per bad field");
+  assert(out.errors.every((e) => e.line !== undefined && e.message.startsWith("Invalid ")));
+});
+
 Deno.test("parseManifests() rejects a SecurityGroup with an unknown field and keeps valid policies", () => {
   const out = parseManifests(
     [

@@ -4,9 +4,10 @@
  * derived from the published container ids). Reads files, so tests only.
  * @module
  */
+import { parseAllDocuments } from "yaml";
 import { parseManifests } from "../cluster/manifest.ts";
 import { ClusterState } from "../cluster/state.ts";
-import type { Snapshot } from "../cluster/types.ts";
+import type { OtherResource, Snapshot } from "../cluster/types.ts";
 import { hostVethName } from "../names.ts";
 import { compilePolicy } from "./compile.ts";
 import type { LocalEndpoint, PolicyModel } from "./model.ts";
@@ -65,6 +66,33 @@ export async function loadCluster(...files: string[]): Promise<ClusterState> {
     ["cluster.yaml", ...files].map((f) => Deno.readTextFile(new URL(f, TESTDATA))),
   );
   return clusterFromText(...texts);
+}
+
+/**
+ * The test cluster plus the objects of `file` kept aside as they are, not validated: what a
+ * source without policy validation at its edge would deliver (the `files` source rejects invalid
+ * policies before they reach the state), to test the policy layer's own checks.
+ */
+export async function loadClusterUnvalidated(file: string): Promise<ClusterState> {
+  const state = await loadCluster();
+  const text = await Deno.readTextFile(new URL(file, TESTDATA));
+  parseAllDocuments(text).forEach((doc, i) => {
+    const raw = doc.toJS() as Record<string, unknown> & {
+      apiVersion: string;
+      kind: string;
+      metadata: { name: string; namespace?: string };
+    };
+    const resource: OtherResource = {
+      kind: "Other",
+      apiVersion: raw.apiVersion,
+      resourceKind: raw.kind,
+      name: raw.metadata.name,
+      raw,
+    };
+    if (raw.metadata.namespace !== undefined) resource.namespace = raw.metadata.namespace;
+    state.apply({ type: "added", resource, resourceVersion: String(100 + i) });
+  });
+  return state;
 }
 
 /** Extra manifests as YAML text, added to the test cluster. */
