@@ -44,6 +44,11 @@ export function renderPolicyStatus(
     text += `\nlast restore ${ago(e.lastRestore.at, now)}, the table differed:\n`;
     text += e.lastRestore.differences.map((d) => `  ${d}\n`).join("");
   }
+  if (status.rejected !== undefined && status.rejected.length > 0) {
+    text +=
+      `\nrejected policy manifests (latest ${status.rejected.length}; a last valid version stays enforced):\n`;
+    text += status.rejected.map((r) => `  ${r}\n`).join("");
+  }
   return `${text}\n${formatPolicyStatus(status.policies)}`;
 }
 

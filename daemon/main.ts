@@ -366,7 +366,12 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       routingStatus,
       ...(clusterStatus ? { clusterStatus } : {}),
       ...(policy
-        ? { policy: managedPolicy(policy, { pendingWaitMs: config.policy.pendingWaitMs }) }
+        ? {
+          policy: managedPolicy(policy, {
+            pendingWaitMs: config.policy.pendingWaitMs,
+            manifestErrors: () => [...state.errors(), ...(policyState?.errors() ?? [])],
+          }),
+        }
         : {}),
     });
     const stopped = Promise.withResolvers<string>();

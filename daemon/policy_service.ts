@@ -13,6 +13,7 @@ import type {
   PolicyStatusResponse,
   PolicySummary,
 } from "../src/api.ts";
+import type { ManifestError } from "../src/cluster/types.ts";
 import { explainFlow, type Flow, parseFlowEndpoint } from "../src/policy/explain.ts";
 import { parsePolicyResource } from "../src/policy/resources.ts";
 import { policyStatus } from "../src/policy/status.ts";
@@ -29,20 +30,38 @@ export interface PolicyService {
   explain(request: ExplainRequest): ExplainResponse;
 }
 
-/** The service over a running manager. `options.pendingWaitMs` is `policy.pendingWait`. */
+/** The messages of the manifest errors that are about a policy kind. */
+export function policyManifestErrors(errors: readonly ManifestError[]): string[] {
+  return errors.filter((e) => POLICY_ERROR.test(e.message)).map((e) => e.message);
+}
+
+const POLICY_ERROR = /^Invalid (NetworkPolicy|SecurityGroupPolicy|SecurityGroup) "/;
+
+/**
+ * The service over a running manager. `options.pendingWaitMs` is `policy.pendingWait`;
+ * `options.manifestErrors` (default: none) gives the sources' latest manifest errors, of which
+ * status shows those about policies.
+ */
 export function managedPolicy(
   manager: PolicyManager,
-  options: { pendingWaitMs: number; now?: () => number },
+  options: {
+    pendingWaitMs: number;
+    manifestErrors?: () => ManifestError[];
+    now?: () => number;
+  },
 ): PolicyService {
   const now = options.now ?? Date.now;
   return {
     programmed: (hostVeth) => manager.programmed(hostVeth, { waitMs: options.pendingWaitMs }),
     status: () => {
       const { view, endpoints } = manager.view();
-      return {
+      const out: PolicyStatusResponse = {
         enforcement: manager.status(),
         policies: policyStatus(view, { endpoints }),
       };
+      const rejected = policyManifestErrors(options.manifestErrors?.() ?? []);
+      if (rejected.length > 0) out.rejected = rejected;
+      return out;
     },
     summary: () => {
       const s = manager.status();

@@ -314,6 +314,11 @@ export interface PolicyEnforcement {
 export interface PolicyStatusResponse {
   enforcement: PolicyEnforcement | { enabled: false };
   policies: PolicyStatus[];
+  /**
+   * The latest policy manifests the sources rejected (file, line, field), oldest first; the last
+   * valid version of each, if any, is what `policies` shows and the node enforces.
+   */
+  rejected?: string[];
 }
 
 /** `GET /v1/policy/counters`: the kernel's counters, by policy and rule, pod and layer. */
