@@ -71,7 +71,7 @@ commands:
   version     tern's version, the CNI spec versions it speaks and how it was built
   status      the daemon's health: node, pools with used and free addresses, endpoints, uptime;
               cluster source, routing mode, peers, last reconcile pass, owned routes and rules,
-              problems and failing changes
+              problems and failing changes; policy in brief
   ipam ls     the endpoints the daemon knows: container, interface, address, state, veth, pod
               (--wide shows whole container IDs)
   policy status
