@@ -311,6 +311,18 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       await manager.start();
       cleanups.push(() => manager.stop());
       policy = manager;
+      if (config.reconcile.monitor) {
+        // Someone deleting or changing inet tern is seen within ~100 ms, not at the next check.
+        const nftMonitor = new IpMonitor({
+          spawn: options.spawn ?? denoSpawner,
+          argv: [...nft.argv(), "monitor"],
+          onEvent: (line) => manager.tableEvent(line),
+          onRestart: () => manager.checkSoon(),
+          log,
+        });
+        nftMonitor.start();
+        cleanups.push(() => nftMonitor.stop());
+      }
     } else {
       try {
         if (await nft.deleteTableIfExists("inet", "tern")) {

@@ -11,7 +11,8 @@
  * The daemon owns only `inet tern`: a periodic check lists it and compares it with the model
  * (`checkPolicyTable`); a table that was deleted or changed is logged and applied whole again.
  * The check's period is `intervalMs`, stretched so that listing a large table costs at most
- * about 2% of the time. {@linkcode PolicyManager.programmed} lets the API answer ADD only once
+ * about 2% of the time. `nft monitor` events about the table ({@linkcode PolicyManager.tableEvent})
+ * bring a check forward to ~100 ms, unless they echo one of tern's own transactions. {@linkcode PolicyManager.programmed} lets the API answer ADD only once
  * the pod's veth is in `ready` with its chains.
  * @module
  */
@@ -64,6 +65,12 @@ interface Waiter {
 
 const TABLE = { family: "inet", name: "tern" } as const;
 
+/** A table event this soon after one of tern's own transactions is taken as its echo. */
+const ECHO_MS = 500;
+
+/** Delay of a check after a table event, so a burst of events makes one check. */
+const EVENT_CHECK_MS = 100;
+
 /** The share of time the periodic table check may spend listing (see the module doc). */
 const CHECK_DUTY = 50;
 
@@ -86,6 +93,9 @@ export class PolicyManager {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #due: number | undefined;
   #checkTimer: ReturnType<typeof setTimeout> | undefined;
+  #eventTimer: ReturnType<typeof setTimeout> | undefined;
+  #applying = false;
+  #echoUntil = 0;
   #reasons = new Set<string>();
   #wanted = 0;
   #applied = 0;
@@ -137,8 +147,10 @@ export class PolicyManager {
     this.#stopped = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#checkTimer);
+    clearTimeout(this.#eventTimer);
     this.#timer = undefined;
     this.#checkTimer = undefined;
+    this.#eventTimer = undefined;
     await this.#chain;
     for (const w of this.#waiters.splice(0)) {
       w.reject(new Error("Policy not programmed: the daemon is stopping"));
@@ -202,6 +214,29 @@ export class PolicyManager {
   /** Compares the kernel's table with the model now; restores it when they differ. */
   check(): Promise<string[]> {
     return this.#enqueue(() => this.#check());
+  }
+
+  /**
+   * A line of `nft monitor`: a change of `inet tern` that is not the echo of tern's own
+   * transaction (none in flight, none ended within 500 ms) brings the table check forward to
+   * 100 ms from now. Other lines are ignored.
+   */
+  tableEvent(line: string): void {
+    if (!/\binet tern\b/.test(line)) return;
+    if (this.#applying || performance.now() < this.#echoUntil) return;
+    this.checkSoon();
+  }
+
+  /** Checks the table ~100 ms from now (a burst of calls makes one check). */
+  checkSoon(): void {
+    if (!this.#started || this.#stopped || this.#eventTimer !== undefined) return;
+    this.#eventTimer = setTimeout(() => {
+      this.#eventTimer = undefined;
+      if (this.#stopped) return;
+      void this.check().catch((err) =>
+        this.#log.warn("Cannot check the policy table", { error: String(err) })
+      );
+    }, EVENT_CHECK_MS);
   }
 
   /** Enforcement state for `GET /v1/policy/status` and `tern status`. */
@@ -328,23 +363,29 @@ export class PolicyManager {
     const whole = this.#needWhole || this.#model === undefined;
     let text = whole ? renderPolicyTable(next) : renderPolicyUpdate(this.#model!, next);
     let applyAsWhole = whole;
+    this.#applying = true;
     try {
-      if (text !== "") await this.#nft.apply(text);
-    } catch (err) {
-      if (whole) {
-        return this.#failed({ generation, trigger, error: errorText(err), t0, whole: true });
-      }
-      this.#log.warn("Policy update failed; applying the whole table", {
-        trigger,
-        error: errorText(err),
-      });
-      text = renderPolicyTable(next);
-      applyAsWhole = true;
       try {
-        await this.#nft.apply(text);
-      } catch (err2) {
-        return this.#failed({ generation, trigger, error: errorText(err2), t0, whole: true });
+        if (text !== "") await this.#nft.apply(text);
+      } catch (err) {
+        if (whole) {
+          return this.#failed({ generation, trigger, error: errorText(err), t0, whole: true });
+        }
+        this.#log.warn("Policy update failed; applying the whole table", {
+          trigger,
+          error: errorText(err),
+        });
+        text = renderPolicyTable(next);
+        applyAsWhole = true;
+        try {
+          await this.#nft.apply(text);
+        } catch (err2) {
+          return this.#failed({ generation, trigger, error: errorText(err2), t0, whole: true });
+        }
       }
+    } finally {
+      this.#applying = false;
+      this.#echoUntil = performance.now() + ECHO_MS;
     }
     this.#succeeded({ generation, trigger, next, whole: applyAsWhole, text, t0, computeMs });
     return undefined;

@@ -305,3 +305,24 @@ Deno.test("PolicyManager on a single node takes pods as label-less and applies p
     assertEquals(pod.ingress.map((l) => [l.layer, l.boxes.length]), [["networkPolicy", 0]]);
   });
 });
+
+Deno.test("tableEvent() checks the table soon after a foreign change, not after tern's own", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  await withManager({ endpoints: [a] }, async ({ nft, manager }) => {
+    await manager.start();
+    // The echo of tern's own transaction, just applied: no check.
+    manager.tableEvent('add element inet tern ready { "tern0123456789a" }');
+    await sleep(150);
+    assertEquals(nft.listings, 0);
+    await sleep(450);
+    manager.tableEvent("# new generation 7 by process 99 (nft)"); // not about the table
+    await sleep(150);
+    assertEquals(nft.listings, 0);
+    // Someone deletes the table.
+    nft.listing = undefined;
+    manager.tableEvent("delete table inet tern");
+    manager.tableEvent("delete chain inet tern forward");
+    assert(await eventually(() => nft.whole.length === 2, 1_000), "restored within ~100 ms");
+    assertEquals(nft.listings, 1, "a burst of events makes one check");
+  });
+});
