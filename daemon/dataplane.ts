@@ -111,16 +111,14 @@ export class Dataplane implements HostDataplane {
     // Strict reverse-path filtering on the host veth: a packet from the pod must carry the
     // pod's own address (the only one routed back to this veth), so policy, which trusts source
     // addresses, cannot be fooled by a spoofed one. Before the endpoint counts as programmed.
-    if (this.#rpFilterDir !== undefined && ep.hostVeth.startsWith(VETH_PREFIX)) {
-      try {
-        await Deno.writeTextFile(`${this.#rpFilterDir}/${ep.hostVeth}/rp_filter`, "1\n");
-      } catch (err) {
-        throw new Error(
-          `Cannot program endpoint ${ep.ip}: cannot set rp_filter on ${ep.hostVeth}: ${
-            err instanceof Deno.errors.NotFound ? "no such interface" : String(err)
-          }`,
-        );
-      }
+    try {
+      if (!await this.setRpFilter(ep.hostVeth)) throw new Error("no such interface");
+    } catch (err) {
+      throw new Error(
+        `Cannot program endpoint ${ep.ip}: cannot set rp_filter on ${ep.hostVeth}: ${
+          err instanceof Error ? err.message : String(err)
+        }`,
+      );
     }
     const local = toLocalEndpoint(ep);
     const previous = this.#endpoints.upsert(local);
@@ -158,6 +156,22 @@ export class Dataplane implements HostDataplane {
     const veth = await endpointVeth(ep);
     // Defence in depth: never delete a link that tern did not name.
     if (veth.startsWith(VETH_PREFIX)) await this.#ip.linkDelIfExists(veth);
+  }
+
+  /**
+   * Turns on strict reverse-path filtering on tern's veth `veth` (`rp_filter = 1`); false when
+   * there is no such interface. Does nothing (true) without `rpFilterDir` or for a name without
+   * tern's prefix. The daemon also calls it at start-up for the endpoints it restores.
+   */
+  async setRpFilter(veth: string): Promise<boolean> {
+    if (this.#rpFilterDir === undefined || !veth.startsWith(VETH_PREFIX)) return true;
+    try {
+      await Deno.writeTextFile(`${this.#rpFilterDir}/${veth}/rp_filter`, "1\n");
+      return true;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw err;
+    }
   }
 
   /** Names of the links that carry tern's prefix. */

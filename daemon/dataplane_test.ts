@@ -214,3 +214,20 @@ Deno.test("programEndpoint() turns on strict rp_filter on the host veth before i
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("setRpFilter() is false for a veth that is gone and leaves names without tern's prefix alone", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const dataplane = new Dataplane(new Ip(fakeRunner().run), {
+      routeProtocol: 116,
+      rpFilterDir: dir,
+    });
+    assertEquals(await dataplane.setRpFilter("tern0123456789a"), false);
+    await Deno.mkdir(`${dir}/eth0`);
+    await Deno.writeTextFile(`${dir}/eth0/rp_filter`, "0\n");
+    assertEquals(await dataplane.setRpFilter("eth0"), true);
+    assertEquals(await Deno.readTextFile(`${dir}/eth0/rp_filter`), "0\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

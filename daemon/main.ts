@@ -203,6 +203,12 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       rpFilterDir: options.rpFilterDir ?? IPV4_CONF_DIR,
     });
     const lock = new Mutex();
+    // Endpoints programmed by an earlier daemon (or version) get strict rp_filter too.
+    for (const ep of endpoints.list()) {
+      await dataplane.setRpFilter(ep.hostVeth).catch((err) =>
+        log.warn("Cannot set rp_filter", { hostVeth: ep.hostVeth, error: String(err) })
+      );
+    }
 
     await checkOutsidePools(ipam, {
       dataplane,
