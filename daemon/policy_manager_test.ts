@@ -326,3 +326,22 @@ Deno.test("tableEvent() checks the table soon after a foreign change, not after 
     assertEquals(nft.listings, 1, "a burst of events makes one check");
   });
 });
+
+Deno.test("PolicyManager removes a released pod with an incremental transaction", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const b = await endpoint("x", "b", "10.244.1.11");
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
+  await withManager({ cluster, endpoints: [a, b] }, async ({ nft, manager, endpoints }) => {
+    await manager.start();
+    endpoints.splice(endpoints.indexOf(b), 1); // released: DEL, GC or the sweep
+    manager.request("endpoints");
+    assertEquals(await manager.programmed(b.hostVeth), { state: "absent" });
+    const update = nft.transactions[1]!;
+    assert(!update.includes("delete table"), update);
+    assertStringIncludes(update, `delete element inet tern ready { "${b.hostVeth}" }`);
+    assertStringIncludes(update, `delete element inet tern pod_ingress { "${b.hostVeth}" }`);
+    assertStringIncludes(update, "delete chain inet tern p_");
+    assert(!update.includes(a.hostVeth), "x/a is untouched");
+    assertEquals(manager.model?.pods.map((p) => p.name), ["a"]);
+  });
+});
