@@ -7,8 +7,9 @@
  *   p50, p99 and their ratios.
  * - `plugin-startup`: the plugin's VERSION command, tern vs ptp: the floor of every CNI call.
  * - `iperf`: iperf3 pod to pod on the same node and across nodes of a sandbox cluster, TCP and
- *   UDP, one stream and four; tern's pods against ptp + host-local pods (hand-made routes between
- *   the nodes) on the same nodes, alternating; the receiver's throughput, the ratio, UDP loss.
+ *   UDP, one stream and four; tern's pods on two tern nodes against ptp + host-local pods on two
+ *   nodes of their own (hand-made routes between them) on the same fabric, alternating; the
+ *   receiver's throughput, the ratio, UDP loss.
  * - `idle`: a tern daemon's CPU and RSS, idle on a cluster node with pods, beside a bare Deno
  *   process that only waits, over the same window.
  * - `reconcile`: one reconcile pass with 10, 100 and 1000 endpoints (`measureReconcile` of
@@ -17,7 +18,7 @@
  *
  * Flags: `--pods N`, `--rounds R` (alternating tern and ptp to cancel drift), `--iperf-seconds S`
  * (default 2), `--iperf-rounds R` (default 5), `--udp-bitrate B` (default 2G, total per run),
- * `--idle-seconds S` (default 10), `--pin` (iperf3's sender on CPU 0, receiver on CPU 1),
+ * `--idle-seconds S` (default 10), `--pin` (iperf3's sender and receiver on CPU 0),
  * `--json FILE`. Uses the built `dist/tern` (the bench builds
  * it when missing or stale), so what is measured is what `install.sh` installs.
  * @module
@@ -25,7 +26,7 @@
 import { parseArgs } from "node:util";
 import { Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
-import { addPtpPod, setUpPtpReference } from "../test/ptp_reference.ts";
+import { addPtpNode, addPtpPod, setUpPtpReference } from "../test/ptp_reference.ts";
 import { DIST, ensureDist } from "../test/dist.ts";
 import {
   type IperfFlow,
@@ -255,19 +256,25 @@ async function benchIperf(
   options: { seconds: number; rounds: number; udpBps: number; pin: boolean },
   summary: Summary,
 ): Promise<void> {
-  // With --pin, sender on CPU 0 and receiver on CPU 1 for both plugins alike. Measured on the
-  // 2-core CI machine, it lowers throughput (the veth's receive work runs on the sender's CPU)
-  // without making runs steadier, so it is off by default.
-  const pin = options.pin && navigator.hardwareConcurrency >= 2;
-  const clientCpu = pin ? 0 : undefined;
-  const serverCpu = pin ? 1 : undefined;
+  // With --pin, sender and receiver both on CPU 0 for both plugins alike: one core then does
+  // the whole path (send, veths, routing, bridge, receive), which measures the datapath's cost
+  // per CPU, and spread less than unpinned runs in trials on the 2-core CI machine.
+  // Splitting them across CPUs was tried: no steadier, and slower, since a veth delivers on the
+  // sending CPU. Off by default, as the public benchmarks do not pin.
+  const clientCpu = options.pin ? 0 : undefined;
+  const serverCpu = clientCpu;
   const cluster = await SandboxCluster.create();
   const servers: IperfServer[] = [];
   try {
+    // tern's two nodes run ternd; the reference's two nodes, on the same fabric bridge, run
+    // nothing of tern's (no daemon, rules, nftables or rp_filter in their packets' way), as in a
+    // cluster whose CNI is ptp. Same kernel, same veths, same hops.
     const [n1, n2] = await cluster.addNodes(["node-1", "node-2"]) as [SandboxNode, SandboxNode];
-    const ref = await setUpPtpReference(cluster);
-    // The same three placements for both plugins: a sender and a receiver on node-1, a receiver
-    // on node-2; the same nodes, the same fabric, the same kernel.
+    const r1 = await addPtpNode(cluster, "ptp-1");
+    const r2 = await addPtpNode(cluster, "ptp-2");
+    const ref = await setUpPtpReference(cluster, { nodes: [r1, r2] });
+    // The same three placements for both plugins: a sender and a receiver on the first node, a
+    // receiver on the second.
     const pods = {
       tern: {
         src: await cluster.addPod(n1, "tern-src"),
@@ -275,9 +282,9 @@ async function benchIperf(
         cross: await cluster.addPod(n2, "tern-cross"),
       },
       ptp: {
-        src: await addPtpPod(cluster, ref, n1, "ptp-src"),
-        same: await addPtpPod(cluster, ref, n1, "ptp-same"),
-        cross: await addPtpPod(cluster, ref, n2, "ptp-cross"),
+        src: await addPtpPod(cluster, ref, r1, "ptp-src"),
+        same: await addPtpPod(cluster, ref, r1, "ptp-same"),
+        cross: await addPtpPod(cluster, ref, r2, "ptp-cross"),
       },
     };
     for (const set of Object.values(pods)) {
@@ -297,6 +304,11 @@ async function benchIperf(
     // Throughput on 2 cores is only comparable on an otherwise idle machine: say how busy it
     // was before, so that figures taken beside other work are recognised as such.
     const busyBefore = await machineBusyPercent(1000);
+    // What the packets walk besides routes: tern's nftables table, when the daemon has one.
+    const nftTables = async (node: SandboxNode) =>
+      (await cluster.sb.exec(node.netns, ["nft", "list", "tables"])).stdout.trim().split("\n")
+        .filter(Boolean).join(", ") || "none";
+    const nftSeen = `${n1.name}: ${await nftTables(n1)}; ${r1.name}: ${await nftTables(r1)}`;
     const flows = iperfFlows(options.udpBps);
     const results = new Map<string, { tern: IperfResult[]; ptp: IperfResult[] }>();
     for (let r = 0; r < options.rounds; r++) {
@@ -320,6 +332,7 @@ async function benchIperf(
       }
     }
 
+    const busyAfter = await machineBusyPercent(1000);
     const gbps = (v: IperfResult[]) => median(v.map((x) => x.receivedBps)) / 1e9;
     const loss = (v: IperfResult[]) => median(v.map((x) => x.lostPercent ?? NaN));
     console.log(
@@ -328,7 +341,7 @@ async function benchIperf(
           options.udpBps / 1e9
         } Gbit/s per run, ` +
         `${UDP_DATAGRAM_BYTES}-byte datagrams; ${
-          pin ? "sender on CPU 0, receiver on CPU 1" : "not pinned"
+          options.pin ? "sender and receiver pinned to CPU 0" : "not pinned"
         }; goal ratio >= 0.95`,
     );
     console.log(
@@ -367,10 +380,16 @@ async function benchIperf(
     }
     summary["iperf.worstRatio"] = worst;
     summary["iperf.busyBeforePercent"] = busyBefore;
+    summary["iperf.busyAfterPercent"] = busyAfter;
     console.log(`  worst ratio: ${worst.toFixed(2)}x`);
+    console.log(`  nftables tables: ${nftSeen}`);
     console.log(
-      `  machine busy before the runs: ${busyBefore.toFixed(0)}% of all CPUs` +
-        (busyBefore > 10 ? " (other work was running: these figures are not reliable)" : ""),
+      `  machine busy before the runs: ${busyBefore.toFixed(0)}% of all CPUs, after: ${
+        busyAfter.toFixed(0)
+      }%` +
+        (Math.max(busyBefore, busyAfter) > 10
+          ? " (other work was running: these figures are not reliable)"
+          : ""),
     );
   } finally {
     await Promise.all(servers.map((s) => s.stop()));

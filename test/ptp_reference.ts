@@ -1,8 +1,10 @@
 /**
  * The reference network for comparisons: the CNI project's `ptp` plugin with `host-local` IPAM
- * on the same sandbox cluster as tern, each node with its own range (`10.250.<node index>.0/24`)
+ * on the same sandbox fabric as tern, each node with its own range (`10.250.<node index>.0/24`)
  * and hand-made routes between the nodes (`range via node address`, protocol `static`, which
  * tern does not own), as an operator of a host-gw cluster without a CNI daemon would write them.
+ * The reference's nodes are either nodes of their own on the fabric ({@linkcode addPtpNode}: no
+ * `ternd`, no Node manifest, so nothing of tern's is in their packets' way), or tern's own nodes.
  * Pods are added through the same libcni driver as tern's. No masquerade: pod to pod is direct.
  * @module
  */
@@ -41,16 +43,27 @@ export function ptpConflist(
 }
 
 /**
- * Writes the reference conflist on every node of `cluster` and the routes between them. Nodes
- * added later are not covered: call it once all nodes are there.
+ * Adds a node for the reference alone: on the cluster's fabric (its address `10.98.0.<index>`),
+ * IPv4 forwarding on, but no daemon and no Node manifest, so tern's daemons never hear of it.
+ */
+export async function addPtpNode(cluster: SandboxCluster, name: string): Promise<SandboxNode> {
+  const node = await cluster.sb.addNode(name, { fabric: cluster.fabric });
+  await must(["ip", "netns", "exec", node.netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+  return node;
+}
+
+/**
+ * Writes the reference conflist on `nodes` (default: every node of `cluster`) and the routes
+ * between them. Nodes added later are not covered: call it once the nodes are there.
  */
 export async function setUpPtpReference(
   cluster: SandboxCluster,
-  options: { mtu?: number } = {},
+  options: { mtu?: number; nodes?: SandboxNode[] } = {},
 ): Promise<PtpReference> {
+  const nodes = options.nodes ?? cluster.nodes;
   const range = (node: SandboxNode) => `10.250.${node.index}.0/24`;
   const confDir = (node: SandboxNode) => `${node.dir}/ptp.d`;
-  for (const node of cluster.nodes) {
+  for (const node of nodes) {
     await Deno.mkdir(confDir(node), { recursive: true });
     await Deno.writeTextFile(
       `${confDir(node)}/20-${PTP_NET}.conflist`,
@@ -60,7 +73,7 @@ export async function setUpPtpReference(
         ...(options.mtu ? { mtu: options.mtu } : {}),
       })),
     );
-    const peers = cluster.nodes.filter((n) => n !== node);
+    const peers = nodes.filter((n) => n !== node);
     if (peers.length) {
       await must(["ip", "-n", node.netns, "-batch", "-"], {
         stdin: peers.map((p) => `route replace ${range(p)} via ${p.nodeIp} proto static\n`)
