@@ -2,7 +2,8 @@
  * The policy scenarios' agent, one per pod netns: it serves TCP and UDP on the ports of
  * {@linkcode AGENT_PORTS} (TCP answers `ok` and closes; UDP echoes the datagram), and runs probes
  * asked on stdin, one per line: `<id> <tcp|udp> <ip> <port> <timeoutMs>`, answered on stdout as
- * `<id> 1` (a TCP connection that read `ok`, a UDP reply) or `<id> 0`. Prints `listening` once
+ * `<id> 1` (a TCP connection that read `ok`, a UDP reply) or `<id> 0`; and
+ * `<id> rate <ip> <port> <ms>`: TCP connections completed in `ms` by 4 loops, `<id> <count>`. Prints `listening` once
  * every server is bound. Run as
  * `deno run --allow-net --unstable-net policy_agent.ts` inside the pod's namespace.
  * @module
@@ -77,6 +78,17 @@ async function probeUdp(ip: string, port: number, ms: number): Promise<boolean> 
   }
 }
 
+/** How many TCP connections (connect, read `ok`, close) 4 loops complete in `ms`. */
+async function connectRate(ip: string, port: number, ms: number): Promise<number> {
+  const end = performance.now() + ms;
+  let count = 0;
+  const loop = async () => {
+    while (performance.now() < end) if (await probeTcp(ip, port, 1000)) count++;
+  };
+  await Promise.all([loop(), loop(), loop(), loop()]);
+  return count;
+}
+
 async function main() {
   for (const port of AGENT_PORTS) {
     serveTcp(port).catch((e) => console.error(`tcp ${port}: ${e}`));
@@ -92,6 +104,10 @@ async function main() {
       buffer = buffer.slice(nl + 1);
       if (!line) continue;
       const [id, proto, ip, port, ms] = line.split(" ");
+      if (proto === "rate") {
+        connectRate(ip!, Number(port), Number(ms)).then((n) => console.log(`${id} ${n}`));
+        continue;
+      }
       const run = proto === "udp" ? probeUdp : probeTcp;
       run(ip!, Number(port), Number(ms)).then((ok) => {
         console.log(`${id} ${ok ? 1 : 0}`);

@@ -42,7 +42,7 @@ export class Agent {
   readonly pod: SandboxPod;
   readonly #child: Deno.ChildProcess;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #waiting = new Map<number, (ok: boolean) => void>();
+  readonly #waiting = new Map<number, (answer: string) => void>();
   #seq = 0;
 
   private constructor(pod: SandboxPod, child: Deno.ChildProcess) {
@@ -86,7 +86,7 @@ export class Agent {
           const done = agent.#waiting.get(Number(id));
           if (done) {
             agent.#waiting.delete(Number(id));
-            done(ok === "1");
+            done(ok ?? "");
           }
         }
       }
@@ -102,9 +102,17 @@ export class Agent {
   /** One probe from this pod: a TCP connection or a UDP exchange, within `timeoutMs`. */
   probe(proto: "tcp" | "udp", ip: string, port: number, timeoutMs = 1000): Promise<boolean> {
     const id = ++this.#seq;
-    const answer = new Promise<boolean>((r) => this.#waiting.set(id, r));
+    const answer = new Promise<string>((r) => this.#waiting.set(id, r));
     this.#writer.write(new TextEncoder().encode(`${id} ${proto} ${ip} ${port} ${timeoutMs}\n`));
-    return answer;
+    return answer.then((a) => a === "1");
+  }
+
+  /** TCP connections to `ip`:`port` completed in `ms` (4 loops, each connect, read, close). */
+  async connectRate(ip: string, port: number, ms: number): Promise<number> {
+    const id = ++this.#seq;
+    const answer = new Promise<string>((r) => this.#waiting.set(id, r));
+    this.#writer.write(new TextEncoder().encode(`${id} rate ${ip} ${port} ${ms}\n`));
+    return Number(await answer);
   }
 
   async stop(): Promise<void> {
@@ -114,7 +122,7 @@ export class Agent {
       // gone
     }
     await this.#child.status;
-    for (const done of this.#waiting.values()) done(false);
+    for (const done of this.#waiting.values()) done("0");
   }
 }
 
