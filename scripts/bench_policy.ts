@@ -45,6 +45,8 @@ export interface PolicyBenchCase {
   daemonCpuPercent: number;
   /** How long the daemons stayed busy (over 5% of a CPU) before the case was measured, ms. */
   quietMs: number;
+  /** Each node's policy transactions so far: `applies/whole/restores/checks`. */
+  daemonCounters: string[];
   /** How long the rules took to be applied on both nodes (tern cases), ms. */
   applyMs?: number;
 }
@@ -55,15 +57,21 @@ export interface PolicyBenchResult {
   /** The manager's latency with 10k rules (change → nft returned). */
   manager: PolicyLatencyResult[];
   /** End to end: manifest written → first refused probe, and removed → first passing probe. */
-  endToEnd: {
-    denyMs: number[];
-    allowMs: number[];
-    denyP50: number;
-    denyP99: number;
-    allowP50: number;
-    allowP99: number;
-  };
+  endToEnd: EndToEnd;
+  /** The same with no rules present. */
+  endToEndNoRules: EndToEnd;
   iptables: string;
+}
+
+/** Manifest written → first refused probe, removed → first passing probe, ms. */
+export interface EndToEnd {
+  rules: number;
+  denyMs: number[];
+  allowMs: number[];
+  denyP50: number;
+  denyP99: number;
+  allowP50: number;
+  allowP99: number;
 }
 
 function percentile(values: number[], p: number): number {
@@ -210,6 +218,15 @@ export async function benchPolicy(
       }
       return Math.round(performance.now() - t0);
     };
+    const counters = async () =>
+      await Promise.all(nodes.map(async (node) => {
+        const e = (await new DaemonClient(node.socket, { timeoutMs: 10_000 }).request<
+          PolicyStatusResponse
+        >("GET", "/v1/policy/status")).enforcement;
+        return e.enabled
+          ? `${node.name}: ${e.applies} applies, ${e.wholeApplies} whole, ${e.restores} restores, ${e.checks} checks`
+          : `${node.name}: disabled`;
+      }));
     const measure = async (name: string, applyMs?: number) => {
       const quietMs = await quiet();
       const ticks0 = await daemonTicks();
@@ -227,6 +244,7 @@ export async function benchPolicy(
       const c = {
         daemonCpuPercent: Math.round(cpu * 1000) / 10,
         quietMs,
+        daemonCounters: await counters(),
         name,
         bps: median(bps),
         connPerS: conns / seconds,
@@ -236,25 +254,12 @@ export async function benchPolicy(
       };
       log(
         `  ${name}: ${(c.bps / 1e9).toFixed(2)} Gbit/s, ${c.connPerS.toFixed(0)} conn/s, ` +
-          `daemons ${c.daemonCpuPercent}% CPU (busy ${quietMs} ms before)`,
+          `daemons ${c.daemonCpuPercent}% CPU (busy ${quietMs} ms before); ${
+            c.daemonCounters.join("; ")
+          }`,
       );
       return c;
     };
-    const cases: PolicyBenchCase[] = [];
-    // One run not counted: the first iperf3 and connections of a fresh cluster are slower.
-    await runIperf(client.netns, server.ip!, { protocol: "tcp", streams: 1 }, { seconds: 1 });
-    await ca.connectRate(server.ip!, 80, 500);
-    cases.push(await measure("0 rules"));
-    for (const rules of [1000, 10_000]) {
-      const t0 = performance.now();
-      await cluster.writeManifest("policy-load.yaml", loadManifests(rules, "loaded"));
-      await settled(nodes, 2);
-      cases.push(await measure(`${rules / 1000}k rules, other pods`, performance.now() - t0));
-    }
-
-    // End-to-end latency with the 10k rules of other pods present.
-    const denyMs: number[] = [];
-    const allowMs: number[] = [];
     const deny = list([{
       apiVersion: "networking.k8s.io/v1",
       kind: "NetworkPolicy",
@@ -268,32 +273,54 @@ export async function benchPolicy(
       }
       return performance.now() - t0;
     };
-    for (let i = 0; i < samples; i++) {
-      const t0 = performance.now();
-      await cluster.writeManifest("policy-deny.yaml", deny);
-      await until(false);
-      denyMs.push(performance.now() - t0);
-      await settled(nodes, 3);
-      const t1 = performance.now();
-      await cluster.removeManifest("policy-deny.yaml");
-      await until(true);
-      allowMs.push(performance.now() - t1);
-      await settled(nodes, 2);
-    }
-    const round = (v: number) => Math.round(v * 10) / 10;
-    const endToEnd = {
-      denyMs: denyMs.map(round),
-      allowMs: allowMs.map(round),
-      denyP50: round(percentile(denyMs, 50)),
-      denyP99: round(percentile(denyMs, 99)),
-      allowP50: round(percentile(allowMs, 50)),
-      allowP99: round(percentile(allowMs, 99)),
+    /** Manifest written → first refused probe; removed → first passing probe. */
+    const endToEndLatency = async (rules: number, n: number, present: number) => {
+      const denyMs: number[] = [];
+      const allowMs: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await cluster.writeManifest("policy-deny.yaml", deny);
+        await until(false);
+        denyMs.push(performance.now() - t0);
+        await settled(nodes, present + 1);
+        const t1 = performance.now();
+        await cluster.removeManifest("policy-deny.yaml");
+        await until(true);
+        allowMs.push(performance.now() - t1);
+        await settled(nodes, present);
+      }
+      const round = (v: number) => Math.round(v * 10) / 10;
+      const e = {
+        rules,
+        denyMs: denyMs.map(round),
+        allowMs: allowMs.map(round),
+        denyP50: round(percentile(denyMs, 50)),
+        denyP99: round(percentile(denyMs, 99)),
+        allowP50: round(percentile(allowMs, 50)),
+        allowP99: round(percentile(allowMs, 99)),
+      };
+      log(
+        `  end to end, ${rules} rules present: deny p50 ${e.denyP50} ms p99 ${e.denyP99} ms; ` +
+          `allow again p50 ${e.allowP50} ms p99 ${e.allowP99} ms`,
+      );
+      return e;
     };
-    log(
-      `  end to end, 10k rules present: deny p50 ${endToEnd.denyP50} ms p99 ${endToEnd.denyP99} ms; ` +
-        `allow again p50 ${endToEnd.allowP50} ms p99 ${endToEnd.allowP99} ms`,
-    );
+    const endToEndNoRules = await endToEndLatency(0, samples, 0);
 
+    const cases: PolicyBenchCase[] = [];
+    // One run not counted: the first iperf3 and connections of a fresh cluster are slower.
+    await runIperf(client.netns, server.ip!, { protocol: "tcp", streams: 1 }, { seconds: 1 });
+    await ca.connectRate(server.ip!, 80, 500);
+    cases.push(await measure("0 rules"));
+    for (const rules of [1000, 10_000]) {
+      const t0 = performance.now();
+      await cluster.writeManifest("policy-load.yaml", loadManifests(rules, "loaded"));
+      await settled(nodes, 2);
+      cases.push(await measure(`${rules / 1000}k rules, other pods`, performance.now() - t0));
+    }
+
+    // End-to-end latency with the 10k rules of other pods present.
+    const endToEnd = await endToEndLatency(10_000, samples, 2);
     // 10k rules in the server's own map, plus the one that lets the client in.
     {
       await cluster.removeManifest("policy-load.yaml");
@@ -346,7 +373,7 @@ export async function benchPolicy(
     } finally {
       await denoRunner(["ip", "netns", "del", netns]);
     }
-    return { cases, manager, endToEnd, iptables: binary };
+    return { cases, manager, endToEnd, endToEndNoRules, iptables: binary };
   } finally {
     await iperf?.stop();
     await Promise.all(agents.map((a) => a.stop()));
@@ -373,11 +400,11 @@ export function formatPolicyBench(r: PolicyBenchResult): string {
       `programming (manager, ${m.change}, ${m.rules} rules, ${m.samples} samples): p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms, max ${m.maxMs} ms`,
     );
   }
-  const e = r.endToEnd;
-  lines.push(
-    `end to end (manifest → first refused probe, 10k rules present, ${e.denyMs.length} samples): p50 ${e.denyP50} ms, p99 ${e.denyP99} ms`,
-    `end to end (manifest removed → first passing probe): p50 ${e.allowP50} ms, p99 ${e.allowP99} ms`,
-  );
+  for (const e of [r.endToEndNoRules, r.endToEnd]) {
+    lines.push(
+      `end to end, ${e.rules} rules present, ${e.denyMs.length} samples: manifest → first refused probe p50 ${e.denyP50} ms, p99 ${e.denyP99} ms; removed → first passing probe p50 ${e.allowP50} ms, p99 ${e.allowP99} ms`,
+    );
+  }
   return lines.join("\n");
 }
 
