@@ -12,6 +12,7 @@ import { type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
 import { formatMatrix, pingMatrix, sourceMatrix } from "../test/reachability.ts";
 import { pollUntil } from "../test/poll.ts";
+import { demoPolicy } from "./demo_policy.ts";
 
 const PODS_PER_NODE = Number(Deno.env.get("TERN_DEMO_PODS") ?? 2);
 const NODES = ["node-1", "node-2", "node-3"];
@@ -113,6 +114,9 @@ async function main(): Promise<number> {
           ? ` (pass triggered by ${pass.trigger}, ${pass.durationMs.toFixed(1)} ms, +${pass.added})`
           : ""),
     );
+
+    console.log("\npolicy: a SecurityGroup, then a NetworkPolicy, taking effect in the matrix");
+    await demoPolicy(cluster);
 
     for (const pod of pods) await sb.driverDel(pod);
     console.log(`\nDEL of ${pods.length} pods done; tearing down the sandbox`);

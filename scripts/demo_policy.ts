@@ -121,7 +121,7 @@ export async function demoPolicy(
           });
         })
       ));
-      log(`\n${title}\n${formatMatrix(names, cells, { width: 18 })}`);
+      log(`\n${title}\n${formatMatrix(names, cells, { width: 18, blocked: "blocked" })}`);
     };
     log("\npolicy: pods shop/frontend, shop/backend, shop/db, other/intruder; TCP 80");
     await matrix("no policy: everyone reaches everyone");

@@ -74,7 +74,11 @@ export function sourceMatrix(
  * The matrix as text: a header of targets, one row per sender, `ok`, `FAIL` (or the address the
  * receiver saw, when it was not the sender's) and `-` on the diagonal.
  */
-export function formatMatrix(names: string[], cells: Cell[], options: { width?: number } = {}) {
+export function formatMatrix(
+  names: string[],
+  cells: Cell[],
+  options: { width?: number; blocked?: string } = {},
+) {
   const width = options.width ?? Math.max(9, ...names.map((n) => n.length + 1));
   const byPair = new Map(cells.map((c) => [`${c.from}\u0000${c.to}`, c]));
   const lines = [["from \\ to", ...names].map((h) => h.padEnd(width)).join(" ").trimEnd()];
@@ -82,7 +86,9 @@ export function formatMatrix(names: string[], cells: Cell[], options: { width?: 
     const row = [from];
     for (const to of names) {
       const cell = byPair.get(`${from}\u0000${to}`);
-      row.push(!cell ? "-" : cell.ok ? "ok" : cell.seen ? `saw ${cell.seen}` : "FAIL");
+      row.push(
+        !cell ? "-" : cell.ok ? "ok" : cell.seen ? `saw ${cell.seen}` : options.blocked ?? "FAIL",
+      );
     }
     lines.push(row.map((c) => c.padEnd(width)).join(" ").trimEnd());
   }
