@@ -19,6 +19,7 @@
  * Flags: `--pods N`, `--rounds R` (alternating tern and ptp to cancel drift), `--iperf-seconds S`
  * (default 2), `--iperf-rounds R` (default 5), `--udp-bitrate B` (default 2G, total per run),
  * `--idle-seconds S` (default 10), `--pin` (iperf3's sender and receiver on CPU 0),
+ * `--no-policy` (iperf: tern's daemons with `policy.enabled: false`, no nftables table),
  * `--json FILE`. Uses the built `dist/tern` (the bench builds
  * it when missing or stale), so what is measured is what `install.sh` installs.
  * @module
@@ -253,7 +254,7 @@ function iperfFlows(udpBps: number): { label: string; flow: IperfFlow }[] {
 }
 
 async function benchIperf(
-  options: { seconds: number; rounds: number; udpBps: number; pin: boolean },
+  options: { seconds: number; rounds: number; udpBps: number; pin: boolean; policy: boolean },
   summary: Summary,
 ): Promise<void> {
   // With --pin, sender and receiver both on CPU 0 for both plugins alike: one core then does
@@ -263,7 +264,9 @@ async function benchIperf(
   // sending CPU. Off by default, as the public benchmarks do not pin.
   const clientCpu = options.pin ? 0 : undefined;
   const serverCpu = clientCpu;
-  const cluster = await SandboxCluster.create();
+  const cluster = await SandboxCluster.create(
+    options.policy ? {} : { daemonConfig: { policy: { enabled: false } } },
+  );
   const servers: IperfServer[] = [];
   try {
     // tern's two nodes run ternd; the reference's two nodes, on the same fabric bridge, run
@@ -342,7 +345,7 @@ async function benchIperf(
         } Gbit/s per run, ` +
         `${UDP_DATAGRAM_BYTES}-byte datagrams; ${
           options.pin ? "sender and receiver pinned to CPU 0" : "not pinned"
-        }; goal ratio >= 0.95`,
+        }; tern's policy layer ${options.policy ? "on" : "off"}; goal ratio >= 0.95`,
     );
     console.log(
       row(["cell", "tern", "ptp", "ratio", "tern loss%", "ptp loss%", "spread tern | ptp"]),
@@ -507,6 +510,7 @@ async function main(): Promise<number> {
       "udp-bitrate": { type: "string", default: "2G" },
       "idle-seconds": { type: "string", default: "10" },
       pin: { type: "boolean", default: false },
+      "no-policy": { type: "boolean", default: false },
       json: { type: "string" },
     },
   });
@@ -529,6 +533,7 @@ async function main(): Promise<number> {
           rounds: Number(values["iperf-rounds"]),
           udpBps: parseBitrate(values["udp-bitrate"]),
           pin: values.pin,
+          policy: !values["no-policy"],
         }, summary);
         break;
       case "idle":

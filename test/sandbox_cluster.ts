@@ -118,14 +118,19 @@ export function podManifest(
   };
 }
 
-/** The `cluster`, `routing` and `reconcile` sections of a sandbox node's daemon config (pure). */
+/**
+ * The `cluster`, `routing` and `reconcile` sections of a sandbox node's daemon config, and any
+ * `extra` top-level sections (e.g. `policy`) (pure).
+ */
 export function clusterConfig(options: {
   dir: string;
   mode: ClusterMode;
   routing?: Record<string, unknown>;
   reconcileInterval?: string;
+  extra?: Record<string, unknown>;
 }): string {
   return stringify({
+    ...options.extra,
     cluster: { source: "files", dir: options.dir, publishEndpoints: true },
     routing: {
       mode: options.mode,
@@ -148,6 +153,7 @@ export class SandboxCluster {
   /** Whether the fabric routes the pod CIDRs (and nodes route through it by default). */
   readonly underlay: boolean;
   readonly #reconcileInterval: string;
+  readonly #daemonConfig: Record<string, unknown>;
   readonly #podCIDRs = new Map<string, string[]>();
   readonly #podMetadata = new Map<SandboxPod, PodMetadata>();
   readonly #namespaces = new Set<string>();
@@ -156,7 +162,12 @@ export class SandboxCluster {
   private constructor(
     sb: Sandbox,
     fabric: SandboxFabric,
-    options: { mode: ClusterMode; underlay: boolean; reconcileInterval: string },
+    options: {
+      mode: ClusterMode;
+      underlay: boolean;
+      reconcileInterval: string;
+      daemonConfig: Record<string, unknown>;
+    },
   ) {
     this.sb = sb;
     this.fabric = fabric;
@@ -164,15 +175,22 @@ export class SandboxCluster {
     this.mode = options.mode;
     this.underlay = options.underlay;
     this.#reconcileInterval = options.reconcileInterval;
+    this.#daemonConfig = options.daemonConfig;
   }
 
   /**
    * A new cluster with no nodes yet: the sandbox, the fabric, the cluster directory with the
    * `default` Namespace. `mode` defaults to `routes`; `underlay` (the fabric routes pod CIDRs)
-   * to `mode === "native"`; `reconcileInterval` to `10s`.
+   * to `mode === "native"`; `reconcileInterval` to `10s`; `daemonConfig` (default none) adds
+   * top-level sections to every daemon's config, such as `{ policy: { enabled: false } }`.
    */
   static async create(
-    options: { mode?: ClusterMode; underlay?: boolean; reconcileInterval?: string } = {},
+    options: {
+      mode?: ClusterMode;
+      underlay?: boolean;
+      reconcileInterval?: string;
+      daemonConfig?: Record<string, unknown>;
+    } = {},
   ): Promise<SandboxCluster> {
     const sb = await Sandbox.create();
     try {
@@ -182,6 +200,7 @@ export class SandboxCluster {
         mode,
         underlay: options.underlay ?? mode === "native",
         reconcileInterval: options.reconcileInterval ?? "10s",
+        daemonConfig: options.daemonConfig ?? {},
       });
       await Deno.mkdir(cluster.dir, { recursive: true });
       await cluster.#ensureNamespace("default");
@@ -262,6 +281,7 @@ export class SandboxCluster {
         dir: this.dir,
         mode: this.mode,
         reconcileInterval: this.#reconcileInterval,
+        extra: this.#daemonConfig,
         ...(options.routing ? { routing: options.routing } : {}),
       }),
       ...(options.podCIDRInConfig ? { podCIDR: options.podCIDRs![0]! } : {}),

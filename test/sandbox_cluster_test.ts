@@ -55,6 +55,10 @@ Deno.test("clusterConfig() points the daemon at the shared dir and merges routin
     reconcile: { interval: "10s", monitor: true },
   });
   assertStringIncludes(clusterConfig({ dir: "/d", mode: "routes", reconcileInterval: "1s" }), "1s");
+  const extra = parse(
+    clusterConfig({ dir: "/d", mode: "routes", extra: { policy: { enabled: false } } }),
+  );
+  assertEquals(extra.policy, { enabled: false });
 });
 
 Deno.test("formatRoute() and formatRule() read ip -json -N output", () => {
