@@ -9,7 +9,7 @@ const DENY_ALL_X =
   `{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: deny-all, namespace: x}, spec: {podSelector: {}}}`;
 
 async function withService(
-  fn: (service: ReturnType<typeof managedPolicy>, manager: PolicyManager) => Promise<void>,
+  fn: (service: ReturnType<typeof managedPolicy>, manager: PolicyManager) => void | Promise<void>,
 ) {
   const a = await endpoint("x", "a", "10.244.1.10");
   const c = await endpoint("y", "c", "10.244.1.12");
@@ -61,7 +61,7 @@ Deno.test("managedPolicy().status() lists each policy with its pods, enforcement
 });
 
 Deno.test("managedPolicy().explain() answers from the programmed model, and refuses unknown pods", async () => {
-  await withService(async (service) => {
+  await withService((service) => {
     const deny = service.explain({ src: "y/c", dst: "x/a", proto: "tcp", port: 80 });
     assertEquals(deny.verdict, "deny");
     assert(deny.steps.every((s) => s.pod === undefined || s.programmed), "from the node's model");
