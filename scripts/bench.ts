@@ -15,6 +15,9 @@
  * - `reconcile`: one reconcile pass with 10, 100 and 1000 endpoints (`measureReconcile` of
  *   `daemon/reconcile_bench.ts`): the pure part, a pass on a fake `ip`, and passes on a real
  *   kernel in a throwaway namespace (first, steady, repair), with the growth from 100 to 1000.
+ * - `policy`: throughput and new-connection rate between two pods with 0, 1k and 10k
+ *   security-group rules, against the same 10k rules as a linear iptables chain, and policy
+ *   programming latency (`scripts/bench_policy.ts`, also runnable alone).
  *
  * Flags: `--pods N`, `--rounds R` (alternating tern and ptp to cancel drift), `--iperf-seconds S`
  * (default 2), `--iperf-rounds R` (default 5), `--udp-bitrate B` (default 2G, total per run),
@@ -24,6 +27,7 @@
  * it when missing or stale), so what is measured is what `install.sh` installs.
  * @module
  */
+import { benchPolicy, formatPolicyBench } from "./bench_policy.ts";
 import { parseArgs } from "node:util";
 import { Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
@@ -114,7 +118,14 @@ function row(cells: (string | number)[]): string {
 }
 
 /** Every benchmark, in the order they run. */
-export const BENCHMARKS = ["pod-add-del", "plugin-startup", "iperf", "idle", "reconcile"] as const;
+export const BENCHMARKS = [
+  "pod-add-del",
+  "plugin-startup",
+  "iperf",
+  "idle",
+  "reconcile",
+  "policy",
+] as const;
 
 /** One benchmark's name. */
 export type Benchmark = typeof BENCHMARKS[number];
@@ -542,6 +553,18 @@ async function main(): Promise<number> {
       case "reconcile":
         await benchReconcile(summary);
         break;
+      case "policy": {
+        const result = await benchPolicy();
+        console.log(
+          `\npolicy: throughput and connection rate by rules present\n${formatPolicyBench(result)}`,
+        );
+        for (const c of result.cases) {
+          summary[`policy.${c.name}.gbps`] = c.bps / 1e9;
+          summary[`policy.${c.name}.bpsRatio`] = c.bpsRatio;
+          summary[`policy.${c.name}.connRatio`] = c.connRatio;
+        }
+        break;
+      }
     }
   }
   console.error(

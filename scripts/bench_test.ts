@@ -8,8 +8,10 @@ Deno.test("selectBenchmarks() runs everything by default and keeps run order for
     "iperf",
     "idle",
     "reconcile",
+    "policy",
   ]);
   assertEquals(selectBenchmarks("idle, iperf"), ["iperf", "idle"]);
+  assertEquals(selectBenchmarks("policy,pod-add-del"), ["pod-add-del", "policy"]);
   assertThrows(() => selectBenchmarks("iperf,ipref"), Error, "Unknown benchmark in --only: ipref");
 });
 
