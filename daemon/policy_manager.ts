@@ -176,6 +176,8 @@ export class PolicyManager {
   async programmed(ifname: string, options: { waitMs?: number } = {}): Promise<ProgrammedState> {
     const generation = this.#wanted;
     if (this.#applied < generation) {
+      // An ADD waits on this: a debounced run is brought forward, the change is applied now.
+      if (this.#started && !this.#stopped) this.#arm(this.#now());
       await new Promise<void>((resolve, reject) =>
         this.#waiters.push({ generation, resolve, reject })
       );

@@ -41,7 +41,7 @@ interface Fixture {
 async function withManager(
   setup: { cluster?: ClusterState; policyDir?: ClusterState; endpoints?: LocalEndpoint[] },
   fn: (f: Fixture) => Promise<void>,
-  options: { backoffMs?: number; intervalMs?: number } = {},
+  options: { backoffMs?: number; intervalMs?: number; debounceMs?: number } = {},
 ): Promise<void> {
   const nft = new FakeNft();
   const endpoints = setup.endpoints ?? [];
@@ -56,7 +56,7 @@ async function withManager(
   }, {
     logRate: 5,
     intervalMs: options.intervalMs ?? 3_600_000,
-    debounceMs: 5,
+    debounceMs: options.debounceMs ?? 5,
     backoff: { initialMs: options.backoffMs ?? 3_600_000, maxMs: options.backoffMs ?? 3_600_000 },
   });
   try {
@@ -161,6 +161,19 @@ Deno.test("programmed() answers only after the transaction that carries the pod 
     gate.resolve();
     assertEquals(await wait, { state: "ready" });
   });
+});
+
+Deno.test("programmed() brings a debounced run forward: an ADD does not wait for the debounce", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  await withManager({ endpoints: [] }, async ({ nft, manager, endpoints }) => {
+    await manager.start();
+    endpoints.push(a);
+    manager.request("endpoints");
+    const started = performance.now();
+    assertEquals(await manager.programmed(a.hostVeth), { state: "ready" });
+    assert(performance.now() - started < 5_000, "answered long before the 60 s debounce");
+    assertEquals(nft.transactions.length, 2);
+  }, { debounceMs: 60_000 });
 });
 
 Deno.test("PolicyManager falls back to the whole table when an update fails, keeping the old model until then", async () => {
