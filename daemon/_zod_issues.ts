@@ -5,31 +5,7 @@
  * @module
  */
 import type { z } from "zod";
-
-/** Renders a key path as `a.b[0].c`; the empty path is `(root)`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const key of path) {
-    if (typeof key === "number") out += `[${key}]`;
-    else out += out === "" ? String(key) : `.${String(key)}`;
-  }
-  return out;
-}
-
-/** Renders a value for an error message: JSON, cut to 80 characters. */
-export function formatValue(value: unknown): string {
-  const text = value === undefined ? "undefined" : JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let here: unknown = input;
-  for (const key of path) {
-    if (here === null || typeof here !== "object") return undefined;
-    here = (here as Record<PropertyKey, unknown>)[key];
-  }
-  return here;
-}
+import { formatPath, formatValue, valueAt } from "../src/zod_issues.ts";
 
 /** One line per problem, each `path: what was wrong: got value`; `input` is what was parsed. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[], input: unknown): string[] {
@@ -75,3 +51,5 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], input: unknown
 function lowerFirst(text: string): string {
   return text.charAt(0).toLowerCase() + text.slice(1);
 }
+
+export { formatPath, formatValue };

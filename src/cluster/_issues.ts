@@ -5,6 +5,7 @@
  * @module
  */
 import type { z } from "zod";
+import { formatPath, formatValue, valueAt } from "../zod_issues.ts";
 
 /** One problem found in an object. */
 export interface Issue {
@@ -15,32 +16,6 @@ export interface Issue {
   value: unknown;
   /** What was wrong, with the value when it helps: `expected string: got 5`. */
   text: string;
-}
-
-/** Renders a key path as `a.b[0].c`; the empty path is the empty string. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const key of path) {
-    if (typeof key === "number") out += `[${key}]`;
-    else out += out === "" ? String(key) : `.${String(key)}`;
-  }
-  return out;
-}
-
-/** Renders a value for an error message: JSON, cut to 80 characters. */
-export function formatValue(value: unknown): string {
-  const text = value === undefined ? "undefined" : JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
-/** The value at `path` inside `input`, or undefined. */
-export function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let here: unknown = input;
-  for (const key of path) {
-    if (here === null || typeof here !== "object") return undefined;
-    here = (here as Record<PropertyKey, unknown>)[key];
-  }
-  return here;
 }
 
 /** One {@linkcode Issue} per zod issue (one per key for unknown keys); `input` is what was parsed. */
@@ -74,3 +49,5 @@ export function toIssues(issues: readonly z.core.$ZodIssue[], input: unknown): I
 function lowerFirst(text: string): string {
   return text.charAt(0).toLowerCase() + text.slice(1);
 }
+
+export { formatPath, formatValue, valueAt };
