@@ -70,35 +70,62 @@ export function compilePolicy(state: ClusterView, options: CompileOptions): Poli
   const pods: PodPolicy[] = [];
   const pending: PendingEndpoint[] = [];
   for (const ep of options.endpoints) {
-    const pod = ctx.pod(ep.namespace, ep.name);
-    if (pod === undefined || pod.hostNetwork) {
-      pending.push({
-        ...ep,
-        reason: pod === undefined
-          ? "pod not in cluster state"
-          : "pod is host-network in cluster state",
-      });
-      continue;
-    }
-    const layers = compilePodLayers(ctx, pod);
-    pods.push({
-      id: podPolicyId(ep.namespace, ep.name, ep.ifname),
-      namespace: ep.namespace,
-      name: ep.name,
-      ifname: ep.ifname,
-      ip: ep.ip,
-      ...layers,
-    });
+    const found = localPod(ctx, ep);
+    if ("pending" in found) pending.push(found.pending);
+    else pods.push(podPolicyOf(ep, compilePodLayers(ctx, found.pod)));
   }
+  return finishModel(ctx, { pods, pending, logRate: options.logRate });
+}
+
+/**
+ * The Pod behind a local endpoint, or the endpoint as pending: its Pod is not in cluster state,
+ * or is host-network there. Shared by {@linkcode compilePolicy} and `PolicyCompiler`.
+ */
+export function localPod(
+  ctx: PolicyContext,
+  ep: LocalEndpoint,
+): { pod: Pod } | { pending: PendingEndpoint } {
+  const pod = ctx.pod(ep.namespace, ep.name);
+  if (pod !== undefined && !pod.hostNetwork) return { pod };
+  return {
+    pending: {
+      ...ep,
+      reason: pod === undefined
+        ? "pod not in cluster state"
+        : "pod is host-network in cluster state",
+    },
+  };
+}
+
+/** A local endpoint's compiled policy, named by {@linkcode podPolicyId}. */
+export function podPolicyOf(
+  ep: LocalEndpoint,
+  layers: Pick<PodPolicy, "ingress" | "egress">,
+): PodPolicy {
+  return {
+    id: podPolicyId(ep.namespace, ep.name, ep.ifname),
+    namespace: ep.namespace,
+    name: ep.name,
+    ifname: ep.ifname,
+    ip: ep.ip,
+    ...layers,
+  };
+}
+
+/** The model: pods and pending endpoints in a stable order, the problems met, the log rate. */
+export function finishModel(
+  ctx: PolicyContext,
+  parts: { pods: PodPolicy[]; pending: PendingEndpoint[]; logRate: number | undefined },
+): PolicyModel {
   const byPod = (
     a: { namespace: string; name: string; ifname: string },
     b: typeof a,
   ) => compare(a.namespace, b.namespace) || compare(a.name, b.name) || compare(a.ifname, b.ifname);
   return {
-    pods: pods.sort(byPod),
-    pending: pending.sort(byPod),
+    pods: parts.pods.sort(byPod),
+    pending: parts.pending.sort(byPod),
     problems: ctx.problems(),
-    logRate: options.logRate ?? DEFAULT_LOG_RATE,
+    logRate: parts.logRate ?? DEFAULT_LOG_RATE,
   };
 }
 

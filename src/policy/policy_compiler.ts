@@ -12,14 +12,14 @@
  * @module
  */
 import type { Pod } from "../cluster/types.ts";
-import { type CompileOptions, compilePodLayers, DEFAULT_LOG_RATE, podPolicyId } from "./compile.ts";
-import type {
-  LocalEndpoint,
-  PendingEndpoint,
-  PodPolicy,
-  PolicyModel,
-  PolicyProblem,
-} from "./model.ts";
+import {
+  type CompileOptions,
+  compilePodLayers,
+  finishModel,
+  localPod,
+  podPolicyOf,
+} from "./compile.ts";
+import type { PendingEndpoint, PodPolicy, PolicyModel, PolicyProblem } from "./model.ts";
 import { type ClusterView, PolicyContext } from "./policy_context.ts";
 import { compare } from "./resources.ts";
 
@@ -64,16 +64,12 @@ export class PolicyCompiler {
     const next = new Map<string, Entry>();
     const stats: CompileStats = { computed: 0, reused: 0 };
     for (const ep of options.endpoints) {
-      const pod = ctx.pod(ep.namespace, ep.name);
-      if (pod === undefined || pod.hostNetwork) {
-        pending.push({
-          ...ep,
-          reason: pod === undefined
-            ? "pod not in cluster state"
-            : "pod is host-network in cluster state",
-        });
+      const found = localPod(ctx, ep);
+      if ("pending" in found) {
+        pending.push(found.pending);
         continue;
       }
+      const pod = found.pod;
       const key = `${ep.namespace}/${ep.name}/${ep.ifname}/${ep.ip}`;
       const own = ownInputs(ctx, pod);
       const kept = this.#entries.get(key) ?? next.get(key);
@@ -90,28 +86,14 @@ export class PolicyCompiler {
       const before = ctx.peerReads;
       const { value: layers, problems } = ctx.capture(() => compilePodLayers(ctx, pod));
       const readPeers = ctx.peerReads !== before;
-      const policy: PodPolicy = {
-        id: podPolicyId(ep.namespace, ep.name, ep.ifname),
-        namespace: ep.namespace,
-        name: ep.name,
-        ifname: ep.ifname,
-        ip: ep.ip,
-        ...layers,
-      };
+      const policy = podPolicyOf(ep, layers);
       next.set(key, { own, peers: readPeers ? peersNow() : undefined, policy, problems });
       pods.push(policy);
       stats.computed++;
     }
     this.#entries = next;
     this.#stats = stats;
-    const byPod = (a: LocalEndpoint, b: LocalEndpoint) =>
-      compare(a.namespace, b.namespace) || compare(a.name, b.name) || compare(a.ifname, b.ifname);
-    return {
-      pods: pods.sort(byPod),
-      pending: pending.sort(byPod),
-      problems: ctx.problems(),
-      logRate: options.logRate ?? DEFAULT_LOG_RATE,
-    };
+    return finishModel(ctx, { pods, pending, logRate: options.logRate });
   }
 }
 
