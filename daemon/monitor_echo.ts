@@ -12,19 +12,9 @@
  * @module
  */
 import { VETH_PREFIX } from "../src/names.ts";
+import { ROUTE_TYPE_NAMES } from "./routing/parse.ts";
 
-const ROUTE_TYPES = new Set([
-  "unicast",
-  "local",
-  "broadcast",
-  "anycast",
-  "multicast",
-  "blackhole",
-  "unreachable",
-  "prohibit",
-  "throw",
-  "nat",
-]);
+const ROUTE_TYPES = new Set(ROUTE_TYPE_NAMES);
 const TABLES: Record<string, number> = { main: 254, local: 255, default: 253 };
 
 /** `10.244.1.7/32` → `10.244.1.7`, `0.0.0.0/0` → `default`, as `ip` prints them. */

@@ -34,7 +34,8 @@ const SCOPES: Record<string, RouteScope> = {
   "255": "nowhere",
   nowhere: "nowhere",
 };
-const TYPES = [
+/** The kernel's route types by number (RTN_*), as `ip` names them. */
+export const ROUTE_TYPE_NAMES: readonly string[] = [
   "unspec",
   "unicast",
   "local",
@@ -193,7 +194,7 @@ function scopeOf(value: unknown): RouteScope {
 function typeOf(value: unknown): string {
   if (value === undefined) return "unicast";
   const text = String(value);
-  return /^\d+$/.test(text) ? TYPES[Number(text)] ?? text : text;
+  return /^\d+$/.test(text) ? ROUTE_TYPE_NAMES[Number(text)] ?? text : text;
 }
 
 function protocolOf(value: unknown): number | undefined {
