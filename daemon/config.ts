@@ -35,6 +35,13 @@ export interface ClusterConfig {
   publishEndpoints: boolean;
   /** How long start-up waits for this node's Node to carry a pod CIDR when `podCIDRs` is absent. */
   podCIDRWaitMs: number;
+  /**
+   * The `files` source's quiet time after a write ended (renamed into place, closed, removed)
+   * before the directory is read again; `policy.dir` is watched with the same knobs.
+   */
+  settleMs: number;
+  /** The `files` source's quiet time of a file written without such an end. */
+  debounceMs: number;
 }
 
 /** The `policy` section: security groups and NetworkPolicy, enforced with nftables. */
@@ -212,6 +219,8 @@ const schema = z.strictObject({
     dir: absolutePath.default(DEFAULT_CLUSTER_DIR),
     publishEndpoints: z.boolean().default(true),
     podCIDRWait: duration("60s", 0),
+    settle: duration("10ms", 0),
+    debounce: duration("100ms", 0),
   }).optional(),
   routing: routingConfigSchema.prefault({}),
   reconcile: z.strictObject({
@@ -332,6 +341,8 @@ export function parseConfig(
       dir: data.cluster.dir,
       publishEndpoints: data.cluster.publishEndpoints,
       podCIDRWaitMs: data.cluster.podCIDRWait,
+      settleMs: data.cluster.settle,
+      debounceMs: data.cluster.debounce,
     };
   }
   return config;

@@ -64,6 +64,8 @@ Deno.test("parseConfig() reads the cluster, routing and reconcile sections of th
       dir: "/etc/tern/cluster",
       publishEndpoints: true,
       podCIDRWaitMs: 60_000,
+      settleMs: 10,
+      debounceMs: 100,
     },
     routing: {
       mode: "routes",
@@ -86,6 +88,8 @@ Deno.test("parseConfig() lets a cluster source stand in for podCIDRs, learned fr
     dir: "/srv/cluster",
     publishEndpoints: false,
     podCIDRWaitMs: 5_000,
+    settleMs: 10,
+    debounceMs: 100,
   });
   assertEquals(config.routing.mode, "native");
   assertEquals(config.routing.ownPodCIDRRoute, "blackhole");
@@ -94,6 +98,19 @@ Deno.test("parseConfig() lets a cluster source stand in for podCIDRs, learned fr
     parseConfig("cluster: {source: files}\npodCIDRs: []\n", { hostname: "h" }).podCIDRs,
     [],
   );
+});
+
+Deno.test("parseConfig() reads the files source's settle and debounce times, and refuses a bad one", () => {
+  const config = parseConfig(
+    "cluster: {source: files, settle: 0, debounce: 250ms}\npodCIDRs: []\n",
+    { hostname: "h" },
+  );
+  assertEquals([config.cluster?.settleMs, config.cluster?.debounceMs], [0, 250]);
+  const err = assertThrows(
+    () => parseConfig("cluster: {source: files, settle: soon}\npodCIDRs: []\n", { hostname: "h" }),
+    ConfigError,
+  );
+  assertStringIncludes(err.message, "cluster.settle");
 });
 
 Deno.test("parseConfig() still requires podCIDRs without a cluster source, and says how to do without", () => {

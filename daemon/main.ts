@@ -160,7 +160,14 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     let feed: ClusterFeed | undefined;
     let pools: PodCIDRs = { podCIDRs: config.podCIDRs, from: "config" };
     if (cluster !== undefined) {
-      feed = new ClusterFeed(new FilesSource(cluster.dir), state, { log });
+      feed = new ClusterFeed(
+        new FilesSource(cluster.dir, {
+          settleMs: cluster.settleMs,
+          debounceMs: cluster.debounceMs,
+        }),
+        state,
+        { log },
+      );
       await feed.list();
       feed.start();
       cleanups.push(() => feed!.stop());
@@ -292,7 +299,12 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     if (config.policy.enabled) {
       if (config.policy.dir !== undefined) {
         policyState = new ClusterState();
-        policyFeed = new ClusterFeed(new FilesSource(config.policy.dir), policyState, { log });
+        const watch = cluster !== undefined
+          ? { settleMs: cluster.settleMs, debounceMs: cluster.debounceMs }
+          : {};
+        policyFeed = new ClusterFeed(new FilesSource(config.policy.dir, watch), policyState, {
+          log,
+        });
         await policyFeed.list();
         policyFeed.start();
         cleanups.push(() => policyFeed!.stop());

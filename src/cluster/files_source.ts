@@ -1,8 +1,10 @@
 /**
  * The `files` cluster source: a directory of Kubernetes-style YAML manifests (`*.yaml`, `*.yml`,
  * `*.json`; names starting with "." are ignored, so are subdirectories). `list()` reads them all;
- * `watch()` follows the directory with `Deno.watchFs`, waits until writes settle (debounce), reads
- * again what changed and yields the difference as events; removed files yield `deleted`. Bad
+ * `watch()` follows the directory with `Deno.watchFs`, waits until writes end ({@linkcode WriteSettle}:
+ * ~10 ms after a file renamed into place, closed by its writer or removed; 100 ms of quiet for a
+ * write without such an end), reads again what changed and yields the difference as events;
+ * removed files yield `deleted`. Bad
  * manifests become `error` events and never stop the watch. Files are compared by size, mtime and
  * inode and re-read when an event names them, so symlinked files (a ConfigMap mount) and files
  * replaced by rename are followed too; a periodic re-scan catches events the kernel dropped.
@@ -12,6 +14,7 @@ import { AsyncQueue } from "./_async_queue.ts";
 import { parseManifests } from "./manifest.ts";
 import { type FileObjects, fileObjects, mergeFiles } from "./manifest_dir.ts";
 import { diffResources } from "./resource_diff.ts";
+import { eventEffect, WriteSettle } from "./write_settle.ts";
 import type { ClusterSource } from "./source.ts";
 import type { ClusterEvent, ManifestError, Resource, Snapshot } from "./types.ts";
 
@@ -22,9 +25,14 @@ export function isManifestName(name: string): boolean {
 
 /** Knobs of {@linkcode FilesSource}; every field documents its default. */
 export interface FilesSourceOptions {
-  /** Quiet time after the last file-system event before the directory is read again. Default 100. */
+  /**
+   * Quiet time of the directory before it is read again after a write ended (a file renamed into
+   * place, removed, or closed by its writer). Default 10.
+   */
+  settleMs?: number;
+  /** Quiet time of a file with a write in progress (no close or rename seen) before it is read. Default 100. */
   debounceMs?: number;
-  /** Longest delay from a first event to the re-read, even while writes continue. Default 1000. */
+  /** Longest delay from a file's first event to its re-read, even while writes continue. Default 1000. */
   maxDelayMs?: number;
   /** Interval of the safety re-scan; 0 turns it off. Default 30_000. */
   resyncMs?: number;
@@ -41,6 +49,7 @@ export class FilesSource implements ClusterSource {
   /** `files:<dir>`. */
   readonly name: string;
   readonly #dir: string;
+  readonly #settleMs: number;
   readonly #debounceMs: number;
   readonly #maxDelayMs: number;
   readonly #resyncMs: number;
@@ -59,6 +68,7 @@ export class FilesSource implements ClusterSource {
   constructor(dir: string, options: FilesSourceOptions = {}) {
     this.#dir = dir.replace(/\/+$/, "") || "/";
     this.name = `files:${this.#dir}`;
+    this.#settleMs = options.settleMs ?? 10;
     this.#debounceMs = options.debounceMs ?? 100;
     this.#maxDelayMs = options.maxDelayMs ?? 1_000;
     this.#resyncMs = options.resyncMs ?? 30_000;
@@ -113,16 +123,28 @@ export class FilesSource implements ClusterSource {
     if (this.#closed) return;
     const queue = new AsyncQueue<ClusterEvent>();
     this.#queue = queue;
-    let debounce: ReturnType<typeof setTimeout> | undefined;
+    const settle = new WriteSettle({
+      settleMs: this.#settleMs,
+      debounceMs: this.#debounceMs,
+      maxDelayMs: this.#maxDelayMs,
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
     let resync: ReturnType<typeof setInterval> | undefined;
-    let firstEventAt: number | undefined;
-    let named = new Set<string>();
-    const rescan = () => {
-      debounce = undefined;
-      firstEventAt = undefined;
-      const names = named;
-      named = new Set();
-      void this.#serial(() => this.#changes(names)).then((events) => queue.push(...events));
+    const scan = (names: ReadonlySet<string>, writing: ReadonlySet<string>) =>
+      void this.#serial(() => this.#changes(names, writing)).then((events) =>
+        queue.push(...events)
+      );
+    const arm = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      const due = settle.due();
+      if (due === undefined) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        const { ready, writing } = settle.take(performance.now());
+        if (ready.size > 0) scan(ready, writing);
+        arm();
+      }, Math.max(0, Math.ceil(due - performance.now())));
     };
     let pump: Promise<void> = Promise.resolve();
     try {
@@ -132,16 +154,13 @@ export class FilesSource implements ClusterSource {
       pump = (async () => {
         try {
           for await (const event of watcher) {
-            if (event.kind === "access") continue; // our own reads; re-reading would loop
-            for (const path of event.paths) named.add(path.slice(path.lastIndexOf("/") + 1));
-            const now = Date.now();
-            firstEventAt ??= now;
-            clearTimeout(debounce);
-            const wait = Math.max(
-              0,
-              Math.min(this.#debounceMs, firstEventAt + this.#maxDelayMs - now),
-            );
-            debounce = setTimeout(rescan, wait);
+            const names = event.paths.map((path) => path.slice(path.lastIndexOf("/") + 1));
+            // A write in progress matters only in a manifest; one that ended elsewhere may be a
+            // directory swap behind symlinked manifests (a ConfigMap's `..data`).
+            const relevant = eventEffect(event.kind) === "writing"
+              ? names.filter(isManifestName)
+              : names;
+            if (settle.note(event.kind, relevant, performance.now())) arm();
           }
         } catch (err) {
           queue.push(this.#errorEvent(`Cannot watch ${this.#dir}: ${String(err)}`));
@@ -149,12 +168,12 @@ export class FilesSource implements ClusterSource {
       })();
       if (this.#resyncMs > 0) {
         resync = setInterval(() => {
-          if (debounce === undefined) rescan();
+          if (!settle.pending) scan(new Set(), new Set());
         }, this.#resyncMs);
       }
       for await (const event of queue) yield event;
     } finally {
-      clearTimeout(debounce);
+      clearTimeout(timer);
       clearInterval(resync);
       this.#closeWatcher();
       queue.close();
@@ -188,11 +207,14 @@ export class FilesSource implements ClusterSource {
   }
 
   /** A re-scan as events: errors first, then the resource changes with increasing versions. */
-  async #changes(named: ReadonlySet<string>): Promise<ClusterEvent[]> {
+  async #changes(
+    named: ReadonlySet<string>,
+    writing: ReadonlySet<string>,
+  ): Promise<ClusterEvent[]> {
     if (this.#closed) return [];
     let result;
     try {
-      result = await this.#scan({ named, all: false });
+      result = await this.#scan({ named, writing, all: false });
     } catch (err) {
       return [this.#errorEvent(`Cannot read ${this.#dir}: ${String(err)}`)];
     }
@@ -217,7 +239,7 @@ export class FilesSource implements ClusterSource {
    * returns the difference from the previous merge with the errors found on the way.
    */
   async #scan(
-    options: { named?: ReadonlySet<string>; all: boolean },
+    options: { named?: ReadonlySet<string>; writing?: ReadonlySet<string>; all: boolean },
   ): Promise<{ changes: ReturnType<typeof diffResources>; errors: ManifestError[] }> {
     const errors: ManifestError[] = [];
     const present = new Set<string>();
@@ -239,8 +261,10 @@ export class FilesSource implements ClusterSource {
       }
       if (!info.isFile) continue;
       present.add(entry.name);
-      const stamp = `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}`;
       const before = this.#files.get(entry.name);
+      // Still being written: keep what it held (nothing, if new) until its writer is done.
+      if (options.writing?.has(entry.name)) continue;
+      const stamp = `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}`;
       if (!options.all && before?.stamp === stamp && !options.named?.has(entry.name)) continue;
       let text: string;
       try {

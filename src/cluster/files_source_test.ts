@@ -53,10 +53,14 @@ class Reader {
 
 async function withSource(
   fn: (dir: string, source: FilesSource) => Promise<void>,
-  options: { debounceMs?: number } = {},
+  options: { debounceMs?: number; settleMs?: number } = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "tern-files-source-" });
-  const source = new FilesSource(dir, { debounceMs: options.debounceMs ?? 30, resyncMs: 0 });
+  const source = new FilesSource(dir, {
+    debounceMs: options.debounceMs ?? 30,
+    ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
+    resyncMs: 0,
+  });
   try {
     await fn(dir, source);
   } finally {
@@ -231,7 +235,52 @@ Deno.test("FilesSource.watch() settles a burst of writes into one change", async
     assertEquals(events.map(summary), ["added Node node-1"]);
     assertEquals((events[0] as { resource: Node }).resource.podCIDRs, ["10.244.5.0/24"]);
     await reader.stop(source);
-  }, { debounceMs: 150 });
+  }, { settleMs: 150 });
+});
+
+/** Writes `text` as `file` the way tools do it atomically: a temporary file renamed into place. */
+async function renameInto(dir: string, file: string, text: string): Promise<void> {
+  await Deno.writeTextFile(`${dir}/.${file}.tmp`, text);
+  await Deno.rename(`${dir}/.${file}.tmp`, `${dir}/${file}`);
+}
+
+Deno.test("FilesSource.watch() reads a file renamed into place without waiting for the write debounce", async () => {
+  await withSource(async (dir, source) => {
+    await source.list();
+    const reader = new Reader(source);
+    await renameInto(dir, "n.yaml", nodeYaml("node-1", "10.244.1.0/24"));
+    // The debounce of writes without an end is 10 s; the rename ends the write.
+    const events = await reader.until((e) => e.type === "added", 3_000);
+    assertEquals(events.map(summary), ["added Node node-1"]);
+    await Deno.remove(`${dir}/n.yaml`);
+    const deleted = await reader.until((e) => e.type === "deleted", 3_000);
+    assertEquals(deleted.map(summary), ["deleted Node node-1"]);
+    await reader.stop(source);
+  }, { debounceMs: 10_000 });
+});
+
+Deno.test("FilesSource.watch() leaves a file alone while its writer still writes it, and reads the others", async () => {
+  await withSource(async (dir, source) => {
+    await source.list();
+    const reader = new Reader(source);
+    const text = nodeYaml("node-2", "10.244.2.0/24");
+    const file = await Deno.open(`${dir}/slow.yaml`, { write: true, create: true });
+    try {
+      // Half a manifest: a Node without its pod CIDR would be valid, and wrong.
+      await file.write(new TextEncoder().encode(text.slice(0, text.indexOf("spec:"))));
+      await renameInto(dir, "fast.yaml", nodeYaml("node-1", "10.244.1.0/24"));
+      const first = await reader.until((e) => e.type === "added", 3_000);
+      assertEquals(first.map(summary), ["added Node node-1"]);
+      assertEquals(await reader.next(300), undefined, "the half-written file is not read");
+      await file.write(new TextEncoder().encode(text.slice(text.indexOf("spec:"))));
+    } finally {
+      file.close();
+    }
+    const second = await reader.until((e) => e.type === "added", 3_000);
+    assertEquals(second.map(summary), ["added Node node-2"]);
+    assertEquals((second[0] as { resource: Node }).resource.podCIDRs, ["10.244.2.0/24"]);
+    await reader.stop(source);
+  }, { debounceMs: 2_000 });
 });
 
 Deno.test("FilesSource.watch() picks up endpoints published by another node and ignores the temporary file", async () => {

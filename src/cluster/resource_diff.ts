@@ -34,7 +34,10 @@ export function diffResources(
   for (const [key, resource] of after) {
     const old = before.get(key);
     if (old === undefined) upserts.push([key, { type: "added", resource }]);
-    else if (!sameResource(old, resource)) upserts.push([key, { type: "modified", resource }]);
+    // The same object: its file was not read again (comparing would cost O(its size)).
+    else if (old !== resource && !sameResource(old, resource)) {
+      upserts.push([key, { type: "modified", resource }]);
+    }
   }
   for (const [key, resource] of before) {
     if (!after.has(key)) deletes.push([key, { type: "deleted", resource }]);

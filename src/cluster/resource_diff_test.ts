@@ -51,3 +51,13 @@ Deno.test("sameResource() ignores key order but not values", () => {
   assertEquals(sameResource(a, { ...b, labels: { x: "1", y: "3" } }), false);
   assertEquals(diffResources(map(a), map(b)), []);
 });
+
+Deno.test("diffResources() takes the very same object as unchanged without serializing it", () => {
+  let serialized = 0;
+  const big = { ...node("big", "10.0.3.0/24"), toJSON: () => ++serialized } as Node;
+  assertEquals(diffResources(map(big), map(big)), []);
+  assertEquals(serialized, 0);
+  const copy = { ...node("big", "10.0.3.0/24"), toJSON: () => ++serialized } as Node;
+  diffResources(map(big), map(copy));
+  assertEquals(serialized > 0, true, "an equal copy is still compared");
+});
