@@ -23,6 +23,7 @@
  * (default 2), `--iperf-rounds R` (default 5), `--udp-bitrate B` (default 2G, total per run),
  * `--idle-seconds S` (default 10), `--pin` (iperf3's sender and receiver on CPU 0),
  * `--no-policy` (iperf: tern's daemons with `policy.enabled: false`, no nftables table),
+ * `--ptp-conntrack` (iperf: connection tracking on in ptp's nodes, as kube-proxy turns it on),
  * `--json FILE`. Uses the built `dist/tern` (the bench builds
  * it when missing or stale), so what is measured is what `install.sh` installs.
  * @module
@@ -31,7 +32,12 @@ import { benchPolicy, formatPolicyBench } from "./bench_policy.ts";
 import { parseArgs } from "node:util";
 import { Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
-import { addPtpNode, addPtpPod, setUpPtpReference } from "../test/ptp_reference.ts";
+import {
+  addPtpNode,
+  addPtpPod,
+  enablePtpConntrack,
+  setUpPtpReference,
+} from "../test/ptp_reference.ts";
 import { DIST, ensureDist } from "../test/dist.ts";
 import {
   type IperfFlow,
@@ -265,7 +271,14 @@ function iperfFlows(udpBps: number): { label: string; flow: IperfFlow }[] {
 }
 
 async function benchIperf(
-  options: { seconds: number; rounds: number; udpBps: number; pin: boolean; policy: boolean },
+  options: {
+    seconds: number;
+    rounds: number;
+    udpBps: number;
+    pin: boolean;
+    policy: boolean;
+    ptpConntrack: boolean;
+  },
   summary: Summary,
 ): Promise<void> {
   // With --pin, sender and receiver both on CPU 0 for both plugins alike: one core then does
@@ -287,6 +300,9 @@ async function benchIperf(
     const r1 = await addPtpNode(cluster, "ptp-1");
     const r2 = await addPtpNode(cluster, "ptp-2");
     const ref = await setUpPtpReference(cluster, { nodes: [r1, r2] });
+    // As kube-proxy does on every node of a real cluster: connection tracking on for every
+    // packet, so that the policy layer's conntrack is compared with a node that has it too.
+    if (options.ptpConntrack) { for (const node of [r1, r2]) await enablePtpConntrack(node); }
     // The same three placements for both plugins: a sender and a receiver on the first node, a
     // receiver on the second.
     const pods = {
@@ -313,6 +329,16 @@ async function benchIperf(
             throw new Error(`${set.src.name} cannot reach ${to.name} (${to.ip}) after 10 s`);
           }
         }
+      }
+    }
+    // One short untimed run per path first: the first packets of a path resolve neighbours
+    // (ptp's gateway is ARP-learned) and warm caches, which would otherwise land in round 1.
+    for (const set of Object.values(pods)) {
+      for (const to of [set.same, set.cross]) {
+        await runIperf(set.src.netns, to.ip!, { protocol: "tcp", streams: 1 }, {
+          seconds: 1,
+          ...(clientCpu === undefined ? {} : { cpu: clientCpu }),
+        });
       }
     }
     // Throughput on 2 cores is only comparable on an otherwise idle machine: say how busy it
@@ -356,10 +382,21 @@ async function benchIperf(
         } Gbit/s per run, ` +
         `${UDP_DATAGRAM_BYTES}-byte datagrams; ${
           options.pin ? "sender and receiver pinned to CPU 0" : "not pinned"
-        }; tern's policy layer ${options.policy ? "on" : "off"}; goal ratio >= 0.95`,
+        }; tern's policy layer ${options.policy ? "on" : "off"}; ${
+          options.ptpConntrack ? "conntrack on in ptp's nodes; " : ""
+        }goal ratio >= 0.95`,
     );
     console.log(
-      row(["cell", "tern", "ptp", "ratio", "tern loss%", "ptp loss%", "spread tern | ptp"]),
+      row([
+        "cell",
+        "tern",
+        "ptp",
+        "ratio",
+        "ratio p25-p75",
+        "tern loss%",
+        "ptp loss%",
+        "spread tern | ptp",
+      ]),
     );
     let worst = Infinity;
     const spread = (v: IperfResult[]) => {
@@ -371,12 +408,17 @@ async function benchIperf(
       const p = gbps(cell.ptp);
       // Each round measured tern and ptp back to back: the median of those paired ratios
       // cancels slow drift and other work that spans a pair, better than a ratio of medians.
-      const ratio = median(cell.tern.map((x, i) => x.receivedBps / cell.ptp[i]!.receivedBps));
+      const ratios = cell.tern.map((x, i) => x.receivedBps / cell.ptp[i]!.receivedBps);
+      const ratio = median(ratios);
+      // How far the paired ratios spread: a cell whose quartiles straddle 0.95 is not decided.
+      const [low, high] = [percentile(ratios, 25), percentile(ratios, 75)];
       worst = Math.min(worst, ratio);
       const id = `iperf.${key.replaceAll(" ", "-").toLowerCase()}`;
       summary[`${id}.tern.gbps`] = t;
       summary[`${id}.ptp.gbps`] = p;
       summary[`${id}.ratio`] = ratio;
+      summary[`${id}.ratioP25`] = low;
+      summary[`${id}.ratioP75`] = high;
       const udp = key.includes("UDP");
       if (udp) {
         summary[`${id}.tern.lossPercent`] = loss(cell.tern);
@@ -387,6 +429,7 @@ async function benchIperf(
         t.toFixed(2),
         p.toFixed(2),
         `${ratio.toFixed(2)}x`,
+        `${low.toFixed(2)}-${high.toFixed(2)}`,
         udp ? loss(cell.tern).toFixed(2) : "",
         udp ? loss(cell.ptp).toFixed(2) : "",
         `${spread(cell.tern)} | ${spread(cell.ptp)}`,
@@ -522,6 +565,7 @@ async function main(): Promise<number> {
       "idle-seconds": { type: "string", default: "10" },
       pin: { type: "boolean", default: false },
       "no-policy": { type: "boolean", default: false },
+      "ptp-conntrack": { type: "boolean", default: false },
       json: { type: "string" },
     },
   });
@@ -545,6 +589,7 @@ async function main(): Promise<number> {
           udpBps: parseBitrate(values["udp-bitrate"]),
           pin: values.pin,
           policy: !values["no-policy"],
+          ptpConntrack: values["ptp-conntrack"],
         }, summary);
         break;
       case "idle":

@@ -52,6 +52,25 @@ export async function addPtpNode(cluster: SandboxCluster, name: string): Promise
   return node;
 }
 
+/** The nftables table that turns on connection tracking in a reference node (pure). */
+export const PTP_CONNTRACK_TABLE = "table inet ptpref_ct {\n" +
+  "  chain forward {\n" +
+  "    type filter hook forward priority filter; policy accept;\n" +
+  "    ct state established,related accept\n" +
+  "  }\n" +
+  "}\n";
+
+/**
+ * Turns on connection tracking for every packet that `node` forwards, as kube-proxy's rules do
+ * on every node of a Kubernetes cluster whatever its CNI: a table of its own, one `ct state`
+ * rule that accepts, nothing dropped.
+ */
+export async function enablePtpConntrack(node: SandboxNode): Promise<void> {
+  await must(["ip", "netns", "exec", node.netns, "nft", "-f", "-"], {
+    stdin: PTP_CONNTRACK_TABLE,
+  });
+}
+
 /**
  * Writes the reference conflist on `nodes` (default: every node of `cluster`) and the routes
  * between them. Nodes added later are not covered: call it once the nodes are there.
