@@ -13,12 +13,12 @@
  */
 import { parseArgs } from "node:util";
 import type { ClusterStatus, RoutingStatus } from "../src/api.ts";
-import { FilesSource } from "../src/cluster/files_source.ts";
+import { type FilesRead, FilesSource } from "../src/cluster/files_source.ts";
 import { publishEndpoints } from "../src/cluster/publish_endpoints.ts";
 import { ClusterState } from "../src/cluster/state.ts";
 import type { PublishedEndpoint } from "../src/cluster/types.ts";
 import { Ip } from "../src/ip.ts";
-import { createLogger } from "../src/log.ts";
+import { createLogger, type Logger } from "../src/log.ts";
 import { Nft } from "../src/nft.ts";
 import { denoRunner, type Runner } from "../src/runner.ts";
 import { TERN_VERSION } from "../src/version.ts";
@@ -60,6 +60,13 @@ Options:
 
 /** Netlink events are coalesced for this long before they trigger a pass. */
 const MONITOR_DEBOUNCE_MS = 100;
+
+/**
+ * A cluster or `policy.dir` change asks for a policy run this soon: its source already waited
+ * for the writes to end and hands over all the changes of one read together, and a change that
+ * arrives during a run is taken by the next one, so waiting longer only adds latency.
+ */
+const SOURCE_POLICY_DELAY_MS = 0;
 
 /** Injection points for tests; the defaults are the real system. */
 export interface DaemonOptions {
@@ -164,6 +171,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         new FilesSource(cluster.dir, {
           settleMs: cluster.settleMs,
           debounceMs: cluster.debounceMs,
+          onRead: readLogger(log, cluster.dir),
         }),
         state,
         { log },
@@ -302,9 +310,14 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         const watch = cluster !== undefined
           ? { settleMs: cluster.settleMs, debounceMs: cluster.debounceMs }
           : {};
-        policyFeed = new ClusterFeed(new FilesSource(config.policy.dir, watch), policyState, {
-          log,
-        });
+        policyFeed = new ClusterFeed(
+          new FilesSource(config.policy.dir, {
+            ...watch,
+            onRead: readLogger(log, config.policy.dir),
+          }),
+          policyState,
+          { log },
+        );
         await policyFeed.list();
         policyFeed.start();
         cleanups.push(() => policyFeed!.stop());
@@ -321,10 +334,10 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       }, { logRate: config.policy.logRate, intervalMs: config.reconcile.intervalMs });
       endpoints.subscribe(() => manager.request("endpoints"));
       state.subscribe((change) => {
-        if (change.type !== "error") manager.request("cluster");
+        if (change.type !== "error") manager.request("cluster", SOURCE_POLICY_DELAY_MS);
       });
       policyState?.subscribe((change) => {
-        if (change.type !== "error") manager.request("policy");
+        if (change.type !== "error") manager.request("policy", SOURCE_POLICY_DELAY_MS);
       });
       await manager.start();
       cleanups.push(() => manager.stop());
@@ -460,4 +473,16 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     kv?.close();
   }
+}
+
+/** A debug line for each read of a watched manifests directory: what it parsed and what it cost. */
+function readLogger(log: Logger, dir: string): (read: FilesRead) => void {
+  return (read) =>
+    log.debug("Read manifests", {
+      dir,
+      parsed: read.parsed.join(","),
+      bytes: read.bytes,
+      ms: read.ms,
+      events: read.events,
+    });
 }

@@ -36,6 +36,20 @@ export interface FilesSourceOptions {
   maxDelayMs?: number;
   /** Interval of the safety re-scan; 0 turns it off. Default 30_000. */
   resyncMs?: number;
+  /** Called after each read of the watch, with what it cost (for a debug log). Default none. */
+  onRead?: (read: FilesRead) => void;
+}
+
+/** One read of the directory during a watch. */
+export interface FilesRead {
+  /** Files parsed again. */
+  parsed: string[];
+  /** Bytes of those files. */
+  bytes: number;
+  /** Time spent reading, parsing, merging and comparing, ms. */
+  ms: number;
+  /** Events it yielded. */
+  events: number;
 }
 
 interface FileEntry {
@@ -53,6 +67,7 @@ export class FilesSource implements ClusterSource {
   readonly #debounceMs: number;
   readonly #maxDelayMs: number;
   readonly #resyncMs: number;
+  readonly #onRead: ((read: FilesRead) => void) | undefined;
   readonly #files = new Map<string, FileEntry>();
   #merged = new Map<string, Resource>();
   #reportedDuplicates = new Set<string>();
@@ -72,6 +87,7 @@ export class FilesSource implements ClusterSource {
     this.#debounceMs = options.debounceMs ?? 100;
     this.#maxDelayMs = options.maxDelayMs ?? 1_000;
     this.#resyncMs = options.resyncMs ?? 30_000;
+    this.#onRead = options.onRead;
   }
 
   /**
@@ -212,6 +228,7 @@ export class FilesSource implements ClusterSource {
     writing: ReadonlySet<string>,
   ): Promise<ClusterEvent[]> {
     if (this.#closed) return [];
+    const t0 = performance.now();
     let result;
     try {
       result = await this.#scan({ named, writing, all: false });
@@ -231,6 +248,8 @@ export class FilesSource implements ClusterSource {
     for (const change of result.changes) {
       events.push({ ...change, resourceVersion: String(++this.#version) });
     }
+    const ms = Math.round((performance.now() - t0) * 10) / 10;
+    this.#onRead?.({ parsed: result.parsed, bytes: result.bytes, ms, events: events.length });
     return events;
   }
 
@@ -240,8 +259,17 @@ export class FilesSource implements ClusterSource {
    */
   async #scan(
     options: { named?: ReadonlySet<string>; writing?: ReadonlySet<string>; all: boolean },
-  ): Promise<{ changes: ReturnType<typeof diffResources>; errors: ManifestError[] }> {
+  ): Promise<
+    {
+      changes: ReturnType<typeof diffResources>;
+      errors: ManifestError[];
+      parsed: string[];
+      bytes: number;
+    }
+  > {
     const errors: ManifestError[] = [];
+    const parsed: string[] = [];
+    let bytes = 0;
     const present = new Set<string>();
     let entries: Deno.DirEntry[];
     try {
@@ -282,9 +310,11 @@ export class FilesSource implements ClusterSource {
         });
         continue; // unreadable for now: keep what it held
       }
-      const parsed = parseManifests(text, { file: path });
-      const next = fileObjects(parsed, { file: path, previous: before?.objects });
-      errors.push(...parsed.errors, ...next.errors);
+      parsed.push(entry.name);
+      bytes += text.length;
+      const manifests = parseManifests(text, { file: path });
+      const next = fileObjects(manifests, { file: path, previous: before?.objects });
+      errors.push(...manifests.errors, ...next.errors);
       this.#files.set(entry.name, { stamp, objects: next.objects });
     }
     for (const name of [...this.#files.keys()]) if (!present.has(name)) this.#files.delete(name);
@@ -294,7 +324,7 @@ export class FilesSource implements ClusterSource {
     errors.push(...merged.errors);
     const changes = diffResources(this.#merged, merged.resources);
     this.#merged = merged.resources;
-    return { changes, errors };
+    return { changes, errors, parsed, bytes };
   }
 
   #errorEvent(message: string): ClusterEvent {

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../test/assert.ts";
-import { FilesSource, isManifestName } from "./files_source.ts";
+import { type FilesRead, FilesSource, isManifestName } from "./files_source.ts";
 import { publishEndpoints } from "./publish_endpoints.ts";
 import type { ClusterEvent, Node, NodeEndpoints } from "./types.ts";
 
@@ -335,4 +335,25 @@ Deno.test("FilesSource.close() ends the watch", async () => {
     assertEquals(await reader.next(1_000), "done");
     await reader.stop(source);
   });
+});
+
+Deno.test("FilesSource.watch() tells onRead which files a read parsed again, and only those", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tern-files-source-" });
+  const reads: FilesRead[] = [];
+  const source = new FilesSource(dir, { resyncMs: 0, onRead: (r) => reads.push(r) });
+  try {
+    await Deno.writeTextFile(`${dir}/a.yaml`, nodeYaml("node-1", "10.244.1.0/24"));
+    await source.list();
+    const reader = new Reader(source);
+    const text = nodeYaml("node-2", "10.244.2.0/24");
+    await renameInto(dir, "b.yaml", text);
+    assertEquals((await reader.until((e) => e.type === "added")).map(summary), [
+      "added Node node-2",
+    ]);
+    assertEquals(reads.map((r) => [r.parsed, r.bytes, r.events]), [[["b.yaml"], text.length, 1]]);
+    await reader.stop(source);
+  } finally {
+    await source.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -70,6 +70,8 @@ const LIST_ITEM_KIND: Record<string, string | undefined> = {
  */
 export function parseManifests(text: string, options: { file: string }): ParsedManifests {
   const { file } = options;
+  const json = parseJsonManifests(text, file);
+  if (json !== undefined) return json;
   const out = emptyResult();
   const lineCounter = new LineCounter();
   let docs: Document.Parsed[];
@@ -112,6 +114,25 @@ export function parseManifests(text: string, options: { file: string }): ParsedM
     append(out, parseManifestObject(input, { file, document, lineOf }));
   });
   return out;
+}
+
+/**
+ * A text that is one JSON object (what `kubectl get -o json` writes) is read with `JSON.parse`:
+ * for a large object that is two orders of magnitude faster than the YAML parser (a 1.4 MB
+ * 10k-rule SecurityGroup: ~6 ms against ~1 s). Undefined when the text is not JSON or holds a
+ * problem, so that the YAML parser, which knows lines, reports it. A repeated key is taken as
+ * JSON takes it (the last wins), where YAML refuses it.
+ */
+function parseJsonManifests(text: string, file: string): ParsedManifests | undefined {
+  if (text[text.search(/\S/)] !== "{") return undefined;
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const out = parseManifestObject(input, { file, document: 1 });
+  return out.errors.length === 0 ? out : undefined;
 }
 
 /**

@@ -268,3 +268,34 @@ Deno.test("parseManifestObject() rejects a NodeEndpoints entry with an unknown k
   ]);
   assertEquals(out.rejected, ["NodeEndpoints/node-1"]);
 });
+
+Deno.test("parseManifests() reads a JSON manifest as the YAML parser reads the same text", async () => {
+  const { parse } = await import("yaml");
+  for (
+    const file of ["manifests/pods.yaml", "manifests/nodes.yaml", "manifests/networkpolicy.yaml"]
+  ) {
+    for (const doc of (await testdata(file)).split(/^---$/m)) {
+      const value = parse(doc);
+      if (value === null) continue;
+      const json = JSON.stringify(value, null, 2);
+      // The JSON text read by the YAML parser alone (a leading comment line makes it non-JSON).
+      assertEquals(parseManifests(json, { file }), parseManifests(`#\n${json}`, { file }));
+    }
+  }
+});
+
+Deno.test("parseManifests() reports an invalid object of a JSON manifest with its line", () => {
+  const json = JSON.stringify(
+    {
+      apiVersion: "tern.dev/v1alpha1",
+      kind: "SecurityGroup",
+      metadata: { name: "sg-web" },
+      spec: { ingress: [{ action: "allow", prots: [80] }] },
+    },
+    null,
+    2,
+  );
+  const out = parseManifests(json, { file: "sg.json" });
+  assertEquals(out.rejected, ["other:tern.dev/v1alpha1/SecurityGroup//sg-web"]);
+  assertEquals(out.errors.map((e) => [e.key, e.line]), [["spec.ingress[0]", 9]]);
+});
