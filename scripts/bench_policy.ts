@@ -20,6 +20,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { stringify } from "yaml";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
 import { must, type SandboxNode } from "../test/sandbox.ts";
 import { Agent } from "../test/policy_lab.ts";
@@ -60,18 +61,126 @@ export interface PolicyBenchResult {
   endToEnd: EndToEnd;
   /** The same with no rules present. */
   endToEndNoRules: EndToEnd;
+  /** The client's allow rule removed from / put back in the server's own 10k-rule group's file (YAML). */
+  endToEndOwnGroup?: EndToEnd;
+  /** The same with the file written as JSON. */
+  endToEndOwnGroupJson?: EndToEnd;
   iptables: string;
 }
 
-/** Manifest written → first refused probe, removed → first passing probe, ms. */
+/**
+ * One crossing of a change: the first probe with the new answer. ms after the manifest write
+ * began: `sentMs` when that probe's SYN left (the packet judged by the new rule), `lowMs` when the
+ * probe before it left (still judged by the old one), `returnedMs` when its answer came back.
+ */
+export interface Crossing {
+  sentMs: number;
+  lowMs: number;
+  returnedMs: number;
+}
+
+/** A change made and reverted `n` times, each timed to the first probe judged by the new rules. */
 export interface EndToEnd {
+  /** What changed. */
+  name: string;
+  /** Rules present (other than the change). */
   rules: number;
-  denyMs: number[];
-  allowMs: number[];
+  /** Change → first refused probe, revert → first passing probe. */
+  deny: Crossing[];
+  allow: Crossing[];
+  /** p50 and p99 of `sentMs`, `lowMs` and `returnedMs` of the change. */
   denyP50: number;
   denyP99: number;
+  denyLowP50: number;
+  denyLowP99: number;
+  denyReturnedP50: number;
+  denyReturnedP99: number;
   allowP50: number;
   allowP99: number;
+  /**
+   * The server's node's policy run for each change (its status' `lastApply`), ms after the write:
+   * when it started compiling (after the files source and the manager's debounce), when nft
+   * returned, the compile time, and the table checks made meanwhile; per change, then medians.
+   */
+  runs: ServerRun[];
+  /**
+   * The server's node's `files` source reads that parsed the changed file (its `Read manifests`
+   * debug lines): read, parse, merge and compare, ms, per read; with the file's size.
+   */
+  readMs?: number[];
+  readBytes?: number;
+  runStartP50?: number;
+  runDoneP50?: number;
+  computeP50?: number;
+}
+
+/** The server's node's policy run for one change, ms after the write. */
+export interface ServerRun {
+  startMs: number;
+  doneMs: number;
+  computeMs: number;
+  /** Table checks (listing the whole table) made between the write and the run's end. */
+  checks: number;
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
+/** The figures of a series (pure). */
+export function endToEndFigures(
+  what: { name: string; rules: number },
+  deny: Crossing[],
+  allow: Crossing[],
+  runs: ServerRun[],
+): EndToEnd {
+  const p = (values: number[], q: number) => round1(percentile(values, q));
+  const r = (c: Crossing) => ({
+    sentMs: round1(c.sentMs),
+    lowMs: round1(c.lowMs),
+    returnedMs: round1(c.returnedMs),
+  });
+  const e: EndToEnd = {
+    ...what,
+    deny: deny.map(r),
+    allow: allow.map(r),
+    runs: runs.map((x) => ({
+      startMs: round1(x.startMs),
+      doneMs: round1(x.doneMs),
+      computeMs: round1(x.computeMs),
+      checks: x.checks,
+    })),
+    denyP50: p(deny.map((c) => c.sentMs), 50),
+    denyP99: p(deny.map((c) => c.sentMs), 99),
+    denyLowP50: p(deny.map((c) => c.lowMs), 50),
+    denyLowP99: p(deny.map((c) => c.lowMs), 99),
+    denyReturnedP50: p(deny.map((c) => c.returnedMs), 50),
+    denyReturnedP99: p(deny.map((c) => c.returnedMs), 99),
+    allowP50: p(allow.map((c) => c.sentMs), 50),
+    allowP99: p(allow.map((c) => c.sentMs), 99),
+  };
+  if (runs.length > 0) {
+    e.runStartP50 = p(runs.map((x) => x.startMs), 50);
+    e.runDoneP50 = p(runs.map((x) => x.doneMs), 50);
+    e.computeP50 = p(runs.map((x) => x.computeMs), 50);
+  }
+  return e;
+}
+
+/** One line for a series (pure). */
+export function formatEndToEnd(e: EndToEnd): string {
+  const reads = e.readMs === undefined || e.readMs.length === 0
+    ? ""
+    : `; the server's node's files source read the changed file (${e.readBytes} bytes) in ` +
+      `p50 ${percentile(e.readMs, 50)} ms, max ${percentile(e.readMs, 100)} ms`;
+  const run = e.runStartP50 === undefined ? "" : `; the server's node's policy run (p50): ` +
+    `started ${e.runStartP50} ms after the write, nft returned at ${e.runDoneP50} ms, ` +
+    `compile ${e.computeP50} ms`;
+  return `end to end, ${e.name}, ${e.deny.length} samples: first refused probe sent ` +
+    `p50 ${e.denyP50} ms, p99 ${e.denyP99} ms (the passing probe before it: p50 ${e.denyLowP50}, ` +
+    `p99 ${e.denyLowP99}; refused answer returned: p50 ${e.denyReturnedP50}, ` +
+    `p99 ${e.denyReturnedP99}); reverted → first passing probe sent p50 ${e.allowP50} ms, ` +
+    `p99 ${e.allowP99} ms${run}${reads}`;
 }
 
 function percentile(values: number[], p: number): number {
@@ -116,14 +225,21 @@ function loadManifests(rules: number, selector: string, extra: Record<string, un
   ]);
 }
 
-async function settled(nodes: SandboxNode[], count: number, timeoutMs = 60_000) {
+/**
+ * Waits until every node has `count` policies, applied and up to date, with a policy run that
+ * ended at or after `since` (ms since the epoch; default 0).
+ */
+async function settled(nodes: SandboxNode[], count: number, timeoutMs = 60_000, since = 0) {
   const { ms } = await pollUntil(async () => {
     for (const node of nodes) {
       const s = await new DaemonClient(node.socket, { timeoutMs: 10_000 }).request<
         PolicyStatusResponse
       >("GET", "/v1/policy/status");
       const e = s.enforcement;
-      if (s.policies.length !== count || !e.enabled || !e.upToDate || e.pending.length) {
+      if (
+        s.policies.length !== count || !e.enabled || !e.upToDate || e.pending.length ||
+        (e.lastApply?.at ?? 0) < since
+      ) {
         return false;
       }
     }
@@ -166,7 +282,14 @@ async function clearFoil(node: SandboxNode, binary: string) {
 
 /** Runs the benchmark; `log` gets progress lines. */
 export async function benchPolicy(
-  options: { seconds?: number; rounds?: number; samples?: number; log?: (s: string) => void } = {},
+  options: {
+    seconds?: number;
+    rounds?: number;
+    samples?: number;
+    /** Only the end-to-end latency series (no throughput cases, no manager latency). */
+    onlyLatency?: boolean;
+    log?: (s: string) => void;
+  } = {},
 ): Promise<PolicyBenchResult> {
   const seconds = options.seconds ?? 2;
   const rounds = options.rounds ?? 3;
@@ -266,46 +389,167 @@ export async function benchPolicy(
       metadata: { name: "deny", namespace: "srv" },
       spec: { podSelector: { matchLabels: { role: "server" } }, policyTypes: ["Ingress"] },
     }]);
-    const until = async (want: boolean) => {
-      const t0 = performance.now();
-      while ((await ca.probe("tcp", server.ip!, 80, 30)) !== want) {
-        if (performance.now() - t0 > 10_000) throw new Error(`probe never became ${want}`);
+    /**
+     * Probes (30 ms each) until one answers `want`. The packet that a rule judges is the probe's
+     * SYN, sent when the probe starts: `sentMs` is when the first probe with the wanted answer was
+     * sent, `lowMs` when the one before it was (the rule took effect in between), `returnedMs`
+     * when the first wanted answer came back (up to 30 ms after the SYN was dropped). All are ms
+     * after `t0`.
+     */
+    const until = async (want: boolean, t0: number): Promise<Crossing> => {
+      let before = t0;
+      while (true) {
+        const sent = performance.now();
+        if ((await ca.probe("tcp", server.ip!, 80, 30)) === want) {
+          return { sentMs: sent - t0, lowMs: before - t0, returnedMs: performance.now() - t0 };
+        }
+        before = sent;
+        if (sent - t0 > 10_000) throw new Error(`probe never became ${want}`);
       }
-      return performance.now() - t0;
     };
-    /** Manifest written → first refused probe; removed → first passing probe. */
-    const endToEndLatency = async (rules: number, n: number, present: number) => {
-      const denyMs: number[] = [];
-      const allowMs: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        await cluster.writeManifest("policy-deny.yaml", deny);
-        await until(false);
-        denyMs.push(performance.now() - t0);
-        await settled(nodes, present + 1);
-        const t1 = performance.now();
-        await cluster.removeManifest("policy-deny.yaml");
-        await until(true);
-        allowMs.push(performance.now() - t1);
-        await settled(nodes, present);
+    /** The server's node's `Read manifests` debug lines that parsed `file` (none before the daemon logged them). */
+    const readsOf = async (file: string) => {
+      const text = await Deno.readTextFile(n2.daemonLog).catch(() => "");
+      const reads: { ms: number; bytes: number }[] = [];
+      for (const m of text.matchAll(/Read manifests .*?parsed=(\S*) bytes=(\d+) ms=([\d.]+)/g)) {
+        if (m[1]!.split(",").includes(file)) reads.push({ bytes: Number(m[2]), ms: Number(m[3]) });
       }
-      const round = (v: number) => Math.round(v * 10) / 10;
-      const e = {
-        rules,
-        denyMs: denyMs.map(round),
-        allowMs: allowMs.map(round),
-        denyP50: round(percentile(denyMs, 50)),
-        denyP99: round(percentile(denyMs, 99)),
-        allowP50: round(percentile(allowMs, 50)),
-        allowP99: round(percentile(allowMs, 99)),
-      };
-      log(
-        `  end to end, ${rules} rules present: deny p50 ${e.denyP50} ms p99 ${e.denyP99} ms; ` +
-          `allow again p50 ${e.allowP50} ms p99 ${e.allowP99} ms`,
-      );
+      return reads;
+    };
+    /** The server's node's policy enforcement status. */
+    const serverStatus = async () => {
+      const e = (await new DaemonClient(n2.socket, { timeoutMs: 10_000 }).request<
+        PolicyStatusResponse
+      >("GET", "/v1/policy/status")).enforcement;
+      if (!e.enabled) throw new Error("Policy is disabled on the server's node");
       return e;
     };
-    const endToEndNoRules = await endToEndLatency(0, samples, 0);
+    /**
+     * The server's node's last policy run, as ms after `epoch` (the write), and how many table
+     * checks (which hold up a run while they list the table) it made since `checks`.
+     */
+    const lastRun = async (epoch: number, checks: number): Promise<ServerRun | undefined> => {
+      const e = await serverStatus();
+      const a = e.lastApply;
+      if (a === undefined || a.at < epoch) return undefined;
+      return {
+        startMs: a.at - a.durationMs - epoch,
+        doneMs: a.at - epoch,
+        computeMs: a.computeMs,
+        checks: e.checks - checks,
+      };
+    };
+    /**
+     * `change` (which makes the client's probes fail) → first refused probe; `revert` → first
+     * passing probe; `n` times, waiting for `present` policies applied after each step.
+     */
+    const endToEndLatency = async (
+      what: { name: string; rules: number },
+      steps: { file: string; change: () => Promise<void>; revert: () => Promise<void> },
+      at: { n: number; present: number; presentAfterChange: number },
+    ): Promise<EndToEnd> => {
+      const deny: Crossing[] = [];
+      const allow: Crossing[] = [];
+      const runs: ServerRun[] = [];
+      for (let i = 0; i < at.n; i++) {
+        const checks = (await serverStatus()).checks;
+        const epoch = Date.now();
+        const t0 = performance.now();
+        await steps.change();
+        deny.push(await until(false, t0));
+        await settled(nodes, at.presentAfterChange, 60_000, epoch);
+        const run = await lastRun(epoch, checks);
+        if (run) runs.push(run);
+        const epoch1 = Date.now();
+        const t1 = performance.now();
+        await steps.revert();
+        allow.push(await until(true, t1));
+        await settled(nodes, at.present, 60_000, epoch1);
+      }
+      const e = endToEndFigures(what, deny, allow, runs);
+      const reads = await readsOf(steps.file);
+      if (reads.length > 0) {
+        e.readMs = reads.slice(-2 * at.n).map((r) => r.ms);
+        e.readBytes = Math.max(...reads.map((r) => r.bytes));
+      }
+      log(`  ${formatEndToEnd(e)}`);
+      return e;
+    };
+    const denyStep = {
+      file: "policy-deny.yaml",
+      change: () => cluster.writeManifest("policy-deny.yaml", deny),
+      revert: () => cluster.removeManifest("policy-deny.yaml"),
+    };
+    /**
+     * The server's own group: 10k rules, with or without the one that lets the client in, as
+     * YAML (1.4 MB) or as JSON.
+     */
+    const ownGroupText = (allowClient: boolean, format: "yaml" | "json") => {
+      const doc = loadManifests(
+        10_000,
+        "server",
+        allowClient
+          ? [{ action: "allow", protocol: "tcp", from: [{ cidr: `${client.ip}/32` }] }]
+          : [],
+      );
+      return format === "yaml" ? stringify(doc) : JSON.stringify(doc, null, 1);
+    };
+    /** Writes `text` as `file` atomically (the text is rendered before the clock starts). */
+    const writeText = async (file: string, text: string) => {
+      const tmp = `${cluster.dir}/.${file}.tmp`;
+      await Deno.writeTextFile(tmp, text);
+      await Deno.rename(tmp, `${cluster.dir}/${file}`);
+    };
+    const ownGroupLatency = async (format: "yaml" | "json") => {
+      const file = `policy-load.${format}`;
+      const [withClient, without] = [ownGroupText(true, format), ownGroupText(false, format)];
+      await writeText(file, withClient);
+      await settled(nodes, 2);
+      await quiet();
+      const e = await endToEndLatency(
+        {
+          name: `the client's allow rule removed from its server's 10k-rule group (${format})`,
+          rules: 10_000,
+        },
+        {
+          file,
+          change: () => writeText(file, without),
+          revert: () => writeText(file, withClient),
+        },
+        { n: samples, present: 2, presentAfterChange: 2 },
+      );
+      await cluster.removeManifest(file);
+      await settled(nodes, 0);
+      return e;
+    };
+    const endToEndNoRules = await endToEndLatency(
+      { name: "deny NetworkPolicy written, 0 rules present", rules: 0 },
+      denyStep,
+      { n: samples, present: 0, presentAfterChange: 1 },
+    );
+    if (options.onlyLatency) {
+      await cluster.writeManifest("policy-load.yaml", loadManifests(10_000, "loaded"));
+      await settled(nodes, 2);
+      await quiet();
+      const endToEnd = await endToEndLatency(
+        { name: "deny NetworkPolicy written, 10k rules of other pods present", rules: 10_000 },
+        denyStep,
+        { n: samples, present: 2, presentAfterChange: 3 },
+      );
+      await cluster.removeManifest("policy-load.yaml");
+      await settled(nodes, 0);
+      const endToEndOwnGroup = await ownGroupLatency("yaml");
+      const endToEndOwnGroupJson = await ownGroupLatency("json");
+      return {
+        cases: [],
+        manager: [],
+        endToEnd,
+        endToEndNoRules,
+        endToEndOwnGroup,
+        endToEndOwnGroupJson,
+        iptables: "",
+      };
+    }
 
     const cases: PolicyBenchCase[] = [];
     // One run not counted: the first iperf3 and connections of a fresh cluster are slower.
@@ -320,7 +564,11 @@ export async function benchPolicy(
     }
 
     // End-to-end latency with the 10k rules of other pods present.
-    const endToEnd = await endToEndLatency(10_000, samples, 2);
+    const endToEnd = await endToEndLatency(
+      { name: "deny NetworkPolicy written, 10k rules of other pods present", rules: 10_000 },
+      denyStep,
+      { n: samples, present: 2, presentAfterChange: 3 },
+    );
     // 10k rules in the server's own map, plus the one that lets the client in.
     {
       await cluster.removeManifest("policy-load.yaml");
@@ -339,6 +587,8 @@ export async function benchPolicy(
       await cluster.removeManifest("policy-load.yaml");
       await settled(nodes, 0);
     }
+    const endToEndOwnGroup = await ownGroupLatency("yaml");
+    const endToEndOwnGroupJson = await ownGroupLatency("json");
 
     // The foil: a linear iptables chain of 10k non-matching rules on both nodes.
     const binary = await iptablesFoil(nodes, 10_000);
@@ -373,7 +623,15 @@ export async function benchPolicy(
     } finally {
       await denoRunner(["ip", "netns", "del", netns]);
     }
-    return { cases, manager, endToEnd, endToEndNoRules, iptables: binary };
+    return {
+      cases,
+      manager,
+      endToEnd,
+      endToEndNoRules,
+      endToEndOwnGroup,
+      endToEndOwnGroupJson,
+      iptables: binary,
+    };
   } finally {
     await iperf?.stop();
     await Promise.all(agents.map((a) => a.stop()));
@@ -400,10 +658,8 @@ export function formatPolicyBench(r: PolicyBenchResult): string {
       `programming (manager, ${m.change}, ${m.rules} rules, ${m.samples} samples): p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms, max ${m.maxMs} ms`,
     );
   }
-  for (const e of [r.endToEndNoRules, r.endToEnd]) {
-    lines.push(
-      `end to end, ${e.rules} rules present, ${e.denyMs.length} samples: manifest → first refused probe p50 ${e.denyP50} ms, p99 ${e.denyP99} ms; removed → first passing probe p50 ${e.allowP50} ms, p99 ${e.allowP99} ms`,
-    );
+  for (const e of [r.endToEndNoRules, r.endToEnd, r.endToEndOwnGroup, r.endToEndOwnGroupJson]) {
+    if (e !== undefined) lines.push(formatEndToEnd(e));
   }
   return lines.join("\n");
 }
@@ -416,12 +672,14 @@ if (import.meta.main) {
       seconds: { type: "string" },
       rounds: { type: "string" },
       samples: { type: "string" },
+      "only-latency": { type: "boolean" },
     },
   });
   const result = await benchPolicy({
     ...(args.seconds ? { seconds: Number(args.seconds) } : {}),
     ...(args.rounds ? { rounds: Number(args.rounds) } : {}),
     ...(args.samples ? { samples: Number(args.samples) } : {}),
+    ...(args["only-latency"] ? { onlyLatency: true } : {}),
   });
   console.log(args.json ? JSON.stringify(result, null, 2) : formatPolicyBench(result));
 }
