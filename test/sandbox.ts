@@ -98,6 +98,18 @@ export async function must(argv: string[], options: { stdin?: string } = {}): Pr
   return result;
 }
 
+/**
+ * Kills every process still running in `netns`. A daemon stopped with SIGKILL leaves its
+ * helpers (`ip monitor`, `nft monitor`) behind in the node's namespace, where they would run on
+ * after the namespace is deleted, holding whatever they inherited (such as the file descriptor
+ * of a `flock` around the tests). Only the sandbox's own namespaces are ever passed here.
+ */
+export async function killNetnsProcesses(netns: string): Promise<void> {
+  const pids = (await denoRunner(["ip", "netns", "pids", netns])).stdout.split(/\s+/)
+    .filter((p) => /^\d+$/.test(p));
+  for (const pid of pids) await denoRunner(["kill", "-KILL", pid]);
+}
+
 /** The network namespaces whose names start with `prefix`. */
 export async function listNetns(prefix: string): Promise<string[]> {
   const out = await denoRunner(["ip", "netns", "list"]);
@@ -254,6 +266,7 @@ export class Sandbox {
     for (const netns of await listNetns(`${node.netns}-`)) {
       if (attached.has(netns)) await denoRunner(["ip", "netns", "del", netns]);
     }
+    await killNetnsProcesses(node.netns);
     await must(["ip", "netns", "del", node.netns]);
     this.nodes.delete(node.name);
   }
@@ -578,10 +591,14 @@ export class Sandbox {
     return result.code === 0;
   }
 
-  /** Removes every pod netns, stops daemons, deletes every netns with the prefix and the temp dir. */
+  /**
+   * Removes every pod netns, stops daemons, kills what still runs in the sandbox's namespaces,
+   * deletes every netns with the prefix and the temp dir.
+   */
   async cleanup(): Promise<void> {
     for (const node of this.nodes.values()) await this.stopDaemon(node, "SIGKILL").catch(() => {});
     for (const netns of await listNetns(this.prefix)) {
+      await killNetnsProcesses(netns);
       await denoRunner(["ip", "netns", "del", netns]);
     }
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
