@@ -34,6 +34,11 @@ export interface PolicyLatencyOptions {
   change?: "other-pod" | "same-pod";
   /** The manager's debounce, as in the daemon. Default 20. */
   debounceMs?: number;
+  /**
+   * The delay each cluster change asks the manager for (`request("cluster", delayMs)`).
+   * Default: the debounce.
+   */
+  requestDelayMs?: number;
   /** Pause between samples, so each change is a burst of its own. Default 30. */
   pauseMs?: number;
 }
@@ -50,8 +55,15 @@ export interface PolicyLatencyResult {
   meanMs: number;
   /** Of which the debounce (waited before compiling). */
   debounceMs: number;
-  /** Median time spent compiling, per change. */
+  /** Median time from the change to the start of the run (the debounce, timers), per change. */
+  waitP50Ms: number;
+  /** Median time spent compiling (cluster view, compile), per change. */
   computeP50Ms: number;
+  /** Median time spent rendering the transaction, per change. */
+  renderP50Ms: number;
+  /** Median time `nft -f -` took, per change; and the slowest. */
+  nftP50Ms: number;
+  nftMaxMs: number;
   /** Median lines per transaction. */
   linesP50: number;
   /** The whole table at start: lines and time to apply. */
@@ -75,6 +87,7 @@ export async function measurePolicyLatency(
   const change = options.change ?? "other-pod";
   const debounceMs = options.debounceMs ?? 20;
   const pauseMs = options.pauseMs ?? 30;
+  const requestDelayMs = options.requestDelayMs ?? debounceMs;
 
   const state = new ClusterState();
   state.reset(snapshot(rules));
@@ -88,12 +101,27 @@ export async function measurePolicyLatency(
       podName: name!,
     })),
   );
+  let nftMs = 0;
+  const timed: Pick<Nft, "apply" | "listTableJson"> = {
+    apply: async (text) => {
+      const t = performance.now();
+      try {
+        await nft.apply(text);
+      } finally {
+        nftMs = performance.now() - t;
+      }
+    },
+    listTableJson: (family, name, options) => nft.listTableJson(family, name, options),
+  };
   const manager = new PolicyManager({
-    nft,
+    nft: timed,
     inputs: () => ({ cluster: state, policyDir: undefined, endpoints, nodeName: "node-1" }),
   }, { logRate: 5, intervalMs: 3_600_000, debounceMs });
   const latencies: number[] = [];
   const computes: number[] = [];
+  const renders: number[] = [];
+  const waits: number[] = [];
+  const nfts: number[] = [];
   const lines: number[] = [];
   try {
     const t0 = performance.now();
@@ -101,7 +129,7 @@ export async function measurePolicyLatency(
     const wholeApplyMs = performance.now() - t0;
     const wholeLines = manager.status().lastApply?.lines ?? 0;
     state.subscribe((c) => {
-      if (c.type !== "error") manager.request("cluster");
+      if (c.type !== "error") manager.request("cluster", requestDelayMs);
     });
     for (let i = 0; i < warmup + samples; i++) {
       const applied = new Promise<number>((resolve) => {
@@ -124,6 +152,9 @@ export async function measurePolicyLatency(
       if (i >= warmup) {
         latencies.push(end - start);
         computes.push(last.computeMs);
+        nfts.push(nftMs);
+        waits.push(Math.max(0, end - start - last.durationMs));
+        renders.push(Math.max(0, last.durationMs - last.computeMs - nftMs));
         lines.push(last.lines);
       }
       await new Promise((r) => setTimeout(r, pauseMs));
@@ -137,8 +168,12 @@ export async function measurePolicyLatency(
       p99Ms: round(percentile(sorted, 99)),
       maxMs: round(sorted[sorted.length - 1] ?? 0),
       meanMs: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)),
-      debounceMs,
+      debounceMs: requestDelayMs,
       computeP50Ms: round(percentile([...computes].sort((a, b) => a - b), 50)),
+      waitP50Ms: round(percentile([...waits].sort((a, b) => a - b), 50)),
+      renderP50Ms: round(percentile([...renders].sort((a, b) => a - b), 50)),
+      nftP50Ms: round(percentile([...nfts].sort((a, b) => a - b), 50)),
+      nftMaxMs: round(Math.max(0, ...nfts)),
       linesP50: percentile([...lines].sort((a, b) => a - b), 50),
       wholeLines,
       wholeApplyMs: round(wholeApplyMs),

@@ -187,6 +187,31 @@ export async function transitions(): Promise<Transition[]> {
     });
   }
   {
+    // A large group's own rules change (issue 4's "same-pod" change): elements are added,
+    // removed, split and re-pointed in the middle of a map of hundreds.
+    const many = async (rules: Record<string, unknown>[]) =>
+      await compile(await clusterWith(JSON.stringify(manyRulesGroup(rules))));
+    const base = manyRules(300);
+    const denied = [
+      {
+        action: "deny",
+        priority: 10,
+        protocol: "tcp",
+        ports: [1100],
+        from: [{ cidr: "10.200.0.0/25" }],
+      },
+      ...base,
+    ];
+    const edited = base.filter((_, i) => i % 37 !== 5).map((rule, i) =>
+      i % 50 === 7 ? { ...rule, ports: [2000 + i] } : rule
+    );
+    edited.push({ action: "allow", protocol: "udp", from: [{ cidr: "10.200.0.64/26" }] });
+    const before = await many(base);
+    out.push({ name: "a deny rule is added to a large group", before, after: await many(denied) });
+    out.push({ name: "that deny rule is removed", before: await many(denied), after: before });
+    out.push({ name: "rules of a large group change", before, after: await many(edited) });
+  }
+  {
     const state = await loadCluster("sg-priority-deny.yaml");
     out.push({
       name: "nothing changes",
@@ -195,4 +220,39 @@ export async function transitions(): Promise<Transition[]> {
     });
   }
   return out;
+}
+
+/** `count` SecurityGroup rules, each TCP to one port from one address of 10.200.0.0/16. */
+function manyRules(count: number): Record<string, unknown>[] {
+  return Array.from({ length: count }, (_, i) => ({
+    action: "allow",
+    protocol: "tcp",
+    ports: [1024 + (i % 7) * 10 + (i % 3)],
+    from: [{ cidr: `10.200.${i >> 8}.${i & 255}/32` }],
+  }));
+}
+
+/** Group sg-many with these ingress rules, for pod x/a (label app=web). */
+function manyRulesGroup(rules: Record<string, unknown>[]): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "List",
+    items: [
+      {
+        apiVersion: "vpcresources.k8s.aws/v1beta1",
+        kind: "SecurityGroupPolicy",
+        metadata: { name: "many", namespace: "x" },
+        spec: {
+          podSelector: { matchLabels: { app: "web" } },
+          securityGroups: { groupIds: ["sg-many"] },
+        },
+      },
+      {
+        apiVersion: "tern.dev/v1alpha1",
+        kind: "SecurityGroup",
+        metadata: { name: "sg-many" },
+        spec: { ingress: rules, egress: [{ action: "allow" }] },
+      },
+    ],
+  };
 }

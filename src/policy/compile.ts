@@ -48,6 +48,13 @@ export const PROTOCOL_NUMBERS = { icmp: 1, tcp: 6, udp: 17, sctp: 132 } as const
 /** The default for `logRate`: log lines per second per drop rule. */
 export const DEFAULT_LOG_RATE = 5;
 
+/** Each port protocol's number as a range, shared by the boxes of its rules. */
+const PROTOCOL_RANGES: Record<"tcp" | "udp" | "sctp", Range> = {
+  tcp: [PROTOCOL_NUMBERS.tcp, PROTOCOL_NUMBERS.tcp],
+  udp: [PROTOCOL_NUMBERS.udp, PROTOCOL_NUMBERS.udp],
+  sctp: [PROTOCOL_NUMBERS.sctp, PROTOCOL_NUMBERS.sctp],
+};
+
 /** Every protocol but ICMP (which has its own space), every port. */
 const ALL_L4: ReadonlyArray<readonly [Range, Range]> = [[[0, 0], ALL_PORTS], [[2, 255], ALL_PORTS]];
 /** Every ICMP type and code. */
@@ -188,17 +195,22 @@ function securityGroupRules(
     (a.rule.action === b.rule.action ? 0 : a.rule.action === "deny" ? -1 : 1) ||
     compare(a.group.name, b.group.name) || a.index - b.index
   );
-  return all.map(({ group, rule, index }) => ({
-    label: {
-      kind: "SecurityGroup",
-      name: group.name,
-      direction,
-      index,
-      priority: rule.priority,
-      action: rule.action,
-    },
-    terms: [securityGroupTerm(ctx, group, { rule, index, direction })],
-  }));
+  const out: OrderedRule<RuleRef>[] = new Array(all.length);
+  for (let i = 0; i < all.length; i++) {
+    const { group, rule, index } = all[i]!;
+    out[i] = {
+      label: {
+        kind: "SecurityGroup",
+        name: group.name,
+        direction,
+        index,
+        priority: rule.priority,
+        action: rule.action,
+      },
+      terms: [securityGroupTerm(ctx, group, { rule, index, direction })],
+    };
+  }
+  return out;
 }
 
 function securityGroupTerm(
@@ -208,14 +220,20 @@ function securityGroupTerm(
 ): MatchTerm {
   const { rule, index, direction } = at;
   const peersKey = direction === "ingress" ? "from" : "to";
-  const addresses = rule.peers.length === 0 ? [ALL_ADDRESSES] : normalizeRanges(
-    rule.peers.flatMap((peer, j) =>
-      securityGroupPeer(ctx, peer, {
-        group,
-        key: `spec.${direction}[${index}].${peersKey}[${j}]`,
-      })
-    ),
-  );
+  const peers = rule.peers;
+  const addresses = peers.length === 0
+    ? [ALL_ADDRESSES]
+    // One CIDR peer (the bulk of a large group) is already normalized.
+    : peers.length === 1 && peers[0]!.type === "cidr"
+    ? cidrPeer(peers[0]!.cidr, peers[0]!.except)
+    : normalizeRanges(
+      peers.flatMap((peer, j) =>
+        securityGroupPeer(ctx, peer, {
+          group,
+          key: () => `spec.${direction}[${index}].${peersKey}[${j}]`,
+        })
+      ),
+    );
   switch (rule.protocol) {
     case "all":
       return { addresses, l4: ALL_L4, icmp: ALL_ICMP };
@@ -227,11 +245,15 @@ function securityGroupTerm(
       return { addresses, l4: [], icmp: [[type, code]] };
     }
     default: {
-      const protocol = PROTOCOL_NUMBERS[rule.protocol];
-      const ports = rule.ports.length === 0 ? [ALL_PORTS] : normalizeRanges(rule.ports);
+      const protocol = PROTOCOL_RANGES[rule.protocol];
+      const ports = rule.ports.length === 0
+        ? [ALL_PORTS]
+        : rule.ports.length === 1
+        ? rule.ports
+        : normalizeRanges(rule.ports);
       return {
         addresses,
-        l4: ports.map((p) => [[protocol, protocol], p] as const),
+        l4: ports.map((p) => [protocol, p] as const),
         icmp: [],
       };
     }
@@ -241,7 +263,7 @@ function securityGroupTerm(
 function securityGroupPeer(
   ctx: PolicyContext,
   peer: SecurityGroupPeer,
-  at: { group: SecurityGroup; key: string },
+  at: { group: SecurityGroup; key: () => string },
 ): Range[] {
   switch (peer.type) {
     case "cidr":
@@ -250,7 +272,7 @@ function securityGroupPeer(
       if (!ctx.isKnownGroup(peer.securityGroup)) {
         ctx.report(problem({ kind: "SecurityGroup", name: at.group.name }, {
           severity: "unresolved",
-          key: `${at.key}.securityGroup`,
+          key: `${at.key()}.securityGroup`,
           text: `no SecurityGroup or SecurityGroupPolicy names the group ${
             JSON.stringify(peer.securityGroup)
           }: this peer matches nothing`,
@@ -400,6 +422,7 @@ function cidrPeer(
   except: readonly { family: 4 | 6; cidr: string }[],
 ): Range[] {
   if (cidr.family !== 4) return [];
+  if (except.length === 0) return [cidrRange(cidr.cidr)];
   const holes = normalizeRanges(except.filter((e) => e.family === 4).map((e) => cidrRange(e.cidr)));
   return subtractRanges([cidrRange(cidr.cidr)], holes);
 }

@@ -67,10 +67,16 @@ export function flattenFirstMatch<L>(rules: readonly OrderedRule<L>[]): FlatBox<
       }
     }
   }
-  return out.sort((a, b) =>
-    (a.space === b.space ? 0 : a.space === "l4" ? -1 : 1) || a.addresses[0] - b.addresses[0] ||
-    a.first[0] - b.first[0] || a.second[0] - b.second[0]
-  );
+  // The sweeps emit boxes in this order already; the check costs less than sorting 10k boxes.
+  for (let i = 1; i < out.length; i++) {
+    if (boxOrder(out[i - 1]!, out[i]!) > 0) return out.sort(boxOrder);
+  }
+  return out;
+}
+
+function boxOrder<L>(a: FlatBox<L>, b: FlatBox<L>): number {
+  return (a.space === b.space ? 0 : a.space === "l4" ? -1 : 1) ||
+    a.addresses[0] - b.addresses[0] || a.first[0] - b.first[0] || a.second[0] - b.second[0];
 }
 
 interface Term {
@@ -86,7 +92,61 @@ interface Plane {
 }
 
 /** Address runs with their answer on the two other axes, neighbours with equal answers merged. */
-function sweepAddresses(terms: Term[]): { first: number; last: number; planes: Plane[] }[] {
+function sweepAddresses(terms: Term[]): Run[] {
+  return disjointRuns(terms) ?? overlappingRuns(terms);
+}
+
+/** Room for an address range's index beside its first address in one exact float64 key. */
+const INDEX_SPAN = 2 ** 20;
+
+/**
+ * {@linkcode sweepAddresses} when no two address ranges of the terms overlap (a large group of
+ * rules with one address each, say): each range is a segment of its own with its term's answer,
+ * so the sweep is a sort of the ranges; undefined when two overlap (or for over a million
+ * ranges), for {@linkcode overlappingRuns}. The ranges are sorted as numbers, first address ×
+ * 2^20 + range index, without a comparator.
+ */
+function disjointRuns(terms: readonly Term[]): Run[] | undefined {
+  let count = 0;
+  for (const term of terms) count += term.addresses.length;
+  if (count >= INDEX_SPAN) return undefined;
+  const rangeTerm = new Int32Array(count);
+  const rangeOf: Range[] = new Array(count);
+  const keys = new Float64Array(count);
+  let n = 0;
+  terms.forEach((term, index) => {
+    for (const range of term.addresses) {
+      rangeTerm[n] = index;
+      rangeOf[n] = range;
+      keys[n] = range[0] * INDEX_SPAN + n;
+      n++;
+    }
+  });
+  keys.sort();
+  const single: (Plane[] | undefined)[] = new Array(terms.length);
+  const runs: Run[] = [];
+  let end = -1;
+  for (let k = 0; k < count; k++) {
+    const at = keys[k]! % INDEX_SPAN;
+    const [first, last] = rangeOf[at]!;
+    if (first <= end) return undefined;
+    end = last;
+    const index = rangeTerm[at]!;
+    const planes = single[index] ??= solveTerms(terms, [index]);
+    const previous = runs[runs.length - 1];
+    if (
+      previous !== undefined && previous.last === first - 1 && samePlanes(previous.planes, planes)
+    ) {
+      previous.last = last;
+    } else {
+      runs.push({ first, last, planes });
+    }
+  }
+  return runs;
+}
+
+/** {@linkcode sweepAddresses} in general: between two range ends, the set of active terms. */
+function overlappingRuns(terms: Term[]): Run[] {
   const starts = new Map<number, number[]>();
   const ends = new Map<number, number[]>();
   const push = (map: Map<number, number[]>, at: number, index: number) => {
@@ -100,42 +160,83 @@ function sweepAddresses(terms: Term[]): { first: number; last: number; planes: P
       push(ends, last + 1, index);
     }
   });
-  const points = [...new Set([...starts.keys(), ...ends.keys()])].sort((a, b) => a - b);
-  const cache = new Map<string, { key: string; planes: Plane[] }>();
-  const runs: { first: number; last: number; key: string; planes: Plane[] }[] = [];
+  const unique = new Set(starts.keys());
+  for (const at of ends.keys()) unique.add(at);
+  // A typed array sorts numbers without a comparator (10k rules make 20k points).
+  const points = Float64Array.from(unique).sort();
+  // The answer of an address segment depends only on the terms active there: computed once per
+  // distinct set. A single active term (the common case: rules with disjoint peers) is looked
+  // up by index, without building the set's signature.
+  const single: (Plane[] | undefined)[] = new Array(terms.length);
+  const cache = new Map<string, Plane[]>();
+  const runs: Run[] = [];
   const active = new Set<number>();
   for (let k = 0; k < points.length - 1; k++) {
     const at = points[k]!;
     for (const index of ends.get(at) ?? []) active.delete(index);
     for (const index of starts.get(at) ?? []) active.add(index);
     if (active.size === 0) continue;
-    const signature = [...active].sort((a, b) => a - b).join(",");
-    let answer = cache.get(signature);
-    if (answer === undefined) {
-      const items: Item2[] = [];
-      for (const index of active) {
-        const { order, boxes } = terms[index]!;
-        for (const [first, second] of boxes) items.push({ order, first, second });
+    let planes: Plane[] | undefined;
+    if (active.size === 1) {
+      const index = active.values().next().value!;
+      planes = single[index] ??= solveTerms(terms, [index]);
+    } else {
+      const indexes = [...active].sort((a, b) => a - b);
+      const signature = indexes.join(",");
+      planes = cache.get(signature);
+      if (planes === undefined) {
+        planes = solveTerms(terms, indexes);
+        cache.set(signature, planes);
       }
-      const planes = solve2d(items);
-      answer = {
-        key: planes.map((p) =>
-          `${p.first[0]}-${p.first[1]}:${p.second[0]}-${p.second[1]}:${p.order}`
-        )
-          .join(";"),
-        planes,
-      };
-      cache.set(signature, answer);
     }
     const last = points[k + 1]! - 1;
     const previous = runs[runs.length - 1];
-    if (previous !== undefined && previous.last === at - 1 && previous.key === answer.key) {
+    if (previous !== undefined && previous.last === at - 1 && samePlanes(previous.planes, planes)) {
       previous.last = last;
     } else {
-      runs.push({ first: at, last, key: answer.key, planes: answer.planes });
+      runs.push({ first: at, last, planes });
     }
   }
   return runs;
+}
+
+interface Run {
+  first: number;
+  last: number;
+  planes: Plane[];
+}
+
+/** The first-match answer on the two other axes of the terms `indexes` (ascending). */
+function solveTerms(terms: readonly Term[], indexes: readonly number[]): Plane[] {
+  if (indexes.length === 1) {
+    const { order, boxes } = terms[indexes[0]!]!;
+    if (boxes.length === 1) {
+      // One box is its own answer (what solve2d returns for it, without the two sweeps).
+      const [first, second] = boxes[0]!;
+      return [{ first: [first[0], first[1]], second: [second[0], second[1]], order }];
+    }
+  }
+  const items: Item2[] = [];
+  for (const index of indexes) {
+    const { order, boxes } = terms[index]!;
+    for (const [first, second] of boxes) items.push({ order, first, second });
+  }
+  return solve2d(items);
+}
+
+/** Whether two answers are the same boxes with the same rules (so neighbouring runs merge). */
+function samePlanes(a: readonly Plane[], b: readonly Plane[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (
+      x.order !== y.order || x.first[0] !== y.first[0] || x.first[1] !== y.first[1] ||
+      x.second[0] !== y.second[0] || x.second[1] !== y.second[1]
+    ) return false;
+  }
+  return true;
 }
 
 interface Item2 {

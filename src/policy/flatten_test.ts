@@ -153,3 +153,101 @@ Deno.test("flattenFirstMatch() handles the whole address space up to 255.255.255
     [[0xfffffff0, 0xffffffff], "x"],
   ]);
 });
+
+/** The boxes grouped by address run: neighbouring runs must differ (else they were merged). */
+function assertRunsMerged<L>(boxes: FlatBox<L>[]): void {
+  for (const space of ["l4", "icmp"] as const) {
+    const runs = new Map<string, { addresses: Range; answer: string }>();
+    for (const b of boxes.filter((b) => b.space === space)) {
+      const at = `${b.addresses[0]}-${b.addresses[1]}`;
+      const run = runs.get(at) ?? { addresses: b.addresses, answer: "" };
+      run.answer += `${b.first}:${b.second}:${b.label};`;
+      runs.set(at, run);
+    }
+    const ordered = [...runs.values()].sort((a, b) => a.addresses[0] - b.addresses[0]);
+    for (let i = 1; i < ordered.length; i++) {
+      const [before, after] = [ordered[i - 1]!, ordered[i]!];
+      assert(
+        before.addresses[1] + 1 !== after.addresses[0] || before.answer !== after.answer,
+        `${space} runs ${before.addresses} and ${after.addresses} have the same answer`,
+      );
+    }
+  }
+}
+
+Deno.test("flattenFirstMatch() merges neighbouring runs of different terms with the same answer", () => {
+  // One rule with two terms whose addresses touch, and a second rule shadowed by the first on
+  // part of it: every segment (one term, two terms, the other term) has the same answer.
+  const boxes = flattenFirstMatch([
+    {
+      label: "a",
+      terms: [term([[0, 9]], [[[6, 6], [80, 80]]]), term([[10, 19]], [[[6, 6], [80, 80]]])],
+    },
+    { label: "b", terms: [term([[5, 14]], [[[6, 6], [80, 80]]])] },
+  ]);
+  assertEquals(boxes.map((b) => [b.addresses, b.label]), [[[0, 19], "a"]]);
+});
+
+Deno.test("flattenFirstMatch() on many disjoint one-box rules and a few wide ones agrees with first match", () => {
+  // The shape of a large security group: one address and port per rule, a few rules over
+  // many addresses, some with several port ranges, and ICMP.
+  let seed = 11;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  for (let round = 0; round < 20; round++) {
+    const rules: OrderedRule<number>[] = [];
+    for (let r = 0; r < 40; r++) {
+      const wide = random(8) === 0;
+      const first = random(60);
+      const addresses: Range[] = [[first, wide ? first + random(20) : first]];
+      const ports: [Range, Range][] = random(4) === 0
+        ? [[[6, 6], [random(5), 5 + random(5)]], [[17, 17], [random(10), 10]]]
+        : [[[6, 6], [random(10), random(10) + 10]]];
+      const icmp: [Range, Range][] = random(5) === 0 ? [[[8, 8], [0, 255]]] : [];
+      rules.push({ label: r, terms: [term(addresses, ports, icmp)] });
+    }
+    const boxes = flattenFirstMatch(rules);
+    assertRunsMerged(boxes);
+    for (let a = 0; a < 82; a++) {
+      for (const p of [6, 8, 17]) {
+        for (let q = 0; q < 21; q++) {
+          const point: [number, number, number] = [a, p, q];
+          assertEquals(lookup(boxes, "l4", point), reference(rules, "l4", point), `${point}`);
+          if (q === 0) {
+            assertEquals(lookup(boxes, "icmp", point), reference(rules, "icmp", point));
+          }
+        }
+      }
+    }
+  }
+});
+
+Deno.test("flattenFirstMatch() on rules whose addresses never overlap agrees with first match", () => {
+  // Touching and separate ranges, several per term, the same or different ports: the sweep is a
+  // sort then, and neighbours with the same answer still merge.
+  let seed = 5;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  for (let round = 0; round < 20; round++) {
+    const free = Array.from({ length: 80 }, (_, i) => i).sort(() => random(3) - 1);
+    const rules: OrderedRule<number>[] = [];
+    for (let r = 0; r < 20; r++) {
+      const addresses = free.splice(0, 1 + random(3)).sort((a, b) => a - b)
+        .map((a): Range => [a, a]);
+      const port = random(3);
+      rules.push({ label: r, terms: [term(addresses, [[[6, 6], [port, port + random(2)]]])] });
+    }
+    const boxes = flattenFirstMatch(rules);
+    assertRunsMerged(boxes);
+    for (let a = 0; a < 82; a++) {
+      for (let q = 0; q < 5; q++) {
+        const point: [number, number, number] = [a, 6, q];
+        assertEquals(lookup(boxes, "l4", point), reference(rules, "l4", point), `${point}`);
+      }
+    }
+  }
+});

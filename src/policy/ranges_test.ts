@@ -1,5 +1,5 @@
-import { assertEquals } from "../../test/assert.ts";
-import { parseIp } from "../cidr.ts";
+import { assertEquals, assertThrows } from "../../test/assert.ts";
+import { parseCidr, parseIp } from "../cidr.ts";
 import {
   cidrRange,
   formatAddressRange,
@@ -58,4 +58,33 @@ Deno.test("formatAddressRange() writes an address, a prefix or a range", () => {
   assertEquals(formatAddressRange([parseIp("10.0.0.2"), parseIp("10.0.0.5")]), "10.0.0.2-10.0.0.5");
   assertEquals(formatRange([80, 80]), "80");
   assertEquals(formatRange([80, 90]), "80-90");
+});
+
+Deno.test("cidrRange() reads what parseCidr reads, clears host bits and refuses the rest", () => {
+  for (
+    const text of [
+      "0.0.0.0/0",
+      "10.200.0.5/32",
+      "10.0.0.1/24",
+      "255.255.255.255/32",
+      "192.168.7.9/08",
+      "172.16.0.0/12",
+    ]
+  ) {
+    const { network, prefix } = parseCidr(text, { strict: false });
+    assertEquals(cidrRange(text), [network, (network + 2 ** (32 - prefix) - 1) >>> 0], text);
+  }
+  for (
+    const text of [
+      "10.0.0.1",
+      "10.0.0/8",
+      "01.0.0.0/8",
+      "256.0.0.0/8",
+      "1.2.3.4/33",
+      "1.2.3.4/",
+      "a/8",
+    ]
+  ) {
+    assertThrows(() => cidrRange(text), TypeError);
+  }
 });

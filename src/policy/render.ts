@@ -84,9 +84,9 @@ interface ChainSpec {
 
 interface MapSpec {
   space: "l4" | "icmp";
-  /** Element key → verdict. */
-  elements: Map<string, string>;
-  /** The boxes the elements come from, with their verdicts. */
+  /** Element key → verdict, built when first needed ({@linkcode elementsOf}). */
+  elements?: Map<string, string>;
+  /** The boxes the elements come from, with their verdicts, in the model's order. */
   boxes: { box: Box; verdict: string }[];
 }
 
@@ -129,7 +129,7 @@ export function renderPolicyTable(model: PolicyModel): string {
     out.push("", `\t# pod ${pod.namespace}/${pod.name} ${pod.ifname} ${pod.ip}`);
     for (const [name, chain] of objects.chains) out.push(...chainBlock(name, chain));
     for (const [name, map] of objects.maps) {
-      const elements = [...map.elements].map(([key, verdict]) => `${key} : ${verdict}`);
+      const elements = [...elementsOf(map)].map(([key, verdict]) => `${key} : ${verdict}`);
       block(out, {
         head: `map ${name}`,
         attributes: [`type ${MAP_TYPES[map.space]} : verdict`, "flags interval", "counter"],
@@ -211,11 +211,7 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
           } : verdict; flags interval; counter; }`,
         );
       }
-      const gone = [...(before?.elements ?? [])]
-        .filter(([key, verdict]) => map.elements.get(key) !== verdict).map(([key]) => key);
-      const added = [...map.elements]
-        .filter(([key, verdict]) => before?.elements.get(key) !== verdict)
-        .map(([key, verdict]) => `${key} : ${verdict}`);
+      const { gone, added } = elementChanges(before, map);
       for (const line of elementCommands(`delete element ${t} ${name}`, gone)) {
         dropElements.push(line);
       }
@@ -375,12 +371,11 @@ function podObjects(
       }
       rules.push("counter drop");
       out.chains.set(chain, { comment: `${what} (${pod.ifname})`, rules });
-      const l4: MapSpec = { space: "l4", elements: new Map(), boxes: [] };
-      const icmp: MapSpec = { space: "icmp", elements: new Map(), boxes: [] };
+      const l4: MapSpec = { space: "l4", boxes: [] };
+      const icmp: MapSpec = { space: "icmp", boxes: [] };
       for (const box of layer.boxes) {
         const verdict = box.rule.action === "deny" ? `goto ${deny(box.rule)}` : allow;
         const map = box.space === "l4" ? l4 : icmp;
-        map.elements.set(elementKey(box), verdict);
         map.boxes.push({ box, verdict });
       }
       out.maps.set(`${chain}_l4`, l4);
@@ -389,6 +384,90 @@ function podObjects(
     });
   }
   return out;
+}
+
+/** A map's elements: key → verdict, in the order of its boxes (built once, then kept). */
+function elementsOf(map: MapSpec): Map<string, string> {
+  if (map.elements === undefined) {
+    map.elements = new Map();
+    for (const { box, verdict } of map.boxes) map.elements.set(elementKey(box), verdict);
+  }
+  return map.elements;
+}
+
+/**
+ * The elements of map `before` that `now` does not have with the same verdict (keys, in
+ * `before`'s order), and those of `now` that `before` does not have (`key : verdict`, in `now`'s
+ * order). Boxes in the model's order (by addresses, then the two other axes, never overlapping)
+ * are compared as numbers in one walk, so a 10k-element map with one change costs no 10k
+ * strings; otherwise, by element key.
+ */
+function elementChanges(
+  before: MapSpec | undefined,
+  now: MapSpec,
+): { gone: string[]; added: string[] } {
+  const gone: string[] = [];
+  const added: string[] = [];
+  const add = (b: BoxVerdict) => added.push(`${elementKey(b.box)} : ${b.verdict}`);
+  if (before === undefined) {
+    for (const b of now.boxes) add(b);
+    return { gone, added };
+  }
+  if (!inBoxOrder(before.boxes) || !inBoxOrder(now.boxes)) {
+    const was = elementsOf(before);
+    const is = elementsOf(now);
+    for (const [key, verdict] of was) if (is.get(key) !== verdict) gone.push(key);
+    for (const [key, verdict] of is) {
+      if (was.get(key) !== verdict) added.push(`${key} : ${verdict}`);
+    }
+    return { gone, added };
+  }
+  const old = before.boxes;
+  const next = now.boxes;
+  let i = 0;
+  let j = 0;
+  while (i < old.length || j < next.length) {
+    const a = old[i];
+    const b = next[j];
+    const order = a === undefined ? 1 : b === undefined ? -1 : boxOrder(a.box, b.box);
+    if (order < 0) {
+      gone.push(elementKey(a!.box));
+      i++;
+    } else if (order > 0) {
+      add(b!);
+      j++;
+    } else {
+      if (!sameBox(a!.box, b!.box) || a!.verdict !== b!.verdict) {
+        gone.push(elementKey(a!.box));
+        add(b!);
+      }
+      i++;
+      j++;
+    }
+  }
+  return { gone, added };
+}
+
+type BoxVerdict = { box: Box; verdict: string };
+
+/** The model's order of a layer's boxes of one space: by the first of each range. */
+function boxOrder(a: Box, b: Box): number {
+  return a.addresses[0] - b.addresses[0] || a.first[0] - b.first[0] ||
+    a.second[0] - b.second[0];
+}
+
+function inBoxOrder(boxes: readonly BoxVerdict[]): boolean {
+  for (let i = 1; i < boxes.length; i++) {
+    if (boxOrder(boxes[i - 1]!.box, boxes[i]!.box) >= 0) return false;
+  }
+  return true;
+}
+
+/** Same ranges (the element key is a function of them). */
+function sameBox(a: Box, b: Box): boolean {
+  return a.addresses[0] === b.addresses[0] && a.addresses[1] === b.addresses[1] &&
+    a.first[0] === b.first[0] && a.first[1] === b.first[1] &&
+    a.second[0] === b.second[0] && a.second[1] === b.second[1];
 }
 
 /** The deny chains the model's boxes jump to, by name. */

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertMatch } from "../../test/assert.ts";
 import { type Transition, transitions } from "./_testing.ts";
 import type { PolicyModel } from "./model.ts";
-import { renderPolicyTable, renderPolicyUpdate } from "./render.ts";
+import { elementKey, policyTableObjects, renderPolicyTable, renderPolicyUpdate } from "./render.ts";
 
 const all = await transitions();
 
@@ -129,4 +129,38 @@ Deno.test("renderPolicyUpdate() renders the whole table when the log rate change
     !renderPolicyTable({ ...t.after, logRate: 0 }).includes(" log "),
     "logRate 0 logs nothing",
   );
+});
+
+Deno.test("renderPolicyUpdate() for a large group's own rules deletes and adds exactly the elements that differ", () => {
+  for (
+    const name of [
+      "a deny rule is added to a large group",
+      "that deny rule is removed",
+      "rules of a large group change",
+    ]
+  ) {
+    const t = transition(name);
+    const elements = (model: PolicyModel) => {
+      const out = new Set<string>();
+      for (const [map, boxes] of policyTableObjects(model).maps) {
+        for (const { box, verdict } of boxes) out.add(`${map} ${elementKey(box)} : ${verdict}`);
+      }
+      return out;
+    };
+    const [was, is] = [elements(t.before), elements(t.after)];
+    const keyOf = (element: string) => element.split(" : ")[0]!;
+    const expectedGone = [...was].filter((e) => !is.has(e)).map(keyOf).sort();
+    const expectedAdded = [...is].filter((e) => !was.has(e)).sort();
+    const gone: string[] = [];
+    const added: string[] = [];
+    for (const line of renderPolicyUpdate(t.before, t.after).trimEnd().split("\n")) {
+      if (/^(add|delete) (chain|rule) inet tern d_/.test(line)) continue; // the deny rule's chain
+      const m = line.match(/^(add|delete) element inet tern (p_\w+) \{ (.*) \}$/);
+      assert(m !== null, `${name}: only element changes expected: ${line}`);
+      for (const e of m[3]!.split(", ")) (m[1] === "add" ? added : gone).push(`${m[2]} ${e}`);
+    }
+    assert(expectedGone.length + expectedAdded.length > 0, `${name}: nothing changed`);
+    assertEquals(gone.sort(), expectedGone, name);
+    assertEquals(added.sort(), expectedAdded, name);
+  }
 });
