@@ -358,3 +358,41 @@ Deno.test("PolicyManager removes a released pod with an incremental transaction"
     assertEquals(manager.model?.pods.map((p) => p.name), ["a"]);
   });
 });
+
+Deno.test("a change does not wait behind a table check's listing, and that listing is not judged", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}));
+  const fake = new FakeNft();
+  let release = () => {};
+  let listingHeld: Promise<void> | undefined;
+  const runner: typeof fake.run = async (argv, options) => {
+    if (argv.includes("list") && listingHeld) await listingHeld; // a listing of a large table
+    return await fake.run(argv, options);
+  };
+  const manager = new PolicyManager({
+    nft: new Nft(runner),
+    inputs: () => ({ cluster, policyDir: undefined, endpoints: [a], nodeName: "node-1" }),
+  }, { logRate: 5, intervalMs: 3_600_000, debounceMs: 5 });
+  try {
+    await manager.start();
+    listingHeld = new Promise((resolve) => release = resolve);
+    fake.listing = undefined; // what the held listing will print: judged, it would restore
+    const check = manager.check();
+    applyText(cluster, DENY_ALL_X);
+    manager.request("cluster", 0);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stuck = new Promise<"stuck">((resolve) =>
+      timer = setTimeout(() => resolve("stuck"), 5_000)
+    );
+    const state = await Promise.race([manager.programmed(a.hostVeth), stuck]);
+    clearTimeout(timer);
+    assertEquals(state, { state: "ready" }, "the change waited behind the held listing");
+    assertEquals(fake.transactions.length, 2, "the change was applied while the listing ran");
+    release();
+    assertEquals(await check, [], "a listing that overlapped a transaction is not judged");
+    assertEquals(manager.status().restores, 0);
+  } finally {
+    release();
+    await manager.stop();
+  }
+});
