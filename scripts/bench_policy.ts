@@ -12,11 +12,14 @@
  *   two 0-rule runs (the first case and the last, which shows the machine's noise).
  * - Programming latency with 10k rules present: `measurePolicyLatency` (the daemon's manager, change
  *   → nft returned, in a throwaway netns), and end to end: a deny NetworkPolicy written to the
- *   cluster directory → the first refused probe, then removed → the first passing probe (this
- *   includes the files source's 100 ms debounce).
+ *   cluster directory → the send time of the first refused probe (the packet the new rule
+ *   judged), then removed → the first passing probe, with 0 and 10k rules of other pods present;
+ *   and the client's rule removed from / put back in the server's own 10k-rule group's file (YAML
+ *   and JSON). Each change also reports the server's node's policy run and `files` source read.
  *
  * `deno run -A --unstable-kv scripts/bench_policy.ts [--seconds=2] [--rounds=3] [--samples=10]
- * [--json]`; {@linkcode benchPolicy} is what `deno task bench` calls.
+ * [--only-latency] [--json]` (`--only-latency`: only the end-to-end series);
+ * {@linkcode benchPolicy} is what `deno task bench` calls.
  * @module
  */
 import { parseArgs } from "node:util";
