@@ -77,6 +77,8 @@ export interface IpamOptions {
 
 /** Exhaustion re-reads the index from KV at most this often. */
 const RELOAD_INTERVAL_MS = 1_000;
+/** Lost races in one `allocate()` after which the index is read again from KV. */
+const RELOAD_AFTER_LOST_RACES = 8;
 
 interface Pool {
   cidr: Cidr;
@@ -200,6 +202,9 @@ export class Ipam {
         if (owner.value) return { endpoint: this.#sameNetwork(owner.value, req), created: false };
         if (holder.value) this.#used.add(addr);
         tried.add(addr);
+        // Several lost races in one call mean the index is stale (another writer has been
+        // claiming): read it again rather than discovering the other's claims one at a time.
+        if (tried.size % RELOAD_AFTER_LOST_RACES === 0) await this.reload();
       } finally {
         this.#pending.delete(addr);
       }

@@ -182,6 +182,20 @@ Deno.test("two Ipam instances racing on one KV never hand out the same address",
     }
   }));
 
+Deno.test("an index made stale by another writer is re-read after a few lost races", () =>
+  withKv(async (kv) => {
+    const options = { podCIDRs: ["10.244.1.0/24"], maxAttempts: 16 };
+    const a = await Ipam.open(kv, options);
+    const b = await Ipam.open(kv, options);
+    // a claims 100 addresses b has never seen: finding them one lost race at a time would take
+    // 100 attempts, more than b's 16.
+    for (let i = 0; i < 100; i++) await a.allocate(req(`a${i}`));
+    const { endpoint, created } = await b.allocate(req("b0"));
+    assert(created);
+    assertEquals((await kv.get(ipKey(endpoint.ip))).value, { containerID: "b0", ifname: "eth0" });
+    assertEquals(b.usedCount, 101);
+  }));
+
 Deno.test("allocate() finds addresses another instance released after its index was loaded", () =>
   withKv(async (kv) => {
     let now = 1_000_000;
