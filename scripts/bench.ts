@@ -24,6 +24,7 @@
  * `--idle-seconds S` (default 10), `--pin` (iperf3's sender and receiver on CPU 0),
  * `--no-policy` (iperf: tern's daemons with `policy.enabled: false`, no nftables table),
  * `--ptp-conntrack` (iperf: connection tracking on in ptp's nodes, as kube-proxy turns it on),
+ * `--policy-pairs N` (policy: alternating 0-rule/case pairs for 10k and 1k rules, default 6),
  * `--json FILE`. Uses the built `dist/tern` (the bench builds
  * it when missing or stale), so what is measured is what `install.sh` installs.
  * @module
@@ -566,6 +567,7 @@ async function main(): Promise<number> {
       pin: { type: "boolean", default: false },
       "no-policy": { type: "boolean", default: false },
       "ptp-conntrack": { type: "boolean", default: false },
+      "policy-pairs": { type: "string", default: "6" },
       json: { type: "string" },
     },
   });
@@ -599,7 +601,7 @@ async function main(): Promise<number> {
         await benchReconcile(summary);
         break;
       case "policy": {
-        const result = await benchPolicy();
+        const result = await benchPolicy({ pairs: Number(values["policy-pairs"]) });
         console.log(
           `\npolicy: throughput and connection rate by rules present\n${formatPolicyBench(result)}`,
         );
@@ -607,6 +609,12 @@ async function main(): Promise<number> {
           summary[`policy.${c.name}.gbps`] = c.bps / 1e9;
           summary[`policy.${c.name}.bpsRatio`] = c.bpsRatio;
           summary[`policy.${c.name}.connRatio`] = c.connRatio;
+          if (c.bpsRatioP25 !== undefined) {
+            summary[`policy.${c.name}.bpsRatioP25`] = c.bpsRatioP25;
+            summary[`policy.${c.name}.bpsRatioP75`] = c.bpsRatioP75!;
+            summary[`policy.${c.name}.connRatioP25`] = c.connRatioP25!;
+            summary[`policy.${c.name}.connRatioP75`] = c.connRatioP75!;
+          }
         }
         break;
       }

@@ -7,9 +7,14 @@
  *   server's own group (its own map holds them, plus one allow for the client); and the foil:
  *   no tern policy, but 10k non-matching rules in a linear iptables chain jumped to from FORWARD
  *   on both nodes, then ACCEPT.
- * - For each: iperf3 TCP throughput (median of `--rounds` runs of `--seconds`) and the TCP
- *   connection rate (4 loops of connect, read, close for `--seconds`), as ratios of the mean of
- *   two 0-rule runs (the first case and the last, which shows the machine's noise).
+ * - Each case is measured in alternating pairs with a 0-rule measurement next to it (ABBA: 0 then
+ *   the case, the case then 0, …; `--pairs`, default 6 for 10k and 1k rules of other pods, half as
+ *   many for the others): load the rules (written as JSON), wait until both daemons report them
+ *   applied and use under 5% of a CPU, measure; unload likewise. A measurement: iperf3 TCP
+ *   throughput (median of `--rounds` runs of `--seconds`, default 1 × 2 s) and the TCP connection
+ *   rate (4 loops of connect, read, close for `--seconds`). Per case: the median of the pairs'
+ *   ratios (case / its 0-rule partner) and their 25th–75th percentiles, which cancels the drift of
+ *   this shared machine that a ratio of two separate medians does not.
  * - Programming latency with 10k rules present: `measurePolicyLatency` (the daemon's manager, change
  *   → nft returned, in a throwaway netns), and end to end: a deny NetworkPolicy written to the
  *   cluster directory → the send time of the first refused probe (the packet the new rule
@@ -17,8 +22,9 @@
  *   and the client's rule removed from / put back in the server's own 10k-rule group's file (YAML
  *   and JSON). Each change also reports the server's node's policy run and `files` source read.
  *
- * `deno run -A --unstable-kv scripts/bench_policy.ts [--seconds=2] [--rounds=3] [--samples=10]
- * [--only-latency] [--json]` (`--only-latency`: only the end-to-end series);
+ * `deno run -A --unstable-kv scripts/bench_policy.ts [--seconds=2] [--rounds=1] [--pairs=6]
+ * [--samples=10] [--only-latency | --only-throughput] [--json]` (`--only-latency`: only the
+ * end-to-end series; `--only-throughput`: only the paired cases);
  * {@linkcode benchPolicy} is what `deno task bench` calls.
  * @module
  */
@@ -31,7 +37,7 @@ import { pollUntil } from "../test/poll.ts";
 import { DaemonClient } from "../src/daemon_client.ts";
 import type { PolicyStatusResponse } from "../src/api.ts";
 import { runIperf, startIperfServer } from "./iperf.ts";
-import { CLK_TCK, descendants, readUsage } from "./proc_usage.ts";
+import { CLK_TCK, descendants, machineBusyPercent, readUsage } from "./proc_usage.ts";
 import { measurePolicyLatency, type PolicyLatencyResult } from "../daemon/policy_latency.ts";
 import { Nft } from "../src/nft.ts";
 import { denoRunner } from "../src/runner.ts";
@@ -53,6 +59,166 @@ export interface PolicyBenchCase {
   daemonCounters: string[];
   /** How long the rules took to be applied on both nodes (tern cases), ms. */
   applyMs?: number;
+  /**
+   * Paired cases: the 25th and 75th percentiles of the pairs' ratios (`bpsRatio` and `connRatio`
+   * are their medians), the median of the 0-rule measurements next to them, and every pair.
+   */
+  bpsRatioP25?: number;
+  bpsRatioP75?: number;
+  connRatioP25?: number;
+  connRatioP75?: number;
+  baseBps?: number;
+  baseConnPerS?: number;
+  pairs?: PairSample[];
+}
+
+/** One measurement of one load. */
+export interface Measured {
+  bps: number;
+  connPerS: number;
+  daemonCpuPercent: number;
+  quietMs: number;
+  daemonCounters: string[];
+  applyMs?: number;
+}
+
+/** A case measured next to a 0-rule measurement; `caseFirst` says which of the two came first. */
+export interface PairSample {
+  caseFirst: boolean;
+  base: Measured;
+  value: Measured;
+}
+
+/**
+ * `cutime + cstime` in ticks from the text of `/proc/<pid>/stat`: the CPU time of the children
+ * the process has waited for (pure).
+ */
+export function reapedChildTicks(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).trim().split(/\s+/);
+  // fields[0] is field 3 (state); cutime and cstime are fields 16 and 17.
+  const ticks = Number(fields[13]) + Number(fields[14]);
+  if (!Number.isFinite(ticks)) throw new Error(`Cannot parse /proc stat: ${stat.slice(0, 80)}`);
+  return ticks;
+}
+
+/** What is loaded during a measurement. */
+export type Load =
+  | { kind: "none" }
+  | { kind: "tern"; rules: number; selector: "loaded" | "server" }
+  | { kind: "iptables"; rules: number };
+
+const NO_LOAD: Load = { kind: "none" };
+/** The file the throughput cases' rules are written to (JSON: parsed in ms, not ~1 s of YAML). */
+const LOAD_FILE = "policy-load.json";
+
+function sameLoad(a: Load, b: Load): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The order of `n` pairs (pure): `true` when the case is measured before its 0-rule partner.
+ * ABBA: 0 then case, case then 0, …, so that drift over a pair favours neither side and two
+ * pairs in a row share a load (one load change per pair).
+ */
+export function pairOrder(n: number): boolean[] {
+  return Array.from({ length: n }, (_, i) => i % 2 === 1);
+}
+
+/** The mean of the middle two for an even count (pure). */
+export function medianOf(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * The median of paired ratios `value / base` and their 25th and 75th percentiles (nearest rank),
+ * rounded to 3 decimals (pure). A ratio per pair cancels drift that spans the pair, which a ratio
+ * of two medians does not.
+ */
+export function pairedRatios(
+  pairs: { base: number; value: number }[],
+): { median: number; p25: number; p75: number } {
+  const ratios = pairs.map((p) => p.value / p.base);
+  const r3 = (v: number) => Math.round(v * 1000) / 1000;
+  return {
+    median: r3(medianOf(ratios)),
+    p25: r3(percentile(ratios, 25)),
+    p75: r3(percentile(ratios, 75)),
+  };
+}
+
+/** A paired case's figures from its pairs (pure). */
+export function pairedCase(name: string, pairs: PairSample[]): PolicyBenchCase {
+  const bps = pairedRatios(pairs.map((p) => ({ base: p.base.bps, value: p.value.bps })));
+  const conn = pairedRatios(pairs.map((p) => ({ base: p.base.connPerS, value: p.value.connPerS })));
+  const values = pairs.map((p) => p.value);
+  const applied = values.flatMap((v) => v.applyMs !== undefined ? [v.applyMs] : []);
+  return {
+    name,
+    bps: medianOf(values.map((v) => v.bps)),
+    connPerS: medianOf(values.map((v) => v.connPerS)),
+    bpsRatio: bps.median,
+    bpsRatioP25: bps.p25,
+    bpsRatioP75: bps.p75,
+    connRatio: conn.median,
+    connRatioP25: conn.p25,
+    connRatioP75: conn.p75,
+    baseBps: medianOf(pairs.map((p) => p.base.bps)),
+    baseConnPerS: medianOf(pairs.map((p) => p.base.connPerS)),
+    daemonCpuPercent: Math.max(...values.map((v) => v.daemonCpuPercent)),
+    quietMs: Math.max(...values.map((v) => v.quietMs)),
+    daemonCounters: values[values.length - 1]?.daemonCounters ?? [],
+    ...(applied.length > 0 ? { applyMs: medianOf(applied) } : {}),
+    pairs,
+  };
+}
+
+/** The 0-rule row: the median of every 0-rule measurement of the paired cases (pure). */
+export function baseCase(cases: PolicyBenchCase[]): PolicyBenchCase {
+  const base = cases.flatMap((c) => (c.pairs ?? []).map((p) => p.base));
+  return {
+    name: "0 rules (every pair's partner)",
+    bps: medianOf(base.map((b) => b.bps)),
+    connPerS: medianOf(base.map((b) => b.connPerS)),
+    bpsRatio: 1,
+    connRatio: 1,
+    daemonCpuPercent: Math.max(0, ...base.map((b) => b.daemonCpuPercent)),
+    quietMs: Math.max(0, ...base.map((b) => b.quietMs)),
+    daemonCounters: base[base.length - 1]?.daemonCounters ?? [],
+  };
+}
+
+/**
+ * The paired cases and how many pairs each gets (pure): `pairs` for the 10k and 1k rules of other
+ * pods (issue 4's goal), half as many (at least 2) for the server's own 10k-rule group and the
+ * linear iptables foil (whose ratio is far from 1).
+ */
+export function pairedCaseList(pairs: number): { name: string; load: Load; pairs: number }[] {
+  const fewer = Math.max(2, Math.floor(pairs / 2));
+  return [
+    {
+      name: "10k rules, other pods",
+      load: { kind: "tern", rules: 10_000, selector: "loaded" },
+      pairs,
+    },
+    {
+      name: "1k rules, other pods",
+      load: { kind: "tern", rules: 1000, selector: "loaded" },
+      pairs,
+    },
+    {
+      name: "10k rules, the server's own group",
+      load: { kind: "tern", rules: 10_000, selector: "server" },
+      pairs: fewer,
+    },
+    {
+      name: "10k rules, linear iptables FORWARD chain (foil)",
+      load: { kind: "iptables", rules: 10_000 },
+      pairs: fewer,
+    },
+  ];
 }
 
 /** Everything the benchmark measured. */
@@ -61,14 +227,17 @@ export interface PolicyBenchResult {
   /** The manager's latency with 10k rules (change → nft returned). */
   manager: PolicyLatencyResult[];
   /** End to end: manifest written → first refused probe, and removed → first passing probe. */
-  endToEnd: EndToEnd;
+  endToEnd?: EndToEnd;
   /** The same with no rules present. */
-  endToEndNoRules: EndToEnd;
+  endToEndNoRules?: EndToEnd;
   /** The client's allow rule removed from / put back in the server's own 10k-rule group's file (YAML). */
   endToEndOwnGroup?: EndToEnd;
   /** The same with the file written as JSON. */
   endToEndOwnGroupJson?: EndToEnd;
   iptables: string;
+  /** How busy the machine was (all CPUs, percent) for 1 s before and after the paired cases. */
+  machineBusyBeforePercent?: number | undefined;
+  machineBusyAfterPercent?: number | undefined;
 }
 
 /**
@@ -291,11 +460,16 @@ export async function benchPolicy(
     samples?: number;
     /** Only the end-to-end latency series (no throughput cases, no manager latency). */
     onlyLatency?: boolean;
+    /** Only the throughput and connection-rate cases (no latency series). */
+    onlyThroughput?: boolean;
+    /** Pairs (0 rules, case) per case for 10k and 1k rules; half as many for the others. */
+    pairs?: number;
     log?: (s: string) => void;
   } = {},
 ): Promise<PolicyBenchResult> {
   const seconds = options.seconds ?? 2;
-  const rounds = options.rounds ?? 3;
+  const rounds = options.rounds ?? 1;
+  const pairs = options.pairs ?? 6;
   const samples = options.samples ?? 10;
   const log = options.log ?? ((s: string) => console.error(s));
   const cluster = await SandboxCluster.create();
@@ -324,6 +498,9 @@ export async function benchPolicy(
       for (const node of nodes) {
         const pid = node.daemon?.pid;
         if (pid === undefined) continue;
+        // The daemon's reaped children too (`nft` runs of ~0.3 s for a 10k-rule table check):
+        // a child that exits between two samples would otherwise take its time with it.
+        ticks += await Deno.readTextFile(`/proc/${pid}/stat`).then(reapedChildTicks, () => 0);
         for (const p of [pid, ...await descendants(pid)]) {
           ticks += await readUsage(p).then((u) => u.ticks, () => 0);
         }
@@ -353,7 +530,8 @@ export async function benchPolicy(
           ? `${node.name}: ${e.applies} applies, ${e.wholeApplies} whole, ${e.restores} restores, ${e.checks} checks`
           : `${node.name}: disabled`;
       }));
-    const measure = async (name: string, applyMs?: number) => {
+    /** One measurement of the current load: after the daemons are quiet, iperf3 and connections. */
+    const measure = async (name: string, applyMs?: number): Promise<Measured> => {
       const quietMs = await quiet();
       const ticks0 = await daemonTicks();
       const start = performance.now();
@@ -367,24 +545,21 @@ export async function benchPolicy(
       }
       const conns = await ca.connectRate(server.ip!, 80, seconds * 1000);
       const cpu = ((await daemonTicks()) - ticks0) / CLK_TCK / ((performance.now() - start) / 1000);
-      const c = {
+      const m: Measured = {
+        bps: median(bps),
+        connPerS: conns / seconds,
         daemonCpuPercent: Math.round(cpu * 1000) / 10,
         quietMs,
         daemonCounters: await counters(),
-        name,
-        bps: median(bps),
-        connPerS: conns / seconds,
-        bpsRatio: 0,
-        connRatio: 0,
         ...(applyMs !== undefined ? { applyMs: Math.round(applyMs) } : {}),
       };
       log(
-        `  ${name}: ${(c.bps / 1e9).toFixed(2)} Gbit/s, ${c.connPerS.toFixed(0)} conn/s, ` +
-          `daemons ${c.daemonCpuPercent}% CPU (busy ${quietMs} ms before); ${
-            c.daemonCounters.join("; ")
-          }`,
+        `    ${name}: ${(m.bps / 1e9).toFixed(2)} Gbit/s, ${m.connPerS.toFixed(0)} conn/s, ` +
+          `daemons ${m.daemonCpuPercent}% CPU (busy ${quietMs} ms before${
+            applyMs !== undefined ? `, applied in ${Math.round(applyMs)} ms` : ""
+          }); ${m.daemonCounters.join("; ")}`,
       );
-      return c;
+      return m;
     };
     const deny = list([{
       apiVersion: "networking.k8s.io/v1",
@@ -525,24 +700,95 @@ export async function benchPolicy(
       await settled(nodes, 0);
       return e;
     };
+    const cases: PolicyBenchCase[] = [];
+    let binary = "";
+    let busyBefore: number | undefined;
+    let busyAfter: number | undefined;
+    if (!options.onlyLatency) {
+      busyBefore = Math.round(await machineBusyPercent(1000));
+      // One run not counted: the first iperf3 and connections of a fresh cluster are slower.
+      await runIperf(client.netns, server.ip!, { protocol: "tcp", streams: 1 }, { seconds: 1 });
+      await ca.connectRate(server.ip!, 80, 500);
+      /** What is loaded now; `setLoad` goes through "none" between two loads. */
+      let current: Load = NO_LOAD;
+      const setLoad = async (target: Load): Promise<number | undefined> => {
+        if (sameLoad(current, target)) return undefined;
+        if (current.kind === "tern") {
+          await cluster.removeManifest(LOAD_FILE);
+          await settled(nodes, 0);
+        } else if (current.kind === "iptables") {
+          for (const node of nodes) await clearFoil(node, binary);
+        }
+        current = NO_LOAD;
+        const t0 = performance.now();
+        if (target.kind === "tern") {
+          // As JSON: the files source parses 10k rules in ~6 ms instead of ~1 s of YAML.
+          await writeText(
+            LOAD_FILE,
+            JSON.stringify(loadManifests(
+              target.rules,
+              target.selector,
+              target.selector === "server"
+                ? [{ action: "allow", protocol: "tcp", from: [{ cidr: `${client.ip}/32` }] }]
+                : [],
+            )),
+          );
+          await settled(nodes, 2);
+        } else if (target.kind === "iptables") {
+          binary = await iptablesFoil(nodes, target.rules);
+        }
+        current = target;
+        return target.kind === "none" ? undefined : performance.now() - t0;
+      };
+      for (const c of pairedCaseList(pairs)) {
+        const samples: PairSample[] = [];
+        for (const caseFirst of pairOrder(c.pairs)) {
+          const got: Partial<Record<"base" | "value", Measured>> = {};
+          for (const which of caseFirst ? ["value", "base"] as const : ["base", "value"] as const) {
+            const applyMs = await setLoad(which === "base" ? NO_LOAD : c.load);
+            got[which] = await measure(
+              which === "base" ? "0 rules" : c.name.replace("iptables", binary),
+              applyMs,
+            );
+          }
+          samples.push({ caseFirst, base: got.base!, value: got.value! });
+        }
+        cases.push(pairedCase(c.name.replace("iptables", binary), samples));
+      }
+      await setLoad(NO_LOAD);
+      busyAfter = Math.round(await machineBusyPercent(1000));
+      log(`  machine busy ${busyBefore}% before the paired cases, ${busyAfter}% after (1 s each)`);
+      cases.unshift(baseCase(cases));
+      for (const c of cases) log(`  ${formatCaseLine(c)}`);
+    }
+    if (options.onlyThroughput) {
+      return {
+        cases,
+        manager: [],
+        iptables: binary,
+        machineBusyBeforePercent: busyBefore,
+        machineBusyAfterPercent: busyAfter,
+      };
+    }
+
     const endToEndNoRules = await endToEndLatency(
       { name: "deny NetworkPolicy written, 0 rules present", rules: 0 },
       denyStep,
       { n: samples, present: 0, presentAfterChange: 1 },
     );
+    await cluster.writeManifest("policy-load.yaml", loadManifests(10_000, "loaded"));
+    await settled(nodes, 2);
+    await quiet();
+    const endToEnd = await endToEndLatency(
+      { name: "deny NetworkPolicy written, 10k rules of other pods present", rules: 10_000 },
+      denyStep,
+      { n: samples, present: 2, presentAfterChange: 3 },
+    );
+    await cluster.removeManifest("policy-load.yaml");
+    await settled(nodes, 0);
+    const endToEndOwnGroup = await ownGroupLatency("yaml");
+    const endToEndOwnGroupJson = await ownGroupLatency("json");
     if (options.onlyLatency) {
-      await cluster.writeManifest("policy-load.yaml", loadManifests(10_000, "loaded"));
-      await settled(nodes, 2);
-      await quiet();
-      const endToEnd = await endToEndLatency(
-        { name: "deny NetworkPolicy written, 10k rules of other pods present", rules: 10_000 },
-        denyStep,
-        { n: samples, present: 2, presentAfterChange: 3 },
-      );
-      await cluster.removeManifest("policy-load.yaml");
-      await settled(nodes, 0);
-      const endToEndOwnGroup = await ownGroupLatency("yaml");
-      const endToEndOwnGroupJson = await ownGroupLatency("json");
       return {
         cases: [],
         manager: [],
@@ -552,62 +798,6 @@ export async function benchPolicy(
         endToEndOwnGroupJson,
         iptables: "",
       };
-    }
-
-    const cases: PolicyBenchCase[] = [];
-    // One run not counted: the first iperf3 and connections of a fresh cluster are slower.
-    await runIperf(client.netns, server.ip!, { protocol: "tcp", streams: 1 }, { seconds: 1 });
-    await ca.connectRate(server.ip!, 80, 500);
-    cases.push(await measure("0 rules"));
-    for (const rules of [1000, 10_000]) {
-      const t0 = performance.now();
-      await cluster.writeManifest("policy-load.yaml", loadManifests(rules, "loaded"));
-      await settled(nodes, 2);
-      cases.push(await measure(`${rules / 1000}k rules, other pods`, performance.now() - t0));
-    }
-
-    // End-to-end latency with the 10k rules of other pods present.
-    const endToEnd = await endToEndLatency(
-      { name: "deny NetworkPolicy written, 10k rules of other pods present", rules: 10_000 },
-      denyStep,
-      { n: samples, present: 2, presentAfterChange: 3 },
-    );
-    // 10k rules in the server's own map, plus the one that lets the client in.
-    {
-      await cluster.removeManifest("policy-load.yaml");
-      await settled(nodes, 0);
-      const t0 = performance.now();
-      await cluster.writeManifest(
-        "policy-load.yaml",
-        loadManifests(10_000, "server", [{
-          action: "allow",
-          protocol: "tcp",
-          from: [{ cidr: `${client.ip}/32` }],
-        }]),
-      );
-      await settled(nodes, 2);
-      cases.push(await measure("10k rules, the server's own group", performance.now() - t0));
-      await cluster.removeManifest("policy-load.yaml");
-      await settled(nodes, 0);
-    }
-    const endToEndOwnGroup = await ownGroupLatency("yaml");
-    const endToEndOwnGroupJson = await ownGroupLatency("json");
-
-    // The foil: a linear iptables chain of 10k non-matching rules on both nodes.
-    const binary = await iptablesFoil(nodes, 10_000);
-    try {
-      cases.push(await measure(`10k rules, linear ${binary} FORWARD chain (foil)`));
-    } finally {
-      for (const node of nodes) await clearFoil(node, binary);
-    }
-    cases.push(await measure("0 rules again (noise)"));
-    // Ratios to the mean of the two 0-rule runs (the first and the last case).
-    const base = [cases[0]!, cases[cases.length - 1]!];
-    const baseBps = (base[0]!.bps + base[1]!.bps) / 2;
-    const baseConn = (base[0]!.connPerS + base[1]!.connPerS) / 2;
-    for (const c of cases) {
-      c.bpsRatio = Math.round((c.bps / baseBps) * 1000) / 1000;
-      c.connRatio = Math.round((c.connPerS / baseConn) * 1000) / 1000;
     }
 
     // The manager's own latency, in a throwaway netns.
@@ -634,6 +824,8 @@ export async function benchPolicy(
       endToEndOwnGroup,
       endToEndOwnGroupJson,
       iptables: binary,
+      machineBusyBeforePercent: busyBefore,
+      machineBusyAfterPercent: busyAfter,
     };
   } finally {
     await iperf?.stop();
@@ -642,20 +834,32 @@ export async function benchPolicy(
   }
 }
 
+/** A range of ratios, `p25–p75` (pure). */
+function quartiles(low: number | undefined, high: number | undefined): string {
+  return low === undefined || high === undefined ? "" : `${low.toFixed(3)}–${high.toFixed(3)}`;
+}
+
+/** One case as a line of the table (pure). */
+export function formatCaseLine(c: PolicyBenchCase): string {
+  return `${c.name.padEnd(48)}${(c.bps / 1e9).toFixed(2).padStart(6)}  ${c.bpsRatio.toFixed(3)}  ${
+    quartiles(c.bpsRatioP25, c.bpsRatioP75).padEnd(11)
+  }  ${c.connPerS.toFixed(0).padStart(6)}  ${c.connRatio.toFixed(3)}  ${
+    quartiles(c.connRatioP25, c.connRatioP75).padEnd(11)
+  }  ${String(c.pairs?.length ?? "").padStart(5)}  ${`${c.daemonCpuPercent}%`.padStart(9)}  ${
+    (c.applyMs !== undefined ? `${Math.round(c.applyMs)} ms` : "").padStart(7)
+  }  ${c.quietMs} ms`.trimEnd();
+}
+
 /** The cases as a table (pure). */
 export function formatPolicyBench(r: PolicyBenchResult): string {
-  const lines = [
-    "case                                            Gbit/s  ratio   conn/s  ratio  ternd CPU  applied  busy after",
+  const lines = r.cases.length === 0 ? [] : [
+    "ratio: median of the pairs' case / 0 rules next to it, p25–p75 of those ratios; Gbit/s and " +
+    "conn/s: medians; ternd CPU, busy after: the most of any measurement; applied: median",
+    `${
+      "case".padEnd(48)
+    }Gbit/s  ratio  p25–p75      conn/s  ratio  p25–p75      pairs  ternd CPU  applied  busy after`,
+    ...r.cases.map(formatCaseLine),
   ];
-  for (const c of r.cases) {
-    lines.push(
-      `${c.name.padEnd(48)}${(c.bps / 1e9).toFixed(2).padStart(6)}  ${c.bpsRatio.toFixed(3)}  ${
-        c.connPerS.toFixed(0).padStart(7)
-      }  ${c.connRatio.toFixed(3)}  ${`${c.daemonCpuPercent}%`.padStart(9)}  ${
-        (c.applyMs !== undefined ? `${c.applyMs} ms` : "").padStart(7)
-      }  ${c.quietMs} ms`.trimEnd(),
-    );
-  }
   for (const m of r.manager) {
     lines.push(
       `programming (manager, ${m.change}, ${m.rules} rules, ${m.samples} samples): p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms, max ${m.maxMs} ms`,
@@ -676,6 +880,8 @@ if (import.meta.main) {
       rounds: { type: "string" },
       samples: { type: "string" },
       "only-latency": { type: "boolean" },
+      "only-throughput": { type: "boolean" },
+      pairs: { type: "string" },
     },
   });
   const result = await benchPolicy({
@@ -683,6 +889,8 @@ if (import.meta.main) {
     ...(args.rounds ? { rounds: Number(args.rounds) } : {}),
     ...(args.samples ? { samples: Number(args.samples) } : {}),
     ...(args["only-latency"] ? { onlyLatency: true } : {}),
+    ...(args["only-throughput"] ? { onlyThroughput: true } : {}),
+    ...(args.pairs ? { pairs: Number(args.pairs) } : {}),
   });
   console.log(args.json ? JSON.stringify(result, null, 2) : formatPolicyBench(result));
 }
