@@ -193,7 +193,7 @@ export function baseCase(cases: PolicyBenchCase[]): PolicyBenchCase {
 /**
  * The paired cases and how many pairs each gets (pure): `pairs` for the 10k and 1k rules of other
  * pods (issue 4's goal), half as many (at least 2) for the server's own 10k-rule group and the
- * linear iptables foil (whose ratio is far from 1).
+ * linear iptables foil (whose ratio is far from 1), and for an A/A control (0 rules on both sides).
  */
 export function pairedCaseList(pairs: number): { name: string; load: Load; pairs: number }[] {
   const fewer = Math.max(2, Math.floor(pairs / 2));
@@ -218,6 +218,8 @@ export function pairedCaseList(pairs: number): { name: string; load: Load; pairs
       load: { kind: "iptables", rules: 10_000 },
       pairs: fewer,
     },
+    // Two 0-rule measurements paired the same way: the ratios' spread that is the machine's alone.
+    { name: "0 rules again (A/A control)", load: NO_LOAD, pairs: fewer },
   ];
 }
 
@@ -523,12 +525,17 @@ export async function benchPolicy(
     };
     const counters = async () =>
       await Promise.all(nodes.map(async (node) => {
-        const e = (await new DaemonClient(node.socket, { timeoutMs: 10_000 }).request<
-          PolicyStatusResponse
-        >("GET", "/v1/policy/status")).enforcement;
-        return e.enabled
-          ? `${node.name}: ${e.applies} applies, ${e.wholeApplies} whole, ${e.restores} restores, ${e.checks} checks`
-          : `${node.name}: disabled`;
+        try {
+          const e = (await new DaemonClient(node.socket, { timeoutMs: 10_000 }).request<
+            PolicyStatusResponse
+          >("GET", "/v1/policy/status")).enforcement;
+          return e.enabled
+            ? `${node.name}: ${e.applies} applies, ${e.wholeApplies} whole, ${e.restores} restores, ${e.checks} checks`
+            : `${node.name}: disabled`;
+        } catch (err) {
+          // Only a figure for the log: a daemon slow to answer does not end the run.
+          return `${node.name}: ${err instanceof Error ? err.message : String(err)}`;
+        }
       }));
     /** One measurement of the current load: after the daemons are quiet, iperf3 and connections. */
     const measure = async (name: string, applyMs?: number): Promise<Measured> => {
@@ -827,6 +834,13 @@ export async function benchPolicy(
       machineBusyBeforePercent: busyBefore,
       machineBusyAfterPercent: busyAfter,
     };
+  } catch (err) {
+    // The cluster's directory goes with the cleanup: keep the end of each daemon's log.
+    for (const node of cluster.sb.nodes.values()) {
+      const text = await Deno.readTextFile(node.daemonLog).catch(() => "");
+      log(`${node.name}'s daemon log, last lines:\n${text.split("\n").slice(-30).join("\n")}`);
+    }
+    throw err;
   } finally {
     await iperf?.stop();
     await Promise.all(agents.map((a) => a.stop()));

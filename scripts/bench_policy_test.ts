@@ -79,8 +79,10 @@ Deno.test("pairedCaseList gives the goal's cases the pairs asked for and the oth
     ["1k rules, other pods", 6],
     ["10k rules, the server's own group", 3],
     ["10k rules, linear iptables FORWARD chain (foil)", 3],
+    ["0 rules again (A/A control)", 3],
   ]);
-  assertEquals(pairedCaseList(2).map((c) => c.pairs), [2, 2, 2, 2]);
+  assertEquals(pairedCaseList(2).map((c) => c.pairs), [2, 2, 2, 2, 2]);
+  assertEquals(pairedCaseList(6)[4]!.load, { kind: "none" });
   assertEquals(pairedCaseList(6)[0]!.load, { kind: "tern", rules: 10_000, selector: "loaded" });
 });
 
