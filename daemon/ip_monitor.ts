@@ -24,16 +24,21 @@ export interface SpawnedProcess {
 /** Starts `argv[0]` with the rest as arguments. May throw when it cannot be started. */
 export type Spawner = (argv: readonly string[]) => SpawnedProcess;
 
-/** Splits a text stream into lines, without the line ends. */
-async function* splitLines(stream: ReadableStream<string>): AsyncGenerator<string> {
+/**
+ * Splits a text stream into lines, without the line ends. Linear in the input: each chunk is
+ * scanned with a cursor and only its unfinished tail is carried over.
+ */
+export async function* splitLines(stream: AsyncIterable<string>): AsyncGenerator<string> {
   let rest = "";
   for await (const chunk of stream) {
-    rest += chunk;
+    const text = rest + chunk;
+    let from = 0;
     let at: number;
-    while ((at = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, at);
-      rest = rest.slice(at + 1);
+    while ((at = text.indexOf("\n", from)) >= 0) {
+      yield text.slice(from, at);
+      from = at + 1;
     }
+    rest = text.slice(from);
   }
   if (rest !== "") yield rest;
 }
@@ -71,7 +76,17 @@ export interface IpMonitorOptions {
   restartMaxMs?: number;
   /** A process that lived this long resets the wait to the minimum. Default 10 000. */
   healthyMs?: number;
+  /**
+   * More lines than this within `floodWindowMs` is a flood (a monitor stuck printing): the
+   * process is ended and restarted like one that died. Default 100 000.
+   */
+  floodLines?: number;
+  /** The window of `floodLines`. Default 10 000. */
+  floodWindowMs?: number;
 }
+
+/** Lines handled before the loop lets timers and I/O of the rest of the daemon run. */
+const LINES_PER_TURN = 500;
 
 /** Runs `argv` (an `ip monitor …` command line) and reports its events until stopped. */
 export class IpMonitor {
@@ -83,6 +98,8 @@ export class IpMonitor {
   readonly #minMs: number;
   readonly #maxMs: number;
   readonly #healthyMs: number;
+  readonly #floodLines: number;
+  readonly #floodWindowMs: number;
   #state: MonitorState = "off";
   #process: SpawnedProcess | undefined;
   #stopped = true;
@@ -111,6 +128,8 @@ export class IpMonitor {
     this.#minMs = options.restartMinMs ?? 500;
     this.#maxMs = options.restartMaxMs ?? 30_000;
     this.#healthyMs = options.healthyMs ?? 10_000;
+    this.#floodLines = options.floodLines ?? 100_000;
+    this.#floodWindowMs = options.floodWindowMs ?? 10_000;
   }
 
   /** `off` before start and after stop, `running`, or `restarting` while waiting to restart. */
@@ -148,13 +167,32 @@ export class IpMonitor {
           this.#log.info("Restarted ip monitor", { argv: this.#argv.join(" ") });
           this.#onRestart();
         }
+        let windowStart = Date.now();
+        let inWindow = 0;
+        let flood = false;
         for await (const line of process.lines) {
+          // A burst of output must not starve the daemon's timers, requests and child
+          // processes: every few hundred lines, let the event loop turn.
+          if (++inWindow % LINES_PER_TURN === 0) {
+            await new Promise((resolve) => setTimeout(resolve, 0));
+            const now = Date.now();
+            if (now - windowStart > this.#floodWindowMs) {
+              windowStart = now;
+              inWindow = 0;
+            } else if (inWindow > this.#floodLines) {
+              flood = true;
+              process.kill();
+              break;
+            }
+          }
           if (line.trim() === "" || /^\s/.test(line)) continue;
           this.#onEvent(line);
         }
         const code = await process.status;
         const stderr = await process.stderr();
-        why = `exit ${code}${stderr ? `: ${stderr}` : ""}`;
+        why = flood
+          ? `more than ${this.#floodLines} lines within ${this.#floodWindowMs} ms (ended it)`
+          : `exit ${code}${stderr ? `: ${stderr}` : ""}`;
       } catch (err) {
         why = err instanceof Error ? err.message : String(err);
       } finally {

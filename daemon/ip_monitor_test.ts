@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../test/assert.ts";
 import type { Logger } from "../src/log.ts";
-import { IpMonitor, type SpawnedProcess, type Spawner } from "./ip_monitor.ts";
+import { IpMonitor, type SpawnedProcess, type Spawner, splitLines } from "./ip_monitor.ts";
 
 /** A fake process whose output the test writes and which ends when told (or killed). */
 class FakeProcess implements SpawnedProcess {
@@ -118,5 +118,54 @@ Deno.test("IpMonitor restarts a process that died, waiting longer each time, and
   await tick(150);
   assertEquals(monitor.state, "running");
   assertEquals(restarts, 2);
+  await monitor.stop();
+});
+
+Deno.test("splitLines() joins lines split across chunks and keeps an unfinished last line", async () => {
+  async function* chunks() {
+    yield "a\nb";
+    yield "c\n\nd";
+    yield "\ne\nf";
+  }
+  const lines: string[] = [];
+  for await (const line of splitLines(chunks())) lines.push(line);
+  assertEquals(lines, ["a", "bc", "", "d", "e", "f"]);
+});
+
+Deno.test("IpMonitor lets timers run during a burst of lines and ends a flood, then restarts", async () => {
+  const processes: FakeProcess[] = [];
+  const spawn: Spawner = () => {
+    const p = new FakeProcess();
+    processes.push(p);
+    return p;
+  };
+  const warnings: string[] = [];
+  const log: Logger = {
+    debug() {},
+    info() {},
+    warn: (_message, fields) => warnings.push(String(fields?.why)),
+    error() {},
+  };
+  let seen = 0;
+  let seenWhenTimerFired = -1;
+  const monitor = new IpMonitor(
+    { spawn, argv: ["nft", "monitor"], onEvent: () => seen++, log },
+    { restartMinMs: 1, floodLines: 2_000, floodWindowMs: 60_000 },
+  );
+  monitor.start();
+  await tick();
+  setTimeout(() => seenWhenTimerFired = seen, 0);
+  processes[0]!.print(...Array.from({ length: 1_500 }, (_, i) => `add element inet tern m ${i}`));
+  await tick(50);
+  assertEquals(seen, 1_500);
+  assert(seenWhenTimerFired >= 0 && seenWhenTimerFired < 1_500, `fired at ${seenWhenTimerFired}`);
+  assertEquals(processes[0]!.killed, false);
+  processes[0]!.print(...Array.from({ length: 5_000 }, (_, i) => `add element inet tern m ${i}`));
+  await tick(100);
+  assert(processes[0]!.killed);
+  assert(seen < 1_500 + 5_000, `all ${seen} lines of the flood were handled`);
+  assert(warnings.some((w) => w.startsWith("more than 2000 lines")), warnings.join("; "));
+  assertEquals(processes.length, 2);
+  assertEquals(monitor.state, "running");
   await monitor.stop();
 });
