@@ -39,15 +39,21 @@ class FakeProcess implements SpawnedProcess {
   }
 }
 
-const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
-
-Deno.test("IpMonitor hands over each event line, skipping continuation lines", async () => {
+/** A spawner of fake processes, and the processes it made, in order. */
+function fakeSpawner(): { processes: FakeProcess[]; spawn: Spawner } {
   const processes: FakeProcess[] = [];
   const spawn: Spawner = () => {
     const p = new FakeProcess();
     processes.push(p);
     return p;
   };
+  return { processes, spawn };
+}
+
+const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("IpMonitor hands over each event line, skipping continuation lines", async () => {
+  const { processes, spawn } = fakeSpawner();
   const events: string[] = [];
   const monitor = new IpMonitor({
     spawn,
@@ -133,12 +139,7 @@ Deno.test("splitLines() joins lines split across chunks and keeps an unfinished 
 });
 
 Deno.test("IpMonitor lets timers run during a burst of lines and ends a flood, then restarts", async () => {
-  const processes: FakeProcess[] = [];
-  const spawn: Spawner = () => {
-    const p = new FakeProcess();
-    processes.push(p);
-    return p;
-  };
+  const { processes, spawn } = fakeSpawner();
   const warnings: string[] = [];
   const log: Logger = {
     debug() {},
