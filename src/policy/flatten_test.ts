@@ -34,6 +34,14 @@ function lookup<L>(
   return hits[0]?.label;
 }
 
+/** A repeatable pseudo-random `random(n)` in [0, n), from `seed` (a linear congruential generator). */
+function seededRandom(seed: number): (n: number) => number {
+  return (n) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+}
+
 function term(addresses: Range[], l4: [Range, Range][], icmp: [Range, Range][] = []): MatchTerm {
   return { addresses, l4, icmp };
 }
@@ -91,11 +99,7 @@ Deno.test("flattenFirstMatch() keeps ICMP boxes apart from protocol/port boxes",
 });
 
 Deno.test("flattenFirstMatch() agrees with first-match evaluation on random rule lists", () => {
-  let seed = 7;
-  const random = (n: number) => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return seed % n;
-  };
+  const random = seededRandom(7);
   const range = (max: number): Range => {
     const a = random(max);
     const b = random(max);
@@ -191,11 +195,7 @@ Deno.test("flattenFirstMatch() merges neighbouring runs of different terms with 
 Deno.test("flattenFirstMatch() on many disjoint one-box rules and a few wide ones agrees with first match", () => {
   // The shape of a large security group: one address and port per rule, a few rules over
   // many addresses, some with several port ranges, and ICMP.
-  let seed = 11;
-  const random = (n: number) => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return seed % n;
-  };
+  const random = seededRandom(11);
   for (let round = 0; round < 20; round++) {
     const rules: OrderedRule<number>[] = [];
     for (let r = 0; r < 40; r++) {
@@ -227,11 +227,7 @@ Deno.test("flattenFirstMatch() on many disjoint one-box rules and a few wide one
 Deno.test("flattenFirstMatch() on rules whose addresses never overlap agrees with first match", () => {
   // Touching and separate ranges, several per term, the same or different ports: the sweep is a
   // sort then, and neighbours with the same answer still merge.
-  let seed = 5;
-  const random = (n: number) => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return seed % n;
-  };
+  const random = seededRandom(5);
   for (let round = 0; round < 20; round++) {
     const free = Array.from({ length: 80 }, (_, i) => i).sort(() => random(3) - 1);
     const rules: OrderedRule<number>[] = [];
