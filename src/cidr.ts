@@ -49,14 +49,21 @@ export function formatIp(n: number): string {
  */
 export function parseCidr(text: string, options: { strict?: boolean } = {}): Cidr {
   const { strict = true } = options;
-  const slash = text.indexOf("/");
-  if (slash < 0) throw new TypeError(`Not an IPv4 CIDR: "${text}": expected address/prefix`);
-  const addr = parseIp(text.slice(0, slash));
-  const lenText = text.slice(slash + 1);
-  if (!/^\d{1,2}$/.test(lenText) || Number(lenText) > 32) {
-    throw new TypeError(`Not an IPv4 CIDR: "${text}": prefix must be 0..32`);
+  const quick = quickCidr(text);
+  let addr: number;
+  let prefix: number;
+  if (quick !== undefined) {
+    [addr, prefix] = quick;
+  } else {
+    const slash = text.indexOf("/");
+    if (slash < 0) throw new TypeError(`Not an IPv4 CIDR: "${text}": expected address/prefix`);
+    addr = parseIp(text.slice(0, slash));
+    const lenText = text.slice(slash + 1);
+    if (!/^\d{1,2}$/.test(lenText) || Number(lenText) > 32) {
+      throw new TypeError(`Not an IPv4 CIDR: "${text}": prefix must be 0..32`);
+    }
+    prefix = Number(lenText);
   }
-  const prefix = Number(lenText);
   const network = (addr & maskOf(prefix)) >>> 0;
   if (strict && network !== addr) {
     throw new TypeError(
@@ -66,6 +73,37 @@ export function parseCidr(text: string, options: { strict?: boolean } = {}): Cid
     );
   }
   return { network, prefix };
+}
+
+/**
+ * The common spelling `a.b.c.d/len` (no leading zeros, octets up to 255, prefix up to 32) read
+ * character by character, as [address, prefix]: a security group of 10k CIDR rules is read again
+ * on each change of it. Undefined for anything else, which `parseCidr`'s general path then reads
+ * or refuses with its message.
+ */
+function quickCidr(text: string): [number, number] | undefined {
+  let address = 0;
+  let value = 0;
+  let digits = 0;
+  let part = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return undefined; // a leading zero
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return undefined;
+    } else if ((c === 46 && part < 3) || (c === 47 && part === 3)) {
+      if (digits === 0) return undefined;
+      address = address * 256 + value;
+      value = 0;
+      digits = 0;
+      part++;
+    } else {
+      return undefined;
+    }
+  }
+  if (part !== 4 || digits === 0 || value > 32) return undefined;
+  return [address, value];
 }
 
 /** Formats a CIDR as `a.b.c.d/len`. */

@@ -3,6 +3,7 @@ import {
   contains,
   formatCidr,
   formatIp,
+  maskOf,
   overlaps,
   parseCidr,
   parseIp,
@@ -44,4 +45,34 @@ Deno.test("usableRange() excludes network and broadcast, except on /31 and /32",
   assertEquals([formatIp(r24.first), formatIp(r24.last)], ["10.0.0.1", "10.0.0.254"]);
   const r31 = usableRange(parseCidr("10.0.0.0/31"));
   assertEquals([formatIp(r31.first), formatIp(r31.last)], ["10.0.0.0", "10.0.0.1"]);
+});
+
+Deno.test("parseCidr() reads the common spelling on its fast path as the general reader does", () => {
+  for (
+    const [text, address, prefix] of [
+      ["0.0.0.0/0", "0.0.0.0", 0],
+      ["10.200.0.5/32", "10.200.0.5", 32],
+      ["10.0.0.1/24", "10.0.0.1", 24],
+      ["255.255.255.255/32", "255.255.255.255", 32],
+      ["192.168.7.9/08", "192.168.7.9", 8], // a leading zero in the prefix: the general path
+      ["172.16.0.0/12", "172.16.0.0", 12],
+    ] as const
+  ) {
+    const network = (parseIp(address) & maskOf(prefix)) >>> 0;
+    assertEquals(parseCidr(text, { strict: false }), { network, prefix }, text);
+  }
+  for (
+    const text of [
+      "10.0.0.1",
+      "10.0.0/8",
+      "01.0.0.0/8",
+      "256.0.0.0/8",
+      "1.2.3.4/33",
+      "1.2.3.4/",
+      "a/8",
+    ]
+  ) {
+    assertThrows(() => parseCidr(text, { strict: false }), TypeError, "Not an IPv4");
+  }
+  assertThrows(() => parseCidr("10.0.0.1/24"), TypeError, "host bits are set");
 });

@@ -16,38 +16,8 @@ export const ALL_PORTS: Range = [0, 65535];
 
 /** The addresses of an IPv4 CIDR; host bits are ignored (`10.0.0.1/24` is `10.0.0.0/24`). */
 export function cidrRange(text: string): Range {
-  const { network, prefix } = quickCidr(text) ?? parseCidr(text, { strict: false });
+  const { network, prefix } = parseCidr(text, { strict: false });
   return [network, (network + 2 ** (32 - prefix) - 1) >>> 0];
-}
-
-/**
- * `a.b.c.d/len` read character by character, as `parseCidr` reads it (no leading zeros, octets
- * up to 255, prefix up to 32, host bits cleared): a group of 10k CIDR rules is read again on
- * each change of it. Undefined for anything else, which `parseCidr` then reads or refuses.
- */
-function quickCidr(text: string): { network: number; prefix: number } | undefined {
-  let address = 0;
-  let value = 0;
-  let digits = 0;
-  let part = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (digits > 0 && value === 0) return undefined; // a leading zero
-      value = value * 10 + (c - 48);
-      if (++digits > 3 || value > 255) return undefined;
-    } else if ((c === 46 && part < 3) || (c === 47 && part === 3)) {
-      if (digits === 0) return undefined;
-      address = address * 256 + value;
-      value = 0;
-      digits = 0;
-      part++;
-    } else {
-      return undefined;
-    }
-  }
-  if (part !== 4 || digits === 0 || value > 32) return undefined;
-  return { network: (address & maskOf(value)) >>> 0, prefix: value };
 }
 
 /** Sorts `ranges` and merges those that overlap or touch. */
