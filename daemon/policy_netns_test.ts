@@ -70,6 +70,12 @@ async function expectPing(sb: Sandbox, from: SandboxPod, to: string, reach: bool
   });
 }
 
+/** Connections the node's namespace tracks now. */
+async function conntrackCount(sb: Sandbox, node: SandboxNode): Promise<number> {
+  const out = await sb.exec(node.netns, ["cat", "/proc/sys/net/netfilter/nf_conntrack_count"]);
+  return Number(out.stdout.trim());
+}
+
 /** Packets the policy table's `antispoof` chain dropped (its rule's counter). */
 async function antispoofDrops(sb: Sandbox, node: SandboxNode): Promise<number> {
   const out = await sb.exec(node.netns, [
@@ -175,12 +181,15 @@ Deno.test({
       assertEquals(programmed.policy, "ready");
       assert(await sb.ping(c.netns, a.ip!), "programmed: c reaches a at once");
       assertEquals(await verdict(node, "y/c", "x/a", "icmp"), "allow");
+      // No pod is isolated yet: the table has no ct expression, so nothing tracked those pings.
+      assertEquals(await conntrackCount(sb, node), 0, "no connection tracking without isolation");
 
       // 2. A deny-all NetworkPolicy in x blocks ingress to x's pods; explain says why.
       await Deno.writeTextFile(`${cluster}/deny-all.yaml`, DENY_ALL_X);
       await expectPing(sb, c, a.ip!, false);
       assertEquals(await sb.ping(b.netns, a.ip!, 1), false, "b → a: a's ingress is denied");
       assertEquals(await sb.ping(a.netns, c.ip!, 1), true, "a's egress is not isolated");
+      assert(await conntrackCount(sb, node) > 0, "an isolated pod turns connection tracking on");
       assertEquals(await verdict(node, "y/c", "x/a", "icmp"), "deny");
       assertEquals(await verdict(node, "x/a", "y/c", "icmp"), "allow");
       const human = await tern(node, ["policy", "explain", "y/c", "x/a", "tcp/80"]);

@@ -24,6 +24,8 @@
  * `--idle-seconds S` (default 10), `--pin` (iperf3's sender and receiver on CPU 0),
  * `--no-policy` (iperf: tern's daemons with `policy.enabled: false`, no nftables table),
  * `--ptp-conntrack` (iperf: connection tracking on in ptp's nodes, as kube-proxy turns it on),
+ * `--isolated` (iperf: an allow-all ingress NetworkPolicy selects tern's pods, so their traffic
+ * goes through policy chains and tern's table tracks connections; pair it with `--ptp-conntrack`),
  * `--policy-pairs N` (policy: alternating 0-rule/case pairs for 10k and 1k rules, default 6),
  * `--json FILE`. Uses the built `dist/tern` (the bench builds
  * it when missing or stale), so what is measured is what `install.sh` installs.
@@ -271,6 +273,14 @@ function iperfFlows(udpBps: number): { label: string; flow: IperfFlow }[] {
   ];
 }
 
+/** Selects every pod of `default` for ingress and allows all of it: isolation without a drop. */
+const ISOLATING_POLICY = {
+  apiVersion: "networking.k8s.io/v1",
+  kind: "NetworkPolicy",
+  metadata: { name: "bench-isolated", namespace: "default" },
+  spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [{}] },
+};
+
 async function benchIperf(
   options: {
     seconds: number;
@@ -279,6 +289,7 @@ async function benchIperf(
     pin: boolean;
     policy: boolean;
     ptpConntrack: boolean;
+    isolated: boolean;
   },
   summary: Summary,
 ): Promise<void> {
@@ -304,6 +315,12 @@ async function benchIperf(
     // As kube-proxy does on every node of a real cluster: connection tracking on for every
     // packet, so that the policy layer's conntrack is compared with a node that has it too.
     if (options.ptpConntrack) { for (const node of [r1, r2]) await enablePtpConntrack(node); }
+    // With --isolated, an allow-all ingress NetworkPolicy selects tern's pods: the traffic still
+    // passes, but through the pods' policy chains, and with connection tracking on (the policy
+    // layer tracks connections only while some local pod is isolated).
+    if (options.isolated) {
+      await cluster.writeManifest("bench-isolated.yaml", ISOLATING_POLICY);
+    }
     // The same three placements for both plugins: a sender and a receiver on the first node, a
     // receiver on the second.
     const pods = {
@@ -342,6 +359,18 @@ async function benchIperf(
         });
       }
     }
+    const tracking = async (node: SandboxNode) =>
+      (await cluster.sb.exec(node.netns, ["nft", "list", "chain", "inet", "tern", "forward"]))
+        .stdout.includes("ct state");
+    if (options.isolated) {
+      const deadline = Date.now() + 10_000;
+      while (!(await tracking(n1) && await tracking(n2))) {
+        if (Date.now() > deadline) {
+          throw new Error("--isolated: tern's tables do not track connections after 10 s");
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
     // Throughput on 2 cores is only comparable on an otherwise idle machine: say how busy it
     // was before, so that figures taken beside other work are recognised as such.
     const busyBefore = await machineBusyPercent(1000);
@@ -349,7 +378,9 @@ async function benchIperf(
     const nftTables = async (node: SandboxNode) =>
       (await cluster.sb.exec(node.netns, ["nft", "list", "tables"])).stdout.trim().split("\n")
         .filter(Boolean).join(", ") || "none";
-    const nftSeen = `${n1.name}: ${await nftTables(n1)}; ${r1.name}: ${await nftTables(r1)}`;
+    const nftSeen = `${n1.name}: ${await nftTables(n1)}${
+      options.policy ? `, connections tracked: ${await tracking(n1) ? "yes" : "no"}` : ""
+    }; ${r1.name}: ${await nftTables(r1)}`;
     const flows = iperfFlows(options.udpBps);
     const results = new Map<string, { tern: IperfResult[]; ptp: IperfResult[] }>();
     for (let r = 0; r < options.rounds; r++) {
@@ -383,9 +414,9 @@ async function benchIperf(
         } Gbit/s per run, ` +
         `${UDP_DATAGRAM_BYTES}-byte datagrams; ${
           options.pin ? "sender and receiver pinned to CPU 0" : "not pinned"
-        }; tern's policy layer ${options.policy ? "on" : "off"}; ${
-          options.ptpConntrack ? "conntrack on in ptp's nodes; " : ""
-        }goal ratio >= 0.95`,
+        }; tern's policy layer ${options.policy ? "on" : "off"}${
+          options.isolated ? ", tern's pods isolated by an allow-all NetworkPolicy" : ""
+        }; ${options.ptpConntrack ? "conntrack on in ptp's nodes; " : ""}goal ratio >= 0.95`,
     );
     console.log(
       row([
@@ -567,6 +598,7 @@ async function main(): Promise<number> {
       pin: { type: "boolean", default: false },
       "no-policy": { type: "boolean", default: false },
       "ptp-conntrack": { type: "boolean", default: false },
+      isolated: { type: "boolean", default: false },
       "policy-pairs": { type: "string", default: "6" },
       json: { type: "string" },
     },
@@ -592,6 +624,7 @@ async function main(): Promise<number> {
           pin: values.pin,
           policy: !values["no-policy"],
           ptpConntrack: values["ptp-conntrack"],
+          isolated: values.isolated,
         }, summary);
         break;
       case "idle":

@@ -14,6 +14,9 @@
  *   ones too; `chain antispoof` (prerouting, priority raw, before connection tracking) drops an
  *   IPv4 packet from a `tern*` veth whose source is not that veth's pod address. It replaces the
  *   kernel's reverse-path filter on tern's veths (docs/policy.md, "Anti-spoofing").
+ * - `chain forward`: the `ready` checks, then the pods' verdict maps; while some local pod is
+ *   isolated it starts with `ct state established,related accept` and `ct state invalid drop`,
+ *   and without one it has no `ct` expression, so nothing of tern tracks connections.
  * - `map pod_egress` (iifname → `jump` the pod's first egress layer chain), `map pod_ingress`
  *   (oifname → the first ingress layer chain). No entry: the pod is unaffected that way.
  * - `chain p_<id>_<out|in>_<sg|np>`: one per pod, direction and layer: an ICMP lookup, an
@@ -130,7 +133,7 @@ export function renderPolicyTable(model: PolicyModel): string {
   block(out, { head: "map pod_egress", attributes: ["type ifname : verdict"], elements: egress });
   block(out, { head: "map pod_ingress", attributes: ["type ifname : verdict"], elements: ingress });
   out.push("", ...ANTISPOOF.map((line) => `\t${line}`));
-  out.push("", ...FORWARD.map((line) => `\t${line}`));
+  out.push("", ...forwardChain(isStateful(model)).map((line) => `\t${line}`));
   for (const [name, chain] of denyChains(model, deny)) out.push("", ...chainBlock(name, chain));
   for (const ep of model.pending) {
     out.push("", `\t# pending ${ep.namespace}/${ep.name} ${ep.ifname}: ${ep.reason}`);
@@ -154,7 +157,8 @@ export function renderPolicyTable(model: PolicyModel): string {
 /**
  * Renders the transaction that turns the table of `previous` into that of `next`, touching only
  * what differs: the chains and maps of pods and layers that appeared or went away, the elements
- * that changed, the entries of `ready`, `sources`, `pod_egress` and `pod_ingress`. Empty when nothing
+ * that changed, the entries of `ready`, `sources`, `pod_egress` and `pod_ingress`, and the forward
+ * chain's rules when connection tracking turns on or off ({@linkcode isStateful}). Empty when nothing
  * changed. A change of `logRate` renders the whole table.
  */
 export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): string {
@@ -263,6 +267,14 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
     if (!newSources.has(key)) removeEntries.push(`delete element ${t} sources { ${key} }`);
   }
 
+  // The first isolated pod turns connection tracking on, the last one's going turns it off.
+  const stateful = isStateful(next);
+  if (stateful !== isStateful(previous)) {
+    fill.push(
+      `flush chain ${t} forward`,
+      ...forwardChain(stateful).slice(2, -1).map((line) => `add rule ${t} forward ${line.trim()}`),
+    );
+  }
   const lines = [
     createDeny,
     create,
@@ -300,7 +312,7 @@ export function policyTableObjects(model: PolicyModel): PolicyTableObjects {
   const out: PolicyTableObjects = {
     chains: new Map([
       ["antispoof", ANTISPOOF.slice(2, -1).map((line) => line.trim())],
-      ["forward", FORWARD.slice(2, -1).map((line) => line.trim())],
+      ["forward", forwardChain(isStateful(model)).slice(2, -1).map((line) => line.trim())],
     ]),
     maps: new Map(),
     ready: model.pods.map((p) => p.ifname),
@@ -345,17 +357,29 @@ export const BASE_CHAINS: Readonly<
   forward: { type: "filter", hook: "forward", prio: 0, policy: "accept" },
 };
 
-const FORWARD = [
-  "chain forward {",
-  "\ttype filter hook forward priority filter; policy accept;",
-  "\tct state established,related accept",
-  "\tct state invalid drop",
-  '\tiifname "tern*" iifname != @ready counter drop',
-  '\toifname "tern*" oifname != @ready counter drop',
-  "\tiifname vmap @pod_egress",
-  "\toifname vmap @pod_ingress",
-  "}",
-];
+/**
+ * The forward chain. Connection tracking is only asked for while some local pod is isolated (has
+ * a layer in either direction): then established and related packets are accepted first and
+ * invalid ones dropped. With no pod isolated, the chain has no `ct` expression, so the kernel does
+ * not track connections for tern (docs/policy.md, "Connection tracking").
+ */
+function forwardChain(stateful: boolean): string[] {
+  return [
+    "chain forward {",
+    "\ttype filter hook forward priority filter; policy accept;",
+    ...(stateful ? ["\tct state established,related accept", "\tct state invalid drop"] : []),
+    '\tiifname "tern*" iifname != @ready counter drop',
+    '\toifname "tern*" oifname != @ready counter drop',
+    "\tiifname vmap @pod_egress",
+    "\toifname vmap @pod_ingress",
+    "}",
+  ];
+}
+
+/** Whether the table of `model` tracks connections: some local pod has a layer (pure). */
+export function isStateful(model: PolicyModel): boolean {
+  return model.pods.some((pod) => pod.egress.length > 0 || pod.ingress.length > 0);
+}
 
 /** {@linkcode denyChainName}, remembered by rule key for one render (hashing is the cost). */
 function denyNamer(): (rule: RuleRef) => string {

@@ -1,7 +1,13 @@
 import { assert, assertEquals, assertMatch } from "../../test/assert.ts";
 import { type Transition, transitions } from "./_testing.ts";
 import type { PolicyModel } from "./model.ts";
-import { elementKey, policyTableObjects, renderPolicyTable, renderPolicyUpdate } from "./render.ts";
+import {
+  elementKey,
+  isStateful,
+  policyTableObjects,
+  renderPolicyTable,
+  renderPolicyUpdate,
+} from "./render.ts";
 
 const all = await transitions();
 
@@ -33,7 +39,10 @@ function linesOf(t: Transition, owners: string[]): string[] {
 Deno.test("renderPolicyUpdate() for a new pod creates its chains, maps and entries and nothing else", () => {
   const t = transition("pod z/a appears");
   const z = pod(t.after, "z/a");
-  const lines = linesOf(t, [z.id, z.ifname]);
+  // z/a is the node's first isolated pod: forward gains its ct rules (tested on its own below).
+  const all = linesOf(t, [z.id, z.ifname]);
+  assertEquals(all.filter((l) => / forward\b/.test(l)).length, 7);
+  const lines = all.filter((l) => !/ forward\b/.test(l));
   assert(lines.every((l) => l.startsWith("add ")), "a new pod deletes nothing");
   assert(lines.includes(`add element inet tern ready { "${z.ifname}" }`));
   assert(lines.includes(`add element inet tern sources { "${z.ifname}" . ${z.ip} }`));
@@ -49,7 +58,8 @@ Deno.test("renderPolicyUpdate() for a new pod creates its chains, maps and entri
 Deno.test("renderPolicyUpdate() for a pod that went away deletes its objects and its unused deny chains", () => {
   const t = transition("pod z/a goes away");
   const z = pod(t.before, "z/a");
-  const lines = linesOf(t, [z.id, z.ifname]);
+  // z/a was the node's last isolated pod: forward loses its ct rules (tested on its own below).
+  const lines = linesOf(t, [z.id, z.ifname]).filter((l) => !/ forward\b/.test(l));
   assert(lines.every((l) => /^(delete|flush) /.test(l)), "a removed pod adds nothing");
   assertEquals(lines[0], `delete element inet tern ready { "${z.ifname}" }`);
   assert(lines.includes(`delete element inet tern sources { "${z.ifname}" . ${z.ip} }`));
@@ -196,4 +206,41 @@ Deno.test("renderPolicyUpdate() keeps sources equal to the attachments, held one
   assertEquals(policyTableObjects(withHeld).sources.filter((s) => s.startsWith(held.ifname)), [
     `${held.ifname} . ${held.ip}`,
   ]);
+});
+
+Deno.test("renderPolicyUpdate() turns connection tracking on with the first isolated pod and off after the last", () => {
+  const isolated = transition("pod z/a appears").after;
+  assert(isStateful(isolated), "the scenario isolates pods");
+  const open: PolicyModel = {
+    ...isolated,
+    pods: isolated.pods.map((p) => ({ ...p, egress: [], ingress: [] })),
+  };
+  assert(!isStateful(open));
+  assert(!renderPolicyTable(open).includes("ct state"), "no pod isolated: no ct expression");
+  assertEquals(policyTableObjects(open).chains.get("forward")!.length, 4);
+
+  const on = renderPolicyUpdate(open, isolated).trimEnd().split("\n");
+  const forward = on.filter((l) => / forward\b/.test(l));
+  assertEquals(forward, [
+    "flush chain inet tern forward",
+    "add rule inet tern forward ct state established,related accept",
+    "add rule inet tern forward ct state invalid drop",
+    'add rule inet tern forward iifname "tern*" iifname != @ready counter drop',
+    'add rule inet tern forward oifname "tern*" oifname != @ready counter drop',
+    "add rule inet tern forward iifname vmap @pod_egress",
+    "add rule inet tern forward oifname vmap @pod_ingress",
+  ]);
+  // The chain is rewritten before the verdict map entries that lead into the pods' chains.
+  const firstEntry = on.findIndex((l) => / pod_(egress|ingress) /.test(l));
+  assert(on.indexOf("flush chain inet tern forward") < firstEntry, on.join("\n"));
+
+  const off = renderPolicyUpdate(isolated, open).trimEnd().split("\n")
+    .filter((l) => / forward\b/.test(l));
+  assertEquals(off.slice(0, 2), [
+    "flush chain inet tern forward",
+    'add rule inet tern forward iifname "tern*" iifname != @ready counter drop',
+  ]);
+  assertEquals(off.length, 5);
+  // No change of statefulness: the forward chain is left alone.
+  assert(!renderPolicyUpdate(isolated, isolated).includes("forward"));
 });
