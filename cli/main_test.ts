@@ -250,7 +250,6 @@ Deno.test("tern policy status and counters print the daemon's answers, or JSON",
     perPod: [],
     defaultDeny: [],
     notReady: { packets: 3, bytes: 180 },
-    spoofed: { packets: 0, bytes: 0 },
     unmatched: 0,
     at: 1,
   };

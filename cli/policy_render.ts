@@ -144,11 +144,6 @@ export function renderPolicyCounters(
   }
   text +=
     `\nnot ready (veths without programmed policy): ${counters.notReady.packets} packets, ${counters.notReady.bytes} bytes dropped\n`;
-  // Older daemons do not report it.
-  if (counters.spoofed !== undefined) {
-    text +=
-      `spoofed (a source address that is not the veth's pod's): ${counters.spoofed.packets} packets, ${counters.spoofed.bytes} bytes dropped\n`;
-  }
   if (counters.unmatched > 0) {
     text +=
       `${counters.unmatched} elements of the table are not in the model (it changed meanwhile)\n`;

@@ -132,7 +132,6 @@ const counters: PolicyCountersResponse = {
     },
   ],
   notReady: { packets: 4, bytes: 240 },
-  spoofed: { packets: 2, bytes: 168 },
   unmatched: 0,
   at: NOW,
 };
@@ -151,7 +150,6 @@ Deno.test("renderPolicyCounters() lists rules, pods and default denies that coun
       "x/a  ingress    NetworkPolicy  2                     120",
       "",
       "not ready (veths without programmed policy): 4 packets, 240 bytes dropped",
-      "spoofed (a source address that is not the veth's pod's): 2 packets, 168 bytes dropped",
       "",
     ].join("\n"),
   );

@@ -30,24 +30,6 @@ export const IP_FORWARD_PATH = "/proc/sys/net/ipv4/ip_forward";
 /** The per-interface IPv4 settings of the node's network namespace (`<dir>/<veth>/rp_filter`). */
 export const IPV4_CONF_DIR = "/proc/sys/net/ipv4/conf";
 
-/**
- * Who checks that a packet from a pod carries the pod's own address (docs/policy.md,
- * "Anti-spoofing"): `kernel`, strict reverse-path filtering on the host veth; `nftables`, the
- * policy table's `antispoof` chain, with the kernel's per-packet source lookup turned off on the
- * veth (`rp_filter` 0, `accept_local` 1).
- */
-export type SourceCheck = "kernel" | "nftables";
-
-/**
- * The veth sysctls of a {@linkcode SourceCheck}, in the order they are written: tightening
- * turns `rp_filter` on first, relaxing turns it off last, so no moment has neither. Pure.
- */
-export function sourceCheckSysctls(mode: SourceCheck): [name: string, value: string][] {
-  return mode === "kernel"
-    ? [["rp_filter", "1"], ["accept_local", "0"]]
-    : [["accept_local", "1"], ["rp_filter", "0"]];
-}
-
 /** What the API handler needs of the host side; tests pass a fake. */
 export interface HostDataplane {
   /** Installs (replaces) the endpoint's host route and rules; `ep.hostVeth` must be set. */
@@ -80,7 +62,6 @@ export class Dataplane implements HostDataplane {
   readonly #rulesFor: (ep: LocalEndpoint) => Rule[];
   readonly #echo: EchoFilter | undefined;
   readonly #rpFilterDir: string | undefined;
-  #sourceCheck: SourceCheck = "kernel";
 
   /**
    * `options.routeProtocol` marks tern's routes and rules; `options.endpoints` (default: a
@@ -88,8 +69,8 @@ export class Dataplane implements HostDataplane {
    * (default: `to <podIP> lookup main` at 512 only) gives an endpoint's rules; `options.echo`
    * learns what is applied, so that `ip monitor` echoes trigger no pass; `options.ipForwardPath` (default {@linkcode IP_FORWARD_PATH}) is injectable so tests never
    * touch the real switch; `options.rpFilterDir` (the daemon passes {@linkcode IPV4_CONF_DIR};
-   * default: none, nothing written) is where each programmed veth gets the sysctls of its
-   * {@linkcode SourceCheck} (`kernel` until {@linkcode useSourceCheck} says otherwise).
+   * default: none, nothing written) is where each programmed veth gets strict reverse-path
+   * filtering.
    */
   constructor(
     ip: Ip,
@@ -127,14 +108,14 @@ export class Dataplane implements HostDataplane {
     if (ep.hostVeth === "") {
       throw new TypeError(`Cannot program endpoint ${ep.ip}: no host veth recorded`);
     }
-    // A packet from the pod must carry the pod's own address, so policy, which trusts source
-    // addresses, cannot be fooled by a spoofed one: the veth's source check is set before the
-    // endpoint counts as programmed.
+    // Strict reverse-path filtering on the host veth: a packet from the pod must carry the
+    // pod's own address (the only one routed back to this veth), so policy, which trusts source
+    // addresses, cannot be fooled by a spoofed one. Before the endpoint counts as programmed.
     try {
-      if (!await this.setSourceCheck(ep.hostVeth)) throw new Error("no such interface");
+      if (!await this.setRpFilter(ep.hostVeth)) throw new Error("no such interface");
     } catch (err) {
       throw new Error(
-        `Cannot program endpoint ${ep.ip}: cannot set the source check (rp_filter, accept_local) on ${ep.hostVeth}: ${
+        `Cannot program endpoint ${ep.ip}: cannot set rp_filter on ${ep.hostVeth}: ${
           err instanceof Error ? err.message : String(err)
         }`,
       );
@@ -178,44 +159,19 @@ export class Dataplane implements HostDataplane {
   }
 
   /**
-   * Writes the sysctls of the current {@linkcode SourceCheck} for tern's veth `veth`; false when
+   * Turns on strict reverse-path filtering on tern's veth `veth` (`rp_filter = 1`); false when
    * there is no such interface. Does nothing (true) without `rpFilterDir` or for a name without
    * tern's prefix. The daemon also calls it at start-up for the endpoints it restores.
    */
-  async setSourceCheck(veth: string): Promise<boolean> {
+  async setRpFilter(veth: string): Promise<boolean> {
     if (this.#rpFilterDir === undefined || !veth.startsWith(VETH_PREFIX)) return true;
     try {
-      for (const [name, value] of sourceCheckSysctls(this.#sourceCheck)) {
-        await Deno.writeTextFile(`${this.#rpFilterDir}/${veth}/${name}`, `${value}\n`);
-      }
+      await Deno.writeTextFile(`${this.#rpFilterDir}/${veth}/rp_filter`, "1\n");
       return true;
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return false;
       throw err;
     }
-  }
-
-  /**
-   * Switches every programmed endpoint, and those to come, to `mode`. The daemon turns to
-   * `nftables` only once the policy table, with its `antispoof` chain, is in the kernel. Returns
-   * the veths it could not set, with why (a veth that is gone is not an error).
-   */
-  async useSourceCheck(mode: SourceCheck): Promise<{ veth: string; error: string }[]> {
-    this.#sourceCheck = mode;
-    const failed: { veth: string; error: string }[] = [];
-    for (const ep of this.#endpoints.list()) {
-      try {
-        await this.setSourceCheck(ep.hostVeth);
-      } catch (err) {
-        failed.push({ veth: ep.hostVeth, error: err instanceof Error ? err.message : String(err) });
-      }
-    }
-    return failed;
-  }
-
-  /** The current {@linkcode SourceCheck}. */
-  get sourceCheck(): SourceCheck {
-    return this.#sourceCheck;
   }
 
   /** Names of the links that carry tern's prefix. */

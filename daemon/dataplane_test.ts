@@ -3,7 +3,7 @@ import type { Endpoint } from "../src/api.ts";
 import { Ip } from "../src/ip.ts";
 import { hostVethName } from "../src/names.ts";
 import type { Runner, RunResult } from "../src/runner.ts";
-import { Dataplane, renderEndpointRemoval, sourceCheckSysctls } from "./dataplane.ts";
+import { Dataplane, renderEndpointRemoval } from "./dataplane.ts";
 import { LocalEndpoints } from "./local_endpoints.ts";
 
 function endpoint(ip: string, overrides: Partial<Endpoint> = {}): Endpoint {
@@ -189,7 +189,7 @@ Deno.test("enableIpForward() writes 1 once and leaves an enabled switch alone", 
   }
 });
 
-Deno.test("programEndpoint() sets the veth's source check before its routes, kernel or nftables", async () => {
+Deno.test("programEndpoint() turns on strict rp_filter on the host veth before its routes", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const ep = endpoint("10.244.1.7");
@@ -199,7 +199,6 @@ Deno.test("programEndpoint() sets the veth's source check before its routes, ker
     const dataplane = new Dataplane(new Ip(run), { routeProtocol: 116, rpFilterDir: dir });
     await dataplane.programEndpoint(ep);
     assertEquals(await Deno.readTextFile(`${dir}/${ep.hostVeth}/rp_filter`), "1\n");
-    assertEquals(await Deno.readTextFile(`${dir}/${ep.hostVeth}/accept_local`), "0\n");
     assertEquals(calls.length, 1);
 
     // A veth that does not exist: nothing is installed, the error names it.
@@ -207,46 +206,26 @@ Deno.test("programEndpoint() sets the veth's source check before its routes, ker
     await assertRejects(
       () => dataplane.programEndpoint(gone),
       Error,
-      `Cannot program endpoint 10.244.1.8: cannot set the source check (rp_filter, accept_local) on ${gone.hostVeth}: no such interface`,
+      `Cannot program endpoint 10.244.1.8: cannot set rp_filter on ${gone.hostVeth}: no such interface`,
     );
     assertEquals(calls.length, 1);
     assertEquals(dataplane.endpoints.list().map((e) => e.ip), ["10.244.1.7"]);
-
-    // The policy table checks sources: programmed veths and new ones drop the kernel's lookup.
-    assertEquals(await dataplane.useSourceCheck("nftables"), []);
-    assertEquals(dataplane.sourceCheck, "nftables");
-    assertEquals(await Deno.readTextFile(`${dir}/${ep.hostVeth}/rp_filter`), "0\n");
-    assertEquals(await Deno.readTextFile(`${dir}/${ep.hostVeth}/accept_local`), "1\n");
-    const next = endpoint("10.244.1.9");
-    await Deno.mkdir(`${dir}/${next.hostVeth}`);
-    await dataplane.programEndpoint(next);
-    assertEquals(await Deno.readTextFile(`${dir}/${next.hostVeth}/rp_filter`), "0\n");
-    assertEquals(await Deno.readTextFile(`${dir}/${next.hostVeth}/accept_local`), "1\n");
-    // And back (a daemon whose policy is off).
-    assertEquals(await dataplane.useSourceCheck("kernel"), []);
-    assertEquals(await Deno.readTextFile(`${dir}/${next.hostVeth}/rp_filter`), "1\n");
-    assertEquals(await Deno.readTextFile(`${dir}/${next.hostVeth}/accept_local`), "0\n");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("sourceCheckSysctls() tightens rp_filter first and relaxes it last", () => {
-  assertEquals(sourceCheckSysctls("kernel"), [["rp_filter", "1"], ["accept_local", "0"]]);
-  assertEquals(sourceCheckSysctls("nftables"), [["accept_local", "1"], ["rp_filter", "0"]]);
-});
-
-Deno.test("setSourceCheck() is false for a veth that is gone and leaves names without tern's prefix alone", async () => {
+Deno.test("setRpFilter() is false for a veth that is gone and leaves names without tern's prefix alone", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const dataplane = new Dataplane(new Ip(fakeRunner().run), {
       routeProtocol: 116,
       rpFilterDir: dir,
     });
-    assertEquals(await dataplane.setSourceCheck("tern0123456789a"), false);
+    assertEquals(await dataplane.setRpFilter("tern0123456789a"), false);
     await Deno.mkdir(`${dir}/eth0`);
     await Deno.writeTextFile(`${dir}/eth0/rp_filter`, "0\n");
-    assertEquals(await dataplane.setSourceCheck("eth0"), true);
+    assertEquals(await dataplane.setRpFilter("eth0"), true);
     assertEquals(await Deno.readTextFile(`${dir}/eth0/rp_filter`), "0\n");
   } finally {
     await Deno.remove(dir, { recursive: true });

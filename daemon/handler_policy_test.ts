@@ -77,7 +77,6 @@ class FakePolicy implements PolicyService {
       perPod: [],
       defaultDeny: [],
       notReady: { packets: 4, bytes: 336 },
-      spoofed: { packets: 0, bytes: 0 },
       unmatched: 0,
       at: 42,
     });

@@ -218,11 +218,10 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       rpFilterDir: options.rpFilterDir ?? IPV4_CONF_DIR,
     });
     const lock = new Mutex();
-    // Endpoints programmed by an earlier daemon (or version) get the kernel's strict source
-    // check until this daemon's policy table, with its anti-spoofing chain, is in place.
+    // Endpoints programmed by an earlier daemon (or version) get strict rp_filter too.
     for (const ep of endpoints.list()) {
-      await dataplane.setSourceCheck(ep.hostVeth).catch((err) =>
-        log.warn("Cannot set the source check", { hostVeth: ep.hostVeth, error: String(err) })
+      await dataplane.setRpFilter(ep.hostVeth).catch((err) =>
+        log.warn("Cannot set rp_filter", { hostVeth: ep.hostVeth, error: String(err) })
       );
     }
 
@@ -343,11 +342,6 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       await manager.start();
       cleanups.push(() => manager.stop());
       policy = manager;
-      // The table's antispoof chain now checks every pod's source address: the kernel's
-      // per-packet reverse lookup on the veths (one more FIB rules walk) can go.
-      for (const { veth, error } of await dataplane.useSourceCheck("nftables")) {
-        log.warn("Cannot set the source check", { hostVeth: veth, error });
-      }
       if (config.reconcile.monitor) {
         // Someone deleting or changing inet tern is seen within ~100 ms, not at the next check.
         const nftMonitor = new IpMonitor({
@@ -451,7 +445,6 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         ? "disabled"
         : `${policy.model?.pods.length ?? 0} pods, ${policy.model?.pending.length ?? 0} held`,
       policyDir: config.policy.dir,
-      sourceCheck: dataplane.sourceCheck,
     });
     options.onReady?.();
 

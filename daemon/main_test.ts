@@ -392,10 +392,7 @@ Deno.test("runDaemon() applies the whole policy table before serving and answers
       assertEquals(nft().length, 2);
       assertStringIncludes(nft()[1]!, `add element inet tern ready { "${veth}" }`);
       assertEquals((programmed as { policy?: string }).policy, "ready");
-      // The policy table checks the pod's source: the kernel's reverse lookup is off.
-      assertStringIncludes(nft()[1]!, `add element inet tern sources { "${veth}" . ${alloc.ip} }`);
-      assertEquals(await Deno.readTextFile(`${env.conf}/${veth}/rp_filter`), "0\n");
-      assertEquals(await Deno.readTextFile(`${env.conf}/${veth}/accept_local`), "1\n");
+      assertEquals(await Deno.readTextFile(`${env.conf}/${veth}/rp_filter`), "1\n");
       assertEquals((await client.status()).policy?.pods, 1);
     });
     assertEquals(code, 0);

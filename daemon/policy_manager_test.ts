@@ -286,9 +286,7 @@ Deno.test("PolicyManager holds a pod whose Pod object is missing when a policy o
       (state as { reason: string }).reason,
       "Pod x/a is not in the cluster state and NetworkPolicy x/web could select it",
     );
-    assert(!new RegExp(`\t\t\t"${a.hostVeth}",?\n`).test(nft.transactions[0]!), "not in ready");
-    // Held, but its source address is known: anti-spoofing covers it already.
-    assertStringIncludes(nft.transactions[0]!, `\t\t\t"${a.hostVeth}" . 10.244.1.10`);
+    assert(!nft.transactions[0]!.includes(`\t\t\t"${a.hostVeth}"`), "not in ready");
     assertEquals(manager.status().pending.map((p) => p.name), ["a"]);
     // The Pod object arrives while ADD waits for it.
     cluster.subscribe(() => manager.request("cluster"));

@@ -43,11 +43,6 @@ export interface PolicyCounters {
   defaultDeny: DefaultDenyCounter[];
   /** Dropped because the veth was not (yet) in `ready`. */
   notReady: Count;
-  /**
-   * Dropped by `antispoof`: from a tern veth with a source address that is not that veth's pod's
-   * (also everything a veth sends before its endpoint is known to the table).
-   */
-  spoofed: Count;
   /** Elements in the listing that the model does not have (a stale listing or model). */
   unmatched: number;
 }
@@ -104,7 +99,6 @@ export function policyCounters(model: PolicyModel, listing: unknown): PolicyCoun
   }
 
   const notReady: Count = { packets: 0, bytes: 0 };
-  const spoofed: Count = { packets: 0, bytes: 0 };
   let unmatched = 0;
   const objects = (listing as { nftables?: unknown })?.nftables;
   for (const object of Array.isArray(objects) ? objects : []) {
@@ -131,7 +125,6 @@ export function policyCounters(model: PolicyModel, listing: unknown): PolicyCoun
     if (counter === undefined || !drops) continue;
     const count = toCount(counter);
     if (rule.chain === "forward") add(notReady, count);
-    else if (rule.chain === "antispoof") add(spoofed, count);
     else {
       const deny = defaultDeny.get(rule.chain);
       if (deny !== undefined) add(deny, count);
@@ -146,7 +139,6 @@ export function policyCounters(model: PolicyModel, listing: unknown): PolicyCoun
     perPod: [...perPod.values()],
     defaultDeny: [...defaultDeny.values()],
     notReady,
-    spoofed,
     unmatched,
   };
 }

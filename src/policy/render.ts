@@ -10,10 +10,6 @@
  *
  * - `set ready`: host veths whose policy is programmed; `forward` drops any other `tern*` veth's
  *   traffic ("no traffic before policy").
- * - `set sources` (`ifname . ipv4_addr`): each local attachment's host veth with its address, held
- *   ones too; `chain antispoof` (prerouting, priority raw, before connection tracking) drops an
- *   IPv4 packet from a `tern*` veth whose source is not that veth's pod address. It replaces the
- *   kernel's reverse-path filter on tern's veths (docs/policy.md, "Anti-spoofing").
  * - `chain forward`: the `ready` checks, then the pods' verdict maps; while some local pod is
  *   isolated it starts with `ct state established,related accept` and `ct state invalid drop`,
  *   and without one it has no `ct` expression, so nothing of tern tracks connections.
@@ -125,14 +121,8 @@ export function renderPolicyTable(model: PolicyModel): string {
   const ingress = pods.filter((p) => p.objects.ingress !== undefined)
     .map((p) => `${quote(p.pod.ifname)} : ${p.objects.ingress}`);
   block(out, { head: "set ready", attributes: ["type ifname"], elements: ready });
-  block(out, {
-    head: "set sources",
-    attributes: ["type ifname . ipv4_addr"],
-    elements: [...sourceKeys(model)],
-  });
   block(out, { head: "map pod_egress", attributes: ["type ifname : verdict"], elements: egress });
   block(out, { head: "map pod_ingress", attributes: ["type ifname : verdict"], elements: ingress });
-  out.push("", ...ANTISPOOF.map((line) => `\t${line}`));
   out.push("", ...forwardChain(isStateful(model)).map((line) => `\t${line}`));
   for (const [name, chain] of denyChains(model, deny)) out.push("", ...chainBlock(name, chain));
   for (const ep of model.pending) {
@@ -157,7 +147,7 @@ export function renderPolicyTable(model: PolicyModel): string {
 /**
  * Renders the transaction that turns the table of `previous` into that of `next`, touching only
  * what differs: the chains and maps of pods and layers that appeared or went away, the elements
- * that changed, the entries of `ready`, `sources`, `pod_egress` and `pod_ingress`, and the forward
+ * that changed, the entries of `ready`, `pod_egress` and `pod_ingress`, and the forward
  * chain's rules when connection tracking turns on or off ({@linkcode isStateful}). Empty when nothing
  * changed. A change of `logRate` renders the whole table.
  */
@@ -257,15 +247,6 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
     }
     remove(removeObjects(objects, undefined));
   }
-  // Held endpoints have a source entry too: compare the sets rather than the pods.
-  const oldSources = sourceKeys(previous);
-  const newSources = sourceKeys(next);
-  for (const key of newSources) {
-    if (!oldSources.has(key)) entries.push(`add element ${t} sources { ${key} }`);
-  }
-  for (const key of oldSources) {
-    if (!newSources.has(key)) removeEntries.push(`delete element ${t} sources { ${key} }`);
-  }
 
   // The first isolated pod turns connection tracking on, the last one's going turns it off.
   const stateful = isStateful(next);
@@ -299,8 +280,6 @@ export interface PolicyTableObjects {
   maps: Map<string, { box: Box; verdict: string }[]>;
   /** The veths in `ready`. */
   ready: string[];
-  /** The elements of `sources`, as `veth . address` without quotes. */
-  sources: string[];
   /** `pod_egress` and `pod_ingress`: veth → verdict (`jump p_…`). */
   podEgress: Map<string, string>;
   podIngress: Map<string, string>;
@@ -311,12 +290,10 @@ export function policyTableObjects(model: PolicyModel): PolicyTableObjects {
   const deny = denyNamer();
   const out: PolicyTableObjects = {
     chains: new Map([
-      ["antispoof", ANTISPOOF.slice(2, -1).map((line) => line.trim())],
       ["forward", forwardChain(isStateful(model)).slice(2, -1).map((line) => line.trim())],
     ]),
     maps: new Map(),
     ready: model.pods.map((p) => p.ifname),
-    sources: [...model.pods, ...model.pending].map((ep) => `${ep.ifname} . ${ep.ip}`),
     podEgress: new Map(),
     podIngress: new Map(),
   };
@@ -332,30 +309,6 @@ export function policyTableObjects(model: PolicyModel): PolicyTableObjects {
 }
 
 // ---- pieces ------------------------------------------------------------------------------------
-
-/**
- * Anti-spoofing: at priority raw, before connection tracking, so a spoofed packet neither passes
- * nor moves the state of a tracked connection (a forged RST, say).
- */
-const ANTISPOOF = [
-  "chain antispoof {",
-  "\ttype filter hook prerouting priority raw; policy accept;",
-  '\tiifname "tern*" iifname . ip saddr != @sources counter drop',
-  "}",
-];
-
-/** The elements of `sources` for a model: every attachment's `"veth" . address` (pure). */
-function sourceKeys(model: PolicyModel): Set<string> {
-  return new Set([...model.pods, ...model.pending].map((ep) => `${quote(ep.ifname)} . ${ep.ip}`));
-}
-
-/** tern's hooked chains as nft lists them: type, hook, priority (number), policy. */
-export const BASE_CHAINS: Readonly<
-  Record<string, { type: string; hook: string; prio: number; policy: string }>
-> = {
-  antispoof: { type: "filter", hook: "prerouting", prio: -300, policy: "accept" },
-  forward: { type: "filter", hook: "forward", prio: 0, policy: "accept" },
-};
 
 /**
  * The forward chain. Connection tracking is only asked for while some local pod is isolated (has

@@ -45,7 +45,6 @@ Deno.test("renderPolicyUpdate() for a new pod creates its chains, maps and entri
   const lines = all.filter((l) => !/ forward\b/.test(l));
   assert(lines.every((l) => l.startsWith("add ")), "a new pod deletes nothing");
   assert(lines.includes(`add element inet tern ready { "${z.ifname}" }`));
-  assert(lines.includes(`add element inet tern sources { "${z.ifname}" . ${z.ip} }`));
   assert(
     lines.includes(`add element inet tern pod_ingress { "${z.ifname}" : jump p_${z.id}_in_sg }`),
   );
@@ -62,7 +61,6 @@ Deno.test("renderPolicyUpdate() for a pod that went away deletes its objects and
   const lines = linesOf(t, [z.id, z.ifname]).filter((l) => !/ forward\b/.test(l));
   assert(lines.every((l) => /^(delete|flush) /.test(l)), "a removed pod adds nothing");
   assertEquals(lines[0], `delete element inet tern ready { "${z.ifname}" }`);
-  assert(lines.includes(`delete element inet tern sources { "${z.ifname}" . ${z.ip} }`));
   assertEquals(lines.filter((l) => l.startsWith("delete chain inet tern d_")).length, 2);
   // Rules go before the maps they use, maps before the chains their elements jump to.
   const last = (prefix: string) => lines.findLastIndex((l) => l.startsWith(prefix));
@@ -175,37 +173,6 @@ Deno.test("renderPolicyUpdate() for a large group's own rules deletes and adds e
     assertEquals(gone.sort(), expectedGone, name);
     assertEquals(added.sort(), expectedAdded, name);
   }
-});
-
-Deno.test("renderPolicyUpdate() keeps sources equal to the attachments, held ones and new addresses too", () => {
-  const base = transition("pod z/a appears").after;
-  const z = pod(base, "z/a");
-  const held = { namespace: "z", name: "h", ifname: "tern00000000abc", ip: "10.244.1.99" };
-  const withHeld: PolicyModel = { ...base, pending: [{ ...held, reason: "waiting" }] };
-  // A held endpoint gets its source entry (and nothing in ready) ...
-  assertEquals(
-    renderPolicyUpdate(base, withHeld),
-    `add element inet tern sources { "${held.ifname}" . ${held.ip} }\n`,
-  );
-  // ... which stays when it becomes a pod, and goes when it leaves.
-  assertEquals(
-    renderPolicyUpdate(withHeld, base),
-    `delete element inet tern sources { "${held.ifname}" . ${held.ip} }\n`,
-  );
-  // The same attachment with another address: the old pair goes, the new one comes.
-  const moved: PolicyModel = {
-    ...base,
-    pods: base.pods.map((p) => (p === z ? { ...p, ip: "10.244.1.98" } : p)),
-  };
-  const lines = renderPolicyUpdate(base, moved).trimEnd().split("\n")
-    .filter((l) => l.includes(" sources "));
-  assertEquals(lines, [
-    `add element inet tern sources { "${z.ifname}" . 10.244.1.98 }`,
-    `delete element inet tern sources { "${z.ifname}" . ${z.ip} }`,
-  ]);
-  assertEquals(policyTableObjects(withHeld).sources.filter((s) => s.startsWith(held.ifname)), [
-    `${held.ifname} . ${held.ip}`,
-  ]);
 });
 
 Deno.test("renderPolicyUpdate() turns connection tracking on with the first isolated pod and off after the last", () => {

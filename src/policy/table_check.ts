@@ -2,15 +2,15 @@
  * Compares the kernel's `inet tern` table (`nft -j -n list table inet tern`, parsed) with the
  * table a model renders, so the daemon can tell when someone else deleted or changed it and put
  * it back. Compared: the table's existence; every set and map, and no others; the elements of
- * `ready`, `sources`, `pod_egress`, `pod_ingress` and of every pod map with their verdicts; every
- * chain, and no others, with the hooked chains' hook, priority and policy and each rule's shape (the sets and
+ * `ready`, `pod_egress`, `pod_ingress` and of every pod map with their verdicts; every chain,
+ * and no others, with the forward chain's hook and policy and each rule's shape (the sets and
  * maps it reads, its log prefix and rate, its counter and verdict). Counters and handles are not
  * compared: traffic changes the first, every transaction the second. Pure.
  * @module
  */
 import { numericKey, parseElement } from "./_listing.ts";
 import type { PolicyModel } from "./model.ts";
-import { BASE_CHAINS, POLICY_TABLE, policyTableObjects } from "./render.ts";
+import { POLICY_TABLE, policyTableObjects } from "./render.ts";
 
 /** At most this many differences are described; the rest are counted. */
 const MAX_REPORTED = 10;
@@ -42,17 +42,15 @@ export function checkPolicyTable(model: PolicyModel, listing: unknown): string[]
       );
     }
   }
-  for (const [name, want] of Object.entries(BASE_CHAINS)) {
-    const got = have.chains.get(name);
-    if (
-      got !== undefined &&
-      (got.type !== want.type || got.hook !== want.hook || got.policy !== want.policy ||
-        got.prio !== want.prio)
-    ) {
-      out.push(
-        `chain ${name} is type ${got.type} hook ${got.hook} priority ${got.prio} policy ${got.policy}, expected ${want.type} ${want.hook} ${want.prio} ${want.policy}`,
-      );
-    }
+  const forward = have.chains.get("forward");
+  if (
+    forward !== undefined &&
+    (forward.type !== "filter" || forward.hook !== "forward" || forward.policy !== "accept" ||
+      forward.prio !== 0)
+  ) {
+    out.push(
+      `chain forward is type ${forward.type} hook ${forward.hook} priority ${forward.prio} policy ${forward.policy}, expected filter forward 0 accept`,
+    );
   }
   for (const name of have.chains.keys()) {
     if (!want.chains.has(name)) out.push(`chain ${name} is not tern's`);
@@ -61,16 +59,6 @@ export function checkPolicyTable(model: PolicyModel, listing: unknown): string[]
   compareElements(out, "set ready", have.sets.get("ready"), {
     want: new Map(want.ready.map((veth) => [veth, ""])),
     parse: (e) => typeof e === "string" ? [e, ""] : undefined,
-  });
-  compareElements(out, "set sources", have.sets.get("sources"), {
-    want: new Map(want.sources.map((key) => [key, ""])),
-    parse: (e) => {
-      const parts = (e as { concat?: unknown } | null)?.concat;
-      return Array.isArray(parts) && parts.length === 2 &&
-          parts.every((p) => typeof p === "string")
-        ? [`${parts[0]} . ${parts[1]}`, ""]
-        : undefined;
-    },
   });
   for (
     const [name, map] of [["pod_egress", want.podEgress], ["pod_ingress", want.podIngress]] as const
@@ -93,7 +81,7 @@ export function checkPolicyTable(model: PolicyModel, listing: unknown): string[]
     });
   }
   for (const name of have.sets.keys()) {
-    if (name !== "ready" && name !== "sources") out.push(`set ${name} is not tern's`);
+    if (name !== "ready") out.push(`set ${name} is not tern's`);
   }
   for (const name of have.maps.keys()) {
     if (name !== "pod_egress" && name !== "pod_ingress" && !want.maps.has(name)) {

@@ -70,17 +70,3 @@ Deno.test("checkPolicyTable() sees a table that holds another model's policy", a
   );
   assert(diffs.some((d) => d.includes("is not tern's")), diffs.join("\n"));
 });
-
-Deno.test("checkPolicyTable() reports a source pair removed and an anti-spoofing chain on another hook", async () => {
-  const model = await compileScenario("both-layers.yaml");
-  const list = await listing("both-layers");
-  const sources = list.nftables.find((o) => (o as Obj).set?.name === "sources") as Obj;
-  const removed = (sources.set!.elem as { concat: string[] }[]).shift()!;
-  const chain = list.nftables.find((o) => (o as Obj).chain?.name === "antispoof") as Obj;
-  chain.chain!.prio = 0;
-  const diffs = checkPolicyTable(model, list);
-  assertEquals(diffs, [
-    "chain antispoof is type filter hook prerouting priority 0 policy accept, expected filter prerouting -300 accept",
-    `set sources: elements 1 missing (${removed.concat.join(" . ")})`,
-  ]);
-});
