@@ -1,0 +1,3 @@
+module udpsend
+
+go 1.19
