@@ -35,6 +35,7 @@ import { benchPolicy, formatPolicyBench } from "./bench_policy.ts";
 import { parseArgs } from "node:util";
 import { Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
+import { pollUntil } from "../test/poll.ts";
 import {
   addPtpNode,
   addPtpPod,
@@ -363,13 +364,10 @@ async function benchIperf(
       (await cluster.sb.exec(node.netns, ["nft", "list", "chain", "inet", "tern", "forward"]))
         .stdout.includes("ct state");
     if (options.isolated) {
-      const deadline = Date.now() + 10_000;
-      while (!(await tracking(n1) && await tracking(n2))) {
-        if (Date.now() > deadline) {
-          throw new Error("--isolated: tern's tables do not track connections after 10 s");
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await pollUntil(async () => await tracking(n1) && await tracking(n2), {
+        what: "--isolated: tern's tables tracking connections",
+        timeoutMs: 10_000,
+      });
     }
     // Throughput on 2 cores is only comparable on an otherwise idle machine: say how busy it
     // was before, so that figures taken beside other work are recognised as such.

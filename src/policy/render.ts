@@ -253,7 +253,7 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
   if (stateful !== isStateful(previous)) {
     fill.push(
       `flush chain ${t} forward`,
-      ...forwardChain(stateful).slice(2, -1).map((line) => `add rule ${t} forward ${line.trim()}`),
+      ...forwardRules(stateful).map((rule) => `add rule ${t} forward ${rule}`),
     );
   }
   const lines = [
@@ -290,7 +290,7 @@ export function policyTableObjects(model: PolicyModel): PolicyTableObjects {
   const deny = denyNamer();
   const out: PolicyTableObjects = {
     chains: new Map([
-      ["forward", forwardChain(isStateful(model)).slice(2, -1).map((line) => line.trim())],
+      ["forward", forwardRules(isStateful(model))],
     ]),
     maps: new Map(),
     ready: model.pods.map((p) => p.ifname),
@@ -311,20 +311,27 @@ export function policyTableObjects(model: PolicyModel): PolicyTableObjects {
 // ---- pieces ------------------------------------------------------------------------------------
 
 /**
- * The forward chain. Connection tracking is only asked for while some local pod is isolated (has
+ * The forward chain's rules. Connection tracking is only asked for while some local pod is isolated (has
  * a layer in either direction): then established and related packets are accepted first and
  * invalid ones dropped. With no pod isolated, the chain has no `ct` expression, so the kernel does
  * not track connections for tern (docs/policy.md, "Connection tracking").
  */
+function forwardRules(stateful: boolean): string[] {
+  return [
+    ...(stateful ? ["ct state established,related accept", "ct state invalid drop"] : []),
+    'iifname "tern*" iifname != @ready counter drop',
+    'oifname "tern*" oifname != @ready counter drop',
+    "iifname vmap @pod_egress",
+    "oifname vmap @pod_ingress",
+  ];
+}
+
+/** {@linkcode forwardRules} in its hooked chain, as the whole table writes it. */
 function forwardChain(stateful: boolean): string[] {
   return [
     "chain forward {",
     "\ttype filter hook forward priority filter; policy accept;",
-    ...(stateful ? ["\tct state established,related accept", "\tct state invalid drop"] : []),
-    '\tiifname "tern*" iifname != @ready counter drop',
-    '\toifname "tern*" oifname != @ready counter drop',
-    "\tiifname vmap @pod_egress",
-    "\toifname vmap @pod_ingress",
+    ...forwardRules(stateful).map((rule) => `\t${rule}`),
     "}",
   ];
 }
