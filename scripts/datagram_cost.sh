@@ -13,6 +13,13 @@
 # veth: ip saddr != <pod> drop), inetset (an inet prerouting chain at priority raw with an
 # `ifname . ipv4_addr` set lookup), forward (tern's forward chain with no pod isolated: the ready
 # checks and the two verdict maps), ct (a forward chain with one ct state accept: conntrack on).
+# Forward-chain variants, to take its cost apart: fwdhook (a hooked chain with no rule), fwdready
+# (only the two ready checks), fwdvmap (only the two verdict-map lookups), fwdjump (ready and maps
+# as one lookup per direction in jumped-to chains), fwdidx / fwdidxsz (the same keyed by interface
+# index; sz: sets with a size), fwdsz (tern's chain with sized sets), fwdgrp (ready as the veth's
+# interface group: name, then a masked group compare; maps behind group bits), fwdgrp2 (group
+# compares only). DC_CHECK=1 prints, after each send, how many rules dropped packets and how many
+# packets pod b received (a variant that dropped would look cheap).
 #
 # Usage: bash scripts/datagram_cost.sh [ROUNDS (40)] [DATAGRAMS per run (50000)] [VARIANTS...]
 # Needs root, iproute2, nftables, jq, python3 and go (it builds tools/udpsend). Namespaces are
@@ -71,6 +78,8 @@ variant() {
     rp0) sysctls 0 0 ;;
     *) sysctls 0 1 ;;
   esac
+  for p in a b; do ip -n "${P}n" link set "tern0000000000$p" group 0; done
+  case $1 in fwdgrp*) for p in a b; do ip -n "${P}n" link set "tern0000000000$p" group 0x74650000; done ;; esac
   case $1 in
     none | rpf | rp0) ;;
     netdev) nft_in <<'NFT'
@@ -102,6 +111,121 @@ table inet dc {
 }
 NFT
       ;;
+    fwdhook) nft_in <<'NFT'
+table inet dc {
+  chain forward { type filter hook forward priority filter; policy accept; }
+}
+NFT
+      ;;
+    fwdready) nft_in <<'NFT'
+table inet dc {
+  set ready { type ifname; elements = { "tern0000000000a", "tern0000000000b" }; }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "tern*" iifname != @ready counter drop
+    oifname "tern*" oifname != @ready counter drop
+  }
+}
+NFT
+      ;;
+    fwdvmap) nft_in <<'NFT'
+table inet dc {
+  map pod_egress { type ifname : verdict; }
+  map pod_ingress { type ifname : verdict; }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname vmap @pod_egress
+    oifname vmap @pod_ingress
+  }
+}
+NFT
+      ;;
+    fwdjump) nft_in <<'NFT'
+table inet dc {
+  map from_pod { type ifname : verdict; elements = { "tern0000000000a" : return, "tern0000000000b" : return }; }
+  map to_pod { type ifname : verdict; elements = { "tern0000000000a" : return, "tern0000000000b" : return }; }
+  chain from_pod { iifname vmap @from_pod; counter drop; }
+  chain to_pod { oifname vmap @to_pod; counter drop; }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "tern*" jump from_pod
+    oifname "tern*" jump to_pod
+  }
+}
+NFT
+      ;;
+    fwdidx) nft_in <<'NFT'
+table inet dc {
+  map from_pod { type iface_index : verdict; elements = { "tern0000000000a" : return, "tern0000000000b" : return }; }
+  map to_pod { type iface_index : verdict; elements = { "tern0000000000a" : return, "tern0000000000b" : return }; }
+  chain from_pod { iif vmap @from_pod; counter drop; }
+  chain to_pod { oif vmap @to_pod; counter drop; }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "tern*" jump from_pod
+    oifname "tern*" jump to_pod
+  }
+}
+NFT
+      ;;
+    fwdgrp) nft_in <<'NFT'
+table inet dc {
+  map pod_egress { type ifname : verdict; }
+  map pod_ingress { type ifname : verdict; }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "tern*" meta iifgroup & 0xfffffffc != 0x74650000 counter drop
+    oifname "tern*" meta oifgroup & 0xfffffffc != 0x74650000 counter drop
+    meta iifgroup & 0x1 == 0x1 iifname vmap @pod_egress
+    meta oifgroup & 0x2 == 0x2 oifname vmap @pod_ingress
+  }
+}
+NFT
+      ;;
+    fwdgrp2) nft_in <<'NFT'
+table inet dc {
+  map pod_egress { type ifname : verdict; }
+  map pod_ingress { type ifname : verdict; }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    meta iifgroup 0x74650004 counter drop
+    meta oifgroup 0x74650004 counter drop
+    meta iifgroup & 0x1 == 0x1 iifname vmap @pod_egress
+    meta oifgroup & 0x2 == 0x2 oifname vmap @pod_ingress
+  }
+}
+NFT
+      ;;
+    fwdsz) nft_in <<'NFT'
+table inet dc {
+  set ready { type ifname; size 65536; elements = { "tern0000000000a", "tern0000000000b" }; }
+  map pod_egress { type ifname : verdict; size 65536; }
+  map pod_ingress { type ifname : verdict; size 65536; }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "tern*" iifname != @ready counter drop
+    oifname "tern*" oifname != @ready counter drop
+    iifname vmap @pod_egress
+    oifname vmap @pod_ingress
+  }
+}
+NFT
+      ;;
+    fwdidxsz) nft_in <<'NFT'
+table inet dc {
+  set ready { type iface_index; size 65536; elements = { "tern0000000000a", "tern0000000000b" }; }
+  map pod_egress { type iface_index : verdict; size 65536; }
+  map pod_ingress { type iface_index : verdict; size 65536; }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "tern*" iif != @ready counter drop
+    oifname "tern*" oif != @ready counter drop
+    iif vmap @pod_egress
+    oif vmap @pod_ingress
+  }
+}
+NFT
+      ;;
     ct) nft_in <<'NFT'
 table inet dc {
   chain forward { type filter hook forward priority filter; policy accept; ct state established,related accept; }
@@ -116,7 +240,13 @@ send() { ip netns exec "${P}a" taskset -c 1 "$bin" 10.99.0.2:5300 "$1"; }
 send 20000 >/dev/null
 for _ in $(seq "$rounds"); do
   line=""
-  for v in $variants; do variant "$v"; line="$line $v=$(send "$count")"; done
+  for v in $variants; do
+    variant "$v"; line="$line $v=$(send "$count")"
+    if [ -n "${DC_CHECK:-}" ]; then
+      echo "$v: $(ip netns exec "${P}n" nft list ruleset | grep -c 'packets [1-9]') rules dropped packets," \
+        "receiver got $(ip netns exec "${P}b" nstat -az IpInReceives | awk "/IpInReceives/ {print \$2}")" >&2
+    fi
+  done
   echo "$line" >>"$raw"
 done
 python3 - "$raw" "$rounds" "$count" <<'PY'

@@ -175,7 +175,7 @@ Deno.test("renderPolicyUpdate() for a large group's own rules deletes and adds e
   }
 });
 
-Deno.test("renderPolicyUpdate() turns connection tracking on with the first isolated pod and off after the last", () => {
+Deno.test("renderPolicyUpdate() turns connection tracking and the verdict maps on with the first isolated pod and off after the last", () => {
   const isolated = transition("pod z/a appears").after;
   assert(isStateful(isolated), "the scenario isolates pods");
   const open: PolicyModel = {
@@ -184,7 +184,11 @@ Deno.test("renderPolicyUpdate() turns connection tracking on with the first isol
   };
   assert(!isStateful(open));
   assert(!renderPolicyTable(open).includes("ct state"), "no pod isolated: no ct expression");
-  assertEquals(policyTableObjects(open).chains.get("forward")!.length, 4);
+  assert(!renderPolicyTable(open).includes("vmap @pod_"), "no pod isolated: no empty map lookups");
+  assertEquals(policyTableObjects(open).chains.get("forward"), [
+    'iifname "tern*" iifname != @ready counter drop',
+    'oifname "tern*" oifname != @ready counter drop',
+  ]);
 
   const on = renderPolicyUpdate(open, isolated).trimEnd().split("\n");
   const forward = on.filter((l) => / forward\b/.test(l));
@@ -207,7 +211,7 @@ Deno.test("renderPolicyUpdate() turns connection tracking on with the first isol
     "flush chain inet tern forward",
     'add rule inet tern forward iifname "tern*" iifname != @ready counter drop',
   ]);
-  assertEquals(off.length, 5);
+  assertEquals(off.length, 3);
   // No change of statefulness: the forward chain is left alone.
   assert(!renderPolicyUpdate(isolated, isolated).includes("forward"));
 });
