@@ -10,6 +10,7 @@ import type { Snapshot } from "../src/cluster/types.ts";
 import { hostVethName } from "../src/names.ts";
 import type { Runner, RunResult } from "../src/runner.ts";
 import type { LocalEndpoint } from "./local_endpoints.ts";
+import type { VethGroups } from "./veth_groups.ts";
 
 /** A cluster state holding the manifests in `texts`; a bad manifest fails the test. */
 export function stateFrom(...texts: string[]): ClusterState {
@@ -136,4 +137,42 @@ export async function eventually(check: () => boolean, ms = 2_000): Promise<bool
     await sleep(5);
   }
   return check();
+}
+
+/**
+ * {@linkcode VethGroups} in memory: the veths it lists are those set so far and `veths()`. Records each `set` with
+ * the number of nft transactions that had run by then, so tests see which side of a transaction
+ * a mark went on or came off.
+ */
+export class FakeVethGroups implements VethGroups {
+  /** The veths, with their interface group. */
+  readonly links = new Map<string, number>();
+  /** Every `set` that changed something, in order. */
+  readonly sets: { changes: Map<string, number>; afterTransactions: number }[] = [];
+  /** The next `set` fails with this message. */
+  failNext: string | undefined;
+
+  /** `veths`: veths that exist besides those set so far (in group 0 until set). */
+  constructor(readonly nft?: FakeNft, readonly veths: () => string[] = () => []) {}
+
+  list(): Promise<Map<string, number>> {
+    const out = new Map(this.links);
+    for (const veth of this.veths()) if (!out.has(veth)) out.set(veth, 0);
+    return Promise.resolve(out);
+  }
+
+  set(groups: ReadonlyMap<string, number>): Promise<void> {
+    if (groups.size === 0) return Promise.resolve();
+    if (this.failNext !== undefined) {
+      const message = this.failNext;
+      this.failNext = undefined;
+      return Promise.reject(new Error(message));
+    }
+    this.sets.push({
+      changes: new Map(groups),
+      afterTransactions: this.nft?.transactions.length ?? 0,
+    });
+    for (const [veth, group] of groups) this.links.set(veth, group);
+    return Promise.resolve();
+  }
 }

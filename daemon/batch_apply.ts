@@ -31,10 +31,13 @@ const FAILED = /^Command failed (?:-|\S+):(\d+)\s*$/;
 
 /**
  * Whether a failure of `line` with `message` leaves what the line wanted in place anyway: the
- * rule to add exists already, or the route or rule to delete is already gone.
+ * rule to add exists already, the route or rule to delete is already gone, or the veth whose group
+ * is to be set is gone.
  */
 export function alreadyDone(line: string, message: string): boolean {
   if (/^rule add /.test(line)) return /File exists/i.test(message);
+  // A veth that is gone needs no mark (daemon/veth_groups.ts).
+  if (/^link set dev \S+ group /.test(line)) return /Cannot find device/i.test(message);
   if (/^(route|rule) del /.test(line)) {
     return /No such process|No such file or directory|Cannot find device/i.test(message);
   }

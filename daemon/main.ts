@@ -38,6 +38,7 @@ import { Mutex } from "./mutex.ts";
 import { checkOutsidePools, RELEASE_OUTSIDE_POOLS_FLAG } from "./outside_pools.ts";
 import { type PodCIDRs, waitForPodCIDRs } from "./pod_cidrs.ts";
 import { PolicyManager } from "./policy_manager.ts";
+import { IpVethGroups } from "./veth_groups.ts";
 import { managedPolicy } from "./policy_service.ts";
 import { Reconciler } from "./reconciler.ts";
 import { probeSocket, serveUnix, SocketInUseError } from "./server.ts";
@@ -324,6 +325,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       }
       const manager = new PolicyManager({
         nft,
+        groups: new IpVethGroups(ip),
         log,
         inputs: () => ({
           cluster: cluster !== undefined ? state : undefined,

@@ -21,6 +21,7 @@ import { hostVethName } from "../src/names.ts";
 import type { Nft } from "../src/nft.ts";
 import type { LocalEndpoint } from "./local_endpoints.ts";
 import { PolicyManager } from "./policy_manager.ts";
+import type { VethGroups } from "./veth_groups.ts";
 
 /** Knobs of {@linkcode measurePolicyLatency}; every field documents its default. */
 export interface PolicyLatencyOptions {
@@ -76,10 +77,12 @@ export interface PolicyLatencyResult {
 
 /**
  * Measures (see the module doc). `nft` is where the table goes: in a throwaway network
- * namespace for real figures (`new Nft(denoRunner, { netns })`), never the root namespace.
+ * namespace for real figures (`new Nft(denoRunner, { netns })`), never the root namespace;
+ * `groups` marks the veths there (`new IpVethGroups(ip, { netns })`).
  */
 export async function measurePolicyLatency(
   nft: Pick<Nft, "apply" | "listTableJson">,
+  groups: VethGroups,
   options: PolicyLatencyOptions = {},
 ): Promise<PolicyLatencyResult> {
   const rules = options.rules ?? 10_000;
@@ -116,6 +119,7 @@ export async function measurePolicyLatency(
   };
   const manager = new PolicyManager({
     nft: timed,
+    groups,
     inputs: () => ({ cluster: state, policyDir: undefined, endpoints, nodeName: "node-1" }),
   }, { logRate: 5, intervalMs: 3_600_000, debounceMs });
   const latencies: number[] = [];

@@ -14,7 +14,13 @@
  * about 2% of the time. A check does not hold up runs (listing 10k elements takes ~0.3 s); a
  * listing that a transaction overlapped is not judged. `nft monitor` events about the table ({@linkcode PolicyManager.tableEvent})
  * bring a check forward to ~100 ms, unless they echo one of tern's own transactions. {@linkcode PolicyManager.programmed} lets the API answer ADD only once
- * the pod's veth is in `ready` with its chains.
+ * the pod's veth is ready with its chains.
+ *
+ * Ready is the veth's interface group (daemon/veth_groups.ts): a run clears the mark of the veths
+ * whose pods leave the model before its transaction and sets it on those that enter after it (a
+ * whole table lists every tern veth's group and corrects all of them), so a marked veth always has
+ * its policy in the table; the table check compares the marks too. A mark that cannot be set or
+ * cleared fails the run like a refused transaction.
  * @module
  */
 import type { PolicyApplyStatus, PolicyEnforcement, PolicyPendingPod } from "../src/api.ts";
@@ -23,10 +29,11 @@ import type { Nft } from "../src/nft.ts";
 import { type PolicyCounters, policyCounters } from "../src/policy/counters.ts";
 import type { PolicyModel } from "../src/policy/model.ts";
 import { PolicyCompiler } from "../src/policy/policy_compiler.ts";
-import { renderPolicyTable, renderPolicyUpdate } from "../src/policy/render.ts";
+import { READY_GROUP, renderPolicyTable, renderPolicyUpdate } from "../src/policy/render.ts";
 import { checkPolicyTable } from "../src/policy/table_check.ts";
 import { type PolicyInputs, type PolicyView, PolicyViewBuilder } from "./policy_view.ts";
 import { RetryBackoff } from "./retry_backoff.ts";
+import { describeGroupChanges, groupChanges, type VethGroups } from "./veth_groups.ts";
 
 /** What the manager works with. */
 export interface PolicyManagerDeps {
@@ -34,6 +41,8 @@ export interface PolicyManagerDeps {
   nft: Pick<Nft, "apply" | "listTableJson">;
   /** The inputs now: cluster state, `policy.dir`, this node's endpoints. */
   inputs: () => PolicyInputs;
+  /** The ready marks of the host veths (their interface group). */
+  groups: VethGroups;
   /** Default `silentLogger`. */
   log?: Logger;
 }
@@ -79,6 +88,7 @@ const CHECK_DUTY = 50;
 export class PolicyManager {
   readonly #nft: Pick<Nft, "apply" | "listTableJson">;
   readonly #inputs: () => PolicyInputs;
+  readonly #groups: VethGroups;
   readonly #log: Logger;
   readonly #logRate: number;
   readonly #intervalMs: number;
@@ -110,6 +120,8 @@ export class PolicyManager {
   #waiters: Waiter[] = [];
   #appliedListeners = new Set<() => void>();
   #pendingSince = new Map<string, number>();
+  /** Veths the last run (or {@linkcode PolicyManager.programmed} since) gave the ready mark. */
+  #marked = new Set<string>();
   #warnedPending = new Set<string>();
 
   #applies = 0;
@@ -126,6 +138,7 @@ export class PolicyManager {
   constructor(deps: PolicyManagerDeps, options: PolicyManagerOptions) {
     this.#nft = deps.nft;
     this.#inputs = deps.inputs;
+    this.#groups = deps.groups;
     this.#log = deps.log ?? silentLogger;
     this.#logRate = options.logRate;
     this.#intervalMs = options.intervalMs;
@@ -191,7 +204,10 @@ export class PolicyManager {
     const deadline = this.#now() + (options.waitMs ?? 0);
     while (true) {
       const state = this.#stateOf(ifname);
-      if (state.state !== "pending" || this.#now() >= deadline || this.#stopped) return state;
+      if (state.state !== "pending" || this.#now() >= deadline || this.#stopped) {
+        if (state.state === "ready") await this.#ensureMarked(ifname);
+        return state;
+      }
       await this.#nextApply(deadline - this.#now());
     }
   }
@@ -310,6 +326,20 @@ export class PolicyManager {
     return { state: "absent" };
   }
 
+  /**
+   * Gives a ready pod's veth the ready mark unless the last run just did: a repeated ADD may
+   * have made the veth anew without changing the model. Queued like a run, and only while the
+   * pod is still in the model, so it never marks a veth whose policy a run has taken away.
+   */
+  async #ensureMarked(ifname: string): Promise<void> {
+    if (this.#marked.has(ifname)) return;
+    await this.#enqueue(async () => {
+      if (this.#stateOf(ifname).state !== "ready" || this.#marked.has(ifname)) return;
+      await this.#groups.set(new Map([[ifname, READY_GROUP]]));
+      this.#marked.add(ifname);
+    });
+  }
+
   #nextApply(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
@@ -379,9 +409,17 @@ export class PolicyManager {
     const whole = this.#needWhole || this.#model === undefined;
     let text = whole ? renderPolicyTable(next) : renderPolicyUpdate(this.#model!, next);
     let applyAsWhole = whole;
+    const ready = new Set(next.pods.map((p) => p.ifname));
+    this.#marked.clear();
     this.#applying = true;
     this.#transactions++;
     try {
+      // The marks of veths whose policy goes come off before the transaction takes it away.
+      try {
+        await this.#groups.set(await this.#clearing(ready, whole));
+      } catch (err) {
+        return this.#failed({ generation, trigger, error: errorText(err), t0, whole: true });
+      }
       try {
         if (text !== "") await this.#nft.apply(text);
       } catch (err) {
@@ -400,12 +438,56 @@ export class PolicyManager {
           return this.#failed({ generation, trigger, error: errorText(err2), t0, whole: true });
         }
       }
+      // The marks of veths whose policy came go on after the transaction put it in place.
+      try {
+        const marks = await this.#marking(ready, applyAsWhole);
+        await this.#groups.set(marks);
+        for (const veth of marks.keys()) this.#marked.add(veth);
+      } catch (err) {
+        return this.#failed({ generation, trigger, error: errorText(err), t0, whole: true });
+      }
     } finally {
       this.#applying = false;
       this.#echoUntil = performance.now() + ECHO_MS;
     }
     this.#succeeded({ generation, trigger, next, whole: applyAsWhole, text, t0, computeMs });
     return undefined;
+  }
+
+  /**
+   * The marks to clear before a run's transaction: every marked tern veth outside `ready` when
+   * the whole table goes in (the kernel's marks are listed), else the veths of the pods that
+   * leave the model.
+   */
+  async #clearing(ready: ReadonlySet<string>, whole: boolean): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (whole) {
+      for (const [veth, group] of groupChanges(await this.#groups.list(), ready)) {
+        if (group !== READY_GROUP) out.set(veth, group);
+      }
+      return out;
+    }
+    for (const pod of this.#model?.pods ?? []) {
+      if (!ready.has(pod.ifname)) out.set(pod.ifname, 0);
+    }
+    return out;
+  }
+
+  /**
+   * The marks to set after a run's transaction: every ready veth without one when the whole
+   * table went in (listed), else the veths of the pods that entered the model.
+   */
+  async #marking(ready: ReadonlySet<string>, whole: boolean): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (whole) {
+      for (const [veth, group] of groupChanges(await this.#groups.list(), ready)) {
+        if (group === READY_GROUP) out.set(veth, group);
+      }
+      return out;
+    }
+    const before = new Set(this.#model?.pods.map((p) => p.ifname) ?? []);
+    for (const veth of ready) if (!before.has(veth)) out.set(veth, READY_GROUP);
+    return out;
   }
 
   #succeeded(
@@ -492,16 +574,21 @@ export class PolicyManager {
     const transactions = this.#transactions;
     const t0 = performance.now();
     const listing = await this.#nft.listTableJson(TABLE.family, TABLE.name);
+    const groups = await this.#groups.list();
     this.#lastCheckMs = performance.now() - t0;
     this.#checks++;
     this.#lastCheck = this.#now();
     // A transaction during the listing: the table may be half old, half new; not judged.
     if (this.#model !== model || this.#applying || this.#transactions !== transactions) return [];
-    const differences = checkPolicyTable(model, listing);
+    const ready = new Set(model.pods.map((p) => p.ifname));
+    const differences = [
+      ...checkPolicyTable(model, listing),
+      ...describeGroupChanges(groupChanges(groups, ready)),
+    ];
     if (differences.length === 0) return [];
     this.#restores++;
     this.#lastRestore = { at: this.#now(), differences };
-    this.#log.warn("Policy table changed outside tern; applying it whole again", {
+    this.#log.warn("Policy table or ready marks changed outside tern; applying them whole again", {
       differences: differences.join("; "),
     });
     this.#needWhole = true;

@@ -7,12 +7,14 @@ import {
   endpoint,
   eventually,
   FakeNft,
+  FakeVethGroups,
   podYaml,
   sleep,
   stateFrom,
 } from "./_policy_testing.ts";
 import type { LocalEndpoint } from "./local_endpoints.ts";
 import { PolicyManager } from "./policy_manager.ts";
+import { READY_GROUP } from "../src/policy/render.ts";
 
 const NAMESPACES = `
 {apiVersion: v1, kind: Namespace, metadata: {name: x}}
@@ -32,6 +34,7 @@ spec:
 
 interface Fixture {
   nft: FakeNft;
+  groups: FakeVethGroups;
   manager: PolicyManager;
   cluster: ClusterState | undefined;
   policyDir: ClusterState | undefined;
@@ -45,8 +48,10 @@ async function withManager(
 ): Promise<void> {
   const nft = new FakeNft();
   const endpoints = setup.endpoints ?? [];
+  const groups = new FakeVethGroups(nft, () => endpoints.map((e) => e.hostVeth));
   const manager = new PolicyManager({
     nft: new Nft(nft.run),
+    groups,
     inputs: () => ({
       cluster: setup.cluster,
       policyDir: setup.policyDir,
@@ -60,7 +65,14 @@ async function withManager(
     backoff: { initialMs: options.backoffMs ?? 3_600_000, maxMs: options.backoffMs ?? 3_600_000 },
   });
   try {
-    await fn({ nft, manager, cluster: setup.cluster, policyDir: setup.policyDir, endpoints });
+    await fn({
+      nft,
+      groups,
+      manager,
+      cluster: setup.cluster,
+      policyDir: setup.policyDir,
+      endpoints,
+    });
   } finally {
     await manager.stop();
   }
@@ -90,7 +102,7 @@ Deno.test("PolicyManager applies only an incremental transaction when a pod appe
     podYaml("x", "b", { app: "db" }),
     DENY_ALL_X,
   );
-  await withManager({ cluster, endpoints: [a] }, async ({ nft, manager, endpoints }) => {
+  await withManager({ cluster, endpoints: [a] }, async ({ nft, groups, manager, endpoints }) => {
     await manager.start();
     endpoints.push(b);
     manager.request("endpoints");
@@ -98,7 +110,12 @@ Deno.test("PolicyManager applies only an incremental transaction when a pod appe
     assertEquals(nft.transactions.length, 2);
     const update = nft.transactions[1]!;
     assert(!update.includes("delete table"), update);
-    assertStringIncludes(update, `add element inet tern ready { "${b.hostVeth}" }`);
+    assertStringIncludes(update, `add chain inet tern p_`);
+    // b's veth is marked ready after the transaction that programmed it, and only b's.
+    assertEquals(groups.sets.at(-1), {
+      changes: new Map([[b.hostVeth, READY_GROUP]]),
+      afterTransactions: 2,
+    });
     assert(!update.includes(a.hostVeth), "nothing of x/a is touched");
     assertEquals(manager.status().lastApply?.kind, "incremental");
   });
@@ -130,7 +147,9 @@ Deno.test("PolicyManager coalesces a burst of changes into one transaction", asy
   const eps = await Promise.all(
     [1, 2, 3, 4, 5].map((i) => endpoint("x", `p${i}`, `10.244.1.${i + 10}`)),
   );
-  await withManager({ endpoints: [] }, async ({ nft, manager, endpoints }) => {
+  const cluster = stateFrom(NAMESPACES, ...eps.map((_, i) => podYaml("x", `p${i + 1}`, {})));
+  applyText(cluster, DENY_ALL_X);
+  await withManager({ cluster, endpoints: [] }, async ({ nft, groups, manager, endpoints }) => {
     await manager.start();
     for (const ep of eps) {
       endpoints.push(ep);
@@ -139,12 +158,28 @@ Deno.test("PolicyManager coalesces a burst of changes into one transaction", asy
     const waits = eps.map((ep) => manager.programmed(ep.hostVeth));
     assertEquals(await Promise.all(waits), eps.map(() => ({ state: "ready" as const })));
     assertEquals(nft.transactions.length, 2);
+    assertEquals(groups.sets.length, 1, "one run marked them all");
+    assertEquals([...groups.sets[0]!.changes.keys()].sort(), eps.map((e) => e.hostVeth).sort());
+  });
+});
+
+Deno.test("PolicyManager programs a pod that no policy isolates by its ready mark alone", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  await withManager({ endpoints: [] }, async ({ nft, groups, manager, endpoints }) => {
+    await manager.start();
+    endpoints.push(a);
+    manager.request("endpoints");
+    assertEquals(await manager.programmed(a.hostVeth), { state: "ready" });
+    assertEquals(nft.transactions.length, 1, "the table does not change: only the mark does");
+    assertEquals(groups.links.get(a.hostVeth), READY_GROUP);
+    assertEquals(manager.status().lastApply?.kind, "none");
   });
 });
 
 Deno.test("programmed() answers only after the transaction that carries the pod was applied", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
-  await withManager({ endpoints: [] }, async ({ nft, manager, endpoints }) => {
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), DENY_ALL_X);
+  await withManager({ cluster, endpoints: [] }, async ({ nft, groups, manager, endpoints }) => {
     await manager.start();
     const gate = Promise.withResolvers<void>();
     nft.gate = gate.promise;
@@ -158,28 +193,31 @@ Deno.test("programmed() answers only after the transaction that carries the pod 
     assert(await eventually(() => nft.transactions.length === 2), "the update is being applied");
     await sleep(30);
     assertEquals(answered, false, "nft has not returned yet");
+    assert(groups.links.get(a.hostVeth) !== READY_GROUP, "not marked before nft returned");
     gate.resolve();
     assertEquals(await wait, { state: "ready" });
+    assertEquals(groups.links.get(a.hostVeth), READY_GROUP);
   });
 });
 
 Deno.test("programmed() brings a debounced run forward: an ADD does not wait for the debounce", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
-  await withManager({ endpoints: [] }, async ({ nft, manager, endpoints }) => {
+  await withManager({ endpoints: [] }, async ({ groups, manager, endpoints }) => {
     await manager.start();
     endpoints.push(a);
     manager.request("endpoints");
     const started = performance.now();
     assertEquals(await manager.programmed(a.hostVeth), { state: "ready" });
     assert(performance.now() - started < 5_000, "answered long before the 60 s debounce");
-    assertEquals(nft.transactions.length, 2);
+    assertEquals(groups.links.get(a.hostVeth), READY_GROUP);
   }, { debounceMs: 60_000 });
 });
 
 Deno.test("PolicyManager falls back to the whole table when an update fails, keeping the old model until then", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
   const b = await endpoint("x", "b", "10.244.1.11");
-  await withManager({ endpoints: [a] }, async ({ nft, manager, endpoints }) => {
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
+  await withManager({ cluster, endpoints: [a] }, async ({ nft, manager, endpoints }) => {
     await manager.start();
     nft.failNext = 1;
     endpoints.push(b);
@@ -194,7 +232,8 @@ Deno.test("PolicyManager falls back to the whole table when an update fails, kee
 
 Deno.test("PolicyManager retries a failing whole table with backoff and rejects waiting ADDs", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
-  await withManager({ endpoints: [] }, async ({ nft, manager, endpoints }) => {
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), DENY_ALL_X);
+  await withManager({ cluster, endpoints: [] }, async ({ nft, manager, endpoints }) => {
     await manager.start();
     nft.failNext = 3; // the update, the whole table, the first retry
     endpoints.push(a);
@@ -319,12 +358,45 @@ Deno.test("PolicyManager on a single node takes pods as label-less and applies p
   });
 });
 
+Deno.test("PolicyManager's table check puts back a lost ready mark and takes away a foreign one", async () => {
+  const testdata = new URL("../testdata/policy/", import.meta.url);
+  const read = (f: string) => Deno.readTextFile(new URL(f, testdata));
+  const cluster = stateFrom(await read("cluster.yaml"), await read("sg-priority-deny.yaml"));
+  const published = cluster.nodeEndpoints().find((e) => e.node === "node-1")!.endpoints;
+  const endpoints = await Promise.all(published.map(async (ep) => ({
+    ...ep,
+    hostVeth: await hostVethName(ep.containerID, ep.ifname),
+  })));
+  await withManager({ cluster, endpoints }, async ({ nft, groups, manager }) => {
+    await manager.start();
+    nft.listing = JSON.parse(await read("sg-priority-deny.counters.json"));
+    assertEquals(await manager.check(), [], "table and marks agree");
+    const veth = endpoints[0]!.hostVeth;
+    groups.links.set(veth, 0); // someone cleared a programmed veth's mark
+    groups.links.set("tern0000000000f", READY_GROUP); // and marked a veth tern never programmed
+    assertEquals(await manager.check(), [
+      `veth ${veth} has programmed policy but not the ready group ${READY_GROUP}`,
+      `veth tern0000000000f has the ready group ${READY_GROUP} but no programmed policy`,
+    ]);
+    assert(await eventually(() => manager.status().wholeApplies === 2), "restored whole");
+    assertEquals(groups.links.get(veth), READY_GROUP);
+    assertEquals(groups.links.get("tern0000000000f"), 0);
+    const restore = groups.sets.slice(-2);
+    assertEquals(restore.map((s) => [...s.changes]), [
+      [["tern0000000000f", 0]],
+      [[veth, READY_GROUP]],
+    ]);
+    // The foreign mark came off before the whole table went in, the lost one went on after.
+    assertEquals(restore.map((s) => s.afterTransactions), [1, 2]);
+  });
+});
+
 Deno.test("tableEvent() checks the table soon after a foreign change, not after tern's own", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
   await withManager({ endpoints: [a] }, async ({ nft, manager }) => {
     await manager.start();
     // The echo of tern's own transaction, just applied: no check.
-    manager.tableEvent('add element inet tern ready { "tern0123456789a" }');
+    manager.tableEvent('add element inet tern pod_egress { "tern0123456789a" : jump p_x_out_np }');
     await sleep(150);
     assertEquals(nft.listings, 0);
     await sleep(450);
@@ -344,14 +416,19 @@ Deno.test("PolicyManager removes a released pod with an incremental transaction"
   const a = await endpoint("x", "a", "10.244.1.10");
   const b = await endpoint("x", "b", "10.244.1.11");
   const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
-  await withManager({ cluster, endpoints: [a, b] }, async ({ nft, manager, endpoints }) => {
+  await withManager({ cluster, endpoints: [a, b] }, async ({ nft, groups, manager, endpoints }) => {
     await manager.start();
+    assertEquals(groups.links.get(b.hostVeth), READY_GROUP);
     endpoints.splice(endpoints.indexOf(b), 1); // released: DEL, GC or the sweep
     manager.request("endpoints");
     assertEquals(await manager.programmed(b.hostVeth), { state: "absent" });
     const update = nft.transactions[1]!;
     assert(!update.includes("delete table"), update);
-    assertStringIncludes(update, `delete element inet tern ready { "${b.hostVeth}" }`);
+    // b's mark came off before the transaction that took its policy away.
+    assertEquals(groups.sets.at(-1), {
+      changes: new Map([[b.hostVeth, 0]]),
+      afterTransactions: 1,
+    });
     assertStringIncludes(update, `delete element inet tern pod_ingress { "${b.hostVeth}" }`);
     assertStringIncludes(update, "delete chain inet tern p_");
     assert(!update.includes(a.hostVeth), "x/a is untouched");
@@ -371,6 +448,7 @@ Deno.test("a change does not wait behind a table check's listing, and that listi
   };
   const manager = new PolicyManager({
     nft: new Nft(runner),
+    groups: new FakeVethGroups(fake),
     inputs: () => ({ cluster, policyDir: undefined, endpoints: [a], nodeName: "node-1" }),
   }, { logRate: 5, intervalMs: 3_600_000, debounceMs: 5 });
   try {

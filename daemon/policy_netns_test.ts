@@ -16,6 +16,9 @@ import { hostVethName } from "../src/names.ts";
 import { Nft } from "../src/nft.ts";
 import { denoRunner } from "../src/runner.ts";
 import { measurePolicyLatency } from "./policy_latency.ts";
+import { READY_GROUP } from "../src/policy/render.ts";
+import { IpVethGroups } from "./veth_groups.ts";
+import { Ip } from "../src/ip.ts";
 
 const skip = Deno.uid() !== 0 ? "not root" : await missing(["ip", "nft", "ping"]);
 if (skip !== undefined) console.warn(`Skipping the policy netns tests: ${skip}`);
@@ -169,6 +172,27 @@ Deno.test({
       });
       assertEquals(programmed.policy, "ready");
       assert(await sb.ping(c.netns, a.ip!), "programmed: c reaches a at once");
+      // Ready is the veth's interface group: without it c is dropped again; a repeated program
+      // (a runtime retrying ADD) puts it back.
+      const group = async () =>
+        JSON.parse(
+          (await must(["ip", "-n", node.netns, "-json", "link", "show", half.hostVeth]))
+            .stdout,
+        )[0].group;
+      assertEquals(await group(), String(READY_GROUP));
+      await must(["ip", "-n", node.netns, "link", "set", "dev", half.hostVeth, "group", "0"]);
+      assertEquals(await sb.ping(c.netns, a.ip!, 1), false, "c's veth lost its ready mark");
+      const again = await client.program({
+        containerID: c.containerID,
+        ifname: c.ifname,
+        network: "tern",
+        netns: c.netnsPath,
+        hostVeth: half.hostVeth,
+        podMac: half.podMac,
+        ip: half.ip,
+      });
+      assertEquals([again.policy, await group()], ["ready", String(READY_GROUP)]);
+      assert(await sb.ping(c.netns, a.ip!), "marked again: c reaches a");
       assertEquals(await verdict(node, "y/c", "x/a", "icmp"), "allow");
       // No pod is isolated yet: the table has no ct expression, so nothing tracked those pings.
       assertEquals(await conntrackCount(sb, node), 0, "no connection tracking without isolation");
@@ -217,7 +241,10 @@ Deno.test({
         after.enabled && after.lastRestore?.differences[0] === "table inet tern is missing",
         JSON.stringify(after),
       );
-      assertStringIncludes(await sb.daemonLog(node), "Policy table changed outside tern");
+      assertStringIncludes(
+        await sb.daemonLog(node),
+        "Policy table or ready marks changed outside tern",
+      );
       await Deno.remove(`${cluster}/deny-all.yaml`);
       await expectPing(sb, c, a.ip!, true);
 
@@ -244,7 +271,14 @@ Deno.test({
     await must(["ip", "netns", "add", netns]);
     try {
       const nft = new Nft(denoRunner, { netns });
-      const result = await measurePolicyLatency(nft, { rules: 10_000, samples: 40 });
+      const result = await measurePolicyLatency(
+        nft,
+        new IpVethGroups(new Ip(denoRunner), { netns: `/run/netns/${netns}` }),
+        {
+          rules: 10_000,
+          samples: 40,
+        },
+      );
       const listed = await nft.listTableJson("inet", "tern");
       const elements = (listed as { nftables: { map?: { elem?: unknown[] } }[] }).nftables
         .reduce((n, o) => n + (o.map?.elem?.length ?? 0), 0);

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertThrows } from "../test/assert.ts";
 import { Nft } from "../src/nft.ts";
 import { ExplainError } from "../src/policy/explain.ts";
-import { endpoint, FakeNft, podYaml, stateFrom } from "./_policy_testing.ts";
+import { endpoint, FakeNft, FakeVethGroups, podYaml, stateFrom } from "./_policy_testing.ts";
 import { PolicyManager } from "./policy_manager.ts";
 import { managedPolicy, policyManifestErrors } from "./policy_service.ts";
 
@@ -21,6 +21,7 @@ async function withService(
   );
   const manager = new PolicyManager({
     nft: new Nft(new FakeNft().run),
+    groups: new FakeVethGroups(),
     inputs: () => ({ cluster, policyDir: undefined, endpoints: [a, c], nodeName: "node-1" }),
   }, { logRate: 5, intervalMs: 3_600_000 });
   await manager.start();

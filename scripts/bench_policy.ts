@@ -40,6 +40,8 @@ import { runIperf, startIperfServer } from "./iperf.ts";
 import { CLK_TCK, descendants, machineBusyPercent, readUsage } from "./proc_usage.ts";
 import { measurePolicyLatency, type PolicyLatencyResult } from "../daemon/policy_latency.ts";
 import { Nft } from "../src/nft.ts";
+import { Ip } from "../src/ip.ts";
+import { IpVethGroups } from "../daemon/veth_groups.ts";
 import { denoRunner } from "../src/runner.ts";
 
 /** One case's figures. */
@@ -814,7 +816,15 @@ export async function benchPolicy(
     try {
       const nft = new Nft(denoRunner, { netns });
       for (const change of ["other-pod", "same-pod"] as const) {
-        const r = await measurePolicyLatency(nft, { rules: 10_000, samples: 50, change });
+        const r = await measurePolicyLatency(
+          nft,
+          new IpVethGroups(new Ip(denoRunner), { netns: `/run/netns/${netns}` }),
+          {
+            rules: 10_000,
+            samples: 50,
+            change,
+          },
+        );
         log(
           `  manager (${change}), 10k rules: p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms max ${r.maxMs} ms`,
         );

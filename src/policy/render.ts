@@ -8,8 +8,10 @@
  *
  * Layout (see docs/policy.md):
  *
- * - `set ready`: host veths whose policy is programmed; `forward` drops any other `tern*` veth's
- *   traffic ("no traffic before policy").
+ * - Ready veths: a host veth whose policy is programmed carries interface group
+ *   {@linkcode READY_GROUP} (the daemon sets it after the transaction that programs the pod, see
+ *   daemon/veth_groups.ts); `forward` drops the traffic of any other `tern*` veth ("no traffic
+ *   before policy"). A group is a compare, where a set would be a lookup per packet.
  * - `chain forward`: the `ready` checks; while some local pod is isolated it starts with
  *   `ct state established,related accept` and `ct state invalid drop` and ends with the pods'
  *   verdict maps. Without one it is only the `ready` checks: nothing of tern tracks connections.
@@ -34,6 +36,12 @@ import { formatAddressRange, formatRange } from "./ranges.ts";
 
 /** Family and name of tern's table. */
 export const POLICY_TABLE = "inet tern";
+
+/**
+ * The interface group of a host veth whose policy is programmed: 0x7465726e, "tern" in ASCII.
+ * Veths are created in group 0 (`default`), so a new veth is not ready until the daemon says so.
+ */
+export const READY_GROUP = 0x7465726e;
 
 /** The longest log prefix the kernel takes (NF_LOG_PREFIXLEN is 128 with the NUL). */
 const MAX_LOG_PREFIX = 127;
@@ -115,12 +123,10 @@ export function renderPolicyTable(model: PolicyModel): string {
     `delete table ${POLICY_TABLE}`,
     `table ${POLICY_TABLE} {`,
   ];
-  const ready = model.pods.map((p) => quote(p.ifname));
   const egress = pods.filter((p) => p.objects.egress !== undefined)
     .map((p) => `${quote(p.pod.ifname)} : ${p.objects.egress}`);
   const ingress = pods.filter((p) => p.objects.ingress !== undefined)
     .map((p) => `${quote(p.pod.ifname)} : ${p.objects.ingress}`);
-  block(out, { head: "set ready", attributes: ["type ifname"], elements: ready });
   block(out, { head: "map pod_egress", attributes: ["type ifname : verdict"], elements: egress });
   block(out, { head: "map pod_ingress", attributes: ["type ifname : verdict"], elements: ingress });
   out.push("", ...forwardChain(isStateful(model)).map((line) => `\t${line}`));
@@ -147,7 +153,7 @@ export function renderPolicyTable(model: PolicyModel): string {
 /**
  * Renders the transaction that turns the table of `previous` into that of `next`, touching only
  * what differs: the chains and maps of pods and layers that appeared or went away, the elements
- * that changed, the entries of `ready`, `pod_egress` and `pod_ingress`, and the forward
+ * that changed, the entries of `pod_egress` and `pod_ingress`, and the forward
  * chain's rules when connection tracking turns on or off ({@linkcode isStateful}). Empty when nothing
  * changed. A change of `logRate` renders the whole table.
  */
@@ -221,7 +227,6 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
       }
       for (const line of elementCommands(`add element ${t} ${name}`, added)) addElements.push(line);
     }
-    if (old === undefined) entries.push(`add element ${t} ready { ${quote(pod.ifname)} }`);
     for (const direction of ["egress", "ingress"] as const) {
       const mapName = direction === "egress" ? "pod_egress" : "pod_ingress";
       const was = old?.[direction];
@@ -238,7 +243,6 @@ export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): st
   }
   for (const [id, { pod, objects }] of oldPods) {
     if (newPods.has(id)) continue;
-    removeEntries.push(`delete element ${t} ready { ${quote(pod.ifname)} }`);
     if (objects.egress !== undefined) {
       removeEntries.push(`delete element ${t} pod_egress { ${quote(pod.ifname)} }`);
     }
@@ -278,7 +282,7 @@ export interface PolicyTableObjects {
   chains: Map<string, string[]>;
   /** Every pod layer map → its boxes with their verdicts (`accept`, `goto d_…`). */
   maps: Map<string, { box: Box; verdict: string }[]>;
-  /** The veths in `ready`. */
+  /** The veths that carry {@linkcode READY_GROUP} (not in the table: an attribute of the link). */
   ready: string[];
   /** `pod_egress` and `pod_ingress`: veth → verdict (`jump p_…`). */
   podEgress: Map<string, string>;
@@ -320,8 +324,8 @@ export function policyTableObjects(model: PolicyModel): PolicyTableObjects {
  */
 function forwardRules(stateful: boolean): string[] {
   const ready = [
-    'iifname "tern*" iifname != @ready counter drop',
-    'oifname "tern*" oifname != @ready counter drop',
+    `meta iifgroup != ${READY_GROUP} iifname "tern*" counter drop`,
+    `meta oifgroup != ${READY_GROUP} oifname "tern*" counter drop`,
   ];
   if (!stateful) return ready;
   return [

@@ -5,6 +5,7 @@ import {
   elementKey,
   isStateful,
   policyTableObjects,
+  READY_GROUP,
   renderPolicyTable,
   renderPolicyUpdate,
 } from "./render.ts";
@@ -44,7 +45,7 @@ Deno.test("renderPolicyUpdate() for a new pod creates its chains, maps and entri
   assertEquals(all.filter((l) => / forward\b/.test(l)).length, 7);
   const lines = all.filter((l) => !/ forward\b/.test(l));
   assert(lines.every((l) => l.startsWith("add ")), "a new pod deletes nothing");
-  assert(lines.includes(`add element inet tern ready { "${z.ifname}" }`));
+  assert(!lines.some((l) => l.includes("ready")), "readiness is the veth's group, not the table's");
   assert(
     lines.includes(`add element inet tern pod_ingress { "${z.ifname}" : jump p_${z.id}_in_sg }`),
   );
@@ -60,7 +61,7 @@ Deno.test("renderPolicyUpdate() for a pod that went away deletes its objects and
   // z/a was the node's last isolated pod: forward loses its ct rules (tested on its own below).
   const lines = linesOf(t, [z.id, z.ifname]).filter((l) => !/ forward\b/.test(l));
   assert(lines.every((l) => /^(delete|flush) /.test(l)), "a removed pod adds nothing");
-  assertEquals(lines[0], `delete element inet tern ready { "${z.ifname}" }`);
+  assertEquals(lines[0], `delete element inet tern pod_egress { "${z.ifname}" }`);
   assertEquals(lines.filter((l) => l.startsWith("delete chain inet tern d_")).length, 2);
   // Rules go before the maps they use, maps before the chains their elements jump to.
   const last = (prefix: string) => lines.findLastIndex((l) => l.startsWith(prefix));
@@ -186,8 +187,8 @@ Deno.test("renderPolicyUpdate() turns connection tracking and the verdict maps o
   assert(!renderPolicyTable(open).includes("ct state"), "no pod isolated: no ct expression");
   assert(!renderPolicyTable(open).includes("vmap @pod_"), "no pod isolated: no empty map lookups");
   assertEquals(policyTableObjects(open).chains.get("forward"), [
-    'iifname "tern*" iifname != @ready counter drop',
-    'oifname "tern*" oifname != @ready counter drop',
+    `meta iifgroup != ${READY_GROUP} iifname "tern*" counter drop`,
+    `meta oifgroup != ${READY_GROUP} oifname "tern*" counter drop`,
   ]);
 
   const on = renderPolicyUpdate(open, isolated).trimEnd().split("\n");
@@ -196,8 +197,8 @@ Deno.test("renderPolicyUpdate() turns connection tracking and the verdict maps o
     "flush chain inet tern forward",
     "add rule inet tern forward ct state established,related accept",
     "add rule inet tern forward ct state invalid drop",
-    'add rule inet tern forward iifname "tern*" iifname != @ready counter drop',
-    'add rule inet tern forward oifname "tern*" oifname != @ready counter drop',
+    `add rule inet tern forward meta iifgroup != ${READY_GROUP} iifname "tern*" counter drop`,
+    `add rule inet tern forward meta oifgroup != ${READY_GROUP} oifname "tern*" counter drop`,
     "add rule inet tern forward iifname vmap @pod_egress",
     "add rule inet tern forward oifname vmap @pod_ingress",
   ]);
@@ -209,7 +210,7 @@ Deno.test("renderPolicyUpdate() turns connection tracking and the verdict maps o
     .filter((l) => / forward\b/.test(l));
   assertEquals(off.slice(0, 2), [
     "flush chain inet tern forward",
-    'add rule inet tern forward iifname "tern*" iifname != @ready counter drop',
+    `add rule inet tern forward meta iifgroup != ${READY_GROUP} iifname "tern*" counter drop`,
   ]);
   assertEquals(off.length, 3);
   // No change of statefulness: the forward chain is left alone.

@@ -1,11 +1,13 @@
 /**
  * Compares the kernel's `inet tern` table (`nft -j -n list table inet tern`, parsed) with the
  * table a model renders, so the daemon can tell when someone else deleted or changed it and put
- * it back. Compared: the table's existence; every set and map, and no others; the elements of
- * `ready`, `pod_egress`, `pod_ingress` and of every pod map with their verdicts; every chain,
- * and no others, with the forward chain's hook and policy and each rule's shape (the sets and
- * maps it reads, its log prefix and rate, its counter and verdict). Counters and handles are not
- * compared: traffic changes the first, every transaction the second. Pure.
+ * it back. Compared: the table's existence; every map, and no others (the table has no sets);
+ * the elements of `pod_egress`, `pod_ingress` and of every pod map with their verdicts; every
+ * chain, and no others, with the forward chain's hook and policy and each rule's shape (the
+ * interface group it compares, the sets and maps it reads, its log prefix and rate, its counter
+ * and verdict). Counters and handles are not compared: traffic changes the first, every
+ * transaction the second. The veths' ready group is an attribute of the links, checked by the
+ * daemon (daemon/veth_groups.ts). Pure.
  * @module
  */
 import { numericKey, parseElement } from "./_listing.ts";
@@ -56,10 +58,6 @@ export function checkPolicyTable(model: PolicyModel, listing: unknown): string[]
     if (!want.chains.has(name)) out.push(`chain ${name} is not tern's`);
   }
 
-  compareElements(out, "set ready", have.sets.get("ready"), {
-    want: new Map(want.ready.map((veth) => [veth, ""])),
-    parse: (e) => typeof e === "string" ? [e, ""] : undefined,
-  });
   for (
     const [name, map] of [["pod_egress", want.podEgress], ["pod_ingress", want.podIngress]] as const
   ) {
@@ -80,9 +78,7 @@ export function checkPolicyTable(model: PolicyModel, listing: unknown): string[]
       },
     });
   }
-  for (const name of have.sets.keys()) {
-    if (name !== "ready") out.push(`set ${name} is not tern's`);
-  }
+  for (const name of have.sets.keys()) out.push(`set ${name} is not tern's`);
   for (const name of have.maps.keys()) {
     if (name !== "pod_egress" && name !== "pod_ingress" && !want.maps.has(name)) {
       out.push(`map ${name} is not tern's`);
@@ -172,17 +168,19 @@ function verdictText(value: unknown): string {
 }
 
 /**
- * The shape of a rendered rule: the sets and maps it reads, limit, log prefix, counter and
- * verdict, in order (matches on fixed values are left out: nft may drop implied ones).
+ * The shape of a rendered rule: the interface group it compares, the sets and maps it reads,
+ * limit, log prefix, counter and verdict, in order (other matches on fixed values are left out:
+ * nft may drop implied ones).
  */
 function textShape(rule: string): string {
   const prefix = /log prefix "([^"]*)"/.exec(rule)?.[1];
   const bare = rule.replace(/"[^"]*"/g, '""');
   const out: string[] = [];
   const pattern =
-    /@(\w+)|\blimit rate (\d+)\/(\w+)|\b(log)\b|\b(counter)\b|\b(accept|drop|return)\b|\b(jump|goto) (\w+)/g;
+    /@(\w+)|\blimit rate (\d+)\/(\w+)|\b(log)\b|\b(counter)\b|\b(accept|drop|return)\b|\b(jump|goto) (\w+)|\bmeta ([io]ifgroup) (!=|==) (\d+)/g;
   for (const m of bare.matchAll(pattern)) {
-    if (m[1] !== undefined) out.push(`@${m[1]}`);
+    if (m[9] !== undefined) out.push(`${m[9]} ${m[10]} ${m[11]}`);
+    else if (m[1] !== undefined) out.push(`@${m[1]}`);
     else if (m[2] !== undefined) out.push(`limit ${m[2]}/${m[3]}`);
     else if (m[4] !== undefined) out.push(`log ${prefix ?? ""}`);
     else if (m[5] !== undefined) out.push("counter");
@@ -200,9 +198,14 @@ function listedShape(expr: unknown[]): string {
     const [kind, body] = Object.entries(statement)[0] ?? ["", undefined];
     const b = (body ?? {}) as Record<string, unknown>;
     switch (kind) {
-      case "match":
+      case "match": {
         if (typeof b.right === "string" && b.right.startsWith("@")) out.push(b.right);
+        const key = (b.left as { meta?: { key?: unknown } } | undefined)?.meta?.key;
+        if ((key === "iifgroup" || key === "oifgroup") && typeof b.right === "number") {
+          out.push(`${key} ${b.op} ${b.right}`);
+        }
         break;
+      }
       case "vmap":
         if (typeof b.data === "string") out.push(b.data);
         break;

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../../test/assert.ts";
 import { compileScenario, TESTDATA } from "./_testing.ts";
+import { READY_GROUP } from "./render.ts";
 import { checkPolicyTable } from "./table_check.ts";
 
 // Listings of the golden tables taken in a namespace with `nft -j -n list table inet tern`
@@ -35,11 +36,15 @@ Deno.test("checkPolicyTable() reports a flushed chain, a deleted rule and a fore
   assertEquals(diffs[1], "chain mine is not tern's");
 });
 
-Deno.test("checkPolicyTable() reports a veth removed from ready and an element with another verdict", async () => {
+Deno.test("checkPolicyTable() reports a ready check that compares another group, a foreign set and an element with another verdict", async () => {
   const model = await compileScenario("sg-priority-deny.yaml");
   const list = await listing("sg-priority-deny");
-  const ready = list.nftables.find((o) => (o as Obj).set?.name === "ready") as Obj;
-  const removed = (ready.set!.elem as string[]).shift();
+  const rule = list.nftables.find((o) =>
+    JSON.stringify((o as Obj).rule?.expr ?? []).includes('"iifgroup"')
+  ) as Obj;
+  const groupMatch = (rule.rule!.expr as { match: { right: number } }[])[0]!;
+  groupMatch.match.right = 0;
+  list.nftables.push({ set: { family: "inet", table: "tern", name: "ready", elem: [] } });
   const map = list.nftables.find((o) => {
     const m = (o as Obj).map;
     return typeof m?.name === "string" && m.name.endsWith("_in_sg_l4");
@@ -47,10 +52,13 @@ Deno.test("checkPolicyTable() reports a veth removed from ready and an element w
   const element = (map.map!.elem as unknown[][])[0]!;
   element[1] = { drop: null };
   const diffs = checkPolicyTable(model, list);
-  assertEquals(diffs.length, 2, diffs.join("\n"));
-  assertEquals(diffs[0], `set ready: elements 1 missing (${removed})`);
+  assertEquals(diffs.length, 3, diffs.join("\n"));
+  assert(diffs[0]!.startsWith("chain forward has 6 rules"), diffs[0]);
+  assert(diffs[0]!.includes("iifgroup != 0 counter drop"), diffs[0]);
+  assert(diffs[0]!.includes(`iifgroup != ${READY_GROUP} counter drop`), diffs[0]);
   assert(diffs[1]!.includes("1 with another verdict"), diffs[1]);
   assert(diffs[1]!.includes("drop instead of"), diffs[1]);
+  assertEquals(diffs[2], "set ready is not tern's");
 });
 
 Deno.test("checkPolicyTable() ignores counters and handles", async () => {
