@@ -4,21 +4,25 @@
 # One node namespace with tern's datapath for two pods (veths named like tern's, /32 routes, the
 # link-local gateway as a permanent neighbour, a `to <pod> lookup main` rule at 512 per pod) and
 # tools/udpsend sending 1400-byte datagrams from pod a to pod b on CPU 1. Each round measures every
-# variant back to back on the same namespaces (only the node's sysctls or nftables tables change
-# between them) and prints the mean ns per datagram; the summary is each variant's median and the
-# median of its paired ratios none/variant (a throughput ratio: below 1 is slower than `none`).
+# variant back to back on the same namespaces (only the node's sysctls, nftables tables or extra
+# rules change between them) and prints the mean ns per datagram; the summary is each variant's
+# median and the median of its paired ratios none/variant (a throughput ratio: below 1 is slower
+# than `none`) and, when `ptp` is measured, ptp/variant (below 1: slower than ptp's node). `ptp`
+# sends from pod c to pod d on a second node namespace built the same way but for the rules.
 #
 # Variants: none (rp_filter 0, accept_local 1: no source check at all), rpf (strict rp_filter,
 # tern's setting), rp0 (rp_filter 0, accept_local 0), netdev (an nftables netdev ingress chain per
 # veth: ip saddr != <pod> drop), inetset (an inet prerouting chain at priority raw with an
-# `ifname . ipv4_addr` set lookup), forward (tern's forward chain with no pod isolated: the ready
-# checks and the two verdict maps), ct (a forward chain with one ct state accept: conntrack on).
+# `ifname . ipv4_addr` set lookup), forward (tern's forward chain with no pod isolated: the two ready
+# checks on the veths' interface group), fwdset (the chain before 8a91f9e: ready as a set, and
+# the two verdict maps), ct (a forward chain with one ct state accept: conntrack on).
 # Forward-chain variants, to take its cost apart: fwdhook (a hooked chain with no rule), fwdready
-# (only the two ready checks), fwdvmap (only the two verdict-map lookups), fwdjump (ready and maps
-# as one lookup per direction in jumped-to chains), fwdidx / fwdidxsz (the same keyed by interface
-# index; sz: sets with a size), fwdsz (tern's chain with sized sets), fwdgrp (ready as the veth's
-# interface group: name, then a masked group compare; maps behind group bits), fwdgrp2 (group
-# compares only). DC_CHECK=1 prints, after each send, how many rules dropped packets and how many
+# (only the set's two ready checks), fwdvmap (only the two verdict-map lookups), fwdgrp2 (ready
+# as interface-group compares only, no names). rules64: 64 more `to <address> lookup main` rules ahead of the pods' (a node
+# with 64 more pods: every lookup walks them), no source check. Whole nodes: ptp (the same two
+# pods on a second node namespace that never had an RPDB rule, rp_filter 0, no nftables: what
+# the reference ptp plugin's node is) and tern (tern's node with nothing isolated: the to-rules,
+# strict rp_filter, the forward chain on ready groups). DC_CHECK=1 prints, after each send, how many rules dropped packets and how many
 # packets pod b received (a variant that dropped would look cheap).
 #
 # Usage: bash scripts/datagram_cost.sh [ROUNDS (40)] [DATAGRAMS per run (50000)] [VARIANTS...]
@@ -39,7 +43,8 @@ P=ternt$$dc
 raw=$(mktemp)
 cleanup() {
   [ -n "${receiver:-}" ] && kill "$receiver" 2>/dev/null || true
-  for n in n a b; do ip netns del "${P}$n" 2>/dev/null || true; done
+  [ -n "${receiver2:-}" ] && kill "$receiver2" 2>/dev/null || true
+  for n in n a b m c d; do ip netns del "${P}$n" 2>/dev/null || true; done
   rm -f "$raw"
 }
 trap cleanup EXIT
@@ -62,6 +67,24 @@ done
 ip netns exec "${P}n" sysctl -qw net.ipv4.ip_forward=1
 ip netns exec "${P}b" "$bin" -recv 0.0.0.0:5300 &
 receiver=$!
+# The ptp node: the same datapath for pods c and d, but never an RPDB rule and no source check.
+ip netns add "${P}m"; ip netns add "${P}c"; ip netns add "${P}d"
+ip -n "${P}m" link set lo up
+for p in c d; do
+  i=$((i + 1)); ip=10.99.0.$i; veth=dcp000000000$p
+  ip -n "${P}m" link add "$veth" type veth peer name eth0 netns "${P}$p"
+  ip -n "${P}m" link set "$veth" up
+  ip -n "${P}$p" link set lo up; ip -n "${P}$p" link set eth0 up
+  ip -n "${P}$p" addr add "$ip/32" dev eth0
+  ip -n "${P}$p" route add 169.254.1.1 dev eth0
+  mac=$(ip -n "${P}m" -j link show "$veth" | jq -r '.[0].address')
+  ip -n "${P}$p" neigh add 169.254.1.1 lladdr "$mac" dev eth0 nud permanent
+  ip -n "${P}$p" route add default via 169.254.1.1 dev eth0
+  ip -n "${P}m" route add "$ip/32" dev "$veth"
+done
+ip netns exec "${P}m" sysctl -qw net.ipv4.ip_forward=1
+ip netns exec "${P}d" "$bin" -recv 0.0.0.0:5300 &
+receiver2=$!
 sleep 0.3
 
 nft_in() { ip netns exec "${P}n" nft -f -; }
@@ -74,14 +97,22 @@ sysctls() {
 variant() {
   ip netns exec "${P}n" nft flush ruleset
   case $1 in
-    rpf) sysctls 1 0 ;;
+    rpf | tern) sysctls 1 0 ;;
     rp0) sysctls 0 0 ;;
     *) sysctls 0 1 ;;
   esac
   for p in a b; do ip -n "${P}n" link set "tern0000000000$p" group 0; done
-  case $1 in fwdgrp*) for p in a b; do ip -n "${P}n" link set "tern0000000000$p" group 0x74650000; done ;; esac
+  case $1 in forward | tern) for p in a b; do ip -n "${P}n" link set "tern0000000000$p" group 0x7465726e; done ;; esac
+  # rules64 leaves 64 more RPDB rules in the way (a node with 64 more pods); any other variant
+  # takes them away again.
+  if [ "$1" = rules64 ]; then
+    for i in $(seq 1 64); do echo "rule add to 10.98.0.$i lookup main pref 511"; done |
+      ip -n "${P}n" -batch -
+  else
+    while ip -n "${P}n" rule del pref 511 2>/dev/null; do :; done
+  fi
   case $1 in
-    none | rpf | rp0) ;;
+    none | rpf | rp0 | rules64 | ptp) ;;
     netdev) nft_in <<'NFT'
 table netdev dc {
   chain a { type filter hook ingress device "tern0000000000a" priority 0; policy accept; ip saddr != 10.99.0.1 drop; }
@@ -96,7 +127,19 @@ table inet dc {
 }
 NFT
       ;;
-    forward) nft_in <<'NFT'
+    forward | tern) nft_in <<'NFT'
+table inet dc {
+  map pod_egress { type ifname : verdict; }
+  map pod_ingress { type ifname : verdict; }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    meta iifgroup != 0x7465726e iifname "tern*" counter drop
+    meta oifgroup != 0x7465726e oifname "tern*" counter drop
+  }
+}
+NFT
+      ;;
+    fwdset) nft_in <<'NFT'
 table inet dc {
   set ready { type ifname; elements = { "tern0000000000a", "tern0000000000b" }; }
   map pod_egress { type ifname : verdict; }
@@ -140,48 +183,6 @@ table inet dc {
 }
 NFT
       ;;
-    fwdjump) nft_in <<'NFT'
-table inet dc {
-  map from_pod { type ifname : verdict; elements = { "tern0000000000a" : return, "tern0000000000b" : return }; }
-  map to_pod { type ifname : verdict; elements = { "tern0000000000a" : return, "tern0000000000b" : return }; }
-  chain from_pod { iifname vmap @from_pod; counter drop; }
-  chain to_pod { oifname vmap @to_pod; counter drop; }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "tern*" jump from_pod
-    oifname "tern*" jump to_pod
-  }
-}
-NFT
-      ;;
-    fwdidx) nft_in <<'NFT'
-table inet dc {
-  map from_pod { type iface_index : verdict; elements = { "tern0000000000a" : return, "tern0000000000b" : return }; }
-  map to_pod { type iface_index : verdict; elements = { "tern0000000000a" : return, "tern0000000000b" : return }; }
-  chain from_pod { iif vmap @from_pod; counter drop; }
-  chain to_pod { oif vmap @to_pod; counter drop; }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "tern*" jump from_pod
-    oifname "tern*" jump to_pod
-  }
-}
-NFT
-      ;;
-    fwdgrp) nft_in <<'NFT'
-table inet dc {
-  map pod_egress { type ifname : verdict; }
-  map pod_ingress { type ifname : verdict; }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "tern*" meta iifgroup & 0xfffffffc != 0x74650000 counter drop
-    oifname "tern*" meta oifgroup & 0xfffffffc != 0x74650000 counter drop
-    meta iifgroup & 0x1 == 0x1 iifname vmap @pod_egress
-    meta oifgroup & 0x2 == 0x2 oifname vmap @pod_ingress
-  }
-}
-NFT
-      ;;
     fwdgrp2) nft_in <<'NFT'
 table inet dc {
   map pod_egress { type ifname : verdict; }
@@ -196,36 +197,6 @@ table inet dc {
 }
 NFT
       ;;
-    fwdsz) nft_in <<'NFT'
-table inet dc {
-  set ready { type ifname; size 65536; elements = { "tern0000000000a", "tern0000000000b" }; }
-  map pod_egress { type ifname : verdict; size 65536; }
-  map pod_ingress { type ifname : verdict; size 65536; }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "tern*" iifname != @ready counter drop
-    oifname "tern*" oifname != @ready counter drop
-    iifname vmap @pod_egress
-    oifname vmap @pod_ingress
-  }
-}
-NFT
-      ;;
-    fwdidxsz) nft_in <<'NFT'
-table inet dc {
-  set ready { type iface_index; size 65536; elements = { "tern0000000000a", "tern0000000000b" }; }
-  map pod_egress { type iface_index : verdict; size 65536; }
-  map pod_ingress { type iface_index : verdict; size 65536; }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "tern*" iif != @ready counter drop
-    oifname "tern*" oif != @ready counter drop
-    iif vmap @pod_egress
-    oif vmap @pod_ingress
-  }
-}
-NFT
-      ;;
     ct) nft_in <<'NFT'
 table inet dc {
   chain forward { type filter hook forward priority filter; policy accept; ct state established,related accept; }
@@ -235,16 +206,19 @@ NFT
     *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
 }
-send() { ip netns exec "${P}a" taskset -c 1 "$bin" 10.99.0.2:5300 "$1"; }
+send() {
+  if [ "$2" = ptp ]; then ip netns exec "${P}c" taskset -c 1 "$bin" 10.99.0.4:5300 "$1"
+  else ip netns exec "${P}a" taskset -c 1 "$bin" 10.99.0.2:5300 "$1"; fi
+}
 
-send 20000 >/dev/null
+send 20000 warm >/dev/null; send 20000 ptp >/dev/null
 for _ in $(seq "$rounds"); do
   line=""
   for v in $variants; do
-    variant "$v"; line="$line $v=$(send "$count")"
+    variant "$v"; line="$line $v=$(send "$count" "$v")"
     if [ -n "${DC_CHECK:-}" ]; then
       echo "$v: $(ip netns exec "${P}n" nft list ruleset | grep -c 'packets [1-9]') rules dropped packets," \
-        "receiver got $(ip netns exec "${P}b" nstat -az IpInReceives | awk "/IpInReceives/ {print \$2}")" >&2
+        "receiver got $(ip netns exec "${P}$([ "$v" = ptp ] && echo d || echo b)" nstat -az IpInReceives | awk "/IpInReceives/ {print \$2}")" >&2
     fi
   done
   echo "$line" >>"$raw"
@@ -257,5 +231,10 @@ for k in rows[0]:
     ns = [int(r[k]) for r in rows]
     ratio = [int(r["none"]) / int(r[k]) for r in rows] if "none" in rows[0] else [1.0] * len(rows)
     q = st.quantiles(ratio, n=4)
-    print(f"{k:8} median {st.median(ns):6.0f} ns   none/{k} median {st.median(ratio):.3f} (p25-p75 {q[0]:.3f}-{q[2]:.3f})")
+    line = f"{k:8} median {st.median(ns):6.0f} ns   none/{k} median {st.median(ratio):.3f} (p25-p75 {q[0]:.3f}-{q[2]:.3f})"
+    if "ptp" in rows[0]:
+        vs = [int(r["ptp"]) / int(r[k]) for r in rows]
+        p = st.quantiles(vs, n=4)
+        line += f"   ptp/{k} median {st.median(vs):.3f} (p25-p75 {p[0]:.3f}-{p[2]:.3f})"
+    print(line)
 PY
