@@ -281,8 +281,11 @@ Deno.test("PolicyManager restores a deleted table", async () => {
   });
 });
 
-Deno.test("PolicyManager leaves a table that matches its model alone", async () => {
-  // The golden table of testdata/policy/sg-priority-deny as the kernel listed it.
+/**
+ * The scenario of testdata/policy/sg-priority-deny: its cluster, node-1's endpoints, and its
+ * golden table as the kernel listed it.
+ */
+async function goldenScenario() {
   const testdata = new URL("../testdata/policy/", import.meta.url);
   const read = (f: string) => Deno.readTextFile(new URL(f, testdata));
   const cluster = stateFrom(await read("cluster.yaml"), await read("sg-priority-deny.yaml"));
@@ -291,9 +294,15 @@ Deno.test("PolicyManager leaves a table that matches its model alone", async () 
     ...ep,
     hostVeth: await hostVethName(ep.containerID, ep.ifname),
   })));
+  const listing: unknown = JSON.parse(await read("sg-priority-deny.counters.json"));
+  return { cluster, endpoints, listing };
+}
+
+Deno.test("PolicyManager leaves a table that matches its model alone", async () => {
+  const { cluster, endpoints, listing } = await goldenScenario();
   await withManager({ cluster, endpoints }, async ({ nft, manager }) => {
     await manager.start();
-    nft.listing = JSON.parse(await read("sg-priority-deny.counters.json"));
+    nft.listing = listing;
     assertEquals(await manager.check(), []);
     await sleep(20);
     assertEquals(nft.transactions.length, 1, "nothing applied again");
@@ -359,17 +368,10 @@ Deno.test("PolicyManager on a single node takes pods as label-less and applies p
 });
 
 Deno.test("PolicyManager's table check puts back a lost ready mark and takes away a foreign one", async () => {
-  const testdata = new URL("../testdata/policy/", import.meta.url);
-  const read = (f: string) => Deno.readTextFile(new URL(f, testdata));
-  const cluster = stateFrom(await read("cluster.yaml"), await read("sg-priority-deny.yaml"));
-  const published = cluster.nodeEndpoints().find((e) => e.node === "node-1")!.endpoints;
-  const endpoints = await Promise.all(published.map(async (ep) => ({
-    ...ep,
-    hostVeth: await hostVethName(ep.containerID, ep.ifname),
-  })));
+  const { cluster, endpoints, listing } = await goldenScenario();
   await withManager({ cluster, endpoints }, async ({ nft, groups, manager }) => {
     await manager.start();
-    nft.listing = JSON.parse(await read("sg-priority-deny.counters.json"));
+    nft.listing = listing;
     assertEquals(await manager.check(), [], "table and marks agree");
     const veth = endpoints[0]!.hostVeth;
     groups.links.set(veth, 0); // someone cleared a programmed veth's mark

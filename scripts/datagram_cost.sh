@@ -48,41 +48,34 @@ cleanup() {
   rm -f "$raw"
 }
 trap cleanup EXIT
-ip netns add "${P}n"; ip netns add "${P}a"; ip netns add "${P}b"
-ip -n "${P}n" link set lo up
-i=0
-for p in a b; do
-  i=$((i + 1)); ip=10.99.0.$i; veth=tern0000000000$p
-  ip -n "${P}n" link add "$veth" type veth peer name eth0 netns "${P}$p"
-  ip -n "${P}n" link set "$veth" up
-  ip -n "${P}$p" link set lo up; ip -n "${P}$p" link set eth0 up
-  ip -n "${P}$p" addr add "$ip/32" dev eth0
-  ip -n "${P}$p" route add 169.254.1.1 dev eth0
-  mac=$(ip -n "${P}n" -j link show "$veth" | jq -r '.[0].address')
-  ip -n "${P}$p" neigh add 169.254.1.1 lladdr "$mac" dev eth0 nud permanent
-  ip -n "${P}$p" route add default via 169.254.1.1 dev eth0
-  ip -n "${P}n" route add "$ip/32" dev "$veth"
-  ip -n "${P}n" rule add to "$ip" lookup main pref 512
-done
-ip netns exec "${P}n" sysctl -qw net.ipv4.ip_forward=1
+# A node namespace with two pods wired as tern wires them (veth, /32, the link-local gateway as a
+# permanent neighbour, a host route) and a receiver in the second pod.
+# node NODE POD1 POD2 FIRST-ADDRESS-INDEX VETH-PREFIX
+node() {
+  local n=$1 i=$4 p ip veth mac
+  ip netns add "${P}$n"; ip -n "${P}$n" link set lo up
+  for p in "$2" "$3"; do
+    ip netns add "${P}$p"
+    ip=10.99.0.$i; veth=$5$p; i=$((i + 1))
+    ip -n "${P}$n" link add "$veth" type veth peer name eth0 netns "${P}$p"
+    ip -n "${P}$n" link set "$veth" up
+    ip -n "${P}$p" link set lo up; ip -n "${P}$p" link set eth0 up
+    ip -n "${P}$p" addr add "$ip/32" dev eth0
+    ip -n "${P}$p" route add 169.254.1.1 dev eth0
+    mac=$(ip -n "${P}$n" -j link show "$veth" | jq -r '.[0].address')
+    ip -n "${P}$p" neigh add 169.254.1.1 lladdr "$mac" dev eth0 nud permanent
+    ip -n "${P}$p" route add default via 169.254.1.1 dev eth0
+    ip -n "${P}$n" route add "$ip/32" dev "$veth"
+  done
+  ip netns exec "${P}$n" sysctl -qw net.ipv4.ip_forward=1
+}
+# tern's node: pods a and b, and the `to <pod> lookup main` rules.
+node n a b 1 tern0000000000
+for i in 1 2; do ip -n "${P}n" rule add to "10.99.0.$i" lookup main pref 512; done
 ip netns exec "${P}b" "$bin" -recv 0.0.0.0:5300 &
 receiver=$!
 # The ptp node: the same datapath for pods c and d, but never an RPDB rule and no source check.
-ip netns add "${P}m"; ip netns add "${P}c"; ip netns add "${P}d"
-ip -n "${P}m" link set lo up
-for p in c d; do
-  i=$((i + 1)); ip=10.99.0.$i; veth=dcp000000000$p
-  ip -n "${P}m" link add "$veth" type veth peer name eth0 netns "${P}$p"
-  ip -n "${P}m" link set "$veth" up
-  ip -n "${P}$p" link set lo up; ip -n "${P}$p" link set eth0 up
-  ip -n "${P}$p" addr add "$ip/32" dev eth0
-  ip -n "${P}$p" route add 169.254.1.1 dev eth0
-  mac=$(ip -n "${P}m" -j link show "$veth" | jq -r '.[0].address')
-  ip -n "${P}$p" neigh add 169.254.1.1 lladdr "$mac" dev eth0 nud permanent
-  ip -n "${P}$p" route add default via 169.254.1.1 dev eth0
-  ip -n "${P}m" route add "$ip/32" dev "$veth"
-done
-ip netns exec "${P}m" sysctl -qw net.ipv4.ip_forward=1
+node m c d 3 dcp000000000
 ip netns exec "${P}d" "$bin" -recv 0.0.0.0:5300 &
 receiver2=$!
 sleep 0.3
@@ -93,6 +86,14 @@ sysctls() {
     ip netns exec "${P}n" sysctl -qw "net.ipv4.conf.tern0000000000$p.rp_filter=$1" \
       "net.ipv4.conf.tern0000000000$p.accept_local=$2"
   done
+}
+# forward_chain DECLARATIONS RULES: a table `inet dc` with a forward chain holding RULES.
+ready='  set ready { type ifname; elements = { "tern0000000000a", "tern0000000000b" }; }'
+maps='  map pod_egress { type ifname : verdict; }
+  map pod_ingress { type ifname : verdict; }'
+forward_chain() {
+  printf 'table inet dc {\n%s\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n    %s\n  }\n}\n' \
+    "$1" "$2" | nft_in
 }
 variant() {
   ip netns exec "${P}n" nft flush ruleset
@@ -127,82 +128,23 @@ table inet dc {
 }
 NFT
       ;;
-    forward | tern) nft_in <<'NFT'
-table inet dc {
-  map pod_egress { type ifname : verdict; }
-  map pod_ingress { type ifname : verdict; }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    meta iifgroup != 0x7465726e iifname "tern*" counter drop
-    meta oifgroup != 0x7465726e oifname "tern*" counter drop
-  }
-}
-NFT
-      ;;
-    fwdset) nft_in <<'NFT'
-table inet dc {
-  set ready { type ifname; elements = { "tern0000000000a", "tern0000000000b" }; }
-  map pod_egress { type ifname : verdict; }
-  map pod_ingress { type ifname : verdict; }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "tern*" iifname != @ready counter drop
+    forward | tern) forward_chain "$maps" 'meta iifgroup != 0x7465726e iifname "tern*" counter drop
+    meta oifgroup != 0x7465726e oifname "tern*" counter drop' ;;
+    fwdset) forward_chain "$ready
+$maps" 'iifname "tern*" iifname != @ready counter drop
     oifname "tern*" oifname != @ready counter drop
     iifname vmap @pod_egress
-    oifname vmap @pod_ingress
-  }
-}
-NFT
-      ;;
-    fwdhook) nft_in <<'NFT'
-table inet dc {
-  chain forward { type filter hook forward priority filter; policy accept; }
-}
-NFT
-      ;;
-    fwdready) nft_in <<'NFT'
-table inet dc {
-  set ready { type ifname; elements = { "tern0000000000a", "tern0000000000b" }; }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "tern*" iifname != @ready counter drop
-    oifname "tern*" oifname != @ready counter drop
-  }
-}
-NFT
-      ;;
-    fwdvmap) nft_in <<'NFT'
-table inet dc {
-  map pod_egress { type ifname : verdict; }
-  map pod_ingress { type ifname : verdict; }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname vmap @pod_egress
-    oifname vmap @pod_ingress
-  }
-}
-NFT
-      ;;
-    fwdgrp2) nft_in <<'NFT'
-table inet dc {
-  map pod_egress { type ifname : verdict; }
-  map pod_ingress { type ifname : verdict; }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    meta iifgroup 0x74650004 counter drop
+    oifname vmap @pod_ingress' ;;
+    fwdhook) forward_chain "" "" ;;
+    fwdready) forward_chain "$ready" 'iifname "tern*" iifname != @ready counter drop
+    oifname "tern*" oifname != @ready counter drop' ;;
+    fwdvmap) forward_chain "$maps" 'iifname vmap @pod_egress
+    oifname vmap @pod_ingress' ;;
+    fwdgrp2) forward_chain "$maps" 'meta iifgroup 0x74650004 counter drop
     meta oifgroup 0x74650004 counter drop
     meta iifgroup & 0x1 == 0x1 iifname vmap @pod_egress
-    meta oifgroup & 0x2 == 0x2 oifname vmap @pod_ingress
-  }
-}
-NFT
-      ;;
-    ct) nft_in <<'NFT'
-table inet dc {
-  chain forward { type filter hook forward priority filter; policy accept; ct state established,related accept; }
-}
-NFT
-      ;;
+    meta oifgroup & 0x2 == 0x2 oifname vmap @pod_ingress' ;;
+    ct) forward_chain "" 'ct state established,related accept' ;;
     *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
 }
