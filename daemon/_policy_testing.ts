@@ -149,8 +149,8 @@ export class FakeVethGroups implements VethGroups {
   readonly links = new Map<string, number>();
   /** Every `set` that changed something, in order. */
   readonly sets: { changes: Map<string, number>; afterTransactions: number }[] = [];
-  /** The next `set` fails with this message. */
-  failNext: string | undefined;
+  /** A `set` fails with the message this returns for its changes, if any. */
+  failIf: ((changes: ReadonlyMap<string, number>) => string | undefined) | undefined;
 
   /** `veths`: veths that exist besides those set so far (in group 0 until set). */
   constructor(readonly nft?: FakeNft, readonly veths: () => string[] = () => []) {}
@@ -163,11 +163,8 @@ export class FakeVethGroups implements VethGroups {
 
   set(groups: ReadonlyMap<string, number>): Promise<void> {
     if (groups.size === 0) return Promise.resolve();
-    if (this.failNext !== undefined) {
-      const message = this.failNext;
-      this.failNext = undefined;
-      return Promise.reject(new Error(message));
-    }
+    const failure = this.failIf?.(groups);
+    if (failure !== undefined) return Promise.reject(new Error(failure));
     this.sets.push({
       changes: new Map(groups),
       afterTransactions: this.nft?.transactions.length ?? 0,

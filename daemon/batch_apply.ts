@@ -37,7 +37,9 @@ const FAILED = /^Command failed (?:-|\S+):(\d+)\s*$/;
 export function alreadyDone(line: string, message: string): boolean {
   if (/^rule add /.test(line)) return /File exists/i.test(message);
   // A veth that is gone needs no mark (daemon/veth_groups.ts).
-  if (/^link set dev \S+ group /.test(line)) return /Cannot find device/i.test(message);
+  if (/^link set dev \S+ group /.test(line)) {
+    return /Cannot find device|No such device/i.test(message);
+  }
   if (/^(route|rule) del /.test(line)) {
     return /No such process|No such file or directory|Cannot find device/i.test(message);
   }

@@ -19,8 +19,10 @@
  * Ready is the veth's interface group (daemon/veth_groups.ts): a run clears the mark of the veths
  * whose pods leave the model before its transaction and sets it on those that enter after it (a
  * whole table lists every tern veth's group and corrects all of them), so a marked veth always has
- * its policy in the table; the table check compares the marks too. A mark that cannot be set or
- * cleared fails the run like a refused transaction.
+ * its policy in the table; the table check compares the marks too and corrects marks alone when
+ * the table agrees. A mark that cannot be set or cleared fails the run like a refused transaction
+ * (a mark that cannot be set after the transaction leaves the new table as the model and the
+ * whole table due).
  * @module
  */
 import type { PolicyApplyStatus, PolicyEnforcement, PolicyPendingPod } from "../src/api.ts";
@@ -120,8 +122,6 @@ export class PolicyManager {
   #waiters: Waiter[] = [];
   #appliedListeners = new Set<() => void>();
   #pendingSince = new Map<string, number>();
-  /** Veths the last run (or {@linkcode PolicyManager.programmed} since) gave the ready mark. */
-  #marked = new Set<string>();
   #warnedPending = new Set<string>();
 
   #applies = 0;
@@ -327,16 +327,17 @@ export class PolicyManager {
   }
 
   /**
-   * Gives a ready pod's veth the ready mark unless the last run just did: a repeated ADD may
-   * have made the veth anew without changing the model. Queued like a run, and only while the
-   * pod is still in the model, so it never marks a veth whose policy a run has taken away.
+   * Gives a ready pod's veth the ready mark, every time an ADD asks: a repeated ADD may have made
+   * the veth anew (same name, group 0) without any change to the model, so no run would. Queued
+   * like a run, and only while the pod is in the model that is in the kernel and no whole table is
+   * due, so it never marks a veth whose policy a run has taken away (a whole table marks what it
+   * must). Counted as a transaction, so a table check that overlaps it is not judged.
    */
   async #ensureMarked(ifname: string): Promise<void> {
-    if (this.#marked.has(ifname)) return;
     await this.#enqueue(async () => {
-      if (this.#stateOf(ifname).state !== "ready" || this.#marked.has(ifname)) return;
+      if (this.#needWhole || this.#stateOf(ifname).state !== "ready") return;
+      this.#transactions++;
       await this.#groups.set(new Map([[ifname, READY_GROUP]]));
-      this.#marked.add(ifname);
     });
   }
 
@@ -410,7 +411,6 @@ export class PolicyManager {
     let text = whole ? renderPolicyTable(next) : renderPolicyUpdate(this.#model!, next);
     let applyAsWhole = whole;
     const ready = new Set(next.pods.map((p) => p.ifname));
-    this.#marked.clear();
     this.#applying = true;
     this.#transactions++;
     try {
@@ -440,10 +440,11 @@ export class PolicyManager {
       }
       // The marks of veths whose policy came go on after the transaction put it in place.
       try {
-        const marks = await this.#marking(ready, applyAsWhole);
-        await this.#groups.set(marks);
-        for (const veth of marks.keys()) this.#marked.add(veth);
+        await this.#groups.set(await this.#marking(ready, applyAsWhole));
       } catch (err) {
+        // The table is next's: keep it as the model, so nothing (#ensureMarked) marks a veth by
+        // the old one; the whole table that follows lists and corrects every mark.
+        this.#model = next;
         return this.#failed({ generation, trigger, error: errorText(err), t0, whole: true });
       }
     } finally {
@@ -474,17 +475,14 @@ export class PolicyManager {
   }
 
   /**
-   * The marks to set after a run's transaction: every ready veth without one when the whole
-   * table went in (listed), else the veths of the pods that entered the model.
+   * The marks to set after a run's transaction: when the whole table went in, every change the
+   * listed marks need (clearing too: after an update fell back to the whole table, only the
+   * leaving pods' marks were cleared before it; clearing a veth without policy is safe at any
+   * time), else the veths of the pods that entered the model.
    */
   async #marking(ready: ReadonlySet<string>, whole: boolean): Promise<Map<string, number>> {
     const out = new Map<string, number>();
-    if (whole) {
-      for (const [veth, group] of groupChanges(await this.#groups.list(), ready)) {
-        if (group === READY_GROUP) out.set(veth, group);
-      }
-      return out;
-    }
+    if (whole) return groupChanges(await this.#groups.list(), ready);
     const before = new Set(this.#model?.pods.map((p) => p.ifname) ?? []);
     for (const veth of ready) if (!before.has(veth)) out.set(veth, READY_GROUP);
     return out;
@@ -581,19 +579,44 @@ export class PolicyManager {
     // A transaction during the listing: the table may be half old, half new; not judged.
     if (this.#model !== model || this.#applying || this.#transactions !== transactions) return [];
     const ready = new Set(model.pods.map((p) => p.ifname));
+    const tableDifferences = checkPolicyTable(model, listing);
     const differences = [
-      ...checkPolicyTable(model, listing),
+      ...tableDifferences,
       ...describeGroupChanges(groupChanges(groups, ready)),
     ];
     if (differences.length === 0) return [];
     this.#restores++;
     this.#lastRestore = { at: this.#now(), differences };
-    this.#log.warn("Policy table or ready marks changed outside tern; applying them whole again", {
+    if (tableDifferences.length === 0) {
+      // Only marks differ: correct them, not the whole table (its counters survive).
+      this.#log.warn("Ready marks changed outside tern; correcting them", {
+        differences: differences.join("; "),
+      });
+      await this.#enqueue(() => this.#correctMarks(model));
+      return differences;
+    }
+    this.#log.warn("Policy table changed outside tern; applying it whole again", {
       differences: differences.join("; "),
     });
     this.#needWhole = true;
     this.request("restore", 0);
     return differences;
+  }
+
+  /** Lists the marks again and corrects them for `model`, if it is still the kernel's. */
+  async #correctMarks(model: PolicyModel): Promise<void> {
+    if (this.#model !== model || this.#needWhole) return; // a run took over
+    this.#transactions++;
+    try {
+      const ready = new Set(model.pods.map((p) => p.ifname));
+      await this.#groups.set(groupChanges(await this.#groups.list(), ready));
+    } catch (err) {
+      this.#log.warn("Cannot correct the ready marks; applying the whole table", {
+        error: errorText(err),
+      });
+      this.#needWhole = true;
+      this.request("restore", 0);
+    }
   }
 
   #trackPending(model: PolicyModel): void {

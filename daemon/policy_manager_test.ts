@@ -158,8 +158,10 @@ Deno.test("PolicyManager coalesces a burst of changes into one transaction", asy
     const waits = eps.map((ep) => manager.programmed(ep.hostVeth));
     assertEquals(await Promise.all(waits), eps.map(() => ({ state: "ready" as const })));
     assertEquals(nft.transactions.length, 2);
-    assertEquals(groups.sets.length, 1, "one run marked them all");
+    // One run marked them all (each ADD's answer then marks its own veth again, in case it was
+    // made anew: those are the later, single-veth sets).
     assertEquals([...groups.sets[0]!.changes.keys()].sort(), eps.map((e) => e.hostVeth).sort());
+    assert(groups.sets.slice(1).every((s) => s.changes.size === 1));
   });
 });
 
@@ -367,7 +369,7 @@ Deno.test("PolicyManager on a single node takes pods as label-less and applies p
   });
 });
 
-Deno.test("PolicyManager's table check puts back a lost ready mark and takes away a foreign one", async () => {
+Deno.test("PolicyManager's table check puts back a lost ready mark and takes away a foreign one, without the whole table", async () => {
   const { cluster, endpoints, listing } = await goldenScenario();
   await withManager({ cluster, endpoints }, async ({ nft, groups, manager }) => {
     await manager.start();
@@ -380,16 +382,75 @@ Deno.test("PolicyManager's table check puts back a lost ready mark and takes awa
       `veth ${veth} has programmed policy but not the ready group ${READY_GROUP}`,
       `veth tern0000000000f has the ready group ${READY_GROUP} but no programmed policy`,
     ]);
-    assert(await eventually(() => manager.status().wholeApplies === 2), "restored whole");
+    // The table agrees: the marks alone are corrected, in one `ip` batch, no transaction.
     assertEquals(groups.links.get(veth), READY_GROUP);
     assertEquals(groups.links.get("tern0000000000f"), 0);
-    const restore = groups.sets.slice(-2);
-    assertEquals(restore.map((s) => [...s.changes]), [
-      [["tern0000000000f", 0]],
-      [[veth, READY_GROUP]],
-    ]);
-    // The foreign mark came off before the whole table went in, the lost one went on after.
-    assertEquals(restore.map((s) => s.afterTransactions), [1, 2]);
+    assertEquals(
+      [...groups.sets.at(-1)!.changes].sort(),
+      [
+        ["tern0000000000f", 0],
+        [veth, READY_GROUP],
+      ].sort(),
+    );
+    assertEquals(nft.transactions.length, 1, "the table was not applied again");
+    assertEquals(manager.status().restores, 1);
+    assertEquals(await manager.check(), [], "nothing left to correct");
+  });
+});
+
+Deno.test("programmed() marks a ready pod's veth again when it was made anew without a change to the model", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  await withManager({ endpoints: [a] }, async ({ groups, manager }) => {
+    await manager.start();
+    assertEquals(groups.links.get(a.hostVeth), READY_GROUP);
+    groups.links.set(a.hostVeth, 0); // the runtime retried ADD: a new veth of the same name
+    assertEquals(await manager.programmed(a.hostVeth), { state: "ready" });
+    assertEquals(groups.links.get(a.hostVeth), READY_GROUP);
+  });
+});
+
+Deno.test("a mark that cannot be set after the transaction fails the run, keeps the new table as the model and marks nothing by the old one", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const b = await endpoint("x", "b", "10.244.1.11");
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
+  await withManager({ cluster, endpoints: [a] }, async ({ nft, groups, manager, endpoints }) => {
+    await manager.start();
+    // b comes and a goes in one run; setting b's mark fails after the transaction.
+    endpoints.splice(0, 1, b);
+    groups.failIf = (changes) => changes.get(b.hostVeth) === READY_GROUP ? "boom" : undefined;
+    manager.request("endpoints");
+    await assertRejects(() => manager.programmed(b.hostVeth), Error, "boom");
+    assertEquals(nft.transactions.length, 2, "the update went in");
+    assertEquals(
+      manager.model?.pods.map((p) => p.ifname),
+      [b.hostVeth],
+      "the model is the table's",
+    );
+    assertEquals(groups.links.get(a.hostVeth), 0, "a's mark came off before");
+    // Once marks can be set again, the whole table follows; an ADD of a finds it absent, and
+    // nothing ever marked a again.
+    groups.failIf = undefined;
+    assertEquals(await manager.programmed(a.hostVeth), { state: "absent" });
+    assertEquals(groups.links.get(a.hostVeth), 0);
+    assertEquals(groups.links.get(b.hostVeth), READY_GROUP);
+    assertEquals(manager.status().wholeApplies, 2);
+  }, { backoffMs: 3_600_000 });
+});
+
+Deno.test("an update that falls back to the whole table corrects every mark after it", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const b = await endpoint("x", "b", "10.244.1.11");
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
+  await withManager({ cluster, endpoints: [a] }, async ({ nft, groups, manager, endpoints }) => {
+    await manager.start();
+    groups.links.set("tern0000000000f", READY_GROUP); // someone's mark on a veth without policy
+    nft.failNext = 1;
+    endpoints.push(b);
+    manager.request("endpoints");
+    assertEquals(await manager.programmed(b.hostVeth), { state: "ready" });
+    assertEquals(manager.status().wholeApplies, 2, "the update failed, the whole table went in");
+    assertEquals(groups.links.get(b.hostVeth), READY_GROUP);
+    assertEquals(groups.links.get("tern0000000000f"), 0, "the whole table's marks are all right");
   });
 });
 

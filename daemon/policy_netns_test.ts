@@ -238,7 +238,7 @@ Deno.test({
       );
       assertStringIncludes(
         await sb.daemonLog(node),
-        "Policy table or ready marks changed outside tern",
+        "Policy table changed outside tern",
       );
       await Deno.remove(`${cluster}/deny-all.yaml`);
       await expectPing(sb, c, a.ip!, true);
