@@ -410,7 +410,7 @@ export class PolicyManager {
     const whole = this.#needWhole || this.#model === undefined;
     let text = whole ? renderPolicyTable(next) : renderPolicyUpdate(this.#model!, next);
     let applyAsWhole = whole;
-    const ready = new Set(next.pods.map((p) => p.ifname));
+    const ready = readyVeths(next);
     this.#applying = true;
     this.#transactions++;
     try {
@@ -461,13 +461,8 @@ export class PolicyManager {
    * leave the model.
    */
   async #clearing(ready: ReadonlySet<string>, whole: boolean): Promise<Map<string, number>> {
+    if (whole) return await this.#listedChanges(ready, { clearOnly: true });
     const out = new Map<string, number>();
-    if (whole) {
-      for (const [veth, group] of groupChanges(await this.#groups.list(), ready)) {
-        if (group !== READY_GROUP) out.set(veth, group);
-      }
-      return out;
-    }
     for (const pod of this.#model?.pods ?? []) {
       if (!ready.has(pod.ifname)) out.set(pod.ifname, 0);
     }
@@ -481,11 +476,23 @@ export class PolicyManager {
    * time), else the veths of the pods that entered the model.
    */
   async #marking(ready: ReadonlySet<string>, whole: boolean): Promise<Map<string, number>> {
+    if (whole) return await this.#listedChanges(ready);
     const out = new Map<string, number>();
-    if (whole) return groupChanges(await this.#groups.list(), ready);
     const before = new Set(this.#model?.pods.map((p) => p.ifname) ?? []);
     for (const veth of ready) if (!before.has(veth)) out.set(veth, READY_GROUP);
     return out;
+  }
+
+  /** What the kernel's marks, listed now, need for `ready` ({@linkcode groupChanges}). */
+  async #listedChanges(
+    ready: ReadonlySet<string>,
+    options: { clearOnly?: boolean } = {},
+  ): Promise<Map<string, number>> {
+    const changes = groupChanges(await this.#groups.list(), ready);
+    if (options.clearOnly) {
+      for (const [veth, group] of changes) if (group === READY_GROUP) changes.delete(veth);
+    }
+    return changes;
   }
 
   #succeeded(
@@ -578,7 +585,7 @@ export class PolicyManager {
     this.#lastCheck = this.#now();
     // A transaction during the listing: the table may be half old, half new; not judged.
     if (this.#model !== model || this.#applying || this.#transactions !== transactions) return [];
-    const ready = new Set(model.pods.map((p) => p.ifname));
+    const ready = readyVeths(model);
     const tableDifferences = checkPolicyTable(model, listing);
     const differences = [
       ...tableDifferences,
@@ -608,8 +615,7 @@ export class PolicyManager {
     if (this.#model !== model || this.#needWhole) return; // a run took over
     this.#transactions++;
     try {
-      const ready = new Set(model.pods.map((p) => p.ifname));
-      await this.#groups.set(groupChanges(await this.#groups.list(), ready));
+      await this.#groups.set(await this.#listedChanges(readyVeths(model)));
     } catch (err) {
       this.#log.warn("Cannot correct the ready marks; applying the whole table", {
         error: errorText(err),
@@ -662,6 +668,11 @@ export class PolicyManager {
       if (!newProblems.has(message)) this.#log.info("Policy problem resolved", { was: message });
     }
   }
+}
+
+/** The veths of the pods whose policy `model` programs: those that carry the ready mark. */
+function readyVeths(model: PolicyModel): Set<string> {
+  return new Set(model.pods.map((p) => p.ifname));
 }
 
 function errorText(err: unknown): string {

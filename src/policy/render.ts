@@ -282,8 +282,6 @@ export interface PolicyTableObjects {
   chains: Map<string, string[]>;
   /** Every pod layer map → its boxes with their verdicts (`accept`, `goto d_…`). */
   maps: Map<string, { box: Box; verdict: string }[]>;
-  /** The veths that carry {@linkcode READY_GROUP} (not in the table: an attribute of the link). */
-  ready: string[];
   /** `pod_egress` and `pod_ingress`: veth → verdict (`jump p_…`). */
   podEgress: Map<string, string>;
   podIngress: Map<string, string>;
@@ -297,7 +295,6 @@ export function policyTableObjects(model: PolicyModel): PolicyTableObjects {
       ["forward", forwardRules(isStateful(model))],
     ]),
     maps: new Map(),
-    ready: model.pods.map((p) => p.ifname),
     podEgress: new Map(),
     podIngress: new Map(),
   };
