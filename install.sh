@@ -14,6 +14,7 @@ DIST=$SRC/dist
 MTU=
 NODE_NAME=
 POD_CIDRS=
+KUBECONFIG_SRC=
 START=1
 ACTION=install
 PURGE=0
@@ -22,7 +23,7 @@ SOCKET=/run/tern/ternd.sock
 usage() {
   cat <<EOF
 usage: install.sh [--root DIR] [--dist DIR] [--mtu N] [--node-name NAME] [--pod-cidr CIDR ...]
-                  [--no-start]
+                  [--kubeconfig FILE] [--no-start]
        install.sh --uninstall [--purge] [--root DIR]
 
 Installs tern built by 'deno task build' (dist/) as:
@@ -32,6 +33,7 @@ Installs tern built by 'deno task build' (dist/) as:
   /opt/cni/bin/portmap                 link to /usr/lib/cni/portmap, when missing
   /etc/cni/net.d/10-tern.conflist      tern, then portmap
   /etc/tern/ternd.yaml                 daemon config, only when there is none (kept otherwise)
+  /etc/tern/kubeconfig                 with --kubeconfig: the daemon's API credentials (0600)
   /etc/systemd/system/ternd.service    the daemon's unit, started when systemd runs and root is /
   /var/cache/tern                      Deno's code cache
 
@@ -41,11 +43,16 @@ options:
   --mtu N           MTU of pod interfaces, 576..9000 (default: the default route's device
                     when root is /, else 1500)
   --node-name NAME  nodeName for a new ternd.yaml (default: the example's)
-  --pod-cidr CIDR   podCIDRs for a new ternd.yaml; repeat for more (default: the example's)
+  --pod-cidr CIDR   podCIDRs for a new ternd.yaml; repeat for more (default: the example's;
+                    with --kubeconfig: none, learned from this node's Node)
+  --kubeconfig FILE take cluster state from the Kubernetes API: copy FILE (self-contained, as
+                    'kubectl config view --flatten --minify' writes it) to /etc/tern/kubeconfig,
+                    mode 0600, and make a new ternd.yaml use it (cluster.source: kubernetes)
   --no-start        do not enable or start ternd.service
   --uninstall       remove what the manifest lists, stopping ternd first; keeps
-                    /etc/tern/ternd.yaml and /var/lib/tern
-  --purge           with --uninstall (or alone): also remove the config and the state database
+                    /etc/tern/ternd.yaml, /etc/tern/kubeconfig and /var/lib/tern
+  --purge           with --uninstall (or alone): also remove the config, the kubeconfig and the
+                    state database
   -h, --help        this text
 EOF
 }
@@ -69,6 +76,8 @@ while [ $# -gt 0 ]; do
   --node-name=*) NODE_NAME=${1#*=} ;;
   --pod-cidr) POD_CIDRS="$POD_CIDRS ${2:?--pod-cidr needs a CIDR}"; shift ;;
   --pod-cidr=*) POD_CIDRS="$POD_CIDRS ${1#*=}" ;;
+  --kubeconfig) KUBECONFIG_SRC=${2:?--kubeconfig needs a file}; shift ;;
+  --kubeconfig=*) KUBECONFIG_SRC=${1#*=} ;;
   --no-start) START=0 ;;
   --uninstall) ACTION=uninstall ;;
   --purge) ACTION=uninstall; PURGE=1 ;;
@@ -90,6 +99,7 @@ if [ "$REAL" = 1 ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/n
 LIBDIR=usr/local/lib/tern
 MANIFEST=$LIBDIR/install-manifest
 CONFIG=etc/tern/ternd.yaml
+KUBECONFIG_DEST=etc/tern/kubeconfig
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -140,7 +150,8 @@ install_file() {
     record "$type" "$rel"
     return 0
   fi
-  cp "$src" "$dest.tmp.$$"
+  # Made unreadable to others until chmod: the kubeconfig holds credentials.
+  (umask 077 && cp "$src" "$dest.tmp.$$")
   chmod "$mode" "$dest.tmp.$$"
   mv -f "$dest.tmp.$$" "$dest"
   record "$type" "$rel"
@@ -176,29 +187,68 @@ default_mtu() {
   echo 1500
 }
 
-# The example config with --node-name and --pod-cidr applied.
+# The example config with --node-name and --pod-cidr applied. With --kubeconfig, cluster state
+# comes from the API: the example's commented cluster section becomes a kubernetes one, and
+# nodeName (absent: $NODE_NAME, else the hostname) and podCIDRs (learned from this node's Node)
+# are left out unless given.
 render_config() {
-  local src=$SRC/testdata/ternd.yaml
+  local src=$SRC/testdata/ternd.yaml kube=0
   [ -f "$src" ] || die "Cannot find the example config: $src is missing"
-  awk -v node="$NODE_NAME" -v cidrs="$POD_CIDRS" '
+  if [ -n "$KUBECONFIG_SRC" ]; then kube=1; fi
+  awk -v node="$NODE_NAME" -v cidrs="$POD_CIDRS" -v kube="$kube" -v kubeconfig="/$KUBECONFIG_DEST" '
     BEGIN { n = split(cidrs, list, " ") }
-    node != "" && /^nodeName:/ { print "nodeName: " node; done_node = 1; next }
-    n > 0 && /^podCIDRs:/ {
-      print "podCIDRs:"
-      for (i = 1; i <= n; i++) print "  - " list[i]
+    /^nodeName:/ {
+      if (node != "") { print "nodeName: " node; done_node = 1; next }
+      if (kube) { print "# nodeName: absent: $NODE_NAME, else the hostname"; done_node = 1; next }
+    }
+    /^podCIDRs:/ && (n > 0 || kube) {
+      if (n > 0) {
+        print "podCIDRs:"
+        for (i = 1; i <= n; i++) print "  - " list[i]
+      } else {
+        print "# podCIDRs: learned from spec.podCIDRs of this node in the API"
+      }
       skipping = 1; done_cidrs = 1; next
     }
     skipping && /^[[:space:]]+- / { next }
-    { skipping = 0; print }
+    kube && /^# cluster:$/ {
+      print "cluster:"
+      print "  source: kubernetes"
+      print "  # Written by install.sh --kubeconfig (mode 0600)."
+      print "  kubeconfig: " kubeconfig
+      print "  # How long start-up waits for spec.podCIDRs on the Node of this node."
+      print "  podCIDRWait: 60s"
+      print "  # How long a CNI ADD waits for the first lists before failing (code 11)."
+      print "  syncWait: 30s"
+      in_cluster = 1; done_cluster = 1; next
+    }
+    in_cluster && /^#   / { next }
+    { skipping = 0; in_cluster = 0; print }
     END {
       if (node != "" && !done_node) exit 3
-      if (n > 0 && !done_cidrs) exit 4
+      if ((n > 0 || kube) && !done_cidrs) exit 4
+      if (kube && !done_cluster) exit 5
     }
-  ' "$src" || die "Cannot apply --node-name/--pod-cidr: $src has no nodeName or podCIDRs line"
+  ' "$src" || die "Cannot apply --node-name/--pod-cidr/--kubeconfig:" \
+    "$src has no nodeName, podCIDRs or '# cluster:' line"
+}
+
+# Refuses a kubeconfig that cannot work once copied alone to /etc/tern: one that names files
+# (certificates, keys, a token file) beside it, or that is not a kubeconfig at all.
+check_kubeconfig() {
+  local file=$1
+  [ -f "$file" ] && [ -r "$file" ] || die "Cannot read the kubeconfig: $file is not a readable file"
+  grep -Eq '^(clusters|contexts|users):' "$file" \
+    || die "Not a kubeconfig: $file has no clusters, contexts or users"
+  if grep -Eq '(certificate-authority|client-certificate|client-key|tokenFile):' "$file"; then
+    die "The kubeconfig names other files: $file:" \
+      "make it self-contained with kubectl config view --flatten --minify"
+  fi
 }
 
 do_install() {
   [ -d "$DIST" ] || die "Cannot find the build: $DIST is missing: run deno task build"
+  if [ -n "$KUBECONFIG_SRC" ]; then check_kubeconfig "$KUBECONFIG_SRC"; fi
   [ -x "$DIST/tern" ] || die "Cannot find the build: $DIST/tern is missing: run deno task build"
   local mode=compile
   if [ -d "$DIST/lib" ]; then
@@ -256,13 +306,25 @@ do_install() {
   done
 
   ensure_dir etc/tern
+  # The kubeconfig is credentials the operator gave: replaced when given again, kept like the
+  # config on uninstall, removed by --purge.
+  if [ -n "$KUBECONFIG_SRC" ]; then
+    install_file "$KUBECONFIG_SRC" "$KUBECONFIG_DEST" 0600 k
+  elif [ -e "$R/$KUBECONFIG_DEST" ] && recorded_before k "$KUBECONFIG_DEST"; then
+    record k "$KUBECONFIG_DEST"
+  fi
   if [ -e "$R/$CONFIG" ]; then
     say "kept /$CONFIG"
     record k "$CONFIG"
+    if [ -n "$KUBECONFIG_SRC" ] \
+      && ! grep -q "^[[:space:]]*kubeconfig: /$KUBECONFIG_DEST" "$R/$CONFIG"; then
+      warn "/$CONFIG was kept and does not use /$KUBECONFIG_DEST: set" \
+        "cluster: { source: kubernetes, kubeconfig: /$KUBECONFIG_DEST } in it"
+    fi
   else
     render_config >"$WORK/ternd.yaml"
     install_file "$WORK/ternd.yaml" "$CONFIG" 0644 k
-    if [ -z "$POD_CIDRS" ]; then
+    if [ -z "$POD_CIDRS" ] && [ -z "$KUBECONFIG_SRC" ]; then
       warn "/$CONFIG is the example: set podCIDRs (and nodeName) for this node before starting"
     fi
   fi
@@ -339,7 +401,7 @@ do_uninstall() {
     die "Nothing to uninstall: /$MANIFEST is missing"
   fi
   if [ "$PURGE" = 1 ]; then
-    rm -f "$R/$CONFIG"
+    rm -f "$R/$CONFIG" "$R/$KUBECONFIG_DEST"
     rm -rf -- "$R/var/lib/tern" "$R/var/cache/tern"
     rmdir "$R/etc/tern" 2>/dev/null || true
   fi

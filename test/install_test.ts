@@ -4,6 +4,7 @@
  * uninstall and purge, and `systemd-analyze verify` on the installed unit. Nothing is installed
  * into the real root and nothing is started.
  */
+import { parse as parseYaml } from "yaml";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { DIST, ensureDist } from "./dist.ts";
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
@@ -211,6 +212,144 @@ Deno.test("install.sh keeps an existing config and writes --node-name and --pod-
   });
 });
 
+/** A self-contained kubeconfig, as `kubectl config view --flatten --minify` writes one. */
+const KUBECONFIG = `apiVersion: v1
+kind: Config
+clusters:
+  - name: lab
+    cluster: { server: "https://10.0.0.1:6443", certificate-authority-data: Y2E= }
+users:
+  - name: system:node:worker-7
+    user: { client-certificate-data: Y2VydA==, client-key-data: a2V5 }
+contexts:
+  - name: tern
+    context: { cluster: lab, user: "system:node:worker-7" }
+current-context: tern
+`;
+
+async function withKubeconfig(fn: (root: string, kubeconfig: string) => Promise<void>) {
+  await withRoot(async (root) => {
+    const dir = await Deno.makeTempDir({ prefix: "tern-kubeconfig-" });
+    try {
+      await Deno.writeTextFile(`${dir}/kubeconfig`, KUBECONFIG);
+      await fn(root, `${dir}/kubeconfig`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("install.sh --kubeconfig installs it 0600 and writes a ternd.yaml with the kubernetes source", async () => {
+  await withKubeconfig(async (root, kubeconfig) => {
+    const out = await install(root, "--kubeconfig", kubeconfig);
+    assert(!out.stderr.includes("is the example"), "no podCIDRs warning: they come from the Node");
+    const dest = `${root}/etc/tern/kubeconfig`;
+    assertEquals(await Deno.readTextFile(dest), KUBECONFIG);
+    assertEquals((await Deno.stat(dest)).mode! & 0o777, 0o600);
+    assert((await manifest(root)).includes("k etc/tern/kubeconfig"), "recorded as kept config");
+
+    const text = await Deno.readTextFile(`${root}/etc/tern/ternd.yaml`);
+    const config = parseYaml(text);
+    assertEquals(config.cluster, {
+      source: "kubernetes",
+      kubeconfig: "/etc/tern/kubeconfig",
+      podCIDRWait: "60s",
+      syncWait: "30s",
+    });
+    assertEquals("nodeName" in config, false, "absent: $NODE_NAME, else the hostname");
+    assertEquals("podCIDRs" in config, false, "learned from this node's Node");
+    const example = parseYaml(await Deno.readTextFile(`${ROOT}/testdata/ternd.yaml`));
+    delete example.nodeName;
+    delete example.podCIDRs;
+    assertEquals({ ...config, cluster: undefined }, { ...example, cluster: undefined });
+
+    const before = await snapshot(root);
+    const again = await install(root, "--kubeconfig", kubeconfig);
+    assertStringIncludes(again.stdout, "nothing changed");
+    assertEquals(await snapshot(root), before);
+    await install(root);
+    assert((await manifest(root)).includes("k etc/tern/kubeconfig"), "kept in the manifest");
+  });
+});
+
+Deno.test("install.sh --kubeconfig with --node-name and --pod-cidr writes both", async () => {
+  await withKubeconfig(async (root, kubeconfig) => {
+    await install(
+      root,
+      "--kubeconfig",
+      kubeconfig,
+      "--node-name",
+      "worker-7",
+      "--pod-cidr",
+      "10.244.7.0/24",
+    );
+    const config = parseYaml(await Deno.readTextFile(`${root}/etc/tern/ternd.yaml`));
+    assertEquals([config.nodeName, config.podCIDRs, config.cluster.source], [
+      "worker-7",
+      ["10.244.7.0/24"],
+      "kubernetes",
+    ]);
+  });
+});
+
+Deno.test("install.sh --kubeconfig keeps an existing ternd.yaml and says what to add to it", async () => {
+  await withKubeconfig(async (root, kubeconfig) => {
+    await Deno.mkdir(`${root}/etc/tern`, { recursive: true });
+    await Deno.writeTextFile(`${root}/etc/tern/ternd.yaml`, "nodeName: mine\n");
+    const out = await install(root, "--kubeconfig", kubeconfig);
+    assertStringIncludes(out.stdout, "kept /etc/tern/ternd.yaml");
+    assertStringIncludes(
+      out.stderr,
+      "set cluster: { source: kubernetes, kubeconfig: /etc/tern/kubeconfig } in it",
+    );
+    assertEquals(await Deno.readTextFile(`${root}/etc/tern/ternd.yaml`), "nodeName: mine\n");
+    assertEquals(await Deno.readTextFile(`${root}/etc/tern/kubeconfig`), KUBECONFIG);
+  });
+});
+
+Deno.test("install.sh --uninstall keeps the kubeconfig and --purge removes it", async () => {
+  await withKubeconfig(async (root, kubeconfig) => {
+    await install(root, "--kubeconfig", kubeconfig);
+    const out = await run("bash", [INSTALL, "--root", root, "--uninstall"]);
+    assertEquals(out.code, 0, out.stderr);
+    assertEquals(await exists(`${root}/etc/tern/kubeconfig`), true);
+    const purge = await run("bash", [INSTALL, "--root", root, "--purge"]);
+    assertEquals(purge.code, 0, purge.stderr);
+    assertEquals(await exists(`${root}/etc/tern/kubeconfig`), false);
+    assertEquals(await exists(`${root}/etc/tern`), false);
+  });
+});
+
+Deno.test("install.sh --kubeconfig refuses a missing file, a non-kubeconfig and one naming other files", async () => {
+  await withKubeconfig(async (root, kubeconfig) => {
+    const dir = kubeconfig.slice(0, kubeconfig.lastIndexOf("/"));
+    await Deno.writeTextFile(`${dir}/not`, "hello: world\n");
+    await Deno.writeTextFile(
+      `${dir}/files`,
+      KUBECONFIG.replace("client-certificate-data: Y2VydA==", "client-certificate: node.crt"),
+    );
+    const cases: [string, string][] = [
+      [`${dir}/missing`, "Cannot read the kubeconfig"],
+      [`${dir}/not`, "Not a kubeconfig"],
+      [`${dir}/files`, "kubectl config view --flatten --minify"],
+    ];
+    for (const [file, message] of cases) {
+      const out = await run("bash", [
+        INSTALL,
+        "--root",
+        root,
+        "--dist",
+        DIST,
+        "--kubeconfig",
+        file,
+      ]);
+      assertEquals(out.code, 1, file);
+      assertStringIncludes(out.stderr, message);
+    }
+    assertEquals(await snapshot(root), [], "nothing was installed");
+  });
+});
+
 Deno.test("install.sh removes files of an earlier build that the new build no longer has", async () => {
   await withRoot(async (root) => {
     await install(root);
@@ -275,6 +414,7 @@ Deno.test("install.sh rejects bad flags, a bad MTU and a missing build with a me
     const help = await run("bash", [INSTALL, "--help"]);
     assertEquals(help.code, 0);
     assertStringIncludes(help.stdout, "usage: install.sh");
+    assertStringIncludes(help.stdout, "--kubeconfig FILE");
     const cases: [string[], string][] = [
       [["--root", root, "--bogus"], "Unknown argument: --bogus"],
       [["--root", root, "--dist", DIST, "--mtu", "70000"], "MTU must be 576..9000: got 70000"],
