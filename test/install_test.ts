@@ -350,6 +350,79 @@ Deno.test("install.sh --kubeconfig refuses a missing file, a non-kubeconfig and 
   });
 });
 
+const INSTALL_CNI = `${ROOT}/packaging/install-cni.sh`;
+
+/** A host root as the DaemonSet mounts it: only the three host directories exist. */
+async function hostRoot(root: string): Promise<void> {
+  for (const dir of ["opt/cni/bin", "etc/cni/net.d", "usr/local/lib/tern"]) {
+    await Deno.mkdir(`${root}/host/${dir}`, { recursive: true });
+  }
+  await Deno.writeTextFile(`${root}/portmap`, "#!/bin/sh\necho fake portmap\n");
+}
+
+async function installCni(root: string, env: Record<string, string> = {}): Promise<Ran> {
+  const out = await run("bash", [INSTALL_CNI], {
+    TERN_HOST_ROOT: `${root}/host`,
+    TERN_PORTMAP: `${root}/portmap`,
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    ...env,
+  });
+  if (out.code !== 0) throw new Error(`install-cni.sh failed: exit ${out.code}: ${out.stderr}`);
+  return out;
+}
+
+Deno.test("install-cni.sh puts the plugin, its runtime, portmap and the conflist into the host", async () => {
+  await withRoot(async (root) => {
+    await hostRoot(root);
+    const out = await installCni(root, { TERN_MTU: "1400" });
+    assertStringIncludes(out.stdout, "copied portmap into /opt/cni/bin");
+    const host = `${root}/host`;
+    assertEquals((await Deno.stat(`${host}/opt/cni/bin/tern`)).mode! & 0o777, 0o755);
+    assertEquals(
+      await Deno.readTextFile(`${host}/opt/cni/bin/portmap`),
+      await Deno.readTextFile(`${root}/portmap`),
+    );
+    assertEquals((await Deno.stat(`${host}/opt/cni/bin/portmap`)).mode! & 0o777, 0o755);
+    const conflist = JSON.parse(await Deno.readTextFile(`${host}/etc/cni/net.d/10-tern.conflist`));
+    assertEquals(conflist.plugins.map((p: { type: string }) => p.type), ["tern", "portmap"]);
+    assertEquals(conflist.plugins[0].mtu, 1400);
+    if (await exists(`${DIST}/lib/main.js`)) {
+      assert(await exists(`${host}/usr/local/lib/tern/lib/main.js`), "the bundle's runtime");
+    }
+    // The plugin runs from the host's layout: /opt/cni/bin/tern finds ../../../usr/local/lib/tern.
+    const version = await run(`${host}/opt/cni/bin/tern`, ["version"]);
+    assertEquals(version.code, 0, version.stderr);
+
+    const before = await snapshot(`${host}/opt`);
+    const again = await installCni(root, { TERN_MTU: "1400" });
+    assertStringIncludes(again.stdout, "nothing changed");
+    assert(!again.stdout.includes("copied portmap"), "the host's portmap is left alone");
+    assertEquals(await snapshot(`${host}/opt`), before);
+  });
+});
+
+Deno.test("install-cni.sh takes the MTU of the default route's device, and keeps a host's portmap", async () => {
+  await withRoot(async (root) => {
+    await hostRoot(root);
+    await Deno.writeTextFile(`${root}/host/opt/cni/bin/portmap`, "host's own");
+    const out = await installCni(root);
+    assertStringIncludes(out.stdout, `install-cni: MTU ${await defaultRouteMtu()} (from `);
+    const conflist = JSON.parse(
+      await Deno.readTextFile(`${root}/host/etc/cni/net.d/10-tern.conflist`),
+    );
+    assertEquals(conflist.plugins[0].mtu, await defaultRouteMtu());
+    assertEquals(await Deno.readTextFile(`${root}/host/opt/cni/bin/portmap`), "host's own");
+  });
+});
+
+Deno.test("install-cni.sh fails with a message when the host's /opt/cni/bin is not mounted", async () => {
+  await withRoot(async (root) => {
+    const out = await run("bash", [INSTALL_CNI], { TERN_HOST_ROOT: `${root}/host` });
+    assertEquals(out.code, 1);
+    assertStringIncludes(out.stderr, "The host's /opt/cni/bin is not mounted");
+  });
+});
+
 Deno.test("install.sh removes files of an earlier build that the new build no longer has", async () => {
   await withRoot(async (root) => {
     await install(root);
