@@ -307,7 +307,7 @@ Deno.test("the CRDs reject the invalid SecurityGroups and SecurityGroupPolicies 
   assertEquals(count, 11);
 });
 
-Deno.test("the SecurityGroup CRD rejects each of a dozen single mistakes that tern rejects", async () => {
+Deno.test("the SecurityGroup CRD rejects each of seventeen single mistakes that tern rejects", async () => {
   const validate = await validators();
   const group = (rule: Record<string, unknown>, spec: Record<string, unknown> = {}) => ({
     apiVersion: "tern.dev/v1alpha1",
