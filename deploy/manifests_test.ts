@@ -307,7 +307,7 @@ Deno.test("the CRDs reject the invalid SecurityGroups and SecurityGroupPolicies 
   assertEquals(count, 11);
 });
 
-Deno.test("the SecurityGroup CRD rejects each of seventeen single mistakes that tern rejects", async () => {
+Deno.test("the SecurityGroup CRD rejects each of twenty-two single mistakes that tern rejects", async () => {
   const validate = await validators();
   const group = (rule: Record<string, unknown>, spec: Record<string, unknown> = {}) => ({
     apiVersion: "tern.dev/v1alpha1",
@@ -364,6 +364,48 @@ Deno.test("the SecurityGroup CRD rejects each of seventeen single mistakes that 
       "label value not a string",
       group({ action: "allow", from: [{ podSelector: { matchLabels: { tier: 1 } } }] }),
       "/matchLabels/tier",
+    ],
+    [
+      "a label value with a space",
+      group({
+        action: "allow",
+        from: [{ podSelector: { matchLabels: { app: "a b" } } }],
+      }),
+      "/matchLabels/app",
+    ],
+    [
+      "a label value of 64",
+      group({
+        action: "allow",
+        from: [{ podSelector: { matchLabels: { app: "a".repeat(64) } } }],
+      }),
+      "/matchLabels/app",
+    ],
+    [
+      "a requirement key with a space",
+      group({
+        action: "allow",
+        from: [{ podSelector: { matchExpressions: [{ key: "a b", operator: "Exists" }] } }],
+      }),
+      "/matchExpressions/0/key",
+    ],
+    [
+      "a requirement value ending in -",
+      group({
+        action: "allow",
+        from: [{
+          podSelector: { matchExpressions: [{ key: "a", operator: "In", values: ["x-"] }] },
+        }],
+      }),
+      "/matchExpressions/0/values/0",
+    ],
+    [
+      "a service account namespace in capitals",
+      group({
+        action: "allow",
+        from: [{ serviceAccount: { name: "web", namespace: "Ops" } }],
+      }),
+      "/serviceAccount/namespace",
     ],
     ["unknown rule field", group({ action: "allow", prio: 1 }), "/spec/ingress/0"],
     ["unknown spec field", group({ action: "allow" }, { ingres: [] }), "/spec"],
