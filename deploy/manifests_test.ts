@@ -20,6 +20,7 @@ import { crdValidator } from "./crd_validator.ts";
 import { parseSecurityGroup } from "../src/policy/security_group.ts";
 import { parseSecurityGroupPolicy } from "../src/policy/security_group_policy.ts";
 import type { OtherResource } from "../src/cluster/types.ts";
+import { TERN_VERSION } from "../src/version.ts";
 
 const DEPLOY = new URL(".", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -538,4 +539,45 @@ Deno.test("the DaemonSet runs ternd as the brief of issue 11 says", async () => 
     policy: { enabled: true },
     routing: { mode: "routes" },
   });
+});
+
+Deno.test("the DaemonSet runs what packaging/Containerfile puts in the image, with the host mounted under /host", async () => {
+  const ds = (await manifests()).find((m) => m.object.kind === "DaemonSet")!.object as {
+    spec: { template: { spec: Record<string, unknown> } };
+  };
+  const pod = ds.spec.template.spec as {
+    initContainers: { command: string[]; volumeMounts: { name: string; mountPath: string }[] }[];
+    containers: { command: string[]; image: string }[];
+    volumes: { name: string; hostPath?: { path: string } }[];
+  };
+  const containerfile = await Deno.readTextFile(`${ROOT}packaging/Containerfile`);
+  const copies = [...containerfile.replaceAll("\\\n", " ").matchAll(/^COPY (.+)$/gm)].map((m) =>
+    m[1]!.trim().split(/\s+/)
+  );
+  const copied = (source: string) =>
+    copies.some((words) => words.slice(0, -1).includes(source) && words.at(-1)!.length > 0);
+  const init = pod.initContainers[0]!;
+  assertEquals(init.command, ["/usr/local/share/tern/packaging/install-cni.sh"]);
+  assert(copied("packaging/install-cni.sh"), "the image has install-cni.sh");
+  assert(
+    copies.some((w) =>
+      w.includes("packaging/install-cni.sh") && w.at(-1) === "/usr/local/share/tern/packaging/"
+    ),
+    "install-cni.sh is where the DaemonSet runs it",
+  );
+  for (
+    const source of ["dist/", "install.sh", "testdata/ternd.yaml", "packaging/10-tern.conflist"]
+  ) {
+    assert(copied(source), `the image has ${source}, which install-cni.sh's install.sh needs`);
+  }
+  assertEquals(pod.containers[0]!.command.slice(0, 1), ["/usr/local/bin/ternd"]);
+  assert(containerfile.includes("/usr/local/share/tern/install.sh --no-start"), "ternd installed");
+  for (const mount of init.volumeMounts) {
+    const volume = pod.volumes.find((v) => v.name === mount.name);
+    assertEquals(mount.mountPath, `/host${volume?.hostPath?.path}`, mount.name);
+  }
+  const images = new Set(
+    [...pod.initContainers, ...pod.containers].map((c) => (c as { image: string }).image),
+  );
+  assertEquals([...images], [`ghcr.io/tern-cni/tern:${TERN_VERSION}`], "one image, this version");
 });
