@@ -107,6 +107,18 @@ export class Scheduler<T = void> {
   }
 
   /**
+   * Brings a pending run forward to now (an ADD waits on it); without a pending request, nothing
+   * happens. The run in progress, if any, still ends first.
+   */
+  hurry(): void {
+    if (!this.#started || (this.#timer === undefined && this.#deferred === undefined)) return;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#due = undefined;
+    this.#arm(this.#clock.now());
+  }
+
+  /**
    * Runs now, after the run in progress (if any), with `trigger`; returns what the run returned.
    * Pending requests stay pending: they may have come after what this run reads.
    */

@@ -178,3 +178,19 @@ Deno.test("stop() waits for the run in progress", async () => {
   await stopping;
   assertEquals([runs, stopped], [["manual@0"], true]);
 });
+
+Deno.test("hurry() brings a pending run forward to now, and does nothing without one", async () => {
+  const { clock, runs, scheduler } = fixture({ delayMs: 5_000 });
+  scheduler.start();
+  scheduler.hurry();
+  await clock.tick(0);
+  assertEquals(runs, []);
+  scheduler.request("endpoints");
+  await clock.tick(10);
+  scheduler.hurry();
+  await clock.tick(0);
+  assertEquals(runs, ["endpoints@10"]);
+  await clock.tick(10_000);
+  assertEquals(runs.length, 1, "the hurried request is not served twice");
+  await scheduler.stop();
+});
