@@ -59,8 +59,8 @@ export interface HandlerDeps {
   isReady?: () => boolean;
   /** Routing and reconciler state for status. Default: not reported. */
   routingStatus?: () => RoutingStatus;
-  /** The cluster source's state for status. Default: not reported (single node). */
-  clusterStatus?: () => ClusterStatus;
+  /** The cluster source's state for status; undefined on a single node. Default: not reported. */
+  clusterStatus?: () => ClusterStatus | undefined;
   /**
    * Policy. Program answers only once the endpoint's policy is programmed. Default: policy
    * disabled (program does not wait, the policy paths answer 503).
@@ -192,7 +192,8 @@ export function createHandler(deps: HandlerDeps): Handler {
       uptimeMs: Math.max(0, now() - deps.startedAt),
     };
     if (deps.routingStatus) body.routing = deps.routingStatus();
-    if (deps.clusterStatus) body.cluster = deps.clusterStatus();
+    const cluster = deps.clusterStatus?.();
+    if (cluster) body.cluster = cluster;
     body.policy = deps.policy?.summary() ?? { enabled: false };
     return Promise.resolve(json(body));
   };
