@@ -21,6 +21,7 @@ import { DaemonApiError, DaemonClient, DaemonUnavailableError } from "../src/dae
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
 import { type BuildInfo, buildInfoCandidates, readBuildInfo } from "./build_info.ts";
 import { renderEndpoints, renderStatus } from "./render.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** What the CLI needs of the daemon. */
 export interface CliDaemon {
@@ -113,7 +114,7 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
       },
     }));
   } catch (err) {
-    deps.err(`tern: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    deps.err(`tern: ${errorMessage(err)}\n\n${USAGE}`);
     return 2;
   }
   const json = values.json;

@@ -13,6 +13,7 @@ import type { Level } from "../src/log.ts";
 import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
 import { DEFAULT_LOG_RATE } from "../src/policy/compile.ts";
 import { formatIssues, formatValue } from "./_zod_issues.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { parseDuration } from "./duration.ts";
 import { type RoutingConfig, routingConfigSchema } from "./routing/routing_config.ts";
 
@@ -364,9 +365,7 @@ export async function loadConfig(
   } catch (err) {
     const why = err instanceof Deno.errors.NotFound
       ? "the file does not exist: write one (see docs/daemon.md) or pass --config FILE"
-      : err instanceof Error
-      ? err.message
-      : String(err);
+      : errorMessage(err);
     throw new ConfigError(path, [`cannot read it: ${why}`]);
   }
   return parseConfig(text, { file: path, hostname: (options.hostname ?? Deno.hostname)() });

@@ -23,6 +23,7 @@ import {
   renderRuleAdd,
   renderRuleDel,
 } from "./routing/render.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** Default path of the IPv4 forwarding switch (per network namespace). */
 export const IP_FORWARD_PATH = "/proc/sys/net/ipv4/ip_forward";
@@ -116,7 +117,7 @@ export class Dataplane implements HostDataplane {
     } catch (err) {
       throw new Error(
         `Cannot program endpoint ${ep.ip}: cannot set rp_filter on ${ep.hostVeth}: ${
-          err instanceof Error ? err.message : String(err)
+          errorMessage(err)
         }`,
       );
     }

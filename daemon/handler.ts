@@ -37,6 +37,7 @@ import { type Ipam, IpamConflictError, IpamExhaustedError, IpamNotFoundError } f
 import type { Mutex } from "./mutex.ts";
 import type { PolicyService } from "./policy_service.ts";
 import { ExplainError } from "../src/policy/explain.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** The largest request body the API reads, in bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -396,7 +397,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       if (err instanceof IpamExhaustedError) return failure(503, "exhausted", err.message);
       if (err instanceof IpamConflictError) return failure(409, "conflict", err.message);
       if (err instanceof IpamNotFoundError) return failure(404, "not_found", err.message);
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       log.error("Request failed", { method: req.method, path, error: message });
       return failure(500, "internal", `Internal error: ${message}`);
     }

@@ -8,6 +8,7 @@
  * @module
  */
 import { type Logger, silentLogger } from "../src/log.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** A running child process, seen as the lines of its standard output. */
 export interface SpawnedProcess {
@@ -194,7 +195,7 @@ export class IpMonitor {
           ? `more than ${this.#floodLines} lines within ${this.#floodWindowMs} ms (ended it)`
           : `exit ${code}${stderr ? `: ${stderr}` : ""}`;
       } catch (err) {
-        why = err instanceof Error ? err.message : String(err);
+        why = errorMessage(err);
       } finally {
         this.#process = undefined;
       }

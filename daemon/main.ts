@@ -43,6 +43,7 @@ import { managedPolicy } from "./policy_service.ts";
 import { Reconciler } from "./reconciler.ts";
 import { probeSocket, serveUnix, SocketInUseError } from "./server.ts";
 import { Sweeper } from "./sweeper.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** `ternd --help`. */
 export const USAGE = `Usage: ternd [--config FILE] [${RELEASE_OUTSIDE_POOLS_FLAG}]
@@ -466,7 +467,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       log.info("Stopped during start-up");
       return 0;
     }
-    log.error(err instanceof Error ? err.message : String(err));
+    log.error(errorMessage(err));
     return 1;
   } finally {
     for (const cleanup of cleanups.reverse()) {

@@ -36,6 +36,7 @@ import { checkPolicyTable } from "../src/policy/table_check.ts";
 import { type PolicyInputs, type PolicyView, PolicyViewBuilder } from "./policy_view.ts";
 import { RetryBackoff } from "./retry_backoff.ts";
 import { describeGroupChanges, groupChanges, type VethGroups } from "./veth_groups.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** What the manager works with. */
 export interface PolicyManagerDeps {
@@ -404,7 +405,7 @@ export class PolicyManager {
       this.#view = view;
     } catch (err) {
       // A compiler bug must not leave ADDs waiting: report it like a failed apply.
-      return this.#failed({ generation, trigger, error: errorText(err), t0, whole: true });
+      return this.#failed({ generation, trigger, error: errorMessage(err), t0, whole: true });
     }
     const computeMs = performance.now() - t0;
     const whole = this.#needWhole || this.#model === undefined;
@@ -418,24 +419,24 @@ export class PolicyManager {
       try {
         await this.#groups.set(await this.#clearing(ready, whole));
       } catch (err) {
-        return this.#failed({ generation, trigger, error: errorText(err), t0, whole: true });
+        return this.#failed({ generation, trigger, error: errorMessage(err), t0, whole: true });
       }
       try {
         if (text !== "") await this.#nft.apply(text);
       } catch (err) {
         if (whole) {
-          return this.#failed({ generation, trigger, error: errorText(err), t0, whole: true });
+          return this.#failed({ generation, trigger, error: errorMessage(err), t0, whole: true });
         }
         this.#log.warn("Policy update failed; applying the whole table", {
           trigger,
-          error: errorText(err),
+          error: errorMessage(err),
         });
         text = renderPolicyTable(next);
         applyAsWhole = true;
         try {
           await this.#nft.apply(text);
         } catch (err2) {
-          return this.#failed({ generation, trigger, error: errorText(err2), t0, whole: true });
+          return this.#failed({ generation, trigger, error: errorMessage(err2), t0, whole: true });
         }
       }
       // The marks of veths whose policy came go on after the transaction put it in place.
@@ -445,7 +446,7 @@ export class PolicyManager {
         // The table is next's: keep it as the model, so nothing (#ensureMarked) marks a veth by
         // the old one; the whole table that follows lists and corrects every mark.
         this.#model = next;
-        return this.#failed({ generation, trigger, error: errorText(err), t0, whole: true });
+        return this.#failed({ generation, trigger, error: errorMessage(err), t0, whole: true });
       }
     } finally {
       this.#applying = false;
@@ -618,7 +619,7 @@ export class PolicyManager {
       await this.#groups.set(await this.#listedChanges(readyVeths(model)));
     } catch (err) {
       this.#log.warn("Cannot correct the ready marks; applying the whole table", {
-        error: errorText(err),
+        error: errorMessage(err),
       });
       this.#needWhole = true;
       this.request("restore", 0);
@@ -673,10 +674,6 @@ export class PolicyManager {
 /** The veths of the pods whose policy `model` programs: those that carry the ready mark. */
 function readyVeths(model: PolicyModel): Set<string> {
   return new Set(model.pods.map((p) => p.ifname));
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function round(ms: number): number {

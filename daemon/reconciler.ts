@@ -26,6 +26,7 @@ import { planChanges } from "./reconcile_plan.ts";
 import { RetryBackoff } from "./retry_backoff.ts";
 import { parseRoutes, parseRules, routeListArgs, ruleListArgs } from "./routing/parse.ts";
 import type { PeerInfo } from "./routing/peer_routes.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** A pass as status shows it, plus where its time went (for logs and the benchmark). */
 export interface PassResult extends ReconcilePass {
@@ -227,7 +228,7 @@ export class Reconciler {
       await this.#reconcile(result, t0);
       this.#passBackoff.succeeded("pass");
     } catch (err) {
-      result.error = err instanceof Error ? err.message : String(err);
+      result.error = errorMessage(err);
       const retry = this.#passBackoff.failed("pass", result.error, this.#now());
       this.#log.error("Reconcile pass failed", {
         trigger,

@@ -18,6 +18,7 @@ import { daemonFailure } from "./daemon_failure.ts";
 import type { AddCheckEnv } from "./env.ts";
 import { randomPodMac } from "./pod_mac.ts";
 import type { CniResult } from "./result.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** One step to undo on failure. */
 interface Undo {
@@ -36,7 +37,7 @@ function stderrOf(err: unknown): string {
     return err.result.stderr.replace(/Command failed [^\n]*\n?/g, "").trim() ||
       `exit ${err.result.code}`;
   }
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 /**
@@ -204,7 +205,7 @@ async function rollback(undo: Undo[], log: Logger, fields: Record<string, unknow
       log.error("Cannot roll back", {
         ...fields,
         step: step.what,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       });
     }
   }

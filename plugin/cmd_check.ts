@@ -14,13 +14,14 @@ import type { CommandContext } from "./_context.ts";
 import { daemonFailure } from "./daemon_failure.ts";
 import type { AddCheckEnv } from "./env.ts";
 import type { CniResult } from "./result.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** An address entry with its link fields, as `ip -json addr show dev X` prints it. */
 type LinkWithAddrs = IpAddrInfo & IpLink;
 
 function reason(err: unknown): string {
   if (err instanceof CommandError) return err.result.stderr.trim() || `exit ${err.result.code}`;
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 function missingDevice(err: unknown): boolean {

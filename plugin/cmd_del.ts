@@ -13,6 +13,7 @@ import { hostVethName } from "../src/names.ts";
 import type { CommandContext } from "./_context.ts";
 import { daemonFailure } from "./daemon_failure.ts";
 import type { DelEnv } from "./env.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** Runs DEL; resolves when the attachment is gone, throws a {@linkcode CniError} otherwise. */
 export async function cmdDel(ctx: CommandContext<DelEnv>): Promise<void> {
@@ -28,7 +29,7 @@ export async function cmdDel(ctx: CommandContext<DelEnv>): Promise<void> {
   } catch (err) {
     vethFailure = new CniError(
       CniCode.IoFailure,
-      `Cannot delete host veth ${hostVeth}: ${err instanceof Error ? err.message : String(err)}`,
+      `Cannot delete host veth ${hostVeth}: ${errorMessage(err)}`,
     );
   }
 

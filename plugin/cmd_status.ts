@@ -9,6 +9,7 @@ import { CniCode, CniError } from "../src/cni_error.ts";
 import { DaemonUnavailableError } from "../src/daemon_client.ts";
 import type { CommandContext } from "./_context.ts";
 import type { NetworkEnv } from "./env.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** Runs STATUS; resolves when ready, throws {@linkcode CniError} 50 or 51 otherwise. */
 export async function cmdStatus(ctx: CommandContext<NetworkEnv>): Promise<void> {
@@ -17,7 +18,7 @@ export async function cmdStatus(ctx: CommandContext<NetworkEnv>): Promise<void> 
   try {
     status = await daemon.status();
   } catch (err) {
-    const text = err instanceof Error ? err.message : String(err);
+    const text = errorMessage(err);
     throw new CniError(
       CniCode.PluginNotAvailable,
       err instanceof DaemonUnavailableError

@@ -7,6 +7,7 @@
  */
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { type CniArgs, parseCniArgs } from "./cni_args.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** The commands of the CNI spec 1.1.0. */
 export const CNI_COMMANDS = ["ADD", "DEL", "CHECK", "STATUS", "VERSION", "GC"] as const;
@@ -137,7 +138,7 @@ export function parseEnv(
   try {
     args = parseCniArgs(env.CNI_ARGS ?? "");
   } catch (err) {
-    problem("CNI_ARGS", `CNI_ARGS ${err instanceof Error ? err.message : String(err)}`);
+    problem("CNI_ARGS", `CNI_ARGS ${errorMessage(err)}`);
   }
 
   if (

@@ -14,6 +14,7 @@ import { isRecord, parseDns, record, ShapeError, show, string } from "./_shape.t
 import type { CniCommand } from "./env.ts";
 import { parsePrevResult } from "./prev_result.ts";
 import type { CniDns, CniResult } from "./result.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** MTU of both veth ends when the config names none. */
 export const DEFAULT_MTU = 1500;
@@ -134,7 +135,7 @@ export function parseNetConf(text: string, command: CniCommand): NetConf {
   } catch (err) {
     throw new CniError(
       CniCode.DecodingFailure,
-      `Cannot decode network config: ${err instanceof Error ? err.message : String(err)}`,
+      `Cannot decode network config: ${errorMessage(err)}`,
     );
   }
   if (!isRecord(raw)) {

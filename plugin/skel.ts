@@ -21,6 +21,7 @@ import { cmdVersion } from "./cmd_version.ts";
 import { parseEnv } from "./env.ts";
 import { parseNetConf, peekCniVersion } from "./netconf.ts";
 import { formatResult } from "./result.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** The plugin's edges. */
 export interface PluginIo {
@@ -46,7 +47,7 @@ function asCniError(err: unknown): CniError {
   if (err instanceof CniError) return err;
   return new CniError(
     CniCode.IoFailure,
-    `Unexpected failure: ${err instanceof Error ? err.message : String(err)}`,
+    `Unexpected failure: ${errorMessage(err)}`,
   );
 }
 

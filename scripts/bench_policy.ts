@@ -43,6 +43,7 @@ import { Nft } from "../src/nft.ts";
 import { Ip } from "../src/ip.ts";
 import { IpVethGroups } from "../daemon/veth_groups.ts";
 import { denoRunner } from "../src/runner.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** One case's figures. */
 export interface PolicyBenchCase {
@@ -536,7 +537,7 @@ export async function benchPolicy(
             : `${node.name}: disabled`;
         } catch (err) {
           // Only a figure for the log: a daemon slow to answer does not end the run.
-          return `${node.name}: ${err instanceof Error ? err.message : String(err)}`;
+          return `${node.name}: ${errorMessage(err)}`;
         }
       }));
     /** One measurement of the current load: after the daemons are quiet, iperf3 and connections. */

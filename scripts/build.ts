@@ -22,6 +22,7 @@
  */
 import { parseArgs } from "node:util";
 import { TERN_VERSION } from "../src/version.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** How `dist/tern` is made. */
 export type BuildMode = "compile" | "bundle";
@@ -299,7 +300,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildInfo> {
       return result;
     } catch (err) {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       if (index === plan.attempts.length - 1) throw err;
       log(`${mode} failed, falling back: ${message}`);
       reason = `${reason}; but ${message}; so fell back to bundle`;
@@ -447,7 +448,7 @@ export async function main(args: string[]): Promise<number> {
       },
     }));
   } catch (err) {
-    console.error(`build: ${err instanceof Error ? err.message : err}\n${USAGE}`);
+    console.error(`build: ${errorMessage(err)}\n${USAGE}`);
     return 2;
   }
   if (values.help) {
@@ -468,7 +469,7 @@ export async function main(args: string[]): Promise<number> {
     });
     return 0;
   } catch (err) {
-    console.error(`build: ${err instanceof Error ? err.message : err}`);
+    console.error(`build: ${errorMessage(err)}`);
     return 1;
   }
 }

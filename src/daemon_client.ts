@@ -17,6 +17,7 @@ import type {
   ReleaseResponse,
   StatusResponse,
 } from "./api.ts";
+import { errorMessage } from "./lib/errors.ts";
 
 /** What the plugin and the CLI need of the daemon; tests pass a fake. */
 export interface DaemonApi {
@@ -167,7 +168,7 @@ export class DaemonClient implements DaemonApi {
     } catch (err) {
       throw new DaemonUnavailableError(
         this.#socketPath,
-        err instanceof Error ? err.message : String(err),
+        errorMessage(err),
       );
     }
     // The first setTimeout of a process loads Deno's timers (~6 ms), so the timer is armed after
@@ -219,7 +220,7 @@ export class DaemonClient implements DaemonApi {
       ) throw err;
       throw new DaemonUnavailableError(
         this.#socketPath,
-        err instanceof Error ? err.message : String(err),
+        errorMessage(err),
       );
     } finally {
       if (timer !== undefined) clearTimeout(timer);
