@@ -12,7 +12,7 @@
  */
 import { AsyncQueue } from "./_async_queue.ts";
 import { parseManifests } from "./manifest.ts";
-import { type FileObjects, fileObjects, mergeFiles } from "./manifest_dir.ts";
+import { DuplicateDefinition, type FileObjects, fileObjects, mergeFiles } from "./manifest_dir.ts";
 import { diffResources } from "./resource_diff.ts";
 import { eventEffect, WriteSettle } from "./write_settle.ts";
 import type { ClusterSource } from "./source.ts";
@@ -99,7 +99,7 @@ export class FilesSource implements ClusterSource {
     this.#listed = true;
     this.#version++;
     this.#reportedDuplicates = new Set(
-      errors.filter((e) => e.message.startsWith("Duplicate ")).map((e) => e.message),
+      errors.filter((e) => e instanceof DuplicateDefinition).map((e) => e.message),
     );
     const snapshot: Snapshot = {
       resourceVersion: String(this.#version),
@@ -238,7 +238,7 @@ export class FilesSource implements ClusterSource {
     const duplicates = new Set<string>();
     const events: ClusterEvent[] = [];
     for (const error of result.errors) {
-      if (error.message.startsWith("Duplicate ")) {
+      if (error instanceof DuplicateDefinition) {
         duplicates.add(error.message);
         if (this.#reportedDuplicates.has(error.message)) continue;
       }
