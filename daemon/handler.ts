@@ -38,6 +38,7 @@ import type { Mutex } from "./mutex.ts";
 import type { PolicyService } from "./policy_service.ts";
 import { ExplainError } from "../src/policy/explain.ts";
 import { errorMessage } from "../src/lib/errors.ts";
+import { concatBytes } from "../src/lib/bytes.ts";
 
 /** The largest request body the API reads, in bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -119,13 +120,7 @@ async function readJson(req: Request): Promise<unknown> {
       chunks.push(value);
     }
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  const text = new TextDecoder().decode(bytes);
+  const text = new TextDecoder().decode(concatBytes(chunks));
   if (text.trim() === "") {
     throw new ApiFailure(400, "invalid", "Invalid request: empty body, expected JSON");
   }

@@ -23,6 +23,7 @@
 import { parseArgs } from "node:util";
 import { TERN_VERSION } from "../src/version.ts";
 import { errorMessage } from "../src/lib/errors.ts";
+import { concatBytes } from "../src/lib/bytes.ts";
 
 /** How `dist/tern` is made. */
 export type BuildMode = "compile" | "bundle";
@@ -157,13 +158,7 @@ export async function sourceHash(project: string): Promise<string> {
   for (const file of await sourceFiles(project)) await add(file, `${project}/${file}`);
   await add("@build.ts", new URL(import.meta.url).pathname);
   await add("@launcher.sh", LAUNCHER);
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    all.set(part, offset);
-    offset += part.length;
-  }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", concatBytes(parts)));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 

@@ -18,6 +18,7 @@ import type {
   StatusResponse,
 } from "./api.ts";
 import { errorMessage } from "./lib/errors.ts";
+import { concatBytes } from "./lib/bytes.ts";
 
 /** What the plugin and the CLI need of the daemon; tests pass a fake. */
 export interface DaemonApi {
@@ -115,13 +116,7 @@ function dechunk(bytes: Uint8Array): Uint8Array {
     parts.push(bytes.subarray(lineEnd + 2, lineEnd + 2 + size));
     pos = lineEnd + 2 + size + 2;
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** The real client. `options.timeoutMs` (default 10 000) bounds each whole request. */
@@ -189,21 +184,14 @@ export class DaemonClient implements DaemonApi {
         }
       }, this.#timeoutMs);
       const chunks: Uint8Array[] = [];
-      let total = 0;
       const buf = new Uint8Array(16 * 1024);
       while (true) {
         const n = await conn.read(buf);
         if (n === null) break;
         chunks.push(buf.slice(0, n));
-        total += n;
       }
-      const all = new Uint8Array(total);
-      let offset = 0;
-      for (const chunk of chunks) {
-        all.set(chunk, offset);
-        offset += chunk.length;
-      }
-      if (total === 0) {
+      const all = concatBytes(chunks);
+      if (all.length === 0) {
         throw new DaemonUnavailableError(this.#socketPath, "connection closed without an answer");
       }
       return parseHttpResponse(all);
