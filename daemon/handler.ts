@@ -23,7 +23,8 @@ import type {
 import { type Logger, silentLogger } from "../src/log.ts";
 import { GATEWAY_IP, hostVethName } from "../src/names.ts";
 import { TERN_VERSION } from "../src/version.ts";
-import { formatIssues, formatValue } from "./_zod_issues.ts";
+import { formatValue } from "../src/zod_issues.ts";
+import { formatIssues } from "./_zod_issues.ts";
 import {
   allocateRequestSchema,
   attachmentIdSchema,

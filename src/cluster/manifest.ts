@@ -16,7 +16,7 @@ import { z } from "zod";
 import { type Document, LineCounter, parseAllDocuments } from "yaml";
 import { formatCidr, parseCidr } from "../cidr.ts";
 import { invalidPolicyFields } from "../policy/resources.ts";
-import { formatPath, formatValue, toIssues, valueAt } from "./_issues.ts";
+import { describeIssue, formatPath, formatValue, valueAt } from "../zod_issues.ts";
 import { otherKey, podKey } from "./resource_key.ts";
 import type {
   Container,
@@ -215,7 +215,9 @@ function parseAt(
 
   function report(issues: readonly z.core.$ZodIssue[]) {
     const what = describe(input as Record<string, unknown>);
-    for (const issue of toIssues(issues, input)) fail(issue.path, issue.value, issue.text, what);
+    for (const issue of issues.map((i) => describeIssue(i, input))) {
+      fail(issue.path, issue.value, issue.text, what);
+    }
     const key = rawKey(input as Record<string, unknown>);
     if (key !== undefined) out.rejected.push(key);
   }

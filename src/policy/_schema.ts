@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { contains, formatCidr, parseCidr } from "../cidr.ts";
-import { formatValue } from "./_issues.ts";
+import { formatValue } from "../zod_issues.ts";
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

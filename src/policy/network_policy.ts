@@ -8,7 +8,7 @@
  * @module
  */
 import { z } from "zod";
-import { formatValue } from "./_issues.ts";
+import { formatValue } from "../zod_issues.ts";
 import { type ParseResult, parseWith, problem } from "./_parse.ts";
 import {
   anyCidr,

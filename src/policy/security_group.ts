@@ -9,7 +9,7 @@
  * @module
  */
 import { z } from "zod";
-import { formatValue } from "./_issues.ts";
+import { formatValue } from "../zod_issues.ts";
 import { type ParseResult, parseWith, problem } from "./_parse.ts";
 import { anyCidr, cidrStrictlyInside, dnsLabel, type ParsedCidr, subdomain } from "./_schema.ts";
 import type { PolicyProblem, PolicyRef } from "./model.ts";
