@@ -16,6 +16,7 @@ import { DuplicateDefinition, type FileObjects, fileObjects, mergeFiles } from "
 import { diffResources } from "./resource_diff.ts";
 import { eventEffect, WriteSettle } from "./write_settle.ts";
 import type { ClusterSource } from "./source.ts";
+import { snapshotOf } from "./snapshot.ts";
 import type { ClusterEvent, ManifestError, Resource, Snapshot } from "./types.ts";
 
 /** Which file names in the directory are manifests. */
@@ -101,34 +102,7 @@ export class FilesSource implements ClusterSource {
     this.#reportedDuplicates = new Set(
       errors.filter((e) => e instanceof DuplicateDefinition).map((e) => e.message),
     );
-    const snapshot: Snapshot = {
-      resourceVersion: String(this.#version),
-      nodes: [],
-      pods: [],
-      namespaces: [],
-      nodeEndpoints: [],
-      others: [],
-      errors,
-    };
-    for (const resource of this.#merged.values()) {
-      switch (resource.kind) {
-        case "Node":
-          snapshot.nodes.push(resource);
-          break;
-        case "Pod":
-          snapshot.pods.push(resource);
-          break;
-        case "Namespace":
-          snapshot.namespaces.push(resource);
-          break;
-        case "NodeEndpoints":
-          snapshot.nodeEndpoints.push(resource);
-          break;
-        case "Other":
-          snapshot.others.push(resource);
-      }
-    }
-    return snapshot;
+    return snapshotOf(this.#merged.values(), { resourceVersion: String(this.#version), errors });
   }
 
   /** Changes after the last `list()` (listing first if it never ran), until `close()`. */

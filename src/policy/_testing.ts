@@ -5,12 +5,12 @@
  * @module
  */
 import { parseAllDocuments } from "yaml";
-import { parseManifests } from "../cluster/manifest.ts";
-import { ClusterState } from "../cluster/state.ts";
-import type { OtherResource, Snapshot } from "../cluster/types.ts";
+import type { ClusterState } from "../cluster/state.ts";
+import type { OtherResource } from "../cluster/types.ts";
 import { hostVethName } from "../names.ts";
 import { compilePolicy } from "./compile.ts";
 import type { LocalEndpoint, PolicyModel } from "./model.ts";
+import { clusterFromText } from "../../test/cluster_text.ts";
 
 /** `testdata/policy/`. */
 export const TESTDATA = new URL("../../testdata/policy/", import.meta.url);
@@ -30,35 +30,6 @@ export const SCENARIOS = [
   "sg-priority-deny",
   "both-layers",
 ];
-
-/** Text that builds a cluster from manifests; any manifest error fails the test. */
-export function clusterFromText(...texts: string[]): ClusterState {
-  const snapshot: Snapshot = {
-    resourceVersion: "1",
-    nodes: [],
-    pods: [],
-    namespaces: [],
-    nodeEndpoints: [],
-    others: [],
-    errors: [],
-  };
-  texts.forEach((text, i) => {
-    const parsed = parseManifests(text, { file: `text-${i}` });
-    if (parsed.errors.length > 0) {
-      throw new Error(`Bad test manifest: ${parsed.errors.map((e) => e.message).join("; ")}`);
-    }
-    for (const r of parsed.resources) {
-      if (r.kind === "Node") snapshot.nodes.push(r);
-      else if (r.kind === "Pod") snapshot.pods.push(r);
-      else if (r.kind === "Namespace") snapshot.namespaces.push(r);
-      else if (r.kind === "NodeEndpoints") snapshot.nodeEndpoints.push(r);
-      else snapshot.others.push(r);
-    }
-  });
-  const state = new ClusterState();
-  state.reset(snapshot);
-  return state;
-}
 
 /** The test cluster (`cluster.yaml`) plus the manifests of `files` in `testdata/policy/`. */
 export async function loadCluster(...files: string[]): Promise<ClusterState> {
