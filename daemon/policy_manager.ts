@@ -31,7 +31,12 @@ import type { Nft } from "../src/nft.ts";
 import { type PolicyCounters, policyCounters } from "../src/policy/counters.ts";
 import type { PolicyModel } from "../src/policy/model.ts";
 import { PolicyCompiler } from "../src/policy/policy_compiler.ts";
-import { READY_GROUP, renderPolicyTable, renderPolicyUpdate } from "../src/policy/render.ts";
+import {
+  READY_GROUP,
+  RenderCache,
+  renderPolicyTable,
+  renderPolicyUpdate,
+} from "../src/policy/render.ts";
 import { checkPolicyTable } from "../src/policy/table_check.ts";
 import { type PolicyInputs, type PolicyView, PolicyViewBuilder } from "./policy_view.ts";
 import { RetryBackoff } from "./retry_backoff.ts";
@@ -99,6 +104,8 @@ export class PolicyManager {
   readonly #now: () => number;
   readonly #backoff: RetryBackoff;
   readonly #compiler = new PolicyCompiler();
+  /** Pods' rendered objects, kept while the compiler hands back the same pod objects. */
+  readonly #render = { cache: new RenderCache() };
   readonly #views = new PolicyViewBuilder();
 
   #chain: Promise<unknown> = Promise.resolve();
@@ -409,7 +416,9 @@ export class PolicyManager {
     }
     const computeMs = performance.now() - t0;
     const whole = this.#needWhole || this.#model === undefined;
-    let text = whole ? renderPolicyTable(next) : renderPolicyUpdate(this.#model!, next);
+    let text = whole
+      ? renderPolicyTable(next, this.#render)
+      : renderPolicyUpdate(this.#model!, next, this.#render);
     let applyAsWhole = whole;
     const ready = readyVeths(next);
     this.#applying = true;
@@ -431,7 +440,7 @@ export class PolicyManager {
           trigger,
           error: errorMessage(err),
         });
-        text = renderPolicyTable(next);
+        text = renderPolicyTable(next, this.#render);
         applyAsWhole = true;
         try {
           await this.#nft.apply(text);
@@ -587,7 +596,7 @@ export class PolicyManager {
     // A transaction during the listing: the table may be half old, half new; not judged.
     if (this.#model !== model || this.#applying || this.#transactions !== transactions) return [];
     const ready = readyVeths(model);
-    const tableDifferences = checkPolicyTable(model, listing);
+    const tableDifferences = checkPolicyTable(model, listing, this.#render);
     const differences = [
       ...tableDifferences,
       ...describeGroupChanges(groupChanges(groups, ready)),
