@@ -2,6 +2,7 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "../te
 import type { ClusterState } from "../src/cluster/state.ts";
 import { hostVethName } from "../src/names.ts";
 import { Nft } from "../src/nft.ts";
+import { stateFrom } from "../test/cluster_text.ts";
 import {
   applyText,
   endpoint,
@@ -11,7 +12,6 @@ import {
   podYaml,
   sleep,
 } from "./_policy_testing.ts";
-import { clusterFromText } from "../test/cluster_text.ts";
 import type { LocalEndpoint } from "./local_endpoints.ts";
 import { PolicyManager } from "./policy_manager.ts";
 import { READY_GROUP } from "../src/policy/render.ts";
@@ -80,7 +80,7 @@ async function withManager(
 
 Deno.test("PolicyManager.start() applies the whole table in one transaction", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
-  const cluster = clusterFromText(NAMESPACES, podYaml("x", "a", { app: "web" }), DENY_ALL_X);
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", { app: "web" }), DENY_ALL_X);
   await withManager({ cluster, endpoints: [a] }, async ({ nft, manager }) => {
     await manager.start();
     assertEquals(nft.transactions.length, 1);
@@ -96,7 +96,7 @@ Deno.test("PolicyManager.start() applies the whole table in one transaction", as
 Deno.test("PolicyManager applies only an incremental transaction when a pod appears", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
   const b = await endpoint("x", "b", "10.244.1.11");
-  const cluster = clusterFromText(
+  const cluster = stateFrom(
     NAMESPACES,
     podYaml("x", "a", { app: "web" }),
     podYaml("x", "b", { app: "db" }),
@@ -124,7 +124,7 @@ Deno.test("PolicyManager applies only an incremental transaction when a pod appe
 Deno.test("PolicyManager applies a label change as an incremental transaction", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
   const c = await endpoint("y", "c", "10.244.1.20");
-  const cluster = clusterFromText(
+  const cluster = stateFrom(
     NAMESPACES,
     podYaml("x", "a", { app: "db" }),
     podYaml("y", "c", {}),
@@ -147,7 +147,7 @@ Deno.test("PolicyManager coalesces a burst of changes into one transaction", asy
   const eps = await Promise.all(
     [1, 2, 3, 4, 5].map((i) => endpoint("x", `p${i}`, `10.244.1.${i + 10}`)),
   );
-  const cluster = clusterFromText(NAMESPACES, ...eps.map((_, i) => podYaml("x", `p${i + 1}`, {})));
+  const cluster = stateFrom(NAMESPACES, ...eps.map((_, i) => podYaml("x", `p${i + 1}`, {})));
   applyText(cluster, DENY_ALL_X);
   await withManager({ cluster, endpoints: [] }, async ({ nft, groups, manager, endpoints }) => {
     await manager.start();
@@ -180,7 +180,7 @@ Deno.test("PolicyManager programs a pod that no policy isolates by its ready mar
 
 Deno.test("programmed() answers only after the transaction that carries the pod was applied", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
-  const cluster = clusterFromText(NAMESPACES, podYaml("x", "a", {}), DENY_ALL_X);
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), DENY_ALL_X);
   await withManager({ cluster, endpoints: [] }, async ({ nft, groups, manager, endpoints }) => {
     await manager.start();
     const gate = Promise.withResolvers<void>();
@@ -218,12 +218,7 @@ Deno.test("programmed() brings a debounced run forward: an ADD does not wait for
 Deno.test("PolicyManager falls back to the whole table when an update fails, keeping the old model until then", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
   const b = await endpoint("x", "b", "10.244.1.11");
-  const cluster = clusterFromText(
-    NAMESPACES,
-    podYaml("x", "a", {}),
-    podYaml("x", "b", {}),
-    DENY_ALL_X,
-  );
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
   await withManager({ cluster, endpoints: [a] }, async ({ nft, manager, endpoints }) => {
     await manager.start();
     nft.failNext = 1;
@@ -239,7 +234,7 @@ Deno.test("PolicyManager falls back to the whole table when an update fails, kee
 
 Deno.test("PolicyManager retries a failing whole table with backoff and rejects waiting ADDs", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
-  const cluster = clusterFromText(NAMESPACES, podYaml("x", "a", {}), DENY_ALL_X);
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), DENY_ALL_X);
   await withManager({ cluster, endpoints: [] }, async ({ nft, manager, endpoints }) => {
     await manager.start();
     nft.failNext = 3; // the update, the whole table, the first retry
@@ -277,7 +272,7 @@ Deno.test("PolicyManager.start() fails when nft refuses the table", async () => 
 
 Deno.test("PolicyManager restores a deleted table", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
-  const cluster = clusterFromText(NAMESPACES, podYaml("x", "a", {}), DENY_ALL_X);
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), DENY_ALL_X);
   await withManager({ cluster, endpoints: [a] }, async ({ nft, manager }) => {
     await manager.start();
     nft.listing = undefined; // someone ran `nft delete table inet tern`
@@ -295,7 +290,7 @@ Deno.test("PolicyManager restores a deleted table", async () => {
 async function goldenScenario() {
   const testdata = new URL("../testdata/policy/", import.meta.url);
   const read = (f: string) => Deno.readTextFile(new URL(f, testdata));
-  const cluster = clusterFromText(await read("cluster.yaml"), await read("sg-priority-deny.yaml"));
+  const cluster = stateFrom(await read("cluster.yaml"), await read("sg-priority-deny.yaml"));
   const published = cluster.nodeEndpoints().find((e) => e.node === "node-1")!.endpoints;
   const endpoints = await Promise.all(published.map(async (ep) => ({
     ...ep,
@@ -332,7 +327,7 @@ Deno.test("PolicyManager checks the table periodically and restores a changed on
 
 Deno.test("PolicyManager holds a pod whose Pod object is missing when a policy of its namespace could select it", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
-  const cluster = clusterFromText(NAMESPACES, WEB_FROM_Y);
+  const cluster = stateFrom(NAMESPACES, WEB_FROM_Y);
   await withManager({ cluster, endpoints: [a] }, async ({ nft, manager }) => {
     await manager.start();
     const state = await manager.programmed(a.hostVeth);
@@ -355,7 +350,7 @@ Deno.test("PolicyManager holds a pod whose Pod object is missing when a policy o
 
 Deno.test("PolicyManager programs a pod whose Pod object is missing when nothing in its namespace could select it", async () => {
   const a = await endpoint("z", "a", "10.244.1.10");
-  const cluster = clusterFromText(NAMESPACES, WEB_FROM_Y); // a policy in x only
+  const cluster = stateFrom(NAMESPACES, WEB_FROM_Y); // a policy in x only
   await withManager({ cluster, endpoints: [a] }, async ({ manager }) => {
     await manager.start();
     assertEquals(await manager.programmed(a.hostVeth), { state: "ready" });
@@ -365,7 +360,7 @@ Deno.test("PolicyManager programs a pod whose Pod object is missing when nothing
 
 Deno.test("PolicyManager on a single node takes pods as label-less and applies policy.dir to them", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
-  const policyDir = clusterFromText(DENY_ALL_X);
+  const policyDir = stateFrom(DENY_ALL_X);
   await withManager({ policyDir, endpoints: [a] }, async ({ manager }) => {
     await manager.start();
     assertEquals(await manager.programmed(a.hostVeth), { state: "ready" });
@@ -417,12 +412,7 @@ Deno.test("programmed() marks a ready pod's veth again when it was made anew wit
 Deno.test("a mark that cannot be set after the transaction fails the run, keeps the new table as the model and marks nothing by the old one", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
   const b = await endpoint("x", "b", "10.244.1.11");
-  const cluster = clusterFromText(
-    NAMESPACES,
-    podYaml("x", "a", {}),
-    podYaml("x", "b", {}),
-    DENY_ALL_X,
-  );
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
   await withManager({ cluster, endpoints: [a] }, async ({ nft, groups, manager, endpoints }) => {
     await manager.start();
     // b comes and a goes in one run; setting b's mark fails after the transaction.
@@ -450,12 +440,7 @@ Deno.test("a mark that cannot be set after the transaction fails the run, keeps 
 Deno.test("an update that falls back to the whole table corrects every mark after it", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
   const b = await endpoint("x", "b", "10.244.1.11");
-  const cluster = clusterFromText(
-    NAMESPACES,
-    podYaml("x", "a", {}),
-    podYaml("x", "b", {}),
-    DENY_ALL_X,
-  );
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
   await withManager({ cluster, endpoints: [a] }, async ({ nft, groups, manager, endpoints }) => {
     await manager.start();
     groups.links.set("tern0000000000f", READY_GROUP); // someone's mark on a veth without policy
@@ -493,12 +478,7 @@ Deno.test("tableEvent() checks the table soon after a foreign change, not after 
 Deno.test("PolicyManager removes a released pod with an incremental transaction", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
   const b = await endpoint("x", "b", "10.244.1.11");
-  const cluster = clusterFromText(
-    NAMESPACES,
-    podYaml("x", "a", {}),
-    podYaml("x", "b", {}),
-    DENY_ALL_X,
-  );
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
   await withManager({ cluster, endpoints: [a, b] }, async ({ nft, groups, manager, endpoints }) => {
     await manager.start();
     assertEquals(groups.links.get(b.hostVeth), READY_GROUP);
@@ -521,7 +501,7 @@ Deno.test("PolicyManager removes a released pod with an incremental transaction"
 
 Deno.test("a change does not wait behind a table check's listing, and that listing is not judged", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
-  const cluster = clusterFromText(NAMESPACES, podYaml("x", "a", {}));
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}));
   const fake = new FakeNft();
   let release = () => {};
   let listingHeld: Promise<void> | undefined;

@@ -1,8 +1,8 @@
 import { assert, assertEquals, assertThrows } from "../test/assert.ts";
 import { Nft } from "../src/nft.ts";
 import { ExplainError } from "../src/policy/explain.ts";
+import { stateFrom } from "../test/cluster_text.ts";
 import { endpoint, FakeNft, FakeVethGroups, podYaml } from "./_policy_testing.ts";
-import { clusterFromText } from "../test/cluster_text.ts";
 import { PolicyManager } from "./policy_manager.ts";
 import { managedPolicy, policyManifestErrors } from "./policy_service.ts";
 
@@ -14,7 +14,7 @@ async function withService(
 ) {
   const a = await endpoint("x", "a", "10.244.1.10");
   const c = await endpoint("y", "c", "10.244.1.12");
-  const cluster = clusterFromText(
+  const cluster = stateFrom(
     "{apiVersion: v1, kind: Node, metadata: {name: node-1}, status: {addresses: [{type: InternalIP, address: 192.168.1.1}]}}",
     podYaml("x", "a", { app: "web" }),
     podYaml("y", "c", {}),

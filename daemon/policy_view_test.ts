@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../test/assert.ts";
+import { stateFrom } from "../test/cluster_text.ts";
 import { endpoint, podYaml } from "./_policy_testing.ts";
-import { clusterFromText } from "../test/cluster_text.ts";
 import { policyEndpoint, PolicyViewBuilder } from "./policy_view.ts";
 
 const NP_X =
@@ -19,7 +19,7 @@ Deno.test("PolicyViewBuilder on a single node makes every endpoint a label-less 
   const a = await endpoint("x", "a", "10.244.1.10");
   const { view, endpoints, held } = new PolicyViewBuilder().build({
     cluster: undefined,
-    policyDir: clusterFromText(NP_X),
+    policyDir: stateFrom(NP_X),
     endpoints: [a],
     nodeName: "node-1",
   });
@@ -38,7 +38,7 @@ Deno.test("PolicyViewBuilder holds an unknown pod when a NetworkPolicy or Securi
   const b = await endpoint("y", "b", "10.244.1.11");
   const c = await endpoint("z", "c", "10.244.1.12");
   const { view, held } = new PolicyViewBuilder().build({
-    cluster: clusterFromText(NP_X, SGP_Y),
+    cluster: stateFrom(NP_X, SGP_Y),
     policyDir: undefined,
     endpoints: [a, b, c],
     nodeName: "node-1",
@@ -60,7 +60,7 @@ Deno.test("PolicyViewBuilder holds an unknown pod when a NetworkPolicy or Securi
 
 Deno.test("PolicyViewBuilder uses the cluster's Pod object when it has one", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
-  const cluster = clusterFromText(NP_X, podYaml("x", "a", { app: "web" }));
+  const cluster = stateFrom(NP_X, podYaml("x", "a", { app: "web" }));
   const { view, held } = new PolicyViewBuilder().build({
     cluster,
     policyDir: undefined,
@@ -82,8 +82,8 @@ Deno.test("PolicyViewBuilder keeps synthesized pods the same objects from one bu
 });
 
 Deno.test("PolicyViewBuilder takes a policy in both sources from the cluster source", () => {
-  const cluster = clusterFromText(NP_X);
-  const dir = clusterFromText(NP_X.replace("app: web", "app: db"), SGP_Y);
+  const cluster = stateFrom(NP_X);
+  const dir = stateFrom(NP_X.replace("app: web", "app: db"), SGP_Y);
   const { view } = new PolicyViewBuilder().build({
     cluster,
     policyDir: dir,

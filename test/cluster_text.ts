@@ -19,7 +19,7 @@ export function manifestResources(text: string, file: string): Resource[] {
 }
 
 /** A cluster state holding the manifests in `texts` (files `text-0`, `text-1`, …). */
-export function clusterFromText(...texts: string[]): ClusterState {
+export function stateFrom(...texts: string[]): ClusterState {
   const resources = texts.flatMap((text, i) => manifestResources(text, `text-${i}`));
   const state = new ClusterState();
   state.reset(snapshotOf(resources, { resourceVersion: "1" }));

@@ -10,7 +10,7 @@ import type { OtherResource } from "../cluster/types.ts";
 import { hostVethName } from "../names.ts";
 import { compilePolicy } from "./compile.ts";
 import type { LocalEndpoint, PolicyModel } from "./model.ts";
-import { clusterFromText } from "../../test/cluster_text.ts";
+import { stateFrom } from "../../test/cluster_text.ts";
 
 /** `testdata/policy/`. */
 export const TESTDATA = new URL("../../testdata/policy/", import.meta.url);
@@ -36,7 +36,7 @@ export async function loadCluster(...files: string[]): Promise<ClusterState> {
   const texts = await Promise.all(
     ["cluster.yaml", ...files].map((f) => Deno.readTextFile(new URL(f, TESTDATA))),
   );
-  return clusterFromText(...texts);
+  return stateFrom(...texts);
 }
 
 /**
@@ -68,7 +68,7 @@ export async function loadClusterUnvalidated(file: string): Promise<ClusterState
 
 /** Extra manifests as YAML text, added to the test cluster. */
 export async function clusterWith(...texts: string[]): Promise<ClusterState> {
-  return clusterFromText(await Deno.readTextFile(new URL("cluster.yaml", TESTDATA)), ...texts);
+  return stateFrom(await Deno.readTextFile(new URL("cluster.yaml", TESTDATA)), ...texts);
 }
 
 /** The endpoints `node` published, with the host veth names the plugin gave them. */

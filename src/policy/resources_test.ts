@@ -43,10 +43,10 @@ Deno.test("readPolicyResources() rejects each invalid policy with reasons that n
 });
 
 Deno.test("readPolicyResources() defaults policyTypes as upstream: Egress only with egress rules", async () => {
-  const { clusterFromText } = await import("../../test/cluster_text.ts");
+  const { stateFrom } = await import("../../test/cluster_text.ts");
   const np = (name: string, spec: string) =>
     `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: ${name} }\nspec: ${spec}\n`;
-  const state = clusterFromText(
+  const state = stateFrom(
     np("a", "{ podSelector: {} }"),
     np("b", "{ podSelector: {}, egress: [{}] }"),
     np("c", "{ podSelector: {}, egress: [] }"),
@@ -69,8 +69,8 @@ Deno.test("readPolicyResources() defaults policyTypes as upstream: Egress only w
 });
 
 Deno.test("readPolicyResources() defaults SecurityGroup rules to priority 1000 and every protocol", async () => {
-  const { clusterFromText } = await import("../../test/cluster_text.ts");
-  const state = clusterFromText(
+  const { stateFrom } = await import("../../test/cluster_text.ts");
+  const state = stateFrom(
     'apiVersion: tern.dev/v1alpha1\nkind: SecurityGroup\nmetadata: { name: sg-a }\nspec:\n  ingress: [{ action: deny }]\n  egress: [{ action: allow, protocol: udp, ports: [53, "1000-2000"], to: [{ podSelector: {} }] }]\n',
     "apiVersion: v1\nkind: ServiceAccount\nmetadata: { name: web, namespace: x, labels: { role: web, bad: 5 } }\n",
   );
