@@ -101,3 +101,24 @@ Deno.test("readPolicyResources() reports IPv6 peers as unsupported and keeps the
     'Unsupported in NetworkPolicy "x/ipblock": spec.ingress[0].from[2].ipBlock.cidr: "fd00::/64" is IPv6 and tern enforces IPv4 only: this peer matches nothing',
   ]]);
 });
+
+Deno.test("readPolicyResources() reports a SecurityGroup's IPv6 CIDR peers as unsupported", async () => {
+  const { stateFrom } = await import("../../test/cluster_text.ts");
+  const state = stateFrom(`apiVersion: tern.dev/v1alpha1
+kind: SecurityGroup
+metadata: { name: sg-v6 }
+spec:
+  ingress:
+    - action: allow
+      from: [{ cidr: 10.0.0.0/8 }, { cidr: "fd00::/64" }]
+  egress:
+    - action: allow
+      to: [{ cidr: "2001:db8::/32" }]
+`);
+  const read = readPolicyResources(state.others());
+  assertEquals([...read.securityGroups.keys()], ["sg-v6"]);
+  assertEquals(read.problems.map((p) => [p.severity, p.key]), [
+    ["unsupported", "spec.ingress[0].from[1].cidr"],
+    ["unsupported", "spec.egress[0].to[0].cidr"],
+  ]);
+});
