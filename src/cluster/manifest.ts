@@ -17,6 +17,7 @@ import { type Document, LineCounter, parseAllDocuments } from "yaml";
 import { formatCidr, parseCidr } from "../cidr.ts";
 import { invalidPolicyFields } from "../policy/resources.ts";
 import { describeIssue, formatPath, formatValue, valueAt } from "../zod_issues.ts";
+import { dnsLabel, isPortName, subdomain } from "./object_names.ts";
 import { otherKey, podKey } from "./resource_key.ts";
 import type {
   Container,
@@ -316,10 +317,6 @@ function yamlError(
 
 // ---- value checks ----------------------------------------------------------------------------
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
 /** The canonical text of an IPv6 address, or undefined when `text` is not one. */
 function canonicalIpv6(text: string): string | undefined {
   if (!text.includes(":") || /[^0-9a-fA-F:.]/.test(text)) return undefined;
@@ -339,28 +336,6 @@ function canonicalIp(text: string): string | undefined {
     return canonicalIpv6(text);
   }
 }
-
-const subdomain = z.string().superRefine((value, ctx) => {
-  if (value.length > 253 || !DNS_SUBDOMAIN.test(value)) {
-    ctx.addIssue({
-      code: "custom",
-      message: `${
-        formatValue(value)
-      } is not a valid name: lowercase letters, digits, "-" and ".", at most 253`,
-    });
-  }
-});
-
-const label = z.string().superRefine((value, ctx) => {
-  if (value.length > 63 || !DNS_LABEL.test(value)) {
-    ctx.addIssue({
-      code: "custom",
-      message: `${
-        formatValue(value)
-      } is not a valid name: lowercase letters, digits and "-", at most 63`,
-    });
-  }
-});
 
 const stringMap = z.record(z.string(), z.string());
 
@@ -480,9 +455,7 @@ const nodeSchema = z.looseObject({
 
 const containerPort = z.looseObject({
   name: z.string().superRefine((value, ctx) => {
-    if (
-      value.length > 15 || !PORT_NAME.test(value) || !/[a-z]/.test(value) || value.includes("--")
-    ) {
+    if (!isPortName(value)) {
       ctx.addIssue({
         code: "custom",
         message: `${
@@ -498,7 +471,7 @@ const containerPort = z.looseObject({
 const podSchema = z.looseObject({
   metadata: z.looseObject({
     name: subdomain,
-    namespace: label.default("default"),
+    namespace: dnsLabel.default("default"),
     uid: z.string().optional(),
     labels: stringMap.nullish(),
     annotations: stringMap.nullish(),
@@ -550,7 +523,7 @@ const podSchema = z.looseObject({
   return pod;
 });
 
-const namespaceSchema = z.looseObject({ metadata: metadata(label) }).transform(
+const namespaceSchema = z.looseObject({ metadata: metadata(dnsLabel) }).transform(
   (value): Namespace => {
     const ns: Namespace = {
       kind: "Namespace",

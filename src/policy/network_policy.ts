@@ -10,15 +10,8 @@
 import { z } from "zod";
 import { formatValue } from "../zod_issues.ts";
 import { ipv6PeerProblems, type ParseResult, parseWith } from "./_parse.ts";
-import {
-  anyCidr,
-  cidrStrictlyInside,
-  dnsLabel,
-  isPortName,
-  type ParsedCidr,
-  portNumber,
-  subdomain,
-} from "./_schema.ts";
+import { dnsLabel, isPortName, subdomain } from "../cluster/object_names.ts";
+import { anyCidr, cidrStrictlyInside, type ParsedCidr, portNumber } from "./_schema.ts";
 import type { PolicyRef } from "./model.ts";
 import { type LabelSelector, labelSelectorSchema } from "./selector.ts";
 import type { OtherResource } from "../cluster/types.ts";

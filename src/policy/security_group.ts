@@ -11,7 +11,8 @@
 import { z } from "zod";
 import { formatValue } from "../zod_issues.ts";
 import { ipv6PeerProblems, type ParseResult, parseWith } from "./_parse.ts";
-import { anyCidr, cidrStrictlyInside, dnsLabel, type ParsedCidr, subdomain } from "./_schema.ts";
+import { dnsLabel, subdomain } from "../cluster/object_names.ts";
+import { anyCidr, cidrStrictlyInside, type ParsedCidr } from "./_schema.ts";
 import type { PolicyRef } from "./model.ts";
 import type { Range } from "./ranges.ts";
 import { type LabelSelector, labelSelectorSchema } from "./selector.ts";
