@@ -7,6 +7,7 @@
  * @module
  */
 import type { Sandbox } from "./sandbox.ts";
+import { killChild } from "../src/lib/kill_child.ts";
 
 /** The port the echo servers listen on. */
 export const PEER_ECHO_PORT = 7777;
@@ -46,12 +47,7 @@ export async function startPeerEcho(
     stderr: "piped",
   }).spawn();
   const stop = async () => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await child.status;
+    await killChild(child);
   };
   const reader = child.stdout.getReader();
   const timeout = new Promise<"timeout">((r) => {

@@ -12,6 +12,7 @@ import type { PolicyStatusResponse } from "../src/api.ts";
 import type { SandboxNode, SandboxPod } from "./sandbox.ts";
 import { SandboxCluster } from "./sandbox_cluster.ts";
 import { pollUntil } from "./poll.ts";
+import { killChild } from "../src/lib/kill_child.ts";
 
 const AGENT = new URL("./policy_agent.ts", import.meta.url).pathname;
 
@@ -116,12 +117,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-    await this.#child.status;
+    await killChild(this.#child);
     for (const done of this.#waiting.values()) done("0");
   }
 }
