@@ -13,6 +13,7 @@ import type { SandboxNode, SandboxPod } from "./sandbox.ts";
 import { SandboxCluster } from "./sandbox_cluster.ts";
 import { pollUntil } from "./poll.ts";
 import { killChild } from "../src/lib/kill_child.ts";
+import { pooled } from "../src/lib/pooled.ts";
 
 const AGENT = new URL("./policy_agent.ts", import.meta.url).pathname;
 
@@ -120,24 +121,6 @@ export class Agent {
     await killChild(this.#child);
     for (const done of this.#waiting.values()) done("0");
   }
-}
-
-/** Runs `fn` over `items`, `limit` at a time, results in order. */
-export async function pooled<T, R>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** The Pod manifest of a lab pod: labels, service account, named ports, status. */
