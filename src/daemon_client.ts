@@ -59,6 +59,15 @@ export class DaemonApiError extends Error {
   }
 }
 
+/** The daemon's answer is not HTTP as this client reads it; retrying elsewhere will not help. */
+export class MalformedResponseError extends Error {
+  /** `detail` says what was wrong: `no end of headers`, `bad chunk size`. */
+  constructor(detail: string) {
+    super(`Malformed HTTP response: ${detail}`);
+    this.name = "MalformedResponseError";
+  }
+}
+
 /** A parsed HTTP response: status, lower-cased headers and the body as text. */
 export interface RawResponse {
   status: number;
@@ -81,11 +90,11 @@ export function parseHttpResponse(bytes: Uint8Array): RawResponse {
       break;
     }
   }
-  if (headerEnd < 0) throw new Error("Malformed HTTP response: no end of headers");
+  if (headerEnd < 0) throw new MalformedResponseError("no end of headers");
   const lines = decoder.decode(bytes.subarray(0, headerEnd)).split("\r\n");
   const statusMatch = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? "");
   if (!statusMatch) {
-    throw new Error(`Malformed HTTP response: status line ${JSON.stringify(lines[0])}`);
+    throw new MalformedResponseError(`status line ${JSON.stringify(lines[0])}`);
   }
   const headers = new Map<string, string>();
   for (const line of lines.slice(1)) {
@@ -111,7 +120,7 @@ function dechunk(bytes: Uint8Array): Uint8Array {
       lineEnd++;
     }
     const size = parseInt(decoder.decode(bytes.subarray(pos, lineEnd)).split(";")[0]!, 16);
-    if (!Number.isFinite(size)) throw new Error("Malformed HTTP response: bad chunk size");
+    if (!Number.isFinite(size)) throw new MalformedResponseError("bad chunk size");
     if (size === 0) break;
     parts.push(bytes.subarray(lineEnd + 2, lineEnd + 2 + size));
     pos = lineEnd + 2 + size + 2;
@@ -203,9 +212,7 @@ export class DaemonClient implements DaemonApi {
           `no answer within ${this.#timeoutMs} ms`,
         );
       }
-      if (
-        err instanceof Error && !(err instanceof DaemonApiError) && /Malformed/.test(err.message)
-      ) throw err;
+      if (err instanceof MalformedResponseError) throw err;
       throw new DaemonUnavailableError(
         this.#socketPath,
         errorMessage(err),
