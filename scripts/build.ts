@@ -24,6 +24,7 @@ import { parseArgs } from "node:util";
 import { TERN_VERSION } from "../src/version.ts";
 import { errorMessage } from "../src/lib/errors.ts";
 import { concatBytes } from "../src/lib/bytes.ts";
+import { runResultOf } from "../src/runner.ts";
 
 /** How `dist/tern` is made. */
 export type BuildMode = "compile" | "bundle";
@@ -200,13 +201,7 @@ async function run(
       stderr: "piped",
       signal: controller.signal,
     }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-      timedOut: controller.signal.aborted,
-    };
+    return { ...runResultOf(out), timedOut: controller.signal.aborted };
   } finally {
     clearTimeout(timer);
   }

@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { DIST, ensureDist } from "./dist.ts";
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
+import { runResultOf } from "../src/runner.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const INSTALL = `${ROOT}/install.sh`;
@@ -19,8 +20,7 @@ interface Ran {
 
 async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
   const out = await new Deno.Command(cmd, { args, env, stdin: "null" }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+  return runResultOf(out);
 }
 
 async function install(root: string, ...args: string[]): Promise<Ran> {
