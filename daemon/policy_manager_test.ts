@@ -2,7 +2,7 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "../te
 import type { ClusterState } from "../src/cluster/state.ts";
 import { hostVethName } from "../src/names.ts";
 import { Nft } from "../src/nft.ts";
-import { stateFrom } from "../test/cluster_text.ts";
+import { stateFrom } from "../test/cluster_fixtures.ts";
 import {
   applyText,
   endpoint,

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertThrows } from "../test/assert.ts";
 import { Nft } from "../src/nft.ts";
 import { ExplainError } from "../src/policy/explain.ts";
-import { stateFrom } from "../test/cluster_text.ts";
+import { stateFrom } from "../test/cluster_fixtures.ts";
 import { endpoint, FakeNft, FakeVethGroups, podYaml } from "./_policy_testing.ts";
 import { PolicyManager } from "./policy_manager.ts";
 import { managedPolicy, policyManifestErrors } from "./policy_service.ts";

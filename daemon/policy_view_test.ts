@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../test/assert.ts";
-import { stateFrom } from "../test/cluster_text.ts";
+import { stateFrom } from "../test/cluster_fixtures.ts";
 import { endpoint, podYaml } from "./_policy_testing.ts";
 import { policyEndpoint, PolicyViewBuilder } from "./policy_view.ts";
 

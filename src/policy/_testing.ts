@@ -10,7 +10,7 @@ import type { OtherResource } from "../cluster/types.ts";
 import { hostVethName } from "../names.ts";
 import { compilePolicy } from "./compile.ts";
 import type { LocalEndpoint, PolicyModel } from "./model.ts";
-import { stateFrom } from "../../test/cluster_text.ts";
+import { stateFrom } from "../../test/cluster_fixtures.ts";
 
 /** `testdata/policy/`. */
 export const TESTDATA = new URL("../../testdata/policy/", import.meta.url);

@@ -43,7 +43,7 @@ Deno.test("readPolicyResources() rejects each invalid policy with reasons that n
 });
 
 Deno.test("readPolicyResources() defaults policyTypes as upstream: Egress only with egress rules", async () => {
-  const { stateFrom } = await import("../../test/cluster_text.ts");
+  const { stateFrom } = await import("../../test/cluster_fixtures.ts");
   const np = (name: string, spec: string) =>
     `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: ${name} }\nspec: ${spec}\n`;
   const state = stateFrom(
@@ -69,7 +69,7 @@ Deno.test("readPolicyResources() defaults policyTypes as upstream: Egress only w
 });
 
 Deno.test("readPolicyResources() defaults SecurityGroup rules to priority 1000 and every protocol", async () => {
-  const { stateFrom } = await import("../../test/cluster_text.ts");
+  const { stateFrom } = await import("../../test/cluster_fixtures.ts");
   const state = stateFrom(
     'apiVersion: tern.dev/v1alpha1\nkind: SecurityGroup\nmetadata: { name: sg-a }\nspec:\n  ingress: [{ action: deny }]\n  egress: [{ action: allow, protocol: udp, ports: [53, "1000-2000"], to: [{ podSelector: {} }] }]\n',
     "apiVersion: v1\nkind: ServiceAccount\nmetadata: { name: web, namespace: x, labels: { role: web, bad: 5 } }\n",
@@ -103,7 +103,7 @@ Deno.test("readPolicyResources() reports IPv6 peers as unsupported and keeps the
 });
 
 Deno.test("readPolicyResources() reports a SecurityGroup's IPv6 CIDR peers as unsupported", async () => {
-  const { stateFrom } = await import("../../test/cluster_text.ts");
+  const { stateFrom } = await import("../../test/cluster_fixtures.ts");
   const state = stateFrom(`apiVersion: tern.dev/v1alpha1
 kind: SecurityGroup
 metadata: { name: sg-v6 }
