@@ -18,10 +18,10 @@ import {
   type StatusResponse,
 } from "../src/api.ts";
 import { DaemonApiError, DaemonClient, DaemonUnavailableError } from "../src/daemon_client.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
 import { type BuildInfo, buildInfoCandidates, readBuildInfo } from "./build_info.ts";
 import { renderEndpoints, renderStatus } from "./render.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** What the CLI needs of the daemon. */
 export interface CliDaemon {

@@ -7,9 +7,9 @@
 import type { ClusterState } from "../src/cluster/state.ts";
 import { hostVethName } from "../src/names.ts";
 import type { Runner, RunResult } from "../src/runner.ts";
+import { manifestResources } from "../test/cluster_fixtures.ts";
 import type { LocalEndpoint } from "./local_endpoints.ts";
 import type { VethGroups } from "./veth_groups.ts";
-import { manifestResources } from "../test/cluster_fixtures.ts";
 
 /** Applies the manifests in `text` to `state` as `added`/`modified` events. */
 export function applyText(state: ClusterState, text: string): void {

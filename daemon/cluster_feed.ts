@@ -9,8 +9,8 @@
 import type { ClusterSource } from "../src/cluster/source.ts";
 import type { ClusterState } from "../src/cluster/state.ts";
 import type { ManifestError } from "../src/cluster/types.ts";
-import { type Logger, silentLogger } from "../src/log.ts";
 import { errorMessage } from "../src/lib/errors.ts";
+import { type Logger, silentLogger } from "../src/log.ts";
 
 /** The watch loop over one source and one state. */
 export class ClusterFeed {

@@ -1,8 +1,8 @@
 import { assertEquals } from "../test/assert.ts";
 import type { ClusterChange } from "../src/cluster/state.ts";
 import type { Pod, Resource } from "../src/cluster/types.ts";
-import { affectsRouting, touchesOwnEndpoints } from "./cluster_triggers.ts";
 import { testPod } from "../test/cluster_fixtures.ts";
+import { affectsRouting, touchesOwnEndpoints } from "./cluster_triggers.ts";
 
 function pod(name: string, nodeName?: string): Pod {
   return testPod(name, nodeName ? { nodeName } : {});

@@ -9,12 +9,12 @@ import { z } from "zod";
 import { parseDocument } from "yaml";
 import { DEFAULT_SOCKET } from "../src/api.ts";
 import { type Cidr, formatCidr, overlaps, parseCidr } from "../src/cidr.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import type { Level } from "../src/log.ts";
 import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
 import { DEFAULT_LOG_RATE } from "../src/policy/compile.ts";
 import { formatValue } from "../src/zod_issues.ts";
 import { formatIssues } from "./_zod_issues.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 import { parseDuration } from "./duration.ts";
 import { type RoutingConfig, routingConfigSchema } from "./routing/routing_config.ts";
 

@@ -11,6 +11,7 @@
  */
 import type { Endpoint } from "../src/api.ts";
 import type { Ip } from "../src/ip.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { hostVethName, VETH_PREFIX } from "../src/names.ts";
 import { applyLines, type ApplyResult } from "./batch_apply.ts";
 import { type LocalEndpoint, LocalEndpoints, toLocalEndpoint } from "./local_endpoints.ts";
@@ -23,7 +24,6 @@ import {
   renderRuleAdd,
   renderRuleDel,
 } from "./routing/render.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** Default path of the IPv4 forwarding switch (per network namespace). */
 export const IP_FORWARD_PATH = "/proc/sys/net/ipv4/ip_forward";

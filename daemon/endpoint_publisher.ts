@@ -8,8 +8,8 @@
  * @module
  */
 import type { PublishedEndpoint } from "../src/cluster/types.ts";
-import { type Logger, silentLogger } from "../src/log.ts";
 import { errorMessage } from "../src/lib/errors.ts";
+import { type Logger, silentLogger } from "../src/log.ts";
 
 /** The last publication, for status. */
 export interface PublishStatus {

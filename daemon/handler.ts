@@ -20,6 +20,8 @@ import type {
   RoutingStatus,
   StatusResponse,
 } from "../src/api.ts";
+import { concatBytes } from "../src/lib/bytes.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import { GATEWAY_IP, hostVethName } from "../src/names.ts";
 import { TERN_VERSION } from "../src/version.ts";
@@ -38,8 +40,6 @@ import { type Ipam, IpamConflictError, IpamExhaustedError, IpamNotFoundError } f
 import type { Mutex } from "./mutex.ts";
 import type { PolicyService } from "./policy_service.ts";
 import { ExplainError } from "../src/policy/explain.ts";
-import { errorMessage } from "../src/lib/errors.ts";
-import { concatBytes } from "../src/lib/bytes.ts";
 
 /** The largest request body the API reads, in bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;

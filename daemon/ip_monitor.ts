@@ -7,8 +7,8 @@
  * tests feed lines without a kernel.
  * @module
  */
-import { type Logger, silentLogger } from "../src/log.ts";
 import { errorMessage } from "../src/lib/errors.ts";
+import { type Logger, silentLogger } from "../src/log.ts";
 
 /** A running child process, seen as the lines of its standard output. */
 export interface SpawnedProcess {

@@ -18,6 +18,7 @@ import { publishEndpoints } from "../src/cluster/publish_endpoints.ts";
 import { ClusterState } from "../src/cluster/state.ts";
 import type { PublishedEndpoint } from "../src/cluster/types.ts";
 import { Ip } from "../src/ip.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { Nft } from "../src/nft.ts";
 import { denoRunner, type Runner } from "../src/runner.ts";
@@ -43,7 +44,6 @@ import { managedPolicy } from "./policy_service.ts";
 import { Reconciler } from "./reconciler.ts";
 import { probeSocket, serveUnix, SocketInUseError } from "./server.ts";
 import { Sweeper } from "./sweeper.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** `ternd --help`. */
 export const USAGE = `Usage: ternd [--config FILE] [${RELEASE_OUTSIDE_POOLS_FLAG}]

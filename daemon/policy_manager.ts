@@ -26,6 +26,7 @@
  * @module
  */
 import type { PolicyApplyStatus, PolicyEnforcement, PolicyPendingPod } from "../src/api.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import type { Nft } from "../src/nft.ts";
 import { type PolicyCounters, policyCounters } from "../src/policy/counters.ts";
@@ -41,7 +42,6 @@ import { checkPolicyTable } from "../src/policy/table_check.ts";
 import { type PolicyInputs, type PolicyView, PolicyViewBuilder } from "./policy_view.ts";
 import { RetryBackoff } from "./retry_backoff.ts";
 import { describeGroupChanges, groupChanges, type VethGroups } from "./veth_groups.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** What the manager works with. */
 export interface PolicyManagerDeps {

@@ -18,6 +18,7 @@ import type {
   RoutingProblem,
 } from "../src/api.ts";
 import type { Ip } from "../src/ip.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import { applyLines } from "./batch_apply.ts";
 import type { EchoFilter } from "./monitor_echo.ts";
@@ -26,7 +27,6 @@ import { planChanges } from "./reconcile_plan.ts";
 import { RetryBackoff } from "./retry_backoff.ts";
 import { parseRoutes, parseRules, routeListArgs, ruleListArgs } from "./routing/parse.ts";
 import type { PeerInfo } from "./routing/peer_routes.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** A pass as status shows it, plus where its time went (for logs and the benchmark). */
 export interface PassResult extends ReconcilePass {

@@ -10,6 +10,7 @@
 import type { AllocateRequest, AllocateResponse } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { type Ip, type PodLink, renderPodSide, renderVethAdd } from "../src/ip.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import type { Logger } from "../src/log.ts";
 import { GATEWAY_IP, hostVethMac, hostVethName } from "../src/names.ts";
 import { CommandError } from "../src/runner.ts";
@@ -18,7 +19,6 @@ import { daemonFailure } from "./daemon_failure.ts";
 import type { AddCheckEnv } from "./env.ts";
 import { randomPodMac } from "./pod_mac.ts";
 import type { CniResult } from "./result.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** One step to undo on failure. */
 interface Undo {

@@ -8,13 +8,13 @@
 import type { Endpoint } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import type { IpAddrInfo, IpLink, IpNeigh, IpRoute } from "../src/ip.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { GATEWAY_IP, hostVethName } from "../src/names.ts";
 import { CommandError } from "../src/runner.ts";
 import type { CommandContext } from "./_context.ts";
 import { daemonFailure } from "./daemon_failure.ts";
 import type { AddCheckEnv } from "./env.ts";
 import type { CniResult } from "./result.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** An address entry with its link fields, as `ip -json addr show dev X` prints it. */
 type LinkWithAddrs = IpAddrInfo & IpLink;

@@ -9,11 +9,11 @@
 import type { ReleaseResponse } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { DaemonApiError } from "../src/daemon_client.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { hostVethName } from "../src/names.ts";
 import type { CommandContext } from "./_context.ts";
 import { daemonFailure } from "./daemon_failure.ts";
 import type { DelEnv } from "./env.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** Runs DEL; resolves when the attachment is gone, throws a {@linkcode CniError} otherwise. */
 export async function cmdDel(ctx: CommandContext<DelEnv>): Promise<void> {

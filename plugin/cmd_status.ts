@@ -7,9 +7,9 @@
 import type { StatusResponse } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { DaemonUnavailableError } from "../src/daemon_client.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import type { CommandContext } from "./_context.ts";
 import type { NetworkEnv } from "./env.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** Runs STATUS; resolves when ready, throws {@linkcode CniError} 50 or 51 otherwise. */
 export async function cmdStatus(ctx: CommandContext<NetworkEnv>): Promise<void> {

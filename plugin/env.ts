@@ -6,8 +6,8 @@
  * @module
  */
 import { CniCode, CniError } from "../src/cni_error.ts";
-import { type CniArgs, parseCniArgs } from "./cni_args.ts";
 import { errorMessage } from "../src/lib/errors.ts";
+import { type CniArgs, parseCniArgs } from "./cni_args.ts";
 
 /** The commands of the CNI spec 1.1.0. */
 export const CNI_COMMANDS = ["ADD", "DEL", "CHECK", "STATUS", "VERSION", "GC"] as const;

@@ -5,10 +5,10 @@
  * @module
  */
 import { DaemonClient } from "../src/daemon_client.ts";
+import { concatBytes } from "../src/lib/bytes.ts";
 import { createLogger } from "../src/log.ts";
 import { denoRunner } from "../src/runner.ts";
 import { runSkel } from "./skel.ts";
-import { concatBytes } from "../src/lib/bytes.ts";
 
 /**
  * All of stdin, read with blocking reads: `new Response(Deno.stdin.readable).text()` loads the

@@ -8,13 +8,13 @@
 import type { AttachmentId } from "../src/api.ts";
 import { DEFAULT_SOCKET } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import type { Level } from "../src/log.ts";
 import { SUPPORTED_CNI_VERSIONS } from "../src/version.ts";
 import { isRecord, parseDns, record, ShapeError, show, string } from "./_shape.ts";
 import type { CniCommand } from "./env.ts";
 import { parsePrevResult } from "./prev_result.ts";
 import type { CniDns, CniResult } from "./result.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** MTU of both veth ends when the config names none. */
 export const DEFAULT_MTU = 1500;

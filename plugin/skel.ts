@@ -8,6 +8,7 @@
 import { CniCode, CniError } from "../src/cni_error.ts";
 import type { DaemonApi } from "../src/daemon_client.ts";
 import { Ip } from "../src/ip.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import type { Level, Logger } from "../src/log.ts";
 import type { Runner } from "../src/runner.ts";
 import { CNI_SPEC_VERSION, SUPPORTED_CNI_VERSIONS } from "../src/version.ts";
@@ -21,7 +22,6 @@ import { cmdVersion } from "./cmd_version.ts";
 import { parseEnv } from "./env.ts";
 import { parseNetConf, peekCniVersion } from "./netconf.ts";
 import { formatResult } from "./result.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** The plugin's edges. */
 export interface PluginIo {

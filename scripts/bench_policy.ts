@@ -30,6 +30,7 @@
  */
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
+import { errorMessage } from "../src/lib/errors.ts";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
 import { must, type SandboxNode } from "../test/sandbox.ts";
 import { Agent } from "../test/policy_lab.ts";
@@ -43,7 +44,6 @@ import { Nft } from "../src/nft.ts";
 import { Ip } from "../src/ip.ts";
 import { IpVethGroups } from "../daemon/veth_groups.ts";
 import { denoRunner } from "../src/runner.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 
 /** One case's figures. */
 export interface PolicyBenchCase {

@@ -21,10 +21,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { TERN_VERSION } from "../src/version.ts";
-import { errorMessage } from "../src/lib/errors.ts";
 import { concatBytes } from "../src/lib/bytes.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { runResultOf } from "../src/runner.ts";
+import { TERN_VERSION } from "../src/version.ts";
 
 /** How `dist/tern` is made. */
 export type BuildMode = "compile" | "bundle";

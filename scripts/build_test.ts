@@ -1,3 +1,4 @@
+import { runResultOf } from "../src/runner.ts";
 import {
   assert,
   assertEquals,
@@ -17,7 +18,6 @@ import {
   sourceFiles,
   sourceHash,
 } from "./build.ts";
-import { runResultOf } from "../src/runner.ts";
 
 const probe = {
   cachedZip: "/c/dl/release/v2.9.6/denort-x86_64-unknown-linux-gnu.zip",

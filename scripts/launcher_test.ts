@@ -2,8 +2,8 @@
  * The bundle launcher (`scripts/launcher.sh`) in the layouts it must work in, with a stand-in
  * `main.js` that reports what it was given and `lib/deno` linked to the running Deno.
  */
-import { assertEquals, assertStringIncludes } from "../test/assert.ts";
 import { runResultOf } from "../src/runner.ts";
+import { assertEquals, assertStringIncludes } from "../test/assert.ts";
 
 const LAUNCHER = new URL("./launcher.sh", import.meta.url).pathname;
 

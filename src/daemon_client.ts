@@ -17,8 +17,8 @@ import type {
   ReleaseResponse,
   StatusResponse,
 } from "./api.ts";
-import { errorMessage } from "./lib/errors.ts";
 import { concatBytes } from "./lib/bytes.ts";
+import { errorMessage } from "./lib/errors.ts";
 
 /** What the plugin and the CLI need of the daemon; tests pass a fake. */
 export interface DaemonApi {

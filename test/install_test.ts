@@ -4,10 +4,10 @@
  * uninstall and purge, and `systemd-analyze verify` on the installed unit. Nothing is installed
  * into the real root and nothing is started.
  */
+import { runResultOf } from "../src/runner.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { DIST, ensureDist } from "./dist.ts";
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
-import { runResultOf } from "../src/runner.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const INSTALL = `${ROOT}/install.sh`;

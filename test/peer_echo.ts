@@ -6,8 +6,8 @@
  * own pod address back, nothing on the way rewrote it.
  * @module
  */
-import type { Sandbox } from "./sandbox.ts";
 import { killChild } from "../src/lib/kill_child.ts";
+import type { Sandbox } from "./sandbox.ts";
 
 /** The port the echo servers listen on. */
 export const PEER_ECHO_PORT = 7777;

@@ -9,11 +9,11 @@
  */
 import { DaemonClient } from "../src/daemon_client.ts";
 import type { PolicyStatusResponse } from "../src/api.ts";
+import { killChild } from "../src/lib/kill_child.ts";
+import { pooled } from "../src/lib/pooled.ts";
 import type { SandboxNode, SandboxPod } from "./sandbox.ts";
 import { SandboxCluster } from "./sandbox_cluster.ts";
 import { pollUntil } from "./poll.ts";
-import { killChild } from "../src/lib/kill_child.ts";
-import { pooled } from "../src/lib/pooled.ts";
 
 const AGENT = new URL("./policy_agent.ts", import.meta.url).pathname;
 

@@ -5,9 +5,9 @@
  * which also proves there is no NAT. {@linkcode formatMatrix} is pure.
  * @module
  */
+import { pooled } from "../src/lib/pooled.ts";
 import type { Sandbox } from "./sandbox.ts";
 import { askPeer } from "./peer_echo.ts";
-import { pooled } from "../src/lib/pooled.ts";
 
 /** Something that sends and receives: its label, namespace and address. */
 export interface Endpoint {

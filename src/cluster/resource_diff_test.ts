@@ -1,8 +1,8 @@
 import { assertEquals } from "../../test/assert.ts";
+import { testPod } from "../../test/cluster_fixtures.ts";
 import { diffResources, sameResource } from "./resource_diff.ts";
 import { resourceKey } from "./resource_key.ts";
 import type { Namespace, Node, Pod, Resource } from "./types.ts";
-import { testPod } from "../../test/cluster_fixtures.ts";
 
 const node = (name: string, cidr: string): Node => ({
   kind: "Node",

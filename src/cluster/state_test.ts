@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertThrows } from "../../test/assert.ts";
+import { testPod as pod } from "../../test/cluster_fixtures.ts";
 import { type ClusterChange, ClusterState } from "./state.ts";
 import type { Namespace, Node, NodeEndpoints, OtherResource, Snapshot } from "./types.ts";
-import { testPod as pod } from "../../test/cluster_fixtures.ts";
 
 function node(name: string, cidr: string, ip: string): Node {
   return {

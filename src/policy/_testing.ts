@@ -5,12 +5,12 @@
  * @module
  */
 import { parseAllDocuments } from "yaml";
+import { stateFrom } from "../../test/cluster_fixtures.ts";
 import type { ClusterState } from "../cluster/state.ts";
 import type { OtherResource } from "../cluster/types.ts";
 import { hostVethName } from "../names.ts";
 import { compilePolicy } from "./compile.ts";
 import type { LocalEndpoint, PolicyModel } from "./model.ts";
-import { stateFrom } from "../../test/cluster_fixtures.ts";
 
 /** `testdata/policy/`. */
 export const TESTDATA = new URL("../../testdata/policy/", import.meta.url);

@@ -8,9 +8,9 @@
  * @module
  */
 import { z } from "zod";
+import { dnsLabel, isPortName, subdomain } from "../cluster/object_names.ts";
 import { formatValue } from "../zod_issues.ts";
 import { ipv6PeerProblems, type ParseResult, parseWith } from "./_parse.ts";
-import { dnsLabel, isPortName, subdomain } from "../cluster/object_names.ts";
 import { anyCidr, cidrStrictlyInside, type ParsedCidr, portNumber } from "./_schema.ts";
 import type { PolicyRef } from "./model.ts";
 import { type LabelSelector, labelSelectorSchema } from "./selector.ts";

@@ -9,9 +9,9 @@
  * @module
  */
 import { z } from "zod";
+import { dnsLabel, subdomain } from "../cluster/object_names.ts";
 import { formatValue } from "../zod_issues.ts";
 import { ipv6PeerProblems, type ParseResult, parseWith } from "./_parse.ts";
-import { dnsLabel, subdomain } from "../cluster/object_names.ts";
 import { anyCidr, cidrStrictlyInside, type ParsedCidr } from "./_schema.ts";
 import type { PolicyRef } from "./model.ts";
 import type { Range } from "./ranges.ts";

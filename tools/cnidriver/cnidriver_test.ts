@@ -3,8 +3,8 @@
  * logs what libcni handed it and answers like a real one, so these tests check what the driver
  * asks of libcni (the list by name, capability args, CNI_ARGS, the cache) and how it reports.
  */
-import { assert, assertEquals, assertStringIncludes } from "../../test/assert.ts";
 import { runResultOf } from "../../src/runner.ts";
+import { assert, assertEquals, assertStringIncludes } from "../../test/assert.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const DRIVER = `${ROOT}/tools/cnidriver/cnidriver`;
