@@ -22,6 +22,7 @@ import { otherKey, podKey } from "./resource_key.ts";
 import type {
   Container,
   ManifestError,
+  ManifestSubject,
   Namespace,
   Node,
   NodeEndpoints,
@@ -151,8 +152,13 @@ function parseAt(
   inList: boolean,
 ): ParsedManifests {
   const out = emptyResult();
-  const fail = (path: PropertyKey[], value: unknown, text: string, what?: string) => {
-    out.errors.push(manifestError(position, { path: [...prefix, ...path], value, text, what }));
+  const fail = (
+    path: PropertyKey[],
+    value: unknown,
+    text: string,
+    about: { what?: string; subject?: ManifestSubject | undefined } = {},
+  ) => {
+    out.errors.push(manifestError(position, { path: [...prefix, ...path], value, text, ...about }));
   };
   if (!isRecord(input)) {
     fail([], input, "expected a mapping with apiVersion, kind and metadata");
@@ -171,12 +177,12 @@ function parseAt(
 
   if (apiVersion === "v1" && kind in LIST_ITEM_KIND) {
     if (inList) {
-      fail([], kind, "lists inside lists are not supported", kind);
+      fail([], kind, "lists inside lists are not supported", { what: kind });
       return out;
     }
     const items = input.items ?? [];
     if (!Array.isArray(items)) {
-      fail(["items"], items, `expected array: got ${formatValue(items)}`, kind);
+      fail(["items"], items, `expected array: got ${formatValue(items)}`, { what: kind });
       return out;
     }
     const itemKind = LIST_ITEM_KIND[kind];
@@ -203,8 +209,8 @@ function parseAt(
       out.resources.push(other.data);
       return out;
     }
-    const what = describe(input);
-    for (const field of invalid) fail(field.path, valueAt(input, field.path), field.text, what);
+    const about = describe(input);
+    for (const field of invalid) fail(field.path, valueAt(input, field.path), field.text, about);
     const key = rawKey(input);
     if (key !== undefined) out.rejected.push(key);
     return out;
@@ -215,9 +221,9 @@ function parseAt(
   return out;
 
   function report(issues: readonly z.core.$ZodIssue[]) {
-    const what = describe(input as Record<string, unknown>);
+    const about = describe(input as Record<string, unknown>);
     for (const issue of issues.map((i) => describeIssue(i, input))) {
-      fail(issue.path, issue.value, issue.text, what);
+      fail(issue.path, issue.value, issue.text, about);
     }
     const key = rawKey(input as Record<string, unknown>);
     if (key !== undefined) out.rejected.push(key);
@@ -240,16 +246,17 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** `Node "node-2"`, `Pod "default/web"`, or the kind alone when there is no readable name. */
-function describe(input: Record<string, unknown>): string {
+function describe(input: Record<string, unknown>): { what: string; subject?: ManifestSubject } {
   const kind = typeof input.kind === "string" ? input.kind : "object";
   const meta = isRecord(input.metadata) ? input.metadata : {};
-  if (typeof meta.name !== "string") return kind;
+  if (typeof meta.name !== "string") return { what: kind };
   const ns = typeof meta.namespace === "string"
     ? meta.namespace
     : kind === "Pod" && input.apiVersion === "v1"
     ? "default"
     : undefined;
-  return `${kind} ${JSON.stringify(ns === undefined ? meta.name : `${ns}/${meta.name}`)}`;
+  const subject = { kind, name: ns === undefined ? meta.name : `${ns}/${meta.name}` };
+  return { what: `${kind} ${JSON.stringify(subject.name)}`, subject };
 }
 
 /** The key an object would have, read from the raw input, or undefined when it is not readable. */
@@ -276,7 +283,13 @@ function rawKey(input: Record<string, unknown>): string | undefined {
 
 function manifestError(
   position: ManifestPosition,
-  problem: { path: PropertyKey[]; value: unknown; text: string; what?: string | undefined },
+  problem: {
+    path: PropertyKey[];
+    value: unknown;
+    text: string;
+    what?: string | undefined;
+    subject?: ManifestSubject | undefined;
+  },
 ): ManifestError {
   const key = formatPath(problem.path);
   const line = position.lineOf?.(problem.path);
@@ -295,6 +308,7 @@ function manifestError(
   };
   if (position.document !== undefined) error.document = position.document;
   if (line !== undefined) error.line = line;
+  if (problem.subject !== undefined) error.subject = problem.subject;
   return error;
 }
 
