@@ -90,6 +90,8 @@ export interface WatchOptions {
   labelSelector?: string;
   fieldSelector?: string;
   signal?: AbortSignal;
+  /** Called once the server accepted the watch (status 200), before any event. */
+  onOpen?: () => void;
 }
 
 /** Knobs of {@linkcode KubeClient}; every field documents its default. */
@@ -333,6 +335,7 @@ export class KubeClient {
         signal: abort.signal,
         stream: true,
       });
+      options.onOpen?.();
       if (res.body === null) return;
       arm();
       try {
