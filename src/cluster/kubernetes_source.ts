@@ -114,7 +114,10 @@ export interface KindStatus extends ReflectorStatus {
   apiVersion: string;
   /** Objects that tern could not use (each also reported as an `error` event). */
   invalid: number;
-  /** Seconds since the server last answered or sent data for this kind; undefined before the first contact. */
+  /**
+   * 0 while a watch is open (a hung one is noticed by the idle timeout); else the seconds since
+   * the server last answered or sent data for this kind; undefined before the first contact.
+   */
   staleSeconds?: number;
 }
 
@@ -266,7 +269,8 @@ export class KubernetesSource implements ClusterSource {
         apiVersion: r.type.group === "" ? r.type.version : `${r.type.group}/${r.type.version}`,
         invalid: r.items().filter((p) => p.errors.length > 0).length,
       };
-      if (status.lastContactAt !== undefined) {
+      if (status.watching) out.staleSeconds = 0;
+      else if (status.lastContactAt !== undefined) {
         out.staleSeconds = Math.max(0, Math.round((now - status.lastContactAt) / 1000));
       }
       return out;
@@ -325,7 +329,11 @@ export class KubernetesSource implements ClusterSource {
         }
         continue;
       }
-      for (const error of now.errors) events.push({ type: "error", ...error });
+      // A problem is told once, not again with every status update of the same object.
+      const told = new Set(change.previous?.errors.map((e) => e.message));
+      for (const error of now.errors) {
+        if (!told.has(error.message)) events.push({ type: "error", ...error });
+      }
       // An object tern cannot use keeps its last valid version, as an invalid manifest edit does.
       if (now.resource === undefined) {
         now.resource = before;
