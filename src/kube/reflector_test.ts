@@ -265,6 +265,30 @@ Deno.test("a hung watch is renewed from the last version after the idle timeout"
   }, { idleTimeoutMs: 30_000 });
 });
 
+Deno.test("a watch cut inside an event resumes from the last whole event, losing nothing", async () => {
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [], "5");
+    const s = server.stream();
+    const from = req.query.get("resourceVersion");
+    if (from === "5") {
+      s.event("ADDED", podObject("a", "6"));
+      s.write(JSON.stringify({ type: "ADDED", object: podObject("b", "7") }).slice(0, 40));
+      s.end(); // the connection ends in the middle of b's event
+    } else if (from === "6") {
+      s.event("ADDED", podObject("b", "7"));
+    }
+    return s.response;
+  }, async ({ server, clock, reflector, changes, errors }) => {
+    await until(() => errors.length === 1, "the cut");
+    assertEquals(String(errors[0]).includes("ended inside an event"), true);
+    await clock.tick(1_000);
+    await until(() => changes.length === 2, "b from the second watch");
+    assertEquals(watches(server).map((r) => r.query.get("resourceVersion")), ["5", "6"]);
+    assertEquals(reflector.items().map(keyOf).sort(), ["default/a", "default/b"]);
+    assertEquals(lists(server).length, 1);
+  });
+});
+
 Deno.test("transform keeps only what is used before caching", async () => {
   await withReflector((req, server) => {
     if (!isWatch(req)) return listOf(req, [podObject("a", "1")], "1");
