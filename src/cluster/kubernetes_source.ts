@@ -17,7 +17,12 @@
  * @module
  */
 import { type Clock, realClock } from "../clock.ts";
-import { KubeClient, type KubeClientOptions, type ResourceType } from "../kube/client.ts";
+import {
+  apiVersionOf,
+  KubeClient,
+  type KubeClientOptions,
+  type ResourceType,
+} from "../kube/client.ts";
 import { ApiError } from "../kube/errors.ts";
 import { type InClusterOptions, resolveConnection } from "../kube/kubeconfig.ts";
 import {
@@ -266,7 +271,7 @@ export class KubernetesSource implements ClusterSource {
       const status = r.status();
       const out: KindStatus = {
         ...status,
-        apiVersion: r.type.group === "" ? r.type.version : `${r.type.group}/${r.type.version}`,
+        apiVersion: apiVersionOf(r.type),
         invalid: r.items().filter((p) => p.errors.length > 0).length,
       };
       if (status.watching) out.staleSeconds = 0;
@@ -381,7 +386,7 @@ function toParsed(spec: KindSpec, object: KubeObject): Parsed {
   const { type } = spec;
   const trimmed = {
     ...spec.trim(object),
-    apiVersion: type.group === "" ? type.version : `${type.group}/${type.version}`,
+    apiVersion: apiVersionOf(type),
     kind: type.kind,
   };
   const name = object.metadata.namespace
