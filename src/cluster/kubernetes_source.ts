@@ -126,6 +126,27 @@ export interface KindStatus extends ReflectorStatus {
   staleSeconds?: number;
 }
 
+/** The API server refuses tern's credentials (401) or permissions (403) for a kind. */
+export class KubernetesAccessError extends Error {
+  /** The kind refused (`ServiceAccount`). */
+  readonly kind: string;
+  /** The server's answer. */
+  readonly apiError: ApiError;
+
+  /** The message names the kind, the server, its answer and what to fix. */
+  constructor(kind: string, server: string, apiError: ApiError) {
+    const fix = apiError.code === 401
+      ? "the credentials are not accepted; check the kubeconfig's user or the service-account token"
+      : `grant tern's ClusterRole list and watch on ${kind}`;
+    super(
+      `Cannot list ${kind} from ${server}: ${apiError.code} ${apiError.reason}: ${apiError.serverMessage}: ${fix}`,
+    );
+    this.name = "KubernetesAccessError";
+    this.kind = kind;
+    this.apiError = apiError;
+  }
+}
+
 /** Knobs of {@linkcode KubernetesSource}; every field documents its default. */
 export interface KubernetesSourceOptions {
   /** Default the real clock. */
@@ -211,9 +232,9 @@ export class KubernetesSource implements ClusterSource {
   }
 
   /**
-   * Everything, once every kind's first list is in. Rejects when the API server refuses tern's
-   * credentials for a kind before its first list (401, 403): a config error the operator must
-   * fix. The reflectors keep trying: `list()` rejects again at once until the kind's next
+   * Everything, once every kind's first list is in. Rejects with {@linkcode KubernetesAccessError}
+   * when the API server refuses tern's credentials for a kind before its first list (401, 403): a
+   * config error the operator must fix. The reflectors keep trying: `list()` rejects again at once until the kind's next
    * attempt succeeds or fails otherwise.
    */
   async list(): Promise<Snapshot> {
@@ -224,13 +245,7 @@ export class KubernetesSource implements ClusterSource {
       );
       if (refused !== undefined) {
         const [kind, error] = refused;
-        throw new Error(
-          `Cannot list ${kind} from ${this.#client.server}: ${error.code} ${error.reason}: ${error.serverMessage}: ${
-            error.code === 401
-              ? "the credentials are not accepted; check the kubeconfig's user or the service-account token"
-              : `grant tern's ClusterRole list and watch on ${kind}`
-          }`,
-        );
+        throw new KubernetesAccessError(kind, this.#client.server, error);
       }
       if (this.#closed) throw new Error(`Cannot list ${this.name}: the source is closed`);
       await new Promise<void>((resolve) => {

@@ -13,6 +13,7 @@ import {
 } from "../kube/_test_server.ts";
 import {
   connectKubernetesSource,
+  KubernetesAccessError,
   KubernetesSource,
   POD_IPS_ANNOTATION,
 } from "./kubernetes_source.ts";
@@ -347,11 +348,12 @@ Deno.test("KubernetesSource.list() says which permission is missing when the ser
   await withSource(async ({ source }) => {
     await assertRejects(
       () => source.list(),
-      Error,
+      KubernetesAccessError,
       "Cannot list ServiceAccount from http://127.0.0.1:",
     );
-    const err = await assertRejects(() => source.list(), Error, "403 Forbidden");
+    const err = await assertRejects(() => source.list(), KubernetesAccessError, "403 Forbidden");
     assertStringIncludes(err.message, "grant tern's ClusterRole list and watch on ServiceAccount");
+    assertEquals([err.kind, err.apiError.reason], ["ServiceAccount", "Forbidden"]);
   }, (api) => {
     api.override.set(
       SERVICEACCOUNTS,
