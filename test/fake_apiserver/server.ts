@@ -1,0 +1,291 @@
+/**
+ * The fake Kubernetes API server, in-process: {@linkcode startFakeApiServer} listens with
+ * `Deno.serve` (HTTP or TLS, port 0 allowed) and returns a handle with the store, the admin
+ * methods (load, CRDs, compaction, token rotation, faults, churn) and stop/start/restart that keep
+ * the store and the port. The same admin methods are served over HTTP under `/_fake/` (see
+ * `admin_handler.ts`) for a server run as a process (`main.ts`).
+ * @module
+ */
+
+import { adminHandler } from "./admin_handler.ts";
+import { type ApiContext, apiHandler } from "./api_handler.ts";
+import { ApiObjects, type KubeObject } from "./api_objects.ts";
+import { type Churn, churn, type ChurnOptions } from "./churn.ts";
+import { Faults, type SlowOptions, type ThrottleOptions } from "./faults.ts";
+import { type ClusterShape, realisticCluster } from "./realistic.ts";
+import type { ResourceType } from "./resources.ts";
+import { WatchHub } from "./watch.ts";
+
+/** Options of {@linkcode startFakeApiServer}. */
+export interface FakeApiServerOptions {
+  /** Default 127.0.0.1. */
+  hostname?: string;
+  /** Default 0 (any free port). */
+  port?: number;
+  /** Serve HTTPS with this PEM certificate and key. */
+  tls?: { cert: string; key: string };
+  /** Accepted bearer tokens (default none: no authentication). */
+  tokens?: string[];
+  /** Also serve the admin API on this port, on a listener that stays up while the API is stopped. */
+  adminPort?: number;
+  /** BOOKMARK interval (default 60 000 ms). */
+  bookmarkIntervalMs?: number;
+  /** Timeout of a watch without timeoutSeconds (default 1 800 000 ms). */
+  defaultWatchTimeoutMs?: number;
+  /** Change events kept for watches and continue tokens (default 50 000). */
+  historyLimit?: number;
+  /** Custom resources installed from the start (`securitygroups.tern.dev`, ...). */
+  crds?: string[];
+  /** Refuse creates in missing namespaces (default true). */
+  checkNamespaces?: boolean;
+  /** Objects loaded at start (CRD objects install their type). */
+  seed?: Iterable<KubeObject>;
+  /** Events a watch may have unsent before it is closed as too slow (default 100 000). */
+  watchQueueLimit?: number;
+}
+
+/** The handle of a running fake API server. */
+export interface FakeApiServer {
+  /** `http://127.0.0.1:PORT` (or https). */
+  readonly url: string;
+  /** The admin API's base URL (`${url}/_fake` or the separate admin listener's). */
+  readonly adminUrl: string;
+  readonly port: number;
+  /** Object semantics and the store. */
+  readonly objects: ApiObjects;
+  /** Open watches and watch faults. */
+  readonly hub: WatchHub;
+  /** Request faults. */
+  readonly faults: Faults;
+  /** Request counts by verb (`list`, `watch`, `get`, `create`, ..., `throttled`, `unauthorized`). */
+  readonly counts: Map<string, number>;
+  /** The current resourceVersion. */
+  readonly rv: number;
+  /** Whether the API listener is up. */
+  readonly running: boolean;
+  /** Loads objects as a restore (create or replace, status kept); returns how many. */
+  load(objects: Iterable<KubeObject>): number;
+  /** Loads a generated realistic cluster; returns how many objects. */
+  generate(shape: ClusterShape): number;
+  /** Installs a CRD by name or object. */
+  installCrd(crd: string | KubeObject): ResourceType;
+  /** Removes a CRD and its objects; its watches end. */
+  uninstallCrd(name: string): void;
+  /** Compacts history up to `rv` (default now); returns the compacted revision. */
+  compact(rv?: number): number;
+  /** Replaces the accepted tokens (old ones are refused from the next request). */
+  rotateTokens(tokens: string[]): void;
+  /** 429s; see {@linkcode Faults.throttle}. */
+  throttle(options: ThrottleOptions): void;
+  /** Slow responses; see {@linkcode Faults.slow}. */
+  slow(options: SlowOptions): void;
+  /** Cuts the next `count` list bodies halfway. */
+  cutLists(count: number): void;
+  /** Removes request faults, and the pending hang/expire of new watches. */
+  clearFaults(): void;
+  /** Breaks open watches (`midEvent`: half an event first); returns how many. */
+  dropWatches(options?: { resource?: string; midEvent?: boolean }): number;
+  /** Ends open watches cleanly; returns how many. */
+  closeWatches(options?: { resource?: string }): number;
+  /** Hangs open watches, and the `next` new ones; returns how many were open. */
+  hangWatches(options?: { resource?: string; next?: number }): number;
+  /** ERROR 410 to open watches, and to the `next` new ones; returns how many were open. */
+  expireWatches(options?: { resource?: string; next?: number }): number;
+  /** A 410 storm: compacts to now, expires every open watch and the `next` new ones (default 10). */
+  goneStorm(options?: { next?: number }): number;
+  /** Sets the BOOKMARK interval of watches opened from now on. */
+  setBookmarkInterval(ms: number): void;
+  /** Starts a churn of pod events. */
+  churn(options: ChurnOptions): Churn;
+  /** Stops the API listener (watches break, as when a server dies); the store is kept. */
+  stop(): Promise<void>;
+  /** Starts the API listener again on the same port. */
+  start(): Promise<void>;
+  /** stop(), wait `downMs` (default 0), start(). */
+  restart(downMs?: number): Promise<void>;
+  /** Stops everything (API and admin listeners, churns, watches). */
+  close(): Promise<void>;
+}
+
+/** Starts a fake API server; see {@linkcode FakeApiServerOptions}. */
+export async function startFakeApiServer(
+  options: FakeApiServerOptions = {},
+): Promise<FakeApiServer> {
+  const objOpts: ConstructorParameters<typeof ApiObjects>[0] = {};
+  if (options.historyLimit !== undefined) objOpts.historyLimit = options.historyLimit;
+  if (options.crds !== undefined) objOpts.crds = options.crds;
+  if (options.checkNamespaces !== undefined) objOpts.checkNamespaces = options.checkNamespaces;
+  const objects = new ApiObjects(objOpts);
+  if (options.seed !== undefined) objects.load(options.seed);
+  const hubOpts: ConstructorParameters<typeof WatchHub>[1] = {};
+  if (options.bookmarkIntervalMs !== undefined) {
+    hubOpts.bookmarkIntervalMs = options.bookmarkIntervalMs;
+  }
+  if (options.defaultWatchTimeoutMs !== undefined) {
+    hubOpts.defaultTimeoutMs = options.defaultWatchTimeoutMs;
+  }
+  if (options.watchQueueLimit !== undefined) hubOpts.queueLimit = options.watchQueueLimit;
+  const hub = new WatchHub(objects, hubOpts);
+  const faults = new Faults();
+  const ctx: ApiContext = {
+    objects,
+    hub,
+    faults,
+    tokens: new Set(options.tokens ?? []),
+    counts: new Map(),
+  };
+  const api = apiHandler(ctx);
+  const hostname = options.hostname ?? "127.0.0.1";
+  const scheme = options.tls ? "https" : "http";
+  const churns = new Set<Churn>();
+  let port = options.port ?? 0;
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let adminServer: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let closed = false;
+
+  // Deno.serve binds before it returns (a taken port throws here), so addr is known at once.
+  const listen = (p: number, handler: (req: Request) => Promise<Response> | Response) =>
+    Promise.resolve(Deno.serve({
+      hostname,
+      port: p,
+      ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
+      onListen: () => {},
+      onError: (err) => {
+        const message = err instanceof Error ? err.message : String(err);
+        return new Response(
+          JSON.stringify({
+            kind: "Status",
+            apiVersion: "v1",
+            metadata: {},
+            status: "Failure",
+            message,
+            reason: "InternalError",
+            code: 500,
+          }),
+          { status: 500, headers: { "content-type": "application/json" } },
+        );
+      },
+    }, handler));
+
+  const fake: FakeApiServer = {
+    get url() {
+      return `${scheme}://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+    },
+    get adminUrl() {
+      return adminServer === undefined
+        ? `${this.url}/_fake`
+        : `${scheme}://${
+          hostname.includes(":") ? `[${hostname}]` : hostname
+        }:${adminServer.addr.port}/_fake`;
+    },
+    get port() {
+      return port;
+    },
+    objects,
+    hub,
+    faults,
+    counts: ctx.counts,
+    get rv() {
+      return objects.store.rv;
+    },
+    get running() {
+      return server !== undefined;
+    },
+    load: (objs) => objects.load(objs),
+    generate: (shape) => objects.load(realisticCluster(shape)),
+    installCrd: (crd) => objects.installCrd(crd),
+    uninstallCrd: (name) => objects.uninstallCrd(name),
+    compact(rv) {
+      objects.store.compact(rv);
+      return objects.store.compactedRv;
+    },
+    rotateTokens(tokens) {
+      ctx.tokens = new Set(tokens);
+    },
+    throttle: (o) => faults.throttle(o),
+    slow: (o) => faults.slow(o),
+    cutLists: (n) => faults.cutLists(n),
+    clearFaults() {
+      faults.clear();
+      hub.expireNext = 0;
+      hub.hangNext = 0;
+    },
+    dropWatches(o = {}) {
+      return hub.dropAll(o);
+    },
+    closeWatches(o = {}) {
+      return hub.closeAll(o);
+    },
+    hangWatches(o = {}) {
+      hub.hangNext = o.next ?? 0;
+      return hub.hangAll(o);
+    },
+    expireWatches(o = {}) {
+      hub.expireNext = o.next ?? 0;
+      return hub.expireAll(o);
+    },
+    goneStorm(o = {}) {
+      objects.store.compact();
+      hub.expireNext = o.next ?? 10;
+      return hub.expireAll();
+    },
+    setBookmarkInterval(ms) {
+      hub.bookmarkIntervalMs = ms;
+    },
+    churn(o) {
+      const c = churn(objects, o);
+      churns.add(c);
+      c.done.then(() => churns.delete(c));
+      return c;
+    },
+    async stop() {
+      const s = server;
+      if (s === undefined) return;
+      server = undefined;
+      hub.dropAll();
+      await shutdown(s);
+    },
+    async start() {
+      if (server !== undefined || closed) return;
+      const s = await listen(port, handler);
+      port = s.addr.port;
+      server = s;
+    },
+    async restart(downMs = 0) {
+      await fake.stop();
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      await fake.start();
+    },
+    async close() {
+      closed = true;
+      for (const c of churns) c.stop();
+      await fake.stop();
+      if (adminServer !== undefined) {
+        const a = adminServer;
+        adminServer = undefined;
+        await shutdown(a);
+      }
+    },
+  };
+
+  const admin = adminHandler(fake);
+  const handler = (req: Request): Promise<Response> | Response => {
+    const path = new URL(req.url).pathname;
+    if (path === "/_fake" || path.startsWith("/_fake/")) return admin(req);
+    return api(req);
+  };
+
+  const first = await listen(port, handler);
+  port = first.addr.port;
+  server = first;
+  if (options.adminPort !== undefined) adminServer = await listen(options.adminPort, admin);
+  return fake;
+}
+
+async function shutdown(s: Deno.HttpServer): Promise<void> {
+  // shutdown() waits for responses under way; a request the fake is delaying or a client that
+  // keeps a body open must not hold a stop forever.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([s.shutdown(), new Promise((r) => (timer = setTimeout(r, 2_000)))]);
+  clearTimeout(timer);
+}
