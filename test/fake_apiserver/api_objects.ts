@@ -254,8 +254,10 @@ export class ApiObjects {
     }
     if (obj.metadata === null || typeof obj.metadata !== "object") obj.metadata = {};
     // apiVersion and kind first, as the server serializes them.
+    // A copy of the top level and metadata (the only levels the fake writes), apiVersion and
+    // kind first as the server serializes them.
     const { apiVersion, kind, metadata, ...rest } = obj;
-    return { apiVersion, kind, metadata, ...rest } as KubeObject;
+    return { apiVersion, kind, metadata: { ...metadata }, ...rest } as KubeObject;
   }
 
   #checkNamespace(rt: ResourceType, meta: ObjectMeta, namespace: string): void {
@@ -654,14 +656,16 @@ export class ApiObjects {
       }
       const ns = rt.namespaced ? (obj.metadata?.namespace || "default") : "";
       const name = obj.metadata?.name ?? "";
+      // The fake sets top-level fields and fields of metadata only: copying those two levels
+      // leaves the caller's object alone without a deep clone of each object.
+      const o: KubeObject = { ...obj, metadata: { ...obj.metadata } };
       if (
         name !== "" && this.store.current(resourceName(rt), this.key(rt, ns, name)) !== undefined
       ) {
-        const o = structuredClone(obj);
         delete o.metadata!.resourceVersion;
         this.update(rt, ns, name, o, { restore: true });
       } else {
-        this.create(rt, ns, structuredClone(obj), { restore: true });
+        this.create(rt, ns, o, { restore: true });
       }
       n++;
     }

@@ -56,8 +56,8 @@ function ts(offsetS: number): string {
 
 function hex(r: () => number, n: number): string {
   let s = "";
-  for (let i = 0; i < n; i++) s += "0123456789abcdef"[Math.floor(r() * 16)];
-  return s;
+  while (s.length < n) s += Math.floor(r() * 0x100000000).toString(16).padStart(8, "0");
+  return s.slice(0, n);
 }
 
 function uid(r: () => number): string {

@@ -362,7 +362,6 @@ export class WatchHub {
           (labels === undefined || labels(v.labels)) && (fields === undefined || fields(v.fields));
       }
       for (const v of store.list(resourceName(req.rt), opts).items) w.added(v);
-      w.sent = 0;
     } else {
       let events: StoreEvent[];
       try {
