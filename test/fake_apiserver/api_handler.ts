@@ -230,6 +230,10 @@ async function serve(ctx: ApiContext, req: Request): Promise<Response> {
           allowBookmarks: q.get("allowWatchBookmarks") === "true" ||
             q.get("allowWatchBookmarks") === "1",
         };
+        const sie = q.get("sendInitialEvents");
+        if (sie !== null) wr.sendInitialEvents = sie === "true" || sie === "1";
+        const rvm = q.get("resourceVersionMatch");
+        if (rvm !== null) wr.resourceVersionMatch = rvm;
         const timeout = q.get("timeoutSeconds");
         if (timeout !== null && timeout !== "") {
           const s = Number(timeout);

@@ -163,7 +163,9 @@ export function fieldValues(
   };
   for (const label of labels) {
     let v: unknown = obj;
-    for (const seg of label.split(".")) {
+    // An Event's `source` field label reads source.component, as the events registry maps it.
+    const path = label === "source" ? "source.component" : label;
+    for (const seg of path.split(".")) {
       v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[seg] : undefined;
     }
     // Booleans read as "false" when absent (spec.hostNetwork, spec.unschedulable), as the

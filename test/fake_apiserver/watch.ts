@@ -28,6 +28,10 @@ export interface WatchRequest {
   /** `""` for all namespaces (or a cluster-scoped resource). */
   namespace: string;
   resourceVersion: string | null;
+  /** `resourceVersionMatch` (only with sendInitialEvents). */
+  resourceVersionMatch?: string | null;
+  /** `sendInitialEvents` (streaming lists), when given. */
+  sendInitialEvents?: boolean;
   labels?: LabelMatcher;
   fields?: FieldMatcher;
   allowBookmarks: boolean;
@@ -145,14 +149,17 @@ export class Watch {
   }
 
   /** Queues a BOOKMARK at the store's current revision. */
-  bookmark(): void {
+  bookmark(initialEventsEnd?: number): void {
     if (this.#state !== "open") return;
     const rt = this.req.rt;
-    const obj = {
-      kind: rt.kind,
-      apiVersion: apiVersionOf(rt),
-      metadata: { resourceVersion: String(this.#hub.objects.store.rv) },
+    const metadata: Record<string, unknown> = {
+      resourceVersion: String(initialEventsEnd ?? this.#hub.objects.store.rv),
     };
+    // The bookmark that ends a streaming list's initial events says so (concepts: streaming lists).
+    if (initialEventsEnd !== undefined) {
+      metadata.annotations = { "k8s.io/initial-events-end": "true" };
+    }
+    const obj = { kind: rt.kind, apiVersion: apiVersionOf(rt), metadata };
     this.#push({ type: "BOOKMARK", json: JSON.stringify(obj) });
   }
 
@@ -288,6 +295,45 @@ export class Watch {
   }
 }
 
+/**
+ * Checks the parameters of a streaming list ("Streaming lists" in the API concepts page):
+ * `sendInitialEvents` needs `resourceVersionMatch=NotOlderThan`, and `true` needs
+ * `allowWatchBookmarks=true`; `resourceVersionMatch` on a watch needs `sendInitialEvents`.
+ * Returns the flag (undefined when absent). Violations are 422 Invalid, as ListOptions validation
+ * fails.
+ */
+function checkStreamingList(req: WatchRequest): boolean | undefined {
+  const match = req.resourceVersionMatch ?? "";
+  const problems: string[] = [];
+  if (req.sendInitialEvents === undefined) {
+    if (match !== "") {
+      problems.push(
+        "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+      );
+    }
+  } else {
+    if (match !== "NotOlderThan") {
+      problems.push("sendInitialEvents requires setting resourceVersionMatch to NotOlderThan");
+    }
+    if (req.sendInitialEvents && !req.allowBookmarks) {
+      problems.push("sendInitialEvents requires setting allowWatchBookmarks to true");
+    }
+  }
+  if (problems.length > 0) {
+    throw new ApiError(
+      422,
+      "Invalid",
+      `ListOptions.meta.k8s.io "" is invalid: ${problems.join(", ")}`,
+      {
+        group: "meta.k8s.io",
+        kind: "ListOptions",
+        causes: problems.map((message) => ({ reason: "FieldValueForbidden", message })),
+      },
+    );
+  }
+  return req.sendInitialEvents;
+}
+
 /** Every open watch, and the faults that act on them. */
 export class WatchHub {
   readonly objects: ApiObjects;
@@ -346,6 +392,7 @@ export class WatchHub {
       }
       if (from > store.rv) throw tooLargeResourceVersion(from, store.rv);
     }
+    const streaming = checkStreamingList(req);
     const w = new Watch(this, req, this.#queueLimit);
     this.#watches.add(w);
     if (this.expireNext > 0) {
@@ -353,7 +400,9 @@ export class WatchHub {
       w.error(expired(`too old resource version: ${rvText || 0} (${store.rv})`).status);
       return w;
     }
-    if (from === undefined) {
+    if (streaming === false) {
+      // sendInitialEvents=false: no initial state, start from the latest revision.
+    } else if (from === undefined || streaming === true) {
       const opts: Parameters<typeof store.list>[1] = { rv: store.rv };
       if (req.rt.namespaced && req.namespace !== "") opts.prefix = `${req.namespace}/`;
       const { labels, fields } = req;
@@ -362,6 +411,7 @@ export class WatchHub {
           (labels === undefined || labels(v.labels)) && (fields === undefined || fields(v.fields));
       }
       for (const v of store.list(resourceName(req.rt), opts).items) w.added(v);
+      if (streaming === true) w.bookmark(store.rv);
     } else {
       let events: StoreEvent[];
       try {

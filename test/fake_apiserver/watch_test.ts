@@ -374,3 +374,33 @@ Deno.test("uninstalling a CRD ends its watches and its path answers 404", async 
     assertEquals((await call(path)).status, 404);
   }, { crds: ["securitygroups.tern.dev"] });
 });
+
+Deno.test("sendInitialEvents=true streams the state, then a BOOKMARK annotated k8s.io/initial-events-end (concepts: streaming lists)", async () => {
+  await withServer(async (fake) => {
+    await createPod(fake, "a");
+    await createPod(fake, "b");
+    const rv = fake.rv;
+    const base = `${fake.url}/api/v1/pods?watch=1&sendInitialEvents=true`;
+    const w = await WatchReader.open(
+      `${base}&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan`,
+    );
+    const events = await w.take(3);
+    assertEquals(names(events.slice(0, 2)), ["ADDED a", "ADDED b"]);
+    assertEquals(events[2]!.type, "BOOKMARK");
+    assertEquals(events[2]!.object.metadata, {
+      resourceVersion: String(rv),
+      annotations: { "k8s.io/initial-events-end": "true" },
+    });
+    await createPod(fake, "c");
+    assertEquals(names(await w.take(1)), ["ADDED c"]);
+    await w.cancel();
+    // Without bookmarks, or without resourceVersionMatch=NotOlderThan, it is refused.
+    const bad = await call(`${base}&resourceVersionMatch=NotOlderThan`);
+    assertEquals([bad.status, bad.body.reason], [422, "Invalid"]);
+    assertEquals((await call(`${base}&allowWatchBookmarks=true`)).status, 422);
+    assertEquals(
+      (await call(`${fake.url}/api/v1/pods?watch=1&resourceVersionMatch=NotOlderThan`)).status,
+      422,
+    );
+  });
+});
