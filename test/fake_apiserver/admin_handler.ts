@@ -222,11 +222,17 @@ export function adminHandler(fake: FakeApiServer): (req: Request) => Promise<Res
         case "POST /restart": {
           const downMs = num(body().downMs, "downMs") ?? 0;
           // Answer first: the restart breaks this very listener when it is the API's.
-          setTimeout(() => fake.restart(downMs), 10);
+          setTimeout(() => {
+            fake.restart(downMs).catch((err) =>
+              console.error(`Cannot restart the fake API server: ${err}`)
+            );
+          }, 10);
           return reply({ restartingInMs: 10, downMs });
         }
         case "POST /stop":
-          setTimeout(() => fake.stop(), 10);
+          setTimeout(() => {
+            fake.stop().catch((err) => console.error(`Cannot stop the fake API server: ${err}`));
+          }, 10);
           return reply({ stoppingInMs: 10 });
         case "POST /start":
           await fake.start();

@@ -402,7 +402,7 @@ export class ApiObjects {
         message: "Invalid value: 0x0: must be specified for an update",
       }]);
     }
-    if (meta.uid !== undefined && meta.uid !== "" && meta.uid !== oldMeta.uid) {
+    if (meta.uid !== undefined && meta.uid !== "" && meta.uid !== oldMeta.uid && !options.restore) {
       throw conflict(
         rt,
         name,
@@ -422,8 +422,11 @@ export class ApiObjects {
       }
     }
     const nextMeta = next.metadata!;
-    nextMeta.uid = oldMeta.uid!;
-    nextMeta.creationTimestamp = oldMeta.creationTimestamp!;
+    // A restore may bring another incarnation of the object: its uid and creation time win.
+    nextMeta.uid = options.restore && meta.uid ? meta.uid : oldMeta.uid!;
+    nextMeta.creationTimestamp = options.restore && meta.creationTimestamp
+      ? meta.creationTimestamp
+      : oldMeta.creationTimestamp!;
     if (rt.generation) {
       // Generation counts changes to the desired state: spec (or, for a custom resource without
       // a status subresource, anything but metadata).

@@ -71,7 +71,10 @@ export function churn(objects: ApiObjects, options: ChurnOptions): Churn {
       const obj = JSON.parse(cur.json) as KubeObject;
       const [ns] = from.split("/");
       const name = `churn-${n}-${obj.metadata!.name}`.slice(0, 253);
+      // A new object: the server gives it its own uid, revision and creation time.
       delete obj.metadata!.resourceVersion;
+      delete obj.metadata!.uid;
+      delete obj.metadata!.creationTimestamp;
       obj.metadata!.name = name;
       objects.create(pods, ns!, obj, { restore: true });
       created.push(`${ns}/${name}`);

@@ -732,3 +732,31 @@ Deno.test("admin: restart with downMs keeps the store and the port, and a separa
     assertEquals(itemNames((await call(`${fake.url}${PODS}`)).body), ["a"]);
   }, { adminPort: 0 });
 });
+
+Deno.test("load replaces an existing object (a restore), keeping the uid and status it brings", async () => {
+  await withServer(async (fake) => {
+    const podObj = (uid: string, phase: string) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "a", namespace: "default", uid },
+      spec: { nodeName: "n1" },
+      status: { phase },
+    });
+    assertEquals(fake.load([podObj("u1", "Pending")]), 1);
+    assertEquals(fake.load([podObj("u2", "Running")]), 1);
+    const got = await call(`${fake.url}${PODS}/a`);
+    assertEquals([got.body.metadata.uid, got.body.status.phase], ["u2", "Running"]);
+  });
+});
+
+Deno.test("churn pods are new objects: their own uid and name", async () => {
+  await withServer(async (fake) => {
+    fake.generate({ nodes: 2, pods: 16, networkPolicies: 0, namespaces: 1 });
+    await fake.churn({ eventsPerSecond: 400, durationMs: 300 }).done;
+    const list = await call(`${fake.url}/api/v1/pods`);
+    // deno-lint-ignore no-explicit-any
+    const uids = list.body.items.map((p: any) => p.metadata.uid);
+    assertEquals(new Set(uids).size, uids.length);
+    assert(uids.length >= 16);
+  });
+});
