@@ -6,15 +6,22 @@
  * deno run -A test/fake_apiserver/main.ts --hostname 10.98.0.254 --port 6443 \
  *   --tls-cert cert.pem --tls-key key.pem --token secret --seed cluster.yaml \
  *   --crd securitygroups.tern.dev --admin-port 6444 --bookmark-interval-ms 1000
+ * deno run -A test/fake_apiserver/main.ts --hostname 10.98.0.254 --tls-generate \
+ *   --ca-out ca.pem --kubeconfig-out kubeconfig --token secret
  * ```
+ * Files named by `--ca-out` and `--kubeconfig-out` are written before the URL is printed.
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { parseObjects } from "./admin_handler.ts";
+import { fakeKubeconfig, type FakeKubeconfigOptions } from "./kubeconfig.ts";
 import { type FakeApiServerOptions, startFakeApiServer } from "./server.ts";
+import { makeServingCertificate } from "./tls_certs.ts";
 
-const USAGE = `Usage: main.ts [--hostname H] [--port P] [--tls-cert FILE --tls-key FILE]
+const USAGE =
+  `Usage: main.ts [--hostname H] [--port P] [--tls-cert FILE --tls-key FILE | --tls-generate]
+  [--ca-out FILE] [--kubeconfig-out FILE]
   [--token T]... [--seed FILE]... [--crd PLURAL.GROUP]... [--admin-port P]
   [--bookmark-interval-ms MS] [--watch-timeout-ms MS] [--history N]
   [--generate nodes=N,pods=N,networkPolicies=N[,namespaces=N]] [--no-namespace-check]`;
@@ -44,6 +51,9 @@ export async function main(args: string[]): Promise<void> {
         port: { type: "string" },
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
+        "tls-generate": { type: "boolean" },
+        "ca-out": { type: "string" },
+        "kubeconfig-out": { type: "string" },
         token: { type: "string", multiple: true },
         seed: { type: "string", multiple: true },
         crd: { type: "string", multiple: true },
@@ -71,12 +81,21 @@ export async function main(args: string[]): Promise<void> {
   if ((v["tls-cert"] === undefined) !== (v["tls-key"] === undefined)) {
     fail("--tls-cert and --tls-key go together");
   }
+  let caPem: string | undefined;
   if (v["tls-cert"] !== undefined) {
+    if (v["tls-generate"]) fail("--tls-generate and --tls-cert exclude each other");
     options.tls = {
       cert: await Deno.readTextFile(v["tls-cert"]),
       key: await Deno.readTextFile(v["tls-key"]!),
     };
+  } else if (v["tls-generate"]) {
+    const host = v.hostname ?? "127.0.0.1";
+    const hosts = [...new Set([host, "127.0.0.1", "localhost"])];
+    const made = await makeServingCertificate({ hosts });
+    options.tls = { cert: made.certPem, key: made.keyPem };
+    caPem = made.caPem;
   }
+  if (v["ca-out"] !== undefined && caPem === undefined) fail("--ca-out needs --tls-generate");
   if (v.token !== undefined) options.tokens = v.token;
   if (v.crd !== undefined) options.crds = v.crd;
   const adminPort = int(v["admin-port"], "admin-port");
@@ -108,6 +127,13 @@ export async function main(args: string[]): Promise<void> {
       shape[k] = int(val, `generate ${k}`) ?? 0;
     }
     server.generate({ nodes: 0, pods: 0, networkPolicies: 0, ...shape });
+  }
+  if (v["ca-out"] !== undefined) await Deno.writeTextFile(v["ca-out"], caPem!);
+  if (v["kubeconfig-out"] !== undefined) {
+    const kc: FakeKubeconfigOptions = { server: server.url };
+    if (caPem !== undefined) kc.caPem = caPem;
+    if (v.token?.[0] !== undefined) kc.token = v.token[0];
+    await Deno.writeTextFile(v["kubeconfig-out"], fakeKubeconfig(kc));
   }
   console.log(server.url);
   console.error(

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { parse as parseYaml } from "yaml";
 import { assertEquals, assertMatch } from "../assert.ts";
 import { call } from "./_test_client.ts";
 
@@ -109,4 +110,54 @@ Deno.test("main.ts refuses a bad flag with a message naming it and exit code 2",
   }).output();
   assertEquals(out.code, 2);
   assertMatch(new TextDecoder().decode(out.stderr), /Bad value for --port: "x"/);
+});
+
+Deno.test("main.ts --tls-generate serves HTTPS and writes a kubeconfig a client can use (CA data, token)", async () => {
+  const dir = await Deno.makeTempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./main.ts", import.meta.url).pathname,
+      "--tls-generate",
+      "--ca-out",
+      `${dir}/ca.pem`,
+      "--kubeconfig-out",
+      `${dir}/kubeconfig`,
+      "--token",
+      "tok",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    const url = await firstLine(child.stdout, 20_000);
+    assertMatch(url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    // deno-lint-ignore no-explicit-any
+    const kc = parseYaml(await Deno.readTextFile(`${dir}/kubeconfig`)) as any;
+    assertEquals(kc["current-context"], "fake");
+    const cluster = kc.clusters[0].cluster;
+    assertEquals(cluster.server, url);
+    const ca = atob(cluster["certificate-authority-data"]);
+    assertEquals(ca, await Deno.readTextFile(`${dir}/ca.pem`));
+    const client = Deno.createHttpClient({ caCerts: [ca] });
+    try {
+      const r = await fetch(`${url}/api/v1/namespaces/default`, {
+        client,
+        headers: { authorization: `Bearer ${kc.users[0].user.token}` },
+      });
+      assertEquals([r.status, (await r.json()).metadata.name], [200, "default"]);
+    } finally {
+      client.close();
+    }
+    child.kill("SIGTERM");
+    assertEquals((await child.status).code, 0);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.stdout.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
 });

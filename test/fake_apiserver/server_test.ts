@@ -9,6 +9,7 @@
 import { assert, assertEquals, assertMatch, assertNotEquals } from "../assert.ts";
 import { call } from "./_test_client.ts";
 import { type FakeApiServer, startFakeApiServer } from "./server.ts";
+import { makeServingCertificate } from "./tls_certs.ts";
 
 async function withServer(
   fn: (fake: FakeApiServer) => Promise<void>,
@@ -616,71 +617,18 @@ Deno.test("slow responses are delayed; a cut list breaks mid-body", async () => 
 });
 
 Deno.test("TLS: the server answers over HTTPS with the given certificate", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    // A CA and a server certificate it signs (rustls refuses a CA certificate as the server's).
-    const ssl = async (...args: string[]) => {
-      const out = await new Deno.Command("openssl", {
-        args,
-        cwd: dir,
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      assert(out.success, new TextDecoder().decode(out.stderr));
-    };
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    await ssl(
-      "req",
-      "-x509",
-      ...ec,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=fake-ca",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-    );
-    await ssl("req", ...ec, "-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "server.csr");
-    await Deno.writeTextFile(
-      `${dir}/ext.cnf`,
-      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    );
-    await ssl(
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      "ext.cnf",
-      "-out",
-      "cert.pem",
-    );
-    const ca = await Deno.readTextFile(`${dir}/ca.pem`);
-    const cert = await Deno.readTextFile(`${dir}/cert.pem`);
-    const key = await Deno.readTextFile(`${dir}/key.pem`);
-    await withServer(async (fake) => {
-      assert(fake.url.startsWith("https://"));
-      const client = Deno.createHttpClient({ caCerts: [ca] });
-      try {
-        const r = await fetch(`${fake.url}/api/v1/namespaces`, { client });
-        assertEquals(r.status, 200);
-        assertEquals((await r.json()).kind, "NamespaceList");
-      } finally {
-        client.close();
-      }
-    }, { tls: { cert, key } });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const tls = await makeServingCertificate();
+  await withServer(async (fake) => {
+    assert(fake.url.startsWith("https://"));
+    const client = Deno.createHttpClient({ caCerts: [tls.caPem] });
+    try {
+      const r = await fetch(`${fake.url}/api/v1/namespaces`, { client });
+      assertEquals(r.status, 200);
+      assertEquals((await r.json()).kind, "NamespaceList");
+    } finally {
+      client.close();
+    }
+  }, { tls: { cert: tls.certPem, key: tls.keyPem } });
 });
 
 Deno.test("admin: bulk load YAML keeps status, generate makes a realistic cluster, state reports it", async () => {
