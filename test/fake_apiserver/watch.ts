@@ -143,9 +143,10 @@ export class Watch {
     }
   }
 
-  /** Queues a synthetic ADDED (initial state). */
+  /** Queues a synthetic ADDED (initial state); the backlog limit counts only later events. */
   added(v: Version): void {
     this.#queue.push({ type: "ADDED", json: v.json });
+    this.#limit++;
   }
 
   /** Queues a BOOKMARK at the store's current revision. */

@@ -404,3 +404,25 @@ Deno.test("sendInitialEvents=true streams the state, then a BOOKMARK annotated k
     );
   });
 });
+
+Deno.test("a watcher that falls more than watchQueueLimit events behind is closed; its initial state does not count", async () => {
+  await withServer(async (fake) => {
+    const pods = fake.objects.type("pods");
+    const big = "x".repeat(512 * 1024);
+    const bigPod = (name: string) => ({ metadata: { name, annotations: { big } } });
+    // 40 big pods: far more initial state than socket buffers hold, and than the limit of 3.
+    for (let i = 0; i < 40; i++) fake.objects.create(pods, "default", bigPod(`p${i}`));
+    const w = await WatchReader.open(`${fake.url}/api/v1/pods?watch=1`);
+    await new Promise((r) => setTimeout(r, 100));
+    fake.objects.create(pods, "default", { metadata: { name: "small" } });
+    assertEquals(fake.hub.watches.length, 1, "initial events do not count against the limit");
+    // Not reading: a backlog of more than 3 later events closes it.
+    for (let i = 0; i < 200 && fake.hub.watches.length > 0; i++) {
+      fake.objects.create(pods, "default", bigPod(`q${i}`));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assertEquals(fake.hub.watches.length, 0);
+    const { end } = await w.rest(5_000);
+    assertEquals(end, "closed");
+  }, { watchQueueLimit: 3 });
+});
