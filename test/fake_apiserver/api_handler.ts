@@ -8,7 +8,7 @@
  */
 
 import { parse as parseYaml } from "yaml";
-import type { ApiObjects, KubeObject } from "./api_objects.ts";
+import type { ApiObjects, DeleteOptions, KubeObject } from "./api_objects.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions } from "./discovery.ts";
 import type { Faults } from "./faults.ts";
 import { apiVersionOf, type ResourceType } from "./resources.ts";
@@ -266,6 +266,32 @@ async function serve(ctx: ApiContext, req: Request): Promise<Response> {
       const v = objects.create(rt, namespace, await readBody(req));
       return objectResponse(v, 201);
     }
+    if (req.method === "DELETE") {
+      // deletecollection: every object the selectors match, each deleted as one DELETE would;
+      // the answer lists what was deleted, as the generic registry's DeleteCollection does.
+      count(ctx, "deletecollection");
+      const labels = parseLabelSelector(q.get("labelSelector"));
+      const fields = parseFieldSelector(q.get("fieldSelector"), rt.fieldLabels);
+      const body = (await readBody(req)) as DeleteOptions | undefined;
+      const opts: DeleteOptions = {};
+      const grace = q.get("gracePeriodSeconds") ?? body?.gracePeriodSeconds;
+      if (grace !== undefined && grace !== null && grace !== "") {
+        opts.gracePeriodSeconds = Number(grace);
+      }
+      const matched = objects.list(rt, namespace, { labels, fields }).items;
+      const deleted: Version[] = [];
+      for (const v of matched) {
+        const o = JSON.parse(v.json) as KubeObject;
+        try {
+          deleted.push(objects.delete(rt, o.metadata?.namespace ?? "", o.metadata!.name!, opts));
+        } catch (err) {
+          if (!(err instanceof ApiError) || err.status.code !== 404) throw err;
+        }
+      }
+      return new Response(listBody(rt, objects.store.rv, deleted, undefined, false), {
+        headers: JSON_HEADERS,
+      });
+    }
     throw methodNotAllowed(req.method);
   }
   const sub: { subresource?: string } = subresource === undefined ? {} : { subresource };
@@ -284,10 +310,18 @@ async function serve(ctx: ApiContext, req: Request): Promise<Response> {
     case "DELETE": {
       if (subresource !== undefined) throw methodNotAllowed(req.method);
       count(ctx, "delete");
-      const body = (await readBody(req)) as {
-        preconditions?: { resourceVersion?: string; uid?: string };
-      } | undefined;
-      const v = objects.delete(rt, namespace, name, body?.preconditions ?? {});
+      const body = (await readBody(req)) as DeleteOptions | undefined;
+      const opts: DeleteOptions = {};
+      if (body?.preconditions !== undefined) opts.preconditions = body.preconditions;
+      const grace = q.get("gracePeriodSeconds") ?? body?.gracePeriodSeconds;
+      if (grace !== undefined && grace !== null && grace !== "") {
+        const g = Number(grace);
+        if (!Number.isInteger(g)) {
+          throw badRequest(`Invalid value: "${grace}": gracePeriodSeconds must be an integer`);
+        }
+        opts.gracePeriodSeconds = g;
+      }
+      const v = objects.delete(rt, namespace, name, opts);
       if (rt.returnDeletedObject) return objectResponse(v);
       const obj = JSON.parse(v.json) as KubeObject;
       const details: Record<string, string> = { name };

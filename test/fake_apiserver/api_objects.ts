@@ -92,13 +92,27 @@ export interface ApiObjectsOptions {
   checkNamespaces?: boolean;
   /** Custom resources installed at start, by `plural.group` (default none). */
   crds?: string[];
+  /**
+   * How long a deleted pod that runs on a node stays terminating (deletionTimestamp set) before
+   * the fake kubelet confirms its deletion (default 0: at once, right after the MODIFIED event that
+   * marks it). A real kubelet takes until its containers stop, at most the grace period.
+   */
+  podTerminationMs?: number;
+}
+
+/** Options of {@linkcode ApiObjects.delete} (a DeleteOptions body and query). */
+export interface DeleteOptions {
+  preconditions?: { resourceVersion?: string; uid?: string };
+  /** Grace period of a pod's deletion (default its spec.terminationGracePeriodSeconds, 30). */
+  gracePeriodSeconds?: number;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 
-function timestamp(clock: Clock): string {
-  return new Date(clock.now()).toISOString().replace(/\.\d+Z$/, "Z");
+/** RFC 3339 with seconds, as metadata timestamps are written. */
+function timestamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
 }
 
 /** Deep equality of JSON values. */
@@ -137,6 +151,8 @@ export class ApiObjects {
   #checkNamespaces: boolean;
   #types = new Map<string, ResourceType>();
   #onUninstall = new Set<(rt: ResourceType) => void>();
+  #podTerminationMs: number;
+  #timers = new Set<ReturnType<Clock["setTimeout"]>>();
 
   /** See {@linkcode ApiObjectsOptions}; the default namespaces exist from the start. */
   constructor(options: ApiObjectsOptions = {}) {
@@ -145,6 +161,7 @@ export class ApiObjects {
     );
     this.#clock = options.clock ?? realClock;
     this.#checkNamespaces = options.checkNamespaces ?? true;
+    this.#podTerminationMs = options.podTerminationMs ?? 0;
     for (const rt of BUILTIN_TYPES) this.#types.set(resourceName(rt), rt);
     for (const crd of options.crds ?? []) this.installCrd(crd);
     // The namespaces a real cluster starts with (the API server creates them itself).
@@ -330,7 +347,7 @@ export class ApiObjects {
     if (this.store.current(res, key) !== undefined) throw alreadyExists(rt, name);
     if (!options.restore || meta.uid === undefined) meta.uid = crypto.randomUUID();
     if (!options.restore || meta.creationTimestamp === undefined) {
-      meta.creationTimestamp = timestamp(this.#clock);
+      meta.creationTimestamp = timestamp(this.#clock.now());
     }
     delete meta.deletionTimestamp;
     if (rt.generation) meta.generation = 1;
@@ -487,19 +504,24 @@ export class ApiObjects {
   }
 
   /**
-   * DELETE: preconditions (`resourceVersion`, `uid`) must hold (else 409 Conflict). Deleting a
-   * namespace deletes what is in it first. Returns the tombstone (its json is the object as
-   * deleted, stamped with the deleting revision).
+   * DELETE: preconditions (`resourceVersion`, `uid`) must hold (else 409 Conflict). A pod bound to
+   * a node and not finished is deleted gracefully, as the pod registry does: a MODIFIED event sets
+   * `deletionTimestamp` and `deletionGracePeriodSeconds`, and the pod goes (DELETED) when the fake
+   * kubelet confirms (see `podTerminationMs`) or on a delete with `gracePeriodSeconds: 0`.
+   * Deleting a namespace deletes what is in it first. Returns the last version: the tombstone
+   * (its json is the object as deleted, stamped with the deleting revision) or, for a pod still
+   * terminating, the pod with its deletionTimestamp.
    */
   delete(
     rt: ResourceType,
     namespace: string,
     name: string,
-    preconditions: { resourceVersion?: string; uid?: string } = {},
+    options: DeleteOptions = {},
   ): Version {
     const ns = rt.namespaced ? namespace : "";
     const cur = this.current(rt, ns, name);
     const old = JSON.parse(cur.json) as KubeObject;
+    const preconditions = options.preconditions ?? {};
     if (
       preconditions.resourceVersion !== undefined &&
       preconditions.resourceVersion !== String(cur.rv)
@@ -524,7 +546,62 @@ export class ApiObjects {
         for (const key of this.store.liveKeys(resourceName(t), `${name}/`)) this.#deleteKey(t, key);
       }
     }
-    return this.#deleteKey(rt, this.key(rt, ns, name));
+    const key = this.key(rt, ns, name);
+    if (rt.group === "" && rt.plural === "pods") {
+      const graceful = this.#deletePodGracefully(rt, key, old, options.gracePeriodSeconds);
+      if (graceful !== undefined) return graceful;
+    }
+    return this.#deleteKey(rt, key);
+  }
+
+  /** The graceful part of a pod's deletion; undefined when the pod goes at once. */
+  #deletePodGracefully(
+    rt: ResourceType,
+    key: string,
+    pod: KubeObject,
+    gracePeriodSeconds: number | undefined,
+  ): Version | undefined {
+    const spec = (pod.spec ?? {}) as { nodeName?: string; terminationGracePeriodSeconds?: number };
+    const phase = (pod.status as { phase?: string } | undefined)?.phase;
+    const grace = gracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30;
+    // Unscheduled or finished pods, and a grace period of 0, go at once (pod registry rules).
+    if (!spec.nodeName || phase === "Succeeded" || phase === "Failed" || grace <= 0) {
+      return undefined;
+    }
+    const meta = pod.metadata!;
+    let v: Version;
+    if (meta.deletionTimestamp !== undefined) {
+      v = this.store.current(resourceName(rt), key)!;
+    } else {
+      meta.deletionTimestamp = timestamp(this.#clock.now() + grace * 1000);
+      meta.deletionGracePeriodSeconds = grace;
+      v = this.store.write(resourceName(rt), key, (rv) => this.#body(rt, pod, rv)).next;
+    }
+    const uid = meta.uid;
+    const confirm = () => {
+      const now = this.store.current(resourceName(rt), key);
+      if (now === undefined) return;
+      const o = JSON.parse(now.json) as KubeObject;
+      if (o.metadata?.uid === uid && o.metadata?.deletionTimestamp !== undefined) {
+        this.#deleteKey(rt, key);
+      }
+    };
+    if (this.#podTerminationMs <= 0) {
+      confirm();
+      return v;
+    }
+    const t = this.#clock.setTimeout(() => {
+      this.#timers.delete(t);
+      confirm();
+    }, this.#podTerminationMs);
+    this.#timers.add(t);
+    return v;
+  }
+
+  /** Cancels pending pod terminations (the fake kubelet's timers). */
+  close(): void {
+    for (const t of this.#timers) this.#clock.clearTimeout(t);
+    this.#timers.clear();
   }
 
   #deleteKey(rt: ResourceType, key: string): Version {

@@ -24,7 +24,8 @@ const USAGE =
   [--ca-out FILE] [--kubeconfig-out FILE]
   [--token T]... [--seed FILE]... [--crd PLURAL.GROUP]... [--admin-port P]
   [--bookmark-interval-ms MS] [--watch-timeout-ms MS] [--history N]
-  [--generate nodes=N,pods=N,networkPolicies=N[,namespaces=N]] [--no-namespace-check]`;
+  [--generate nodes=N,pods=N,networkPolicies=N[,namespaces=N]] [--no-namespace-check]
+  [--pod-termination-ms MS]`;
 
 function fail(message: string): never {
   console.error(`${message}\n${USAGE}`);
@@ -63,6 +64,7 @@ export async function main(args: string[]): Promise<void> {
         history: { type: "string" },
         generate: { type: "string" },
         "no-namespace-check": { type: "boolean" },
+        "pod-termination-ms": { type: "string" },
         help: { type: "boolean" },
       },
     });
@@ -107,6 +109,8 @@ export async function main(args: string[]): Promise<void> {
   const history = int(v.history, "history");
   if (history !== undefined) options.historyLimit = history;
   if (v["no-namespace-check"]) options.checkNamespaces = false;
+  const termination = int(v["pod-termination-ms"], "pod-termination-ms");
+  if (termination !== undefined) options.podTerminationMs = termination;
   const seed = [];
   for (const file of v.seed ?? []) {
     try {

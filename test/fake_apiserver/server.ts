@@ -42,6 +42,8 @@ export interface FakeApiServerOptions {
   seed?: Iterable<KubeObject>;
   /** Events a watch may have unsent before it is closed as too slow (default 100 000). */
   watchQueueLimit?: number;
+  /** How long a deleted pod on a node stays terminating (default 0); see `ApiObjectsOptions`. */
+  podTerminationMs?: number;
 }
 
 /** The handle of a running fake API server. */
@@ -115,6 +117,7 @@ export async function startFakeApiServer(
   if (options.historyLimit !== undefined) objOpts.historyLimit = options.historyLimit;
   if (options.crds !== undefined) objOpts.crds = options.crds;
   if (options.checkNamespaces !== undefined) objOpts.checkNamespaces = options.checkNamespaces;
+  if (options.podTerminationMs !== undefined) objOpts.podTerminationMs = options.podTerminationMs;
   const objects = new ApiObjects(objOpts);
   if (options.seed !== undefined) objects.load(options.seed);
   const hubOpts: ConstructorParameters<typeof WatchHub>[1] = {};
@@ -259,6 +262,7 @@ export async function startFakeApiServer(
     async close() {
       closed = true;
       for (const c of churns) c.stop();
+      objects.close();
       await fake.stop();
       if (adminServer !== undefined) {
         const a = adminServer;

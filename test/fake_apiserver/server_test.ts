@@ -280,7 +280,10 @@ Deno.test("a missing object is 404 NotFound with a Status naming it; a missing n
 Deno.test("delete answers the object for pods and a Success Status for networkpolicies", async () => {
   await withServer(async (fake) => {
     await call(`${fake.url}${PODS}`, { method: "POST", body: pod("a") });
-    const d = await call(`${fake.url}${PODS}/a`, { method: "DELETE" });
+    const d = await call(`${fake.url}${PODS}/a`, {
+      method: "DELETE",
+      body: { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0 },
+    });
     assertEquals([d.status, d.body.kind, d.body.metadata.resourceVersion], [
       200,
       "Pod",
@@ -706,5 +709,21 @@ Deno.test("churn pods are new objects: their own uid and name", async () => {
     const uids = list.body.items.map((p: any) => p.metadata.uid);
     assertEquals(new Set(uids).size, uids.length);
     assert(uids.length >= 16);
+  });
+});
+
+Deno.test("deletecollection deletes what the selectors match and lists it", async () => {
+  await withServer(async (fake) => {
+    for (const [name, app] of [["a", "web"], ["b", "web"], ["c", "db"]] as const) {
+      await call(`${fake.url}${PODS}`, {
+        method: "POST",
+        body: { ...pod(name), metadata: { name, labels: { app } } },
+      });
+    }
+    const r = await call(`${fake.url}${PODS}?labelSelector=app%3Dweb&gracePeriodSeconds=0`, {
+      method: "DELETE",
+    });
+    assertEquals([r.status, r.body.kind, itemNames(r.body)], [200, "PodList", ["a", "b"]]);
+    assertEquals(itemNames((await call(`${fake.url}${PODS}`)).body), ["c"]);
   });
 });

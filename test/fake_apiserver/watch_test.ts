@@ -63,7 +63,9 @@ Deno.test("watch from a list's resourceVersion sends every later change once, in
     const w = await WatchReader.open(`${fake.url}/api/v1/pods?watch=1&resourceVersion=${rv}`);
     const replayed = await w.take(2);
     assertEquals(names(replayed), ["MODIFIED a", "ADDED c"]);
-    await call(`${fake.url}/api/v1/namespaces/default/pods/b`, { method: "DELETE" });
+    await call(`${fake.url}/api/v1/namespaces/default/pods/b?gracePeriodSeconds=0`, {
+      method: "DELETE",
+    });
     const [del] = await w.take(1);
     assertEquals(names([del!]), ["DELETED b"]);
     // Each event's resourceVersion is greater than the last; none is repeated.
@@ -425,4 +427,32 @@ Deno.test("a watcher that falls more than watchQueueLimit events behind is close
     const { end } = await w.rest(5_000);
     assertEquals(end, "closed");
   }, { watchQueueLimit: 3 });
+});
+
+Deno.test("a pod on a node is deleted gracefully: MODIFIED with deletionTimestamp, then DELETED when the kubelet confirms", async () => {
+  await withServer(async (fake) => {
+    await createPod(fake, "a");
+    const w = await WatchReader.open(`${fake.url}/api/v1/pods?watch=1&resourceVersion=${fake.rv}`);
+    const d = await call(`${fake.url}/api/v1/namespaces/default/pods/a`, { method: "DELETE" });
+    assertEquals(d.status, 200);
+    assertEquals(d.body.metadata.deletionGracePeriodSeconds, 30);
+    assert(typeof d.body.metadata.deletionTimestamp === "string");
+    // Still there, terminating, until the fake kubelet confirms (300 ms here).
+    assertEquals((await call(`${fake.url}/api/v1/namespaces/default/pods/a`)).status, 200);
+    const [m] = await w.take(1);
+    assertEquals([m!.type, m!.object.metadata.deletionTimestamp], [
+      "MODIFIED",
+      d.body.metadata.deletionTimestamp,
+    ]);
+    const [del] = await w.take(1, 3_000);
+    assertEquals(del!.type, "DELETED");
+    assertEquals((await call(`${fake.url}/api/v1/namespaces/default/pods/a`)).status, 404);
+    // gracePeriodSeconds=0 deletes at once, as does a pod not bound to a node.
+    await createPod(fake, "b");
+    await call(`${fake.url}/api/v1/namespaces/default/pods/b?gracePeriodSeconds=0`, {
+      method: "DELETE",
+    });
+    assertEquals(names(await w.take(2)), ["ADDED b", "DELETED b"]);
+    await w.cancel();
+  }, { podTerminationMs: 300 });
 });
