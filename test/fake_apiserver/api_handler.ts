@@ -248,7 +248,7 @@ async function serve(ctx: ApiContext, req: Request): Promise<Response> {
         return new Response(w.body, { headers: JSON_HEADERS });
       }
       count(ctx, "list");
-      const res = objects.list(rt, namespace, {
+      const res = objects.list({ rt, namespace }, {
         resourceVersion: q.get("resourceVersion"),
         resourceVersionMatch: q.get("resourceVersionMatch"),
         limit: q.get("limit"),
@@ -263,7 +263,7 @@ async function serve(ctx: ApiContext, req: Request): Promise<Response> {
     if (req.method === "POST") {
       if (rt.namespaced && namespace === "") throw methodNotAllowed(req.method);
       count(ctx, "create");
-      const v = objects.create(rt, namespace, await readBody(req));
+      const v = objects.create({ rt, namespace }, await readBody(req));
       return objectResponse(v, 201);
     }
     if (req.method === "DELETE") {
@@ -278,12 +278,17 @@ async function serve(ctx: ApiContext, req: Request): Promise<Response> {
       if (grace !== undefined && grace !== null && grace !== "") {
         opts.gracePeriodSeconds = Number(grace);
       }
-      const matched = objects.list(rt, namespace, { labels, fields }).items;
+      const matched = objects.list({ rt, namespace }, { labels, fields }).items;
       const deleted: Version[] = [];
       for (const v of matched) {
         const o = JSON.parse(v.json) as KubeObject;
         try {
-          deleted.push(objects.delete(rt, o.metadata?.namespace ?? "", o.metadata!.name!, opts));
+          deleted.push(
+            objects.delete(
+              { rt, namespace: o.metadata?.namespace ?? "", name: o.metadata!.name! },
+              opts,
+            ),
+          );
         } catch (err) {
           if (!(err instanceof ApiError) || err.status.code !== 404) throw err;
         }
@@ -298,14 +303,18 @@ async function serve(ctx: ApiContext, req: Request): Promise<Response> {
   switch (req.method) {
     case "GET":
       count(ctx, "get");
-      return objectResponse(objects.get(rt, namespace, name, q.get("resourceVersion")));
+      return objectResponse(
+        objects.get({ rt, namespace, name }, { resourceVersion: q.get("resourceVersion") }),
+      );
     case "PUT":
       count(ctx, "update");
-      return objectResponse(objects.update(rt, namespace, name, await readBody(req), sub));
+      return objectResponse(objects.update({ rt, namespace, name }, await readBody(req), sub));
     case "PATCH": {
       count(ctx, "patch");
       const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim();
-      return objectResponse(objects.patch(rt, namespace, name, type, await readBody(req), sub));
+      return objectResponse(
+        objects.patch({ rt, namespace, name }, { type, body: await readBody(req) }, sub),
+      );
     }
     case "DELETE": {
       if (subresource !== undefined) throw methodNotAllowed(req.method);
@@ -321,7 +330,7 @@ async function serve(ctx: ApiContext, req: Request): Promise<Response> {
         }
         opts.gracePeriodSeconds = g;
       }
-      const v = objects.delete(rt, namespace, name, opts);
+      const v = objects.delete({ rt, namespace, name }, opts);
       if (rt.returnDeletedObject) return objectResponse(v);
       const obj = JSON.parse(v.json) as KubeObject;
       const details: Record<string, string> = { name };

@@ -68,6 +68,19 @@ export interface ListQuery {
   fields?: FieldMatcher;
 }
 
+/** One object's place: its type, namespace (`""` when cluster-scoped) and name. */
+export interface ObjectRef {
+  rt: ResourceType;
+  namespace: string;
+  name: string;
+}
+
+/** A collection: a type and a namespace (`""` for all namespaces, or cluster-scoped). */
+export interface CollectionRef {
+  rt: ResourceType;
+  namespace: string;
+}
+
 /** A list result: the snapshot revision, the items, and the next page's token. */
 export interface ListResult {
   rv: number;
@@ -166,7 +179,7 @@ export class ApiObjects {
     for (const crd of options.crds ?? []) this.installCrd(crd);
     // The namespaces a real cluster starts with (the API server creates them itself).
     for (const ns of ["default", "kube-system", "kube-public", "kube-node-lease"]) {
-      this.create(this.type("namespaces"), "", { metadata: { name: ns } });
+      this.create({ rt: this.type("namespaces"), namespace: "" }, { metadata: { name: ns } });
     }
   }
 
@@ -242,7 +255,8 @@ export class ApiObjects {
   }
 
   /** The store key of an object: `namespace/name` or `name`. */
-  key(rt: ResourceType, namespace: string, name: string): string {
+  key(ref: ObjectRef): string {
+    const { rt, namespace, name } = ref;
     return rt.namespaced ? `${namespace}/${name}` : name;
   }
 
@@ -301,12 +315,8 @@ export class ApiObjects {
    * Creates an object (POST). `options.restore` keeps what a bulk load brings (status, uid,
    * creationTimestamp) and skips the namespace check, as restoring a backup would.
    */
-  create(
-    rt: ResourceType,
-    namespace: string,
-    body: unknown,
-    options: { restore?: boolean } = {},
-  ): Version {
+  create(at: CollectionRef, body: unknown, options: { restore?: boolean } = {}): Version {
+    const { rt, namespace } = at;
     const obj = this.#checkObject(rt, body);
     const meta = obj.metadata!;
     this.#checkNamespace(rt, meta, namespace);
@@ -342,7 +352,7 @@ export class ApiObjects {
         throw notFound(this.type("namespaces"), ns);
       }
     }
-    const key = this.key(rt, ns, name);
+    const key = this.key({ rt, namespace: ns, name });
     const res = resourceName(rt);
     if (this.store.current(res, key) !== undefined) throw alreadyExists(rt, name);
     if (!options.restore || meta.uid === undefined) meta.uid = crypto.randomUUID();
@@ -367,8 +377,9 @@ export class ApiObjects {
   }
 
   /** The live object now (404 if absent). */
-  current(rt: ResourceType, namespace: string, name: string): Version {
-    const v = this.store.current(resourceName(rt), this.key(rt, namespace, name));
+  current(ref: ObjectRef): Version {
+    const { rt, name } = ref;
+    const v = this.store.current(resourceName(rt), this.key(ref));
     if (v === undefined) throw notFound(rt, name);
     return v;
   }
@@ -377,12 +388,13 @@ export class ApiObjects {
    * GET one object. resourceVersion unset is "most recent", `0` is "any" (both served from the
    * latest state here), another value is "not older than" (a 504 if newer than the store).
    */
-  get(rt: ResourceType, namespace: string, name: string, resourceVersion?: string | null): Version {
+  get(ref: ObjectRef, options: { resourceVersion?: string | null } = {}): Version {
+    const resourceVersion = options.resourceVersion;
     if (resourceVersion !== undefined && resourceVersion !== null && resourceVersion !== "") {
       const asked = this.#parseRv(resourceVersion);
       if (asked > this.store.rv) throw tooLargeResourceVersion(asked, this.store.rv);
     }
-    return this.current(rt, namespace, name);
+    return this.current(ref);
   }
 
   /**
@@ -391,12 +403,11 @@ export class ApiObjects {
    * which custom resources refuse (422). An update that changes nothing writes nothing.
    */
   update(
-    rt: ResourceType,
-    namespace: string,
-    name: string,
+    ref: ObjectRef,
     body: unknown,
     options: { subresource?: string; restore?: boolean } = {},
   ): Version {
+    const { rt, namespace, name } = ref;
     const obj = this.#checkObject(rt, body);
     const meta = obj.metadata!;
     if (meta.name !== undefined && meta.name !== name) {
@@ -407,7 +418,7 @@ export class ApiObjects {
     meta.name = name;
     this.#checkNamespace(rt, meta, namespace);
     const ns = rt.namespaced ? namespace : "";
-    const cur = this.current(rt, ns, name);
+    const cur = this.current({ rt, namespace: ns, name });
     const old = JSON.parse(cur.json) as KubeObject;
     const oldMeta = old.metadata!;
     if (meta.resourceVersion !== undefined && meta.resourceVersion !== "") {
@@ -457,38 +468,37 @@ export class ApiObjects {
     if (jsonEqual(next, old)) return cur;
     return this.store.write(
       resourceName(rt),
-      this.key(rt, ns, name),
+      this.key({ rt, namespace: ns, name }),
       (rv) => this.#body(rt, next, rv),
     )
       .next;
   }
 
   /**
-   * PATCH: `contentType` is one of {@linkcode PATCH_TYPES}; the patched object then goes through
+   * PATCH: `patch.type` is one of {@linkcode PATCH_TYPES}; the patched object then goes through
    * {@linkcode update} (a resourceVersion in the patch is a precondition).
    */
   patch(
-    rt: ResourceType,
-    namespace: string,
-    name: string,
-    contentType: string,
-    patch: unknown,
+    ref: ObjectRef,
+    patch: { type: string; body: unknown },
     options: { subresource?: string } = {},
   ): Version {
+    const { rt, namespace, name } = ref;
+    const contentType = patch.type;
     const ns = rt.namespaced ? namespace : "";
-    const cur = this.current(rt, ns, name);
+    const cur = this.current({ rt, namespace: ns, name });
     const old = JSON.parse(cur.json) as KubeObject;
     let patched: unknown;
     switch (contentType) {
       case "application/merge-patch+json":
-        patched = mergePatch(old, patch);
+        patched = mergePatch(old, patch.body);
         break;
       case "application/strategic-merge-patch+json":
         if (rt.custom) throw unsupportedPatch(rt);
-        patched = strategicMergePatch(old, patch);
+        patched = strategicMergePatch(old, patch.body);
         break;
       case "application/json-patch+json":
-        patched = jsonPatch(old, patch);
+        patched = jsonPatch(old, patch.body);
         break;
       default:
         throw unsupportedPatch(rt);
@@ -500,7 +510,7 @@ export class ApiObjects {
       // A patch without a resourceVersion applies to whatever is current.
       p.metadata.resourceVersion ??= String(cur.rv);
     }
-    return this.update(rt, ns, name, patched, { ...opts, restore: false });
+    return this.update({ rt, namespace: ns, name }, patched, { ...opts, restore: false });
   }
 
   /**
@@ -512,14 +522,10 @@ export class ApiObjects {
    * (its json is the object as deleted, stamped with the deleting revision) or, for a pod still
    * terminating, the pod with its deletionTimestamp.
    */
-  delete(
-    rt: ResourceType,
-    namespace: string,
-    name: string,
-    options: DeleteOptions = {},
-  ): Version {
+  delete(ref: ObjectRef, options: DeleteOptions = {}): Version {
+    const { rt, namespace, name } = ref;
     const ns = rt.namespaced ? namespace : "";
-    const cur = this.current(rt, ns, name);
+    const cur = this.current({ rt, namespace: ns, name });
     const old = JSON.parse(cur.json) as KubeObject;
     const preconditions = options.preconditions ?? {};
     if (
@@ -546,7 +552,7 @@ export class ApiObjects {
         for (const key of this.store.liveKeys(resourceName(t), `${name}/`)) this.#deleteKey(t, key);
       }
     }
-    const key = this.key(rt, ns, name);
+    const key = this.key({ rt, namespace: ns, name });
     if (rt.group === "" && rt.plural === "pods") {
       const graceful = this.#deletePodGracefully(rt, key, old, options.gracePeriodSeconds);
       if (graceful !== undefined) return graceful;
@@ -628,7 +634,8 @@ export class ApiObjects {
    *   the latest state); a resourceVersion other than `0` beside it is a 400.
    * "Any" and "not older than" are served from the latest state (always allowed).
    */
-  list(rt: ResourceType, namespace: string, q: ListQuery): ListResult {
+  list(at: CollectionRef, q: ListQuery = {}): ListResult {
+    const { rt, namespace } = at;
     const rvText = q.resourceVersion ?? "";
     const match = q.resourceVersionMatch ?? "";
     const limitText = q.limit ?? "";
@@ -740,12 +747,13 @@ export class ApiObjects {
       // leaves the caller's object alone without a deep clone of each object.
       const o: KubeObject = { ...obj, metadata: { ...obj.metadata } };
       if (
-        name !== "" && this.store.current(resourceName(rt), this.key(rt, ns, name)) !== undefined
+        name !== "" &&
+        this.store.current(resourceName(rt), this.key({ rt, namespace: ns, name })) !== undefined
       ) {
         delete o.metadata!.resourceVersion;
-        this.update(rt, ns, name, o, { restore: true });
+        this.update({ rt, namespace: ns, name }, o, { restore: true });
       } else {
-        this.create(rt, ns, o, { restore: true });
+        this.create({ rt, namespace: ns }, o, { restore: true });
       }
       n++;
     }

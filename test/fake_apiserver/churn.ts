@@ -83,13 +83,13 @@ export function churn(objects: ApiObjects, options: ChurnOptions): Churn {
       delete obj.metadata!.uid;
       delete obj.metadata!.creationTimestamp;
       obj.metadata!.name = name;
-      objects.create(pods, ns!, obj, { restore: true });
+      objects.create({ rt: pods, namespace: ns! }, obj, { restore: true });
       created.push(`${ns}/${name}`);
     } else if (kind === 7 && created.length > 0) {
       const key = created.shift()!;
       const [ns, name] = key.split("/");
       try {
-        objects.delete(pods, ns!, name!);
+        objects.delete({ rt: pods, namespace: ns!, name: name! });
       } catch { /* deleted by someone else */ }
     } else {
       const key = keys[(n * 7919) % keys.length]!;
@@ -99,7 +99,10 @@ export function churn(objects: ApiObjects, options: ChurnOptions): Churn {
       };
       if (n % 2 === 0) patch.metadata!.labels = { version: `v2.${n % 7}` };
       try {
-        objects.patch(pods, ns!, name!, "application/merge-patch+json", patch);
+        objects.patch({ rt: pods, namespace: ns!, name: name! }, {
+          type: "application/merge-patch+json",
+          body: patch,
+        });
       } catch { /* deleted by someone else */ }
     }
   };

@@ -9,11 +9,11 @@
 
 import { adminHandler } from "./admin_handler.ts";
 import { type ApiContext, apiHandler } from "./api_handler.ts";
-import { ApiObjects, type KubeObject } from "./api_objects.ts";
+import { ApiObjects, type DeleteOptions, type KubeObject, type ObjectRef } from "./api_objects.ts";
 import { type Churn, churn, type ChurnOptions } from "./churn.ts";
 import { Faults, type SlowOptions, type ThrottleOptions } from "./faults.ts";
 import { type ClusterShape, realisticCluster } from "./realistic.ts";
-import type { ResourceType } from "./resources.ts";
+import { resourceName, type ResourceType } from "./resources.ts";
 import { WatchHub } from "./watch.ts";
 
 /** Options of {@linkcode startFakeApiServer}. */
@@ -65,6 +65,24 @@ export interface FakeApiServer {
   readonly rv: number;
   /** Whether the API listener is up. */
   readonly running: boolean;
+  /** Creates an object as a POST would (server fields set, a pod's status reset); returns it. */
+  create(obj: KubeObject): KubeObject;
+  /** Replaces an object as a PUT would (409 on a stale resourceVersion); returns it. */
+  update(obj: KubeObject): KubeObject;
+  /** Replaces an object's status as a PUT on `/status` would; returns it. */
+  updateStatus(obj: KubeObject): KubeObject;
+  /** Patches an object (merge patch unless `type` says otherwise); returns it. */
+  patch(
+    ref: KindRef,
+    patch: unknown,
+    options?: { type?: string; subresource?: string },
+  ): KubeObject;
+  /** Deletes an object (gracefully for a pod on a node); returns what DELETE answers. */
+  delete(ref: KindRef, options?: DeleteOptions): KubeObject;
+  /** The object now, or undefined. */
+  get(ref: KindRef): KubeObject | undefined;
+  /** The objects of a kind now (in one namespace, or all). */
+  list(ref: { apiVersion: string; kind: string; namespace?: string }): KubeObject[];
   /** Loads objects as a restore (create or replace, status kept); returns how many. */
   load(objects: Iterable<KubeObject>): number;
   /** Loads a generated realistic cluster; returns how many objects. */
@@ -107,6 +125,15 @@ export interface FakeApiServer {
   restart(downMs?: number): Promise<void>;
   /** Stops everything (API and admin listeners, churns, watches). */
   close(): Promise<void>;
+}
+
+/** Names an object by kind: `{ apiVersion: "v1", kind: "Pod", namespace: "default", name }`. */
+export interface KindRef {
+  apiVersion: string;
+  kind: string;
+  /** Default `default` for namespaced kinds; ignored for cluster-scoped ones. */
+  namespace?: string;
+  name: string;
 }
 
 /** Starts a fake API server; see {@linkcode FakeApiServerOptions}. */
@@ -170,6 +197,26 @@ export async function startFakeApiServer(
       },
     }, handler));
 
+  const typeOf = (apiVersion: string | undefined, kind: string | undefined) => {
+    const rt = objects.typeOfObject({ apiVersion, kind } as KubeObject);
+    if (rt === undefined) {
+      throw new Error(`Unknown kind ${apiVersion}/${kind}: not served (is its CRD installed?)`);
+    }
+    return rt;
+  };
+  const refOf = (r: KindRef): ObjectRef => {
+    const rt = typeOf(r.apiVersion, r.kind);
+    return { rt, namespace: rt.namespaced ? r.namespace ?? "default" : "", name: r.name };
+  };
+  const refOfObject = (obj: KubeObject): ObjectRef =>
+    refOf({
+      apiVersion: obj.apiVersion ?? "",
+      kind: obj.kind ?? "",
+      name: obj.metadata?.name ?? "",
+      ...(obj.metadata?.namespace ? { namespace: obj.metadata.namespace } : {}),
+    });
+  const parsed = (v: { json: string }) => JSON.parse(v.json) as KubeObject;
+
   const fake: FakeApiServer = {
     get url() {
       return `${scheme}://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
@@ -193,6 +240,29 @@ export async function startFakeApiServer(
     },
     get running() {
       return server !== undefined;
+    },
+    create(obj) {
+      const ref = refOfObject({ ...obj, metadata: { name: "-", ...obj.metadata } });
+      return parsed(objects.create({ rt: ref.rt, namespace: ref.namespace }, obj));
+    },
+    update: (obj) => parsed(objects.update(refOfObject(obj), obj)),
+    updateStatus: (obj) => parsed(objects.update(refOfObject(obj), obj, { subresource: "status" })),
+    patch(ref, body, options = {}) {
+      const type = options.type ?? "application/merge-patch+json";
+      const sub = options.subresource === undefined ? {} : { subresource: options.subresource };
+      return parsed(objects.patch(refOf(ref), { type, body }, sub));
+    },
+    delete: (ref, options = {}) => parsed(objects.delete(refOf(ref), options)),
+    get(ref) {
+      const r = refOf(ref);
+      const v = objects.store.current(resourceName(r.rt), objects.key(r));
+      return v === undefined ? undefined : parsed(v);
+    },
+    list(ref) {
+      const rt = typeOf(ref.apiVersion, ref.kind);
+      return objects.list({ rt, namespace: rt.namespaced ? ref.namespace ?? "" : "" }).items.map(
+        parsed,
+      );
     },
     load: (objs) => objects.load(objs),
     generate: (shape) => objects.load(realisticCluster(shape)),

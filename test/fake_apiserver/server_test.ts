@@ -6,13 +6,14 @@
  * @module
  */
 
-import { assert, assertEquals, assertMatch, assertNotEquals } from "../assert.ts";
+import { assert, assertEquals, assertMatch, assertNotEquals, assertThrows } from "../assert.ts";
 import { call } from "./_test_client.ts";
+import { ApiError } from "./status.ts";
 import { type FakeApiServer, startFakeApiServer } from "./server.ts";
 import { makeServingCertificate } from "./tls_certs.ts";
 
 async function withServer(
-  fn: (fake: FakeApiServer) => Promise<void>,
+  fn: (fake: FakeApiServer) => Promise<void> | void,
   options: Parameters<typeof startFakeApiServer>[0] = {},
 ): Promise<void> {
   const fake = await startFakeApiServer(options);
@@ -725,5 +726,31 @@ Deno.test("deletecollection deletes what the selectors match and lists it", asyn
     });
     assertEquals([r.status, r.body.kind, itemNames(r.body)], [200, "PodList", ["a", "b"]]);
     assertEquals(itemNames((await call(`${fake.url}${PODS}`)).body), ["c"]);
+  });
+});
+
+Deno.test("in-process object methods follow the API semantics: create, update (409 if stale), status, patch, get, list, delete", async () => {
+  await withServer((fake) => {
+    const created = fake.create(pod("a", { status: { phase: "Running" } }));
+    assertEquals(created.status, { phase: "Pending" });
+    const ref = { apiVersion: "v1", kind: "Pod", name: "a" };
+    const running = fake.updateStatus({
+      ...created,
+      status: { phase: "Running", podIPs: [{ ip: "10.0.0.5" }] },
+    });
+    assertEquals(running.status, { phase: "Running", podIPs: [{ ip: "10.0.0.5" }] });
+    const err = assertThrows(() => fake.update(created), ApiError);
+    assertEquals([err.status.code, err.status.reason], [409, "Conflict"]);
+    const patched = fake.patch(ref, { metadata: { annotations: { "tern.dev/ip": "10.0.0.5" } } });
+    assertEquals(patched.metadata!.annotations, { "tern.dev/ip": "10.0.0.5" });
+    assertEquals(fake.get(ref)?.metadata?.resourceVersion, patched.metadata!.resourceVersion);
+    assertEquals(fake.list({ apiVersion: "v1", kind: "Pod" }).map((p) => p.metadata!.name), ["a"]);
+    fake.delete(ref, { gracePeriodSeconds: 0 });
+    assertEquals(fake.get(ref), undefined);
+    assertThrows(
+      () => fake.get({ apiVersion: "tern.dev/v1alpha1", kind: "SecurityGroup", name: "x" }),
+      Error,
+      "Unknown kind",
+    );
   });
 });

@@ -341,7 +341,10 @@ Deno.test("restart keeps the store and the port; watches break and resume from t
       refused = true;
     }
     assert(refused, "the API is down while stopped");
-    fake.objects.create(fake.objects.type("pods"), "default", pod("made-while-down"));
+    fake.objects.create(
+      { rt: fake.objects.type("pods"), namespace: "default" },
+      pod("made-while-down"),
+    );
     await fake.start();
     assertEquals(fake.url, url);
     const list = await call(`${url}/api/v1/namespaces/default/pods`);
@@ -413,14 +416,16 @@ Deno.test("a watcher that falls more than watchQueueLimit events behind is close
     const big = "x".repeat(512 * 1024);
     const bigPod = (name: string) => ({ metadata: { name, annotations: { big } } });
     // 40 big pods: far more initial state than socket buffers hold, and than the limit of 3.
-    for (let i = 0; i < 40; i++) fake.objects.create(pods, "default", bigPod(`p${i}`));
+    for (let i = 0; i < 40; i++) {
+      fake.objects.create({ rt: pods, namespace: "default" }, bigPod(`p${i}`));
+    }
     const w = await WatchReader.open(`${fake.url}/api/v1/pods?watch=1`);
     await new Promise((r) => setTimeout(r, 100));
-    fake.objects.create(pods, "default", { metadata: { name: "small" } });
+    fake.objects.create({ rt: pods, namespace: "default" }, { metadata: { name: "small" } });
     assertEquals(fake.hub.watches.length, 1, "initial events do not count against the limit");
     // Not reading: a backlog of more than 3 later events closes it.
     for (let i = 0; i < 200 && fake.hub.watches.length > 0; i++) {
-      fake.objects.create(pods, "default", bigPod(`q${i}`));
+      fake.objects.create({ rt: pods, namespace: "default" }, bigPod(`q${i}`));
       await new Promise((r) => setTimeout(r, 1));
     }
     assertEquals(fake.hub.watches.length, 0);
