@@ -242,7 +242,8 @@ async function serve(ctx: ApiContext, req: Request): Promise<Response> {
               `Invalid value: "${timeout}": timeoutSeconds must be a non-negative integer`,
             );
           }
-          wr.timeoutMs = s * 1000;
+          // 0 is no timeout of the client's: the server's default applies, as in the real one.
+          if (s > 0) wr.timeoutMs = s * 1000;
         }
         const w = ctx.hub.open(wr);
         return new Response(w.body, { headers: JSON_HEADERS });

@@ -146,6 +146,12 @@ Deno.test("timeoutSeconds ends the stream cleanly (concepts: watch timeoutSecond
     assertEquals(events, []);
     const ms = Date.now() - t0;
     assert(ms >= 900 && ms < 3_000, `ended after ${ms} ms`);
+    // timeoutSeconds=0 means the server's default, not "end at once".
+    const w0 = await WatchReader.open(
+      `${fake.url}/api/v1/pods?watch=1&timeoutSeconds=0&resourceVersion=${fake.rv}`,
+    );
+    assertEquals(await w0.next(300), "timeout");
+    await w0.cancel();
   });
 });
 
