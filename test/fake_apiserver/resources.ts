@@ -132,10 +132,11 @@ function custom(
   namespaced: boolean,
   shortNames: string[] = [],
 ): ResourceType {
+  // Custom resources' store does not set ReturnDeletedObject: DELETE answers a Success Status.
   return builtin(group, version, plural, kind, namespaced, {
     shortNames,
     generation: true,
-    returnDeletedObject: true,
+    returnDeletedObject: false,
     allowUnconditionalUpdate: false,
     custom: true,
   });

@@ -77,7 +77,7 @@ export interface FakeApiServer {
     patch: unknown,
     options?: { type?: string; subresource?: string },
   ): KubeObject;
-  /** Deletes an object (gracefully for a pod on a node); returns what DELETE answers. */
+  /** Deletes an object (gracefully for a pod on a node); returns its last version. */
   delete(ref: KindRef, options?: DeleteOptions): KubeObject;
   /** The object now, or undefined. */
   get(ref: KindRef): KubeObject | undefined;

@@ -558,6 +558,13 @@ Deno.test("a CRD object installs its type: scope, names, status subresource", as
     });
     assertEquals(s.body.status, { ok: true });
     assertEquals(s.body.metadata.generation, 1);
+    const d = await call(`${fake.url}/apis/example.com/v1/widgets/w`, { method: "DELETE" });
+    assertEquals([d.body.kind, d.body.status, d.body.details.group, d.body.details.kind], [
+      "Status",
+      "Success",
+      "example.com",
+      "widgets",
+    ]);
   });
 });
 
