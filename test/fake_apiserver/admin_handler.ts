@@ -11,7 +11,7 @@ import { parseAllDocuments } from "yaml";
 import type { KubeObject } from "./api_objects.ts";
 import type { Churn } from "./churn.ts";
 import { resourceName } from "./resources.ts";
-import type { FakeApiServer } from "./server.ts";
+import type { FakeApiServer, KindRef } from "./server.ts";
 
 function reply(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), {
@@ -109,6 +109,35 @@ export function adminHandler(fake: FakeApiServer): (req: Request) => Promise<Res
         }
         case "POST /objects":
           return reply({ loaded: fake.load(parseObjects(text)), resourceVersion: fake.rv });
+        case "POST /delete": {
+          // Deletes by {apiVersion, kind, namespace?, name, gracePeriodSeconds?} (one or a list),
+          // as DELETE would, also while the API listener is stopped; absent objects are skipped.
+          const v = text.trim() === "" ? [] : JSON.parse(text);
+          const refs =
+            (Array.isArray(v) ? v : [v]) as (KindRef & { gracePeriodSeconds?: number })[];
+          let deleted = 0;
+          for (const r of refs) {
+            if (
+              typeof r?.apiVersion !== "string" || typeof r.kind !== "string" ||
+              typeof r.name !== "string"
+            ) {
+              throw new Error(
+                `Each object to delete needs apiVersion, kind and name: got ${JSON.stringify(r)}`,
+              );
+            }
+            const ref: KindRef = { apiVersion: r.apiVersion, kind: r.kind, name: r.name };
+            if (typeof r.namespace === "string") ref.namespace = r.namespace;
+            if (fake.get(ref) === undefined) continue;
+            fake.delete(
+              ref,
+              typeof r.gracePeriodSeconds === "number"
+                ? { gracePeriodSeconds: r.gracePeriodSeconds }
+                : {},
+            );
+            deleted++;
+          }
+          return reply({ deleted, resourceVersion: fake.rv });
+        }
         case "POST /generate": {
           const b = body();
           const shape = {

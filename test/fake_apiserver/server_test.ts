@@ -669,6 +669,17 @@ status: {phase: Running, podIPs: [{ip: 10.244.1.5}]}
     assertEquals(state.body.objects.nodes, 4);
     assertEquals(state.body.objects["networkpolicies.networking.k8s.io"], 2);
     assertEquals(state.body.resourceVersion, fake.rv);
+    const del = await call(`${fake.adminUrl}/delete`, {
+      method: "POST",
+      body: [
+        { apiVersion: "v1", kind: "Pod", namespace: "default", name: "a", gracePeriodSeconds: 0 },
+        { apiVersion: "v1", kind: "Pod", namespace: "default", name: "absent" },
+      ],
+    });
+    assertEquals(del.body.deleted, 1);
+    assertEquals((await call(`${fake.url}${PODS}/a`)).status, 404);
+    const badDel = await call(`${fake.adminUrl}/delete`, { method: "POST", body: { kind: "Pod" } });
+    assertEquals(badDel.status, 400);
     const unknown = await call(`${fake.adminUrl}/nope`, { method: "POST" });
     assertEquals(unknown.status, 404);
   });
