@@ -70,8 +70,11 @@ const BATCH_BYTES = 256 * 1024;
 
 /** One open watch stream. */
 export class Watch {
+  /** What was asked. */
   readonly req: WatchRequest;
+  /** The watched resource's registry name. */
   readonly resource: string;
+  /** When it was opened (clock ms). */
   readonly opened: number;
   #queue: Pending[] = [];
   #head = 0;
@@ -89,6 +92,7 @@ export class Watch {
   /** The response body. */
   readonly body: ReadableStream<Uint8Array>;
 
+  /** A watch of `hub` for `req`; `queueLimit` unsent events close it. Opened by the hub. */
   constructor(hub: WatchHub, req: WatchRequest, queueLimit: number) {
     this.#hub = hub;
     this.req = req;
@@ -337,7 +341,9 @@ function checkStreamingList(req: WatchRequest): boolean | undefined {
 
 /** Every open watch, and the faults that act on them. */
 export class WatchHub {
+  /** The objects watched. */
   readonly objects: ApiObjects;
+  /** The clock of timeouts and bookmarks. */
   readonly clock: Clock;
   #watches = new Set<Watch>();
   #bookmarkIntervalMs: number;
@@ -348,6 +354,7 @@ export class WatchHub {
   /** New watches to hang at once. */
   hangNext = 0;
 
+  /** Watches of `objects`' store; see {@linkcode WatchHubOptions}. */
   constructor(objects: ApiObjects, options: WatchHubOptions = {}) {
     this.objects = objects;
     this.clock = options.clock ?? realClock;
