@@ -110,6 +110,12 @@ function listBody(
   const head = `{"kind":"${rt.listKind}","apiVersion":"${
     apiVersionOf(rt)
   }","metadata":{${meta}},"items":[`;
+  // Items of built-in kinds go without apiVersion and kind, as the real server sends typed lists
+  // (kubernetes/kubernetes#3030); custom resources' items keep theirs. Stored objects begin with
+  // exactly this prefix (ApiObjects writes apiVersion and kind first), so it is cut, not parsed.
+  const typePrefix = `{"apiVersion":"${apiVersionOf(rt)}","kind":"${rt.kind}",`;
+  const item = (json: string) =>
+    !rt.custom && json.startsWith(typePrefix) ? `{${json.slice(typePrefix.length)}` : json;
   let i = 0;
   let sentHead = false;
   const cutAt = cut ? Math.floor(items.length / 2) : -1;
@@ -125,7 +131,7 @@ function listBody(
           i = items.length + 1;
           return;
         }
-        text += (i === 0 ? "" : ",") + items[i]!.json;
+        text += (i === 0 ? "" : ",") + item(items[i]!.json);
         i++;
       }
       if (i > items.length) return;

@@ -772,3 +772,24 @@ Deno.test("in-process object methods follow the API semantics: create, update (4
     );
   });
 });
+
+Deno.test("list items of built-in kinds carry no apiVersion/kind (kubernetes#3030); custom resources' do", async () => {
+  await withServer(async (fake) => {
+    await call(`${fake.url}${PODS}`, { method: "POST", body: pod("a") });
+    const list = await call(`${fake.url}${PODS}`);
+    assertEquals([list.body.kind, list.body.apiVersion], ["PodList", "v1"]);
+    assertEquals([list.body.items[0].kind, list.body.items[0].apiVersion], [undefined, undefined]);
+    assertEquals(list.body.items[0].metadata.name, "a");
+    assertEquals((await call(`${fake.url}${PODS}/a`)).body.kind, "Pod");
+    const sg = `${fake.url}/apis/tern.dev/v1alpha1/namespaces/default/securitygroups`;
+    await call(sg, {
+      method: "POST",
+      body: { apiVersion: "tern.dev/v1alpha1", kind: "SecurityGroup", metadata: { name: "g" } },
+    });
+    const sgs = await call(sg);
+    assertEquals([sgs.body.items[0].kind, sgs.body.items[0].apiVersion], [
+      "SecurityGroup",
+      "tern.dev/v1alpha1",
+    ]);
+  }, { crds: ["securitygroups.tern.dev"] });
+});

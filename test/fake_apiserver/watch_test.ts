@@ -63,6 +63,8 @@ Deno.test("watch from a list's resourceVersion sends every later change once, in
     const w = await WatchReader.open(`${fake.url}/api/v1/pods?watch=1&resourceVersion=${rv}`);
     const replayed = await w.take(2);
     assertEquals(names(replayed), ["MODIFIED a", "ADDED c"]);
+    // Unlike list items, watch event objects carry apiVersion and kind.
+    assertEquals([replayed[0]!.object.apiVersion, replayed[0]!.object.kind], ["v1", "Pod"]);
     await call(`${fake.url}/api/v1/namespaces/default/pods/b?gracePeriodSeconds=0`, {
       method: "DELETE",
     });
