@@ -455,6 +455,13 @@ export class ApiObjects {
     nextMeta.creationTimestamp = options.restore && meta.creationTimestamp
       ? meta.creationTimestamp
       : oldMeta.creationTimestamp!;
+    if (!options.restore) {
+      // Only a delete sets these; an update keeps what the server has (BeforeUpdate does).
+      for (const k of ["deletionTimestamp", "deletionGracePeriodSeconds"]) {
+        if (oldMeta[k] === undefined) delete nextMeta[k];
+        else nextMeta[k] = oldMeta[k];
+      }
+    }
     if (rt.generation) {
       // Generation counts changes to the desired state: spec (or, for a custom resource without
       // a status subresource, anything but metadata).

@@ -450,13 +450,23 @@ Deno.test("a pod on a node is deleted gracefully: MODIFIED with deletionTimestam
     assertEquals(d.status, 200);
     assertEquals(d.body.metadata.deletionGracePeriodSeconds, 30);
     assert(typeof d.body.metadata.deletionTimestamp === "string");
-    // Still there, terminating, until the fake kubelet confirms (300 ms here).
+    // Still there, terminating, until the fake kubelet confirms (300 ms here); an update cannot
+    // take the deletionTimestamp away.
     assertEquals((await call(`${fake.url}/api/v1/namespaces/default/pods/a`)).status, 200);
-    const [m] = await w.take(1);
+    const put = await call(`${fake.url}/api/v1/namespaces/default/pods/a`, {
+      method: "PUT",
+      body: {
+        ...d.body,
+        metadata: { ...d.body.metadata, deletionTimestamp: undefined, labels: { x: "1" } },
+      },
+    });
+    assertEquals(put.body.metadata.deletionTimestamp, d.body.metadata.deletionTimestamp);
+    const [m, relabelled] = await w.take(2);
     assertEquals([m!.type, m!.object.metadata.deletionTimestamp], [
       "MODIFIED",
       d.body.metadata.deletionTimestamp,
     ]);
+    assertEquals(relabelled!.object.metadata.labels, { x: "1" });
     const [del] = await w.take(1, 3_000);
     assertEquals(del!.type, "DELETED");
     assertEquals((await call(`${fake.url}/api/v1/namespaces/default/pods/a`)).status, 404);
