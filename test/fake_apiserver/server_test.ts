@@ -607,13 +607,14 @@ Deno.test("429 TooManyRequests with Retry-After for the next N requests, then no
 
 Deno.test("slow responses are delayed; a cut list breaks mid-body", async () => {
   await withServer(async (fake) => {
-    fake.slow({ delayMs: 300, count: 1 });
+    fake.slow({ delayMs: 800, count: 1 });
     let t0 = Date.now();
     await call(`${fake.url}/api/v1/namespaces`);
-    assert(Date.now() - t0 >= 280, "delayed");
+    assert(Date.now() - t0 >= 780, "delayed");
     t0 = Date.now();
     await call(`${fake.url}/api/v1/namespaces`);
-    assert(Date.now() - t0 < 250, "only once");
+    // Generous: the machine is shared; the point is that the second is not delayed by 800 ms.
+    assert(Date.now() - t0 < 600, "only once");
     fake.cutLists(1);
     let failed = false;
     try {
