@@ -243,6 +243,11 @@ export function adminHandler(fake: FakeApiServer): (req: Request) => Promise<Res
           if (b.wait === true) return reply(await lastChurn.done);
           return reply(lastChurn.progress());
         }
+        case "GET /requests": {
+          // ?since=SEQ gives the requests after that sequence number.
+          const since = Number(url.searchParams.get("since") ?? "0");
+          return reply(fake.requests.filter((r) => r.seq > since));
+        }
         case "GET /churn":
           return reply(lastChurn?.progress() ?? null);
         case "POST /churn/stop":

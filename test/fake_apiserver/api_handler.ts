@@ -26,7 +26,30 @@ export interface ApiContext {
   tokens: Set<string>;
   /** Counts of requests by verb, for tests and benches. */
   counts: Map<string, number>;
+  /** The last requests, oldest first (bounded), to check what a client sent and when. */
+  log: RequestLogEntry[];
+  /** Requests seen so far (the log's sequence numbers). */
+  requestSeq: number;
 }
+
+/** One request as the log keeps it. */
+export interface RequestLogEntry {
+  /** Sequence number, from 1. */
+  seq: number;
+  /** When it arrived (ms since the epoch). */
+  at: number;
+  method: string;
+  path: string;
+  /** The query string without `?` (`watch=1&resourceVersion=12`). */
+  query: string;
+  /** The HTTP status answered (200 for a watch that started). */
+  status: number;
+  /** Whether a bearer token was sent. */
+  token: boolean;
+}
+
+/** How many requests the log keeps. */
+export const REQUEST_LOG_SIZE = 2_000;
 
 const JSON_HEADERS = { "content-type": "application/json" };
 const encoder = new TextEncoder();
@@ -154,15 +177,31 @@ function count(ctx: ApiContext, verb: string): void {
 /** Builds the API handler (everything but the admin paths). */
 export function apiHandler(ctx: ApiContext): (req: Request) => Promise<Response> {
   return async (req) => {
+    const at = Date.now();
+    let resp: Response;
     try {
-      return await serve(ctx, req);
+      resp = await serve(ctx, req);
     } catch (err) {
-      if (err instanceof ApiError) return statusResponse(err.status, err.headers);
-      const message = err instanceof Error ? err.message : String(err);
-      return statusResponse(
-        new ApiError(500, "InternalError", `Internal error occurred: ${message}`).status,
-      );
+      if (err instanceof ApiError) resp = statusResponse(err.status, err.headers);
+      else {
+        const message = err instanceof Error ? err.message : String(err);
+        resp = statusResponse(
+          new ApiError(500, "InternalError", `Internal error occurred: ${message}`).status,
+        );
+      }
     }
+    const url = new URL(req.url);
+    ctx.log.push({
+      seq: ++ctx.requestSeq,
+      at,
+      method: req.method,
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ""),
+      status: resp.status,
+      token: req.headers.has("authorization"),
+    });
+    if (ctx.log.length > REQUEST_LOG_SIZE) ctx.log.splice(0, ctx.log.length - REQUEST_LOG_SIZE);
+    return resp;
   };
 }
 

@@ -8,7 +8,7 @@
  */
 
 import { adminHandler } from "./admin_handler.ts";
-import { type ApiContext, apiHandler } from "./api_handler.ts";
+import { type ApiContext, apiHandler, type RequestLogEntry } from "./api_handler.ts";
 import { ApiObjects, type DeleteOptions, type KubeObject, type ObjectRef } from "./api_objects.ts";
 import { type Churn, churn, type ChurnOptions } from "./churn.ts";
 import { Faults, type SlowOptions, type ThrottleOptions } from "./faults.ts";
@@ -61,6 +61,8 @@ export interface FakeApiServer {
   readonly faults: Faults;
   /** Request counts by verb (`list`, `watch`, `get`, `create`, ..., `throttled`, `unauthorized`). */
   readonly counts: Map<string, number>;
+  /** The last API requests (at most 2 000), oldest first: what a client sent, when, and the answer. */
+  readonly requests: readonly RequestLogEntry[];
   /** The current resourceVersion. */
   readonly rv: number;
   /** Whether the API listener is up. */
@@ -163,6 +165,8 @@ export async function startFakeApiServer(
     faults,
     tokens: new Set(options.tokens ?? []),
     counts: new Map(),
+    log: [],
+    requestSeq: 0,
   };
   const api = apiHandler(ctx);
   const hostname = options.hostname ?? "127.0.0.1";
@@ -235,6 +239,9 @@ export async function startFakeApiServer(
     hub,
     faults,
     counts: ctx.counts,
+    get requests() {
+      return ctx.log;
+    },
     get rv() {
       return objects.store.rv;
     },

@@ -794,3 +794,20 @@ Deno.test("list items of built-in kinds carry no apiVersion/kind (kubernetes#303
     ]);
   }, { crds: ["securitygroups.tern.dev"] });
 });
+
+Deno.test("the request log shows what a client sent: method, path, query, status, token", async () => {
+  await withServer(async (fake) => {
+    await call(`${fake.url}/api/v1/pods?limit=5`, { token: "t" });
+    await call(`${fake.url}/api/v1/pods`);
+    const log = await call(`${fake.adminUrl}/requests`);
+    // deno-lint-ignore no-explicit-any
+    const seen = log.body.map((r: any) => [r.method, r.path, r.query, r.status, r.token]);
+    assertEquals(seen, [
+      ["GET", "/api/v1/pods", "limit=5", 200, true],
+      ["GET", "/api/v1/pods", "", 401, false],
+    ]);
+    const later = await call(`${fake.adminUrl}/requests?since=${log.body[0].seq}`);
+    assertEquals(later.body.length, 1);
+    assertEquals(fake.requests.length, 2);
+  }, { tokens: ["t"] });
+});
