@@ -248,6 +248,11 @@ export function adminHandler(fake: FakeApiServer): (req: Request) => Promise<Res
           const since = Number(url.searchParams.get("since") ?? "0");
           return reply(fake.requests.filter((r) => r.seq > since));
         }
+        case "POST /save": {
+          const b = body();
+          const path = str(b.path, "path");
+          return reply({ saved: await fake.save(path), resourceVersion: fake.rv });
+        }
         case "GET /churn":
           return reply(lastChurn?.progress() ?? null);
         case "POST /churn/stop":

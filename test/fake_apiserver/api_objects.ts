@@ -111,6 +111,17 @@ export interface ApiObjectsOptions {
    * marks it). A real kubelet takes until its containers stop, at most the grace period.
    */
   podTerminationMs?: number;
+  /** Start from this persisted state instead of an empty cluster (see {@linkcode ApiObjects.snapshot}). */
+  restore?: Snapshot;
+}
+
+/** The persisted state of the fake: revision, custom types, and every live object. */
+export interface Snapshot {
+  rv: number;
+  /** Custom resource types installed. */
+  crds: ResourceType[];
+  /** Live objects: resource registry name, store key, JSON (with its resourceVersion). */
+  objects: { resource: string; key: string; json: string }[];
 }
 
 /** Options of {@linkcode ApiObjects.delete} (a DeleteOptions body and query). */
@@ -176,11 +187,47 @@ export class ApiObjects {
     this.#checkNamespaces = options.checkNamespaces ?? true;
     this.#podTerminationMs = options.podTerminationMs ?? 0;
     for (const rt of BUILTIN_TYPES) this.#types.set(resourceName(rt), rt);
+    if (options.restore !== undefined) {
+      this.#restore(options.restore);
+      for (const crd of options.crds ?? []) this.installCrd(crd);
+      return;
+    }
     for (const crd of options.crds ?? []) this.installCrd(crd);
     // The namespaces a real cluster starts with (the API server creates them itself).
     for (const ns of ["default", "kube-system", "kube-public", "kube-node-lease"]) {
       this.create({ rt: this.type("namespaces"), namespace: "" }, { metadata: { name: ns } });
     }
+  }
+
+  #restore(snap: Snapshot): void {
+    for (const rt of snap.crds) this.#types.set(resourceName(rt), { ...rt });
+    for (const o of snap.objects) {
+      const rt = this.#types.get(o.resource);
+      if (rt === undefined) {
+        throw new Error(`Cannot restore ${o.resource} ${o.key}: its type is not in the snapshot`);
+      }
+      const obj = JSON.parse(o.json) as KubeObject;
+      this.store.restoreVersion(o.resource, o.key, {
+        rv: Number(obj.metadata?.resourceVersion ?? 0),
+        json: o.json,
+        deleted: false,
+        labels: { ...(obj.metadata?.labels ?? {}) },
+        fields: fieldValues(obj, rt.fieldLabels),
+      });
+    }
+    this.store.resumeAt(snap.rv);
+  }
+
+  /** The state to persist: the revision, custom types and live objects (see `restore`). */
+  snapshot(): Snapshot {
+    const objects: Snapshot["objects"] = [];
+    for (const rt of this.#types.values()) {
+      const resource = resourceName(rt);
+      for (const key of this.store.liveKeys(resource)) {
+        objects.push({ resource, key, json: this.store.current(resource, key)!.json });
+      }
+    }
+    return { rv: this.store.rv, crds: this.types().filter((t) => t.custom), objects };
   }
 
   /** The served type with this registry name (`pods`, `securitygroups.tern.dev`). */

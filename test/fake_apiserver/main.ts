@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 import { parseObjects } from "./admin_handler.ts";
 import { fakeKubeconfig, type FakeKubeconfigOptions } from "./kubeconfig.ts";
 import { type FakeApiServerOptions, startFakeApiServer } from "./server.ts";
+import { loadState } from "./state_file.ts";
 import { makeServingCertificate } from "./tls_certs.ts";
 
 const USAGE =
@@ -25,7 +26,7 @@ const USAGE =
   [--token T]... [--seed FILE]... [--crd PLURAL.GROUP]... [--admin-port P]
   [--bookmark-interval-ms MS] [--watch-timeout-ms MS] [--history N]
   [--generate nodes=N,pods=N,networkPolicies=N[,namespaces=N]] [--no-namespace-check]
-  [--pod-termination-ms MS]`;
+  [--pod-termination-ms MS] [--state FILE]`;
 
 function fail(message: string): never {
   console.error(`${message}\n${USAGE}`);
@@ -65,6 +66,7 @@ export async function main(args: string[]): Promise<void> {
         generate: { type: "string" },
         "no-namespace-check": { type: "boolean" },
         "pod-termination-ms": { type: "string" },
+        state: { type: "string" },
         help: { type: "boolean" },
       },
     });
@@ -120,6 +122,16 @@ export async function main(args: string[]): Promise<void> {
     }
   }
   if (seed.length > 0) options.seed = seed;
+  if (v.state !== undefined) {
+    // A restart from persisted state, as an API server comes back on etcd's data.
+    options.stateFile = v.state;
+    try {
+      const snap = await loadState(v.state);
+      if (snap !== undefined) options.restore = snap;
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
   const server = await startFakeApiServer(options);
   if (v.generate !== undefined) {
     const shape: Record<string, number> = {};
@@ -143,8 +155,16 @@ export async function main(args: string[]): Promise<void> {
   console.error(
     `fake API server at ${server.url}, admin at ${server.adminUrl}, resourceVersion ${server.rv}`,
   );
-  const stop = () => {
-    server.close().then(() => Deno.exit(0));
+  const stop = async () => {
+    if (v.state !== undefined) {
+      try {
+        await server.save();
+      } catch (err) {
+        console.error(`Cannot save the state to ${v.state}: ${(err as Error).message}`);
+      }
+    }
+    await server.close();
+    Deno.exit(0);
   };
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);

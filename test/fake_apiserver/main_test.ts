@@ -161,3 +161,56 @@ Deno.test("main.ts --tls-generate serves HTTPS and writes a kubeconfig a client 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("main.ts --state: killed with SIGTERM and started again on the same port, it has its objects and revision", async () => {
+  const dir = await Deno.makeTempDir();
+  const spawn = (port: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("./main.ts", import.meta.url).pathname,
+        "--port",
+        port,
+        "--state",
+        `${dir}/state`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  const stopChild = async (child: Deno.ChildProcess) => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* exited */ }
+    const status = await child.status;
+    await child.stdout.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+    return status.code;
+  };
+  try {
+    const first = spawn("0");
+    let url: string;
+    let rv: string;
+    try {
+      url = await firstLine(first.stdout, 20_000);
+      const created = await call(`${url}/api/v1/namespaces/default/pods`, {
+        method: "POST",
+        body: { metadata: { name: "survivor" } },
+      });
+      assertEquals(created.status, 201);
+      rv = created.body.metadata.resourceVersion;
+    } finally {
+      assertEquals(await stopChild(first), 0);
+    }
+    const second = spawn(new URL(url).port);
+    try {
+      assertEquals(await firstLine(second.stdout, 20_000), url);
+      const got = await call(`${url}/api/v1/namespaces/default/pods/survivor`);
+      assertEquals([got.status, got.body.metadata.resourceVersion], [200, rv]);
+    } finally {
+      await stopChild(second);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -9,11 +9,18 @@
 
 import { adminHandler } from "./admin_handler.ts";
 import { type ApiContext, apiHandler, type RequestLogEntry } from "./api_handler.ts";
-import { ApiObjects, type DeleteOptions, type KubeObject, type ObjectRef } from "./api_objects.ts";
+import {
+  ApiObjects,
+  type DeleteOptions,
+  type KubeObject,
+  type ObjectRef,
+  type Snapshot,
+} from "./api_objects.ts";
 import { type Churn, churn, type ChurnOptions } from "./churn.ts";
 import { Faults, type SlowOptions, type ThrottleOptions } from "./faults.ts";
 import { type ClusterShape, realisticCluster } from "./realistic.ts";
 import { resourceName, type ResourceType } from "./resources.ts";
+import { saveState } from "./state_file.ts";
 import { WatchHub } from "./watch.ts";
 
 /** Options of {@linkcode startFakeApiServer}. */
@@ -44,6 +51,10 @@ export interface FakeApiServerOptions {
   watchQueueLimit?: number;
   /** How long a deleted pod on a node stays terminating (default 0); see `ApiObjectsOptions`. */
   podTerminationMs?: number;
+  /** Start from this persisted state (see `state_file.ts`) instead of an empty cluster. */
+  restore?: Snapshot;
+  /** Where {@linkcode FakeApiServer.save} writes by default. */
+  stateFile?: string;
 }
 
 /** The handle of a running fake API server. */
@@ -85,6 +96,10 @@ export interface FakeApiServer {
   get(ref: KindRef): KubeObject | undefined;
   /** The objects of a kind now (in one namespace, or all). */
   list(ref: { apiVersion: string; kind: string; namespace?: string }): KubeObject[];
+  /** The state to persist (revision, custom types, live objects); see `state_file.ts`. */
+  snapshot(): Snapshot;
+  /** Writes the state to `path` (default the `stateFile` option); returns the path. */
+  save(path?: string): Promise<string>;
   /** Loads objects as a restore (create or replace, status kept); returns how many. */
   load(objects: Iterable<KubeObject>): number;
   /** Loads a generated realistic cluster; returns how many objects. */
@@ -147,6 +162,7 @@ export async function startFakeApiServer(
   if (options.crds !== undefined) objOpts.crds = options.crds;
   if (options.checkNamespaces !== undefined) objOpts.checkNamespaces = options.checkNamespaces;
   if (options.podTerminationMs !== undefined) objOpts.podTerminationMs = options.podTerminationMs;
+  if (options.restore !== undefined) objOpts.restore = options.restore;
   const objects = new ApiObjects(objOpts);
   if (options.seed !== undefined) objects.load(options.seed);
   const hubOpts: ConstructorParameters<typeof WatchHub>[1] = {};
@@ -270,6 +286,14 @@ export async function startFakeApiServer(
       return objects.list({ rt, namespace: rt.namespaced ? ref.namespace ?? "" : "" }).items.map(
         parsed,
       );
+    },
+    snapshot: () => objects.snapshot(),
+    async save(path = options.stateFile) {
+      if (path === undefined) {
+        throw new Error("Cannot save the fake API server's state: no path and no stateFile option");
+      }
+      await saveState(path, objects.snapshot());
+      return path;
     },
     load: (objs) => objects.load(objs),
     generate: (shape) => objects.load(realisticCluster(shape)),

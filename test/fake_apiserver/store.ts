@@ -270,6 +270,32 @@ export class MvccStore {
     return out;
   }
 
+  /**
+   * Puts back a version as a restart from persisted state does: no event, no new revision. Used
+   * only on an empty store, before {@linkcode resumeAt}.
+   */
+  restoreVersion(resource: string, key: string, version: Version): void {
+    const t = this.#table(resource);
+    if (t.chains.has(key)) {
+      throw new Error(`Cannot restore ${resource} ${key}: it is already in the store`);
+    }
+    t.chains.set(key, [version]);
+    t.added(key);
+    if (!version.deleted) t.live++;
+  }
+
+  /**
+   * Sets the revision after a restore: writes go on from `rv`, and everything up to it counts as
+   * compacted (no history survives a restart), so a watch from an older revision gets a 410.
+   */
+  resumeAt(rv: number): void {
+    if (rv < this.#rv) {
+      throw new Error(`Cannot resume at revision ${rv}: the store is at ${this.#rv}`);
+    }
+    this.#rv = rv;
+    this.#compacted = rv;
+  }
+
   /** Calls `listener` with every later write; returns the unsubscribe function. */
   subscribe(listener: (e: StoreEvent) => void): () => void {
     this.#listeners.add(listener);
