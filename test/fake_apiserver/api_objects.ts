@@ -216,6 +216,14 @@ export class ApiObjects {
       });
     }
     this.store.resumeAt(snap.rv);
+    // Pods that were terminating when the state was saved: the kubelet still confirms them.
+    const pods = this.type("pods");
+    for (const key of this.store.liveKeys("pods")) {
+      const o = JSON.parse(this.store.current("pods", key)!.json) as KubeObject;
+      if (o.metadata?.deletionTimestamp !== undefined) {
+        this.#kubeletConfirms(pods, key, o.metadata.uid);
+      }
+    }
   }
 
   /** The state to persist: the revision, custom types and live objects (see `restore`). */
@@ -637,7 +645,12 @@ export class ApiObjects {
       meta.deletionGracePeriodSeconds = grace;
       v = this.store.write(resourceName(rt), key, (rv) => this.#body(rt, pod, rv)).next;
     }
-    const uid = meta.uid;
+    this.#kubeletConfirms(rt, key, meta.uid);
+    return v;
+  }
+
+  /** The fake kubelet confirms a terminating pod's deletion, now or `podTerminationMs` later. */
+  #kubeletConfirms(rt: ResourceType, key: string, uid: string | undefined): void {
     const confirm = () => {
       const now = this.store.current(resourceName(rt), key);
       if (now === undefined) return;
@@ -648,14 +661,13 @@ export class ApiObjects {
     };
     if (this.#podTerminationMs <= 0) {
       confirm();
-      return v;
+      return;
     }
     const t = this.#clock.setTimeout(() => {
       this.#timers.delete(t);
       confirm();
     }, this.#podTerminationMs);
     this.#timers.add(t);
-    return v;
   }
 
   /** Cancels pending pod terminations (the fake kubelet's timers). */

@@ -72,3 +72,28 @@ Deno.test("loadState: no file is undefined; a file that is not state is an error
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a pod terminating when the state was saved is confirmed by the fake kubelet after the restart", async () => {
+  const first = await startFakeApiServer({ podTerminationMs: 60_000 });
+  const ref = { apiVersion: "v1", kind: "Pod", name: "a" };
+  let snap;
+  try {
+    first.create({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "a", namespace: "default" },
+      spec: { nodeName: "n1" },
+    });
+    first.delete(ref);
+    assert(first.get(ref)?.metadata?.deletionTimestamp !== undefined, "terminating");
+    snap = first.snapshot();
+  } finally {
+    await first.close();
+  }
+  const second = await startFakeApiServer({ restore: snap });
+  try {
+    assertEquals(second.get(ref), undefined);
+  } finally {
+    await second.close();
+  }
+});
