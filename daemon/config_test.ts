@@ -105,7 +105,9 @@ Deno.test("parseConfig() reads the files source's settle and debounce times, and
     "cluster: {source: files, settle: 0, debounce: 250ms}\npodCIDRs: []\n",
     { hostname: "h" },
   );
-  assertEquals([config.cluster?.settleMs, config.cluster?.debounceMs], [0, 250]);
+  const cluster = config.cluster;
+  assert(cluster?.source === "files");
+  assertEquals([cluster.settleMs, cluster.debounceMs], [0, 250]);
   const err = assertThrows(
     () => parseConfig("cluster: {source: files, settle: soon}\npodCIDRs: []\n", { hostname: "h" }),
     ConfigError,
