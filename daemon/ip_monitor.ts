@@ -9,6 +9,7 @@
  * so a caller never races the monitor's start.
  * @module
  */
+import { errorMessage } from "../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import { netlinkListening } from "./netlink_listening.ts";
 
@@ -220,7 +221,7 @@ export class IpMonitor {
           ? `more than ${this.#floodLines} lines within ${this.#floodWindowMs} ms (ended it)`
           : `exit ${code}${stderr ? `: ${stderr}` : ""}`;
       } catch (err) {
-        why = err instanceof Error ? err.message : String(err);
+        why = errorMessage(err);
       } finally {
         this.#process = undefined;
       }

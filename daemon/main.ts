@@ -11,6 +11,7 @@
  */
 import { Ip } from "../src/ip.ts";
 import { CleanupStack } from "../src/lib/cleanup_stack.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { Nft } from "../src/nft.ts";
 import { denoRunner } from "../src/runner.ts";
 import { TERN_VERSION } from "../src/version.ts";
@@ -103,7 +104,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       log.info("Stopped during start-up");
       return 0;
     }
-    log.error(err instanceof Error ? err.message : String(err));
+    log.error(errorMessage(err));
     return 1;
   } finally {
     await stack.unwind(cleanupFailed);

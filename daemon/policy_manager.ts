@@ -18,12 +18,14 @@
  */
 import type { PolicyApplyStatus, PolicyEnforcement, PolicyPendingPod } from "../src/api.ts";
 import { type Clock, realClock } from "../src/clock.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { Scheduler } from "../src/lib/scheduler.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import type { Nft } from "../src/nft.ts";
 import { type PolicyCounters, policyCounters } from "../src/policy/counters.ts";
 import type { PolicyModel } from "../src/policy/model.ts";
 import { PolicyCompiler } from "../src/policy/policy_compiler.ts";
+import { RenderCache } from "../src/policy/render.ts";
 import { PolicyChangeLog } from "./policy_change_log.ts";
 import { applyPolicyTransaction } from "./policy_transaction.ts";
 import { POLICY_TABLE, TableAudit } from "./policy_table_audit.ts";
@@ -74,6 +76,8 @@ export class PolicyManager {
   readonly #clock: Clock;
   readonly #backoff: RetryBackoff;
   readonly #compiler = new PolicyCompiler();
+  /** Pods' rendered objects, shared by the transactions and the table audit. */
+  readonly #render = new RenderCache();
   readonly #views = new PolicyViewBuilder();
   readonly #marks: ReadyMarks;
   readonly #runs: Scheduler<string | undefined>;
@@ -115,6 +119,7 @@ export class PolicyManager {
       correctMarks: (model) => this.#runs.serial(() => this.#correctMarks(model)),
       log: this.#log,
       clock: this.#clock,
+      cache: this.#render,
     }, { intervalMs: options.intervalMs });
   }
 
@@ -296,7 +301,7 @@ export class PolicyManager {
       await this.#audit.during(() => this.#marks.correct(readyVeths(model)));
     } catch (err) {
       this.#log.warn("Cannot correct the ready marks; applying the whole table", {
-        error: errorText(err),
+        error: errorMessage(err),
       });
       this.#restore();
     }
@@ -326,11 +331,16 @@ export class PolicyManager {
       this.#view = view;
     } catch (err) {
       // A compiler bug must not leave ADDs waiting: report it like a failed apply.
-      return this.#failed({ generation, trigger, error: errorText(err), t0 });
+      return this.#failed({ generation, trigger, error: errorMessage(err), t0 });
     }
     const computeMs = performance.now() - t0;
     const result = await this.#audit.during(() =>
-      applyPolicyTransaction({ nft: this.#nft, marks: this.#marks, log: this.#log }, {
+      applyPolicyTransaction({
+        nft: this.#nft,
+        marks: this.#marks,
+        log: this.#log,
+        cache: this.#render,
+      }, {
         previous: this.#model,
         next,
         whole: this.#needWhole,
@@ -421,10 +431,6 @@ export class PolicyManager {
     this.#runs.requestAt("retry", entry.retryAt);
     return error;
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function round(ms: number): number {

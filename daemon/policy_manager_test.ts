@@ -3,6 +3,7 @@ import type { ClusterState } from "../src/cluster/state.ts";
 import { hostVethName } from "../src/names.ts";
 import { FakeClock } from "../src/clock.ts";
 import { Nft } from "../src/nft.ts";
+import { stateFrom } from "../test/cluster_fixtures.ts";
 import {
   applyText,
   endpoint,
@@ -11,7 +12,6 @@ import {
   FakeVethGroups,
   podYaml,
   sleep,
-  stateFrom,
 } from "./_policy_testing.ts";
 import type { LocalEndpoint } from "./local_endpoints.ts";
 import { PolicyManager } from "./policy_manager.ts";

@@ -15,6 +15,7 @@ import { Scheduler } from "../src/lib/scheduler.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import type { Nft } from "../src/nft.ts";
 import type { PolicyModel } from "../src/policy/model.ts";
+import type { RenderCache } from "../src/policy/render.ts";
 import { checkPolicyTable } from "../src/policy/table_check.ts";
 import { type ReadyMarks, readyVeths } from "./ready_marks.ts";
 
@@ -44,6 +45,8 @@ export interface TableAuditDeps {
   log?: Logger;
   /** Default {@linkcode realClock}. */
   clock?: Clock;
+  /** The rendered objects the transactions keep, so a check renders no pod twice. */
+  cache?: RenderCache;
 }
 
 /** Counts for status. */
@@ -150,7 +153,7 @@ export class TableAudit {
     ) {
       return [];
     }
-    const tableDifferences = checkPolicyTable(model, listing);
+    const tableDifferences = checkPolicyTable(model, listing, { cache: this.#deps.cache });
     const differences = [...tableDifferences, ...markDifferences];
     if (differences.length === 0) return [];
     this.#status.restores++;

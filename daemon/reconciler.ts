@@ -20,6 +20,7 @@ import type {
 import type { Ip } from "../src/ip.ts";
 import { type Clock, realClock } from "../src/clock.ts";
 import { Scheduler } from "../src/lib/scheduler.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import { applyLines } from "./batch_apply.ts";
 import type { EchoFilter } from "./monitor_echo.ts";
@@ -183,7 +184,7 @@ export class Reconciler {
       await this.#reconcile(result, t0);
       this.#passBackoff.succeeded("pass");
     } catch (err) {
-      result.error = err instanceof Error ? err.message : String(err);
+      result.error = errorMessage(err);
       const retry = this.#passBackoff.failed("pass", result.error, this.#clock.now());
       this.#log.error("Reconcile pass failed", {
         trigger,
