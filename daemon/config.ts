@@ -249,7 +249,7 @@ const schema = z.strictObject({
       kubeconfig: absolutePath.optional(),
       context: z.string().min(1).optional(),
       podCIDRWait: duration("60s", 0),
-      syncWait: duration("30s", 0),
+      syncWait: duration("8s", 0),
       publishPodIPs: z.boolean().default(true),
     }),
   ], { error: 'must be "files" or "kubernetes"' }).optional(),

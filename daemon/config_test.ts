@@ -243,3 +243,35 @@ Deno.test("parseConfig() refuses a gc.interval under 100ms and a bare number", (
     "gc.gracePeriod: 60 is not a duration",
   );
 });
+
+Deno.test("parseConfig() accepts the DaemonSet's ConfigMap, naming the node from NODE_NAME", async () => {
+  const { parse } = await import("yaml");
+  const manifest = parse(
+    await Deno.readTextFile(new URL("../deploy/20-configmap.yaml", import.meta.url)),
+  ) as { data: Record<string, string> };
+  const text = manifest.data["ternd.yaml"];
+  assert(text !== undefined);
+  const config = parseConfig(text, { hostname: "ip-10-0-0-1", nodeNameEnv: "node-7" });
+  assertEquals(config.nodeName, "node-7");
+  assertEquals(config.cluster, {
+    source: "kubernetes",
+    podCIDRWaitMs: 60_000,
+    syncWaitMs: 8_000,
+    publishPodIPs: true,
+  });
+});
+
+Deno.test("parseConfig() takes nodeName over NODE_NAME over the hostname, and checks NODE_NAME", () => {
+  const text = "cluster: {source: kubernetes, kubeconfig: /etc/tern/kubeconfig}\n";
+  assertEquals(
+    parseConfig(`nodeName: a\n${text}`, { hostname: "c", nodeNameEnv: "b" }).nodeName,
+    "a",
+  );
+  assertEquals(parseConfig(text, { hostname: "c", nodeNameEnv: "b" }).nodeName, "b");
+  assertEquals(parseConfig(text, { hostname: "C", nodeNameEnv: "" }).nodeName, "c");
+  const err = assertThrows(
+    () => parseConfig(text, { hostname: "c", nodeNameEnv: "Not_A_Node" }),
+    ConfigError,
+  );
+  assertStringIncludes(err.message, 'NODE_NAME "Not_A_Node" is not a valid node name');
+});
