@@ -8,7 +8,6 @@
  * @module
  */
 import type { PublishedEndpoint } from "../src/cluster/types.ts";
-import { POD_IPS_ANNOTATION } from "../src/cluster/kubernetes_source.ts";
 import { ApiError } from "../src/kube/errors.ts";
 
 /** Patches one pod's `tern.dev/pod-ips` annotation (`KubernetesSource.annotatePod`). */
