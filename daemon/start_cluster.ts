@@ -1,13 +1,22 @@
 /**
  * The daemon's cluster part: the cluster source named by `cluster.source` (one small function,
- * {@linkcode clusterSource}, picks it, so another kind plugs in there), listed once into the
- * `ClusterState` and then followed; the node's pod CIDRs, from the config or learned from this
- * node's Node; and, once the node's endpoints are known, their publication for the other nodes.
- * On a single node (no `cluster` section) the state stays empty and nothing is followed.
+ * {@linkcode clusterSource}, picks it: a watched directory, or list+watch against the Kubernetes
+ * API server), listed once into the `ClusterState` and then followed; the node's pod CIDRs, from
+ * the config or learned from this node's Node; and, once the node's endpoints are known, their
+ * publication for the other nodes (a NodeEndpoints file, or each pod's `tern.dev/pod-ips`
+ * annotation). On a single node (no `cluster` section) the state stays empty and nothing is
+ * followed. The first list of a `kubernetes` source waits for every kind; while it waits,
+ * `context.progress` is given the source's status, so the API can say what start-up waits for.
  * @module
  */
-import type { ClusterStatus } from "../src/api.ts";
+import type { ClusterKindStatus, ClusterStatus } from "../src/api.ts";
 import { type FilesRead, FilesSource } from "../src/cluster/files_source.ts";
+import {
+  connectKubernetesSource,
+  type KindStatus,
+  type KubernetesSource,
+  POD_IPS_ANNOTATION,
+} from "../src/cluster/kubernetes_source.ts";
 import { publishEndpoints } from "../src/cluster/publish_endpoints.ts";
 import type { ClusterSource } from "../src/cluster/source.ts";
 import { ClusterState } from "../src/cluster/state.ts";
@@ -20,6 +29,8 @@ import type { DaemonPart } from "./daemon_part.ts";
 import { EndpointPublisher } from "./endpoint_publisher.ts";
 import type { LocalEndpoint, LocalEndpoints } from "./local_endpoints.ts";
 import { type PodCIDRs, waitForPodCIDRs } from "./pod_cidrs.ts";
+import { podIpPublisher } from "./pod_ip_publisher.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** Writes this node's endpoints where the other nodes read them; true when it changed anything. */
 export type EndpointsPublish = (
@@ -28,10 +39,25 @@ export type EndpointsPublish = (
 ) => Promise<boolean>;
 
 /** A cluster source of the kind the config names, and how this node publishes its endpoints there. */
-export function clusterSource(
+export interface ChosenSource {
+  source: ClusterSource;
+  publish: EndpointsPublish;
+  /** Whether this node publishes (`publishEndpoints` of files, `publishPodIPs` of kubernetes). */
+  publishes: boolean;
+  /** The `kubernetes` source, for its per-kind status; undefined for files. */
+  kubernetes?: KubernetesSource;
+}
+
+/**
+ * The cluster source `cluster.source` names. `state` is the cluster state the source will fill
+ * (the kubernetes publisher reads each pod's annotation there, so a restart patches nothing
+ * already right). Throws a `KubeconfigError` naming the file, key and fix for a bad kubeconfig.
+ */
+export async function clusterSource(
   cluster: ClusterConfig,
   log: Logger,
-): { source: ClusterSource; publish: EndpointsPublish } {
+  state: ClusterState = new ClusterState(),
+): Promise<ChosenSource> {
   switch (cluster.source) {
     case "files":
       return {
@@ -41,18 +67,56 @@ export function clusterSource(
           onRead: readLogger(log, cluster.dir),
         }),
         publish: (nodeName, endpoints) => publishEndpoints(cluster.dir, { nodeName, endpoints }),
+        publishes: cluster.publishEndpoints,
       };
+    case "kubernetes": {
+      const source = await connectKubernetesSource({
+        kubeconfig: cluster.kubeconfig,
+        context: cluster.context,
+        onError: (kind, error, retryInMs) =>
+          log.warn("Kubernetes API request failed; retrying", {
+            kind,
+            error: errorMessage(error),
+            retryInMs,
+          }),
+      });
+      const annotate = podIpPublisher(
+        (namespace, name, ips) => source.annotatePod(namespace, name, ips),
+        (namespace, name) => state.pod(namespace, name)?.annotations[POD_IPS_ANNOTATION],
+      );
+      return {
+        source,
+        publish: (_nodeName, endpoints) => annotate(endpoints),
+        publishes: cluster.publishPodIPs,
+        kubernetes: source,
+      };
+    }
   }
 }
 
-/** Lists `source` into `state` and follows it; throws when the source is unusable. */
+/**
+ * Lists `source` into `state` and follows it; throws when the source is unusable. `signal`
+ * aborts a list that waits (an API server that does not answer): the source is closed and the
+ * signal's reason thrown.
+ */
 export async function startFeed(
   source: ClusterSource,
   state: ClusterState,
   log: Logger,
+  signal?: AbortSignal,
 ): Promise<ClusterFeed> {
   const feed = new ClusterFeed(source, state, { log });
-  await feed.list();
+  const onAbort = () => void source.close();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    await feed.list();
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    await source.close();
+    throw err;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
   feed.start();
   return feed;
 }
@@ -89,7 +153,12 @@ export interface ClusterPart extends DaemonPart<ClusterStatus | undefined> {
  */
 export async function startCluster(
   config: DaemonConfig,
-  context: { log: Logger; configFile: string; signal: AbortSignal },
+  context: {
+    log: Logger;
+    configFile: string;
+    signal: AbortSignal;
+    progress?: (status: () => ClusterStatus) => void;
+  },
 ): Promise<ClusterPart> {
   const { log, configFile } = context;
   const state = new ClusterState();
@@ -106,9 +175,26 @@ export async function startCluster(
       status: () => undefined,
     };
   }
-  const { source, publish } = clusterSource(cluster, log);
-  const feed = await startFeed(source, state, log);
+  const chosen = await clusterSource(cluster, log, state);
+  const { source, publish, kubernetes } = chosen;
+  const status = (): ClusterStatus => {
+    const out: ClusterStatus = {
+      source: source.name,
+      nodes: state.nodes().length,
+      pods: state.pods().length,
+      errors: state.errors().slice(-10).map((e) => e.message),
+      publishEndpoints: chosen.publishes,
+    };
+    if (publisher?.status) out.published = publisher.status;
+    if (kubernetes !== undefined) {
+      out.synced = kubernetes.isSynced;
+      out.kinds = kubernetes.status().map(kindStatus);
+    }
+    return out;
+  };
   let publisher: EndpointPublisher | undefined;
+  context.progress?.(status);
+  const feed = await startFeed(source, state, log, context.signal);
   const stop = async () => {
     await publisher?.stop();
     await feed.stop();
@@ -135,7 +221,7 @@ export async function startCluster(
       pools,
       poolsOrigin: pools.from === "node" ? `Node ${config.nodeName} in ${feed.name}` : configFile,
       async publish(endpoints) {
-        if (!cluster.publishEndpoints || publisher !== undefined) return;
+        if (!chosen.publishes || publisher !== undefined) return;
         const p = new EndpointPublisher(
           (list) => publish(config.nodeName, list),
           () => endpoints.list().map(published),
@@ -149,17 +235,7 @@ export async function startCluster(
         await p.flush();
       },
       stop,
-      status() {
-        const out: ClusterStatus = {
-          source: feed.name,
-          nodes: state.nodes().length,
-          pods: state.pods().length,
-          errors: state.errors().slice(-10).map((e) => e.message),
-          publishEndpoints: cluster.publishEndpoints,
-        };
-        if (publisher?.status) out.published = publisher.status;
-        return out;
-      },
+      status,
     };
   } catch (err) {
     await stop();
@@ -171,5 +247,22 @@ function published(ep: LocalEndpoint): PublishedEndpoint {
   const out: PublishedEndpoint = { containerID: ep.containerID, ifname: ep.ifname, ip: ep.ip };
   if (ep.podNamespace !== undefined) out.podNamespace = ep.podNamespace;
   if (ep.podName !== undefined) out.podName = ep.podName;
+  return out;
+}
+
+function kindStatus(kind: KindStatus): ClusterKindStatus {
+  const out: ClusterKindStatus = {
+    kind: kind.kind,
+    apiVersion: kind.apiVersion,
+    synced: kind.synced,
+    missing: kind.missing,
+    watching: kind.watching,
+    objects: kind.objects,
+    invalid: kind.invalid,
+    reconnects: kind.reconnects,
+    relists: kind.relists,
+  };
+  if (kind.staleSeconds !== undefined) out.staleSeconds = kind.staleSeconds;
+  if (kind.lastError !== undefined) out.lastError = kind.lastError.message;
   return out;
 }

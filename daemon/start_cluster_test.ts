@@ -4,12 +4,12 @@ import { parseConfig } from "./config.ts";
 import { LocalEndpoints } from "./local_endpoints.ts";
 import { clusterSource, startCluster } from "./start_cluster.ts";
 
-Deno.test("clusterSource() picks the files source named by cluster.source, over cluster.dir", () => {
+Deno.test("clusterSource() picks the files source named by cluster.source, over cluster.dir", async () => {
   const config = parseConfig("cluster: {source: files, dir: /etc/tern/cluster/}\n", {
     hostname: "node-a",
   });
   assert(config.cluster !== undefined);
-  const { source } = clusterSource(config.cluster, silentLogger);
+  const { source } = await clusterSource(config.cluster, silentLogger);
   assertEquals(source.name, "files:/etc/tern/cluster");
 });
 

@@ -65,8 +65,9 @@ export async function startPolicy(
     let policyDir: ClusterState | undefined;
     if (config.policy.dir !== undefined) {
       policyDir = new ClusterState();
-      const watch = config.cluster !== undefined
-        ? { settleMs: config.cluster.settleMs, debounceMs: config.cluster.debounceMs }
+      const files = config.cluster?.source === "files" ? config.cluster : undefined;
+      const watch = files !== undefined
+        ? { settleMs: files.settleMs, debounceMs: files.debounceMs }
         : {};
       const source = new FilesSource(config.policy.dir, {
         ...watch,
