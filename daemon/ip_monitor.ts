@@ -1,10 +1,11 @@
 /**
- * Netlink events as a trigger: a long-running `ip monitor route rule link` whose every event
- * line is handed to a callback (the reconciler debounces them into one pass). If the process
- * dies it is started again after a wait that doubles while it keeps dying quickly, and each
- * restart is reported, since events may have been lost meanwhile. The process is made by an
+ * Netlink events as a trigger: a long-running monitor process (`ip monitor route rule link` for
+ * the reconciler, `nft monitor` for the policy table check) whose every event line is handed to a
+ * callback (which only marks work dirty). If the process dies it is started again after a wait
+ * that doubles while it keeps dying quickly, and each restart is reported under the command's
+ * own name, since events may have been lost meanwhile. The process is made by an
  * injectable {@linkcode Spawner}, the long-running sibling of `src/runner.ts`'s `Runner`, so
- * tests feed lines without a kernel. {@linkcode IpMonitor.ready} says when the first process
+ * tests feed lines without a kernel. {@linkcode ProcessMonitor.ready} says when the first process
  * listens (the real spawner watches its netlink socket join a group: `netlink_listening.ts`),
  * so a caller never races the monitor's start.
  * @module
@@ -82,7 +83,7 @@ export const denoSpawner: Spawner = (argv) => {
 export type MonitorState = "off" | "running" | "restarting";
 
 /** Knobs; every field documents its default. */
-export interface IpMonitorOptions {
+export interface ProcessMonitorOptions {
   /** First wait before a restart. Default 500. */
   restartMinMs?: number;
   /** Longest wait before a restart. Default 30 000. */
@@ -101,10 +102,14 @@ export interface IpMonitorOptions {
 /** Lines handled before the loop lets timers and I/O of the rest of the daemon run. */
 const LINES_PER_TURN = 500;
 
-/** Runs `argv` (an `ip monitor …` command line) and reports its events until stopped. */
-export class IpMonitor {
+/**
+ * Runs `argv` (a monitor's command line, such as `ip monitor …` or `nft monitor`) and reports
+ * its events until stopped; its log lines name that command.
+ */
+export class ProcessMonitor {
   readonly #spawn: Spawner;
   readonly #argv: readonly string[];
+  readonly #command: string;
   readonly #onEvent: (line: string) => void;
   readonly #onRestart: () => void;
   readonly #log: Logger;
@@ -132,10 +137,11 @@ export class IpMonitor {
       onRestart?: () => void;
       log?: Logger;
     },
-    options: IpMonitorOptions = {},
+    options: ProcessMonitorOptions = {},
   ) {
     this.#spawn = deps.spawn;
     this.#argv = deps.argv;
+    this.#command = deps.argv.join(" ");
     this.#onEvent = deps.onEvent;
     this.#onRestart = deps.onRestart ?? (() => {});
     this.#log = deps.log ?? silentLogger;
@@ -152,7 +158,7 @@ export class IpMonitor {
   }
 
   /**
-   * Resolves once a process started by {@linkcode IpMonitor.start} listens (it subscribed, so
+   * Resolves once a process started by {@linkcode ProcessMonitor.start} listens (it subscribed, so
    * no later change escapes it; one that dies later is restarted and `onRestart` told), or when
    * the monitor is stopped.
    */
@@ -191,7 +197,7 @@ export class IpMonitor {
         const ready = this.#ready;
         void (process.listening ?? Promise.resolve()).then(() => ready.resolve());
         if (!first) {
-          this.#log.info("Restarted ip monitor", { argv: this.#argv.join(" ") });
+          this.#log.info(`Restarted ${this.#command}`);
           this.#onRestart();
         }
         let windowStart = Date.now();
@@ -229,7 +235,7 @@ export class IpMonitor {
       if (this.#stopped) break;
       wait = Date.now() - startedAt >= this.#healthyMs ? this.#minMs : wait;
       this.#state = "restarting";
-      this.#log.warn("ip monitor ended; restarting", { why, restartInMs: wait });
+      this.#log.warn(`${this.#command} ended; restarting`, { why, restartInMs: wait });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, wait);
         this.#wake = () => {

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../test/assert.ts";
 import type { Logger } from "../src/log.ts";
-import { IpMonitor, type SpawnedProcess, type Spawner, splitLines } from "./ip_monitor.ts";
+import { ProcessMonitor, type SpawnedProcess, type Spawner, splitLines } from "./ip_monitor.ts";
 
 /** A fake process whose output the test writes and which ends when told (or killed). */
 class FakeProcess implements SpawnedProcess {
@@ -59,10 +59,10 @@ function fakeSpawner(): { processes: FakeProcess[]; spawn: Spawner } {
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
-Deno.test("IpMonitor hands over each event line, skipping continuation lines", async () => {
+Deno.test("ProcessMonitor hands over each event line, skipping continuation lines", async () => {
   const { processes, spawn } = fakeSpawner();
   const events: string[] = [];
-  const monitor = new IpMonitor({
+  const monitor = new ProcessMonitor({
     spawn,
     argv: ["ip", "monitor", "route", "rule", "link"],
     onEvent: (line) => events.push(line),
@@ -87,7 +87,7 @@ Deno.test("IpMonitor hands over each event line, skipping continuation lines", a
   assertEquals(monitor.state, "off");
 });
 
-Deno.test("IpMonitor restarts a process that died, waiting longer each time, and says so", async () => {
+Deno.test("ProcessMonitor restarts a process that died, waiting longer each time, and says so", async () => {
   const processes: FakeProcess[] = [];
   let failSpawn = false;
   const spawn: Spawner = () => {
@@ -104,7 +104,7 @@ Deno.test("IpMonitor restarts a process that died, waiting longer each time, and
     error() {},
   };
   let restarts = 0;
-  const monitor = new IpMonitor({
+  const monitor = new ProcessMonitor({
     spawn,
     argv: ["ip", "monitor"],
     onEvent: () => {},
@@ -134,6 +134,26 @@ Deno.test("IpMonitor restarts a process that died, waiting longer each time, and
   await monitor.stop();
 });
 
+Deno.test("ProcessMonitor names the command it runs when it ended and when it restarted it", async () => {
+  const { processes, spawn } = fakeSpawner();
+  const lines: string[] = [];
+  const log: Logger = {
+    debug() {},
+    info: (message) => lines.push(`INFO ${message}`),
+    warn: (message) => lines.push(`WARN ${message}`),
+    error() {},
+  };
+  const monitor = new ProcessMonitor({ spawn, argv: ["nft", "monitor"], onEvent: () => {}, log }, {
+    restartMinMs: 5,
+  });
+  monitor.start();
+  await tick();
+  processes[0]!.end(1);
+  await tick(20);
+  assertEquals(lines, ["WARN nft monitor ended; restarting", "INFO Restarted nft monitor"]);
+  await monitor.stop();
+});
+
 Deno.test("splitLines() joins lines split across chunks and keeps an unfinished last line", async () => {
   async function* chunks() {
     yield "a\nb";
@@ -145,7 +165,7 @@ Deno.test("splitLines() joins lines split across chunks and keeps an unfinished 
   assertEquals(lines, ["a", "bc", "", "d", "e", "f"]);
 });
 
-Deno.test("IpMonitor lets timers run during a burst of lines and ends a flood, then restarts", async () => {
+Deno.test("ProcessMonitor lets timers run during a burst of lines and ends a flood, then restarts", async () => {
   const { processes, spawn } = fakeSpawner();
   const warnings: string[] = [];
   const log: Logger = {
@@ -156,7 +176,7 @@ Deno.test("IpMonitor lets timers run during a burst of lines and ends a flood, t
   };
   let seen = 0;
   let seenWhenTimerFired = -1;
-  const monitor = new IpMonitor(
+  const monitor = new ProcessMonitor(
     { spawn, argv: ["nft", "monitor"], onEvent: () => seen++, log },
     { restartMinMs: 1, floodLines: 2_000, floodWindowMs: 60_000 },
   );
@@ -178,9 +198,9 @@ Deno.test("IpMonitor lets timers run during a burst of lines and ends a flood, t
   await monitor.stop();
 });
 
-Deno.test("IpMonitor.ready resolves once a process listens, a restarted one if the first died before", async () => {
+Deno.test("ProcessMonitor.ready resolves once a process listens, a restarted one if the first died before", async () => {
   const { processes, spawn } = fakeSpawner();
-  const monitor = new IpMonitor({ spawn, argv: ["nft", "monitor"], onEvent: () => {} }, {
+  const monitor = new ProcessMonitor({ spawn, argv: ["nft", "monitor"], onEvent: () => {} }, {
     restartMinMs: 1,
   });
   let ready = false;
@@ -198,7 +218,7 @@ Deno.test("IpMonitor.ready resolves once a process listens, a restarted one if t
   } finally {
     await monitor.stop();
   }
-  const stopped = new IpMonitor({ spawn, argv: ["nft", "monitor"], onEvent: () => {} });
+  const stopped = new ProcessMonitor({ spawn, argv: ["nft", "monitor"], onEvent: () => {} });
   stopped.start();
   await stopped.stop();
   await stopped.ready; // a stopped monitor never leaves anyone waiting

@@ -9,7 +9,7 @@ import type { Node } from "../src/cluster/types.ts";
 import { Ip } from "../src/ip.ts";
 import { denoRunner, type Runner } from "../src/runner.ts";
 import { desiredState, type DesiredStateInput } from "./desired_state.ts";
-import { denoSpawner, IpMonitor, type Spawner } from "./ip_monitor.ts";
+import { denoSpawner, ProcessMonitor, type Spawner } from "./ip_monitor.ts";
 import { EchoFilter } from "./monitor_echo.ts";
 import type { LocalEndpoint } from "./local_endpoints.ts";
 import { Reconciler } from "./reconciler.ts";
@@ -240,7 +240,7 @@ Deno.test("an ip monitor event triggers a pass that repairs a deleted route with
     await reconciler.pass("start");
     reconciler.start();
     const events: string[] = [];
-    const monitor = new IpMonitor({
+    const monitor = new ProcessMonitor({
       spawn,
       argv: ["ip", "-4", "-N", "monitor", "route", "rule", "link"],
       onEvent: (line) => {

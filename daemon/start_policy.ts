@@ -15,7 +15,7 @@ import { CleanupStack } from "../src/lib/cleanup_stack.ts";
 import type { DaemonConfig } from "./config.ts";
 import type { DaemonOptions } from "./daemon_options.ts";
 import type { DaemonPart } from "./daemon_part.ts";
-import { denoSpawner, IpMonitor } from "./ip_monitor.ts";
+import { denoSpawner, ProcessMonitor } from "./ip_monitor.ts";
 import type { LocalEndpoints } from "./local_endpoints.ts";
 import { PolicyManager } from "./policy_manager.ts";
 import { managedPolicy, type PolicyService } from "./policy_service.ts";
@@ -97,7 +97,7 @@ export async function startPolicy(
     parts.push(manager);
     if (config.reconcile.monitor) {
       // Someone deleting or changing inet tern is seen within ~100 ms, not at the next check.
-      const nftMonitor = new IpMonitor({
+      const nftMonitor = new ProcessMonitor({
         spawn: context.options.spawn ?? denoSpawner,
         argv: [...nft.argv(), "monitor"],
         onEvent: (line) => manager.tableEvent(line),

@@ -18,7 +18,7 @@ import type { DaemonOptions } from "./daemon_options.ts";
 import type { DaemonPart } from "./daemon_part.ts";
 import { Dataplane, IPV4_CONF_DIR } from "./dataplane.ts";
 import { desiredState, endpointRules, type PodMetadata } from "./desired_state.ts";
-import { denoSpawner, IpMonitor } from "./ip_monitor.ts";
+import { denoSpawner, ProcessMonitor } from "./ip_monitor.ts";
 import type { LocalEndpoints } from "./local_endpoints.ts";
 import { EchoFilter } from "./monitor_echo.ts";
 import type { PodCIDRs } from "./pod_cidrs.ts";
@@ -103,9 +103,9 @@ export async function startRouting(
     if (affectsRouting(change, { nodeName, isLocalPod })) reconciler.request("cluster");
   });
 
-  let monitor: IpMonitor | undefined;
+  let monitor: ProcessMonitor | undefined;
   if (config.reconcile.monitor) {
-    monitor = new IpMonitor({
+    monitor = new ProcessMonitor({
       spawn: context.options.spawn ?? denoSpawner,
       argv: [...ip.argv(), "-4", "-N", "monitor", "route", "rule", "link"],
       onEvent: (line) => {
@@ -161,7 +161,7 @@ export async function startRouting(
  * {@linkcode MONITOR_READY_MS} it goes on (the periodic pass still finds what it missed).
  */
 export async function monitorReady(
-  monitor: IpMonitor,
+  monitor: ProcessMonitor,
   what: string,
   log: Logger,
   clock: Clock = realClock,
