@@ -15,8 +15,8 @@ import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
 import { DEFAULT_LOG_RATE } from "../src/policy/compile.ts";
 import { formatValue } from "../src/zod_issues.ts";
 import { formatIssues } from "./_zod_issues.ts";
-import { parseDuration } from "./duration.ts";
-import { type RoutingConfig, routingConfigSchema } from "./routing/routing_config.ts";
+import { parseDuration } from "../src/lib/duration.ts";
+import { type RoutingConfig, routingConfigSchema } from "../src/routing/routing_config.ts";
 
 /** Where the daemon looks for its config when `--config` is not given. */
 export const DEFAULT_CONFIG_PATH = "/etc/tern/ternd.yaml";

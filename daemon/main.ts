@@ -20,15 +20,15 @@ import { TERN_VERSION } from "../src/version.ts";
 import type { DaemonConfig } from "./config.ts";
 import { loadDaemonConfig, parseDaemonArgs } from "./daemon_args.ts";
 import type { DaemonOptions } from "./daemon_options.ts";
-import { formatDuration } from "./duration.ts";
-import { LocalEndpoints } from "./local_endpoints.ts";
-import { probeSocket, SocketInUseError } from "./server.ts";
-import { startApi } from "./start_api.ts";
-import type { StartingState } from "./starting_handler.ts";
-import { type ClusterPart, startCluster } from "./start_cluster.ts";
-import { type IpamPart, startIpam } from "./start_ipam.ts";
-import { type PolicyPart, startPolicy } from "./start_policy.ts";
-import { hostDataplane, type RoutingPart, startRouting } from "./start_routing.ts";
+import { formatDuration } from "../src/lib/duration.ts";
+import { LocalEndpoints } from "../src/local_endpoints.ts";
+import { probeSocket, SocketInUseError } from "./api/server.ts";
+import { startApi } from "./api/start_api.ts";
+import type { StartingState } from "./api/starting_handler.ts";
+import { type ClusterPart, startCluster } from "./cluster/start_cluster.ts";
+import { type IpamPart, startIpam } from "./ipam/start_ipam.ts";
+import { type PolicyPart, startPolicy } from "./policy/start_policy.ts";
+import { hostDataplane, type RoutingPart, startRouting } from "./routing/start_routing.ts";
 import { listenForStop } from "./stop_signals.ts";
 
 /**
