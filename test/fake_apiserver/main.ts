@@ -23,7 +23,7 @@ import { makeServingCertificate } from "./tls_certs.ts";
 const USAGE =
   `Usage: main.ts [--hostname H] [--port P] [--tls-cert FILE --tls-key FILE | --tls-generate]
   [--ca-out FILE] [--kubeconfig-out FILE]
-  [--token T]... [--seed FILE]... [--crd PLURAL.GROUP]... [--admin-port P]
+  [--token T]... [--seed FILE]... [--crd PLURAL.GROUP]... [--admin-port P] [--admin-socket PATH]
   [--bookmark-interval-ms MS] [--watch-timeout-ms MS] [--history N]
   [--generate nodes=N,pods=N,networkPolicies=N[,namespaces=N]] [--no-namespace-check]
   [--pod-termination-ms MS] [--state FILE]`;
@@ -60,6 +60,7 @@ export async function main(args: string[]): Promise<void> {
         seed: { type: "string", multiple: true },
         crd: { type: "string", multiple: true },
         "admin-port": { type: "string" },
+        "admin-socket": { type: "string" },
         "bookmark-interval-ms": { type: "string" },
         "watch-timeout-ms": { type: "string" },
         history: { type: "string" },
@@ -104,6 +105,7 @@ export async function main(args: string[]): Promise<void> {
   if (v.crd !== undefined) options.crds = v.crd;
   const adminPort = int(v["admin-port"], "admin-port");
   if (adminPort !== undefined) options.adminPort = adminPort;
+  if (v["admin-socket"] !== undefined) options.adminSocket = v["admin-socket"];
   const bookmark = int(v["bookmark-interval-ms"], "bookmark-interval-ms");
   if (bookmark !== undefined) options.bookmarkIntervalMs = bookmark;
   const watchTimeout = int(v["watch-timeout-ms"], "watch-timeout-ms");

@@ -35,6 +35,12 @@ export interface FakeApiServerOptions {
   tokens?: string[];
   /** Also serve the admin API on this port, on a listener that stays up while the API is stopped. */
   adminPort?: number;
+  /**
+   * Also serve the admin API (plain HTTP) on this unix socket, which stays up while the API is
+   * stopped: reachable from every network namespace of the machine, so a bench in one namespace
+   * can drive a fake that listens in another.
+   */
+  adminSocket?: string;
   /** BOOKMARK interval (default 60 000 ms). */
   bookmarkIntervalMs?: number;
   /** Timeout of a watch without timeoutSeconds (default 1 800 000 ms). */
@@ -191,6 +197,7 @@ export async function startFakeApiServer(
   let port = options.port ?? 0;
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   let adminServer: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let adminSocketServer: Deno.HttpServer<Deno.UnixAddr> | undefined;
   let closed = false;
 
   // Deno.serve binds before it returns (a taken port throws here), so addr is known at once.
@@ -370,6 +377,11 @@ export async function startFakeApiServer(
         adminServer = undefined;
         await shutdown(a);
       }
+      if (adminSocketServer !== undefined) {
+        const a = adminSocketServer;
+        adminSocketServer = undefined;
+        await shutdown(a);
+      }
     },
   };
 
@@ -384,6 +396,9 @@ export async function startFakeApiServer(
   port = first.addr.port;
   server = first;
   if (options.adminPort !== undefined) adminServer = await listen(options.adminPort, admin);
+  if (options.adminSocket !== undefined) {
+    adminSocketServer = Deno.serve({ path: options.adminSocket, onListen: () => {} }, admin);
+  }
   return fake;
 }
 

@@ -704,6 +704,23 @@ Deno.test("admin: restart with downMs keeps the store and the port, and a separa
   }, { adminPort: 0 });
 });
 
+Deno.test("the admin API on a unix socket answers while the API listener is stopped", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/admin.sock`;
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
+  try {
+    await withServer(async (fake) => {
+      await fake.stop();
+      const r = await fetch("http://fake/_fake/state", { client });
+      assertEquals(r.status, 200);
+      assertEquals((await r.json()).running, false);
+    }, { adminSocket: path });
+  } finally {
+    client.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("load replaces an existing object (a restore), keeping the uid and status it brings", async () => {
   await withServer(async (fake) => {
     const podObj = (uid: string, phase: string) => ({
