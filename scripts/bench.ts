@@ -18,6 +18,9 @@
  * - `policy`: throughput and new-connection rate between two pods with 0, 1k and 10k
  *   security-group rules, against the same 10k rules as a linear iptables chain, and policy
  *   programming latency (`scripts/bench_policy.ts`, also runnable alone).
+ * - `kube-scale`: one ternd against the fake API server at the Kubernetes envelope (5 000 nodes,
+ *   150 000 pods, 10 000 NetworkPolicies): initial sync, RSS, CPU per 1 000 pod events/s, and
+ *   event → kernel latency under churn (`scripts/bench_kube_scale.ts`, also runnable alone).
  *
  * Flags: `--pods N`, `--rounds R` (alternating tern and ptp to cancel drift), `--iperf-seconds S`
  * (default 2), `--iperf-rounds R` (default 5), `--udp-bitrate B` (default 2G, total per run),
@@ -27,11 +30,14 @@
  * `--isolated` (iperf: an allow-all ingress NetworkPolicy selects tern's pods, so their traffic
  * goes through policy chains and tern's table tracks connections; pair it with `--ptp-conntrack`),
  * `--policy-pairs N` (policy: alternating 0-rule/case pairs for 10k and 1k rules, default 6),
+ * `--kube-nodes N`, `--kube-pods N`, `--kube-policies N`, `--kube-samples N` (kube-scale's size,
+ * default 5000, 150000, 10000 and 200 latency samples; smaller for a smoke run),
  * `--json FILE`. Uses the built `dist/tern` (the bench builds
  * it when missing or stale), so what is measured is what `install.sh` installs.
  * @module
  */
 import { benchPolicy, formatPolicyBench } from "./bench_policy.ts";
+import { benchKubeScale, formatKubeScale } from "./bench_kube_scale.ts";
 import { parseArgs } from "node:util";
 import { Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
@@ -135,6 +141,7 @@ export const BENCHMARKS = [
   "idle",
   "reconcile",
   "policy",
+  "kube-scale",
 ] as const;
 
 /** One benchmark's name. */
@@ -598,6 +605,10 @@ async function main(): Promise<number> {
       "ptp-conntrack": { type: "boolean", default: false },
       isolated: { type: "boolean", default: false },
       "policy-pairs": { type: "string", default: "6" },
+      "kube-nodes": { type: "string", default: "5000" },
+      "kube-pods": { type: "string", default: "150000" },
+      "kube-policies": { type: "string", default: "10000" },
+      "kube-samples": { type: "string", default: "200" },
       json: { type: "string" },
     },
   });
@@ -647,6 +658,24 @@ async function main(): Promise<number> {
             summary[`policy.${c.name}.connRatioP75`] = c.connRatioP75!;
           }
         }
+        break;
+      }
+      case "kube-scale": {
+        const r = await benchKubeScale({
+          nodes: Number(values["kube-nodes"]),
+          pods: Number(values["kube-pods"]),
+          policies: Number(values["kube-policies"]),
+          samples: Number(values["kube-samples"]),
+        });
+        console.log(`\n${formatKubeScale(r)}`);
+        summary["kube.syncS"] = r.syncS;
+        summary["kube.rssAfterSyncMiB"] = r.rssAfterSyncMiB;
+        summary["kube.rssSettledMiB"] = r.rssSettledMiB;
+        summary["kube.rssEndMiB"] = r.rssEndMiB;
+        summary["kube.cpuPercentPer1000EventsPerSecond"] = r.cpuPercentPer1000EventsPerSecond;
+        summary["kube.latency.p50Ms"] = r.all.p50Ms;
+        summary["kube.latency.p99Ms"] = r.all.p99Ms;
+        summary["kube.latency.lost"] = r.all.lost;
         break;
       }
     }

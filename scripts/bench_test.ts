@@ -9,9 +9,11 @@ Deno.test("selectBenchmarks() runs everything by default and keeps run order for
     "idle",
     "reconcile",
     "policy",
+    "kube-scale",
   ]);
   assertEquals(selectBenchmarks("idle, iperf"), ["iperf", "idle"]);
   assertEquals(selectBenchmarks("policy,pod-add-del"), ["pod-add-del", "policy"]);
+  assertEquals(selectBenchmarks("kube-scale"), ["kube-scale"]);
   assertThrows(() => selectBenchmarks("iperf,ipref"), Error, "Unknown benchmark in --only: ipref");
 });
 
