@@ -13,6 +13,7 @@ import type { ClusterKindStatus, ClusterStatus } from "../../src/api.ts";
 import { type FilesRead, FilesSource } from "../../src/cluster/files_source.ts";
 import {
   connectKubernetesSource,
+  DEFAULT_POD_ANNOTATIONS,
   type KindStatus,
   type KubernetesSource,
   POD_IPS_ANNOTATION,
@@ -51,12 +52,15 @@ export interface ChosenSource {
 /**
  * The cluster source `cluster.source` names. `state` is the cluster state the source will fill
  * (the kubernetes publisher reads each pod's annotation there, so a restart patches nothing
- * already right). Throws a `KubeconfigError` naming the file, key and fix for a bad kubeconfig.
+ * already right). `podAnnotations`: the pod annotations the daemon reads, which a `kubernetes`
+ * source keeps (it drops the others); default the address annotation and the default egress
+ * binding's. Throws a `KubeconfigError` naming the file, key and fix for a bad kubeconfig.
  */
 export async function clusterSource(
   cluster: ClusterConfig,
   log: Logger,
   state: ClusterState = new ClusterState(),
+  podAnnotations: readonly string[] = DEFAULT_POD_ANNOTATIONS,
 ): Promise<ChosenSource> {
   switch (cluster.source) {
     case "files":
@@ -73,6 +77,7 @@ export async function clusterSource(
       const source = await connectKubernetesSource({
         kubeconfig: cluster.kubeconfig,
         context: cluster.context,
+        podAnnotations,
         onError: (kind, error, retryInMs) =>
           log.warn("Kubernetes API request failed; retrying", {
             kind,
@@ -175,7 +180,11 @@ export async function startCluster(
       status: () => undefined,
     };
   }
-  const chosen = await clusterSource(cluster, log, state);
+  const binding = config.routing.egressBinding.annotation;
+  const chosen = await clusterSource(cluster, log, state, [
+    POD_IPS_ANNOTATION,
+    ...(binding !== undefined ? [binding] : []),
+  ]);
   const { source, publish, kubernetes } = chosen;
   const status = (): ClusterStatus => {
     const out: ClusterStatus = {

@@ -44,6 +44,17 @@ export const POD_IPS_ANNOTATION = "tern.dev/pod-ips";
 /** kubectl's copy of the last applied object: large, and never read by tern. */
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
+/**
+ * The pod annotations kept by default: the address annotation and the default egress binding's
+ * (`routing.egressBinding.annotation`). Nothing else of tern reads a pod's annotations, and
+ * controllers and rollouts change others all the time (`kubectl.kubernetes.io/restartedAt`,
+ * sidecar injectors' status, …): kept, each change would be an event for every consumer.
+ */
+export const DEFAULT_POD_ANNOTATIONS: readonly string[] = [
+  POD_IPS_ANNOTATION,
+  "tern.dev/egress-table",
+];
+
 /** A kind the source reflects, and how its objects are trimmed. */
 export interface KindSpec {
   type: ResourceType;
@@ -73,7 +84,7 @@ export const KUBERNETES_KINDS: readonly KindSpec[] = [
       status: pick(o.status, ["addresses"]),
     }),
   },
-  { type: POD_TYPE, trim: trimPod },
+  { type: POD_TYPE, trim: (o) => trimPod(o, new Set(DEFAULT_POD_ANNOTATIONS)) },
   { type: core("serviceaccounts", "ServiceAccount", true), trim: (o) => ({ metadata: meta(o) }) },
   {
     type: {
@@ -155,6 +166,12 @@ export interface KubernetesSourceOptions {
   random?: () => number;
   /** The kinds reflected. Default {@linkcode KUBERNETES_KINDS}. */
   kinds?: readonly KindSpec[];
+  /**
+   * The pod annotations kept (the daemon passes the address annotation and the egress binding's
+   * annotation); the others are dropped as the pod arrives, so a change of only them is no event.
+   * Default {@linkcode DEFAULT_POD_ANNOTATIONS}.
+   */
+  podAnnotations?: readonly string[];
   /** Passed to every reflector (page size, timeouts, backoff). Default the reflector's defaults. */
   reflector?: Omit<
     ReflectorOptions<Parsed>,
@@ -192,7 +209,11 @@ export class KubernetesSource implements ClusterSource {
     this.name = `kubernetes:${client.server}`;
     this.#clock = options.clock ?? realClock;
     this.#ownsClient = options.ownsClient ?? true;
-    this.#reflectors = (options.kinds ?? KUBERNETES_KINDS).map((spec) =>
+    const keep = new Set(options.podAnnotations ?? DEFAULT_POD_ANNOTATIONS);
+    const kinds = (options.kinds ?? KUBERNETES_KINDS).map((spec) =>
+      spec.type === POD_TYPE ? { ...spec, trim: (o: KubeObject) => trimPod(o, keep) } : spec
+    );
+    this.#reflectors = kinds.map((spec) =>
       new Reflector<Parsed>(client, spec.type, {
         ...options.reflector,
         clock: this.#clock,
@@ -482,7 +503,7 @@ function pick(value: unknown, keys: readonly string[]): Record<string, unknown> 
   return out;
 }
 
-function trimPod(object: KubeObject): Record<string, unknown> {
+function trimPod(object: KubeObject, keep: ReadonlySet<string>): Record<string, unknown> {
   const spec =
     pick(object.spec, ["nodeName", "serviceAccountName", "serviceAccount", "hostNetwork"]) ??
       {};
@@ -490,8 +511,15 @@ function trimPod(object: KubeObject): Record<string, unknown> {
   if (Array.isArray(containers)) {
     spec.containers = containers.map((c) => pick(c, ["name", "ports"]) ?? c);
   }
+  const metadata = meta(object);
+  const annotations = object.metadata.annotations;
+  if (annotations !== undefined && annotations !== null) {
+    const kept: Record<string, unknown> = {};
+    for (const key of keep) if (annotations[key] !== undefined) kept[key] = annotations[key];
+    metadata.annotations = kept;
+  }
   return {
-    metadata: metaWithAnnotations(object),
+    metadata,
     spec,
     status: pick(object.status, ["phase", "podIP", "podIPs"]),
   };

@@ -235,6 +235,37 @@ Deno.test("KubernetesSource watch yields changes in order and nothing for change
   });
 });
 
+Deno.test("KubernetesSource keeps only the pod annotations tern reads: a change of another is no event", async () => {
+  const withAnnotations = (annotations: Record<string, string>) => {
+    const pod = podObject("web", "0", { ip: "10.244.1.5" });
+    (pod.metadata as Record<string, unknown>).annotations = annotations;
+    return pod;
+  };
+  await withSource(async ({ api, source }) => {
+    const snap = await source.list();
+    assertEquals(snap.pods[0]!.annotations, { "tern.dev/egress-table": "gw" });
+    const r = reader(source);
+    await until(() => (api.watchers.get(PODS)?.length ?? 0) === 1, "the pod watch");
+    // A rollout stamp and a sidecar's status change: dropped, so no event.
+    api.put(
+      PODS,
+      withAnnotations({ "tern.dev/egress-table": "gw", restartedAt: "2", sidecar: "b" }),
+    );
+    api.put(PODS, withAnnotations({ "tern.dev/egress-table": "gw2", restartedAt: "2" }));
+    await until(() => r.seen.length === 1, "one event");
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assertEquals(r.seen.map(describe), ["modified Pod web"]);
+    const pod = (r.seen[0] as { resource: { annotations: Record<string, string> } }).resource;
+    assertEquals(pod.annotations, { "tern.dev/egress-table": "gw2" });
+    await r.stop();
+  }, (api) => {
+    api.put(
+      PODS,
+      withAnnotations({ "tern.dev/egress-table": "gw", restartedAt: "1", sidecar: "a" }),
+    );
+  });
+});
+
 Deno.test("KubernetesSource after a 410 yields only what changed during the gap", async () => {
   await withSource(async ({ api, clock, source }) => {
     await source.list();
