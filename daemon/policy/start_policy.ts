@@ -6,6 +6,7 @@
  * deletes a table left by an earlier daemon.
  * @module
  */
+import { affectsPolicy, PolicyLabelKeys } from "./policy_triggers.ts";
 import { ClusterState } from "../../src/cluster/state.ts";
 import { FilesSource } from "../../src/cluster/files_source.ts";
 import type { Ip } from "../../src/ip.ts";
@@ -87,11 +88,20 @@ export async function startPolicy(
       }),
     }, { logRate: config.policy.logRate, intervalMs: config.reconcile.intervalMs });
     endpoints.subscribe(() => manager.request("endpoints"));
+    // A pod's change that no policy input shows (annotations, labels no selector reads) asks
+    // for no run: at 150 000 pods such changes are most of a cluster's events.
+    const labelKeys = new PolicyLabelKeys([
+      () => cluster?.others() ?? [],
+      () => policyDir?.others() ?? [],
+    ]);
+    const keys = () => labelKeys.keys();
     cluster?.subscribe((change) => {
-      if (change.type !== "error") manager.request("cluster", SOURCE_POLICY_DELAY_MS);
+      labelKeys.observe(change);
+      if (affectsPolicy(change, keys)) manager.request("cluster", SOURCE_POLICY_DELAY_MS);
     });
     policyDir?.subscribe((change) => {
-      if (change.type !== "error") manager.request("policy", SOURCE_POLICY_DELAY_MS);
+      labelKeys.observe(change);
+      if (affectsPolicy(change, keys)) manager.request("policy", SOURCE_POLICY_DELAY_MS);
     });
     await manager.start();
     parts.push(manager);

@@ -1,0 +1,93 @@
+/**
+ * Which cluster changes can change the policy this node compiles, so that the daemon does not
+ * recompile for the changes that most often churn a large cluster: a pod's label that no selector
+ * reads (`version`, `pod-template-hash`, a rollout's stamp), its annotations (policy reads none).
+ * A pod's other fields (identity, addresses, phase, node, service account, container ports) and
+ * every other kind always count. The label keys that count are those any `matchLabels` or
+ * `matchExpressions` of any policy resource names ({@linkcode selectorLabelKeys}), recomputed
+ * when a policy resource changes ({@linkcode PolicyLabelKeys}). Pure, apart from that cache.
+ * @module
+ */
+import type { ClusterChange } from "../../src/cluster/state.ts";
+import type { OtherResource, Pod } from "../../src/cluster/types.ts";
+
+/** The label keys that selectors anywhere in `resources` read (pure). */
+export function selectorLabelKeys(resources: Iterable<OtherResource>): Set<string> {
+  const keys = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) walk(item);
+      return;
+    }
+    if (value === null || typeof value !== "object") return;
+    for (const [field, inner] of Object.entries(value)) {
+      if (field === "matchLabels" && inner !== null && typeof inner === "object") {
+        for (const key of Object.keys(inner)) keys.add(key);
+      } else if (field === "matchExpressions" && Array.isArray(inner)) {
+        for (const req of inner) {
+          const key = (req as { key?: unknown } | null)?.key;
+          if (typeof key === "string") keys.add(key);
+        }
+      } else walk(inner);
+    }
+  };
+  for (const resource of resources) walk(resource.raw);
+  return keys;
+}
+
+/**
+ * Whether `change` can change the compiled policy (pure): false only for an error, and for a
+ * pod modified in nothing but its annotations and labels whose keys are not in `labelKeys`.
+ */
+export function affectsPolicy(
+  change: ClusterChange,
+  labelKeys: () => ReadonlySet<string>,
+): boolean {
+  if (change.type === "error") return false;
+  if (change.type !== "modified") return true;
+  const { resource: now, previous: before } = change;
+  if (now.kind !== "Pod" || before?.kind !== "Pod") return true;
+  return !samePolicyInputs(before, now, labelKeys);
+}
+
+function samePolicyInputs(a: Pod, b: Pod, labelKeys: () => ReadonlySet<string>): boolean {
+  if (
+    a.namespace !== b.namespace || a.name !== b.name || a.uid !== b.uid ||
+    a.serviceAccountName !== b.serviceAccountName || a.nodeName !== b.nodeName ||
+    a.hostNetwork !== b.hostNetwork || a.phase !== b.phase ||
+    a.podIPs.join(",") !== b.podIPs.join(",") ||
+    (a.containers !== b.containers && JSON.stringify(a.containers) !== JSON.stringify(b.containers))
+  ) {
+    return false;
+  }
+  const keys = new Set([...Object.keys(a.labels), ...Object.keys(b.labels)]);
+  let read: ReadonlySet<string> | undefined;
+  for (const key of keys) {
+    if (a.labels[key] === b.labels[key]) continue;
+    read ??= labelKeys();
+    if (read.has(key)) return false;
+  }
+  return true;
+}
+
+/** The label keys of {@linkcode selectorLabelKeys} over some states, kept until a policy changes. */
+export class PolicyLabelKeys {
+  readonly #sources: (() => Iterable<OtherResource>)[];
+  #keys: Set<string> | undefined;
+
+  /** `sources` list the policy resources (the cluster state's and `policy.dir`'s others). */
+  constructor(sources: (() => Iterable<OtherResource>)[]) {
+    this.#sources = sources;
+  }
+
+  /** The keys, computed on first use after a change. */
+  keys(): ReadonlySet<string> {
+    return this.#keys ??= selectorLabelKeys(this.#sources.flatMap((s) => [...s()]));
+  }
+
+  /** Forgets the keys when `change` touched a policy resource (any kind but Pod). */
+  observe(change: ClusterChange): void {
+    if (change.type === "error") return;
+    if (change.type === "reset" || change.resource.kind === "Other") this.#keys = undefined;
+  }
+}
