@@ -38,8 +38,11 @@ export class PolicyContext {
   readonly #extra = new Map<string, string[]>();
   readonly #peers: PeerPod[];
   readonly #selections = new Map<string, PeerPod[]>();
-  /** `key=value` → the peer pods with that label, to start selections from. */
-  readonly #byLabel = new Map<string, PeerPod[]>();
+  /**
+   * Label key → value → the peer pods with that label, to start selections from; a key is
+   * indexed when a selector first asks for it (selectors read a few keys; pods carry many).
+   */
+  readonly #byLabel = new Map<string, Map<string, PeerPod[]>>();
   readonly #groups = new Map<string, string[]>();
   readonly #problems = new Map<string, PolicyProblem>();
   #captured: PolicyProblem[] | undefined;
@@ -56,18 +59,13 @@ export class PolicyContext {
       const key = `${ep.namespace}/${ep.name}`;
       this.#extra.set(key, [...(this.#extra.get(key) ?? []), ep.ip]);
     }
-    this.#peers = state.pods()
-      .filter((pod) => !pod.hostNetwork && !TERMINATED.has(pod.phase ?? ""))
-      .map((pod) => ({ pod, addresses: this.addressesOf(pod) }))
-      .filter((p) => p.addresses.length > 0);
-    for (const peer of this.#peers) {
-      for (const [key, value] of Object.entries(peer.pod.labels)) {
-        const label = `${key}=${value}`;
-        const list = this.#byLabel.get(label);
-        if (list) list.push(peer);
-        else this.#byLabel.set(label, [peer]);
-      }
+    const peers: PeerPod[] = [];
+    for (const pod of state.pods()) {
+      if (pod.hostNetwork || TERMINATED.has(pod.phase ?? "")) continue;
+      const addresses = this.addressesOf(pod);
+      if (addresses.length > 0) peers.push({ pod, addresses });
     }
+    this.#peers = peers;
     for (const sgp of this.resources.securityGroupPolicies) {
       sgp.groupIds.forEach((id, i) => {
         if (!this.resources.securityGroups.has(id)) {
@@ -108,11 +106,20 @@ export class PolicyContext {
 
   /** A pod's IPv4 addresses (cluster state and local endpoints), as sorted integers. */
   addressesOf(pod: Pod): number[] {
-    const texts = [
-      ...this.#state.podIPs(pod),
-      ...(this.#extra.get(`${pod.namespace}/${pod.name}`) ?? []),
-    ];
-    return [...new Set(texts.filter(isIp).map(parseIp))].sort((a, b) => a - b);
+    // Once per pod per computation: no copies, one parse per address.
+    const known = this.#state.podIPs(pod);
+    const extra = this.#extra.size > 0
+      ? this.#extra.get(`${pod.namespace}/${pod.name}`)
+      : undefined;
+    const out: number[] = [];
+    for (const texts of extra === undefined ? [known] : [known, extra]) {
+      for (const text of texts) {
+        if (text.includes(":") || !isIp(text)) continue;
+        const n = parseIp(text);
+        if (!out.includes(n)) out.push(n);
+      }
+    }
+    return out.length > 1 ? out.sort((a, b) => a - b) : out;
   }
 
   /** Every pod that can be a peer: not host-network, not finished, with an IPv4 address. */
@@ -179,10 +186,27 @@ export class PolicyContext {
   #candidates(selector: LabelSelector | undefined): readonly PeerPod[] {
     let best: readonly PeerPod[] = this.#peers;
     for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
-      const list = this.#byLabel.get(`${key}=${value}`) ?? [];
+      const list = this.#labelIndex(key).get(value) ?? [];
       if (list.length < best.length) best = list;
     }
     return best;
+  }
+
+  /** Value → peer pods, for one label key, built on first use. */
+  #labelIndex(key: string): Map<string, PeerPod[]> {
+    let index = this.#byLabel.get(key);
+    if (index === undefined) {
+      index = new Map();
+      for (const peer of this.#peers) {
+        if (!Object.hasOwn(peer.pod.labels, key)) continue;
+        const value = peer.pod.labels[key]!;
+        const list = index.get(value);
+        if (list) list.push(peer);
+        else index.set(value, [peer]);
+      }
+      this.#byLabel.set(key, index);
+    }
+    return index;
   }
 
   /** NetworkPolicies of the pod's namespace that select it for `direction`. */
