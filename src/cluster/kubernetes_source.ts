@@ -36,7 +36,7 @@ import { AsyncQueue } from "./_async_queue.ts";
 import { parseManifestObject } from "./manifest.ts";
 import { sameResource } from "./resource_diff.ts";
 import type { ClusterSource } from "./source.ts";
-import type { ClusterEvent, ManifestError, Resource, Snapshot } from "./types.ts";
+import type { ClusterEvent, ManifestError, Pod, Resource, Snapshot } from "./types.ts";
 
 /** The annotation through which a node's daemon publishes a new pod's addresses (comma-separated). */
 export const POD_IPS_ANNOTATION = "tern.dev/pod-ips";
@@ -210,6 +210,7 @@ export class KubernetesSource implements ClusterSource {
     this.#clock = options.clock ?? realClock;
     this.#ownsClient = options.ownsClient ?? true;
     const keep = new Set(options.podAnnotations ?? DEFAULT_POD_ANNOTATIONS);
+    const strings = new StringPool();
     const kinds = (options.kinds ?? KUBERNETES_KINDS).map((spec) =>
       spec.type === POD_TYPE ? { ...spec, trim: (o: KubeObject) => trimPod(o, keep) } : spec
     );
@@ -218,7 +219,7 @@ export class KubernetesSource implements ClusterSource {
         ...options.reflector,
         clock: this.#clock,
         ...(options.random !== undefined ? { random: options.random } : {}),
-        transform: (object) => toParsed(spec, object),
+        transform: (object) => toParsed(spec, object, strings),
         onChange: (changes) => this.#changed(changes),
         onError: (error, retryInMs) => {
           const status = this.#reflectors.find((r) => r.type === spec.type)?.status();
@@ -418,7 +419,63 @@ export async function connectKubernetesSource(
 }
 
 /** An object as tern's resource, or its problems; never throws. */
-function toParsed(spec: KindSpec, object: KubeObject): Parsed {
+/**
+ * One copy of each repeated string: JSON.parse makes a new string for every value, so 150 000
+ * pods hold 150 000 copies of `team-000`, of each node's name and of each label value. Bounded:
+ * past `max` distinct strings it starts afresh (what is already shared stays shared).
+ */
+export class StringPool {
+  #pool = new Map<string, string>();
+  readonly #max: number;
+
+  /** A pool of at most `max` strings (default 200 000). */
+  constructor(max = 200_000) {
+    this.#max = max;
+  }
+
+  /** The pooled copy of `text`. */
+  get(text: string): string {
+    const pooled = this.#pool.get(text);
+    if (pooled !== undefined) return pooled;
+    if (this.#pool.size >= this.#max) this.#pool = new Map();
+    this.#pool.set(text, text);
+    return text;
+  }
+
+  /** Distinct strings held. */
+  get size(): number {
+    return this.#pool.size;
+  }
+}
+
+const NO_ERRORS: ManifestError[] = [];
+const NO_ANNOTATIONS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/**
+ * Shares what a pod repeats with the others (pure but for the pool): its strings through
+ * `strings`, and one frozen empty annotations object. The pod is fresh from parsing, not yet
+ * handed out.
+ */
+export function compactPod(pod: Pod, strings: StringPool): void {
+  pod.namespace = strings.get(pod.namespace);
+  pod.serviceAccountName = strings.get(pod.serviceAccountName);
+  if (pod.nodeName !== undefined) pod.nodeName = strings.get(pod.nodeName);
+  if (pod.phase !== undefined) pod.phase = strings.get(pod.phase);
+  const labels: Record<string, string> = {};
+  for (const [key, value] of Object.entries(pod.labels)) {
+    labels[strings.get(key)] = strings.get(value);
+  }
+  pod.labels = labels;
+  if (Object.keys(pod.annotations).length === 0) pod.annotations = NO_ANNOTATIONS;
+  for (const container of pod.containers) {
+    container.name = strings.get(container.name);
+    for (const port of container.ports) {
+      if (port.name !== undefined) port.name = strings.get(port.name);
+    }
+  }
+}
+
+function toParsed(spec: KindSpec, object: KubeObject, strings: StringPool): Parsed {
   const { type } = spec;
   const trimmed = {
     ...spec.trim(object),
@@ -432,7 +489,12 @@ function toParsed(spec: KindSpec, object: KubeObject): Parsed {
   const errors: ManifestError[] = [];
   if (type === POD_TYPE) errors.push(...podIpsFallback(trimmed, file));
   const parsed = parseManifestObject(trimmed, { file });
-  return { resource: parsed.resources[0], errors: [...errors, ...parsed.errors] };
+  const resource = parsed.resources[0];
+  if (resource?.kind === "Pod") compactPod(resource, strings);
+  const all = errors.length + parsed.errors.length === 0
+    ? NO_ERRORS
+    : [...errors, ...parsed.errors];
+  return { resource, errors: all };
 }
 
 /**
