@@ -18,8 +18,16 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
 
   /** Queues items; ignored after `close()`. */
   push(...items: T[]): void {
+    this.pushAll(items);
+  }
+
+  /**
+   * Queues every item of `items`, however many: spreading a large array into arguments (a
+   * relist of 150 000 pods) overflows the call stack.
+   */
+  pushAll(items: readonly T[]): void {
     if (this.#closed || items.length === 0) return;
-    this.#items.push(...items);
+    for (const item of items) this.#items.push(item);
     this.#wake(false);
   }
 

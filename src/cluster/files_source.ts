@@ -193,11 +193,11 @@ export class FilesSource implements ClusterSource {
     const queue = this.#queue;
     if (settle === undefined || queue === undefined) return;
     if (trigger === "resync") {
-      if (!settle.pending) queue.push(...await this.#changes(new Set(), new Set()));
+      if (!settle.pending) queue.pushAll(await this.#changes(new Set(), new Set()));
       return;
     }
     const { ready, writing } = settle.take(this.#clock.now());
-    if (ready.size > 0) queue.push(...await this.#changes(ready, writing));
+    if (ready.size > 0) queue.pushAll(await this.#changes(ready, writing));
     this.#requestScan(settle);
   }
 

@@ -389,7 +389,8 @@ export class KubernetesSource implements ClusterSource {
         now.resource = before; // unchanged for tern: keep the object consumers already hold
       }
     }
-    this.#queue.push(...events);
+    // Before the first list() the snapshot will hold all of it: nothing to queue.
+    if (this.#listed) this.#queue.pushAll(events);
   }
 }
 
