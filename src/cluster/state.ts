@@ -194,8 +194,13 @@ export class ClusterState {
 
   /** The addresses of a pod: its `status.podIPs`, then any published for it, without repeats. */
   podIPs(pod: Pod): string[] {
-    const published = this.#publishedByPod.get(podKey(pod.namespace, pod.name)) ?? [];
-    return [...new Set([...pod.podIPs, ...published])];
+    // Asked for every pod by every policy run: no key, no set, for the usual pod (one address,
+    // nothing published, which is every pod with the kubernetes source).
+    const published = this.#publishedByPod.size > 0
+      ? this.#publishedByPod.get(podKey(pod.namespace, pod.name))
+      : undefined;
+    if (published === undefined && pod.podIPs.length <= 1) return [...pod.podIPs];
+    return [...new Set([...pod.podIPs, ...(published ?? [])])];
   }
 
   /** Where `ip` was published (node and endpoint), the first by node name when several did. */
