@@ -67,6 +67,10 @@ export interface KubeScaleOptions {
   sampleTimeoutMs?: number;
   /** How long the initial sync may take before the bench gives up. Default 600 000 ms. */
   syncTimeoutMs?: number;
+  /** The wait after the sync before the second RSS reading. Default 10 000 ms. */
+  settleMs?: number;
+  /** The window of the idle CPU measurement. Default 5 000 ms. */
+  idleMs?: number;
   /** Print progress to stderr. Default true. */
   verbose?: boolean;
 }
@@ -621,7 +625,7 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
         mib(afterSync.rssKiB)
       } MiB; objects ${JSON.stringify(objects)}`,
     );
-    await new Promise((r) => setTimeout(r, 10_000));
+    await new Promise((r) => setTimeout(r, options.settleMs ?? 10_000));
     const rssSettledMiB = mib((await procStatus(pid)).rssKiB);
 
     // The local pods, as kubelet would start them, now that the cache is warm.
@@ -641,18 +645,18 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     }).spawn();
     const lines = new LineWatch(monitor.stdout);
     // The monitor is up once it reports a change: the first block sample shows it.
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 300));
 
     const idleBefore = await treeTicks(pid);
     const idleT = performance.now();
-    await new Promise((r) => setTimeout(r, 5_000));
+    await new Promise((r) => setTimeout(r, options.idleMs ?? 5_000));
     const idleCpuPercent = ((await treeTicks(pid)) - idleBefore) / CLK_TCK /
       ((performance.now() - idleT) / 1000) * 100;
 
     // Churn long enough for the CPU window and every sample (at ~4 samples/s), stopped after.
     const churnMs = (cpuSeconds + samples / 3 + 30) * 1000;
     await admin.post("churn", { eventsPerSecond, durationMs: churnMs });
-    await new Promise((r) => setTimeout(r, 2_000)); // past the churn's start
+    await new Promise((r) => setTimeout(r, Math.min(2_000, cpuSeconds * 1000))); // past its start
     const busy = machineBusyPercent(cpuSeconds * 1000);
     const e0 = Number((await admin.get("churn")).events);
     const c0 = await treeTicks(pid);
