@@ -102,6 +102,8 @@ export interface KubeScaleResult {
   rssAfterSyncMiB: number;
   hwmAfterSyncMiB: number;
   rssSettledMiB: number;
+  /** Times the bench's own `nft monitor` died and was started again. */
+  monitorRestarts: number;
   /** ADDs of the local pods that failed and were tried again, as kubelet would. */
   addRetries: number;
   /** Objects the daemon holds after the sync, by kind (its status). */
@@ -323,7 +325,7 @@ export function formatKubeScale(r: KubeScaleResult): string {
     lat("pod", r.pod),
     lat("policy", r.policy),
     lat("all", r.all),
-    `  policy transactions: ${r.policyApplies} (${r.policyWholeApplies} whole)`,
+    `  policy transactions: ${r.policyApplies} (${r.policyWholeApplies} whole); the bench's nft monitor restarted ${r.monitorRestarts} times`,
     `  machine: load average ${r.loadAverageStart} at start, ${r.loadAverageEnd} at end; ${
       r.machineBusyPercent.toFixed(0)
     } % of all CPUs busy during the churn`,
@@ -370,8 +372,24 @@ class LineWatch {
   #waiters: (() => void)[] = [];
   #done = false;
 
-  constructor(stream: ReadableStream<Uint8Array>) {
-    void this.#pump(stream);
+  /** Reads `stream` (when given) to its end, which ends the watch. */
+  constructor(stream?: ReadableStream<Uint8Array>) {
+    if (stream !== undefined) void this.follow(stream, { last: true });
+  }
+
+  /**
+   * Reads `stream`'s lines into the watch until it ends; with `last`, its end is the watch's
+   * (waits then return at once). A restarted process's output can follow its predecessor's.
+   */
+  async follow(stream: ReadableStream<Uint8Array>, options: { last?: boolean } = {}) {
+    try {
+      await this.#pump(stream);
+    } finally {
+      if (options.last) {
+        this.#done = true;
+        this.#wake();
+      }
+    }
   }
 
   async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
@@ -384,9 +402,8 @@ class LineWatch {
         for (const line of parts) this.#lines.push({ at, line });
         this.#wake();
       }
-    } finally {
-      this.#done = true;
-      this.#wake();
+    } catch {
+      // the process was killed: what it printed is in
     }
   }
 
@@ -556,6 +573,9 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
   let fake: Deno.ChildProcess | undefined;
   let admin: FakeAdmin | undefined;
   let monitor: Deno.ChildProcess | undefined;
+  let monitorLoop: Promise<void> | undefined;
+  let stopMonitor = false;
+  let monitorRestarts = 0;
   try {
     const fabric = {
       ...await sb.addFabric(),
@@ -652,13 +672,27 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     }
     say(`wired ${pods.map((p) => `${p.name} ${p.ip}`).join(", ")}`);
 
-    monitor = new Deno.Command("ip", {
-      args: ["netns", "exec", node.netns, "nft", "monitor"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const lines = new LineWatch(monitor.stdout);
+    // nft 1.0.6's monitor dies now and then on these interval maps (exit 139, "Memory
+    // allocation failure"): start it again, and count it.
+    const lines = new LineWatch();
+    const followMonitor = async () => {
+      while (!stopMonitor) {
+        monitor = new Deno.Command("ip", {
+          args: ["netns", "exec", node.netns, "nft", "monitor"],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "null",
+        }).spawn();
+        const pumped = lines.follow(monitor.stdout);
+        await monitor.status;
+        await pumped;
+        if (!stopMonitor) {
+          monitorRestarts++;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    };
+    monitorLoop = followMonitor();
     // The monitor is up once it reports a change: the first block sample shows it.
     await new Promise((r) => setTimeout(r, 300));
 
@@ -733,6 +767,7 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
       rssSettledMiB,
       objects,
       addRetries,
+      monitorRestarts,
       idleCpuPercent,
       churnEventsPerSecond,
       churnCpuPercent,
@@ -752,10 +787,11 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     };
   } finally {
     admin?.close();
+    stopMonitor = true;
     try {
       monitor?.kill("SIGKILL");
-      await monitor?.status;
     } catch { /* gone */ }
+    await monitorLoop;
     if (fake) {
       try {
         fake.kill("SIGKILL");
