@@ -3,7 +3,7 @@ import { DaemonClient } from "../src/daemon_client.ts";
 import { hostVethName } from "../src/names.ts";
 import type { Runner } from "../src/runner.ts";
 import { READY_GROUP } from "../src/policy/render.ts";
-import type { Spawner } from "./ip_monitor.ts";
+import type { Spawner } from "../src/lib/process_monitor.ts";
 import { runDaemon } from "./main.ts";
 
 /**
