@@ -72,6 +72,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       await startIpam(config, {
         pools,
         poolsOrigin: cluster.poolsOrigin,
+        state,
         endpoints,
         dataplane: host.dataplane,
         release: flags.releaseOutsidePools,

@@ -14,7 +14,7 @@ import { formatCidr, overlaps, parseCidr } from "../cidr.ts";
 import type { KubeClient, KubeObject, ResourceType } from "../kube/client.ts";
 import { ApiError } from "../kube/errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import { matchesSelector } from "../policy/selector.ts";
+import { isEmptySelector, matchesSelector } from "../policy/selector.ts";
 import { blockAt, blockCount, candidateIndexes } from "./block_cidrs.ts";
 import {
   blockObject,
@@ -102,8 +102,8 @@ export class BlockClaimer {
   }
 
   /**
-   * Claims one block for this node: from the pools whose nodeSelector matches `nodeLabels`, in
-   * name order, the first block in this node's candidate order that `taken` (block CIDRs, by
+   * Claims one block for this node: from the pools whose nodeSelector matches `nodeLabels` (those
+   * with a selector before those open to every node, then in name order), the first block in this node's candidate order that `taken` (block CIDRs, by
    * default read from the API now) does not hold and whose create succeeds. A 409 means another
    * node got it first: the next candidate is tried. Throws {@linkcode PoolExhaustedError} when
    * none is left.
@@ -112,7 +112,11 @@ export class BlockClaimer {
     pools: readonly IpPool[],
     options: { nodeLabels: Readonly<Record<string, string>>; taken?: Iterable<string> },
   ): Promise<IpamBlock> {
-    const eligible = pools.filter((p) => matchesSelector(p.nodeSelector, options.nodeLabels));
+    // A pool that selects this node by its labels before the pools open to every node.
+    const eligible = pools.filter((p) => matchesSelector(p.nodeSelector, options.nodeLabels))
+      .sort((a, b) =>
+        Number(isEmptySelector(a.nodeSelector)) - Number(isEmptySelector(b.nodeSelector))
+      );
     const taken = new Set(options.taken ?? (await this.blocks()).map((b) => b.cidr));
     for (const pool of eligible) {
       const count = blockCount(pool.range, pool.blockSize);

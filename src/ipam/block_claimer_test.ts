@@ -104,20 +104,20 @@ Deno.test("claim() spreads nodes over the pool: few lost races when there is roo
   });
 });
 
-Deno.test("claim() takes only pools whose nodeSelector matches the node", async () => {
+Deno.test("claim() takes only pools whose nodeSelector matches the node, selecting ones first", async () => {
   await withApi(async (fake, client) => {
-    addPool(fake, "a-gpu", {
+    addPool(fake, "z-gpu", {
       cidr: "10.10.0.0/24",
       nodeSelector: { matchLabels: { pool: "gpu" } },
     });
-    addPool(fake, "b-rest", { cidr: "10.20.0.0/24" });
+    addPool(fake, "a-rest", { cidr: "10.20.0.0/24" });
     const claimer = new BlockClaimer(client(), { nodeName: "n1" });
     const pools = await claimer.pools();
-    assertEquals((await claimer.claim(pools, { nodeLabels: {} })).pool, "b-rest");
-    assertEquals((await claimer.claim(pools, { nodeLabels: { pool: "gpu" } })).pool, "a-gpu");
+    assertEquals((await claimer.claim(pools, { nodeLabels: {} })).pool, "a-rest");
+    assertEquals((await claimer.claim(pools, { nodeLabels: { pool: "gpu" } })).pool, "z-gpu");
     const none = new BlockClaimer(client(), { nodeName: "n2" });
     await assertRejects(
-      () => none.claim(pools.filter((p) => p.name === "a-gpu"), { nodeLabels: {} }),
+      () => none.claim(pools.filter((p) => p.name === "z-gpu"), { nodeLabels: {} }),
       PoolExhaustedError,
       "No IPPool for node n2",
     );

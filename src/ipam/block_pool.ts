@@ -21,7 +21,7 @@ import { type Clock, realClock } from "../clock.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { Scheduler } from "../lib/scheduler.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import { matchesSelector } from "../policy/selector.ts";
+import { isEmptySelector, matchesSelector } from "../policy/selector.ts";
 import { type BlockClaimer, PoolExhaustedError } from "./block_claimer.ts";
 import { planBlockReconcile } from "./block_reconcile.ts";
 import type { IpamBlock, IpPool } from "./ipam_objects.ts";
@@ -401,7 +401,8 @@ export class BlockPool {
 
   #nextBlockCapacity(): number {
     const labels = this.#nodeLabels();
-    const pool = this.#pools.find((p) => matchesSelector(p.nodeSelector, labels));
+    const matching = this.#pools.filter((p) => matchesSelector(p.nodeSelector, labels));
+    const pool = matching.find((p) => !isEmptySelector(p.nodeSelector)) ?? matching[0];
     return pool === undefined ? 64 : 2 ** (32 - pool.blockSize);
   }
 
