@@ -80,7 +80,16 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       }),
     );
     const routing = stack.push(
-      await startRouting(config, { ip, host, endpoints, state, pools, options, log }),
+      await startRouting(config, {
+        ip,
+        host,
+        endpoints,
+        state,
+        pools,
+        blocks: ipam.blockView,
+        options,
+        log,
+      }),
     );
     const policy = stack.push(
       await startPolicy(config, {

@@ -7,8 +7,10 @@
  * Node list that is not in yet never makes every other node look deleted.
  * @module
  */
+import { realClock, type TimerHandle } from "../../src/clock.ts";
 import type { ClusterState } from "../../src/cluster/state.ts";
 import { BlockClaimer } from "../../src/ipam/block_claimer.ts";
+import { BlockView } from "../../src/ipam/block_view.ts";
 import type { BlockPool, BlockReconcileSummary } from "../../src/ipam/block_pool.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { resolveConnection } from "../../src/kube/kubeconfig.ts";
@@ -17,12 +19,17 @@ import type { DaemonConfig } from "../config.ts";
 import type { Ipam } from "./ipam.ts";
 import { openBlocksIpam } from "./ipam_blocks.ts";
 
+/** How long start-up waits for the first list of IPAMBlocks before routing goes on without it. */
+const VIEW_WAIT_MS = 10_000;
+
 /** The allocator and warm pool of blocks mode, running. */
 export interface BlocksMode {
   ipam: Ipam;
   pool: BlockPool;
   /** What start-up reconciliation repaired. */
   summary: BlockReconcileSummary;
+  /** Every node's blocks, for routing. */
+  view: BlockView;
   /** Stops the pool and closes the client (not the KV database). */
   stop(): Promise<void>;
 }
@@ -66,8 +73,21 @@ export async function startBlocksMode(
     log,
   });
   const owned = context.client === undefined ? client : undefined;
+  const view = new BlockView(client, { log });
   try {
     const summary = await opened.pool.start();
+    // Routing waits for the first list (bounded), so a restart never drops the peers' routes.
+    let timer: TimerHandle | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = realClock.setTimeout(() => resolve("late"), VIEW_WAIT_MS);
+    });
+    const first = await Promise.race([view.start().then(() => "in" as const), late]);
+    if (timer !== undefined) realClock.clearTimeout(timer);
+    if (first === "late") {
+      log.warn("IPAMBlocks are not listed yet; routing goes on without them", {
+        waitedMs: VIEW_WAIT_MS,
+      });
+    }
     log.info("Reconciled blocks with the Kubernetes API", {
       kept: summary.kept,
       adopted: summary.adopted.length,
@@ -80,12 +100,15 @@ export async function startBlocksMode(
       ipam: opened.ipam,
       pool: opened.pool,
       summary,
+      view,
       async stop() {
+        await view.stop();
         await opened.pool.stop();
         owned?.close();
       },
     };
   } catch (err) {
+    await view.stop();
     await opened.pool.stop();
     owned?.close();
     throw err;

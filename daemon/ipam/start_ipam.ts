@@ -20,6 +20,7 @@ import { type BlocksMode, startBlocksMode } from "./start_blocks.ts";
 import { Sweeper } from "./sweeper.ts";
 import type { ClusterState } from "../../src/cluster/state.ts";
 import type { BlockPool } from "../../src/ipam/block_pool.ts";
+import type { BlockView } from "../../src/ipam/block_view.ts";
 
 /** What start-up found in the state, for the start log. */
 export interface IpamStatus {
@@ -32,6 +33,8 @@ export interface IpamPart extends DaemonPart<IpamStatus> {
   readonly ipam: Ipam;
   /** Blocks mode: the node's warm pool of blocks. */
   readonly blocks?: BlockPool;
+  /** Blocks mode: every node's blocks, for routing. */
+  readonly blockView?: BlockView;
   /** Serialises host-side changes: the API's program and release, and the sweeps. */
   readonly lock: Mutex;
   /** Starts the periodic sweep; its stop goes on the caller's cleanup stack. */
@@ -106,7 +109,7 @@ export async function startIpam(
       },
       status: () => status,
     };
-    return blocks === undefined ? part : { ...part, blocks: blocks.pool };
+    return blocks === undefined ? part : { ...part, blocks: blocks.pool, blockView: blocks.view };
   } catch (err) {
     await blocks?.stop();
     kv.close();
