@@ -144,14 +144,17 @@ export class BlockPool {
   }
 
   /**
-   * Reconciles the node's state with the blocks the API says it owns (each repair logged), then
-   * starts the runs. Throws when the API server cannot be read: the daemon cannot know which
+   * Reconciles the node's state with the blocks the API says it owns (each repair logged), fills
+   * the warm pool, then starts the runs. Throws when the API server cannot be read: the daemon cannot know which
    * blocks are its own.
    */
   async start(): Promise<BlockReconcileSummary> {
     const summary = await this.reconcile();
     this.#scheduler.start();
-    this.#scheduler.request("start", 0);
+    // The warm pool is filled before the daemon serves ADD; a failure is retried by the runs.
+    await this.#scheduler.runNow("start").catch((err) =>
+      this.#log.warn("Cannot fill the warm pool yet, retrying", { error: errorMessage(err) })
+    );
     return summary;
   }
 
