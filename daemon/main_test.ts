@@ -601,6 +601,7 @@ Deno.test("runDaemon() in ipam.mode blocks claims a block before serving, hands 
         assertEquals(mine.length, 1, "the warm pool was filled before ADD was served");
         const status = await client.status();
         assertEquals(status.pools, [{ cidr: mine[0]!.cidr, capacity: 64, used: 0, free: 64 }]);
+        assertEquals(status.free, 32 * 64, "free counts the blocks a claim could still add");
         assertEquals(status.routing?.podCIDRsFrom, "blocks");
         assertEquals(status.routing?.peers.find((p) => p.node === "peer")?.routed, [
           "10.50.9.0/26",

@@ -87,6 +87,11 @@ export interface IpamOptions {
   onExhausted?: () => Promise<void>;
   /** Called after each address handed out or freed (the warm pool looks again). */
   onChange?: () => void;
+  /**
+   * Blocks mode: addresses that are not in the pools yet but can be had by a claim (0 once the
+   * cluster's pools ran out), so STATUS does not call an idle node without blocks exhausted.
+   */
+  headroom?: () => number;
 }
 
 /** Exhaustion re-reads the index from KV at most this often. */
@@ -121,6 +126,7 @@ export class Ipam {
   readonly #blocks: boolean;
   readonly #onExhausted: (() => Promise<void>) | undefined;
   readonly #onChange: () => void;
+  readonly #headroom: () => number;
   readonly #cooldownMs: number;
   readonly #now: () => number;
   readonly #maxAttempts: number;
@@ -143,6 +149,7 @@ export class Ipam {
     this.#blocks = options.blocks ?? false;
     this.#onExhausted = options.onExhausted;
     this.#onChange = options.onChange ?? (() => {});
+    this.#headroom = options.headroom ?? (() => 0);
     this.#setPools(options.podCIDRs);
   }
 
@@ -396,6 +403,11 @@ export class Ipam {
       const capacity = pool.last - pool.first + 1;
       return { cidr: pool.text, capacity, used, free: capacity - used };
     });
+  }
+
+  /** Addresses a claim could add (blocks mode); 0 in node-cidr mode. */
+  headroom(): number {
+    return this.#headroom();
   }
 
   /** How many addresses are held, in the pools or not, from the index. */

@@ -105,6 +105,7 @@ export async function openBlocksIpam(
     blocks: true,
     onExhausted: () => late.pool!.claimForAllocation(),
     onChange: () => late.pool?.poke(),
+    headroom: () => late.pool?.headroom() ?? 0,
   };
   if (options.releaseCooldownMs !== undefined) {
     ipamOptions.releaseCooldownMs = options.releaseCooldownMs;

@@ -34,14 +34,15 @@ export class PoolExhaustedError extends Error {
   /** The pools that were tried (names). */
   readonly pools: readonly string[];
 
-  /** Names the node and the pools tried. */
-  constructor(nodeName: string, pools: readonly string[]) {
+  /** Names the node and the pools tried; `message` replaces the default text. */
+  constructor(nodeName: string, pools: readonly string[], message?: string) {
     super(
-      pools.length === 0
-        ? `No IPPool for node ${nodeName}: create an IPPool whose nodeSelector matches the node`
-        : `No free block for node ${nodeName}: every block of IPPool ${
-          pools.join(", ")
-        } is claimed: add a pool, or widen one`,
+      message ??
+        (pools.length === 0
+          ? `No IPPool for node ${nodeName}: create an IPPool whose nodeSelector matches the node`
+          : `No free block for node ${nodeName}: every block of IPPool ${
+            pools.join(", ")
+          } is claimed: add a pool, or widen one`),
     );
     this.name = "PoolExhaustedError";
     this.pools = pools;

@@ -109,6 +109,8 @@ export class BlockPool {
   readonly #emptySince = new Map<string, number>();
   #pools: IpPool[] = [];
   #lastEventAt = -Infinity;
+  /** The last claim found every pool full; cleared by a claim that succeeds. */
+  #poolsFull = false;
   #lastError: string | undefined;
 
   /** Builds the pool; nothing runs until {@linkcode BlockPool.start}. */
@@ -185,6 +187,15 @@ export class BlockPool {
     })).sort((a, b) => compareCidr(a.cidr, b.cidr));
   }
 
+  /**
+   * Addresses not owned yet that claims could add: the room under `maxBlocks` in blocks of the
+   * next pool's size, or 0 once a claim found every pool full (until one succeeds again).
+   */
+  headroom(): number {
+    if (this.#poolsFull) return 0;
+    return Math.max(0, this.#targets.maxBlocks - this.#owned.size) * this.#nextBlockCapacity();
+  }
+
   /** The last failure of a run, cleared by a run that succeeds. */
   get lastError(): string | undefined {
     return this.#lastError;
@@ -200,9 +211,12 @@ export class BlockPool {
     return this.#scheduler.serial(async () => {
       if (this.#freeNow() > 0) return;
       if (this.#owned.size >= this.#targets.maxBlocks) {
-        throw new PoolExhaustedError(this.#claimer.nodeName, [
-          `(maxBlocks ${this.#targets.maxBlocks} reached)`,
-        ]);
+        const node = this.#claimer.nodeName;
+        throw new PoolExhaustedError(
+          node,
+          [],
+          `Node ${node} owns ipam.blocks.maxBlocks (${this.#targets.maxBlocks}) blocks, all full: raise maxBlocks in ternd.yaml`,
+        );
       }
       try {
         await this.#claimOne();
@@ -302,7 +316,14 @@ export class BlockPool {
 
   async #claimOne(): Promise<IpamBlock> {
     this.#pools = await this.#claimer.pools();
-    const block = await this.#claimer.claim(this.#pools, { nodeLabels: this.#nodeLabels() });
+    let block: IpamBlock;
+    try {
+      block = await this.#claimer.claim(this.#pools, { nodeLabels: this.#nodeLabels() });
+    } catch (err) {
+      if (err instanceof PoolExhaustedError) this.#poolsFull = true;
+      throw err;
+    }
+    this.#poolsFull = false;
     this.#owned.set(block.cidr, block);
     await this.#local.addBlock(block.cidr, block.pool);
     return block;

@@ -249,3 +249,26 @@ Deno.test("BlockPool releases a deleted node's blocks after the grace period, on
     assert((fake.counts.get("delete") ?? 0) - before <= 5);
   });
 });
+
+Deno.test("headroom() counts what claims could add, and nothing once the pools ran out", async () => {
+  await withApi(async (_fake, client) => {
+    const local = new MemoryBlocks();
+    const pool = new BlockPool(new BlockClaimer(client, { nodeName: "n1" }), local, {
+      targets: { ...targets, warmIPTarget: 0, maxBlocks: 2 },
+      clock: new FakeClock(),
+    });
+    await pool.reconcile();
+    assertEquals(pool.headroom(), 2 * 16, "an idle node with no block is not exhausted");
+    await pool.claimForAllocation();
+    assertEquals(pool.headroom(), 16);
+    while (local.take() !== undefined);
+    await pool.claimForAllocation();
+    while (local.take() !== undefined);
+    await assertRejects(
+      () => pool.claimForAllocation(),
+      PoolExhaustedError,
+      "Node n1 owns ipam.blocks.maxBlocks (2) blocks, all full: raise maxBlocks",
+    );
+    assertEquals(pool.headroom(), 0);
+  });
+});
