@@ -55,6 +55,7 @@ export async function startBlocksMode(
   }
   const nodeName = config.nodeName;
   const blocks = config.ipam.blocks;
+  const view = new BlockView(client, { log });
   const opened = await openBlocksIpam(kv, new BlockClaimer(client, { nodeName, log }), {
     targets: {
       warmIPTarget: blocks.warmIPTarget,
@@ -67,13 +68,13 @@ export async function startBlocksMode(
       const names = new Set(state.nodes().map((n) => n.name));
       return names.has(nodeName) ? names : undefined;
     },
+    clusterBlocks: () => view.blocks(),
     nodeGracePeriodMs: blocks.nodeGracePeriodMs,
     intervalMs: blocks.intervalMs,
     releaseCooldownMs: config.ipam.releaseCooldownMs,
     log,
   });
   const owned = context.client === undefined ? client : undefined;
-  const view = new BlockView(client, { log });
   try {
     const summary = await opened.pool.start();
     // Routing waits for the first list (bounded), so a restart never drops the peers' routes.

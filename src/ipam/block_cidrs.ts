@@ -108,3 +108,15 @@ export function nextFreeBlock(
 export function blockRange(block: Cidr): { first: number; last: number } {
   return { first: block.network, last: block.network + sizeOf(block) - 1 };
 }
+
+/** Addresses in a block given as canonical text (`10.244.3.64/26` → 64). */
+export function blockCapacity(cidr: string): number {
+  return 2 ** (32 - Number(cidr.slice(cidr.indexOf("/") + 1)));
+}
+
+/** Orders canonical CIDR texts by address, then prefix (for sorting). */
+export function compareCidrText(a: string, b: string): number {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  return x.network - y.network || x.prefix - y.prefix;
+}

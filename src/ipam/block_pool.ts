@@ -17,6 +17,7 @@
  * delete fails, the block comes back to the allocator (it is still ours).
  * @module
  */
+import { blockCapacity, compareCidrText } from "./block_cidrs.ts";
 import { type Clock, realClock } from "../clock.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { Scheduler } from "../lib/scheduler.ts";
@@ -57,6 +58,12 @@ export interface BlockPoolOptions {
    * is released. Default always unknown.
    */
   nodeNames?: () => ReadonlySet<string> | undefined;
+  /**
+   * Every node's blocks as a watch keeps them (a {@linkcode BlockView}), read for releasing a
+   * deleted node's blocks; absent, each run lists them from the API server. The release's
+   * preconditions make a stale cache harmless.
+   */
+  clusterBlocks?: () => IpamBlock[];
   /** How long a node must be gone before another daemon releases its blocks. Default 300 000. */
   nodeGracePeriodMs?: number;
   /** The periodic run. Default 30 000. */
@@ -97,6 +104,7 @@ export class BlockPool {
   readonly #targets: WarmTargets;
   readonly #nodeLabels: () => Readonly<Record<string, string>>;
   readonly #nodeNames: () => ReadonlySet<string> | undefined;
+  readonly #clusterBlocks: (() => IpamBlock[]) | undefined;
   readonly #orphans: OrphanTracker;
   readonly #pokeDelayMs: number;
   readonly #eventIntervalMs: number;
@@ -120,6 +128,7 @@ export class BlockPool {
     this.#targets = options.targets;
     this.#nodeLabels = options.nodeLabels ?? (() => ({}));
     this.#nodeNames = options.nodeNames ?? (() => undefined);
+    this.#clusterBlocks = options.clusterBlocks;
     this.#orphans = new OrphanTracker(options.nodeGracePeriodMs ?? 300_000);
     this.#pokeDelayMs = options.pokeDelayMs ?? 200;
     this.#eventIntervalMs = options.eventIntervalMs ?? 60_000;
@@ -182,9 +191,9 @@ export class BlockPool {
     return owned.map((b) => ({
       cidr: b.cidr,
       pool: b.pool,
-      capacity: capacityOf(b.cidr),
+      capacity: blockCapacity(b.cidr),
       used: usage.get(b.cidr) ?? 0,
-    })).sort((a, b) => compareCidr(a.cidr, b.cidr));
+    })).sort((a, b) => compareCidrText(a.cidr, b.cidr));
   }
 
   /**
@@ -296,6 +305,12 @@ export class BlockPool {
       });
       summary.forgotten.push(r.cidr);
     }
+    for (const ip of plan.outside) {
+      this.#log.error("Address in use outside every IPPool", {
+        ip,
+        action: "its pod keeps it; no block is claimed for it; delete the pod or add a pool",
+      });
+    }
     for (const r of plan.conflict) {
       await this.#local.quarantineBlock(r.cidr);
       this.#log.error("Block in use here is owned by another node", {
@@ -337,7 +352,7 @@ export class BlockPool {
       const used = usage.get(cidr) ?? 0;
       if (used > 0) this.#emptySince.delete(cidr);
       else if (!this.#emptySince.has(cidr)) this.#emptySince.set(cidr, now);
-      const block: OwnedBlock = { cidr, capacity: capacityOf(cidr), used };
+      const block: OwnedBlock = { cidr, capacity: blockCapacity(cidr), used };
       const since = this.#emptySince.get(cidr);
       if (since !== undefined) block.emptySince = since;
       owned.push(block);
@@ -409,7 +424,7 @@ export class BlockPool {
   async #releaseOrphans(now: number): Promise<void> {
     const nodes = this.#nodeNames();
     if (nodes === undefined) return;
-    const blocks = await this.#claimer.blocks();
+    const blocks = this.#clusterBlocks?.() ?? await this.#claimer.blocks();
     const due = this.#orphans.due(blocks, nodes, now);
     for (const block of due.release) {
       if (await this.#claimer.release(block)) {
@@ -437,13 +452,4 @@ export class BlockPool {
     this.#lastEventAt = now;
     await this.#claimer.nodeEvent("IPAMExhausted", err.message);
   }
-}
-
-function capacityOf(cidr: string): number {
-  return 2 ** (32 - Number(cidr.split("/")[1]));
-}
-
-function compareCidr(a: string, b: string): number {
-  const n = (c: string) => c.split("/")[0]!.split(".").reduce((s, o) => s * 256 + Number(o), 0);
-  return n(a) - n(b);
 }

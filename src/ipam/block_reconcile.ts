@@ -17,7 +17,7 @@
  * @module
  */
 import { formatCidr, parseIp } from "../cidr.ts";
-import { blockOf } from "./block_cidrs.ts";
+import { blockOf, compareCidrText } from "./block_cidrs.ts";
 import { type IpPool, poolOf } from "./ipam_objects.ts";
 
 /** What the API server says about one block. */
@@ -101,7 +101,7 @@ export function planBlockReconcile(
     used.set(cidr, (used.get(cidr) ?? 0) + 1);
   }
   const local = new Set([...recorded, ...used.keys()]);
-  const all = [...new Set([...local, ...api.keys()])].sort(compareCidr);
+  const all = [...new Set([...local, ...api.keys()])].sort(compareCidrText);
   for (const cidr of all) {
     const owner = api.get(cidr);
     const count = used.get(cidr) ?? 0;
@@ -124,8 +124,4 @@ export function planBlockReconcile(
 function poolName(pools: readonly IpPool[], cidr: string): string {
   const [addr, prefix] = cidr.split("/");
   return poolOf(pools, { network: parseIp(addr!), prefix: Number(prefix) })?.name ?? "";
-}
-
-function compareCidr(a: string, b: string): number {
-  return parseIp(a.split("/")[0]!) - parseIp(b.split("/")[0]!);
 }

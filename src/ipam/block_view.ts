@@ -5,6 +5,7 @@
  * tern cannot read is left out (and logged once per version by the reflector's transform).
  * @module
  */
+import { compareCidrText } from "./block_cidrs.ts";
 import type { Clock } from "../clock.ts";
 import { Reflector, type ReflectorClient, type ReflectorStatus } from "../kube/reflector.ts";
 import { type Logger, silentLogger } from "../log.ts";
@@ -69,7 +70,7 @@ export class BlockView {
     for (const block of this.blocks()) {
       out.set(block.node, [...(out.get(block.node) ?? []), block.cidr]);
     }
-    for (const list of out.values()) list.sort(compareCidr);
+    for (const list of out.values()) list.sort(compareCidrText);
     return out;
   }
 
@@ -77,9 +78,4 @@ export class BlockView {
   status(): ReflectorStatus {
     return this.#reflector.status();
   }
-}
-
-function compareCidr(a: string, b: string): number {
-  const n = (c: string) => c.split("/")[0]!.split(".").reduce((s, o) => s * 256 + Number(o), 0);
-  return n(a) - n(b);
 }

@@ -13,7 +13,7 @@ import {
   readBlock,
   readPool,
 } from "./ipam_objects.ts";
-import { blockCount } from "./block_cidrs.ts";
+import { blockCapacity, blockCount, compareCidrText } from "./block_cidrs.ts";
 
 /** One pool's use. */
 export interface PoolReport {
@@ -63,7 +63,7 @@ export function clusterReport(
       blockSize: pool.blockSize,
       blocks: blockCount(pool.range, pool.blockSize),
       claimed: mine.length,
-      capacity: mine.reduce((s, b) => s + capacityOf(b.cidr), 0),
+      capacity: mine.reduce((s, b) => s + blockCapacity(b.cidr), 0),
       allocated: mine.reduce((s, b) => s + b.allocated, 0),
     });
   }
@@ -73,9 +73,9 @@ export function clusterReport(
     }
   }
   const byNode = new Map<string, NodeReport>();
-  for (const b of [...blocks].sort((x, y) => compareCidr(x.cidr, y.cidr))) {
+  for (const b of [...blocks].sort((x, y) => compareCidrText(x.cidr, y.cidr))) {
     const node = byNode.get(b.node) ?? { node: b.node, blocks: [], allocated: 0, capacity: 0 };
-    const capacity = capacityOf(b.cidr);
+    const capacity = blockCapacity(b.cidr);
     node.blocks.push({ cidr: b.cidr, pool: b.pool, allocated: b.allocated, capacity });
     node.allocated += b.allocated;
     node.capacity += capacity;
@@ -104,13 +104,4 @@ export async function readClusterIpam(
   }
   pools.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   return clusterReport(pools, blocks, problems);
-}
-
-function capacityOf(cidr: string): number {
-  return 2 ** (32 - Number(cidr.split("/")[1]));
-}
-
-function compareCidr(a: string, b: string): number {
-  const n = (c: string) => c.split("/")[0]!.split(".").reduce((s, o) => s * 256 + Number(o), 0);
-  return n(a) - n(b);
 }
