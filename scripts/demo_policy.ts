@@ -101,7 +101,7 @@ export async function demoPolicy(
   const nodes = cluster.nodes;
   const pods: SandboxPod[] = [];
   const agents: Agent[] = [];
-  const files: string[] = [];
+  const written: Record<string, unknown>[] = [];
   try {
     for (const [i, [namespace, name, labels]] of PODS.entries()) {
       const pod = await cluster.addPod(nodes[i % nodes.length]!, name, { namespace, labels });
@@ -126,12 +126,8 @@ export async function demoPolicy(
     log("\npolicy: pods shop/frontend, shop/backend, shop/db, other/intruder; TCP 80");
     await matrix("no policy: everyone reaches everyone");
 
-    files.push("policy-demo-sg.yaml");
-    await cluster.writeManifest(files[0]!, {
-      apiVersion: "v1",
-      kind: "List",
-      items: SECURITY_GROUPS,
-    });
+    await cluster.applyAll(SECURITY_GROUPS);
+    written.push(...SECURITY_GROUPS);
     let ms = await applied(cluster, SECURITY_GROUPS.length);
     await matrix(
       `SecurityGroup sg-db (db: TCP 80 from sg-backend only; applied on every node in ${
@@ -139,8 +135,8 @@ export async function demoPolicy(
       } ms)`,
     );
 
-    files.push("policy-demo-np.yaml");
-    await cluster.writeManifest(files[1]!, NETWORK_POLICY);
+    await cluster.apply(NETWORK_POLICY);
+    written.push(NETWORK_POLICY);
     ms = await applied(cluster, SECURITY_GROUPS.length + 1);
     await matrix(
       `+ NetworkPolicy shop/backend-from-frontend (applied on every node in ${ms.toFixed(0)} ms)`,
@@ -159,7 +155,7 @@ export async function demoPolicy(
     ]);
     log(`\n$ tern policy explain other/intruder shop/db tcp/80\n${out.stdout.trimEnd()}`);
   } finally {
-    for (const file of files) await cluster.removeManifest(file);
+    await cluster.removeAll(written);
     await Promise.all(agents.map((a) => a.stop()));
     for (const pod of pods) await cluster.removePod(pod).catch(() => {});
   }

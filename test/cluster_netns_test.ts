@@ -427,8 +427,8 @@ Deno.test("duplicate and overlapping pod CIDRs are not installed, and the routes
       assert(conflicts.some((m) => m.includes("node-8") && m.includes("10.244.3.0/24")));
     }
 
-    await cluster.removeManifest("node-node-8.yaml");
-    await cluster.removeManifest("node-node-9.yaml");
+    await cluster.removeNodeObject("node-8");
+    await cluster.removeNodeObject("node-9");
     await peerRoutesSettle(cluster, [n1, n2, n3]);
   });
 });

@@ -179,6 +179,17 @@ export class KubeClusterObjects implements ClusterObjects {
     if (error.status !== 404) throw error;
   }
 
+  /** The object as the server has it, or undefined when there is none. */
+  async get(ref: ObjectRef): Promise<KubeObject | undefined> {
+    const res = await this.#request("GET", itemPath(await this.resource(ref), ref));
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    if (!res.ok) throw await apiError(res, `Cannot read ${describeRef(ref)}`);
+    return await res.json();
+  }
+
   /**
    * Where `ref`'s kind is served, from the server's discovery document for its apiVersion
    * (cached; asked again when the kind is missing, as a CRD may have been installed since).

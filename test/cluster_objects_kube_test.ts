@@ -218,6 +218,10 @@ Deno.test("remove() deletes at once and treats 404 as success", async () => {
       `DELETE ${POD_PATH}?gracePeriodSeconds=0`,
     ]);
     assertEquals(stub.objects.has(POD_PATH), false);
+    assertEquals(
+      await objects.get({ apiVersion: "v1", kind: "Pod", namespace: "x", name: "web" }),
+      undefined,
+    );
   });
 });
 

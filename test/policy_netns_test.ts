@@ -1,8 +1,8 @@
 /**
  * Policy scenarios in the kernel (issue 4), on one three-node sandbox cluster reused by every
  * step: nine pods in namespaces x, y, z each running one agent (TCP and UDP on 80, 81, 53, and
- * the probes). For each scenario of `policy_scenarios.ts`: the manifests go into the cluster
- * directory, every node's `GET /v1/policy/status` must list them applied, the truth table is
+ * the probes). For each scenario of `policy_scenarios.ts`: the manifests are applied to the
+ * cluster, every node's `GET /v1/policy/status` must list them applied, the truth table is
  * probed (1 s per probe, 48 at a time) and compared with the hand-written one, a sample of cells
  * is compared with `POST /v1/policy/explain`, then the manifests go and the all-allowed baseline
  * must return. Then: a new pod under deny-all is never reached while its ADD runs, and a daemon
@@ -59,12 +59,7 @@ Deno.test({
       for (const scenario of SCENARIOS) {
         await t.step(scenario.name, async () => {
           const t0 = performance.now();
-          const file = `policy-${scenario.name}.yaml`;
-          await lab.cluster.writeManifest(file, {
-            apiVersion: "v1",
-            kind: "List",
-            items: scenario.items,
-          });
+          await lab.cluster.applyAll(scenario.items);
           const applyMs = await lab.settled(keysOf(scenario.items));
           const cells = await lab.table(scenario.flows);
           const wrong = mismatches(lab, scenario, cells);
@@ -78,7 +73,7 @@ Deno.test({
               `explain ${cell.flow} ${cell.from} → ${cell.to} disagrees with the probe`,
             );
           }
-          await lab.cluster.removeManifest(file);
+          await lab.cluster.removeAll(scenario.items);
           await lab.settled([]);
           await baseline(lab, scenario.flows);
           timings.push(
@@ -89,14 +84,13 @@ Deno.test({
       }
 
       await t.step("a new pod under deny-all is never reached during its ADD", async () => {
-        const file = "policy-new-pod.yaml";
         const items = [{
           apiVersion: "networking.k8s.io/v1",
           kind: "NetworkPolicy",
           metadata: { name: "deny-all", namespace: "x" },
           spec: { podSelector: {}, policyTypes: ["Ingress"] },
         }];
-        await lab.cluster.writeManifest(file, { apiVersion: "v1", kind: "List", items });
+        await lab.cluster.applyAll(items);
         await lab.settled(keysOf(items));
         const senders = ["y/b", "z/a", "y/a"]; // node-1 (same node), node-2, node-3
         let tried = 0;
@@ -149,7 +143,7 @@ Deno.test({
         );
         assert(tried > 0, "the probes ran");
         assertEquals(passed, 0, "no probe reached the new pod under deny-all");
-        await lab.cluster.removeManifest(file);
+        await lab.cluster.removeAll(items);
         await lab.settled([]);
         for (const s of senders) {
           assert(await lab.probe(s, "x/d", "tcp/80"), `${s} reaches x/d once the policy is gone`);
@@ -157,14 +151,13 @@ Deno.test({
       });
 
       await t.step("a daemon restart under a deny policy lets nothing through", async () => {
-        const file = "policy-restart.yaml";
         const items = [{
           apiVersion: "networking.k8s.io/v1",
           kind: "NetworkPolicy",
           metadata: { name: "deny-all", namespace: "x" },
           spec: { podSelector: {}, policyTypes: ["Ingress"] },
         }];
-        await lab.cluster.writeManifest(file, { apiVersion: "v1", kind: "List", items });
+        await lab.cluster.applyAll(items);
         await lab.settled(keysOf(items));
         // node-1 runs x/a and y/b; denied: into x/a; allowed: out of x/a, into y/b.
         const denied: [string, string][] = [["y/b", "x/a"], ["z/a", "x/a"], ["y/a", "x/a"]];
@@ -201,7 +194,7 @@ Deno.test({
         assertEquals(deniedPassed, 0, "no denied probe passed during the restart");
         for (const [s, r] of allowed) assert(await lab.probe(s, r, "tcp/80"), `${s} → ${r}`);
         for (const [s, r] of denied) assert(!(await lab.probe(s, r, "tcp/80")), `${s} → ${r}`);
-        await lab.cluster.removeManifest(file);
+        await lab.cluster.removeAll(items);
         await lab.settled([]);
         await baseline(lab, ["tcp/80"]);
       });
