@@ -6,10 +6,17 @@
  * NetworkPolicy as well (`backend` accepts only `frontend`), with `tern policy explain` of a
  * denied cell; then takes its manifests and pods away. Each step waits until every node reports
  * the policies applied. `demoPolicy(cluster)` is what `scripts/demo.ts` calls; run alone with
- * `deno run -A --unstable-kv scripts/demo_policy.ts` (it builds its own three-node cluster).
+ * `deno run -A --unstable-kv scripts/demo_policy.ts [--source files|kubernetes]` (it builds its
+ * own three-node cluster).
  * @module
  */
-import { SandboxCluster } from "../test/sandbox_cluster.ts";
+import { parseArgs } from "node:util";
+import {
+  type ClusterSource,
+  parseClusterSource,
+  SandboxCluster,
+  sourceUnsupported,
+} from "../test/sandbox_cluster.ts";
 import type { SandboxPod } from "../test/sandbox.ts";
 import { Agent } from "../test/policy_lab.ts";
 import { type Cell, formatMatrix } from "../test/reachability.ts";
@@ -161,8 +168,42 @@ export async function demoPolicy(
   }
 }
 
+/**
+ * The demos' `--source files|kubernetes` flag (default `files`); throws a `TypeError` that says
+ * what to use for an unknown flag or source.
+ */
+export function sourceFlag(args: string[]): ClusterSource {
+  const { values } = parseArgs({
+    args,
+    options: { source: { type: "string", default: "files" } },
+  });
+  return parseClusterSource(values.source!, "--source");
+}
+
+/**
+ * The source from `args`, or undefined after saying on stderr why the demo cannot run on it
+ * (a bad flag, or a source this checkout cannot run yet).
+ */
+export async function demoSource(args: string[], what: string): Promise<ClusterSource | undefined> {
+  let source: ClusterSource;
+  try {
+    source = sourceFlag(args);
+  } catch (err) {
+    console.error(`${(err as Error).message}\nUsage: ${what} [--source files|kubernetes]`);
+    return undefined;
+  }
+  const unsupported = await sourceUnsupported(source);
+  if (unsupported !== undefined) {
+    console.error(`Cannot run ${what} on the ${source} source: ${unsupported}`);
+    return undefined;
+  }
+  return source;
+}
+
 if (import.meta.main) {
-  const cluster = await SandboxCluster.create();
+  const source = await demoSource(Deno.args, "the policy demo");
+  if (source === undefined) Deno.exit(2);
+  const cluster = await SandboxCluster.create({ source });
   try {
     await cluster.addNodes(["node-1", "node-2", "node-3"]);
     await demoPolicy(cluster);
