@@ -1,53 +1,19 @@
 /**
- * Test support for the daemon's policy: a cluster state from manifest text, daemon endpoints,
+ * Test support for the daemon's policy: manifest text applied as events, daemon endpoints,
  * and a fake `nft` {@linkcode Runner} that records every transaction, can be told to fail or to
  * hold an apply, and answers listings with what a test gives it. Private to the daemon's tests.
  * @module
  */
-import { parseManifests } from "../src/cluster/manifest.ts";
-import { ClusterState } from "../src/cluster/state.ts";
-import type { Snapshot } from "../src/cluster/types.ts";
+import type { ClusterState } from "../src/cluster/state.ts";
 import { hostVethName } from "../src/names.ts";
 import type { Runner, RunResult } from "../src/runner.ts";
+import { manifestResources } from "../test/cluster_fixtures.ts";
 import type { LocalEndpoint } from "./local_endpoints.ts";
 import type { VethGroups } from "./veth_groups.ts";
 
-/** A cluster state holding the manifests in `texts`; a bad manifest fails the test. */
-export function stateFrom(...texts: string[]): ClusterState {
-  const snapshot: Snapshot = {
-    resourceVersion: "1",
-    nodes: [],
-    pods: [],
-    namespaces: [],
-    nodeEndpoints: [],
-    others: [],
-    errors: [],
-  };
-  texts.forEach((text, i) => {
-    const parsed = parseManifests(text, { file: `text-${i}` });
-    if (parsed.errors.length > 0) {
-      throw new Error(`Bad test manifest: ${parsed.errors.map((e) => e.message).join("; ")}`);
-    }
-    for (const r of parsed.resources) {
-      if (r.kind === "Node") snapshot.nodes.push(r);
-      else if (r.kind === "Pod") snapshot.pods.push(r);
-      else if (r.kind === "Namespace") snapshot.namespaces.push(r);
-      else if (r.kind === "NodeEndpoints") snapshot.nodeEndpoints.push(r);
-      else snapshot.others.push(r);
-    }
-  });
-  const state = new ClusterState();
-  state.reset(snapshot);
-  return state;
-}
-
 /** Applies the manifests in `text` to `state` as `added`/`modified` events. */
 export function applyText(state: ClusterState, text: string): void {
-  const parsed = parseManifests(text, { file: "event" });
-  if (parsed.errors.length > 0) {
-    throw new Error(`Bad test manifest: ${parsed.errors.map((e) => e.message).join("; ")}`);
-  }
-  for (const resource of parsed.resources) {
+  for (const resource of manifestResources(text, "event")) {
     state.apply({ type: "modified", resource, resourceVersion: String(Date.now()) });
   }
 }

@@ -9,6 +9,7 @@
 import type { ClusterSource } from "../src/cluster/source.ts";
 import type { ClusterState } from "../src/cluster/state.ts";
 import type { ManifestError } from "../src/cluster/types.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 
 /** The watch loop over one source and one state. */
@@ -88,7 +89,7 @@ export class ClusterFeed {
         if (this.#stopped) return;
         this.#log.error("Cluster watch failed; listing again", {
           source: this.#source.name,
-          error: err instanceof Error ? err.message : String(err),
+          error: errorMessage(err),
           retryInMs: wait,
         });
       }
@@ -107,7 +108,7 @@ export class ClusterFeed {
       } catch (err) {
         this.#log.error("Cannot list cluster state", {
           source: this.#source.name,
-          error: err instanceof Error ? err.message : String(err),
+          error: errorMessage(err),
         });
       }
     }

@@ -1,21 +1,11 @@
 import { assertEquals } from "../test/assert.ts";
 import type { ClusterChange } from "../src/cluster/state.ts";
 import type { Pod, Resource } from "../src/cluster/types.ts";
+import { testPod } from "../test/cluster_fixtures.ts";
 import { affectsRouting, touchesOwnEndpoints } from "./cluster_triggers.ts";
 
 function pod(name: string, nodeName?: string): Pod {
-  return {
-    kind: "Pod",
-    namespace: "default",
-    name,
-    labels: {},
-    annotations: {},
-    serviceAccountName: "default",
-    hostNetwork: false,
-    podIPs: [],
-    containers: [],
-    ...(nodeName ? { nodeName } : {}),
-  };
+  return testPod(name, nodeName ? { nodeName } : {});
 }
 
 const change = (resource: Resource, previous?: Resource): ClusterChange =>

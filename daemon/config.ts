@@ -9,10 +9,12 @@ import { z } from "zod";
 import { parseDocument } from "yaml";
 import { DEFAULT_SOCKET } from "../src/api.ts";
 import { type Cidr, formatCidr, overlaps, parseCidr } from "../src/cidr.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import type { Level } from "../src/log.ts";
 import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
 import { DEFAULT_LOG_RATE } from "../src/policy/compile.ts";
-import { formatIssues, formatValue } from "./_zod_issues.ts";
+import { formatValue } from "../src/zod_issues.ts";
+import { formatIssues } from "./_zod_issues.ts";
 import { parseDuration } from "./duration.ts";
 import { type RoutingConfig, routingConfigSchema } from "./routing/routing_config.ts";
 
@@ -364,9 +366,7 @@ export async function loadConfig(
   } catch (err) {
     const why = err instanceof Deno.errors.NotFound
       ? "the file does not exist: write one (see docs/daemon.md) or pass --config FILE"
-      : err instanceof Error
-      ? err.message
-      : String(err);
+      : errorMessage(err);
     throw new ConfigError(path, [`cannot read it: ${why}`]);
   }
   return parseConfig(text, { file: path, hostname: (options.hostname ?? Deno.hostname)() });

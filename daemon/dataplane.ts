@@ -11,6 +11,7 @@
  */
 import type { Endpoint } from "../src/api.ts";
 import type { Ip } from "../src/ip.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { hostVethName, VETH_PREFIX } from "../src/names.ts";
 import { applyLines, type ApplyResult } from "./batch_apply.ts";
 import { type LocalEndpoint, LocalEndpoints, toLocalEndpoint } from "./local_endpoints.ts";
@@ -116,7 +117,7 @@ export class Dataplane implements HostDataplane {
     } catch (err) {
       throw new Error(
         `Cannot program endpoint ${ep.ip}: cannot set rp_filter on ${ep.hostVeth}: ${
-          err instanceof Error ? err.message : String(err)
+          errorMessage(err)
         }`,
       );
     }

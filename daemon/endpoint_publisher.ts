@@ -8,6 +8,7 @@
  * @module
  */
 import type { PublishedEndpoint } from "../src/cluster/types.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 
 /** The last publication, for status. */
@@ -123,7 +124,7 @@ export class EndpointPublisher {
           this.#log.debug("Published endpoints", { endpoints: endpoints.length });
         }
       } catch (err) {
-        const error = err instanceof Error ? err.message : String(err);
+        const error = errorMessage(err);
         this.#status = { at: Date.now(), endpoints: endpoints.length, error };
         this.#log.error("Cannot publish endpoints", { error, retryInMs: this.#retryMs });
         this.#again = false;

@@ -20,10 +20,13 @@ import type {
   RoutingStatus,
   StatusResponse,
 } from "../src/api.ts";
+import { concatBytes } from "../src/lib/bytes.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import { GATEWAY_IP, hostVethName } from "../src/names.ts";
 import { TERN_VERSION } from "../src/version.ts";
-import { formatIssues, formatValue } from "./_zod_issues.ts";
+import { formatValue } from "../src/zod_issues.ts";
+import { formatIssues } from "./_zod_issues.ts";
 import {
   allocateRequestSchema,
   attachmentIdSchema,
@@ -59,8 +62,8 @@ export interface HandlerDeps {
   isReady?: () => boolean;
   /** Routing and reconciler state for status. Default: not reported. */
   routingStatus?: () => RoutingStatus;
-  /** The cluster source's state for status. Default: not reported (single node). */
-  clusterStatus?: () => ClusterStatus;
+  /** The cluster source's state for status; undefined on a single node. Default: not reported. */
+  clusterStatus?: () => ClusterStatus | undefined;
   /**
    * Policy. Program answers only once the endpoint's policy is programmed. Default: policy
    * disabled (program does not wait, the policy paths answer 503).
@@ -118,13 +121,7 @@ async function readJson(req: Request): Promise<unknown> {
       chunks.push(value);
     }
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  const text = new TextDecoder().decode(bytes);
+  const text = new TextDecoder().decode(concatBytes(chunks));
   if (text.trim() === "") {
     throw new ApiFailure(400, "invalid", "Invalid request: empty body, expected JSON");
   }
@@ -192,7 +189,8 @@ export function createHandler(deps: HandlerDeps): Handler {
       uptimeMs: Math.max(0, now() - deps.startedAt),
     };
     if (deps.routingStatus) body.routing = deps.routingStatus();
-    if (deps.clusterStatus) body.cluster = deps.clusterStatus();
+    const cluster = deps.clusterStatus?.();
+    if (cluster) body.cluster = cluster;
     body.policy = deps.policy?.summary() ?? { enabled: false };
     return Promise.resolve(json(body));
   };
@@ -396,7 +394,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       if (err instanceof IpamExhaustedError) return failure(503, "exhausted", err.message);
       if (err instanceof IpamConflictError) return failure(409, "conflict", err.message);
       if (err instanceof IpamNotFoundError) return failure(404, "not_found", err.message);
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       log.error("Request failed", { method: req.method, path, error: message });
       return failure(500, "internal", `Internal error: ${message}`);
     }

@@ -12,7 +12,7 @@ import type {
 import { hostVethName } from "../src/names.ts";
 import { ExplainError } from "../src/policy/explain.ts";
 import { explainFlow } from "../src/policy/explain.ts";
-import { stateFrom } from "./_policy_testing.ts";
+import { stateFrom } from "../test/cluster_fixtures.ts";
 import type { HostDataplane } from "./dataplane.ts";
 import { createHandler, type Handler } from "./handler.ts";
 import { Ipam } from "./ipam.ts";

@@ -4,10 +4,14 @@
  * dies it is started again after a wait that doubles while it keeps dying quickly, and each
  * restart is reported, since events may have been lost meanwhile. The process is made by an
  * injectable {@linkcode Spawner}, the long-running sibling of `src/runner.ts`'s `Runner`, so
- * tests feed lines without a kernel.
+ * tests feed lines without a kernel. {@linkcode IpMonitor.ready} says when the first process
+ * listens (the real spawner watches its netlink socket join a group: `netlink_listening.ts`),
+ * so a caller never races the monitor's start.
  * @module
  */
+import { errorMessage } from "../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
+import { netlinkListening } from "./netlink_listening.ts";
 
 /** A running child process, seen as the lines of its standard output. */
 export interface SpawnedProcess {
@@ -19,6 +23,11 @@ export interface SpawnedProcess {
   stderr(): Promise<string>;
   /** Ends the process (SIGTERM); harmless when it already ended. */
   kill(): void;
+  /**
+   * Resolves once the process listens for events (for a monitor: it subscribed); stays pending
+   * when it ends first; never rejects. Absent: taken as listening once started.
+   */
+  listening?: Promise<void>;
 }
 
 /** Starts `argv[0]` with the rest as arguments. May throw when it cannot be started. */
@@ -51,9 +60,13 @@ export const denoSpawner: Spawner = (argv) => {
     .spawn();
   const stderr = new Response(child.stderr).text().then((t) => t.trim().split("\n").slice(-5))
     .then((l) => l.join("; "), () => "");
+  const status = child.status.then((s) => s.code);
   return {
     lines: splitLines(child.stdout.pipeThrough(new TextDecoderStream())),
-    status: child.status.then((s) => s.code),
+    status,
+    listening: new Promise((resolve) =>
+      void netlinkListening(child.pid, { ended: status }).then((ok) => ok && resolve())
+    ),
     stderr: () => stderr,
     kill() {
       try {
@@ -105,6 +118,7 @@ export class IpMonitor {
   #stopped = true;
   #loop: Promise<void> = Promise.resolve();
   #wake: (() => void) | undefined;
+  #ready = Promise.withResolvers<void>();
 
   /**
    * `deps.onEvent` gets each event line (continuation lines, which start with blanks, are
@@ -137,10 +151,20 @@ export class IpMonitor {
     return this.#state;
   }
 
+  /**
+   * Resolves once a process started by {@linkcode IpMonitor.start} listens (it subscribed, so
+   * no later change escapes it; one that dies later is restarted and `onRestart` told), or when
+   * the monitor is stopped.
+   */
+  get ready(): Promise<void> {
+    return this.#ready.promise;
+  }
+
   /** Starts the process (and keeps it running). */
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
+    this.#ready = Promise.withResolvers<void>();
     this.#loop = this.#run();
   }
 
@@ -151,6 +175,7 @@ export class IpMonitor {
     this.#wake?.();
     await this.#loop;
     this.#state = "off";
+    this.#ready.resolve();
   }
 
   async #run(): Promise<void> {
@@ -163,6 +188,8 @@ export class IpMonitor {
         const process = this.#spawn(this.#argv);
         this.#process = process;
         this.#state = "running";
+        const ready = this.#ready;
+        void (process.listening ?? Promise.resolve()).then(() => ready.resolve());
         if (!first) {
           this.#log.info("Restarted ip monitor", { argv: this.#argv.join(" ") });
           this.#onRestart();
@@ -194,7 +221,7 @@ export class IpMonitor {
           ? `more than ${this.#floodLines} lines within ${this.#floodWindowMs} ms (ended it)`
           : `exit ${code}${stderr ? `: ${stderr}` : ""}`;
       } catch (err) {
-        why = err instanceof Error ? err.message : String(err);
+        why = errorMessage(err);
       } finally {
         this.#process = undefined;
       }

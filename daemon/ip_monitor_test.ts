@@ -8,7 +8,10 @@ class FakeProcess implements SpawnedProcess {
   #wake: (() => void) | undefined;
   #ended = false;
   readonly #status = Promise.withResolvers<number>();
+  readonly #listening = Promise.withResolvers<void>();
   killed = false;
+  /** Resolved by {@linkcode FakeProcess.subscribe}. */
+  readonly listening = this.#listening.promise;
   readonly status = this.#status.promise;
   readonly lines: AsyncIterable<string> = {
     [Symbol.asyncIterator]: () => ({
@@ -21,6 +24,10 @@ class FakeProcess implements SpawnedProcess {
       },
     }),
   };
+  /** The process now listens (its netlink socket joined a group). */
+  subscribe(): void {
+    this.#listening.resolve();
+  }
   print(...lines: string[]): void {
     this.#queue.push(...lines);
     this.#wake?.();
@@ -169,4 +176,30 @@ Deno.test("IpMonitor lets timers run during a burst of lines and ends a flood, t
   assertEquals(processes.length, 2);
   assertEquals(monitor.state, "running");
   await monitor.stop();
+});
+
+Deno.test("IpMonitor.ready resolves once a process listens, a restarted one if the first died before", async () => {
+  const { processes, spawn } = fakeSpawner();
+  const monitor = new IpMonitor({ spawn, argv: ["nft", "monitor"], onEvent: () => {} }, {
+    restartMinMs: 1,
+  });
+  let ready = false;
+  monitor.start();
+  void monitor.ready.then(() => ready = true);
+  try {
+    await tick();
+    assertEquals([processes.length, ready], [1, false], "started, not yet listening");
+    processes[0]!.end(1);
+    await tick(20);
+    assertEquals([processes.length, ready], [2, false], "restarted, not yet listening");
+    processes[1]!.subscribe();
+    await monitor.ready;
+    assertEquals(ready, true);
+  } finally {
+    await monitor.stop();
+  }
+  const stopped = new IpMonitor({ spawn, argv: ["nft", "monitor"], onEvent: () => {} });
+  stopped.start();
+  await stopped.stop();
+  await stopped.ready; // a stopped monitor never leaves anyone waiting
 });

@@ -204,7 +204,7 @@ Deno.test("runDaemon() exits 1 on a bad config, 2 on bad flags and 0 on --help",
 });
 
 Deno.test("USAGE documents every flag", async () => {
-  const { USAGE } = await import("./main.ts");
+  const { USAGE } = await import("./daemon_args.ts");
   for (const flag of ["--config", "--release-outside-pools", "--help"]) {
     assertStringIncludes(USAGE, flag);
   }

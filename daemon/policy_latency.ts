@@ -15,6 +15,7 @@
  * @module
  */
 import { parseManifestObject } from "../src/cluster/manifest.ts";
+import { snapshotOf } from "../src/cluster/snapshot.ts";
 import { ClusterState } from "../src/cluster/state.ts";
 import type { Resource, Snapshot } from "../src/cluster/types.ts";
 import { hostVethName } from "../src/names.ts";
@@ -236,44 +237,27 @@ function snapshot(rules: number): Snapshot {
       metadata: { namespace: "bench", name, labels: { role: name } },
       spec: { nodeName: "node-1", containers: [] },
     });
-  const out: Snapshot = {
-    resourceVersion: "1",
-    nodes: [],
-    pods: [],
-    namespaces: [],
-    nodeEndpoints: [],
-    others: [],
-    errors: [],
-  };
-  for (
-    const r of [
-      parse({ apiVersion: "v1", kind: "Namespace", metadata: { name: "bench" } }),
-      parse({
-        apiVersion: "v1",
-        kind: "Node",
-        metadata: { name: "node-1" },
-        spec: { podCIDR: "10.244.1.0/24" },
-      }),
-      pod("loaded"),
-      pod("target"),
-      parse({
-        apiVersion: "vpcresources.k8s.aws/v1beta1",
-        kind: "SecurityGroupPolicy",
-        metadata: { namespace: "bench", name: "load" },
-        spec: {
-          podSelector: { matchLabels: { role: "loaded" } },
-          securityGroups: { groupIds: ["sg-load"] },
-        },
-      }),
-      parse(loadGroup(rules)),
-    ]
-  ) {
-    if (r.kind === "Node") out.nodes.push(r);
-    else if (r.kind === "Pod") out.pods.push(r);
-    else if (r.kind === "Namespace") out.namespaces.push(r);
-    else if (r.kind === "Other") out.others.push(r);
-  }
-  return out;
+  return snapshotOf([
+    parse({ apiVersion: "v1", kind: "Namespace", metadata: { name: "bench" } }),
+    parse({
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name: "node-1" },
+      spec: { podCIDR: "10.244.1.0/24" },
+    }),
+    pod("loaded"),
+    pod("target"),
+    parse({
+      apiVersion: "vpcresources.k8s.aws/v1beta1",
+      kind: "SecurityGroupPolicy",
+      metadata: { namespace: "bench", name: "load" },
+      spec: {
+        podSelector: { matchLabels: { role: "loaded" } },
+        securityGroups: { groupIds: ["sg-load"] },
+      },
+    }),
+    parse(loadGroup(rules)),
+  ], { resourceVersion: "1" });
 }
 
 const DENY_TARGET = {

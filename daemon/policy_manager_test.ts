@@ -1,7 +1,9 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../test/assert.ts";
 import type { ClusterState } from "../src/cluster/state.ts";
 import { hostVethName } from "../src/names.ts";
+import { FakeClock } from "../src/clock.ts";
 import { Nft } from "../src/nft.ts";
+import { stateFrom } from "../test/cluster_fixtures.ts";
 import {
   applyText,
   endpoint,
@@ -10,7 +12,6 @@ import {
   FakeVethGroups,
   podYaml,
   sleep,
-  stateFrom,
 } from "./_policy_testing.ts";
 import type { LocalEndpoint } from "./local_endpoints.ts";
 import { PolicyManager } from "./policy_manager.ts";
@@ -44,7 +45,7 @@ interface Fixture {
 async function withManager(
   setup: { cluster?: ClusterState; policyDir?: ClusterState; endpoints?: LocalEndpoint[] },
   fn: (f: Fixture) => Promise<void>,
-  options: { backoffMs?: number; intervalMs?: number; debounceMs?: number } = {},
+  options: { backoffMs?: number; intervalMs?: number; debounceMs?: number; clock?: FakeClock } = {},
 ): Promise<void> {
   const nft = new FakeNft();
   const endpoints = setup.endpoints ?? [];
@@ -63,6 +64,7 @@ async function withManager(
     intervalMs: options.intervalMs ?? 3_600_000,
     debounceMs: options.debounceMs ?? 5,
     backoff: { initialMs: options.backoffMs ?? 3_600_000, maxMs: options.backoffMs ?? 3_600_000 },
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   try {
     await fn({
@@ -204,15 +206,18 @@ Deno.test("programmed() answers only after the transaction that carries the pod 
 
 Deno.test("programmed() brings a debounced run forward: an ADD does not wait for the debounce", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
+  const clock = new FakeClock();
   await withManager({ endpoints: [] }, async ({ groups, manager, endpoints }) => {
     await manager.start();
     endpoints.push(a);
     manager.request("endpoints");
-    const started = performance.now();
-    assertEquals(await manager.programmed(a.hostVeth), { state: "ready" });
-    assert(performance.now() - started < 5_000, "answered long before the 60 s debounce");
+    const started = clock.now();
+    const state = manager.programmed(a.hostVeth);
+    await clock.tick(0);
+    assertEquals(await state, { state: "ready" });
+    assertEquals(clock.now(), started, "answered without waiting for the 60 s debounce");
     assertEquals(groups.links.get(a.hostVeth), READY_GROUP);
-  }, { debounceMs: 60_000 });
+  }, { debounceMs: 60_000, clock });
 });
 
 Deno.test("PolicyManager falls back to the whole table when an update fails, keeping the old model until then", async () => {
@@ -235,27 +240,34 @@ Deno.test("PolicyManager falls back to the whole table when an update fails, kee
 Deno.test("PolicyManager retries a failing whole table with backoff and rejects waiting ADDs", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
   const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), DENY_ALL_X);
+  const clock = new FakeClock();
   await withManager({ cluster, endpoints: [] }, async ({ nft, manager, endpoints }) => {
     await manager.start();
     nft.failNext = 3; // the update, the whole table, the first retry
     endpoints.push(a);
     manager.request("endpoints");
-    await assertRejects(
+    const rejected = assertRejects(
       () => manager.programmed(a.hostVeth),
       Error,
       "Cannot program policy: Command failed: nft -f -: exit 1: Error: Could not process rule",
     );
+    await clock.tick(0);
+    await rejected;
     assertEquals(manager.model?.pods.length, 0, "the model nft refused is not kept");
     const failing = manager.status().failing;
-    assertEquals(failing?.attempts, 1);
-    assert(
-      await eventually(() => manager.model?.pods.length === 1, 3_000),
-      "retried until it worked",
-    );
+    assertEquals([failing?.attempts, failing?.retryAt! - clock.now()], [1, 40]);
+    await clock.tick(39);
+    assertEquals(nft.whole.length, 2, "not retried before the backoff's wait");
+    await clock.tick(1);
+    assert(await eventually(() => nft.whole.length === 3), "the first retry");
+    assertEquals(manager.status().failing?.attempts, 2);
+    assertEquals(manager.status().failing?.retryAt! - clock.now(), 40, "the wait is at its bound");
+    await clock.tick(40);
+    assert(await eventually(() => manager.model?.pods.length === 1), "retried until it worked");
     assertEquals(nft.whole.length, 4, "start, then the fallback and two retries, all whole");
     assertEquals(manager.status().failing, undefined);
     assertEquals(await manager.programmed(a.hostVeth), { state: "ready" });
-  }, { backoffMs: 40 });
+  }, { backoffMs: 40, clock });
 });
 
 Deno.test("PolicyManager.start() fails when nft refuses the table", async () => {
@@ -315,14 +327,19 @@ Deno.test("PolicyManager leaves a table that matches its model alone", async () 
 
 Deno.test("PolicyManager checks the table periodically and restores a changed one", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
+  const clock = new FakeClock();
   await withManager({ endpoints: [a] }, async ({ nft, manager }) => {
     await manager.start();
     // A table with someone else's chain and without tern's ready set.
     nft.listing = { nftables: [{ chain: { family: "inet", table: "tern", name: "theirs" } }] };
-    assert(await eventually(() => manager.status().restores === 1, 2_000), "found and restored");
+    await clock.tick(29_999);
+    assertEquals(nft.listings, 0, "no check before the interval");
+    await clock.tick(1);
+    assert(await eventually(() => manager.status().restores === 1), "found and restored");
+    await clock.tick(0);
     assert(await eventually(() => nft.whole.length === 2), "applied whole again");
-    assert(nft.listings >= 1);
-  }, { intervalMs: 30 });
+    assertEquals(nft.listings, 1);
+  }, { intervalMs: 30_000, clock });
 });
 
 Deno.test("PolicyManager holds a pod whose Pod object is missing when a policy of its namespace could select it", async () => {
@@ -456,23 +473,30 @@ Deno.test("an update that falls back to the whole table corrects every mark afte
 
 Deno.test("tableEvent() checks the table soon after a foreign change, not after tern's own", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
+  const clock = new FakeClock();
   await withManager({ endpoints: [a] }, async ({ nft, manager }) => {
     await manager.start();
     // The echo of tern's own transaction, just applied: no check.
     manager.tableEvent('add element inet tern pod_egress { "tern0123456789a" : jump p_x_out_np }');
-    await sleep(150);
+    await clock.tick(150);
     assertEquals(nft.listings, 0);
-    await sleep(450);
+    await clock.tick(450);
     manager.tableEvent("# new generation 7 by process 99 (nft)"); // not about the table
-    await sleep(150);
+    await clock.tick(150);
     assertEquals(nft.listings, 0);
     // Someone deletes the table.
     nft.listing = undefined;
     manager.tableEvent("delete table inet tern");
+    await clock.tick(50);
     manager.tableEvent("delete chain inet tern forward");
-    assert(await eventually(() => nft.whole.length === 2, 1_000), "restored within ~100 ms");
+    await clock.tick(49);
+    assertEquals(nft.listings, 0, "checked 100 ms after the first event of the burst");
+    await clock.tick(1);
+    assert(await eventually(() => manager.status().restores === 1), "found at 100 ms");
+    await clock.tick(0);
+    assert(await eventually(() => nft.whole.length === 2), "restored at once");
     assertEquals(nft.listings, 1, "a burst of events makes one check");
-  });
+  }, { clock });
 });
 
 Deno.test("PolicyManager removes a released pod with an incremental transaction", async () => {

@@ -32,10 +32,11 @@ export interface PolicyService {
 
 /** The messages of the manifest errors that are about a policy kind. */
 export function policyManifestErrors(errors: readonly ManifestError[]): string[] {
-  return errors.filter((e) => POLICY_ERROR.test(e.message)).map((e) => e.message);
+  return errors.filter((e) => e.subject !== undefined && POLICY_KINDS.has(e.subject.kind))
+    .map((e) => e.message);
 }
 
-const POLICY_ERROR = /^Invalid (NetworkPolicy|SecurityGroupPolicy|SecurityGroup) "/;
+const POLICY_KINDS = new Set(["NetworkPolicy", "SecurityGroupPolicy", "SecurityGroup"]);
 
 /**
  * The service over a running manager. `options.pendingWaitMs` is `policy.pendingWait`;

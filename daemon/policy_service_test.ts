@@ -1,7 +1,9 @@
 import { assert, assertEquals, assertThrows } from "../test/assert.ts";
 import { Nft } from "../src/nft.ts";
 import { ExplainError } from "../src/policy/explain.ts";
-import { endpoint, FakeNft, FakeVethGroups, podYaml, stateFrom } from "./_policy_testing.ts";
+import { parseManifests } from "../src/cluster/manifest.ts";
+import { stateFrom } from "../test/cluster_fixtures.ts";
+import { endpoint, FakeNft, FakeVethGroups, podYaml } from "./_policy_testing.ts";
 import { PolicyManager } from "./policy_manager.ts";
 import { managedPolicy, policyManifestErrors } from "./policy_service.ts";
 
@@ -29,12 +31,19 @@ async function withService(
     const service = managedPolicy(manager, {
       pendingWaitMs: 0,
       manifestErrors: () => [
-        { file: "f", key: "", value: undefined, message: 'Invalid Node "n": spec: bad' },
+        {
+          file: "f",
+          key: "",
+          value: undefined,
+          message: 'Invalid Node "n": spec: bad',
+          subject: { kind: "Node", name: "n" },
+        },
         {
           file: "f",
           key: "spec",
           value: undefined,
           message: 'Invalid NetworkPolicy "x/typo" in f:3: spec: unknown field: podSelecter',
+          subject: { kind: "NetworkPolicy", name: "x/typo" },
         },
       ],
       now: () => 42,
@@ -79,16 +88,39 @@ Deno.test("managedPolicy().explain() answers from the programmed model, and refu
 });
 
 Deno.test("policyManifestErrors() keeps the errors about policy kinds", () => {
-  const e = (message: string) => ({ file: "f", key: "", value: undefined, message });
+  const e = (kind: string, message: string) => ({
+    file: "f",
+    key: "",
+    value: undefined,
+    message,
+    subject: { kind, name: "a/b" },
+  });
   assertEquals(
     policyManifestErrors([
-      e('Invalid SecurityGroup "sg" in f:1: spec: x'),
-      e('Invalid Pod "a/b" in f:2: spec: x'),
-      e('Invalid SecurityGroupPolicy "a/b" in f:3: spec: x'),
+      e("SecurityGroup", 'Invalid SecurityGroup "sg" in f:1: spec: x'),
+      e("Pod", 'Invalid Pod "a/b" in f:2: spec: x'),
+      e("SecurityGroupPolicy", 'Invalid SecurityGroupPolicy "a/b" in f:3: spec: x'),
+      { file: "f", key: "", value: undefined, message: "Cannot read f: denied" },
     ]),
     [
       'Invalid SecurityGroup "sg" in f:1: spec: x',
       'Invalid SecurityGroupPolicy "a/b" in f:3: spec: x',
     ],
+  );
+});
+
+Deno.test("policyManifestErrors() keeps what the manifest parser reports about policies", () => {
+  const { errors } = parseManifests(
+    [
+      "apiVersion: tern.dev/v1alpha1\nkind: SecurityGroup\nmetadata: {name: sg}\nspec: {ingress: [{action: maybe}]}\n",
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {nodeName: 5}\n",
+      "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {namespace: x, name: np}\nspec: {podSelecter: {}}\n",
+    ].join("---\n"),
+    { file: "f.yaml" },
+  );
+  assertEquals(errors.length, 3);
+  assertEquals(
+    policyManifestErrors(errors).map((m) => m.split(" in ")[0]),
+    ['Invalid SecurityGroup "sg"', 'Invalid NetworkPolicy "x/np"'],
   );
 });

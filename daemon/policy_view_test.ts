@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../test/assert.ts";
-import { endpoint, podYaml, stateFrom } from "./_policy_testing.ts";
+import { stateFrom } from "../test/cluster_fixtures.ts";
+import { endpoint, podYaml } from "./_policy_testing.ts";
 import { policyEndpoint, PolicyViewBuilder } from "./policy_view.ts";
 
 const NP_X =

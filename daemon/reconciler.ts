@@ -4,11 +4,11 @@
  * what is wanted (a pure function of endpoints, cluster state and config), diffs, and applies
  * the difference with one `ip -force -batch` (see `batch_apply.ts`). A change that fails stays
  * wanted and is retried with exponential backoff without blocking the others; a change nobody
- * wants any more is forgotten. Passes never overlap: requests made during one are served after
- * it. Requests are coalesced: the first of a burst sets when the pass runs (`debounceMs` later,
- * by default), the others ride along. A periodic pass runs `intervalMs` after the last one, so
- * drift nobody reported is found too. Only entries carrying tern's protocol are ever listed,
- * hence ever deleted.
+ * wants any more is forgotten. When passes run is the {@linkcode Scheduler}'s business: requests
+ * are coalesced (the earliest due time wins, `debounceMs` by default), passes never overlap, a
+ * retry is a request at the backoff's time, and a periodic pass runs `intervalMs` after the last
+ * one, so drift nobody reported is found too. Only entries carrying tern's protocol are ever
+ * listed, hence ever deleted.
  * @module
  */
 import type {
@@ -18,6 +18,9 @@ import type {
   RoutingProblem,
 } from "../src/api.ts";
 import type { Ip } from "../src/ip.ts";
+import { type Clock, realClock } from "../src/clock.ts";
+import { Scheduler } from "../src/lib/scheduler.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import { applyLines } from "./batch_apply.ts";
 import type { EchoFilter } from "./monitor_echo.ts";
@@ -63,8 +66,8 @@ export interface ReconcilerOptions {
   debounceMs?: number;
   /** Retry waits for failing changes: default 1 s doubling up to 60 s. */
   backoff?: { initialMs?: number; maxMs?: number };
-  /** The clock, ms since the epoch. Default `Date.now`. */
-  now?: () => number;
+  /** Time and timers. Default {@linkcode realClock}. */
+  clock?: Clock;
 }
 
 /** Runs passes on request, periodically and for retries. */
@@ -75,18 +78,10 @@ export class Reconciler {
   readonly #echo: EchoFilter | undefined;
   readonly #protocol: number;
   readonly #intervalMs: number;
-  readonly #debounceMs: number;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #backoff: RetryBackoff;
   readonly #passBackoff: RetryBackoff;
-
-  #chain: Promise<unknown> = Promise.resolve();
-  #running = false;
-  #stopped = true;
-  #reasons = new Set<string>();
-  #due: number | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #periodic: ReturnType<typeof setTimeout> | undefined;
+  readonly #scheduler: Scheduler<PassResult>;
 
   #passes = 0;
   #lastPass: PassResult | undefined;
@@ -104,10 +99,14 @@ export class Reconciler {
     this.#echo = deps.echo;
     this.#protocol = options.protocol;
     this.#intervalMs = options.intervalMs;
-    this.#debounceMs = options.debounceMs ?? 50;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? realClock;
     this.#backoff = new RetryBackoff(options.backoff);
     this.#passBackoff = new RetryBackoff(options.backoff);
+    this.#scheduler = new Scheduler((trigger) => this.#run(trigger), {
+      clock: this.#clock,
+      delayMs: options.debounceMs ?? 50,
+      intervalMs: options.intervalMs,
+    });
   }
 
   /**
@@ -115,36 +114,25 @@ export class Reconciler {
    * throws: a pass that cannot list the kernel records the error and is retried with backoff.
    */
   pass(trigger = "manual"): Promise<PassResult> {
-    const run = this.#chain.then(() => this.#run(trigger));
-    this.#chain = run.catch(() => {});
-    return run;
+    return this.#scheduler.runNow(trigger);
   }
 
   /**
    * Asks for a pass `delayMs` from now (default `debounceMs`), or sooner if one is already due
    * sooner; `reason` is recorded as the pass's trigger. Ignored until started and after stop.
    */
-  request(reason: string, delayMs: number = this.#debounceMs): void {
-    if (this.#stopped) return;
-    this.#reasons.add(reason);
-    this.#arm(this.#now() + Math.max(0, delayMs));
+  request(reason: string, delayMs?: number): void {
+    this.#scheduler.request(reason, delayMs);
   }
 
   /** Starts the periodic pass and serving requests. */
   start(): void {
-    this.#stopped = false;
-    this.#armPeriodic();
+    this.#scheduler.start();
   }
 
   /** Stops timers and waits for a pass in progress. */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    clearTimeout(this.#periodic);
-    this.#timer = undefined;
-    this.#periodic = undefined;
-    this.#due = undefined;
-    await this.#chain;
+  stop(): Promise<void> {
+    return this.#scheduler.stop();
   }
 
   /** Status, without the monitor's state (the daemon adds it). */
@@ -173,39 +161,8 @@ export class Reconciler {
     return out;
   }
 
-  #arm(due: number): void {
-    if (this.#running) {
-      // Served when the pass in progress ends.
-      this.#due = this.#due === undefined ? due : Math.min(this.#due, due);
-      return;
-    }
-    if (this.#timer !== undefined && this.#due !== undefined && this.#due <= due) return;
-    clearTimeout(this.#timer);
-    this.#due = due;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, due - this.#now()));
-  }
-
-  #fire(): void {
-    this.#timer = undefined;
-    this.#due = undefined;
-    if (this.#stopped) return;
-    const trigger = [...this.#reasons].sort().join(",") || "request";
-    this.#reasons.clear();
-    void this.pass(trigger);
-  }
-
-  #armPeriodic(): void {
-    clearTimeout(this.#periodic);
-    if (this.#stopped) return;
-    this.#periodic = setTimeout(() => {
-      this.#periodic = undefined;
-      if (!this.#stopped) void this.pass("periodic");
-    }, this.#intervalMs);
-  }
-
   async #run(trigger: string): Promise<PassResult> {
-    this.#running = true;
-    const startedAt = this.#now();
+    const startedAt = this.#clock.now();
     const t0 = performance.now();
     const result: PassResult = {
       trigger,
@@ -227,21 +184,19 @@ export class Reconciler {
       await this.#reconcile(result, t0);
       this.#passBackoff.succeeded("pass");
     } catch (err) {
-      result.error = err instanceof Error ? err.message : String(err);
-      const retry = this.#passBackoff.failed("pass", result.error, this.#now());
+      result.error = errorMessage(err);
+      const retry = this.#passBackoff.failed("pass", result.error, this.#clock.now());
       this.#log.error("Reconcile pass failed", {
         trigger,
         error: result.error,
-        retryInMs: retry.retryAt - this.#now(),
+        retryInMs: retry.retryAt - this.#clock.now(),
       });
-      if (!this.#stopped) this.#reasons.add("retry");
     } finally {
       result.durationMs = Math.round((performance.now() - t0) * 100) / 100;
       this.#passes++;
       this.#lastPass = result;
       if (result.added + result.replaced + result.deleted > 0) this.#lastChange = result;
-      this.#running = false;
-      this.#afterPass();
+      this.#requestRetry();
     }
     return result;
   }
@@ -267,7 +222,7 @@ export class Reconciler {
     this.#peers = want.peers;
     this.#reportProblems(want.problems);
 
-    const now = this.#now();
+    const now = this.#clock.now();
     this.#backoff.retain(new Set(plan.items.map((i) => i.line)));
     // A netlink event means the kernel changed (a device came up, an address was added): what
     // kept failing may work now, so its backoff does not hold it back this time.
@@ -290,12 +245,12 @@ export class Reconciler {
       const error = failed.get(index);
       if (error !== undefined) {
         result.failed++;
-        const entry = this.#backoff.failed(item.line, error, this.#now());
+        const entry = this.#backoff.failed(item.line, error, this.#clock.now());
         this.#log.warn("Cannot apply change", {
           item: item.line,
           error,
           attempts: entry.attempts,
-          retryInMs: entry.retryAt - this.#now(),
+          retryInMs: entry.retryAt - this.#clock.now(),
         });
         continue;
       }
@@ -337,19 +292,12 @@ export class Reconciler {
     this.#problems = problems.map(({ kind, message }) => ({ kind, message }));
   }
 
-  #afterPass(): void {
-    if (this.#stopped) return;
-    const pending = this.#due;
-    this.#due = undefined;
-    if (pending !== undefined) this.#arm(pending);
+  /** Asks for a pass when the first failing change (or the failed pass) may be tried again. */
+  #requestRetry(): void {
     const retryAt = [this.#backoff.nextRetryAt(), this.#passBackoff.nextRetryAt()]
       .filter((t): t is number => t !== undefined)
       .reduce<number | undefined>((a, b) => a === undefined ? b : Math.min(a, b), undefined);
-    if (retryAt !== undefined) {
-      this.#reasons.add("retry");
-      this.#arm(retryAt);
-    }
-    this.#armPeriodic();
+    if (retryAt !== undefined) this.#scheduler.requestAt("retry", retryAt);
   }
 }
 

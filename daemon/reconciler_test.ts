@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "../test/assert.ts";
 import type { Node } from "../src/cluster/types.ts";
+import { FakeClock } from "../src/clock.ts";
 import { Ip } from "../src/ip.ts";
 import type { Logger } from "../src/log.ts";
 import { FakeIp } from "./_fake_ip.ts";
@@ -41,7 +42,7 @@ function endpoint(n: number, pod?: string): LocalEndpoint {
 }
 
 /** A reconciler over a fake kernel; `input` can be edited between passes. */
-function fixture(options: { now?: () => number; log?: Logger } = {}) {
+function fixture(options: { clock?: FakeClock; log?: Logger } = {}) {
   const kernel = new FakeIp();
   const input: DesiredStateInput = {
     nodeName: "node-a",
@@ -67,7 +68,7 @@ function fixture(options: { now?: () => number; log?: Logger } = {}) {
   }, {
     protocol: 116,
     intervalMs: 60_000,
-    ...(options.now ? { now: options.now } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   return { kernel, input, reconciler };
 }
@@ -153,7 +154,7 @@ Deno.test("Reconciler.pass() adds a rule's new table before deleting the old one
 });
 
 Deno.test("a failing change never blocks the others, stays failing and is retried with exponential backoff", async () => {
-  let now = 1_000_000;
+  const clock = new FakeClock(1_000_000);
   const warnings: string[] = [];
   const log: Logger = {
     debug() {},
@@ -161,14 +162,14 @@ Deno.test("a failing change never blocks the others, stays failing and is retrie
     warn: (message, fields) => warnings.push(`${message} ${JSON.stringify(fields)}`),
     error() {},
   };
-  const { kernel, reconciler } = fixture({ now: () => now, log });
+  const { kernel, reconciler } = fixture({ clock, log });
   kernel.failing.set("10.244.2.0/24", "Error: Nexthop has invalid gateway.");
   const first = await reconciler.pass("start");
   assertEquals([first.added, first.failed, first.applyRuns], [9, 1, 1]);
   assert(!kernel.routes.some((r) => r.dst === "10.244.2.0/24"));
   assert(kernel.routes.some((r) => r.dst === "10.244.3.0/24"), "the next line still ran");
   let failing = reconciler.status().failing;
-  assertEquals(failing.map((f) => [f.item, f.error, f.attempts, f.retryAt - now]), [[
+  assertEquals(failing.map((f) => [f.item, f.error, f.attempts, f.retryAt - clock.now()]), [[
     "route replace 10.244.2.0/24 via 192.168.50.2 table 254 proto 116",
     "Error: Nexthop has invalid gateway.",
     1,
@@ -177,7 +178,7 @@ Deno.test("a failing change never blocks the others, stays failing and is retrie
   assertStringIncludes(warnings.join("\n"), "Cannot apply change");
 
   // Before its retry time the item is not attempted at all...
-  now += 500;
+  await clock.tick(500);
   const early = await reconciler.pass("cluster");
   assertEquals([early.deferred, early.failed, early.applyRuns], [1, 0, 0]);
   // ...unless a netlink event says the kernel changed: then it is tried at once.
@@ -185,16 +186,16 @@ Deno.test("a failing change never blocks the others, stays failing and is retrie
   assertEquals([eager.deferred, eager.failed, eager.applyRuns], [0, 1, 1]);
   assertEquals(reconciler.status().failing[0]!.attempts, 2);
 
-  now += 2_000;
+  await clock.tick(2_000);
   await reconciler.pass("retry");
   failing = reconciler.status().failing;
-  assertEquals([failing[0]!.attempts, failing[0]!.retryAt - now], [3, 4_000]);
-  now += 4_000;
+  assertEquals([failing[0]!.attempts, failing[0]!.retryAt - clock.now()], [3, 4_000]);
+  await clock.tick(4_000);
   await reconciler.pass("retry");
-  assertEquals(reconciler.status().failing[0]!.retryAt - now, 8_000);
+  assertEquals(reconciler.status().failing[0]!.retryAt - clock.now(), 8_000);
 
   kernel.failing.clear();
-  now += 8_000;
+  await clock.tick(8_000);
   const fixed = await reconciler.pass("retry");
   assertEquals([fixed.added, fixed.failed], [1, 0]);
   assertEquals(reconciler.status().failing, []);
@@ -232,6 +233,7 @@ Deno.test("a failed batch that names no line falls back to line by line, judging
 });
 
 Deno.test("Reconciler.pass() records a pass that cannot list the kernel and retries it", async () => {
+  const clock = new FakeClock();
   const log: string[] = [];
   const reconciler = new Reconciler({
     ip: new Ip(() => Promise.resolve({ code: 1, stdout: "", stderr: "ip: not permitted" })),
@@ -242,15 +244,19 @@ Deno.test("Reconciler.pass() records a pass that cannot list the kernel and retr
       warn() {},
       error: (message, fields) => log.push(`${message} ${JSON.stringify(fields)}`),
     },
-  }, { protocol: 116, intervalMs: 60_000, backoff: { initialMs: 20 } });
+  }, { protocol: 116, intervalMs: 60_000, backoff: { initialMs: 20 }, clock });
   reconciler.start();
   try {
     const pass = await reconciler.pass("start");
     assertStringIncludes(pass.error ?? "", "ip: not permitted");
     assertEquals(reconciler.status().lastPass?.error, pass.error);
-    await new Promise((r) => setTimeout(r, 100));
-    assert(reconciler.status().passes >= 2, "the failed pass was retried");
+    await clock.tick(19);
+    assertEquals(reconciler.status().passes, 1, "not before the backoff's time");
+    await clock.tick(1);
+    assertEquals(reconciler.status().passes, 2, "the failed pass was retried");
     assertEquals(reconciler.status().lastPass?.trigger, "retry");
+    await clock.tick(40);
+    assertEquals(reconciler.status().passes, 3, "and again after twice the wait");
     assertStringIncludes(log[0]!, "Reconcile pass failed");
   } finally {
     await reconciler.stop();
@@ -258,14 +264,17 @@ Deno.test("Reconciler.pass() records a pass that cannot list the kernel and retr
 });
 
 Deno.test("Reconciler.request() coalesces a burst into one pass and serves requests made during a pass after it", async () => {
-  const { kernel, reconciler } = fixture();
+  const clock = new FakeClock();
+  const { kernel, reconciler } = fixture({ clock });
   await reconciler.pass("start");
   reconciler.start();
   try {
     reconciler.request("endpoints", 20);
     reconciler.request("cluster", 20);
     reconciler.request("monitor", 30);
-    await new Promise((r) => setTimeout(r, 80));
+    await clock.tick(19);
+    assertEquals(reconciler.status().passes, 1);
+    await clock.tick(80);
     let status = reconciler.status();
     assertEquals(status.passes, 2);
     assertEquals(status.lastPass?.trigger, "cluster,endpoints,monitor");
@@ -274,7 +283,7 @@ Deno.test("Reconciler.request() coalesces a burst into one pass and serves reque
     const running = reconciler.pass("manual");
     reconciler.request("monitor", 0);
     await running;
-    await new Promise((r) => setTimeout(r, 40));
+    await clock.tick(0);
     status = reconciler.status();
     assertEquals(status.passes, 4);
     assertEquals(status.lastPass?.trigger, "monitor");
@@ -283,11 +292,13 @@ Deno.test("Reconciler.request() coalesces a burst into one pass and serves reque
     await reconciler.stop();
   }
   reconciler.request("cluster", 0);
-  await new Promise((r) => setTimeout(r, 20));
+  await clock.runAll();
   assertEquals(reconciler.status().passes, 4, "no pass after stop()");
+  assertEquals(clock.pending, 0, "stop() leaves no timer");
 });
 
 Deno.test("Reconciler runs a periodic pass that repairs drift nobody reported", async () => {
+  const clock = new FakeClock();
   const kernel = new FakeIp();
   const reconciler = new Reconciler({
     ip: new Ip(kernel.run),
@@ -301,12 +312,14 @@ Deno.test("Reconciler runs a periodic pass that repairs drift nobody reported", 
         ownPodCIDRRoute: "none",
         cluster: false,
       }),
-  }, { protocol: 116, intervalMs: 30 });
+  }, { protocol: 116, intervalMs: 30_000, clock });
   await reconciler.pass("start");
   reconciler.start();
   try {
     kernel.routes = [];
-    await new Promise((r) => setTimeout(r, 80));
+    await clock.tick(29_999);
+    assertEquals(kernel.routes, [], "not before the interval");
+    await clock.tick(1);
     assert(kernel.routes.some((r) => r.dst === "10.244.1.2/32"), "repaired by the periodic pass");
     assertEquals(reconciler.status().lastChange?.trigger, "periodic");
   } finally {

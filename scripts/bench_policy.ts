@@ -30,6 +30,7 @@
  */
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
+import { errorMessage } from "../src/lib/errors.ts";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
 import { must, type SandboxNode } from "../test/sandbox.ts";
 import { Agent } from "../test/policy_lab.ts";
@@ -536,7 +537,7 @@ export async function benchPolicy(
             : `${node.name}: disabled`;
         } catch (err) {
           // Only a figure for the log: a daemon slow to answer does not end the run.
-          return `${node.name}: ${err instanceof Error ? err.message : String(err)}`;
+          return `${node.name}: ${errorMessage(err)}`;
         }
       }));
     /** One measurement of the current load: after the daemons are quiet, iperf3 and connections. */

@@ -9,6 +9,8 @@
  */
 import { DaemonClient } from "../src/daemon_client.ts";
 import type { PolicyStatusResponse } from "../src/api.ts";
+import { killChild } from "../src/lib/kill_child.ts";
+import { pooled } from "../src/lib/pooled.ts";
 import type { SandboxNode, SandboxPod } from "./sandbox.ts";
 import { type ClusterSource, SandboxCluster } from "./sandbox_cluster.ts";
 import type { KubeObject } from "./cluster_objects.ts";
@@ -117,32 +119,9 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-    await this.#child.status;
+    await killChild(this.#child);
     for (const done of this.#waiting.values()) done("0");
   }
-}
-
-/** Runs `fn` over `items`, `limit` at a time, results in order. */
-export async function pooled<T, R>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** The Pod manifest of a lab pod: labels, service account, named ports, status. */

@@ -10,12 +10,15 @@
  * replaced by rename are followed too; a periodic re-scan catches events the kernel dropped.
  * @module
  */
+import { type Clock, realClock } from "../clock.ts";
+import { Scheduler } from "../lib/scheduler.ts";
 import { AsyncQueue } from "./_async_queue.ts";
 import { parseManifests } from "./manifest.ts";
-import { type FileObjects, fileObjects, mergeFiles } from "./manifest_dir.ts";
+import { DuplicateDefinition, type FileObjects, fileObjects, mergeFiles } from "./manifest_dir.ts";
 import { diffResources } from "./resource_diff.ts";
 import { eventEffect, WriteSettle } from "./write_settle.ts";
 import type { ClusterSource } from "./source.ts";
+import { snapshotOf } from "./snapshot.ts";
 import type { ClusterEvent, ManifestError, Resource, Snapshot } from "./types.ts";
 
 /** Which file names in the directory are manifests. */
@@ -38,6 +41,8 @@ export interface FilesSourceOptions {
   resyncMs?: number;
   /** Called after each read of the watch, with what it cost (for a debug log). Default none. */
   onRead?: (read: FilesRead) => void;
+  /** Time and timers. Default {@linkcode realClock}. */
+  clock?: Clock;
 }
 
 /** One read of the directory during a watch. */
@@ -68,13 +73,16 @@ export class FilesSource implements ClusterSource {
   readonly #maxDelayMs: number;
   readonly #resyncMs: number;
   readonly #onRead: ((read: FilesRead) => void) | undefined;
+  readonly #clock: Clock;
+  /** Reads run on it one after another: on request once writes settled, and the re-scan. */
+  readonly #scans: Scheduler;
   readonly #files = new Map<string, FileEntry>();
   #merged = new Map<string, Resource>();
   #reportedDuplicates = new Set<string>();
   #version = 0;
   #listed = false;
-  /** Scans run one after another; this is the tail of that chain. */
-  #scanning: Promise<unknown> = Promise.resolve();
+  /** The writes of the watch in progress, if any. */
+  #settle: WriteSettle | undefined;
   #watcher: Deno.FsWatcher | undefined;
   #queue: AsyncQueue<ClusterEvent> | undefined;
   #closed = false;
@@ -88,6 +96,12 @@ export class FilesSource implements ClusterSource {
     this.#maxDelayMs = options.maxDelayMs ?? 1_000;
     this.#resyncMs = options.resyncMs ?? 30_000;
     this.#onRead = options.onRead;
+    this.#clock = options.clock ?? realClock;
+    this.#scans = new Scheduler((trigger) => this.#scanWatched(trigger), {
+      clock: this.#clock,
+      ...(this.#resyncMs > 0 ? { intervalMs: this.#resyncMs } : {}),
+      periodicReason: "resync",
+    });
   }
 
   /**
@@ -95,40 +109,13 @@ export class FilesSource implements ClusterSource {
    * `errors`, and each object rejected by an edit keeps its last valid version.
    */
   async list(): Promise<Snapshot> {
-    const { errors } = await this.#serial(() => this.#scan({ all: true }));
+    const { errors } = await this.#scans.serial(() => this.#scan({ all: true }));
     this.#listed = true;
     this.#version++;
     this.#reportedDuplicates = new Set(
-      errors.filter((e) => e.message.startsWith("Duplicate ")).map((e) => e.message),
+      errors.filter((e) => e instanceof DuplicateDefinition).map((e) => e.message),
     );
-    const snapshot: Snapshot = {
-      resourceVersion: String(this.#version),
-      nodes: [],
-      pods: [],
-      namespaces: [],
-      nodeEndpoints: [],
-      others: [],
-      errors,
-    };
-    for (const resource of this.#merged.values()) {
-      switch (resource.kind) {
-        case "Node":
-          snapshot.nodes.push(resource);
-          break;
-        case "Pod":
-          snapshot.pods.push(resource);
-          break;
-        case "Namespace":
-          snapshot.namespaces.push(resource);
-          break;
-        case "NodeEndpoints":
-          snapshot.nodeEndpoints.push(resource);
-          break;
-        case "Other":
-          snapshot.others.push(resource);
-      }
-    }
-    return snapshot;
+    return snapshotOf(this.#merged.values(), { resourceVersion: String(this.#version), errors });
   }
 
   /** Changes after the last `list()` (listing first if it never ran), until `close()`. */
@@ -144,29 +131,13 @@ export class FilesSource implements ClusterSource {
       debounceMs: this.#debounceMs,
       maxDelayMs: this.#maxDelayMs,
     });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let resync: ReturnType<typeof setInterval> | undefined;
-    const scan = (names: ReadonlySet<string>, writing: ReadonlySet<string>) =>
-      void this.#serial(() => this.#changes(names, writing)).then((events) =>
-        queue.push(...events)
-      );
-    const arm = () => {
-      clearTimeout(timer);
-      timer = undefined;
-      const due = settle.due();
-      if (due === undefined) return;
-      timer = setTimeout(() => {
-        timer = undefined;
-        const { ready, writing } = settle.take(performance.now());
-        if (ready.size > 0) scan(ready, writing);
-        arm();
-      }, Math.max(0, Math.ceil(due - performance.now())));
-    };
     let pump: Promise<void> = Promise.resolve();
     try {
       if (!this.#listed) await this.list();
       const watcher = Deno.watchFs(this.#dir, { recursive: false });
       this.#watcher = watcher;
+      this.#settle = settle;
+      this.#scans.start();
       pump = (async () => {
         try {
           for await (const event of watcher) {
@@ -176,25 +147,19 @@ export class FilesSource implements ClusterSource {
             const relevant = eventEffect(event.kind) === "writing"
               ? names.filter(isManifestName)
               : names;
-            if (settle.note(event.kind, relevant, performance.now())) arm();
+            if (settle.note(event.kind, relevant, this.#clock.now())) this.#requestScan(settle);
           }
         } catch (err) {
           queue.push(this.#errorEvent(`Cannot watch ${this.#dir}: ${String(err)}`));
         }
       })();
-      if (this.#resyncMs > 0) {
-        resync = setInterval(() => {
-          if (!settle.pending) scan(new Set(), new Set());
-        }, this.#resyncMs);
-      }
       for await (const event of queue) yield event;
     } finally {
-      clearTimeout(timer);
-      clearInterval(resync);
       this.#closeWatcher();
       queue.close();
       await pump;
-      await this.#scanning;
+      await this.#scans.stop();
+      this.#settle = undefined;
       this.#queue = undefined;
     }
   }
@@ -204,7 +169,7 @@ export class FilesSource implements ClusterSource {
     this.#closed = true;
     this.#closeWatcher();
     this.#queue?.close();
-    await this.#scanning;
+    await this.#scans.stop();
   }
 
   #closeWatcher(): void {
@@ -216,10 +181,24 @@ export class FilesSource implements ClusterSource {
     this.#watcher = undefined;
   }
 
-  #serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#scanning.then(task, task);
-    this.#scanning = run.catch(() => {});
-    return run;
+  /** Asks for a read when the earliest pending write settles. */
+  #requestScan(settle: WriteSettle): void {
+    const due = settle.due();
+    if (due !== undefined) this.#scans.requestAt("write", Math.ceil(due));
+  }
+
+  /** A read of the watch: the files whose writes settled, or everything on the re-scan. */
+  async #scanWatched(trigger: string): Promise<void> {
+    const settle = this.#settle;
+    const queue = this.#queue;
+    if (settle === undefined || queue === undefined) return;
+    if (trigger === "resync") {
+      if (!settle.pending) queue.push(...await this.#changes(new Set(), new Set()));
+      return;
+    }
+    const { ready, writing } = settle.take(this.#clock.now());
+    if (ready.size > 0) queue.push(...await this.#changes(ready, writing));
+    this.#requestScan(settle);
   }
 
   /** A re-scan as events: errors first, then the resource changes with increasing versions. */
@@ -238,7 +217,7 @@ export class FilesSource implements ClusterSource {
     const duplicates = new Set<string>();
     const events: ClusterEvent[] = [];
     for (const error of result.errors) {
-      if (error.message.startsWith("Duplicate ")) {
+      if (error instanceof DuplicateDefinition) {
         duplicates.add(error.message);
         if (this.#reportedDuplicates.has(error.message)) continue;
       }
