@@ -1,13 +1,17 @@
 /**
- * One fixture, two sources, at the level of the objects: the same steps on a `files` sandbox
- * cluster and on a `kubernetes` one leave the same Nodes, Namespaces, Pods and policies in the
- * directory and on the API server (its own fields aside), and removing them leaves both empty.
- * No daemon runs, so this holds before the daemon takes the kubernetes source. Needs root.
+ * One fixture, two sources, without daemons: the same steps on a `files` sandbox cluster and on a
+ * `kubernetes` one leave the same Nodes, Namespaces, Pods and policies in the directory and on the
+ * API server (its own fields aside), removing them leaves both empty, and tern's two cluster
+ * sources (`FilesSource`, `KubernetesSource`) read the same cluster from them. This holds before
+ * the daemon takes the kubernetes source. Needs root.
  */
 import { parse } from "yaml";
 import { assertEquals } from "./assert.ts";
 import { type KubeObject, refOf } from "./cluster_objects.ts";
-import { FAKE_APISERVER_MAIN } from "./sandbox_apiserver.ts";
+import { FAKE_APISERVER_MAIN, nodeKubeconfig } from "./sandbox_apiserver.ts";
+import { FilesSource } from "../src/cluster/files_source.ts";
+import { connectKubernetesSource } from "../src/cluster/kubernetes_source.ts";
+import type { Snapshot } from "../src/cluster/types.ts";
 import { type ClusterSource, SandboxCluster } from "./sandbox_cluster.ts";
 import { SCENARIOS } from "./policy_scenarios.ts";
 
@@ -52,6 +56,9 @@ async function steps(cluster: SandboxCluster): Promise<Record<string, unknown>[]
     labels: { app: "web", "tern.dev/egress-table": "egress-a" },
     wire: false,
   });
+  // No daemon runs: the address is the one an ADD would have given, written as kubelet does.
+  pod.ip = "10.244.1.9";
+  await cluster.writePodStatus(pod);
   await cluster.setPodMetadata(pod, { labels: { app: "web" }, annotations: { note: "1" } });
   const items = SCENARIOS.find((s) => s.name === "sg-and-np")!.items;
   await cluster.applyAll(items);
@@ -125,3 +132,63 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the files source and the kubernetes source read the same cluster from the same fixture",
+  ignore: skip !== undefined,
+  fn: async () => {
+    const clusters = new Map<ClusterSource, SandboxCluster>();
+    const closers: (() => Promise<void>)[] = [];
+    try {
+      for (const source of ["files", "kubernetes"] as const) {
+        const cluster = await SandboxCluster.create({ source });
+        clusters.set(source, cluster);
+        await steps(cluster);
+      }
+      const files = new FilesSource(clusters.get("files")!.dir);
+      closers.push(() => files.close());
+      // The test process reaches the server on loopback (the nodes use the fabric address).
+      const api = clusters.get("kubernetes")!.apiServer!;
+      const kubeconfig = `${clusters.get("kubernetes")!.sb.dir}/test-kubeconfig`;
+      await Deno.writeTextFile(
+        kubeconfig,
+        nodeKubeconfig("test", {
+          server: api.localUrl,
+          tokenFile: api.tokenFile,
+          caPem: api.caPem,
+        }),
+      );
+      const kube = await connectKubernetesSource({ kubeconfig });
+      closers.push(() => kube.close());
+      const [want, have] = [comparable(await files.list()), comparable(await kube.list())];
+      assertEquals(have, want);
+    } finally {
+      for (const close of closers) await close();
+      for (const cluster of clusters.values()) await cluster.cleanup();
+    }
+  },
+});
+
+/**
+ * A snapshot without what says where it came from (files, resourceVersions, uids), sorted; and
+ * without what an API server adds on its own, as real ones do: its namespaces (`kube-system`…)
+ * and the `kubernetes.io/metadata.name` label of every namespace.
+ */
+function comparable(snap: Snapshot): unknown {
+  const strip = (r: object) =>
+    JSON.parse(JSON.stringify(r, (k, v) => {
+      if (["file", "resourceVersion", "uid", "kubernetes.io/metadata.name"].includes(k)) {
+        return undefined;
+      }
+      return v;
+    }));
+  const sort = (xs: object[]) =>
+    xs.map(strip).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  return {
+    nodes: sort(snap.nodes),
+    pods: sort(snap.pods),
+    namespaces: sort(snap.namespaces.filter((n) => !/^kube-/.test(n.name))),
+    others: sort(snap.others),
+    errors: snap.errors.map((e) => e.message),
+  };
+}
