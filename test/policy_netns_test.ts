@@ -8,13 +8,12 @@
  * must return. Then: a new pod under deny-all is never reached while its ADD runs, and a daemon
  * restart under a deny policy lets no denied probe through. Needs root.
  *
- * The same fixture runs on both cluster sources: every scenario on `files`, the
- * {@linkcode KUBERNETES_SCENARIOS} and both later steps on `kubernetes` (skipped, with the
- * reason, while the daemon does not take that source).
+ * The same fixture and every step run on both cluster sources, `files` and `kubernetes` (the
+ * latter skipped, with the reason, while the daemon does not take that source).
  */
 import { assert, assertEquals } from "./assert.ts";
 import { type Flow, keysOf, PolicyLab, type ProbeCell } from "./policy_lab.ts";
-import { KUBERNETES_SCENARIOS, type Scenario, SCENARIOS } from "./policy_scenarios.ts";
+import { type Scenario, SCENARIOS } from "./policy_scenarios.ts";
 import { denoRunner } from "../src/runner.ts";
 import { CLUSTER_SOURCES, type ClusterSource, sourceUnsupported } from "./sandbox_cluster.ts";
 
@@ -65,16 +64,13 @@ for (const source of CLUSTER_SOURCES) {
 async function scenarios(t: Deno.TestContext, source: ClusterSource) {
   const started = performance.now();
   const lab = await PolicyLab.create({ source });
-  const list = source === "files"
-    ? SCENARIOS
-    : SCENARIOS.filter((s) => KUBERNETES_SCENARIOS.includes(s.name));
   const timings: string[] = [];
   try {
     console.log(`  lab ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     await lab.settled([]);
     await baseline(lab, ["tcp/80", "tcp/81", "udp/80", "udp/53"]);
 
-    for (const scenario of list) {
+    for (const scenario of SCENARIOS) {
       await t.step(scenario.name, async () => {
         const t0 = performance.now();
         await lab.cluster.applyAll(scenario.items);

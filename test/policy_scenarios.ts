@@ -453,22 +453,3 @@ export const SCENARIOS: Scenario[] = [
     expect: (s, d) => (!is(s, "x/a") || d.ns === "y") && (!is(d, "z/a") || s.id === "x/c"),
   },
 ];
-
-/**
- * The scenarios run on the `kubernetes` cluster source as well: one for each fact the policy
- * takes from the API rather than from the policy itself, so the full matrix runs once (on
- * `files`) and the source's part is still covered: namespace labels (`np-allow-from-namespace`),
- * pod labels with peers' addresses (`np-allow-pod-and-namespace`), named container ports from the
- * pod spec (`np-named-port`), service accounts (`sg-by-service-account`), SecurityGroupPolicy
- * membership of a cluster-scoped SecurityGroup (`sg-group-membership`), both layers at once
- * (`sg-and-np`) and traffic between all three nodes (`cross-node`).
- */
-export const KUBERNETES_SCENARIOS: readonly string[] = [
-  "np-allow-from-namespace",
-  "np-allow-pod-and-namespace",
-  "np-named-port",
-  "sg-by-service-account",
-  "sg-group-membership",
-  "sg-and-np",
-  "cross-node",
-];

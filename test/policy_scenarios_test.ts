@@ -9,7 +9,7 @@ import { parseManifestObject } from "../src/cluster/manifest.ts";
 import { parsePolicyResource } from "../src/policy/resources.ts";
 import { AGENT_PORTS } from "./policy_agent.ts";
 import { type LabPod, LAYOUT } from "./policy_lab.ts";
-import { KUBERNETES_SCENARIOS, SCENARIOS } from "./policy_scenarios.ts";
+import { SCENARIOS } from "./policy_scenarios.ts";
 
 const pods: LabPod[] = Object.entries(LAYOUT).flatMap(([node, list]) =>
   list.map(([ns, name]) => ({ id: `${ns}/${name}`, ns, name, node: Number(node), ip: "" }))
@@ -52,10 +52,4 @@ Deno.test("policy scenarios: nine pods on three nodes, tables that deny somethin
     if (allAllowed.includes(scenario.name)) assertEquals(denied, 0, scenario.name);
     else assert(denied > 0, `${scenario.name} denies something`);
   }
-});
-
-Deno.test("policy scenarios: the kubernetes subset names scenarios that exist", () => {
-  const names = new Set(SCENARIOS.map((s) => s.name));
-  for (const name of KUBERNETES_SCENARIOS) assert(names.has(name), name);
-  assertEquals(new Set(KUBERNETES_SCENARIOS).size, KUBERNETES_SCENARIOS.length);
 });
