@@ -535,7 +535,7 @@ Deno.test("the DaemonSet runs ternd as the brief of issue 11 says", async () => 
   const config = parseYaml(configMap.data["ternd.yaml"]!);
   assertEquals(config, {
     nodeName: "",
-    cluster: { source: "kubernetes", podCIDRWait: "60s", syncWait: "30s" },
+    cluster: { source: "kubernetes", podCIDRWait: "60s", syncWait: "8s" },
     policy: { enabled: true },
     routing: { mode: "routes" },
   });

@@ -39,10 +39,10 @@ import { DaemonClient } from "../src/daemon_client.ts";
 import type { PolicyStatusResponse } from "../src/api.ts";
 import { runIperf, startIperfServer } from "./iperf.ts";
 import { CLK_TCK, descendants, machineBusyPercent, readUsage } from "./proc_usage.ts";
-import { measurePolicyLatency, type PolicyLatencyResult } from "../daemon/policy_latency.ts";
+import { measurePolicyLatency, type PolicyLatencyResult } from "./policy_latency.ts";
 import { Nft } from "../src/nft.ts";
 import { Ip } from "../src/ip.ts";
-import { IpVethGroups } from "../daemon/veth_groups.ts";
+import { IpVethGroups } from "../daemon/policy/veth_groups.ts";
 import { denoRunner } from "../src/runner.ts";
 
 /** One case's figures. */

@@ -254,7 +254,7 @@ Deno.test("install.sh --kubeconfig installs it 0600 and writes a ternd.yaml with
       source: "kubernetes",
       kubeconfig: "/etc/tern/kubeconfig",
       podCIDRWait: "60s",
-      syncWait: "30s",
+      syncWait: "8s",
     });
     assertEquals("nodeName" in config, false, "absent: $NODE_NAME, else the hostname");
     assertEquals("podCIDRs" in config, false, "learned from this node's Node");

@@ -351,12 +351,11 @@ export class Sandbox {
     );
   }
 
-  /** Whether the node's daemon answers GET /v1/status. */
+  /** Whether the node's daemon answers GET /v1/status and says it is ready (not starting). */
   async daemonAnswers(node: SandboxNode): Promise<boolean> {
     try {
       const { DaemonClient } = await import("../src/daemon_client.ts");
-      await new DaemonClient(node.socket, { timeoutMs: 1000 }).status();
-      return true;
+      return (await new DaemonClient(node.socket, { timeoutMs: 1000 }).status()).ready;
     } catch {
       return false;
     }

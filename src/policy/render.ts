@@ -10,7 +10,7 @@
  *
  * - Ready veths: a host veth whose policy is programmed carries interface group
  *   {@linkcode READY_GROUP} (the daemon sets it after the transaction that programs the pod, see
- *   daemon/veth_groups.ts); `forward` drops the traffic of any other `tern*` veth ("no traffic
+ *   daemon/policy/veth_groups.ts); `forward` drops the traffic of any other `tern*` veth ("no traffic
  *   before policy"). A group is a compare, where a set would be a lookup per packet.
  * - `chain forward`: the `ready` checks; while some local pod is isolated it starts with
  *   `ct state established,related accept` and `ct state invalid drop` and ends with the pods'

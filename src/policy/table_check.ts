@@ -7,7 +7,7 @@
  * interface group it compares, the sets and maps it reads, its log prefix and rate, its counter
  * and verdict). Counters and handles are not compared: traffic changes the first, every
  * transaction the second. The veths' ready group is an attribute of the links, checked by the
- * daemon (daemon/veth_groups.ts). Pure.
+ * daemon (daemon/policy/veth_groups.ts). Pure.
  * @module
  */
 import { numericKey, parseElement } from "./_listing.ts";
