@@ -477,6 +477,7 @@ Deno.test("the RBAC grants exactly the verbs ternd uses, and nothing on secrets"
     ...read.map((v) => `core/nodes:${v}`),
     ...[...read, "patch"].map((v) => `core/pods:${v}`),
     ...read.map((v) => `core/namespaces:${v}`),
+    ...read.map((v) => `core/serviceaccounts:${v}`),
     ...["create", "patch"].flatMap((v) => [`core/events:${v}`, `events.k8s.io/events:${v}`]),
     ...read.map((v) => `networking.k8s.io/networkpolicies:${v}`),
     ...read.map((v) => `vpcresources.k8s.aws/securitygrouppolicies:${v}`),
