@@ -323,7 +323,7 @@ async function benchIperf(
     // passes, but through the pods' policy chains, and with connection tracking on (the policy
     // layer tracks connections only while some local pod is isolated).
     if (options.isolated) {
-      await cluster.writeManifest("bench-isolated.yaml", ISOLATING_POLICY);
+      await cluster.apply(ISOLATING_POLICY);
     }
     // The same three placements for both plugins: a sender and a receiver on the first node, a
     // receiver on the second.

@@ -154,7 +154,7 @@ export const KNOWN_CRDS: readonly ResourceType[] = [
   custom("vpcresources.k8s.aws", "v1beta1", "securitygrouppolicies", "SecurityGroupPolicy", true, [
     "sgp",
   ]),
-  custom("tern.dev", "v1alpha1", "securitygroups", "SecurityGroup", true, ["sg"]),
+  custom("tern.dev", "v1alpha1", "securitygroups", "SecurityGroup", false, ["sg"]),
   custom("tern.dev", "v1alpha1", "ippools", "IPPool", false),
   custom("tern.dev", "v1alpha1", "ipamblocks", "IPAMBlock", false),
 ];
