@@ -20,13 +20,16 @@ if (unsupported !== undefined) console.warn(`Skipping the blocks-mode test: ${un
 const POOL = { cidr: "10.244.200.0/24", blockSize: 30 };
 
 Deno.test({
-  name: "blocks mode: three nodes claim blocks, and every pod and node reaches every other",
+  name:
+    "blocks mode: three nodes claim blocks, every pod and node reaches every other, and a node's blocks are released when it leaves",
   ignore: unsupported !== undefined,
   async fn() {
     const cluster = await SandboxCluster.create({
       source: "kubernetes",
       reconcileInterval: "30s",
-      daemonConfig: { ipam: { mode: "blocks", blocks: { warmIPTarget: 4 } } },
+      daemonConfig: {
+        ipam: { mode: "blocks", blocks: { warmIPTarget: 4, nodeGracePeriod: "2s" } },
+      },
     });
     const api = cluster.apiServer!;
     const client = new KubeClient({
@@ -103,6 +106,24 @@ Deno.test({
         "every receiver saw the sender's own address (no NAT)",
       );
       assert(seen.length === 30);
+
+      // node-3 leaves: after the grace period one peer releases its blocks, and the routes go.
+      const gone = nodes[2]!;
+      await cluster.removeNode(gone);
+      const left = nodes.slice(0, 2);
+      await pollUntil(async () => !(await blocks()).some((b) => b.node === gone.name), {
+        what: `${gone.name}'s blocks released`,
+        timeoutMs: 15_000,
+        lastSeen: blocks,
+      });
+      await pollUntil(async () => {
+        for (const node of left) {
+          const have = await cluster.peerRoutes(node);
+          if (have.some((r) => r.endsWith(`via ${gone.nodeIp}`))) return false;
+        }
+        return true;
+      }, { what: `no route via ${gone.nodeIp} left`, timeoutMs: 5_000 });
+      assertEquals((await blocks()).length, 4, "the other nodes keep theirs");
     } catch (err) {
       for (const node of cluster.nodes) {
         console.error(`--- ${node.name} daemon log\n${await cluster.sb.daemonLog(node)}`);

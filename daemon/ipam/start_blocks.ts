@@ -75,6 +75,13 @@ export async function startBlocksMode(
     log,
   });
   const owned = context.client === undefined ? client : undefined;
+  // A Node that goes (or comes back) starts or stops a grace period: look at once, not at the
+  // next periodic run; a label change may select another pool.
+  const unsubscribe = state.subscribe((change) => {
+    if (change.type === "reset" || (change.type !== "error" && change.resource.kind === "Node")) {
+      opened.pool.poke();
+    }
+  });
   try {
     const summary = await opened.pool.start();
     // Routing waits for the first list (bounded), so a restart never drops the peers' routes.
@@ -103,12 +110,14 @@ export async function startBlocksMode(
       summary,
       view,
       async stop() {
+        unsubscribe();
         await view.stop();
         await opened.pool.stop();
         owned?.close();
       },
     };
   } catch (err) {
+    unsubscribe();
     await view.stop();
     await opened.pool.stop();
     owned?.close();
