@@ -447,9 +447,10 @@ export class BlockPool {
 
   async #exhaustedEvent(err: PoolExhaustedError): Promise<void> {
     const now = this.#clock.now();
-    this.#log.error("IP pool exhausted", { error: err.message });
+    // Each run below the target tries again: say it (and record the Event) once a minute.
     if (now - this.#lastEventAt < this.#eventIntervalMs) return;
     this.#lastEventAt = now;
+    this.#log.error("IP pool exhausted", { error: err.message });
     await this.#claimer.nodeEvent("IPAMExhausted", err.message);
   }
 }
