@@ -156,8 +156,8 @@ export class BlockPool {
 
   /**
    * Reconciles the node's state with the blocks the API says it owns (each repair logged), fills
-   * the warm pool, then starts the runs. Throws when the API server cannot be read: the daemon cannot know which
-   * blocks are its own.
+   * the warm pool, then starts the runs. Throws when the API server cannot be read: the daemon
+   * cannot know which blocks are its own.
    */
   async start(): Promise<BlockReconcileSummary> {
     const summary = await this.reconcile();
