@@ -252,24 +252,7 @@ Deno.test("runDaemon() with a files cluster source learns its pod CIDR, routes t
       assertStringIncludes(batch, "route replace unreachable 10.244.5.0/24 table 254 proto 116");
 
       // An endpoint programmed through the API is published within a moment.
-      const alloc = await client.allocate({
-        containerID: "c1",
-        ifname: "eth0",
-        network: "tern",
-        netns: "/var/run/netns/c1",
-        podNamespace: "default",
-        podName: "web",
-      });
-      await Deno.mkdir(`${env.conf}/${await hostVethName("c1", "eth0")}`);
-      await client.program({
-        containerID: "c1",
-        ifname: "eth0",
-        network: "tern",
-        netns: "/var/run/netns/c1",
-        hostVeth: await hostVethName("c1", "eth0"),
-        podMac: "0a:58:0a:f4:05:02",
-        ip: alloc.ip,
-      });
+      const alloc = await addWebPod(client, env);
       const file = `${cluster}/endpoints-test-node.yaml`;
       const deadline = Date.now() + 2_000;
       let text = "";
@@ -483,24 +466,7 @@ Deno.test("runDaemon() on the kubernetes source answers 'starting' until the fir
         assertEquals(ready.pools, [{ cidr: "10.244.3.0/24", capacity: 254, used: 0, free: 254 }]);
         assertEquals(ready.cluster?.synced, true);
         assertEquals(ready.cluster?.kinds?.find((k) => k.kind === "Pod")?.objects, 1);
-        const res = await client.allocate({
-          containerID: "c1",
-          ifname: "eth0",
-          network: "tern",
-          netns: "/var/run/netns/c1",
-          podNamespace: "default",
-          podName: "web",
-        });
-        await Deno.mkdir(`${env.conf}/${await hostVethName("c1", "eth0")}`);
-        await client.program({
-          containerID: "c1",
-          ifname: "eth0",
-          network: "tern",
-          netns: "/var/run/netns/c1",
-          hostVeth: await hostVethName("c1", "eth0"),
-          podMac: "0a:58:0a:f4:03:02",
-          ip: res.ip,
-        });
+        const res = await addWebPod(client, env);
         // The pod is told its address at once, long before kubelet would write status.podIPs.
         const deadline = Date.now() + 10_000;
         let annotation: string | undefined;
@@ -637,3 +603,13 @@ Deno.test("runDaemon() in ipam.mode blocks claims a block before serving, hands 
       await api.close();
     }
   }));
+
+/** What the plugin asks of the daemon for pod default/web (c1, eth0): allocate, then program. */
+async function addWebPod(client: DaemonClient, env: Env): Promise<{ ip: string }> {
+  const id = { containerID: "c1", ifname: "eth0", network: "tern", netns: "/var/run/netns/c1" };
+  const alloc = await client.allocate({ ...id, podNamespace: "default", podName: "web" });
+  const hostVeth = await hostVethName("c1", "eth0");
+  await Deno.mkdir(`${env.conf}/${hostVeth}`);
+  await client.program({ ...id, hostVeth, podMac: "0a:58:0a:f4:05:02", ip: alloc.ip });
+  return alloc;
+}
