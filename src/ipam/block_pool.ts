@@ -117,6 +117,8 @@ export class BlockPool {
   readonly #emptySince = new Map<string, number>();
   #pools: IpPool[] = [];
   #lastEventAt = -Infinity;
+  /** ADDs waiting in {@linkcode BlockPool.claimForAllocation} (queued or running). */
+  #waiting = 0;
   /** The last claim found every pool full; cleared by a claim that succeeds. */
   #poolsFull = false;
   #lastError: string | undefined;
@@ -217,7 +219,10 @@ export class BlockPool {
    * Event goes on the Node), or the API's error when it cannot be reached.
    */
   claimForAllocation(): Promise<void> {
+    this.#waiting++;
     return this.#scheduler.serial(async () => {
+      // The ADDs queued behind this one are counted: one claim round serves the whole burst.
+      const waiting = this.#waiting--;
       if (this.#freeNow() > 0) return;
       if (this.#owned.size >= this.#targets.maxBlocks) {
         const node = this.#claimer.nodeName;
@@ -227,8 +232,10 @@ export class BlockPool {
           `Node ${node} owns ipam.blocks.maxBlocks (${this.#targets.maxBlocks}) blocks, all full: raise maxBlocks in ternd.yaml`,
         );
       }
+      const room = this.#targets.maxBlocks - this.#owned.size;
+      const count = Math.min(room, Math.ceil(waiting / this.#nextBlockCapacity()));
       try {
-        await this.#claimOne();
+        await this.#claimBlocks(Math.max(1, count));
       } catch (err) {
         if (err instanceof PoolExhaustedError) await this.#exhaustedEvent(err);
         throw err;
@@ -329,19 +336,31 @@ export class BlockPool {
     return this.blocks().reduce((sum, b) => sum + b.capacity - b.used, 0);
   }
 
-  async #claimOne(): Promise<IpamBlock> {
+  /**
+   * Claims up to `count` blocks, reading the pools and the taken blocks once for all of them;
+   * returns how many it got. Throws {@linkcode PoolExhaustedError} only when it got none.
+   */
+  async #claimBlocks(count: number): Promise<number> {
     this.#pools = await this.#claimer.pools();
-    let block: IpamBlock;
-    try {
-      block = await this.#claimer.claim(this.#pools, { nodeLabels: this.#nodeLabels() });
-    } catch (err) {
-      if (err instanceof PoolExhaustedError) this.#poolsFull = true;
-      throw err;
+    const taken = new Set((await this.#claimer.blocks()).map((b) => b.cidr));
+    let got = 0;
+    for (; got < count; got++) {
+      let block: IpamBlock;
+      try {
+        block = await this.#claimer.claim(this.#pools, { nodeLabels: this.#nodeLabels(), taken });
+      } catch (err) {
+        if (err instanceof PoolExhaustedError) {
+          this.#poolsFull = true;
+          if (got > 0) return got;
+        }
+        throw err;
+      }
+      this.#poolsFull = false;
+      taken.add(block.cidr);
+      this.#owned.set(block.cidr, block);
+      await this.#local.addBlock(block.cidr, block.pool);
     }
-    this.#poolsFull = false;
-    this.#owned.set(block.cidr, block);
-    await this.#local.addBlock(block.cidr, block.pool);
-    return block;
+    return got;
   }
 
   async #step(): Promise<void> {
@@ -362,7 +381,7 @@ export class BlockPool {
       now,
     });
     try {
-      for (let i = 0; i < decision.claim; i++) await this.#claimOne();
+      if (decision.claim > 0) await this.#claimBlocks(decision.claim);
       for (const cidr of decision.release) await this.#release(cidr);
       await this.#reportUse();
       await this.#releaseOrphans(now);

@@ -272,3 +272,19 @@ Deno.test("headroom() counts what claims could add, and nothing once the pools r
     assertEquals(pool.headroom(), 0);
   });
 });
+
+Deno.test("claimForAllocation() claims for every ADD waiting in one round", async () => {
+  await withApi(async (fake, client) => {
+    const local = new MemoryBlocks();
+    const pool = new BlockPool(new BlockClaimer(client, { nodeName: "n1" }), local, {
+      targets: { ...targets, warmIPTarget: 0 },
+      clock: new FakeClock(),
+    });
+    await pool.reconcile();
+    const lists = fake.counts.get("list") ?? 0;
+    // 40 ADDs found nothing free at once: three /28 blocks, with one read of the pools and blocks.
+    await Promise.all(Array.from({ length: 40 }, () => pool.claimForAllocation()));
+    assertEquals(blocksOf(fake).length, 3);
+    assertEquals((fake.counts.get("list") ?? 0) - lists, 2);
+  });
+});
