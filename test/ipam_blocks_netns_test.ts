@@ -114,7 +114,16 @@ Deno.test({
       await pollUntil(async () => !(await blocks()).some((b) => b.node === gone.name), {
         what: `${gone.name}'s blocks released`,
         timeoutMs: 15_000,
-        lastSeen: blocks,
+        lastSeen: async () => ({
+          blocks: await blocks(),
+          logs: await Promise.all(
+            left.map(async (n) =>
+              (await Deno.readTextFile(n.daemonLog)).split("\n").filter((l) =>
+                /[Bb]lock|WARN|ERROR/.test(l)
+              ).slice(-15).join("\n")
+            ),
+          ),
+        }),
       });
       await pollUntil(async () => {
         for (const node of left) {
