@@ -10,6 +10,7 @@
  * @module
  */
 import { type Logger, silentLogger } from "../src/log.ts";
+import { dieWithParentArgv } from "./die_with_daemon.ts";
 import { netlinkListening } from "./netlink_listening.ts";
 
 /** A running child process, seen as the lines of its standard output. */
@@ -51,12 +52,26 @@ export async function* splitLines(stream: AsyncIterable<string>): AsyncGenerator
   if (rest !== "") yield rest;
 }
 
-/** The real spawner, on `Deno.Command`. */
-export const denoSpawner: Spawner = (argv) => {
+/** Starts `argv` with its output piped. */
+function spawnPiped(argv: readonly string[]): Deno.ChildProcess {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new TypeError("Cannot spawn an empty command");
-  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-    .spawn();
+  return new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+}
+
+/**
+ * The real spawner, on `Deno.Command`. The process dies with the daemon, even when the daemon is
+ * killed with SIGKILL (`die_with_daemon.ts`); where util-linux `setpriv` is missing it is
+ * started bare.
+ */
+export const denoSpawner: Spawner = (argv) => {
+  let child: Deno.ChildProcess;
+  try {
+    child = spawnPiped(dieWithParentArgv(argv, Deno.pid));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    child = spawnPiped(argv);
+  }
   const stderr = new Response(child.stderr).text().then((t) => t.trim().split("\n").slice(-5))
     .then((l) => l.join("; "), () => "");
   const status = child.status.then((s) => s.code);
