@@ -89,6 +89,8 @@ export class FakeNft {
   gate: Promise<void> | undefined;
   /** What `nft -j -n list table inet tern` prints; undefined: no such table. */
   listing: unknown | undefined;
+  /** The ruleset's generation id: each transaction that succeeds moves it, as the kernel's. */
+  generation = 1;
 
   /** The runner to give `Nft`. */
   readonly run: Runner = async (argv, options) => {
@@ -102,6 +104,7 @@ export class FakeNft {
         this.failNext--;
         return result(1, "", this.failWith);
       }
+      this.generation++;
       return result(0);
     }
     if (args.includes("list")) {

@@ -14,8 +14,13 @@ export interface DaemonOptions {
   nftRunner?: Runner;
   /** Where each veth's `rp_filter` is set. Default: `IPV4_CONF_DIR` of `dataplane.ts`. */
   rpFilterDir?: string;
-  /** Starts `ip monitor` and `nft monitor`. Default: the real spawner. */
+  /** Starts `ip monitor`. Default: the real spawner. */
   spawn?: Spawner;
+  /**
+   * Reads the nftables generation id (with `reconcile.monitor` and policy). Default: an
+   * `NftGeneration` in the daemon's namespace.
+   */
+  nftGeneration?: () => number;
   /** The IPv4 forwarding switch. Default: `/proc/sys/net/ipv4/ip_forward`. */
   ipForwardPath?: string;
   /** Default node name when the config sets none. Default: `Deno.hostname`. */

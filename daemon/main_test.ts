@@ -92,6 +92,7 @@ async function session(
   const exit = runDaemon(args, {
     runner: fakeIp,
     spawn: fakeSpawn,
+    nftGeneration: () => 1,
     ipForwardPath: env.ipForward,
     rpFilterDir: env.conf,
     stop: stop.signal,
@@ -349,6 +350,7 @@ Deno.test("runDaemon() stopped while it waits for its Node's pod CIDR exits 0 at
     const exit = runDaemon(["--config", config], {
       runner: fakeIp,
       spawn: fakeSpawn,
+      nftGeneration: () => 1,
       ipForwardPath: env.ipForward,
       stop: stop.signal,
     });

@@ -41,6 +41,11 @@ export interface PolicyManagerDeps {
   inputs: () => PolicyInputs;
   /** The ready marks of the host veths (their interface group). */
   groups: VethGroups;
+  /**
+   * Reads the nftables generation id (`NftGeneration.read`), polled so that someone else's
+   * change of the table is checked at once. Absent: only the periodic check finds it.
+   */
+  generation?: () => number;
   /** Default `silentLogger`. */
   log?: Logger;
 }
@@ -113,6 +118,7 @@ export class PolicyManager {
       model: () => this.#needWhole ? undefined : this.#model,
       restore: () => this.#restore(),
       correctMarks: (model) => this.#runs.serial(() => this.#correctMarks(model)),
+      ...(deps.generation !== undefined ? { generation: deps.generation } : {}),
       log: this.#log,
       clock: this.#clock,
     }, { intervalMs: options.intervalMs });
@@ -204,20 +210,6 @@ export class PolicyManager {
    */
   check(): Promise<string[]> {
     return this.#audit.check();
-  }
-
-  /**
-   * A line of `nft monitor`: a change of `inet tern` that is not the echo of tern's own
-   * transaction (none in flight, none ended within 500 ms) brings the table check forward to
-   * 100 ms from now. Other lines are ignored.
-   */
-  tableEvent(line: string): void {
-    this.#audit.tableEvent(line);
-  }
-
-  /** Checks the table ~100 ms from now (a burst of calls makes one check). */
-  checkSoon(): void {
-    this.#audit.checkSoon();
   }
 
   /** Enforcement state for `GET /v1/policy/status` and `tern status`. */

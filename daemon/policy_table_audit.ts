@@ -5,12 +5,18 @@
  * survive). Checks run on their own {@linkcode Scheduler}, apart from the policy runs: listing a
  * 10k-element table takes ~0.3 s, which a change must not wait for. So the audit must know when a
  * transaction runs ({@linkcode TableAudit.during}): a listing that a transaction overlapped is not
- * judged (the next check is), and an `nft monitor` event within 500 ms of tern's own transaction
- * is its echo. The periodic check's period is `intervalMs`, stretched so that listing a large
- * table costs at most about 2% of the time; a foreign event brings the check forward to ~100 ms.
- * @module
+ * judged (the next check is). The periodic check's period is `intervalMs`, stretched so that
+ * listing a large table costs at most about 2% of the time. Between checks, the ruleset's
+ * generation id (`src/nft_generation.ts`, a few microseconds to read) is polled every
+ * `generationPollMs`: the kernel bumps it at every nftables commit, so a value that moved while
+ * no transaction of tern's ran is someone else's commit and brings the check forward to now. A
+ * commit of any table moves it, so such checks are spaced to keep them under about 10% of the
+ * time (a node whose other tables change often must not list a large table back to back).
+ * Tern's own transactions move it too: each commits at most once, so a window of transactions
+ * that moved it further than their number also saw someone else's commit.
+ *  * @module
  */
-import { type Clock, realClock } from "../src/clock.ts";
+import { type Clock, realClock, type TimerHandle } from "../src/clock.ts";
 import { Scheduler } from "../src/lib/scheduler.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import type { Nft } from "../src/nft.ts";
@@ -21,14 +27,14 @@ import { type ReadyMarks, readyVeths } from "./ready_marks.ts";
 /** The table tern owns. */
 export const POLICY_TABLE = { family: "inet", name: "tern" } as const;
 
-/** A table event this soon after one of tern's own transactions is taken as its echo. */
-const ECHO_MS = 500;
-
-/** Delay of a check after a table event, so a burst of events makes one check. */
-const EVENT_CHECK_MS = 100;
-
-/** The share of time the periodic table check may spend listing (see the module doc). */
+/** The periodic check's period is at least this many times the last check's duration. */
 const CHECK_DUTY = 50;
+
+/** A check for a foreign commit follows the last one by at least this many times its duration. */
+const FOREIGN_CHECK_DUTY = 10;
+
+/** Default of `generationPollMs`. */
+export const GENERATION_POLL_MS = 100;
 
 /** What the audit works with. */
 export interface TableAuditDeps {
@@ -40,6 +46,11 @@ export interface TableAuditDeps {
   restore: () => void;
   /** Only the marks differ: correct them for `model` (in line with the runs), if it is still the kernel's. */
   correctMarks: (model: PolicyModel) => Promise<void>;
+  /**
+   * Reads the nftables generation id (`NftGeneration.read`; throws when it cannot). Absent: only
+   * the periodic check finds foreign changes.
+   */
+  generation?: () => number;
   /** Default `silentLogger`. */
   log?: Logger;
   /** Default {@linkcode realClock}. */
@@ -50,6 +61,8 @@ export interface TableAuditDeps {
 export interface TableAuditStatus {
   checks: number;
   restores: number;
+  /** Commits of someone else's seen through the generation id (each asked for a check). */
+  foreignCommits: number;
   lastCheck?: number;
   lastRestore?: { at: number; differences: string[] };
 }
@@ -63,15 +76,27 @@ export class TableAudit {
   #applying = 0;
   /** Transactions started so far: a check judges only a listing no transaction overlapped. */
   #transactions = 0;
-  #echoUntil = 0;
   #lastCheckMs = 0;
-  #status: TableAuditStatus = { checks: 0, restores: 0 };
+  #lastCheckEnd = 0;
+  /** The generation id last seen, and the one when the current window of transactions began. */
+  #generation: number | undefined;
+  #windowStart: number | undefined;
+  /** Transactions begun in the current window (since `#applying` was last 0). */
+  #inWindow = 0;
+  #pollMs: number;
+  #poll: TimerHandle | undefined;
+  #pollBroken = false;
+  #status: TableAuditStatus = { checks: 0, restores: 0, foreignCommits: 0 };
 
-  /** `options.intervalMs` is the periodic check's shortest period. */
-  constructor(deps: TableAuditDeps, options: { intervalMs: number }) {
+  /**
+   * `options.intervalMs` is the periodic check's shortest period; `options.generationPollMs`
+   * (default 100) how often the generation id is read.
+   */
+  constructor(deps: TableAuditDeps, options: { intervalMs: number; generationPollMs?: number }) {
     this.#deps = deps;
     this.#log = deps.log ?? silentLogger;
     this.#clock = deps.clock ?? realClock;
+    this.#pollMs = options.generationPollMs ?? GENERATION_POLL_MS;
     this.#scheduler = new Scheduler(() => this.#check(), {
       clock: this.#clock,
       intervalMs: () => Math.max(options.intervalMs, this.#lastCheckMs * CHECK_DUTY),
@@ -79,28 +104,38 @@ export class TableAudit {
     });
   }
 
-  /** Starts the periodic check and serving events. */
+  /** Starts the periodic check and polling the generation id. */
   start(): void {
+    if (this.#scheduler.started) return;
     this.#scheduler.start();
+    if (this.#deps.generation === undefined) return;
+    if (this.#applying === 0) this.#generation = this.#readGeneration();
+    this.#armPoll();
   }
 
   /** Stops the timers and waits for a check in progress. */
   stop(): Promise<void> {
+    if (this.#poll !== undefined) this.#clock.clearTimeout(this.#poll);
+    this.#poll = undefined;
     return this.#scheduler.stop();
   }
 
   /**
-   * Runs `transaction` (anything that changes the table or the marks) as one: checks that
-   * overlap it are not judged, and table events until 500 ms after it are its echo.
+   * Runs `transaction` (anything that changes the table or the marks; at most one nftables
+   * commit) as one: checks that overlap it are not judged, and the generation id it moves is
+   * taken as tern's own.
    */
   async during<T>(transaction: () => Promise<T>): Promise<T> {
-    this.#applying++;
+    if (this.#applying++ === 0) {
+      this.#windowStart = this.#readGeneration();
+      this.#inWindow = 0;
+    }
     this.#transactions++;
+    this.#inWindow++;
     try {
       return await transaction();
     } finally {
-      this.#applying--;
-      this.#echoUntil = this.#clock.now() + ECHO_MS;
+      if (--this.#applying === 0) this.#endWindow();
     }
   }
 
@@ -109,25 +144,13 @@ export class TableAudit {
     return this.#scheduler.runNow("manual");
   }
 
-  /**
-   * A line of `nft monitor`: a change of `inet tern` that is not the echo of tern's own
-   * transaction (none in flight, none ended within 500 ms) brings the check forward to 100 ms
-   * from now. Other lines are ignored.
-   */
-  tableEvent(line: string): void {
-    if (!/\binet tern\b/.test(line)) return;
-    if (this.#applying > 0 || this.#clock.now() < this.#echoUntil) return;
-    this.checkSoon();
-  }
-
-  /** Checks the table ~100 ms from now (a burst of calls makes one check). */
-  checkSoon(): void {
-    this.#scheduler.request("event", EVENT_CHECK_MS);
-  }
-
   /** Checks and restores so far. */
   status(): TableAuditStatus {
-    const out: TableAuditStatus = { checks: this.#status.checks, restores: this.#status.restores };
+    const out: TableAuditStatus = {
+      checks: this.#status.checks,
+      restores: this.#status.restores,
+      foreignCommits: this.#status.foreignCommits,
+    };
     if (this.#status.lastCheck !== undefined) out.lastCheck = this.#status.lastCheck;
     if (this.#status.lastRestore) out.lastRestore = { ...this.#status.lastRestore };
     return out;
@@ -142,6 +165,7 @@ export class TableAudit {
     const listing = await this.#deps.nft.listTableJson(POLICY_TABLE.family, POLICY_TABLE.name);
     const markDifferences = await this.#deps.marks.differences(ready);
     this.#lastCheckMs = performance.now() - t0;
+    this.#lastCheckEnd = this.#clock.now();
     this.#status.checks++;
     this.#status.lastCheck = this.#clock.now();
     // A transaction during the listing: the table may be half old, half new; not judged.
@@ -169,4 +193,59 @@ export class TableAudit {
     this.#deps.restore();
     return differences;
   }
+
+  /** The window of transactions ended: what moved the generation beyond them is foreign. */
+  #endWindow(): void {
+    const start = this.#windowStart;
+    const end = this.#readGeneration();
+    this.#windowStart = undefined;
+    if (end === undefined) return;
+    this.#generation = end;
+    if (start !== undefined && generationsBetween(start, end) > this.#inWindow) {
+      this.#foreignCommit();
+    }
+  }
+
+  #armPoll(): void {
+    this.#poll = this.#clock.setTimeout(() => {
+      this.#poll = undefined;
+      if (!this.#scheduler.started) return;
+      // During tern's own transactions the window's end judges what moved.
+      if (this.#applying === 0) {
+        const now = this.#readGeneration();
+        if (now !== undefined && now !== this.#generation) {
+          this.#generation = now;
+          this.#foreignCommit();
+        }
+      }
+      this.#armPoll();
+    }, this.#pollMs);
+  }
+
+  /** Someone else committed: check now, or as soon as the spacing of such checks allows. */
+  #foreignCommit(): void {
+    this.#status.foreignCommits++;
+    const earliest = this.#lastCheckEnd + this.#lastCheckMs * FOREIGN_CHECK_DUTY;
+    this.#scheduler.requestAt("generation", Math.max(this.#clock.now(), earliest));
+  }
+
+  /** The generation id, or undefined when it cannot be read (said once; then only periodic). */
+  #readGeneration(): number | undefined {
+    if (this.#deps.generation === undefined || this.#pollBroken) return undefined;
+    try {
+      return this.#deps.generation();
+    } catch (err) {
+      this.#pollBroken = true;
+      this.#log.warn(
+        "Cannot read the nftables generation; only the periodic check finds foreign changes",
+        { error: String(err) },
+      );
+      return undefined;
+    }
+  }
+}
+
+/** Commits from generation `from` to `to` (the kernel's counter is 32 bits and wraps). */
+export function generationsBetween(from: number, to: number): number {
+  return (to - from) >>> 0;
 }
