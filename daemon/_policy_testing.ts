@@ -8,6 +8,7 @@ import { parseManifests } from "../src/cluster/manifest.ts";
 import { ClusterState } from "../src/cluster/state.ts";
 import type { Snapshot } from "../src/cluster/types.ts";
 import { hostVethName } from "../src/names.ts";
+import type { GenerationWatch } from "../src/nft_generation.ts";
 import type { Runner, RunResult } from "../src/runner.ts";
 import type { LocalEndpoint } from "./local_endpoints.ts";
 import type { VethGroups } from "./veth_groups.ts";
@@ -91,6 +92,9 @@ export class FakeNft {
   listing: unknown | undefined;
   /** The ruleset's generation id: each transaction that succeeds moves it, as the kernel's. */
   generation = 1;
+  /** The generation last handed to a `commit()` waiter. */
+  #told = 1;
+  #wake: (() => void) | undefined;
 
   /** The runner to give `Nft`. */
   readonly run: Runner = async (argv, options) => {
@@ -104,7 +108,7 @@ export class FakeNft {
         this.failNext--;
         return result(1, "", this.failWith);
       }
-      this.generation++;
+      this.commit();
       return result(0);
     }
     if (args.includes("list")) {
@@ -115,6 +119,28 @@ export class FakeNft {
       return result(0, JSON.stringify(this.listing));
     }
     return result(1, "", `fake nft: unsupported: ${argv.join(" ")}`);
+  };
+
+  /** A commit: the generation id moves and a waiting `watch.commit()` is told. */
+  commit(): void {
+    this.generation++;
+    this.#wake?.();
+  }
+
+  /** The generation id and its commits, as `NftGeneration` gives them. */
+  readonly watch: GenerationWatch = {
+    read: () => this.generation,
+    commit: async (signal) => {
+      while (this.generation === this.#told && !signal.aborted) {
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      }
+      if (signal.aborted) return false;
+      this.#told = this.generation;
+      return true;
+    },
   };
 
   /** The transactions that replaced the whole table. */

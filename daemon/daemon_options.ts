@@ -3,6 +3,7 @@
  * Every default is the real thing.
  * @module
  */
+import type { GenerationWatch } from "../src/nft_generation.ts";
 import type { Runner } from "../src/runner.ts";
 import type { Spawner } from "./ip_monitor.ts";
 
@@ -17,10 +18,10 @@ export interface DaemonOptions {
   /** Starts `ip monitor`. Default: the real spawner. */
   spawn?: Spawner;
   /**
-   * Reads the nftables generation id (with `reconcile.monitor` and policy). Default: an
-   * `NftGeneration` in the daemon's namespace.
+   * The nftables generation id and its commits (with `reconcile.monitor` and policy). Default:
+   * an `NftGeneration` in the daemon's namespace.
    */
-  nftGeneration?: () => number;
+  nftGeneration?: GenerationWatch;
   /** The IPv4 forwarding switch. Default: `/proc/sys/net/ipv4/ip_forward`. */
   ipForwardPath?: string;
   /** Default node name when the config sets none. Default: `Deno.hostname`. */

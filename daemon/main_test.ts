@@ -20,6 +20,14 @@ const fakeIp: Runner = (argv, options) => {
   return Promise.resolve({ code: 0, stdout: json ? "[]" : "", stderr: "" });
 };
 
+/** No nftables commit ever: resolves false when `signal` aborts. */
+function abortable(signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(false);
+    signal.addEventListener("abort", () => resolve(false), { once: true });
+  });
+}
+
 /** A fake `ip monitor` that prints nothing until it is killed. */
 const monitors: string[] = [];
 const fakeSpawn: Spawner = (argv) => {
@@ -92,7 +100,7 @@ async function session(
   const exit = runDaemon(args, {
     runner: fakeIp,
     spawn: fakeSpawn,
-    nftGeneration: () => 1,
+    nftGeneration: { read: () => 1, commit: (signal) => abortable(signal) },
     ipForwardPath: env.ipForward,
     rpFilterDir: env.conf,
     stop: stop.signal,
@@ -350,7 +358,7 @@ Deno.test("runDaemon() stopped while it waits for its Node's pod CIDR exits 0 at
     const exit = runDaemon(["--config", config], {
       runner: fakeIp,
       spawn: fakeSpawn,
-      nftGeneration: () => 1,
+      nftGeneration: { read: () => 1, commit: (signal) => abortable(signal) },
       ipForwardPath: env.ipForward,
       stop: stop.signal,
     });

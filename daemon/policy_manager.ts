@@ -21,6 +21,7 @@ import { type Clock, realClock } from "../src/clock.ts";
 import { Scheduler } from "../src/lib/scheduler.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import type { Nft } from "../src/nft.ts";
+import type { GenerationWatch } from "../src/nft_generation.ts";
 import { type PolicyCounters, policyCounters } from "../src/policy/counters.ts";
 import type { PolicyModel } from "../src/policy/model.ts";
 import { PolicyCompiler } from "../src/policy/policy_compiler.ts";
@@ -42,10 +43,10 @@ export interface PolicyManagerDeps {
   /** The ready marks of the host veths (their interface group). */
   groups: VethGroups;
   /**
-   * Reads the nftables generation id (`NftGeneration.read`), polled so that someone else's
+   * The nftables generation id and its commits (an `NftGeneration`), so that someone else's
    * change of the table is checked at once. Absent: only the periodic check finds it.
    */
-  generation?: () => number;
+  generation?: GenerationWatch;
   /** Default `silentLogger`. */
   log?: Logger;
 }

@@ -50,7 +50,7 @@ async function withManager(
     intervalMs?: number;
     debounceMs?: number;
     clock?: FakeClock;
-    /** Poll the fake's generation id. */
+    /** Follow the fake's generation id and commits. */
     generation?: boolean;
   } = {},
 ): Promise<void> {
@@ -60,7 +60,7 @@ async function withManager(
   const manager = new PolicyManager({
     nft: new Nft(nft.run),
     groups,
-    ...(options.generation ? { generation: () => nft.generation } : {}),
+    ...(options.generation ? { generation: nft.watch } : {}),
     inputs: () => ({
       cluster: setup.cluster,
       policyDir: setup.policyDir,
@@ -479,26 +479,32 @@ Deno.test("an update that falls back to the whole table corrects every mark afte
   });
 });
 
-Deno.test("a generation id moved by someone else's commit checks the table at once, tern's own does not", async () => {
+/** Fires the fake time's due timers until `check` holds (at most `ms` of real time). */
+async function untilTicking(clock: FakeClock, check: () => boolean, ms = 2_000): Promise<boolean> {
+  for (let i = 0; i < ms / 5 && !check(); i++) {
+    await sleep(5);
+    await clock.tick(0);
+  }
+  return check();
+}
+
+Deno.test("someone else's nftables commit checks the table at once, tern's own does not", async () => {
   const a = await endpoint("x", "a", "10.244.1.10");
   const b = await endpoint("x", "b", "10.244.1.11");
   const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
   const clock = new FakeClock();
   await withManager({ cluster, endpoints: [a] }, async ({ nft, manager, endpoints }) => {
     await manager.start();
-    // tern's own transaction moves the generation: no check.
+    // tern's own transaction commits: no check.
     endpoints.push(b);
     manager.request("endpoints");
     await clock.tick(5);
     assert(await eventually(() => nft.transactions.length === 2), "b's update went in");
-    await clock.tick(300);
-    assertEquals(nft.listings, 0, "tern's own commits are not checked");
-    // Someone else commits (deletes the table): seen at the next poll, checked at once.
-    nft.generation++;
-    await clock.tick(100);
-    assert(await eventually(() => manager.status().restores === 1), "found within 100 ms");
-    await clock.tick(0);
-    assert(await eventually(() => nft.whole.length === 2), "restored at once");
+    assertEquals(await untilTicking(clock, () => nft.listings > 0, 200), false, "no check");
+    // Someone else commits (deletes the table): checked at once, without any time passing.
+    nft.commit();
+    assert(await untilTicking(clock, () => manager.status().restores === 1), "found at once");
+    assert(await untilTicking(clock, () => nft.whole.length === 2), "restored at once");
     assertEquals(nft.listings, 1);
   }, { clock, generation: true });
 });
@@ -516,16 +522,11 @@ Deno.test("a commit of someone else's during tern's own transaction is still che
     manager.request("endpoints");
     await clock.tick(5);
     assert(await eventually(() => nft.transactions.length === 2), "b's update is being applied");
-    nft.generation++; // someone else, while tern's transaction waits
+    nft.commit(); // someone else, while tern's transaction waits
     await clock.tick(200);
     assertEquals(nft.listings, 0, "not judged during tern's transaction");
     gate.resolve();
-    // The check is due at once when the transaction ends: fire the fake time's due timers.
-    for (let i = 0; i < 400 && nft.listings === 0; i++) {
-      await sleep(5);
-      await clock.tick(0);
-    }
-    assertEquals(nft.listings, 1, "checked when the transaction ended");
+    assert(await untilTicking(clock, () => nft.listings === 1), "checked when it ended");
   }, { clock, generation: true });
 });
 

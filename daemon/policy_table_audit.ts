@@ -6,20 +6,21 @@
  * 10k-element table takes ~0.3 s, which a change must not wait for. So the audit must know when a
  * transaction runs ({@linkcode TableAudit.during}): a listing that a transaction overlapped is not
  * judged (the next check is). The periodic check's period is `intervalMs`, stretched so that
- * listing a large table costs at most about 2% of the time. Between checks, the ruleset's
- * generation id (`src/nft_generation.ts`, a few microseconds to read) is polled every
- * `generationPollMs`: the kernel bumps it at every nftables commit, so a value that moved while
- * no transaction of tern's ran is someone else's commit and brings the check forward to now. A
- * commit of any table moves it, so such checks are spaced to keep them under about 10% of the
- * time (a node whose other tables change often must not list a large table back to back).
- * Tern's own transactions move it too: each commits at most once, so a window of transactions
- * that moved it further than their number also saw someone else's commit.
+ * listing a large table costs at most about 2% of the time. Between checks, the audit waits for
+ * nftables commits (`src/nft_generation.ts`: the kernel tells of each one, and bumps the
+ * ruleset's generation id): a commit while no transaction of tern's ran is someone else's and
+ * brings the check forward to now. A commit of any table counts, so such checks are spaced to
+ * keep them under about 10% of the time (a node whose other tables change often must not list a
+ * large table back to back). Tern's own transactions commit too, at most once each: the
+ * generation id read after them is taken as tern's, and a window of transactions that moved it
+ * further than their number also saw someone else's commit.
  *  * @module
  */
-import { type Clock, realClock, type TimerHandle } from "../src/clock.ts";
+import { type Clock, realClock } from "../src/clock.ts";
 import { Scheduler } from "../src/lib/scheduler.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import type { Nft } from "../src/nft.ts";
+import type { GenerationWatch } from "../src/nft_generation.ts";
 import type { PolicyModel } from "../src/policy/model.ts";
 import { checkPolicyTable } from "../src/policy/table_check.ts";
 import { type ReadyMarks, readyVeths } from "./ready_marks.ts";
@@ -33,9 +34,6 @@ const CHECK_DUTY = 50;
 /** A check for a foreign commit follows the last one by at least this many times its duration. */
 const FOREIGN_CHECK_DUTY = 10;
 
-/** Default of `generationPollMs`. */
-export const GENERATION_POLL_MS = 100;
-
 /** What the audit works with. */
 export interface TableAuditDeps {
   nft: Pick<Nft, "listTableJson">;
@@ -47,10 +45,10 @@ export interface TableAuditDeps {
   /** Only the marks differ: correct them for `model` (in line with the runs), if it is still the kernel's. */
   correctMarks: (model: PolicyModel) => Promise<void>;
   /**
-   * Reads the nftables generation id (`NftGeneration.read`; throws when it cannot). Absent: only
-   * the periodic check finds foreign changes.
+   * The nftables generation id and its commits (an `NftGeneration`). Absent: only the periodic
+   * check finds foreign changes.
    */
-  generation?: () => number;
+  generation?: GenerationWatch;
   /** Default `silentLogger`. */
   log?: Logger;
   /** Default {@linkcode realClock}. */
@@ -83,20 +81,17 @@ export class TableAudit {
   #windowStart: number | undefined;
   /** Transactions begun in the current window (since `#applying` was last 0). */
   #inWindow = 0;
-  #pollMs: number;
-  #poll: TimerHandle | undefined;
-  #pollBroken = false;
+  /** Ends the wait for commits. */
+  #watching: AbortController | undefined;
+  #watch: Promise<void> = Promise.resolve();
+  #watchBroken = false;
   #status: TableAuditStatus = { checks: 0, restores: 0, foreignCommits: 0 };
 
-  /**
-   * `options.intervalMs` is the periodic check's shortest period; `options.generationPollMs`
-   * (default 100) how often the generation id is read.
-   */
-  constructor(deps: TableAuditDeps, options: { intervalMs: number; generationPollMs?: number }) {
+  /** `options.intervalMs` is the periodic check's shortest period. */
+  constructor(deps: TableAuditDeps, options: { intervalMs: number }) {
     this.#deps = deps;
     this.#log = deps.log ?? silentLogger;
     this.#clock = deps.clock ?? realClock;
-    this.#pollMs = options.generationPollMs ?? GENERATION_POLL_MS;
     this.#scheduler = new Scheduler(() => this.#check(), {
       clock: this.#clock,
       intervalMs: () => Math.max(options.intervalMs, this.#lastCheckMs * CHECK_DUTY),
@@ -104,20 +99,23 @@ export class TableAudit {
     });
   }
 
-  /** Starts the periodic check and polling the generation id. */
+  /** Starts the periodic check and the wait for commits. */
   start(): void {
     if (this.#scheduler.started) return;
     this.#scheduler.start();
-    if (this.#deps.generation === undefined) return;
+    const generation = this.#deps.generation;
+    if (generation === undefined) return;
     if (this.#applying === 0) this.#generation = this.#readGeneration();
-    this.#armPoll();
+    const watching = this.#watching = new AbortController();
+    this.#watch = this.#watchCommits(generation, watching.signal);
   }
 
-  /** Stops the timers and waits for a check in progress. */
-  stop(): Promise<void> {
-    if (this.#poll !== undefined) this.#clock.clearTimeout(this.#poll);
-    this.#poll = undefined;
-    return this.#scheduler.stop();
+  /** Stops the timers and the wait for commits, and waits for a check in progress. */
+  async stop(): Promise<void> {
+    this.#watching?.abort();
+    this.#watching = undefined;
+    await this.#watch;
+    await this.#scheduler.stop();
   }
 
   /**
@@ -206,20 +204,25 @@ export class TableAudit {
     }
   }
 
-  #armPoll(): void {
-    this.#poll = this.#clock.setTimeout(() => {
-      this.#poll = undefined;
-      if (!this.#scheduler.started) return;
-      // During tern's own transactions the window's end judges what moved.
-      if (this.#applying === 0) {
-        const now = this.#readGeneration();
-        if (now !== undefined && now !== this.#generation) {
-          this.#generation = now;
-          this.#foreignCommit();
-        }
+  /** Until `signal` aborts: at each commit, one that is not tern's asks for a check. */
+  async #watchCommits(generation: GenerationWatch, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      let more: boolean;
+      try {
+        more = await generation.commit(signal);
+      } catch (err) {
+        this.#broken(err);
+        return;
       }
-      this.#armPoll();
-    }, this.#pollMs);
+      if (!more || signal.aborted || this.#watchBroken) return;
+      // During tern's own transactions the window's end judges what moved.
+      if (this.#applying > 0) continue;
+      const now = this.#readGeneration();
+      if (now !== undefined && now !== this.#generation) {
+        this.#generation = now;
+        this.#foreignCommit();
+      }
+    }
   }
 
   /** Someone else committed: check now, or as soon as the spacing of such checks allows. */
@@ -231,17 +234,24 @@ export class TableAudit {
 
   /** The generation id, or undefined when it cannot be read (said once; then only periodic). */
   #readGeneration(): number | undefined {
-    if (this.#deps.generation === undefined || this.#pollBroken) return undefined;
+    if (this.#deps.generation === undefined || this.#watchBroken) return undefined;
     try {
-      return this.#deps.generation();
+      return this.#deps.generation.read();
     } catch (err) {
-      this.#pollBroken = true;
-      this.#log.warn(
-        "Cannot read the nftables generation; only the periodic check finds foreign changes",
-        { error: String(err) },
-      );
+      this.#broken(err);
       return undefined;
     }
+  }
+
+  #broken(err: unknown): void {
+    if (this.#watchBroken) return;
+    this.#watchBroken = true;
+    this.#log.warn(
+      "Cannot follow nftables commits; only the periodic check finds foreign changes",
+      {
+        error: String(err),
+      },
+    );
   }
 }
 

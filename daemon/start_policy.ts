@@ -1,8 +1,8 @@
 /**
  * The daemon's policy part: the whole `inet tern` table applied before the API answers (so no
  * ADD can beat it), then kept equal to the cluster state, `policy.dir` and this node's endpoints
- * by the {@linkcode PolicyManager}; with `reconcile.monitor`, the nftables generation id
- * (`src/nft_generation.ts`) is polled, so a change someone else makes is checked at once. Not
+ * by the {@linkcode PolicyManager}; with `reconcile.monitor`, nftables commits are followed
+ * (`src/nft_generation.ts`), so a change someone else makes is checked at once. Not
  * `nft monitor`: nftables 1.0.6's crashes after ordinary transactions and was down most of the
  * time. With `policy.enabled` false the part only deletes a table left by an earlier daemon.
  * @module
@@ -12,7 +12,7 @@ import { FilesSource } from "../src/cluster/files_source.ts";
 import type { Ip } from "../src/ip.ts";
 import type { Logger } from "../src/log.ts";
 import type { Nft } from "../src/nft.ts";
-import { NftGeneration } from "../src/nft_generation.ts";
+import { type GenerationWatch, NftGeneration } from "../src/nft_generation.ts";
 import { CleanupStack } from "../src/lib/cleanup_stack.ts";
 import type { DaemonConfig } from "./config.ts";
 import type { DaemonOptions } from "./daemon_options.ts";
@@ -116,20 +116,20 @@ export async function startPolicy(
 }
 
 /**
- * The generation id reader: the injected one, or an {@linkcode NftGeneration} of the daemon's
- * namespace, closed with the part. Undefined (said once) when FFI or the socket is unavailable:
- * then only the periodic check finds changes made by others.
+ * The generation id and its commits: the injected ones, or an {@linkcode NftGeneration} of the
+ * daemon's namespace, closed with the part. Undefined (said once) when FFI or the sockets are
+ * unavailable: then only the periodic check finds changes made by others.
  */
 function generationReader(
   options: DaemonOptions,
   parts: CleanupStack,
   log: Logger,
-): (() => number) | undefined {
+): GenerationWatch | undefined {
   if (options.nftGeneration !== undefined) return options.nftGeneration;
   try {
     const reader = new NftGeneration();
     parts.defer(() => reader.close());
-    return () => reader.read();
+    return reader;
   } catch (err) {
     log.warn("Cannot watch the nftables generation; only the periodic check finds changes", {
       error: String(err),

@@ -1,12 +1,15 @@
 /**
- * The nftables ruleset's generation id, read in-process. The kernel counts every committed
- * nftables transaction, of any table, in one number per network namespace; reading it is one
- * `NFT_MSG_GETGEN` request on a netlink socket, a pair of system calls (a few microseconds), so
- * it can be polled often where listing a table costs a process and up to ~0.3 s. Deno has no
- * netlink sockets, so the socket is libc's, through FFI; the messages are built and parsed by
- * the pure {@linkcode generationRequest} and {@linkcode parseGenerationReply}. This replaces
- * `nft monitor` as the trigger of the policy table check: nftables 1.0.6's monitor crashes on
- * ordinary transactions ("Received event for an unknown set") and was blind most of the time.
+ * The nftables ruleset's generation id, in-process. The kernel counts every committed nftables
+ * transaction, of any table, in one number per network namespace. Reading it is one
+ * `NFT_MSG_GETGEN` request on a netlink socket, a pair of system calls (a few microseconds); and
+ * a second socket, subscribed to the nftables multicast group with a socket filter that keeps
+ * only the `NFT_MSG_NEWGEN` message each commit ends with, lets {@linkcode NftGeneration.commit}
+ * wait for the next commit in a blocking `poll` on one of Deno's worker threads: no timer, no CPU
+ * while nothing changes, the commit seen within a millisecond. Deno has no netlink sockets, so
+ * they are libc's, through FFI; messages and the filter are built and parsed by pure functions.
+ * This replaces `nft monitor` as the trigger of the policy table check: nftables 1.0.6's monitor
+ * crashes on ordinary transactions ("Received event for an unknown set") and was down most of
+ * the time.
  * @module
  */
 
@@ -19,12 +22,23 @@ const NLM_F_REQUEST = 1;
 const NFTA_GEN_ID = 1;
 const NLMSG_HDRLEN = 16;
 const NFGENMSG_LEN = 4;
+/** The nftables multicast group (`NFNLGRP_NFTABLES`). */
+const NFNLGRP_NFTABLES = 7;
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_NETFILTER = 12;
 const MSG_DONTWAIT = 0x40;
+const SOL_SOCKET = 1;
+const SO_ATTACH_FILTER = 26;
+const POLLIN = 1;
+const EFD_NONBLOCK = 0o4000;
+const EFD_CLOEXEC = 0o2000000;
+const EAGAIN = 11;
+
+/** Whether this host is little-endian (the byte order of every C struct here). */
+const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const O_RDONLY = 0;
 const O_CLOEXEC = 0o2000000;
 const CLONE_NEWNET = 0x40000000;
@@ -83,6 +97,32 @@ function generationAttribute(view: DataView, from: number, to: number): number {
   throw new Error("Cannot read the nftables generation: the reply has no NFTA_GEN_ID");
 }
 
+/**
+ * A classic BPF socket filter that keeps the netlink messages of type `NFT_MSG_NEWGEN` and drops
+ * the rest (every rule, set and element a transaction touched is an event of its own), as the
+ * `struct sock_filter` array of this host's byte order. BPF loads are big-endian while
+ * `nlmsg_type` is in host order, so the constant is the type's bytes read big-endian.
+ */
+export function newgenFilter(): Uint8Array {
+  const little = LITTLE;
+  const type = little ? ((NEWGEN & 0xff) << 8) | (NEWGEN >> 8) : NEWGEN;
+  const program: [code: number, jt: number, jf: number, k: number][] = [
+    [0x28, 0, 0, 4], // ldh [4]: nlmsg_type
+    [0x15, 0, 1, type], // jeq NEWGEN ? next : skip one
+    [0x06, 0, 0, 0xffff], // ret: keep the message
+    [0x06, 0, 0, 0], // ret: drop it
+  ];
+  const out = new Uint8Array(program.length * 8);
+  const view = new DataView(out.buffer);
+  program.forEach(([code, jt, jf, k], i) => {
+    view.setUint16(i * 8, code, little);
+    view.setUint8(i * 8 + 2, jt);
+    view.setUint8(i * 8 + 3, jf);
+    view.setUint32(i * 8 + 4, k, little);
+  });
+  return out;
+}
+
 const LIBC_SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
@@ -90,31 +130,65 @@ const LIBC_SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
-/** Reads the generation id of one network namespace; {@linkcode NftGeneration.close} when done. */
-export class NftGeneration {
+/** What the table audit needs of the generation id (an {@linkcode NftGeneration}, or a fake). */
+export interface GenerationWatch {
+  /** The generation id now; throws when the kernel cannot be asked. */
+  read(): number;
+  /**
+   * Resolves true at the next nftables commit in the namespace (at once when one happened since
+   * the last call), false when `signal` aborts; rejects when the kernel cannot be asked.
+   */
+  commit(signal: AbortSignal): Promise<boolean>;
+}
+
+/**
+ * The generation id of one network namespace: read now, or wait for the next commit.
+ * {@linkcode NftGeneration.close} when done.
+ */
+export class NftGeneration implements GenerationWatch {
   readonly #lib: Deno.DynamicLibrary<typeof LIBC_SYMBOLS>;
+  /** Requests and their replies. */
   readonly #fd: number;
+  /** Subscribed, filtered to NEWGEN; -1 until opened. */
+  #events = -1;
+  /** Written to wake a waiting `poll` (an abort, or close). */
+  #wake = -1;
   readonly #reply = new Uint8Array(8192);
+  readonly #scratch = new Uint8Array(8192);
   #seq = 0;
   #closed = false;
+  #waiting: Promise<unknown> | undefined;
 
   /**
-   * Opens the netlink socket; `options.netns` (a name under /run/netns) opens it in that
-   * namespace (tests; needs CAP_SYS_ADMIN), default the current one. Throws when FFI or the
-   * socket is not available (then there is nothing cheap to poll).
+   * Opens the netlink sockets; `options.netns` (a name under /run/netns) opens them in that
+   * namespace (tests; needs CAP_SYS_ADMIN), default the current one. Throws when FFI or a socket
+   * is not available.
    */
   constructor(options: { netns?: string } = {}) {
     this.#lib = Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
+    const c = this.#lib.symbols;
+    const open = () => [openSocket(c), openSocket(c)] as const;
+    let fds: readonly number[] = [];
     try {
-      this.#fd = options.netns === undefined
-        ? openSocket(this.#lib.symbols)
-        : inNetns(this.#lib.symbols, options.netns, () => openSocket(this.#lib.symbols));
+      fds = options.netns === undefined ? open() : inNetns(c, options.netns, open);
+      this.#fd = fds[0]!;
+      this.#events = fds[1]!;
+      subscribeToCommits(c, this.#events);
+      this.#wake = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (this.#wake < 0) throw new Error(`Cannot make an eventfd: ${errnoText(c)}`);
     } catch (err) {
+      for (const fd of fds) c.close(fd);
       this.#lib.close();
       throw err;
     }
@@ -138,12 +212,88 @@ export class NftGeneration {
     }
   }
 
-  /** Closes the socket; harmless when closed. */
-  close(): void {
+  /**
+   * Resolves true at the next commit (at once when one was queued since the last call), false
+   * when `signal` aborts or the sockets are closed. One caller at a time.
+   */
+  async commit(signal: AbortSignal): Promise<boolean> {
+    const c = this.#lib.symbols;
+    const wake = () => c.write(this.#wake, new BigUint64Array([1n]), 8n);
+    signal.addEventListener("abort", wake);
+    try {
+      for (;;) {
+        if (this.#closed || signal.aborted) return false;
+        if (this.#drain()) return true;
+        const fds = new Uint8Array(16);
+        const view = new DataView(fds.buffer);
+        const little = LITTLE;
+        view.setInt32(0, this.#events, little);
+        view.setInt16(4, POLLIN, little);
+        view.setInt32(8, this.#wake, little);
+        view.setInt16(12, POLLIN, little);
+        // Blocks a worker thread, not this one, until a commit or a wake-up.
+        const waiting = c.poll(fds, 2n, -1);
+        this.#waiting = waiting;
+        const ready = await waiting;
+        this.#waiting = undefined;
+        c.read(this.#wake, new Uint8Array(8), 8n); // reset a wake-up (non-blocking)
+        // A failed poll (EINTR on the worker thread) is tried again.
+        if (ready < 0) await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      signal.removeEventListener("abort", wake);
+    }
+  }
+
+  /**
+   * Empties the subscribed socket; true when anything was there (an overrun, ENOBUFS, counts:
+   * commits were lost, so there were some).
+   */
+  #drain(): boolean {
+    const c = this.#lib.symbols;
+    let any = false;
+    for (;;) {
+      const n = Number(
+        c.recv(this.#events, this.#scratch, BigInt(this.#scratch.length), MSG_DONTWAIT),
+      );
+      if (n >= 0) {
+        any = true;
+        continue;
+      }
+      if (errno(c) === EAGAIN) return any;
+      any = true; // ENOBUFS: the queue overflowed; read on
+    }
+  }
+
+  /** Wakes a waiting {@linkcode NftGeneration.commit} and closes the sockets; harmless twice. */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#lib.symbols.close(this.#fd);
+    const c = this.#lib.symbols;
+    c.write(this.#wake, new BigUint64Array([1n]), 8n);
+    await this.#waiting;
+    for (const fd of [this.#fd, this.#events, this.#wake]) c.close(fd);
     this.#lib.close();
+  }
+}
+
+/** Joins the nftables group on `fd`, keeping only NEWGEN messages (the filter goes first). */
+function subscribeToCommits(c: Libc, fd: number): void {
+  const little = LITTLE;
+  const filter = newgenFilter();
+  const program = new Uint8Array(16); // struct sock_fprog: len, padding, pointer
+  const view = new DataView(program.buffer);
+  view.setUint16(0, filter.length / 8, little);
+  view.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(filter))), little);
+  if (c.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, program, program.length) !== 0) {
+    throw new Error(`Cannot filter the nftables events: ${errnoText(c)}`);
+  }
+  const address = new Uint8Array(12); // struct sockaddr_nl: family, padding, pid, groups
+  const addr = new DataView(address.buffer);
+  addr.setUint16(0, AF_NETLINK, little);
+  addr.setUint32(8, 1 << (NFNLGRP_NFTABLES - 1), little);
+  if (c.bind(fd, address, address.length) !== 0) {
+    throw new Error(`Cannot subscribe to the nftables events: ${errnoText(c)}`);
   }
 }
 
@@ -191,8 +341,12 @@ function inNetns<T>(c: Libc, netns: string, fn: () => T): T {
   }
 }
 
-function errnoText(c: Libc): string {
+/** This thread's `errno`, right after a failed call. */
+function errno(c: Libc): number {
   const at = c.__errno_location();
-  const errno = at === null ? 0 : new Deno.UnsafePointerView(at).getInt32();
-  return `errno ${errno}`;
+  return at === null ? 0 : new Deno.UnsafePointerView(at).getInt32();
+}
+
+function errnoText(c: Libc): string {
+  return `errno ${errno(c)}`;
 }

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../test/assert.ts";
-import { generationRequest, parseGenerationReply } from "./nft_generation.ts";
+import { generationRequest, newgenFilter, parseGenerationReply } from "./nft_generation.ts";
 
 /** A netlink message: header, then `body`, padded to 4 bytes. */
 function message(type: number, seq: number, body: number[]): number[] {
@@ -45,4 +45,26 @@ Deno.test("parseGenerationReply() reports the kernel's error and a truncated mes
   assertThrows(() => parseGenerationReply(new Uint8Array(cut), 7), Error, "netlink message");
   const noId = message(0x0a0f, 7, [0, 0, 0, 0, 8, 0, 2, 0, 0, 0, 0, 1]);
   assertThrows(() => parseGenerationReply(new Uint8Array(noId), 7), Error, "NFTA_GEN_ID");
+});
+
+Deno.test("newgenFilter() keeps NFT_MSG_NEWGEN and drops every other message", () => {
+  // Run the four instructions as the kernel would, on a message's first bytes.
+  const run = (type: number): number => {
+    const msg = new Uint8Array(16);
+    new DataView(msg.buffer).setUint16(4, type, true);
+    const filter = newgenFilter();
+    const view = new DataView(filter.buffer);
+    let a = 0;
+    for (let pc = 0; pc < filter.length / 8; pc++) {
+      const code = view.getUint16(pc * 8, true);
+      const jf = view.getUint8(pc * 8 + 3);
+      const k = view.getUint32(pc * 8 + 4, true);
+      if (code === 0x28) a = new DataView(msg.buffer).getUint16(k, false); // ldh [k], big-endian
+      else if (code === 0x15) pc += a === k ? view.getUint8(pc * 8 + 2) : jf;
+      else if (code === 0x06) return k;
+    }
+    throw new Error("the filter fell off its end");
+  };
+  assertEquals(run(0x0a0f), 0xffff, "NEWGEN kept");
+  for (const other of [0x0a00, 0x0a06, 0x0a0c, 0x0a10, 0x0f0a, 2]) assertEquals(run(other), 0);
 });
