@@ -9,6 +9,7 @@ Deno.test("selectBenchmarks() runs everything by default and keeps run order for
     "idle",
     "reconcile",
     "policy",
+    "table-repair",
   ]);
   assertEquals(selectBenchmarks("idle, iperf"), ["iperf", "idle"]);
   assertEquals(selectBenchmarks("policy,pod-add-del"), ["pod-add-del", "policy"]);
