@@ -219,7 +219,7 @@ render_config() {
       print "  # How long start-up waits for spec.podCIDRs on the Node of this node."
       print "  podCIDRWait: 60s"
       print "  # How long a CNI ADD waits for the first lists before failing (code 11)."
-      print "  syncWait: 30s"
+      print "  syncWait: 8s"
       in_cluster = 1; done_cluster = 1; next
     }
     in_cluster && /^#   / { next }

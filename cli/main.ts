@@ -18,6 +18,7 @@ import {
   type StatusResponse,
 } from "../src/api.ts";
 import { DaemonApiError, DaemonClient, DaemonUnavailableError } from "../src/daemon_client.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
 import { type BuildInfo, buildInfoCandidates, readBuildInfo } from "./build_info.ts";
 import { renderEndpoints, renderStatus } from "./render.ts";
@@ -113,7 +114,7 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
       },
     }));
   } catch (err) {
-    deps.err(`tern: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    deps.err(`tern: ${errorMessage(err)}\n\n${USAGE}`);
     return 2;
   }
   const json = values.json;

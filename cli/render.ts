@@ -4,6 +4,7 @@
  * @module
  */
 import type {
+  ClusterKindStatus,
   ClusterStatus,
   Endpoint,
   PolicySummary,
@@ -53,7 +54,10 @@ export function renderStatus(status: StatusResponse, options: { now?: number } =
   const used = status.pools.reduce((n, p) => n + p.used, 0);
   const fields: [string, string][] = [
     ["node", status.node],
-    ["ready", status.ready ? "yes" : "no"],
+    [
+      "ready",
+      status.ready ? "yes" : status.starting ? `no, starting: ${status.starting}` : "no",
+    ],
     ["version", status.version],
     ["uptime", formatDuration(status.uptimeMs)],
     ["endpoints", String(status.endpoints)],
@@ -67,9 +71,14 @@ export function renderStatus(status: StatusResponse, options: { now?: number } =
     text += "warning:   no free address: new pods on this node will fail to start\n";
   }
   text += "\n";
+  if (status.starting !== undefined) {
+    if (status.cluster?.kinds) text += kindTable(status.cluster.kinds);
+    return text;
+  }
   if (status.pools.length === 0) text += "no pools: the node has no pod CIDR\n";
   else text += poolTable(status);
   if (status.routing) text += routingDetails(status.routing, now);
+  if (status.cluster?.kinds) text += "\n" + kindTable(status.cluster.kinds);
   if (status.cluster && status.cluster.errors.length > 0) {
     text += `\nbad manifests (latest ${status.cluster.errors.length}, skipped):\n`;
     text += status.cluster.errors.map((e) => `  ${e}\n`).join("");
@@ -108,13 +117,36 @@ function ago(at: number, now: number): string {
   return `${formatDuration(now - at)} ago`;
 }
 
+/**
+ * The `kubernetes` source's kinds: whether each is listed and watched, how many objects, how
+ * stale the node's view is, and the last error. A kind the API server does not serve (its CRD is
+ * not installed) says so; it is retried.
+ */
+export function kindTable(kinds: readonly ClusterKindStatus[]): string {
+  return renderTable(
+    ["KIND", "STATE", "OBJECTS", "INVALID", "STALE", "RECONNECTS", "RELISTS", "LAST ERROR"],
+    kinds.map((k) => [
+      k.kind,
+      k.missing ? "crd missing" : !k.synced ? "listing" : k.watching ? "watching" : "reconnecting",
+      String(k.objects),
+      String(k.invalid),
+      k.staleSeconds === undefined ? "-" : formatDuration(k.staleSeconds * 1000),
+      String(k.reconnects),
+      String(k.relists),
+      k.lastError ?? "",
+    ]),
+  );
+}
+
 function clusterLine(cluster: ClusterStatus, now: number): string {
   let line = `${cluster.source} (${cluster.nodes} nodes, ${cluster.pods} pods)`;
-  if (!cluster.publishEndpoints) return `${line}, endpoints not published`;
+  if (cluster.synced === false) line += ", NOT SYNCED: first lists not in yet";
+  const what = cluster.kinds !== undefined ? "pod addresses" : "endpoints";
+  if (!cluster.publishEndpoints) return `${line}, ${what} not published`;
   const p = cluster.published;
-  if (p === undefined) line += ", endpoints not published yet";
+  if (p === undefined) line += `, ${what} not published yet`;
   else if (p.error !== undefined) {
-    line += `, publishing endpoints FAILED ${ago(p.at, now)}: ${p.error}`;
+    line += `, publishing ${what} FAILED ${ago(p.at, now)}: ${p.error}`;
   } else line += `, ${p.endpoints} endpoints published ${ago(p.at, now)}`;
   return line;
 }

@@ -269,3 +269,72 @@ Deno.test("renderStatus() shows a policy summary line: enforced, held pods, last
   const off = renderStatus({ ...status, policy: { enabled: false } }, { now: NOW });
   assertStringIncludes(off, "policy:    disabled (policy.enabled is false): nothing enforced\n");
 });
+
+Deno.test("renderStatus() of a starting daemon says what it waits for and each kind's list", () => {
+  const text = renderStatus({
+    ...status,
+    ready: false,
+    pools: [],
+    free: 0,
+    starting: "waiting for the first lists from the Kubernetes API server",
+    cluster: {
+      source: "kubernetes:https://10.0.0.1:6443",
+      nodes: 3,
+      pods: 0,
+      errors: [],
+      publishEndpoints: true,
+      synced: false,
+      kinds: [
+        {
+          kind: "Node",
+          apiVersion: "v1",
+          synced: true,
+          missing: false,
+          watching: true,
+          objects: 3,
+          invalid: 0,
+          staleSeconds: 0,
+          reconnects: 0,
+          relists: 0,
+        },
+        {
+          kind: "Pod",
+          apiVersion: "v1",
+          synced: false,
+          missing: false,
+          watching: false,
+          objects: 0,
+          invalid: 0,
+          reconnects: 2,
+          relists: 0,
+          lastError: "Kubernetes API refused the request: 429 TooManyRequests: slow down",
+        },
+        {
+          kind: "SecurityGroup",
+          apiVersion: "tern.dev/v1alpha1",
+          synced: true,
+          missing: true,
+          watching: false,
+          objects: 0,
+          invalid: 0,
+          reconnects: 0,
+          relists: 0,
+        },
+      ],
+    },
+  }, { now: 0 });
+  assertStringIncludes(
+    text,
+    "ready:     no, starting: waiting for the first lists from the Kubernetes API server\n",
+  );
+  assertStringIncludes(text, "NOT SYNCED: first lists not in yet");
+  assertStringIncludes(text, "Node           watching     3        0        0s");
+  assertStringIncludes(text, "Pod            listing      0        0        -      2");
+  assertStringIncludes(text, "429 TooManyRequests: slow down");
+  assertStringIncludes(text, "SecurityGroup  crd missing");
+  assertEquals(
+    text.includes("no pools"),
+    false,
+    "a starting daemon has no pools yet: not a problem",
+  );
+});

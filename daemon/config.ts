@@ -9,12 +9,14 @@ import { z } from "zod";
 import { parseDocument } from "yaml";
 import { DEFAULT_SOCKET } from "../src/api.ts";
 import { type Cidr, formatCidr, overlaps, parseCidr } from "../src/cidr.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import type { Level } from "../src/log.ts";
 import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
 import { DEFAULT_LOG_RATE } from "../src/policy/compile.ts";
-import { formatIssues, formatValue } from "./_zod_issues.ts";
-import { parseDuration } from "./duration.ts";
-import { type RoutingConfig, routingConfigSchema } from "./routing/routing_config.ts";
+import { formatValue } from "../src/zod_issues.ts";
+import { formatIssues } from "./_zod_issues.ts";
+import { parseDuration } from "../src/lib/duration.ts";
+import { type RoutingConfig, routingConfigSchema } from "../src/routing/routing_config.ts";
 
 /** Where the daemon looks for its config when `--config` is not given. */
 export const DEFAULT_CONFIG_PATH = "/etc/tern/ternd.yaml";
@@ -25,16 +27,19 @@ export const DEFAULT_STATE_FILE = "/var/lib/tern/state.kv";
 /** The `files` cluster source's directory by default. */
 export const DEFAULT_CLUSTER_DIR = "/etc/tern/cluster";
 
-/** The `cluster` section: where cluster state comes from. */
-export interface ClusterConfig {
-  /** Only `files` for now; `kubernetes` comes later. */
+/** What every cluster source's section has. */
+interface ClusterCommon {
+  /** How long start-up waits for this node's Node to carry a pod CIDR when `podCIDRs` is absent. */
+  podCIDRWaitMs: number;
+}
+
+/** `cluster.source: files`: a watched directory of Kubernetes-style manifests. */
+export interface FilesClusterConfig extends ClusterCommon {
   source: "files";
   /** The manifests directory of the `files` source. */
   dir: string;
   /** Whether the daemon writes `endpoints-<nodeName>.yaml` (NodeEndpoints) into `dir`. */
   publishEndpoints: boolean;
-  /** How long start-up waits for this node's Node to carry a pod CIDR when `podCIDRs` is absent. */
-  podCIDRWaitMs: number;
   /**
    * The `files` source's quiet time after a write ended (renamed into place, closed, removed)
    * before the directory is read again; `policy.dir` is watched with the same knobs.
@@ -43,6 +48,22 @@ export interface ClusterConfig {
   /** The `files` source's quiet time of a file written without such an end. */
   debounceMs: number;
 }
+
+/** `cluster.source: kubernetes`: list+watch against the API server. */
+export interface KubernetesClusterConfig extends ClusterCommon {
+  source: "kubernetes";
+  /** A kubeconfig file; absent: the in-cluster service account (token, CA, `KUBERNETES_SERVICE_*`). */
+  kubeconfig?: string;
+  /** The kubeconfig context to use; absent: its `current-context`. */
+  context?: string;
+  /** How long ADD waits for the first lists of every kind before it fails with code 11. */
+  syncWaitMs: number;
+  /** Whether the daemon annotates its pods with their addresses (`tern.dev/pod-ips`) after ADD. */
+  publishPodIPs: boolean;
+}
+
+/** The `cluster` section: where cluster state comes from. */
+export type ClusterConfig = FilesClusterConfig | KubernetesClusterConfig;
 
 /** The `policy` section: security groups and NetworkPolicy, enforced with nftables. */
 export interface PolicyConfig {
@@ -172,7 +193,7 @@ function duration(fallback: string, minMs: number) {
 
 const schema = z.strictObject({
   nodeName: z.string().superRefine((value, ctx) => {
-    if (!isNodeName(value)) {
+    if (value !== "" && !isNodeName(value)) {
       ctx.addIssue({
         code: "custom",
         message: `${
@@ -214,14 +235,24 @@ const schema = z.strictObject({
     level: z.enum(["debug", "info", "warn", "error"]).default("info"),
     file: absolutePath.optional(),
   }).prefault({}),
-  cluster: z.strictObject({
-    source: z.enum(["files"]),
-    dir: absolutePath.default(DEFAULT_CLUSTER_DIR),
-    publishEndpoints: z.boolean().default(true),
-    podCIDRWait: duration("60s", 0),
-    settle: duration("10ms", 0),
-    debounce: duration("100ms", 0),
-  }).optional(),
+  cluster: z.discriminatedUnion("source", [
+    z.strictObject({
+      source: z.literal("files"),
+      dir: absolutePath.default(DEFAULT_CLUSTER_DIR),
+      publishEndpoints: z.boolean().default(true),
+      podCIDRWait: duration("60s", 0),
+      settle: duration("10ms", 0),
+      debounce: duration("100ms", 0),
+    }),
+    z.strictObject({
+      source: z.literal("kubernetes"),
+      kubeconfig: absolutePath.optional(),
+      context: z.string().min(1).optional(),
+      podCIDRWait: duration("60s", 0),
+      syncWait: duration("8s", 0),
+      publishPodIPs: z.boolean().default(true),
+    }),
+  ], { error: 'must be "files" or "kubernetes"' }).optional(),
   routing: routingConfigSchema.prefault({}),
   reconcile: z.strictObject({
     interval: duration("10s", 100),
@@ -280,11 +311,13 @@ const schema = z.strictObject({
 
 /**
  * Parses and validates the YAML text of a config (pure). `options.file` names the file in
- * errors; `options.hostname` is the default node name. Throws {@linkcode ConfigError}.
+ * errors. The node name is `nodeName` when set (and not empty), else `options.nodeNameEnv` (the
+ * `NODE_NAME` environment variable, as a DaemonSet sets it from `spec.nodeName`), else
+ * `options.hostname` lowercased. Throws {@linkcode ConfigError}.
  */
 export function parseConfig(
   text: string,
-  options: { file?: string; hostname?: string } = {},
+  options: { file?: string; hostname?: string; nodeNameEnv?: string } = {},
 ): DaemonConfig {
   const file = options.file ?? DEFAULT_CONFIG_PATH;
   const doc = parseDocument(text, { prettyErrors: false });
@@ -303,7 +336,18 @@ export function parseConfig(
   if (!result.success) throw new ConfigError(file, formatIssues(result.error.issues, input));
   const data = result.data;
 
-  let nodeName = data.nodeName;
+  let nodeName = data.nodeName === "" ? undefined : data.nodeName;
+  const fromEnv = options.nodeNameEnv;
+  if (nodeName === undefined && fromEnv !== undefined && fromEnv !== "") {
+    if (!isNodeName(fromEnv)) {
+      throw new ConfigError(file, [
+        `nodeName: is not set and NODE_NAME ${
+          formatValue(fromEnv)
+        } is not a valid node name: set nodeName or fix NODE_NAME`,
+      ]);
+    }
+    nodeName = fromEnv;
+  }
   if (nodeName === undefined) {
     const host = (options.hostname ?? "").toLowerCase();
     if (!isNodeName(host)) {
@@ -335,27 +379,41 @@ export function parseConfig(
   };
   if (data.policy.dir !== undefined) config.policy.dir = data.policy.dir;
   if (data.log.file !== undefined) config.log.file = data.log.file;
-  if (data.cluster !== undefined) {
+  const cluster = data.cluster;
+  if (cluster?.source === "files") {
     config.cluster = {
-      source: data.cluster.source,
-      dir: data.cluster.dir,
-      publishEndpoints: data.cluster.publishEndpoints,
-      podCIDRWaitMs: data.cluster.podCIDRWait,
-      settleMs: data.cluster.settle,
-      debounceMs: data.cluster.debounce,
+      source: cluster.source,
+      dir: cluster.dir,
+      publishEndpoints: cluster.publishEndpoints,
+      podCIDRWaitMs: cluster.podCIDRWait,
+      settleMs: cluster.settle,
+      debounceMs: cluster.debounce,
+    };
+  } else if (cluster?.source === "kubernetes") {
+    config.cluster = {
+      source: cluster.source,
+      podCIDRWaitMs: cluster.podCIDRWait,
+      syncWaitMs: cluster.syncWait,
+      publishPodIPs: cluster.publishPodIPs,
+      ...(cluster.kubeconfig !== undefined ? { kubeconfig: cluster.kubeconfig } : {}),
+      ...(cluster.context !== undefined ? { context: cluster.context } : {}),
     };
   }
   return config;
 }
 
 /**
- * Reads and validates the config at `path`. `options.readTextFile` and `options.hostname` are
- * injectable for tests (defaults: `Deno.readTextFile`, `Deno.hostname`). Throws
- * {@linkcode ConfigError}, also when the file cannot be read.
+ * Reads and validates the config at `path`. `options.readTextFile`, `options.hostname` and
+ * `options.env` are injectable for tests (defaults: `Deno.readTextFile`, `Deno.hostname`,
+ * `Deno.env.get`). Throws {@linkcode ConfigError}, also when the file cannot be read.
  */
 export async function loadConfig(
   path: string,
-  options: { readTextFile?: (path: string) => Promise<string>; hostname?: () => string } = {},
+  options: {
+    readTextFile?: (path: string) => Promise<string>;
+    hostname?: () => string;
+    env?: (name: string) => string | undefined;
+  } = {},
 ): Promise<DaemonConfig> {
   const read = options.readTextFile ?? Deno.readTextFile;
   let text: string;
@@ -364,10 +422,13 @@ export async function loadConfig(
   } catch (err) {
     const why = err instanceof Deno.errors.NotFound
       ? "the file does not exist: write one (see docs/daemon.md) or pass --config FILE"
-      : err instanceof Error
-      ? err.message
-      : String(err);
+      : errorMessage(err);
     throw new ConfigError(path, [`cannot read it: ${why}`]);
   }
-  return parseConfig(text, { file: path, hostname: (options.hostname ?? Deno.hostname)() });
+  const nodeNameEnv = (options.env ?? ((name) => Deno.env.get(name)))("NODE_NAME");
+  return parseConfig(text, {
+    file: path,
+    hostname: (options.hostname ?? Deno.hostname)(),
+    ...(nodeNameEnv !== undefined ? { nodeNameEnv } : {}),
+  });
 }

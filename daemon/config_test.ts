@@ -105,7 +105,9 @@ Deno.test("parseConfig() reads the files source's settle and debounce times, and
     "cluster: {source: files, settle: 0, debounce: 250ms}\npodCIDRs: []\n",
     { hostname: "h" },
   );
-  assertEquals([config.cluster?.settleMs, config.cluster?.debounceMs], [0, 250]);
+  const cluster = config.cluster;
+  assert(cluster?.source === "files");
+  assertEquals([cluster.settleMs, cluster.debounceMs], [0, 250]);
   const err = assertThrows(
     () => parseConfig("cluster: {source: files, settle: soon}\npodCIDRs: []\n", { hostname: "h" }),
     ConfigError,
@@ -240,4 +242,36 @@ Deno.test("parseConfig() refuses a gc.interval under 100ms and a bare number", (
     ConfigError,
     "gc.gracePeriod: 60 is not a duration",
   );
+});
+
+Deno.test("parseConfig() accepts the DaemonSet's ConfigMap, naming the node from NODE_NAME", async () => {
+  const { parse } = await import("yaml");
+  const manifest = parse(
+    await Deno.readTextFile(new URL("../deploy/20-configmap.yaml", import.meta.url)),
+  ) as { data: Record<string, string> };
+  const text = manifest.data["ternd.yaml"];
+  assert(text !== undefined);
+  const config = parseConfig(text, { hostname: "ip-10-0-0-1", nodeNameEnv: "node-7" });
+  assertEquals(config.nodeName, "node-7");
+  assertEquals(config.cluster, {
+    source: "kubernetes",
+    podCIDRWaitMs: 60_000,
+    syncWaitMs: 8_000,
+    publishPodIPs: true,
+  });
+});
+
+Deno.test("parseConfig() takes nodeName over NODE_NAME over the hostname, and checks NODE_NAME", () => {
+  const text = "cluster: {source: kubernetes, kubeconfig: /etc/tern/kubeconfig}\n";
+  assertEquals(
+    parseConfig(`nodeName: a\n${text}`, { hostname: "c", nodeNameEnv: "b" }).nodeName,
+    "a",
+  );
+  assertEquals(parseConfig(text, { hostname: "c", nodeNameEnv: "b" }).nodeName, "b");
+  assertEquals(parseConfig(text, { hostname: "C", nodeNameEnv: "" }).nodeName, "c");
+  const err = assertThrows(
+    () => parseConfig(text, { hostname: "c", nodeNameEnv: "Not_A_Node" }),
+    ConfigError,
+  );
+  assertStringIncludes(err.message, 'NODE_NAME "Not_A_Node" is not a valid node name');
 });

@@ -7,8 +7,8 @@
 import { parseArgs } from "node:util";
 import { createLogger, type Logger } from "../src/log.ts";
 import { ConfigError, type DaemonConfig, DEFAULT_CONFIG_PATH, loadConfig } from "./config.ts";
-import { RELEASE_OUTSIDE_POOLS_FLAG } from "./outside_pools.ts";
-import { dirname } from "./start_ipam.ts";
+import { RELEASE_OUTSIDE_POOLS_FLAG } from "./ipam/outside_pools.ts";
+import { dirname } from "./ipam/start_ipam.ts";
 
 /** `ternd --help`. */
 export const USAGE = `Usage: ternd [--config FILE] [${RELEASE_OUTSIDE_POOLS_FLAG}]

@@ -5,7 +5,7 @@
  */
 import type { GenerationWatch } from "../src/nft_generation.ts";
 import type { Runner } from "../src/runner.ts";
-import type { Spawner } from "./ip_monitor.ts";
+import type { Spawner } from "../src/lib/process_monitor.ts";
 
 /** Injection points for tests; the defaults are the real system. */
 export interface DaemonOptions {

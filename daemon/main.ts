@@ -1,30 +1,34 @@
 /**
  * `ternd` (also `tern daemon`): the node daemon, in the foreground, assembled from its parts in
- * the order each needs the others. The cluster part lists the cluster source (when configured)
- * and learns the node's pod CIDRs; the IPAM part opens the KV state, refuses allocations outside
- * the pod CIDRs and sweeps once; the routing part turns on forwarding and runs the first
- * reconcile pass; the policy part applies the whole `inet tern` table (unless disabled); then the
- * node's endpoints are published, the API part serves on the Unix socket and the periodic sweep
- * starts. Every part goes on one cleanup stack: SIGTERM or SIGINT (or a failure at start-up)
- * stops them in reverse order, the API first, and the daemon exits 0 (1 on a failure).
+ * the order each needs the others. The API part serves the Unix socket first, answering that the
+ * daemon is starting (and what it waits for) and holding other requests a bounded time; the
+ * cluster part lists the cluster source (when configured) and learns the node's pod CIDRs; the
+ * IPAM part opens the KV state, refuses allocations outside the pod CIDRs and sweeps once; the
+ * routing part turns on forwarding and runs the first reconcile pass; the policy part applies the
+ * whole `inet tern` table (unless disabled); then the node's endpoints are published, the API
+ * serves the whole API over the parts and the periodic sweep starts. Every part goes on one
+ * cleanup stack: SIGTERM or SIGINT (or a failure at start-up) stops the API first, then the rest
+ * in reverse order, and the daemon exits 0 (1 on a failure).
  * @module
  */
 import { Ip } from "../src/ip.ts";
 import { CleanupStack } from "../src/lib/cleanup_stack.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { Nft } from "../src/nft.ts";
 import { denoRunner } from "../src/runner.ts";
 import { TERN_VERSION } from "../src/version.ts";
 import type { DaemonConfig } from "./config.ts";
 import { loadDaemonConfig, parseDaemonArgs } from "./daemon_args.ts";
 import type { DaemonOptions } from "./daemon_options.ts";
-import { formatDuration } from "./duration.ts";
-import { LocalEndpoints } from "./local_endpoints.ts";
-import { probeSocket, SocketInUseError } from "./server.ts";
-import { startApi } from "./start_api.ts";
-import { type ClusterPart, startCluster } from "./start_cluster.ts";
-import { type IpamPart, startIpam } from "./start_ipam.ts";
-import { type PolicyPart, startPolicy } from "./start_policy.ts";
-import { hostDataplane, type RoutingPart, startRouting } from "./start_routing.ts";
+import { formatDuration } from "../src/lib/duration.ts";
+import { LocalEndpoints } from "../src/local_endpoints.ts";
+import { probeSocket, SocketInUseError } from "./api/server.ts";
+import { startApi } from "./api/start_api.ts";
+import type { StartingState } from "./api/starting_handler.ts";
+import { type ClusterPart, startCluster } from "./cluster/start_cluster.ts";
+import { type IpamPart, startIpam } from "./ipam/start_ipam.ts";
+import { type PolicyPart, startPolicy } from "./policy/start_policy.ts";
+import { hostDataplane, type RoutingPart, startRouting } from "./routing/start_routing.ts";
 import { listenForStop } from "./stop_signals.ts";
 
 /**
@@ -46,10 +50,22 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const ip = new Ip(options.runner ?? denoRunner);
     const nft = new Nft(options.nftRunner ?? options.runner ?? denoRunner);
     const endpoints = new LocalEndpoints();
+    // Served at once: status says what start-up waits for; other requests wait for the parts.
+    const starting: StartingState = { phase: "starting" };
+    const api = stack.push(await startApi(config, { log, starting: () => starting }));
 
+    starting.phase = config.cluster?.source === "kubernetes"
+      ? "waiting for the first lists from the Kubernetes API server"
+      : "reading cluster state";
     const cluster = stack.push(
-      await startCluster(config, { log, configFile: flags.configFile, signal: stopping.signal }),
+      await startCluster(config, {
+        log,
+        configFile: flags.configFile,
+        signal: stopping.signal,
+        progress: (status) => starting.cluster = status,
+      }),
     );
+    starting.phase = "programming routes and policy";
     const { state, pools } = cluster;
     const host = hostDataplane(config, { ip, endpoints, state, options });
     const ipam = stack.push(
@@ -76,16 +92,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       }),
     );
     await cluster.publish(endpoints);
-    const api = stack.push(
-      await startApi(config, {
-        ipam,
-        dataplane: host.dataplane,
-        routing,
-        cluster,
-        policy: policy.service,
-        log,
-      }),
-    );
+    api.attach({ ipam, dataplane: host.dataplane, routing, cluster, policy: policy.service });
     stack.push(ipam.startSweeper());
     log.info("ternd started", startedFields(config, { cluster, ipam, routing, policy }));
     options.onReady?.();
@@ -95,6 +102,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       api.finished.then(() => "server stopped"),
     ]);
     log.info("Stopping", { why });
+    await api.stop(); // first: no change may start while the parts stop
     await stack.unwind(cleanupFailed);
     log.info("ternd stopped");
     return why === "server stopped" ? 1 : 0;
@@ -103,7 +111,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       log.info("Stopped during start-up");
       return 0;
     }
-    log.error(err instanceof Error ? err.message : String(err));
+    log.error(errorMessage(err));
     return 1;
   } finally {
     await stack.unwind(cleanupFailed);

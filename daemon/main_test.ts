@@ -1,9 +1,10 @@
 import { assert, assertEquals, assertStringIncludes } from "../test/assert.ts";
+import type { StatusResponse } from "../src/api.ts";
 import { DaemonClient } from "../src/daemon_client.ts";
 import { hostVethName } from "../src/names.ts";
 import type { Runner } from "../src/runner.ts";
 import { READY_GROUP } from "../src/policy/render.ts";
-import type { Spawner } from "./ip_monitor.ts";
+import type { Spawner } from "../src/lib/process_monitor.ts";
 import { runDaemon } from "./main.ts";
 
 /**
@@ -260,24 +261,7 @@ Deno.test("runDaemon() with a files cluster source learns its pod CIDR, routes t
       assertStringIncludes(batch, "route replace unreachable 10.244.5.0/24 table 254 proto 116");
 
       // An endpoint programmed through the API is published within a moment.
-      const alloc = await client.allocate({
-        containerID: "c1",
-        ifname: "eth0",
-        network: "tern",
-        netns: "/var/run/netns/c1",
-        podNamespace: "default",
-        podName: "web",
-      });
-      await Deno.mkdir(`${env.conf}/${await hostVethName("c1", "eth0")}`);
-      await client.program({
-        containerID: "c1",
-        ifname: "eth0",
-        network: "tern",
-        netns: "/var/run/netns/c1",
-        hostVeth: await hostVethName("c1", "eth0"),
-        podMac: "0a:58:0a:f4:05:02",
-        ip: alloc.ip,
-      });
+      const alloc = await addWebPod(client, env);
       const file = `${cluster}/endpoints-test-node.yaml`;
       const deadline = Date.now() + 2_000;
       let text = "";
@@ -426,3 +410,125 @@ Deno.test("runDaemon() with policy disabled deletes its table and programs no po
     });
     assertEquals(code, 0);
   }));
+
+Deno.test("runDaemon() on the kubernetes source answers 'starting' until the first lists are in, then serves and annotates the pod", () =>
+  withEnv(async (env) => {
+    const { startFakeApiServer } = await import("../test/fake_apiserver/server.ts");
+    const { fakeKubeconfig } = await import("../test/fake_apiserver/kubeconfig.ts");
+    const api = await startFakeApiServer({ hostname: "127.0.0.1", port: 0, tokens: ["t0k3n"] });
+    try {
+      await api.create({
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: "test-node" },
+        spec: { podCIDR: "10.244.3.0/24", podCIDRs: ["10.244.3.0/24"] },
+        status: { addresses: [{ type: "InternalIP", address: "10.98.0.3" }] },
+      });
+      await api.create({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "web", namespace: "default" },
+        spec: { nodeName: "test-node", containers: [{ name: "main", image: "web" }] },
+      });
+      // The API server is down while the daemon starts.
+      await api.stop();
+      const kubeconfig = `${env.dir}/kubeconfig`;
+      await Deno.writeTextFile(kubeconfig, fakeKubeconfig({ server: api.url, token: "t0k3n" }));
+      const path = `${env.dir}/ternd.yaml`;
+      await Deno.writeTextFile(
+        path,
+        [
+          "nodeName: test-node",
+          `socket: ${env.socket}`,
+          `stateFile: ${env.stateFile}`,
+          "log: {level: error}",
+          `cluster: {source: kubernetes, kubeconfig: ${kubeconfig}, syncWait: 300ms}`,
+        ].join("\n"),
+      );
+      const stop = new AbortController();
+      const exit = runDaemon(["--config", path], {
+        runner: fakeIp,
+        spawn: fakeSpawn,
+        ipForwardPath: env.ipForward,
+        rpFilterDir: env.conf,
+        stop: stop.signal,
+      });
+      try {
+        const client = new DaemonClient(env.socket, { timeoutMs: 5_000 });
+        const starting = await pollStatus(client, (s) => s.starting !== undefined);
+        assertEquals(starting.ready, false);
+        assertStringIncludes(starting.starting!, "first lists from the Kubernetes API server");
+        assertEquals(starting.cluster?.synced, false);
+        // An ADD while the lists are not in waits syncWait, then fails as unavailable.
+        const refused = await client.allocate({
+          containerID: "c1",
+          ifname: "eth0",
+          network: "tern",
+          netns: "/var/run/netns/c1",
+          podNamespace: "default",
+          podName: "web",
+        }).then(() => undefined, (err: unknown) => err);
+        assertEquals((refused as { reason?: string } | undefined)?.reason, "unavailable");
+        assertStringIncludes(String(refused), "Daemon is not ready: starting");
+
+        await api.start();
+        const ready = await pollStatus(client, (s) => s.ready, 20_000);
+        assertEquals(ready.pools, [{ cidr: "10.244.3.0/24", capacity: 254, used: 0, free: 254 }]);
+        assertEquals(ready.cluster?.synced, true);
+        assertEquals(ready.cluster?.kinds?.find((k) => k.kind === "Pod")?.objects, 1);
+        const res = await addWebPod(client, env);
+        // The pod is told its address at once, long before kubelet would write status.podIPs.
+        const deadline = Date.now() + 10_000;
+        let annotation: string | undefined;
+        while (Date.now() < deadline) {
+          const pod = await api.get({
+            apiVersion: "v1",
+            kind: "Pod",
+            namespace: "default",
+            name: "web",
+          });
+          annotation = (pod?.metadata as { annotations?: Record<string, string> })?.annotations
+            ?.["tern.dev/pod-ips"];
+          if (annotation !== undefined) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assertEquals(annotation, res.ip);
+      } finally {
+        stop.abort();
+      }
+      assertEquals(await exit, 0);
+    } finally {
+      await api.close();
+    }
+  }));
+
+/** Polls the daemon's status until `done` holds (the daemon may not answer yet at first). */
+async function pollStatus(
+  client: DaemonClient,
+  done: (s: StatusResponse) => boolean,
+  timeoutMs = 10_000,
+): Promise<StatusResponse> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const status = await client.status();
+      if (done(status)) return status;
+      last = status;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`Status did not come within ${timeoutMs} ms: last ${JSON.stringify(last)}`);
+}
+
+/** What the plugin asks of the daemon for pod default/web (c1, eth0): allocate, then program. */
+async function addWebPod(client: DaemonClient, env: Env): Promise<{ ip: string }> {
+  const id = { containerID: "c1", ifname: "eth0", network: "tern", netns: "/var/run/netns/c1" };
+  const alloc = await client.allocate({ ...id, podNamespace: "default", podName: "web" });
+  const hostVeth = await hostVethName("c1", "eth0");
+  await Deno.mkdir(`${env.conf}/${hostVeth}`);
+  await client.program({ ...id, hostVeth, podMac: "0a:58:0a:f4:05:02", ip: alloc.ip });
+  return alloc;
+}

@@ -477,6 +477,7 @@ Deno.test("the RBAC grants exactly the verbs ternd uses, and nothing on secrets"
     ...read.map((v) => `core/nodes:${v}`),
     ...[...read, "patch"].map((v) => `core/pods:${v}`),
     ...read.map((v) => `core/namespaces:${v}`),
+    ...read.map((v) => `core/serviceaccounts:${v}`),
     ...["create", "patch"].flatMap((v) => [`core/events:${v}`, `events.k8s.io/events:${v}`]),
     ...read.map((v) => `networking.k8s.io/networkpolicies:${v}`),
     ...read.map((v) => `vpcresources.k8s.aws/securitygrouppolicies:${v}`),
@@ -535,7 +536,7 @@ Deno.test("the DaemonSet runs ternd as the brief of issue 11 says", async () => 
   const config = parseYaml(configMap.data["ternd.yaml"]!);
   assertEquals(config, {
     nodeName: "",
-    cluster: { source: "kubernetes", podCIDRWait: "60s", syncWait: "30s" },
+    cluster: { source: "kubernetes", podCIDRWait: "60s", syncWait: "8s" },
     policy: { enabled: true },
     routing: { mode: "routes" },
   });

@@ -10,6 +10,7 @@
 import type { AllocateRequest, AllocateResponse } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { type Ip, type PodLink, renderPodSide, renderVethAdd } from "../src/ip.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import type { Logger } from "../src/log.ts";
 import { GATEWAY_IP, hostVethMac, hostVethName } from "../src/names.ts";
 import { CommandError } from "../src/runner.ts";
@@ -36,7 +37,7 @@ function stderrOf(err: unknown): string {
     return err.result.stderr.replace(/Command failed [^\n]*\n?/g, "").trim() ||
       `exit ${err.result.code}`;
   }
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 /**
@@ -204,7 +205,7 @@ async function rollback(undo: Undo[], log: Logger, fields: Record<string, unknow
       log.error("Cannot roll back", {
         ...fields,
         step: step.what,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       });
     }
   }

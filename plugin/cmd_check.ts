@@ -8,6 +8,7 @@
 import type { Endpoint } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import type { IpAddrInfo, IpLink, IpNeigh, IpRoute } from "../src/ip.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { GATEWAY_IP, hostVethName } from "../src/names.ts";
 import { CommandError } from "../src/runner.ts";
 import type { CommandContext } from "./_context.ts";
@@ -20,7 +21,7 @@ type LinkWithAddrs = IpAddrInfo & IpLink;
 
 function reason(err: unknown): string {
   if (err instanceof CommandError) return err.result.stderr.trim() || `exit ${err.result.code}`;
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 function missingDevice(err: unknown): boolean {

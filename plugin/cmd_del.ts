@@ -9,6 +9,7 @@
 import type { ReleaseResponse } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { DaemonApiError } from "../src/daemon_client.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { hostVethName } from "../src/names.ts";
 import type { CommandContext } from "./_context.ts";
 import { daemonFailure } from "./daemon_failure.ts";
@@ -28,7 +29,7 @@ export async function cmdDel(ctx: CommandContext<DelEnv>): Promise<void> {
   } catch (err) {
     vethFailure = new CniError(
       CniCode.IoFailure,
-      `Cannot delete host veth ${hostVeth}: ${err instanceof Error ? err.message : String(err)}`,
+      `Cannot delete host veth ${hostVeth}: ${errorMessage(err)}`,
     );
   }
 

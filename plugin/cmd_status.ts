@@ -7,6 +7,7 @@
 import type { StatusResponse } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { DaemonUnavailableError } from "../src/daemon_client.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import type { CommandContext } from "./_context.ts";
 import type { NetworkEnv } from "./env.ts";
 
@@ -17,7 +18,7 @@ export async function cmdStatus(ctx: CommandContext<NetworkEnv>): Promise<void> 
   try {
     status = await daemon.status();
   } catch (err) {
-    const text = err instanceof Error ? err.message : String(err);
+    const text = errorMessage(err);
     throw new CniError(
       CniCode.PluginNotAvailable,
       err instanceof DaemonUnavailableError

@@ -5,6 +5,7 @@
  */
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { DaemonApiError, DaemonUnavailableError } from "../src/daemon_client.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 
 /** The CNI error for `err`, thrown by the daemon client while doing `action` (`allocate`, …). */
 export function daemonFailure(err: unknown, action: string): CniError {
@@ -35,6 +36,6 @@ export function daemonFailure(err: unknown, action: string): CniError {
   }
   return new CniError(
     CniCode.IoFailure,
-    `Daemon failed to ${action}: ${err instanceof Error ? err.message : String(err)}`,
+    `Daemon failed to ${action}: ${errorMessage(err)}`,
   );
 }

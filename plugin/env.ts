@@ -6,6 +6,7 @@
  * @module
  */
 import { CniCode, CniError } from "../src/cni_error.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import { type CniArgs, parseCniArgs } from "./cni_args.ts";
 
 /** The commands of the CNI spec 1.1.0. */
@@ -137,7 +138,7 @@ export function parseEnv(
   try {
     args = parseCniArgs(env.CNI_ARGS ?? "");
   } catch (err) {
-    problem("CNI_ARGS", `CNI_ARGS ${err instanceof Error ? err.message : String(err)}`);
+    problem("CNI_ARGS", `CNI_ARGS ${errorMessage(err)}`);
   }
 
   if (

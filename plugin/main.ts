@@ -5,6 +5,7 @@
  * @module
  */
 import { DaemonClient } from "../src/daemon_client.ts";
+import { concatBytes } from "../src/lib/bytes.ts";
 import { createLogger } from "../src/log.ts";
 import { denoRunner } from "../src/runner.ts";
 import { runSkel } from "./skel.ts";
@@ -17,20 +18,12 @@ function readStdin(): Promise<string> {
   if (Deno.stdin.isTerminal()) return Promise.resolve("");
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(64 * 1024);
-  let total = 0;
   for (;;) {
     const n = Deno.stdin.readSync(buf);
     if (n === null || n === 0) break;
     chunks.push(buf.slice(0, n));
-    total += n;
   }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return Promise.resolve(new TextDecoder().decode(all));
+  return Promise.resolve(new TextDecoder().decode(concatBytes(chunks)));
 }
 
 function netnsExists(path: string): boolean {

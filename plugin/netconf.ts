@@ -8,6 +8,7 @@
 import type { AttachmentId } from "../src/api.ts";
 import { DEFAULT_SOCKET } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import type { Level } from "../src/log.ts";
 import { SUPPORTED_CNI_VERSIONS } from "../src/version.ts";
 import { isRecord, parseDns, record, ShapeError, show, string } from "./_shape.ts";
@@ -134,7 +135,7 @@ export function parseNetConf(text: string, command: CniCommand): NetConf {
   } catch (err) {
     throw new CniError(
       CniCode.DecodingFailure,
-      `Cannot decode network config: ${err instanceof Error ? err.message : String(err)}`,
+      `Cannot decode network config: ${errorMessage(err)}`,
     );
   }
   if (!isRecord(raw)) {

@@ -8,6 +8,7 @@
 import { CniCode, CniError } from "../src/cni_error.ts";
 import type { DaemonApi } from "../src/daemon_client.ts";
 import { Ip } from "../src/ip.ts";
+import { errorMessage } from "../src/lib/errors.ts";
 import type { Level, Logger } from "../src/log.ts";
 import type { Runner } from "../src/runner.ts";
 import { CNI_SPEC_VERSION, SUPPORTED_CNI_VERSIONS } from "../src/version.ts";
@@ -46,7 +47,7 @@ function asCniError(err: unknown): CniError {
   if (err instanceof CniError) return err;
   return new CniError(
     CniCode.IoFailure,
-    `Unexpected failure: ${err instanceof Error ? err.message : String(err)}`,
+    `Unexpected failure: ${errorMessage(err)}`,
   );
 }
 

@@ -13,7 +13,7 @@
  * - `idle`: a tern daemon's CPU and RSS, idle on a cluster node with pods, beside a bare Deno
  *   process that only waits, over the same window.
  * - `reconcile`: one reconcile pass with 10, 100 and 1000 endpoints (`measureReconcile` of
- *   `daemon/reconcile_bench.ts`): the pure part, a pass on a fake `ip`, and passes on a real
+ *   `scripts/reconcile_bench.ts`): the pure part, a pass on a fake `ip`, and passes on a real
  *   kernel in a throwaway namespace (first, steady, repair), with the growth from 100 to 1000.
  * - `policy`: throughput and new-connection rate between two pods with 0, 1k and 10k
  *   security-group rules, against the same 10k rules as a linear iptables chain, and policy
@@ -61,7 +61,7 @@ import {
   UDP_DATAGRAM_BYTES,
 } from "./iperf.ts";
 import { machineBusyPercent, sampleUsage } from "./proc_usage.ts";
-import { measureReconcile, type ReconcileMeasurement } from "../daemon/reconcile_bench.ts";
+import { measureReconcile, type ReconcileMeasurement } from "./reconcile_bench.ts";
 
 /** The p-th percentile (0..100) of `values` by nearest rank. */
 export function percentile(values: number[], p: number): number {
@@ -330,7 +330,7 @@ async function benchIperf(
     // passes, but through the pods' policy chains, and with connection tracking on (the policy
     // layer tracks connections only while some local pod is isolated).
     if (options.isolated) {
-      await cluster.writeManifest("bench-isolated.yaml", ISOLATING_POLICY);
+      await cluster.apply(ISOLATING_POLICY);
     }
     // The same three placements for both plugins: a sender and a receiver on the first node, a
     // receiver on the second.
@@ -555,7 +555,7 @@ async function benchIdle(options: { seconds: number }, summary: Summary): Promis
 async function benchReconcile(summary: Summary): Promise<void> {
   console.log(
     "\nreconcile: one pass by local endpoints (10 peer nodes, every tenth endpoint bound to an " +
-      "egress table; measureReconcile of daemon/reconcile_bench.ts; medians of 5; ms)",
+      "egress table; measureReconcile of scripts/reconcile_bench.ts; medians of 5; ms)",
   );
   console.log(
     row(["endpoints", "routes", "rules", "pure", "fake ip", "kernel 1st", "kernel", "repair"]),

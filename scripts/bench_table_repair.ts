@@ -10,7 +10,8 @@
  * the daemon's log. The cost side: one read of the generation id (`NftGeneration.read`, in a
  * throwaway namespace), and the daemon's idle CPU with and without following commits over the
  * same window. `TERN_BIN` picks the tern to measure (as for the sandbox), so an older tree with
- * `nft monitor` can be measured the same way. Run alone: `deno run -A --unstable-kv scripts/bench_table_repair.ts`, or as
+ * `nft monitor` can be measured the same way. Run alone:
+ * `deno run -A --unstable-kv scripts/bench_table_repair.ts`, or as
  * `deno task bench --only table-repair`.
  * @module
  */

@@ -21,6 +21,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { concatBytes } from "../src/lib/bytes.ts";
+import { errorMessage } from "../src/lib/errors.ts";
+import { runResultOf } from "../src/runner.ts";
 import { TERN_VERSION } from "../src/version.ts";
 
 /** How `dist/tern` is made. */
@@ -156,13 +159,7 @@ export async function sourceHash(project: string): Promise<string> {
   for (const file of await sourceFiles(project)) await add(file, `${project}/${file}`);
   await add("@build.ts", new URL(import.meta.url).pathname);
   await add("@launcher.sh", LAUNCHER);
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    all.set(part, offset);
-    offset += part.length;
-  }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", concatBytes(parts)));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
@@ -204,13 +201,7 @@ async function run(
       stderr: "piped",
       signal: controller.signal,
     }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-      timedOut: controller.signal.aborted,
-    };
+    return { ...runResultOf(out), timedOut: controller.signal.aborted };
   } finally {
     clearTimeout(timer);
   }
@@ -299,7 +290,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildInfo> {
       return result;
     } catch (err) {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       if (index === plan.attempts.length - 1) throw err;
       log(`${mode} failed, falling back: ${message}`);
       reason = `${reason}; but ${message}; so fell back to bundle`;
@@ -447,7 +438,7 @@ export async function main(args: string[]): Promise<number> {
       },
     }));
   } catch (err) {
-    console.error(`build: ${err instanceof Error ? err.message : err}\n${USAGE}`);
+    console.error(`build: ${errorMessage(err)}\n${USAGE}`);
     return 2;
   }
   if (values.help) {
@@ -468,7 +459,7 @@ export async function main(args: string[]): Promise<number> {
     });
     return 0;
   } catch (err) {
-    console.error(`build: ${err instanceof Error ? err.message : err}`);
+    console.error(`build: ${errorMessage(err)}`);
     return 1;
   }
 }

@@ -1,3 +1,4 @@
+import { runResultOf } from "../src/runner.ts";
 import {
   assert,
   assertEquals,
@@ -113,8 +114,7 @@ if (Deno.args[0] === "version") {
 
 async function run(cmd: string, args: string[] = [], env: Record<string, string> = {}) {
   const out = await new Deno.Command(cmd, { args, env, stdin: "null" }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+  return runResultOf(out);
 }
 
 Deno.test("sourceFiles() lists sources but not tests, and sourceHash() follows their contents", async () => {

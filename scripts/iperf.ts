@@ -1,3 +1,4 @@
+import { killChild } from "../src/lib/kill_child.ts";
 /**
  * iperf3 between sandbox namespaces, as the public CNI benchmarks measure pod-to-pod
  * throughput: a server in the receiving namespace ({@linkcode startIperfServer}), a short client
@@ -100,12 +101,7 @@ export async function startIperfServer(
     stderr: "null",
   }).spawn();
   const stop = async () => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await child.status;
+    await killChild(child);
   };
   // Listening shows in the namespace's socket table; poll it rather than sleeping.
   const deadline = Date.now() + (options.timeoutMs ?? 5000);

@@ -2,6 +2,7 @@
  * The bundle launcher (`scripts/launcher.sh`) in the layouts it must work in, with a stand-in
  * `main.js` that reports what it was given and `lib/deno` linked to the running Deno.
  */
+import { runResultOf } from "../src/runner.ts";
 import { assertEquals, assertStringIncludes } from "../test/assert.ts";
 
 const LAUNCHER = new URL("./launcher.sh", import.meta.url).pathname;
@@ -28,8 +29,7 @@ async function layout(bin: string, lib: string): Promise<void> {
 
 async function run(path: string, args: string[], env: Record<string, string> = {}) {
   const out = await new Deno.Command(path, { args, env, stdin: "null" }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+  return runResultOf(out);
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -153,6 +153,8 @@ export interface StatusResponse {
   cluster?: ClusterStatus;
   /** Policy enforcement in brief; absent from daemons before issue 4. */
   policy?: PolicySummary;
+  /** While the daemon starts: what it is waiting for (the first lists from the API server, …). */
+  starting?: string;
 }
 
 /** Something that kept a route or rule out, or that the operator should know. */
@@ -239,6 +241,35 @@ export interface ClusterStatus {
   publishEndpoints: boolean;
   /** The last publication: when, how many endpoints, whether it failed. */
   published?: { at: number; endpoints: number; error?: string };
+  /** `kubernetes` source: whether the first list of every kind is in (the daemon waits for it). */
+  synced?: boolean;
+  /** `kubernetes` source: each kind's list+watch, for seeing how stale the node's view is. */
+  kinds?: ClusterKindStatus[];
+}
+
+/** One kind the `kubernetes` source follows. */
+export interface ClusterKindStatus {
+  /** `Pod`, `NetworkPolicy`, … */
+  kind: string;
+  apiVersion: string;
+  /** The first list is in. */
+  synced: boolean;
+  /** The API server does not serve the kind (its CRD is not installed); retried. */
+  missing: boolean;
+  /** A watch is open now. */
+  watching: boolean;
+  /** Objects held (valid or not). */
+  objects: number;
+  /** Objects tern could not use. */
+  invalid: number;
+  /** 0 while a watch is open; else seconds since the API server last answered for this kind. */
+  staleSeconds?: number;
+  /** Watches and lists started again after a failure or a clean end. */
+  reconnects: number;
+  /** Lists after the first (410 Gone, a kind that came back). */
+  relists: number;
+  /** The last failure, while it lasts. */
+  lastError?: string;
 }
 
 /** Policy in brief, for `tern status`. */

@@ -17,6 +17,8 @@ import type {
   ReleaseResponse,
   StatusResponse,
 } from "./api.ts";
+import { concatBytes } from "./lib/bytes.ts";
+import { errorMessage } from "./lib/errors.ts";
 
 /** What the plugin and the CLI need of the daemon; tests pass a fake. */
 export interface DaemonApi {
@@ -57,6 +59,15 @@ export class DaemonApiError extends Error {
   }
 }
 
+/** The daemon's answer is not HTTP as this client reads it; retrying elsewhere will not help. */
+export class MalformedResponseError extends Error {
+  /** `detail` says what was wrong: `no end of headers`, `bad chunk size`. */
+  constructor(detail: string) {
+    super(`Malformed HTTP response: ${detail}`);
+    this.name = "MalformedResponseError";
+  }
+}
+
 /** A parsed HTTP response: status, lower-cased headers and the body as text. */
 export interface RawResponse {
   status: number;
@@ -79,11 +90,11 @@ export function parseHttpResponse(bytes: Uint8Array): RawResponse {
       break;
     }
   }
-  if (headerEnd < 0) throw new Error("Malformed HTTP response: no end of headers");
+  if (headerEnd < 0) throw new MalformedResponseError("no end of headers");
   const lines = decoder.decode(bytes.subarray(0, headerEnd)).split("\r\n");
   const statusMatch = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? "");
   if (!statusMatch) {
-    throw new Error(`Malformed HTTP response: status line ${JSON.stringify(lines[0])}`);
+    throw new MalformedResponseError(`status line ${JSON.stringify(lines[0])}`);
   }
   const headers = new Map<string, string>();
   for (const line of lines.slice(1)) {
@@ -109,18 +120,12 @@ function dechunk(bytes: Uint8Array): Uint8Array {
       lineEnd++;
     }
     const size = parseInt(decoder.decode(bytes.subarray(pos, lineEnd)).split(";")[0]!, 16);
-    if (!Number.isFinite(size)) throw new Error("Malformed HTTP response: bad chunk size");
+    if (!Number.isFinite(size)) throw new MalformedResponseError("bad chunk size");
     if (size === 0) break;
     parts.push(bytes.subarray(lineEnd + 2, lineEnd + 2 + size));
     pos = lineEnd + 2 + size + 2;
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** The real client. `options.timeoutMs` (default 10 000) bounds each whole request. */
@@ -167,7 +172,7 @@ export class DaemonClient implements DaemonApi {
     } catch (err) {
       throw new DaemonUnavailableError(
         this.#socketPath,
-        err instanceof Error ? err.message : String(err),
+        errorMessage(err),
       );
     }
     // The first setTimeout of a process loads Deno's timers (~6 ms), so the timer is armed after
@@ -188,21 +193,14 @@ export class DaemonClient implements DaemonApi {
         }
       }, this.#timeoutMs);
       const chunks: Uint8Array[] = [];
-      let total = 0;
       const buf = new Uint8Array(16 * 1024);
       while (true) {
         const n = await conn.read(buf);
         if (n === null) break;
         chunks.push(buf.slice(0, n));
-        total += n;
       }
-      const all = new Uint8Array(total);
-      let offset = 0;
-      for (const chunk of chunks) {
-        all.set(chunk, offset);
-        offset += chunk.length;
-      }
-      if (total === 0) {
+      const all = concatBytes(chunks);
+      if (all.length === 0) {
         throw new DaemonUnavailableError(this.#socketPath, "connection closed without an answer");
       }
       return parseHttpResponse(all);
@@ -214,12 +212,10 @@ export class DaemonClient implements DaemonApi {
           `no answer within ${this.#timeoutMs} ms`,
         );
       }
-      if (
-        err instanceof Error && !(err instanceof DaemonApiError) && /Malformed/.test(err.message)
-      ) throw err;
+      if (err instanceof MalformedResponseError) throw err;
       throw new DaemonUnavailableError(
         this.#socketPath,
-        err instanceof Error ? err.message : String(err),
+        errorMessage(err),
       );
     } finally {
       if (timer !== undefined) clearTimeout(timer);

@@ -1,8 +1,9 @@
-import { assertEquals, assertRejects } from "../test/assert.ts";
+import { assertEquals, assertRejects, assertThrows } from "../test/assert.ts";
 import {
   DaemonApiError,
   DaemonClient,
   DaemonUnavailableError,
+  MalformedResponseError,
   parseHttpResponse,
 } from "./daemon_client.ts";
 
@@ -93,6 +94,42 @@ Deno.test("DaemonClient gives up after timeoutMs when the daemon never answers",
     listener.close();
     for (const conn of held) conn.close();
     await accepting.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parseHttpResponse() rejects what is not HTTP with a MalformedResponseError", () => {
+  assertThrows(
+    () => parseHttpResponse(enc.encode("HTTP/1.1 200 OK\r\nX: y")),
+    MalformedResponseError,
+    "Malformed HTTP response: no end of headers",
+  );
+  assertThrows(
+    () => parseHttpResponse(enc.encode("SMTP ready\r\n\r\n")),
+    MalformedResponseError,
+    'status line "SMTP ready"',
+  );
+});
+
+Deno.test("DaemonClient reports a malformed answer as such, not as an unreachable daemon", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tern-client-" });
+  const socket = `${dir}/s.sock`;
+  const listener = Deno.listen({ transport: "unix", path: socket });
+  const served = (async () => {
+    const conn = await listener.accept();
+    await conn.read(new Uint8Array(4096));
+    await conn.write(enc.encode("garbage without headers"));
+    conn.close();
+  })();
+  try {
+    await assertRejects(
+      () => new DaemonClient(socket, { timeoutMs: 2000 }).endpoints(),
+      MalformedResponseError,
+      "no end of headers",
+    );
+  } finally {
+    await served;
+    listener.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

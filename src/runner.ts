@@ -36,6 +36,11 @@ export class CommandError extends Error {
 
 const decoder = new TextDecoder();
 
+/** A finished `Deno.Command`'s exit code and output, decoded as UTF-8. */
+export function runResultOf(out: Deno.CommandOutput): RunResult {
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
 /** The real runner, on `Deno.Command`. A missing executable is reported as exit code 127. */
 export const denoRunner: Runner = async (argv, options = {}) => {
   const [cmd, ...args] = argv;
@@ -52,12 +57,7 @@ export const denoRunner: Runner = async (argv, options = {}) => {
       await writer.write(new TextEncoder().encode(options.stdin));
       await writer.close();
     }
-    const out = await child.output();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
+    return runResultOf(await child.output());
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
       return { code: 127, stdout: "", stderr: `${cmd}: command not found` };

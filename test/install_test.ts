@@ -5,6 +5,7 @@
  * into the real root and nothing is started.
  */
 import { parse as parseYaml } from "yaml";
+import { runResultOf } from "../src/runner.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { DIST, ensureDist } from "./dist.ts";
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
@@ -20,8 +21,7 @@ interface Ran {
 
 async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
   const out = await new Deno.Command(cmd, { args, env, stdin: "null" }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+  return runResultOf(out);
 }
 
 async function install(root: string, ...args: string[]): Promise<Ran> {
@@ -254,7 +254,7 @@ Deno.test("install.sh --kubeconfig installs it 0600 and writes a ternd.yaml with
       source: "kubernetes",
       kubeconfig: "/etc/tern/kubeconfig",
       podCIDRWait: "60s",
-      syncWait: "30s",
+      syncWait: "8s",
     });
     assertEquals("nodeName" in config, false, "absent: $NODE_NAME, else the hostname");
     assertEquals("podCIDRs" in config, false, "learned from this node's Node");

@@ -6,6 +6,7 @@
  * own pod address back, nothing on the way rewrote it.
  * @module
  */
+import { killChild } from "../src/lib/kill_child.ts";
 import type { Sandbox } from "./sandbox.ts";
 
 /** The port the echo servers listen on. */
@@ -46,12 +47,7 @@ export async function startPeerEcho(
     stderr: "piped",
   }).spawn();
   const stop = async () => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await child.status;
+    await killChild(child);
   };
   const reader = child.stdout.getReader();
   const timeout = new Promise<"timeout">((r) => {

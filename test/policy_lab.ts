@@ -9,8 +9,11 @@
  */
 import { DaemonClient } from "../src/daemon_client.ts";
 import type { PolicyStatusResponse } from "../src/api.ts";
+import { killChild } from "../src/lib/kill_child.ts";
+import { pooled } from "../src/lib/pooled.ts";
 import type { SandboxNode, SandboxPod } from "./sandbox.ts";
-import { SandboxCluster } from "./sandbox_cluster.ts";
+import { type ClusterSource, SandboxCluster } from "./sandbox_cluster.ts";
+import type { KubeObject } from "./cluster_objects.ts";
 import { pollUntil } from "./poll.ts";
 
 const AGENT = new URL("./policy_agent.ts", import.meta.url).pathname;
@@ -116,36 +119,13 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-    await this.#child.status;
+    await killChild(this.#child);
     for (const done of this.#waiting.values()) done("0");
   }
 }
 
-/** Runs `fn` over `items`, `limit` at a time, results in order. */
-export async function pooled<T, R>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 /** The Pod manifest of a lab pod: labels, service account, named ports, status. */
-export function labPodManifest(pod: SandboxPod, labels: Record<string, string>) {
+export function labPodManifest(pod: SandboxPod, labels: Record<string, string>): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -196,9 +176,15 @@ export class PolicyLab {
     this.nodes = nodes;
   }
 
-  /** Builds the cluster, the nine pods and their agents. `cleanup()` in a finally. */
-  static async create(): Promise<PolicyLab> {
-    const cluster = await SandboxCluster.create({ reconcileInterval: "10s" });
+  /**
+   * Builds the cluster on `source` (default `files`), the nine pods and their agents.
+   * `cleanup()` in a finally.
+   */
+  static async create(options: { source?: ClusterSource } = {}): Promise<PolicyLab> {
+    const cluster = await SandboxCluster.create({
+      reconcileInterval: "10s",
+      ...(options.source ? { source: options.source } : {}),
+    });
     try {
       const nodes = await cluster.addNodes(["node-1", "node-2", "node-3"]);
       const lab = new PolicyLab(cluster, nodes);
@@ -206,7 +192,7 @@ export class PolicyLab {
         for (const [ns, name] of LAYOUT[node.index]!) await lab.addPod(node, ns, name);
       }
       for (const ns of ["x", "y", "z"]) {
-        await cluster.writeManifest(`namespace-${ns}.yaml`, {
+        await cluster.apply({
           apiVersion: "v1",
           kind: "Namespace",
           metadata: { name: ns, labels: { ns } },
@@ -230,15 +216,18 @@ export class PolicyLab {
     options: { labels?: Record<string, string>; duringAdd?: (pod: SandboxPod) => void } = {},
   ): Promise<LabPod> {
     const labels = { pod: name, ...options.labels };
-    const pod = await this.cluster.addPod(node, name, { namespace: ns, labels, wire: false });
-    const file = `pod-${ns}-${name}.yaml`;
-    await this.cluster.writeManifest(file, labPodManifest(pod, labels));
+    const pod = await this.cluster.addPod(node, name, {
+      namespace: ns,
+      labels,
+      wire: false,
+      manifest: (p, metadata) => labPodManifest(p, metadata.labels ?? {}),
+    });
     const agent = await Agent.start(pod);
     this.agents.set(`${ns}/${name}`, agent);
     const add = this.cluster.sb.driverAdd(pod);
     options.duringAdd?.(pod);
     await add;
-    await this.cluster.writeManifest(file, labPodManifest(pod, labels));
+    await this.cluster.writePodStatus(pod);
     const lab: LabPod = { id: `${ns}/${name}`, ns, name, node: node.index, ip: pod.ip! };
     this.pods.set(lab.id, lab);
     this.sandboxPods.set(lab.id, pod);

@@ -5,6 +5,7 @@
  * which also proves there is no NAT. {@linkcode formatMatrix} is pure.
  * @module
  */
+import { pooled } from "../src/lib/pooled.ts";
 import type { Sandbox } from "./sandbox.ts";
 import { askPeer } from "./peer_echo.ts";
 
@@ -21,19 +22,6 @@ export interface Cell {
   to: string;
   ok: boolean;
   seen?: string | undefined;
-}
-
-async function pooled<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 function pairs(endpoints: Endpoint[]): [Endpoint, Endpoint][] {

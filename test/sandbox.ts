@@ -11,7 +11,7 @@
  * @module
  */
 import { denoRunner, type RunResult } from "../src/runner.ts";
-import { netlinkSubscribed } from "../daemon/netlink_listening.ts";
+import { netlinkSubscribed } from "../src/lib/netlink_listening.ts";
 
 /** Prefix shared by every sandbox object; `scripts/cleanup.sh` removes namespaces that carry it. */
 export const SANDBOX_PREFIX = "ternt";
@@ -372,12 +372,11 @@ export class Sandbox {
     );
   }
 
-  /** Whether the node's daemon answers GET /v1/status. */
+  /** Whether the node's daemon answers GET /v1/status and says it is ready (not starting). */
   async daemonAnswers(node: SandboxNode): Promise<boolean> {
     try {
       const { DaemonClient } = await import("../src/daemon_client.ts");
-      await new DaemonClient(node.socket, { timeoutMs: 1000 }).status();
-      return true;
+      return (await new DaemonClient(node.socket, { timeoutMs: 1000 }).status()).ready;
     } catch {
       return false;
     }

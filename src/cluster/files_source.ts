@@ -14,10 +14,11 @@ import { type Clock, realClock } from "../clock.ts";
 import { Scheduler } from "../lib/scheduler.ts";
 import { AsyncQueue } from "./_async_queue.ts";
 import { parseManifests } from "./manifest.ts";
-import { type FileObjects, fileObjects, mergeFiles } from "./manifest_dir.ts";
+import { DuplicateDefinition, type FileObjects, fileObjects, mergeFiles } from "./manifest_dir.ts";
 import { diffResources } from "./resource_diff.ts";
 import { eventEffect, WriteSettle } from "./write_settle.ts";
 import type { ClusterSource } from "./source.ts";
+import { snapshotOf } from "./snapshot.ts";
 import type { ClusterEvent, ManifestError, Resource, Snapshot } from "./types.ts";
 
 /** Which file names in the directory are manifests. */
@@ -112,36 +113,9 @@ export class FilesSource implements ClusterSource {
     this.#listed = true;
     this.#version++;
     this.#reportedDuplicates = new Set(
-      errors.filter((e) => e.message.startsWith("Duplicate ")).map((e) => e.message),
+      errors.filter((e) => e instanceof DuplicateDefinition).map((e) => e.message),
     );
-    const snapshot: Snapshot = {
-      resourceVersion: String(this.#version),
-      nodes: [],
-      pods: [],
-      namespaces: [],
-      nodeEndpoints: [],
-      others: [],
-      errors,
-    };
-    for (const resource of this.#merged.values()) {
-      switch (resource.kind) {
-        case "Node":
-          snapshot.nodes.push(resource);
-          break;
-        case "Pod":
-          snapshot.pods.push(resource);
-          break;
-        case "Namespace":
-          snapshot.namespaces.push(resource);
-          break;
-        case "NodeEndpoints":
-          snapshot.nodeEndpoints.push(resource);
-          break;
-        case "Other":
-          snapshot.others.push(resource);
-      }
-    }
-    return snapshot;
+    return snapshotOf(this.#merged.values(), { resourceVersion: String(this.#version), errors });
   }
 
   /** Changes after the last `list()` (listing first if it never ran), until `close()`. */
@@ -243,7 +217,7 @@ export class FilesSource implements ClusterSource {
     const duplicates = new Set<string>();
     const events: ClusterEvent[] = [];
     for (const error of result.errors) {
-      if (error.message.startsWith("Duplicate ")) {
+      if (error instanceof DuplicateDefinition) {
         duplicates.add(error.message);
         if (this.#reportedDuplicates.has(error.message)) continue;
       }

@@ -16,11 +16,13 @@ import { z } from "zod";
 import { type Document, LineCounter, parseAllDocuments } from "yaml";
 import { formatCidr, parseCidr } from "../cidr.ts";
 import { invalidPolicyFields } from "../policy/resources.ts";
-import { formatPath, formatValue, toIssues, valueAt } from "./_issues.ts";
+import { describeIssue, formatPath, formatValue, valueAt } from "../zod_issues.ts";
+import { dnsLabel, isPortName, subdomain } from "./object_names.ts";
 import { otherKey, podKey } from "./resource_key.ts";
 import type {
   Container,
   ManifestError,
+  ManifestSubject,
   Namespace,
   Node,
   NodeEndpoints,
@@ -150,8 +152,13 @@ function parseAt(
   inList: boolean,
 ): ParsedManifests {
   const out = emptyResult();
-  const fail = (path: PropertyKey[], value: unknown, text: string, what?: string) => {
-    out.errors.push(manifestError(position, { path: [...prefix, ...path], value, text, what }));
+  const fail = (
+    path: PropertyKey[],
+    value: unknown,
+    text: string,
+    about: { what?: string; subject?: ManifestSubject | undefined } = {},
+  ) => {
+    out.errors.push(manifestError(position, { path: [...prefix, ...path], value, text, ...about }));
   };
   if (!isRecord(input)) {
     fail([], input, "expected a mapping with apiVersion, kind and metadata");
@@ -170,12 +177,12 @@ function parseAt(
 
   if (apiVersion === "v1" && kind in LIST_ITEM_KIND) {
     if (inList) {
-      fail([], kind, "lists inside lists are not supported", kind);
+      fail([], kind, "lists inside lists are not supported", { what: kind });
       return out;
     }
     const items = input.items ?? [];
     if (!Array.isArray(items)) {
-      fail(["items"], items, `expected array: got ${formatValue(items)}`, kind);
+      fail(["items"], items, `expected array: got ${formatValue(items)}`, { what: kind });
       return out;
     }
     const itemKind = LIST_ITEM_KIND[kind];
@@ -202,8 +209,8 @@ function parseAt(
       out.resources.push(other.data);
       return out;
     }
-    const what = describe(input);
-    for (const field of invalid) fail(field.path, valueAt(input, field.path), field.text, what);
+    const about = describe(input);
+    for (const field of invalid) fail(field.path, valueAt(input, field.path), field.text, about);
     const key = rawKey(input);
     if (key !== undefined) out.rejected.push(key);
     return out;
@@ -214,8 +221,10 @@ function parseAt(
   return out;
 
   function report(issues: readonly z.core.$ZodIssue[]) {
-    const what = describe(input as Record<string, unknown>);
-    for (const issue of toIssues(issues, input)) fail(issue.path, issue.value, issue.text, what);
+    const about = describe(input as Record<string, unknown>);
+    for (const issue of issues.map((i) => describeIssue(i, input))) {
+      fail(issue.path, issue.value, issue.text, about);
+    }
     const key = rawKey(input as Record<string, unknown>);
     if (key !== undefined) out.rejected.push(key);
   }
@@ -237,16 +246,17 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** `Node "node-2"`, `Pod "default/web"`, or the kind alone when there is no readable name. */
-function describe(input: Record<string, unknown>): string {
+function describe(input: Record<string, unknown>): { what: string; subject?: ManifestSubject } {
   const kind = typeof input.kind === "string" ? input.kind : "object";
   const meta = isRecord(input.metadata) ? input.metadata : {};
-  if (typeof meta.name !== "string") return kind;
+  if (typeof meta.name !== "string") return { what: kind };
   const ns = typeof meta.namespace === "string"
     ? meta.namespace
     : kind === "Pod" && input.apiVersion === "v1"
     ? "default"
     : undefined;
-  return `${kind} ${JSON.stringify(ns === undefined ? meta.name : `${ns}/${meta.name}`)}`;
+  const subject = { kind, name: ns === undefined ? meta.name : `${ns}/${meta.name}` };
+  return { what: `${kind} ${JSON.stringify(subject.name)}`, subject };
 }
 
 /** The key an object would have, read from the raw input, or undefined when it is not readable. */
@@ -273,7 +283,13 @@ function rawKey(input: Record<string, unknown>): string | undefined {
 
 function manifestError(
   position: ManifestPosition,
-  problem: { path: PropertyKey[]; value: unknown; text: string; what?: string | undefined },
+  problem: {
+    path: PropertyKey[];
+    value: unknown;
+    text: string;
+    what?: string | undefined;
+    subject?: ManifestSubject | undefined;
+  },
 ): ManifestError {
   const key = formatPath(problem.path);
   const line = position.lineOf?.(problem.path);
@@ -292,6 +308,7 @@ function manifestError(
   };
   if (position.document !== undefined) error.document = position.document;
   if (line !== undefined) error.line = line;
+  if (problem.subject !== undefined) error.subject = problem.subject;
   return error;
 }
 
@@ -314,10 +331,6 @@ function yamlError(
 
 // ---- value checks ----------------------------------------------------------------------------
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
 /** The canonical text of an IPv6 address, or undefined when `text` is not one. */
 function canonicalIpv6(text: string): string | undefined {
   if (!text.includes(":") || /[^0-9a-fA-F:.]/.test(text)) return undefined;
@@ -337,28 +350,6 @@ function canonicalIp(text: string): string | undefined {
     return canonicalIpv6(text);
   }
 }
-
-const subdomain = z.string().superRefine((value, ctx) => {
-  if (value.length > 253 || !DNS_SUBDOMAIN.test(value)) {
-    ctx.addIssue({
-      code: "custom",
-      message: `${
-        formatValue(value)
-      } is not a valid name: lowercase letters, digits, "-" and ".", at most 253`,
-    });
-  }
-});
-
-const label = z.string().superRefine((value, ctx) => {
-  if (value.length > 63 || !DNS_LABEL.test(value)) {
-    ctx.addIssue({
-      code: "custom",
-      message: `${
-        formatValue(value)
-      } is not a valid name: lowercase letters, digits and "-", at most 63`,
-    });
-  }
-});
 
 const stringMap = z.record(z.string(), z.string());
 
@@ -478,9 +469,7 @@ const nodeSchema = z.looseObject({
 
 const containerPort = z.looseObject({
   name: z.string().superRefine((value, ctx) => {
-    if (
-      value.length > 15 || !PORT_NAME.test(value) || !/[a-z]/.test(value) || value.includes("--")
-    ) {
+    if (!isPortName(value)) {
       ctx.addIssue({
         code: "custom",
         message: `${
@@ -496,7 +485,7 @@ const containerPort = z.looseObject({
 const podSchema = z.looseObject({
   metadata: z.looseObject({
     name: subdomain,
-    namespace: label.default("default"),
+    namespace: dnsLabel.default("default"),
     uid: z.string().optional(),
     labels: stringMap.nullish(),
     annotations: stringMap.nullish(),
@@ -548,7 +537,7 @@ const podSchema = z.looseObject({
   return pod;
 });
 
-const namespaceSchema = z.looseObject({ metadata: metadata(label) }).transform(
+const namespaceSchema = z.looseObject({ metadata: metadata(dnsLabel) }).transform(
   (value): Namespace => {
     const ns: Namespace = {
       kind: "Namespace",

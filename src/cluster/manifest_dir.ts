@@ -29,7 +29,7 @@ export function fileObjects(
   for (const resource of parsed.resources) {
     const key = resourceKey(resource);
     if (fresh.has(key)) {
-      errors.push(duplicate(resource, { file: options.file, first: options.file }));
+      errors.push(new DuplicateDefinition(resource, { file: options.file, first: options.file }));
       continue;
     }
     fresh.add(key);
@@ -56,7 +56,7 @@ export function mergeFiles(
     for (const [key, resource] of files.get(file)!) {
       const first = origin.get(key);
       if (first !== undefined) {
-        errors.push(duplicate(resource, { file, first }));
+        errors.push(new DuplicateDefinition(resource, { file, first }));
         continue;
       }
       origin.set(key, file);
@@ -66,20 +66,35 @@ export function mergeFiles(
   return { resources, errors };
 }
 
-function duplicate(resource: Resource, at: { file: string; first: string }): ManifestError {
-  const name = resource.kind === "Pod" || (resource.kind === "Other" && resource.namespace)
-    ? `${resource.namespace}/${resource.name}`
-    : resource.kind === "NodeEndpoints"
-    ? resource.node
-    : resource.name;
-  const kind = resource.kind === "Other" ? resource.resourceKind : resource.kind;
-  const where = at.first === at.file ? "earlier in the same file" : `in ${at.first}`;
-  return {
-    file: at.file,
-    key: "metadata.name",
-    value: resource.kind === "NodeEndpoints" ? resource.node : resource.name,
-    message: `Duplicate ${kind} ${
+/**
+ * An object defined a second time, which is ignored. A class, not a plain {@linkcode ManifestError},
+ * because a watcher reports each repeat once and must tell it from other problems by type (the
+ * message is for people). Its fields are plain and own, so it spreads into an error event.
+ */
+export class DuplicateDefinition implements ManifestError {
+  /** The file holding the repeat. */
+  file: string;
+  /** Always `metadata.name`: the key that repeats. */
+  key: string;
+  /** The repeated name (the node's name for NodeEndpoints). */
+  value: unknown;
+  /** `Duplicate Node "n" in b.yaml: already defined in a.yaml, ignored`. */
+  message: string;
+
+  /** The repeat of `resource` in `at.file`, first defined in `at.first`. */
+  constructor(resource: Resource, at: { file: string; first: string }) {
+    const name = resource.kind === "Pod" || (resource.kind === "Other" && resource.namespace)
+      ? `${resource.namespace}/${resource.name}`
+      : resource.kind === "NodeEndpoints"
+      ? resource.node
+      : resource.name;
+    const kind = resource.kind === "Other" ? resource.resourceKind : resource.kind;
+    const where = at.first === at.file ? "earlier in the same file" : `in ${at.first}`;
+    this.file = at.file;
+    this.key = "metadata.name";
+    this.value = resource.kind === "NodeEndpoints" ? resource.node : resource.name;
+    this.message = `Duplicate ${kind} ${
       JSON.stringify(name)
-    } in ${at.file}: already defined ${where}, ignored`,
-  };
+    } in ${at.file}: already defined ${where}, ignored`;
+  }
 }

@@ -1,6 +1,6 @@
-import { assertEquals, assertStringIncludes } from "../../test/assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../../test/assert.ts";
 import { parseManifests } from "./manifest.ts";
-import { fileObjects, mergeFiles } from "./manifest_dir.ts";
+import { DuplicateDefinition, fileObjects, mergeFiles } from "./manifest_dir.ts";
 import type { Node } from "./types.ts";
 
 const nodeDoc = (name: string, cidr: string) =>
@@ -64,6 +64,7 @@ Deno.test("fileObjects() reports an object defined twice in one file and keeps t
   );
   assertEquals(cidrsOf(out.objects), ["a=10.0.1.0/24"]);
   assertEquals(out.errors.length, 1);
+  assert(out.errors[0] instanceof DuplicateDefinition, "a repeat is told apart by its type");
   assertStringIncludes(
     out.errors[0]!.message,
     'Duplicate Node "a" in f.yaml: already defined earlier',

@@ -1,4 +1,5 @@
 import { assertEquals } from "../../test/assert.ts";
+import { testPod } from "../../test/cluster_fixtures.ts";
 import { diffResources, sameResource } from "./resource_diff.ts";
 import { resourceKey } from "./resource_key.ts";
 import type { Namespace, Node, Pod, Resource } from "./types.ts";
@@ -11,17 +12,7 @@ const node = (name: string, cidr: string): Node => ({
   podCIDRs: [cidr],
 });
 const ns = (name: string): Namespace => ({ kind: "Namespace", name, labels: {} });
-const pod = (name: string): Pod => ({
-  kind: "Pod",
-  namespace: "default",
-  name,
-  labels: {},
-  annotations: {},
-  serviceAccountName: "default",
-  hostNetwork: false,
-  podIPs: [],
-  containers: [],
-});
+const pod = (name: string): Pod => testPod(name);
 const map = (...rs: Resource[]) => new Map(rs.map((r) => [resourceKey(r), r]));
 
 Deno.test("diffResources() reports added, modified and deleted, namespaces before pods and deletions last", () => {

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertThrows } from "../../test/assert.ts";
+import { testPod as pod } from "../../test/cluster_fixtures.ts";
 import { type ClusterChange, ClusterState } from "./state.ts";
-import type { Namespace, Node, NodeEndpoints, OtherResource, Pod, Snapshot } from "./types.ts";
+import type { Namespace, Node, NodeEndpoints, OtherResource, Snapshot } from "./types.ts";
 
 function node(name: string, cidr: string, ip: string): Node {
   return {
@@ -9,21 +10,6 @@ function node(name: string, cidr: string, ip: string): Node {
     labels: {},
     addresses: [{ type: "InternalIP", address: ip }],
     podCIDRs: [cidr],
-  };
-}
-
-function pod(name: string, overrides: Partial<Pod> = {}): Pod {
-  return {
-    kind: "Pod",
-    namespace: "default",
-    name,
-    labels: {},
-    annotations: {},
-    serviceAccountName: "default",
-    hostNetwork: false,
-    podIPs: [],
-    containers: [],
-    ...overrides,
   };
 }
 

@@ -124,6 +124,18 @@ export interface ManifestError {
   value: unknown;
   /** One line for the operator: what was wrong, where, and the value. */
   message: string;
+  /**
+   * The object the problem is about, when its kind and name could be read: for code that sorts
+   * errors by kind (the policy status lists those about policies), so it need not parse the
+   * message.
+   */
+  subject?: ManifestSubject;
+}
+
+/** An object named in a {@linkcode ManifestError}: its kind and `namespace/name` (or `name`). */
+export interface ManifestSubject {
+  kind: string;
+  name: string;
 }
 
 /** Everything a source holds at one moment, as `list()` returns it. */

@@ -5,6 +5,7 @@
  * @module
  */
 import type { z } from "zod";
+import { formatValue } from "../zod_issues.ts";
 import { toIssues } from "./_issues.ts";
 import type { PolicyProblem, PolicyRef } from "./model.ts";
 
@@ -52,4 +53,40 @@ export function parseWith<T>(
       problem(ref, { severity: "invalid", ...issue })
     ),
   };
+}
+
+/** The rules of a parsed policy, as far as {@linkcode ipv6PeerProblems} reads them. */
+interface PeerRules<P> {
+  ingress: readonly { peers: readonly P[] }[];
+  egress: readonly { peers: readonly P[] }[];
+}
+
+/**
+ * An `unsupported` problem for each IPv6 CIDR peer of `rules` (tern enforces IPv4 only, so such a
+ * peer matches nothing), in rule and peer order, ingress first. `cidrOf` gives a peer's CIDR
+ * and its key below the peer (`ipBlock.cidr`), or undefined for a peer that is not a CIDR.
+ */
+export function ipv6PeerProblems<P>(
+  ref: PolicyRef,
+  rules: PeerRules<P>,
+  cidrOf: (peer: P) => { family: 4 | 6; cidr: string; key: string } | undefined,
+): PolicyProblem[] {
+  const problems: PolicyProblem[] = [];
+  for (const direction of ["ingress", "egress"] as const) {
+    const peersKey = direction === "ingress" ? "from" : "to";
+    rules[direction].forEach((rule, i) => {
+      rule.peers.forEach((peer, j) => {
+        const cidr = cidrOf(peer);
+        if (cidr === undefined || cidr.family !== 6) return;
+        problems.push(problem(ref, {
+          severity: "unsupported",
+          key: `spec.${direction}[${i}].${peersKey}[${j}].${cidr.key}`,
+          text: `${
+            formatValue(cidr.cidr)
+          } is IPv6 and tern enforces IPv4 only: this peer matches nothing`,
+        }));
+      });
+    });
+  }
+  return problems;
 }

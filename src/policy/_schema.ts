@@ -1,48 +1,22 @@
 /**
- * zod building blocks shared by the policy resources: object names, label keys and values,
- * ports, IPv4 and IPv6 CIDRs. Each refinement's message names the value and what a valid one
- * looks like. Private to `src/policy`.
+ * zod building blocks shared by the policy resources: label keys and values, ports, IPv4 and
+ * IPv6 CIDRs (object and namespace names are in `src/cluster/object_names.ts`). Each
+ * refinement's message names the value and what a valid one looks like. Private to `src/policy`.
  * @module
  */
 import { z } from "zod";
 import { contains, formatCidr, parseCidr } from "../cidr.ts";
-import { formatValue } from "./_issues.ts";
+import { isDnsSubdomain } from "../cluster/object_names.ts";
+import { formatValue } from "../zod_issues.ts";
 
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const QUALIFIED_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-/** A DNS subdomain (an object name): lowercase letters, digits, `-` and `.`, at most 253. */
-export const subdomain = z.string().superRefine((value, ctx) => {
-  if (value.length > 253 || !DNS_SUBDOMAIN.test(value)) {
-    ctx.addIssue({
-      code: "custom",
-      message: `${
-        formatValue(value)
-      } is not a valid name: lowercase letters, digits, "-" and ".", at most 253`,
-    });
-  }
-});
-
-/** A DNS label (a namespace name): lowercase letters, digits and `-`, at most 63. */
-export const dnsLabel = z.string().superRefine((value, ctx) => {
-  if (value.length > 63 || !DNS_LABEL.test(value)) {
-    ctx.addIssue({
-      code: "custom",
-      message: `${
-        formatValue(value)
-      } is not a valid name: lowercase letters, digits and "-", at most 63`,
-    });
-  }
-});
 
 /** Whether `key` is a label key: an optional DNS-subdomain prefix and `/`, then a name of at most 63. */
 export function isLabelKey(key: string): boolean {
   const slash = key.lastIndexOf("/");
   const name = slash < 0 ? key : key.slice(slash + 1);
   const prefix = slash < 0 ? undefined : key.slice(0, slash);
-  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return false;
+  if (prefix !== undefined && !isDnsSubdomain(prefix)) return false;
   return name.length <= 63 && QUALIFIED_NAME.test(name);
 }
 
@@ -74,11 +48,6 @@ export const labelValue = z.string().superRefine((value, ctx) => {
     });
   }
 });
-
-/** Whether `name` is a port name (IANA_SVC_NAME): at most 15, lowercase, with a letter. */
-export function isPortName(name: string): boolean {
-  return name.length <= 15 && PORT_NAME.test(name) && /[a-z]/.test(name) && !name.includes("--");
-}
 
 /** A port number, 1..65535. */
 export const portNumber = z.number().int().min(1).max(65535);

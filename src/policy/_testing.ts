@@ -5,9 +5,9 @@
  * @module
  */
 import { parseAllDocuments } from "yaml";
-import { parseManifests } from "../cluster/manifest.ts";
-import { ClusterState } from "../cluster/state.ts";
-import type { OtherResource, Snapshot } from "../cluster/types.ts";
+import { stateFrom } from "../../test/cluster_fixtures.ts";
+import type { ClusterState } from "../cluster/state.ts";
+import type { OtherResource } from "../cluster/types.ts";
 import { hostVethName } from "../names.ts";
 import { compilePolicy } from "./compile.ts";
 import type { LocalEndpoint, PolicyModel } from "./model.ts";
@@ -31,41 +31,12 @@ export const SCENARIOS = [
   "both-layers",
 ];
 
-/** Text that builds a cluster from manifests; any manifest error fails the test. */
-export function clusterFromText(...texts: string[]): ClusterState {
-  const snapshot: Snapshot = {
-    resourceVersion: "1",
-    nodes: [],
-    pods: [],
-    namespaces: [],
-    nodeEndpoints: [],
-    others: [],
-    errors: [],
-  };
-  texts.forEach((text, i) => {
-    const parsed = parseManifests(text, { file: `text-${i}` });
-    if (parsed.errors.length > 0) {
-      throw new Error(`Bad test manifest: ${parsed.errors.map((e) => e.message).join("; ")}`);
-    }
-    for (const r of parsed.resources) {
-      if (r.kind === "Node") snapshot.nodes.push(r);
-      else if (r.kind === "Pod") snapshot.pods.push(r);
-      else if (r.kind === "Namespace") snapshot.namespaces.push(r);
-      else if (r.kind === "NodeEndpoints") snapshot.nodeEndpoints.push(r);
-      else snapshot.others.push(r);
-    }
-  });
-  const state = new ClusterState();
-  state.reset(snapshot);
-  return state;
-}
-
 /** The test cluster (`cluster.yaml`) plus the manifests of `files` in `testdata/policy/`. */
 export async function loadCluster(...files: string[]): Promise<ClusterState> {
   const texts = await Promise.all(
     ["cluster.yaml", ...files].map((f) => Deno.readTextFile(new URL(f, TESTDATA))),
   );
-  return clusterFromText(...texts);
+  return stateFrom(...texts);
 }
 
 /**
@@ -97,7 +68,7 @@ export async function loadClusterUnvalidated(file: string): Promise<ClusterState
 
 /** Extra manifests as YAML text, added to the test cluster. */
 export async function clusterWith(...texts: string[]): Promise<ClusterState> {
-  return clusterFromText(await Deno.readTextFile(new URL("cluster.yaml", TESTDATA)), ...texts);
+  return stateFrom(await Deno.readTextFile(new URL("cluster.yaml", TESTDATA)), ...texts);
 }
 
 /** The endpoints `node` published, with the host veth names the plugin gave them. */

@@ -8,18 +8,11 @@
  * @module
  */
 import { z } from "zod";
-import { formatValue } from "./_issues.ts";
-import { type ParseResult, parseWith, problem } from "./_parse.ts";
-import {
-  anyCidr,
-  cidrStrictlyInside,
-  dnsLabel,
-  isPortName,
-  type ParsedCidr,
-  portNumber,
-  subdomain,
-} from "./_schema.ts";
-import type { PolicyProblem, PolicyRef } from "./model.ts";
+import { dnsLabel, isPortName, subdomain } from "../cluster/object_names.ts";
+import { formatValue } from "../zod_issues.ts";
+import { ipv6PeerProblems, type ParseResult, parseWith } from "./_parse.ts";
+import { anyCidr, cidrStrictlyInside, type ParsedCidr, portNumber } from "./_schema.ts";
+import type { PolicyRef } from "./model.ts";
 import { type LabelSelector, labelSelectorSchema } from "./selector.ts";
 import type { OtherResource } from "../cluster/types.ts";
 
@@ -214,24 +207,10 @@ export function parseNetworkPolicy(other: OtherResource): ParseResult<NetworkPol
   };
   const result = parseWith(schema, { raw: other.raw, ref });
   if (!result.ok) return result;
-  const problems: PolicyProblem[] = [];
-  for (const direction of ["ingress", "egress"] as const) {
-    const peersKey = direction === "ingress" ? "from" : "to";
-    result.value[direction].forEach((rule, i) => {
-      rule.peers.forEach((peer, j) => {
-        if (peer.type !== "ipBlock") return;
-        const key = `spec.${direction}[${i}].${peersKey}[${j}].ipBlock.cidr`;
-        if (peer.cidr.family === 6) {
-          problems.push(problem(ref, {
-            severity: "unsupported",
-            key,
-            text: `${
-              formatValue(peer.cidr.cidr)
-            } is IPv6 and tern enforces IPv4 only: this peer matches nothing`,
-          }));
-        }
-      });
-    });
-  }
+  const problems = ipv6PeerProblems(
+    ref,
+    result.value,
+    (peer) => peer.type === "ipBlock" ? { ...peer.cidr, key: "ipBlock.cidr" } : undefined,
+  );
   return { ok: true, value: result.value, problems };
 }

@@ -10,7 +10,7 @@
  *
  * - Ready veths: a host veth whose policy is programmed carries interface group
  *   {@linkcode READY_GROUP} (the daemon sets it after the transaction that programs the pod, see
- *   daemon/veth_groups.ts); `forward` drops the traffic of any other `tern*` veth ("no traffic
+ *   daemon/policy/veth_groups.ts); `forward` drops the traffic of any other `tern*` veth ("no traffic
  *   before policy"). A group is a compare, where a set would be a lookup per packet.
  * - `chain forward`: the `ready` checks; while some local pod is isolated it starts with
  *   `ct state established,related accept` and `ct state invalid drop` and ends with the pods'
@@ -26,7 +26,8 @@
  * - `chain d_<rule>`: one per deny rule in use: log with the policy and rule, counter, drop.
  *
  * Per packet: at most two map lookups per layer, whatever the number of pods, groups or rules.
- * Pure.
+ * Pure: a caller that renders successive models and wants unchanged pods not rendered again
+ * passes its own {@linkcode RenderCache}.
  * @module
  */
 import { shortHash } from "./_hash.ts";
@@ -101,7 +102,8 @@ interface MapSpec {
   boxes: { box: Box; verdict: string }[];
 }
 
-interface PodObjects {
+/** The chains and maps one pod attachment owns in the table, and its verdict map entries. */
+export interface PodObjects {
   chains: Map<string, ChainSpec>;
   maps: Map<string, MapSpec>;
   /** The verdict of the pod's `pod_egress` / `pod_ingress` entry, when it has one. */
@@ -109,12 +111,36 @@ interface PodObjects {
   ingress?: string;
 }
 
+/**
+ * The objects rendered for each compiled pod object, kept by a caller that renders successive
+ * models (the daemon's policy manager): a pod whose policy was not recompiled (the compiler hands
+ * back the same object) is not rendered again. Keyed weakly, so pods that leave the model are
+ * forgotten. Rendering without one renders every pod.
+ */
+export class RenderCache {
+  readonly #pods = new WeakMap<PodPolicy, { logRate: number; objects: PodObjects }>();
+
+  /** The objects of `pod` at `logRate`: remembered ones, else those `render` makes (kept). */
+  objects(pod: PodPolicy, logRate: number, render: () => PodObjects): PodObjects {
+    const hit = this.#pods.get(pod);
+    if (hit !== undefined && hit.logRate === logRate) return hit.objects;
+    const objects = render();
+    this.#pods.set(pod, { logRate, objects });
+    return objects;
+  }
+}
+
+/** How to render: `cache`, where pods' objects rendered before are kept (default none). */
+export interface RenderOptions {
+  cache?: RenderCache | undefined;
+}
+
 /** Renders the whole table as one `nft -f -` transaction that replaces any previous table. */
-export function renderPolicyTable(model: PolicyModel): string {
+export function renderPolicyTable(model: PolicyModel, options: RenderOptions = {}): string {
   const deny = denyNamer();
   const pods = model.pods.map((pod) => ({
     pod,
-    objects: podObjectsOf(pod, { logRate: model.logRate, deny }),
+    objects: podObjectsOf(pod, { logRate: model.logRate, deny, cache: options.cache }),
   }));
   checkUnique(model);
   const out: string[] = [
@@ -157,15 +183,19 @@ export function renderPolicyTable(model: PolicyModel): string {
  * chain's rules when connection tracking turns on or off ({@linkcode isStateful}). Empty when nothing
  * changed. A change of `logRate` renders the whole table.
  */
-export function renderPolicyUpdate(previous: PolicyModel, next: PolicyModel): string {
-  if (previous.logRate !== next.logRate) return renderPolicyTable(next);
+export function renderPolicyUpdate(
+  previous: PolicyModel,
+  next: PolicyModel,
+  options: RenderOptions = {},
+): string {
+  if (previous.logRate !== next.logRate) return renderPolicyTable(next, options);
   checkUnique(next);
   const t = POLICY_TABLE;
   const deny = denyNamer();
   const objectsOf = (model: PolicyModel) =>
     new Map(model.pods.map((pod) => [pod.id, {
       pod,
-      objects: podObjectsOf(pod, { logRate: model.logRate, deny }),
+      objects: podObjectsOf(pod, { logRate: model.logRate, deny, cache: options.cache }),
     }]));
   const oldPods = objectsOf(previous);
   const newPods = objectsOf(next);
@@ -288,7 +318,10 @@ export interface PolicyTableObjects {
 }
 
 /** The objects {@linkcode renderPolicyTable} creates for `model`. */
-export function policyTableObjects(model: PolicyModel): PolicyTableObjects {
+export function policyTableObjects(
+  model: PolicyModel,
+  options: RenderOptions = {},
+): PolicyTableObjects {
   const deny = denyNamer();
   const out: PolicyTableObjects = {
     chains: new Map([
@@ -300,7 +333,7 @@ export function policyTableObjects(model: PolicyModel): PolicyTableObjects {
   };
   for (const [name, chain] of denyChains(model, deny)) out.chains.set(name, chain.rules);
   for (const pod of model.pods) {
-    const objects = podObjectsOf(pod, { logRate: model.logRate, deny });
+    const objects = podObjectsOf(pod, { logRate: model.logRate, deny, cache: options.cache });
     for (const [name, chain] of objects.chains) out.chains.set(name, chain.rules);
     for (const [name, map] of objects.maps) out.maps.set(name, map.boxes);
     if (objects.egress !== undefined) out.podEgress.set(pod.ifname, objects.egress);
@@ -364,20 +397,15 @@ function denyNamer(): (rule: RuleRef) => string {
 }
 
 /**
- * {@linkcode podObjects}, remembered per compiled pod object and log rate: a pod whose policy
- * was not recompiled is not rendered again (deny chain names are a function of the rule).
+ * {@linkcode podObjects}, through `at.cache` when there is one (deny chain names are a function
+ * of the rule, so objects rendered by an earlier call stay valid).
  */
-const rendered = new WeakMap<PodPolicy, { logRate: number; objects: PodObjects }>();
-
 function podObjectsOf(
   pod: PodPolicy,
-  at: { logRate: number; deny: (rule: RuleRef) => string },
+  at: { logRate: number; deny: (rule: RuleRef) => string; cache: RenderCache | undefined },
 ): PodObjects {
-  const hit = rendered.get(pod);
-  if (hit !== undefined && hit.logRate === at.logRate) return hit.objects;
-  const objects = podObjects(pod, at);
-  rendered.set(pod, { logRate: at.logRate, objects });
-  return objects;
+  if (at.cache === undefined) return podObjects(pod, at);
+  return at.cache.objects(pod, at.logRate, () => podObjects(pod, at));
 }
 
 /** The objects of one pod attachment. */

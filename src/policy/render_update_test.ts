@@ -6,6 +6,7 @@ import {
   isStateful,
   policyTableObjects,
   READY_GROUP,
+  RenderCache,
   renderPolicyTable,
   renderPolicyUpdate,
 } from "./render.ts";
@@ -215,4 +216,33 @@ Deno.test("renderPolicyUpdate() turns connection tracking and the verdict maps o
   assertEquals(off.length, 3);
   // No change of statefulness: the forward chain is left alone.
   assert(!renderPolicyUpdate(isolated, isolated).includes("forward"));
+});
+
+Deno.test("a RenderCache gives the same transactions as rendering afresh", () => {
+  const cache = new RenderCache();
+  for (const t of all) {
+    const fresh = [renderPolicyTable(t.after), renderPolicyUpdate(t.before, t.after)];
+    const cached = [
+      renderPolicyTable(t.after, { cache }),
+      renderPolicyUpdate(t.before, t.after, { cache }),
+    ];
+    assertEquals(cached, fresh, t.name);
+    assertEquals(policyTableObjects(t.after, { cache }), policyTableObjects(t.after), t.name);
+  }
+});
+
+Deno.test("RenderCache renders a pod object once per log rate", () => {
+  const cache = new RenderCache();
+  const model = transition("pod z/a appears").after;
+  const target = model.pods[0]!;
+  let renders = 0;
+  const render = () => {
+    renders++;
+    return { chains: new Map(), maps: new Map() };
+  };
+  const first = cache.objects(target, 10, render);
+  assertEquals([cache.objects(target, 10, render) === first, renders], [true, 1]);
+  cache.objects(target, 20, render);
+  cache.objects({ ...target }, 20, render);
+  assertEquals(renders, 3, "a new log rate or a recompiled pod object renders again");
 });

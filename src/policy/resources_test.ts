@@ -43,10 +43,10 @@ Deno.test("readPolicyResources() rejects each invalid policy with reasons that n
 });
 
 Deno.test("readPolicyResources() defaults policyTypes as upstream: Egress only with egress rules", async () => {
-  const { clusterFromText } = await import("./_testing.ts");
+  const { stateFrom } = await import("../../test/cluster_fixtures.ts");
   const np = (name: string, spec: string) =>
     `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: ${name} }\nspec: ${spec}\n`;
-  const state = clusterFromText(
+  const state = stateFrom(
     np("a", "{ podSelector: {} }"),
     np("b", "{ podSelector: {}, egress: [{}] }"),
     np("c", "{ podSelector: {}, egress: [] }"),
@@ -69,8 +69,8 @@ Deno.test("readPolicyResources() defaults policyTypes as upstream: Egress only w
 });
 
 Deno.test("readPolicyResources() defaults SecurityGroup rules to priority 1000 and every protocol", async () => {
-  const { clusterFromText } = await import("./_testing.ts");
-  const state = clusterFromText(
+  const { stateFrom } = await import("../../test/cluster_fixtures.ts");
+  const state = stateFrom(
     'apiVersion: tern.dev/v1alpha1\nkind: SecurityGroup\nmetadata: { name: sg-a }\nspec:\n  ingress: [{ action: deny }]\n  egress: [{ action: allow, protocol: udp, ports: [53, "1000-2000"], to: [{ podSelector: {} }] }]\n',
     "apiVersion: v1\nkind: ServiceAccount\nmetadata: { name: web, namespace: x, labels: { role: web, bad: 5 } }\n",
   );
@@ -100,4 +100,25 @@ Deno.test("readPolicyResources() reports IPv6 peers as unsupported and keeps the
     "unsupported",
     'Unsupported in NetworkPolicy "x/ipblock": spec.ingress[0].from[2].ipBlock.cidr: "fd00::/64" is IPv6 and tern enforces IPv4 only: this peer matches nothing',
   ]]);
+});
+
+Deno.test("readPolicyResources() reports a SecurityGroup's IPv6 CIDR peers as unsupported", async () => {
+  const { stateFrom } = await import("../../test/cluster_fixtures.ts");
+  const state = stateFrom(`apiVersion: tern.dev/v1alpha1
+kind: SecurityGroup
+metadata: { name: sg-v6 }
+spec:
+  ingress:
+    - action: allow
+      from: [{ cidr: 10.0.0.0/8 }, { cidr: "fd00::/64" }]
+  egress:
+    - action: allow
+      to: [{ cidr: "2001:db8::/32" }]
+`);
+  const read = readPolicyResources(state.others());
+  assertEquals([...read.securityGroups.keys()], ["sg-v6"]);
+  assertEquals(read.problems.map((p) => [p.severity, p.key]), [
+    ["unsupported", "spec.ingress[0].from[1].cidr"],
+    ["unsupported", "spec.egress[0].to[0].cidr"],
+  ]);
 });

@@ -7,8 +7,8 @@
  * @module
  */
 import { z } from "zod";
+import { dnsLabel, subdomain } from "../cluster/object_names.ts";
 import { type ParseResult, parseWith } from "./_parse.ts";
-import { dnsLabel, subdomain } from "./_schema.ts";
 import type { PolicyRef } from "./model.ts";
 import {
   type LabelSelector,

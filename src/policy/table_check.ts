@@ -7,12 +7,12 @@
  * interface group it compares, the sets and maps it reads, its log prefix and rate, its counter
  * and verdict). Counters and handles are not compared: traffic changes the first, every
  * transaction the second. The veths' ready group is an attribute of the links, checked by the
- * daemon (daemon/veth_groups.ts). Pure.
+ * daemon (daemon/policy/veth_groups.ts). Pure.
  * @module
  */
 import { numericKey, parseElement } from "./_listing.ts";
 import type { PolicyModel } from "./model.ts";
-import { POLICY_TABLE, policyTableObjects } from "./render.ts";
+import { POLICY_TABLE, policyTableObjects, type RenderOptions } from "./render.ts";
 
 /** At most this many differences are described; the rest are counted. */
 const MAX_REPORTED = 10;
@@ -20,11 +20,15 @@ const MAX_REPORTED = 10;
 /**
  * The differences between the listed table and the one `model` renders, one short line each
  * (at most {@linkcode MAX_REPORTED}, then a count of the rest); empty when they agree.
- * `listing` undefined means there is no table.
+ * `listing` undefined means there is no table. `options.cache` as for rendering.
  */
-export function checkPolicyTable(model: PolicyModel, listing: unknown): string[] {
+export function checkPolicyTable(
+  model: PolicyModel,
+  listing: unknown,
+  options: RenderOptions = {},
+): string[] {
   if (listing === undefined) return [`table ${POLICY_TABLE} is missing`];
-  const want = policyTableObjects(model);
+  const want = policyTableObjects(model, options);
   const have = readListing(listing);
   const out: string[] = [];
 

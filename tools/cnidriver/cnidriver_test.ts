@@ -3,6 +3,7 @@
  * logs what libcni handed it and answers like a real one, so these tests check what the driver
  * asks of libcni (the list by name, capability args, CNI_ARGS, the cache) and how it reports.
  */
+import { runResultOf } from "../../src/runner.ts";
 import { assert, assertEquals, assertStringIncludes } from "../../test/assert.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -100,12 +101,7 @@ async function setup() {
       args,
       env: { FAKE_LOG: `${dir}/calls.log` },
     }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
+    return runResultOf(out);
   };
   const calls = async (): Promise<Call[]> => {
     try {

@@ -1,0 +1,407 @@
+/**
+ * The daemon's whole HTTP API (`src/api.ts`) as one function from `Request` to `Response`, in the
+ * style of Hono: no socket, no globals, every dependency injected, so tests call
+ * `handler(new Request("http://ternd/v1/status"))`. Bodies are capped and validated with zod at
+ * this edge; every failure is JSON `{error, reason}` with the matching status. Changes to the host
+ * side (program, release, GC) run under the dataplane lock shared with the sweeper.
+ * @module
+ */
+import type { z } from "zod";
+import type {
+  AllocateResponse,
+  ApiError,
+  ApiReason,
+  AttachmentId,
+  ClusterStatus,
+  Endpoint,
+  GcResponse,
+  PolicyStatusResponse,
+  ReleaseResponse,
+  RoutingStatus,
+  StatusResponse,
+} from "../../src/api.ts";
+import { concatBytes } from "../../src/lib/bytes.ts";
+import { errorMessage } from "../../src/lib/errors.ts";
+import { type Logger, silentLogger } from "../../src/log.ts";
+import { GATEWAY_IP, hostVethName } from "../../src/names.ts";
+import { TERN_VERSION } from "../../src/version.ts";
+import { formatValue } from "../../src/zod_issues.ts";
+import { formatIssues } from "../_zod_issues.ts";
+import {
+  allocateRequestSchema,
+  attachmentIdSchema,
+  explainRequestSchema,
+  gcRequestSchema,
+  programRequestSchema,
+  releaseRequestSchema,
+} from "./api_schema.ts";
+import type { HostDataplane } from "../routing/dataplane.ts";
+import {
+  type Ipam,
+  IpamConflictError,
+  IpamExhaustedError,
+  IpamNotFoundError,
+} from "../ipam/ipam.ts";
+import type { Mutex } from "../../src/lib/mutex.ts";
+import type { PolicyService } from "../policy/policy_service.ts";
+import { ExplainError } from "../../src/policy/explain.ts";
+
+/** The largest request body the API reads, in bytes. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** What the handler works on. */
+export interface HandlerDeps {
+  ipam: Ipam;
+  dataplane: HostDataplane;
+  /** Serialises host-side changes with the sweeper. */
+  lock: Mutex;
+  /** This node's name, reported by status. */
+  node: string;
+  /** When the daemon started, ms since the epoch. */
+  startedAt: number;
+  /** Default: `silentLogger`. */
+  log?: Logger;
+  /** Default: `Date.now`. */
+  now?: () => number;
+  /** False while starting or stopping: changes are refused with 503 `unavailable`. Default: always ready. */
+  isReady?: () => boolean;
+  /** Routing and reconciler state for status. Default: not reported. */
+  routingStatus?: () => RoutingStatus;
+  /** The cluster source's state for status; undefined on a single node. Default: not reported. */
+  clusterStatus?: () => ClusterStatus | undefined;
+  /**
+   * Policy. Program answers only once the endpoint's policy is programmed. Default: policy
+   * disabled (program does not wait, the policy paths answer 503).
+   */
+  policy?: PolicyService;
+}
+
+/** A request handler: never throws, always answers JSON. */
+export type Handler = (req: Request) => Promise<Response>;
+
+class ApiFailure extends Error {
+  constructor(readonly status: number, readonly reason: ApiReason, message: string) {
+    super(message);
+  }
+}
+
+function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+function failure(status: number, reason: ApiReason, message: string, headers = {}): Response {
+  const body: ApiError = { error: message, reason };
+  return json(body, status, headers);
+}
+
+/** Reads at most {@linkcode MAX_BODY_BYTES}, judging both Content-Length and the bytes read. */
+async function readJson(req: Request): Promise<unknown> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > MAX_BODY_BYTES) {
+    throw new ApiFailure(
+      413,
+      "too_large",
+      `Request body too large: Content-Length ${declared} is over ${MAX_BODY_BYTES} bytes`,
+    );
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (req.body) {
+    const reader = req.body.getReader();
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > MAX_BODY_BYTES) {
+        await reader.cancel().catch(() => {});
+        throw new ApiFailure(
+          413,
+          "too_large",
+          `Request body too large: more than ${MAX_BODY_BYTES} bytes`,
+        );
+      }
+      chunks.push(value);
+    }
+  }
+  const text = new TextDecoder().decode(concatBytes(chunks));
+  if (text.trim() === "") {
+    throw new ApiFailure(400, "invalid", "Invalid request: empty body, expected JSON");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ApiFailure(
+      400,
+      "invalid",
+      `Invalid request: body is not JSON: ${(err as Error).message}`,
+    );
+  }
+}
+
+function validate<T>(schema: z.ZodType<T>, input: unknown): T {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new ApiFailure(
+      400,
+      "invalid",
+      `Invalid request: ${formatIssues(result.error.issues, input).join("; ")}`,
+    );
+  }
+  return result.data;
+}
+
+type Route = { method: string; run: (req: Request, params: string[]) => Promise<Response> };
+
+/** Builds the API handler over `deps`. */
+export function createHandler(deps: HandlerDeps): Handler {
+  const log = deps.log ?? silentLogger;
+  const now = deps.now ?? Date.now;
+  const isReady = deps.isReady ?? (() => true);
+  const { ipam, dataplane, lock } = deps;
+
+  const requireReady = () => {
+    if (!isReady()) {
+      throw new ApiFailure(503, "unavailable", "Daemon is not ready: starting or stopping");
+    }
+  };
+
+  /** Tears down the host side, then frees the address; the caller holds the lock. */
+  const releaseEndpoint = async (ep: Endpoint, reason: string): Promise<void> => {
+    await dataplane.removeEndpoint(ep);
+    const released = await ipam.release(ep, { network: ep.network });
+    if (released) {
+      log.info("Released address", {
+        ip: released.ip,
+        containerID: released.containerID,
+        ifname: released.ifname,
+        reason,
+      });
+    }
+  };
+
+  const status = (): Promise<Response> => {
+    const pools = ipam.stats();
+    const body: StatusResponse = {
+      ready: isReady(),
+      version: TERN_VERSION,
+      node: deps.node,
+      pools,
+      free: pools.reduce((sum, p) => sum + p.free, 0),
+      endpoints: ipam.usedCount,
+      uptimeMs: Math.max(0, now() - deps.startedAt),
+    };
+    if (deps.routingStatus) body.routing = deps.routingStatus();
+    const cluster = deps.clusterStatus?.();
+    if (cluster) body.cluster = cluster;
+    body.policy = deps.policy?.summary() ?? { enabled: false };
+    return Promise.resolve(json(body));
+  };
+
+  const allocate = async (req: Request): Promise<Response> => {
+    requireReady();
+    const body = validate(allocateRequestSchema, await readJson(req));
+    const { endpoint, created } = await ipam.allocate(body);
+    if (created) {
+      log.info("Allocated address", {
+        ip: endpoint.ip,
+        containerID: endpoint.containerID,
+        ifname: endpoint.ifname,
+        pod: body.podName && `${body.podNamespace ?? ""}/${body.podName}`,
+      });
+    }
+    const out: AllocateResponse = {
+      ip: endpoint.ip,
+      podCIDR: endpoint.podCIDR,
+      gateway: GATEWAY_IP,
+      created,
+    };
+    return json(out);
+  };
+
+  const program = async (req: Request): Promise<Response> => {
+    requireReady();
+    const body = validate(programRequestSchema, await readJson(req));
+    const want = await hostVethName(body.containerID, body.ifname);
+    if (body.hostVeth !== want) {
+      throw new ApiFailure(
+        400,
+        "invalid",
+        `Invalid request: hostVeth: must be ${want} for containerID ${body.containerID}, ifname ${body.ifname}: got ${
+          formatValue(body.hostVeth)
+        }`,
+      );
+    }
+    const endpoint = await lock.run(async () => {
+      const current = await ipam.get(body);
+      if (!current) throw new IpamNotFoundError(body);
+      ipam.checkOwns(current, body);
+      await dataplane.programEndpoint({ ...current, hostVeth: body.hostVeth });
+      return await ipam.markProgrammed(body, body);
+    });
+    // The endpoint is registered: its policy is in the next transaction. Answer only once that
+    // is in the kernel (outside the lock, so other ADDs are programmed meanwhile).
+    let policy: Endpoint["policy"] = "off";
+    if (deps.policy) {
+      const programmed = await deps.policy.programmed(endpoint.hostVeth);
+      policy = programmed.state === "ready" ? "ready" : "pending";
+      if (programmed.state === "pending") {
+        log.warn("Programmed endpoint, its veth held closed", {
+          ip: endpoint.ip,
+          hostVeth: endpoint.hostVeth,
+          reason: programmed.reason,
+        });
+      }
+    }
+    log.info("Programmed endpoint", {
+      ip: endpoint.ip,
+      containerID: endpoint.containerID,
+      ifname: endpoint.ifname,
+      hostVeth: endpoint.hostVeth,
+      policy,
+    });
+    return json({ ...endpoint, policy });
+  };
+
+  const needPolicy = (): PolicyService => {
+    if (!deps.policy) {
+      throw new ApiFailure(
+        503,
+        "unavailable",
+        "Policy is disabled: policy.enabled is false in the daemon's config",
+      );
+    }
+    return deps.policy;
+  };
+
+  const policyStatus = (): Promise<Response> => {
+    const body: PolicyStatusResponse = deps.policy?.status() ??
+      { enforcement: { enabled: false }, policies: [] };
+    return Promise.resolve(json(body));
+  };
+
+  const policyCounters = async (): Promise<Response> => json(await needPolicy().counters());
+
+  const policyExplain = async (req: Request): Promise<Response> => {
+    const policy = needPolicy();
+    const body = validate(explainRequestSchema, await readJson(req));
+    try {
+      return json(policy.explain(body));
+    } catch (err) {
+      if (err instanceof ExplainError) throw new ApiFailure(400, "invalid", err.message);
+      throw err;
+    }
+  };
+
+  const listEndpoints = async (): Promise<Response> => json({ endpoints: await ipam.list() });
+
+  const getEndpoint = async (_req: Request, params: string[]): Promise<Response> => {
+    let id: AttachmentId;
+    try {
+      id = { containerID: decodeURIComponent(params[0]!), ifname: decodeURIComponent(params[1]!) };
+    } catch {
+      throw new ApiFailure(400, "invalid", "Invalid request: path is not valid percent-encoding");
+    }
+    validate(attachmentIdSchema, id);
+    const endpoint = await ipam.get(id);
+    if (!endpoint) throw new IpamNotFoundError(id);
+    return json(endpoint);
+  };
+
+  const release = async (req: Request): Promise<Response> => {
+    requireReady();
+    const body = validate(releaseRequestSchema, await readJson(req));
+    const out = await lock.run(async (): Promise<ReleaseResponse> => {
+      const current = await ipam.get(body);
+      if (!current || (body.network !== undefined && current.network !== body.network)) {
+        return { released: false };
+      }
+      await releaseEndpoint(current, "CNI DEL");
+      return { released: true, ip: current.ip };
+    });
+    return json(out);
+  };
+
+  const gc = async (req: Request): Promise<Response> => {
+    requireReady();
+    const body = validate(gcRequestSchema, await readJson(req));
+    const valid = new Set(body.valid.map((v) => `${v.containerID}\0${v.ifname}`));
+    const { released, failed } = await lock.run(async () => {
+      const released: GcResponse["released"] = [];
+      const failed: string[] = [];
+      for (const ep of await ipam.list()) {
+        if (ep.network !== body.network || valid.has(`${ep.containerID}\0${ep.ifname}`)) continue;
+        try {
+          await releaseEndpoint(ep, "CNI GC");
+          released.push({ containerID: ep.containerID, ifname: ep.ifname, ip: ep.ip });
+        } catch (err) {
+          failed.push(
+            `${ep.ip} (containerID ${ep.containerID}, ifname ${ep.ifname}): ${String(err)}`,
+          );
+        }
+      }
+      return { released, failed };
+    });
+    if (failed.length > 0) {
+      throw new ApiFailure(
+        500,
+        "internal",
+        `GC released ${released.length} attachments but failed on ${failed.length}: ${
+          failed.join("; ")
+        }`,
+      );
+    }
+    const out: GcResponse = { released };
+    return json(out);
+  };
+
+  const routes: { pattern: RegExp; routes: Route[] }[] = [
+    { pattern: /^\/v1\/status$/, routes: [{ method: "GET", run: status }] },
+    { pattern: /^\/v1\/ipam\/allocate$/, routes: [{ method: "POST", run: allocate }] },
+    { pattern: /^\/v1\/endpoints\/release$/, routes: [{ method: "POST", run: release }] },
+    {
+      pattern: /^\/v1\/endpoints$/,
+      routes: [{ method: "GET", run: listEndpoints }, { method: "POST", run: program }],
+    },
+    {
+      pattern: /^\/v1\/endpoints\/([^/]+)\/([^/]+)$/,
+      routes: [{ method: "GET", run: getEndpoint }],
+    },
+    { pattern: /^\/v1\/gc$/, routes: [{ method: "POST", run: gc }] },
+    { pattern: /^\/v1\/policy\/status$/, routes: [{ method: "GET", run: policyStatus }] },
+    { pattern: /^\/v1\/policy\/counters$/, routes: [{ method: "GET", run: policyCounters }] },
+    { pattern: /^\/v1\/policy\/explain$/, routes: [{ method: "POST", run: policyExplain }] },
+  ];
+
+  return async (req: Request): Promise<Response> => {
+    const path = new URL(req.url).pathname;
+    try {
+      for (const entry of routes) {
+        const match = entry.pattern.exec(path);
+        if (!match) continue;
+        const route = entry.routes.find((r) => r.method === req.method);
+        if (!route) {
+          const allow = entry.routes.map((r) => r.method).join(", ");
+          return failure(
+            405,
+            "invalid",
+            `Method not allowed: ${req.method} ${path}: use ${allow}`,
+            { allow },
+          );
+        }
+        return await route.run(req, match.slice(1));
+      }
+      return failure(404, "not_found", `No such API path: ${path}`);
+    } catch (err) {
+      if (err instanceof ApiFailure) return failure(err.status, err.reason, err.message);
+      if (err instanceof IpamExhaustedError) return failure(503, "exhausted", err.message);
+      if (err instanceof IpamConflictError) return failure(409, "conflict", err.message);
+      if (err instanceof IpamNotFoundError) return failure(404, "not_found", err.message);
+      const message = errorMessage(err);
+      log.error("Request failed", { method: req.method, path, error: message });
+      return failure(500, "internal", `Internal error: ${message}`);
+    }
+  };
+}

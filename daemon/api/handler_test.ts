@@ -1,0 +1,380 @@
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../../test/assert.ts";
+import type { ClusterStatus, Endpoint, RoutingStatus } from "../../src/api.ts";
+import { hostVethName } from "../../src/names.ts";
+import { TERN_VERSION } from "../../src/version.ts";
+import type { HostDataplane } from "../routing/dataplane.ts";
+import { createHandler, type Handler, MAX_BODY_BYTES } from "./handler.ts";
+import { Ipam } from "../ipam/ipam.ts";
+import { Mutex } from "../../src/lib/mutex.ts";
+
+class FakeDataplane implements HostDataplane {
+  calls: string[] = [];
+  failProgram = false;
+  programEndpoint(ep: Endpoint): Promise<void> {
+    this.calls.push(`program ${ep.ip} ${ep.hostVeth}`);
+    return this.failProgram
+      ? Promise.reject(new Error('Command failed: ip -batch -: exit 1: Cannot find device "x"'))
+      : Promise.resolve();
+  }
+  removeEndpoint(ep: Endpoint): Promise<void> {
+    this.calls.push(`remove ${ep.ip}`);
+    return Promise.resolve();
+  }
+}
+
+interface Fixture {
+  handler: Handler;
+  ipam: Ipam;
+  dataplane: FakeDataplane;
+  setReady(ready: boolean): void;
+}
+
+async function withHandler(
+  podCIDRs: string[],
+  fn: (f: Fixture) => Promise<void>,
+): Promise<void> {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const ipam = await Ipam.open(kv, { podCIDRs });
+    const dataplane = new FakeDataplane();
+    let ready = true;
+    const handler = createHandler({
+      ipam,
+      dataplane,
+      lock: new Mutex(),
+      node: "node-1",
+      startedAt: 1_000,
+      now: () => 6_000,
+      isReady: () => ready,
+    });
+    await fn({ handler, ipam, dataplane, setReady: (r) => (ready = r) });
+  } finally {
+    kv.close();
+  }
+}
+
+function post(path: string, body: unknown): Request {
+  return new Request(`http://ternd${path}`, {
+    method: "POST",
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    headers: { "content-type": "application/json" },
+  });
+}
+
+const get = (path: string) => new Request(`http://ternd${path}`);
+
+function allocation(containerID: string, ifname = "eth0") {
+  return { containerID, ifname, network: "tern", netns: `/var/run/netns/${containerID}` };
+}
+
+async function programBody(containerID: string, ip: string, ifname = "eth0") {
+  return {
+    ...allocation(containerID, ifname),
+    hostVeth: await hostVethName(containerID, ifname),
+    podMac: "0a:58:0a:f4:01:07",
+    ip,
+  };
+}
+
+async function expectError(res: Response, status: number, reason: string): Promise<string> {
+  assertEquals(res.status, status);
+  assertEquals(res.headers.get("content-type"), "application/json");
+  const body = await res.json();
+  assertEquals(body.reason, reason);
+  assertEquals(typeof body.error, "string");
+  return body.error;
+}
+
+Deno.test("GET /v1/status reports pools, free, endpoints, version and uptime", () =>
+  withHandler(["10.244.1.0/24", "10.244.2.0/30"], async ({ handler }) => {
+    await handler(post("/v1/ipam/allocate", allocation("c1")));
+    const res = await handler(get("/v1/status"));
+    assertEquals(res.status, 200);
+    assertEquals(await res.json(), {
+      ready: true,
+      version: TERN_VERSION,
+      node: "node-1",
+      pools: [
+        { cidr: "10.244.1.0/24", capacity: 254, used: 1, free: 253 },
+        { cidr: "10.244.2.0/30", capacity: 2, used: 0, free: 2 },
+      ],
+      free: 255,
+      endpoints: 1,
+      uptimeMs: 5_000,
+      policy: { enabled: false },
+    });
+  }));
+
+Deno.test("GET /v1/status carries the routing and cluster status when the daemon gives them", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const routing: RoutingStatus = {
+      mode: "native",
+      podCIDRsFrom: "node",
+      peers: [{ node: "node-2", address: "192.168.50.2", podCIDRs: ["10.244.2.0/24"], routed: [] }],
+      problems: [{ kind: "no_address", message: "Node has no IPv4 address" }],
+      reconcile: {
+        passes: 3,
+        intervalMs: 10_000,
+        monitor: "running",
+        ownedRoutes: 4,
+        ownedRules: 2,
+        failing: [],
+      },
+    };
+    const cluster: ClusterStatus = {
+      source: "files:/etc/tern/cluster",
+      nodes: 2,
+      pods: 5,
+      errors: [],
+      publishEndpoints: true,
+    };
+    const handler = createHandler({
+      ipam: await Ipam.open(kv, { podCIDRs: ["10.244.1.0/24"] }),
+      dataplane: new FakeDataplane(),
+      lock: new Mutex(),
+      node: "node-1",
+      startedAt: 0,
+      routingStatus: () => routing,
+      clusterStatus: () => cluster,
+    });
+    const body = await (await handler(get("/v1/status"))).json();
+    assertEquals(body.routing, routing);
+    assertEquals(body.cluster, cluster);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("POST /v1/ipam/allocate returns the same address for a repeated ADD", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler }) => {
+    const first = await (await handler(post("/v1/ipam/allocate", allocation("c1")))).json();
+    const again = await (await handler(post("/v1/ipam/allocate", allocation("c1")))).json();
+    assertEquals(first, {
+      ip: "10.244.1.1",
+      podCIDR: "10.244.1.0/24",
+      gateway: "169.254.1.1",
+      created: true,
+    });
+    assertEquals(again, { ...first, created: false });
+  }));
+
+Deno.test("POST /v1/ipam/allocate answers 503 exhausted when the pools are full", () =>
+  withHandler(["10.0.0.0/30"], async ({ handler }) => {
+    await handler(post("/v1/ipam/allocate", allocation("a")));
+    await handler(post("/v1/ipam/allocate", allocation("b")));
+    const message = await expectError(
+      await handler(post("/v1/ipam/allocate", allocation("c"))),
+      503,
+      "exhausted",
+    );
+    assertStringIncludes(message, "10.0.0.0/30 has 2 of 2 in use");
+  }));
+
+Deno.test("POST /v1/ipam/allocate answers 400 invalid naming the field", () =>
+  withHandler(["10.0.0.0/24"], async ({ handler }) => {
+    const missing = await expectError(
+      await handler(post("/v1/ipam/allocate", { ifname: "eth0", network: "tern", netns: "/x" })),
+      400,
+      "invalid",
+    );
+    assertEquals(missing, "Invalid request: containerID: is required");
+    const badIf = await expectError(
+      await handler(post("/v1/ipam/allocate", { ...allocation("c1"), ifname: "a/b" })),
+      400,
+      "invalid",
+    );
+    assertStringIncludes(badIf, "ifname: must be a Linux interface name");
+    assertStringIncludes(badIf, 'got "a/b"');
+    const notJson = await expectError(
+      await handler(post("/v1/ipam/allocate", "{nope")),
+      400,
+      "invalid",
+    );
+    assertStringIncludes(notJson, "Invalid request: body is not JSON");
+    await expectError(await handler(post("/v1/ipam/allocate", "")), 400, "invalid");
+  }));
+
+Deno.test("bodies over 64 KiB are refused with 413 by Content-Length and by bytes read", () =>
+  withHandler(["10.0.0.0/24"], async ({ handler }) => {
+    const big = JSON.stringify({ ...allocation("c1"), pad: "x".repeat(MAX_BODY_BYTES) });
+    const declared = await expectError(
+      await handler(
+        new Request("http://ternd/v1/ipam/allocate", {
+          method: "POST",
+          body: big,
+          headers: { "content-length": String(new TextEncoder().encode(big).length) },
+        }),
+      ),
+      413,
+      "too_large",
+    );
+    assertStringIncludes(declared, "Content-Length");
+    // A streamed body carries no Content-Length: the reader counts.
+    const bytes = new TextEncoder().encode(big);
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 4096) controller.enqueue(bytes.slice(i, i + 4096));
+        controller.close();
+      },
+    });
+    const req = new Request("http://ternd/v1/ipam/allocate", { method: "POST", body: stream });
+    assertEquals(req.headers.get("content-length"), null);
+    const counted = await expectError(await handler(req), 413, "too_large");
+    assertStringIncludes(counted, `more than ${MAX_BODY_BYTES} bytes`);
+    // A lying Content-Length under the cap does not help either.
+    const lying = new Request("http://ternd/v1/ipam/allocate", {
+      method: "POST",
+      body: big,
+      headers: { "content-length": "10" },
+    });
+    await expectError(await handler(lying), 413, "too_large");
+  }));
+
+Deno.test("unknown paths answer 404 and wrong methods 405, both as JSON", () =>
+  withHandler(["10.0.0.0/24"], async ({ handler }) => {
+    await expectError(await handler(get("/v1/nope")), 404, "not_found");
+    await expectError(await handler(get("/")), 404, "not_found");
+    const res = await handler(get("/v1/ipam/allocate"));
+    assertEquals(res.headers.get("allow"), "POST");
+    await expectError(res, 405, "invalid");
+    await expectError(await handler(post("/v1/status", {})), 405, "invalid");
+    await expectError(
+      await handler(new Request("http://ternd/v1/endpoints", { method: "DELETE" })),
+      405,
+      "invalid",
+    );
+  }));
+
+Deno.test("POST /v1/endpoints programs the host route and records the endpoint", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, dataplane, ipam }) => {
+    const { ip } = await (await handler(post("/v1/ipam/allocate", allocation("c1")))).json();
+    const body = await programBody("c1", ip);
+    const res = await handler(post("/v1/endpoints", body));
+    assertEquals(res.status, 200);
+    const ep = await res.json();
+    assertEquals(ep.state, "programmed");
+    assertEquals(ep.hostVeth, body.hostVeth);
+    assertEquals(ep.podMac, body.podMac);
+    assertEquals(dataplane.calls, [`program ${ip} ${body.hostVeth}`]);
+    assertEquals((await ipam.get(body))?.state, "programmed");
+  }));
+
+Deno.test("POST /v1/endpoints refuses an address the identity does not own (409) and unknown identities (404)", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, dataplane }) => {
+    await handler(post("/v1/ipam/allocate", allocation("c1")));
+    await handler(post("/v1/ipam/allocate", allocation("c2")));
+    const stolen = await expectError(
+      await handler(post("/v1/endpoints", await programBody("c1", "10.244.1.2"))),
+      409,
+      "conflict",
+    );
+    assertStringIncludes(stolen, "Attachment does not own 10.244.1.2");
+    await expectError(
+      await handler(post("/v1/endpoints", await programBody("ghost", "10.244.1.9"))),
+      404,
+      "not_found",
+    );
+    assertEquals(dataplane.calls, []);
+  }));
+
+Deno.test("POST /v1/endpoints refuses a host veth name that is not the identity's", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, dataplane }) => {
+    const { ip } = await (await handler(post("/v1/ipam/allocate", allocation("c1")))).json();
+    const message = await expectError(
+      await handler(post("/v1/endpoints", { ...(await programBody("c1", ip)), hostVeth: "eth0" })),
+      400,
+      "invalid",
+    );
+    assertMatch(message, /^Invalid request: hostVeth: must be tern[0-9a-f]{11} for containerID c1/);
+    assertEquals(dataplane.calls, []);
+  }));
+
+Deno.test("POST /v1/endpoints answers 500 with ip's message and leaves the endpoint allocated", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, dataplane, ipam }) => {
+    const { ip } = await (await handler(post("/v1/ipam/allocate", allocation("c1")))).json();
+    dataplane.failProgram = true;
+    const message = await expectError(
+      await handler(post("/v1/endpoints", await programBody("c1", ip))),
+      500,
+      "internal",
+    );
+    assertStringIncludes(message, "Cannot find device");
+    assertEquals((await ipam.get({ containerID: "c1", ifname: "eth0" }))?.state, "allocated");
+  }));
+
+Deno.test("GET /v1/endpoints lists and GET /v1/endpoints/{id}/{ifname} finds or 404s", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler }) => {
+    await handler(post("/v1/ipam/allocate", allocation("c1")));
+    await handler(post("/v1/ipam/allocate", allocation("c2", "net1")));
+    const list = await (await handler(get("/v1/endpoints"))).json();
+    assertEquals(list.endpoints.map((e: Endpoint) => `${e.containerID}/${e.ifname}`), [
+      "c1/eth0",
+      "c2/net1",
+    ]);
+    const one = await handler(get("/v1/endpoints/c2/net1"));
+    assertEquals(one.status, 200);
+    assertEquals((await one.json()).ip, "10.244.1.2");
+    await expectError(await handler(get("/v1/endpoints/c2/eth0")), 404, "not_found");
+    await expectError(await handler(get("/v1/endpoints/%E0%A4%A/eth0")), 400, "invalid");
+  }));
+
+Deno.test("POST /v1/endpoints/release tears down the host side, frees the address and is idempotent", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, dataplane, ipam }) => {
+    const { ip } = await (await handler(post("/v1/ipam/allocate", allocation("c1")))).json();
+    const id = { containerID: "c1", ifname: "eth0" };
+    const first = await handler(post("/v1/endpoints/release", { ...id, network: "tern" }));
+    assertEquals(await first.json(), { released: true, ip });
+    assertEquals(dataplane.calls, [`remove ${ip}`]);
+    const again = await handler(post("/v1/endpoints/release", id));
+    assertEquals(await again.json(), { released: false });
+    assertEquals(dataplane.calls.length, 1);
+    assertEquals(ipam.usedCount, 0);
+  }));
+
+Deno.test("POST /v1/endpoints/release leaves an attachment of another network alone", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, dataplane }) => {
+    await handler(post("/v1/ipam/allocate", allocation("c1")));
+    const res = await handler(
+      post("/v1/endpoints/release", { containerID: "c1", ifname: "eth0", network: "other" }),
+    );
+    assertEquals(await res.json(), { released: false });
+    assertEquals(dataplane.calls, []);
+  }));
+
+Deno.test("POST /v1/gc releases every attachment of the network that is not valid", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, dataplane, ipam }) => {
+    for (const c of ["keep", "drop1", "drop2"]) {
+      await handler(post("/v1/ipam/allocate", allocation(c)));
+    }
+    await handler(post("/v1/ipam/allocate", { ...allocation("othernet"), network: "other" }));
+    const res = await handler(post("/v1/gc", {
+      network: "tern",
+      valid: [{ containerID: "keep", ifname: "eth0" }, { containerID: "unknown", ifname: "eth0" }],
+    }));
+    assertEquals(res.status, 200);
+    const body = await res.json();
+    assertEquals(body.released.map((r: { containerID: string }) => r.containerID).sort(), [
+      "drop1",
+      "drop2",
+    ]);
+    assert(body.released.every((r: { ip: string }) => /^10\.244\.1\.\d+$/.test(r.ip)));
+    assertEquals(dataplane.calls.length, 2);
+    assertEquals(
+      (await ipam.list()).map((e) => e.containerID),
+      ["keep", "othernet"],
+    );
+    await expectError(await handler(post("/v1/gc", { network: "tern" })), 400, "invalid");
+  }));
+
+Deno.test("changes are refused with 503 unavailable while not ready; status still answers", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, setReady }) => {
+    setReady(false);
+    await expectError(
+      await handler(post("/v1/ipam/allocate", allocation("c1"))),
+      503,
+      "unavailable",
+    );
+    const status = await (await handler(get("/v1/status"))).json();
+    assertEquals(status.ready, false);
+  }));

@@ -1,0 +1,65 @@
+import { assert, assertEquals } from "../../test/assert.ts";
+import { silentLogger } from "../../src/log.ts";
+import { parseConfig } from "../config.ts";
+import { LocalEndpoints } from "../../src/local_endpoints.ts";
+import { clusterSource, startCluster } from "./start_cluster.ts";
+
+Deno.test("clusterSource() picks the files source named by cluster.source, over cluster.dir", async () => {
+  const config = parseConfig("cluster: {source: files, dir: /etc/tern/cluster/}\n", {
+    hostname: "node-a",
+  });
+  assert(config.cluster !== undefined);
+  const { source } = await clusterSource(config.cluster, silentLogger);
+  assertEquals(source.name, "files:/etc/tern/cluster");
+});
+
+Deno.test("startCluster() on a single node follows nothing and takes the pod CIDRs from the config", async () => {
+  const config = parseConfig("podCIDRs: [10.244.1.0/24]\n", { hostname: "node-a" });
+  const part = await startCluster(config, {
+    log: silentLogger,
+    configFile: "/etc/tern/ternd.yaml",
+    signal: new AbortController().signal,
+  });
+  assertEquals(part.pools, { podCIDRs: ["10.244.1.0/24"], from: "config" });
+  assertEquals([part.source, part.status(), part.poolsOrigin], [
+    undefined,
+    undefined,
+    "/etc/tern/ternd.yaml",
+  ]);
+  await part.publish(new LocalEndpoints()); // nothing to publish to
+  await part.stop();
+});
+
+Deno.test("startCluster() lists the directory, learns the pod CIDRs from its Node and publishes the endpoints", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tern-cluster-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/nodes.yaml`,
+      "apiVersion: v1\nkind: Node\nmetadata: {name: node-a}\nspec: {podCIDR: 10.244.7.0/24}\n",
+    );
+    const config = parseConfig(`cluster: {source: files, dir: ${dir}, publishEndpoints: true}\n`, {
+      hostname: "node-a",
+    });
+    const part = await startCluster(config, {
+      log: silentLogger,
+      configFile: "/etc/tern/ternd.yaml",
+      signal: new AbortController().signal,
+    });
+    try {
+      assertEquals(part.pools, { podCIDRs: ["10.244.7.0/24"], from: "node" });
+      assertEquals(part.poolsOrigin, `Node node-a in files:${dir}`);
+      await part.publish(new LocalEndpoints());
+      const status = part.status();
+      assertEquals([status?.source, status?.nodes, status?.publishEndpoints], [
+        `files:${dir}`,
+        1,
+        true,
+      ]);
+      assertEquals(status?.published?.endpoints, 0);
+    } finally {
+      await part.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,393 @@
+/**
+ * IP address management on Deno KV, per DESIGN.md. The identity of an attachment is
+ * (containerID, ifname). Keys: `["owner", containerID, ifname]` → {@linkcode Endpoint},
+ * `["ip", addr]` → {@linkcode AttachmentId}, `["released", addr]` → release time (ms). Every
+ * claim is one atomic commit that checks that both the address and the identity are unclaimed,
+ * so no address is handed out twice, even by two daemons on one database or across crashes.
+ *
+ * An in-memory index (used addresses, release times, a next-fit cursor) is loaded once and kept
+ * in step with this instance's own commits, so that picking a candidate never lists the
+ * database; the atomic check stays the truth, and a lost race only costs another candidate.
+ * @module
+ */
+import type { AllocateRequest, AttachmentId, Endpoint, PoolStatus } from "../../src/api.ts";
+import { type Cidr, contains, formatIp, parseCidr, parseIp, usableRange } from "../../src/cidr.ts";
+
+/** The KV key of an attachment's endpoint record. */
+export function ownerKey(id: AttachmentId): Deno.KvKey {
+  return ["owner", id.containerID, id.ifname];
+}
+
+/** The KV key that records which attachment holds an address. */
+export function ipKey(ip: string): Deno.KvKey {
+  return ["ip", ip];
+}
+
+/** The KV key that records when an address was last released (ms since the epoch). */
+export function releasedKey(ip: string): Deno.KvKey {
+  return ["released", ip];
+}
+
+/** No address is free in any of the node's pod CIDRs. */
+export class IpamExhaustedError extends Error {
+  /** How full each pool was. */
+  readonly pools: readonly PoolStatus[];
+
+  /** Builds the message from the pools' counts. */
+  constructor(pools: readonly PoolStatus[]) {
+    super(
+      `No free address in pod CIDRs: ${
+        pools.map((p) => `${p.cidr} has ${p.used} of ${p.capacity} in use`).join(", ")
+      }`,
+    );
+    this.name = "IpamExhaustedError";
+    this.pools = pools;
+  }
+}
+
+/** The request contradicts what the attachment already holds (another network, another address). */
+export class IpamConflictError extends Error {
+  /** Wraps the message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "IpamConflictError";
+  }
+}
+
+/** No endpoint exists for the attachment. */
+export class IpamNotFoundError extends Error {
+  /** Names the attachment. */
+  constructor(id: AttachmentId) {
+    super(`No endpoint for attachment: containerID ${id.containerID}, ifname ${id.ifname}`);
+    this.name = "IpamNotFoundError";
+  }
+}
+
+/** Options of {@linkcode Ipam.open}. */
+export interface IpamOptions {
+  /** The node's pod CIDRs (canonical `a.b.c.d/len`). */
+  podCIDRs: readonly string[];
+  /** How long a released address rests before reuse, unless nothing else is free. Default 30 000. */
+  releaseCooldownMs?: number;
+  /** The clock, ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+  /** Lost races tolerated per call before giving up. Default 64. */
+  maxAttempts?: number;
+}
+
+/** Exhaustion re-reads the index from KV at most this often. */
+const RELOAD_INTERVAL_MS = 1_000;
+/** Lost races in one `allocate()` after which the index is read again from KV. */
+const RELOAD_AFTER_LOST_RACES = 8;
+
+interface Pool {
+  cidr: Cidr;
+  text: string;
+  first: number;
+  last: number;
+  /** Position of `first` in the concatenation of all pools. */
+  offset: number;
+}
+
+/** Fields the host side fills in when it programs an endpoint. */
+export interface ProgramFields {
+  /** The address the caller believes the attachment holds; refused when it does not. */
+  ip: string;
+  network: string;
+  netns: string;
+  hostVeth: string;
+  podMac: string;
+}
+
+/** The node's address pools in Deno KV. Create with {@linkcode Ipam.open}. */
+export class Ipam {
+  readonly #kv: Deno.Kv;
+  readonly #pools: Pool[];
+  readonly #total: number;
+  readonly #cooldownMs: number;
+  readonly #now: () => number;
+  readonly #maxAttempts: number;
+  /** Addresses held in KV, as far as this instance knows (all of them, in pools or not). */
+  #used = new Set<number>();
+  /** Addresses some call of this instance is committing right now. */
+  readonly #pending = new Set<number>();
+  /** Release time of addresses that are free again. */
+  #released = new Map<number, number>();
+  /** Next-fit position in the concatenated pools. */
+  #cursor = 0;
+  /** When the index was last read from KV. */
+  #reloadedAt = -Infinity;
+
+  private constructor(kv: Deno.Kv, options: IpamOptions) {
+    this.#kv = kv;
+    this.#cooldownMs = options.releaseCooldownMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+    this.#maxAttempts = options.maxAttempts ?? 64;
+    let offset = 0;
+    this.#pools = options.podCIDRs.map((text) => {
+      const cidr = parseCidr(text);
+      const { first, last } = usableRange(cidr);
+      const pool = { cidr, text, first, last, offset };
+      offset += last - first + 1;
+      return pool;
+    });
+    this.#total = offset;
+  }
+
+  /** Opens the pools on `kv` and loads the in-memory index from it. */
+  static async open(kv: Deno.Kv, options: IpamOptions): Promise<Ipam> {
+    if (options.podCIDRs.length === 0) throw new TypeError("Cannot open IPAM: no pod CIDRs");
+    const ipam = new Ipam(kv, options);
+    await ipam.reload();
+    return ipam;
+  }
+
+  /** Re-reads the index from KV; needed only when another writer may have changed it. */
+  async reload(): Promise<void> {
+    const used = new Set<number>();
+    for await (const entry of this.#kv.list<AttachmentId>({ prefix: ["ip"] })) {
+      used.add(parseIp(String(entry.key[1])));
+    }
+    const released = new Map<number, number>();
+    for await (const entry of this.#kv.list<number>({ prefix: ["released"] })) {
+      released.set(parseIp(String(entry.key[1])), entry.value);
+    }
+    this.#used = used;
+    this.#released = released;
+    this.#reloadedAt = this.#now();
+  }
+
+  /**
+   * Claims an address for the attachment, or returns the one it already holds
+   * (`created: false`). Throws {@linkcode IpamExhaustedError} when no address is free and
+   * {@linkcode IpamConflictError} when the attachment is held for another network.
+   */
+  async allocate(req: AllocateRequest): Promise<{ endpoint: Endpoint; created: boolean }> {
+    const id = { containerID: req.containerID, ifname: req.ifname };
+    const existing = await this.#kv.get<Endpoint>(ownerKey(id));
+    if (existing.value) return { endpoint: this.#sameNetwork(existing.value, req), created: false };
+    const tried = new Set<number>();
+    let reloaded = false;
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      const now = this.#now();
+      let addr = this.#pick(now, tried);
+      if (addr === undefined && !reloaded && now - this.#reloadedAt >= RELOAD_INTERVAL_MS) {
+        // The index may be stale if another writer released addresses: look once more, but
+        // not on every call of a retry storm against a full pool.
+        reloaded = true;
+        await this.reload();
+        addr = this.#pick(now, tried);
+      }
+      if (addr === undefined) throw new IpamExhaustedError(this.stats());
+      const ip = formatIp(addr);
+      const endpoint = this.#newEndpoint(req, ip, now);
+      this.#pending.add(addr);
+      try {
+        const result = await this.#kv.atomic()
+          .check({ key: ownerKey(id), versionstamp: null })
+          .check({ key: ipKey(ip), versionstamp: null })
+          .set(ownerKey(id), endpoint)
+          .set(ipKey(ip), id)
+          .delete(releasedKey(ip))
+          .commit();
+        if (result.ok) {
+          this.#used.add(addr);
+          this.#released.delete(addr);
+          return { endpoint, created: true };
+        }
+        const [owner, holder] = await this.#kv.getMany<[Endpoint, AttachmentId]>([
+          ownerKey(id),
+          ipKey(ip),
+        ]);
+        if (owner.value) return { endpoint: this.#sameNetwork(owner.value, req), created: false };
+        if (holder.value) this.#used.add(addr);
+        tried.add(addr);
+        // Several lost races in one call mean the index is stale (another writer has been
+        // claiming): read it again rather than discovering the other's claims one at a time.
+        if (tried.size % RELOAD_AFTER_LOST_RACES === 0) await this.reload();
+      } finally {
+        this.#pending.delete(addr);
+      }
+    }
+    throw new Error(
+      `Cannot allocate an address for containerID ${id.containerID}, ifname ${id.ifname}: lost ${this.#maxAttempts} races for candidates`,
+    );
+  }
+
+  /** The endpoint of an attachment, or undefined. */
+  async get(id: AttachmentId): Promise<Endpoint | undefined> {
+    return (await this.#kv.get<Endpoint>(ownerKey(id))).value ?? undefined;
+  }
+
+  /** Every endpoint in KV, ordered by containerID then ifname. */
+  async list(): Promise<Endpoint[]> {
+    const out: Endpoint[] = [];
+    for await (const entry of this.#kv.list<Endpoint>({ prefix: ["owner"] })) out.push(entry.value);
+    return out;
+  }
+
+  /**
+   * Frees the attachment's address in one atomic commit (both keys deleted, release time set)
+   * and returns the endpoint it held, or undefined when there was none. With `options.network`,
+   * an attachment of another network is left alone (undefined). Idempotent.
+   */
+  async release(
+    id: AttachmentId,
+    options: { network?: string } = {},
+  ): Promise<Endpoint | undefined> {
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      const owner = await this.#kv.get<Endpoint>(ownerKey(id));
+      if (!owner.value) return undefined;
+      if (options.network !== undefined && owner.value.network !== options.network) {
+        return undefined;
+      }
+      const ip = owner.value.ip;
+      const holder = await this.#kv.get<AttachmentId>(ipKey(ip));
+      const ours = holder.value?.containerID === id.containerID &&
+        holder.value.ifname === id.ifname;
+      const now = this.#now();
+      const op = this.#kv.atomic().check(owner).check(holder).delete(ownerKey(id));
+      // An address record naming someone else would be corruption; never free it on their behalf.
+      if (ours) op.delete(ipKey(ip)).set(releasedKey(ip), now);
+      const result = await op.commit();
+      if (result.ok) {
+        if (ours) {
+          const addr = parseIp(ip);
+          this.#used.delete(addr);
+          this.#released.set(addr, now);
+        }
+        return owner.value;
+      }
+    }
+    throw new Error(
+      `Cannot release containerID ${id.containerID}, ifname ${id.ifname}: lost ${this.#maxAttempts} races`,
+    );
+  }
+
+  /**
+   * Records that the host side is programmed: host veth, pod MAC, state `programmed`, guarded
+   * by the record's versionstamp. Throws {@linkcode IpamNotFoundError} for an unknown attachment
+   * and {@linkcode IpamConflictError} when it holds another address or belongs to another network.
+   */
+  async markProgrammed(id: AttachmentId, fields: ProgramFields): Promise<Endpoint> {
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      const owner = await this.#kv.get<Endpoint>(ownerKey(id));
+      if (!owner.value) throw new IpamNotFoundError(id);
+      this.checkOwns(owner.value, fields);
+      const updated: Endpoint = {
+        ...owner.value,
+        netns: fields.netns,
+        hostVeth: fields.hostVeth,
+        podMac: fields.podMac,
+        state: "programmed",
+        updatedAt: this.#now(),
+      };
+      const result = await this.#kv.atomic().check(owner).set(ownerKey(id), updated).commit();
+      if (result.ok) return updated;
+    }
+    throw new Error(
+      `Cannot update containerID ${id.containerID}, ifname ${id.ifname}: lost ${this.#maxAttempts} races`,
+    );
+  }
+
+  /** Throws {@linkcode IpamConflictError} unless `endpoint` holds `want.ip` on `want.network`. */
+  checkOwns(endpoint: Endpoint, want: { ip: string; network: string }): void {
+    if (endpoint.network !== want.network) {
+      throw new IpamConflictError(
+        `Attachment belongs to another network: containerID ${endpoint.containerID}, ifname ${endpoint.ifname} is on "${endpoint.network}", not "${want.network}"`,
+      );
+    }
+    if (endpoint.ip !== want.ip) {
+      throw new IpamConflictError(
+        `Attachment does not own ${want.ip}: containerID ${endpoint.containerID}, ifname ${endpoint.ifname} holds ${endpoint.ip}`,
+      );
+    }
+  }
+
+  /** Capacity, used and free addresses of each pool, from the index. */
+  stats(): PoolStatus[] {
+    return this.#pools.map((pool) => {
+      let used = 0;
+      for (const addr of this.#used) if (addr >= pool.first && addr <= pool.last) used++;
+      const capacity = pool.last - pool.first + 1;
+      return { cidr: pool.text, capacity, used, free: capacity - used };
+    });
+  }
+
+  /** How many addresses are held, in the pools or not, from the index. */
+  get usedCount(): number {
+    return this.#used.size;
+  }
+
+  /** Live allocations whose address is in none of the configured pod CIDRs. */
+  async outsidePools(): Promise<Endpoint[]> {
+    const all = await this.list();
+    return all.filter((ep) => {
+      const addr = parseIp(ep.ip);
+      return !this.#pools.some((pool) => contains(pool.cidr, addr));
+    });
+  }
+
+  #sameNetwork(endpoint: Endpoint, req: AllocateRequest): Endpoint {
+    if (endpoint.network !== req.network) {
+      throw new IpamConflictError(
+        `Attachment belongs to another network: containerID ${req.containerID}, ifname ${req.ifname} is on "${endpoint.network}", not "${req.network}"`,
+      );
+    }
+    return endpoint;
+  }
+
+  #newEndpoint(req: AllocateRequest, ip: string, now: number): Endpoint {
+    const addr = parseIp(ip);
+    const pool = this.#pools.find((p) => addr >= p.first && addr <= p.last)!;
+    const endpoint: Endpoint = {
+      containerID: req.containerID,
+      ifname: req.ifname,
+      network: req.network,
+      netns: req.netns,
+      ip,
+      podCIDR: pool.text,
+      hostVeth: "",
+      podMac: "",
+      state: "allocated",
+      createdAt: now,
+      updatedAt: now,
+    };
+    if (req.podNamespace !== undefined) endpoint.podNamespace = req.podNamespace;
+    if (req.podName !== undefined) endpoint.podName = req.podName;
+    return endpoint;
+  }
+
+  #addressAt(position: number): number {
+    for (const pool of this.#pools) {
+      const size = pool.last - pool.first + 1;
+      if (position < pool.offset + size) return pool.first + (position - pool.offset);
+    }
+    throw new RangeError(`Pool position out of range: ${position}`);
+  }
+
+  /**
+   * Next fit from the cursor: the first address neither held, being claimed, tried nor cooling
+   * down; failing that, the free address released longest ago; failing that, undefined.
+   */
+  #pick(now: number, tried: ReadonlySet<number>): number | undefined {
+    let oldest: number | undefined;
+    let oldestAt = Infinity;
+    for (let i = 0; i < this.#total; i++) {
+      const position = (this.#cursor + i) % this.#total;
+      const addr = this.#addressAt(position);
+      if (this.#used.has(addr) || this.#pending.has(addr) || tried.has(addr)) continue;
+      const releasedAt = this.#released.get(addr);
+      if (releasedAt !== undefined && now - releasedAt < this.#cooldownMs) {
+        if (releasedAt < oldestAt) {
+          oldest = addr;
+          oldestAt = releasedAt;
+        }
+        continue;
+      }
+      this.#cursor = (position + 1) % this.#total;
+      return addr;
+    }
+    return oldest;
+  }
+}

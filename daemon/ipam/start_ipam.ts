@@ -1,0 +1,102 @@
+/**
+ * The daemon's IPAM part: the KV state (opened here, closed by `stop()`), the allocator over the
+ * node's pod CIDRs, the registry of this node's endpoints loaded from it, and the garbage
+ * collection of attachments whose pod is gone. Start-up refuses (or, when told, releases)
+ * allocations outside the pod CIDRs, gives restored endpoints strict `rp_filter` and sweeps once,
+ * so nothing routes an attachment that is already gone; the periodic sweep starts once the API
+ * serves ({@linkcode IpamPart.startSweeper}).
+ * @module
+ */
+import type { Logger } from "../../src/log.ts";
+import type { DaemonConfig } from "../config.ts";
+import type { DaemonPart } from "../daemon_part.ts";
+import type { Dataplane } from "../routing/dataplane.ts";
+import { Ipam } from "./ipam.ts";
+import type { LocalEndpoints } from "../../src/local_endpoints.ts";
+import { Mutex } from "../../src/lib/mutex.ts";
+import { checkOutsidePools } from "./outside_pools.ts";
+import type { PodCIDRs } from "./pod_cidrs.ts";
+import { Sweeper } from "./sweeper.ts";
+
+/** What start-up found in the state, for the start log. */
+export interface IpamStatus {
+  /** Endpoints restored from the state (those the first sweep released not counted). */
+  endpointsRestored: number;
+}
+
+/** The running IPAM part. */
+export interface IpamPart extends DaemonPart<IpamStatus> {
+  readonly ipam: Ipam;
+  /** Serialises host-side changes: the API's program and release, and the sweeps. */
+  readonly lock: Mutex;
+  /** Starts the periodic sweep; its stop goes on the caller's cleanup stack. */
+  startSweeper(): DaemonPart<void>;
+}
+
+/**
+ * Opens the state at `config.stateFile` and loads `endpoints` from it; `context.release` is
+ * `--release-outside-pools`.
+ */
+export async function startIpam(
+  config: DaemonConfig,
+  context: {
+    pools: PodCIDRs;
+    /** Where the pod CIDRs come from, for the outside-pools error. */
+    poolsOrigin: string;
+    endpoints: LocalEndpoints;
+    dataplane: Dataplane;
+    release: boolean;
+    log: Logger;
+  },
+): Promise<IpamPart> {
+  const { endpoints, dataplane, log } = context;
+  const podCIDRs = context.pools.podCIDRs;
+  await Deno.mkdir(dirname(config.stateFile), { recursive: true, mode: 0o700 });
+  const kv = await Deno.openKv(config.stateFile);
+  try {
+    const ipam = await Ipam.open(kv, {
+      podCIDRs,
+      releaseCooldownMs: config.ipam.releaseCooldownMs,
+    });
+    endpoints.load(await ipam.list());
+    // Endpoints programmed by an earlier daemon (or version) get strict rp_filter too.
+    for (const ep of endpoints.list()) {
+      await dataplane.setRpFilter(ep.hostVeth).catch((err) =>
+        log.warn("Cannot set rp_filter", { hostVeth: ep.hostVeth, error: String(err) })
+      );
+    }
+    await checkOutsidePools(ipam, {
+      dataplane,
+      podCIDRs,
+      configFile: context.poolsOrigin,
+      release: context.release,
+      log,
+    });
+    const lock = new Mutex();
+    const sweeper = new Sweeper({ ipam, dataplane, lock, log }, {
+      gracePeriodMs: config.gc.gracePeriodMs,
+      intervalMs: config.gc.intervalMs,
+    });
+    const resync = await sweeper.sweepOnce();
+    const status = { endpointsRestored: resync.endpoints - resync.released.length };
+    return {
+      ipam,
+      lock,
+      startSweeper() {
+        sweeper.start();
+        return { stop: () => sweeper.stop(), status: () => {} };
+      },
+      stop: () => Promise.resolve(kv.close()),
+      status: () => status,
+    };
+  } catch (err) {
+    kv.close();
+    throw err;
+  }
+}
+
+/** The directory part of `path` ("/" for a file at the root). */
+export function dirname(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash <= 0 ? "/" : path.slice(0, slash);
+}

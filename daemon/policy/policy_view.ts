@@ -1,0 +1,160 @@
+/**
+ * What the policy compiler sees on this node: the cluster source's state, the policies of
+ * `policy.dir`, and this node's endpoints, with the rule for an endpoint whose Pod object the
+ * cluster state does not hold (yet). The compiler itself holds such an endpoint closed; here:
+ *
+ * - without a cluster source (a single node), no pod has labels anywhere: the endpoint is a pod
+ *   with no labels and service account `default` in its namespace (`K8S_POD_NAMESPACE`, else
+ *   `default`), a peer like any other, so namespace-wide policies apply to it;
+ * - with a cluster source, when no NetworkPolicy and no SecurityGroupPolicy of its namespace
+ *   exists, nothing can select it whatever its labels: it is programmed as unaffected (a pod whose
+ *   manifest lags is not cut off for nothing), but is not a peer of anyone's selectors until its
+ *   labels are known;
+ * - with a cluster source, when such a policy exists, its labels could decide its policy: it is
+ *   held closed (its veth drops everything) until its Pod object arrives, never run unprotected.
+ *
+ * An endpoint without a pod identity (no `K8S_POD_*` arguments) is named after its container id
+ * in namespace `default`. Policies found in both sources are taken from the cluster source.
+ * Synthesized pods are kept between builds, so unchanged ones stay the same objects and the
+ * compiler reuses their results. Pure, apart from that cache.
+ * @module
+ */
+import { ClusterState } from "../../src/cluster/state.ts";
+import type { OtherResource, Pod } from "../../src/cluster/types.ts";
+import type { LocalEndpoint as PolicyEndpoint } from "../../src/policy/model.ts";
+import type { ClusterView } from "../../src/policy/policy_context.ts";
+import { readPolicyResources } from "../../src/policy/resources.ts";
+import type { LocalEndpoint } from "../../src/local_endpoints.ts";
+
+/** What the view is built from. */
+export interface PolicyInputs {
+  /** The cluster source's state; undefined on a single node (no `cluster` section). */
+  cluster: ClusterState | undefined;
+  /** The objects read from `policy.dir`; undefined without one. */
+  policyDir: ClusterState | undefined;
+  /** This node's programmed endpoints. */
+  endpoints: readonly LocalEndpoint[];
+  /** This node's name (the synthesized pods' `nodeName`). */
+  nodeName: string;
+}
+
+/** The view, the endpoints to compile, and why some are held closed. */
+export interface PolicyView {
+  view: ClusterView;
+  endpoints: PolicyEndpoint[];
+  /** Host veth → why the endpoint is held closed (replaces the compiler's generic reason). */
+  held: Map<string, string>;
+}
+
+/** The policy endpoint of a daemon endpoint: pod identity, host veth, address. */
+export function policyEndpoint(ep: LocalEndpoint): PolicyEndpoint {
+  return {
+    namespace: ep.podNamespace ?? "default",
+    name: ep.podName ?? ep.containerID,
+    ifname: ep.hostVeth,
+    ip: ep.ip,
+  };
+}
+
+const EMPTY = new ClusterState();
+
+/** Builds views; keeps the pods it synthesizes so that unchanged ones stay the same objects. */
+export class PolicyViewBuilder {
+  #synthesized = new Map<string, Pod>();
+
+  /** The view of `inputs` (see the module doc). */
+  build(inputs: PolicyInputs): PolicyView {
+    const cluster = inputs.cluster ?? EMPTY;
+    const extra = inputs.policyDir;
+    const others = (filter: { apiVersion?: string; kind?: string } = {}): OtherResource[] => {
+      const own = cluster.others(filter);
+      if (extra === undefined) return own;
+      const seen = new Set(own.map(otherKey));
+      return [...own, ...extra.others(filter).filter((o) => !seen.has(otherKey(o)))];
+    };
+    const endpoints = inputs.endpoints.filter((ep) => ep.hostVeth !== "").map(policyEndpoint);
+    const held = new Map<string, string>();
+    const synthesized = new Map<string, Pod>();
+    const peers: Pod[] = [];
+    let selecting: Map<string, string[]> | undefined;
+    for (const ep of endpoints) {
+      const key = `${ep.namespace}/${ep.name}`;
+      if (cluster.pod(ep.namespace, ep.name) !== undefined || synthesized.has(key)) continue;
+      if (inputs.cluster !== undefined) {
+        selecting ??= policiesByNamespace(others());
+        const could = selecting.get(ep.namespace);
+        if (could !== undefined) {
+          held.set(
+            ep.ifname,
+            `Pod ${key} is not in the cluster state and ${could.slice(0, 3).join(", ")}${
+              could.length > 3 ? ", …" : ""
+            } could select it: held closed until its Pod object arrives`,
+          );
+          continue;
+        }
+      }
+      const pod = this.#pod(ep, inputs.nodeName);
+      synthesized.set(key, pod);
+      if (inputs.cluster === undefined) peers.push(pod);
+    }
+    this.#synthesized = new Map([...synthesized].map(([, pod]) => [podCacheKey(pod), pod]));
+    const byIp = new Map<string, Pod>();
+    for (const pod of synthesized.values()) for (const ip of pod.podIPs) byIp.set(ip, pod);
+    const isSynthesized = (pod: Pod) => synthesized.get(`${pod.namespace}/${pod.name}`) === pod;
+    const view: ClusterView = {
+      pods: () => peers.length === 0 ? cluster.pods() : [...cluster.pods(), ...peers],
+      pod: (namespace, name) =>
+        cluster.pod(namespace, name) ?? synthesized.get(`${namespace}/${name}`),
+      podIPs: (pod) => isSynthesized(pod) ? [...pod.podIPs] : cluster.podIPs(pod),
+      podByIp: (ip) => cluster.podByIp(ip) ?? byIp.get(ip),
+      namespace: (name) => cluster.namespace(name) ?? extra?.namespace(name),
+      others,
+      node: (name) => cluster.node(name),
+    };
+    return { view, endpoints, held };
+  }
+
+  #pod(ep: PolicyEndpoint, nodeName: string): Pod {
+    const pod: Pod = {
+      kind: "Pod",
+      namespace: ep.namespace,
+      name: ep.name,
+      labels: {},
+      annotations: {},
+      serviceAccountName: "default",
+      nodeName,
+      hostNetwork: false,
+      phase: "Running",
+      podIPs: [ep.ip],
+      containers: [],
+    };
+    const kept = this.#synthesized.get(podCacheKey(pod));
+    return kept ?? pod;
+  }
+}
+
+function podCacheKey(pod: Pod): string {
+  return `${pod.namespace}/${pod.name}/${pod.nodeName}/${pod.podIPs.join(",")}`;
+}
+
+function otherKey(o: OtherResource): string {
+  return `${o.apiVersion}/${o.resourceKind}/${o.namespace ?? ""}/${o.name}`;
+}
+
+/** Namespace → the valid NetworkPolicies and SecurityGroupPolicies in it, by kind and name. */
+function policiesByNamespace(others: readonly OtherResource[]): Map<string, string[]> {
+  const resources = readPolicyResources(others);
+  const out = new Map<string, string[]>();
+  const add = (namespace: string, what: string) => {
+    const list = out.get(namespace);
+    if (list) list.push(what);
+    else out.set(namespace, [what]);
+  };
+  for (const np of resources.networkPolicies) {
+    add(np.namespace, `NetworkPolicy ${np.namespace}/${np.name}`);
+  }
+  for (const sgp of resources.securityGroupPolicies) {
+    add(sgp.namespace, `SecurityGroupPolicy ${sgp.namespace}/${sgp.name}`);
+  }
+  return out;
+}

@@ -1,0 +1,203 @@
+/**
+ * The host side of every endpoint, through `Ip` from `src/ip.ts`, on the plugin's critical path:
+ * programming turns on strict reverse-path filtering on the host veth, then installs the
+ * `podIP/32` route to the host veth and the endpoint's RPDB rules in one `ip -batch`, so they are
+ * in place before ADD returns; removal deletes them and the host veth.
+ * Everything carries tern's route protocol, and only links whose name carries tern's prefix are
+ * ever deleted. The endpoint is registered in {@linkcode LocalEndpoints} before the kernel is
+ * touched and forgotten before it is torn down, and from then on the reconciler owns its routes
+ * and rules: it puts back whatever goes missing.
+ * @module
+ */
+import type { Endpoint } from "../../src/api.ts";
+import type { Ip } from "../../src/ip.ts";
+import { errorMessage } from "../../src/lib/errors.ts";
+import { hostVethName, VETH_PREFIX } from "../../src/names.ts";
+import { applyLines, type ApplyResult } from "../../src/batch_apply.ts";
+import { type LocalEndpoint, LocalEndpoints, toLocalEndpoint } from "../../src/local_endpoints.ts";
+import type { EchoFilter } from "./monitor_echo.ts";
+import { desiredHostRoutes } from "../../src/routing/host_routes.ts";
+import {
+  FROM_POD_PRIORITY,
+  MAIN_TABLE,
+  type Rule,
+  TO_POD_PRIORITY,
+} from "../../src/routing/model.ts";
+import {
+  renderRouteDel,
+  renderRouteReplace,
+  renderRuleAdd,
+  renderRuleDel,
+} from "../../src/routing/render.ts";
+
+/** Default path of the IPv4 forwarding switch (per network namespace). */
+export const IP_FORWARD_PATH = "/proc/sys/net/ipv4/ip_forward";
+
+/** The per-interface IPv4 settings of the node's network namespace (`<dir>/<veth>/rp_filter`). */
+export const IPV4_CONF_DIR = "/proc/sys/net/ipv4/conf";
+
+/** What the API handler needs of the host side; tests pass a fake. */
+export interface HostDataplane {
+  /** Installs (replaces) the endpoint's host route and rules; `ep.hostVeth` must be set. */
+  programEndpoint(ep: Endpoint): Promise<void>;
+  /** Deletes the endpoint's host route, rules and host veth; what is already gone is success. */
+  removeEndpoint(ep: Endpoint): Promise<void>;
+}
+
+/** The veth name of an endpoint: recorded when programmed, else derived from its identity. */
+export async function endpointVeth(ep: Endpoint): Promise<string> {
+  return ep.hostVeth !== "" ? ep.hostVeth : await hostVethName(ep.containerID, ep.ifname);
+}
+
+/** The `ip -batch` lines that remove an endpoint's host route and rules (any table). Pure. */
+export function renderEndpointRemoval(ip: string, protocol: number): string[] {
+  const host = `${ip}/32`;
+  return [
+    renderRuleDel({ priority: TO_POD_PRIORITY, dst: host, table: 0 }, protocol),
+    renderRuleDel({ priority: FROM_POD_PRIORITY, src: host, table: 0 }, protocol),
+    renderRouteDel({ table: MAIN_TABLE, dst: host }, protocol),
+  ];
+}
+
+/** The host side of the node, on an {@linkcode Ip}. */
+export class Dataplane implements HostDataplane {
+  readonly #ip: Ip;
+  readonly #proto: number;
+  readonly #ipForwardPath: string;
+  readonly #endpoints: LocalEndpoints;
+  readonly #rulesFor: (ep: LocalEndpoint) => Rule[];
+  readonly #echo: EchoFilter | undefined;
+  readonly #rpFilterDir: string | undefined;
+
+  /**
+   * `options.routeProtocol` marks tern's routes and rules; `options.endpoints` (default: a
+   * registry of its own) learns of every endpoint programmed or removed; `options.rulesFor`
+   * (default: `to <podIP> lookup main` at 512 only) gives an endpoint's rules; `options.echo`
+   * learns what is applied, so that `ip monitor` echoes trigger no pass; `options.ipForwardPath` (default {@linkcode IP_FORWARD_PATH}) is injectable so tests never
+   * touch the real switch; `options.rpFilterDir` (the daemon passes {@linkcode IPV4_CONF_DIR};
+   * default: none, nothing written) is where each programmed veth gets strict reverse-path
+   * filtering.
+   */
+  constructor(
+    ip: Ip,
+    options: {
+      routeProtocol: number;
+      endpoints?: LocalEndpoints;
+      rulesFor?: (ep: LocalEndpoint) => Rule[];
+      echo?: EchoFilter;
+      ipForwardPath?: string;
+      rpFilterDir?: string;
+    },
+  ) {
+    this.#ip = ip;
+    this.#proto = options.routeProtocol;
+    this.#ipForwardPath = options.ipForwardPath ?? IP_FORWARD_PATH;
+    this.#endpoints = options.endpoints ?? new LocalEndpoints();
+    this.#echo = options.echo;
+    this.#rpFilterDir = options.rpFilterDir;
+    this.#rulesFor = options.rulesFor ??
+      ((ep) => [{ priority: TO_POD_PRIORITY, dst: `${ep.ip}/32`, table: MAIN_TABLE }]);
+  }
+
+  /** The registry of programmed endpoints this dataplane keeps up to date. */
+  get endpoints(): LocalEndpoints {
+    return this.#endpoints;
+  }
+
+  /**
+   * One batch: `route replace <ip>/32 dev <veth> scope link` and `rule add` for each of the
+   * endpoint's rules (a rule already there is fine), all with tern's protocol. On failure what
+   * did apply is removed again (unless the endpoint was programmed before: a repeated ADD keeps
+   * its old state) and the error names each failed line with `ip`'s message.
+   */
+  async programEndpoint(ep: Endpoint): Promise<void> {
+    if (ep.hostVeth === "") {
+      throw new TypeError(`Cannot program endpoint ${ep.ip}: no host veth recorded`);
+    }
+    // Strict reverse-path filtering on the host veth: a packet from the pod must carry the
+    // pod's own address (the only one routed back to this veth), so policy, which trusts source
+    // addresses, cannot be fooled by a spoofed one. Before the endpoint counts as programmed.
+    try {
+      if (!await this.setRpFilter(ep.hostVeth)) throw new Error("no such interface");
+    } catch (err) {
+      throw new Error(
+        `Cannot program endpoint ${ep.ip}: cannot set rp_filter on ${ep.hostVeth}: ${
+          errorMessage(err)
+        }`,
+      );
+    }
+    const local = toLocalEndpoint(ep);
+    const previous = this.#endpoints.upsert(local);
+    const lines = [
+      ...desiredHostRoutes([local]).map((r) => renderRouteReplace(r, this.#proto)),
+      ...this.#rulesFor(local).map((r) => renderRuleAdd(r, this.#proto)),
+    ];
+    const { failed } = await this.#apply(lines);
+    if (failed.length === 0) return;
+    if (previous === undefined) {
+      // Roll back what did apply (the lines run on past a failure); the reconciler would
+      // remove it too, but ADD leaves nothing behind on its own.
+      this.#endpoints.remove(ep);
+      await this.#apply(renderEndpointRemoval(ep.ip, this.#proto)).catch(() => {});
+    } else {
+      this.#endpoints.upsert(previous);
+    }
+    throw new Error(
+      `Cannot program endpoint ${ep.ip}: ${failed.map((f) => `${f.line}: ${f.error}`).join("; ")}`,
+    );
+  }
+
+  /**
+   * Forgets the endpoint, then deletes tern's route and rules for its address (never those of
+   * another protocol) and its host veth; "not found" outcomes are success.
+   */
+  async removeEndpoint(ep: Endpoint): Promise<void> {
+    this.#endpoints.remove(ep);
+    const { failed } = await this.#apply(renderEndpointRemoval(ep.ip, this.#proto));
+    if (failed.length > 0) {
+      throw new Error(
+        `Cannot remove endpoint ${ep.ip}: ${failed.map((f) => `${f.line}: ${f.error}`).join("; ")}`,
+      );
+    }
+    const veth = await endpointVeth(ep);
+    // Defence in depth: never delete a link that tern did not name.
+    if (veth.startsWith(VETH_PREFIX)) await this.#ip.linkDelIfExists(veth);
+  }
+
+  /**
+   * Turns on strict reverse-path filtering on tern's veth `veth` (`rp_filter = 1`); false when
+   * there is no such interface. Does nothing (true) without `rpFilterDir` or for a name without
+   * tern's prefix. The daemon also calls it at start-up for the endpoints it restores.
+   */
+  async setRpFilter(veth: string): Promise<boolean> {
+    if (this.#rpFilterDir === undefined || !veth.startsWith(VETH_PREFIX)) return true;
+    try {
+      await Deno.writeTextFile(`${this.#rpFilterDir}/${veth}/rp_filter`, "1\n");
+      return true;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw err;
+    }
+  }
+
+  /** Names of the links that carry tern's prefix. */
+  async hostVeths(): Promise<Set<string>> {
+    const links = await this.#ip.json<{ ifname: string }>(["link", "show"]);
+    return new Set(links.map((l) => l.ifname).filter((n) => n.startsWith(VETH_PREFIX)));
+  }
+
+  async #apply(lines: string[]): Promise<ApplyResult> {
+    this.#echo?.expect(lines);
+    const result = await applyLines(this.#ip, lines);
+    this.#echo?.forget(result.failed.map((f) => f.line));
+    return result;
+  }
+
+  /** Writes 1 to the IPv4 forwarding switch unless it is already on; true when it changed it. */
+  async enableIpForward(): Promise<boolean> {
+    const current = (await Deno.readTextFile(this.#ipForwardPath)).trim();
+    if (current === "1") return false;
+    await Deno.writeTextFile(this.#ipForwardPath, "1\n");
+    return true;
+  }
+}

@@ -1,0 +1,233 @@
+import { assert, assertEquals, assertRejects } from "../../test/assert.ts";
+import type { Endpoint } from "../../src/api.ts";
+import { Ip } from "../../src/ip.ts";
+import { hostVethName } from "../../src/names.ts";
+import type { Runner, RunResult } from "../../src/runner.ts";
+import { Dataplane, renderEndpointRemoval } from "./dataplane.ts";
+import { LocalEndpoints } from "../../src/local_endpoints.ts";
+
+function endpoint(ip: string, overrides: Partial<Endpoint> = {}): Endpoint {
+  return {
+    containerID: `c-${ip}`,
+    ifname: "eth0",
+    network: "tern",
+    netns: `/var/run/netns/${ip}`,
+    ip,
+    podCIDR: "10.244.1.0/24",
+    hostVeth: `tern${ip.split(".").join("").padEnd(11, "0")}`,
+    podMac: "0a:58:00:00:00:01",
+    state: "programmed",
+    createdAt: 1,
+    updatedAt: 1,
+    ...overrides,
+  };
+}
+
+interface Call {
+  argv: readonly string[];
+  stdin: string | undefined;
+}
+
+/** A fake `ip`: answers by the joined argv (or by `stdin` for batches), records every call. */
+function fakeRunner(answers: Record<string, Partial<RunResult>> = {}) {
+  const calls: Call[] = [];
+  const run: Runner = (argv, options) => {
+    calls.push({ argv, stdin: options?.stdin });
+    const answer = answers[options?.stdin ?? argv.join(" ")] ?? {};
+    return Promise.resolve({ code: 0, stdout: "", stderr: "", ...answer });
+  };
+  return { run, calls };
+}
+
+Deno.test("programEndpoint() installs the /32 route and the pod's rule in one batch, tern's protocol on each", async () => {
+  const { run, calls } = fakeRunner();
+  const ep = endpoint("10.244.1.7");
+  const endpoints = new LocalEndpoints();
+  await new Dataplane(new Ip(run), { routeProtocol: 116, endpoints }).programEndpoint(ep);
+  assertEquals(calls, [{
+    argv: ["ip", "-force", "-batch", "-"],
+    stdin: `route replace 10.244.1.7/32 dev ${ep.hostVeth} scope link table 254 proto 116\n` +
+      "rule add to 10.244.1.7/32 lookup 254 priority 512 proto 116\n",
+  }]);
+  assertEquals(endpoints.list().map((e) => e.ip), ["10.244.1.7"]);
+});
+
+Deno.test("programEndpoint() adds the rules rulesFor() gives, and a rule that exists already is fine", async () => {
+  const ep = endpoint("10.244.1.7");
+  const stdin = `route replace 10.244.1.7/32 dev ${ep.hostVeth} scope link table 254 proto 116\n` +
+    "rule add to 10.244.1.7/32 lookup 254 priority 512 proto 116\n" +
+    "rule add from 10.244.1.7/32 lookup 100 priority 1536 proto 116\n";
+  const { run, calls } = fakeRunner({
+    [stdin]: { code: 1, stderr: "RTNETLINK answers: File exists\nCommand failed -:2\n" },
+  });
+  const dataplane = new Dataplane(new Ip(run), {
+    routeProtocol: 116,
+    rulesFor: (e) => [
+      { priority: 512, dst: `${e.ip}/32`, table: 254 },
+      { priority: 1536, src: `${e.ip}/32`, table: 100 },
+    ],
+  });
+  await dataplane.programEndpoint(ep);
+  assertEquals(calls.map((c) => c.stdin), [stdin]);
+  assertEquals(dataplane.endpoints.size, 1);
+});
+
+Deno.test("programEndpoint() surfaces ip's error per line, rolls back what applied and forgets the endpoint", async () => {
+  const ep = endpoint("10.2.4.4");
+  const { run, calls } = fakeRunner({
+    [
+      `route replace 10.2.4.4/32 dev ${ep.hostVeth} scope link table 254 proto 116\n` +
+      "rule add to 10.2.4.4/32 lookup 254 priority 512 proto 116\n"
+    ]: {
+      code: 1,
+      stderr: `Cannot find device "${ep.hostVeth}"\nCommand failed -:1\n`,
+    },
+  });
+  const endpoints = new LocalEndpoints();
+  await assertRejects(
+    () => new Dataplane(new Ip(run), { routeProtocol: 116, endpoints }).programEndpoint(ep),
+    Error,
+    `Cannot program endpoint 10.2.4.4: route replace 10.2.4.4/32 dev ${ep.hostVeth} scope link table 254 proto 116: Cannot find device`,
+  );
+  assertEquals(endpoints.size, 0);
+  assertEquals(calls[1]?.stdin, renderEndpointRemoval("10.2.4.4", 116).join("\n") + "\n");
+});
+
+Deno.test("programEndpoint() of an endpoint programmed before keeps its state when it fails", async () => {
+  const ep = endpoint("10.2.4.5");
+  const { run, calls } = fakeRunner({
+    [
+      `route replace 10.2.4.5/32 dev ternnew scope link table 254 proto 116\n` +
+      "rule add to 10.2.4.5/32 lookup 254 priority 512 proto 116\n"
+    ]: { code: 1, stderr: `Cannot find device "ternnew"\nCommand failed -:1\n` },
+  });
+  const endpoints = new LocalEndpoints();
+  endpoints.load([ep]);
+  await assertRejects(
+    () =>
+      new Dataplane(new Ip(run), { routeProtocol: 116, endpoints }).programEndpoint({
+        ...ep,
+        hostVeth: "ternnew",
+      }),
+    Error,
+    "Cannot find device",
+  );
+  assertEquals(endpoints.list().map((e) => e.hostVeth), [ep.hostVeth]);
+  assertEquals(calls.length, 1, "no rollback of the earlier programming");
+});
+
+Deno.test("removeEndpoint() forgets the endpoint, deletes only tern's route and rules, then the veth; gone is success", async () => {
+  const ep = endpoint("10.244.1.7");
+  const removal = renderEndpointRemoval("10.244.1.7", 116).join("\n") + "\n";
+  assertEquals(removal.split("\n").slice(0, 3), [
+    "rule del to 10.244.1.7/32 priority 512 proto 116",
+    "rule del from 10.244.1.7/32 priority 1536 proto 116",
+    "route del 10.244.1.7/32 table 254 proto 116",
+  ]);
+  const { run, calls } = fakeRunner({
+    [removal]: {
+      code: 1,
+      stderr: "RTNETLINK answers: No such file or directory\nCommand failed -:2\n" +
+        "RTNETLINK answers: No such process\nCommand failed -:3\n",
+    },
+    [`ip link del dev ${ep.hostVeth}`]: { code: 1, stderr: `Cannot find device "${ep.hostVeth}"` },
+  });
+  const endpoints = new LocalEndpoints();
+  endpoints.load([ep]);
+  await new Dataplane(new Ip(run), { routeProtocol: 116, endpoints }).removeEndpoint(ep);
+  assertEquals(calls.map((c) => c.stdin ?? c.argv.join(" ")), [
+    removal,
+    `ip link del dev ${ep.hostVeth}`,
+  ]);
+  assertEquals(endpoints.size, 0);
+});
+
+Deno.test("removeEndpoint() derives the veth name of an endpoint that was never programmed", async () => {
+  const ep = endpoint("10.244.1.8", { state: "allocated", hostVeth: "", containerID: "abc" });
+  const { run, calls } = fakeRunner();
+  await new Dataplane(new Ip(run), { routeProtocol: 116 }).removeEndpoint(ep);
+  assertEquals(calls[1]?.argv, ["ip", "link", "del", "dev", await hostVethName("abc", "eth0")]);
+});
+
+Deno.test("removeEndpoint() never deletes a link without tern's prefix", async () => {
+  const { run, calls } = fakeRunner();
+  await new Dataplane(new Ip(run), { routeProtocol: 116 }).removeEndpoint(
+    endpoint("10.244.1.8", { hostVeth: "eth0" }),
+  );
+  assertEquals(calls.length, 1);
+  assert(calls[0]!.stdin?.startsWith("rule del to 10.244.1.8/32"));
+});
+
+Deno.test("removeEndpoint() throws on a real failure", async () => {
+  const { run } = fakeRunner({
+    [renderEndpointRemoval("10.244.1.7", 116).join("\n") + "\n"]: {
+      code: 2,
+      stderr: "RTNETLINK answers: Operation not permitted\nCommand failed -:3\n",
+    },
+  });
+  await assertRejects(
+    () => new Dataplane(new Ip(run), { routeProtocol: 116 }).removeEndpoint(endpoint("10.244.1.7")),
+    Error,
+    "route del 10.244.1.7/32 table 254 proto 116: RTNETLINK answers: Operation not permitted",
+  );
+});
+
+Deno.test("enableIpForward() writes 1 once and leaves an enabled switch alone", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/ip_forward`;
+    await Deno.writeTextFile(path, "0\n");
+    const dataplane = new Dataplane(new Ip(fakeRunner().run), {
+      routeProtocol: 116,
+      ipForwardPath: path,
+    });
+    assertEquals(await dataplane.enableIpForward(), true);
+    assertEquals(await Deno.readTextFile(path), "1\n");
+    assertEquals(await dataplane.enableIpForward(), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("programEndpoint() turns on strict rp_filter on the host veth before its routes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const ep = endpoint("10.244.1.7");
+    await Deno.mkdir(`${dir}/${ep.hostVeth}`);
+    await Deno.writeTextFile(`${dir}/${ep.hostVeth}/rp_filter`, "0\n");
+    const { run, calls } = fakeRunner();
+    const dataplane = new Dataplane(new Ip(run), { routeProtocol: 116, rpFilterDir: dir });
+    await dataplane.programEndpoint(ep);
+    assertEquals(await Deno.readTextFile(`${dir}/${ep.hostVeth}/rp_filter`), "1\n");
+    assertEquals(calls.length, 1);
+
+    // A veth that does not exist: nothing is installed, the error names it.
+    const gone = endpoint("10.244.1.8");
+    await assertRejects(
+      () => dataplane.programEndpoint(gone),
+      Error,
+      `Cannot program endpoint 10.244.1.8: cannot set rp_filter on ${gone.hostVeth}: no such interface`,
+    );
+    assertEquals(calls.length, 1);
+    assertEquals(dataplane.endpoints.list().map((e) => e.ip), ["10.244.1.7"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("setRpFilter() is false for a veth that is gone and leaves names without tern's prefix alone", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const dataplane = new Dataplane(new Ip(fakeRunner().run), {
+      routeProtocol: 116,
+      rpFilterDir: dir,
+    });
+    assertEquals(await dataplane.setRpFilter("tern0123456789a"), false);
+    await Deno.mkdir(`${dir}/eth0`);
+    await Deno.writeTextFile(`${dir}/eth0/rp_filter`, "0\n");
+    assertEquals(await dataplane.setRpFilter("eth0"), true);
+    assertEquals(await Deno.readTextFile(`${dir}/eth0/rp_filter`), "0\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,180 @@
+/**
+ * The daemon's routing part: the host dataplane (each endpoint's veth, host route and rules; the
+ * API and the sweeper program through it), IPv4 forwarding, and the reconciler that keeps the
+ * kernel's routes and rules equal to the desired state. A pass is requested by every endpoint
+ * change, every cluster change that affects routing, every netlink event that is not the echo of
+ * tern's own change (`ip monitor`, when `reconcile.monitor`), and periodically. Start-up waits
+ * for the monitor to be subscribed, then runs the first pass.
+ * @module
+ */
+import type { RoutingStatus } from "../../src/api.ts";
+import type { ClusterState } from "../../src/cluster/state.ts";
+import { type Clock, realClock, type TimerHandle } from "../../src/clock.ts";
+import type { Ip } from "../../src/ip.ts";
+import type { Logger } from "../../src/log.ts";
+import { affectsRouting } from "../cluster/cluster_triggers.ts";
+import type { DaemonConfig } from "../config.ts";
+import type { DaemonOptions } from "../daemon_options.ts";
+import type { DaemonPart } from "../daemon_part.ts";
+import { Dataplane, IPV4_CONF_DIR } from "./dataplane.ts";
+import { desiredState, endpointRules, type PodMetadata } from "../../src/routing/desired_state.ts";
+import { denoSpawner, ProcessMonitor } from "../../src/lib/process_monitor.ts";
+import type { LocalEndpoints } from "../../src/local_endpoints.ts";
+import { EchoFilter } from "./monitor_echo.ts";
+import type { PodCIDRs } from "../ipam/pod_cidrs.ts";
+import { type PassResult, Reconciler } from "./reconciler.ts";
+
+/** Netlink events are coalesced for this long before they trigger a pass. */
+const MONITOR_DEBOUNCE_MS = 100;
+
+/** How long start-up waits for a monitor to be subscribed before it goes on without. */
+export const MONITOR_READY_MS = 5_000;
+
+/** The host side of the endpoints, and the filter that knows tern's own netlink echoes. */
+export interface HostDataplane {
+  dataplane: Dataplane;
+  echo: EchoFilter;
+}
+
+/** The host dataplane: what the API, the sweeper and the reconciler change the kernel through. */
+export function hostDataplane(
+  config: DaemonConfig,
+  context: { ip: Ip; endpoints: LocalEndpoints; state: ClusterState; options: DaemonOptions },
+): HostDataplane {
+  const { ip, endpoints, state, options } = context;
+  const echo = new EchoFilter(config.routeProtocol);
+  const pod = (namespace: string, name: string): PodMetadata | undefined =>
+    state.pod(namespace, name);
+  const dataplane = new Dataplane(ip, {
+    routeProtocol: config.routeProtocol,
+    endpoints,
+    echo,
+    rulesFor: (ep) => endpointRules(ep, { routing: config.routing, pod }),
+    ...(options.ipForwardPath !== undefined ? { ipForwardPath: options.ipForwardPath } : {}),
+    rpFilterDir: options.rpFilterDir ?? IPV4_CONF_DIR,
+  });
+  return { dataplane, echo };
+}
+
+/** The running routing part. */
+export interface RoutingPart extends DaemonPart<RoutingStatus> {
+  /** The first pass, for the start log. */
+  readonly first: PassResult;
+}
+
+/** Turns on forwarding, starts the monitor and the reconciler, and runs the first pass. */
+export async function startRouting(
+  config: DaemonConfig,
+  context: {
+    ip: Ip;
+    host: HostDataplane;
+    endpoints: LocalEndpoints;
+    state: ClusterState;
+    pools: PodCIDRs;
+    options: DaemonOptions;
+    log: Logger;
+  },
+): Promise<RoutingPart> {
+  const { ip, host, endpoints, state, pools, log } = context;
+  const { nodeName, routing } = config;
+  const cluster = config.cluster !== undefined;
+  if (await host.dataplane.enableIpForward()) log.info("Enabled IPv4 forwarding");
+  const ownPodCIDRRoute = routing.ownPodCIDRRoute ?? (cluster ? "unreachable" : "none");
+  const reconciler = new Reconciler({
+    ip,
+    log,
+    echo: host.echo,
+    desired: () =>
+      desiredState({
+        nodeName,
+        podCIDRs: pools.podCIDRs,
+        endpoints: endpoints.list(),
+        nodes: state.nodes(),
+        pod: (namespace, name) => state.pod(namespace, name),
+        routing,
+        ownPodCIDRRoute,
+        cluster,
+      }),
+  }, { protocol: config.routeProtocol, intervalMs: config.reconcile.intervalMs });
+  const isLocalPod = (namespace: string, name: string) =>
+    endpoints.list().some((ep) => ep.podNamespace === namespace && ep.podName === name);
+  endpoints.subscribe(() => reconciler.request("endpoints"));
+  state.subscribe((change) => {
+    if (affectsRouting(change, { nodeName, isLocalPod })) reconciler.request("cluster");
+  });
+
+  let monitor: ProcessMonitor | undefined;
+  if (config.reconcile.monitor) {
+    monitor = new ProcessMonitor({
+      spawn: context.options.spawn ?? denoSpawner,
+      argv: [...ip.argv(), "-4", "-N", "monitor", "route", "rule", "link"],
+      onEvent: (line) => {
+        if (!host.echo.needsPass(line)) return;
+        log.debug("Netlink event", { event: line });
+        reconciler.request("monitor", MONITOR_DEBOUNCE_MS);
+      },
+      onRestart: () => reconciler.request("monitor"),
+      log,
+    });
+    monitor.start();
+    await monitorReady(monitor, "ip monitor", log);
+  }
+  const stop = async () => {
+    await monitor?.stop();
+    await reconciler.stop();
+  };
+  try {
+    const first = await reconciler.pass("start");
+    reconciler.start();
+    return {
+      first,
+      stop,
+      status() {
+        const r = reconciler.status();
+        const reconcile: RoutingStatus["reconcile"] = {
+          passes: r.passes,
+          intervalMs: r.intervalMs,
+          monitor: monitor?.state ?? "off",
+          ownedRoutes: r.ownedRoutes,
+          ownedRules: r.ownedRules,
+          failing: r.failing,
+        };
+        if (r.lastPass) reconcile.lastPass = r.lastPass;
+        if (r.lastChange) reconcile.lastChange = r.lastChange;
+        return {
+          mode: routing.mode,
+          podCIDRsFrom: pools.from,
+          peers: r.peers,
+          problems: r.problems,
+          reconcile,
+        };
+      },
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * Waits until `monitor` is subscribed, so no change made after start-up escapes it; after
+ * {@linkcode MONITOR_READY_MS} it goes on (the periodic pass still finds what it missed).
+ */
+export async function monitorReady(
+  monitor: ProcessMonitor,
+  what: string,
+  log: Logger,
+  clock: Clock = realClock,
+): Promise<void> {
+  let timer: TimerHandle | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = clock.setTimeout(() => resolve("late"), MONITOR_READY_MS);
+  });
+  const result = await Promise.race([monitor.ready, late]);
+  if (timer !== undefined) clock.clearTimeout(timer);
+  if (result === "late") {
+    log.warn(`${what} is not subscribed yet; going on without waiting`, {
+      waitedMs: MONITOR_READY_MS,
+    });
+  }
+}

@@ -1,0 +1,505 @@
+/**
+ * The `kubernetes` cluster source: one {@linkcode Reflector} per kind tern reads (v1 Namespace,
+ * Node, Pod and ServiceAccount, networking.k8s.io/v1 NetworkPolicy, vpcresources.k8s.aws/v1beta1
+ * SecurityGroupPolicy, tern.dev/v1alpha1 SecurityGroup), each object trimmed to the fields tern
+ * uses and turned into a tern resource by {@linkcode parseManifestObject}, so the API server's
+ * objects are validated exactly as manifests are; an object tern cannot use becomes an `error`
+ * event and keeps its last valid version. `list()` answers once every kind's first list is in (a
+ * kind whose CRD is not installed counts as empty and is reported in `status()`); `watch()`
+ * yields the changes after it, in order; a relist after `410 Gone` yields only the difference,
+ * and a change the trimmed resource does not show (a pod's conditions) yields nothing.
+ *
+ * A pod's addresses come from `status.podIPs`, or, while that is still empty, from the
+ * annotation `tern.dev/pod-ips` that the node's daemon patches right after ADD
+ * ({@linkcode KubernetesSource.annotatePod}): kubelet writes `status.podIPs` only after the
+ * runtime's sandbox call returns and its next status sync, so without the annotation the other
+ * nodes' policy would not know a new pod's address for seconds, and drop its first packets.
+ * @module
+ */
+import { type Clock, realClock } from "../clock.ts";
+import {
+  apiVersionOf,
+  KubeClient,
+  type KubeClientOptions,
+  type ResourceType,
+} from "../kube/client.ts";
+import { ApiError } from "../kube/errors.ts";
+import { type InClusterOptions, resolveConnection } from "../kube/kubeconfig.ts";
+import {
+  Reflector,
+  type ReflectorChange,
+  type ReflectorOptions,
+  type ReflectorStatus,
+} from "../kube/reflector.ts";
+import type { KubeObject } from "../kube/watch_stream.ts";
+import { AsyncQueue } from "./_async_queue.ts";
+import { parseManifestObject } from "./manifest.ts";
+import { sameResource } from "./resource_diff.ts";
+import type { ClusterSource } from "./source.ts";
+import type { ClusterEvent, ManifestError, Resource, Snapshot } from "./types.ts";
+
+/** The annotation through which a node's daemon publishes a new pod's addresses (comma-separated). */
+export const POD_IPS_ANNOTATION = "tern.dev/pod-ips";
+
+/** kubectl's copy of the last applied object: large, and never read by tern. */
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/** A kind the source reflects, and how its objects are trimmed. */
+export interface KindSpec {
+  type: ResourceType;
+  /** Keeps only what tern reads of an object (before validation). */
+  trim: (object: KubeObject) => Record<string, unknown>;
+}
+
+const core = (plural: string, kind: string, namespaced: boolean): ResourceType => ({
+  group: "",
+  version: "v1",
+  plural,
+  kind,
+  namespaced,
+});
+
+/** The pod type, for {@linkcode KubernetesSource.annotatePod}. */
+export const POD_TYPE: ResourceType = core("pods", "Pod", true);
+
+/** The kinds tern reads, in the order their first lists are shown. */
+export const KUBERNETES_KINDS: readonly KindSpec[] = [
+  { type: core("namespaces", "Namespace", false), trim: (o) => ({ metadata: meta(o) }) },
+  {
+    type: core("nodes", "Node", false),
+    trim: (o) => ({
+      metadata: meta(o),
+      spec: pick(o.spec, ["podCIDR", "podCIDRs"]),
+      status: pick(o.status, ["addresses"]),
+    }),
+  },
+  { type: POD_TYPE, trim: trimPod },
+  { type: core("serviceaccounts", "ServiceAccount", true), trim: (o) => ({ metadata: meta(o) }) },
+  {
+    type: {
+      group: "networking.k8s.io",
+      version: "v1",
+      plural: "networkpolicies",
+      kind: "NetworkPolicy",
+      namespaced: true,
+    },
+    trim: trimPolicy,
+  },
+  {
+    type: {
+      group: "vpcresources.k8s.aws",
+      version: "v1beta1",
+      plural: "securitygrouppolicies",
+      kind: "SecurityGroupPolicy",
+      namespaced: true,
+    },
+    trim: trimPolicy,
+  },
+  {
+    type: {
+      group: "tern.dev",
+      version: "v1alpha1",
+      plural: "securitygroups",
+      kind: "SecurityGroup",
+      namespaced: false,
+    },
+    trim: trimPolicy,
+  },
+];
+
+/** What the source keeps of one object: its resource (or the last valid one) and its problems. */
+interface Parsed {
+  resource: Resource | undefined;
+  errors: ManifestError[];
+}
+
+/** The per-kind status of {@linkcode KubernetesSource.status}. */
+export interface KindStatus extends ReflectorStatus {
+  /** `apiVersion` of the kind. */
+  apiVersion: string;
+  /** Objects that tern could not use (each also reported as an `error` event). */
+  invalid: number;
+  /**
+   * 0 while a watch is open (a hung one is noticed by the idle timeout); else the seconds since
+   * the server last answered or sent data for this kind; undefined before the first contact.
+   */
+  staleSeconds?: number;
+}
+
+/** The API server refuses tern's credentials (401) or permissions (403) for a kind. */
+export class KubernetesAccessError extends Error {
+  /** The kind refused (`ServiceAccount`). */
+  readonly kind: string;
+  /** The server's answer. */
+  readonly apiError: ApiError;
+
+  /** The message names the kind, the server, its answer and what to fix. */
+  constructor(kind: string, server: string, apiError: ApiError) {
+    const fix = apiError.code === 401
+      ? "the credentials are not accepted; check the kubeconfig's user or the service-account token"
+      : `grant tern's ClusterRole list and watch on ${kind}`;
+    super(
+      `Cannot list ${kind} from ${server}: ${apiError.code} ${apiError.reason}: ${apiError.serverMessage}: ${fix}`,
+    );
+    this.name = "KubernetesAccessError";
+    this.kind = kind;
+    this.apiError = apiError;
+  }
+}
+
+/** Knobs of {@linkcode KubernetesSource}; every field documents its default. */
+export interface KubernetesSourceOptions {
+  /** Default the real clock. */
+  clock?: Clock;
+  /** Uniform in [0, 1), for the reflectors' jitter. Default `Math.random`. */
+  random?: () => number;
+  /** The kinds reflected. Default {@linkcode KUBERNETES_KINDS}. */
+  kinds?: readonly KindSpec[];
+  /** Passed to every reflector (page size, timeouts, backoff). Default the reflector's defaults. */
+  reflector?: Omit<
+    ReflectorOptions<Parsed>,
+    "transform" | "onChange" | "onError" | "clock" | "random"
+  >;
+  /** Called after each failure of a kind, with the wait before the next attempt (for the daemon's log). */
+  onError?: (kind: string, error: unknown, retryInMs: number) => void;
+  /** Close the client on `close()`. Default true. */
+  ownsClient?: boolean;
+}
+
+/** A {@linkcode ClusterSource} over the Kubernetes API. */
+export class KubernetesSource implements ClusterSource {
+  /** `kubernetes:<server>`. */
+  readonly name: string;
+  /** Resolves once the first list of every kind is in (missing kinds count as listed). */
+  readonly synced: Promise<void>;
+  readonly #client: KubeClient;
+  readonly #clock: Clock;
+  readonly #reflectors: Reflector<Parsed>[];
+  readonly #firstListFailure = new Map<string, ApiError>();
+  readonly #ownsClient: boolean;
+  #queue = new AsyncQueue<ClusterEvent>();
+  #watching = false;
+  #listed = false;
+  #started = false;
+  #closed = false;
+  #version = 0;
+  #isSynced = false;
+  #wake: () => void = () => {};
+
+  /** Builds the source on `client`; nothing is requested until `start()`, `list()` or `watch()`. */
+  constructor(client: KubeClient, options: KubernetesSourceOptions = {}) {
+    this.#client = client;
+    this.name = `kubernetes:${client.server}`;
+    this.#clock = options.clock ?? realClock;
+    this.#ownsClient = options.ownsClient ?? true;
+    this.#reflectors = (options.kinds ?? KUBERNETES_KINDS).map((spec) =>
+      new Reflector<Parsed>(client, spec.type, {
+        ...options.reflector,
+        clock: this.#clock,
+        ...(options.random !== undefined ? { random: options.random } : {}),
+        transform: (object) => toParsed(spec, object),
+        onChange: (changes) => this.#changed(changes),
+        onError: (error, retryInMs) => {
+          const status = this.#reflectors.find((r) => r.type === spec.type)?.status();
+          if (
+            status?.synced === false && error instanceof ApiError &&
+            (error.code === 401 || error.code === 403)
+          ) {
+            this.#firstListFailure.set(spec.type.kind, error);
+            this.#wake();
+          } else {
+            this.#firstListFailure.delete(spec.type.kind);
+          }
+          options.onError?.(spec.type.kind, error, retryInMs);
+        },
+      })
+    );
+    this.synced = Promise.all(this.#reflectors.map((r) => r.synced)).then(() => {
+      this.#isSynced = true;
+    });
+  }
+
+  /** Whether the first list of every kind is in: the daemon is ready only then. */
+  get isSynced(): boolean {
+    return this.#isSynced;
+  }
+
+  /** Starts every reflector (`list()` and `watch()` do it too). Idempotent. */
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    for (const r of this.#reflectors) r.start();
+  }
+
+  /**
+   * Everything, once every kind's first list is in. Rejects with {@linkcode KubernetesAccessError}
+   * when the API server refuses tern's credentials for a kind before its first list (401, 403): a
+   * config error the operator must fix. The reflectors keep trying: `list()` rejects again at once until the kind's next
+   * attempt succeeds or fails otherwise.
+   */
+  async list(): Promise<Snapshot> {
+    this.start();
+    while (!this.#isSynced) {
+      const refused = [...this.#firstListFailure].find(([kind]) =>
+        !this.#reflectors.find((r) => r.type.kind === kind)?.status().synced
+      );
+      if (refused !== undefined) {
+        const [kind, error] = refused;
+        throw new KubernetesAccessError(kind, this.#client.server, error);
+      }
+      if (this.#closed) throw new Error(`Cannot list ${this.name}: the source is closed`);
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        void this.synced.then(resolve);
+      });
+    }
+    return this.#snapshot();
+  }
+
+  /** The changes after the last `list()` (listing first if it never ran), until `close()`. */
+  async *watch(): AsyncGenerator<ClusterEvent> {
+    if (this.#watching) throw new Error(`Cannot watch ${this.name}: it is already being watched`);
+    if (this.#closed) return;
+    this.#watching = true;
+    try {
+      if (!this.#listed) await this.list();
+      for await (const event of this.#queue) yield event;
+    } finally {
+      this.#watching = false;
+    }
+  }
+
+  /** Stops every reflector and ends the watch. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#wake();
+    this.#queue.close();
+    await Promise.all(this.#reflectors.map((r) => r.stop()));
+    if (this.#ownsClient) this.#client.close();
+  }
+
+  /** Each kind's state, for `tern status`: synced, missing CRD, staleness, errors, counts. */
+  status(): KindStatus[] {
+    const now = this.#clock.now();
+    return this.#reflectors.map((r) => {
+      const status = r.status();
+      const out: KindStatus = {
+        ...status,
+        apiVersion: apiVersionOf(r.type),
+        invalid: r.items().filter((p) => p.errors.length > 0).length,
+      };
+      if (status.watching) out.staleSeconds = 0;
+      else if (status.lastContactAt !== undefined) {
+        out.staleSeconds = Math.max(0, Math.round((now - status.lastContactAt) / 1000));
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Publishes a pod's addresses at once (a merge patch of the annotation `tern.dev/pod-ips`), so
+   * other nodes see them before kubelet writes `status.podIPs`; no addresses removes it.
+   * Throws the client's errors (`ApiError` with `notFound` when the pod is gone).
+   */
+  async annotatePod(namespace: string, name: string, ips: readonly string[]): Promise<void> {
+    await this.#client.patch(POD_TYPE, name, {
+      metadata: { annotations: { [POD_IPS_ANNOTATION]: ips.length > 0 ? ips.join(",") : null } },
+    }, { namespace });
+  }
+
+  #snapshot(): Snapshot {
+    this.#listed = true;
+    // What is queued is already in the snapshot: the watch continues after it.
+    this.#queue.close();
+    this.#queue = new AsyncQueue<ClusterEvent>();
+    const snapshot: Snapshot = {
+      resourceVersion: String(++this.#version),
+      nodes: [],
+      pods: [],
+      namespaces: [],
+      nodeEndpoints: [],
+      others: [],
+      errors: [],
+    };
+    for (const reflector of this.#reflectors) {
+      for (const parsed of reflector.items()) {
+        snapshot.errors.push(...parsed.errors);
+        const resource = parsed.resource;
+        if (resource === undefined) continue;
+        if (resource.kind === "Node") snapshot.nodes.push(resource);
+        else if (resource.kind === "Pod") snapshot.pods.push(resource);
+        else if (resource.kind === "Namespace") snapshot.namespaces.push(resource);
+        else if (resource.kind === "NodeEndpoints") snapshot.nodeEndpoints.push(resource);
+        else snapshot.others.push(resource);
+      }
+    }
+    return snapshot;
+  }
+
+  #changed(changes: ReflectorChange<Parsed>[]): void {
+    const events: ClusterEvent[] = [];
+    const version = () => String(++this.#version);
+    for (const change of changes) {
+      const now = change.object;
+      const before = change.previous?.resource;
+      if (change.type === "deleted") {
+        if (now.resource !== undefined) {
+          events.push({ type: "deleted", resource: now.resource, resourceVersion: version() });
+        }
+        continue;
+      }
+      // A problem is told once, not again with every status update of the same object.
+      const told = new Set(change.previous?.errors.map((e) => e.message));
+      for (const error of now.errors) {
+        if (!told.has(error.message)) events.push({ type: "error", ...error });
+      }
+      // An object tern cannot use keeps its last valid version, as an invalid manifest edit does.
+      if (now.resource === undefined) {
+        now.resource = before;
+        continue;
+      }
+      if (before === undefined) {
+        events.push({ type: "added", resource: now.resource, resourceVersion: version() });
+      } else if (!sameResource(before, now.resource)) {
+        events.push({ type: "modified", resource: now.resource, resourceVersion: version() });
+      } else {
+        now.resource = before; // unchanged for tern: keep the object consumers already hold
+      }
+    }
+    this.#queue.push(...events);
+  }
+}
+
+/** Options of {@linkcode connectKubernetesSource}. */
+export interface ConnectOptions extends KubernetesSourceOptions, InClusterOptions {
+  /** A kubeconfig path; in-cluster config when not given. */
+  kubeconfig?: string | undefined;
+  /** The kubeconfig's context; default its current-context. */
+  context?: string | undefined;
+  /** Passed to the client (timeouts, token check interval). */
+  client?: Omit<KubeClientOptions, "clock">;
+}
+
+/**
+ * Resolves the connection (kubeconfig or in-cluster) and builds the source. Throws
+ * `KubeconfigError` naming what to fix; makes no request.
+ */
+export async function connectKubernetesSource(
+  options: ConnectOptions = {},
+): Promise<KubernetesSource> {
+  const connection = await resolveConnection(options);
+  const client = new KubeClient(connection, {
+    ...options.client,
+    ...(options.clock !== undefined ? { clock: options.clock } : {}),
+  });
+  return new KubernetesSource(client, options);
+}
+
+/** An object as tern's resource, or its problems; never throws. */
+function toParsed(spec: KindSpec, object: KubeObject): Parsed {
+  const { type } = spec;
+  const trimmed = {
+    ...spec.trim(object),
+    apiVersion: apiVersionOf(type),
+    kind: type.kind,
+  };
+  const name = object.metadata.namespace
+    ? `${object.metadata.namespace}/${object.metadata.name}`
+    : object.metadata.name;
+  const file = `kubernetes:${type.kind} ${name}`;
+  const errors: ManifestError[] = [];
+  if (type === POD_TYPE) errors.push(...podIpsFallback(trimmed, file));
+  const parsed = parseManifestObject(trimmed, { file });
+  return { resource: parsed.resources[0], errors: [...errors, ...parsed.errors] };
+}
+
+/**
+ * Fills `status.podIPs` from the annotation while kubelet has not written it; an annotation
+ * that holds something other than addresses is reported and ignored.
+ */
+function podIpsFallback(pod: Record<string, unknown>, file: string): ManifestError[] {
+  const status = (pod.status ?? {}) as { podIP?: unknown; podIPs?: unknown[] };
+  if (status.podIP !== undefined || (status.podIPs?.length ?? 0) > 0) return [];
+  const spec = pod.spec as { hostNetwork?: unknown } | undefined;
+  if (spec?.hostNetwork === true) return [];
+  const annotations = (pod.metadata as { annotations?: Record<string, unknown> }).annotations;
+  const value = annotations?.[POD_IPS_ANNOTATION];
+  if (typeof value !== "string" || value.trim() === "") return [];
+  const ips = value.split(",").map((ip) => ip.trim());
+  const bad = ips.find((ip) => !isIpAddress(ip));
+  if (bad !== undefined) {
+    const key = `metadata.annotations.${POD_IPS_ANNOTATION}`;
+    return [{
+      file,
+      key,
+      value,
+      message: `Invalid Pod in ${file}: ${key}: ${
+        JSON.stringify(bad)
+      } is not an IP address: ignored until status.podIPs is written`,
+    }];
+  }
+  pod.status = { ...status, podIPs: ips.map((ip) => ({ ip })) };
+  return [];
+}
+
+function isIpAddress(text: string): boolean {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(text)) return text.split(".").every((o) => Number(o) <= 255);
+  if (!text.includes(":") || /[^0-9a-fA-F:.]/.test(text)) return false;
+  try {
+    new URL(`http://[${text}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `metadata` without what tern never reads (managedFields, kubectl's last-applied copy, …). */
+function meta(object: KubeObject): Record<string, unknown> {
+  const m = object.metadata;
+  const out: Record<string, unknown> = {};
+  for (const key of ["name", "namespace", "uid", "labels"] as const) {
+    if (m[key] !== undefined && m[key] !== null) out[key] = m[key];
+  }
+  return out;
+}
+
+function metaWithAnnotations(object: KubeObject): Record<string, unknown> {
+  const out = meta(object);
+  const annotations = object.metadata.annotations;
+  if (annotations !== undefined && annotations !== null) {
+    const { [LAST_APPLIED]: _, ...rest } = annotations;
+    out.annotations = rest;
+  }
+  return out;
+}
+
+function pick(value: unknown, keys: readonly string[]): Record<string, unknown> | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  const from = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key of keys) if (from[key] !== undefined) out[key] = from[key];
+  return out;
+}
+
+function trimPod(object: KubeObject): Record<string, unknown> {
+  const spec =
+    pick(object.spec, ["nodeName", "serviceAccountName", "serviceAccount", "hostNetwork"]) ??
+      {};
+  const containers = (object.spec as { containers?: unknown } | undefined)?.containers;
+  if (Array.isArray(containers)) {
+    spec.containers = containers.map((c) => pick(c, ["name", "ports"]) ?? c);
+  }
+  return {
+    metadata: metaWithAnnotations(object),
+    spec,
+    status: pick(object.status, ["phase", "podIP", "podIPs"]),
+  };
+}
+
+/** A policy: metadata trimmed, `spec` whole (the policy schemas read all of it), no `status`. */
+function trimPolicy(object: KubeObject): Record<string, unknown> {
+  const out: Record<string, unknown> = { metadata: metaWithAnnotations(object) };
+  if (object.spec !== undefined) out.spec = object.spec;
+  return out;
+}

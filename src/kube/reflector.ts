@@ -1,0 +1,340 @@
+/**
+ * A reflector keeps an in-memory copy of one kind, as client-go's reflector does: list (page by
+ * page), watch from the list's resourceVersion, and on a clean end of the watch watch again from
+ * the last version seen (bookmarks advance it). A watch never starts less than
+ * `minWatchIntervalMs` after the previous one, so a server that ends watches at once cannot
+ * make a tight loop. When the version is too old (410 `Gone`/`Expired`) it lists again and
+ * reports only the difference against its cache, decided by each object's resourceVersion, so a
+ * relist is no delete/add storm. Other failures reconnect after an exponential backoff with
+ * jitter; a 429 waits at least its `Retry-After`; a 404 for the whole kind (its CRD is not
+ * installed) is reported as `missing` and retried slowly, never fatal. The API server
+ * unreachable leaves the cache as it was. Each object passes the `transform` hook before it is
+ * kept, so only the fields the caller uses stay in memory. All waiting is on the injected clock,
+ * all jitter from the injected random source.
+ * @module
+ */
+import { type Clock, realClock, sleep } from "../clock.ts";
+import type { KubeClient, ResourceType } from "./client.ts";
+import { ApiError } from "./errors.ts";
+import type { KubeObject } from "./watch_stream.ts";
+
+/** What a reflector needs of the client (a `KubeClient`, or a fake in tests). */
+export type ReflectorClient = Pick<KubeClient, "listAll" | "watch">;
+
+/** One change to the cache. */
+export interface ReflectorChange<T> {
+  type: "added" | "modified" | "deleted";
+  /** `namespace/name`, or `name` for cluster-scoped kinds. */
+  key: string;
+  /** The object now (for `deleted`, the last one kept). */
+  object: T;
+  /** The object before a `modified`. */
+  previous?: T;
+}
+
+/** What `status()` reports, for `tern status` and readiness. */
+export interface ReflectorStatus {
+  /** The kind (`Pod`, `SecurityGroup`). */
+  kind: string;
+  /** The first list is in (a missing kind counts as listed, and empty). */
+  synced: boolean;
+  /** The API server does not serve this kind (404: its CRD is not installed). */
+  missing: boolean;
+  /** A watch is open now. */
+  watching: boolean;
+  /** Objects in the cache. */
+  objects: number;
+  /** The resourceVersion the next watch starts from. */
+  resourceVersion: string;
+  /** When the last change or bookmark arrived (ms since the epoch). */
+  lastEventAt?: number;
+  /** When the server last answered or sent data (ms since the epoch): staleness is now minus this. */
+  lastContactAt?: number;
+  /** Watches and lists started again after a failure or a clean end. */
+  reconnects: number;
+  /** Lists after the first (410, a kind that came back). */
+  relists: number;
+  /** The last failure, when the last attempt failed; cleared by success. */
+  lastError?: { message: string; at: number };
+}
+
+/** Knobs of {@linkcode Reflector}; every field documents its default. */
+export interface ReflectorOptions<T> {
+  /** Keeps only what is used of an object; must not throw. Default: the object unchanged. */
+  transform?: (object: KubeObject) => T;
+  /**
+   * Called with the changes of each step: the first list (all `added`), a relist (only what
+   * differs), each watch event. Synchronous; the cache already holds the new state.
+   */
+  onChange?: (changes: ReflectorChange<T>[]) => void;
+  /** Called after each failure, with the error and the wait before the next attempt (for logs). */
+  onError?: (error: unknown, retryInMs: number) => void;
+  /** Default the real clock. */
+  clock?: Clock;
+  /** Uniform in [0, 1), for jitter. Default `Math.random`. */
+  random?: () => number;
+  /** Objects per list page. Default 500. */
+  pageSize?: number;
+  /** The server's timeout of one watch is this ×(1..2), as client-go's. Default 300 s. */
+  watchTimeoutSeconds?: number;
+  /** A watch without a byte for this long is aborted and renewed. Default 120_000. */
+  idleTimeoutMs?: number;
+  /** The least time between the starts of two watches, even after a clean end. Default 1_000. */
+  minWatchIntervalMs?: number;
+  /** The first retry delay after a failure; it doubles with each failure in a row. Default 1_000. */
+  backoffInitialMs?: number;
+  /** The longest retry delay. Default 30_000. */
+  backoffMaxMs?: number;
+  /** The retry interval of a missing kind (CRD not installed). Default 60_000. */
+  missingRetryMs?: number;
+}
+
+interface Entry<T> {
+  resourceVersion: string;
+  value: T;
+}
+
+/** The cache of one kind; `start()` it, read `items()`, `stop()` it. */
+export class Reflector<T = KubeObject> {
+  /** The type reflected. */
+  readonly type: ResourceType;
+  /** Resolves once the first list is in (or the kind is found missing). */
+  readonly synced: Promise<void>;
+  readonly #client: ReflectorClient;
+  readonly #transform: (object: KubeObject) => T;
+  readonly #onChange: (changes: ReflectorChange<T>[]) => void;
+  readonly #onError: (error: unknown, retryInMs: number) => void;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #pageSize: number;
+  readonly #watchTimeoutSeconds: number;
+  readonly #idleTimeoutMs: number;
+  readonly #minWatchIntervalMs: number;
+  readonly #backoffInitialMs: number;
+  readonly #backoffMaxMs: number;
+  readonly #missingRetryMs: number;
+  readonly #cache = new Map<string, Entry<T>>();
+  readonly #abort = new AbortController();
+  #resolveSynced!: () => void;
+  #running: Promise<void> | undefined;
+  #status: ReflectorStatus;
+
+  /** Builds the reflector; nothing happens until `start()`. */
+  constructor(client: ReflectorClient, type: ResourceType, options: ReflectorOptions<T> = {}) {
+    this.type = type;
+    this.#client = client;
+    this.#transform = options.transform ?? ((object) => object as unknown as T);
+    this.#onChange = options.onChange ?? (() => {});
+    this.#onError = options.onError ?? (() => {});
+    this.#clock = options.clock ?? realClock;
+    this.#random = options.random ?? Math.random;
+    this.#pageSize = options.pageSize ?? 500;
+    this.#watchTimeoutSeconds = options.watchTimeoutSeconds ?? 300;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
+    this.#minWatchIntervalMs = options.minWatchIntervalMs ?? 1_000;
+    this.#backoffInitialMs = options.backoffInitialMs ?? 1_000;
+    this.#backoffMaxMs = options.backoffMaxMs ?? 30_000;
+    this.#missingRetryMs = options.missingRetryMs ?? 60_000;
+    this.synced = new Promise((resolve) => this.#resolveSynced = resolve);
+    this.#status = {
+      kind: type.kind,
+      synced: false,
+      missing: false,
+      watching: false,
+      objects: 0,
+      resourceVersion: "",
+      reconnects: 0,
+      relists: 0,
+    };
+  }
+
+  /** Starts listing and watching; idempotent. */
+  start(): void {
+    if (this.#running !== undefined || this.#abort.signal.aborted) return;
+    this.#running = this.#run();
+  }
+
+  /** Stops the watch and every wait; the cache stays readable. Idempotent. */
+  async stop(): Promise<void> {
+    this.#abort.abort(new Error(`Reflector of ${this.type.kind} stopped`));
+    await this.#running;
+  }
+
+  /** A copy of the status. */
+  status(): ReflectorStatus {
+    return { ...this.#status, objects: this.#cache.size };
+  }
+
+  /** The objects kept, in no particular order. */
+  items(): T[] {
+    return [...this.#cache.values()].map((e) => e.value);
+  }
+
+  /** One object by key (`namespace/name`, or `name`). */
+  get(key: string): T | undefined {
+    return this.#cache.get(key)?.value;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    let needList = true;
+    let failures = 0;
+    let lastWatchAt = -Infinity;
+    while (!signal.aborted) {
+      try {
+        if (needList) {
+          // A relist does not end a run of failures: a 410 storm still backs off.
+          await this.#list(signal);
+          needList = false;
+        }
+        const wait = lastWatchAt + this.#minWatchIntervalMs - this.#clock.now();
+        if (wait > 0) await sleep(this.#clock, wait, signal);
+        lastWatchAt = this.#clock.now();
+        await this.#watch(signal);
+        // A clean end (the server's timeout) is no failure; the interval above still applies.
+        failures = 0;
+        this.#status.reconnects++;
+      } catch (err) {
+        this.#status.watching = false;
+        if (signal.aborted) break;
+        failures++;
+        let delay = this.#backoff(failures);
+        if (err instanceof ApiError && err.expired) {
+          needList = true;
+        } else if (err instanceof ApiError && err.notFound) {
+          needList = true;
+          this.#markMissing();
+          delay = this.#missingRetryMs;
+        } else if (err instanceof ApiError && err.retryAfterSeconds !== undefined) {
+          delay = Math.max(delay, err.retryAfterSeconds * 1000);
+        }
+        this.#status.lastError = { message: describe(err), at: this.#clock.now() };
+        this.#status.reconnects++;
+        this.#onError(err, delay);
+        try {
+          await sleep(this.#clock, delay, signal);
+        } catch {
+          break;
+        }
+      }
+    }
+    this.#status.watching = false;
+  }
+
+  /** `initial × 2^(failures-1)`, capped, times a random factor in [0.5, 1) ("equal jitter"). */
+  #backoff(failures: number): number {
+    const base = Math.min(this.#backoffMaxMs, this.#backoffInitialMs * 2 ** (failures - 1));
+    return Math.round(base * (0.5 + 0.5 * this.#random()));
+  }
+
+  async #list(signal: AbortSignal): Promise<void> {
+    const list = await this.#client.listAll<KubeObject, [string, Entry<T>]>(this.type, {
+      pageSize: this.#pageSize,
+      signal,
+      map: (object) => [keyOf(object), this.#entry(object)],
+    });
+    this.#contact();
+    const fresh = new Map(list.items);
+    const changes: ReflectorChange<T>[] = [];
+    for (const [key, entry] of fresh) {
+      const old = this.#cache.get(key);
+      if (old === undefined) changes.push({ type: "added", key, object: entry.value });
+      else if (old.resourceVersion !== entry.resourceVersion) {
+        changes.push({ type: "modified", key, object: entry.value, previous: old.value });
+      } else fresh.set(key, old); // unchanged: keep the object already handed out
+    }
+    for (const [key, old] of this.#cache) {
+      if (!fresh.has(key)) changes.push({ type: "deleted", key, object: old.value });
+    }
+    this.#cache.clear();
+    for (const [key, entry] of fresh) this.#cache.set(key, entry);
+    if (this.#status.synced) this.#status.relists++;
+    this.#status.resourceVersion = list.resourceVersion;
+    this.#status.missing = false;
+    delete this.#status.lastError;
+    if (changes.length > 0) this.#status.lastEventAt = this.#clock.now();
+    this.#markSynced();
+    if (changes.length > 0) this.#onChange(changes);
+  }
+
+  /** One watch, until the server ends it cleanly; throws on a failure or an ERROR event. */
+  async #watch(signal: AbortSignal): Promise<void> {
+    const timeoutSeconds = Math.floor(this.#watchTimeoutSeconds * (1 + this.#random()));
+    const events = this.#client.watch(this.type, {
+      resourceVersion: this.#status.resourceVersion,
+      timeoutSeconds,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      allowWatchBookmarks: true,
+      signal,
+      onOpen: () => {
+        this.#status.watching = true;
+        this.#contact();
+        delete this.#status.lastError;
+      },
+    });
+    for await (const event of events) {
+      this.#contact();
+      if (event.type === "ERROR") throw event.error;
+      const rv = event.object.metadata.resourceVersion;
+      if (rv !== undefined && rv !== "") this.#status.resourceVersion = rv;
+      this.#status.lastEventAt = this.#clock.now();
+      if (event.type === "BOOKMARK") continue;
+      const key = keyOf(event.object);
+      const old = this.#cache.get(key);
+      if (event.type === "DELETED") {
+        if (old === undefined) continue;
+        this.#cache.delete(key);
+        this.#onChange([{ type: "deleted", key, object: old.value }]);
+        continue;
+      }
+      const entry = this.#entry(event.object);
+      this.#cache.set(key, entry);
+      this.#onChange([
+        old === undefined
+          ? { type: "added", key, object: entry.value }
+          : { type: "modified", key, object: entry.value, previous: old.value },
+      ]);
+    }
+    this.#status.watching = false;
+  }
+
+  #entry(object: KubeObject): Entry<T> {
+    return {
+      resourceVersion: object.metadata.resourceVersion ?? "",
+      value: this.#transform(object),
+    };
+  }
+
+  /** The kind is not served: its objects are gone with it (a deleted CRD deletes them too). */
+  #markMissing(): void {
+    this.#status.missing = true;
+    const changes: ReflectorChange<T>[] = [...this.#cache].map(([key, e]) => ({
+      type: "deleted",
+      key,
+      object: e.value,
+    }));
+    this.#cache.clear();
+    this.#markSynced();
+    if (changes.length > 0) this.#onChange(changes);
+  }
+
+  #markSynced(): void {
+    if (this.#status.synced) return;
+    this.#status.synced = true;
+    this.#resolveSynced();
+  }
+
+  #contact(): void {
+    this.#status.lastContactAt = this.#clock.now();
+  }
+}
+
+/** `namespace/name`, or `name` for a cluster-scoped object. */
+export function keyOf(object: KubeObject): string {
+  const { namespace, name } = object.metadata;
+  return namespace ? `${namespace}/${name ?? ""}` : name ?? "";
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,307 @@
+import { assert, assertEquals } from "../../test/assert.ts";
+import { FakeClock } from "../clock.ts";
+import { KubeClient, type ResourceType } from "./client.ts";
+import { keyOf, Reflector, type ReflectorChange, type ReflectorOptions } from "./reflector.ts";
+import {
+  json,
+  podObject,
+  type SeenRequest,
+  startTestServer,
+  status,
+  type TestServer,
+  until,
+} from "./_test_server.ts";
+import type { KubeObject } from "./watch_stream.ts";
+
+const PODS: ResourceType = {
+  group: "",
+  version: "v1",
+  plural: "pods",
+  kind: "Pod",
+  namespaced: true,
+};
+
+/** A list handler over `items` with pagination, at `rv`. */
+function listOf(req: SeenRequest, items: Record<string, unknown>[], rv: string): Response {
+  const from = Number(req.query.get("continue") ?? "0");
+  const limit = Number(req.query.get("limit") ?? items.length);
+  const next = from + limit < items.length ? String(from + limit) : undefined;
+  return json({
+    kind: "PodList",
+    apiVersion: "v1",
+    metadata: { resourceVersion: rv, ...(next !== undefined ? { continue: next } : {}) },
+    items: items.slice(from, from + limit),
+  });
+}
+
+const isWatch = (req: SeenRequest) => req.query.get("watch") === "1";
+const watches = (server: TestServer) => server.requests.filter(isWatch);
+const lists = (server: TestServer) => server.requests.filter((r) => !isWatch(r));
+const brief = (changes: ReflectorChange<KubeObject>[]) =>
+  changes.map((c) => `${c.type} ${c.key}@${c.object.metadata.resourceVersion}`);
+
+interface Harness {
+  server: TestServer;
+  clock: FakeClock;
+  reflector: Reflector<KubeObject>;
+  changes: ReflectorChange<KubeObject>[][];
+  errors: unknown[];
+}
+
+async function withReflector(
+  handler: (req: SeenRequest, server: TestServer) => Response | Promise<Response>,
+  fn: (h: Harness) => Promise<void>,
+  options: ReflectorOptions<KubeObject> = {},
+): Promise<void> {
+  const server = startTestServer(handler);
+  const clock = new FakeClock();
+  const client = new KubeClient(server.connection, { clock });
+  const changes: ReflectorChange<KubeObject>[][] = [];
+  const errors: unknown[] = [];
+  const reflector = new Reflector<KubeObject>(client, PODS, {
+    clock,
+    random: () => 0.999,
+    pageSize: 2,
+    onChange: (c) => changes.push(c),
+    onError: (e) => errors.push(e),
+    ...options,
+  });
+  try {
+    reflector.start();
+    await fn({ server, clock, reflector, changes, errors });
+  } finally {
+    await reflector.stop();
+    client.close();
+    await server.close();
+  }
+}
+
+Deno.test("a reflector lists page by page, then watches from the list's version", async () => {
+  const items = ["a", "b", "c"].map((n, i) => podObject(n, String(i + 1)));
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, items, "10");
+    const s = server.stream();
+    s.event("ADDED", podObject("d", "11"));
+    s.event("MODIFIED", podObject("a", "12"));
+    s.event("DELETED", podObject("b", "13"));
+    return s.response;
+  }, async ({ server, reflector, changes }) => {
+    await reflector.synced;
+    await until(() => changes.length === 4, "the watch's three events");
+    assertEquals(lists(server).map((r) => r.query.toString()), ["limit=2", "limit=2&continue=2"]);
+    const q = watches(server)[0]!.query;
+    assertEquals([q.get("resourceVersion"), q.get("allowWatchBookmarks")], ["10", "true"]);
+    assertEquals(Number(q.get("timeoutSeconds")) >= 300, true);
+    assertEquals(brief(changes[0]!), [
+      "added default/a@1",
+      "added default/b@2",
+      "added default/c@3",
+    ]);
+    assertEquals(changes.slice(1).map(brief), [
+      ["added default/d@11"],
+      ["modified default/a@12"],
+      ["deleted default/b@2"],
+    ]);
+    assertEquals(reflector.items().map(keyOf).sort(), ["default/a", "default/c", "default/d"]);
+    const st = reflector.status();
+    assertEquals([st.synced, st.watching, st.objects, st.resourceVersion], [true, true, 3, "13"]);
+  });
+});
+
+Deno.test("a reflector re-watches from the last bookmark after a clean end, not sooner than 1 s", async () => {
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [podObject("a", "1")], "5");
+    const s = server.stream();
+    if (watches(server).length === 1) {
+      s.event("BOOKMARK", { kind: "Pod", apiVersion: "v1", metadata: { resourceVersion: "40" } });
+    }
+    s.end();
+    return s.response;
+  }, async ({ server, clock, reflector, changes }) => {
+    await reflector.synced;
+    await until(() => watches(server).length === 1, "the first watch");
+    await new Promise((resolve) => setTimeout(resolve, 30)); // its clean end is seen
+    assertEquals(watches(server).length, 1);
+    await clock.tick(999);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assertEquals(watches(server).length, 1, "no watch before the minimum interval");
+    await clock.tick(1);
+    await until(() => watches(server).length === 2, "the second watch");
+    assertEquals(watches(server)[1]!.query.get("resourceVersion"), "40");
+    assertEquals(lists(server).length, 1);
+    assertEquals(changes.length, 1, "a bookmark changes nothing");
+  });
+});
+
+Deno.test("a server that ends every watch at once gets one watch per second of clock", async () => {
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [], "5");
+    const s = server.stream();
+    s.end();
+    return s.response;
+  }, async ({ server, clock, reflector }) => {
+    await reflector.synced;
+    for (let i = 0; i < 100; i++) {
+      await clock.tick(100);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    // 10 s of clock: the first watch at once, then at most one per second.
+    const n = watches(server).length;
+    assert(n >= 9 && n <= 11, `expected about 11 watches in 10 s, got ${n}`);
+  });
+});
+
+Deno.test("a 410 relists and reports only the difference against the cache", async () => {
+  let phase = 1;
+  await withReflector((req, server) => {
+    if (!isWatch(req)) {
+      return phase === 1
+        ? listOf(req, [podObject("a", "1"), podObject("b", "2"), podObject("c", "3")], "10")
+        : listOf(req, [podObject("a", "1"), podObject("b", "25"), podObject("d", "26")], "30");
+    }
+    const s = server.stream();
+    if (phase === 1) {
+      phase = 2;
+      s.event("ERROR", { kind: "Status", code: 410, reason: "Expired", message: "too old" });
+    }
+    s.end();
+    return s.response;
+  }, async ({ server, clock, reflector, changes }) => {
+    await reflector.synced;
+    await until(() => reflector.status().lastError !== undefined, "the 410");
+    assertEquals(reflector.status().lastError?.message.includes("410 Expired"), true);
+    await clock.tick(1_000); // the backoff of one failure (random 0.999: ~1 s)
+    await until(() => lists(server).length >= 3, "the relist");
+    await until(() => changes.length === 2, "the relist's changes");
+    assertEquals(brief(changes[1]!), [
+      "modified default/b@25",
+      "added default/d@26",
+      "deleted default/c@3",
+    ]);
+    const st = reflector.status();
+    assertEquals([st.relists, st.resourceVersion, st.objects], [1, "30", 3]);
+    // The unchanged object is the very object handed out before.
+    assert(changes[0]!.find((c) => c.key === "default/a")!.object === reflector.get("default/a"));
+    await clock.tick(1_000);
+    await until(() => watches(server).length === 2, "the watch from the relist");
+    assertEquals(watches(server)[1]!.query.get("resourceVersion"), "30");
+  });
+});
+
+Deno.test("a 429 waits the server's Retry-After before trying again", async () => {
+  await withReflector((req, server) => {
+    if (lists(server).length === 1) {
+      return status(429, "TooManyRequests", "slow down", { "retry-after": "7" });
+    }
+    return isWatch(req) ? new Response(null, { status: 200 }) : listOf(req, [], "3");
+  }, async ({ server, clock, reflector, errors }) => {
+    await until(() => errors.length === 1, "the 429");
+    await clock.tick(6_900);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assertEquals(lists(server).length, 1);
+    await clock.tick(100);
+    await reflector.synced;
+    assertEquals(lists(server).length, 2);
+  });
+});
+
+Deno.test("failures back off exponentially with jitter, up to 30 s", async () => {
+  await withReflector(
+    () => status(500, "InternalError", "etcd is down"),
+    async ({ server, clock }) => {
+      const times: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        await until(() => server.requests.length === i + 1, `attempt ${i + 1}`);
+        times.push(clock.now());
+        await clock.tick(clock.nextAt()! - clock.now());
+      }
+      const gaps = times.slice(1).map((t, i) => t - times[i]!);
+      // random() is 0.999: each delay is just under the doubled base.
+      assertEquals(gaps, [1000, 1999, 3998, 7996, 15992, 29985]);
+    },
+  );
+});
+
+Deno.test("a kind whose CRD is missing is reported, counted as synced and retried slowly", async () => {
+  let installed = false;
+  await withReflector((req, server) => {
+    if (!installed) {
+      return status(404, "NotFound", "the server could not find the requested resource");
+    }
+    if (!isWatch(req)) return listOf(req, [podObject("sg", "8")], "8");
+    return server.stream().response;
+  }, async ({ server, clock, reflector, changes }) => {
+    await reflector.synced;
+    const st = reflector.status();
+    assertEquals([st.synced, st.missing, st.objects], [true, true, 0]);
+    installed = true;
+    await clock.tick(59_000);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assertEquals(server.requests.length, 1, "no retry before a minute");
+    await clock.tick(1_000);
+    await until(() => changes.length === 1, "the kind's objects");
+    assertEquals(brief(changes[0]!), ["added default/sg@8"]);
+    assertEquals(reflector.status().missing, false);
+  }, { pageSize: 500 });
+});
+
+Deno.test("a hung watch is renewed from the last version after the idle timeout", async () => {
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [], "5");
+    const s = server.stream();
+    if (watches(server).length === 1) s.event("ADDED", podObject("a", "6"));
+    return s.response; // never ends, never writes again
+  }, async ({ server, clock, reflector, errors }) => {
+    await until(() => reflector.items().length === 1, "the first event");
+    await clock.tick(30_000);
+    await until(() => errors.length === 1, "the idle timeout");
+    assertEquals(String(errors[0]).includes("went silent: no data for 30 s"), true);
+    await clock.tick(1_000);
+    await until(() => watches(server).length === 2, "the second watch");
+    assertEquals(watches(server)[1]!.query.get("resourceVersion"), "6");
+    assertEquals(lists(server).length, 1, "no relist for a hung stream");
+    assertEquals(reflector.items().length, 1, "the cache is kept");
+  }, { idleTimeoutMs: 30_000 });
+});
+
+Deno.test("a watch cut inside an event resumes from the last whole event, losing nothing", async () => {
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [], "5");
+    const s = server.stream();
+    const from = req.query.get("resourceVersion");
+    if (from === "5") {
+      s.event("ADDED", podObject("a", "6"));
+      s.write(JSON.stringify({ type: "ADDED", object: podObject("b", "7") }).slice(0, 40));
+      s.end(); // the connection ends in the middle of b's event
+    } else if (from === "6") {
+      s.event("ADDED", podObject("b", "7"));
+    }
+    return s.response;
+  }, async ({ server, clock, reflector, changes, errors }) => {
+    await until(() => errors.length === 1, "the cut");
+    assertEquals(String(errors[0]).includes("ended inside an event"), true);
+    await clock.tick(1_000);
+    await until(() => changes.length === 2, "b from the second watch");
+    assertEquals(watches(server).map((r) => r.query.get("resourceVersion")), ["5", "6"]);
+    assertEquals(reflector.items().map(keyOf).sort(), ["default/a", "default/b"]);
+    assertEquals(lists(server).length, 1);
+  });
+});
+
+Deno.test("transform keeps only what is used before caching", async () => {
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [podObject("a", "1")], "1");
+    return server.stream().response;
+  }, async ({ reflector }) => {
+    await reflector.synced;
+    const kept = reflector.get("default/a")!;
+    assertEquals(kept.metadata.managedFields, undefined);
+    assertEquals(kept.metadata.name, "a");
+  }, {
+    transform: (o) =>
+      ({
+        metadata: { name: o.metadata.name, namespace: o.metadata.namespace },
+      }) as KubeObject,
+  });
+});

@@ -1,0 +1,113 @@
+/**
+ * The endpoints this node has programmed, in memory: what the reconciler computes host routes
+ * and rules from, and what the node publishes for its peers. The host dataplane registers an
+ * endpoint *before* it touches the kernel and forgets it *before* it tears the kernel side
+ * down, so a reconciler pass that lists the kernel first and reads this registry second never
+ * sees a route of an endpoint it does not know (and never deletes one being programmed).
+ * Listeners are told after every change, synchronously; they only mark work dirty.
+ * @module
+ */
+import type { AttachmentId, Endpoint } from "./api.ts";
+
+/** A programmed endpoint, reduced to what routing and publication read. */
+export interface LocalEndpoint {
+  containerID: string;
+  ifname: string;
+  ip: string;
+  hostVeth: string;
+  podNamespace?: string;
+  podName?: string;
+}
+
+function key(id: AttachmentId): string {
+  return `${id.containerID}\0${id.ifname}`;
+}
+
+/** Reduces an endpoint record to a {@linkcode LocalEndpoint}. */
+export function toLocalEndpoint(ep: Endpoint): LocalEndpoint {
+  const local: LocalEndpoint = {
+    containerID: ep.containerID,
+    ifname: ep.ifname,
+    ip: ep.ip,
+    hostVeth: ep.hostVeth,
+  };
+  if (ep.podNamespace !== undefined) local.podNamespace = ep.podNamespace;
+  if (ep.podName !== undefined) local.podName = ep.podName;
+  return local;
+}
+
+function same(a: LocalEndpoint, b: LocalEndpoint): boolean {
+  return a.ip === b.ip && a.hostVeth === b.hostVeth && a.podNamespace === b.podNamespace &&
+    a.podName === b.podName;
+}
+
+/** The registry. */
+export class LocalEndpoints {
+  readonly #byId = new Map<string, LocalEndpoint>();
+  readonly #listeners = new Set<() => void>();
+  #version = 0;
+
+  /** Increases with every change; equal versions mean equal contents. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** How many endpoints are registered. */
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** Registers every `programmed` endpoint of `endpoints` (the KV state at start-up). */
+  load(endpoints: readonly Endpoint[]): void {
+    let changed = false;
+    for (const ep of endpoints) {
+      if (ep.state !== "programmed" || ep.hostVeth === "") continue;
+      changed = this.#set(toLocalEndpoint(ep)) || changed;
+    }
+    if (changed) this.#changed();
+  }
+
+  /** Registers or updates one endpoint; returns the previous version, if there was one. */
+  upsert(ep: LocalEndpoint): LocalEndpoint | undefined {
+    const previous = this.#byId.get(key(ep));
+    if (this.#set({ ...ep })) this.#changed();
+    return previous;
+  }
+
+  /** Forgets one endpoint; returns it, or undefined when it was not registered. */
+  remove(id: AttachmentId): LocalEndpoint | undefined {
+    const previous = this.#byId.get(key(id));
+    if (previous === undefined) return undefined;
+    this.#byId.delete(key(id));
+    this.#changed();
+    return previous;
+  }
+
+  /** The endpoint of an attachment. */
+  get(id: AttachmentId): LocalEndpoint | undefined {
+    return this.#byId.get(key(id));
+  }
+
+  /** A copy of every endpoint, in registration order. */
+  list(): LocalEndpoint[] {
+    return [...this.#byId.values()];
+  }
+
+  /** Calls `listener` after every change; returns the function that unsubscribes it. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #set(ep: LocalEndpoint): boolean {
+    const previous = this.#byId.get(key(ep));
+    if (previous !== undefined && same(previous, ep)) return false;
+    this.#byId.set(key(ep), ep);
+    return true;
+  }
+
+  #changed(): void {
+    this.#version++;
+    for (const listener of [...this.#listeners]) listener();
+  }
+}

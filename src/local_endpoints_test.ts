@@ -1,0 +1,56 @@
+import { assertEquals } from "../test/assert.ts";
+import type { Endpoint } from "./api.ts";
+import { LocalEndpoints } from "./local_endpoints.ts";
+
+function ep(containerID: string, ip: string, overrides: Partial<Endpoint> = {}): Endpoint {
+  return {
+    containerID,
+    ifname: "eth0",
+    network: "tern",
+    netns: "/ns",
+    ip,
+    podCIDR: "10.0.0.0/24",
+    hostVeth: `tern${containerID}`,
+    podMac: "",
+    state: "programmed",
+    createdAt: 0,
+    updatedAt: 0,
+    ...overrides,
+  };
+}
+
+Deno.test("LocalEndpoints.load() keeps programmed endpoints only and tells listeners once", () => {
+  const registry = new LocalEndpoints();
+  let told = 0;
+  registry.subscribe(() => told++);
+  registry.load([
+    ep("a", "10.0.0.2", { podNamespace: "ns", podName: "web" }),
+    ep("b", "10.0.0.3", { state: "allocated", hostVeth: "" }),
+  ]);
+  assertEquals(registry.list(), [{
+    containerID: "a",
+    ifname: "eth0",
+    ip: "10.0.0.2",
+    hostVeth: "terna",
+    podNamespace: "ns",
+    podName: "web",
+  }]);
+  assertEquals([told, registry.version], [1, 1]);
+});
+
+Deno.test("LocalEndpoints tells listeners of real changes only", () => {
+  const registry = new LocalEndpoints();
+  let told = 0;
+  const unsubscribe = registry.subscribe(() => told++);
+  const a = { containerID: "a", ifname: "eth0", ip: "10.0.0.2", hostVeth: "terna" };
+  assertEquals(registry.upsert(a), undefined);
+  assertEquals(registry.upsert({ ...a }), a, "the same again");
+  registry.upsert({ ...a, hostVeth: "ternb" });
+  assertEquals(registry.get(a)?.hostVeth, "ternb");
+  assertEquals(registry.remove({ containerID: "x", ifname: "eth0" }), undefined);
+  assertEquals(registry.remove(a)?.hostVeth, "ternb");
+  assertEquals([told, registry.size], [3, 0]);
+  unsubscribe();
+  registry.upsert(a);
+  assertEquals(told, 3);
+});

@@ -1,0 +1,43 @@
+/**
+ * Cluster fixtures shared by `src/` and `daemon/` tests: a cluster state built from manifest
+ * text, where any manifest error fails the test (a typo in a fixture must not pass as an empty
+ * cluster), and a plain Pod with every field at its default.
+ * @module
+ */
+import { parseManifests } from "../src/cluster/manifest.ts";
+import { snapshotOf } from "../src/cluster/snapshot.ts";
+import { ClusterState } from "../src/cluster/state.ts";
+import type { Pod, Resource } from "../src/cluster/types.ts";
+
+/** The resources of manifest `text` read as file `file`; throws on any manifest error. */
+export function manifestResources(text: string, file: string): Resource[] {
+  const parsed = parseManifests(text, { file });
+  if (parsed.errors.length > 0) {
+    throw new Error(`Bad test manifest: ${parsed.errors.map((e) => e.message).join("; ")}`);
+  }
+  return parsed.resources;
+}
+
+/** A cluster state holding the manifests in `texts` (files `text-0`, `text-1`, …). */
+export function stateFrom(...texts: string[]): ClusterState {
+  const resources = texts.flatMap((text, i) => manifestResources(text, `text-${i}`));
+  const state = new ClusterState();
+  state.reset(snapshotOf(resources, { resourceVersion: "1" }));
+  return state;
+}
+
+/** Pod `default/<name>` with no labels, no addresses and no node, plus `overrides`. */
+export function testPod(name: string, overrides: Partial<Pod> = {}): Pod {
+  return {
+    kind: "Pod",
+    namespace: "default",
+    name,
+    labels: {},
+    annotations: {},
+    serviceAccountName: "default",
+    hostNetwork: false,
+    podIPs: [],
+    containers: [],
+    ...overrides,
+  };
+}
