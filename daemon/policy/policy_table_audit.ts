@@ -62,8 +62,6 @@ export interface TableAuditDeps {
 export interface TableAuditStatus {
   checks: number;
   restores: number;
-  /** Commits of someone else's seen through the generation id (each asked for a check). */
-  foreignCommits: number;
   lastCheck?: number;
   lastRestore?: { at: number; differences: string[] };
 }
@@ -88,7 +86,7 @@ export class TableAudit {
   #watching: AbortController | undefined;
   #watch: Promise<void> = Promise.resolve();
   #watchBroken = false;
-  #status: TableAuditStatus = { checks: 0, restores: 0, foreignCommits: 0 };
+  #status: TableAuditStatus = { checks: 0, restores: 0 };
 
   /** `options.intervalMs` is the periodic check's shortest period. */
   constructor(deps: TableAuditDeps, options: { intervalMs: number }) {
@@ -147,11 +145,7 @@ export class TableAudit {
 
   /** Checks and restores so far. */
   status(): TableAuditStatus {
-    const out: TableAuditStatus = {
-      checks: this.#status.checks,
-      restores: this.#status.restores,
-      foreignCommits: this.#status.foreignCommits,
-    };
+    const out: TableAuditStatus = { checks: this.#status.checks, restores: this.#status.restores };
     if (this.#status.lastCheck !== undefined) out.lastCheck = this.#status.lastCheck;
     if (this.#status.lastRestore) out.lastRestore = { ...this.#status.lastRestore };
     return out;
@@ -230,7 +224,6 @@ export class TableAudit {
 
   /** Someone else committed: check now, or as soon as the spacing of such checks allows. */
   #foreignCommit(): void {
-    this.#status.foreignCommits++;
     const earliest = this.#lastCheckEnd + this.#lastCheckMs * FOREIGN_CHECK_DUTY;
     this.#scheduler.requestAt("generation", Math.max(this.#clock.now(), earliest));
   }
