@@ -36,6 +36,7 @@ const POLLIN = 1;
 const EFD_NONBLOCK = 0o4000;
 const EFD_CLOEXEC = 0o2000000;
 const EAGAIN = 11;
+const ENOBUFS = 105;
 
 /** Whether this host is little-endian (the byte order of every C struct here). */
 const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -104,8 +105,7 @@ function generationAttribute(view: DataView, from: number, to: number): number {
  * `nlmsg_type` is in host order, so the constant is the type's bytes read big-endian.
  */
 export function newgenFilter(): Uint8Array {
-  const little = LITTLE;
-  const type = little ? ((NEWGEN & 0xff) << 8) | (NEWGEN >> 8) : NEWGEN;
+  const type = LITTLE ? ((NEWGEN & 0xff) << 8) | (NEWGEN >> 8) : NEWGEN;
   const program: [code: number, jt: number, jf: number, k: number][] = [
     [0x28, 0, 0, 4], // ldh [4]: nlmsg_type
     [0x15, 0, 1, type], // jeq NEWGEN ? next : skip one
@@ -115,10 +115,10 @@ export function newgenFilter(): Uint8Array {
   const out = new Uint8Array(program.length * 8);
   const view = new DataView(out.buffer);
   program.forEach(([code, jt, jf, k], i) => {
-    view.setUint16(i * 8, code, little);
+    view.setUint16(i * 8, code, LITTLE);
     view.setUint8(i * 8 + 2, jt);
     view.setUint8(i * 8 + 3, jf);
-    view.setUint32(i * 8 + 4, k, little);
+    view.setUint32(i * 8 + 4, k, LITTLE);
   });
   return out;
 }
@@ -214,7 +214,8 @@ export class NftGeneration implements GenerationWatch {
 
   /**
    * Resolves true at the next commit (at once when one was queued since the last call), false
-   * when `signal` aborts or the sockets are closed. One caller at a time.
+   * when `signal` aborts or the sockets are closed; rejects when the socket fails. One caller at
+   * a time.
    */
   async commit(signal: AbortSignal): Promise<boolean> {
     const c = this.#lib.symbols;
@@ -226,11 +227,10 @@ export class NftGeneration implements GenerationWatch {
         if (this.#drain()) return true;
         const fds = new Uint8Array(16);
         const view = new DataView(fds.buffer);
-        const little = LITTLE;
-        view.setInt32(0, this.#events, little);
-        view.setInt16(4, POLLIN, little);
-        view.setInt32(8, this.#wake, little);
-        view.setInt16(12, POLLIN, little);
+        view.setInt32(0, this.#events, LITTLE);
+        view.setInt16(4, POLLIN, LITTLE);
+        view.setInt32(8, this.#wake, LITTLE);
+        view.setInt16(12, POLLIN, LITTLE);
         // Blocks a worker thread, not this one, until a commit or a wake-up.
         const waiting = c.poll(fds, 2n, -1);
         this.#waiting = waiting;
@@ -246,8 +246,8 @@ export class NftGeneration implements GenerationWatch {
   }
 
   /**
-   * Empties the subscribed socket; true when anything was there (an overrun, ENOBUFS, counts:
-   * commits were lost, so there were some).
+   * Empties the subscribed socket; true when anything was there (an overrun, ENOBUFS, counts).
+   * Throws on any other error, which would repeat forever.
    */
   #drain(): boolean {
     const c = this.#lib.symbols;
@@ -260,8 +260,10 @@ export class NftGeneration implements GenerationWatch {
         any = true;
         continue;
       }
-      if (errno(c) === EAGAIN) return any;
-      any = true; // ENOBUFS: the queue overflowed; read on
+      const code = errno(c);
+      if (code === EAGAIN) return any;
+      if (code !== ENOBUFS) throw new Error(`Cannot read nftables events: errno ${code}`);
+      any = true; // the queue overflowed: commits were lost, so there were some; read on
     }
   }
 
@@ -279,19 +281,18 @@ export class NftGeneration implements GenerationWatch {
 
 /** Joins the nftables group on `fd`, keeping only NEWGEN messages (the filter goes first). */
 function subscribeToCommits(c: Libc, fd: number): void {
-  const little = LITTLE;
   const filter = newgenFilter();
   const program = new Uint8Array(16); // struct sock_fprog: len, padding, pointer
   const view = new DataView(program.buffer);
-  view.setUint16(0, filter.length / 8, little);
-  view.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(filter))), little);
+  view.setUint16(0, filter.length / 8, LITTLE);
+  view.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(filter))), LITTLE);
   if (c.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, program, program.length) !== 0) {
     throw new Error(`Cannot filter the nftables events: ${errnoText(c)}`);
   }
   const address = new Uint8Array(12); // struct sockaddr_nl: family, padding, pid, groups
   const addr = new DataView(address.buffer);
-  addr.setUint16(0, AF_NETLINK, little);
-  addr.setUint32(8, 1 << (NFNLGRP_NFTABLES - 1), little);
+  addr.setUint16(0, AF_NETLINK, LITTLE);
+  addr.setUint32(8, 1 << (NFNLGRP_NFTABLES - 1), LITTLE);
   if (c.bind(fd, address, address.length) !== 0) {
     throw new Error(`Cannot subscribe to the nftables events: ${errnoText(c)}`);
   }
