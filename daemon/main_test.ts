@@ -523,6 +523,97 @@ async function pollStatus(
   throw new Error(`Status did not come within ${timeoutMs} ms: last ${JSON.stringify(last)}`);
 }
 
+Deno.test("runDaemon() in ipam.mode blocks claims a block before serving, hands out from it and routes the peers' blocks", () =>
+  withEnv(async (env) => {
+    const { startFakeApiServer } = await import("../test/fake_apiserver/server.ts");
+    const { fakeKubeconfig } = await import("../test/fake_apiserver/kubeconfig.ts");
+    const api = await startFakeApiServer({
+      crds: ["ippools.tern.dev", "ipamblocks.tern.dev"],
+    });
+    try {
+      for (const [name, address] of [["test-node", "10.98.0.3"], ["peer", "10.98.0.4"]] as const) {
+        api.create({
+          apiVersion: "v1",
+          kind: "Node",
+          metadata: { name },
+          spec: {},
+          status: { addresses: [{ type: "InternalIP", address }] },
+        });
+      }
+      api.create({
+        apiVersion: "tern.dev/v1alpha1",
+        kind: "IPPool",
+        metadata: { name: "default" },
+        spec: { cidr: "10.50.0.0/16" },
+      } as never);
+      api.create({
+        apiVersion: "tern.dev/v1alpha1",
+        kind: "IPAMBlock",
+        metadata: { name: "10-50-9-0-26" },
+        spec: { cidr: "10.50.9.0/26", pool: "default", node: "peer" },
+      } as never);
+      const kubeconfig = `${env.dir}/kubeconfig`;
+      await Deno.writeTextFile(kubeconfig, fakeKubeconfig({ server: api.url }));
+      const path = `${env.dir}/ternd.yaml`;
+      await Deno.writeTextFile(
+        path,
+        [
+          "nodeName: test-node",
+          `socket: ${env.socket}`,
+          `stateFile: ${env.stateFile}`,
+          "log: {level: error}",
+          `cluster: {source: kubernetes, kubeconfig: ${kubeconfig}}`,
+          "ipam: {mode: blocks, blocks: {warmIPTarget: 4}}",
+          "reconcile: {interval: 1s}",
+        ].join("\n"),
+      );
+      calls.length = 0;
+      const code = await session(env, ["--config", path], async (client) => {
+        const blocks = () =>
+          api.list({ apiVersion: "tern.dev/v1alpha1", kind: "IPAMBlock" }).map((o) =>
+            (o as unknown as { spec: { cidr: string; node: string } }).spec
+          );
+        const mine = blocks().filter((b) => b.node === "test-node");
+        assertEquals(mine.length, 1, "the warm pool was filled before ADD was served");
+        const status = await client.status();
+        assertEquals(status.pools, [{ cidr: mine[0]!.cidr, capacity: 64, used: 0, free: 64 }]);
+        assertEquals(status.free, 32 * 64, "free counts the blocks a claim could still add");
+        assertEquals(status.routing?.podCIDRsFrom, "blocks");
+        assertEquals(status.routing?.peers.find((p) => p.node === "peer")?.routed, [
+          "10.50.9.0/26",
+        ]);
+        const batch = calls.filter((c) => c.startsWith("ip -force -batch -")).join("\n");
+        assertStringIncludes(batch, "route replace 10.50.9.0/26 via 10.98.0.4 table 254 proto 116");
+        assertStringIncludes(
+          batch,
+          `route replace unreachable ${mine[0]!.cidr} table 254 proto 116`,
+        );
+        const res = await client.allocate({
+          containerID: "c1",
+          ifname: "eth0",
+          network: "tern",
+          netns: "/var/run/netns/c1",
+        });
+        assertEquals(res.podCIDR, mine[0]!.cidr);
+        // A block the peer claims later is routed by the next pass.
+        api.create({
+          apiVersion: "tern.dev/v1alpha1",
+          kind: "IPAMBlock",
+          metadata: { name: "10-50-10-0-26" },
+          spec: { cidr: "10.50.10.0/26", pool: "default", node: "peer" },
+        } as never);
+        const deadline = Date.now() + 5_000;
+        while (!calls.some((c) => c.includes("route replace 10.50.10.0/26 via 10.98.0.4"))) {
+          assert(Date.now() < deadline, "the peer's new block is routed");
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      });
+      assertEquals(code, 0);
+    } finally {
+      await api.close();
+    }
+  }));
+
 /** What the plugin asks of the daemon for pod default/web (c1, eth0): allocate, then program. */
 async function addWebPod(client: DaemonClient, env: Env): Promise<{ ip: string }> {
   const id = { containerID: "c1", ifname: "eth0", network: "tern", netns: "/var/run/netns/c1" };

@@ -15,6 +15,8 @@
  * - `reconcile`: one reconcile pass with 10, 100 and 1000 endpoints (`measureReconcile` of
  *   `scripts/reconcile_bench.ts`): the pure part, a pass on a fake `ip`, and passes on a real
  *   kernel in a throwaway namespace (first, steady, repair), with the growth from 100 to 1000.
+ * - `ipam-burst`: bursts of 30 and 100 concurrent ADDs as the allocator sees them, node-cidr
+ *   mode against blocks mode with the warm pool filled and empty (`scripts/ipam_burst_bench.ts`).
  * - `policy`: throughput and new-connection rate between two pods with 0, 1k and 10k
  *   security-group rules, against the same 10k rules as a linear iptables chain, and policy
  *   programming latency (`scripts/bench_policy.ts`, also runnable alone).
@@ -144,6 +146,7 @@ export const BENCHMARKS = [
   "idle",
   "reconcile",
   "policy",
+  "ipam-burst",
   "table-repair",
 ] as const;
 
@@ -641,6 +644,20 @@ async function main(): Promise<number> {
       case "reconcile":
         await benchReconcile(summary);
         break;
+      case "ipam-burst": {
+        const { benchIpamBurst, formatIpamBurst } = await import("./ipam_burst_bench.ts");
+        const results = await benchIpamBurst({ rounds: 20 });
+        console.log(
+          "\nipam-burst: concurrent ADDs, time to address (allocator only, in process; the fake " +
+            "API server adds 2 ms per request)\n" + formatIpamBurst(results),
+        );
+        for (const r of results) {
+          summary[`ipamBurst.${r.burst}.${r.mode}.p50Ms`] = r.p50Ms;
+          summary[`ipamBurst.${r.burst}.${r.mode}.p99Ms`] = r.p99Ms;
+          summary[`ipamBurst.${r.burst}.${r.mode}.claims`] = r.claims;
+        }
+        break;
+      }
       case "policy": {
         const result = await benchPolicy({ pairs: Number(values["policy-pairs"]) });
         console.log(
