@@ -21,6 +21,14 @@ const fakeIp: Runner = (argv, options) => {
   return Promise.resolve({ code: 0, stdout: json ? "[]" : "", stderr: "" });
 };
 
+/** No nftables commit ever: resolves false when `signal` aborts. */
+function abortable(signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(false);
+    signal.addEventListener("abort", () => resolve(false), { once: true });
+  });
+}
+
 /** A fake `ip monitor` that prints nothing until it is killed. */
 const monitors: string[] = [];
 const fakeSpawn: Spawner = (argv) => {
@@ -93,6 +101,7 @@ async function session(
   const exit = runDaemon(args, {
     runner: fakeIp,
     spawn: fakeSpawn,
+    nftGeneration: { read: () => 1, commit: (signal) => abortable(signal) },
     ipForwardPath: env.ipForward,
     rpFilterDir: env.conf,
     stop: stop.signal,
@@ -333,6 +342,7 @@ Deno.test("runDaemon() stopped while it waits for its Node's pod CIDR exits 0 at
     const exit = runDaemon(["--config", config], {
       runner: fakeIp,
       spawn: fakeSpawn,
+      nftGeneration: { read: () => 1, commit: (signal) => abortable(signal) },
       ipForwardPath: env.ipForward,
       stop: stop.signal,
     });

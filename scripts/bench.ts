@@ -20,6 +20,9 @@
  * - `policy`: throughput and new-connection rate between two pods with 0, 1k and 10k
  *   security-group rules, against the same 10k rules as a linear iptables chain, and policy
  *   programming latency (`scripts/bench_policy.ts`, also runnable alone).
+ * - `table-repair`: how soon a tampered `inet tern` is repaired with and without following
+ *   nftables commits, and what following them costs (`scripts/bench_table_repair.ts`, also
+ *   runnable alone).
  *
  * Flags: `--pods N`, `--rounds R` (alternating tern and ptp to cancel drift), `--iperf-seconds S`
  * (default 2), `--iperf-rounds R` (default 5), `--udp-bitrate B` (default 2G, total per run),
@@ -34,6 +37,12 @@
  * @module
  */
 import { benchPolicy, formatPolicyBench } from "./bench_policy.ts";
+import {
+  benchTableRepair,
+  formatTableRepair,
+  medianMax,
+  TAMPERINGS,
+} from "./bench_table_repair.ts";
 import { parseArgs } from "node:util";
 import { Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
@@ -138,6 +147,7 @@ export const BENCHMARKS = [
   "reconcile",
   "policy",
   "ipam-burst",
+  "table-repair",
 ] as const;
 
 /** One benchmark's name. */
@@ -664,6 +674,24 @@ async function main(): Promise<number> {
             summary[`policy.${c.name}.connRatioP75`] = c.connRatioP75!;
           }
         }
+        break;
+      }
+      case "table-repair": {
+        const result = await benchTableRepair({
+          rounds: 10,
+          periodicRounds: 3,
+          idleSeconds: Number(values["idle-seconds"]),
+        });
+        console.log(
+          `\ntable-repair: a tampered inet tern, time to repair\n${formatTableRepair(result)}`,
+        );
+        for (const r of result.repairs) {
+          for (const how of TAMPERINGS) {
+            const key = `tableRepair.${r.monitor ? "commits" : "periodic"}.${how.replace(" ", "")}`;
+            summary[`${key}.medianMs`] = medianMax(r.times[how]).median;
+          }
+        }
+        summary["tableRepair.readUs"] = result.readUs;
         break;
       }
     }
