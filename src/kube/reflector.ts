@@ -7,7 +7,7 @@
  * reports only the difference against its cache, decided by each object's resourceVersion, so a
  * relist is no delete/add storm. Other failures reconnect after an exponential backoff with
  * jitter; a 429 waits at least its `Retry-After`; a 404 for the whole kind (its CRD is not
- * installed) is reported as `missing` and retried slowly, never fatal. The API server
+ * installed) is reported as `missing` and retried slowly, never fatal, and keeps what was listed. The API server
  * unreachable leaves the cache as it was. Each object passes the `transform` hook before it is
  * kept, so only the fields the caller uses stay in memory. All waiting is on the injected clock,
  * all jitter from the injected random source.
@@ -305,17 +305,16 @@ export class Reflector<T = KubeObject> {
     };
   }
 
-  /** The kind is not served: its objects are gone with it (a deleted CRD deletes them too). */
+  /**
+   * The kind is not served (404). Before the first list it counts as listed and empty. Once
+   * listed, its objects are kept until a list says otherwise: a restarting API server answers 404
+   * for custom resources until it has read their CRDs, and dropping a kind's policies for that
+   * would open what they isolate; a real CRD deletion deletes every object first, and the watch
+   * reports those deletes.
+   */
   #markMissing(): void {
     this.#status.missing = true;
-    const changes: ReflectorChange<T>[] = [...this.#cache].map(([key, e]) => ({
-      type: "deleted",
-      key,
-      object: e.value,
-    }));
-    this.#cache.clear();
     this.#markSynced();
-    if (changes.length > 0) this.#onChange(changes);
   }
 
   #markSynced(): void {

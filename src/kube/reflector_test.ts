@@ -305,3 +305,32 @@ Deno.test("transform keeps only what is used before caching", async () => {
       }) as KubeObject,
   });
 });
+
+Deno.test("a 404 for a kind already listed keeps its objects: a CRD briefly not served deletes nothing", async () => {
+  // A restarting API server answers 404 for custom resources until its CRD informer has synced;
+  // a real CRD deletion deletes every object first, and the watch reports those deletes.
+  let served = true;
+  await withReflector((req, server) => {
+    if (!served) return status(404, "NotFound", "the server could not find the requested resource");
+    if (!isWatch(req)) return listOf(req, [podObject("sg", "8"), podObject("sg2", "9")], "9");
+    const s = server.stream();
+    s.end();
+    served = false;
+    return s.response;
+  }, async ({ server, clock, reflector, changes }) => {
+    await reflector.synced;
+    await clock.tick(1_000);
+    await until(() => reflector.status().missing, "the 404");
+    assertEquals(changes.length, 1, "no change for a 404");
+    const st = reflector.status();
+    assertEquals([st.synced, st.missing, st.objects], [true, true, 2]);
+    served = true;
+    const before = server.requests.length;
+    await clock.tick(60_000);
+    await until(() => lists(server).length === 2, "the relist");
+    await until(() => server.requests.length > before + 1, "the watch after it");
+    assertEquals(changes.length, 1, "the same objects again change nothing");
+    assertEquals(reflector.status().missing, false);
+    assertEquals(reflector.items().map(keyOf).sort(), ["default/sg", "default/sg2"]);
+  }, { pageSize: 500 });
+});
