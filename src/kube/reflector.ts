@@ -118,6 +118,8 @@ export class Reflector<T = KubeObject> {
   #resolveSynced!: () => void;
   #running: Promise<void> | undefined;
   #status: ReflectorStatus;
+  /** The current watch brought an event or a bookmark (it worked, whatever ends it). */
+  #progressed = false;
 
   /** Builds the reflector; nothing happens until `start()`. */
   constructor(client: ReflectorClient, type: ResourceType, options: ReflectorOptions<T> = {}) {
@@ -197,6 +199,10 @@ export class Reflector<T = KubeObject> {
       } catch (err) {
         this.#status.watching = false;
         if (signal.aborted) break;
+        // A watch that worked before it broke (a proxy cutting long connections) starts a new
+        // run of failures; one that fails before any event (a 410 storm) continues it.
+        if (this.#progressed) failures = 0;
+        this.#progressed = false;
         failures++;
         let delay = this.#backoff(failures);
         if (err instanceof ApiError && err.expired) {
@@ -272,9 +278,11 @@ export class Reflector<T = KubeObject> {
         delete this.#status.lastError;
       },
     });
+    this.#progressed = false;
     for await (const event of events) {
       this.#contact();
       if (event.type === "ERROR") throw event.error;
+      this.#progressed = true;
       const rv = event.object.metadata.resourceVersion;
       if (rv !== undefined && rv !== "") this.#status.resourceVersion = rv;
       this.#status.lastEventAt = this.#clock.now();

@@ -334,3 +334,24 @@ Deno.test("a 404 for a kind already listed keeps its objects: a CRD briefly not 
     assertEquals(reflector.items().map(keyOf).sort(), ["default/sg", "default/sg2"]);
   }, { pageSize: 500 });
 });
+
+Deno.test("a watch that worked before it broke ends the run of failures: the next retry is soon", async () => {
+  // A proxy or load balancer that cuts long connections breaks every watch after minutes of
+  // events; each cut is one failure, not the next step of an ever longer backoff.
+  let rv = 5;
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [], "5");
+    const s = server.stream();
+    s.event("ADDED", podObject(`p${rv}`, String(++rv)));
+    setTimeout(() => s.fail(), 5);
+    return s.response;
+  }, async ({ server, clock, errors }) => {
+    for (let i = 1; i <= 6; i++) {
+      await until(() => errors.length === i, `cut ${i}`);
+      // Every retry within the first step of the backoff (1 s with random 0.999).
+      await clock.tick(1_000);
+      await until(() => watches(server).length === i + 1, `watch ${i + 1}`);
+    }
+    assertEquals(lists(server).length, 1);
+  });
+});
