@@ -419,10 +419,11 @@ export class KubeClient {
       if (options.body !== undefined) init.body = JSON.stringify(options.body);
       if (this.#http !== undefined) init.client = this.#http;
       const res = await fetch(url, init);
-      if (options.stream || !res.ok) return res;
-      // Read the whole body under the timeout, so a server that stalls mid-body is noticed.
+      if (options.stream) return res;
+      // Read the whole body under the timeout, so a server that stalls mid-body is noticed: an
+      // error's body too (a watch's error body is read under its idle timeout instead).
       const text = await res.text();
-      return new Response(text, { status: res.status, headers: res.headers });
+      return new Response(text === "" ? null : text, { status: res.status, headers: res.headers });
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (timedOut) {

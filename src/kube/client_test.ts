@@ -412,3 +412,29 @@ Deno.test("watch() ends with the caller's reason when the caller aborts it", asy
     }
   });
 });
+
+Deno.test("a refusal whose body stalls still fails within the request timeout", async () => {
+  // An error's headers came (a proxy, an overloaded server), then no more bytes: the list must
+  // not hang its reflector for ever.
+  await withServer((_req, server) => {
+    const s = server.stream();
+    s.write('{"kind":"Status","code":500,');
+    return new Response(s.response.body, { status: 500 });
+  }, async (server) => {
+    const clock = new FakeClock();
+    const client = new KubeClient(server.connection, { clock, requestTimeoutMs: 10_000 });
+    try {
+      let settled = false;
+      const listed = client.list(PODS).finally(() => settled = true);
+      listed.catch(() => {});
+      await until(() => server.streams.length === 1, "the request");
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      await clock.tick(10_000);
+      await until(() => settled, "the timeout", 1_000).catch(() => {});
+      assert(settled, "the list gave up at the request timeout");
+      await assertRejects(() => listed, KubeNetworkError, "did not answer");
+    } finally {
+      client.close();
+    }
+  });
+});
