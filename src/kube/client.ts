@@ -4,7 +4,10 @@
  * `continue`), create, merge-patch, delete and watch (bookmarks, a server-side timeout and a
  * client-side idle timeout that notices a hung stream). Only what tern uses. A token file is
  * re-read when it changes and after a 401, then the request is retried once, because bound
- * service-account tokens rotate within the hour. Every timer runs on the injected clock.
+ * service-account tokens rotate within the hour. A request that hung (a silent watch, a timeout)
+ * sends the requests after it over a new connection: over HTTP/2 they all share one, and one that
+ * died without a FIN would otherwise take every later request with it until the kernel gives the
+ * socket up. Every timer runs on the injected clock.
  * @module
  */
 import { type Clock, realClock } from "../clock.ts";
@@ -130,6 +133,8 @@ interface SendOptions {
   signal?: AbortSignal | undefined;
   /** A watch: no overall timeout (the idle timeout applies to its body). */
   stream?: boolean;
+  /** The connection pool to send on (a watch holds one for its whole body); default the current. */
+  pool?: Deno.HttpClient;
 }
 
 /** A client of one API server. Call `close()` to release its connections. */
@@ -137,7 +142,13 @@ export class KubeClient {
   /** The server's base URL. */
   readonly server: string;
   readonly #connection: KubeConnection;
-  readonly #http: Deno.HttpClient | undefined;
+  readonly #tls: Deno.CreateHttpClientOptions & Partial<Deno.TlsCertifiedKeyPem>;
+  /** The pool new requests go to; replaced after a request hung on it. */
+  #http: Deno.HttpClient;
+  /** Requests (and watch bodies) still running on each pool. */
+  readonly #inFlight = new Map<Deno.HttpClient, number>();
+  /** Replaced pools, closed once their last request is done. */
+  readonly #retired = new Set<Deno.HttpClient>();
   readonly #clock: Clock;
   readonly #requestTimeoutMs: number;
   readonly #tokenCheckMs: number;
@@ -168,14 +179,48 @@ export class KubeClient {
       tls.cert = connection.clientCert.cert;
       tls.key = connection.clientCert.key;
     }
-    this.#http = Object.keys(tls).length > 0
-      ? Deno.createHttpClient(tls as Deno.CreateHttpClientOptions & Deno.TlsCertifiedKeyPem)
-      : undefined;
+    this.#tls = tls;
+    this.#http = this.#newPool();
   }
 
-  /** Releases the connection pool. Streams still open fail. */
+  /** Releases the connection pools. Streams still open fail. */
   close(): void {
-    this.#http?.close();
+    for (const pool of [this.#http, ...this.#retired]) closePool(pool);
+    this.#retired.clear();
+  }
+
+  #newPool(): Deno.HttpClient {
+    return Deno.createHttpClient(
+      this.#tls as Deno.CreateHttpClientOptions & Deno.TlsCertifiedKeyPem,
+    );
+  }
+
+  /** The current pool, counted as used until {@linkcode KubeClient.#release}. */
+  #acquire(): Deno.HttpClient {
+    const pool = this.#http;
+    this.#inFlight.set(pool, (this.#inFlight.get(pool) ?? 0) + 1);
+    return pool;
+  }
+
+  #release(pool: Deno.HttpClient): void {
+    const left = (this.#inFlight.get(pool) ?? 1) - 1;
+    if (left > 0) {
+      this.#inFlight.set(pool, left);
+      return;
+    }
+    this.#inFlight.delete(pool);
+    if (this.#retired.delete(pool)) closePool(pool);
+  }
+
+  /**
+   * A request on `pool` hung: later requests go to a new pool (a new connection). The old one
+   * is closed when its last request is done, so the streams on it that still work go on.
+   */
+  #renew(pool: Deno.HttpClient): void {
+    if (pool !== this.#http) return; // renewed already
+    this.#http = this.#newPool();
+    if (this.#inFlight.has(pool)) this.#retired.add(pool);
+    else closePool(pool);
   }
 
   /** One object; throws {@linkcode ApiError} (`notFound`) when it does not exist. */
@@ -314,10 +359,12 @@ export class KubeClient {
     options.signal?.addEventListener("abort", onAbort, { once: true });
     let idle = false;
     let timer: number | undefined;
+    const pool = this.#acquire();
     const arm = () => {
       if (timer !== undefined) this.#clock.clearTimeout(timer);
       timer = this.#clock.setTimeout(() => {
         idle = true;
+        this.#renew(pool);
         abort.abort(new WatchIdleError(what, idleMs));
       }, idleMs);
     };
@@ -334,6 +381,7 @@ export class KubeClient {
         },
         signal: abort.signal,
         stream: true,
+        pool,
       });
       options.onOpen?.();
       if (res.body === null) return;
@@ -355,6 +403,7 @@ export class KubeClient {
       if (timer !== undefined) this.#clock.clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
       abort.abort();
+      this.#release(pool);
     }
   }
 
@@ -402,6 +451,7 @@ export class KubeClient {
     const onAbort = () => abort.abort(options.signal?.reason);
     let timedOut = false;
     let timer: number | undefined;
+    const pool = options.pool ?? this.#acquire();
     if (!options.stream) {
       options.signal?.addEventListener("abort", onAbort, { once: true });
       if (options.signal?.aborted) abort.abort(options.signal.reason);
@@ -417,7 +467,7 @@ export class KubeClient {
         signal: options.stream && options.signal !== undefined ? options.signal : abort.signal,
       };
       if (options.body !== undefined) init.body = JSON.stringify(options.body);
-      if (this.#http !== undefined) init.client = this.#http;
+      init.client = pool;
       const res = await fetch(url, init);
       if (options.stream) return res;
       // Read the whole body under the timeout, so a server that stalls mid-body is noticed: an
@@ -427,6 +477,7 @@ export class KubeClient {
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (timedOut) {
+        this.#renew(pool);
         throw new KubeNetworkError(
           `Kubernetes API server ${this.server} did not answer ${method} ${url.pathname} within ${
             this.#requestTimeoutMs / 1000
@@ -442,6 +493,7 @@ export class KubeClient {
     } finally {
       if (timer !== undefined) this.#clock.clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
+      if (options.pool === undefined) this.#release(pool);
     }
   }
 
@@ -471,6 +523,14 @@ export class KubeClient {
       // Keep the last token: a rotation swaps the file by rename, a read may race with it.
     }
     return this.#token;
+  }
+}
+
+function closePool(pool: Deno.HttpClient): void {
+  try {
+    pool.close();
+  } catch {
+    // Closed already.
   }
 }
 
