@@ -10,12 +10,15 @@
  * socket up. Every timer runs on the injected clock.
  * @module
  */
-import { type Clock, realClock } from "../clock.ts";
+import { type Clock, realClock, sleep } from "../clock.ts";
 import { ApiError, apiErrorFromBody, KubeNetworkError } from "./errors.ts";
 import type { KubeConnection } from "./kubeconfig.ts";
 import { decodeWatchStream, type KubeObject, type WatchEvent } from "./watch_stream.ts";
 
 export type { KubeObject, ObjectMeta, WatchEvent } from "./watch_stream.ts";
+
+/** How often one page of a list is asked for again after a `Retry-After` answer. */
+export const PAGE_RETRIES = 10;
 
 /** A kind of object and where it lives in the API. */
 export interface ResourceType {
@@ -259,7 +262,10 @@ export class KubeClient {
   /**
    * Every object, page by page (`limit`, then `continue`). When the snapshot being paged expires
    * (410 on a `continue`), the list starts over in one request without a limit, as client-go's
-   * pager does, since paging again could expire again.
+   * pager does, since paging again could expire again. A page after the first that the server
+   * refuses for now with a `Retry-After` (429 from priority and fairness, a 5xx) is asked for
+   * again after that wait, up to {@linkcode PAGE_RETRIES} times, rather than failing the pages
+   * already read: client-go's requests retry such answers in place too.
    */
   async listAll<T = KubeObject, U = T>(
     type: ResourceType,
@@ -276,6 +282,7 @@ export class KubeClient {
     let pages = 0;
     let next: string | undefined;
     let limit: number | undefined = options.pageSize ?? 500;
+    let retries = 0;
     while (true) {
       let page: ListPage<T>;
       try {
@@ -291,8 +298,17 @@ export class KubeClient {
           limit = undefined;
           continue;
         }
+        if (
+          err instanceof ApiError && next !== undefined && retries < PAGE_RETRIES &&
+          err.retryAfterSeconds !== undefined && (err.code === 429 || err.code >= 500)
+        ) {
+          retries++;
+          await sleep(this.#clock, err.retryAfterSeconds * 1000, options.signal);
+          continue;
+        }
         throw err;
       }
+      retries = 0;
       pages++;
       for (const item of page.items) items.push(map(item));
       if (page.continue === undefined) {
