@@ -85,7 +85,7 @@ export interface ReflectorOptions<T> {
   backoffInitialMs?: number;
   /** The longest retry delay. Default 30_000. */
   backoffMaxMs?: number;
-  /** The retry interval of a missing kind (CRD not installed). Default 60_000. */
+  /** The longest retry interval of a missing kind (CRD not installed), reached by doubling. Default 60_000. */
   missingRetryMs?: number;
 }
 
@@ -210,7 +210,10 @@ export class Reflector<T = KubeObject> {
         } else if (err instanceof ApiError && err.notFound) {
           needList = true;
           this.#markMissing();
-          delay = this.#missingRetryMs;
+          // Doubling from the first delay up to the missing kind's interval: a CRD not served
+          // yet by a starting API server is back within seconds, one not installed is asked
+          // for once a minute.
+          delay = Math.min(this.#missingRetryMs, this.#backoffInitialMs * 2 ** (failures - 1));
         } else if (err instanceof ApiError && err.retryAfterSeconds !== undefined) {
           delay = Math.max(delay, err.retryAfterSeconds * 1000);
         }

@@ -235,13 +235,42 @@ Deno.test("a kind whose CRD is missing is reported, counted as synced and retrie
     await reflector.synced;
     const st = reflector.status();
     assertEquals([st.synced, st.missing, st.objects], [true, true, 0]);
+    // Soon at first (a starting API server serves its CRDs within seconds), then every minute.
+    const times: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      await until(() => server.requests.length === i + 1, `attempt ${i + 1}`);
+      times.push(clock.now());
+      await clock.tick(clock.nextAt()! - clock.now());
+    }
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    assertEquals(gaps, [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]);
+    await until(() => server.requests.length === 10, "attempt 10");
     installed = true;
-    await clock.tick(59_000);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    assertEquals(server.requests.length, 1, "no retry before a minute");
-    await clock.tick(1_000);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await clock.tick(clock.nextAt()! - clock.now());
     await until(() => changes.length === 1, "the kind's objects");
     assertEquals(brief(changes[0]!), ["added default/sg@8"]);
+    assertEquals(reflector.status().missing, false);
+  }, { pageSize: 500 });
+});
+
+Deno.test("a CRD not served at the first list is asked for again within a second", async () => {
+  // Nodes and control plane restarting together: the API server answers 404 for custom
+  // resources until it has read their CRDs; a minute without SecurityGroups would leave the
+  // pods they isolate open for that minute.
+  let served = false;
+  await withReflector((req, server) => {
+    if (!served) {
+      served = true;
+      return status(404, "NotFound", "the server could not find the requested resource");
+    }
+    if (!isWatch(req)) return listOf(req, [podObject("sg", "8")], "8");
+    return server.stream().response;
+  }, async ({ clock, reflector, changes }) => {
+    await reflector.synced;
+    assertEquals(reflector.status().missing, true);
+    await clock.tick(1_000);
+    await until(() => changes.length === 1, "the kind's objects");
     assertEquals(reflector.status().missing, false);
   }, { pageSize: 500 });
 });
