@@ -108,11 +108,13 @@ export async function startFeed(
   const feed = new ClusterFeed(source, state, { log });
   const onAbort = () => void source.close();
   signal?.addEventListener("abort", onAbort, { once: true });
+  // A stop that came before this listener (during the earlier steps of start-up) counts too.
+  if (signal?.aborted) onAbort();
   try {
     await feed.list();
   } catch (err) {
-    if (signal?.aborted) throw signal.reason;
     await source.close();
+    if (signal?.aborted) throw signal.reason;
     throw err;
   } finally {
     signal?.removeEventListener("abort", onAbort);
