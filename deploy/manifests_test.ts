@@ -477,12 +477,13 @@ Deno.test("the RBAC grants exactly the verbs ternd uses, and nothing on secrets"
     ...read.map((v) => `core/nodes:${v}`),
     ...[...read, "patch"].map((v) => `core/pods:${v}`),
     ...read.map((v) => `core/namespaces:${v}`),
+    ...read.map((v) => `core/serviceaccounts:${v}`),
     ...["create", "patch"].flatMap((v) => [`core/events:${v}`, `events.k8s.io/events:${v}`]),
     ...read.map((v) => `networking.k8s.io/networkpolicies:${v}`),
     ...read.map((v) => `vpcresources.k8s.aws/securitygrouppolicies:${v}`),
     ...read.map((v) => `tern.dev/securitygroups:${v}`),
     ...read.map((v) => `tern.dev/ippools:${v}`),
-    ...[...read, "create", "update", "delete"].map((v) => `tern.dev/ipamblocks:${v}`),
+    ...[...read, "create", "update", "patch", "delete"].map((v) => `tern.dev/ipamblocks:${v}`),
   ];
   assertEquals([...granted].sort(), expected.sort());
   assert(![...granted].some((g) => g.includes("*")), "no wildcard");

@@ -665,8 +665,8 @@ export async function benchPolicy(
     };
     const denyStep = {
       file: "policy-deny.yaml",
-      change: () => cluster.writeManifest("policy-deny.yaml", deny),
-      revert: () => cluster.removeManifest("policy-deny.yaml"),
+      change: () => cluster.files.writeManifest("policy-deny.yaml", deny),
+      revert: () => cluster.files.removeManifest("policy-deny.yaml"),
     };
     /**
      * The server's own group: 10k rules, with or without the one that lets the client in, as
@@ -683,11 +683,7 @@ export async function benchPolicy(
       return format === "yaml" ? stringify(doc) : JSON.stringify(doc, null, 1);
     };
     /** Writes `text` as `file` atomically (the text is rendered before the clock starts). */
-    const writeText = async (file: string, text: string) => {
-      const tmp = `${cluster.dir}/.${file}.tmp`;
-      await Deno.writeTextFile(tmp, text);
-      await Deno.rename(tmp, `${cluster.dir}/${file}`);
-    };
+    const writeText = (file: string, text: string) => cluster.files.writeText(file, text);
     const ownGroupLatency = async (format: "yaml" | "json") => {
       const file = `policy-load.${format}`;
       const [withClient, without] = [ownGroupText(true, format), ownGroupText(false, format)];
@@ -706,7 +702,7 @@ export async function benchPolicy(
         },
         { n: samples, present: 2, presentAfterChange: 2 },
       );
-      await cluster.removeManifest(file);
+      await cluster.files.removeManifest(file);
       await settled(nodes, 0);
       return e;
     };
@@ -724,7 +720,7 @@ export async function benchPolicy(
       const setLoad = async (target: Load): Promise<number | undefined> => {
         if (sameLoad(current, target)) return undefined;
         if (current.kind === "tern") {
-          await cluster.removeManifest(LOAD_FILE);
+          await cluster.files.removeManifest(LOAD_FILE);
           await settled(nodes, 0);
         } else if (current.kind === "iptables") {
           for (const node of nodes) await clearFoil(node, binary);
@@ -786,7 +782,7 @@ export async function benchPolicy(
       denyStep,
       { n: samples, present: 0, presentAfterChange: 1 },
     );
-    await cluster.writeManifest("policy-load.yaml", loadManifests(10_000, "loaded"));
+    await cluster.files.writeManifest("policy-load.yaml", loadManifests(10_000, "loaded"));
     await settled(nodes, 2);
     await quiet();
     const endToEnd = await endToEndLatency(
@@ -794,7 +790,7 @@ export async function benchPolicy(
       denyStep,
       { n: samples, present: 2, presentAfterChange: 3 },
     );
-    await cluster.removeManifest("policy-load.yaml");
+    await cluster.files.removeManifest("policy-load.yaml");
     await settled(nodes, 0);
     const endToEndOwnGroup = await ownGroupLatency("yaml");
     const endToEndOwnGroupJson = await ownGroupLatency("json");

@@ -9,6 +9,8 @@ Deno.test("selectBenchmarks() runs everything by default and keeps run order for
     "idle",
     "reconcile",
     "policy",
+    "ipam-burst",
+    "table-repair",
     "kube-scale",
   ]);
   assertEquals(selectBenchmarks("idle, iperf"), ["iperf", "idle"]);

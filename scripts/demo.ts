@@ -1,18 +1,21 @@
 /**
  * `deno task demo`: a small cluster in network namespaces. Three nodes joined by a fabric (a
- * bridge in its own namespace), a `ternd` on each that learns the cluster from a shared directory
- * of Kubernetes-style manifests (its own pod CIDR included), a few pods on each wired by tern
+ * bridge in its own namespace), a `ternd` on each that learns the cluster (its own pod CIDR
+ * included) from a shared directory of Kubernetes-style manifests or an API server, a few pods on each wired by tern
  * through the path a container runtime uses (the libcni driver and the node's conflist: tern,
  * then portmap). Prints the pods, the peer routes, a reachability matrix across nodes and who
  * saw which source address (no NAT), deletes a peer route and shows it come back, then tears
  * everything down. Needs root. `TERN_DEMO_PODS` sets the pods per node (default 2).
+ *
+ * `--source files|kubernetes` (default `files`): where the daemons learn the cluster from, the
+ * shared directory or the fake API server in the fabric (each ternd with a kubeconfig).
  * @module
  */
 import { type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
-import { SandboxCluster } from "../test/sandbox_cluster.ts";
+import { type ClusterSource, SandboxCluster } from "../test/sandbox_cluster.ts";
 import { formatMatrix, pingMatrix, sourceMatrix } from "../test/reachability.ts";
 import { pollUntil } from "../test/poll.ts";
-import { demoPolicy } from "./demo_policy.ts";
+import { demoPolicy, demoSource } from "./demo_policy.ts";
 
 const PODS_PER_NODE = Number(Deno.env.get("TERN_DEMO_PODS") ?? 2);
 const NODES = ["node-1", "node-2", "node-3"];
@@ -21,15 +24,18 @@ function seconds(since: number): string {
   return `${((performance.now() - since) / 1000).toFixed(1)} s`;
 }
 
-async function main(): Promise<number> {
+async function main(source: ClusterSource): Promise<number> {
   const started = performance.now();
-  const cluster = await SandboxCluster.create();
+  const cluster = await SandboxCluster.create({ source });
   const sb = cluster.sb;
   try {
     console.log(`tern demo: sandbox ${sb.prefix} (every object carries this prefix)`);
     console.log(
       `fabric: netns ${cluster.fabric.netns}, bridge ${cluster.fabric.bridge}, ` +
-        `${cluster.fabric.subnetPrefix}.0/${cluster.fabric.prefixLen}; cluster dir ${cluster.dir}`,
+        `${cluster.fabric.subnetPrefix}.0/${cluster.fabric.prefixLen}; ` +
+        (cluster.apiServer
+          ? `cluster source kubernetes: the API server at ${cluster.apiServer.url}`
+          : `cluster source files: ${cluster.dir}`),
     );
     const nodes = await cluster.addNodes(NODES);
     for (const node of nodes) {
@@ -37,7 +43,7 @@ async function main(): Promise<number> {
       console.log(
         `${node.name}: InternalIP ${node.nodeIp}, pod CIDR ${
           status.pools.map((p) => p.cidr).join(", ")
-        } (from its ${status.routing?.podCIDRsFrom === "node" ? "Node manifest" : "config"}), ` +
+        } (from its ${status.routing?.podCIDRsFrom === "node" ? "Node" : "config"}), ` +
           `ternd pid ${node.daemon?.pid}, mode ${status.routing?.mode}`,
       );
     }
@@ -71,7 +77,7 @@ async function main(): Promise<number> {
       }
       return true;
     }, { what: "peer routes on every node", timeoutMs: 10_000 });
-    console.log(`\npeer routes (proto 116, installed by each ternd from the Node manifests):`);
+    console.log(`\npeer routes (proto 116, installed by each ternd from the Nodes):`);
     for (const node of nodes) {
       console.log(`  ${node.name}: ${(await cluster.peerRoutes(node)).join(", ")}`);
     }
@@ -136,4 +142,5 @@ async function main(): Promise<number> {
   }
 }
 
-Deno.exit(await main());
+const source = await demoSource(Deno.args, "deno task demo");
+Deno.exit(source === undefined ? 2 : await main(source));

@@ -6,10 +6,17 @@
  * NetworkPolicy as well (`backend` accepts only `frontend`), with `tern policy explain` of a
  * denied cell; then takes its manifests and pods away. Each step waits until every node reports
  * the policies applied. `demoPolicy(cluster)` is what `scripts/demo.ts` calls; run alone with
- * `deno run -A --unstable-kv scripts/demo_policy.ts` (it builds its own three-node cluster).
+ * `deno run -A --unstable-kv scripts/demo_policy.ts [--source files|kubernetes]` (it builds its
+ * own three-node cluster).
  * @module
  */
-import { SandboxCluster } from "../test/sandbox_cluster.ts";
+import { parseArgs } from "node:util";
+import {
+  type ClusterSource,
+  parseClusterSource,
+  SandboxCluster,
+  sourceUnsupported,
+} from "../test/sandbox_cluster.ts";
 import type { SandboxPod } from "../test/sandbox.ts";
 import { Agent } from "../test/policy_lab.ts";
 import { type Cell, formatMatrix } from "../test/reachability.ts";
@@ -101,7 +108,7 @@ export async function demoPolicy(
   const nodes = cluster.nodes;
   const pods: SandboxPod[] = [];
   const agents: Agent[] = [];
-  const files: string[] = [];
+  const written: Record<string, unknown>[] = [];
   try {
     for (const [i, [namespace, name, labels]] of PODS.entries()) {
       const pod = await cluster.addPod(nodes[i % nodes.length]!, name, { namespace, labels });
@@ -126,12 +133,8 @@ export async function demoPolicy(
     log("\npolicy: pods shop/frontend, shop/backend, shop/db, other/intruder; TCP 80");
     await matrix("no policy: everyone reaches everyone");
 
-    files.push("policy-demo-sg.yaml");
-    await cluster.writeManifest(files[0]!, {
-      apiVersion: "v1",
-      kind: "List",
-      items: SECURITY_GROUPS,
-    });
+    await cluster.applyAll(SECURITY_GROUPS);
+    written.push(...SECURITY_GROUPS);
     let ms = await applied(cluster, SECURITY_GROUPS.length);
     await matrix(
       `SecurityGroup sg-db (db: TCP 80 from sg-backend only; applied on every node in ${
@@ -139,8 +142,8 @@ export async function demoPolicy(
       } ms)`,
     );
 
-    files.push("policy-demo-np.yaml");
-    await cluster.writeManifest(files[1]!, NETWORK_POLICY);
+    await cluster.apply(NETWORK_POLICY);
+    written.push(NETWORK_POLICY);
     ms = await applied(cluster, SECURITY_GROUPS.length + 1);
     await matrix(
       `+ NetworkPolicy shop/backend-from-frontend (applied on every node in ${ms.toFixed(0)} ms)`,
@@ -159,14 +162,48 @@ export async function demoPolicy(
     ]);
     log(`\n$ tern policy explain other/intruder shop/db tcp/80\n${out.stdout.trimEnd()}`);
   } finally {
-    for (const file of files) await cluster.removeManifest(file);
+    await cluster.removeAll(written);
     await Promise.all(agents.map((a) => a.stop()));
     for (const pod of pods) await cluster.removePod(pod).catch(() => {});
   }
 }
 
+/**
+ * The demos' `--source files|kubernetes` flag (default `files`); throws a `TypeError` that says
+ * what to use for an unknown flag or source.
+ */
+export function sourceFlag(args: string[]): ClusterSource {
+  const { values } = parseArgs({
+    args,
+    options: { source: { type: "string", default: "files" } },
+  });
+  return parseClusterSource(values.source!, "--source");
+}
+
+/**
+ * The source from `args`, or undefined after saying on stderr why the demo cannot run on it
+ * (a bad flag, or a source this checkout cannot run yet).
+ */
+export async function demoSource(args: string[], what: string): Promise<ClusterSource | undefined> {
+  let source: ClusterSource;
+  try {
+    source = sourceFlag(args);
+  } catch (err) {
+    console.error(`${(err as Error).message}\nUsage: ${what} [--source files|kubernetes]`);
+    return undefined;
+  }
+  const unsupported = await sourceUnsupported(source);
+  if (unsupported !== undefined) {
+    console.error(`Cannot run ${what} on the ${source} source: ${unsupported}`);
+    return undefined;
+  }
+  return source;
+}
+
 if (import.meta.main) {
-  const cluster = await SandboxCluster.create();
+  const source = await demoSource(Deno.args, "the policy demo");
+  if (source === undefined) Deno.exit(2);
+  const cluster = await SandboxCluster.create({ source });
   try {
     await cluster.addNodes(["node-1", "node-2", "node-3"]);
     await demoPolicy(cluster);

@@ -1,14 +1,27 @@
 /**
  * Kernel tests across nodes (issue 3): a sandbox cluster of nodes joined by a fabric, a `ternd`
- * on each that learns the cluster from a shared directory of manifests, pods wired through
- * libcni. Every wait polls a condition with a deadline; nothing asserts after a fixed sleep.
- * Needs root.
+ * on each that learns the cluster from its source, pods wired through libcni. Every wait polls a
+ * condition with a deadline; nothing asserts after a fixed sleep. Needs root.
+ *
+ * Each test runs on the `files` source; those whose subject is the cluster's state (nodes
+ * joining, leaving and conflicting, pods and their labels) run on `kubernetes` too, against the
+ * fake API server, with the same fixture. The others (repairs from netlink, foreign routes,
+ * native mode) test the kernel side, which does not depend on the source. The kubernetes runs
+ * are skipped, with the reason, while the daemon does not take that source.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { pollUntil } from "./poll.ts";
 import { pingMatrix, sourceMatrix } from "./reachability.ts";
 import { askPeer, startPeerEcho } from "./peer_echo.ts";
-import { type ClusterMode, formatRoute, SandboxCluster, TERN_PROTO } from "./sandbox_cluster.ts";
+import {
+  CLUSTER_SOURCES,
+  type ClusterMode,
+  type ClusterSource,
+  formatRoute,
+  SandboxCluster,
+  sourceUnsupported,
+  TERN_PROTO,
+} from "./sandbox_cluster.ts";
 import type { SandboxNode } from "./sandbox.ts";
 
 /** Peer-route changes must show within ~1 s (issue 3); the deadline leaves room for a busy CI. */
@@ -20,11 +33,44 @@ const ROUTE_DEADLINE_MS = 3000;
 const REPAIR_DEADLINE_MS = 5000;
 const PERIODIC = "30s";
 
+/** Why each source cannot run here (undefined: it can). */
+const unsupported = new Map<ClusterSource, string | undefined>();
+for (const source of CLUSTER_SOURCES) {
+  unsupported.set(source, await sourceUnsupported(source));
+  const reason = unsupported.get(source);
+  if (reason !== undefined) {
+    console.warn(`Skipping the cross-node tests on the ${source} source: ${reason}`);
+  }
+}
+
+interface ClusterOptions {
+  mode?: ClusterMode;
+  reconcileInterval?: string;
+  /** The sources to run on (default `files` only). */
+  sources?: readonly ClusterSource[];
+}
+
+/** One test per source in `options.sources`, each on a fresh cluster; `[source]` in the name. */
+function clusterTest(
+  name: string,
+  options: ClusterOptions,
+  fn: (cluster: SandboxCluster) => Promise<void>,
+) {
+  for (const source of options.sources ?? ["files"]) {
+    Deno.test({
+      name: source === "files" ? name : `${name} [${source}]`,
+      ignore: unsupported.get(source) !== undefined,
+      fn: () => withCluster({ ...options, source }, fn),
+    });
+  }
+}
+
 async function withCluster(
-  options: { mode?: ClusterMode; reconcileInterval?: string },
+  options: ClusterOptions & { source: ClusterSource },
   fn: (cluster: SandboxCluster) => Promise<void>,
 ) {
   const cluster = await SandboxCluster.create({
+    source: options.source,
     reconcileInterval: options.reconcileInterval ?? PERIODIC,
     ...(options.mode ? { mode: options.mode } : {}),
   });
@@ -74,8 +120,10 @@ async function peerRoutesSettle(
   return ms;
 }
 
-Deno.test("routes mode: pods on three nodes reach every pod and node, and receivers see the sender's pod address", async () => {
-  await withCluster({}, async (cluster) => {
+clusterTest(
+  "routes mode: pods on three nodes reach every pod and node, and receivers see the sender's pod address",
+  { sources: CLUSTER_SOURCES },
+  async (cluster) => {
     const nodes = await cluster.addNodes(["node-1", "node-2", "node-3"]);
     for (const node of nodes) {
       await cluster.addPod(node, `a${node.index}`);
@@ -104,6 +152,23 @@ Deno.test("routes mode: pods on three nodes reach every pod and node, and receiv
     assertEquals(seen.filter((c) => !c.ok), [], "every receiver saw the sender's own address");
     assertEquals(seen.length, 30);
 
+    if (cluster.apiServer) {
+      // Each daemon published its pods' addresses on their Pods, as a pod annotation.
+      for (const pod of cluster.pods) {
+        const ref = { apiVersion: "v1", kind: "Pod", namespace: pod.namespace, name: pod.name };
+        let published = "";
+        await pollUntil(async () => {
+          const obj = await cluster.apiServer!.objects.get(ref);
+          published = obj?.metadata.annotations?.["tern.dev/pod-ips"] ?? "";
+          return published.includes(pod.ip!);
+        }, {
+          what: `${pod.name}'s address ${pod.ip} in its tern.dev/pod-ips annotation`,
+          timeoutMs: ROUTE_DEADLINE_MS,
+          lastSeen: () => published,
+        });
+      }
+      return;
+    }
     // Each daemon published its endpoints for the others, one file per node.
     for (const node of nodes) {
       const text = await Deno.readTextFile(`${cluster.dir}/endpoints-${node.name}.yaml`);
@@ -112,11 +177,13 @@ Deno.test("routes mode: pods on three nodes reach every pod and node, and receiv
         assert(text.includes(`podName: ${pod.name}`), `and names ${pod.name}: ${text}`);
       }
     }
-  });
-});
+  },
+);
 
-Deno.test("a node that leaves takes its peer routes with it, and a node that joins is routed to", async () => {
-  await withCluster({}, async (cluster) => {
+clusterTest(
+  "a node that leaves takes its peer routes with it, and a node that joins is routed to",
+  { sources: CLUSTER_SOURCES },
+  async (cluster) => {
     const [n1, n2, n3] = await cluster.addNodes(["node-1", "node-2", "node-3"]) as [
       SandboxNode,
       SandboxNode,
@@ -148,11 +215,13 @@ Deno.test("a node that leaves takes its peer routes with it, and a node that joi
       `  leave reflected in ${leftMs.toFixed(0)} ms, join in ${joinedMs.toFixed(0)} ms, ` +
         `new pod reachable ${reachMs.toFixed(0)} ms after that`,
     );
-  });
-});
+  },
+);
 
-Deno.test("deleted or changed peer routes, host routes and to-pod rules are put back from netlink events", async () => {
-  await withCluster({}, async (cluster) => {
+clusterTest(
+  "deleted or changed peer routes, host routes and to-pod rules are put back from netlink events",
+  {},
+  async (cluster) => {
     const [n1, n2] = await cluster.addNodes(["node-1", "node-2"]) as [SandboxNode, SandboxNode];
     const pod = await cluster.addPod(n1, "web");
     await cluster.addPod(n2, "db");
@@ -213,12 +282,14 @@ Deno.test("deleted or changed peer routes, host routes and to-pod rules are put 
       "the host route came back on its veth",
     );
     assert(await cluster.sb.ping(pod.netns, cluster.pods[1]!.ip!), "web reaches db again");
-  });
-});
+  },
+);
 
-Deno.test("routes and rules that tern does not own survive every pass", async () => {
+clusterTest(
+  "routes and rules that tern does not own survive every pass",
   // A short periodic interval, so that many full passes run while the test watches.
-  await withCluster({ reconcileInterval: "1s" }, async (cluster) => {
+  { reconcileInterval: "1s" },
+  async (cluster) => {
     const [n1, n2] = await cluster.addNodes(["node-1", "node-2"]) as [SandboxNode, SandboxNode];
     const pod = await cluster.addPod(n1, "p1");
     await peerRoutesSettle(cluster, [n1, n2]);
@@ -272,11 +343,13 @@ Deno.test("routes and rules that tern does not own survive every pass", async ()
 
     assertEquals(await snapshot(), before, "nothing tern does not own changed");
     assert(await cluster.sb.ping(n1.netns, pod.ip!), "and tern's own pod still works");
-  });
-});
+  },
+);
 
-Deno.test("an egress table carries a bound pod's traffic; an unbound pod cannot reach what only the table routes", async () => {
-  await withCluster({}, async (cluster) => {
+clusterTest(
+  "an egress table carries a bound pod's traffic; an unbound pod cannot reach what only the table routes",
+  { sources: CLUSTER_SOURCES },
+  async (cluster) => {
     const n1 = await cluster.addNode("node-1", {
       start: false,
       routing: { egressTables: [{ name: "egress-a", table: 100, via: "10.97.0.1", dev: "eg0" }] },
@@ -361,11 +434,13 @@ Deno.test("an egress table carries a bound pod's traffic; an unbound pod cannot 
     } finally {
       await server.stop();
     }
-  });
-});
+  },
+);
 
-Deno.test("native mode installs no peer routes; the underlay carries pods across nodes", async () => {
-  await withCluster({ mode: "native", reconcileInterval: "1s" }, async (cluster) => {
+clusterTest(
+  "native mode installs no peer routes; the underlay carries pods across nodes",
+  { mode: "native", reconcileInterval: "1s" },
+  async (cluster) => {
     const nodes = await cluster.addNodes(["node-1", "node-2", "node-3"]);
     for (const node of nodes) await cluster.addPod(node, `p${node.index}`);
     // Full passes have run since the last pod came: whatever tern would install is there.
@@ -397,11 +472,13 @@ Deno.test("native mode installs no peer routes; the underlay carries pods across
         ...nodes.filter((n) => n !== node).map((n) => [n.name, []]),
       ]);
     }
-  });
-});
+  },
+);
 
-Deno.test("duplicate and overlapping pod CIDRs are not installed, and the routes return when the conflict goes", async () => {
-  await withCluster({}, async (cluster) => {
+clusterTest(
+  "duplicate and overlapping pod CIDRs are not installed, and the routes return when the conflict goes",
+  { sources: CLUSTER_SOURCES },
+  async (cluster) => {
     const [n1, n2, n3] = await cluster.addNodes(["node-1", "node-2", "node-3"]) as [
       SandboxNode,
       SandboxNode,
@@ -427,8 +504,8 @@ Deno.test("duplicate and overlapping pod CIDRs are not installed, and the routes
       assert(conflicts.some((m) => m.includes("node-8") && m.includes("10.244.3.0/24")));
     }
 
-    await cluster.removeManifest("node-node-8.yaml");
-    await cluster.removeManifest("node-node-9.yaml");
+    await cluster.removeNodeObject("node-8");
+    await cluster.removeNodeObject("node-9");
     await peerRoutesSettle(cluster, [n1, n2, n3]);
-  });
-});
+  },
+);

@@ -12,7 +12,8 @@ import type { PolicyStatusResponse } from "../src/api.ts";
 import { killChild } from "../src/lib/kill_child.ts";
 import { pooled } from "../src/lib/pooled.ts";
 import type { SandboxNode, SandboxPod } from "./sandbox.ts";
-import { SandboxCluster } from "./sandbox_cluster.ts";
+import { type ClusterSource, SandboxCluster } from "./sandbox_cluster.ts";
+import type { KubeObject } from "./cluster_objects.ts";
 import { pollUntil } from "./poll.ts";
 
 const AGENT = new URL("./policy_agent.ts", import.meta.url).pathname;
@@ -124,7 +125,7 @@ export class Agent {
 }
 
 /** The Pod manifest of a lab pod: labels, service account, named ports, status. */
-export function labPodManifest(pod: SandboxPod, labels: Record<string, string>) {
+export function labPodManifest(pod: SandboxPod, labels: Record<string, string>): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -175,9 +176,15 @@ export class PolicyLab {
     this.nodes = nodes;
   }
 
-  /** Builds the cluster, the nine pods and their agents. `cleanup()` in a finally. */
-  static async create(): Promise<PolicyLab> {
-    const cluster = await SandboxCluster.create({ reconcileInterval: "10s" });
+  /**
+   * Builds the cluster on `source` (default `files`), the nine pods and their agents.
+   * `cleanup()` in a finally.
+   */
+  static async create(options: { source?: ClusterSource } = {}): Promise<PolicyLab> {
+    const cluster = await SandboxCluster.create({
+      reconcileInterval: "10s",
+      ...(options.source ? { source: options.source } : {}),
+    });
     try {
       const nodes = await cluster.addNodes(["node-1", "node-2", "node-3"]);
       const lab = new PolicyLab(cluster, nodes);
@@ -185,7 +192,7 @@ export class PolicyLab {
         for (const [ns, name] of LAYOUT[node.index]!) await lab.addPod(node, ns, name);
       }
       for (const ns of ["x", "y", "z"]) {
-        await cluster.writeManifest(`namespace-${ns}.yaml`, {
+        await cluster.apply({
           apiVersion: "v1",
           kind: "Namespace",
           metadata: { name: ns, labels: { ns } },
@@ -209,15 +216,18 @@ export class PolicyLab {
     options: { labels?: Record<string, string>; duringAdd?: (pod: SandboxPod) => void } = {},
   ): Promise<LabPod> {
     const labels = { pod: name, ...options.labels };
-    const pod = await this.cluster.addPod(node, name, { namespace: ns, labels, wire: false });
-    const file = `pod-${ns}-${name}.yaml`;
-    await this.cluster.writeManifest(file, labPodManifest(pod, labels));
+    const pod = await this.cluster.addPod(node, name, {
+      namespace: ns,
+      labels,
+      wire: false,
+      manifest: (p, metadata) => labPodManifest(p, metadata.labels ?? {}),
+    });
     const agent = await Agent.start(pod);
     this.agents.set(`${ns}/${name}`, agent);
     const add = this.cluster.sb.driverAdd(pod);
     options.duringAdd?.(pod);
     await add;
-    await this.cluster.writeManifest(file, labPodManifest(pod, labels));
+    await this.cluster.writePodStatus(pod);
     const lab: LabPod = { id: `${ns}/${name}`, ns, name, node: node.index, ip: pod.ip! };
     this.pods.set(lab.id, lab);
     this.sandboxPods.set(lab.id, pod);

@@ -1,23 +1,60 @@
 /**
  * A sandbox cluster for the cross-node kernel tests, the demo and the benchmarks: a
  * {@linkcode Sandbox} whose nodes are joined by a fabric (one L2 segment, a bridge in its own
- * netns), a shared cluster directory of Kubernetes-style manifests that plays the API server
- * (`v1` Node with `spec.podCIDRs` and its InternalIP, `v1` Namespace, `v1` Pod with labels and
- * annotations), and a `ternd` per node whose `cluster.dir` points there. Each daemon learns its
- * own pod CIDR from its Node and publishes its endpoints into the same directory. In `native`
- * mode the fabric also routes the pod CIDRs, as a VPC's underlay does, so pods still reach each
- * other while tern installs no peer routes. Manifests are written to a hidden temporary file and
- * renamed into place, so a watcher never reads half a file.
+ * netns), the cluster's objects (`v1` Node with `spec.podCIDRs` and its InternalIP, `v1`
+ * Namespace, `v1` Pod with labels, annotations and `status.podIPs`, policies) and a `ternd` per
+ * node that learns them from one of two sources, the same fixture for both:
+ * - `files`: a shared cluster directory of manifests (`cluster.dir`); each daemon also publishes
+ *   its endpoints there.
+ * - `kubernetes`: the fake API server in the fabric's netns (`sandbox_apiserver.ts`), each daemon
+ *   with a kubeconfig; the sandbox writes objects as kubectl and kubelet would.
+ * Every write goes through {@linkcode ClusterObjects}. Each daemon learns its own pod CIDR from
+ * its Node. In `native` mode the fabric also routes the pod CIDRs, as a VPC's underlay does, so
+ * pods still reach each other while tern installs no peer routes.
  * @module
  */
 import { stringify } from "yaml";
 import type { StatusResponse } from "../src/api.ts";
+import { ConfigError, parseConfig } from "../daemon/config.ts";
 import { DaemonClient } from "../src/daemon_client.ts";
 import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
 import { must, Sandbox, type SandboxFabric, type SandboxNode, type SandboxPod } from "./sandbox.ts";
 import type { Endpoint } from "./reachability.ts";
 import { pollUntil } from "./poll.ts";
 import { type PeerEcho, startPeerEcho } from "./peer_echo.ts";
+import {
+  asKubeObject,
+  type ClusterObjects,
+  type KubeObject,
+  type ObjectRef,
+  refOf,
+} from "./cluster_objects.ts";
+import { FilesClusterObjects } from "./cluster_objects_files.ts";
+import {
+  FAKE_APISERVER_MAIN,
+  type SandboxApiServer,
+  type SandboxApiServerOptions,
+  startSandboxApiServer,
+} from "./sandbox_apiserver.ts";
+
+/** Where the daemons learn the cluster from (the daemon's `cluster.source`). */
+export type ClusterSource = "files" | "kubernetes";
+
+/** Both sources, for tests that run one fixture on each. */
+export const CLUSTER_SOURCES: readonly ClusterSource[] = ["files", "kubernetes"];
+
+/**
+ * `text` as a cluster source (pure); `where` names the flag or key in the error, which says
+ * what to use.
+ */
+export function parseClusterSource(text: string, where: string): ClusterSource {
+  if ((CLUSTER_SOURCES as readonly string[]).includes(text)) return text as ClusterSource;
+  throw new TypeError(
+    `Unknown cluster source in ${where}: ${JSON.stringify(text)}: use ${
+      CLUSTER_SOURCES.join(" or ")
+    }`,
+  );
+}
 
 /** How pods on different nodes reach each other (the daemon's `routing.mode`). */
 export type ClusterMode = "routes" | "native";
@@ -76,7 +113,7 @@ export interface SandboxEgress {
 export function nodeManifest(
   name: string,
   options: { podCIDRs: string[]; internalIP: string },
-): Record<string, unknown> {
+): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Node",
@@ -98,7 +135,7 @@ export function nodeManifest(
 export function podManifest(
   pod: { namespace: string; name: string; nodeName: string; ip?: string | undefined },
   metadata: PodMetadata = {},
-): Record<string, unknown> {
+): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -119,19 +156,38 @@ export function podManifest(
 }
 
 /**
+ * The `cluster` section of a node's daemon config for `source` (pure): the files source's
+ * directory (`dir`), or the kubernetes source's kubeconfig, with its waits.
+ */
+export function clusterSection(
+  source: ClusterSource,
+  options: { dir: string; kubeconfig: string },
+): Record<string, unknown> {
+  return source === "files"
+    ? { source: "files", dir: options.dir, publishEndpoints: true }
+    : { source: "kubernetes", kubeconfig: options.kubeconfig, podCIDRWait: "60s", syncWait: "30s" };
+}
+
+/**
  * The `cluster`, `routing` and `reconcile` sections of a sandbox node's daemon config, and any
- * `extra` top-level sections (e.g. `policy`) (pure).
+ * `extra` top-level sections (e.g. `policy`) (pure). `source` defaults to `files`; `kubeconfig`
+ * is the kubernetes source's.
  */
 export function clusterConfig(options: {
   dir: string;
   mode: ClusterMode;
+  source?: ClusterSource;
+  kubeconfig?: string;
   routing?: Record<string, unknown>;
   reconcileInterval?: string;
   extra?: Record<string, unknown>;
 }): string {
   return stringify({
     ...options.extra,
-    cluster: { source: "files", dir: options.dir, publishEndpoints: true },
+    cluster: clusterSection(options.source ?? "files", {
+      dir: options.dir,
+      kubeconfig: options.kubeconfig ?? "",
+    }),
     routing: {
       mode: options.mode,
       addressTypes: ["InternalIP"],
@@ -142,12 +198,49 @@ export function clusterConfig(options: {
   });
 }
 
+/**
+ * Why a sandbox cluster cannot run on `source` here, or undefined when it can. For `kubernetes`:
+ * the fake API server must be in the checkout, and the daemon's config parser
+ * (`daemon/config.ts`) must accept the config the sandbox writes. Asked of the code, not
+ * hard-coded, so the kubernetes runs start by themselves once the daemon takes the source.
+ */
+export async function sourceUnsupported(source: ClusterSource): Promise<string | undefined> {
+  if (source === "files") return undefined;
+  try {
+    await Deno.stat(FAKE_APISERVER_MAIN);
+  } catch {
+    return `the fake API server is not in this checkout (${FAKE_APISERVER_MAIN})`;
+  }
+  const text = stringify({
+    nodeName: "node-1",
+    cluster: clusterSection("kubernetes", { dir: "/", kubeconfig: "/tmp/kubeconfig" }),
+  });
+  try {
+    parseConfig(text, { file: "ternd.yaml" });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return `the daemon does not accept cluster.source: kubernetes yet (daemon/config.ts: ${
+      err.message.split("\n")[0]
+    })`;
+  }
+  return undefined;
+}
+
 /** A sandbox of several nodes on one fabric; create with {@linkcode SandboxCluster.create}. */
 export class SandboxCluster {
   /** The sandbox underneath (nodes, pods, daemons, cleanup). */
   readonly sb: Sandbox;
   readonly fabric: SandboxFabric;
-  /** The shared cluster directory (`cluster.dir` of every daemon). */
+  /** Where the daemons learn the cluster from. */
+  readonly source: ClusterSource;
+  /** Where the cluster's objects are written (the directory or the API server). */
+  readonly objects: ClusterObjects;
+  /** The API server, with `source: kubernetes`. */
+  readonly apiServer: SandboxApiServer | undefined;
+  /**
+   * The shared cluster directory (`cluster.dir` of every daemon with `source: files`; with
+   * `kubernetes` it exists but the daemons do not read it).
+   */
   readonly dir: string;
   readonly mode: ClusterMode;
   /** Whether the fabric routes the pod CIDRs (and nodes route through it by default). */
@@ -156,6 +249,7 @@ export class SandboxCluster {
   readonly #daemonConfig: Record<string, unknown>;
   readonly #podCIDRs = new Map<string, string[]>();
   readonly #podMetadata = new Map<SandboxPod, PodMetadata>();
+  readonly #podManifests = new Map<SandboxPod, PodManifestBuilder>();
   readonly #namespaces = new Set<string>();
   readonly #servers: PeerEcho[] = [];
 
@@ -163,6 +257,8 @@ export class SandboxCluster {
     sb: Sandbox,
     fabric: SandboxFabric,
     options: {
+      source: ClusterSource;
+      apiServer: SandboxApiServer | undefined;
       mode: ClusterMode;
       underlay: boolean;
       reconcileInterval: string;
@@ -172,6 +268,9 @@ export class SandboxCluster {
     this.sb = sb;
     this.fabric = fabric;
     this.dir = `${sb.dir}/cluster`;
+    this.source = options.source;
+    this.apiServer = options.apiServer;
+    this.objects = options.apiServer?.objects ?? new FilesClusterObjects(this.dir);
     this.mode = options.mode;
     this.underlay = options.underlay;
     this.#reconcileInterval = options.reconcileInterval;
@@ -179,13 +278,17 @@ export class SandboxCluster {
   }
 
   /**
-   * A new cluster with no nodes yet: the sandbox, the fabric, the cluster directory with the
-   * `default` Namespace. `mode` defaults to `routes`; `underlay` (the fabric routes pod CIDRs)
-   * to `mode === "native"`; `reconcileInterval` to `10s`; `daemonConfig` (default none) adds
-   * top-level sections to every daemon's config, such as `{ policy: { enabled: false } }`.
+   * A new cluster with no nodes yet: the sandbox, the fabric, the `default` Namespace, in the
+   * cluster directory or, with `source: kubernetes`, on the API server started in the fabric
+   * (`apiServer` its options: TLS by default). `source` defaults to `files`; `mode` to `routes`;
+   * `underlay` (the fabric routes pod CIDRs) to `mode === "native"`; `reconcileInterval` to
+   * `10s`; `daemonConfig` (default none) adds top-level sections to every daemon's config, such
+   * as `{ policy: { enabled: false } }`.
    */
   static async create(
     options: {
+      source?: ClusterSource;
+      apiServer?: SandboxApiServerOptions;
       mode?: ClusterMode;
       underlay?: boolean;
       reconcileInterval?: string;
@@ -193,10 +296,17 @@ export class SandboxCluster {
     } = {},
   ): Promise<SandboxCluster> {
     const sb = await Sandbox.create();
+    let apiServer: SandboxApiServer | undefined;
     try {
       const fabric = await sb.addFabric();
       const mode = options.mode ?? "routes";
+      const source = options.source ?? "files";
+      apiServer = source === "kubernetes"
+        ? await startSandboxApiServer(sb, fabric, options.apiServer)
+        : undefined;
       const cluster = new SandboxCluster(sb, fabric, {
+        source,
+        apiServer,
         mode,
         underlay: options.underlay ?? mode === "native",
         reconcileInterval: options.reconcileInterval ?? "10s",
@@ -212,6 +322,7 @@ export class SandboxCluster {
       }
       return cluster;
     } catch (err) {
+      await apiServer?.stop();
       await sb.cleanup();
       throw err;
     }
@@ -237,23 +348,47 @@ export class SandboxCluster {
     return this.#podCIDRs.get(node.name) ?? [];
   }
 
-  /** Writes `doc` as `file` in the cluster directory, atomically (temp file, then rename). */
-  async writeManifest(file: string, doc: Record<string, unknown>): Promise<void> {
-    const tmp = `${this.dir}/.${file}.tmp`;
-    await Deno.writeTextFile(tmp, stringify(doc));
-    await Deno.rename(tmp, `${this.dir}/${file}`);
+  /** Creates or replaces a cluster object (see {@linkcode ClusterObjects.apply}). */
+  async apply(obj: Record<string, unknown>): Promise<void> {
+    await this.objects.apply(asKubeObject(obj));
   }
 
-  /** Removes `file` from the cluster directory; a file already gone is fine. */
-  async removeManifest(file: string): Promise<void> {
-    await Deno.remove(`${this.dir}/${file}`).catch((err) => {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    });
+  /** Applies each object, in order (a `List`'s items, say). */
+  async applyAll(objs: Record<string, unknown>[]): Promise<void> {
+    for (const obj of objs) await this.apply(obj);
   }
 
-  /** Writes a Node manifest by itself (a node with no sandbox behind it, e.g. a conflicting one). */
+  /** Deletes a cluster object; one already gone is fine. */
+  async remove(ref: ObjectRef): Promise<void> {
+    await this.objects.remove(ref);
+  }
+
+  /** Deletes each object, in reverse order. */
+  async removeAll(objs: Record<string, unknown>[]): Promise<void> {
+    for (const obj of [...objs].reverse()) await this.remove(refOf(asKubeObject(obj)));
+  }
+
+  /**
+   * The cluster directory's writer, for what only the files source has (one `List` file of many
+   * objects, a benchmark of the source's reads). Throws on another source.
+   */
+  get files(): FilesClusterObjects {
+    if (!(this.objects instanceof FilesClusterObjects)) {
+      throw new TypeError(
+        `Cannot write manifest files: the sandbox cluster's source is ${this.source}, not files`,
+      );
+    }
+    return this.objects;
+  }
+
+  /** Writes a Node by itself (a node with no sandbox behind it, e.g. a conflicting one). */
   async writeNode(name: string, options: { podCIDRs: string[]; internalIP: string }) {
-    await this.writeManifest(`node-${name}.yaml`, nodeManifest(name, options));
+    await this.objects.apply(nodeManifest(name, options));
+  }
+
+  /** Deletes a Node object by name (one written by {@linkcode writeNode}, say). */
+  async removeNodeObject(name: string): Promise<void> {
+    await this.objects.remove({ apiVersion: "v1", kind: "Node", name });
   }
 
   /**
@@ -275,10 +410,13 @@ export class SandboxCluster {
     if (options.podCIDRInConfig && !options.podCIDRs?.[0]) {
       throw new TypeError("Cannot put the pod CIDR in the config: podCIDRs is not given");
     }
+    const kubeconfig = `${this.sb.dir}/${name}/kubeconfig`;
     const node = await this.sb.addNode(name, {
       fabric: this.fabric,
       extraConfig: clusterConfig({
         dir: this.dir,
+        source: this.source,
+        kubeconfig,
         mode: this.mode,
         reconcileInterval: this.#reconcileInterval,
         extra: this.#daemonConfig,
@@ -286,6 +424,9 @@ export class SandboxCluster {
       }),
       ...(options.podCIDRInConfig ? { podCIDR: options.podCIDRs![0]! } : {}),
     });
+    if (this.apiServer) {
+      await Deno.writeTextFile(kubeconfig, this.apiServer.kubeconfig(name), { mode: 0o600 });
+    }
     const podCIDRs = options.podCIDRs ?? [`10.244.${node.index}.0/24`];
     this.#podCIDRs.set(name, podCIDRs);
     await this.writeNode(name, { podCIDRs, internalIP: node.nodeIp });
@@ -308,20 +449,23 @@ export class SandboxCluster {
   }
 
   /**
-   * A node leaves, as when its machine is removed from the cluster: its Node manifest goes
-   * (which is what the other daemons react to), then its daemon, pods and namespace; then the
-   * control plane's clean-up of what the dead node cannot remove itself: its pods' manifests
-   * and its endpoints file.
+   * A node leaves, as when its machine is removed from the cluster: its Node goes (which is
+   * what the other daemons react to), then its daemon, pods and namespace; then the control
+   * plane's clean-up of what the dead node cannot remove itself: its Pods and, with the files
+   * source, its endpoints file.
    */
   async removeNode(node: SandboxNode): Promise<void> {
-    await this.removeManifest(`node-${node.name}.yaml`);
+    await this.removeNodeObject(node.name);
     const pods = this.pods.filter((p) => p.node === node);
     await this.sb.removeNode(node);
     for (const pod of pods) {
       this.#podMetadata.delete(pod);
-      await this.removeManifest(podFile(pod));
+      this.#podManifests.delete(pod);
+      await this.objects.remove(podRef(pod));
     }
-    await this.removeManifest(`endpoints-${node.name}.yaml`);
+    if (this.objects instanceof FilesClusterObjects) {
+      await this.objects.removeManifest(`endpoints-${node.name}.yaml`);
+    }
     if (this.underlay) {
       await must(["ip", "-n", this.fabric.netns, "-batch", "-"], {
         stdin: this.podCIDRs(node).map((c) => `route del ${c}\n`).join(""),
@@ -331,15 +475,20 @@ export class SandboxCluster {
   }
 
   /**
-   * Adds a pod on `node`: its Pod manifest (Pending, with its labels and annotations), its
-   * netns, then ADD through the libcni driver with its namespace and name in CNI_ARGS, then the
-   * manifest updated as a kubelet does (Running, `status.podIPs`). With `wire: false` the pod
-   * is left unwired (manifest Pending).
+   * Adds a pod on `node`: its Pod (Pending, with its labels and annotations), its netns, then
+   * ADD through the libcni driver with its namespace and name in CNI_ARGS, then the Pod's
+   * status updated as a kubelet does (Running, `status.podIPs`). With `wire: false` the pod is
+   * left unwired (Pending; {@linkcode writePodStatus} after an ADD of one's own). `manifest`
+   * builds the Pod instead of {@linkcode podManifest} (other spec fields), for every write.
    */
   async addPod(
     node: SandboxNode,
     name: string,
-    options: PodMetadata & { namespace?: string; wire?: boolean } = {},
+    options: PodMetadata & {
+      namespace?: string;
+      wire?: boolean;
+      manifest?: PodManifestBuilder;
+    } = {},
   ): Promise<SandboxPod> {
     const namespace = options.namespace ?? "default";
     await this.#ensureNamespace(namespace);
@@ -349,6 +498,7 @@ export class SandboxCluster {
       ...(options.annotations ? { annotations: options.annotations } : {}),
     };
     this.#podMetadata.set(pod, metadata);
+    if (options.manifest) this.#podManifests.set(pod, options.manifest);
     await this.#writePod(pod);
     if (options.wire ?? true) {
       await this.sb.driverAdd(pod);
@@ -357,27 +507,34 @@ export class SandboxCluster {
     return pod;
   }
 
-  /** Replaces a pod's labels and annotations in its manifest. */
+  /** Writes the pod's Pod again, its status as kubelet would after an ADD (Running, podIPs). */
+  async writePodStatus(pod: SandboxPod): Promise<void> {
+    await this.#writePod(pod);
+  }
+
+  /** Replaces a pod's labels and annotations in its Pod. */
   async setPodMetadata(pod: SandboxPod, metadata: PodMetadata): Promise<void> {
     this.#podMetadata.set(pod, metadata);
     await this.#writePod(pod);
   }
 
-  /** DEL through libcni, then the pod's netns and manifest go. */
+  /** DEL through libcni, then the pod's netns and its Pod go. */
   async removePod(pod: SandboxPod): Promise<void> {
     await this.sb.driverDel(pod);
     await must(["ip", "netns", "del", pod.netns]);
     this.sb.pods.splice(this.sb.pods.indexOf(pod), 1);
     this.#podMetadata.delete(pod);
-    await this.removeManifest(podFile(pod));
+    this.#podManifests.delete(pod);
+    await this.objects.remove(podRef(pod));
   }
 
   async #writePod(pod: SandboxPod): Promise<void> {
-    await this.writeManifest(
-      podFile(pod),
-      podManifest(
+    const metadata = this.#podMetadata.get(pod) ?? {};
+    const build = this.#podManifests.get(pod);
+    await this.objects.apply(
+      build ? build(pod, metadata) : podManifest(
         { namespace: pod.namespace, name: pod.name, nodeName: pod.node.name, ip: pod.ip },
-        this.#podMetadata.get(pod) ?? {},
+        metadata,
       ),
     );
   }
@@ -385,11 +542,7 @@ export class SandboxCluster {
   async #ensureNamespace(name: string): Promise<void> {
     if (this.#namespaces.has(name)) return;
     this.#namespaces.add(name);
-    await this.writeManifest(`namespace-${name}.yaml`, {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name },
-    });
+    await this.objects.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name } });
   }
 
   /**
@@ -511,10 +664,14 @@ export class SandboxCluster {
     return rules.filter((r) => r.protocol === String(TERN_PROTO)).map(formatRule).sort();
   }
 
-  /** Stops the echo servers, then cleans the sandbox up (daemons, namespaces, temp dir). */
+  /**
+   * Stops the echo servers, then cleans the sandbox up (daemons, the API server, namespaces,
+   * temp dir).
+   */
   async cleanup(): Promise<void> {
     await Promise.all(this.#servers.splice(0).map((s) => s.stop()));
     await this.sb.cleanup();
+    await this.apiServer?.stop();
   }
 }
 
@@ -548,6 +705,9 @@ export function formatRule(r: KernelRule): string {
   return parts.join(" ");
 }
 
-function podFile(pod: SandboxPod): string {
-  return `pod-${pod.namespace}-${pod.name}.yaml`;
+/** Builds a pod's Pod from the sandbox pod (its IP once wired) and its labels and annotations. */
+export type PodManifestBuilder = (pod: SandboxPod, metadata: PodMetadata) => KubeObject;
+
+function podRef(pod: SandboxPod): ObjectRef {
+  return { apiVersion: "v1", kind: "Pod", namespace: pod.namespace, name: pod.name };
 }

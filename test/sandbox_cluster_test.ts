@@ -1,11 +1,13 @@
-import { assertEquals, assertStringIncludes } from "./assert.ts";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "./assert.ts";
 import { parse } from "yaml";
 import {
   clusterConfig,
   formatRoute,
   formatRule,
   nodeManifest,
+  parseClusterSource,
   podManifest,
+  sourceUnsupported,
 } from "./sandbox_cluster.ts";
 
 Deno.test("nodeManifest() carries the pod CIDRs in both fields and the InternalIP first", () => {
@@ -59,6 +61,40 @@ Deno.test("clusterConfig() points the daemon at the shared dir and merges routin
     clusterConfig({ dir: "/d", mode: "routes", extra: { policy: { enabled: false } } }),
   );
   assertEquals(extra.policy, { enabled: false });
+});
+
+Deno.test("clusterConfig() with the kubernetes source names the kubeconfig and the waits, no dir", () => {
+  const config = parse(
+    clusterConfig({ dir: "/d", mode: "routes", source: "kubernetes", kubeconfig: "/n/kubeconfig" }),
+  );
+  assertEquals(config.cluster, {
+    source: "kubernetes",
+    kubeconfig: "/n/kubeconfig",
+    podCIDRWait: "60s",
+    syncWait: "30s",
+  });
+});
+
+Deno.test("parseClusterSource() takes files and kubernetes and says what to use otherwise", () => {
+  assertEquals(parseClusterSource("files", "--source"), "files");
+  assertEquals(parseClusterSource("kubernetes", "--source"), "kubernetes");
+  assertThrows(
+    () => parseClusterSource("etcd", "--source"),
+    TypeError,
+    'Unknown cluster source in --source: "etcd": use files or kubernetes',
+  );
+});
+
+Deno.test("sourceUnsupported() is silent for files and names a reason or nothing for kubernetes", async () => {
+  assertEquals(await sourceUnsupported("files"), undefined);
+  const reason = await sourceUnsupported("kubernetes");
+  if (reason !== undefined) {
+    assert(
+      reason.startsWith("the fake API server is not in this checkout") ||
+        reason.startsWith("the daemon does not accept cluster.source: kubernetes yet"),
+      reason,
+    );
+  }
 });
 
 Deno.test("formatRoute() and formatRule() read ip -json -N output", () => {

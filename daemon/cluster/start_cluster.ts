@@ -113,11 +113,13 @@ export async function startFeed(
   const feed = new ClusterFeed(source, state, { log });
   const onAbort = () => void source.close();
   signal?.addEventListener("abort", onAbort, { once: true });
+  // A stop that came before this listener (during the earlier steps of start-up) counts too.
+  if (signal?.aborted) onAbort();
   try {
     await feed.list();
   } catch (err) {
-    if (signal?.aborted) throw signal.reason;
     await source.close();
+    if (signal?.aborted) throw signal.reason;
     throw err;
   } finally {
     signal?.removeEventListener("abort", onAbort);
@@ -209,15 +211,18 @@ export async function startCluster(
     await feed.stop();
   };
   try {
-    const pools = await waitForPodCIDRs(state, {
-      nodeName: config.nodeName,
-      configured: config.podCIDRs,
-      source: feed.name,
-      configFile,
-      timeoutMs: cluster.podCIDRWaitMs,
-      log,
-      signal: context.signal,
-    });
+    // Blocks mode: the node's addresses come from IPPools, never from its Node.
+    const pools: PodCIDRs = config.ipam.mode === "blocks"
+      ? { podCIDRs: [], from: "blocks" }
+      : await waitForPodCIDRs(state, {
+        nodeName: config.nodeName,
+        configured: config.podCIDRs,
+        source: feed.name,
+        configFile,
+        timeoutMs: cluster.podCIDRWaitMs,
+        log,
+        signal: context.signal,
+      });
     if (pools.from === "node") {
       log.info("Learned pod CIDRs from this node's Node", {
         node: config.nodeName,
@@ -228,7 +233,11 @@ export async function startCluster(
       state,
       source: feed.name,
       pools,
-      poolsOrigin: pools.from === "node" ? `Node ${config.nodeName} in ${feed.name}` : configFile,
+      poolsOrigin: pools.from === "node"
+        ? `Node ${config.nodeName} in ${feed.name}`
+        : pools.from === "blocks"
+        ? `IPPools in ${feed.name}`
+        : configFile,
       async publish(endpoints) {
         if (!chosen.publishes || publisher !== undefined) return;
         const p = new EndpointPublisher(

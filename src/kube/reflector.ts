@@ -7,7 +7,7 @@
  * reports only the difference against its cache, decided by each object's resourceVersion, so a
  * relist is no delete/add storm. Other failures reconnect after an exponential backoff with
  * jitter; a 429 waits at least its `Retry-After`; a 404 for the whole kind (its CRD is not
- * installed) is reported as `missing` and retried slowly, never fatal. The API server
+ * installed) is reported as `missing` and retried slowly, never fatal, and keeps what was listed. The API server
  * unreachable leaves the cache as it was. Each object passes the `transform` hook before it is
  * kept, so only the fields the caller uses stay in memory. All waiting is on the injected clock,
  * all jitter from the injected random source.
@@ -85,7 +85,7 @@ export interface ReflectorOptions<T> {
   backoffInitialMs?: number;
   /** The longest retry delay. Default 30_000. */
   backoffMaxMs?: number;
-  /** The retry interval of a missing kind (CRD not installed). Default 60_000. */
+  /** The longest retry interval of a missing kind (CRD not installed), reached by doubling. Default 60_000. */
   missingRetryMs?: number;
 }
 
@@ -118,6 +118,8 @@ export class Reflector<T = KubeObject> {
   #resolveSynced!: () => void;
   #running: Promise<void> | undefined;
   #status: ReflectorStatus;
+  /** The current watch brought an event or a bookmark (it worked, whatever ends it). */
+  #progressed = false;
 
   /** Builds the reflector; nothing happens until `start()`. */
   constructor(client: ReflectorClient, type: ResourceType, options: ReflectorOptions<T> = {}) {
@@ -197,6 +199,10 @@ export class Reflector<T = KubeObject> {
       } catch (err) {
         this.#status.watching = false;
         if (signal.aborted) break;
+        // A watch that worked before it broke (a proxy cutting long connections) starts a new
+        // run of failures; one that fails before any event (a 410 storm) continues it.
+        if (this.#progressed) failures = 0;
+        this.#progressed = false;
         failures++;
         let delay = this.#backoff(failures);
         if (err instanceof ApiError && err.expired) {
@@ -204,7 +210,10 @@ export class Reflector<T = KubeObject> {
         } else if (err instanceof ApiError && err.notFound) {
           needList = true;
           this.#markMissing();
-          delay = this.#missingRetryMs;
+          // Doubling from the first delay up to the missing kind's interval: a CRD not served
+          // yet by a starting API server is back within seconds, one not installed is asked
+          // for once a minute.
+          delay = Math.min(this.#missingRetryMs, this.#backoffInitialMs * 2 ** (failures - 1));
         } else if (err instanceof ApiError && err.retryAfterSeconds !== undefined) {
           delay = Math.max(delay, err.retryAfterSeconds * 1000);
         }
@@ -272,9 +281,11 @@ export class Reflector<T = KubeObject> {
         delete this.#status.lastError;
       },
     });
+    this.#progressed = false;
     for await (const event of events) {
       this.#contact();
       if (event.type === "ERROR") throw event.error;
+      this.#progressed = true;
       const rv = event.object.metadata.resourceVersion;
       if (rv !== undefined && rv !== "") this.#status.resourceVersion = rv;
       this.#status.lastEventAt = this.#clock.now();
@@ -305,17 +316,16 @@ export class Reflector<T = KubeObject> {
     };
   }
 
-  /** The kind is not served: its objects are gone with it (a deleted CRD deletes them too). */
+  /**
+   * The kind is not served (404). Before the first list it counts as listed and empty. Once
+   * listed, its objects are kept until a list says otherwise: a restarting API server answers 404
+   * for custom resources until it has read their CRDs, and dropping a kind's policies for that
+   * would open what they isolate; a real CRD deletion deletes every object first, and the watch
+   * reports those deletes.
+   */
   #markMissing(): void {
     this.#status.missing = true;
-    const changes: ReflectorChange<T>[] = [...this.#cache].map(([key, e]) => ({
-      type: "deleted",
-      key,
-      object: e.value,
-    }));
-    this.#cache.clear();
     this.#markSynced();
-    if (changes.length > 0) this.#onChange(changes);
   }
 
   #markSynced(): void {

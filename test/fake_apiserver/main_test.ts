@@ -75,7 +75,7 @@ spec: {ingress: []}
     assertEquals((await call(`${url}/api/v1/nodes`)).status, 401);
     const nodes = await call(`${url}/api/v1/nodes`, { token: "secret" });
     assertEquals(nodes.body.items.length, 3);
-    const sg = await call(`${url}/apis/tern.dev/v1alpha1/namespaces/default/securitygroups/web`, {
+    const sg = await call(`${url}/apis/tern.dev/v1alpha1/securitygroups/web`, {
       token: "secret",
     });
     assertEquals(sg.status, 200);

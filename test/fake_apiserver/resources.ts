@@ -1,6 +1,6 @@
 /**
  * The resource types the fake API server knows: the built-in kinds tern reads (core `v1` nodes,
- * pods, namespaces, events; `networking.k8s.io/v1` networkpolicies) and the custom resources that
+ * pods, namespaces, serviceaccounts, events; `networking.k8s.io/v1` networkpolicies) and the custom resources that
  * exist only while their CustomResourceDefinition is installed (the EKS SecurityGroupPolicy, tern's
  * SecurityGroup, IPPool and IPAMBlock). A CRD manifest (`apiextensions.k8s.io/v1`) can also be
  * turned into a type with {@linkcode resourceTypeFromCrd}, so the CRDs tern ships install as is.
@@ -102,6 +102,10 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
       "status.nominatedNodeName",
     ],
   }),
+  builtin("", "v1", "serviceaccounts", "ServiceAccount", true, {
+    shortNames: ["sa"],
+    returnDeletedObject: true,
+  }),
   builtin("", "v1", "events", "Event", true, {
     shortNames: ["ev"],
     fieldLabels: [
@@ -150,7 +154,7 @@ export const KNOWN_CRDS: readonly ResourceType[] = [
   custom("vpcresources.k8s.aws", "v1beta1", "securitygrouppolicies", "SecurityGroupPolicy", true, [
     "sgp",
   ]),
-  custom("tern.dev", "v1alpha1", "securitygroups", "SecurityGroup", true, ["sg"]),
+  custom("tern.dev", "v1alpha1", "securitygroups", "SecurityGroup", false, ["sg"]),
   custom("tern.dev", "v1alpha1", "ippools", "IPPool", false),
   custom("tern.dev", "v1alpha1", "ipamblocks", "IPAMBlock", false),
 ];

@@ -492,7 +492,7 @@ Deno.test("list resourceVersion semantics: Exact, NotOlderThan, 0, and the inval
 
 Deno.test("discovery lists a CRD's group only while it is installed; a CRD not installed answers 404 with a Status", async () => {
   await withServer(async (fake) => {
-    const path = `${fake.url}/apis/tern.dev/v1alpha1/namespaces/default/securitygroups`;
+    const path = `${fake.url}/apis/tern.dev/v1alpha1/securitygroups`;
     const missing = await call(path);
     assertEquals([missing.status, missing.body.kind, missing.body.reason], [
       404,
@@ -513,7 +513,7 @@ Deno.test("discovery lists a CRD's group only while it is installed; a CRD not i
     assertEquals(gv.body.resources.map((r: any) => [r.name, r.kind, r.namespaced]), [[
       "securitygroups",
       "SecurityGroup",
-      true,
+      false,
     ]]);
     assertEquals((await call(path)).status, 200);
     const core = await call(`${fake.url}/api/v1`);
@@ -799,7 +799,7 @@ Deno.test("list items of built-in kinds carry no apiVersion/kind (kubernetes#303
     assertEquals([list.body.items[0].kind, list.body.items[0].apiVersion], [undefined, undefined]);
     assertEquals(list.body.items[0].metadata.name, "a");
     assertEquals((await call(`${fake.url}${PODS}/a`)).body.kind, "Pod");
-    const sg = `${fake.url}/apis/tern.dev/v1alpha1/namespaces/default/securitygroups`;
+    const sg = `${fake.url}/apis/tern.dev/v1alpha1/securitygroups`;
     await call(sg, {
       method: "POST",
       body: { apiVersion: "tern.dev/v1alpha1", kind: "SecurityGroup", metadata: { name: "g" } },

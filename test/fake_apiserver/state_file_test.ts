@@ -33,7 +33,7 @@ Deno.test("a fake restarted from its saved state keeps objects, CRDs and the rev
       const pod = second.get({ apiVersion: "v1", kind: "Pod", name: "a" });
       assertEquals(pod?.metadata?.uid, uid);
       const sgs = await call(
-        `${second.url}/apis/tern.dev/v1alpha1/namespaces/default/securitygroups`,
+        `${second.url}/apis/tern.dev/v1alpha1/securitygroups`,
       );
       assertEquals(sgs.body.items.map((o: { metadata: { name: string } }) => o.metadata.name), [
         "g",

@@ -368,7 +368,7 @@ Deno.test("restart keeps the store and the port; watches break and resume from t
 
 Deno.test("uninstalling a CRD ends its watches and its path answers 404", async () => {
   await withServer(async (fake) => {
-    const path = `${fake.url}/apis/tern.dev/v1alpha1/namespaces/default/securitygroups`;
+    const path = `${fake.url}/apis/tern.dev/v1alpha1/securitygroups`;
     const w = await WatchReader.open(`${path}?watch=1&resourceVersion=${fake.rv}`);
     const r = await call(path, {
       method: "POST",
