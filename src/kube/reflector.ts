@@ -6,7 +6,9 @@
  * make a tight loop. When the version is too old (410 `Gone`/`Expired`) it lists again and
  * reports only the difference against its cache, decided by each object's resourceVersion, so a
  * relist is no delete/add storm. Other failures reconnect after an exponential backoff with
- * jitter; a 429 waits at least its `Retry-After`; a 404 for the whole kind (its CRD is not
+ * jitter, which a healthy watch (one that delivered a change or bookmark, or stayed open for the
+ * longest backoff) resets: a watch broken after hours of service is renewed within a second, not
+ * after the backoff that earlier faults had built up; a 429 waits at least its `Retry-After`; a 404 for the whole kind (its CRD is not
  * installed) is reported as `missing` and retried slowly, never fatal. The API server
  * unreachable leaves the cache as it was. Each object passes the `transform` hook before it is
  * kept, so only the fields the caller uses stay in memory. All waiting is on the injected clock,
@@ -16,7 +18,7 @@
 import { type Clock, realClock, sleep } from "../clock.ts";
 import type { KubeClient, ResourceType } from "./client.ts";
 import { ApiError } from "./errors.ts";
-import type { KubeObject } from "./watch_stream.ts";
+import type { KubeObject, WatchObjectEvent } from "./watch_stream.ts";
 
 /** What a reflector needs of the client (a `KubeClient`, or a fake in tests). */
 export type ReflectorClient = Pick<KubeClient, "listAll" | "watch">;
@@ -117,6 +119,8 @@ export class Reflector<T = KubeObject> {
   readonly #abort = new AbortController();
   #resolveSynced!: () => void;
   #running: Promise<void> | undefined;
+  /** The current watch delivered something or stayed open long: it ends a run of failures. */
+  #healthyWatch = false;
   #status: ReflectorStatus;
 
   /** Builds the reflector; nothing happens until `start()`. */
@@ -197,6 +201,9 @@ export class Reflector<T = KubeObject> {
       } catch (err) {
         this.#status.watching = false;
         if (signal.aborted) break;
+        // A watch that served well ends the run: the storm's 410 (its first event) does not.
+        if (this.#healthyWatch) failures = 0;
+        this.#healthyWatch = false;
         failures++;
         let delay = this.#backoff(failures);
         if (err instanceof ApiError && err.expired) {
@@ -260,6 +267,8 @@ export class Reflector<T = KubeObject> {
   /** One watch, until the server ends it cleanly; throws on a failure or an ERROR event. */
   async #watch(signal: AbortSignal): Promise<void> {
     const timeoutSeconds = Math.floor(this.#watchTimeoutSeconds * (1 + this.#random()));
+    this.#healthyWatch = false;
+    let openedAt: number | undefined;
     const events = this.#client.watch(this.type, {
       resourceVersion: this.#status.resourceVersion,
       timeoutSeconds,
@@ -267,35 +276,48 @@ export class Reflector<T = KubeObject> {
       allowWatchBookmarks: true,
       signal,
       onOpen: () => {
+        openedAt = this.#clock.now();
         this.#status.watching = true;
         this.#contact();
         delete this.#status.lastError;
       },
     });
-    for await (const event of events) {
-      this.#contact();
-      if (event.type === "ERROR") throw event.error;
-      const rv = event.object.metadata.resourceVersion;
-      if (rv !== undefined && rv !== "") this.#status.resourceVersion = rv;
-      this.#status.lastEventAt = this.#clock.now();
-      if (event.type === "BOOKMARK") continue;
-      const key = keyOf(event.object);
-      const old = this.#cache.get(key);
-      if (event.type === "DELETED") {
-        if (old === undefined) continue;
-        this.#cache.delete(key);
-        this.#onChange([{ type: "deleted", key, object: old.value }]);
-        continue;
+    try {
+      for await (const event of events) {
+        this.#contact();
+        if (event.type === "ERROR") throw event.error;
+        this.#healthyWatch = true;
+        this.#apply(event);
       }
-      const entry = this.#entry(event.object);
-      this.#cache.set(key, entry);
-      this.#onChange([
-        old === undefined
-          ? { type: "added", key, object: entry.value }
-          : { type: "modified", key, object: entry.value, previous: old.value },
-      ]);
+    } finally {
+      if (openedAt !== undefined && this.#clock.now() - openedAt >= this.#backoffMaxMs) {
+        this.#healthyWatch = true;
+      }
     }
     this.#status.watching = false;
+  }
+
+  /** One event of a watch (not an ERROR) into the cache. */
+  #apply(event: WatchObjectEvent<KubeObject>): void {
+    const rv = event.object.metadata.resourceVersion;
+    if (rv !== undefined && rv !== "") this.#status.resourceVersion = rv;
+    this.#status.lastEventAt = this.#clock.now();
+    if (event.type === "BOOKMARK") return;
+    const key = keyOf(event.object);
+    const old = this.#cache.get(key);
+    if (event.type === "DELETED") {
+      if (old === undefined) return;
+      this.#cache.delete(key);
+      this.#onChange([{ type: "deleted", key, object: old.value }]);
+      return;
+    }
+    const entry = this.#entry(event.object);
+    this.#cache.set(key, entry);
+    this.#onChange([
+      old === undefined
+        ? { type: "added", key, object: entry.value }
+        : { type: "modified", key, object: entry.value, previous: old.value },
+    ]);
   }
 
   #entry(object: KubeObject): Entry<T> {

@@ -223,6 +223,55 @@ Deno.test("failures back off exponentially with jitter, up to 30 s", async () =>
   );
 });
 
+Deno.test("a watch that served events and then broke is renewed after the first backoff, not the built-up one", async () => {
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [], "5");
+    const n = watches(server).length;
+    // Four refused watches build the backoff up (1, 2, 4, 8 s), then one serves and breaks.
+    if (n <= 4) return status(500, "InternalError", "etcd is down");
+    const s = server.stream();
+    if (n === 5) {
+      s.event("ADDED", podObject("a", "6"));
+      s.write('{"type":"ADDED","obj');
+      s.end();
+    }
+    return s.response;
+  }, async ({ server, clock, reflector, errors }) => {
+    for (let i = 1; i <= 4; i++) {
+      await until(() => errors.length === i, `failure ${i}`);
+      await clock.tick(clock.nextAt()! - clock.now());
+    }
+    await until(() => errors.length === 5, "the break after an event");
+    assertEquals(reflector.items().length, 1);
+    await clock.tick(1_000); // the first backoff (random 0.999: ~1 s), not ~16 s
+    await until(() => watches(server).length === 6, "the watch renewed within a second");
+    assertEquals(watches(server)[5]!.query.get("resourceVersion"), "6");
+  });
+});
+
+Deno.test("a 410 storm keeps backing off: a watch whose first event is the ERROR is no success", async () => {
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [], "5");
+    const s = server.stream();
+    s.event("ERROR", { kind: "Status", code: 410, reason: "Expired", message: "too old" });
+    s.end();
+    return s.response;
+  }, async ({ server, clock, errors }) => {
+    const times: number[] = [];
+    for (let i = 1; i <= 4; i++) {
+      await until(() => errors.length === i, `410 number ${i}`);
+      times.push(clock.now());
+      await clock.tick(clock.nextAt()! - clock.now());
+      await until(() => lists(server).length === i + 1, `relist ${i}`);
+      // the watch after the relist waits out the 1 s between watches, if any is left
+      const next = clock.nextAt();
+      if (next !== undefined && errors.length === i) await clock.tick(next - clock.now());
+    }
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    assert(gaps[2]! > gaps[0]! * 2, `the backoff did not grow: ${gaps}`);
+  });
+});
+
 Deno.test("a kind whose CRD is missing is reported, counted as synced and retried slowly", async () => {
   let installed = false;
   await withReflector((req, server) => {
