@@ -18,6 +18,9 @@
  * - `policy`: throughput and new-connection rate between two pods with 0, 1k and 10k
  *   security-group rules, against the same 10k rules as a linear iptables chain, and policy
  *   programming latency (`scripts/bench_policy.ts`, also runnable alone).
+ * - `kube-admit`: on the `kubernetes` source, from ADD on one node to a peer node's policy
+ *   admitting the new pod, with ternd's `tern.dev/pod-ips` annotation and with only kubelet's
+ *   status write (`scripts/bench_kube_admit.ts`, also runnable alone).
  *
  * Flags: `--pods N`, `--rounds R` (alternating tern and ptp to cancel drift), `--iperf-seconds S`
  * (default 2), `--iperf-rounds R` (default 5), `--udp-bitrate B` (default 2G, total per run),
@@ -27,11 +30,14 @@
  * `--isolated` (iperf: an allow-all ingress NetworkPolicy selects tern's pods, so their traffic
  * goes through policy chains and tern's table tracks connections; pair it with `--ptp-conntrack`),
  * `--policy-pairs N` (policy: alternating 0-rule/case pairs for 10k and 1k rules, default 6),
+ * `--admit-pods N` (kube-admit: new pods per series, default 20), `--status-delay-ms MS`
+ * (kube-admit: kubelet's status write after ADD, default 1000),
  * `--json FILE`. Uses the built `dist/tern` (the bench builds
  * it when missing or stale), so what is measured is what `install.sh` installs.
  * @module
  */
 import { benchPolicy, formatPolicyBench } from "./bench_policy.ts";
+import { benchKubeAdmit, formatKubeAdmit, kubeAdmitSummary } from "./bench_kube_admit.ts";
 import { parseArgs } from "node:util";
 import { Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
@@ -135,6 +141,7 @@ export const BENCHMARKS = [
   "idle",
   "reconcile",
   "policy",
+  "kube-admit",
 ] as const;
 
 /** One benchmark's name. */
@@ -598,6 +605,8 @@ async function main(): Promise<number> {
       "ptp-conntrack": { type: "boolean", default: false },
       isolated: { type: "boolean", default: false },
       "policy-pairs": { type: "string", default: "6" },
+      "admit-pods": { type: "string", default: "20" },
+      "status-delay-ms": { type: "string", default: "1000" },
       json: { type: "string" },
     },
   });
@@ -647,6 +656,19 @@ async function main(): Promise<number> {
             summary[`policy.${c.name}.connRatioP75`] = c.connRatioP75!;
           }
         }
+        break;
+      }
+      case "kube-admit": {
+        const result = await benchKubeAdmit({
+          pods: Number(values["admit-pods"]),
+          statusDelayMs: Number(values["status-delay-ms"]),
+        });
+        console.log(
+          `\nkube-admit: ADD on node-1 → node-2's policy admits the pod\n${
+            formatKubeAdmit(result)
+          }`,
+        );
+        Object.assign(summary, kubeAdmitSummary(result));
         break;
       }
     }
