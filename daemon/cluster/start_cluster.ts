@@ -44,6 +44,12 @@ export interface ChosenSource {
   publish: EndpointsPublish;
   /** Whether this node publishes (`publishEndpoints` of files, `publishPodIPs` of kubernetes). */
   publishes: boolean;
+  /**
+   * From an endpoint's change to its publication: files 100 ms (fifty concurrent ADDs make a few
+   * file writes, not fifty); kubernetes 0 (each pod is its own PATCH, so waiting batches nothing,
+   * and a peer admits a new pod only once its annotation is in).
+   */
+  publishDelayMs: number;
   /** The `kubernetes` source, for its per-kind status; undefined for files. */
   kubernetes?: KubernetesSource;
 }
@@ -68,6 +74,7 @@ export async function clusterSource(
         }),
         publish: (nodeName, endpoints) => publishEndpoints(cluster.dir, { nodeName, endpoints }),
         publishes: cluster.publishEndpoints,
+        publishDelayMs: 100,
       };
     case "kubernetes": {
       const source = await connectKubernetesSource({
@@ -88,6 +95,7 @@ export async function clusterSource(
         source,
         publish: (_nodeName, endpoints) => annotate(endpoints),
         publishes: cluster.publishPodIPs,
+        publishDelayMs: 0,
         kubernetes: source,
       };
     }
@@ -225,7 +233,7 @@ export async function startCluster(
         const p = new EndpointPublisher(
           (list) => publish(config.nodeName, list),
           () => endpoints.list().map(published),
-          { log },
+          { log, delayMs: chosen.publishDelayMs },
         );
         publisher = p;
         endpoints.subscribe(() => p.markDirty());
