@@ -158,7 +158,7 @@ export interface KubernetesSourceOptions {
   /** Passed to every reflector (page size, timeouts, backoff). Default the reflector's defaults. */
   reflector?: Omit<
     ReflectorOptions<Parsed>,
-    "transform" | "onChange" | "onError" | "clock" | "random"
+    "transform" | "onChange" | "onError" | "onReachable" | "clock" | "random"
   >;
   /** Called after each failure of a kind, with the wait before the next attempt (for the daemon's log). */
   onError?: (kind: string, error: unknown, retryInMs: number) => void;
@@ -211,6 +211,11 @@ export class KubernetesSource implements ClusterSource {
             this.#firstListFailure.delete(spec.type.kind);
           }
           options.onError?.(spec.type.kind, error, retryInMs);
+        },
+        // One kind reaching the server again means it is back: the others need not wait out
+        // their backoff (up to 30 s after a long outage).
+        onReachable: () => {
+          for (const r of this.#reflectors) if (r.type !== spec.type) r.retryNow();
         },
       })
     );

@@ -17,7 +17,7 @@
  */
 import { type Clock, realClock, sleep } from "../clock.ts";
 import type { KubeClient, ResourceType } from "./client.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, KubeNetworkError } from "./errors.ts";
 import type { KubeObject, WatchObjectEvent } from "./watch_stream.ts";
 
 /** What a reflector needs of the client (a `KubeClient`, or a fake in tests). */
@@ -71,6 +71,11 @@ export interface ReflectorOptions<T> {
   onChange?: (changes: ReflectorChange<T>[]) => void;
   /** Called after each failure, with the error and the wait before the next attempt (for logs). */
   onError?: (error: unknown, retryInMs: number) => void;
+  /**
+   * Called when a list or watch succeeds after the server could not be reached: it answers again,
+   * so the reflectors of its other kinds may stop waiting ({@linkcode Reflector.retryNow}).
+   */
+  onReachable?: () => void;
   /** Default the real clock. */
   clock?: Clock;
   /** Uniform in [0, 1), for jitter. Default `Math.random`. */
@@ -106,6 +111,7 @@ export class Reflector<T = KubeObject> {
   readonly #transform: (object: KubeObject) => T;
   readonly #onChange: (changes: ReflectorChange<T>[]) => void;
   readonly #onError: (error: unknown, retryInMs: number) => void;
+  readonly #onReachable: () => void;
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #pageSize: number;
@@ -121,6 +127,10 @@ export class Reflector<T = KubeObject> {
   #running: Promise<void> | undefined;
   /** The current watch delivered something or stayed open long: it ends a run of failures. */
   #healthyWatch = false;
+  /** The last failure was the server out of reach (a network error). */
+  #unreachable = false;
+  /** Cuts the current wait after a network error short; undefined while not in one. */
+  #nap: AbortController | undefined;
   #status: ReflectorStatus;
 
   /** Builds the reflector; nothing happens until `start()`. */
@@ -130,6 +140,7 @@ export class Reflector<T = KubeObject> {
     this.#transform = options.transform ?? ((object) => object as unknown as T);
     this.#onChange = options.onChange ?? (() => {});
     this.#onError = options.onError ?? (() => {});
+    this.#onReachable = options.onReachable ?? (() => {});
     this.#clock = options.clock ?? realClock;
     this.#random = options.random ?? Math.random;
     this.#pageSize = options.pageSize ?? 500;
@@ -162,6 +173,15 @@ export class Reflector<T = KubeObject> {
   async stop(): Promise<void> {
     this.#abort.abort(new Error(`Reflector of ${this.type.kind} stopped`));
     await this.#running;
+  }
+
+  /**
+   * Ends a wait after a network error now (the server answers other kinds again: see
+   * `onReachable`); the next attempt follows at once, still no sooner than the least interval
+   * between watches. A wait the server asked for (429) or a missing kind's slow retry is kept.
+   */
+  retryNow(): void {
+    this.#nap?.abort();
   }
 
   /** A copy of the status. */
@@ -217,11 +237,16 @@ export class Reflector<T = KubeObject> {
         }
         this.#status.lastError = { message: describe(err), at: this.#clock.now() };
         this.#status.reconnects++;
+        this.#unreachable = err instanceof KubeNetworkError;
         this.#onError(err, delay);
+        const nap = new AbortController();
+        if (this.#unreachable) this.#nap = nap;
         try {
-          await sleep(this.#clock, delay, signal);
+          await sleep(this.#clock, delay, AbortSignal.any([signal, nap.signal]));
         } catch {
-          break;
+          if (signal.aborted) break;
+        } finally {
+          this.#nap = undefined;
         }
       }
     }
@@ -241,6 +266,7 @@ export class Reflector<T = KubeObject> {
       map: (object) => [keyOf(object), this.#entry(object)],
     });
     this.#contact();
+    this.#reached();
     const fresh = new Map(list.items);
     const changes: ReflectorChange<T>[] = [];
     for (const [key, entry] of fresh) {
@@ -279,6 +305,7 @@ export class Reflector<T = KubeObject> {
         openedAt = this.#clock.now();
         this.#status.watching = true;
         this.#contact();
+        this.#reached();
         delete this.#status.lastError;
       },
     });
@@ -344,6 +371,13 @@ export class Reflector<T = KubeObject> {
     if (this.#status.synced) return;
     this.#status.synced = true;
     this.#resolveSynced();
+  }
+
+  /** The server answered: if it was out of reach, say so once. */
+  #reached(): void {
+    if (!this.#unreachable) return;
+    this.#unreachable = false;
+    this.#onReachable();
   }
 
   #contact(): void {

@@ -1,7 +1,14 @@
 import { assert, assertEquals } from "../../test/assert.ts";
 import { FakeClock } from "../clock.ts";
 import { KubeClient, type ResourceType } from "./client.ts";
-import { keyOf, Reflector, type ReflectorChange, type ReflectorOptions } from "./reflector.ts";
+import {
+  keyOf,
+  Reflector,
+  type ReflectorChange,
+  type ReflectorClient,
+  type ReflectorOptions,
+} from "./reflector.ts";
+import { ApiError, KubeNetworkError } from "./errors.ts";
 import {
   json,
   podObject,
@@ -353,4 +360,102 @@ Deno.test("transform keeps only what is used before caching", async () => {
         metadata: { name: o.metadata.name, namespace: o.metadata.namespace },
       }) as KubeObject,
   });
+});
+
+/** A client whose server is out of reach while `state.down`; else empty lists, quiet watches. */
+function flakyClient(state: { down: boolean; refuse?: boolean }, calls: string[]): ReflectorClient {
+  const fail = (what: string) => {
+    if (state.refuse) {
+      throw new ApiError({
+        code: 503,
+        reason: "ServiceUnavailable",
+        message: "shutting down",
+        request: what,
+      });
+    }
+    throw new KubeNetworkError(`Cannot reach the Kubernetes API server: ${what}: refused`);
+  };
+  return {
+    listAll: (async (type: ResourceType) => {
+      calls.push(`list ${type.kind}`);
+      if (state.down) fail("list");
+      return { items: [], resourceVersion: "1", pages: 1 };
+    }) as unknown as ReflectorClient["listAll"],
+    watch: async function* (
+      type: ResourceType,
+      options: { signal?: AbortSignal; onOpen?: () => void },
+    ) {
+      calls.push(`watch ${type.kind}`);
+      if (state.down) fail("watch");
+      options.onOpen?.();
+      await new Promise<void>((resolve) => {
+        if (options.signal?.aborted) resolve();
+        options.signal?.addEventListener("abort", () => resolve(), { once: true });
+      });
+    } as unknown as ReflectorClient["watch"],
+  };
+}
+
+Deno.test("when one kind reaches the server again, retryNow() ends the others' network backoff", async () => {
+  const clock = new FakeClock();
+  const state = { down: true };
+  const calls: string[] = [];
+  const client = flakyClient(state, calls);
+  const nodes = { ...PODS, kind: "Node", plural: "nodes", namespaced: false };
+  let failures = 0;
+  let reachable = 0;
+  const b = new Reflector(client, nodes, {
+    clock,
+    random: () => 0.999,
+    onError: () => failures++,
+  });
+  const a = new Reflector(client, PODS, {
+    clock,
+    random: () => 0, // a's waits are half of b's: a comes back first
+    onError: () => failures++,
+    onReachable: () => {
+      reachable++;
+      b.retryNow();
+    },
+  });
+  try {
+    a.start();
+    b.start();
+    await until(() => failures === 2, "both first lists failed");
+    // A few more failures: b's wait grows to ~8 s, a's to ~4 s.
+    while (failures < 8) {
+      const n = failures;
+      await clock.tick(clock.nextAt()! - clock.now());
+      await until(() => failures > n, `failure ${n + 1}`);
+    }
+    state.down = false;
+    const lists = () => calls.filter((c) => c === "list Node").length;
+    const before = lists();
+    // Only up to a's attempt: b's own wait (twice a's) has not run out when it lists.
+    await clock.tick(clock.nextAt()! - clock.now());
+    await until(() => a.status().synced && b.status().synced, "b's list, at once after a's");
+    assertEquals([lists(), reachable], [before + 1, 1]);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+Deno.test("retryNow() keeps a wait after a refusal: only an unreachable server is retried early", async () => {
+  const clock = new FakeClock();
+  const state = { down: true, refuse: true };
+  const calls: string[] = [];
+  const r = new Reflector(flakyClient(state, calls), PODS, { clock, random: () => 0.999 });
+  try {
+    r.start();
+    await until(() => r.status().lastError !== undefined, "the 503");
+    state.down = false;
+    r.retryNow();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assertEquals(calls, ["list Pod"], "no retry before the backoff ran out");
+    await clock.tick(1_000);
+    await until(() => r.status().synced, "the retry after the backoff");
+  } finally {
+    await r.stop();
+  }
 });
