@@ -237,6 +237,8 @@ export async function startCluster(
         );
         publisher = p;
         endpoints.subscribe(() => p.markDirty());
+        // After an outage the annotations wait for no backoff: the server answers again.
+        kubernetes?.onReachable(() => p.retryNow());
         state.subscribe((change) => {
           if (touchesOwnEndpoints(change, config.nodeName)) p.markDirty();
         });

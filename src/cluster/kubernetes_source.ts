@@ -185,6 +185,7 @@ export class KubernetesSource implements ClusterSource {
   #version = 0;
   #isSynced = false;
   #wake: () => void = () => {};
+  readonly #reachableListeners = new Set<() => void>();
 
   /** Builds the source on `client`; nothing is requested until `start()`, `list()` or `watch()`. */
   constructor(client: KubeClient, options: KubernetesSourceOptions = {}) {
@@ -216,6 +217,7 @@ export class KubernetesSource implements ClusterSource {
         // their backoff (up to 30 s after a long outage).
         onReachable: () => {
           for (const r of this.#reflectors) if (r.type !== spec.type) r.retryNow();
+          for (const listener of this.#reachableListeners) listener();
         },
       })
     );
@@ -272,6 +274,15 @@ export class KubernetesSource implements ClusterSource {
     } finally {
       this.#watching = false;
     }
+  }
+
+  /**
+   * Calls `listener` each time the API server answers again after it could not be reached (so
+   * writes that failed meanwhile may be retried now); returns the function that unsubscribes.
+   */
+  onReachable(listener: () => void): () => void {
+    this.#reachableListeners.add(listener);
+    return () => this.#reachableListeners.delete(listener);
   }
 
   /** Stops every reflector and ends the watch. Idempotent. */
