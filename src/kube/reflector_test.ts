@@ -376,10 +376,14 @@ function flakyClient(state: { down: boolean; refuse?: boolean }, calls: string[]
     throw new KubeNetworkError(`Cannot reach the Kubernetes API server: ${what}: refused`);
   };
   return {
-    listAll: (async (type: ResourceType) => {
+    listAll: ((type: ResourceType) => {
       calls.push(`list ${type.kind}`);
-      if (state.down) fail("list");
-      return { items: [], resourceVersion: "1", pages: 1 };
+      try {
+        if (state.down) fail("list");
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return Promise.resolve({ items: [], resourceVersion: "1", pages: 1 });
     }) as unknown as ReflectorClient["listAll"],
     watch: async function* (
       type: ResourceType,
@@ -388,10 +392,12 @@ function flakyClient(state: { down: boolean; refuse?: boolean }, calls: string[]
       calls.push(`watch ${type.kind}`);
       if (state.down) fail("watch");
       options.onOpen?.();
-      await new Promise<void>((resolve) => {
-        if (options.signal?.aborted) resolve();
-        options.signal?.addEventListener("abort", () => resolve(), { once: true });
+      // Open and quiet until the reflector stops: no event ever comes.
+      const never = await new Promise<undefined>((resolve) => {
+        if (options.signal?.aborted) resolve(undefined);
+        options.signal?.addEventListener("abort", () => resolve(undefined), { once: true });
       });
+      if (never !== undefined) yield never;
     } as unknown as ReflectorClient["watch"],
   };
 }
