@@ -22,6 +22,8 @@ import { errorMessage } from "../src/lib/errors.ts";
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
 import { type BuildInfo, buildInfoCandidates, readBuildInfo } from "./build_info.ts";
 import { renderEndpoints, renderStatus } from "./render.ts";
+import { renderClusterIpam } from "./cluster_ipam_render.ts";
+import type { ClusterReport } from "../src/ipam/cluster_report.ts";
 
 /** What the CLI needs of the daemon. */
 export interface CliDaemon {
@@ -53,6 +55,8 @@ export interface CliDeps {
   err(text: string): void;
   /** This build's BUILD-INFO.json, when there is one. */
   buildInfo(): Promise<BuildInfo | undefined>;
+  /** The cluster's pools and blocks, from the API server (`kubeconfig`, else in-cluster). */
+  clusterIpam(kubeconfig: string | undefined): Promise<ClusterReport>;
 }
 
 const encoder = new TextEncoder();
@@ -63,6 +67,20 @@ export const defaultCliDeps: CliDeps = {
   out: (text) => void Deno.stdout.writeSync(encoder.encode(text)),
   err: (text) => void Deno.stderr.writeSync(encoder.encode(text)),
   buildInfo: () => readBuildInfo(buildInfoCandidates(import.meta.url, Deno.execPath())),
+  async clusterIpam(kubeconfig) {
+    // Loaded only here: the other commands never pay for the Kubernetes client.
+    const { KubeClient } = await import("../src/kube/client.ts");
+    const { resolveConnection } = await import("../src/kube/kubeconfig.ts");
+    const { readClusterIpam } = await import("../src/ipam/cluster_report.ts");
+    const client = new KubeClient(await resolveConnection({ kubeconfig }), {
+      requestTimeoutMs: 10_000,
+    });
+    try {
+      return await readClusterIpam(client);
+    } finally {
+      client.close();
+    }
+  },
 };
 
 /** `tern help`. */
@@ -75,6 +93,9 @@ commands:
               problems and failing changes; policy in brief
   ipam ls     the endpoints the daemon knows: container, interface, address, state, veth, pod
               (--wide shows whole container IDs)
+  ipam ls --cluster
+              the cluster's IPPools and each node's blocks with their use (ipam.mode: blocks),
+              read from the API server (--kubeconfig PATH, else $KUBECONFIG, else in-cluster)
   policy status
               how the node enforces policy (pods programmed and held, last transaction,
               table checks), then each policy: the pods it selects, what is enforced, what not
@@ -109,6 +130,8 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
         socket: { type: "string", default: DEFAULT_SOCKET },
         json: { type: "boolean", default: false },
         wide: { type: "boolean", default: false },
+        cluster: { type: "boolean", default: false },
+        kubeconfig: { type: "string" },
         all: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -161,6 +184,13 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
       case "ipam": {
         if (rest[0] !== "ls" || rest.length > 1) {
           return usageError(`Unknown ipam command: ${rest.join(" ") || "(none)"}: try ipam ls`);
+        }
+        if (values.cluster) {
+          const kubeconfig = values.kubeconfig ?? (Deno.env.get("KUBECONFIG") || undefined);
+          const report = await deps.clusterIpam(kubeconfig);
+          if (json) print(report);
+          else deps.out(renderClusterIpam(report));
+          return 0;
         }
         const endpoints = await deps.daemon(values.socket).endpoints();
         if (json) print(endpoints);

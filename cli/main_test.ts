@@ -67,6 +67,7 @@ function harness(daemon: Partial<CliDaemon> | Error = {}) {
     out: (t) => void out.push(t),
     err: (t) => void err.push(t),
     buildInfo: () => Promise.resolve({ mode: "bundle", denoVersion: "2.9.6", builtAt: "T" }),
+    clusterIpam: () => Promise.reject(new Error("not part of this test")),
   };
   return {
     deps,
@@ -262,4 +263,37 @@ Deno.test("tern policy without a known subcommand is a usage error", async () =>
   const h = harness();
   assertEquals(await runCli(["policy", "list"], h.deps), 2);
   assertStringIncludes(h.err, "Unknown policy command: list: try policy status");
+});
+
+Deno.test("tern ipam ls --cluster reads pools and blocks from the API server of --kubeconfig", async () => {
+  const { startFakeApiServer } = await import("../test/fake_apiserver/server.ts");
+  const { fakeKubeconfig } = await import("../test/fake_apiserver/kubeconfig.ts");
+  const fake = await startFakeApiServer({ crds: ["ippools.tern.dev", "ipamblocks.tern.dev"] });
+  const dir = await Deno.makeTempDir();
+  try {
+    fake.create({
+      apiVersion: "tern.dev/v1alpha1",
+      kind: "IPPool",
+      metadata: { name: "default" },
+      spec: { cidr: "10.244.0.0/16" },
+    } as never);
+    fake.create({
+      apiVersion: "tern.dev/v1alpha1",
+      kind: "IPAMBlock",
+      metadata: { name: "10-244-0-64-26" },
+      spec: { cidr: "10.244.0.64/26", pool: "default", node: "node-a" },
+      status: { allocated: 5 },
+    } as never);
+    const kubeconfig = `${dir}/kubeconfig`;
+    await Deno.writeTextFile(kubeconfig, fakeKubeconfig({ server: fake.url }));
+    const h = harness();
+    h.deps.clusterIpam = defaultCliDeps.clusterIpam;
+    assertEquals(await runCli(["ipam", "ls", "--cluster", "--kubeconfig", kubeconfig], h.deps), 0);
+    assertStringIncludes(h.out, "default  10.244.0.0/16  /26    1 of 1024");
+    assertStringIncludes(h.out, "node-a  10.244.0.64/26  default  5 of 64");
+    assertEquals(h.sockets, [], "the daemon is not asked");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await fake.close();
+  }
 });

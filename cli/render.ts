@@ -171,7 +171,12 @@ function routingFields(routing: RoutingStatus, now: number): [string, string][] 
       routing.peers.filter((p) => p.routed.length > 0).length
     } of ${routing.peers.length} peers`;
   const fields: [string, string][] = [
-    ["routing", `${mode}; pod CIDRs from the ${routing.podCIDRsFrom}`],
+    [
+      "routing",
+      routing.podCIDRsFrom === "blocks"
+        ? `${mode}; addresses from blocks of IPPools`
+        : `${mode}; pod CIDRs from the ${routing.podCIDRsFrom}`,
+    ],
     [
       "owned",
       `${r.ownedRoutes} routes, ${r.ownedRules} rules; ${r.passes} passes every ${

@@ -62,6 +62,22 @@ export interface KubernetesClusterConfig extends ClusterCommon {
   publishPodIPs: boolean;
 }
 
+/** `ipam.blocks`: the warm targets of blocks mode, in the AWS IPAM daemon's terms. */
+export interface BlocksConfig {
+  /** Free addresses to keep ready. */
+  warmIPTarget: number;
+  /** Addresses (used or free) held even when idle. */
+  minimumIPTarget: number;
+  /** Blocks this node may own at most. */
+  maxBlocks: number;
+  /** How long a block must be empty before it is given back. */
+  releaseCooldownMs: number;
+  /** How long a Node must be gone before the other daemons release its blocks. */
+  nodeGracePeriodMs: number;
+  /** How often the warm pool is checked even when nothing changed. */
+  intervalMs: number;
+}
+
 /** The `cluster` section: where cluster state comes from. */
 export type ClusterConfig = FilesClusterConfig | KubernetesClusterConfig;
 
@@ -95,6 +111,14 @@ export interface DaemonConfig {
   ipam: {
     /** How long a released address rests before it is handed out again, unless nothing else is free. */
     releaseCooldownMs: number;
+    /**
+     * `node-cidr` (default): addresses come from the node's pod CIDRs. `blocks`: from blocks of
+     * cluster IPPools claimed through the Kubernetes API (docs/ipam.md); needs
+     * `cluster.source: kubernetes`.
+     */
+    mode: "node-cidr" | "blocks";
+    /** The warm pool of blocks mode. */
+    blocks: BlocksConfig;
   };
   gc: {
     /** How often the sweep runs. */
@@ -191,6 +215,19 @@ function duration(fallback: string, minMs: number) {
   });
 }
 
+function count(min: number, max: number) {
+  return z.unknown().transform((value, ctx) => {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${formatValue(value)} must be an integer ${min}..${max}`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
+
 const schema = z.strictObject({
   nodeName: z.string().superRefine((value, ctx) => {
     if (value !== "" && !isNodeName(value)) {
@@ -226,7 +263,18 @@ const schema = z.strictObject({
     }
     return value;
   }),
-  ipam: z.strictObject({ releaseCooldown: duration("30s", 0) }).prefault({}),
+  ipam: z.strictObject({
+    releaseCooldown: duration("30s", 0),
+    mode: z.enum(["node-cidr", "blocks"]).default("node-cidr"),
+    blocks: z.strictObject({
+      warmIPTarget: count(0, 65_536).default(8),
+      minimumIPTarget: count(0, 1 << 24).default(0),
+      maxBlocks: count(1, 65_536).default(32),
+      releaseCooldown: duration("5m", 0),
+      nodeGracePeriod: duration("5m", 0),
+      interval: duration("30s", 100),
+    }).prefault({}),
+  }).prefault({}),
   gc: z.strictObject({
     interval: duration("60s", 100),
     gracePeriod: duration("120s", 0),
@@ -276,7 +324,23 @@ const schema = z.strictObject({
     pendingWait: duration("2s", 0),
   }).prefault({}),
 }).superRefine((value, ctx) => {
+  if (value.ipam.mode === "blocks" && value.cluster?.source !== "kubernetes") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["ipam", "mode"],
+      message:
+        '"blocks" needs the Kubernetes API: set cluster.source: kubernetes, or use ipam.mode: node-cidr',
+    });
+  }
   const cidrs = value.podCIDRs;
+  if (value.ipam.mode === "blocks" && cidrs !== undefined && cidrs.length > 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["podCIDRs"],
+      message: "must be absent with ipam.mode: blocks (addresses come from IPPools)",
+    });
+    return;
+  }
   if (cidrs === undefined || cidrs.length === 0) {
     if (value.cluster !== undefined) return; // learned from this node's Node at start-up
     ctx.addIssue({
@@ -366,7 +430,18 @@ export function parseConfig(
     socket: data.socket,
     stateFile: data.stateFile,
     routeProtocol: data.routeProtocol,
-    ipam: { releaseCooldownMs: data.ipam.releaseCooldown },
+    ipam: {
+      releaseCooldownMs: data.ipam.releaseCooldown,
+      mode: data.ipam.mode,
+      blocks: {
+        warmIPTarget: data.ipam.blocks.warmIPTarget,
+        minimumIPTarget: data.ipam.blocks.minimumIPTarget,
+        maxBlocks: data.ipam.blocks.maxBlocks,
+        releaseCooldownMs: data.ipam.blocks.releaseCooldown,
+        nodeGracePeriodMs: data.ipam.blocks.nodeGracePeriod,
+        intervalMs: data.ipam.blocks.interval,
+      },
+    },
     gc: { intervalMs: data.gc.interval, gracePeriodMs: data.gc.gracePeriod },
     log: { level: data.log.level },
     routing: data.routing,

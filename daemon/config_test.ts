@@ -19,6 +19,15 @@ const DEFAULT_ROUTING = {
   egressBinding: { annotation: "tern.dev/egress-table", label: "tern.dev/egress-table" },
 };
 
+const DEFAULT_BLOCKS = {
+  warmIPTarget: 8,
+  minimumIPTarget: 0,
+  maxBlocks: 32,
+  releaseCooldownMs: 300_000,
+  nodeGracePeriodMs: 300_000,
+  intervalMs: 30_000,
+};
+
 Deno.test("parseConfig() fills every default around the required podCIDRs", () => {
   const config = parseConfig("podCIDRs: [10.244.1.0/24]\n", { hostname: "Node-A" });
   assertEquals(config, {
@@ -27,7 +36,7 @@ Deno.test("parseConfig() fills every default around the required podCIDRs", () =
     socket: "/run/tern/ternd.sock",
     stateFile: "/var/lib/tern/state.kv",
     routeProtocol: 116,
-    ipam: { releaseCooldownMs: 30_000 },
+    ipam: { releaseCooldownMs: 30_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 60_000, gracePeriodMs: 120_000 },
     log: { level: "info" },
     routing: DEFAULT_ROUTING,
@@ -56,7 +65,7 @@ Deno.test("parseConfig() reads the cluster, routing and reconcile sections of th
     socket: "/run/tern/ternd.sock",
     stateFile: "/var/lib/tern/state.kv",
     routeProtocol: 116,
-    ipam: { releaseCooldownMs: 30_000 },
+    ipam: { releaseCooldownMs: 30_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 60_000, gracePeriodMs: 120_000 },
     log: { level: "info" },
     cluster: {
@@ -131,7 +140,7 @@ Deno.test("parseConfig() reads every key of a full config", async () => {
     socket: "/tmp/ternd-test/ternd.sock",
     stateFile: "/tmp/ternd-test/state.kv",
     routeProtocol: 200,
-    ipam: { releaseCooldownMs: 90_000 },
+    ipam: { releaseCooldownMs: 90_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 10_000, gracePeriodMs: 0 },
     log: { level: "debug", file: "/tmp/ternd-test/ternd.log" },
     routing: DEFAULT_ROUTING,
@@ -274,4 +283,53 @@ Deno.test("parseConfig() takes nodeName over NODE_NAME over the hostname, and ch
     ConfigError,
   );
   assertStringIncludes(err.message, 'NODE_NAME "Not_A_Node" is not a valid node name');
+});
+
+Deno.test("parseConfig() reads ipam.mode blocks and its warm targets", () => {
+  const config = parseConfig(
+    [
+      "cluster: { source: kubernetes }",
+      "ipam:",
+      "  mode: blocks",
+      "  blocks: { warmIPTarget: 20, minimumIPTarget: 40, maxBlocks: 4, releaseCooldown: 1m, nodeGracePeriod: 10m }",
+    ].join("\n"),
+    { hostname: "n1" },
+  );
+  assertEquals(config.ipam, {
+    releaseCooldownMs: 30_000,
+    mode: "blocks",
+    blocks: {
+      warmIPTarget: 20,
+      minimumIPTarget: 40,
+      maxBlocks: 4,
+      releaseCooldownMs: 60_000,
+      nodeGracePeriodMs: 600_000,
+      intervalMs: 30_000,
+    },
+  });
+});
+
+Deno.test("parseConfig() refuses blocks mode without the Kubernetes API, or with podCIDRs", () => {
+  assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\nipam: { mode: blocks }\n", { hostname: "n" }),
+    ConfigError,
+    'ipam.mode: "blocks" needs the Kubernetes API: set cluster.source: kubernetes',
+  );
+  assertThrows(
+    () =>
+      parseConfig(
+        "podCIDRs: [10.0.0.0/24]\ncluster: { source: kubernetes }\nipam: { mode: blocks }\n",
+        { hostname: "n" },
+      ),
+    ConfigError,
+    "podCIDRs: must be absent with ipam.mode: blocks",
+  );
+  assertThrows(
+    () =>
+      parseConfig("cluster: { source: kubernetes }\nipam: { blocks: { maxBlocks: 0 } }\n", {
+        hostname: "n",
+      }),
+    ConfigError,
+    "ipam.blocks.maxBlocks: 0 must be an integer 1..65536",
+  );
 });

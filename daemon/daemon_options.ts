@@ -3,6 +3,7 @@
  * Every default is the real thing.
  * @module
  */
+import type { GenerationWatch } from "../src/nft_generation.ts";
 import type { Runner } from "../src/runner.ts";
 import type { Spawner } from "../src/lib/process_monitor.ts";
 
@@ -14,8 +15,13 @@ export interface DaemonOptions {
   nftRunner?: Runner;
   /** Where each veth's `rp_filter` is set. Default: `IPV4_CONF_DIR` of `dataplane.ts`. */
   rpFilterDir?: string;
-  /** Starts `ip monitor` and `nft monitor`. Default: the real spawner. */
+  /** Starts `ip monitor`. Default: the real spawner. */
   spawn?: Spawner;
+  /**
+   * The nftables generation id and its commits (with `reconcile.monitor` and policy). Default:
+   * an `NftGeneration` in the daemon's namespace.
+   */
+  nftGeneration?: GenerationWatch;
   /** The IPv4 forwarding switch. Default: `/proc/sys/net/ipv4/ip_forward`. */
   ipForwardPath?: string;
   /** Default node name when the config sets none. Default: `Deno.hostname`. */

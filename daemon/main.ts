@@ -72,6 +72,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       await startIpam(config, {
         pools,
         poolsOrigin: cluster.poolsOrigin,
+        state,
         endpoints,
         dataplane: host.dataplane,
         release: flags.releaseOutsidePools,
@@ -79,7 +80,16 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       }),
     );
     const routing = stack.push(
-      await startRouting(config, { ip, host, endpoints, state, pools, options, log }),
+      await startRouting(config, {
+        ip,
+        host,
+        endpoints,
+        state,
+        pools,
+        blocks: ipam.blockView,
+        options,
+        log,
+      }),
     );
     const policy = stack.push(
       await startPolicy(config, {

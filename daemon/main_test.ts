@@ -21,6 +21,14 @@ const fakeIp: Runner = (argv, options) => {
   return Promise.resolve({ code: 0, stdout: json ? "[]" : "", stderr: "" });
 };
 
+/** No nftables commit ever: resolves false when `signal` aborts. */
+function abortable(signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(false);
+    signal.addEventListener("abort", () => resolve(false), { once: true });
+  });
+}
+
 /** A fake `ip monitor` that prints nothing until it is killed. */
 const monitors: string[] = [];
 const fakeSpawn: Spawner = (argv) => {
@@ -93,6 +101,7 @@ async function session(
   const exit = runDaemon(args, {
     runner: fakeIp,
     spawn: fakeSpawn,
+    nftGeneration: { read: () => 1, commit: (signal) => abortable(signal) },
     ipForwardPath: env.ipForward,
     rpFilterDir: env.conf,
     stop: stop.signal,
@@ -252,24 +261,7 @@ Deno.test("runDaemon() with a files cluster source learns its pod CIDR, routes t
       assertStringIncludes(batch, "route replace unreachable 10.244.5.0/24 table 254 proto 116");
 
       // An endpoint programmed through the API is published within a moment.
-      const alloc = await client.allocate({
-        containerID: "c1",
-        ifname: "eth0",
-        network: "tern",
-        netns: "/var/run/netns/c1",
-        podNamespace: "default",
-        podName: "web",
-      });
-      await Deno.mkdir(`${env.conf}/${await hostVethName("c1", "eth0")}`);
-      await client.program({
-        containerID: "c1",
-        ifname: "eth0",
-        network: "tern",
-        netns: "/var/run/netns/c1",
-        hostVeth: await hostVethName("c1", "eth0"),
-        podMac: "0a:58:0a:f4:05:02",
-        ip: alloc.ip,
-      });
+      const alloc = await addWebPod(client, env);
       const file = `${cluster}/endpoints-test-node.yaml`;
       const deadline = Date.now() + 2_000;
       let text = "";
@@ -350,6 +342,7 @@ Deno.test("runDaemon() stopped while it waits for its Node's pod CIDR exits 0 at
     const exit = runDaemon(["--config", config], {
       runner: fakeIp,
       spawn: fakeSpawn,
+      nftGeneration: { read: () => 1, commit: (signal) => abortable(signal) },
       ipForwardPath: env.ipForward,
       stop: stop.signal,
     });
@@ -483,24 +476,7 @@ Deno.test("runDaemon() on the kubernetes source answers 'starting' until the fir
         assertEquals(ready.pools, [{ cidr: "10.244.3.0/24", capacity: 254, used: 0, free: 254 }]);
         assertEquals(ready.cluster?.synced, true);
         assertEquals(ready.cluster?.kinds?.find((k) => k.kind === "Pod")?.objects, 1);
-        const res = await client.allocate({
-          containerID: "c1",
-          ifname: "eth0",
-          network: "tern",
-          netns: "/var/run/netns/c1",
-          podNamespace: "default",
-          podName: "web",
-        });
-        await Deno.mkdir(`${env.conf}/${await hostVethName("c1", "eth0")}`);
-        await client.program({
-          containerID: "c1",
-          ifname: "eth0",
-          network: "tern",
-          netns: "/var/run/netns/c1",
-          hostVeth: await hostVethName("c1", "eth0"),
-          podMac: "0a:58:0a:f4:03:02",
-          ip: res.ip,
-        });
+        const res = await addWebPod(client, env);
         // The pod is told its address at once, long before kubelet would write status.podIPs.
         const deadline = Date.now() + 10_000;
         let annotation: string | undefined;
@@ -545,4 +521,105 @@ async function pollStatus(
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`Status did not come within ${timeoutMs} ms: last ${JSON.stringify(last)}`);
+}
+
+Deno.test("runDaemon() in ipam.mode blocks claims a block before serving, hands out from it and routes the peers' blocks", () =>
+  withEnv(async (env) => {
+    const { startFakeApiServer } = await import("../test/fake_apiserver/server.ts");
+    const { fakeKubeconfig } = await import("../test/fake_apiserver/kubeconfig.ts");
+    const api = await startFakeApiServer({
+      crds: ["ippools.tern.dev", "ipamblocks.tern.dev"],
+    });
+    try {
+      for (const [name, address] of [["test-node", "10.98.0.3"], ["peer", "10.98.0.4"]] as const) {
+        api.create({
+          apiVersion: "v1",
+          kind: "Node",
+          metadata: { name },
+          spec: {},
+          status: { addresses: [{ type: "InternalIP", address }] },
+        });
+      }
+      api.create({
+        apiVersion: "tern.dev/v1alpha1",
+        kind: "IPPool",
+        metadata: { name: "default" },
+        spec: { cidr: "10.50.0.0/16" },
+      } as never);
+      api.create({
+        apiVersion: "tern.dev/v1alpha1",
+        kind: "IPAMBlock",
+        metadata: { name: "10-50-9-0-26" },
+        spec: { cidr: "10.50.9.0/26", pool: "default", node: "peer" },
+      } as never);
+      const kubeconfig = `${env.dir}/kubeconfig`;
+      await Deno.writeTextFile(kubeconfig, fakeKubeconfig({ server: api.url }));
+      const path = `${env.dir}/ternd.yaml`;
+      await Deno.writeTextFile(
+        path,
+        [
+          "nodeName: test-node",
+          `socket: ${env.socket}`,
+          `stateFile: ${env.stateFile}`,
+          "log: {level: error}",
+          `cluster: {source: kubernetes, kubeconfig: ${kubeconfig}}`,
+          "ipam: {mode: blocks, blocks: {warmIPTarget: 4}}",
+          "reconcile: {interval: 1s}",
+        ].join("\n"),
+      );
+      calls.length = 0;
+      const code = await session(env, ["--config", path], async (client) => {
+        const blocks = () =>
+          api.list({ apiVersion: "tern.dev/v1alpha1", kind: "IPAMBlock" }).map((o) =>
+            (o as unknown as { spec: { cidr: string; node: string } }).spec
+          );
+        const mine = blocks().filter((b) => b.node === "test-node");
+        assertEquals(mine.length, 1, "the warm pool was filled before ADD was served");
+        const status = await client.status();
+        assertEquals(status.pools, [{ cidr: mine[0]!.cidr, capacity: 64, used: 0, free: 64 }]);
+        assertEquals(status.free, 32 * 64, "free counts the blocks a claim could still add");
+        assertEquals(status.routing?.podCIDRsFrom, "blocks");
+        assertEquals(status.routing?.peers.find((p) => p.node === "peer")?.routed, [
+          "10.50.9.0/26",
+        ]);
+        const batch = calls.filter((c) => c.startsWith("ip -force -batch -")).join("\n");
+        assertStringIncludes(batch, "route replace 10.50.9.0/26 via 10.98.0.4 table 254 proto 116");
+        assertStringIncludes(
+          batch,
+          `route replace unreachable ${mine[0]!.cidr} table 254 proto 116`,
+        );
+        const res = await client.allocate({
+          containerID: "c1",
+          ifname: "eth0",
+          network: "tern",
+          netns: "/var/run/netns/c1",
+        });
+        assertEquals(res.podCIDR, mine[0]!.cidr);
+        // A block the peer claims later is routed by the next pass.
+        api.create({
+          apiVersion: "tern.dev/v1alpha1",
+          kind: "IPAMBlock",
+          metadata: { name: "10-50-10-0-26" },
+          spec: { cidr: "10.50.10.0/26", pool: "default", node: "peer" },
+        } as never);
+        const deadline = Date.now() + 5_000;
+        while (!calls.some((c) => c.includes("route replace 10.50.10.0/26 via 10.98.0.4"))) {
+          assert(Date.now() < deadline, "the peer's new block is routed");
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      });
+      assertEquals(code, 0);
+    } finally {
+      await api.close();
+    }
+  }));
+
+/** What the plugin asks of the daemon for pod default/web (c1, eth0): allocate, then program. */
+async function addWebPod(client: DaemonClient, env: Env): Promise<{ ip: string }> {
+  const id = { containerID: "c1", ifname: "eth0", network: "tern", netns: "/var/run/netns/c1" };
+  const alloc = await client.allocate({ ...id, podNamespace: "default", podName: "web" });
+  const hostVeth = await hostVethName("c1", "eth0");
+  await Deno.mkdir(`${env.conf}/${hostVeth}`);
+  await client.program({ ...id, hostVeth, podMac: "0a:58:0a:f4:05:02", ip: alloc.ip });
+  return alloc;
 }

@@ -483,7 +483,7 @@ Deno.test("the RBAC grants exactly the verbs ternd uses, and nothing on secrets"
     ...read.map((v) => `vpcresources.k8s.aws/securitygrouppolicies:${v}`),
     ...read.map((v) => `tern.dev/securitygroups:${v}`),
     ...read.map((v) => `tern.dev/ippools:${v}`),
-    ...[...read, "create", "update", "delete"].map((v) => `tern.dev/ipamblocks:${v}`),
+    ...[...read, "create", "update", "patch", "delete"].map((v) => `tern.dev/ipamblocks:${v}`),
   ];
   assertEquals([...granted].sort(), expected.sort());
   assert(![...granted].some((g) => g.includes("*")), "no wildcard");

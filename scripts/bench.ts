@@ -15,9 +15,14 @@
  * - `reconcile`: one reconcile pass with 10, 100 and 1000 endpoints (`measureReconcile` of
  *   `scripts/reconcile_bench.ts`): the pure part, a pass on a fake `ip`, and passes on a real
  *   kernel in a throwaway namespace (first, steady, repair), with the growth from 100 to 1000.
+ * - `ipam-burst`: bursts of 30 and 100 concurrent ADDs as the allocator sees them, node-cidr
+ *   mode against blocks mode with the warm pool filled and empty (`scripts/ipam_burst_bench.ts`).
  * - `policy`: throughput and new-connection rate between two pods with 0, 1k and 10k
  *   security-group rules, against the same 10k rules as a linear iptables chain, and policy
  *   programming latency (`scripts/bench_policy.ts`, also runnable alone).
+ * - `table-repair`: how soon a tampered `inet tern` is repaired with and without following
+ *   nftables commits, and what following them costs (`scripts/bench_table_repair.ts`, also
+ *   runnable alone).
  * - `kube-admit`: on the `kubernetes` source, from ADD on one node to a peer node's policy
  *   admitting the new pod, with ternd's `tern.dev/pod-ips` annotation and with only kubelet's
  *   status write (`scripts/bench_kube_admit.ts`, also runnable alone).
@@ -37,6 +42,12 @@
  * @module
  */
 import { benchPolicy, formatPolicyBench } from "./bench_policy.ts";
+import {
+  benchTableRepair,
+  formatTableRepair,
+  medianMax,
+  TAMPERINGS,
+} from "./bench_table_repair.ts";
 import { benchKubeAdmit, formatKubeAdmit, kubeAdmitSummary } from "./bench_kube_admit.ts";
 import { parseArgs } from "node:util";
 import { Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
@@ -141,6 +152,8 @@ export const BENCHMARKS = [
   "idle",
   "reconcile",
   "policy",
+  "ipam-burst",
+  "table-repair",
   "kube-admit",
 ] as const;
 
@@ -640,6 +653,20 @@ async function main(): Promise<number> {
       case "reconcile":
         await benchReconcile(summary);
         break;
+      case "ipam-burst": {
+        const { benchIpamBurst, formatIpamBurst } = await import("./ipam_burst_bench.ts");
+        const results = await benchIpamBurst({ rounds: 20 });
+        console.log(
+          "\nipam-burst: concurrent ADDs, time to address (allocator only, in process; the fake " +
+            "API server adds 2 ms per request)\n" + formatIpamBurst(results),
+        );
+        for (const r of results) {
+          summary[`ipamBurst.${r.burst}.${r.mode}.p50Ms`] = r.p50Ms;
+          summary[`ipamBurst.${r.burst}.${r.mode}.p99Ms`] = r.p99Ms;
+          summary[`ipamBurst.${r.burst}.${r.mode}.claims`] = r.claims;
+        }
+        break;
+      }
       case "policy": {
         const result = await benchPolicy({ pairs: Number(values["policy-pairs"]) });
         console.log(
@@ -656,6 +683,24 @@ async function main(): Promise<number> {
             summary[`policy.${c.name}.connRatioP75`] = c.connRatioP75!;
           }
         }
+        break;
+      }
+      case "table-repair": {
+        const result = await benchTableRepair({
+          rounds: 10,
+          periodicRounds: 3,
+          idleSeconds: Number(values["idle-seconds"]),
+        });
+        console.log(
+          `\ntable-repair: a tampered inet tern, time to repair\n${formatTableRepair(result)}`,
+        );
+        for (const r of result.repairs) {
+          for (const how of TAMPERINGS) {
+            const key = `tableRepair.${r.monitor ? "commits" : "periodic"}.${how.replace(" ", "")}`;
+            summary[`${key}.medianMs`] = medianMax(r.times[how]).median;
+          }
+        }
+        summary["tableRepair.readUs"] = result.readUs;
         break;
       }
       case "kube-admit": {

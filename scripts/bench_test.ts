@@ -9,6 +9,8 @@ Deno.test("selectBenchmarks() runs everything by default and keeps run order for
     "idle",
     "reconcile",
     "policy",
+    "ipam-burst",
+    "table-repair",
   ]);
   assertEquals(selectBenchmarks("idle, iperf"), ["iperf", "idle"]);
   assertEquals(selectBenchmarks("policy,pod-add-del"), ["pod-add-del", "policy"]);

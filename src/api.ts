@@ -223,7 +223,7 @@ export interface ReconcileStatus {
 export interface RoutingStatus {
   mode: "routes" | "native";
   /** Where the node's pod CIDRs came from. */
-  podCIDRsFrom: "config" | "node";
+  podCIDRsFrom: "config" | "node" | "blocks";
   /** Every other node the cluster source knows, by name. */
   peers: PeerStatus[];
   problems: RoutingProblem[];

@@ -27,11 +27,6 @@ export class Nft {
     this.#argv = options.netns === undefined ? [nft] : ["ip", "netns", "exec", options.netns, nft];
   }
 
-  /** The argv prefix that runs `nft` where this instance runs it (for `nft monitor`). */
-  argv(): string[] {
-    return [...this.#argv];
-  }
-
   /** Applies `text` as one transaction: `nft -f -` with the text on stdin. */
   async apply(text: string): Promise<void> {
     await this.#must(["-f", "-"], text);

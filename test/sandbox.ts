@@ -11,6 +11,7 @@
  * @module
  */
 import { denoRunner, type RunResult } from "../src/runner.ts";
+import { netlinkSubscribed } from "../src/lib/netlink_listening.ts";
 
 /** Prefix shared by every sandbox object; `scripts/cleanup.sh` removes namespaces that carry it. */
 export const SANDBOX_PREFIX = "ternt";
@@ -99,15 +100,32 @@ export async function must(argv: string[], options: { stdin?: string } = {}): Pr
 }
 
 /**
- * Kills every process still running in `netns`. A daemon stopped with SIGKILL leaves its
- * helpers (`ip monitor`, `nft monitor`) behind in the node's namespace, where they would run on
- * after the namespace is deleted, holding whatever they inherited (such as the file descriptor
- * of a `flock` around the tests). Only the sandbox's own namespaces are ever passed here.
+ * Kills every process still running in `netns`: a stray left by a test, or a helper of a ternd
+ * built before its children died with it (they ran on after the namespace was deleted, holding
+ * whatever they inherited, such as the file descriptor of a `flock` around the tests). Only the
+ * sandbox's own namespaces are ever passed here.
  */
 export async function killNetnsProcesses(netns: string): Promise<void> {
   const pids = (await denoRunner(["ip", "netns", "pids", netns])).stdout.split(/\s+/)
     .filter((p) => /^\d+$/.test(p));
   for (const pid of pids) await denoRunner(["kill", "-KILL", pid]);
+}
+
+/**
+ * Waits until every `… monitor …` child of process `pid` (ternd) is subscribed, or `deadline`
+ * (ms since the epoch) passed. ternd waits for that itself before it answers, but only 5 s; a
+ * test that changes something right after the start must not race a monitor that was slower.
+ */
+export async function monitorsSubscribed(pid: number, deadline: number): Promise<void> {
+  const children = (await Deno.readTextFile(`/proc/${pid}/task/${pid}/children`).catch(() => ""))
+    .trim().split(/\s+/).filter(Boolean).map(Number);
+  for (const child of children) {
+    const cmdline = await Deno.readTextFile(`/proc/${child}/cmdline`).catch(() => "");
+    if (!cmdline.split("\0").includes("monitor")) continue;
+    while (Date.now() < deadline && !await netlinkSubscribed(child).catch(() => true)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
 }
 
 /** The network namespaces whose names start with `prefix`. */
@@ -344,7 +362,10 @@ export class Sandbox {
           `ternd on ${node.name} exited with ${status.code}: ${await this.daemonLog(node)}`,
         );
       }
-      if (await this.daemonAnswers(node)) return;
+      if (await this.daemonAnswers(node)) {
+        await monitorsSubscribed(child.pid, deadline);
+        return;
+      }
     }
     throw new Error(
       `ternd on ${node.name} did not answer within the timeout: ${await this.daemonLog(node)}`,

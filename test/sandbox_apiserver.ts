@@ -26,6 +26,8 @@ const RELAY = `${ROOT}test/unix_relay.ts`;
 /** The CRDs tern ships, installed on the sandbox's server before anything is written. */
 export const SANDBOX_CRDS = [
   `${ROOT}deploy/00-crd-securitygroups.yaml`,
+  `${ROOT}deploy/01-crd-ippools.yaml`,
+  `${ROOT}deploy/02-crd-ipamblocks.yaml`,
   `${ROOT}deploy/optional/crd-securitygrouppolicies.yaml`,
 ];
 

@@ -189,7 +189,8 @@ export function createHandler(deps: HandlerDeps): Handler {
       version: TERN_VERSION,
       node: deps.node,
       pools,
-      free: pools.reduce((sum, p) => sum + p.free, 0),
+      // Blocks mode: what a claim could still add counts as free (an idle node has no blocks).
+      free: pools.reduce((sum, p) => sum + p.free, 0) + ipam.headroom(),
       endpoints: ipam.usedCount,
       uptimeMs: Math.max(0, now() - deps.startedAt),
     };

@@ -208,15 +208,18 @@ export async function startCluster(
     await feed.stop();
   };
   try {
-    const pools = await waitForPodCIDRs(state, {
-      nodeName: config.nodeName,
-      configured: config.podCIDRs,
-      source: feed.name,
-      configFile,
-      timeoutMs: cluster.podCIDRWaitMs,
-      log,
-      signal: context.signal,
-    });
+    // Blocks mode: the node's addresses come from IPPools, never from its Node.
+    const pools: PodCIDRs = config.ipam.mode === "blocks"
+      ? { podCIDRs: [], from: "blocks" }
+      : await waitForPodCIDRs(state, {
+        nodeName: config.nodeName,
+        configured: config.podCIDRs,
+        source: feed.name,
+        configFile,
+        timeoutMs: cluster.podCIDRWaitMs,
+        log,
+        signal: context.signal,
+      });
     if (pools.from === "node") {
       log.info("Learned pod CIDRs from this node's Node", {
         node: config.nodeName,
@@ -227,7 +230,11 @@ export async function startCluster(
       state,
       source: feed.name,
       pools,
-      poolsOrigin: pools.from === "node" ? `Node ${config.nodeName} in ${feed.name}` : configFile,
+      poolsOrigin: pools.from === "node"
+        ? `Node ${config.nodeName} in ${feed.name}`
+        : pools.from === "blocks"
+        ? `IPPools in ${feed.name}`
+        : configFile,
       async publish(endpoints) {
         if (!chosen.publishes || publisher !== undefined) return;
         const p = new EndpointPublisher(

@@ -28,17 +28,18 @@ export function releasedKey(ip: string): Deno.KvKey {
   return ["released", ip];
 }
 
-/** No address is free in any of the node's pod CIDRs. */
+/** No address is free in any of the node's pod CIDRs (or blocks, and no block could be claimed). */
 export class IpamExhaustedError extends Error {
   /** How full each pool was. */
   readonly pools: readonly PoolStatus[];
 
-  /** Builds the message from the pools' counts. */
-  constructor(pools: readonly PoolStatus[]) {
+  /** Builds the message from the pools' counts; `why` says why no block could be added. */
+  constructor(pools: readonly PoolStatus[], why?: string) {
+    const counts = pools.map((p) => `${p.cidr} has ${p.used} of ${p.capacity} in use`).join(", ");
     super(
-      `No free address in pod CIDRs: ${
-        pools.map((p) => `${p.cidr} has ${p.used} of ${p.capacity} in use`).join(", ")
-      }`,
+      why === undefined
+        ? `No free address in pod CIDRs: ${counts}`
+        : `No free address in this node's blocks: ${counts || "none owned"}: ${why}`,
     );
     this.name = "IpamExhaustedError";
     this.pools = pools;
@@ -73,6 +74,24 @@ export interface IpamOptions {
   now?: () => number;
   /** Lost races tolerated per call before giving up. Default 64. */
   maxAttempts?: number;
+  /**
+   * `ipam.mode: blocks`: the pools are the node's blocks, added and retired as they are claimed
+   * and released ({@linkcode Ipam.addPool}, {@linkcode Ipam.retirePool}); `podCIDRs` may be
+   * empty, and every address of a block is handed out (pods get /32 routes). Default false.
+   */
+  blocks?: boolean;
+  /**
+   * Blocks mode: called when no address is free, to add a block; `allocate()` then tries again
+   * once. Its error becomes the {@linkcode IpamExhaustedError}'s reason.
+   */
+  onExhausted?: () => Promise<void>;
+  /** Called after each address handed out or freed (the warm pool looks again). */
+  onChange?: () => void;
+  /**
+   * Blocks mode: addresses that are not in the pools yet but can be had by a claim (0 once the
+   * cluster's pools ran out), so STATUS does not call an idle node without blocks exhausted.
+   */
+  headroom?: () => number;
 }
 
 /** Exhaustion re-reads the index from KV at most this often. */
@@ -102,8 +121,12 @@ export interface ProgramFields {
 /** The node's address pools in Deno KV. Create with {@linkcode Ipam.open}. */
 export class Ipam {
   readonly #kv: Deno.Kv;
-  readonly #pools: Pool[];
-  readonly #total: number;
+  #pools: Pool[] = [];
+  #total = 0;
+  readonly #blocks: boolean;
+  readonly #onExhausted: (() => Promise<void>) | undefined;
+  readonly #onChange: () => void;
+  readonly #headroom: () => number;
   readonly #cooldownMs: number;
   readonly #now: () => number;
   readonly #maxAttempts: number;
@@ -123,20 +146,72 @@ export class Ipam {
     this.#cooldownMs = options.releaseCooldownMs ?? 30_000;
     this.#now = options.now ?? Date.now;
     this.#maxAttempts = options.maxAttempts ?? 64;
+    this.#blocks = options.blocks ?? false;
+    this.#onExhausted = options.onExhausted;
+    this.#onChange = options.onChange ?? (() => {});
+    this.#headroom = options.headroom ?? (() => 0);
+    this.#setPools(options.podCIDRs);
+  }
+
+  #setPools(texts: readonly string[]): void {
     let offset = 0;
-    this.#pools = options.podCIDRs.map((text) => {
+    this.#pools = texts.map((text) => {
       const cidr = parseCidr(text);
-      const { first, last } = usableRange(cidr);
+      const { first, last } = this.#blocks
+        ? { first: cidr.network, last: cidr.network + 2 ** (32 - cidr.prefix) - 1 }
+        : usableRange(cidr);
       const pool = { cidr, text, first, last, offset };
       offset += last - first + 1;
       return pool;
     });
     this.#total = offset;
+    this.#cursor = this.#total === 0 ? 0 : this.#cursor % this.#total;
+  }
+
+  /** The pools handed out from now (canonical CIDRs). */
+  get pools(): string[] {
+    return this.#pools.map((p) => p.text);
+  }
+
+  /** Blocks mode: hands out the addresses of `cidr` from now on (no-op when it already does). */
+  addPool(cidr: string): void {
+    if (this.#pools.some((p) => p.text === cidr)) return;
+    this.#setPools([...this.#pools.map((p) => p.text), cidr]);
+  }
+
+  /**
+   * Blocks mode: stops handing out the addresses of `cidr`, unless one of them is held or being
+   * claimed (then false, and it stays). With `force`, it stops even then: the addresses held
+   * stay held, and no new one is handed out (another node owns the block).
+   */
+  retirePool(cidr: string, options: { force?: boolean } = {}): boolean {
+    const pool = this.#pools.find((p) => p.text === cidr);
+    if (pool === undefined) return true;
+    if (!options.force && this.#inUse(pool.first, pool.last) > 0) return false;
+    this.#setPools(this.#pools.filter((p) => p !== pool).map((p) => p.text));
+    return true;
+  }
+
+  /** Addresses held or being claimed in each CIDR (whether a pool or not), from the index. */
+  usage(cidrs: readonly string[]): Map<string, number> {
+    return new Map(cidrs.map((text) => {
+      const cidr = parseCidr(text);
+      return [text, this.#inUse(cidr.network, cidr.network + 2 ** (32 - cidr.prefix) - 1)];
+    }));
+  }
+
+  #inUse(first: number, last: number): number {
+    let n = 0;
+    for (const addr of this.#used) if (addr >= first && addr <= last) n++;
+    for (const addr of this.#pending) if (addr >= first && addr <= last) n++;
+    return n;
   }
 
   /** Opens the pools on `kv` and loads the in-memory index from it. */
   static async open(kv: Deno.Kv, options: IpamOptions): Promise<Ipam> {
-    if (options.podCIDRs.length === 0) throw new TypeError("Cannot open IPAM: no pod CIDRs");
+    if (options.podCIDRs.length === 0 && !options.blocks) {
+      throw new TypeError("Cannot open IPAM: no pod CIDRs");
+    }
     const ipam = new Ipam(kv, options);
     await ipam.reload();
     return ipam;
@@ -168,6 +243,7 @@ export class Ipam {
     if (existing.value) return { endpoint: this.#sameNetwork(existing.value, req), created: false };
     const tried = new Set<number>();
     let reloaded = false;
+    let grown = false;
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
       const now = this.#now();
       let addr = this.#pick(now, tried);
@@ -177,6 +253,19 @@ export class Ipam {
         reloaded = true;
         await this.reload();
         addr = this.#pick(now, tried);
+      }
+      if (addr === undefined && this.#onExhausted !== undefined && !grown) {
+        // Blocks mode: the warm pool is empty; wait for one claim (shared by a burst).
+        grown = true;
+        try {
+          await this.#onExhausted();
+        } catch (err) {
+          throw new IpamExhaustedError(
+            this.stats(),
+            err instanceof Error ? err.message : String(err),
+          );
+        }
+        addr = this.#pick(this.#now(), tried);
       }
       if (addr === undefined) throw new IpamExhaustedError(this.stats());
       const ip = formatIp(addr);
@@ -193,6 +282,7 @@ export class Ipam {
         if (result.ok) {
           this.#used.add(addr);
           this.#released.delete(addr);
+          this.#onChange();
           return { endpoint, created: true };
         }
         const [owner, holder] = await this.#kv.getMany<[Endpoint, AttachmentId]>([
@@ -255,6 +345,7 @@ export class Ipam {
           const addr = parseIp(ip);
           this.#used.delete(addr);
           this.#released.set(addr, now);
+          this.#onChange();
         }
         return owner.value;
       }
@@ -312,6 +403,11 @@ export class Ipam {
       const capacity = pool.last - pool.first + 1;
       return { cidr: pool.text, capacity, used, free: capacity - used };
     });
+  }
+
+  /** Addresses a claim could add (blocks mode); 0 in node-cidr mode. */
+  headroom(): number {
+    return this.#headroom();
   }
 
   /** How many addresses are held, in the pools or not, from the index. */

@@ -14,8 +14,9 @@ import { ipv4Set } from "../../src/routing/desired_state.ts";
 
 /** The node's pod CIDRs and where they came from. */
 export interface PodCIDRs {
+  /** Empty in `ipam.mode: blocks`, where the node's blocks change as they are claimed. */
   podCIDRs: string[];
-  from: "config" | "node";
+  from: "config" | "node" | "blocks";
 }
 
 /** The config and the Node disagree, or the Node never got a pod CIDR: start-up stops. */

@@ -16,7 +16,11 @@ import type { LocalEndpoints } from "../../src/local_endpoints.ts";
 import { Mutex } from "../../src/lib/mutex.ts";
 import { checkOutsidePools } from "./outside_pools.ts";
 import type { PodCIDRs } from "./pod_cidrs.ts";
+import { type BlocksMode, startBlocksMode } from "./start_blocks.ts";
 import { Sweeper } from "./sweeper.ts";
+import type { ClusterState } from "../../src/cluster/state.ts";
+import type { BlockPool } from "../../src/ipam/block_pool.ts";
+import type { BlockView } from "../../src/ipam/block_view.ts";
 
 /** What start-up found in the state, for the start log. */
 export interface IpamStatus {
@@ -27,6 +31,10 @@ export interface IpamStatus {
 /** The running IPAM part. */
 export interface IpamPart extends DaemonPart<IpamStatus> {
   readonly ipam: Ipam;
+  /** Blocks mode: the node's warm pool of blocks. */
+  readonly blocks?: BlockPool;
+  /** Blocks mode: every node's blocks, for routing. */
+  readonly blockView?: BlockView;
   /** Serialises host-side changes: the API's program and release, and the sweeps. */
   readonly lock: Mutex;
   /** Starts the periodic sweep; its stop goes on the caller's cleanup stack. */
@@ -41,6 +49,8 @@ export async function startIpam(
   config: DaemonConfig,
   context: {
     pools: PodCIDRs;
+    /** The cluster state (blocks mode: this node's labels, the live nodes). */
+    state: ClusterState;
     /** Where the pod CIDRs come from, for the outside-pools error. */
     poolsOrigin: string;
     endpoints: LocalEndpoints;
@@ -53,8 +63,12 @@ export async function startIpam(
   const podCIDRs = context.pools.podCIDRs;
   await Deno.mkdir(dirname(config.stateFile), { recursive: true, mode: 0o700 });
   const kv = await Deno.openKv(config.stateFile);
+  let blocks: BlocksMode | undefined;
   try {
-    const ipam = await Ipam.open(kv, {
+    if (config.ipam.mode === "blocks") {
+      blocks = await startBlocksMode(kv, config, { state: context.state, log });
+    }
+    const ipam = blocks?.ipam ?? await Ipam.open(kv, {
       podCIDRs,
       releaseCooldownMs: config.ipam.releaseCooldownMs,
     });
@@ -65,13 +79,16 @@ export async function startIpam(
         log.warn("Cannot set rp_filter", { hostVeth: ep.hostVeth, error: String(err) })
       );
     }
-    await checkOutsidePools(ipam, {
-      dataplane,
-      podCIDRs,
-      configFile: context.poolsOrigin,
-      release: context.release,
-      log,
-    });
+    // Blocks mode: start-up reconciliation with the API server did this job (logged there).
+    if (blocks === undefined) {
+      await checkOutsidePools(ipam, {
+        dataplane,
+        podCIDRs,
+        configFile: context.poolsOrigin,
+        release: context.release,
+        log,
+      });
+    }
     const lock = new Mutex();
     const sweeper = new Sweeper({ ipam, dataplane, lock, log }, {
       gracePeriodMs: config.gc.gracePeriodMs,
@@ -79,17 +96,22 @@ export async function startIpam(
     });
     const resync = await sweeper.sweepOnce();
     const status = { endpointsRestored: resync.endpoints - resync.released.length };
-    return {
+    const part: IpamPart = {
       ipam,
       lock,
       startSweeper() {
         sweeper.start();
         return { stop: () => sweeper.stop(), status: () => {} };
       },
-      stop: () => Promise.resolve(kv.close()),
+      async stop() {
+        await blocks?.stop();
+        kv.close();
+      },
       status: () => status,
     };
+    return blocks === undefined ? part : { ...part, blocks: blocks.pool, blockView: blocks.view };
   } catch (err) {
+    await blocks?.stop();
     kv.close();
     throw err;
   }

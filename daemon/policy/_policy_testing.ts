@@ -6,6 +6,7 @@
  */
 import type { ClusterState } from "../../src/cluster/state.ts";
 import { hostVethName } from "../../src/names.ts";
+import type { GenerationWatch } from "../../src/nft_generation.ts";
 import type { Runner, RunResult } from "../../src/runner.ts";
 import { manifestResources } from "../../test/cluster_fixtures.ts";
 import type { LocalEndpoint } from "../../src/local_endpoints.ts";
@@ -55,6 +56,11 @@ export class FakeNft {
   gate: Promise<void> | undefined;
   /** What `nft -j -n list table inet tern` prints; undefined: no such table. */
   listing: unknown | undefined;
+  /** The ruleset's generation id: each transaction that succeeds moves it, as the kernel's. */
+  generation = 1;
+  /** The generation last handed to a `commit()` waiter. */
+  #told = 1;
+  #wake: (() => void) | undefined;
 
   /** The runner to give `Nft`. */
   readonly run: Runner = async (argv, options) => {
@@ -68,6 +74,7 @@ export class FakeNft {
         this.failNext--;
         return result(1, "", this.failWith);
       }
+      this.commit();
       return result(0);
     }
     if (args.includes("list")) {
@@ -78,6 +85,28 @@ export class FakeNft {
       return result(0, JSON.stringify(this.listing));
     }
     return result(1, "", `fake nft: unsupported: ${argv.join(" ")}`);
+  };
+
+  /** A commit: the generation id moves and a waiting `watch.commit()` is told. */
+  commit(): void {
+    this.generation++;
+    this.#wake?.();
+  }
+
+  /** The generation id and its commits, as `NftGeneration` gives them. */
+  readonly watch: GenerationWatch = {
+    read: () => this.generation,
+    commit: async (signal) => {
+      while (this.generation === this.#told && !signal.aborted) {
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      }
+      if (signal.aborted) return false;
+      this.#told = this.generation;
+      return true;
+    },
   };
 
   /** The transactions that replaced the whole table. */

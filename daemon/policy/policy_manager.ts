@@ -22,6 +22,7 @@ import { errorMessage } from "../../src/lib/errors.ts";
 import { Scheduler } from "../../src/lib/scheduler.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
 import type { Nft } from "../../src/nft.ts";
+import type { GenerationWatch } from "../../src/nft_generation.ts";
 import { type PolicyCounters, policyCounters } from "../../src/policy/counters.ts";
 import type { PolicyModel } from "../../src/policy/model.ts";
 import { PolicyCompiler } from "../../src/policy/policy_compiler.ts";
@@ -43,6 +44,11 @@ export interface PolicyManagerDeps {
   inputs: () => PolicyInputs;
   /** The ready marks of the host veths (their interface group). */
   groups: VethGroups;
+  /**
+   * The nftables generation id and its commits (an `NftGeneration`), so that someone else's
+   * change of the table is checked at once. Absent: only the periodic check finds it.
+   */
+  generation?: GenerationWatch;
   /** Default `silentLogger`. */
   log?: Logger;
 }
@@ -117,6 +123,7 @@ export class PolicyManager {
       model: () => this.#needWhole ? undefined : this.#model,
       restore: () => this.#restore(),
       correctMarks: (model) => this.#runs.serial(() => this.#correctMarks(model)),
+      ...(deps.generation !== undefined ? { generation: deps.generation } : {}),
       log: this.#log,
       clock: this.#clock,
       cache: this.#render,
@@ -209,20 +216,6 @@ export class PolicyManager {
    */
   check(): Promise<string[]> {
     return this.#audit.check();
-  }
-
-  /**
-   * A line of `nft monitor`: a change of `inet tern` that is not the echo of tern's own
-   * transaction (none in flight, none ended within 500 ms) brings the table check forward to
-   * 100 ms from now. Other lines are ignored.
-   */
-  tableEvent(line: string): void {
-    this.#audit.tableEvent(line);
-  }
-
-  /** Checks the table ~100 ms from now (a burst of calls makes one check). */
-  checkSoon(): void {
-    this.#audit.checkSoon();
   }
 
   /** Enforcement state for `GET /v1/policy/status` and `tern status`. */

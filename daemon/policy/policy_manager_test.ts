@@ -45,7 +45,14 @@ interface Fixture {
 async function withManager(
   setup: { cluster?: ClusterState; policyDir?: ClusterState; endpoints?: LocalEndpoint[] },
   fn: (f: Fixture) => Promise<void>,
-  options: { backoffMs?: number; intervalMs?: number; debounceMs?: number; clock?: FakeClock } = {},
+  options: {
+    backoffMs?: number;
+    intervalMs?: number;
+    debounceMs?: number;
+    clock?: FakeClock;
+    /** Follow the fake's generation id and commits. */
+    generation?: boolean;
+  } = {},
 ): Promise<void> {
   const nft = new FakeNft();
   const endpoints = setup.endpoints ?? [];
@@ -53,6 +60,7 @@ async function withManager(
   const manager = new PolicyManager({
     nft: new Nft(nft.run),
     groups,
+    ...(options.generation ? { generation: nft.watch } : {}),
     inputs: () => ({
       cluster: setup.cluster,
       policyDir: setup.policyDir,
@@ -471,32 +479,55 @@ Deno.test("an update that falls back to the whole table corrects every mark afte
   });
 });
 
-Deno.test("tableEvent() checks the table soon after a foreign change, not after tern's own", async () => {
-  const a = await endpoint("x", "a", "10.244.1.10");
-  const clock = new FakeClock();
-  await withManager({ endpoints: [a] }, async ({ nft, manager }) => {
-    await manager.start();
-    // The echo of tern's own transaction, just applied: no check.
-    manager.tableEvent('add element inet tern pod_egress { "tern0123456789a" : jump p_x_out_np }');
-    await clock.tick(150);
-    assertEquals(nft.listings, 0);
-    await clock.tick(450);
-    manager.tableEvent("# new generation 7 by process 99 (nft)"); // not about the table
-    await clock.tick(150);
-    assertEquals(nft.listings, 0);
-    // Someone deletes the table.
-    nft.listing = undefined;
-    manager.tableEvent("delete table inet tern");
-    await clock.tick(50);
-    manager.tableEvent("delete chain inet tern forward");
-    await clock.tick(49);
-    assertEquals(nft.listings, 0, "checked 100 ms after the first event of the burst");
-    await clock.tick(1);
-    assert(await eventually(() => manager.status().restores === 1), "found at 100 ms");
+/** Fires the fake time's due timers until `check` holds (at most `ms` of real time). */
+async function untilTicking(clock: FakeClock, check: () => boolean, ms = 2_000): Promise<boolean> {
+  for (let i = 0; i < ms / 5 && !check(); i++) {
+    await sleep(5);
     await clock.tick(0);
-    assert(await eventually(() => nft.whole.length === 2), "restored at once");
-    assertEquals(nft.listings, 1, "a burst of events makes one check");
-  }, { clock });
+  }
+  return check();
+}
+
+Deno.test("someone else's nftables commit checks the table at once, tern's own does not", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const b = await endpoint("x", "b", "10.244.1.11");
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
+  const clock = new FakeClock();
+  await withManager({ cluster, endpoints: [a] }, async ({ nft, manager, endpoints }) => {
+    await manager.start();
+    // tern's own transaction commits: no check.
+    endpoints.push(b);
+    manager.request("endpoints");
+    await clock.tick(5);
+    assert(await eventually(() => nft.transactions.length === 2), "b's update went in");
+    assertEquals(await untilTicking(clock, () => nft.listings > 0, 200), false, "no check");
+    // Someone else commits (deletes the table): checked at once, without any time passing.
+    nft.commit();
+    assert(await untilTicking(clock, () => manager.status().restores === 1), "found at once");
+    assert(await untilTicking(clock, () => nft.whole.length === 2), "restored at once");
+    assertEquals(nft.listings, 1);
+  }, { clock, generation: true });
+});
+
+Deno.test("a commit of someone else's during tern's own transaction is still checked", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const b = await endpoint("x", "b", "10.244.1.11");
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
+  const clock = new FakeClock();
+  await withManager({ cluster, endpoints: [a] }, async ({ nft, manager, endpoints }) => {
+    await manager.start();
+    const gate = Promise.withResolvers<void>();
+    nft.gate = gate.promise;
+    endpoints.push(b);
+    manager.request("endpoints");
+    await clock.tick(5);
+    assert(await eventually(() => nft.transactions.length === 2), "b's update is being applied");
+    nft.commit(); // someone else, while tern's transaction waits
+    await clock.tick(200);
+    assertEquals(nft.listings, 0, "not judged during tern's transaction");
+    gate.resolve();
+    assert(await untilTicking(clock, () => nft.listings === 1), "checked when it ended");
+  }, { clock, generation: true });
 });
 
 Deno.test("PolicyManager removes a released pod with an incremental transaction", async () => {

@@ -145,7 +145,7 @@ Deno.test({
       await Deno.mkdir(cluster, { recursive: true });
       const node = await sb.addNode("n1", {
         podCIDR: "10.244.1.0/24",
-        // The default reconcile.interval (10 s): a restore within 3 s is `nft monitor`'s doing.
+        // The default reconcile.interval (10 s): a restore within 3 s is the commit watch's doing.
         extraConfig: `cluster: { source: files, dir: ${cluster} }`,
       });
       await Deno.writeTextFile(`${cluster}/cluster.yaml`, manifests(node.nodeIp));

@@ -5,15 +5,22 @@
  * survive). Checks run on their own {@linkcode Scheduler}, apart from the policy runs: listing a
  * 10k-element table takes ~0.3 s, which a change must not wait for. So the audit must know when a
  * transaction runs ({@linkcode TableAudit.during}): a listing that a transaction overlapped is not
- * judged (the next check is), and an `nft monitor` event within 500 ms of tern's own transaction
- * is its echo. The periodic check's period is `intervalMs`, stretched so that listing a large
- * table costs at most about 2% of the time; a foreign event brings the check forward to ~100 ms.
+ * judged (the next check is). The periodic check's period is `intervalMs`, stretched so that
+ * listing a large table costs at most about 2% of the time. Between checks, the audit waits for
+ * nftables commits (`src/nft_generation.ts`: the kernel tells of each one, and bumps the
+ * ruleset's generation id): a commit while no transaction of tern's ran is someone else's and
+ * brings the check forward to now. A commit of any table counts, so such checks are spaced to
+ * keep them under about 10% of the time (a node whose other tables change often must not list a
+ * large table back to back). Tern's own transactions commit too, at most once each: the
+ * generation id read after them is taken as tern's, and a window of transactions that moved it
+ * further than their number also saw someone else's commit.
  * @module
  */
 import { type Clock, realClock } from "../../src/clock.ts";
 import { Scheduler } from "../../src/lib/scheduler.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
 import type { Nft } from "../../src/nft.ts";
+import type { GenerationWatch } from "../../src/nft_generation.ts";
 import type { PolicyModel } from "../../src/policy/model.ts";
 import type { RenderCache } from "../../src/policy/render.ts";
 import { checkPolicyTable } from "../../src/policy/table_check.ts";
@@ -22,14 +29,11 @@ import { type ReadyMarks, readyVeths } from "./ready_marks.ts";
 /** The table tern owns. */
 export const POLICY_TABLE = { family: "inet", name: "tern" } as const;
 
-/** A table event this soon after one of tern's own transactions is taken as its echo. */
-const ECHO_MS = 500;
-
-/** Delay of a check after a table event, so a burst of events makes one check. */
-const EVENT_CHECK_MS = 100;
-
-/** The share of time the periodic table check may spend listing (see the module doc). */
+/** The periodic check's period is at least this many times the last check's duration. */
 const CHECK_DUTY = 50;
+
+/** A check for a foreign commit follows the last one by at least this many times its duration. */
+const FOREIGN_CHECK_DUTY = 10;
 
 /** What the audit works with. */
 export interface TableAuditDeps {
@@ -41,6 +45,11 @@ export interface TableAuditDeps {
   restore: () => void;
   /** Only the marks differ: correct them for `model` (in line with the runs), if it is still the kernel's. */
   correctMarks: (model: PolicyModel) => Promise<void>;
+  /**
+   * The nftables generation id and its commits (an `NftGeneration`). Absent: only the periodic
+   * check finds foreign changes.
+   */
+  generation?: GenerationWatch;
   /** Default `silentLogger`. */
   log?: Logger;
   /** Default {@linkcode realClock}. */
@@ -66,8 +75,17 @@ export class TableAudit {
   #applying = 0;
   /** Transactions started so far: a check judges only a listing no transaction overlapped. */
   #transactions = 0;
-  #echoUntil = 0;
   #lastCheckMs = 0;
+  #lastCheckEnd = 0;
+  /** The generation id last seen, and the one when the current window of transactions began. */
+  #generation: number | undefined;
+  #windowStart: number | undefined;
+  /** Transactions begun in the current window (since `#applying` was last 0). */
+  #inWindow = 0;
+  /** Ends the wait for commits. */
+  #watching: AbortController | undefined;
+  #watch: Promise<void> = Promise.resolve();
+  #watchBroken = false;
   #status: TableAuditStatus = { checks: 0, restores: 0 };
 
   /** `options.intervalMs` is the periodic check's shortest period. */
@@ -82,50 +100,47 @@ export class TableAudit {
     });
   }
 
-  /** Starts the periodic check and serving events. */
+  /** Starts the periodic check and the wait for commits. */
   start(): void {
+    if (this.#scheduler.started) return;
     this.#scheduler.start();
+    const generation = this.#deps.generation;
+    if (generation === undefined) return;
+    if (this.#applying === 0) this.#generation = this.#readGeneration();
+    const watching = this.#watching = new AbortController();
+    this.#watch = this.#watchCommits(generation, watching.signal);
   }
 
-  /** Stops the timers and waits for a check in progress. */
-  stop(): Promise<void> {
-    return this.#scheduler.stop();
+  /** Stops the timers and the wait for commits, and waits for a check in progress. */
+  async stop(): Promise<void> {
+    this.#watching?.abort();
+    this.#watching = undefined;
+    await this.#watch;
+    await this.#scheduler.stop();
   }
 
   /**
-   * Runs `transaction` (anything that changes the table or the marks) as one: checks that
-   * overlap it are not judged, and table events until 500 ms after it are its echo.
+   * Runs `transaction` (anything that changes the table or the marks; at most one nftables
+   * commit) as one: checks that overlap it are not judged, and the generation id it moves is
+   * taken as tern's own.
    */
   async during<T>(transaction: () => Promise<T>): Promise<T> {
-    this.#applying++;
+    if (this.#applying++ === 0) {
+      this.#windowStart = this.#readGeneration();
+      this.#inWindow = 0;
+    }
     this.#transactions++;
+    this.#inWindow++;
     try {
       return await transaction();
     } finally {
-      this.#applying--;
-      this.#echoUntil = this.#clock.now() + ECHO_MS;
+      if (--this.#applying === 0) this.#endWindow();
     }
   }
 
   /** Compares the kernel's table with the model now; returns the differences it acted on. */
   check(): Promise<string[]> {
     return this.#scheduler.runNow("manual");
-  }
-
-  /**
-   * A line of `nft monitor`: a change of `inet tern` that is not the echo of tern's own
-   * transaction (none in flight, none ended within 500 ms) brings the check forward to 100 ms
-   * from now. Other lines are ignored.
-   */
-  tableEvent(line: string): void {
-    if (!/\binet tern\b/.test(line)) return;
-    if (this.#applying > 0 || this.#clock.now() < this.#echoUntil) return;
-    this.checkSoon();
-  }
-
-  /** Checks the table ~100 ms from now (a burst of calls makes one check). */
-  checkSoon(): void {
-    this.#scheduler.request("event", EVENT_CHECK_MS);
   }
 
   /** Checks and restores so far. */
@@ -145,6 +160,7 @@ export class TableAudit {
     const listing = await this.#deps.nft.listTableJson(POLICY_TABLE.family, POLICY_TABLE.name);
     const markDifferences = await this.#deps.marks.differences(ready);
     this.#lastCheckMs = performance.now() - t0;
+    this.#lastCheckEnd = this.#clock.now();
     this.#status.checks++;
     this.#status.lastCheck = this.#clock.now();
     // A transaction during the listing: the table may be half old, half new; not judged.
@@ -172,4 +188,70 @@ export class TableAudit {
     this.#deps.restore();
     return differences;
   }
+
+  /** The window of transactions ended: what moved the generation beyond them is foreign. */
+  #endWindow(): void {
+    const start = this.#windowStart;
+    const end = this.#readGeneration();
+    this.#windowStart = undefined;
+    if (end === undefined) return;
+    this.#generation = end;
+    if (start !== undefined && generationsBetween(start, end) > this.#inWindow) {
+      this.#foreignCommit();
+    }
+  }
+
+  /** Until `signal` aborts: at each commit, one that is not tern's asks for a check. */
+  async #watchCommits(generation: GenerationWatch, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      let more: boolean;
+      try {
+        more = await generation.commit(signal);
+      } catch (err) {
+        this.#broken(err);
+        return;
+      }
+      if (!more || signal.aborted || this.#watchBroken) return;
+      // During tern's own transactions the window's end judges what moved.
+      if (this.#applying > 0) continue;
+      const now = this.#readGeneration();
+      if (now !== undefined && now !== this.#generation) {
+        this.#generation = now;
+        this.#foreignCommit();
+      }
+    }
+  }
+
+  /** Someone else committed: check now, or as soon as the spacing of such checks allows. */
+  #foreignCommit(): void {
+    const earliest = this.#lastCheckEnd + this.#lastCheckMs * FOREIGN_CHECK_DUTY;
+    this.#scheduler.requestAt("generation", Math.max(this.#clock.now(), earliest));
+  }
+
+  /** The generation id, or undefined when it cannot be read (said once; then only periodic). */
+  #readGeneration(): number | undefined {
+    if (this.#deps.generation === undefined || this.#watchBroken) return undefined;
+    try {
+      return this.#deps.generation.read();
+    } catch (err) {
+      this.#broken(err);
+      return undefined;
+    }
+  }
+
+  #broken(err: unknown): void {
+    if (this.#watchBroken) return;
+    this.#watchBroken = true;
+    this.#log.warn(
+      "Cannot follow nftables commits; only the periodic check finds foreign changes",
+      {
+        error: String(err),
+      },
+    );
+  }
+}
+
+/** Commits from generation `from` to `to` (the kernel's counter is 32 bits and wraps). */
+export function generationsBetween(from: number, to: number): number {
+  return (to - from) >>> 0;
 }

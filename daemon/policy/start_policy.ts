@@ -1,9 +1,10 @@
 /**
  * The daemon's policy part: the whole `inet tern` table applied before the API answers (so no
  * ADD can beat it), then kept equal to the cluster state, `policy.dir` and this node's endpoints
- * by the {@linkcode PolicyManager}; `nft monitor` (when `reconcile.monitor`) brings the table
- * check forward when someone else touches the table. With `policy.enabled` false the part only
- * deletes a table left by an earlier daemon.
+ * by the {@linkcode PolicyManager}; with `reconcile.monitor`, nftables commits are followed
+ * (`src/nft_generation.ts`), so a change someone else makes is checked at once. Not
+ * `nft monitor`: nftables 1.0.6's crashes after ordinary transactions and was down most of the
+ * time. With `policy.enabled` false the part only deletes a table left by an earlier daemon.
  * @module
  */
 import { ClusterState } from "../../src/cluster/state.ts";
@@ -11,16 +12,15 @@ import { FilesSource } from "../../src/cluster/files_source.ts";
 import type { Ip } from "../../src/ip.ts";
 import type { Logger } from "../../src/log.ts";
 import type { Nft } from "../../src/nft.ts";
+import { type GenerationWatch, NftGeneration } from "../../src/nft_generation.ts";
 import { CleanupStack } from "../../src/lib/cleanup_stack.ts";
 import type { DaemonConfig } from "../config.ts";
 import type { DaemonOptions } from "../daemon_options.ts";
 import type { DaemonPart } from "../daemon_part.ts";
-import { denoSpawner, ProcessMonitor } from "../../src/lib/process_monitor.ts";
 import type { LocalEndpoints } from "../../src/local_endpoints.ts";
 import { PolicyManager } from "./policy_manager.ts";
 import { managedPolicy, type PolicyService } from "./policy_service.ts";
 import { readLogger, startFeed } from "../cluster/start_cluster.ts";
-import { monitorReady } from "../routing/start_routing.ts";
 import { IpVethGroups } from "./veth_groups.ts";
 
 /**
@@ -75,9 +75,13 @@ export async function startPolicy(
       });
       parts.push(await startFeed(source, policyDir, log));
     }
+    const generation = config.reconcile.monitor
+      ? generationReader(context.options, parts, log)
+      : undefined;
     const manager = new PolicyManager({
       nft,
       groups: new IpVethGroups(ip),
+      ...(generation !== undefined ? { generation } : {}),
       log,
       inputs: () => ({
         cluster,
@@ -95,19 +99,6 @@ export async function startPolicy(
     });
     await manager.start();
     parts.push(manager);
-    if (config.reconcile.monitor) {
-      // Someone deleting or changing inet tern is seen within ~100 ms, not at the next check.
-      const nftMonitor = new ProcessMonitor({
-        spawn: context.options.spawn ?? denoSpawner,
-        argv: [...nft.argv(), "monitor"],
-        onEvent: (line) => manager.tableEvent(line),
-        onRestart: () => manager.checkSoon(),
-        log,
-      });
-      nftMonitor.start();
-      parts.push(nftMonitor);
-      await monitorReady(nftMonitor, "nft monitor", log);
-    }
     return {
       service: managedPolicy(manager, {
         pendingWaitMs: config.policy.pendingWaitMs,
@@ -122,5 +113,28 @@ export async function startPolicy(
   } catch (err) {
     await parts.unwind((e) => log.error("Cleanup failed", { error: String(e) }));
     throw err;
+  }
+}
+
+/**
+ * The generation id and its commits: the injected ones, or an {@linkcode NftGeneration} of the
+ * daemon's namespace, closed with the part. Undefined (said once) when FFI or the sockets are
+ * unavailable: then only the periodic check finds changes made by others.
+ */
+function generationReader(
+  options: DaemonOptions,
+  parts: CleanupStack,
+  log: Logger,
+): GenerationWatch | undefined {
+  if (options.nftGeneration !== undefined) return options.nftGeneration;
+  try {
+    const reader = new NftGeneration();
+    parts.defer(() => reader.close());
+    return reader;
+  } catch (err) {
+    log.warn("Cannot watch the nftables generation; only the periodic check finds changes", {
+      error: String(err),
+    });
+    return undefined;
   }
 }

@@ -261,8 +261,9 @@ Deno.test("an ip monitor event triggers a pass that repairs a deleted route with
         3_000,
       );
       const ms = Math.round(performance.now() - deletedAt);
+      // The interval is 10 minutes: a repair within 3 s is the monitor's (its trigger says so
+      // too). No tighter bound: on a busy machine a pass may take a while.
       assert(repaired, `repaired within 3 s (${ms} ms)`);
-      assert(ms < 1_000, `repaired within a second: ${ms} ms`);
       const status = reconciler.status();
       assert(status.passes > before);
       assert(status.lastChange?.trigger.includes("monitor"), JSON.stringify(status.lastChange));

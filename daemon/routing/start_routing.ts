@@ -7,6 +7,8 @@
  * for the monitor to be subscribed, then runs the first pass.
  * @module
  */
+import type { BlockView } from "../../src/ipam/block_view.ts";
+import { nodesWithBlocks } from "../../src/routing/block_routes.ts";
 import type { RoutingStatus } from "../../src/api.ts";
 import type { ClusterState } from "../../src/cluster/state.ts";
 import { type Clock, realClock, type TimerHandle } from "../../src/clock.ts";
@@ -71,11 +73,13 @@ export async function startRouting(
     endpoints: LocalEndpoints;
     state: ClusterState;
     pools: PodCIDRs;
+    /** Blocks mode: every node's blocks, routed in place of the Nodes' pod CIDRs. */
+    blocks?: BlockView | undefined;
     options: DaemonOptions;
     log: Logger;
   },
 ): Promise<RoutingPart> {
-  const { ip, host, endpoints, state, pools, log } = context;
+  const { ip, host, endpoints, state, pools, blocks, log } = context;
   const { nodeName, routing } = config;
   const cluster = config.cluster !== undefined;
   if (await host.dataplane.enableIpForward()) log.info("Enabled IPv4 forwarding");
@@ -84,21 +88,24 @@ export async function startRouting(
     ip,
     log,
     echo: host.echo,
-    desired: () =>
-      desiredState({
+    desired: () => {
+      const byNode = blocks?.byNode();
+      return desiredState({
         nodeName,
-        podCIDRs: pools.podCIDRs,
+        podCIDRs: byNode === undefined ? pools.podCIDRs : byNode.get(nodeName) ?? [],
         endpoints: endpoints.list(),
-        nodes: state.nodes(),
+        nodes: byNode === undefined ? state.nodes() : nodesWithBlocks(state.nodes(), byNode),
         pod: (namespace, name) => state.pod(namespace, name),
         routing,
         ownPodCIDRRoute,
         cluster,
-      }),
+      });
+    },
   }, { protocol: config.routeProtocol, intervalMs: config.reconcile.intervalMs });
   const isLocalPod = (namespace: string, name: string) =>
     endpoints.list().some((ep) => ep.podNamespace === namespace && ep.podName === name);
   endpoints.subscribe(() => reconciler.request("endpoints"));
+  blocks?.subscribe(() => reconciler.request("blocks"));
   state.subscribe((change) => {
     if (affectsRouting(change, { nodeName, isLocalPod })) reconciler.request("cluster");
   });

@@ -285,13 +285,29 @@ export class KubeClient {
     return await res.json() as T;
   }
 
-  /** Deletes one object; throws {@linkcode ApiError} (`notFound`) when it is already gone. */
+  /**
+   * Deletes one object; throws {@linkcode ApiError} (`notFound`) when it is already gone, and
+   * (`Conflict`) when `preconditions` (a `DeleteOptions` body) do not hold: of many clients
+   * deleting one version of an object, exactly one succeeds.
+   */
   async delete(
     type: ResourceType,
     name: string,
-    options: { namespace?: string; signal?: AbortSignal } = {},
+    options: {
+      namespace?: string;
+      signal?: AbortSignal;
+      preconditions?: { uid?: string; resourceVersion?: string };
+    } = {},
   ): Promise<void> {
-    const res = await this.#send("DELETE", resourcePath(type, options.namespace, name), options);
+    const send: SendOptions = { signal: options.signal };
+    if (options.preconditions !== undefined) {
+      send.body = {
+        apiVersion: "v1",
+        kind: "DeleteOptions",
+        preconditions: options.preconditions,
+      };
+    }
+    const res = await this.#send("DELETE", resourcePath(type, options.namespace, name), send);
     await res.body?.cancel();
   }
 

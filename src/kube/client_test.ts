@@ -169,6 +169,30 @@ Deno.test("get(), create(), patch() and delete() send the right requests and dec
   });
 });
 
+Deno.test("delete() sends its preconditions as a DeleteOptions body", async () => {
+  await withServer(
+    () => json({ kind: "Status", status: "Success" }),
+    async (server) => {
+      const client = new KubeClient(server.connection);
+      try {
+        await client.delete(PODS, "web", {
+          namespace: "default",
+          preconditions: { uid: "u1", resourceVersion: "42" },
+        });
+        const [del] = server.requests;
+        assertEquals(del!.headers.get("content-type"), "application/json");
+        assertEquals(JSON.parse(del!.body), {
+          apiVersion: "v1",
+          kind: "DeleteOptions",
+          preconditions: { uid: "u1", resourceVersion: "42" },
+        });
+      } finally {
+        client.close();
+      }
+    },
+  );
+});
+
 Deno.test("a 429 carries the server's Retry-After", async () => {
   await withServer(
     () => status(429, "TooManyRequests", "too many requests", { "retry-after": "4" }),

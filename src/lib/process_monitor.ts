@@ -1,7 +1,6 @@
 /**
  * Netlink events as a trigger: a long-running monitor process (`ip monitor route rule link` for
- * the reconciler, `nft monitor` for the policy table check) whose every event line is handed to a
- * callback (which only marks work dirty). If the process dies it is started again after a wait
+ * the reconciler) whose every event line is handed to a callback (which only marks work dirty). If the process dies it is started again after a wait
  * that doubles while it keeps dying quickly, and each restart is reported under the command's
  * own name, since events may have been lost meanwhile. The process is made by an
  * injectable {@linkcode Spawner}, the long-running sibling of `src/runner.ts`'s `Runner`, so
@@ -10,6 +9,7 @@
  * so a caller never races the monitor's start.
  * @module
  */
+import { dieWithParentArgv } from "./die_with_parent.ts";
 import { errorMessage } from "./errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { netlinkListening } from "./netlink_listening.ts";
@@ -53,12 +53,26 @@ export async function* splitLines(stream: AsyncIterable<string>): AsyncGenerator
   if (rest !== "") yield rest;
 }
 
-/** The real spawner, on `Deno.Command`. */
-export const denoSpawner: Spawner = (argv) => {
+/** Starts `argv` with its output piped. */
+function spawnPiped(argv: readonly string[]): Deno.ChildProcess {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new TypeError("Cannot spawn an empty command");
-  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-    .spawn();
+  return new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+}
+
+/**
+ * The real spawner, on `Deno.Command`. The process dies with this one (the daemon), even when
+ * that is killed with SIGKILL (`die_with_parent.ts`); where util-linux `setpriv` is missing it
+ * is started bare.
+ */
+export const denoSpawner: Spawner = (argv) => {
+  let child: Deno.ChildProcess;
+  try {
+    child = spawnPiped(dieWithParentArgv(argv, Deno.pid));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    child = spawnPiped(argv);
+  }
   const stderr = new Response(child.stderr).text().then((t) => t.trim().split("\n").slice(-5))
     .then((l) => l.join("; "), () => "");
   const status = child.status.then((s) => s.code);

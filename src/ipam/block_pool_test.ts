@@ -1,0 +1,290 @@
+import { assert, assertEquals, assertRejects } from "../../test/assert.ts";
+import { type FakeApiServer, startFakeApiServer } from "../../test/fake_apiserver/server.ts";
+import { formatIp, parseCidr } from "../cidr.ts";
+import { FakeClock } from "../clock.ts";
+import { KubeClient } from "../kube/client.ts";
+import { KubeNetworkError } from "../kube/errors.ts";
+import { BlockClaimer, PoolExhaustedError } from "./block_claimer.ts";
+import { BlockPool, type LocalBlocks } from "./block_pool.ts";
+import type { WarmTargets } from "./warm_target.ts";
+
+/** The node's allocator as the pool sees it: blocks and the addresses used in each. */
+class MemoryBlocks implements LocalBlocks {
+  readonly active = new Map<string, Set<string>>();
+  readonly recorded = new Set<string>();
+  readonly quarantined = new Set<string>();
+  usage(cidrs: readonly string[]): Map<string, number> {
+    return new Map(cidrs.map((c) => [c, this.active.get(c)?.size ?? 0]));
+  }
+  usedIps(): Promise<string[]> {
+    return Promise.resolve([...this.active.values()].flatMap((s) => [...s]));
+  }
+  recordedBlocks(): Promise<string[]> {
+    return Promise.resolve([...this.recorded]);
+  }
+  addBlock(cidr: string): Promise<void> {
+    this.recorded.add(cidr);
+    if (!this.active.has(cidr)) this.active.set(cidr, new Set());
+    return Promise.resolve();
+  }
+  retireBlock(cidr: string): Promise<boolean> {
+    if ((this.active.get(cidr)?.size ?? 0) > 0) return Promise.resolve(false);
+    this.active.delete(cidr);
+    this.recorded.delete(cidr);
+    return Promise.resolve(true);
+  }
+  quarantineBlock(cidr: string): Promise<void> {
+    this.quarantined.add(cidr);
+    return Promise.resolve();
+  }
+  /** Takes a free address, as the allocator would; undefined when none is free. */
+  take(): string | undefined {
+    for (const [cidr, used] of this.active) {
+      if (this.quarantined.has(cidr)) continue;
+      const block = parseCidr(cidr);
+      for (let i = 0; i < 2 ** (32 - block.prefix); i++) {
+        const ip = formatIp(block.network + i);
+        if (!used.has(ip)) {
+          used.add(ip);
+          return ip;
+        }
+      }
+    }
+    return undefined;
+  }
+  free(ip: string): void {
+    for (const used of this.active.values()) used.delete(ip);
+  }
+}
+
+const targets: WarmTargets = {
+  warmIPTarget: 8,
+  minimumIPTarget: 0,
+  maxBlocks: 4,
+  releaseCooldownMs: 60_000,
+};
+
+async function withApi(
+  fn: (fake: FakeApiServer, client: KubeClient) => Promise<void>,
+): Promise<void> {
+  const fake = await startFakeApiServer({ crds: ["ippools.tern.dev", "ipamblocks.tern.dev"] });
+  const client = new KubeClient(
+    { server: fake.url, caCerts: [], namespace: "default", origin: "test" },
+    { requestTimeoutMs: 2_000 },
+  );
+  fake.create({
+    apiVersion: "tern.dev/v1alpha1",
+    kind: "IPPool",
+    metadata: { name: "default" },
+    spec: { cidr: "10.244.0.0/24", blockSize: 28 },
+  } as never);
+  try {
+    await fn(fake, client);
+  } finally {
+    client.close();
+    await fake.close();
+  }
+}
+
+function blocksOf(fake: FakeApiServer): { cidr: string; node: string; allocated?: number }[] {
+  return fake.list({ apiVersion: "tern.dev/v1alpha1", kind: "IPAMBlock" }).map((o) => {
+    const { spec, status } = o as unknown as {
+      spec: { cidr: string; node: string };
+      status?: { allocated?: number };
+    };
+    return { cidr: spec.cidr, node: spec.node, allocated: status?.allocated ?? 0 };
+  });
+}
+
+Deno.test("BlockPool keeps warmIPTarget free addresses and writes each block's use", async () => {
+  await withApi(async (fake, client) => {
+    const local = new MemoryBlocks();
+    const pool = new BlockPool(new BlockClaimer(client, { nodeName: "n1" }), local, {
+      targets,
+      clock: new FakeClock(),
+    });
+    await pool.reconcile();
+    await pool.runNow();
+    assertEquals(pool.blocks().length, 1, "one /28 (16 addresses) covers a target of 8");
+    for (let i = 0; i < 10; i++) local.take();
+    await pool.runNow();
+    assertEquals(pool.blocks().map((b) => b.used), [10, 0]);
+    assertEquals(blocksOf(fake).map((b) => b.allocated).sort(), [0, 10]);
+  });
+});
+
+Deno.test("BlockPool releases an empty block beyond the target only after the cooldown", async () => {
+  await withApi(async (fake, client) => {
+    const clock = new FakeClock();
+    const local = new MemoryBlocks();
+    const pool = new BlockPool(new BlockClaimer(client, { nodeName: "n1" }), local, {
+      targets,
+      clock,
+    });
+    await pool.reconcile();
+    await pool.runNow();
+    const taken = Array.from({ length: 12 }, () => local.take()!);
+    await pool.runNow();
+    assertEquals(blocksOf(fake).length, 2);
+    for (const ip of taken) local.free(ip);
+    await pool.runNow();
+    await clock.tick(59_000);
+    await pool.runNow();
+    assertEquals(blocksOf(fake).length, 2, "still cooling down");
+    await clock.tick(1_000);
+    await pool.runNow();
+    assertEquals(blocksOf(fake).length, 1);
+    assertEquals(local.active.size, 1);
+  });
+});
+
+Deno.test("BlockPool never releases a block whose address was taken as it decided", async () => {
+  await withApi(async (fake, client) => {
+    const local = new MemoryBlocks();
+    const pool = new BlockPool(new BlockClaimer(client, { nodeName: "n1" }), local, {
+      targets: { ...targets, warmIPTarget: 0, releaseCooldownMs: 0 },
+      clock: new FakeClock(),
+    });
+    await pool.reconcile();
+    await pool.claimForAllocation();
+    // The allocator takes an address between the decision and the release: retire refuses.
+    const retire = local.retireBlock.bind(local);
+    local.retireBlock = (cidr) => {
+      local.take();
+      return retire(cidr);
+    };
+    await pool.runNow();
+    assertEquals(blocksOf(fake).length, 1);
+    assertEquals(pool.blocks()[0]?.used, 1);
+  });
+});
+
+Deno.test("BlockPool's warm pool serves addresses while the API server is down", async () => {
+  await withApi(async (fake, client) => {
+    const local = new MemoryBlocks();
+    const pool = new BlockPool(new BlockClaimer(client, { nodeName: "n1" }), local, {
+      targets: { ...targets, warmIPTarget: 16 },
+      clock: new FakeClock(),
+    });
+    await pool.reconcile();
+    await pool.runNow();
+    await fake.stop();
+    const got = Array.from({ length: 16 }, () => local.take());
+    assert(got.every((ip) => ip !== undefined), "the warm pool held 16 addresses");
+    await assertRejects(() => pool.runNow(), KubeNetworkError);
+    assert(pool.lastError?.includes("Cannot reach"), pool.lastError);
+    await fake.start();
+    await pool.runNow();
+    assertEquals(pool.lastError, undefined);
+    assert(pool.blocks().reduce((s, b) => s + b.capacity - b.used, 0) >= 16);
+  });
+});
+
+Deno.test("claimForAllocation() claims one block for a burst and reports a pool running out", async () => {
+  await withApi(async (fake, client) => {
+    const local = new MemoryBlocks();
+    const pool = new BlockPool(new BlockClaimer(client, { nodeName: "n1" }), local, {
+      targets: { ...targets, warmIPTarget: 0, maxBlocks: 100 },
+      clock: new FakeClock(),
+    });
+    await pool.reconcile();
+    await Promise.all(Array.from({ length: 10 }, () => pool.claimForAllocation()));
+    assertEquals(blocksOf(fake).length, 1, "a burst on an empty node pays one claim");
+    // 16 /28 blocks in the /24: take them all, then ask for more.
+    for (let i = 0; i < 16; i++) {
+      while (local.take() !== undefined);
+      if (i < 15) await pool.claimForAllocation();
+    }
+    await assertRejects(() => pool.claimForAllocation(), PoolExhaustedError, "No free block");
+    const events = fake.list({ apiVersion: "v1", kind: "Event", namespace: "default" });
+    assertEquals(events.length, 1);
+  });
+});
+
+Deno.test("reconcile() adopts, reclaims, forgets and quarantines, each as the plan says", async () => {
+  await withApi(async (fake, client) => {
+    const other = new BlockClaimer(client, { nodeName: "n2" });
+    const pools = await other.pools();
+    const mine = new BlockClaimer(client, { nodeName: "n1" });
+    const adopted = await mine.claim(pools, { nodeLabels: {} });
+    const theirs = await other.claim(pools, { nodeLabels: {} });
+    const local = new MemoryBlocks();
+    local.recorded.add("10.244.0.240/28"); // unused, nobody's: forgotten
+    local.active.set("10.244.0.224/28", new Set(["10.244.0.225"])); // in use, lost: reclaimed
+    local.active.set(theirs.cidr, new Set([formatIp(parseCidr(theirs.cidr).network + 1)]));
+    const pool = new BlockPool(mine, local, { targets, clock: new FakeClock() });
+    const summary = await pool.reconcile();
+    assertEquals(summary.adopted, [adopted.cidr]);
+    assertEquals(summary.reclaimed, ["10.244.0.224/28"]);
+    assertEquals(summary.forgotten, ["10.244.0.240/28"]);
+    assertEquals(summary.conflicts, [theirs.cidr]);
+    assertEquals([...local.quarantined], [theirs.cidr]);
+    const owners = new Map(blocksOf(fake).map((b) => [b.cidr, b.node]));
+    assertEquals(owners.get("10.244.0.224/28"), "n1");
+    assertEquals(owners.get(theirs.cidr), "n2");
+    assert(!local.recorded.has("10.244.0.240/28"));
+  });
+});
+
+Deno.test("BlockPool releases a deleted node's blocks after the grace period, once", async () => {
+  await withApi(async (fake, client) => {
+    const clock = new FakeClock();
+    const gone = new BlockClaimer(client, { nodeName: "gone" });
+    await gone.claim(await gone.pools(), { nodeLabels: {} });
+    const peers = Array.from({ length: 5 }, (_, i) => {
+      const local = new MemoryBlocks();
+      return new BlockPool(new BlockClaimer(client, { nodeName: `p${i}` }), local, {
+        targets: { ...targets, warmIPTarget: 0 },
+        nodeNames: () => new Set(["p0", "p1", "p2", "p3", "p4"]),
+        nodeGracePeriodMs: 120_000,
+        clock,
+      });
+    });
+    await Promise.all(peers.map((p) => p.runNow()));
+    assertEquals(blocksOf(fake).map((b) => b.node), ["gone"]);
+    await clock.tick(120_000);
+    const before = fake.counts.get("delete") ?? 0;
+    await Promise.all(peers.map((p) => p.runNow()));
+    assertEquals(blocksOf(fake), []);
+    assert((fake.counts.get("delete") ?? 0) - before <= 5);
+  });
+});
+
+Deno.test("headroom() counts what claims could add, and nothing once the pools ran out", async () => {
+  await withApi(async (_fake, client) => {
+    const local = new MemoryBlocks();
+    const pool = new BlockPool(new BlockClaimer(client, { nodeName: "n1" }), local, {
+      targets: { ...targets, warmIPTarget: 0, maxBlocks: 2 },
+      clock: new FakeClock(),
+    });
+    await pool.reconcile();
+    assertEquals(pool.headroom(), 2 * 16, "an idle node with no block is not exhausted");
+    await pool.claimForAllocation();
+    assertEquals(pool.headroom(), 16);
+    while (local.take() !== undefined);
+    await pool.claimForAllocation();
+    while (local.take() !== undefined);
+    await assertRejects(
+      () => pool.claimForAllocation(),
+      PoolExhaustedError,
+      "Node n1 owns ipam.blocks.maxBlocks (2) blocks, all full: raise maxBlocks",
+    );
+    assertEquals(pool.headroom(), 0);
+  });
+});
+
+Deno.test("claimForAllocation() claims for every ADD waiting in one round", async () => {
+  await withApi(async (fake, client) => {
+    const local = new MemoryBlocks();
+    const pool = new BlockPool(new BlockClaimer(client, { nodeName: "n1" }), local, {
+      targets: { ...targets, warmIPTarget: 0 },
+      clock: new FakeClock(),
+    });
+    await pool.reconcile();
+    const lists = fake.counts.get("list") ?? 0;
+    // 40 ADDs found nothing free at once: three /28 blocks, with one read of the pools and blocks.
+    await Promise.all(Array.from({ length: 40 }, () => pool.claimForAllocation()));
+    assertEquals(blocksOf(fake).length, 3);
+    assertEquals((fake.counts.get("list") ?? 0) - lists, 2);
+  });
+});
