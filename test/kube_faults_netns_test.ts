@@ -25,7 +25,6 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { Agent } from "./policy_lab.ts";
-import type { PolicyKey } from "./policy_lab.ts";
 import { keysOf, keyString } from "./policy_lab.ts";
 import { pollUntil } from "./poll.ts";
 import type { SandboxNode, SandboxPod } from "./sandbox.ts";
@@ -149,7 +148,7 @@ class Faults {
     node: SandboxNode,
     name: string,
     labels: Record<string, string>,
-    options: { wire?: boolean; writePod?: boolean } = {},
+    options: { wire?: boolean } = {},
   ): Promise<SandboxPod> {
     const pod = await this.cluster.addPod(node, name, { namespace: NS, labels, wire: false });
     this.pods.set(name, pod);
@@ -217,7 +216,7 @@ class Faults {
     const want = keysOf(this.policies).map(keyString).sort().join(",");
     return this.everyNode(`policies [${want}] applied`, async (node) => {
       const s = await this.policyStatus(node);
-      const have = s.policies.map((p: PolicyKey) => keyString(p)).sort().join(",");
+      const have = s.policies.map(keyString).sort().join(",");
       const e = s.enforcement;
       if (have !== want) return { have };
       if (!e.enabled || !e.upToDate || e.pending.length > 0) return { enforcement: e };
