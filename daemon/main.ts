@@ -214,7 +214,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       routeProtocol: config.routeProtocol,
       endpoints,
       echo,
-      rulesFor: (ep) => endpointRules(ep, { routing, pod: podMetadata }),
+      rulesFor: (ep) => endpointRules(ep, { routing, podCIDRs, pod: podMetadata }),
       ...(options.ipForwardPath !== undefined ? { ipForwardPath: options.ipForwardPath } : {}),
       rpFilterDir: options.rpFilterDir ?? IPV4_CONF_DIR,
     });
