@@ -105,9 +105,9 @@ export class Dataplane implements HostDataplane {
   /**
    * One batch: `route replace <ip>/32 dev <veth> scope link` and `rule add` for each of the
    * endpoint's rules (a rule already there is fine, e.g. a pod CIDR's that another bound pod
-   * needs too), all with tern's protocol. On failure what
-   * did apply is removed again (unless the endpoint was programmed before: a repeated ADD keeps
-   * its old state) and the error names each failed line with `ip`'s message.
+   * needs too), all with tern's protocol. On failure what did apply is removed again (unless the
+   * endpoint was programmed before: a repeated ADD keeps its old state) and the error names each
+   * failed line with `ip`'s message.
    */
   async programEndpoint(ep: Endpoint): Promise<void> {
     if (ep.hostVeth === "") {

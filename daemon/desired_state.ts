@@ -95,9 +95,10 @@ export function desiredState(input: DesiredStateInput): DesiredState {
  * The rules one endpoint needs before its first packet, for the host dataplane to install with
  * its host route before ADD returns: none for a pod bound to no egress table; for a bound pod,
  * its `from` rule at 1536 and the `to` rules at 512 of the node's pod CIDRs (`options.podCIDRs`)
- * and cluster CIDRs, so it reaches local pods and other nodes' pods from its first packet. A
- * later pass of the reconciler installs the rest (e.g. a `to` rule for a pod restored outside
- * the pod CIDRs) and removes what the last binding no longer needs. Pure.
+ * and cluster CIDRs (and its own `to` rule if no pod CIDR covers it), so it reaches local pods
+ * and other nodes' pods from its first packet. A later pass of the reconciler installs the rest
+ * (the `to` rules of other pods outside the pod CIDRs) and removes what the last binding no
+ * longer needs. Pure.
  */
 export function endpointRules(
   ep: LocalEndpoint,
