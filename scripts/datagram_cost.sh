@@ -23,7 +23,8 @@
 # pods on a second node namespace that never had an RPDB rule, rp_filter 0, no nftables: what
 # the reference ptp plugin's node is) and tern (tern's node with nothing isolated: the to-rules,
 # strict rp_filter, the forward chain on ready groups). DC_CHECK=1 prints, after each send, how many rules dropped packets and how many
-# of the datagrams the receiving namespace got (a variant that dropped would look cheap).
+# of the datagrams the receiving namespace got (a variant that dropped would look cheap). DC_RAW=FILE
+# keeps each round's figures (`variant=ns …`, one line per round) in FILE.
 #
 # The rule walk (issue 12): tern's strict rp_filter on the veths and no nftables in every case,
 # paired against r0. r0: pods c and d on the ptp node namespace, which never had a rule (tern's
@@ -61,6 +62,7 @@ cleanup() {
   [ -n "${receiver:-}" ] && kill "$receiver" 2>/dev/null || true
   [ -n "${receiver2:-}" ] && kill "$receiver2" 2>/dev/null || true
   for r in ${receivers:-}; do kill "$r" 2>/dev/null || true; done
+  [ -z "${DC_RAW:-}" ] || cp "$raw" "$DC_RAW"
   for n in n a b m c d f k g h i; do ip netns del "${P}$n" 2>/dev/null || true; done
   rm -f "$raw"
 }
