@@ -230,6 +230,7 @@ function securityGroupTerm(
       peers.flatMap((peer, j) =>
         securityGroupPeer(ctx, peer, {
           group,
+          action: rule.action,
           key: () => `spec.${direction}[${index}].${peersKey}[${j}]`,
         })
       ),
@@ -263,7 +264,7 @@ function securityGroupTerm(
 function securityGroupPeer(
   ctx: PolicyContext,
   peer: SecurityGroupPeer,
-  at: { group: SecurityGroup; key: () => string },
+  at: { group: SecurityGroup; action: "allow" | "deny"; key: () => string },
 ): Range[] {
   switch (peer.type) {
     case "cidr":
@@ -280,14 +281,14 @@ function securityGroupPeer(
       }
       return pointRanges(ctx.membersOf(peer.securityGroup).flatMap((p) => p.addresses));
     case "pods": {
-      const selection: Parameters<PolicyContext["selectPods"]>[0] = {};
+      const selection: Parameters<PolicyContext["selectPods"]>[0] = { action: at.action };
       if (peer.podSelector) selection.podSelector = peer.podSelector;
       if (peer.namespaceSelector) selection.namespaceSelector = peer.namespaceSelector;
       return pointRanges(ctx.selectPods(selection).flatMap((p) => p.addresses));
     }
     case "serviceAccount":
       return pointRanges(
-        ctx.selectPods({ namespace: peer.namespace })
+        ctx.selectPods({ action: at.action, namespace: peer.namespace })
           .filter(({ pod }) => pod.serviceAccountName === peer.name)
           .flatMap((p) => p.addresses),
       );
@@ -393,7 +394,8 @@ function networkPolicyPeer(
 ): Range[] {
   const { policy, peer } = at;
   if (peer.type === "ipBlock") return cidrPeer(peer.cidr, peer.except);
-  const selection: Parameters<PolicyContext["selectPods"]>[0] = {};
+  // NetworkPolicy peers only ever allow.
+  const selection: Parameters<PolicyContext["selectPods"]>[0] = { action: "allow" };
   if (peer.podSelector) selection.podSelector = peer.podSelector;
   if (peer.namespaceSelector) selection.namespaceSelector = peer.namespaceSelector;
   else selection.namespace = policy.namespace;

@@ -183,3 +183,146 @@ Deno.test("podPolicyId() is stable and tells attachments of one pod apart", () =
   assert(podPolicyId("x", "a", "tern5fbdc12f0a2") !== podPolicyId("x", "a", "tern5fbdc12f0a3"));
   assert(/^[0-9a-f]{12}$/.test(podPolicyId("x", "a", "tern5fbdc12f0a2")));
 });
+
+/** A pod of namespace `elsewhere`, whose Namespace object has not arrived, and x/a's policy. */
+const LONE_POD = `apiVersion: v1
+kind: Pod
+metadata: { name: lone, namespace: elsewhere }
+spec: { nodeName: node-2 }
+status: { podIPs: [{ ip: 10.244.2.77 }] }
+`;
+const LONE = 0x0af4024d; // 10.244.2.77
+
+/** The rules of x/a's ingress boxes that hold `address`. */
+function ingressRulesAt(
+  model: ReturnType<typeof compilePolicy>,
+  address: number,
+): string[] {
+  const a = model.pods.find((p) => p.namespace === "x" && p.name === "a")!;
+  return a.ingress.map((layer) =>
+    [
+      ...new Set(
+        layer.boxes.filter((b) => b.addresses[0] <= address && address <= b.addresses[1])
+          .map((b) => describeRule(b.rule)),
+      ),
+    ].join(",") || "default deny"
+  );
+}
+
+Deno.test("compilePolicy() lets a security group deny by namespaceSelector match a pod whose Namespace is unknown", async () => {
+  const state = await clusterWith(
+    LONE_POD,
+    `apiVersion: vpcresources.k8s.aws/v1beta1
+kind: SecurityGroupPolicy
+metadata: { name: web, namespace: x }
+spec:
+  podSelector: { matchLabels: { pod: a } }
+  securityGroups: { groupIds: [sg-web] }
+---
+apiVersion: tern.dev/v1alpha1
+kind: SecurityGroup
+metadata: { name: sg-web }
+spec:
+  ingress:
+    - { priority: 10, action: deny, from: [{ namespaceSelector: { matchLabels: { team: red } } }] }
+    - { priority: 20, action: allow, from: [{ cidr: 10.0.0.0/8 }] }
+`,
+  );
+  const endpoints = await localEndpoints(state);
+  assertEquals(ingressRulesAt(compilePolicy(state, { endpoints }), LONE), [
+    "SecurityGroup/sg-web ingress rule 0",
+  ]);
+  // Once the Namespace arrives, without the label, the deny no longer applies.
+  state.apply({
+    type: "added",
+    resource: {
+      kind: "Namespace",
+      name: "elsewhere",
+      labels: { "kubernetes.io/metadata.name": "elsewhere", team: "blue" },
+    },
+    resourceVersion: "2",
+  });
+  assertEquals(ingressRulesAt(compilePolicy(state, { endpoints }), LONE), [
+    "SecurityGroup/sg-web ingress rule 1",
+  ]);
+});
+
+Deno.test("compilePolicy() does not let an allow by NotIn or DoesNotExist match a pod whose Namespace is unknown", async () => {
+  const state = await clusterWith(
+    LONE_POD,
+    `apiVersion: vpcresources.k8s.aws/v1beta1
+kind: SecurityGroupPolicy
+metadata: { name: web, namespace: x }
+spec:
+  podSelector: { matchLabels: { pod: a } }
+  securityGroups: { groupIds: [sg-web] }
+---
+apiVersion: tern.dev/v1alpha1
+kind: SecurityGroup
+metadata: { name: sg-web }
+spec:
+  ingress:
+    - action: allow
+      from:
+        - namespaceSelector: { matchExpressions: [{ key: team, operator: NotIn, values: [red] }] }
+        - namespaceSelector: { matchExpressions: [{ key: quarantine, operator: DoesNotExist }] }
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: not-red, namespace: x }
+spec:
+  podSelector: { matchLabels: { pod: a } }
+  ingress:
+    - from: [{ namespaceSelector: { matchExpressions: [{ key: team, operator: NotIn, values: [red] }] } }]
+    - from: [{ namespaceSelector: { matchExpressions: [{ key: quarantine, operator: DoesNotExist }] } }]
+`,
+  );
+  const endpoints = await localEndpoints(state);
+  assertEquals(ingressRulesAt(compilePolicy(state, { endpoints }), LONE), [
+    "default deny",
+    "default deny",
+  ]);
+  state.apply({
+    type: "added",
+    resource: {
+      kind: "Namespace",
+      name: "elsewhere",
+      labels: { "kubernetes.io/metadata.name": "elsewhere", team: "blue" },
+    },
+    resourceVersion: "2",
+  });
+  assertEquals(ingressRulesAt(compilePolicy(state, { endpoints }), LONE), [
+    "SecurityGroup/sg-web ingress rule 0",
+    "NetworkPolicy/x/not-red ingress rule 0",
+  ]);
+});
+
+Deno.test("compilePolicy() decides selectors on the namespace name alone exactly while the Namespace is unknown", async () => {
+  const state = await clusterWith(
+    LONE_POD,
+    `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: not-y, namespace: x }
+spec:
+  podSelector: { matchLabels: { pod: a } }
+  ingress:
+    - from:
+        - namespaceSelector:
+            matchExpressions: [{ key: kubernetes.io/metadata.name, operator: NotIn, values: [y] }]
+`,
+  );
+  const model = compilePolicy(state, { endpoints: await localEndpoints(state) });
+  assertEquals(ingressRulesAt(model, LONE), ["NetworkPolicy/x/not-y ingress rule 0"]);
+});
+
+Deno.test("compilePolicy() isolates a local pod by its namespace's policies while its Namespace is unknown", async () => {
+  const state = await loadCluster("np-deny-all-ingress.yaml");
+  state.apply({
+    type: "deleted",
+    resource: state.namespace("x")!,
+    resourceVersion: "2",
+  });
+  const model = compilePolicy(state, { endpoints: await localEndpoints(state) });
+  const a = model.pods.find((p) => p.namespace === "x" && p.name === "a")!;
+  assertEquals(a.ingress.map((l) => [l.layer, l.boxes.length]), [["networkPolicy", 0]]);
+});
