@@ -87,7 +87,7 @@ Deno.test("compilePolicy() does not count finished pods as peers: their address 
   assert(!text.includes("10.244.2.22"), "y/c's address is gone");
 });
 
-Deno.test("compilePolicy() leaves a pod whose only groups have no SecurityGroup unaffected, reported", async () => {
+Deno.test("compilePolicy() holds a pod whose only groups have no SecurityGroup default-deny, reported", async () => {
   const state = await clusterWith(`apiVersion: vpcresources.k8s.aws/v1beta1
 kind: SecurityGroupPolicy
 metadata: { name: missing, namespace: x }
@@ -96,11 +96,37 @@ spec:
   securityGroups: { groupIds: [sg-nowhere] }
 `);
   const model = compilePolicy(state, { endpoints: await localEndpoints(state) });
+  const inX = model.pods.filter((p) => p.namespace === "x");
+  assertEquals(inX.length, 2);
+  for (const pod of inX) {
+    for (const direction of ["egress", "ingress"] as const) {
+      assertEquals(
+        pod[direction].map((l) => [l.layer, l.boxes.length]),
+        [["securityGroup", 0]],
+        `${pod.name} ${direction}: as in a group without rules`,
+      );
+    }
+  }
   assert(
-    model.pods.every((p) => p.egress.length === 0 && p.ingress.length === 0),
-    "never deny-all",
+    model.pods.filter((p) => p.namespace !== "x").every((p) => p.ingress.length === 0),
+    "other namespaces are untouched",
   );
-  assertEquals(model.problems.map((p) => p.severity), ["unresolved"]);
+  assertEquals(model.problems.map((p) => p.message), [
+    'Unresolved in SecurityGroupPolicy "x/missing": spec.securityGroups.groupIds[0]: no SecurityGroup "sg-nowhere": it counts as a group without rules until it exists, so the pods this policy selects are default-deny in the security-group layer but for what their other groups allow',
+  ]);
+  const text = renderPolicyTable(model);
+  assert(text.includes("x/a ingress security groups default deny"), text);
+});
+
+Deno.test("compilePolicy() enforces a pod's known groups beside a missing one as before", async () => {
+  const model = compilePolicy(await loadCluster("both-layers.yaml"), {
+    endpoints: await localEndpoints(await loadCluster("both-layers.yaml")),
+  });
+  const a = model.pods.find((p) => p.namespace === "x" && p.name === "a")!;
+  assertEquals(
+    new Set(a.ingress[0]!.boxes.map((b) => describeRule(b.rule))),
+    new Set(["SecurityGroup/sg-tcp ingress rule 0"]),
+  );
 });
 
 Deno.test("compilePolicy() reports a peer security group that nothing defines", async () => {

@@ -84,7 +84,7 @@ export class PolicyContext {
             key: `spec.securityGroups.groupIds[${i}]`,
             text: `no SecurityGroup ${
               JSON.stringify(id)
-            }: the group is not enforced on the pods this policy selects`,
+            }: it counts as a group without rules until it exists, so the pods this policy selects are default-deny in the security-group layer but for what their other groups allow`,
           }));
         }
       });
