@@ -79,6 +79,10 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         log,
       }),
     );
+    const blockView = ipam.blockView;
+    if (blockView !== undefined) {
+      cluster.useNodeRanges((node) => blockView.byNode().get(node) ?? []);
+    }
     const routing = stack.push(
       await startRouting(config, {
         ip,

@@ -168,6 +168,12 @@ export interface KubernetesSourceOptions {
   onError?: (kind: string, error: unknown, retryInMs: number) => void;
   /** Close the client on `close()`. Default true. */
   ownsClient?: boolean;
+  /**
+   * More ranges a node allocates pod addresses from, beside its Node's pod CIDRs: its IPAM blocks
+   * in `ipam.mode: blocks`, where Nodes carry none. A pod's `tern.dev/pod-ips` is taken only
+   * inside these and the pod CIDRs. Default none.
+   */
+  nodeRanges?: (node: string) => readonly string[];
 }
 
 /** A {@linkcode ClusterSource} over the Kubernetes API. */
@@ -198,7 +204,9 @@ export class KubernetesSource implements ClusterSource {
     this.#ownsClient = options.ownsClient ?? true;
     const nodePodCIDRs = (name: string): readonly string[] | undefined => {
       const node = this.#reflectors.find((r) => r.type.kind === "Node")?.get(name)?.resource;
-      return node?.kind === "Node" ? node.podCIDRs : undefined;
+      if (node?.kind !== "Node") return undefined;
+      const more = options.nodeRanges?.(name) ?? [];
+      return more.length === 0 ? node.podCIDRs : [...node.podCIDRs, ...more];
     };
     this.#reflectors = (options.kinds ?? KUBERNETES_KINDS).map((spec) =>
       new Reflector<Parsed>(client, spec.type, {
@@ -437,7 +445,7 @@ function toParsed(
  * Fills `status.podIPs` from the annotation while kubelet has not written it. The annotation is
  * anyone's who may patch the pod, and a pod that never runs keeps it for ever: it is taken only
  * for a pod scheduled on a Node tern knows, and only when every address is inside that Node's
- * pod CIDRs, where tern's daemon on that node allocates. Otherwise the addresses would join the
+ * pod CIDRs (or its IPAM blocks, in blocks mode), where tern's daemon on that node allocates. Otherwise the addresses would join the
  * selections the pod's labels match on every node: an external host, a node, another node's
  * pod. An annotation that breaks these rules is reported and ignored; one on a pod whose Node is
  * not known (yet) is ignored quietly, as its Node's event may still be on its way.
