@@ -79,6 +79,7 @@ export async function startApi(
     },
     stop() {
       ready = false;
+      serving.close(); // requests still waiting for a starting daemon: answered now
       stopped ??= server.shutdown();
       return stopped;
     },

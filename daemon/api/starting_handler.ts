@@ -29,6 +29,11 @@ export interface StartingHandler {
   attach(handler: Handler): void;
   /** Whether a handler is attached. */
   readonly attached: boolean;
+  /**
+   * The daemon stops before a handler was attached: requests waiting for one, and any that come
+   * later, are answered 503 at once (a server's shutdown waits for the requests in flight).
+   */
+  close(): void;
 }
 
 /**
@@ -42,7 +47,8 @@ export function startingHandler(
   const clock = options.clock ?? realClock;
   const startedAt = options.startedAt ?? clock.now();
   let handler: Handler | undefined;
-  const waiting = Promise.withResolvers<Handler>();
+  let closed = false;
+  const waiting = Promise.withResolvers<Handler | undefined>();
   const status = (): Response => {
     const state = options.state();
     const body: StatusResponse = {
@@ -64,15 +70,16 @@ export function startingHandler(
     if (req.method === "GET" && new URL(req.url).pathname === "/v1/status") return status();
     let timer: number | undefined;
     const late = new Promise<undefined>((resolve) => {
-      timer = clock.setTimeout(() => resolve(undefined), options.waitMs);
+      timer = closed ? undefined : clock.setTimeout(() => resolve(undefined), options.waitMs);
     });
-    const attached = await Promise.race([waiting.promise, late]);
+    const attached = closed ? undefined : await Promise.race([waiting.promise, late]);
     if (timer !== undefined) clock.clearTimeout(timer);
     if (attached !== undefined) return attached(req);
     await req.body?.cancel().catch(() => {});
     const body: ApiError = {
-      error:
-        `Daemon is not ready: starting: ${options.state().phase} (waited ${options.waitMs} ms)`,
+      error: closed
+        ? `Daemon is stopping: it stopped during start-up (${options.state().phase})`
+        : `Daemon is not ready: starting: ${options.state().phase} (waited ${options.waitMs} ms)`,
       reason: "unavailable",
     };
     return json(body, 503);
@@ -85,6 +92,11 @@ export function startingHandler(
     },
     get attached() {
       return handler !== undefined;
+    },
+    close() {
+      if (handler !== undefined) return;
+      closed = true;
+      waiting.resolve(undefined);
     },
   };
 }

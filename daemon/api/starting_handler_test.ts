@@ -72,3 +72,27 @@ Deno.test("a request to a starting daemon fails with 503 unavailable after the w
     "Daemon is not ready: starting: waiting for the first lists from the Kubernetes API server",
   );
 });
+
+Deno.test("a daemon stopping during start-up answers its waiting requests at once", async () => {
+  // The server's shutdown waits for requests in flight: without this, a stop during start-up
+  // would wait out every ADD's syncWait first.
+  const clock = new FakeClock();
+  const serving = startingHandler("node-a", {
+    waitMs: 60_000,
+    clock,
+    state: () => ({ phase: "waiting for the first lists from the Kubernetes API server" }),
+  });
+  const answered = serving.handle(allocate());
+  await clock.tick(1_000);
+  serving.close();
+  const res = await answered;
+  assertEquals(res.status, 503);
+  const body = await res.json() as ApiError;
+  assertEquals(body.reason, "unavailable");
+  assertStringIncludes(body.error, "Daemon is stopping");
+  assertEquals(clock.pending, 0, "the wait's timer is cleared");
+  // A request that comes later does not wait either.
+  const late = await serving.handle(allocate());
+  assertEquals(late.status, 503);
+  assertEquals(clock.pending, 0);
+});

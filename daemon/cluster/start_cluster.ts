@@ -38,6 +38,14 @@ export type EndpointsPublish = (
   endpoints: PublishedEndpoint[],
 ) => Promise<boolean>;
 
+/**
+ * The ranges beside its Node's pod CIDRs that a node allocates from (its IPAM blocks in blocks
+ * mode), known only once the IPAM part runs: a holder the cluster part reads through.
+ */
+export interface NodeRanges {
+  of(node: string): readonly string[];
+}
+
 /** A cluster source of the kind the config names, and how this node publishes its endpoints there. */
 export interface ChosenSource {
   source: ClusterSource;
@@ -63,6 +71,7 @@ export async function clusterSource(
   cluster: ClusterConfig,
   log: Logger,
   state: ClusterState = new ClusterState(),
+  nodeRanges: NodeRanges = { of: () => [] },
 ): Promise<ChosenSource> {
   switch (cluster.source) {
     case "files":
@@ -80,6 +89,7 @@ export async function clusterSource(
       const source = await connectKubernetesSource({
         kubeconfig: cluster.kubeconfig,
         context: cluster.context,
+        nodeRanges: (node) => nodeRanges.of(node),
         onError: (kind, error, retryInMs) =>
           log.warn("Kubernetes API request failed; retrying", {
             kind,
@@ -116,11 +126,13 @@ export async function startFeed(
   const feed = new ClusterFeed(source, state, { log });
   const onAbort = () => void source.close();
   signal?.addEventListener("abort", onAbort, { once: true });
+  // A stop that came before this listener (during the earlier steps of start-up) counts too.
+  if (signal?.aborted) onAbort();
   try {
     await feed.list();
   } catch (err) {
-    if (signal?.aborted) throw signal.reason;
     await source.close();
+    if (signal?.aborted) throw signal.reason;
     throw err;
   } finally {
     signal?.removeEventListener("abort", onAbort);
@@ -153,6 +165,11 @@ export interface ClusterPart extends DaemonPart<ClusterStatus | undefined> {
   readonly poolsOrigin: string;
   /** Publishes `endpoints` from now on (when `cluster.publishEndpoints`), first at once. */
   publish(endpoints: LocalEndpoints): Promise<void>;
+  /**
+   * Blocks mode: the nodes' IPAM blocks, once the IPAM part knows them, so that a pod's
+   * `tern.dev/pod-ips` inside its node's blocks is taken (else only kubelet's status admits it).
+   */
+  useNodeRanges(of: (node: string) => readonly string[]): void;
 }
 
 /**
@@ -172,6 +189,8 @@ export async function startCluster(
   const state = new ClusterState();
   const cluster = config.cluster;
   const configured: PodCIDRs = { podCIDRs: config.podCIDRs, from: "config" };
+  const nodeRanges: NodeRanges = { of: () => [] };
+  const useNodeRanges = (of: (node: string) => readonly string[]) => nodeRanges.of = of;
   if (cluster === undefined) {
     return {
       state,
@@ -179,11 +198,12 @@ export async function startCluster(
       pools: configured,
       poolsOrigin: configFile,
       publish: () => Promise.resolve(),
+      useNodeRanges,
       stop: () => Promise.resolve(),
       status: () => undefined,
     };
   }
-  const chosen = await clusterSource(cluster, log, state);
+  const chosen = await clusterSource(cluster, log, state, nodeRanges);
   const { source, publish, kubernetes } = chosen;
   const status = (): ClusterStatus => {
     const out: ClusterStatus = {
@@ -235,6 +255,7 @@ export async function startCluster(
         : pools.from === "blocks"
         ? `IPPools in ${feed.name}`
         : configFile,
+      useNodeRanges,
       async publish(endpoints) {
         if (!chosen.publishes || publisher !== undefined) return;
         const p = new EndpointPublisher(

@@ -2,7 +2,10 @@ import { assert, assertEquals } from "../../test/assert.ts";
 import { silentLogger } from "../../src/log.ts";
 import { parseConfig } from "../config.ts";
 import { LocalEndpoints } from "../../src/local_endpoints.ts";
-import { clusterSource, startCluster } from "./start_cluster.ts";
+import type { ClusterSource } from "../../src/cluster/source.ts";
+import { ClusterState } from "../../src/cluster/state.ts";
+import type { ClusterEvent, Snapshot } from "../../src/cluster/types.ts";
+import { clusterSource, startCluster, startFeed } from "./start_cluster.ts";
 
 Deno.test("clusterSource() picks the files source named by cluster.source, over cluster.dir", async () => {
   const config = parseConfig("cluster: {source: files, dir: /etc/tern/cluster/}\n", {
@@ -91,4 +94,41 @@ Deno.test("startCluster() lists the directory, learns the pod CIDRs from its Nod
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** A source whose list waits until it is closed (an API server that does not answer). */
+function unansweredSource(): ClusterSource & { closed: boolean } {
+  const closed = Promise.withResolvers<never>();
+  const source = {
+    name: "kubernetes:https://10.0.0.1:6443",
+    closed: false,
+    list: (): Promise<Snapshot> => closed.promise,
+    // deno-lint-ignore require-yield
+    async *watch(): AsyncGenerator<ClusterEvent> {
+      await closed.promise.catch(() => {});
+    },
+    close() {
+      source.closed = true;
+      closed.reject(new Error("Cannot list: the source is closed"));
+      return Promise.resolve();
+    },
+  };
+  return source;
+}
+
+Deno.test("startFeed() gives up at once when the stop came before it started waiting", async () => {
+  // SIGTERM during the earlier steps of start-up (the socket, the kubeconfig) aborts the signal
+  // before startFeed listens to it; with the API server down the list must still end.
+  const source = unansweredSource();
+  const stop = new AbortController();
+  stop.abort(new Error("Stopped by a signal during start-up"));
+  const outcome = await Promise.race([
+    startFeed(source, new ClusterState(), silentLogger, stop.signal).then(
+      () => "listed",
+      (err: unknown) => err,
+    ),
+    new Promise((resolve) => setTimeout(() => resolve("still waiting"), 500)),
+  ]);
+  assertEquals(outcome, stop.signal.reason);
+  assert(source.closed, "the source is closed");
 });

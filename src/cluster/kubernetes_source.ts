@@ -14,8 +14,12 @@
  * ({@linkcode KubernetesSource.annotatePod}): kubelet writes `status.podIPs` only after the
  * runtime's sandbox call returns and its next status sync, so without the annotation the other
  * nodes' policy would not know a new pod's address for seconds, and drop its first packets.
+ * Whoever may create or patch a pod may write that annotation, so it is taken only for a pod
+ * scheduled on a known Node and only for addresses inside that Node's pod CIDRs (pods are
+ * listed after the Nodes for that); anything else waits for kubelet's `status.podIPs`.
  * @module
  */
+import { contains, isIp, parseCidr, parseIp } from "../cidr.ts";
 import { type Clock, realClock } from "../clock.ts";
 import {
   apiVersionOf,
@@ -164,6 +168,12 @@ export interface KubernetesSourceOptions {
   onError?: (kind: string, error: unknown, retryInMs: number) => void;
   /** Close the client on `close()`. Default true. */
   ownsClient?: boolean;
+  /**
+   * More ranges a node allocates pod addresses from, beside its Node's pod CIDRs: its IPAM blocks
+   * in `ipam.mode: blocks`, where Nodes carry none. A pod's `tern.dev/pod-ips` is taken only
+   * inside these and the pod CIDRs. Default none.
+   */
+  nodeRanges?: (node: string) => readonly string[];
 }
 
 /** A {@linkcode ClusterSource} over the Kubernetes API. */
@@ -193,12 +203,18 @@ export class KubernetesSource implements ClusterSource {
     this.name = `kubernetes:${client.server}`;
     this.#clock = options.clock ?? realClock;
     this.#ownsClient = options.ownsClient ?? true;
+    const nodePodCIDRs = (name: string): readonly string[] | undefined => {
+      const node = this.#reflectors.find((r) => r.type.kind === "Node")?.get(name)?.resource;
+      if (node?.kind !== "Node") return undefined;
+      const more = options.nodeRanges?.(name) ?? [];
+      return more.length === 0 ? node.podCIDRs : [...node.podCIDRs, ...more];
+    };
     this.#reflectors = (options.kinds ?? KUBERNETES_KINDS).map((spec) =>
       new Reflector<Parsed>(client, spec.type, {
         ...options.reflector,
         clock: this.#clock,
         ...(options.random !== undefined ? { random: options.random } : {}),
-        transform: (object) => toParsed(spec, object),
+        transform: (object) => toParsed(spec, object, nodePodCIDRs),
         onChange: (changes) => this.#changed(changes),
         onError: (error, retryInMs) => {
           const status = this.#reflectors.find((r) => r.type === spec.type)?.status();
@@ -231,11 +247,18 @@ export class KubernetesSource implements ClusterSource {
     return this.#isSynced;
   }
 
-  /** Starts every reflector (`list()` and `watch()` do it too). Idempotent. */
+  /**
+   * Starts every reflector (`list()` and `watch()` do it too); pods only once the Nodes are
+   * listed, since a pod's `tern.dev/pod-ips` is checked against its Node. Idempotent.
+   */
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
-    for (const r of this.#reflectors) r.start();
+    const nodes = this.#reflectors.find((r) => r.type.kind === "Node");
+    for (const r of this.#reflectors) {
+      if (r.type === POD_TYPE && nodes !== undefined) void nodes.synced.then(() => r.start());
+      else r.start();
+    }
   }
 
   /**
@@ -413,7 +436,11 @@ export async function connectKubernetesSource(
 }
 
 /** An object as tern's resource, or its problems; never throws. */
-function toParsed(spec: KindSpec, object: KubeObject): Parsed {
+function toParsed(
+  spec: KindSpec,
+  object: KubeObject,
+  nodePodCIDRs: (node: string) => readonly string[] | undefined,
+): Parsed {
   const { type } = spec;
   const trimmed = {
     ...spec.trim(object),
@@ -425,38 +452,71 @@ function toParsed(spec: KindSpec, object: KubeObject): Parsed {
     : object.metadata.name;
   const file = `kubernetes:${type.kind} ${name}`;
   const errors: ManifestError[] = [];
-  if (type === POD_TYPE) errors.push(...podIpsFallback(trimmed, file));
+  if (type === POD_TYPE) errors.push(...podIpsFallback(trimmed, file, nodePodCIDRs));
   const parsed = parseManifestObject(trimmed, { file });
   return { resource: parsed.resources[0], errors: [...errors, ...parsed.errors] };
 }
 
 /**
- * Fills `status.podIPs` from the annotation while kubelet has not written it; an annotation
- * that holds something other than addresses is reported and ignored.
+ * Fills `status.podIPs` from the annotation while kubelet has not written it. The annotation is
+ * anyone's who may patch the pod, and a pod that never runs keeps it for ever: it is taken only
+ * for a pod scheduled on a Node tern knows, and only when every address is inside that Node's
+ * pod CIDRs (or its IPAM blocks, in blocks mode), where tern's daemon on that node allocates. Otherwise the addresses would join the
+ * selections the pod's labels match on every node: an external host, a node, another node's
+ * pod. An annotation that breaks these rules is reported and ignored; one on a pod whose Node is
+ * not known (yet) is ignored quietly, as its Node's event may still be on its way.
  */
-function podIpsFallback(pod: Record<string, unknown>, file: string): ManifestError[] {
+function podIpsFallback(
+  pod: Record<string, unknown>,
+  file: string,
+  nodePodCIDRs: (node: string) => readonly string[] | undefined,
+): ManifestError[] {
   const status = (pod.status ?? {}) as { podIP?: unknown; podIPs?: unknown[] };
   if (status.podIP !== undefined || (status.podIPs?.length ?? 0) > 0) return [];
-  const spec = pod.spec as { hostNetwork?: unknown } | undefined;
+  const spec = pod.spec as { hostNetwork?: unknown; nodeName?: unknown } | undefined;
   if (spec?.hostNetwork === true) return [];
   const annotations = (pod.metadata as { annotations?: Record<string, unknown> }).annotations;
   const value = annotations?.[POD_IPS_ANNOTATION];
   if (typeof value !== "string" || value.trim() === "") return [];
+  const key = `metadata.annotations.${POD_IPS_ANNOTATION}`;
+  const ignored = (why: string): ManifestError[] => [{
+    file,
+    key,
+    value,
+    message: `Invalid Pod in ${file}: ${key}: ${why}: ignored until status.podIPs is written`,
+  }];
   const ips = value.split(",").map((ip) => ip.trim());
   const bad = ips.find((ip) => !isIpAddress(ip));
-  if (bad !== undefined) {
-    const key = `metadata.annotations.${POD_IPS_ANNOTATION}`;
-    return [{
-      file,
-      key,
-      value,
-      message: `Invalid Pod in ${file}: ${key}: ${
-        JSON.stringify(bad)
-      } is not an IP address: ignored until status.podIPs is written`,
-    }];
+  if (bad !== undefined) return ignored(`${JSON.stringify(bad)} is not an IP address`);
+  const nodeName = spec?.nodeName;
+  if (typeof nodeName !== "string" || nodeName === "") {
+    return ignored("the pod is not scheduled on a node, and only its node's daemon writes it");
+  }
+  const cidrs = nodePodCIDRs(nodeName);
+  if (cidrs === undefined) return [];
+  const outside = ips.find((ip) => !inAnyCidr(ip, cidrs));
+  if (outside !== undefined) {
+    return ignored(
+      `${JSON.stringify(outside)} is not in the pod CIDRs of Node ${nodeName} (${
+        cidrs.join(", ") || "none"
+      })`,
+    );
   }
   pod.status = { ...status, podIPs: ips.map((ip) => ({ ip })) };
   return [];
+}
+
+/** Whether IPv4 `ip` is inside one of the IPv4 `cidrs` (tern allocates IPv4 only). */
+function inAnyCidr(ip: string, cidrs: readonly string[]): boolean {
+  if (!isIp(ip)) return false;
+  const n = parseIp(ip);
+  return cidrs.some((text) => {
+    try {
+      return contains(parseCidr(text, { strict: false }), n);
+    } catch {
+      return false; // IPv6, or not a CIDR
+    }
+  });
 }
 
 function isIpAddress(text: string): boolean {

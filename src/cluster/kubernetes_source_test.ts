@@ -111,6 +111,7 @@ async function withSource(
   fn: (h: Harness) => Promise<void>,
   setup: (api: MiniApi) => void = () => {},
   paths = [PODS, NODES, NAMESPACES, SERVICEACCOUNTS, NETPOLS, SGS],
+  options: { nodeRanges?: (node: string) => readonly string[] } = {},
 ): Promise<void> {
   const api = new MiniApi(paths);
   setup(api);
@@ -120,6 +121,7 @@ async function withSource(
   const source = new KubernetesSource(new KubeClient(server.connection, { clock }), {
     clock,
     random: () => 0.5,
+    ...options,
   });
   try {
     await fn({ api, server, clock, source });
@@ -289,6 +291,7 @@ Deno.test("KubernetesSource takes a new pod's addresses from tern.dev/pod-ips un
     assertEquals((r.seen[0] as { resource: Pod }).resource.podIPs, ["10.244.1.8"]);
     await r.stop();
   }, (api) => {
+    api.put(NODES, node("node-1", "10.244.1.0/24", "192.168.1.1"));
     api.put(PODS, annotated("new", "10.244.1.7"));
     api.put(PODS, {
       ...annotated("host", "10.244.1.9"),
@@ -316,6 +319,65 @@ Deno.test("KubernetesSource keeps the last valid version of an object edited int
   }, (api) => {
     api.put(NETPOLS, netpol("p", { podSelector: {}, policyTypes: ["Ingress"] }));
   });
+});
+
+Deno.test("KubernetesSource takes tern.dev/pod-ips only inside the pod CIDRs of the pod's node", async () => {
+  // Whoever may create or patch a pod may write the annotation; a pod that never runs keeps it
+  // for ever. An address outside its node's ranges would put any host (an external address,
+  // a node, another node's pod) into the selections the pod's labels match, on every node.
+  await withSource(async ({ source }) => {
+    const snap = await source.list();
+    const ips = Object.fromEntries(snap.pods.map((p) => [p.name, p.podIPs]));
+    assertEquals(ips, {
+      "outside": [],
+      "other-node": [],
+      "ok": ["10.244.1.7"],
+      "unscheduled": [],
+      "unknown-node": [],
+    });
+    const told = snap.errors.map((e) => e.message).sort();
+    assertEquals(told.length, 3);
+    assertStringIncludes(told[0]!, "default/other-node");
+    assertStringIncludes(told[0]!, '"10.244.2.5" is not in the pod CIDRs of Node node-1');
+    assertStringIncludes(told[1]!, '"203.0.113.9" is not in the pod CIDRs of Node node-1');
+    assertStringIncludes(told[2]!, "default/unscheduled");
+    assertStringIncludes(told[2]!, "not scheduled on a node");
+  }, (api) => {
+    api.put(NODES, node("node-1", "10.244.1.0/24", "192.168.1.1"));
+    api.put(NODES, node("node-2", "10.244.2.0/24", "192.168.1.2"));
+    api.put(PODS, annotated("ok", "10.244.1.7"));
+    api.put(PODS, annotated("outside", "10.244.1.8,203.0.113.9"));
+    api.put(PODS, annotated("other-node", "10.244.2.5"));
+    const unscheduled = annotated("unscheduled", "10.244.1.9");
+    delete (unscheduled.spec as Record<string, unknown>).nodeName;
+    api.put(PODS, unscheduled);
+    const elsewhere = annotated("unknown-node", "10.244.1.10");
+    (elsewhere.spec as Record<string, unknown>).nodeName = "node-9";
+    api.put(PODS, elsewhere);
+  });
+});
+
+Deno.test("KubernetesSource takes tern.dev/pod-ips inside the node's IPAM blocks (blocks mode)", async () => {
+  // In blocks mode Nodes carry no pod CIDRs: the node's blocks are where its daemon allocates.
+  const blocks: Record<string, string[]> = { "node-1": ["10.244.200.64/26"] };
+  await withSource(
+    async ({ source }) => {
+      const snap = await source.list();
+      const ips = Object.fromEntries(snap.pods.map((p) => [p.name, p.podIPs]));
+      assertEquals(ips, { "in-block": ["10.244.200.70"], "other-block": [] });
+      assertEquals(snap.errors.length, 1);
+      assertStringIncludes(snap.errors[0]!.message, '"10.244.200.130" is not in the pod CIDRs');
+    },
+    (api) => {
+      const blockless = node("node-1", "10.244.1.0/24", "192.168.1.1");
+      (blockless.spec as Record<string, unknown>) = {};
+      api.put(NODES, blockless);
+      api.put(PODS, annotated("in-block", "10.244.200.70"));
+      api.put(PODS, annotated("other-block", "10.244.200.130"));
+    },
+    undefined,
+    { nodeRanges: (n) => blocks[n] ?? [] },
+  );
 });
 
 function annotated(name: string, annotation: string, statusIp?: string) {

@@ -14,6 +14,8 @@ export interface SeenRequest {
   query: URLSearchParams;
   headers: Headers;
   body: string;
+  /** The client's port: requests with the same one came over the same connection. */
+  remotePort: number;
 }
 
 /** A watch response the test writes to. */
@@ -148,7 +150,7 @@ export function startTestServer(
     signal: abort.signal,
     onListen: () => {},
     ...(options.tls ?? {}),
-  }, async (request) => {
+  }, async (request, info) => {
     const url = new URL(request.url);
     const seen: SeenRequest = {
       method: request.method,
@@ -156,6 +158,7 @@ export function startTestServer(
       query: url.searchParams,
       headers: new Headers(request.headers),
       body: await request.text(),
+      remotePort: (info.remoteAddr as Deno.NetAddr).port,
     };
     requests.push(seen);
     return await handler(seen, server);

@@ -4,15 +4,21 @@
  * `continue`), create, merge-patch, delete and watch (bookmarks, a server-side timeout and a
  * client-side idle timeout that notices a hung stream). Only what tern uses. A token file is
  * re-read when it changes and after a 401, then the request is retried once, because bound
- * service-account tokens rotate within the hour. Every timer runs on the injected clock.
+ * service-account tokens rotate within the hour. A request that hung (a silent watch, a timeout)
+ * sends the requests after it over a new connection: over HTTP/2 they all share one, and one that
+ * died without a FIN would otherwise take every later request with it until the kernel gives the
+ * socket up. Every timer runs on the injected clock.
  * @module
  */
-import { type Clock, realClock } from "../clock.ts";
+import { type Clock, realClock, sleep } from "../clock.ts";
 import { ApiError, apiErrorFromBody, KubeNetworkError } from "./errors.ts";
 import type { KubeConnection } from "./kubeconfig.ts";
 import { decodeWatchStream, type KubeObject, type WatchEvent } from "./watch_stream.ts";
 
 export type { KubeObject, ObjectMeta, WatchEvent } from "./watch_stream.ts";
+
+/** How often one page of a list is asked for again after a `Retry-After` answer. */
+export const PAGE_RETRIES = 10;
 
 /** A kind of object and where it lives in the API. */
 export interface ResourceType {
@@ -130,6 +136,8 @@ interface SendOptions {
   signal?: AbortSignal | undefined;
   /** A watch: no overall timeout (the idle timeout applies to its body). */
   stream?: boolean;
+  /** The connection pool to send on (a watch holds one for its whole body); default the current. */
+  pool?: Deno.HttpClient;
 }
 
 /** A client of one API server. Call `close()` to release its connections. */
@@ -137,7 +145,13 @@ export class KubeClient {
   /** The server's base URL. */
   readonly server: string;
   readonly #connection: KubeConnection;
-  readonly #http: Deno.HttpClient | undefined;
+  readonly #tls: Deno.CreateHttpClientOptions & Partial<Deno.TlsCertifiedKeyPem>;
+  /** The pool new requests go to; replaced after a request hung on it. */
+  #http: Deno.HttpClient;
+  /** Requests (and watch bodies) still running on each pool. */
+  readonly #inFlight = new Map<Deno.HttpClient, number>();
+  /** Replaced pools, closed once their last request is done. */
+  readonly #retired = new Set<Deno.HttpClient>();
   readonly #clock: Clock;
   readonly #requestTimeoutMs: number;
   readonly #tokenCheckMs: number;
@@ -168,14 +182,48 @@ export class KubeClient {
       tls.cert = connection.clientCert.cert;
       tls.key = connection.clientCert.key;
     }
-    this.#http = Object.keys(tls).length > 0
-      ? Deno.createHttpClient(tls as Deno.CreateHttpClientOptions & Deno.TlsCertifiedKeyPem)
-      : undefined;
+    this.#tls = tls;
+    this.#http = this.#newPool();
   }
 
-  /** Releases the connection pool. Streams still open fail. */
+  /** Releases the connection pools. Streams still open fail. */
   close(): void {
-    this.#http?.close();
+    for (const pool of [this.#http, ...this.#retired]) closePool(pool);
+    this.#retired.clear();
+  }
+
+  #newPool(): Deno.HttpClient {
+    return Deno.createHttpClient(
+      this.#tls as Deno.CreateHttpClientOptions & Deno.TlsCertifiedKeyPem,
+    );
+  }
+
+  /** The current pool, counted as used until {@linkcode KubeClient.#release}. */
+  #acquire(): Deno.HttpClient {
+    const pool = this.#http;
+    this.#inFlight.set(pool, (this.#inFlight.get(pool) ?? 0) + 1);
+    return pool;
+  }
+
+  #release(pool: Deno.HttpClient): void {
+    const left = (this.#inFlight.get(pool) ?? 1) - 1;
+    if (left > 0) {
+      this.#inFlight.set(pool, left);
+      return;
+    }
+    this.#inFlight.delete(pool);
+    if (this.#retired.delete(pool)) closePool(pool);
+  }
+
+  /**
+   * A request on `pool` hung: later requests go to a new pool (a new connection). The old one
+   * is closed when its last request is done, so the streams on it that still work go on.
+   */
+  #renew(pool: Deno.HttpClient): void {
+    if (pool !== this.#http) return; // renewed already
+    this.#http = this.#newPool();
+    if (this.#inFlight.has(pool)) this.#retired.add(pool);
+    else closePool(pool);
   }
 
   /** One object; throws {@linkcode ApiError} (`notFound`) when it does not exist. */
@@ -214,7 +262,10 @@ export class KubeClient {
   /**
    * Every object, page by page (`limit`, then `continue`). When the snapshot being paged expires
    * (410 on a `continue`), the list starts over in one request without a limit, as client-go's
-   * pager does, since paging again could expire again.
+   * pager does, since paging again could expire again. A page after the first that the server
+   * refuses for now with a `Retry-After` (429 from priority and fairness, a 5xx) is asked for
+   * again after that wait, up to {@linkcode PAGE_RETRIES} times, rather than failing the pages
+   * already read: client-go's requests retry such answers in place too.
    */
   async listAll<T = KubeObject, U = T>(
     type: ResourceType,
@@ -231,6 +282,7 @@ export class KubeClient {
     let pages = 0;
     let next: string | undefined;
     let limit: number | undefined = options.pageSize ?? 500;
+    let retries = 0;
     while (true) {
       let page: ListPage<T>;
       try {
@@ -246,8 +298,17 @@ export class KubeClient {
           limit = undefined;
           continue;
         }
+        if (
+          err instanceof ApiError && next !== undefined && retries < PAGE_RETRIES &&
+          err.retryAfterSeconds !== undefined && (err.code === 429 || err.code >= 500)
+        ) {
+          retries++;
+          await sleep(this.#clock, err.retryAfterSeconds * 1000, options.signal);
+          continue;
+        }
         throw err;
       }
+      retries = 0;
       pages++;
       for (const item of page.items) items.push(map(item));
       if (page.continue === undefined) {
@@ -330,10 +391,12 @@ export class KubeClient {
     options.signal?.addEventListener("abort", onAbort, { once: true });
     let idle = false;
     let timer: number | undefined;
+    const pool = this.#acquire();
     const arm = () => {
       if (timer !== undefined) this.#clock.clearTimeout(timer);
       timer = this.#clock.setTimeout(() => {
         idle = true;
+        this.#renew(pool);
         abort.abort(new WatchIdleError(what, idleMs));
       }, idleMs);
     };
@@ -350,6 +413,7 @@ export class KubeClient {
         },
         signal: abort.signal,
         stream: true,
+        pool,
       });
       options.onOpen?.();
       if (res.body === null) return;
@@ -371,6 +435,7 @@ export class KubeClient {
       if (timer !== undefined) this.#clock.clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
       abort.abort();
+      this.#release(pool);
     }
   }
 
@@ -418,6 +483,7 @@ export class KubeClient {
     const onAbort = () => abort.abort(options.signal?.reason);
     let timedOut = false;
     let timer: number | undefined;
+    const pool = options.pool ?? this.#acquire();
     if (!options.stream) {
       options.signal?.addEventListener("abort", onAbort, { once: true });
       if (options.signal?.aborted) abort.abort(options.signal.reason);
@@ -433,15 +499,17 @@ export class KubeClient {
         signal: options.stream && options.signal !== undefined ? options.signal : abort.signal,
       };
       if (options.body !== undefined) init.body = JSON.stringify(options.body);
-      if (this.#http !== undefined) init.client = this.#http;
+      init.client = pool;
       const res = await fetch(url, init);
-      if (options.stream || !res.ok) return res;
-      // Read the whole body under the timeout, so a server that stalls mid-body is noticed.
+      if (options.stream) return res;
+      // Read the whole body under the timeout, so a server that stalls mid-body is noticed: an
+      // error's body too (a watch's error body is read under its idle timeout instead).
       const text = await res.text();
-      return new Response(text, { status: res.status, headers: res.headers });
+      return new Response(text === "" ? null : text, { status: res.status, headers: res.headers });
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (timedOut) {
+        this.#renew(pool);
         throw new KubeNetworkError(
           `Kubernetes API server ${this.server} did not answer ${method} ${url.pathname} within ${
             this.#requestTimeoutMs / 1000
@@ -457,6 +525,7 @@ export class KubeClient {
     } finally {
       if (timer !== undefined) this.#clock.clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
+      if (options.pool === undefined) this.#release(pool);
     }
   }
 
@@ -486,6 +555,14 @@ export class KubeClient {
       // Keep the last token: a rotation swaps the file by rename, a read may race with it.
     }
     return this.#token;
+  }
+}
+
+function closePool(pool: Deno.HttpClient): void {
+  try {
+    pool.close();
+  } catch {
+    // Closed already.
   }
 }
 

@@ -436,3 +436,76 @@ Deno.test("watch() ends with the caller's reason when the caller aborts it", asy
     }
   });
 });
+
+Deno.test("a refusal whose body stalls still fails within the request timeout", async () => {
+  // An error's headers came (a proxy, an overloaded server), then no more bytes: the list must
+  // not hang its reflector for ever.
+  await withServer((_req, server) => {
+    const s = server.stream();
+    s.write('{"kind":"Status","code":500,');
+    return new Response(s.response.body, { status: 500 });
+  }, async (server) => {
+    const clock = new FakeClock();
+    const client = new KubeClient(server.connection, { clock, requestTimeoutMs: 10_000 });
+    try {
+      let settled = false;
+      const listed = client.list(PODS).finally(() => settled = true);
+      listed.catch(() => {});
+      await until(() => server.streams.length === 1, "the request");
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      await clock.tick(10_000);
+      await until(() => settled, "the timeout", 1_000).catch(() => {});
+      assert(settled, "the list gave up at the request timeout");
+      await assertRejects(() => listed, KubeNetworkError, "did not answer");
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("listAll() waits out a 429 on a page and asks for that page again, not the first", async () => {
+  // At 5,000 nodes every node relists at once after an API server restart, and priority and
+  // fairness answers some pages 429: starting 300 pages over at each one might never finish.
+  const all = ["a", "b", "c", "d", "e"];
+  let refused = 0;
+  await withServer((req) => {
+    const from = Number(req.query.get("continue") ?? "0");
+    if (from === 2 && refused < 2) {
+      refused++;
+      return status(429, "TooManyRequests", "too many requests", { "retry-after": "3" });
+    }
+    const limit = Number(req.query.get("limit"));
+    const next = from + limit < all.length ? String(from + limit) : undefined;
+    return podList(all.slice(from, from + limit), "90", next);
+  }, async (server) => {
+    const clock = new FakeClock();
+    const client = new KubeClient(server.connection, { clock });
+    try {
+      const listed = client.listAll<{ metadata: { name: string } }, string>(PODS, {
+        pageSize: 2,
+        map: (p) => p.metadata.name,
+      });
+      listed.catch(() => {});
+      await until(() => server.requests.length === 2, "the refused page");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await clock.tick(2_999);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assertEquals(server.requests.length, 2, "not before its Retry-After");
+      await clock.tick(1);
+      await until(() => server.requests.length === 3, "the page again");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await clock.tick(3_000);
+      const out = await listed;
+      assertEquals(out.items, all);
+      assertEquals(server.requests.map((r) => r.query.toString()), [
+        "limit=2",
+        "limit=2&continue=2",
+        "limit=2&continue=2",
+        "limit=2&continue=2",
+        "limit=2&continue=4",
+      ]);
+    } finally {
+      client.close();
+    }
+  });
+});

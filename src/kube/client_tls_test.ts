@@ -4,10 +4,11 @@
  * and the client certificate is presented to a server that demands one (`openssl s_server
  * -Verify`).
  */
-import { assertEquals, assertRejects } from "../../test/assert.ts";
+import { assert, assertEquals, assertRejects } from "../../test/assert.ts";
+import { FakeClock } from "../clock.ts";
 import { KubeNetworkError } from "./errors.ts";
-import { KubeClient, type ResourceType } from "./client.ts";
-import { json, startTestServer } from "./_test_server.ts";
+import { KubeClient, type ResourceType, WatchIdleError } from "./client.ts";
+import { json, podObject, startTestServer, until } from "./_test_server.ts";
 import { parseKubeconfig } from "./kubeconfig.ts";
 
 const PODS: ResourceType = {
@@ -214,6 +215,56 @@ contexts:
       }
       await reader.cancel();
       await child.status;
+    }
+  });
+});
+
+Deno.test("after a hung watch the client opens a new connection; streams on the old one go on", async () => {
+  // Over TLS every request shares one HTTP/2 connection. A watch that went silent may mean
+  // that connection is dead (a server gone without a FIN): were the next requests sent on it,
+  // they would hang too, until the kernel gives the socket up (~15 min).
+  await withPki(async (dir) => {
+    const tls = {
+      cert: await Deno.readTextFile(`${dir}/server.crt`),
+      key: await Deno.readTextFile(`${dir}/server.key`),
+    };
+    const server = startTestServer((req, server) => {
+      if (req.query.get("watch") !== "1") return json(podList);
+      return server.stream().response; // silent until the test writes
+    }, { tls });
+    const clock = new FakeClock();
+    const client = new KubeClient(
+      { ...server.connection, caCerts: [await Deno.readTextFile(`${dir}/ca.crt`)] },
+      { clock },
+    );
+    try {
+      await client.list(PODS);
+      const quiet = client.watch(PODS, { resourceVersion: "3", idleTimeoutMs: 30_000 });
+      const hung = quiet.next();
+      hung.catch(() => {});
+      await until(() => server.streams.length === 1, "the silent watch");
+      const busy: string[] = [];
+      const other = (async () => {
+        const events = client.watch(PODS, { resourceVersion: "3", idleTimeoutMs: 600_000 });
+        for await (const e of events) busy.push(e.type);
+      })();
+      other.catch(() => {}); // awaited below; a failure before that must not escape the test
+      await until(() => server.streams.length === 2, "the other watch");
+      const old = server.requests[0]!.remotePort;
+      assertEquals(server.requests.map((r) => r.remotePort), [old, old, old], "one connection");
+      await clock.tick(30_000);
+      await assertRejects(() => hung, WatchIdleError);
+      await client.list(PODS);
+      const fresh = server.requests.at(-1)!.remotePort;
+      assert(fresh !== old, "the list after the hung watch went over a new connection");
+      // The other watch, on the old connection, still works and ends as it would.
+      server.streams[1]!.event("ADDED", podObject("a", "4"));
+      await until(() => busy.length === 1, "an event on the old connection");
+      server.streams[1]!.end();
+      await other;
+    } finally {
+      client.close();
+      await server.close();
     }
   });
 });

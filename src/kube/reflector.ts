@@ -6,10 +6,8 @@
  * make a tight loop. When the version is too old (410 `Gone`/`Expired`) it lists again and
  * reports only the difference against its cache, decided by each object's resourceVersion, so a
  * relist is no delete/add storm. Other failures reconnect after an exponential backoff with
- * jitter, which a healthy watch (one that delivered a change or bookmark, or stayed open for the
- * longest backoff) resets: a watch broken after hours of service is renewed within a second, not
- * after the backoff that earlier faults had built up; a 429 waits at least its `Retry-After`; a 404 for the whole kind (its CRD is not
- * installed) is reported as `missing` and retried slowly, never fatal. The API server
+ * jitter; a 429 waits at least its `Retry-After`; a 404 for the whole kind (its CRD is not
+ * installed) is reported as `missing` and retried slowly, never fatal, and keeps what was listed. The API server
  * unreachable leaves the cache as it was. Each object passes the `transform` hook before it is
  * kept, so only the fields the caller uses stay in memory. All waiting is on the injected clock,
  * all jitter from the injected random source.
@@ -18,7 +16,7 @@
 import { type Clock, realClock, sleep } from "../clock.ts";
 import type { KubeClient, ResourceType } from "./client.ts";
 import { ApiError, KubeNetworkError } from "./errors.ts";
-import type { KubeObject, WatchObjectEvent } from "./watch_stream.ts";
+import type { KubeObject } from "./watch_stream.ts";
 
 /** What a reflector needs of the client (a `KubeClient`, or a fake in tests). */
 export type ReflectorClient = Pick<KubeClient, "listAll" | "watch">;
@@ -92,7 +90,7 @@ export interface ReflectorOptions<T> {
   backoffInitialMs?: number;
   /** The longest retry delay. Default 30_000. */
   backoffMaxMs?: number;
-  /** The retry interval of a missing kind (CRD not installed). Default 60_000. */
+  /** The longest retry interval of a missing kind (CRD not installed), reached by doubling. Default 60_000. */
   missingRetryMs?: number;
 }
 
@@ -125,13 +123,13 @@ export class Reflector<T = KubeObject> {
   readonly #abort = new AbortController();
   #resolveSynced!: () => void;
   #running: Promise<void> | undefined;
-  /** The current watch delivered something or stayed open long: it ends a run of failures. */
-  #healthyWatch = false;
+  #status: ReflectorStatus;
+  /** The current watch brought an event or a bookmark (it worked, whatever ends it). */
+  #progressed = false;
   /** The last failure was the server out of reach (a network error). */
   #unreachable = false;
   /** Cuts the current wait after a network error short; undefined while not in one. */
   #nap: AbortController | undefined;
-  #status: ReflectorStatus;
 
   /** Builds the reflector; nothing happens until `start()`. */
   constructor(client: ReflectorClient, type: ResourceType, options: ReflectorOptions<T> = {}) {
@@ -178,7 +176,7 @@ export class Reflector<T = KubeObject> {
   /**
    * Ends a wait after a network error now (the server answers other kinds again: see
    * `onReachable`); the next attempt follows at once, still no sooner than the least interval
-   * between watches. A wait the server asked for (429) or a missing kind's slow retry is kept.
+   * between watches. A wait after a refusal (5xx, 429) or a missing kind's retry is kept.
    */
   retryNow(): void {
     this.#nap?.abort();
@@ -221,9 +219,10 @@ export class Reflector<T = KubeObject> {
       } catch (err) {
         this.#status.watching = false;
         if (signal.aborted) break;
-        // A watch that served well ends the run: the storm's 410 (its first event) does not.
-        if (this.#healthyWatch) failures = 0;
-        this.#healthyWatch = false;
+        // A watch that worked before it broke (a proxy cutting long connections) starts a new
+        // run of failures; one that fails before any event (a 410 storm) continues it.
+        if (this.#progressed) failures = 0;
+        this.#progressed = false;
         failures++;
         let delay = this.#backoff(failures);
         if (err instanceof ApiError && err.expired) {
@@ -231,7 +230,10 @@ export class Reflector<T = KubeObject> {
         } else if (err instanceof ApiError && err.notFound) {
           needList = true;
           this.#markMissing();
-          delay = this.#missingRetryMs;
+          // Doubling from the first delay up to the missing kind's interval: a CRD not served
+          // yet by a starting API server is back within seconds, one not installed is asked
+          // for once a minute.
+          delay = Math.min(this.#missingRetryMs, this.#backoffInitialMs * 2 ** (failures - 1));
         } else if (err instanceof ApiError && err.retryAfterSeconds !== undefined) {
           delay = Math.max(delay, err.retryAfterSeconds * 1000);
         }
@@ -293,8 +295,6 @@ export class Reflector<T = KubeObject> {
   /** One watch, until the server ends it cleanly; throws on a failure or an ERROR event. */
   async #watch(signal: AbortSignal): Promise<void> {
     const timeoutSeconds = Math.floor(this.#watchTimeoutSeconds * (1 + this.#random()));
-    this.#healthyWatch = false;
-    let openedAt: number | undefined;
     const events = this.#client.watch(this.type, {
       resourceVersion: this.#status.resourceVersion,
       timeoutSeconds,
@@ -302,49 +302,38 @@ export class Reflector<T = KubeObject> {
       allowWatchBookmarks: true,
       signal,
       onOpen: () => {
-        openedAt = this.#clock.now();
         this.#status.watching = true;
         this.#contact();
         this.#reached();
         delete this.#status.lastError;
       },
     });
-    try {
-      for await (const event of events) {
-        this.#contact();
-        if (event.type === "ERROR") throw event.error;
-        this.#healthyWatch = true;
-        this.#apply(event);
+    this.#progressed = false;
+    for await (const event of events) {
+      this.#contact();
+      if (event.type === "ERROR") throw event.error;
+      this.#progressed = true;
+      const rv = event.object.metadata.resourceVersion;
+      if (rv !== undefined && rv !== "") this.#status.resourceVersion = rv;
+      this.#status.lastEventAt = this.#clock.now();
+      if (event.type === "BOOKMARK") continue;
+      const key = keyOf(event.object);
+      const old = this.#cache.get(key);
+      if (event.type === "DELETED") {
+        if (old === undefined) continue;
+        this.#cache.delete(key);
+        this.#onChange([{ type: "deleted", key, object: old.value }]);
+        continue;
       }
-    } finally {
-      if (openedAt !== undefined && this.#clock.now() - openedAt >= this.#backoffMaxMs) {
-        this.#healthyWatch = true;
-      }
+      const entry = this.#entry(event.object);
+      this.#cache.set(key, entry);
+      this.#onChange([
+        old === undefined
+          ? { type: "added", key, object: entry.value }
+          : { type: "modified", key, object: entry.value, previous: old.value },
+      ]);
     }
     this.#status.watching = false;
-  }
-
-  /** One event of a watch (not an ERROR) into the cache. */
-  #apply(event: WatchObjectEvent<KubeObject>): void {
-    const rv = event.object.metadata.resourceVersion;
-    if (rv !== undefined && rv !== "") this.#status.resourceVersion = rv;
-    this.#status.lastEventAt = this.#clock.now();
-    if (event.type === "BOOKMARK") return;
-    const key = keyOf(event.object);
-    const old = this.#cache.get(key);
-    if (event.type === "DELETED") {
-      if (old === undefined) return;
-      this.#cache.delete(key);
-      this.#onChange([{ type: "deleted", key, object: old.value }]);
-      return;
-    }
-    const entry = this.#entry(event.object);
-    this.#cache.set(key, entry);
-    this.#onChange([
-      old === undefined
-        ? { type: "added", key, object: entry.value }
-        : { type: "modified", key, object: entry.value, previous: old.value },
-    ]);
   }
 
   #entry(object: KubeObject): Entry<T> {
@@ -354,17 +343,16 @@ export class Reflector<T = KubeObject> {
     };
   }
 
-  /** The kind is not served: its objects are gone with it (a deleted CRD deletes them too). */
+  /**
+   * The kind is not served (404). Before the first list it counts as listed and empty. Once
+   * listed, its objects are kept until a list says otherwise: a restarting API server answers 404
+   * for custom resources until it has read their CRDs, and dropping a kind's policies for that
+   * would open what they isolate; a real CRD deletion deletes every object first, and the watch
+   * reports those deletes.
+   */
   #markMissing(): void {
     this.#status.missing = true;
-    const changes: ReflectorChange<T>[] = [...this.#cache].map(([key, e]) => ({
-      type: "deleted",
-      key,
-      object: e.value,
-    }));
-    this.#cache.clear();
     this.#markSynced();
-    if (changes.length > 0) this.#onChange(changes);
   }
 
   #markSynced(): void {

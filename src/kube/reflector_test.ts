@@ -230,55 +230,6 @@ Deno.test("failures back off exponentially with jitter, up to 30 s", async () =>
   );
 });
 
-Deno.test("a watch that served events and then broke is renewed after the first backoff, not the built-up one", async () => {
-  await withReflector((req, server) => {
-    if (!isWatch(req)) return listOf(req, [], "5");
-    const n = watches(server).length;
-    // Four refused watches build the backoff up (1, 2, 4, 8 s), then one serves and breaks.
-    if (n <= 4) return status(500, "InternalError", "etcd is down");
-    const s = server.stream();
-    if (n === 5) {
-      s.event("ADDED", podObject("a", "6"));
-      s.write('{"type":"ADDED","obj');
-      s.end();
-    }
-    return s.response;
-  }, async ({ server, clock, reflector, errors }) => {
-    for (let i = 1; i <= 4; i++) {
-      await until(() => errors.length === i, `failure ${i}`);
-      await clock.tick(clock.nextAt()! - clock.now());
-    }
-    await until(() => errors.length === 5, "the break after an event");
-    assertEquals(reflector.items().length, 1);
-    await clock.tick(1_000); // the first backoff (random 0.999: ~1 s), not ~16 s
-    await until(() => watches(server).length === 6, "the watch renewed within a second");
-    assertEquals(watches(server)[5]!.query.get("resourceVersion"), "6");
-  });
-});
-
-Deno.test("a 410 storm keeps backing off: a watch whose first event is the ERROR is no success", async () => {
-  await withReflector((req, server) => {
-    if (!isWatch(req)) return listOf(req, [], "5");
-    const s = server.stream();
-    s.event("ERROR", { kind: "Status", code: 410, reason: "Expired", message: "too old" });
-    s.end();
-    return s.response;
-  }, async ({ server, clock, errors }) => {
-    const times: number[] = [];
-    for (let i = 1; i <= 4; i++) {
-      await until(() => errors.length === i, `410 number ${i}`);
-      times.push(clock.now());
-      await clock.tick(clock.nextAt()! - clock.now());
-      await until(() => lists(server).length === i + 1, `relist ${i}`);
-      // the watch after the relist waits out the 1 s between watches, if any is left
-      const next = clock.nextAt();
-      if (next !== undefined && errors.length === i) await clock.tick(next - clock.now());
-    }
-    const gaps = times.slice(1).map((t, i) => t - times[i]!);
-    assert(gaps[2]! > gaps[0]! * 2, `the backoff did not grow: ${gaps}`);
-  });
-});
-
 Deno.test("a kind whose CRD is missing is reported, counted as synced and retried slowly", async () => {
   let installed = false;
   await withReflector((req, server) => {
@@ -291,13 +242,42 @@ Deno.test("a kind whose CRD is missing is reported, counted as synced and retrie
     await reflector.synced;
     const st = reflector.status();
     assertEquals([st.synced, st.missing, st.objects], [true, true, 0]);
+    // Soon at first (a starting API server serves its CRDs within seconds), then every minute.
+    const times: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      await until(() => server.requests.length === i + 1, `attempt ${i + 1}`);
+      times.push(clock.now());
+      await clock.tick(clock.nextAt()! - clock.now());
+    }
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    assertEquals(gaps, [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]);
+    await until(() => server.requests.length === 10, "attempt 10");
     installed = true;
-    await clock.tick(59_000);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    assertEquals(server.requests.length, 1, "no retry before a minute");
-    await clock.tick(1_000);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await clock.tick(clock.nextAt()! - clock.now());
     await until(() => changes.length === 1, "the kind's objects");
     assertEquals(brief(changes[0]!), ["added default/sg@8"]);
+    assertEquals(reflector.status().missing, false);
+  }, { pageSize: 500 });
+});
+
+Deno.test("a CRD not served at the first list is asked for again within a second", async () => {
+  // Nodes and control plane restarting together: the API server answers 404 for custom
+  // resources until it has read their CRDs; a minute without SecurityGroups would leave the
+  // pods they isolate open for that minute.
+  let served = false;
+  await withReflector((req, server) => {
+    if (!served) {
+      served = true;
+      return status(404, "NotFound", "the server could not find the requested resource");
+    }
+    if (!isWatch(req)) return listOf(req, [podObject("sg", "8")], "8");
+    return server.stream().response;
+  }, async ({ clock, reflector, changes }) => {
+    await reflector.synced;
+    assertEquals(reflector.status().missing, true);
+    await clock.tick(1_000);
+    await until(() => changes.length === 1, "the kind's objects");
     assertEquals(reflector.status().missing, false);
   }, { pageSize: 500 });
 });
@@ -359,6 +339,79 @@ Deno.test("transform keeps only what is used before caching", async () => {
       ({
         metadata: { name: o.metadata.name, namespace: o.metadata.namespace },
       }) as KubeObject,
+  });
+});
+
+Deno.test("a 404 for a kind already listed keeps its objects: a CRD briefly not served deletes nothing", async () => {
+  // A restarting API server answers 404 for custom resources until its CRD informer has synced;
+  // a real CRD deletion deletes every object first, and the watch reports those deletes.
+  let served = true;
+  await withReflector((req, server) => {
+    if (!served) return status(404, "NotFound", "the server could not find the requested resource");
+    if (!isWatch(req)) return listOf(req, [podObject("sg", "8"), podObject("sg2", "9")], "9");
+    const s = server.stream();
+    s.end();
+    served = false;
+    return s.response;
+  }, async ({ server, clock, reflector, changes }) => {
+    await reflector.synced;
+    await clock.tick(1_000);
+    await until(() => reflector.status().missing, "the 404");
+    assertEquals(changes.length, 1, "no change for a 404");
+    const st = reflector.status();
+    assertEquals([st.synced, st.missing, st.objects], [true, true, 2]);
+    served = true;
+    const before = server.requests.length;
+    await clock.tick(60_000);
+    await until(() => lists(server).length === 2, "the relist");
+    await until(() => server.requests.length > before + 1, "the watch after it");
+    assertEquals(changes.length, 1, "the same objects again change nothing");
+    assertEquals(reflector.status().missing, false);
+    assertEquals(reflector.items().map(keyOf).sort(), ["default/sg", "default/sg2"]);
+  }, { pageSize: 500 });
+});
+
+Deno.test("a watch that worked before it broke ends the run of failures: the next retry is soon", async () => {
+  // A proxy or load balancer that cuts long connections breaks every watch after minutes of
+  // events; each cut is one failure, not the next step of an ever longer backoff.
+  let rv = 5;
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [], "5");
+    const s = server.stream();
+    s.event("ADDED", podObject(`p${rv}`, String(++rv)));
+    setTimeout(() => s.fail(), 5);
+    return s.response;
+  }, async ({ server, clock, errors }) => {
+    for (let i = 1; i <= 6; i++) {
+      await until(() => errors.length === i, `cut ${i}`);
+      // Every retry within the first step of the backoff (1 s with random 0.999).
+      await clock.tick(1_000);
+      await until(() => watches(server).length === i + 1, `watch ${i + 1}`);
+    }
+    assertEquals(lists(server).length, 1);
+  });
+});
+
+Deno.test("a 410 storm keeps backing off: a watch whose first event is the ERROR is no success", async () => {
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [], "5");
+    const s = server.stream();
+    s.event("ERROR", { kind: "Status", code: 410, reason: "Expired", message: "too old" });
+    s.end();
+    return s.response;
+  }, async ({ server, clock, errors }) => {
+    const times: number[] = [];
+    for (let i = 1; i <= 4; i++) {
+      await until(() => errors.length === i, `410 number ${i}`);
+      times.push(clock.now());
+      await clock.tick(clock.nextAt()! - clock.now());
+      await until(() => lists(server).length === i + 1, `relist ${i}`);
+      // the watch after the relist waits out the 1 s between watches, if any is left
+      const next = clock.nextAt();
+      if (next !== undefined && errors.length === i) await clock.tick(next - clock.now());
+    }
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    assert(gaps[2]! > gaps[0]! * 2, `the backoff did not grow: ${gaps}`);
   });
 });
 
