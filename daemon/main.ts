@@ -67,7 +67,13 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     );
     starting.phase = "programming routes and policy";
     const { state, pools } = cluster;
-    const host = hostDataplane(config, { ip, endpoints, state, options });
+    const host = hostDataplane(config, {
+      ip,
+      endpoints,
+      state,
+      podCIDRs: pools.podCIDRs,
+      options,
+    });
     const ipam = stack.push(
       await startIpam(config, {
         pools,
@@ -79,6 +85,11 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         log,
       }),
     );
+    const blockView = ipam.blockView;
+    if (blockView !== undefined) {
+      cluster.useNodeRanges((node) => blockView.byNode().get(node) ?? []);
+      host.useLocalCIDRs(() => blockView.byNode().get(config.nodeName) ?? []);
+    }
     const routing = stack.push(
       await startRouting(config, {
         ip,

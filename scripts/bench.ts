@@ -23,6 +23,9 @@
  * - `table-repair`: how soon a tampered `inet tern` is repaired with and without following
  *   nftables commits, and what following them costs (`scripts/bench_table_repair.ts`, also
  *   runnable alone).
+ * - `kube-admit`: on the `kubernetes` source, from ADD on one node to a peer node's policy
+ *   admitting the new pod, with ternd's `tern.dev/pod-ips` annotation and with only kubelet's
+ *   status write (`scripts/bench_kube_admit.ts`, also runnable alone).
  * - `kube-scale`: one ternd against the fake API server at the Kubernetes envelope (5 000 nodes,
  *   150 000 pods, 10 000 NetworkPolicies): initial sync, RSS, CPU per 1 000 pod events/s, and
  *   event → kernel latency under churn (`scripts/bench_kube_scale.ts`, also runnable alone).
@@ -35,6 +38,8 @@
  * `--isolated` (iperf: an allow-all ingress NetworkPolicy selects tern's pods, so their traffic
  * goes through policy chains and tern's table tracks connections; pair it with `--ptp-conntrack`),
  * `--policy-pairs N` (policy: alternating 0-rule/case pairs for 10k and 1k rules, default 6),
+ * `--admit-pods N` (kube-admit: new pods per series, default 20), `--status-delay-ms MS`
+ * (kube-admit: kubelet's status write after ADD, default 1000),
  * `--kube-nodes N`, `--kube-pods N`, `--kube-policies N`, `--kube-samples N` (kube-scale's size,
  * default 5000, 150000, 10000 and 200 latency samples; smaller for a smoke run),
  * `--json FILE`. Uses the built `dist/tern` (the bench builds
@@ -48,6 +53,7 @@ import {
   medianMax,
   TAMPERINGS,
 } from "./bench_table_repair.ts";
+import { benchKubeAdmit, formatKubeAdmit, kubeAdmitSummary } from "./bench_kube_admit.ts";
 import { benchKubeScale, formatKubeScale } from "./bench_kube_scale.ts";
 import { parseArgs } from "node:util";
 import { Sandbox, type SandboxNode, type SandboxPod } from "../test/sandbox.ts";
@@ -154,6 +160,7 @@ export const BENCHMARKS = [
   "policy",
   "ipam-burst",
   "table-repair",
+  "kube-admit",
   "kube-scale",
 ] as const;
 
@@ -618,6 +625,8 @@ async function main(): Promise<number> {
       "ptp-conntrack": { type: "boolean", default: false },
       isolated: { type: "boolean", default: false },
       "policy-pairs": { type: "string", default: "6" },
+      "admit-pods": { type: "string", default: "20" },
+      "status-delay-ms": { type: "string", default: "1000" },
       "kube-nodes": { type: "string", default: "5000" },
       "kube-pods": { type: "string", default: "150000" },
       "kube-policies": { type: "string", default: "10000" },
@@ -703,6 +712,19 @@ async function main(): Promise<number> {
           }
         }
         summary["tableRepair.readUs"] = result.readUs;
+        break;
+      }
+      case "kube-admit": {
+        const result = await benchKubeAdmit({
+          pods: Number(values["admit-pods"]),
+          statusDelayMs: Number(values["status-delay-ms"]),
+        });
+        console.log(
+          `\nkube-admit: ADD on node-1 → node-2's policy admits the pod\n${
+            formatKubeAdmit(result)
+          }`,
+        );
+        Object.assign(summary, kubeAdmitSummary(result));
         break;
       }
       case "kube-scale": {

@@ -11,6 +11,7 @@ Deno.test("selectBenchmarks() runs everything by default and keeps run order for
     "policy",
     "ipam-burst",
     "table-repair",
+    "kube-admit",
     "kube-scale",
   ]);
   assertEquals(selectBenchmarks("idle, iperf"), ["iperf", "idle"]);

@@ -23,9 +23,26 @@
 # pods on a second node namespace that never had an RPDB rule, rp_filter 0, no nftables: what
 # the reference ptp plugin's node is) and tern (tern's node with nothing isolated: the to-rules,
 # strict rp_filter, the forward chain on ready groups). DC_CHECK=1 prints, after each send, how many rules dropped packets and how many
-# packets pod b received (a variant that dropped would look cheap).
+# of the datagrams the receiving namespace got (a variant that dropped would look cheap). DC_RAW=FILE
+# keeps each round's figures (`variant=ns …`, one line per round) in FILE.
+#
+# The rule walk (issue 12): tern's strict rp_filter on the veths and no nftables in every case,
+# paired against r0. r0: pods c and d on the ptp node namespace, which never had a rule (tern's
+# node with no pod bound to an egress table). On a third node namespace built the same way (pods
+# g and h): b1 and b110 (1 or 110 pods bound to an egress table: `to 10.99.0.0/24` (the pod
+# CIDR) and `to 10.99.0.0/16` (the cluster CIDR) lookup main at 512, and 1 or 110 `from <another
+# pod> lookup 100` at 1536; g and h are unbound), old110 (the rules before issue 12 on a node with
+# 110 pods: 110 `to <pod> lookup main` at 512, g's and h's last) and k0 (that node with no rule:
+# a true 0 only in a run with no b* or old110* variant, for an A/A of the two namespaces; after
+# one, the node whose last binding went, as the kernel never clears its custom-rules flag). Each
+# has a `far` twin (r0far, k0far, b1far, b110far, old110far) that sends from the same pod to
+# 192.0.2.5, a host behind the node that no rule at 512 covers (a node address, the internet, a
+# pod of another node without clusterCIDRs), so the lookup walks every rule. The summary adds
+# r0/variant (r0far/variant for the far ones).
 #
 # Usage: bash scripts/datagram_cost.sh [ROUNDS (40)] [DATAGRAMS per run (50000)] [VARIANTS...]
+# The rule walk: ... 40 50000 r0 r0far b1 b1far b110 b110far old110 old110far k0 k0far; the A/A
+# of its two namespaces: ... 40 50000 r0 r0far k0 k0far.
 # Needs root, iproute2, nftables, jq, python3 and go (it builds tools/udpsend). Namespaces are
 # named ternt<pid>dc… (scripts/cleanup.sh removes leftovers) and always removed on exit.
 set -eu
@@ -44,7 +61,9 @@ raw=$(mktemp)
 cleanup() {
   [ -n "${receiver:-}" ] && kill "$receiver" 2>/dev/null || true
   [ -n "${receiver2:-}" ] && kill "$receiver2" 2>/dev/null || true
-  for n in n a b m c d; do ip netns del "${P}$n" 2>/dev/null || true; done
+  for r in ${receivers:-}; do kill "$r" 2>/dev/null || true; done
+  [ -z "${DC_RAW:-}" ] || cp "$raw" "$DC_RAW"
+  for n in n a b m c d f k g h i; do ip netns del "${P}$n" 2>/dev/null || true; done
   rm -f "$raw"
 }
 trap cleanup EXIT
@@ -69,6 +88,16 @@ node() {
   done
   ip netns exec "${P}$n" sysctl -qw net.ipv4.ip_forward=1
 }
+# A host behind node NODE at 192.0.2.5, outside every pod and cluster CIDR, with a receiver.
+# outside NODE HOST VETH
+outside() {
+  ip netns add "${P}$2"; ip -n "${P}$2" link set lo up
+  ip -n "${P}$1" link add "$3" type veth peer name eth0 netns "${P}$2"
+  ip -n "${P}$1" link set "$3" up; ip -n "${P}$2" link set eth0 up
+  ip -n "${P}$2" addr add 192.0.2.5/24 dev eth0
+  ip -n "${P}$1" route add 192.0.2.5/32 dev "$3"
+  ip netns exec "${P}$2" "$bin" -recv 0.0.0.0:5300 &
+}
 # tern's node: pods a and b, and the `to <pod> lookup main` rules.
 node n a b 1 tern0000000000
 for i in 1 2; do ip -n "${P}n" rule add to "10.99.0.$i" lookup main pref 512; done
@@ -78,9 +107,57 @@ receiver=$!
 node m c d 3 dcp000000000
 ip netns exec "${P}d" "$bin" -recv 0.0.0.0:5300 &
 receiver2=$!
+outside m f dcf000000000f
+receivers=$!
+ptp_rp_filter=$(ip netns exec "${P}m" sysctl -n net.ipv4.conf.dcp000000000c.rp_filter)
+# The rule-walk node: pods g and h, tern's strict rp_filter, the rules of the variant measured.
+node k g h 5 dck000000000
+ip netns exec "${P}h" "$bin" -recv 0.0.0.0:5300 &
+receivers="$receivers $!"
+outside k i dci000000000i
+receivers="$receivers $!"
+for p in g h; do
+  ip netns exec "${P}k" sysctl -qw "net.ipv4.conf.dck000000000$p.rp_filter=1" \
+    "net.ipv4.conf.dck000000000$p.accept_local=0"
+done
 sleep 0.3
 
+# The RPDB rules of node k for a variant, as `ip -batch` lines with `add`.
+rules_of() {
+  local i
+  case $1 in
+    b1 | b1far | b110 | b110far)
+      echo "rule add to 10.99.0.0/24 lookup main pref 512"
+      echo "rule add to 10.99.0.0/16 lookup main pref 512"
+      local n=1; [ "${1%far}" = b110 ] && n=110
+      for i in $(seq 10 $((9 + n))); do echo "rule add from 10.99.0.$i lookup 100 pref 1536"; done ;;
+    old110 | old110far)
+      for i in $(seq 10 117); do echo "rule add to 10.99.0.$i lookup main pref 512"; done
+      echo "rule add to 10.99.0.5 lookup main pref 512"
+      echo "rule add to 10.99.0.6 lookup main pref 512" ;;
+  esac
+}
+# Makes node k's rules those of variant $1, deleting the previous variant's first.
+current_rules=""
+set_rules() {
+  local want
+  want=$(rules_of "$1")
+  [ "$want" = "$current_rules" ] && return 0
+  if [ -n "$current_rules" ]; then
+    printf '%s\n' "$current_rules" | sed 's/^rule add /rule del /' | ip -n "${P}k" -batch -
+  fi
+  [ -z "$want" ] || printf '%s\n' "$want" | ip -n "${P}k" -batch -
+  current_rules=$want
+}
+
 nft_in() { ip netns exec "${P}n" nft -f -; }
+# msysctls RP_FILTER: the ptp node's veths (accept_local 0).
+msysctls() {
+  for p in c d; do
+    ip netns exec "${P}m" sysctl -qw "net.ipv4.conf.dcp000000000$p.rp_filter=$1" \
+      "net.ipv4.conf.dcp000000000$p.accept_local=0"
+  done
+}
 sysctls() {
   for p in a b; do
     ip netns exec "${P}n" sysctl -qw "net.ipv4.conf.tern0000000000$p.rp_filter=$1" \
@@ -97,6 +174,11 @@ forward_chain() {
 }
 variant() {
   ip netns exec "${P}n" nft flush ruleset
+  case $1 in k0* | b1* | old110*) set_rules "$1" ;; esac
+  case $1 in
+    r0 | r0far) msysctls 1 ;;
+    ptp) msysctls "$ptp_rp_filter" ;;
+  esac
   case $1 in
     rpf | tern) sysctls 1 0 ;;
     rp0) sysctls 0 0 ;;
@@ -113,7 +195,7 @@ variant() {
     while ip -n "${P}n" rule del pref 511 2>/dev/null; do :; done
   fi
   case $1 in
-    none | rpf | rp0 | rules64 | ptp) ;;
+    none | rpf | rp0 | rules64 | ptp | r0* | k0* | b1* | old110*) ;;
     netdev) nft_in <<'NFT'
 table netdev dc {
   chain a { type filter hook ingress device "tern0000000000a" priority 0; policy accept; ip saddr != 10.99.0.1 drop; }
@@ -148,19 +230,39 @@ $maps" 'iifname "tern*" iifname != @ready counter drop
     *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
 }
+# The namespace that receives variant $1's datagrams.
+receiver_of() {
+  case $1 in
+    ptp | r0) echo d ;; r0far) echo f ;;
+    k0far | b1far | b110far | old110far) echo i ;; k0 | b1 | b110 | old110) echo h ;;
+    *) echo b ;;
+  esac
+}
+# IP datagrams received so far in variant $1's receiving namespace.
+received() {
+  ip netns exec "${P}$(receiver_of "$1")" awk '/^Ip: [0-9]/ {print $4}' /proc/net/snmp
+}
 send() {
-  if [ "$2" = ptp ]; then ip netns exec "${P}c" taskset -c 1 "$bin" 10.99.0.4:5300 "$1"
-  else ip netns exec "${P}a" taskset -c 1 "$bin" 10.99.0.2:5300 "$1"; fi
+  case $2 in
+    ptp | r0) ip netns exec "${P}c" taskset -c 1 "$bin" 10.99.0.4:5300 "$1" ;;
+    r0far) ip netns exec "${P}c" taskset -c 1 "$bin" 192.0.2.5:5300 "$1" ;;
+    k0far | b1far | b110far | old110far)
+      ip netns exec "${P}g" taskset -c 1 "$bin" 192.0.2.5:5300 "$1" ;;
+    k0 | b1 | b110 | old110) ip netns exec "${P}g" taskset -c 1 "$bin" 10.99.0.6:5300 "$1" ;;
+    *) ip netns exec "${P}a" taskset -c 1 "$bin" 10.99.0.2:5300 "$1" ;;
+  esac
 }
 
 send 20000 warm >/dev/null; send 20000 ptp >/dev/null
 for _ in $(seq "$rounds"); do
   line=""
   for v in $variants; do
-    variant "$v"; line="$line $v=$(send "$count" "$v")"
+    variant "$v"
+    [ -z "${DC_CHECK:-}" ] || before=$(received "$v")
+    line="$line $v=$(send "$count" "$v")"
     if [ -n "${DC_CHECK:-}" ]; then
       echo "$v: $(ip netns exec "${P}n" nft list ruleset | grep -c 'packets [1-9]') rules dropped packets," \
-        "receiver got $(ip netns exec "${P}$([ "$v" = ptp ] && echo d || echo b)" nstat -az IpInReceives | awk "/IpInReceives/ {print \$2}")" >&2
+        "receiver got $(( $(received "$v") - before )) of $((count + 20000)) (udpsend warms up with 20000)" >&2
     fi
   done
   echo "$line" >>"$raw"
@@ -171,9 +273,16 @@ rows = [dict(kv.split("=") for kv in line.split()) for line in open(sys.argv[1])
 print(f"ns per 1400-byte datagram, pod to pod on one node, {sys.argv[2]} rounds of {sys.argv[3]}")
 for k in rows[0]:
     ns = [int(r[k]) for r in rows]
-    ratio = [int(r["none"]) / int(r[k]) for r in rows] if "none" in rows[0] else [1.0] * len(rows)
-    q = st.quantiles(ratio, n=4)
-    line = f"{k:8} median {st.median(ns):6.0f} ns   none/{k} median {st.median(ratio):.3f} (p25-p75 {q[0]:.3f}-{q[2]:.3f})"
+    line = f"{k:9} median {st.median(ns):6.0f} ns"
+    if "none" in rows[0]:
+        ratio = [int(r["none"]) / int(r[k]) for r in rows]
+        q = st.quantiles(ratio, n=4)
+        line += f"   none/{k} median {st.median(ratio):.3f} (p25-p75 {q[0]:.3f}-{q[2]:.3f})"
+    ref = "r0far" if k.endswith("far") else "r0"
+    if ref in rows[0]:
+        vs = [int(r[ref]) / int(r[k]) for r in rows]
+        p = st.quantiles(vs, n=4)
+        line += f"   {ref}/{k} median {st.median(vs):.3f} (p25-p75 {p[0]:.3f}-{p[2]:.3f})"
     if "ptp" in rows[0]:
         vs = [int(r["ptp"]) / int(r[k]) for r in rows]
         p = st.quantiles(vs, n=4)

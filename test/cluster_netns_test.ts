@@ -147,6 +147,10 @@ clusterTest(
     assertEquals(pings.filter((c) => !c.ok), [], "every pod and node pings every other");
     assertEquals(pings.length, all.length * (all.length - 1));
 
+    // No pod is bound to an egress table: not one rule of tern's on any node, so no route lookup
+    // there walks a rule list.
+    for (const node of nodes) assertEquals(await cluster.ternRules(node), [], node.name);
+
     await cluster.startPeerEchos(pods.map((p) => p.netns));
     const seen = await sourceMatrix(cluster.sb, pods);
     assertEquals(seen.filter((c) => !c.ok), [], "every receiver saw the sender's own address");
@@ -219,23 +223,24 @@ clusterTest(
 );
 
 clusterTest(
-  "deleted or changed peer routes, host routes and to-pod rules are put back from netlink events",
+  "deleted or changed peer routes and host routes are put back from netlink events, and a stray rule is taken away",
   {},
   async (cluster) => {
     const [n1, n2] = await cluster.addNodes(["node-1", "node-2"]) as [SandboxNode, SandboxNode];
     const pod = await cluster.addPod(n1, "web");
     await cluster.addPod(n2, "db");
     await peerRoutesSettle(cluster, [n1, n2]);
-    const toPod = `512 to ${pod.ip} lookup 254`;
-    await pollUntil(async () => (await cluster.ternRules(n1)).includes(toPod), {
-      what: `rule "${toPod}" on node-1`,
-      lastSeen: () => cluster.ternRules(n1),
+    const hostRouteOf = (r: string) => r.startsWith(`${pod.ip} dev tern`);
+    await pollUntil(async () => (await cluster.ternRoutes(n1)).some(hostRouteOf), {
+      what: `the host route of ${pod.ip} on node-1`,
+      lastSeen: () => cluster.ternRoutes(n1),
     });
     const routes = await cluster.ternRoutes(n1);
     const rules = await cluster.ternRules(n1);
+    assertEquals(rules, [], "no pod is bound: no rule");
     assert(routes.includes("10.244.2.0/24 via 10.98.0.2"), JSON.stringify(routes));
     assert(routes.includes("unreachable 10.244.1.0/24"), JSON.stringify(routes));
-    const hostRoute = routes.find((r) => r.startsWith(`${pod.ip} dev tern`));
+    const hostRoute = routes.find(hostRouteOf);
     assert(hostRoute, JSON.stringify(routes));
 
     const breakages: [string, string[]][] = [
@@ -251,7 +256,20 @@ clusterTest(
         String(TERN_PROTO),
       ]],
       ["host route deleted", ["ip", "route", "del", `${pod.ip}/32`]],
-      ["to-pod rule deleted", ["ip", "rule", "del", "to", pod.ip!, "priority", "512"]],
+      // What an earlier version installed for every pod: unwanted now, so it goes.
+      ["stray rule of ours added", [
+        "ip",
+        "rule",
+        "add",
+        "to",
+        pod.ip!,
+        "lookup",
+        "main",
+        "priority",
+        "512",
+        "proto",
+        String(TERN_PROTO),
+      ]],
       ["own pod CIDR's unreachable route deleted", [
         "ip",
         "route",
@@ -376,8 +394,17 @@ clusterTest(
       return want.every((w) => rules.includes(w)) &&
         !rules.some((r) => r.includes(`from ${unbound.ip} `));
     }, { what: "the egress rules on node-1", lastSeen: () => cluster.ternRules(n1) });
-    const rules = await cluster.ternRules(n1);
-    assert(rules.includes("512 to 10.244.0.0/16 lookup 254"), JSON.stringify(rules));
+    // With the `from` rules: the local pod CIDR and the cluster CIDR stay on the main table, and
+    // no per-pod `to` rule (every local pod is inside the pod CIDR).
+    assertEquals(
+      await cluster.ternRules(n1),
+      [
+        ...want,
+        "512 to 10.244.0.0/16 lookup 254",
+        "512 to 10.244.1.0/24 lookup 254",
+      ].sort(),
+    );
+    assertEquals(await cluster.ternRules(n2), [], "node-2 has no binding: no rule");
     const table = await cluster.routes(n1, { table: "100" });
     assertEquals(
       table.map((r) => [r.dst, r.gateway, r.dev, r.protocol]),
@@ -394,6 +421,10 @@ clusterTest(
         );
       }
       assertEquals(await askPeer(cluster.sb, unbound.netns, egress.destination), undefined);
+      // Bound pods reach the pods of their own node: the pod CIDR stays on the main table.
+      assert(await cluster.sb.ping(byLabel.netns, unbound.ip!), "bound pod reaches a local pod");
+      assert(await cluster.sb.ping(unbound.netns, byLabel.ip!), "and is reached from it");
+      assert(await cluster.sb.ping(byLabel.netns, byAnnotation.ip!), "and another bound one");
       // Bound pods still reach pods on other nodes: the cluster CIDR stays on the main table.
       assert(await cluster.sb.ping(byLabel.netns, remote.ip!), "bound pod reaches node-2's pod");
       assert(await cluster.sb.ping(remote.netns, byLabel.ip!), "and is reached from it");
@@ -431,6 +462,17 @@ clusterTest(
         { what: "the unbound pod's rule to go", lastSeen: () => cluster.ternRules(n1) },
       );
       assertEquals(await askPeer(cluster.sb, byLabel.netns, egress.destination), undefined);
+
+      // The last binding goes: every rule of tern's goes with it, and the pods still reach
+      // each other and the other node.
+      await cluster.setPodMetadata(byAnnotation, { annotations: {} });
+      await pollUntil(async () => (await cluster.ternRules(n1)).length === 0, {
+        what: "every rule on node-1 to go with the last binding",
+        lastSeen: () => cluster.ternRules(n1),
+      });
+      assertEquals(await askPeer(cluster.sb, byAnnotation.netns, egress.destination), undefined);
+      assert(await cluster.sb.ping(byAnnotation.netns, unbound.ip!), "local pods still reach");
+      assert(await cluster.sb.ping(byAnnotation.netns, remote.ip!), "and node-2's pod too");
     } finally {
       await server.stop();
     }
@@ -462,10 +504,7 @@ clusterTest(
         (await cluster.routes(node, { proto: TERN_PROTO })).filter((r) => r.gateway),
         [],
       );
-      assertEquals(
-        (await cluster.ternRules(node)).filter((r) => r.startsWith("512 ")),
-        mine.map((ip) => `512 to ${ip} lookup 254`).sort(),
-      );
+      assertEquals(await cluster.ternRules(node), [], "no binding, no rule");
       const routing = (await cluster.status(node)).routing!;
       assertEquals(routing.mode, "native");
       assertEquals(routing.peers.map((p) => [p.node, p.routed]).sort(), [

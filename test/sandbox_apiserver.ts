@@ -35,6 +35,8 @@ export const SANDBOX_CRDS = [
 export const APISERVER_SUFFIX = 253;
 /** The port it listens on, the API server's usual one. */
 export const APISERVER_PORT = 6443;
+/** The port of its admin listener (with `adminPort`), which stays up while the API is stopped. */
+export const APISERVER_ADMIN_PORT = 6444;
 
 /** Options of {@linkcode startSandboxApiServer}. */
 export interface SandboxApiServerOptions {
@@ -42,6 +44,12 @@ export interface SandboxApiServerOptions {
   tls?: boolean;
   /** How long the server and the relay may take to start (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Also serve the fake's admin API on its own listener (`--admin-port`), so that the test can
+   * start the API again after stopping it (default false: the admin API is only under `/_fake/`
+   * on the API's listener).
+   */
+  adminPort?: boolean;
 }
 
 /** A running sandbox API server. */
@@ -50,13 +58,24 @@ export interface SandboxApiServer {
   url: string;
   /** `https://127.0.0.1:<port>`: the same server as the test process reaches it. */
   localUrl: string;
-  /** The bearer token every client sends (also in {@linkcode tokenFile}). */
+  /** The nodes' bearer token (also in {@linkcode tokenFile}, which their kubeconfigs name). */
   token: string;
   tokenFile: string;
+  /**
+   * The test's own token (a cluster admin's, as kubectl's): distinct from the nodes', so that
+   * rotating the nodes' token leaves the test's writes working.
+   */
+  adminToken: string;
   /** The CA's PEM when TLS is on. */
   caPem?: string;
   /** The objects, written through the server. */
   objects: KubeClusterObjects;
+  /**
+   * Calls the fake's admin API (`POST /_fake/<path>` with a JSON body, or `GET` without one), on
+   * its own listener when started with `adminPort` (reachable while the API is stopped), else on
+   * the API's. Throws with the answer when it is not a success.
+   */
+  admin<T = unknown>(path: string, body?: unknown): Promise<T>;
   /** The kubeconfig text for a node (the file is for the daemon's `cluster.kubeconfig`). */
   kubeconfig(nodeName: string): string;
   /** Stops the relay and the server (idempotent). */
@@ -263,8 +282,11 @@ export async function startSandboxApiServer(
     fabric.bridge,
   ]);
 
-  const token = [...crypto.getRandomValues(new Uint8Array(16))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const newToken = () =>
+    [...crypto.getRandomValues(new Uint8Array(16))]
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const token = newToken();
+  const adminToken = newToken();
   const tokenFile = `${dir}/token`;
   await Deno.writeTextFile(tokenFile, `${token}\n`, { mode: 0o600 });
   const certs = tls ? await makeServerCertificate(dir, ip) : undefined;
@@ -296,6 +318,9 @@ export async function startSandboxApiServer(
       String(APISERVER_PORT),
       "--token",
       token,
+      "--token",
+      adminToken,
+      ...(options.adminPort ? ["--admin-port", String(APISERVER_ADMIN_PORT)] : []),
       ...(certs ? ["--tls-cert", certs.cert, "--tls-key", certs.key] : []),
     ], { logFile: `${dir}/apiserver.log`, timeoutMs, what: "the fake API server" });
     children.push(server.child);
@@ -320,14 +345,49 @@ export async function startSandboxApiServer(
     const forward = forwardLoopback(socket);
     stops.push(() => forward.close());
     const localUrl = url.replace(/\/\/[^/]+/, `//127.0.0.1:${forward.port}`);
+    let adminUrl = `${localUrl}/_fake`;
+    if (options.adminPort) {
+      const adminSocket = `${dir}/admin.sock`;
+      const adminRelay = await startInNetns(fabric.netns, [
+        Deno.execPath(),
+        "run",
+        "--allow-net",
+        "--allow-read",
+        "--allow-write",
+        "--quiet",
+        RELAY,
+        adminSocket,
+        `${ip}:${APISERVER_ADMIN_PORT}`,
+      ], { logFile: `${dir}/admin-relay.log`, timeoutMs, what: "the admin API's relay" });
+      children.push(adminRelay.child);
+      const adminForward = forwardLoopback(adminSocket);
+      stops.push(() => adminForward.close());
+      adminUrl = `${url.replace(/\/\/[^/]+/, `//127.0.0.1:${adminForward.port}`)}/_fake`;
+    }
     const client = Deno.createHttpClient(caPem !== undefined ? { caCerts: [caPem] } : {});
     await installCrds(localUrl, client);
-    const objects = new KubeClusterObjects({ server: localUrl, token, client });
+    const objects = new KubeClusterObjects({ server: localUrl, token: adminToken, client });
+    const admin = async <T>(path: string, body?: unknown): Promise<T> => {
+      const res = await fetch(`${adminUrl}/${path.replace(/^\/+/, "")}`, {
+        method: body === undefined ? "GET" : "POST",
+        ...(body === undefined
+          ? {}
+          : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+        client,
+      });
+      const text = await res.text();
+      if (!res.ok) {
+        throw new Error(`The fake API server's admin ${path} failed: ${res.status}: ${text}`);
+      }
+      return (text === "" ? undefined : JSON.parse(text)) as T;
+    };
     return {
       url,
       localUrl,
       token,
       tokenFile,
+      adminToken,
+      admin,
       ...(caPem !== undefined ? { caPem } : {}),
       objects,
       kubeconfig: (nodeName) => nodeKubeconfig(nodeName, { server: url, tokenFile, caPem }),

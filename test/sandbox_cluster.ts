@@ -170,8 +170,9 @@ export function clusterSection(
 
 /**
  * The `cluster`, `routing` and `reconcile` sections of a sandbox node's daemon config, and any
- * `extra` top-level sections (e.g. `policy`) (pure). `source` defaults to `files`; `kubeconfig`
- * is the kubernetes source's.
+ * `extra` top-level sections (e.g. `policy`; `extra.cluster` is merged into the `cluster` section,
+ * e.g. `{ publishPodIPs: false }`) (pure). `source` defaults to `files`; `kubeconfig` is the
+ * kubernetes source's.
  */
 export function clusterConfig(options: {
   dir: string;
@@ -182,12 +183,16 @@ export function clusterConfig(options: {
   reconcileInterval?: string;
   extra?: Record<string, unknown>;
 }): string {
+  const { cluster, ...extra } = options.extra ?? {};
   return stringify({
-    ...options.extra,
-    cluster: clusterSection(options.source ?? "files", {
-      dir: options.dir,
-      kubeconfig: options.kubeconfig ?? "",
-    }),
+    ...extra,
+    cluster: {
+      ...clusterSection(options.source ?? "files", {
+        dir: options.dir,
+        kubeconfig: options.kubeconfig ?? "",
+      }),
+      ...(cluster as Record<string, unknown> | undefined),
+    },
     routing: {
       mode: options.mode,
       addressTypes: ["InternalIP"],

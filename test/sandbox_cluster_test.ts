@@ -75,6 +75,19 @@ Deno.test("clusterConfig() with the kubernetes source names the kubeconfig and t
   });
 });
 
+Deno.test("clusterConfig() merges extra.cluster into the cluster section, the rest stays top-level", () => {
+  const config = parse(clusterConfig({
+    dir: "/d",
+    mode: "routes",
+    source: "kubernetes",
+    kubeconfig: "/n/kubeconfig",
+    extra: { cluster: { publishPodIPs: false }, policy: { enabled: true } },
+  }));
+  assertEquals(config.cluster.publishPodIPs, false);
+  assertEquals(config.cluster.kubeconfig, "/n/kubeconfig");
+  assertEquals(config.policy, { enabled: true });
+});
+
 Deno.test("parseClusterSource() takes files and kubernetes and says what to use otherwise", () => {
   assertEquals(parseClusterSource("files", "--source"), "files");
   assertEquals(parseClusterSource("kubernetes", "--source"), "kubernetes");

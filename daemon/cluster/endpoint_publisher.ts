@@ -44,6 +44,8 @@ export class EndpointPublisher {
   #again = false;
   #stopped = false;
   #retryMs: number;
+  /** The scheduled write is a retry after a failure. */
+  #retrying = false;
   #status: PublishStatus | undefined;
   #writes = 0;
 
@@ -85,6 +87,17 @@ export class EndpointPublisher {
     this.#schedule(this.#delayMs);
   }
 
+  /**
+   * A retry after a failed write runs now instead of after its wait (the place it writes to is
+   * reachable again); nothing happens when no retry is waiting.
+   */
+  retryNow(): void {
+    if (!this.#retrying || this.#timer === undefined || this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#schedule(0);
+  }
+
   /** Publishes now (after a write in flight) and waits for it. */
   async flush(): Promise<void> {
     clearTimeout(this.#timer);
@@ -114,6 +127,7 @@ export class EndpointPublisher {
   #write(): Promise<void> {
     const run = (async () => {
       this.#again = false;
+      this.#retrying = false;
       const endpoints = this.#endpoints();
       try {
         const wrote = await this.#publish(endpoints);
@@ -130,6 +144,7 @@ export class EndpointPublisher {
         this.#again = false;
         this.#writing = undefined;
         this.#schedule(this.#retryMs);
+        this.#retrying = this.#timer !== undefined;
         this.#retryMs = Math.min(this.#retryMaxMs, this.#retryMs * 2);
         return;
       }

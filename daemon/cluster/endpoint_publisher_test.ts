@@ -107,6 +107,33 @@ Deno.test("EndpointPublisher retries a failed write with a growing wait and repo
   await publisher.stop();
 });
 
+Deno.test("EndpointPublisher.retryNow() runs a waiting retry at once, and does nothing otherwise", async () => {
+  let fail = true;
+  let attempts = 0;
+  const publisher = new EndpointPublisher(
+    () => {
+      attempts++;
+      return fail ? Promise.reject(new Error("API server unreachable")) : Promise.resolve(true);
+    },
+    () => [ep(1)],
+    { delayMs: 10_000, retryMinMs: 10_000 },
+  );
+  publisher.retryNow(); // nothing failed, nothing scheduled: no write
+  await tick(20);
+  assertEquals(attempts, 0);
+  await publisher.flush(); // fails; the retry waits 10 s
+  assertEquals([attempts, publisher.status?.error], [1, "API server unreachable"]);
+  fail = false;
+  publisher.retryNow();
+  await tick(20);
+  assertEquals([attempts, publisher.status?.error], [2, undefined]);
+  publisher.markDirty(); // a change waits its delay, not cut short by retryNow()
+  publisher.retryNow();
+  await tick(20);
+  assertEquals(attempts, 2);
+  await publisher.stop();
+});
+
 Deno.test("EndpointPublisher.stop() writes what is pending, then nothing more", async () => {
   let writes = 0;
   const publisher = new EndpointPublisher(

@@ -39,12 +39,26 @@ export type EndpointsPublish = (
   endpoints: PublishedEndpoint[],
 ) => Promise<boolean>;
 
+/**
+ * The ranges beside its Node's pod CIDRs that a node allocates from (its IPAM blocks in blocks
+ * mode), known only once the IPAM part runs: a holder the cluster part reads through.
+ */
+export interface NodeRanges {
+  of(node: string): readonly string[];
+}
+
 /** A cluster source of the kind the config names, and how this node publishes its endpoints there. */
 export interface ChosenSource {
   source: ClusterSource;
   publish: EndpointsPublish;
   /** Whether this node publishes (`publishEndpoints` of files, `publishPodIPs` of kubernetes). */
   publishes: boolean;
+  /**
+   * From an endpoint's change to its publication: files 100 ms (fifty concurrent ADDs make a few
+   * file writes, not fifty); kubernetes 0 (each pod is its own PATCH, so waiting batches nothing,
+   * and a peer admits a new pod only once its annotation is in).
+   */
+  publishDelayMs: number;
   /** The `kubernetes` source, for its per-kind status; undefined for files. */
   kubernetes?: KubernetesSource;
 }
@@ -60,6 +74,7 @@ export async function clusterSource(
   cluster: ClusterConfig,
   log: Logger,
   state: ClusterState = new ClusterState(),
+  nodeRanges: NodeRanges = { of: () => [] },
   podAnnotations: readonly string[] = DEFAULT_POD_ANNOTATIONS,
 ): Promise<ChosenSource> {
   switch (cluster.source) {
@@ -72,11 +87,13 @@ export async function clusterSource(
         }),
         publish: (nodeName, endpoints) => publishEndpoints(cluster.dir, { nodeName, endpoints }),
         publishes: cluster.publishEndpoints,
+        publishDelayMs: 100,
       };
     case "kubernetes": {
       const source = await connectKubernetesSource({
         kubeconfig: cluster.kubeconfig,
         context: cluster.context,
+        nodeRanges: (node) => nodeRanges.of(node),
         podAnnotations,
         onError: (kind, error, retryInMs) =>
           log.warn("Kubernetes API request failed; retrying", {
@@ -93,6 +110,7 @@ export async function clusterSource(
         source,
         publish: (_nodeName, endpoints) => annotate(endpoints),
         publishes: cluster.publishPodIPs,
+        publishDelayMs: 0,
         kubernetes: source,
       };
     }
@@ -152,6 +170,11 @@ export interface ClusterPart extends DaemonPart<ClusterStatus | undefined> {
   readonly poolsOrigin: string;
   /** Publishes `endpoints` from now on (when `cluster.publishEndpoints`), first at once. */
   publish(endpoints: LocalEndpoints): Promise<void>;
+  /**
+   * Blocks mode: the nodes' IPAM blocks, once the IPAM part knows them, so that a pod's
+   * `tern.dev/pod-ips` inside its node's blocks is taken (else only kubelet's status admits it).
+   */
+  useNodeRanges(of: (node: string) => readonly string[]): void;
 }
 
 /**
@@ -171,6 +194,8 @@ export async function startCluster(
   const state = new ClusterState();
   const cluster = config.cluster;
   const configured: PodCIDRs = { podCIDRs: config.podCIDRs, from: "config" };
+  const nodeRanges: NodeRanges = { of: () => [] };
+  const useNodeRanges = (of: (node: string) => readonly string[]) => nodeRanges.of = of;
   if (cluster === undefined) {
     return {
       state,
@@ -178,12 +203,13 @@ export async function startCluster(
       pools: configured,
       poolsOrigin: configFile,
       publish: () => Promise.resolve(),
+      useNodeRanges,
       stop: () => Promise.resolve(),
       status: () => undefined,
     };
   }
   const binding = config.routing.egressBinding.annotation;
-  const chosen = await clusterSource(cluster, log, state, [
+  const chosen = await clusterSource(cluster, log, state, nodeRanges, [
     POD_IPS_ANNOTATION,
     ...(binding !== undefined ? [binding] : []),
   ]);
@@ -238,15 +264,18 @@ export async function startCluster(
         : pools.from === "blocks"
         ? `IPPools in ${feed.name}`
         : configFile,
+      useNodeRanges,
       async publish(endpoints) {
         if (!chosen.publishes || publisher !== undefined) return;
         const p = new EndpointPublisher(
           (list) => publish(config.nodeName, list),
           () => endpoints.list().map(published),
-          { log },
+          { log, delayMs: chosen.publishDelayMs },
         );
         publisher = p;
         endpoints.subscribe(() => p.markDirty());
+        // After an outage the annotations wait for no backoff: the server answers again.
+        kubernetes?.onReachable(() => p.retryNow());
         state.subscribe((change) => {
           if (touchesOwnEndpoints(change, config.nodeName)) p.markDirty();
         });

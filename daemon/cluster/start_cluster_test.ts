@@ -16,6 +16,35 @@ Deno.test("clusterSource() picks the files source named by cluster.source, over 
   assertEquals(source.name, "files:/etc/tern/cluster");
 });
 
+Deno.test("clusterSource() publishes pod addresses at once on kubernetes, coalesced on files", async () => {
+  const files = parseConfig("cluster: {source: files, dir: /etc/tern/cluster/}\n", {
+    hostname: "node-a",
+  });
+  const dir = await Deno.makeTempDir({ prefix: "tern-kubeconfig-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/kubeconfig`,
+      "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n" +
+        "users: [{name: u, user: {token: t}}]\n" +
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    );
+    const kube = parseConfig(
+      `cluster: {source: kubernetes, kubeconfig: ${dir}/kubeconfig}\n`,
+      { hostname: "node-a" },
+    );
+    const chosenFiles = await clusterSource(files.cluster!, silentLogger);
+    const chosenKube = await clusterSource(kube.cluster!, silentLogger);
+    try {
+      assertEquals([chosenFiles.publishDelayMs, chosenKube.publishDelayMs], [100, 0]);
+    } finally {
+      await chosenFiles.source.close();
+      await chosenKube.source.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("startCluster() on a single node follows nothing and takes the pod CIDRs from the config", async () => {
   const config = parseConfig("podCIDRs: [10.244.1.0/24]\n", { hostname: "node-a" });
   const part = await startCluster(config, {

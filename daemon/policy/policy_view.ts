@@ -13,6 +13,11 @@
  * - with a cluster source, when such a policy exists, its labels could decide its policy: it is
  *   held closed (its veth drops everything) until its Pod object arrives, never run unprotected.
  *
+ * Namespaces: with a cluster source, one the state does not hold has not arrived yet (its watch
+ * may lag the pods') and is unknown, which the compiler treats as failing closed; on a single node
+ * nothing but `policy.dir` gives a namespace labels, so one it lacks is known by its name label
+ * alone, exactly.
+ *
  * An endpoint without a pod identity (no `K8S_POD_*` arguments) is named after its container id
  * in namespace `default`. Policies found in both sources are taken from the cluster source.
  * Synthesized pods are kept between builds, so unchanged ones stay the same objects and the
@@ -20,7 +25,8 @@
  * @module
  */
 import { ClusterState } from "../../src/cluster/state.ts";
-import type { OtherResource, Pod } from "../../src/cluster/types.ts";
+import { NAMESPACE_NAME_LABEL } from "../../src/cluster/manifest.ts";
+import type { Namespace, OtherResource, Pod } from "../../src/cluster/types.ts";
 import type { LocalEndpoint as PolicyEndpoint } from "../../src/policy/model.ts";
 import type { ClusterView } from "../../src/policy/policy_context.ts";
 import { readPolicyResources } from "../../src/policy/resources.ts";
@@ -61,6 +67,8 @@ const EMPTY = new ClusterState();
 /** Builds views; keeps the pods it synthesizes so that unchanged ones stay the same objects. */
 export class PolicyViewBuilder {
   #synthesized = new Map<string, Pod>();
+  /** Single-node namespaces by name, kept so that each stays the same object. */
+  #namespaces = new Map<string, Namespace>();
 
   /** The view of `inputs` (see the module doc). */
   build(inputs: PolicyInputs): PolicyView {
@@ -107,11 +115,22 @@ export class PolicyViewBuilder {
         cluster.pod(namespace, name) ?? synthesized.get(`${namespace}/${name}`),
       podIPs: (pod) => isSynthesized(pod) ? [...pod.podIPs] : cluster.podIPs(pod),
       podByIp: (ip) => cluster.podByIp(ip) ?? byIp.get(ip),
-      namespace: (name) => cluster.namespace(name) ?? extra?.namespace(name),
+      namespace: (name) =>
+        cluster.namespace(name) ?? extra?.namespace(name) ??
+          (inputs.cluster === undefined ? this.#namespace(name) : undefined),
       others,
       node: (name) => cluster.node(name),
     };
     return { view, endpoints, held };
+  }
+
+  #namespace(name: string): Namespace {
+    let namespace = this.#namespaces.get(name);
+    if (namespace === undefined) {
+      namespace = { kind: "Namespace", name, labels: { [NAMESPACE_NAME_LABEL]: name } };
+      this.#namespaces.set(name, namespace);
+    }
+    return namespace;
   }
 
   #pod(ep: PolicyEndpoint, nodeName: string): Pod {

@@ -94,3 +94,30 @@ Deno.test("PolicyViewBuilder takes a policy in both sources from the cluster sou
   assertEquals(others.map((o) => o.resourceKind), ["NetworkPolicy", "SecurityGroupPolicy"]);
   assert(others[0] === cluster.others()[0]);
 });
+
+Deno.test("PolicyViewBuilder on a single node knows every namespace policy.dir lacks by its name label", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const builder = new PolicyViewBuilder();
+  const inputs = {
+    cluster: undefined,
+    policyDir: stateFrom(
+      `{apiVersion: v1, kind: Namespace, metadata: {name: y, labels: {team: red}}}`,
+    ),
+    endpoints: [a],
+    nodeName: "node-1",
+  };
+  const { view } = builder.build(inputs);
+  assertEquals(view.namespace("x")?.labels, { "kubernetes.io/metadata.name": "x" });
+  assertEquals(view.namespace("y")?.labels.team, "red");
+  assert(builder.build(inputs).view.namespace("x") === view.namespace("x"), "the same object");
+});
+
+Deno.test("PolicyViewBuilder with a cluster source leaves a Namespace that has not arrived unknown", () => {
+  const { view } = new PolicyViewBuilder().build({
+    cluster: stateFrom(NP_X),
+    policyDir: undefined,
+    endpoints: [],
+    nodeName: "node-1",
+  });
+  assertEquals(view.namespace("x"), undefined);
+});

@@ -1,8 +1,9 @@
 /**
  * The host side of every endpoint, through `Ip` from `src/ip.ts`, on the plugin's critical path:
  * programming turns on strict reverse-path filtering on the host veth, then installs the
- * `podIP/32` route to the host veth and the endpoint's RPDB rules in one `ip -batch`, so they are
- * in place before ADD returns; removal deletes them and the host veth.
+ * `podIP/32` route to the host veth and the endpoint's RPDB rules (a pod bound to an egress table
+ * has some; most pods none) in one `ip -batch`, so they are in place before ADD returns; removal
+ * deletes them and the host veth.
  * Everything carries tern's route protocol, and only links whose name carries tern's prefix are
  * ever deleted. The endpoint is registered in {@linkcode LocalEndpoints} before the kernel is
  * touched and forgotten before it is torn down, and from then on the reconciler owns its routes
@@ -49,7 +50,11 @@ export async function endpointVeth(ep: Endpoint): Promise<string> {
   return ep.hostVeth !== "" ? ep.hostVeth : await hostVethName(ep.containerID, ep.ifname);
 }
 
-/** The `ip -batch` lines that remove an endpoint's host route and rules (any table). Pure. */
+/**
+ * The `ip -batch` lines that remove an endpoint's host route and its own rules (any table), those
+ * whose selector is its address; a rule already gone is success. The node-wide `to <CIDR>` rules
+ * stay: the reconciler removes them when the last binding goes. Pure.
+ */
 export function renderEndpointRemoval(ip: string, protocol: number): string[] {
   const host = `${ip}/32`;
   return [
@@ -72,7 +77,7 @@ export class Dataplane implements HostDataplane {
   /**
    * `options.routeProtocol` marks tern's routes and rules; `options.endpoints` (default: a
    * registry of its own) learns of every endpoint programmed or removed; `options.rulesFor`
-   * (default: `to <podIP> lookup main` at 512 only) gives an endpoint's rules; `options.echo`
+   * (default: none) gives the rules an endpoint needs before ADD returns; `options.echo`
    * learns what is applied, so that `ip monitor` echoes trigger no pass; `options.ipForwardPath` (default {@linkcode IP_FORWARD_PATH}) is injectable so tests never
    * touch the real switch; `options.rpFilterDir` (the daemon passes {@linkcode IPV4_CONF_DIR};
    * default: none, nothing written) is where each programmed veth gets strict reverse-path
@@ -95,8 +100,7 @@ export class Dataplane implements HostDataplane {
     this.#endpoints = options.endpoints ?? new LocalEndpoints();
     this.#echo = options.echo;
     this.#rpFilterDir = options.rpFilterDir;
-    this.#rulesFor = options.rulesFor ??
-      ((ep) => [{ priority: TO_POD_PRIORITY, dst: `${ep.ip}/32`, table: MAIN_TABLE }]);
+    this.#rulesFor = options.rulesFor ?? (() => []);
   }
 
   /** The registry of programmed endpoints this dataplane keeps up to date. */
@@ -106,9 +110,10 @@ export class Dataplane implements HostDataplane {
 
   /**
    * One batch: `route replace <ip>/32 dev <veth> scope link` and `rule add` for each of the
-   * endpoint's rules (a rule already there is fine), all with tern's protocol. On failure what
-   * did apply is removed again (unless the endpoint was programmed before: a repeated ADD keeps
-   * its old state) and the error names each failed line with `ip`'s message.
+   * endpoint's rules (a rule already there is fine, e.g. a pod CIDR's that another bound pod
+   * needs too), all with tern's protocol. On failure what did apply is removed again (unless the
+   * endpoint was programmed before: a repeated ADD keeps its old state) and the error names each
+   * failed line with `ip`'s message.
    */
   async programEndpoint(ep: Endpoint): Promise<void> {
     if (ep.hostVeth === "") {

@@ -39,23 +39,23 @@ function fakeRunner(answers: Record<string, Partial<RunResult>> = {}) {
   return { run, calls };
 }
 
-Deno.test("programEndpoint() installs the /32 route and the pod's rule in one batch, tern's protocol on each", async () => {
+Deno.test("programEndpoint() installs the /32 route with tern's protocol, and no rule unless rulesFor() gives some", async () => {
   const { run, calls } = fakeRunner();
   const ep = endpoint("10.244.1.7");
   const endpoints = new LocalEndpoints();
   await new Dataplane(new Ip(run), { routeProtocol: 116, endpoints }).programEndpoint(ep);
   assertEquals(calls, [{
     argv: ["ip", "-force", "-batch", "-"],
-    stdin: `route replace 10.244.1.7/32 dev ${ep.hostVeth} scope link table 254 proto 116\n` +
-      "rule add to 10.244.1.7/32 lookup 254 priority 512 proto 116\n",
+    stdin: `route replace 10.244.1.7/32 dev ${ep.hostVeth} scope link table 254 proto 116\n`,
   }]);
   assertEquals(endpoints.list().map((e) => e.ip), ["10.244.1.7"]);
 });
 
-Deno.test("programEndpoint() adds the rules rulesFor() gives, and a rule that exists already is fine", async () => {
+Deno.test("programEndpoint() adds the rules rulesFor() gives in the same batch, and a rule that exists already is fine", async () => {
   const ep = endpoint("10.244.1.7");
+  // A second bound pod's ADD meets its pod CIDR's rule already there.
   const stdin = `route replace 10.244.1.7/32 dev ${ep.hostVeth} scope link table 254 proto 116\n` +
-    "rule add to 10.244.1.7/32 lookup 254 priority 512 proto 116\n" +
+    "rule add to 10.244.1.0/24 lookup 254 priority 512 proto 116\n" +
     "rule add from 10.244.1.7/32 lookup 100 priority 1536 proto 116\n";
   const { run, calls } = fakeRunner({
     [stdin]: { code: 1, stderr: "RTNETLINK answers: File exists\nCommand failed -:2\n" },
@@ -63,7 +63,7 @@ Deno.test("programEndpoint() adds the rules rulesFor() gives, and a rule that ex
   const dataplane = new Dataplane(new Ip(run), {
     routeProtocol: 116,
     rulesFor: (e) => [
-      { priority: 512, dst: `${e.ip}/32`, table: 254 },
+      { priority: 512, dst: "10.244.1.0/24", table: 254 },
       { priority: 1536, src: `${e.ip}/32`, table: 100 },
     ],
   });
@@ -76,8 +76,7 @@ Deno.test("programEndpoint() surfaces ip's error per line, rolls back what appli
   const ep = endpoint("10.2.4.4");
   const { run, calls } = fakeRunner({
     [
-      `route replace 10.2.4.4/32 dev ${ep.hostVeth} scope link table 254 proto 116\n` +
-      "rule add to 10.2.4.4/32 lookup 254 priority 512 proto 116\n"
+      `route replace 10.2.4.4/32 dev ${ep.hostVeth} scope link table 254 proto 116\n`
     ]: {
       code: 1,
       stderr: `Cannot find device "${ep.hostVeth}"\nCommand failed -:1\n`,
@@ -97,8 +96,7 @@ Deno.test("programEndpoint() of an endpoint programmed before keeps its state wh
   const ep = endpoint("10.2.4.5");
   const { run, calls } = fakeRunner({
     [
-      `route replace 10.2.4.5/32 dev ternnew scope link table 254 proto 116\n` +
-      "rule add to 10.2.4.5/32 lookup 254 priority 512 proto 116\n"
+      `route replace 10.2.4.5/32 dev ternnew scope link table 254 proto 116\n`
     ]: { code: 1, stderr: `Cannot find device "ternnew"\nCommand failed -:1\n` },
   });
   const endpoints = new LocalEndpoints();

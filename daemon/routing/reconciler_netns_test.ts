@@ -165,10 +165,17 @@ const WANT = {
   rules: [
     "1536 from 10.244.1.2 to all lookup 100",
     "512 from all to 10.244.0.0/16 lookup 254",
-    "512 from all to 10.244.1.2 lookup 254",
-    "512 from all to 10.244.1.3 lookup 254",
+    "512 from all to 10.244.1.0/24 lookup 254",
   ],
 };
+
+/** The priorities of every rule in the namespace, tern's or not. */
+async function priorities(ns: string): Promise<number[]> {
+  const rules = JSON.parse(await must(["ip", "-n", ns, "-json", "-4", "rule", "show"])) as {
+    priority: number;
+  }[];
+  return rules.map((r) => r.priority);
+}
 
 async function until(check: () => Promise<boolean>, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -177,6 +184,19 @@ async function until(check: () => Promise<boolean>, ms: number): Promise<boolean
     await new Promise((r) => setTimeout(r, 20));
   }
   return await check();
+}
+
+/**
+ * Waits until the monitor reports a change of the test's own: a change made before `ip monitor`
+ * has subscribed is never reported, so a foreign route is added and deleted in turn until one
+ * shows (on a busy machine the subscription can take seconds).
+ */
+async function monitoring(sh: Env["sh"], events: string[]): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    await sh(i % 2 === 0 ? "route add 10.9.9.0/24 dev fab0" : "route del 10.9.9.0/24 dev fab0");
+    if (await until(() => Promise.resolve(events.length > 0), 250)) return;
+  }
+  throw new Error("ip monitor reported nothing within 10 s");
 }
 
 Deno.test("the reconciler makes a real kernel equal to the desired state, repairs deleted entries and leaves foreign ones", () =>
@@ -194,7 +214,7 @@ Deno.test("the reconciler makes a real kernel equal to the desired state, repair
       { protocol: 116, intervalMs: 60_000 },
     );
     const first = await reconciler.pass("start");
-    assertEquals([first.added, first.failed, first.applyRuns], [10, 0, 1]);
+    assertEquals([first.added, first.failed, first.applyRuns], [9, 0, 1]);
     assertEquals(await owned(ns), WANT);
     assertEquals((await reconciler.pass("periodic")).applyRuns, 0, "a second pass changes nothing");
 
@@ -203,7 +223,7 @@ Deno.test("the reconciler makes a real kernel equal to the desired state, repair
       "route del 10.244.1.3/32",
       "route del 10.244.3.0/24",
       "route replace 10.244.2.0/24 via 192.168.50.22 dev fab0 proto 116",
-      "rule del to 10.244.1.2 priority 512 proto 116",
+      "rule del to 10.244.1.0/24 priority 512 proto 116",
     );
     const repair = await reconciler.pass("periodic");
     assertEquals([repair.added, repair.replaced, repair.deleted, repair.failed], [3, 1, 0, 0]);
@@ -226,7 +246,79 @@ Deno.test("the reconciler makes a real kernel equal to the desired state, repair
     assert(/512:\s+from all to 10\.244\.1\.2 lookup main\s*$/m.test(rules), rules);
     assert(/1536:\s+from 10\.244\.1\.3 lookup 7 proto static/.test(rules), rules);
     assertEquals(reconciler.status().ownedRoutes, 5);
-    assertEquals(reconciler.status().ownedRules, 4);
+    assertEquals(reconciler.status().ownedRules, 3);
+  }));
+
+Deno.test("a node with no pod bound to an egress table has no rule at all; the first binding adds them, the last takes them away", () =>
+  withNode(async ({ ns, run, spawn, sh }) => {
+    const state = input();
+    const bound = state.pod!;
+    state.pod = () => undefined;
+    const echo = new EchoFilter(116);
+    const reconciler = new Reconciler(
+      { ip: new Ip(run), desired: () => desiredState(state), echo },
+      { protocol: 116, intervalMs: 600_000 },
+    );
+    const first = await reconciler.pass("start");
+    assertEquals(first.failed, 0);
+    // Not one rule was ever added: the kernel's three default rules only, so route lookups
+    // here never walk a rule list.
+    assertEquals(await priorities(ns), [0, 32766, 32767]);
+    assertEquals((await owned(ns)).routes, WANT.routes);
+
+    reconciler.start();
+    const events: string[] = [];
+    const monitor = new ProcessMonitor({
+      spawn,
+      argv: ["ip", "-4", "-N", "monitor", "route", "rule", "link"],
+      onEvent: (line) => {
+        events.push(line);
+        if (echo.needsPass(line)) reconciler.request("monitor", 50);
+      },
+    });
+    monitor.start();
+    try {
+      await monitoring(sh, events);
+      // Drift while unbound: a rule of ours (an earlier version's per-pod rule) is taken away.
+      await sh("rule add to 10.244.1.3 lookup main priority 512 proto 116");
+      assert(
+        await until(async () => (await owned(ns)).rules.length === 0, 3_000),
+        JSON.stringify(await owned(ns)),
+      );
+
+      // The first binding: the pod CIDR's and the cluster's `to` rules, and the pod's `from`.
+      state.pod = bound;
+      reconciler.request("cluster", 0);
+      assert(
+        await until(
+          async () => JSON.stringify((await owned(ns)).rules) === JSON.stringify(WANT.rules),
+          3_000,
+        ),
+        JSON.stringify(await owned(ns)),
+      );
+      // Drift while bound: a deleted CIDR rule comes back.
+      await sh("rule del to 10.244.1.0/24 priority 512 proto 116");
+      assert(
+        await until(
+          async () => JSON.stringify((await owned(ns)).rules) === JSON.stringify(WANT.rules),
+          3_000,
+        ),
+        JSON.stringify(await owned(ns)),
+      );
+
+      // The bound pod goes: every rule of ours goes with it.
+      state.endpoints = state.endpoints.filter((ep) => ep.ip !== "10.244.1.2");
+      reconciler.request("endpoints", 0);
+      assert(
+        await until(async () => (await owned(ns)).rules.length === 0, 3_000),
+        JSON.stringify(await owned(ns)),
+      );
+      assertEquals(await priorities(ns), [0, 32766, 32767]);
+      assertEquals(reconciler.status().ownedRules, 0);
+    } finally {
+      await monitor.stop();
+      await reconciler.stop();
+    }
   }));
 
 Deno.test("an ip monitor event triggers a pass that repairs a deleted route without waiting for the interval, and its echo triggers none", () =>

@@ -89,15 +89,14 @@ Deno.test("Reconciler.pass() applies the whole difference as one ip -force -batc
     "route replace 10.244.3.0/24 via 192.168.50.3 table 254 proto 116",
     "rule add from 10.244.1.2/32 lookup 100 priority 1536 proto 116",
     "rule add to 10.244.0.0/16 lookup 254 priority 512 proto 116",
-    "rule add to 10.244.1.2/32 lookup 254 priority 512 proto 116",
-    "rule add to 10.244.1.3/32 lookup 254 priority 512 proto 116",
+    "rule add to 10.244.1.0/24 lookup 254 priority 512 proto 116",
   ]]);
   assertEquals(
     [first.trigger, first.added, first.replaced, first.deleted, first.failed, first.applyRuns],
-    ["start", 10, 0, 0, 0, 1],
+    ["start", 9, 0, 0, 0, 1],
   );
   const status = reconciler.status();
-  assertEquals([status.ownedRoutes, status.ownedRules, status.passes], [6, 4, 1]);
+  assertEquals([status.ownedRoutes, status.ownedRules, status.passes], [6, 3, 1]);
 
   const second = await reconciler.pass("periodic");
   assertEquals([second.added, second.replaced, second.deleted, second.applyRuns], [0, 0, 0, 0]);
@@ -140,6 +139,56 @@ Deno.test("Reconciler.pass() repairs deleted and changed entries and deletes its
   }
 });
 
+Deno.test("Reconciler.pass() installs no rule without a binding, all of them with the first, and removes them with the last", async () => {
+  const { kernel, input, reconciler } = fixture();
+  const bound = input.pod!;
+  input.pod = () => undefined;
+  // What an earlier version left: a per-pod `to` rule of ours goes, a foreign one stays.
+  kernel.rules.push({ priority: 512, dst: "10.244.1.3/32", table: 254, proto: 116 });
+  kernel.rules.push({ priority: 512, dst: "10.244.1.50/32", table: 254, proto: 0 });
+  await reconciler.pass("start");
+  assertEquals(batchLines(kernel)[0]!.filter((l) => l.startsWith("rule ")), [
+    "rule del to 10.244.1.3/32 lookup 254 priority 512 proto 116",
+  ]);
+  assertEquals(kernel.rules.filter((r) => r.proto === 116), []);
+  assertEquals(reconciler.status().ownedRules, 0);
+
+  input.pod = bound; // the pod's label arrives: the first binding
+  const first = await reconciler.pass("cluster");
+  assertEquals(batchLines(kernel)[1], [
+    "rule add from 10.244.1.2/32 lookup 100 priority 1536 proto 116",
+    "rule add to 10.244.0.0/16 lookup 254 priority 512 proto 116",
+    "rule add to 10.244.1.0/24 lookup 254 priority 512 proto 116",
+  ]);
+  assertEquals([first.added, reconciler.status().ownedRules], [3, 3]);
+
+  // Drift in the bound state: our CIDR rule deleted by hand comes back.
+  kernel.rules = kernel.rules.filter((r) => r.dst !== "10.244.1.0/24");
+  assertEquals(batchLines(kernel).length, 2);
+  await reconciler.pass("monitor");
+  assertEquals(batchLines(kernel)[2], [
+    "rule add to 10.244.1.0/24 lookup 254 priority 512 proto 116",
+  ]);
+
+  input.endpoints = input.endpoints.filter((ep) => ep.ip !== "10.244.1.2"); // the bound pod goes
+  const last = await reconciler.pass("endpoints");
+  assertEquals(batchLines(kernel)[3]!.filter((l) => l.startsWith("rule ")), [
+    "rule del from 10.244.1.2/32 lookup 100 priority 1536 proto 116",
+    "rule del to 10.244.0.0/16 lookup 254 priority 512 proto 116",
+    "rule del to 10.244.1.0/24 lookup 254 priority 512 proto 116",
+  ]);
+  assertEquals(last.failed, 0);
+  assertEquals(kernel.rules.filter((r) => r.proto === 116), []);
+  assertEquals(reconciler.status().ownedRules, 0);
+
+  // Drift in the unbound state: a rule of ours that appears is taken away again.
+  kernel.rules.push({ priority: 1536, src: "10.244.1.3/32", table: 100, proto: 116 });
+  const stray = await reconciler.pass("monitor");
+  assertEquals(stray.deleted, 1);
+  assertEquals(kernel.rules.filter((r) => r.proto === 116), []);
+  assert(kernel.rules.some((r) => r.dst === "10.244.1.50/32" && r.proto === 0));
+});
+
 Deno.test("Reconciler.pass() adds a rule's new table before deleting the old one", async () => {
   const { kernel, reconciler } = fixture();
   await reconciler.pass("start");
@@ -150,7 +199,7 @@ Deno.test("Reconciler.pass() adds a rule's new table before deleting the old one
     "rule del from 10.244.1.2/32 lookup 101 priority 1536 proto 116",
   ]);
   assertEquals([pass.added, pass.replaced, pass.deleted], [0, 1, 0]);
-  assertEquals(reconciler.status().ownedRules, 4);
+  assertEquals(reconciler.status().ownedRules, 3);
 });
 
 Deno.test("a failing change never blocks the others, stays failing and is retried with exponential backoff", async () => {
@@ -165,7 +214,7 @@ Deno.test("a failing change never blocks the others, stays failing and is retrie
   const { kernel, reconciler } = fixture({ clock, log });
   kernel.failing.set("10.244.2.0/24", "Error: Nexthop has invalid gateway.");
   const first = await reconciler.pass("start");
-  assertEquals([first.added, first.failed, first.applyRuns], [9, 1, 1]);
+  assertEquals([first.added, first.failed, first.applyRuns], [8, 1, 1]);
   assert(!kernel.routes.some((r) => r.dst === "10.244.2.0/24"));
   assert(kernel.routes.some((r) => r.dst === "10.244.3.0/24"), "the next line still ran");
   let failing = reconciler.status().failing;
@@ -218,8 +267,8 @@ Deno.test("a failed batch that names no line falls back to line by line, judging
   // exist and nothing else fail, and "File exists" means done.
   kernel.crashNext = { result: { code: 137, stdout: "", stderr: "" }, applied: true };
   const pass = await reconciler.pass("start");
-  assertEquals([pass.failed, pass.added, pass.applyRuns], [0, 10, 11]);
-  assertEquals(batchLines(kernel).length, 11);
+  assertEquals([pass.failed, pass.added, pass.applyRuns], [0, 9, 10]);
+  assertEquals(batchLines(kernel).length, 10);
   assertEquals(batchLines(kernel).slice(1).every((lines) => lines.length === 1), true);
   assertEquals((await reconciler.pass("periodic")).applyRuns, 0);
 
@@ -228,7 +277,7 @@ Deno.test("a failed batch that names no line falls back to line by line, judging
   other.kernel.crashNext = { result: { code: 1, stdout: "", stderr: "Killed" }, applied: false };
   other.kernel.failing.set("0.0.0.0/0", 'Cannot find device "eg0"');
   const second = await other.reconciler.pass("start");
-  assertEquals([second.failed, second.added], [1, 9]);
+  assertEquals([second.failed, second.added], [1, 8]);
   assertEquals(other.reconciler.status().failing[0]!.error, 'Cannot find device "eg0"');
 });
 

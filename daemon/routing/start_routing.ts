@@ -36,14 +36,26 @@ export const MONITOR_READY_MS = 5_000;
 export interface HostDataplane {
   dataplane: Dataplane;
   echo: EchoFilter;
+  /**
+   * Where the node's own pod ranges are read from for a bound pod's rules at ADD: the pod CIDRs
+   * by default; in blocks mode, the node's blocks once the IPAM part knows them.
+   */
+  useLocalCIDRs(of: () => readonly string[]): void;
 }
 
 /** The host dataplane: what the API, the sweeper and the reconciler change the kernel through. */
 export function hostDataplane(
   config: DaemonConfig,
-  context: { ip: Ip; endpoints: LocalEndpoints; state: ClusterState; options: DaemonOptions },
+  context: {
+    ip: Ip;
+    endpoints: LocalEndpoints;
+    state: ClusterState;
+    podCIDRs: readonly string[];
+    options: DaemonOptions;
+  },
 ): HostDataplane {
   const { ip, endpoints, state, options } = context;
+  let localCIDRs = (): readonly string[] => context.podCIDRs;
   const echo = new EchoFilter(config.routeProtocol);
   const pod = (namespace: string, name: string): PodMetadata | undefined =>
     state.pod(namespace, name);
@@ -51,11 +63,17 @@ export function hostDataplane(
     routeProtocol: config.routeProtocol,
     endpoints,
     echo,
-    rulesFor: (ep) => endpointRules(ep, { routing: config.routing, pod }),
+    rulesFor: (ep) => endpointRules(ep, { routing: config.routing, podCIDRs: localCIDRs(), pod }),
     ...(options.ipForwardPath !== undefined ? { ipForwardPath: options.ipForwardPath } : {}),
     rpFilterDir: options.rpFilterDir ?? IPV4_CONF_DIR,
   });
-  return { dataplane, echo };
+  return {
+    dataplane,
+    echo,
+    useLocalCIDRs(of) {
+      localCIDRs = of;
+    },
+  };
 }
 
 /** The running routing part. */

@@ -179,12 +179,18 @@ export interface KubernetesSourceOptions {
   /** Passed to every reflector (page size, timeouts, backoff). Default the reflector's defaults. */
   reflector?: Omit<
     ReflectorOptions<Parsed>,
-    "transform" | "onChange" | "onError" | "clock" | "random"
+    "transform" | "onChange" | "onError" | "onReachable" | "clock" | "random"
   >;
   /** Called after each failure of a kind, with the wait before the next attempt (for the daemon's log). */
   onError?: (kind: string, error: unknown, retryInMs: number) => void;
   /** Close the client on `close()`. Default true. */
   ownsClient?: boolean;
+  /**
+   * More ranges a node allocates pod addresses from, beside its Node's pod CIDRs: its IPAM blocks
+   * in `ipam.mode: blocks`, where Nodes carry none. A pod's `tern.dev/pod-ips` is taken only
+   * inside these and the pod CIDRs. Default none.
+   */
+  nodeRanges?: (node: string) => readonly string[];
 }
 
 /** A {@linkcode ClusterSource} over the Kubernetes API. */
@@ -206,6 +212,7 @@ export class KubernetesSource implements ClusterSource {
   #version = 0;
   #isSynced = false;
   #wake: () => void = () => {};
+  readonly #reachableListeners = new Set<() => void>();
 
   /** Builds the source on `client`; nothing is requested until `start()`, `list()` or `watch()`. */
   constructor(client: KubeClient, options: KubernetesSourceOptions = {}) {
@@ -220,7 +227,9 @@ export class KubernetesSource implements ClusterSource {
     );
     const nodePodCIDRs = (name: string): readonly string[] | undefined => {
       const node = this.#reflectors.find((r) => r.type.kind === "Node")?.get(name)?.resource;
-      return node?.kind === "Node" ? node.podCIDRs : undefined;
+      if (node?.kind !== "Node") return undefined;
+      const more = options.nodeRanges?.(name) ?? [];
+      return more.length === 0 ? node.podCIDRs : [...node.podCIDRs, ...more];
     };
     this.#reflectors = kinds.map((spec) =>
       new Reflector<Parsed>(client, spec.type, {
@@ -241,6 +250,12 @@ export class KubernetesSource implements ClusterSource {
             this.#firstListFailure.delete(spec.type.kind);
           }
           options.onError?.(spec.type.kind, error, retryInMs);
+        },
+        // One kind reaching the server again means it is back: the others need not wait out
+        // their backoff (up to 30 s after a long outage).
+        onReachable: () => {
+          for (const r of this.#reflectors) if (r.type !== spec.type) r.retryNow();
+          for (const listener of this.#reachableListeners) listener();
         },
       })
     );
@@ -304,6 +319,15 @@ export class KubernetesSource implements ClusterSource {
     } finally {
       this.#watching = false;
     }
+  }
+
+  /**
+   * Calls `listener` each time the API server answers again after it could not be reached (so
+   * writes that failed meanwhile may be retried now); returns the function that unsubscribes.
+   */
+  onReachable(listener: () => void): () => void {
+    this.#reachableListeners.add(listener);
+    return () => this.#reachableListeners.delete(listener);
   }
 
   /** Stops every reflector and ends the watch. Idempotent. */
@@ -522,7 +546,7 @@ function toParsed(
  * Fills `status.podIPs` from the annotation while kubelet has not written it. The annotation is
  * anyone's who may patch the pod, and a pod that never runs keeps it for ever: it is taken only
  * for a pod scheduled on a Node tern knows, and only when every address is inside that Node's
- * pod CIDRs, where tern's daemon on that node allocates. Otherwise the addresses would join the
+ * pod CIDRs (or its IPAM blocks, in blocks mode), where tern's daemon on that node allocates. Otherwise the addresses would join the
  * selections the pod's labels match on every node: an external host, a node, another node's
  * pod. An annotation that breaks these rules is reported and ignored; one on a pod whose Node is
  * not known (yet) is ignored quietly, as its Node's event may still be on its way.

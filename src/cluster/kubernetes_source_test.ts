@@ -114,6 +114,7 @@ async function withSource(
   fn: (h: Harness) => Promise<void>,
   setup: (api: MiniApi) => void = () => {},
   paths = [PODS, NODES, NAMESPACES, SERVICEACCOUNTS, NETPOLS, SGS],
+  options: { nodeRanges?: (node: string) => readonly string[] } = {},
 ): Promise<void> {
   const api = new MiniApi(paths);
   setup(api);
@@ -123,6 +124,7 @@ async function withSource(
   const source = new KubernetesSource(new KubeClient(server.connection, { clock }), {
     clock,
     random: () => 0.5,
+    ...options,
   });
   try {
     await fn({ api, server, clock, source });
@@ -387,6 +389,29 @@ Deno.test("KubernetesSource takes tern.dev/pod-ips only inside the pod CIDRs of 
     (elsewhere.spec as Record<string, unknown>).nodeName = "node-9";
     api.put(PODS, elsewhere);
   });
+});
+
+Deno.test("KubernetesSource takes tern.dev/pod-ips inside the node's IPAM blocks (blocks mode)", async () => {
+  // In blocks mode Nodes carry no pod CIDRs: the node's blocks are where its daemon allocates.
+  const blocks: Record<string, string[]> = { "node-1": ["10.244.200.64/26"] };
+  await withSource(
+    async ({ source }) => {
+      const snap = await source.list();
+      const ips = Object.fromEntries(snap.pods.map((p) => [p.name, p.podIPs]));
+      assertEquals(ips, { "in-block": ["10.244.200.70"], "other-block": [] });
+      assertEquals(snap.errors.length, 1);
+      assertStringIncludes(snap.errors[0]!.message, '"10.244.200.130" is not in the pod CIDRs');
+    },
+    (api) => {
+      const blockless = node("node-1", "10.244.1.0/24", "192.168.1.1");
+      (blockless.spec as Record<string, unknown>) = {};
+      api.put(NODES, blockless);
+      api.put(PODS, annotated("in-block", "10.244.200.70"));
+      api.put(PODS, annotated("other-block", "10.244.200.130"));
+    },
+    undefined,
+    { nodeRanges: (n) => blocks[n] ?? [] },
+  );
 });
 
 function annotated(name: string, annotation: string, statusIp?: string) {

@@ -29,6 +29,9 @@ import type { IpamBlock, IpPool } from "./ipam_objects.ts";
 import { OrphanTracker } from "./orphan_blocks.ts";
 import { decideWarm, type OwnedBlock, type WarmTargets } from "./warm_target.ts";
 
+/** A deleted node's block whose release met a conflict is looked at again this soon. */
+const ORPHAN_RECHECK_MS = 1_000;
+
 /** What the pool needs of the node's allocator. */
 export interface LocalBlocks {
   /** Addresses in use or being claimed in each block given (0 for an unknown one). */
@@ -445,6 +448,7 @@ export class BlockPool {
     if (nodes === undefined) return;
     const blocks = this.#clusterBlocks?.() ?? await this.#claimer.blocks();
     const due = this.#orphans.due(blocks, nodes, now);
+    let recheckAt = due.recheckAt;
     for (const block of due.release) {
       if (await this.#claimer.release(block)) {
         this.#log.warn("Released a deleted node's block", {
@@ -452,9 +456,15 @@ export class BlockPool {
           node: block.node,
           pool: block.pool,
         });
+      } else {
+        // 409: the block changed since the view read it (the dead node's last status write, or
+        // a peer released and another node claimed it), or 404: gone. Look again once the view
+        // has caught up; a later run finds it released, reclaimed, or still due.
+        const soon = now + ORPHAN_RECHECK_MS;
+        recheckAt = recheckAt === undefined ? soon : Math.min(recheckAt, soon);
       }
     }
-    if (due.recheckAt !== undefined) this.#scheduler.requestAt("node gone", due.recheckAt);
+    if (recheckAt !== undefined) this.#scheduler.requestAt("node gone", recheckAt);
   }
 
   #nextBlockCapacity(): number {

@@ -250,6 +250,41 @@ Deno.test("BlockPool releases a deleted node's blocks after the grace period, on
   });
 });
 
+Deno.test("BlockPool looks again soon when a deleted node's block changed since its view read it", async () => {
+  await withApi(async (fake, client) => {
+    const clock = new FakeClock();
+    const gone = new BlockClaimer(client, { nodeName: "gone" });
+    const block = await gone.claim(await gone.pools(), { nodeLabels: {} });
+    let view = [block];
+    // The dead node's last status write lands after the view read the block: the release's
+    // resourceVersion precondition fails (409), and nothing else would wake the pool for 30 s.
+    const written = await gone.reportAllocated(block, 3);
+    assert(written !== undefined && written.resourceVersion !== block.resourceVersion);
+    const peer = new BlockPool(new BlockClaimer(client, { nodeName: "p0" }), new MemoryBlocks(), {
+      targets: { ...targets, warmIPTarget: 0 },
+      nodeNames: () => new Set(["p0"]),
+      clusterBlocks: () => view,
+      nodeGracePeriodMs: 1_000,
+      intervalMs: 600_000,
+      clock,
+    });
+    await peer.start();
+    try {
+      // The runs talk to a real (fake) API server over HTTP: let each finish in real time.
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+      await clock.tick(1_000);
+      await settle();
+      assertEquals(blocksOf(fake).map((b) => b.node), ["gone"], "the stale release was refused");
+      view = [written];
+      await clock.tick(1_000);
+      for (let i = 0; i < 20 && blocksOf(fake).length > 0; i++) await settle();
+      assertEquals(blocksOf(fake), [], "released on the recheck, not at the next periodic run");
+    } finally {
+      await peer.stop();
+    }
+  });
+});
+
 Deno.test("headroom() counts what claims could add, and nothing once the pools ran out", async () => {
   await withApi(async (_fake, client) => {
     const local = new MemoryBlocks();

@@ -15,7 +15,7 @@
  */
 import { type Clock, realClock, sleep } from "../clock.ts";
 import type { KubeClient, ResourceType } from "./client.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, KubeNetworkError } from "./errors.ts";
 import type { KubeObject } from "./watch_stream.ts";
 
 /** What a reflector needs of the client (a `KubeClient`, or a fake in tests). */
@@ -69,6 +69,11 @@ export interface ReflectorOptions<T> {
   onChange?: (changes: ReflectorChange<T>[]) => void;
   /** Called after each failure, with the error and the wait before the next attempt (for logs). */
   onError?: (error: unknown, retryInMs: number) => void;
+  /**
+   * Called when a list or watch succeeds after the server could not be reached: it answers again,
+   * so the reflectors of its other kinds may stop waiting ({@linkcode Reflector.retryNow}).
+   */
+  onReachable?: () => void;
   /** Default the real clock. */
   clock?: Clock;
   /** Uniform in [0, 1), for jitter. Default `Math.random`. */
@@ -104,6 +109,7 @@ export class Reflector<T = KubeObject> {
   readonly #transform: (object: KubeObject) => T;
   readonly #onChange: (changes: ReflectorChange<T>[]) => void;
   readonly #onError: (error: unknown, retryInMs: number) => void;
+  readonly #onReachable: () => void;
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #pageSize: number;
@@ -120,6 +126,10 @@ export class Reflector<T = KubeObject> {
   #status: ReflectorStatus;
   /** The current watch brought an event or a bookmark (it worked, whatever ends it). */
   #progressed = false;
+  /** The last failure was the server out of reach (a network error). */
+  #unreachable = false;
+  /** Cuts the current wait after a network error short; undefined while not in one. */
+  #nap: AbortController | undefined;
 
   /** Builds the reflector; nothing happens until `start()`. */
   constructor(client: ReflectorClient, type: ResourceType, options: ReflectorOptions<T> = {}) {
@@ -128,6 +138,7 @@ export class Reflector<T = KubeObject> {
     this.#transform = options.transform ?? ((object) => object as unknown as T);
     this.#onChange = options.onChange ?? (() => {});
     this.#onError = options.onError ?? (() => {});
+    this.#onReachable = options.onReachable ?? (() => {});
     this.#clock = options.clock ?? realClock;
     this.#random = options.random ?? Math.random;
     this.#pageSize = options.pageSize ?? 500;
@@ -160,6 +171,15 @@ export class Reflector<T = KubeObject> {
   async stop(): Promise<void> {
     this.#abort.abort(new Error(`Reflector of ${this.type.kind} stopped`));
     await this.#running;
+  }
+
+  /**
+   * Ends a wait after a network error now (the server answers other kinds again: see
+   * `onReachable`); the next attempt follows at once, still no sooner than the least interval
+   * between watches. A wait after a refusal (5xx, 429) or a missing kind's retry is kept.
+   */
+  retryNow(): void {
+    this.#nap?.abort();
   }
 
   /** A copy of the status. */
@@ -219,11 +239,16 @@ export class Reflector<T = KubeObject> {
         }
         this.#status.lastError = { message: describe(err), at: this.#clock.now() };
         this.#status.reconnects++;
+        this.#unreachable = err instanceof KubeNetworkError;
         this.#onError(err, delay);
+        const nap = new AbortController();
+        if (this.#unreachable) this.#nap = nap;
         try {
-          await sleep(this.#clock, delay, signal);
+          await sleep(this.#clock, delay, AbortSignal.any([signal, nap.signal]));
         } catch {
-          break;
+          if (signal.aborted) break;
+        } finally {
+          this.#nap = undefined;
         }
       }
     }
@@ -243,6 +268,7 @@ export class Reflector<T = KubeObject> {
       map: (object) => [keyOf(object), this.#entry(object)],
     });
     this.#contact();
+    this.#reached();
     const fresh = new Map(list.items);
     const changes: ReflectorChange<T>[] = [];
     for (const [key, entry] of fresh) {
@@ -278,6 +304,7 @@ export class Reflector<T = KubeObject> {
       onOpen: () => {
         this.#status.watching = true;
         this.#contact();
+        this.#reached();
         delete this.#status.lastError;
       },
     });
@@ -332,6 +359,13 @@ export class Reflector<T = KubeObject> {
     if (this.#status.synced) return;
     this.#status.synced = true;
     this.#resolveSynced();
+  }
+
+  /** The server answered: if it was out of reach, say so once. */
+  #reached(): void {
+    if (!this.#unreachable) return;
+    this.#unreachable = false;
+    this.#onReachable();
   }
 
   #contact(): void {

@@ -1,7 +1,14 @@
 import { assert, assertEquals } from "../../test/assert.ts";
 import { FakeClock } from "../clock.ts";
 import { KubeClient, type ResourceType } from "./client.ts";
-import { keyOf, Reflector, type ReflectorChange, type ReflectorOptions } from "./reflector.ts";
+import {
+  keyOf,
+  Reflector,
+  type ReflectorChange,
+  type ReflectorClient,
+  type ReflectorOptions,
+} from "./reflector.ts";
+import { ApiError, KubeNetworkError } from "./errors.ts";
 import {
   json,
   podObject,
@@ -383,4 +390,131 @@ Deno.test("a watch that worked before it broke ends the run of failures: the nex
     }
     assertEquals(lists(server).length, 1);
   });
+});
+
+Deno.test("a 410 storm keeps backing off: a watch whose first event is the ERROR is no success", async () => {
+  await withReflector((req, server) => {
+    if (!isWatch(req)) return listOf(req, [], "5");
+    const s = server.stream();
+    s.event("ERROR", { kind: "Status", code: 410, reason: "Expired", message: "too old" });
+    s.end();
+    return s.response;
+  }, async ({ server, clock, errors }) => {
+    const times: number[] = [];
+    for (let i = 1; i <= 4; i++) {
+      await until(() => errors.length === i, `410 number ${i}`);
+      times.push(clock.now());
+      await clock.tick(clock.nextAt()! - clock.now());
+      await until(() => lists(server).length === i + 1, `relist ${i}`);
+      // the watch after the relist waits out the 1 s between watches, if any is left
+      const next = clock.nextAt();
+      if (next !== undefined && errors.length === i) await clock.tick(next - clock.now());
+    }
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    assert(gaps[2]! > gaps[0]! * 2, `the backoff did not grow: ${gaps}`);
+  });
+});
+
+/** A client whose server is out of reach while `state.down`; else empty lists, quiet watches. */
+function flakyClient(state: { down: boolean; refuse?: boolean }, calls: string[]): ReflectorClient {
+  const fail = (what: string) => {
+    if (state.refuse) {
+      throw new ApiError({
+        code: 503,
+        reason: "ServiceUnavailable",
+        message: "shutting down",
+        request: what,
+      });
+    }
+    throw new KubeNetworkError(`Cannot reach the Kubernetes API server: ${what}: refused`);
+  };
+  return {
+    listAll: ((type: ResourceType) => {
+      calls.push(`list ${type.kind}`);
+      try {
+        if (state.down) fail("list");
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return Promise.resolve({ items: [], resourceVersion: "1", pages: 1 });
+    }) as unknown as ReflectorClient["listAll"],
+    watch: async function* (
+      type: ResourceType,
+      options: { signal?: AbortSignal; onOpen?: () => void },
+    ) {
+      calls.push(`watch ${type.kind}`);
+      if (state.down) fail("watch");
+      options.onOpen?.();
+      // Open and quiet until the reflector stops: no event ever comes.
+      const never = await new Promise<undefined>((resolve) => {
+        if (options.signal?.aborted) resolve(undefined);
+        options.signal?.addEventListener("abort", () => resolve(undefined), { once: true });
+      });
+      if (never !== undefined) yield never;
+    } as unknown as ReflectorClient["watch"],
+  };
+}
+
+Deno.test("when one kind reaches the server again, retryNow() ends the others' network backoff", async () => {
+  const clock = new FakeClock();
+  const state = { down: true };
+  const calls: string[] = [];
+  const client = flakyClient(state, calls);
+  const nodes = { ...PODS, kind: "Node", plural: "nodes", namespaced: false };
+  let failures = 0;
+  let reachable = 0;
+  const b = new Reflector(client, nodes, {
+    clock,
+    random: () => 0.999,
+    onError: () => failures++,
+  });
+  const a = new Reflector(client, PODS, {
+    clock,
+    random: () => 0, // a's waits are half of b's: a comes back first
+    onError: () => failures++,
+    onReachable: () => {
+      reachable++;
+      b.retryNow();
+    },
+  });
+  try {
+    a.start();
+    b.start();
+    await until(() => failures === 2, "both first lists failed");
+    // A few more failures: b's wait grows to ~8 s, a's to ~4 s.
+    while (failures < 8) {
+      const n = failures;
+      await clock.tick(clock.nextAt()! - clock.now());
+      await until(() => failures > n, `failure ${n + 1}`);
+    }
+    state.down = false;
+    const lists = () => calls.filter((c) => c === "list Node").length;
+    const before = lists();
+    // Only up to a's attempt: b's own wait (twice a's) has not run out when it lists.
+    await clock.tick(clock.nextAt()! - clock.now());
+    await until(() => a.status().synced && b.status().synced, "b's list, at once after a's");
+    assertEquals([lists(), reachable], [before + 1, 1]);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+Deno.test("retryNow() keeps a wait after a refusal: only an unreachable server is retried early", async () => {
+  const clock = new FakeClock();
+  const state = { down: true, refuse: true };
+  const calls: string[] = [];
+  const r = new Reflector(flakyClient(state, calls), PODS, { clock, random: () => 0.999 });
+  try {
+    r.start();
+    await until(() => r.status().lastError !== undefined, "the 503");
+    state.down = false;
+    r.retryNow();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assertEquals(calls, ["list Pod"], "no retry before the backoff ran out");
+    await clock.tick(1_000);
+    await until(() => r.status().synced, "the retry after the backoff");
+  } finally {
+    await r.stop();
+  }
 });

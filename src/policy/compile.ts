@@ -3,9 +3,10 @@
  * pod and direction, each layer that applies becomes non-overlapping boxes (see
  * {@linkcode flattenFirstMatch}):
  *
- * - security groups: a pod in one or more groups (with a SecurityGroup resource) is decided by
- *   all its groups' rules for the direction, by priority (lower first), deny before allow at equal
- *   priority, then group id and rule index; the first match decides, no match is denied;
+ * - security groups: a pod in one or more groups is decided by all its groups' rules for the
+ *   direction, by priority (lower first), deny before allow at equal priority, then group id and
+ *   rule index; the first match decides, no match is denied. A group without a SecurityGroup
+ *   resource has no rules, so a pod whose only groups are such is denied everything;
  * - NetworkPolicy: a pod selected by one or more policies for the direction is allowed what
  *   any of their rules allows (the boxes name the first such rule, by policy and index) and
  *   denied the rest.
@@ -148,10 +149,13 @@ export function compilePodLayers(
 ): { egress: LayerPolicy[]; ingress: LayerPolicy[] } {
   const layersFor = (direction: Direction): LayerPolicy[] => {
     const out: LayerPolicy[] = [];
-    const groups = ctx.groupsOf(pod)
-      .map((id) => ctx.resources.securityGroups.get(id))
-      .filter((g): g is SecurityGroup => g !== undefined);
-    if (groups.length > 0) {
+    const ids = ctx.groupsOf(pod);
+    if (ids.length > 0) {
+      // A group without a SecurityGroup (not arrived yet, deleted and recreated) adds no rules:
+      // a pod whose only groups are such is default-deny, as AWS fails closed.
+      const groups = ids
+        .map((id) => ctx.resources.securityGroups.get(id))
+        .filter((g): g is SecurityGroup => g !== undefined);
       out.push({
         layer: "securityGroup",
         boxes: toBoxes(securityGroupRules(ctx, { groups, direction })),
@@ -230,6 +234,7 @@ function securityGroupTerm(
       peers.flatMap((peer, j) =>
         securityGroupPeer(ctx, peer, {
           group,
+          action: rule.action,
           key: () => `spec.${direction}[${index}].${peersKey}[${j}]`,
         })
       ),
@@ -263,7 +268,7 @@ function securityGroupTerm(
 function securityGroupPeer(
   ctx: PolicyContext,
   peer: SecurityGroupPeer,
-  at: { group: SecurityGroup; key: () => string },
+  at: { group: SecurityGroup; action: "allow" | "deny"; key: () => string },
 ): Range[] {
   switch (peer.type) {
     case "cidr":
@@ -280,14 +285,14 @@ function securityGroupPeer(
       }
       return pointRanges(ctx.membersOf(peer.securityGroup).flatMap((p) => p.addresses));
     case "pods": {
-      const selection: Parameters<PolicyContext["selectPods"]>[0] = {};
+      const selection: Parameters<PolicyContext["selectPods"]>[0] = { action: at.action };
       if (peer.podSelector) selection.podSelector = peer.podSelector;
       if (peer.namespaceSelector) selection.namespaceSelector = peer.namespaceSelector;
       return pointRanges(ctx.selectPods(selection).flatMap((p) => p.addresses));
     }
     case "serviceAccount":
       return pointRanges(
-        ctx.selectPods({ namespace: peer.namespace })
+        ctx.selectPods({ action: at.action, namespace: peer.namespace })
           .filter(({ pod }) => pod.serviceAccountName === peer.name)
           .flatMap((p) => p.addresses),
       );
@@ -393,7 +398,8 @@ function networkPolicyPeer(
 ): Range[] {
   const { policy, peer } = at;
   if (peer.type === "ipBlock") return cidrPeer(peer.cidr, peer.except);
-  const selection: Parameters<PolicyContext["selectPods"]>[0] = {};
+  // NetworkPolicy peers only ever allow.
+  const selection: Parameters<PolicyContext["selectPods"]>[0] = { action: "allow" };
   if (peer.podSelector) selection.podSelector = peer.podSelector;
   if (peer.namespaceSelector) selection.namespaceSelector = peer.namespaceSelector;
   else selection.namespace = policy.namespace;

@@ -87,7 +87,7 @@ Deno.test("compilePolicy() does not count finished pods as peers: their address 
   assert(!text.includes("10.244.2.22"), "y/c's address is gone");
 });
 
-Deno.test("compilePolicy() leaves a pod whose only groups have no SecurityGroup unaffected, reported", async () => {
+Deno.test("compilePolicy() holds a pod whose only groups have no SecurityGroup default-deny, reported", async () => {
   const state = await clusterWith(`apiVersion: vpcresources.k8s.aws/v1beta1
 kind: SecurityGroupPolicy
 metadata: { name: missing, namespace: x }
@@ -96,11 +96,37 @@ spec:
   securityGroups: { groupIds: [sg-nowhere] }
 `);
   const model = compilePolicy(state, { endpoints: await localEndpoints(state) });
+  const inX = model.pods.filter((p) => p.namespace === "x");
+  assertEquals(inX.length, 2);
+  for (const pod of inX) {
+    for (const direction of ["egress", "ingress"] as const) {
+      assertEquals(
+        pod[direction].map((l) => [l.layer, l.boxes.length]),
+        [["securityGroup", 0]],
+        `${pod.name} ${direction}: as in a group without rules`,
+      );
+    }
+  }
   assert(
-    model.pods.every((p) => p.egress.length === 0 && p.ingress.length === 0),
-    "never deny-all",
+    model.pods.filter((p) => p.namespace !== "x").every((p) => p.ingress.length === 0),
+    "other namespaces are untouched",
   );
-  assertEquals(model.problems.map((p) => p.severity), ["unresolved"]);
+  assertEquals(model.problems.map((p) => p.message), [
+    'Unresolved in SecurityGroupPolicy "x/missing": spec.securityGroups.groupIds[0]: no SecurityGroup "sg-nowhere": it counts as a group without rules until it exists, so the pods this policy selects are default-deny in the security-group layer but for what their other groups allow',
+  ]);
+  const text = renderPolicyTable(model);
+  assert(text.includes("x/a ingress security groups default deny"), text);
+});
+
+Deno.test("compilePolicy() enforces a pod's known groups beside a missing one as before", async () => {
+  const model = compilePolicy(await loadCluster("both-layers.yaml"), {
+    endpoints: await localEndpoints(await loadCluster("both-layers.yaml")),
+  });
+  const a = model.pods.find((p) => p.namespace === "x" && p.name === "a")!;
+  assertEquals(
+    new Set(a.ingress[0]!.boxes.map((b) => describeRule(b.rule))),
+    new Set(["SecurityGroup/sg-tcp ingress rule 0"]),
+  );
 });
 
 Deno.test("compilePolicy() reports a peer security group that nothing defines", async () => {
@@ -182,4 +208,147 @@ Deno.test("podPolicyId() is stable and tells attachments of one pod apart", () =
   assertEquals(podPolicyId("x", "a", "tern5fbdc12f0a2"), podPolicyId("x", "a", "tern5fbdc12f0a2"));
   assert(podPolicyId("x", "a", "tern5fbdc12f0a2") !== podPolicyId("x", "a", "tern5fbdc12f0a3"));
   assert(/^[0-9a-f]{12}$/.test(podPolicyId("x", "a", "tern5fbdc12f0a2")));
+});
+
+/** A pod of namespace `elsewhere`, whose Namespace object has not arrived, and x/a's policy. */
+const LONE_POD = `apiVersion: v1
+kind: Pod
+metadata: { name: lone, namespace: elsewhere }
+spec: { nodeName: node-2 }
+status: { podIPs: [{ ip: 10.244.2.77 }] }
+`;
+const LONE = 0x0af4024d; // 10.244.2.77
+
+/** The rules of x/a's ingress boxes that hold `address`. */
+function ingressRulesAt(
+  model: ReturnType<typeof compilePolicy>,
+  address: number,
+): string[] {
+  const a = model.pods.find((p) => p.namespace === "x" && p.name === "a")!;
+  return a.ingress.map((layer) =>
+    [
+      ...new Set(
+        layer.boxes.filter((b) => b.addresses[0] <= address && address <= b.addresses[1])
+          .map((b) => describeRule(b.rule)),
+      ),
+    ].join(",") || "default deny"
+  );
+}
+
+Deno.test("compilePolicy() lets a security group deny by namespaceSelector match a pod whose Namespace is unknown", async () => {
+  const state = await clusterWith(
+    LONE_POD,
+    `apiVersion: vpcresources.k8s.aws/v1beta1
+kind: SecurityGroupPolicy
+metadata: { name: web, namespace: x }
+spec:
+  podSelector: { matchLabels: { pod: a } }
+  securityGroups: { groupIds: [sg-web] }
+---
+apiVersion: tern.dev/v1alpha1
+kind: SecurityGroup
+metadata: { name: sg-web }
+spec:
+  ingress:
+    - { priority: 10, action: deny, from: [{ namespaceSelector: { matchLabels: { team: red } } }] }
+    - { priority: 20, action: allow, from: [{ cidr: 10.0.0.0/8 }] }
+`,
+  );
+  const endpoints = await localEndpoints(state);
+  assertEquals(ingressRulesAt(compilePolicy(state, { endpoints }), LONE), [
+    "SecurityGroup/sg-web ingress rule 0",
+  ]);
+  // Once the Namespace arrives, without the label, the deny no longer applies.
+  state.apply({
+    type: "added",
+    resource: {
+      kind: "Namespace",
+      name: "elsewhere",
+      labels: { "kubernetes.io/metadata.name": "elsewhere", team: "blue" },
+    },
+    resourceVersion: "2",
+  });
+  assertEquals(ingressRulesAt(compilePolicy(state, { endpoints }), LONE), [
+    "SecurityGroup/sg-web ingress rule 1",
+  ]);
+});
+
+Deno.test("compilePolicy() does not let an allow by NotIn or DoesNotExist match a pod whose Namespace is unknown", async () => {
+  const state = await clusterWith(
+    LONE_POD,
+    `apiVersion: vpcresources.k8s.aws/v1beta1
+kind: SecurityGroupPolicy
+metadata: { name: web, namespace: x }
+spec:
+  podSelector: { matchLabels: { pod: a } }
+  securityGroups: { groupIds: [sg-web] }
+---
+apiVersion: tern.dev/v1alpha1
+kind: SecurityGroup
+metadata: { name: sg-web }
+spec:
+  ingress:
+    - action: allow
+      from:
+        - namespaceSelector: { matchExpressions: [{ key: team, operator: NotIn, values: [red] }] }
+        - namespaceSelector: { matchExpressions: [{ key: quarantine, operator: DoesNotExist }] }
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: not-red, namespace: x }
+spec:
+  podSelector: { matchLabels: { pod: a } }
+  ingress:
+    - from: [{ namespaceSelector: { matchExpressions: [{ key: team, operator: NotIn, values: [red] }] } }]
+    - from: [{ namespaceSelector: { matchExpressions: [{ key: quarantine, operator: DoesNotExist }] } }]
+`,
+  );
+  const endpoints = await localEndpoints(state);
+  assertEquals(ingressRulesAt(compilePolicy(state, { endpoints }), LONE), [
+    "default deny",
+    "default deny",
+  ]);
+  state.apply({
+    type: "added",
+    resource: {
+      kind: "Namespace",
+      name: "elsewhere",
+      labels: { "kubernetes.io/metadata.name": "elsewhere", team: "blue" },
+    },
+    resourceVersion: "2",
+  });
+  assertEquals(ingressRulesAt(compilePolicy(state, { endpoints }), LONE), [
+    "SecurityGroup/sg-web ingress rule 0",
+    "NetworkPolicy/x/not-red ingress rule 0",
+  ]);
+});
+
+Deno.test("compilePolicy() decides selectors on the namespace name alone exactly while the Namespace is unknown", async () => {
+  const state = await clusterWith(
+    LONE_POD,
+    `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: not-y, namespace: x }
+spec:
+  podSelector: { matchLabels: { pod: a } }
+  ingress:
+    - from:
+        - namespaceSelector:
+            matchExpressions: [{ key: kubernetes.io/metadata.name, operator: NotIn, values: [y] }]
+`,
+  );
+  const model = compilePolicy(state, { endpoints: await localEndpoints(state) });
+  assertEquals(ingressRulesAt(model, LONE), ["NetworkPolicy/x/not-y ingress rule 0"]);
+});
+
+Deno.test("compilePolicy() isolates a local pod by its namespace's policies while its Namespace is unknown", async () => {
+  const state = await loadCluster("np-deny-all-ingress.yaml");
+  state.apply({
+    type: "deleted",
+    resource: state.namespace("x")!,
+    resourceVersion: "2",
+  });
+  const model = compilePolicy(state, { endpoints: await localEndpoints(state) });
+  const a = model.pods.find((p) => p.namespace === "x" && p.name === "a")!;
+  assertEquals(a.ingress.map((l) => [l.layer, l.boxes.length]), [["networkPolicy", 0]]);
 });

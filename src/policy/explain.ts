@@ -327,7 +327,7 @@ function side(
     const base = { direction, pod: self.pod!, layer, selectedBy, programmed: local !== undefined };
     if (found === undefined) {
       const why = layer === "securityGroup"
-        ? `${self.pod} is in no security group${unresolvedGroups(ctx, pod)}`
+        ? `${self.pod} is in no security group`
         : `no NetworkPolicy selects ${self.pod} for ${direction}`;
       steps.push({ ...base, outcome: "unaffected", text: `${head} unaffected: ${why}` });
       continue;
@@ -335,7 +335,7 @@ function side(
     const box = lookup(found.boxes, { ...key, peer: peerAddress });
     if (box === undefined) {
       const why = layer === "securityGroup"
-        ? `no rule of ${plural("group", selectedBy)} ${selectedBy.join(", ")} matches`
+        ? noGroupRuleMatches(ctx, pod)
         : `selected by ${plural("NetworkPolicy", selectedBy)} ${
           selectedBy.join(", ")
         }, none allows this`;
@@ -353,11 +353,12 @@ function side(
   return steps;
 }
 
-function unresolvedGroups(ctx: PolicyContext, pod: Pod): string {
-  const missing = ctx.groupsOf(pod).filter((id) => !ctx.resources.securityGroups.has(id));
-  return missing.length === 0
-    ? ""
-    : ` with a SecurityGroup resource (unresolved, not enforced: ${missing.join(", ")})`;
+function noGroupRuleMatches(ctx: PolicyContext, pod: Pod): string {
+  const ids = ctx.groupsOf(pod);
+  const missing = ids.filter((id) => !ctx.resources.securityGroups.has(id));
+  return `no rule of ${plural("group", ids)} ${ids.join(", ")} matches${
+    missing.length === 0 ? "" : ` (no SecurityGroup ${missing.join(", ")}: no rules)`
+  }`;
 }
 
 function plural(word: string, list: readonly string[]): string {

@@ -7,7 +7,7 @@ import {
   parseFlowEndpoint,
   parseFlowSpec,
 } from "./explain.ts";
-import { loadCluster, localEndpoints, SCENARIOS } from "./_testing.ts";
+import { clusterWith, loadCluster, localEndpoints, SCENARIOS } from "./_testing.ts";
 import { describeRule } from "./render.ts";
 
 /**
@@ -305,7 +305,10 @@ Deno.test("explainFlow() shows both layers: a packet must pass each", async () =
     protocol: "udp",
     port: 1,
   });
-  assertStringIncludes(formatExplanation(x), "default deny: no rule of group sg-tcp matches");
+  assertStringIncludes(
+    formatExplanation(x),
+    "default deny: no rule of groups sg-missing, sg-tcp matches (no SecurityGroup sg-missing: no rules)",
+  );
 });
 
 Deno.test("explainFlow() mentions security groups that exist only in a SecurityGroupPolicy", async () => {
@@ -317,6 +320,26 @@ Deno.test("explainFlow() mentions security groups that exist only in a SecurityG
     port: 1,
   });
   assertEquals(e.steps[0]!.selectedBy, ["sg-tcp"]);
+});
+
+Deno.test("explainFlow() shows a pod whose only group has no SecurityGroup as default deny", async () => {
+  const state = await clusterWith(`apiVersion: vpcresources.k8s.aws/v1beta1
+kind: SecurityGroupPolicy
+metadata: { name: missing, namespace: x }
+spec:
+  podSelector: { matchLabels: { pod: a } }
+  securityGroups: { groupIds: [sg-nowhere] }
+`);
+  const e = explainFlow(state, {
+    src: { namespace: "x", name: "a" },
+    dst: { namespace: "x", name: "b" },
+    protocol: "tcp",
+    port: 80,
+  });
+  assertEquals(
+    e.steps[0]!.text,
+    "egress of x/a, security groups: default deny: no rule of group sg-nowhere matches (no SecurityGroup sg-nowhere: no rules)",
+  );
 });
 
 Deno.test("explainFlow() answers from the model and from a fresh compile alike", async () => {

@@ -14,7 +14,12 @@ import type { Direction, LocalEndpoint, PolicyProblem } from "./model.ts";
 import type { NetworkPolicy } from "./network_policy.ts";
 import { compare, type PolicyResources, readPolicyResources } from "./resources.ts";
 import type { SecurityGroupPolicy } from "./security_group_policy.ts";
-import { isEmptySelector, type LabelSelector, matchesSelector } from "./selector.ts";
+import {
+  isEmptySelector,
+  type LabelSelector,
+  matchesSelector,
+  matchesSelectorKnowing,
+} from "./selector.ts";
 
 /** The reads the policy layer makes of the cluster state. */
 export type ClusterView = Pick<
@@ -29,6 +34,9 @@ export interface PeerPod {
 }
 
 const TERMINATED = new Set(["Succeeded", "Failed"]);
+
+/** What is certain of a namespace the state does not hold (yet): its name label. */
+const KNOWN_WITHOUT_NAMESPACE: ReadonlySet<string> = new Set([NAMESPACE_NAME_LABEL]);
 
 /** The cluster as the policy layer sees it. Build one per computation; it caches. */
 export class PolicyContext {
@@ -74,7 +82,7 @@ export class PolicyContext {
             key: `spec.securityGroups.groupIds[${i}]`,
             text: `no SecurityGroup ${
               JSON.stringify(id)
-            }: the group is not enforced on the pods this policy selects`,
+            }: it counts as a group without rules until it exists, so the pods this policy selects are default-deny in the security-group layer but for what their other groups allow`,
           }));
         }
       });
@@ -136,18 +144,31 @@ export class PolicyContext {
     return this.#peerReads;
   }
 
-  /** A namespace's labels; one the state does not hold has just its name label. */
-  namespaceLabels(name: string): Record<string, string> {
+  /**
+   * Whether namespace `name` matches `selector`. A namespace the state does not hold (yet: its
+   * watch may lag the pods' by its backoff) is known only by its name label; when the selector
+   * needs more, the answer is `matchUnknown`.
+   */
+  namespaceMatches(name: string, selector: LabelSelector, matchUnknown: boolean): boolean {
     this.#peerReads++;
-    return this.#state.namespace(name)?.labels ?? { [NAMESPACE_NAME_LABEL]: name };
+    const namespace = this.#state.namespace(name);
+    if (namespace !== undefined) return matchesSelector(selector, namespace.labels);
+    return matchesSelectorKnowing(
+      selector,
+      { [NAMESPACE_NAME_LABEL]: name },
+      KNOWN_WITHOUT_NAMESPACE,
+    ) ?? matchUnknown;
   }
 
   /**
    * Peer pods matching `podSelector` (absent: all) in `namespace` when given, else in the
-   * namespaces `namespaceSelector` matches (absent: all namespaces).
+   * namespaces `namespaceSelector` matches (absent: all namespaces). `action` is the rule's: a
+   * namespace whose labels are not known yet counts as matching for `deny` and as not matching
+   * for `allow`, so a lagging Namespace never opens anything.
    */
   selectPods(
     selection: {
+      action: "allow" | "deny";
       namespace?: string;
       podSelector?: LabelSelector;
       namespaceSelector?: LabelSelector;
@@ -155,6 +176,7 @@ export class PolicyContext {
   ): readonly PeerPod[] {
     this.#peerReads++;
     const key = JSON.stringify([
+      selection.action,
       selection.namespace ?? null,
       selection.podSelector ?? null,
       selection.namespaceSelector ?? null,
@@ -162,13 +184,14 @@ export class PolicyContext {
     let out = this.#selections.get(key);
     if (out === undefined) {
       const { namespace, podSelector, namespaceSelector } = selection;
+      const matchUnknown = selection.action === "deny";
       const namespaces = new Map<string, boolean>();
       const inNamespace = (ns: string) => {
         if (namespace !== undefined) return ns === namespace;
         if (namespaceSelector === undefined || isEmptySelector(namespaceSelector)) return true;
         let yes = namespaces.get(ns);
         if (yes === undefined) {
-          yes = matchesSelector(namespaceSelector, this.namespaceLabels(ns));
+          yes = this.namespaceMatches(ns, namespaceSelector, matchUnknown);
           namespaces.set(ns, yes);
         }
         return yes;

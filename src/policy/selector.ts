@@ -101,6 +101,30 @@ export function matchesSelector(
   return true;
 }
 
+/**
+ * Whether `labels` satisfy `selector` when only the keys in `known` are certain (an object whose
+ * other labels have not arrived yet): `true` or `false` when the requirements on known keys
+ * decide it, `undefined` when the answer depends on a key that is not known.
+ */
+export function matchesSelectorKnowing(
+  selector: LabelSelector,
+  labels: Readonly<Record<string, string>>,
+  known: ReadonlySet<string>,
+): boolean | undefined {
+  const decided: LabelSelector = { matchLabels: {}, matchExpressions: [] };
+  let open = false;
+  for (const [key, value] of Object.entries(selector.matchLabels)) {
+    if (known.has(key)) decided.matchLabels[key] = value;
+    else open = true;
+  }
+  for (const requirement of selector.matchExpressions) {
+    if (known.has(requirement.key)) decided.matchExpressions.push(requirement);
+    else open = true;
+  }
+  if (!matchesSelector(decided, labels)) return false;
+  return open ? undefined : true;
+}
+
 /** Whether the selector has no requirement (and so matches everything). */
 export function isEmptySelector(selector: LabelSelector): boolean {
   return Object.keys(selector.matchLabels).length === 0 && selector.matchExpressions.length === 0;

@@ -1,5 +1,10 @@
 import { assert, assertEquals } from "../../test/assert.ts";
-import { formatSelector, labelSelectorSchema, matchesSelector } from "./selector.ts";
+import {
+  formatSelector,
+  labelSelectorSchema,
+  matchesSelector,
+  matchesSelectorKnowing,
+} from "./selector.ts";
 import { toIssues } from "./_issues.ts";
 
 const parse = (input: unknown) => labelSelectorSchema.parse(input);
@@ -80,4 +85,19 @@ Deno.test("formatSelector() writes selectors as kubectl does", () => {
     })),
     "app=web,tier notin (a,b),x,!y",
   );
+});
+
+Deno.test("matchesSelectorKnowing() decides on known keys and leaves the rest open", () => {
+  const known = new Set(["name"]);
+  const on = (input: unknown) => matchesSelectorKnowing(parse(input), { name: "x" }, known);
+  assertEquals(on({}), true);
+  assertEquals(on({ matchLabels: { name: "x" } }), true);
+  assertEquals(on({ matchLabels: { name: "y", team: "a" } }), false, "a known key fails it");
+  assertEquals(on({ matchLabels: { name: "x", team: "a" } }), undefined);
+  assertEquals(
+    on({ matchExpressions: [{ key: "team", operator: "NotIn", values: ["a"] }] }),
+    undefined,
+  );
+  assertEquals(on({ matchExpressions: [{ key: "team", operator: "DoesNotExist" }] }), undefined);
+  assertEquals(on({ matchExpressions: [{ key: "name", operator: "NotIn", values: ["y"] }] }), true);
 });

@@ -76,7 +76,12 @@ export function policyStatus(
         enforced.push(`selects service accounts ${formatSelector(sa.selector)}${names}`);
       }
       const known = policy.groupIds.filter((id) => ctx.resources.securityGroups.has(id));
-      enforced.push(`groups: ${known.length === 0 ? "none found" : known.join(", ")}`);
+      const missing = policy.groupIds.filter((id) => !ctx.resources.securityGroups.has(id));
+      enforced.push(
+        `groups: ${known.length === 0 ? "none found" : known.join(", ")}${
+          missing.length === 0 ? "" : `; without a SecurityGroup (no rules): ${missing.join(", ")}`
+        }`,
+      );
     } else {
       applies = (pod) => ctx.groupsOf(pod).includes(policy.name);
       for (const direction of ["ingress", "egress"] as const) {

@@ -28,9 +28,9 @@ Deno.test("policyStatus() lists each policy with its pods, what is enforced and 
       "  pods: x/a",
       "SecurityGroupPolicy x/web: partial",
       "  selects pods app=web",
-      "  groups: sg-tcp",
+      "  groups: sg-tcp; without a SecurityGroup (no rules): sg-missing",
       "  pods: x/a",
-      '  unresolved: Unresolved in SecurityGroupPolicy "x/web": spec.securityGroups.groupIds[1]: no SecurityGroup "sg-missing": the group is not enforced on the pods this policy selects',
+      '  unresolved: Unresolved in SecurityGroupPolicy "x/web": spec.securityGroups.groupIds[1]: no SecurityGroup "sg-missing": it counts as a group without rules until it exists, so the pods this policy selects are default-deny in the security-group layer but for what their other groups allow',
       "SecurityGroup sg-tcp: enforced",
       "  ingress: 1 rule",
       "  egress: 1 rule",
@@ -79,7 +79,7 @@ spec: { nodeName: node-1, hostNetwork: true }
   const sgp = statuses.find((s) => s.name === "by-labels")!;
   assertEquals(sgp.pods, []);
   assertEquals(sgp.problems.map((p) => p.message), [
-    'Unresolved in SecurityGroupPolicy "z/by-labels": spec.securityGroups.groupIds[0]: no SecurityGroup "sg-x": the group is not enforced on the pods this policy selects',
+    'Unresolved in SecurityGroupPolicy "z/by-labels": spec.securityGroups.groupIds[0]: no SecurityGroup "sg-x": it counts as a group without rules until it exists, so the pods this policy selects are default-deny in the security-group layer but for what their other groups allow',
     'Unresolved in SecurityGroupPolicy "z/by-labels": spec.serviceAccountSelector: ServiceAccount "z/default" is not in the cluster state: its labels are taken as empty',
   ]);
 });

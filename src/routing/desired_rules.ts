@@ -1,13 +1,16 @@
 /**
- * Desired RPDB rules for the local pods (the policy routing of AWS's VPC CNI): `to <podIP>
- * lookup main` at priority 512 for every local pod, so traffic to a pod is always delivered on
- * this node whatever tables other rules pick; and `from <podIP> lookup <table>` at priority 1536
- * for a pod bound to an egress table. When some pod is bound, `to <CIDR> lookup main` at 512 for
- * each cluster CIDR given keeps pod-to-pod traffic on the main table's peer routes instead of the
- * egress gateway. Pure.
+ * Desired RPDB rules for the local pods (the policy routing of AWS's VPC CNI), only where a rule
+ * decides something: once a namespace has any rule of its own, the kernel walks the rule list
+ * on every route lookup there (about 14 ns per rule per packet, docs/benchmarks.md), so a node
+ * with no pod bound to an egress table gets no rule at all. While some local pod is bound:
+ * `from <podIP> lookup <table>` at priority 1536 for each bound pod; `to <pod CIDR> lookup main`
+ * at 512 for each local pod CIDR (and `to <podIP>` for a pod whose address no local CIDR covers),
+ * so traffic to a local pod is delivered here and not through a bound pod's egress table; and
+ * `to <CIDR> lookup main` at 512 for each cluster CIDR given, so pod-to-pod traffic stays on the
+ * main table's peer routes instead of the egress gateway. Pure.
  * @module
  */
-import { formatCidr, parseCidr } from "../cidr.ts";
+import { type Cidr, contains, formatCidr, parseCidr, parseIp } from "../cidr.ts";
 import { type EgressBinding, type EgressTable, egressTableOf } from "./egress_tables.ts";
 import { FROM_POD_PRIORITY, MAIN_TABLE, type Rule, ruleKey, TO_POD_PRIORITY } from "./model.ts";
 
@@ -37,15 +40,19 @@ export interface DesiredRules {
 }
 
 /**
- * The rules for `endpoints`. `options.egressTables` and `options.binding` (default: none) decide
- * the `from` rules; `options.clusterCIDRs` (default none) are kept on the main table when some
- * pod is bound. An address listed twice yields its rules once.
+ * The rules for `endpoints`: none unless some endpoint is bound to a configured egress table.
+ * `options.egressTables` and `options.binding` (default: none) decide the bindings;
+ * `options.localCIDRs` (default: none; IPv6 entries are skipped) are the node's pod CIDRs, kept
+ * on the main table while some pod is bound, and an endpoint outside all of them gets a rule of
+ * its own; `options.clusterCIDRs` (default: none) are kept on the main table too. An address
+ * listed twice yields its rules once.
  */
 export function desiredRules(
   endpoints: readonly RuleEndpoint[],
   options: {
     egressTables?: readonly EgressTable[];
     binding?: EgressBinding;
+    localCIDRs?: readonly string[];
     clusterCIDRs?: readonly string[];
   } = {},
 ): DesiredRules {
@@ -57,15 +64,11 @@ export function desiredRules(
     const key = ruleKey(rule);
     if (!rules.has(key)) rules.set(key, rule);
   };
-  let anyBound = false;
+  if (egressTables.length === 0) return { rules: [], problems };
   for (const endpoint of endpoints) {
-    const host = `${endpoint.ip}/32`;
-    add({ priority: TO_POD_PRIORITY, dst: host, table: MAIN_TABLE });
-    if (egressTables.length === 0) continue;
     const lookup = egressTableOf(endpoint, { egressTables, binding });
     if (lookup.bound === true) {
-      anyBound = true;
-      add({ priority: FROM_POD_PRIORITY, src: host, table: lookup.table.table });
+      add({ priority: FROM_POD_PRIORITY, src: `${endpoint.ip}/32`, table: lookup.table.table });
     } else if (lookup.bound === "unknown") {
       const who = endpoint.pod ?? endpoint.ip;
       const problem: RuleProblem = {
@@ -81,10 +84,20 @@ export function desiredRules(
       problems.push(problem);
     }
   }
-  if (anyBound) {
-    for (const cidr of options.clusterCIDRs ?? []) {
-      add({ priority: TO_POD_PRIORITY, dst: formatCidr(parseCidr(cidr)), table: MAIN_TABLE });
-    }
+  // No `from` rule: nothing could steal traffic meant for a local pod, and any rule would cost
+  // every lookup of the node a walk of the list.
+  if (rules.size === 0) return { rules: [], problems };
+  const local = ipv4Cidrs(options.localCIDRs ?? []);
+  for (const cidr of local) {
+    add({ priority: TO_POD_PRIORITY, dst: formatCidr(cidr), table: MAIN_TABLE });
+  }
+  for (const endpoint of endpoints) {
+    const address = parseIp(endpoint.ip);
+    if (local.some((cidr) => contains(cidr, address))) continue;
+    add({ priority: TO_POD_PRIORITY, dst: `${endpoint.ip}/32`, table: MAIN_TABLE });
+  }
+  for (const cidr of options.clusterCIDRs ?? []) {
+    add({ priority: TO_POD_PRIORITY, dst: formatCidr(parseCidr(cidr)), table: MAIN_TABLE });
   }
   // Sort on keys computed once per rule: parsing in the comparator cost n log n parses.
   const keyed = [...rules.values()].map((rule) => ({
@@ -94,6 +107,19 @@ export function desiredRules(
   }));
   keyed.sort((a, b) => a.rule.priority - b.rule.priority || a.src - b.src || a.dst - b.dst);
   return { rules: keyed.map((k) => k.rule), problems };
+}
+
+/** The IPv4 CIDRs of `texts`, host bits cleared; IPv6 and other text is skipped (IPv4 only). */
+function ipv4Cidrs(texts: readonly string[]): Cidr[] {
+  const out: Cidr[] = [];
+  for (const text of texts) {
+    try {
+      out.push(parseCidr(text, { strict: false }));
+    } catch {
+      // IPv6: tern routes IPv4 only.
+    }
+  }
+  return out;
 }
 
 /** `all` first, then by network address, then by prefix length. */

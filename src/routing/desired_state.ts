@@ -79,6 +79,7 @@ export function desiredState(input: DesiredStateInput): DesiredState {
   const rules = desiredRules(ruleEndpoints, {
     egressTables: routing.egressTables,
     binding: routing.egressBinding,
+    localCIDRs: input.podCIDRs,
     clusterCIDRs: routing.clusterCIDRs,
   });
 
@@ -91,17 +92,27 @@ export function desiredState(input: DesiredStateInput): DesiredState {
 }
 
 /**
- * The rules of one endpoint alone (`to` at 512, and `from` at 1536 when bound), for the host
- * dataplane to install with its host route before ADD returns; the cluster-wide rules are the
- * reconciler's. Pure.
+ * The rules one endpoint needs before its first packet, for the host dataplane to install with
+ * its host route before ADD returns: none for a pod bound to no egress table; for a bound pod,
+ * its `from` rule at 1536 and the `to` rules at 512 of the node's pod CIDRs (`options.podCIDRs`)
+ * and cluster CIDRs (and its own `to` rule if no pod CIDR covers it), so it reaches local pods
+ * and other nodes' pods from its first packet. A later pass of the reconciler installs the rest
+ * (the `to` rules of other pods outside the pod CIDRs) and removes what the last binding no
+ * longer needs. Pure.
  */
 export function endpointRules(
   ep: LocalEndpoint,
-  options: { routing: RoutingConfig; pod?: DesiredStateInput["pod"] },
+  options: {
+    routing: RoutingConfig;
+    podCIDRs: readonly string[];
+    pod?: DesiredStateInput["pod"];
+  },
 ): Rule[] {
   return desiredRules([ruleEndpoint(ep, options.pod)], {
     egressTables: options.routing.egressTables,
     binding: options.routing.egressBinding,
+    localCIDRs: options.podCIDRs,
+    clusterCIDRs: options.routing.clusterCIDRs,
   }).rules;
 }
 

@@ -62,8 +62,7 @@ Deno.test("desiredState() assembles host, own-CIDR, peer and egress routes and t
   ]);
   assertEquals(out.rules, [
     { priority: 512, dst: "10.244.0.0/16", table: 254 },
-    { priority: 512, dst: "10.244.1.2/32", table: 254 },
-    { priority: 512, dst: "10.244.1.3/32", table: 254 },
+    { priority: 512, dst: "10.244.1.0/24", table: 254 },
     { priority: 1536, src: "10.244.1.2/32", table: 100 },
   ]);
   assertEquals(out.problems, []);
@@ -118,7 +117,13 @@ Deno.test("desiredState() keeps overlapping pod CIDRs out and names unknown egre
   );
 });
 
-Deno.test("endpointRules() gives one endpoint its own rules, without the cluster-wide ones", () => {
+Deno.test("desiredState() wants no rule on a node where no pod is bound to an egress table", () => {
+  const out = desiredState(input({ pod: () => undefined }));
+  assertEquals(out.rules, []);
+  assertEquals(out.routes.length, 5, "the routes are all there");
+});
+
+Deno.test("endpointRules() gives a bound pod its from rule and the node's to rules, an unbound pod none", () => {
   const pod = () => ({ labels: {}, annotations: { "tern.dev/egress-table": "100" } });
   const ep = {
     containerID: "a",
@@ -128,14 +133,28 @@ Deno.test("endpointRules() gives one endpoint its own rules, without the cluster
     podNamespace: "ns",
     podName: "x",
   };
-  assertEquals(endpointRules(ep, { routing, pod }), [
-    { priority: 512, dst: "10.244.1.2/32", table: 254 },
+  const podCIDRs = ["10.244.1.0/24", "fd00:10:244:1::/64"];
+  assertEquals(endpointRules(ep, { routing, podCIDRs, pod }), [
+    { priority: 512, dst: "10.244.0.0/16", table: 254 },
+    { priority: 512, dst: "10.244.1.0/24", table: 254 },
     { priority: 1536, src: "10.244.1.2/32", table: 100 },
   ]);
+  // Outside the pod CIDRs (restored from an earlier pool), the pod's own `to` rule too.
+  assertEquals(
+    endpointRules({ ...ep, ip: "10.250.0.2" }, {
+      routing: { ...routing, clusterCIDRs: [] },
+      podCIDRs,
+      pod,
+    }),
+    [
+      { priority: 512, dst: "10.244.1.0/24", table: 254 },
+      { priority: 512, dst: "10.250.0.2/32", table: 254 },
+      { priority: 1536, src: "10.250.0.2/32", table: 100 },
+    ],
+  );
   const { podName: _, ...anonymous } = ep;
-  assertEquals(endpointRules(anonymous, { routing, pod }), [
-    { priority: 512, dst: "10.244.1.2/32", table: 254 },
-  ]);
+  assertEquals(endpointRules(anonymous, { routing, podCIDRs, pod }), []);
+  assertEquals(endpointRules(ep, { routing, podCIDRs, pod: () => undefined }), []);
 });
 
 Deno.test("ipv4Set() is the sorted canonical IPv4 CIDRs without repeats", () => {

@@ -10,7 +10,10 @@
 /** The kernel's main routing table. */
 export const MAIN_TABLE = 254;
 
-/** Priority of `to <podIP> lookup main`, one per local pod. */
+/**
+ * Priority of `to <pod CIDR> lookup main` (and of the cluster CIDRs', and `to <podIP>` for a pod
+ * outside the node's pod CIDRs), only on a node where some pod is bound to an egress table.
+ */
 export const TO_POD_PRIORITY = 512;
 
 /** Priority of `from <podIP> lookup <table>`, one per pod bound to an egress table. */
