@@ -17,6 +17,8 @@
  *   kernel in a throwaway namespace (first, steady, repair), with the growth from 100 to 1000.
  * - `ipam-burst`: bursts of 30 and 100 concurrent ADDs as the allocator sees them, node-cidr
  *   mode against blocks mode with the warm pool filled and empty (`scripts/ipam_burst_bench.ts`).
+ * - `ipam-burst-e2e`: the same bursts end to end, through the plugin and the libcni driver on a
+ *   sandbox node against the fake API server (`scripts/bench_ipam_e2e.ts`, also runnable alone).
  * - `policy`: throughput and new-connection rate between two pods with 0, 1k and 10k
  *   security-group rules, against the same 10k rules as a linear iptables chain, and policy
  *   programming latency (`scripts/bench_policy.ts`, also runnable alone).
@@ -40,6 +42,7 @@
  * `--policy-pairs N` (policy: alternating 0-rule/case pairs for 10k and 1k rules, default 6),
  * `--admit-pods N` (kube-admit: new pods per series, default 20), `--status-delay-ms MS`
  * (kube-admit: kubelet's status write after ADD, default 1000),
+ * `--ipam-rounds R` (ipam-burst-e2e: rounds of every case, default 3),
  * `--kube-nodes N`, `--kube-pods N`, `--kube-policies N`, `--kube-samples N` (kube-scale's size,
  * default 5000, 150000, 10000 and 200 latency samples; smaller for a smoke run),
  * `--json FILE`. Uses the built `dist/tern` (the bench builds
@@ -159,6 +162,7 @@ export const BENCHMARKS = [
   "reconcile",
   "policy",
   "ipam-burst",
+  "ipam-burst-e2e",
   "table-repair",
   "kube-admit",
   "kube-scale",
@@ -627,6 +631,7 @@ async function main(): Promise<number> {
       "policy-pairs": { type: "string", default: "6" },
       "admit-pods": { type: "string", default: "20" },
       "status-delay-ms": { type: "string", default: "1000" },
+      "ipam-rounds": { type: "string", default: "3" },
       "kube-nodes": { type: "string", default: "5000" },
       "kube-pods": { type: "string", default: "150000" },
       "kube-policies": { type: "string", default: "10000" },
@@ -675,6 +680,21 @@ async function main(): Promise<number> {
           summary[`ipamBurst.${r.burst}.${r.mode}.p50Ms`] = r.p50Ms;
           summary[`ipamBurst.${r.burst}.${r.mode}.p99Ms`] = r.p99Ms;
           summary[`ipamBurst.${r.burst}.${r.mode}.claims`] = r.claims;
+        }
+        break;
+      }
+      case "ipam-burst-e2e": {
+        const { benchIpamE2e, formatIpamE2e } = await import("./bench_ipam_e2e.ts");
+        const run = await benchIpamE2e({ rounds: Number(values["ipam-rounds"]) });
+        console.log(
+          "\nipam-burst-e2e: concurrent ADDs through the plugin and libcni, node-cidr vs blocks\n" +
+            formatIpamE2e(run.results, { before: run.loadBefore, after: run.loadAfter }),
+        );
+        for (const r of run.results) {
+          summary[`ipamBurstE2e.${r.burst}.${r.case}.p50Ms`] = r.p50Ms;
+          summary[`ipamBurstE2e.${r.burst}.${r.case}.p99Ms`] = r.p99Ms;
+          summary[`ipamBurstE2e.${r.burst}.${r.case}.p50Ratio`] = r.p50Ratio;
+          summary[`ipamBurstE2e.${r.burst}.${r.case}.claimsMax`] = r.claimsMax;
         }
         break;
       }

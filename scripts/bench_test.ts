@@ -10,6 +10,7 @@ Deno.test("selectBenchmarks() runs everything by default and keeps run order for
     "reconcile",
     "policy",
     "ipam-burst",
+    "ipam-burst-e2e",
     "table-repair",
     "kube-admit",
     "kube-scale",

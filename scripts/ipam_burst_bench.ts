@@ -8,7 +8,7 @@
  * in for a round trip to a real one. Modes alternate round by round to cancel drift.
  * @module
  */
-import { percentile } from "./bench.ts";
+import { nearestRank as percentile } from "./bench_kube_scale.ts";
 import { startFakeApiServer } from "../test/fake_apiserver/server.ts";
 import { Ipam } from "../daemon/ipam/ipam.ts";
 import { openBlocksIpam } from "../daemon/ipam/ipam_blocks.ts";
