@@ -25,6 +25,7 @@ import type { SandboxNode } from "../test/sandbox.ts";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
 import { DaemonClient } from "../src/daemon_client.ts";
 import type { PolicyStatusResponse } from "../src/api.ts";
+import { serverFromClientsPolicy } from "../test/cluster_fixtures.ts";
 
 /** Knobs of {@linkcode benchKubeAdmit}. */
 export interface KubeAdmitOptions {
@@ -56,19 +57,7 @@ export interface KubeAdmitResult {
 
 const NS = "bench";
 
-const POLICY = {
-  apiVersion: "networking.k8s.io/v1",
-  kind: "NetworkPolicy",
-  metadata: { name: "server-from-clients", namespace: NS },
-  spec: {
-    podSelector: { matchLabels: { app: "server" } },
-    policyTypes: ["Ingress"],
-    ingress: [{
-      from: [{ podSelector: { matchLabels: { role: "client" } } }],
-      ports: [{ protocol: "TCP", port: 80 }],
-    }],
-  },
-};
+const POLICY = serverFromClientsPolicy(NS);
 
 /** Both series, with the annotation and without, each on a cluster of its own. */
 export async function benchKubeAdmit(options: KubeAdmitOptions = {}): Promise<KubeAdmitResult> {

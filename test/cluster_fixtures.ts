@@ -41,3 +41,23 @@ export function testPod(name: string, overrides: Partial<Pod> = {}): Pod {
     ...overrides,
   };
 }
+
+/**
+ * The NetworkPolicy the Kubernetes fault tests and the kube-admit bench share: `app=server` pods
+ * of `namespace` take tcp/80 from `role=client` pods of that namespace only.
+ */
+export function serverFromClientsPolicy(namespace: string): Record<string, unknown> {
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: "server-from-clients", namespace },
+    spec: {
+      podSelector: { matchLabels: { app: "server" } },
+      policyTypes: ["Ingress"],
+      ingress: [{
+        from: [{ podSelector: { matchLabels: { role: "client" } } }],
+        ports: [{ protocol: "TCP", port: 80 }],
+      }],
+    },
+  };
+}

@@ -33,6 +33,7 @@ import { SandboxCluster, sourceUnsupported } from "./sandbox_cluster.ts";
 import { DaemonClient } from "../src/daemon_client.ts";
 import type { ClusterKindStatus, PolicyStatusResponse } from "../src/api.ts";
 import { denoRunner } from "../src/runner.ts";
+import { serverFromClientsPolicy } from "./cluster_fixtures.ts";
 
 const DRIVER = new URL("../tools/cnidriver/cnidriver", import.meta.url).pathname;
 
@@ -48,19 +49,7 @@ if (skip !== undefined) console.warn(`Skipping the Kubernetes API fault tests: $
 const NS = "x";
 
 /** The policy that opens `server` on tcp/80 to `role=client` pods only. */
-const SERVER_POLICY = {
-  apiVersion: "networking.k8s.io/v1",
-  kind: "NetworkPolicy",
-  metadata: { name: "server-from-clients", namespace: NS },
-  spec: {
-    podSelector: { matchLabels: { app: "server" } },
-    policyTypes: ["Ingress"],
-    ingress: [{
-      from: [{ podSelector: { matchLabels: { role: "client" } } }],
-      ports: [{ protocol: "TCP", port: 80 }],
-    }],
-  },
-};
+const SERVER_POLICY = serverFromClientsPolicy(NS);
 
 /** Selects the `role=client` pods (allowing all their ingress): its status lists them. */
 const CLIENTS_VIEW = {
