@@ -10,6 +10,7 @@ import {
 import { DaemonApiError, DaemonUnavailableError } from "../src/daemon_client.ts";
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
 import { type CliDaemon, type CliDeps, defaultCliDeps, renderVersion, runCli } from "./main.ts";
+import { ipamBlockObject, ipPoolObject } from "../test/cluster_fixtures.ts";
 
 const status: StatusResponse = {
   ready: true,
@@ -271,19 +272,10 @@ Deno.test("tern ipam ls --cluster reads pools and blocks from the API server of 
   const fake = await startFakeApiServer({ crds: ["ippools.tern.dev", "ipamblocks.tern.dev"] });
   const dir = await Deno.makeTempDir();
   try {
-    fake.create({
-      apiVersion: "tern.dev/v1alpha1",
-      kind: "IPPool",
-      metadata: { name: "default" },
-      spec: { cidr: "10.244.0.0/16" },
-    } as never);
-    fake.create({
-      apiVersion: "tern.dev/v1alpha1",
-      kind: "IPAMBlock",
-      metadata: { name: "10-244-0-64-26" },
-      spec: { cidr: "10.244.0.64/26", pool: "default", node: "node-a" },
-      status: { allocated: 5 },
-    } as never);
+    fake.create(ipPoolObject("default", "10.244.0.0/16") as never);
+    fake.create(
+      ipamBlockObject("10.244.0.64/26", { pool: "default", node: "node-a", allocated: 5 }) as never,
+    );
     const kubeconfig = `${dir}/kubeconfig`;
     await Deno.writeTextFile(kubeconfig, fakeKubeconfig({ server: fake.url }));
     const h = harness();

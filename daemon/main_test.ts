@@ -6,6 +6,7 @@ import type { Runner } from "../src/runner.ts";
 import { READY_GROUP } from "../src/policy/render.ts";
 import type { Spawner } from "../src/lib/process_monitor.ts";
 import { runDaemon } from "./main.ts";
+import { ipamBlockObject, ipPoolObject } from "../test/cluster_fixtures.ts";
 
 /**
  * A fake `ip` with no routes and no links, and a fake `nft` that takes every transaction and
@@ -540,18 +541,8 @@ Deno.test("runDaemon() in ipam.mode blocks claims a block before serving, hands 
           status: { addresses: [{ type: "InternalIP", address }] },
         });
       }
-      api.create({
-        apiVersion: "tern.dev/v1alpha1",
-        kind: "IPPool",
-        metadata: { name: "default" },
-        spec: { cidr: "10.50.0.0/16" },
-      } as never);
-      api.create({
-        apiVersion: "tern.dev/v1alpha1",
-        kind: "IPAMBlock",
-        metadata: { name: "10-50-9-0-26" },
-        spec: { cidr: "10.50.9.0/26", pool: "default", node: "peer" },
-      } as never);
+      api.create(ipPoolObject("default", "10.50.0.0/16") as never);
+      api.create(ipamBlockObject("10.50.9.0/26", { pool: "default", node: "peer" }) as never);
       const kubeconfig = `${env.dir}/kubeconfig`;
       await Deno.writeTextFile(kubeconfig, fakeKubeconfig({ server: api.url }));
       const path = `${env.dir}/ternd.yaml`;

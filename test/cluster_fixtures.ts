@@ -5,6 +5,9 @@
  * @module
  */
 import { parseManifests } from "../src/cluster/manifest.ts";
+import { parseCidr } from "../src/cidr.ts";
+import { blockObject, type IpPool } from "../src/ipam/ipam_objects.ts";
+import type { KubeObject } from "../src/kube/watch_stream.ts";
 import { snapshotOf } from "../src/cluster/snapshot.ts";
 import { ClusterState } from "../src/cluster/state.ts";
 import type { Pod, Resource } from "../src/cluster/types.ts";
@@ -60,4 +63,34 @@ export function serverFromClientsPolicy(namespace: string): Record<string, unkno
       }],
     },
   };
+}
+
+/** An IPPool object as an operator writes it: `cidr`, the default block size. */
+export function ipPoolObject(name: string, cidr: string): KubeObject {
+  return {
+    apiVersion: "tern.dev/v1alpha1",
+    kind: "IPPool",
+    metadata: { name },
+    spec: { cidr },
+  } as KubeObject;
+}
+
+/**
+ * The IPAMBlock object a node's claim creates (`blockObject`, what the daemon writes), for
+ * `cidr` of pool `pool` owned by `node`, with `allocated` addresses in its status (default 0).
+ */
+export function ipamBlockObject(
+  cidr: string,
+  options: { pool: string; node: string; allocated?: number },
+): KubeObject {
+  const range = parseCidr(cidr);
+  const pool: IpPool = {
+    name: options.pool,
+    cidr,
+    range,
+    blockSize: range.prefix,
+    nodeSelector: { matchLabels: {}, matchExpressions: [] },
+  };
+  const object = blockObject(pool, range, options.node);
+  return { ...object, status: { allocated: options.allocated ?? 0 } } as KubeObject;
 }

@@ -6,6 +6,7 @@ import { KubeClient } from "../../src/kube/client.ts";
 import { silentLogger } from "../../src/log.ts";
 import { parseConfig } from "../config.ts";
 import { startBlocksMode } from "./start_blocks.ts";
+import { ipamBlockObject, ipPoolObject } from "../../test/cluster_fixtures.ts";
 
 function node(name: string, labels: Record<string, string> = {}): Node {
   return { kind: "Node", name, labels, addresses: [], podCIDRs: [] };
@@ -87,18 +88,8 @@ Deno.test("startBlocksMode() releases a deleted node's blocks only once the Node
   });
   const kv = await Deno.openKv(":memory:");
   try {
-    fake.create({
-      apiVersion: "tern.dev/v1alpha1",
-      kind: "IPPool",
-      metadata: { name: "p" },
-      spec: { cidr: "10.70.0.0/24" },
-    } as never);
-    fake.create({
-      apiVersion: "tern.dev/v1alpha1",
-      kind: "IPAMBlock",
-      metadata: { name: "10-70-0-192-26" },
-      spec: { cidr: "10.70.0.192/26", pool: "p", node: "gone" },
-    } as never);
+    fake.create(ipPoolObject("p", "10.70.0.0/24") as never);
+    fake.create(ipamBlockObject("10.70.0.192/26", { pool: "p", node: "gone" }) as never);
     const config = parseConfig(
       "nodeName: n1\ncluster: { source: kubernetes }\nipam: { mode: blocks, blocks: { warmIPTarget: 0, nodeGracePeriod: 0 } }\n",
     );
