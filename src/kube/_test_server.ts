@@ -7,6 +7,17 @@
  */
 import type { KubeConnection } from "./kubeconfig.ts";
 
+import type { ResourceType } from "./client.ts";
+
+/** `v1` pods, the kind most tests list and watch. */
+export const PODS: ResourceType = {
+  group: "",
+  version: "v1",
+  plural: "pods",
+  kind: "Pod",
+  namespaced: true,
+};
+
 /** A request as the server saw it. */
 export interface SeenRequest {
   method: string;

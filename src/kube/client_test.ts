@@ -5,6 +5,7 @@ import { KubeClient, resourcePath, type ResourceType, WatchIdleError } from "./c
 import {
   json,
   podObject,
+  PODS,
   type SeenRequest,
   startTestServer,
   status,
@@ -14,13 +15,6 @@ import {
 import type { KubeConnection } from "./kubeconfig.ts";
 import type { WatchEvent } from "./watch_stream.ts";
 
-const PODS: ResourceType = {
-  group: "",
-  version: "v1",
-  plural: "pods",
-  kind: "Pod",
-  namespaced: true,
-};
 const NETPOL: ResourceType = {
   group: "networking.k8s.io",
   version: "v1",

@@ -7,17 +7,9 @@
 import { assert, assertEquals, assertRejects } from "../../test/assert.ts";
 import { FakeClock } from "../clock.ts";
 import { KubeNetworkError } from "./errors.ts";
-import { KubeClient, type ResourceType, WatchIdleError } from "./client.ts";
-import { json, podObject, startTestServer, until } from "./_test_server.ts";
+import { KubeClient, WatchIdleError } from "./client.ts";
+import { json, podObject, PODS, startTestServer, until } from "./_test_server.ts";
 import { parseKubeconfig } from "./kubeconfig.ts";
-
-const PODS: ResourceType = {
-  group: "",
-  version: "v1",
-  plural: "pods",
-  kind: "Pod",
-  namespaced: true,
-};
 
 async function openssl(dir: string, ...args: string[]): Promise<void> {
   const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" })

@@ -12,6 +12,7 @@ import { ApiError, KubeNetworkError } from "./errors.ts";
 import {
   json,
   podObject,
+  PODS,
   type SeenRequest,
   startTestServer,
   status,
@@ -19,14 +20,6 @@ import {
   until,
 } from "./_test_server.ts";
 import type { KubeObject } from "./watch_stream.ts";
-
-const PODS: ResourceType = {
-  group: "",
-  version: "v1",
-  plural: "pods",
-  kind: "Pod",
-  namespaced: true,
-};
 
 /** A list handler over `items` with pagination, at `rv`. */
 function listOf(req: SeenRequest, items: Record<string, unknown>[], rv: string): Response {
