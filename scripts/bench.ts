@@ -36,7 +36,10 @@
  * (default 2), `--iperf-rounds R` (default 5), `--udp-bitrate B` (default 2G, total per run),
  * `--idle-seconds S` (default 10), `--pin` (iperf3's sender and receiver on CPU 0),
  * `--no-policy` (iperf: tern's daemons with `policy.enabled: false`, no nftables table),
- * `--ptp-conntrack` (iperf: connection tracking on in ptp's nodes, as kube-proxy turns it on),
+ * `--node-conntrack` (iperf and policy: every node of both plugins gets the same `ct state` rule,
+ * in a table of the sandbox's own, standing in for kube-proxy, which keeps connection tracking on
+ * for all traffic of a Kubernetes node; tern's policy layer stays on), `--ptp-conntrack` (iperf:
+ * the same rule in ptp's nodes only),
  * `--isolated` (iperf: an allow-all ingress NetworkPolicy selects tern's pods, so their traffic
  * goes through policy chains and tern's table tracks connections; pair it with `--ptp-conntrack`),
  * `--policy-pairs N` (policy: alternating 0-rule/case pairs for 10k and 1k rules, default 6),
@@ -65,7 +68,8 @@ import { pollUntil } from "../test/poll.ts";
 import {
   addPtpNode,
   addPtpPod,
-  enablePtpConntrack,
+  enableNodeConntrack,
+  nodeConntrackTableName,
   setUpPtpReference,
 } from "../test/ptp_reference.ts";
 import { DIST, ensureDist } from "../test/dist.ts";
@@ -77,7 +81,7 @@ import {
   startIperfServer,
   UDP_DATAGRAM_BYTES,
 } from "./iperf.ts";
-import { machineBusyPercent, sampleUsage } from "./proc_usage.ts";
+import { machineBusyPercent, parseRssParts, sampleUsage } from "./proc_usage.ts";
 import { measureReconcile, type ReconcileMeasurement } from "./reconcile_bench.ts";
 
 /** The p-th percentile (0..100) of `values` by nearest rank. */
@@ -321,6 +325,7 @@ async function benchIperf(
     pin: boolean;
     policy: boolean;
     ptpConntrack: boolean;
+    nodeConntrack: boolean;
     isolated: boolean;
   },
   summary: Summary,
@@ -346,7 +351,15 @@ async function benchIperf(
     const ref = await setUpPtpReference(cluster, { nodes: [r1, r2] });
     // As kube-proxy does on every node of a real cluster: connection tracking on for every
     // packet, so that the policy layer's conntrack is compared with a node that has it too.
-    if (options.ptpConntrack) { for (const node of [r1, r2]) await enablePtpConntrack(node); }
+    // --node-conntrack: all four nodes (a cluster as Kubernetes runs it); --ptp-conntrack:
+    // ptp's two only.
+    const kubeProxyTable = nodeConntrackTableName(cluster.sb.prefix);
+    const conntrackNodes = options.nodeConntrack
+      ? [n1, n2, r1, r2]
+      : options.ptpConntrack
+      ? [r1, r2]
+      : [];
+    for (const node of conntrackNodes) await enableNodeConntrack(node, kubeProxyTable);
     // With --isolated, an allow-all ingress NetworkPolicy selects tern's pods: the traffic still
     // passes, but through the pods' policy chains, and with connection tracking on (the policy
     // layer tracks connections only while some local pod is isolated).
@@ -445,7 +458,13 @@ async function benchIperf(
           options.pin ? "sender and receiver pinned to CPU 0" : "not pinned"
         }; tern's policy layer ${options.policy ? "on" : "off"}${
           options.isolated ? ", tern's pods isolated by an allow-all NetworkPolicy" : ""
-        }; ${options.ptpConntrack ? "conntrack on in ptp's nodes; " : ""}goal ratio >= 0.95`,
+        }; ${
+          options.nodeConntrack
+            ? "conntrack on in every node (a kube-proxy stand-in); "
+            : options.ptpConntrack
+            ? "conntrack on in ptp's nodes; "
+            : ""
+        }goal ratio >= 0.95`,
     );
     console.log(
       row([
@@ -558,6 +577,20 @@ async function benchIdle(options: { seconds: number }, summary: Summary): Promis
     show(`ternd (${comm}, pid ${daemon.pid})`, main);
     show("ternd + children", tree);
     show("bare deno (waits)", base);
+    // Where the resident set is: anonymous memory (V8's heap, the allocator's) or pages of
+    // mapped files (the Deno executable's code and snapshot as far as they were touched).
+    const parts = async (pid: number) =>
+      parseRssParts(await Deno.readTextFile(`/proc/${pid}/status`));
+    const [dParts, bParts] = [await parts(daemon.pid), await parts(bare.pid)];
+    const mib = (kib: number) => (kib / 1024).toFixed(1);
+    console.log(
+      `  RSS parts, MiB (anon / file / shmem): ternd ${mib(dParts.anon)} / ${mib(dParts.file)} / ${
+        mib(dParts.shmem)
+      }, bare deno ${mib(bParts.anon)} / ${mib(bParts.file)} / ${mib(bParts.shmem)}; ` +
+        `ternd / bare deno: ${(main.rssKiB / base.rssKiB).toFixed(2)}x (goal 1.5x)`,
+    );
+    summary["idle.ternd.rssAnonMiB"] = dParts.anon / 1024;
+    summary["idle.deno.rssAnonMiB"] = bParts.anon / 1024;
     summary["idle.ternd.cpuPercent"] = main.cpuPercent;
     summary["idle.ternd.rssMiB"] = main.rssKiB / 1024;
     summary["idle.terndTree.cpuPercent"] = tree.cpuPercent;
@@ -627,6 +660,7 @@ async function main(): Promise<number> {
       pin: { type: "boolean", default: false },
       "no-policy": { type: "boolean", default: false },
       "ptp-conntrack": { type: "boolean", default: false },
+      "node-conntrack": { type: "boolean", default: false },
       isolated: { type: "boolean", default: false },
       "policy-pairs": { type: "string", default: "6" },
       "admit-pods": { type: "string", default: "20" },
@@ -660,6 +694,7 @@ async function main(): Promise<number> {
           pin: values.pin,
           policy: !values["no-policy"],
           ptpConntrack: values["ptp-conntrack"],
+          nodeConntrack: values["node-conntrack"],
           isolated: values.isolated,
         }, summary);
         break;
@@ -699,7 +734,10 @@ async function main(): Promise<number> {
         break;
       }
       case "policy": {
-        const result = await benchPolicy({ pairs: Number(values["policy-pairs"]) });
+        const result = await benchPolicy({
+          pairs: Number(values["policy-pairs"]),
+          nodeConntrack: values["node-conntrack"],
+        });
         console.log(
           `\npolicy: throughput and connection rate by rules present\n${formatPolicyBench(result)}`,
         );
