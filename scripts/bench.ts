@@ -534,9 +534,27 @@ async function benchIperf(
   }
 }
 
+/**
+ * The idle bench's floor process (plain JavaScript, run with the sandbox directory as its
+ * argument): ternd's runtime features without tern, then it waits.
+ */
+const IDLE_FLOOR_SCRIPT = `const dir = Deno.args[0];
+const kv = await Deno.openKv(dir + "/floor.kv");
+await kv.set(["floor"], 1);
+await new Deno.Command("true").output();
+Deno.serve({ path: dir + "/floor.sock", onListen() {} }, () => new Response("ok"));
+Deno.mkdirSync(dir + "/floor.d", { recursive: true });
+(async () => { for await (const _ of Deno.watchFs(dir + "/floor.d")) { /* none come */ } })();
+let x = 0;
+for (let i = 0; i < 3e7; i++) x += Math.sqrt(i) | 0;
+globalThis.floor = x;
+setInterval(() => {}, 2 ** 30);
+`;
+
 async function benchIdle(options: { seconds: number }, summary: Summary): Promise<void> {
   const cluster = await SandboxCluster.create();
   let bare: Deno.ChildProcess | undefined;
+  let floor: Deno.ChildProcess | undefined;
   try {
     const nodes = await cluster.addNodes(["node-1", "node-2", "node-3"]);
     for (const node of nodes) {
@@ -550,16 +568,28 @@ async function benchIdle(options: { seconds: number }, summary: Summary): Promis
       stdout: "null",
       stderr: "null",
     }).spawn();
+    // The floor: a Deno process that uses the runtime features ternd needs and nothing of
+    // tern's (a KV store, a child process, an HTTP server on a Unix socket, a directory watch,
+    // a hot loop that the optimizing compiler takes), then waits.
+    const floorScript = `${cluster.sb.dir}/floor.js`;
+    await Deno.writeTextFile(floorScript, IDLE_FLOOR_SCRIPT);
+    floor = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--allow-all", "--unstable-kv", floorScript, cluster.sb.dir],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
     // Let both settle: the daemons' first passes and the watches' start, the bare process's
     // start-up; what follows is idle.
     await new Promise((r) => setTimeout(r, 3000));
     const daemon = nodes[0]!.daemon!;
     const windowMs = options.seconds * 1000;
     const comm = (await Deno.readTextFile(`/proc/${daemon.pid}/comm`)).trim();
-    const [tree, main, base] = await Promise.all([
+    const [tree, main, base, floorUse] = await Promise.all([
       sampleUsage(daemon.pid, { windowMs, children: true }),
       sampleUsage(daemon.pid, { windowMs }),
       sampleUsage(bare.pid, { windowMs }),
+      sampleUsage(floor.pid, { windowMs }),
     ]);
     console.log(
       `\nidle: ${options.seconds} s window, node-1 of 3 nodes with 3 pods each; CPU from ` +
@@ -577,18 +607,28 @@ async function benchIdle(options: { seconds: number }, summary: Summary): Promis
     show(`ternd (${comm}, pid ${daemon.pid})`, main);
     show("ternd + children", tree);
     show("bare deno (waits)", base);
+    show("deno, ternd's runtime features", floorUse);
     // Where the resident set is: anonymous memory (V8's heap, the allocator's) or pages of
     // mapped files (the Deno executable's code and snapshot as far as they were touched).
     const parts = async (pid: number) =>
       parseRssParts(await Deno.readTextFile(`/proc/${pid}/status`));
-    const [dParts, bParts] = [await parts(daemon.pid), await parts(bare.pid)];
+    const [dParts, bParts, fParts] = [
+      await parts(daemon.pid),
+      await parts(bare.pid),
+      await parts(floor.pid),
+    ];
     const mib = (kib: number) => (kib / 1024).toFixed(1);
+    const split = (p: typeof dParts) => `${mib(p.anon)} / ${mib(p.file)} / ${mib(p.shmem)}`;
     console.log(
-      `  RSS parts, MiB (anon / file / shmem): ternd ${mib(dParts.anon)} / ${mib(dParts.file)} / ${
-        mib(dParts.shmem)
-      }, bare deno ${mib(bParts.anon)} / ${mib(bParts.file)} / ${mib(bParts.shmem)}; ` +
-        `ternd / bare deno: ${(main.rssKiB / base.rssKiB).toFixed(2)}x (goal 1.5x)`,
+      `  RSS parts, MiB (anon / file / shmem): ternd ${split(dParts)}, bare deno ${
+        split(bParts)
+      }, runtime features ${split(fParts)}; ternd / bare deno: ${
+        (main.rssKiB / base.rssKiB).toFixed(2)
+      }x (goal 1.5x), runtime features / bare deno: ${
+        (floorUse.rssKiB / base.rssKiB).toFixed(2)
+      }x, ternd / runtime features: ${(main.rssKiB / floorUse.rssKiB).toFixed(2)}x`,
     );
+    summary["idle.floor.rssMiB"] = floorUse.rssKiB / 1024;
     summary["idle.ternd.rssAnonMiB"] = dParts.anon / 1024;
     summary["idle.deno.rssAnonMiB"] = bParts.anon / 1024;
     summary["idle.ternd.cpuPercent"] = main.cpuPercent;
@@ -598,9 +638,10 @@ async function benchIdle(options: { seconds: number }, summary: Summary): Promis
     summary["idle.deno.cpuPercent"] = base.cpuPercent;
     summary["idle.deno.rssMiB"] = base.rssKiB / 1024;
   } finally {
-    if (bare) {
-      bare.kill("SIGKILL");
-      await bare.status;
+    for (const child of [bare, floor]) {
+      if (child === undefined) continue;
+      child.kill("SIGKILL");
+      await child.status;
     }
     await cluster.cleanup();
   }
