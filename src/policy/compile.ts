@@ -365,9 +365,8 @@ function networkPolicyTerms(
       for (const n of found) numeric.push([protocols, [n, n]]);
     } else {
       let any = false;
-      for (const peer of ctx.peerPods()) {
+      for (const peer of ctx.peersWithNamedPort(port.port, port.protocol)) {
         const found = namedPorts(peer.pod, { name: port.port, protocol: port.protocol });
-        if (found.length === 0) continue;
         const mine = intersectRanges(pointRanges(peer.addresses), addresses);
         if (mine.length === 0) continue;
         any = true;

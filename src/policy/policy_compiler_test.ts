@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "../../test/assert.ts";
 import { clusterWith, loadCluster, localEndpoints, relabel, SCENARIOS } from "./_testing.ts";
 import { compilePolicy } from "./compile.ts";
+import { PolicyChanges } from "./policy_changes.ts";
 import { PolicyCompiler } from "./policy_compiler.ts";
 import { renderPolicyTable, renderPolicyUpdate } from "./render.ts";
 
@@ -85,4 +86,43 @@ spec:
   assert(update.includes("_in_np"), update);
   assert(!update.includes(xa.id), "nothing of x/a is rendered again");
   assertEquals(renderPolicyTable(after), renderPolicyTable(compilePolicy(state, { endpoints })));
+});
+
+Deno.test("PolicyCompiler.compile() fed the changes recomputes no pod for a pod no selection holds, and only the readers of one that does", async () => {
+  // np-and-peer: x/a admits pods b of namespace y, every pod of z, pods b of x.
+  const state = await loadCluster("np-and-peer.yaml");
+  const endpoints = await localEndpoints(state);
+  const changes = new PolicyChanges();
+  state.subscribe((change) => changes.observe(change));
+  const compiler = new PolicyCompiler();
+  const first = compiler.compile(state, { endpoints, changes: changes.take() });
+  const pod = (namespace: string, name: string, labels: Record<string, string>, ip: string) =>
+    state.apply({
+      type: "added",
+      resource: {
+        kind: "Pod",
+        namespace,
+        name,
+        labels,
+        annotations: {},
+        serviceAccountName: "default",
+        nodeName: "node-2",
+        hostNetwork: false,
+        phase: "Running",
+        podIPs: [ip],
+        containers: [],
+      },
+      resourceVersion: "3",
+    });
+  pod("y", "q", { pod: "q" }, "10.244.9.1"); // in no selection of x/a
+  const quiet = compiler.compile(state, { endpoints, changes: changes.take() });
+  assertEquals(compiler.stats.computed, 0);
+  quiet.pods.forEach((p, i) => assert(p === first.pods[i], `${p.name} is the same object`));
+  assertEquals(renderPolicyUpdate(first, quiet), "");
+  pod("y", "b2", { pod: "b" }, "10.244.9.2"); // a new peer of x/a
+  const after = compiler.compile(state, { endpoints, changes: changes.take() });
+  assertEquals(compiler.stats.computed, 1);
+  assertEquals(after, compilePolicy(state, { endpoints }));
+  const update = renderPolicyUpdate(quiet, after);
+  assert(update.includes("10.244.9.2"), update);
 });
