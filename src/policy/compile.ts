@@ -269,7 +269,7 @@ function securityGroupPeer(
   ctx: PolicyContext,
   peer: SecurityGroupPeer,
   at: { group: SecurityGroup; action: "allow" | "deny"; key: () => string },
-): Range[] {
+): readonly Range[] {
   switch (peer.type) {
     case "cidr":
       return cidrPeer(peer.cidr, peer.except);
@@ -283,12 +283,12 @@ function securityGroupPeer(
           }: this peer matches nothing`,
         }));
       }
-      return pointRanges(ctx.membersOf(peer.securityGroup).flatMap((p) => p.addresses));
+      return ctx.memberRanges(peer.securityGroup);
     case "pods": {
       const selection: Parameters<PolicyContext["selectPods"]>[0] = { action: at.action };
       if (peer.podSelector) selection.podSelector = peer.podSelector;
       if (peer.namespaceSelector) selection.namespaceSelector = peer.namespaceSelector;
-      return pointRanges(ctx.selectPods(selection).flatMap((p) => p.addresses));
+      return ctx.selectedRanges(selection);
     }
     case "serviceAccount":
       return pointRanges(
@@ -338,6 +338,9 @@ function networkPolicyTerms(
   const { policy, rule, index, direction, pod } = at;
   const addresses = rule.peers.length === 0
     ? [ALL_ADDRESSES]
+    // One peer's ranges are normalized already (and kept: a selection's are shared).
+    : rule.peers.length === 1
+    ? networkPolicyPeer(ctx, { policy, peer: rule.peers[0]! })
     : normalizeRanges(rule.peers.flatMap((peer) => networkPolicyPeer(ctx, { policy, peer })));
   if (rule.ports.length === 0) {
     return [{ addresses, l4: ALL_L4, icmp: ALL_ICMP }];
@@ -394,7 +397,7 @@ function networkPolicyTerms(
 function networkPolicyPeer(
   ctx: PolicyContext,
   at: { policy: NetworkPolicy; peer: NetworkPolicyPeer },
-): Range[] {
+): readonly Range[] {
   const { policy, peer } = at;
   if (peer.type === "ipBlock") return cidrPeer(peer.cidr, peer.except);
   // NetworkPolicy peers only ever allow.
@@ -402,7 +405,7 @@ function networkPolicyPeer(
   if (peer.podSelector) selection.podSelector = peer.podSelector;
   if (peer.namespaceSelector) selection.namespaceSelector = peer.namespaceSelector;
   else selection.namespace = policy.namespace;
-  return pointRanges(ctx.selectPods(selection).flatMap((p) => p.addresses));
+  return ctx.selectedRanges(selection);
 }
 
 function namedPorts(pod: Pod, port: { name: string; protocol: string }): number[] {

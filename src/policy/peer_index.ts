@@ -16,6 +16,7 @@ import type { Namespace, Pod } from "../cluster/types.ts";
 import type { ClusterState } from "../cluster/state.ts";
 import { problem } from "./_parse.ts";
 import type { LocalEndpoint, PolicyProblem } from "./model.ts";
+import { normalizeRanges, type Range } from "./ranges.ts";
 import { compare, type PolicyResources } from "./resources.ts";
 import type { SecurityGroupPolicy } from "./security_group_policy.ts";
 import {
@@ -112,11 +113,14 @@ interface KeptSelection {
   namespaces: Map<string, boolean>;
   members: Map<string, PeerPod>;
   list: PeerPod[] | undefined;
+  /** The members' addresses as normalized ranges, when asked since the last change. */
+  ranges: Range[] | undefined;
 }
 
 interface Members {
   byGroup: Map<string, Map<string, PeerPod>>;
   lists: Map<string, PeerPod[]>;
+  ranges: Map<string, Range[]>;
   /** The problems of finding every peer's groups, by message, with how many peers met each. */
   problems: Map<string, { problem: PolicyProblem; count: number }>;
 }
@@ -234,13 +238,26 @@ export class PeerIndex {
     const key = this.selectionKey(selection);
     let kept = this.#selections.get(key);
     if (kept === undefined) {
-      kept = { selection, namespaces: new Map(), members: new Map(), list: undefined };
+      kept = {
+        selection,
+        namespaces: new Map(),
+        members: new Map(),
+        list: undefined,
+        ranges: undefined,
+      };
       for (const [podKey, peer] of this.#candidates(selection.podSelector)) {
         if (this.#matches(kept, peer.pod)) kept.members.set(podKey, peer);
       }
       this.#selections.set(key, kept);
     }
     return kept.list ??= [...kept.members.values()];
+  }
+
+  /** The addresses of {@linkcode PeerIndex.select}'s peers, as normalized ranges. */
+  selectedRanges(selection: PeerSelection): readonly Range[] {
+    const list = this.select(selection);
+    const kept = this.#selections.get(this.selectionKey(selection))!;
+    return kept.ranges ??= pointRanges(list);
   }
 
   /** The peers with a container port named `name` for `protocol`. */
@@ -277,6 +294,18 @@ export class PeerIndex {
       members.lists.set(id, list);
     }
     return { members: list, problems: [...members.problems.values()].map((p) => p.problem) };
+  }
+
+  /** The addresses of {@linkcode PeerIndex.membersOf}'s peers, as normalized ranges. */
+  memberRanges(id: string): readonly Range[] {
+    const { members } = this.membersOf(id);
+    const kept = this.#membersNow();
+    let ranges = kept.ranges.get(id);
+    if (ranges === undefined) {
+      ranges = pointRanges(members);
+      kept.ranges.set(id, ranges);
+    }
+    return ranges;
   }
 
   #viewNow(): ClusterView {
@@ -378,7 +407,10 @@ export class PeerIndex {
       const was = kept.members.delete(key);
       const is = now !== undefined && this.#matches(kept, now.pod);
       if (is) kept.members.set(key, now!);
-      if (was || is) kept.list = undefined;
+      if (was || is) {
+        kept.list = undefined;
+        kept.ranges = undefined;
+      }
       if ((was || is) && !(was && is && sameAnswer)) {
         dirty.add(peerReadToken({ type: "selection", key: selectionKey }));
       }
@@ -411,6 +443,7 @@ export class PeerIndex {
       if (sign > 0) group.set(key, peer);
       else group.delete(key);
       members.lists.delete(id);
+      members.ranges.delete(id);
       if (!quiet?.has(id)) dirty?.add(peerReadToken({ type: "members", group: id }));
     }
     for (const p of problems) {
@@ -424,7 +457,12 @@ export class PeerIndex {
 
   #membersNow(): Members {
     if (this.#members === undefined) {
-      const members: Members = { byGroup: new Map(), lists: new Map(), problems: new Map() };
+      const members: Members = {
+        byGroup: new Map(),
+        lists: new Map(),
+        ranges: new Map(),
+        problems: new Map(),
+      };
       for (const [key, peer] of this.#peers) this.#joinGroups(members, key, peer, +1);
       this.#members = members;
     }
@@ -538,4 +576,10 @@ function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+function pointRanges(peers: readonly PeerPod[]): Range[] {
+  const points: Range[] = [];
+  for (const peer of peers) for (const a of peer.addresses) points.push([a, a]);
+  return normalizeRanges(points);
 }

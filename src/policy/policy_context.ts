@@ -21,6 +21,7 @@ import {
   type PodGroups,
   sgpSelection,
 } from "./peer_index.ts";
+import type { Range } from "./ranges.ts";
 import { type PolicyResources, readPolicyResources } from "./resources.ts";
 import type { SecurityGroupPolicy } from "./security_group_policy.ts";
 import { type LabelSelector, matchesSelector } from "./selector.ts";
@@ -132,10 +133,21 @@ export class PolicyContext {
   /** NetworkPolicies of the pod's namespace that select it for `direction`. */
   networkPoliciesFor(pod: Pod, direction: Direction): NetworkPolicy[] {
     const type = direction === "ingress" ? "Ingress" : "Egress";
-    return this.resources.networkPolicies.filter((np) =>
-      np.namespace === pod.namespace && np.policyTypes.includes(type) &&
-      matchesSelector(np.podSelector, pod.labels)
+    return networkPoliciesIn(this.resources, pod.namespace).filter((np) =>
+      np.policyTypes.includes(type) && matchesSelector(np.podSelector, pod.labels)
     );
+  }
+
+  /** The addresses of {@linkcode PolicyContext.selectPods}, as normalized ranges (kept). */
+  selectedRanges(selection: PeerSelection): readonly Range[] {
+    this.#read(peerReadToken({ type: "selection", key: this.#peers.selectionKey(selection) }));
+    return this.#peers.selectedRanges(selection);
+  }
+
+  /** The addresses of {@linkcode PolicyContext.membersOf}, as normalized ranges (kept). */
+  memberRanges(id: string): readonly Range[] {
+    this.membersOf(id);
+    return this.#peers.memberRanges(id);
   }
 
   /** Whether `sgp` selects `pod`: same namespace, and every selector it has matches. */
@@ -218,4 +230,21 @@ export class PolicyContext {
 
 function sgpRef(sgp: SecurityGroupPolicy) {
   return { kind: sgp.kind, namespace: sgp.namespace, name: sgp.name };
+}
+
+/** The resources' NetworkPolicies by namespace, found once per resources object. */
+const policiesByNamespace = new WeakMap<PolicyResources, Map<string, NetworkPolicy[]>>();
+
+function networkPoliciesIn(resources: PolicyResources, namespace: string): NetworkPolicy[] {
+  let index = policiesByNamespace.get(resources);
+  if (index === undefined) {
+    index = new Map();
+    for (const np of resources.networkPolicies) {
+      const list = index.get(np.namespace);
+      if (list) list.push(np);
+      else index.set(np.namespace, [np]);
+    }
+    policiesByNamespace.set(resources, index);
+  }
+  return index.get(namespace) ?? [];
 }
