@@ -31,6 +31,8 @@ import {
   podPolicyOf,
 } from "./compile.ts";
 import type { PendingEndpoint, PodPolicy, PolicyModel, PolicyProblem } from "./model.ts";
+
+type PodLayers = ReturnType<typeof compilePodLayers>;
 import { PeerIndex } from "./peer_index.ts";
 import type { PolicyDelta } from "./policy_changes.ts";
 import { type ClusterView, PolicyContext } from "./policy_context.ts";
@@ -112,6 +114,7 @@ export class PolicyCompiler {
     const pods: PodPolicy[] = [];
     const pending: PendingEndpoint[] = [];
     const next = new Map<string, Entry>();
+    const shapes = new Map<string, ReturnType<typeof ctx.capture<PodLayers>>>();
     const stats: CompileStats = { computed: 0, reused: 0 };
     for (const ep of options.endpoints) {
       const found = localPod(ctx, ep);
@@ -133,7 +136,20 @@ export class PolicyCompiler {
         stats.reused++;
         continue;
       }
-      const { value: layers, problems, reads } = ctx.capture(() => compilePodLayers(ctx, pod));
+      // Replicas on one node (same namespace, labels, service account and ports) have the same
+      // layers: computed once per run. Not when a problem names the pod.
+      const shape = JSON.stringify([
+        pod.namespace,
+        pod.labels,
+        pod.serviceAccountName,
+        pod.containers,
+      ]);
+      let computed = shapes.get(shape);
+      if (computed === undefined) {
+        computed = ctx.capture(() => compilePodLayers(ctx, pod));
+        if (computed.problems.length === 0) shapes.set(shape, computed);
+      }
+      const { value: layers, problems, reads } = computed;
       const policy = podPolicyOf(ep, layers);
       next.set(key, { own, reads, policy, problems });
       pods.push(policy);

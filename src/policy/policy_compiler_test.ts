@@ -126,3 +126,24 @@ Deno.test("PolicyCompiler.compile() fed the changes recomputes no pod for a pod 
   const update = renderPolicyUpdate(quiet, after);
   assert(update.includes("10.244.9.2"), update);
 });
+
+Deno.test("PolicyCompiler.compile() computes the layers of replicas (same namespace, labels, account, ports) once", async () => {
+  const replica = (name: string, ip: string) =>
+    `{apiVersion: v1, kind: Pod, metadata: {namespace: x, name: ${name}, labels: {pod: a}}, spec: {nodeName: node-1}, status: {podIPs: [{ip: ${ip}}]}}`;
+  const state = await loadCluster("np-and-peer.yaml");
+  for (const text of [replica("r1", "10.244.1.101"), replica("r2", "10.244.1.102")]) {
+    for (const resource of (await clusterWith(text)).pods().filter((p) => p.name[0] === "r")) {
+      state.apply({ type: "added", resource, resourceVersion: "5" });
+    }
+  }
+  const endpoints = [
+    { namespace: "x", name: "r1", ifname: "tern-r1", ip: "10.244.1.101" },
+    { namespace: "x", name: "r2", ifname: "tern-r2", ip: "10.244.1.102" },
+  ];
+  const compiler = new PolicyCompiler();
+  const model = compiler.compile(state, { endpoints });
+  assertEquals(model, compilePolicy(state, { endpoints }));
+  const [r1, r2] = model.pods;
+  assert(r1!.ingress.length > 0, "the replicas are isolated");
+  assert(r1!.ingress === r2!.ingress, "one computation for both");
+});
