@@ -71,6 +71,7 @@ export class PolicyCompiler {
   #resources: PolicyResources | undefined;
   #serviceAccounts: { of: PolicyResources; text: string } | undefined;
   #stats: CompileStats = { computed: 0, reused: 0 };
+  #compiled = false;
 
   /** What the last {@linkcode PolicyCompiler.compile} computed and reused. */
   get stats(): CompileStats {
@@ -80,6 +81,7 @@ export class PolicyCompiler {
   /** Forgets everything kept (the next compile reads every pod and computes every pod). */
   clear(): void {
     this.#entries.clear();
+    this.#compiled = false;
     this.#peers = new PeerIndex();
     this.#others = undefined;
     this.#resources = undefined;
@@ -99,7 +101,9 @@ export class PolicyCompiler {
   }
 
   #compile(state: ClusterView, options: IncrementalCompileOptions): PolicyModel {
-    const { changes } = options;
+    // A fresh index (the first compile, or after clear()) has nothing to apply changes to.
+    const changes = this.#compiled ? options.changes : undefined;
+    this.#compiled = true;
     const resources = this.#resourcesOf(state, changes);
     const dirty = this.#peers.update(state, {
       endpoints: options.endpoints,

@@ -147,3 +147,17 @@ Deno.test("PolicyCompiler.compile() computes the layers of replicas (same namesp
   assert(r1!.ingress.length > 0, "the replicas are isolated");
   assert(r1!.ingress === r2!.ingress, "one computation for both");
 });
+
+Deno.test("PolicyCompiler.compile() after clear() compares every pod, whatever changes it is passed", async () => {
+  const state = await loadCluster("np-and-peer.yaml");
+  const endpoints = await localEndpoints(state);
+  const compiler = new PolicyCompiler();
+  compiler.compile(state, { endpoints });
+  compiler.clear();
+  // Only an unrelated pod is said to have changed: a fresh compiler must still read them all.
+  const changes = { pods: new Set(["z/none"]), namespaces: new Set<string>(), resources: false };
+  assertEquals(
+    compiler.compile(state, { endpoints, changes }),
+    compilePolicy(state, { endpoints }),
+  );
+});
