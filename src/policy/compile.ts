@@ -230,8 +230,8 @@ function securityGroupTerm(
     // One CIDR peer (the bulk of a large group) is already normalized.
     : peers.length === 1 && peers[0]!.type === "cidr"
     ? cidrPeer(peers[0]!.cidr, peers[0]!.except)
-    : normalizeRanges(
-      peers.flatMap((peer, j) =>
+    : ctx.unionOf(
+      peers.map((peer, j) =>
         securityGroupPeer(ctx, peer, {
           group,
           action: rule.action,
@@ -338,10 +338,7 @@ function networkPolicyTerms(
   const { policy, rule, index, direction, pod } = at;
   const addresses = rule.peers.length === 0
     ? [ALL_ADDRESSES]
-    // One peer's ranges are normalized already (and kept: a selection's are shared).
-    : rule.peers.length === 1
-    ? networkPolicyPeer(ctx, { policy, peer: rule.peers[0]! })
-    : normalizeRanges(rule.peers.flatMap((peer) => networkPolicyPeer(ctx, { policy, peer })));
+    : ctx.unionOf(rule.peers.map((peer) => networkPolicyPeer(ctx, { policy, peer })));
   if (rule.ports.length === 0) {
     return [{ addresses, l4: ALL_L4, icmp: ALL_ICMP }];
   }

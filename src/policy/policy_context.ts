@@ -21,7 +21,7 @@ import {
   type PodGroups,
   sgpSelection,
 } from "./peer_index.ts";
-import type { Range } from "./ranges.ts";
+import { normalizeRanges, type Range } from "./ranges.ts";
 import { type PolicyResources, readPolicyResources } from "./resources.ts";
 import type { SecurityGroupPolicy } from "./security_group_policy.ts";
 import { type LabelSelector, matchesSelector } from "./selector.ts";
@@ -48,6 +48,7 @@ export class PolicyContext {
   readonly #state: ClusterView;
   readonly #peers: PeerIndex;
   readonly #problems = new Map<string, PolicyProblem>();
+  readonly #unions = new Map<string, readonly Range[]>();
   #captured: PolicyProblem[] | undefined;
   #reads: Set<string> | undefined;
 
@@ -150,6 +151,22 @@ export class PolicyContext {
     return this.#peers.memberRanges(id);
   }
 
+  /**
+   * The union of normalized range lists (a rule's peers), normalized. The same lists, by identity,
+   * give the same array during one computation: rules that read the same selections (many
+   * policies admitting one team's pods) share one address list, which the flatten sweeps once.
+   */
+  unionOf(lists: readonly (readonly Range[])[]): readonly Range[] {
+    if (lists.length === 1) return lists[0]!;
+    const key = lists.map(listId).join(",");
+    let union = this.#unions.get(key);
+    if (union === undefined) {
+      union = normalizeRanges(lists.flat());
+      this.#unions.set(key, union);
+    }
+    return union;
+  }
+
   /** Whether `sgp` selects `pod`: same namespace, and every selector it has matches. */
   sgpSelects(sgp: SecurityGroupPolicy, pod: Pod): boolean {
     const { selects, problem } = sgpSelection(this.resources, sgp, pod);
@@ -247,4 +264,14 @@ function networkPoliciesIn(resources: PolicyResources, namespace: string): Netwo
     policiesByNamespace.set(resources, index);
   }
   return index.get(namespace) ?? [];
+}
+
+/** A number per range list, by identity, for {@linkcode PolicyContext.unionOf}'s keys. */
+const listIds = new WeakMap<readonly Range[], number>();
+let nextListId = 0;
+
+function listId(list: readonly Range[]): number {
+  let id = listIds.get(list);
+  if (id === undefined) listIds.set(list, id = nextListId++);
+  return id;
 }
