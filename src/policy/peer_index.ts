@@ -272,7 +272,7 @@ export class PeerIndex {
       const set = new Set<string>();
       const problems: PolicyProblem[] = [];
       for (const sgp of this.#resourcesNow().securityGroupPolicies) {
-        const { selects, problem } = sgpSelection(this.#resourcesNow(), sgp, pod);
+        const { selects, problem } = sgpSelection(sgp, { pod, resources: this.#resourcesNow() });
         if (problem !== undefined) problems.push(problem);
         if (selects) { for (const id of sgp.groupIds) set.add(id); }
       }
@@ -422,20 +422,25 @@ export class PeerIndex {
       const quiet = stays.length > 0 && now !== undefined
         ? new Set(this.groupsOf(now.pod).groups.filter((id) => stays.includes(id)))
         : undefined;
-      if (old !== undefined) this.#joinGroups(members, key, old, -1, dirty, quiet);
-      if (now !== undefined) this.#joinGroups(members, key, now, +1, dirty, quiet);
+      if (old !== undefined) this.#joinGroups(members, { key, peer: old, sign: -1, dirty, quiet });
+      if (now !== undefined) this.#joinGroups(members, { key, peer: now, sign: +1, dirty, quiet });
     }
   }
 
   /** Adds (`sign` +1) or removes (-1) a peer from its groups' members and their problems. */
   #joinGroups(
     members: Members,
-    key: string,
-    peer: PeerPod,
-    sign: 1 | -1,
-    dirty?: Set<string>,
-    quiet?: ReadonlySet<string>,
+    change: {
+      key: string;
+      peer: PeerPod;
+      sign: 1 | -1;
+      /** Where the changed groups' tokens go. */
+      dirty?: Set<string>;
+      /** Groups whose answer stays the same (the member kept its addresses). */
+      quiet?: ReadonlySet<string> | undefined;
+    },
   ): void {
+    const { key, peer, sign, dirty, quiet } = change;
     const { groups, problems } = this.groupsOf(peer.pod);
     for (const id of groups) {
       let group = members.byGroup.get(id);
@@ -463,7 +468,7 @@ export class PeerIndex {
         ranges: new Map(),
         problems: new Map(),
       };
-      for (const [key, peer] of this.#peers) this.#joinGroups(members, key, peer, +1);
+      for (const [key, peer] of this.#peers) this.#joinGroups(members, { key, peer, sign: +1 });
       this.#members = members;
     }
     return this.#members;
@@ -525,10 +530,10 @@ export class PeerIndex {
  * problem met when the pod's service account is not in the cluster state.
  */
 export function sgpSelection(
-  resources: PolicyResources,
   sgp: SecurityGroupPolicy,
-  pod: Pod,
+  at: { pod: Pod; resources: PolicyResources },
 ): { selects: boolean; problem?: PolicyProblem } {
+  const { pod, resources } = at;
   if (sgp.namespace !== pod.namespace) return { selects: false };
   if (sgp.podSelector !== undefined && !matchesSelector(sgp.podSelector, pod.labels)) {
     return { selects: false };

@@ -169,7 +169,7 @@ export class PolicyContext {
 
   /** Whether `sgp` selects `pod`: same namespace, and every selector it has matches. */
   sgpSelects(sgp: SecurityGroupPolicy, pod: Pod): boolean {
-    const { selects, problem } = sgpSelection(this.resources, sgp, pod);
+    const { selects, problem } = sgpSelection(sgp, { pod, resources: this.resources });
     if (problem !== undefined) this.report(problem);
     return selects;
   }
