@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { isIp } from "../../src/cidr.ts";
+import { ifnameProblem } from "../../src/ifname.ts";
 import type {
   AllocateRequest,
   ExplainRequest,
@@ -27,9 +28,9 @@ const network = z.string().min(1).max(256).regex(
   "must start with a letter or digit, then letters, digits, '_', '.' or '-'",
 );
 /** Linux interface names: 1..15 bytes, not `.` or `..`, no `/`, `:` or whitespace. */
-const ifname = z.string().min(1).max(15).refine(
-  (v) => v !== "." && v !== ".." && !/[/:\s]/.test(v),
-  "must be a Linux interface name: 1..15 characters, no '/', ':' or whitespace",
+const ifname = z.string().min(1).refine(
+  (v) => ifnameProblem(v) === undefined,
+  "must be a Linux interface name: 1..15 bytes, no '/', ':' or whitespace",
 );
 const netns = z.string().min(1).max(4096).refine(
   (v) => v.startsWith("/"),

@@ -186,6 +186,13 @@ Deno.test("POST /v1/ipam/allocate answers 400 invalid naming the field", () =>
     );
     assertStringIncludes(badIf, "ifname: must be a Linux interface name");
     assertStringIncludes(badIf, 'got "a/b"');
+    for (const ifname of ["éééééééé", "eth\u00850", "a234567890123456"]) {
+      await expectError(
+        await handler(post("/v1/ipam/allocate", { ...allocation("c1"), ifname })),
+        400,
+        "invalid",
+      );
+    }
     const notJson = await expectError(
       await handler(post("/v1/ipam/allocate", "{nope")),
       400,
