@@ -1,13 +1,15 @@
 /**
  * zod schemas for the bodies of the daemon's API (`src/api.ts`), applied once at the edge by the
  * handler. They follow the CNI spec's rules for container IDs, interface and network names, so
- * that only well-formed identities ever reach KV keys or `ip` arguments. Unknown fields are
+ * that only well-formed identities ever reach KV keys or `ip` arguments, and Kubernetes' rules
+ * for the pod's namespace (a DNS label) and name (a DNS subdomain), which reach API paths. Unknown fields are
  * ignored, so that newer plugins may send more. The daemon only: the plugin never loads zod.
  * @module
  */
 import { z } from "zod";
 import { isIp } from "../../src/cidr.ts";
 import { ifnameProblem } from "../../src/ifname.ts";
+import { dnsLabel, subdomain } from "../../src/cluster/object_names.ts";
 import type {
   AllocateRequest,
   ExplainRequest,
@@ -41,7 +43,6 @@ const mac = z.string().regex(
   /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i,
   "must be a MAC address like 0a:58:0a:f4:01:07",
 );
-const optionalName = z.string().min(1).max(253).optional();
 
 const attachmentId = z.object({ containerID, ifname });
 
@@ -51,8 +52,8 @@ export const allocateRequestSchema: z.ZodType<AllocateRequest> = z.object({
   ifname,
   network,
   netns,
-  podNamespace: optionalName,
-  podName: optionalName,
+  podNamespace: dnsLabel.optional(),
+  podName: subdomain.optional(),
 }).transform((v) => {
   const out: AllocateRequest = {
     containerID: v.containerID,
