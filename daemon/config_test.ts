@@ -333,3 +333,25 @@ Deno.test("parseConfig() refuses blocks mode without the Kubernetes API, or with
     "ipam.blocks.maxBlocks: 0 must be an integer 1..65536",
   );
 });
+
+Deno.test("parseConfig() refuses a duration longer than a timer can wait (2^31-1 ms)", () => {
+  // setTimeout fires at once for a longer delay: gc.interval 1000h would sweep every millisecond.
+  assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\ngc: {interval: 1000h}\n", { hostname: "h" }),
+    ConfigError,
+    'gc.interval: "1000h" is too long: must be at most 596h31m23s647ms',
+  );
+  assertEquals(
+    parseConfig("podCIDRs: [10.0.0.0/24]\ngc: {gracePeriod: 596h}\n", { hostname: "h" }).gc
+      .gracePeriodMs,
+    596 * 3_600_000,
+  );
+});
+
+Deno.test("parseConfig() reports an alias without an anchor as a ConfigError", () => {
+  assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\nsocket: *nowhere\n", { hostname: "h" }),
+    ConfigError,
+    "Invalid config /etc/tern/ternd.yaml: not valid YAML: Unresolved alias",
+  );
+});
