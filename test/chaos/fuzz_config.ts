@@ -188,7 +188,7 @@ export function generateConfig(r: Random): ConfigInput {
   for (let i = r.pick([1, 1, 2, 3]); i > 0; i--) {
     const m: Mutation = r.chance(0.7)
       ? typedMutation(r)
-      : { path: r.pick(KEYS), value: r.pick(ANY) };
+      : { path: r.pick(KEYS), value: structuredClone(r.pick(ANY)) };
     setIn(conf, m.path, m.value);
     const key = m.path.join(".");
     for (const p of [...invalidAt]) if (p === key || p.startsWith(`${key}.`)) invalidAt.delete(p);
