@@ -22,6 +22,27 @@ export interface ChaosNodeOptions {
   podCIDR?: string;
   /** YAML appended to the daemon's config. */
   extraConfig?: string;
+  /** Keys merged into tern's entry of the node's conflist (e.g. `daemonTimeoutMs`). */
+  plugin?: Record<string, unknown>;
+}
+
+/**
+ * Where to copy each node's logs (daemon, plugin) before the sandbox goes, from
+ * `TERN_CHAOS_LOGS`; undefined: they go with it.
+ */
+export function keptLogsDir(): string | undefined {
+  return Deno.env.get("TERN_CHAOS_LOGS") || undefined;
+}
+
+/** Copies the logs of every node of `sb` into `dir`/<prefix>-<node>-<file>. */
+export async function keepLogs(sb: Sandbox, dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  for (const node of sb.nodes.values()) {
+    for (const file of ["ternd.log", "plugin.log"]) {
+      await Deno.copyFile(`${node.dir}/${file}`, `${dir}/${sb.prefix}-${node.name}-${file}`)
+        .catch(() => {});
+    }
+  }
 }
 
 /** Runs `fn` on a fresh sandbox with one node whose daemon runs; always cleans up. */
@@ -35,11 +56,26 @@ export async function withChaosNode<T>(
       podCIDR: options.podCIDR ?? "10.244.1.0/24",
       ...(options.extraConfig ? { extraConfig: options.extraConfig } : {}),
     });
+    if (options.plugin !== undefined) await setPluginConf(sb, node, options.plugin);
+    await sb.binDir(); // made once here: concurrent first calls of the driver would race on it
     await sb.startDaemon(node);
     return await fn(sb, node);
   } finally {
+    const logs = keptLogsDir();
+    if (logs !== undefined) await keepLogs(sb, logs);
     await sb.cleanup();
   }
+}
+
+/** Merges `keys` into tern's entry of the node's conflist, which the libcni driver reads. */
+export async function setPluginConf(
+  sb: Sandbox,
+  node: SandboxNode,
+  keys: Record<string, unknown>,
+): Promise<void> {
+  const list = sb.conflist(node) as { plugins: Record<string, unknown>[] };
+  list.plugins[0] = { ...list.plugins[0], ...keys };
+  await Deno.writeTextFile(`${node.confDir}/10-tern.conflist`, JSON.stringify(list, null, 2));
 }
 
 /** Makes `count` pod namespaces on `node` (not wired). */
