@@ -106,6 +106,12 @@ export interface DaemonConfig {
   socket: string;
   /** Path of the Deno KV database. */
   stateFile: string;
+  /**
+   * The durable DEL queue the plugin writes when the daemon is down (`src/release_queue.ts`),
+   * drained at start and on every sweep; default `release-queue` beside `stateFile`. The
+   * netconf's `releaseQueueDir` must name the same directory.
+   */
+  releaseQueueDir: string;
   /** Route protocol number that marks tern's routes (5..255). */
   routeProtocol: number;
   ipam: {
@@ -266,6 +272,7 @@ const schema = z.strictObject({
     }
   }).default(DEFAULT_SOCKET),
   stateFile: absolutePath.default(DEFAULT_STATE_FILE),
+  releaseQueueDir: absolutePath.optional(),
   routeProtocol: z.unknown().default(DEFAULT_ROUTE_PROTOCOL).transform((value, ctx) => {
     if (typeof value !== "number" || !Number.isInteger(value) || value < 5 || value > 255) {
       ctx.addIssue({
@@ -450,6 +457,7 @@ export function parseConfig(
     podCIDRs: (data.podCIDRs ?? []).map((text) => formatCidr(parseCidr(text))),
     socket: data.socket,
     stateFile: data.stateFile,
+    releaseQueueDir: data.releaseQueueDir ?? `${parentDir(data.stateFile)}/release-queue`,
     routeProtocol: data.routeProtocol,
     ipam: {
       releaseCooldownMs: data.ipam.releaseCooldown,
@@ -527,4 +535,9 @@ export async function loadConfig(
     hostname: (options.hostname ?? Deno.hostname)(),
     ...(nodeNameEnv !== undefined ? { nodeNameEnv } : {}),
   });
+}
+
+/** The directory of an absolute `path` ("" for a file at the root, so "/x" + "/queue" works). */
+function parentDir(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
 }

@@ -299,6 +299,7 @@ export class Sandbox {
           type: "tern",
           mtu,
           daemonSocket: node.socket,
+          releaseQueueDir: `${node.dir}/release-queue`,
           logFile: `${node.dir}/plugin.log`,
           logLevel: "debug",
         },
@@ -319,6 +320,8 @@ export class Sandbox {
       type: "tern",
       mtu: 1500,
       daemonSocket: node.socket,
+      // The daemon's default: `release-queue` beside its state file.
+      releaseQueueDir: `${node.dir}/release-queue`,
       logFile: `${node.dir}/plugin.log`,
       logLevel: "debug",
       ...extra,
