@@ -8,7 +8,7 @@
  * @module
  */
 import { hostVethName } from "../../src/names.ts";
-import type { Random } from "./random.ts";
+import type { SeededRandom } from "./seeded_random.ts";
 
 /** A generated request. */
 export interface ApiInput {
@@ -61,7 +61,7 @@ const ROUTES: readonly { method: string; path: string }[] = [
 ];
 
 /** One random request, from `r`. */
-export async function generateApiRequest(r: Random): Promise<ApiInput> {
+export async function generateApiRequest(r: SeededRandom): Promise<ApiInput> {
   const mutations: string[] = [];
   let { method, path } = r.pick(ROUTES);
   if (r.chance(0.05)) {
@@ -91,12 +91,12 @@ export async function generateApiRequest(r: Random): Promise<ApiInput> {
   if (path === "/v1/endpoints") {
     body.hostVeth = await hostVethName(containerID, ifname);
     body.podMac = "0a:58:0a:f4:01:07";
-    body.ip = `10.0.0.${r.between(1, 254)}`;
+    body.ip = `10.0.0.${r.int(1, 254)}`;
   }
   if (path === "/v1/gc") {
     delete body.containerID;
     delete body.ifname;
-    body.valid = Array.from({ length: r.int(3) }, () => ({ containerID: r.pick(IDS), ifname }));
+    body.valid = Array.from({ length: r.int(0, 2) }, () => ({ containerID: r.pick(IDS), ifname }));
   }
   const keys = [...Object.keys(body), "podNamespace", "podName", "extra"];
   for (let i = r.pick([0, 0, 1, 1, 2]); i > 0; i--) {
@@ -110,12 +110,12 @@ export async function generateApiRequest(r: Random): Promise<ApiInput> {
     }
   }
   let bytes: Uint8Array<ArrayBuffer> = new TextEncoder().encode(JSON.stringify(body));
-  const roll = r.int(40);
+  const roll = r.int(0, 39);
   if (roll === 0) {
     bytes = new TextEncoder().encode(JSON.stringify({ ...body, pad: "p".repeat(70_000) }));
     mutations.push("body over 64 KiB");
   } else if (roll === 1) {
-    const at = r.int(bytes.length);
+    const at = r.int(0, bytes.length - 1);
     bytes = new Uint8Array([...bytes.slice(0, at), ...bytes.slice(at + 1)]);
     mutations.push(`byte ${at} cut`);
   } else if (roll === 2 || roll === 3) {

@@ -10,7 +10,7 @@
 import { stringify } from "yaml";
 import { overlaps, parseCidr } from "../../src/cidr.ts";
 import type { DaemonConfig } from "../../daemon/config.ts";
-import type { Random } from "./random.ts";
+import type { SeededRandom } from "./seeded_random.ts";
 
 /** A generated config file. */
 export interface ConfigInput {
@@ -53,10 +53,10 @@ const CIDRS_INVALID = [
 const ANY: readonly unknown[] = [null, true, 0, -1, 1.5, 70_000, "", "x", [], {}, ["a"], { a: 1 }];
 
 /** Mutations whose validity docs/daemon.md decides, by key. */
-function typedMutation(r: Random): Mutation {
+function typedMutation(r: SeededRandom): Mutation {
   const valid = r.chance(0.5);
   const duration = () => valid ? r.pick(DURATIONS_VALID) : r.pick(DURATIONS_INVALID);
-  switch (r.int(16)) {
+  switch (r.int(0, 15)) {
     case 0:
       return {
         path: ["gc", "interval"],
@@ -174,7 +174,7 @@ function setIn(obj: Record<string, unknown>, path: string[], value: unknown): vo
 }
 
 /** One random config file, from `r`. */
-export function generateConfig(r: Random): ConfigInput {
+export function generateConfig(r: SeededRandom): ConfigInput {
   const conf: Record<string, unknown> = {
     nodeName: "node-1",
     podCIDRs: ["10.244.1.0/24"],
@@ -204,7 +204,7 @@ export function generateConfig(r: Random): ConfigInput {
   let mustRefuse = invalidAt.size > 0;
   let text = stringify(conf);
   if (r.chance(0.08)) {
-    const at = r.int(text.length);
+    const at = r.int(0, text.length - 1);
     text = text.slice(0, at) + r.pick(["", ":", "\t", "- ", "{", "&a", "*a", "!!binary "]) +
       text.slice(at + 1);
     mutations.push(`text damaged at ${at}`);

@@ -12,7 +12,7 @@ import { stringify } from "yaml";
 import { parseCidr } from "../../src/cidr.ts";
 import { ifnameProblem } from "../../src/ifname.ts";
 import type { Resource } from "../../src/cluster/types.ts";
-import type { Random } from "./random.ts";
+import type { SeededRandom } from "./seeded_random.ts";
 
 /** One generated object, its text, and whether a mutation is known to make it invalid. */
 export interface ManifestInput {
@@ -84,7 +84,7 @@ function base(kind: string): Record<string, unknown> {
   }
 }
 
-function typedMutation(r: Random, kind: string): Mutation | undefined {
+function typedMutation(r: SeededRandom, kind: string): Mutation | undefined {
   const bad = r.chance(0.5);
   const name = bad ? r.pick(NAMES_BAD) : r.pick(["a", "web-1", "a.b"]);
   switch (kind) {
@@ -205,7 +205,7 @@ function paths(value: unknown, prefix: (string | number)[] = []): (string | numb
 }
 
 /** One random object and its manifest text, from `r`. */
-export function generateManifest(r: Random): ManifestInput {
+export function generateManifest(r: SeededRandom): ManifestInput {
   const kind = r.pick(["Node", "Pod", "Namespace", "NodeEndpoints", "NetworkPolicy"]);
   const object = base(kind);
   const mutations: string[] = [];
@@ -231,7 +231,7 @@ export function generateManifest(r: Random): ManifestInput {
   let text = r.chance(0.3) ? JSON.stringify(object) : stringify(object);
   let mustReject = invalidAt.size > 0 && !retyped;
   if (r.chance(0.08)) {
-    const at = r.int(text.length);
+    const at = r.int(0, text.length - 1);
     text = text.slice(0, at) + r.pick(["", ":", "\t", "- ", "{", "&a", "*a", "---\n", "\u0000"]) +
       text.slice(at + 1);
     mutations.push(`text damaged at ${at}`);

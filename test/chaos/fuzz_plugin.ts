@@ -8,7 +8,7 @@
  * @module
  */
 import { SUPPORTED_CNI_VERSIONS } from "../../src/version.ts";
-import type { Random } from "./random.ts";
+import type { SeededRandom } from "./seeded_random.ts";
 
 /** The commands, as the runtime names them. */
 const COMMANDS = ["ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION"] as const;
@@ -123,21 +123,21 @@ const CONF_KEYS = [
   "x-unknown",
 ] as const;
 
-function jsonValue(r: Random, depth = 0): unknown {
-  const roll = r.int(10);
+function jsonValue(r: SeededRandom, depth = 0): unknown {
+  const roll = r.int(0, 9);
   if (depth < 2 && roll === 0) {
-    return Array.from({ length: r.int(3) }, () => jsonValue(r, depth + 1));
+    return Array.from({ length: r.int(0, 2) }, () => jsonValue(r, depth + 1));
   }
   if (depth < 2 && roll === 1) {
     return Object.fromEntries(
-      Array.from({ length: r.int(3) }, () => [r.pick(STRINGS), jsonValue(r, depth + 1)]),
+      Array.from({ length: r.int(0, 2) }, () => [r.pick(STRINGS), jsonValue(r, depth + 1)]),
     );
   }
   return r.pick(VALUES);
 }
 
-function valueFor(r: Random, key: string): unknown {
-  const roll = r.int(3);
+function valueFor(r: SeededRandom, key: string): unknown {
+  const roll = r.int(0, 2);
   switch (key) {
     case "cniVersion":
       return roll === 0 ? jsonValue(r) : r.pick([...SUPPORTED_CNI_VERSIONS, "0.2.0", "1.2.0"]);
@@ -153,55 +153,57 @@ function valueFor(r: Random, key: string): unknown {
     case "cni.dev/attachments":
       return roll === 0
         ? jsonValue(r)
-        : Array.from({ length: r.int(3) }, () => fields(r, ["containerID", "ifname"]));
+        : Array.from({ length: r.int(0, 2) }, () => fields(r, ["containerID", "ifname"]));
     default:
       return jsonValue(r);
   }
 }
 
 /** An object with some of `keys`, each a string, a list of strings or any value. */
-function fields(r: Random, keys: readonly string[]): Record<string, unknown> {
+function fields(r: SeededRandom, keys: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of keys) {
-    const roll = r.int(4);
+    const roll = r.int(0, 3);
     if (roll === 0) continue;
     out[key] = roll === 1
       ? r.pick(STRINGS)
       : roll === 2
-      ? Array.from({ length: r.int(3) }, () => r.pick(STRINGS))
+      ? Array.from({ length: r.int(0, 2) }, () => r.pick(STRINGS))
       : jsonValue(r);
   }
   return out;
 }
 
-function prevResult(r: Random): Record<string, unknown> {
+function prevResult(r: SeededRandom): Record<string, unknown> {
   const out: Record<string, unknown> = { cniVersion: r.pick(SUPPORTED_CNI_VERSIONS) };
   if (r.chance(0.8)) {
-    out.interfaces = Array.from({ length: r.int(3) }, () => {
+    out.interfaces = Array.from({ length: r.int(0, 2) }, () => {
       const i = fields(r, ["name", "mac", "sandbox"]);
       if (r.chance(0.3)) i.mtu = r.pick(VALUES);
       return i;
     });
   }
   if (r.chance(0.8)) {
-    out.ips = Array.from({ length: r.int(3) }, () => {
+    out.ips = Array.from({ length: r.int(0, 2) }, () => {
       const ip = fields(r, ["address", "gateway"]);
       if (r.chance(0.5)) ip.interface = r.pick([0, 1, 2, 5, -1, 1.5, "0", null]);
       if (r.chance(0.3)) ip.version = "4";
       return ip;
     });
   }
-  if (r.chance(0.5)) out.routes = Array.from({ length: r.int(3) }, () => fields(r, ["dst", "gw"]));
+  if (r.chance(0.5)) {
+    out.routes = Array.from({ length: r.int(0, 2) }, () => fields(r, ["dst", "gw"]));
+  }
   if (r.chance(0.3)) out.dns = fields(r, ["nameservers", "domain", "search", "options"]);
   return out;
 }
 
 /** One random invocation, from `r`. */
-export function generatePluginInput(r: Random, target: FuzzTarget): PluginInput {
+export function generatePluginInput(r: SeededRandom, target: FuzzTarget): PluginInput {
   const command = r.pick(COMMANDS);
   const env: Record<string, string> = {
     CNI_COMMAND: command,
-    CNI_CONTAINERID: `fuzz${r.int(1_000_000)}`,
+    CNI_CONTAINERID: `fuzz${r.int(0, 999_999)}`,
     CNI_IFNAME: "eth0",
     CNI_NETNS: target.netns,
     CNI_PATH: "/opt/cni/bin",
@@ -247,11 +249,11 @@ export function generatePluginInput(r: Random, target: FuzzTarget): PluginInput 
   let stdin = new TextEncoder().encode(JSON.stringify(conf));
   if (r.chance(0.1)) {
     const bytes = [...stdin];
-    const at = r.int(bytes.length + 1);
-    const roll = r.int(3);
+    const at = r.int(0, bytes.length);
+    const roll = r.int(0, 2);
     if (roll === 0) bytes.splice(at, 1);
-    else if (roll === 1) bytes.splice(at, 0, r.int(256));
-    else bytes[Math.min(at, bytes.length - 1)] = r.int(256);
+    else if (roll === 1) bytes.splice(at, 0, r.int(0, 255));
+    else bytes[Math.min(at, bytes.length - 1)] = r.int(0, 255);
     stdin = new Uint8Array(bytes);
     mutations.push(`byte damage at ${at}`);
   }
