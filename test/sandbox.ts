@@ -328,13 +328,20 @@ export class Sandbox {
     };
   }
 
-  /** Starts the node's daemon inside its netns and waits until it answers on its socket. */
-  async startDaemon(node: SandboxNode, options: { timeoutMs?: number; args?: string[] } = {}) {
+  /**
+   * Starts the node's daemon inside its netns and waits until it answers on its socket.
+   * `options.wrap` is a command that execs the rest (e.g. `unshare -m … sh -c '…; exec "$@"'`).
+   */
+  async startDaemon(
+    node: SandboxNode,
+    options: { timeoutMs?: number; args?: string[]; wrap?: string[] } = {},
+  ) {
     const child = new Deno.Command("ip", {
       args: [
         "netns",
         "exec",
         node.netns,
+        ...(options.wrap ?? []),
         ...ternCommand(),
         "daemon",
         "--config",

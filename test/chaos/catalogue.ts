@@ -8,6 +8,7 @@ import { concurrentScenario } from "./scenarios/concurrent.ts";
 import { daemonKillScenario } from "./scenarios/daemon_kill.ts";
 import { pluginKillScenario } from "./scenarios/plugin_kill.ts";
 import { daemonDownScenario } from "./scenarios/daemon_down.ts";
+import { diskFullScenario } from "./scenarios/disk_full.ts";
 import { fuzzScenario } from "./scenarios/fuzz.ts";
 
 /** The battery. */
@@ -17,5 +18,6 @@ export const SCENARIOS: readonly ChaosScenario[] = [
   daemonKillScenario,
   pluginKillScenario,
   daemonDownScenario,
+  diskFullScenario,
   fuzzScenario,
 ];
