@@ -58,9 +58,23 @@ export const cniMatrixScenario: ChaosScenario = {
         containerPrefix: `${sb.prefix}m`,
         extraConf: { logFile: `${node.dir}/plugin.log` },
       };
-      const counts = { cases: 0, valid: 0, refused: 0, wrong: 0, addsRun: 0, delFailures: 0 };
+      const counts = {
+        cases: 0,
+        cliRole: 0,
+        valid: 0,
+        refused: 0,
+        wrong: 0,
+        addsRun: 0,
+        delFailures: 0,
+      };
       const problems: string[] = [];
       for (const c of cniMatrix(target, { select: (i) => chosen.has(i) })) {
+        // Without CNI_COMMAND the executable is the operator CLI (main.ts chooses the role by
+        // it): that case is the plugin core's alone, covered by the unit matrix.
+        if (!c.env.CNI_COMMAND) {
+          counts.cliRole++;
+          continue;
+        }
         counts.cases++;
         if (c.expect.kind === "valid") counts.valid++;
         else counts.refused++;
