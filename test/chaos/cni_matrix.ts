@@ -502,10 +502,15 @@ export function matrixSize(): MatrixSize {
 /**
  * Every case of the matrix, lazily, in a fixed order. `options.select(index)` keeps a subset
  * (a seeded sample for the chaos run); the index is the case's place in the full matrix.
+ * `options.where` keeps the cases of some dimensions (e.g. every plain ADD).
  */
 export function* cniMatrix(
   target: MatrixTarget,
-  options: { select?: (index: number) => boolean } = {},
+  options: {
+    select?: (index: number) => boolean;
+    /** Keeps only the cases of these dimensions (checked before `select`). */
+    where?: (dims: { command: Command; version: unknown; prev: string; fault: string }) => boolean;
+  } = {},
 ): Generator<CniCase> {
   let index = 0;
   for (const command of COMMANDS) {
@@ -514,6 +519,8 @@ export function* cniMatrix(
         for (const fault of FAULTS) {
           if (fault.huge && prev !== PREV_SHAPES[0]) continue;
           const i = index++;
+          const dims = { command, version, prev: prev.name, fault: fault.name };
+          if (options.where && !options.where(dims)) continue;
           if (options.select && !options.select(i)) continue;
           yield buildCase(target, i, command, version, prev, fault);
         }

@@ -68,7 +68,15 @@ export const cniMatrixScenario: ChaosScenario = {
         delFailures: 0,
       };
       const problems: string[] = [];
-      for (const c of cniMatrix(target, { select: (i) => chosen.has(i) })) {
+      // The sample, and every plain ADD (each version, no prevResult, no fault): the valid ones
+      // wire a pod for real and are deleted again, the others must be refused.
+      const plainAdd = (d: { command: string; prev: string; fault: string }) =>
+        d.command === "ADD" && d.prev === "no prevResult" && d.fault === "no fault";
+      const cases = [
+        ...cniMatrix(target, { select: (i) => chosen.has(i) }),
+        ...cniMatrix(target, { where: plainAdd }),
+      ];
+      for (const c of cases) {
         // Without CNI_COMMAND the executable is the operator CLI (main.ts chooses the role by
         // it): that case is the plugin core's alone, covered by the unit matrix.
         if (!c.env.CNI_COMMAND) {

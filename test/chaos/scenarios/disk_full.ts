@@ -39,7 +39,7 @@ export const diskFullScenario: ChaosScenario = {
   name: "disk-full",
   summary:
     "8. ternd's KV on a full disk: ADD fails closed with 11, nothing half-made, DEL recovers",
-  fast: false,
+  fast: true,
   run: async (ctx) => {
     const size = SIZES[ctx.size];
     const sb = await Sandbox.create();
