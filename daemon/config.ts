@@ -15,7 +15,7 @@ import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
 import { DEFAULT_LOG_RATE } from "../src/policy/compile.ts";
 import { formatValue } from "../src/zod_issues.ts";
 import { formatIssues } from "./_zod_issues.ts";
-import { parseDuration } from "../src/lib/duration.ts";
+import { formatDuration, parseDuration } from "../src/lib/duration.ts";
 import { type RoutingConfig, routingConfigSchema } from "../src/routing/routing_config.ts";
 
 /** Where the daemon looks for its config when `--config` is not given. */
@@ -106,6 +106,12 @@ export interface DaemonConfig {
   socket: string;
   /** Path of the Deno KV database. */
   stateFile: string;
+  /**
+   * The durable DEL queue the plugin writes when the daemon is down (`src/release_queue.ts`),
+   * drained at start and on every sweep; default `release-queue` beside `stateFile`. The
+   * netconf's `releaseQueueDir` must name the same directory.
+   */
+  releaseQueueDir: string;
   /** Route protocol number that marks tern's routes (5..255). */
   routeProtocol: number;
   ipam: {
@@ -186,6 +192,12 @@ const cidr = z.string().superRefine((value, ctx) => {
   }
 });
 
+/**
+ * The longest duration accepted: the longest delay a timer takes (2^31 - 1 ms, about 24.8 days);
+ * `setTimeout` fires at once for a longer one, so an interval beyond it would spin.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 function duration(fallback: string, minMs: number) {
   return z.unknown().default(fallback).transform((value, ctx) => {
     let ms: number;
@@ -208,6 +220,15 @@ function duration(fallback: string, minMs: number) {
       ctx.addIssue({
         code: "custom",
         message: `${formatValue(value)} is too short: must be at least ${minMs}ms`,
+      });
+      return z.NEVER;
+    }
+    if (ms > MAX_DURATION_MS) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${formatValue(value)} is too long: must be at most ${
+          formatDuration(MAX_DURATION_MS)
+        }`,
       });
       return z.NEVER;
     }
@@ -251,6 +272,7 @@ const schema = z.strictObject({
     }
   }).default(DEFAULT_SOCKET),
   stateFile: absolutePath.default(DEFAULT_STATE_FILE),
+  releaseQueueDir: absolutePath.optional(),
   routeProtocol: z.unknown().default(DEFAULT_ROUTE_PROTOCOL).transform((value, ctx) => {
     if (typeof value !== "number" || !Number.isInteger(value) || value < 5 || value > 255) {
       ctx.addIssue({
@@ -395,7 +417,13 @@ export function parseConfig(
       }),
     );
   }
-  const input = doc.toJS() ?? {};
+  let input: unknown;
+  try {
+    // An alias without its anchor, or one that expands too far, throws only here.
+    input = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw new ConfigError(file, [`not valid YAML: ${errorMessage(err).split("\n")[0]}`]);
+  }
   const result = schema.safeParse(input);
   if (!result.success) throw new ConfigError(file, formatIssues(result.error.issues, input));
   const data = result.data;
@@ -429,6 +457,7 @@ export function parseConfig(
     podCIDRs: (data.podCIDRs ?? []).map((text) => formatCidr(parseCidr(text))),
     socket: data.socket,
     stateFile: data.stateFile,
+    releaseQueueDir: data.releaseQueueDir ?? `${parentDir(data.stateFile)}/release-queue`,
     routeProtocol: data.routeProtocol,
     ipam: {
       releaseCooldownMs: data.ipam.releaseCooldown,
@@ -506,4 +535,9 @@ export async function loadConfig(
     hostname: (options.hostname ?? Deno.hostname)(),
     ...(nodeNameEnv !== undefined ? { nodeNameEnv } : {}),
   });
+}
+
+/** The directory of an absolute `path` ("" for a file at the root, so "/x" + "/queue" works). */
+function parentDir(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
 }

@@ -35,6 +35,7 @@ Deno.test("parseConfig() fills every default around the required podCIDRs", () =
     podCIDRs: ["10.244.1.0/24"],
     socket: "/run/tern/ternd.sock",
     stateFile: "/var/lib/tern/state.kv",
+    releaseQueueDir: "/var/lib/tern/release-queue",
     routeProtocol: 116,
     ipam: { releaseCooldownMs: 30_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 60_000, gracePeriodMs: 120_000 },
@@ -64,6 +65,7 @@ Deno.test("parseConfig() reads the cluster, routing and reconcile sections of th
     podCIDRs: ["10.244.1.0/24"],
     socket: "/run/tern/ternd.sock",
     stateFile: "/var/lib/tern/state.kv",
+    releaseQueueDir: "/var/lib/tern/release-queue",
     routeProtocol: 116,
     ipam: { releaseCooldownMs: 30_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 60_000, gracePeriodMs: 120_000 },
@@ -139,6 +141,7 @@ Deno.test("parseConfig() reads every key of a full config", async () => {
     podCIDRs: ["10.244.7.0/25", "10.245.7.0/26"],
     socket: "/tmp/ternd-test/ternd.sock",
     stateFile: "/tmp/ternd-test/state.kv",
+    releaseQueueDir: "/tmp/ternd-test/queue",
     routeProtocol: 200,
     ipam: { releaseCooldownMs: 90_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 10_000, gracePeriodMs: 0 },
@@ -331,5 +334,27 @@ Deno.test("parseConfig() refuses blocks mode without the Kubernetes API, or with
       }),
     ConfigError,
     "ipam.blocks.maxBlocks: 0 must be an integer 1..65536",
+  );
+});
+
+Deno.test("parseConfig() refuses a duration longer than a timer can wait (2^31-1 ms)", () => {
+  // setTimeout fires at once for a longer delay: gc.interval 1000h would sweep every millisecond.
+  assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\ngc: {interval: 1000h}\n", { hostname: "h" }),
+    ConfigError,
+    'gc.interval: "1000h" is too long: must be at most 596h31m23s647ms',
+  );
+  assertEquals(
+    parseConfig("podCIDRs: [10.0.0.0/24]\ngc: {gracePeriod: 596h}\n", { hostname: "h" }).gc
+      .gracePeriodMs,
+    596 * 3_600_000,
+  );
+});
+
+Deno.test("parseConfig() reports an alias without an anchor as a ConfigError", () => {
+  assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\nsocket: *nowhere\n", { hostname: "h" }),
+    ConfigError,
+    "Invalid config /etc/tern/ternd.yaml: not valid YAML: Unresolved alias",
   );
 });

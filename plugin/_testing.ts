@@ -136,6 +136,7 @@ export function sampleConf(overrides: Partial<NetConf> = {}): NetConf {
     type: "tern",
     mtu: 1500,
     daemonSocket: "/run/tern/ternd.sock",
+    releaseQueueDir: "/var/lib/tern/release-queue",
     logLevel: "info",
     ...overrides,
   };

@@ -2,7 +2,7 @@ import { assertEquals, assertRejects, assertStringIncludes } from "../test/asser
 import { CniError } from "../src/cni_error.ts";
 import { DaemonApiError, DaemonUnavailableError } from "../src/daemon_client.ts";
 import { hostVethName } from "../src/names.ts";
-import { fakeContext, fakeDaemon, fakeRunner } from "./_testing.ts";
+import { fakeContext, fakeDaemon, fakeRunner, sampleConf } from "./_testing.ts";
 import { cmdDel } from "./cmd_del.ts";
 import type { DelEnv } from "./env.ts";
 
@@ -45,16 +45,91 @@ Deno.test("cmdDel() succeeds for an unknown container without a netns", async ()
   await cmdDel(fakeContext<DelEnv>(noNetns, { runner: fakeRunner(() => gone), daemon }));
 });
 
-Deno.test("cmdDel() still deletes the veth when the daemon is unreachable, then fails with code 11", async () => {
+Deno.test("cmdDel() with the daemon unreachable deletes the veth, then queues the release and succeeds", async () => {
+  const events: string[] = [];
+  const runner = fakeRunner((call) => void events.push(call.argv.join(" ")));
+  const daemon = fakeDaemon({
+    release: () =>
+      Promise.reject(new DaemonUnavailableError("/run/tern/ternd.sock", "Connection refused")),
+  });
+  const conf = sampleConf({ releaseQueueDir: "/var/lib/tern/release-queue" });
+  await cmdDel(fakeContext(env, { runner, daemon, conf }), {
+    now: () => 1234,
+    queueRelease: (dir, record) => {
+      events.push(`queue ${dir} ${JSON.stringify(record)}`);
+      return Promise.resolve();
+    },
+  });
+  assertEquals(events, [
+    `ip link del dev ${hostVeth}`,
+    `queue /var/lib/tern/release-queue {"containerID":"ctr1","ifname":"eth0","network":"tern","queuedAt":1234}`,
+  ]);
+});
+
+Deno.test("cmdDel() queues the release of a daemon that answers it is starting or stopping", async () => {
+  const queued: unknown[] = [];
+  const daemon = fakeDaemon({
+    release: () => Promise.reject(new DaemonApiError(503, "unavailable", "Daemon is not ready")),
+  });
+  await cmdDel(fakeContext(env, { daemon }), {
+    queueRelease: (_dir, record) => Promise.resolve(void queued.push(record)),
+  });
+  assertEquals(queued.length, 1);
+});
+
+Deno.test("cmdDel() fails with code 11 when the daemon is unreachable and the queue cannot be written", async () => {
   const runner = fakeRunner();
   const daemon = fakeDaemon({
     release: () =>
       Promise.reject(new DaemonUnavailableError("/run/tern/ternd.sock", "Connection refused")),
   });
-  const err = await assertRejects(() => cmdDel(fakeContext(env, { runner, daemon })), CniError);
+  const err = await assertRejects(
+    () =>
+      cmdDel(fakeContext(env, { runner, daemon }), {
+        queueRelease: () => Promise.reject(new Error("No space left on device")),
+      }),
+    CniError,
+  );
   assertEquals(err.code, 11);
   assertStringIncludes(err.message, "/run/tern/ternd.sock");
+  assertStringIncludes(err.details ?? "", "No space left on device");
   assertEquals(runner.calls.map((c) => c.argv.join(" ")), [`ip link del dev ${hostVeth}`]);
+});
+
+Deno.test("cmdDel() never queues a release while the veth may still exist: it fails with code 11", async () => {
+  const runner = fakeRunner(() => ({
+    code: 2,
+    stderr: "RTNETLINK answers: Operation not permitted",
+  }));
+  const daemon = fakeDaemon({
+    release: () => Promise.reject(new DaemonUnavailableError("/run/tern/ternd.sock", "timeout")),
+  });
+  const queued: unknown[] = [];
+  const err = await assertRejects(
+    () =>
+      cmdDel(fakeContext(env, { runner, daemon }), {
+        queueRelease: (_dir, record) => Promise.resolve(void queued.push(record)),
+      }),
+    CniError,
+  );
+  assertEquals(err.code, 11);
+  assertEquals(queued, []);
+});
+
+Deno.test("cmdDel() does not queue when the daemon fails internally: the runtime retries", async () => {
+  const daemon = fakeDaemon({
+    release: () => Promise.reject(new DaemonApiError(500, "internal", "KV commit failed")),
+  });
+  const queued: unknown[] = [];
+  const err = await assertRejects(
+    () =>
+      cmdDel(fakeContext(env, { daemon }), {
+        queueRelease: (_dir, record) => Promise.resolve(void queued.push(record)),
+      }),
+    CniError,
+  );
+  assertEquals(err.code, 11);
+  assertEquals(queued, []);
 });
 
 Deno.test("cmdDel() releases the address even when the veth cannot be deleted, then fails", async () => {

@@ -14,8 +14,8 @@ import { runSkel } from "./skel.ts";
  * All of stdin, read with blocking reads: `new Response(Deno.stdin.readable).text()` loads the
  * fetch and streams machinery, about 6 ms of every CNI call.
  */
-function readStdin(): Promise<string> {
-  if (Deno.stdin.isTerminal()) return Promise.resolve("");
+function readStdin(): Promise<Uint8Array> {
+  if (Deno.stdin.isTerminal()) return Promise.resolve(new Uint8Array());
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(64 * 1024);
   for (;;) {
@@ -23,7 +23,7 @@ function readStdin(): Promise<string> {
     if (n === null || n === 0) break;
     chunks.push(buf.slice(0, n));
   }
-  return Promise.resolve(new TextDecoder().decode(concatBytes(chunks)));
+  return Promise.resolve(concatBytes(chunks));
 }
 
 function netnsExists(path: string): boolean {

@@ -9,6 +9,7 @@ import type { AttachmentId } from "../src/api.ts";
 import { DEFAULT_SOCKET } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { errorMessage } from "../src/lib/errors.ts";
+import { DEFAULT_RELEASE_QUEUE_DIR } from "../src/release_queue.ts";
 import type { Level } from "../src/log.ts";
 import { SUPPORTED_CNI_VERSIONS } from "../src/version.ts";
 import { isRecord, parseDns, record, ShapeError, show, string } from "./_shape.ts";
@@ -42,6 +43,11 @@ export interface NetConf {
   daemonTimeoutMs?: number;
   /** Log file, appended; stderr when absent. */
   logFile?: string;
+  /**
+   * The durable DEL queue, where DEL leaves a release the daemon cannot take now (default
+   * `/var/lib/tern/release-queue`, the daemon's default beside its state).
+   */
+  releaseQueueDir: string;
   /** Least severe level logged (default `info`). */
   logLevel: Level;
   /** Passed through to the result. */
@@ -183,6 +189,7 @@ export function parseNetConf(text: string, command: CniCommand): NetConf {
     type: raw.type,
     mtu: integerIn(raw, "mtu", MTU_RANGE) ?? DEFAULT_MTU,
     daemonSocket: absolutePath(raw, "daemonSocket") ?? DEFAULT_SOCKET,
+    releaseQueueDir: absolutePath(raw, "releaseQueueDir") ?? DEFAULT_RELEASE_QUEUE_DIR,
     logLevel: "info",
   };
   const timeout = integerIn(raw, "daemonTimeoutMs", DAEMON_TIMEOUT_RANGE);

@@ -19,6 +19,7 @@ Deno.test("parseNetConf() applies tern's defaults to a minimal config", () => {
     type: "tern",
     mtu: 1500,
     daemonSocket: "/run/tern/ternd.sock",
+    releaseQueueDir: "/var/lib/tern/release-queue",
     logLevel: "info",
   });
 });
@@ -32,6 +33,7 @@ Deno.test("parseNetConf() reads every tern field and ignores runtime-inserted on
     daemonSocket: "/run/tern/ternd.sock",
     daemonTimeoutMs: 5000,
     logFile: "/var/log/tern/plugin.log",
+    releaseQueueDir: "/var/lib/tern/queue",
     logLevel: "debug",
     dns: {
       nameservers: ["10.96.0.10"],

@@ -27,8 +27,8 @@ import { formatResult } from "./result.ts";
 export interface PluginIo {
   /** The process environment (`CNI_*`). */
   env: Readonly<Record<string, string | undefined>>;
-  /** All of stdin, as text ("" when there is none). */
-  readStdin(): Promise<string>;
+  /** All of stdin: its bytes (decoded here, strictly), or text ("" when there is none). */
+  readStdin(): Promise<Uint8Array | string>;
   /** Writes to stdout, which carries only the result or the error JSON. */
   writeStdout(text: string): void;
   /** Runs `ip` and `nsenter`. */
@@ -55,6 +55,27 @@ function json(value: unknown): string {
   return JSON.stringify(value, null, 2) + "\n";
 }
 
+/**
+ * Stdin as text: bytes are decoded as UTF-8 (a leading byte order mark is dropped, as RFC 8259
+ * allows). JSON is UTF-8, so other bytes are refused (code 6) rather than replaced by U+FFFD,
+ * which would let a config through that nobody wrote; `text` is the lenient decoding, for VERSION.
+ */
+export function decodeStdin(input: Uint8Array | string): { text: string; error?: CniError } {
+  if (typeof input === "string") return { text: input };
+  try {
+    return { text: new TextDecoder("utf-8", { fatal: true }).decode(input) };
+  } catch {
+    return {
+      text: new TextDecoder().decode(input),
+      error: new CniError(
+        CniCode.DecodingFailure,
+        "Cannot decode network config: stdin is not valid UTF-8",
+        "the runtime must pass the network config as UTF-8 JSON",
+      ),
+    };
+  }
+}
+
 /** Runs one CNI invocation; returns the exit code (0 success, 1 error). */
 export async function runSkel(io: PluginIo): Promise<number> {
   let log = io.logger({ level: "info" });
@@ -62,8 +83,9 @@ export async function runSkel(io: PluginIo): Promise<number> {
   const started = performance.now();
   const command = io.env.CNI_COMMAND;
   try {
-    const stdin = await io.readStdin();
-    const peeked = peekCniVersion(stdin);
+    const decoded = decodeStdin(await io.readStdin());
+    const stdin = decoded.text;
+    const peeked = decoded.error ? undefined : peekCniVersion(stdin);
     if (peeked !== undefined && SUPPORTED_CNI_VERSIONS.includes(peeked)) errorVersion = peeked;
 
     const env = parseEnv(io.env, { netnsExists: (path) => io.netnsExists(path) });
@@ -71,6 +93,7 @@ export async function runSkel(io: PluginIo): Promise<number> {
       io.writeStdout(json(cmdVersion(stdin)));
       return 0;
     }
+    if (decoded.error) throw decoded.error;
     const conf = parseNetConf(stdin, env.command);
     errorVersion = conf.cniVersion;
     log = conf.logFile === undefined

@@ -15,7 +15,7 @@ interface Run {
 
 async function run(
   env: Record<string, string>,
-  stdin: string,
+  stdin: string | Uint8Array,
   options: { daemon?: DaemonApi; netnsExists?: boolean; runner?: PluginIo["runner"] } = {},
 ): Promise<Run> {
   let stdout = "";
@@ -174,4 +174,31 @@ Deno.test("runSkel() runs CHECK and reports a missing netns with code 3", async 
     netnsExists: false,
   });
   assertEquals(JSON.parse(out.stdout).code, 3);
+});
+
+Deno.test("runSkel() refuses stdin that is not UTF-8 with code 6 and calls nothing", async () => {
+  const bytes = new TextEncoder().encode(conf({ "x-note": "@" }));
+  bytes[bytes.indexOf(0x40)] = 0xff;
+  const daemon = fakeDaemon();
+  const out = await run({ CNI_COMMAND: "ADD", ...attach }, bytes, { daemon });
+  assertEquals(out.code, 1);
+  assertEquals(JSON.parse(out.stdout), {
+    cniVersion: "1.1.0",
+    code: 6,
+    msg: "Cannot decode network config: stdin is not valid UTF-8",
+    details: "the runtime must pass the network config as UTF-8 JSON",
+  });
+  assertEquals(daemon.calls, []);
+});
+
+Deno.test("runSkel() answers VERSION even when stdin is not UTF-8", async () => {
+  const out = await run({ CNI_COMMAND: "VERSION" }, new Uint8Array([0x7b, 0xff, 0x7d]));
+  assertEquals(out.code, 0);
+  assertEquals(JSON.parse(out.stdout).cniVersion, "1.1.0");
+});
+
+Deno.test("runSkel() reads UTF-8 bytes with a byte order mark as the config", async () => {
+  const bytes = new TextEncoder().encode("\ufeff" + conf());
+  const out = await run({ CNI_COMMAND: "DEL", ...attach }, bytes);
+  assertEquals(out.code, 0);
 });

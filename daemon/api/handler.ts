@@ -126,7 +126,14 @@ async function readJson(req: Request): Promise<unknown> {
       chunks.push(value);
     }
   }
-  const text = new TextDecoder().decode(concatBytes(chunks));
+  let text: string;
+  try {
+    // JSON is UTF-8: a lenient decoder would turn other bytes into U+FFFD and accept a name
+    // nobody sent (an ifname "\ufffdeth0" passes every other check).
+    text = new TextDecoder("utf-8", { fatal: true }).decode(concatBytes(chunks));
+  } catch {
+    throw new ApiFailure(400, "invalid", "Invalid request: body is not UTF-8");
+  }
   if (text.trim() === "") {
     throw new ApiFailure(400, "invalid", "Invalid request: empty body, expected JSON");
   }

@@ -186,6 +186,22 @@ Deno.test("POST /v1/ipam/allocate answers 400 invalid naming the field", () =>
     );
     assertStringIncludes(badIf, "ifname: must be a Linux interface name");
     assertStringIncludes(badIf, 'got "a/b"');
+    // The pod's namespace is a DNS label and its name a DNS subdomain, as Kubernetes has them.
+    for (const pod of [{ podNamespace: "../x" }, { podNamespace: "a.b" }, { podName: "Web" }]) {
+      const text = await expectError(
+        await handler(post("/v1/ipam/allocate", { ...allocation("c1"), ...pod })),
+        400,
+        "invalid",
+      );
+      assertStringIncludes(text, "is not a valid name");
+    }
+    for (const ifname of ["éééééééé", "eth\u00850", "a234567890123456"]) {
+      await expectError(
+        await handler(post("/v1/ipam/allocate", { ...allocation("c1"), ifname })),
+        400,
+        "invalid",
+      );
+    }
     const notJson = await expectError(
       await handler(post("/v1/ipam/allocate", "{nope")),
       400,
@@ -377,4 +393,22 @@ Deno.test("changes are refused with 503 unavailable while not ready; status stil
     );
     const status = await (await handler(get("/v1/status"))).json();
     assertEquals(status.ready, false);
+  }));
+
+Deno.test("POST bodies that are not UTF-8 are refused with 400 and change nothing", () =>
+  withHandler(["10.0.0.0/24"], async ({ handler, ipam }) => {
+    const text = JSON.stringify(allocation("c1"));
+    const at = text.indexOf("eth0");
+    const body = new Uint8Array([
+      ...new TextEncoder().encode(text.slice(0, at)),
+      0xff,
+      ...new TextEncoder().encode(text.slice(at)),
+    ]);
+    const message = await expectError(
+      await handler(new Request("http://ternd/v1/ipam/allocate", { method: "POST", body })),
+      400,
+      "invalid",
+    );
+    assertEquals(message, "Invalid request: body is not UTF-8");
+    assertEquals(await ipam.list(), []);
   }));
