@@ -27,6 +27,8 @@ import { startApi } from "./api/start_api.ts";
 import type { StartingState } from "./api/starting_handler.ts";
 import { type ClusterPart, startCluster } from "./cluster/start_cluster.ts";
 import { type IpamPart, startIpam } from "./ipam/start_ipam.ts";
+import { DaemonMetrics } from "./metrics/daemon_metrics.ts";
+import { startMetrics } from "./metrics/start_metrics.ts";
 import { type PolicyPart, startPolicy } from "./policy/start_policy.ts";
 import { hostDataplane, type RoutingPart, startRouting } from "./routing/start_routing.ts";
 import { listenForStop } from "./stop_signals.ts";
@@ -52,7 +54,11 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const endpoints = new LocalEndpoints();
     // Served at once: status says what start-up waits for; other requests wait for the parts.
     const starting: StartingState = { phase: "starting" };
-    const api = stack.push(await startApi(config, { log, starting: () => starting }));
+    const metrics = new DaemonMetrics(config, { log });
+    const api = stack.push(
+      await startApi(config, { log, starting: () => starting, metrics: metrics.api }),
+    );
+    stack.push(startMetrics(config.metrics.listen, { api: metrics.api, log }));
 
     starting.phase = config.cluster?.source === "kubernetes"
       ? "waiting for the first lists from the Kubernetes API server"
@@ -100,6 +106,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         blocks: ipam.blockView,
         options,
         log,
+        onPass: (pass) => metrics.reconcile.observe(pass),
       }),
     );
     const policy = stack.push(
@@ -110,10 +117,12 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         cluster: config.cluster !== undefined ? state : undefined,
         options,
         log,
+        onApply: (apply, changeToKernelMs) => metrics.policy.observe(apply, changeToKernelMs),
       }),
     );
     await cluster.publish(endpoints);
     api.attach({ ipam, dataplane: host.dataplane, routing, cluster, policy: policy.service });
+    metrics.attach({ ipam, cluster, routing, policy, ready: () => api.status().ready });
     stack.push(ipam.startSweeper());
     log.info("ternd started", startedFields(config, { cluster, ipam, routing, policy }));
     options.onReady?.();
