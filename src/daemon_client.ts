@@ -246,6 +246,17 @@ export class DaemonClient implements DaemonApi {
     }
   }
 
+  /** GET /metrics: the Prometheus text exposition, as the daemon wrote it. */
+  async metrics(): Promise<string> {
+    const raw = await this.#exchange("GET", "/metrics");
+    if (raw.status >= 200 && raw.status < 300) return raw.body;
+    throw new DaemonApiError(
+      raw.status,
+      "internal",
+      `Daemon answered HTTP ${raw.status} to GET /metrics: ${raw.body.slice(0, 200)}`,
+    );
+  }
+
   /** GET /v1/status. */
   status(): Promise<StatusResponse> {
     return this.request("GET", "/v1/status");
