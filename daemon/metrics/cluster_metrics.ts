@@ -7,13 +7,43 @@
  * kind cut off from the API server as a growing `tern_kube_stale_seconds`.
  * @module
  */
-import type { ClusterStatus } from "../../src/api.ts";
+import type { ClusterKindStatus, ClusterStatus } from "../../src/api.ts";
+import type { ReflectorStatus } from "../../src/kube/reflector.ts";
 import type { Registry } from "../../src/metrics/registry.ts";
 
 /** The cluster metrics; `attach` the cluster part's status. */
 export interface ClusterMetrics {
-  /** Reads `status` at each scrape; undefined on a single node. */
-  attach(status: () => ClusterStatus | undefined): void;
+  /**
+   * Reads `status` at each scrape (undefined on a single node), and the kinds other parts watch
+   * (blocks mode: `IPAMBlock`, from the IPAM part's reflector).
+   */
+  attach(status: () => ClusterStatus | undefined, more?: () => ClusterKindStatus[]): void;
+}
+
+/** A reflector's status as a kind of the cluster status (for a watch outside the source). Pure. */
+export function reflectorKind(
+  status: ReflectorStatus,
+  apiVersion: string,
+  now: number,
+): ClusterKindStatus {
+  const out: ClusterKindStatus = {
+    kind: status.kind,
+    apiVersion,
+    synced: status.synced,
+    missing: status.missing,
+    watching: status.watching,
+    objects: status.objects,
+    invalid: 0,
+    reconnects: status.reconnects,
+    relists: status.relists,
+    errors: status.errors,
+  };
+  if (status.lastEventAt !== undefined) out.lastEventAt = status.lastEventAt;
+  if (status.watching) out.staleSeconds = 0;
+  else if (status.lastContactAt !== undefined) {
+    out.staleSeconds = Math.max(0, Math.round((now - status.lastContactAt) / 1000));
+  }
+  return out;
 }
 
 /** Registers the cluster metrics; `now` (ms since the epoch) dates the ages. */
@@ -84,6 +114,7 @@ export function clusterMetrics(
     labels: ["kind"],
   });
   let status: (() => ClusterStatus | undefined) | undefined;
+  let more: () => ClusterKindStatus[] = () => [];
   registry.onCollect(() => {
     const s = status?.();
     if (s === undefined) return;
@@ -91,7 +122,7 @@ export function clusterMetrics(
     nodes.set(undefined, s.nodes);
     pods.set(undefined, s.pods);
     for (const g of [synced, watching, missing, objects, invalid, eventAge, stale]) g.clear();
-    for (const k of s.kinds ?? []) {
+    for (const k of [...s.kinds ?? [], ...more()]) {
       const kind = { kind: k.kind };
       synced.set(kind, k.synced ? 1 : 0);
       watching.set(kind, k.watching ? 1 : 0);
@@ -108,8 +139,9 @@ export function clusterMetrics(
     }
   });
   return {
-    attach(next) {
+    attach(next, kinds) {
       status = next;
+      if (kinds !== undefined) more = kinds;
     },
   };
 }

@@ -2,7 +2,7 @@ import { assertEquals } from "../../test/assert.ts";
 import type { ClusterKindStatus, ClusterStatus } from "../../src/api.ts";
 import { parseExposition, sampleValue } from "../../src/metrics/parse_exposition.ts";
 import { Registry } from "../../src/metrics/registry.ts";
-import { clusterMetrics } from "./cluster_metrics.ts";
+import { clusterMetrics, reflectorKind } from "./cluster_metrics.ts";
 
 const NOW = 1_800_000_000_000;
 
@@ -71,4 +71,43 @@ Deno.test("clusterMetrics() on a single node shows nothing of a cluster", async 
   const families = parseExposition(await registry.expose());
   assertEquals(sampleValue(families, "tern_cluster_nodes"), 0);
   assertEquals(families.find((f) => f.name === "tern_kube_synced")!.samples, []);
+});
+
+Deno.test("clusterMetrics() shows another part's watch beside the source's kinds (blocks mode: IPAMBlock)", async () => {
+  const registry = new Registry();
+  const metrics = clusterMetrics(registry, { now: () => NOW });
+  const blocks = reflectorKind(
+    {
+      kind: "IPAMBlock",
+      synced: true,
+      missing: false,
+      watching: false,
+      objects: 12,
+      resourceVersion: "77",
+      lastEventAt: NOW - 60_000,
+      lastContactAt: NOW - 30_000,
+      reconnects: 3,
+      relists: 0,
+      errors: 3,
+    },
+    "tern.dev/v1alpha1",
+    NOW,
+  );
+  metrics.attach(
+    () => ({
+      source: "kubernetes",
+      nodes: 1,
+      pods: 0,
+      errors: [],
+      publishEndpoints: true,
+      kinds: [],
+    }),
+    () => [blocks],
+  );
+  const families = parseExposition(await registry.expose());
+  const kind = { kind: "IPAMBlock" };
+  assertEquals(sampleValue(families, "tern_kube_objects", kind), 12);
+  assertEquals(sampleValue(families, "tern_kube_watch_errors_total", kind), 3);
+  assertEquals(sampleValue(families, "tern_kube_stale_seconds", kind), 30);
+  assertEquals(sampleValue(families, "tern_kube_last_event_age_seconds", kind), 60);
 });

@@ -8,6 +8,8 @@
  */
 import type { ClusterStatus, RoutingStatus } from "../../src/api.ts";
 import type { Clock } from "../../src/clock.ts";
+import { IPAMBLOCKS } from "../../src/ipam/ipam_objects.ts";
+import { apiVersionOf } from "../../src/kube/client.ts";
 import { errorMessage } from "../../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
 import { Registry } from "../../src/metrics/registry.ts";
@@ -16,7 +18,7 @@ import type { DaemonPart } from "../daemon_part.ts";
 import type { IpamPart } from "../ipam/start_ipam.ts";
 import type { PolicyPart } from "../policy/start_policy.ts";
 import { type ApiMetrics, apiMetrics } from "./api_metrics.ts";
-import { type ClusterMetrics, clusterMetrics } from "./cluster_metrics.ts";
+import { type ClusterMetrics, clusterMetrics, reflectorKind } from "./cluster_metrics.ts";
 import { blockPools, cidrPools, ipamMetrics } from "./ipam_metrics.ts";
 import { type PolicyMetrics, policyMetrics } from "./policy_metrics.ts";
 import { processMetrics, type ProcessSource, selfProcess } from "./process_metrics.ts";
@@ -89,7 +91,14 @@ export class DaemonMetrics {
         ? { pools: () => cidrPools(ipam.ipam.stats()), claimable: () => undefined }
         : { pools: () => blockPools(blocks.blocks()), claimable: () => blocks.headroom() },
     );
-    this.#cluster.attach(() => cluster.status());
+    const blockView = ipam.blockView;
+    this.#cluster.attach(
+      () => cluster.status(),
+      () =>
+        blockView === undefined
+          ? []
+          : [reflectorKind(blockView.status(), apiVersionOf(IPAMBLOCKS), Date.now())],
+    );
     this.reconcile.attach(() => routing.status());
     const service = policy.service;
     this.policy.attach(
