@@ -82,15 +82,22 @@ export type CommandOutcome =
   | { ends: true; result: string }
   | { rollback: true };
 
-/**
- * What `operation` answered with `status` (and `reason`, or for STATUS `body`) means for
- * `command`. Pure.
- */
-export function commandOutcome(
-  command: TimedCommand,
-  operation: string,
-  answer: { status: number; reason?: ApiReason | undefined; ready?: boolean; free?: number },
-): CommandOutcome | undefined {
+/** The daemon's answer to one request, as far as a command's outcome needs it. */
+export interface Answer {
+  /** The request's operation ({@linkcode apiOperation}). */
+  operation: string;
+  /** HTTP status. */
+  status: number;
+  /** An error answer's reason. */
+  reason?: ApiReason | undefined;
+  /** A status answer's `ready` and `free`. */
+  ready?: boolean;
+  free?: number;
+}
+
+/** What `answer` means for `command`: its end and result, a rollback, or nothing. Pure. */
+export function commandOutcome(command: TimedCommand, answer: Answer): CommandOutcome | undefined {
+  const { operation } = answer;
   const ok = answer.status >= 200 && answer.status < 300;
   const failed = (): string =>
     String(cniCodeOfReason(answer.reason ?? (answer.status >= 500 ? "internal" : "invalid")));
@@ -172,7 +179,7 @@ export function apiMetrics(
         const seconds = (now() - t0) / 1000;
         requests.observe({ operation, code: String(res.status) }, seconds);
         if (timing !== undefined) {
-          const outcome = commandOutcome(timing.command, operation, await answerOf(res, operation));
+          const outcome = commandOutcome(timing.command, await answerOf(res, operation));
           if (outcome !== undefined && "rollback" in outcome) rollbacks.inc();
           else if (outcome?.ends) {
             commands.observe(
@@ -188,22 +195,17 @@ export function apiMetrics(
 }
 
 /** What the outcome needs of an answer; the body is read (from a copy) only when it matters. */
-async function answerOf(
-  res: Response,
-  operation: string,
-): Promise<{ status: number; reason?: ApiReason; ready?: boolean; free?: number }> {
+async function answerOf(res: Response, operation: string): Promise<Answer> {
   const ok = res.status >= 200 && res.status < 300;
-  if (ok && operation !== "status") return { status: res.status };
+  if (ok && operation !== "status") return { operation, status: res.status };
   try {
     const body = await res.clone().json() as { reason?: unknown; ready?: unknown; free?: unknown };
-    const out: { status: number; reason?: ApiReason; ready?: boolean; free?: number } = {
-      status: res.status,
-    };
+    const out: Answer = { operation, status: res.status };
     if (typeof body.reason === "string") out.reason = body.reason as ApiReason;
     if (typeof body.ready === "boolean") out.ready = body.ready;
     if (typeof body.free === "number") out.free = body.free;
     return out;
   } catch {
-    return { status: res.status };
+    return { operation, status: res.status };
   }
 }

@@ -19,41 +19,62 @@ Deno.test("apiOperation() names each API route and nothing else", () => {
 
 Deno.test("commandOutcome() ends each command at its last request, with the plugin's CNI code", () => {
   const ok = { status: 200 };
-  assertEquals(commandOutcome("ADD", "allocate", ok), { ends: false });
-  assertEquals(commandOutcome("ADD", "allocate", { status: 503, reason: "exhausted" }), {
+  assertEquals(commandOutcome("ADD", { operation: "allocate", ...ok }), { ends: false });
+  assertEquals(commandOutcome("ADD", { operation: "allocate", status: 503, reason: "exhausted" }), {
     ends: true,
     result: "11",
   });
-  assertEquals(commandOutcome("ADD", "program", ok), { ends: true, result: "ok" });
-  assertEquals(commandOutcome("ADD", "program", { status: 409, reason: "conflict" }), {
+  assertEquals(commandOutcome("ADD", { operation: "program", ...ok }), {
+    ends: true,
+    result: "ok",
+  });
+  assertEquals(commandOutcome("ADD", { operation: "program", status: 409, reason: "conflict" }), {
     ends: true,
     result: "7",
   });
-  assertEquals(commandOutcome("ADD", "release", ok), { rollback: true });
-  assertEquals(commandOutcome("DEL", "release", ok), { ends: true, result: "ok" });
-  assertEquals(commandOutcome("DEL", "release", { status: 404, reason: "not_found" }), {
+  assertEquals(commandOutcome("ADD", { operation: "release", ...ok }), { rollback: true });
+  assertEquals(commandOutcome("DEL", { operation: "release", ...ok }), {
     ends: true,
     result: "ok",
   });
-  assertEquals(commandOutcome("DEL", "release", { status: 500 }), { ends: true, result: "11" });
-  assertEquals(commandOutcome("CHECK", "endpoint", { status: 404, reason: "not_found" }), {
-    ends: true,
-    result: "3",
-  });
-  assertEquals(commandOutcome("GC", "gc", ok), { ends: true, result: "ok" });
-  assertEquals(commandOutcome("STATUS", "status", { status: 200, ready: true, free: 3 }), {
+  assertEquals(commandOutcome("DEL", { operation: "release", status: 404, reason: "not_found" }), {
     ends: true,
     result: "ok",
   });
-  assertEquals(commandOutcome("STATUS", "status", { status: 200, ready: false, free: 3 }), {
+  assertEquals(commandOutcome("DEL", { operation: "release", status: 500 }), {
     ends: true,
-    result: "50",
+    result: "11",
   });
-  assertEquals(commandOutcome("STATUS", "status", { status: 200, ready: true, free: 0 }), {
-    ends: true,
-    result: "51",
-  });
-  assertEquals(commandOutcome("DEL", "status", ok), undefined);
+  assertEquals(
+    commandOutcome("CHECK", { operation: "endpoint", status: 404, reason: "not_found" }),
+    {
+      ends: true,
+      result: "3",
+    },
+  );
+  assertEquals(commandOutcome("GC", { operation: "gc", ...ok }), { ends: true, result: "ok" });
+  assertEquals(
+    commandOutcome("STATUS", { operation: "status", status: 200, ready: true, free: 3 }),
+    {
+      ends: true,
+      result: "ok",
+    },
+  );
+  assertEquals(
+    commandOutcome("STATUS", { operation: "status", status: 200, ready: false, free: 3 }),
+    {
+      ends: true,
+      result: "50",
+    },
+  );
+  assertEquals(
+    commandOutcome("STATUS", { operation: "status", status: 200, ready: true, free: 0 }),
+    {
+      ends: true,
+      result: "51",
+    },
+  );
+  assertEquals(commandOutcome("DEL", { operation: "status", ...ok }), undefined);
 });
 
 /** A fake API: answers by path, as the real handler would. */

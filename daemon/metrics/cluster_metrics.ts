@@ -23,9 +23,9 @@ export interface ClusterMetrics {
 /** A reflector's status as a kind of the cluster status (for a watch outside the source). Pure. */
 export function reflectorKind(
   status: ReflectorStatus,
-  apiVersion: string,
-  now: number,
+  at: { apiVersion: string; now: number },
 ): ClusterKindStatus {
+  const { apiVersion, now } = at;
   const out: ClusterKindStatus = {
     kind: status.kind,
     apiVersion,

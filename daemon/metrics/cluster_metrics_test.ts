@@ -90,8 +90,7 @@ Deno.test("clusterMetrics() shows another part's watch beside the source's kinds
       relists: 0,
       errors: 3,
     },
-    "tern.dev/v1alpha1",
-    NOW,
+    { apiVersion: "tern.dev/v1alpha1", now: NOW },
   );
   metrics.attach(
     () => ({

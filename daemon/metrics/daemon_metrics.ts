@@ -95,9 +95,10 @@ export class DaemonMetrics {
     this.#cluster.attach(
       () => cluster.status(),
       () =>
-        blockView === undefined
-          ? []
-          : [reflectorKind(blockView.status(), apiVersionOf(IPAMBLOCKS), Date.now())],
+        blockView === undefined ? [] : [reflectorKind(blockView.status(), {
+          apiVersion: apiVersionOf(IPAMBLOCKS),
+          now: Date.now(),
+        })],
     );
     this.reconcile.attach(() => routing.status());
     const service = policy.service;
