@@ -1,6 +1,8 @@
 /**
  * `ternd` (also `tern daemon`): the node daemon, in the foreground, assembled from its parts in
- * the order each needs the others. The API part serves the Unix socket first, answering that the
+ * the order each needs the others. The metrics come first (`daemon/metrics/`: the parts report
+ * into them from their first request, pass and run). The API part serves the Unix socket next
+ * (and `GET /metrics`, also over TCP with `metrics.listen`), answering that the
  * daemon is starting (and what it waits for) and holding other requests a bounded time; the
  * cluster part lists the cluster source (when configured) and learns the node's pod CIDRs; the
  * IPAM part opens the KV state, refuses allocations outside the pod CIDRs and sweeps once; the
