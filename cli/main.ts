@@ -32,6 +32,8 @@ export interface CliDaemon {
   policyStatus(): Promise<PolicyStatusResponse>;
   policyCounters(): Promise<PolicyCountersResponse>;
   explain(request: ExplainRequest): Promise<ExplainResponse>;
+  /** The Prometheus text of `GET /metrics`. */
+  metrics(): Promise<string>;
 }
 
 /** The CLI's daemon over the real client. */
@@ -42,6 +44,7 @@ export function daemonOver(client: DaemonClient): CliDaemon {
     policyStatus: () => client.request("GET", "/v1/policy/status"),
     policyCounters: () => client.request("GET", "/v1/policy/counters"),
     explain: (request) => client.request("POST", "/v1/policy/explain", request),
+    metrics: () => client.metrics(),
   };
 }
 
@@ -106,6 +109,10 @@ commands:
               the verdict on a flow and the rule of each layer and side that decided it;
               SRC and DST are pods (namespace/name) or IPv4 addresses; PROTO/PORT is tcp/80,
               udp/53, sctp/9, icmp, icmp/8 or icmp/3/1 (type and code)
+  metrics [PREFIX...]
+              the daemon's Prometheus metrics as a scrape sees them, or only the families
+              whose names start with a PREFIX (e.g. tern metrics tern_cni tern_ipam);
+              --json: each family with its samples (docs/metrics.md)
   help        this text
 
 options:
@@ -206,6 +213,14 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
           out: deps.out,
           usageError,
         });
+      case "metrics": {
+        const text = await deps.daemon(values.socket).metrics();
+        if (json) {
+          const { parseExposition } = await import("../src/metrics/parse_exposition.ts");
+          print(parseExposition(text).filter((f) => matchesPrefix(f.name, rest)));
+        } else deps.out(filterExposition(text, rest));
+        return 0;
+      }
       default:
         return usageError(`Unknown command: ${command}`);
     }
@@ -222,6 +237,27 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
     }
     throw err;
   }
+}
+
+/** Whether metric `name` starts with one of `prefixes` (all names without any). */
+function matchesPrefix(name: string, prefixes: readonly string[]): boolean {
+  return prefixes.length === 0 || prefixes.some((p) => name.startsWith(p));
+}
+
+/**
+ * The lines of an exposition text whose metric starts with one of `prefixes`: `# HELP` and
+ * `# TYPE` by the name they describe, samples by theirs (a histogram's `_bucket` lines go with
+ * its name's prefix). Pure.
+ */
+export function filterExposition(text: string, prefixes: readonly string[]): string {
+  if (prefixes.length === 0) return text;
+  const kept = text.split("\n").filter((line) => {
+    const name = line.startsWith("#")
+      ? line.split(/\s+/)[2] ?? ""
+      : /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)?.[0] ?? "";
+    return name !== "" && matchesPrefix(name, prefixes);
+  });
+  return kept.length === 0 ? "" : `${kept.join("\n")}\n`;
 }
 
 /** `tern policy …`; the rendering (and the policy layer it needs) is loaded only here. */

@@ -54,6 +54,7 @@ function harness(daemon: Partial<CliDaemon> | Error = {}) {
           policyStatus: fail,
           policyCounters: fail,
           explain: fail,
+          metrics: fail,
         };
       }
       const unused = () => Promise.reject(new Error("not part of this test"));
@@ -63,6 +64,7 @@ function harness(daemon: Partial<CliDaemon> | Error = {}) {
         policyStatus: daemon.policyStatus ?? unused,
         policyCounters: daemon.policyCounters ?? unused,
         explain: daemon.explain ?? unused,
+        metrics: daemon.metrics ?? unused,
       };
     },
     out: (t) => void out.push(t),
@@ -288,4 +290,38 @@ Deno.test("tern ipam ls --cluster reads pools and blocks from the API server of 
     await Deno.remove(dir, { recursive: true });
     await fake.close();
   }
+});
+
+const SCRAPE = `# HELP tern_cni_add_rollbacks_total ADDs rolled back.
+# TYPE tern_cni_add_rollbacks_total counter
+tern_cni_add_rollbacks_total 0
+# HELP tern_ipam_pool_allocated_addresses Addresses allocated.
+# TYPE tern_ipam_pool_allocated_addresses gauge
+tern_ipam_pool_allocated_addresses{pool="10.244.7.0/24"} 1
+# HELP process_open_fds Number of open file descriptors.
+# TYPE process_open_fds gauge
+process_open_fds 17
+`;
+
+Deno.test("tern metrics prints the daemon's scrape, or the families of the prefixes given", async () => {
+  const all = harness({ metrics: () => Promise.resolve(SCRAPE) });
+  assertEquals(await runCli(["metrics"], all.deps), 0);
+  assertEquals(all.out, SCRAPE);
+
+  const some = harness({ metrics: () => Promise.resolve(SCRAPE) });
+  assertEquals(await runCli(["metrics", "tern_ipam", "process_"], some.deps), 0);
+  assertEquals(some.out.split("\n").filter((l) => !l.startsWith("#")), [
+    'tern_ipam_pool_allocated_addresses{pool="10.244.7.0/24"} 1',
+    "process_open_fds 17",
+    "",
+  ]);
+
+  const json = harness({ metrics: () => Promise.resolve(SCRAPE) });
+  assertEquals(await runCli(["metrics", "--json", "tern_cni"], json.deps), 0);
+  assertEquals(JSON.parse(json.out), [{
+    name: "tern_cni_add_rollbacks_total",
+    help: "ADDs rolled back.",
+    type: "counter",
+    samples: [{ name: "tern_cni_add_rollbacks_total", labels: {}, value: 0 }],
+  }]);
 });

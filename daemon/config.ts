@@ -93,6 +93,21 @@ export interface PolicyConfig {
   pendingWaitMs: number;
 }
 
+/** An address and port to listen on, as `metrics.listen` gives it. */
+export interface ListenAddress {
+  /** An IPv4 address, or an IPv6 address without its brackets. */
+  hostname: string;
+  port: number;
+}
+
+/** The `metrics` section: Prometheus metrics (docs/metrics.md). */
+export interface MetricsConfig {
+  /** Also serve `GET /metrics` over TCP here; absent: only on the API's Unix socket. */
+  listen?: ListenAddress;
+  /** The nftables counters behind the policy metrics are read at most this often; 0: never. */
+  policyCountersIntervalMs: number;
+}
+
 /** The validated config, with defaults applied and durations in milliseconds. */
 export interface DaemonConfig {
   /** This node's name (Kubernetes Node object); defaults to the lowercased hostname. */
@@ -148,6 +163,7 @@ export interface DaemonConfig {
     monitor: boolean;
   };
   policy: PolicyConfig;
+  metrics: MetricsConfig;
 }
 
 /** Thrown when the config cannot be read or is invalid; the message is meant for the operator. */
@@ -249,6 +265,44 @@ function count(min: number, max: number) {
   });
 }
 
+/**
+ * `host:port`: an IPv4 address or a bracketed IPv6 address, and a port 1..65535; undefined when
+ * `text` is not of that shape. Pure.
+ */
+export function parseListenAddress(text: string): ListenAddress | undefined {
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9a-fA-F:.]+)\]):(\d{1,5})$/.exec(text);
+  if (m === null) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65_535) return undefined;
+  if (m[1] !== undefined) {
+    try {
+      parseCidr(`${m[1]}/32`);
+    } catch {
+      return undefined;
+    }
+    return { hostname: m[1], port };
+  }
+  const v6 = m[2]!;
+  // An IPv6 address as URL parsing knows it: at most one "::", groups of hex digits.
+  try {
+    new URL(`http://[${v6}]/`);
+  } catch {
+    return undefined;
+  }
+  return { hostname: v6, port };
+}
+
+const listenAddress = z.string().superRefine((value, ctx) => {
+  if (parseListenAddress(value) === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `${
+        formatValue(value)
+      } is not an address and port: write e.g. "127.0.0.1:9464", "0.0.0.0:9464" or "[::1]:9464"`,
+    });
+  }
+});
+
 const schema = z.strictObject({
   nodeName: z.string().superRefine((value, ctx) => {
     if (value !== "" && !isNodeName(value)) {
@@ -344,6 +398,19 @@ const schema = z.strictObject({
     }),
     dir: absolutePath.optional(),
     pendingWait: duration("2s", 0),
+  }).prefault({}),
+  metrics: z.strictObject({
+    listen: listenAddress.optional(),
+    policyCountersInterval: duration("30s", 0).transform((ms, ctx) => {
+      if (ms > 0 && ms < 1_000) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${ms}ms is too short: must be 0 (never) or at least 1s`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    }),
   }).prefault({}),
 }).superRefine((value, ctx) => {
   if (value.ipam.mode === "blocks" && value.cluster?.source !== "kubernetes") {
@@ -480,7 +547,11 @@ export function parseConfig(
       logRate: data.policy.logRate,
       pendingWaitMs: data.policy.pendingWait,
     },
+    metrics: { policyCountersIntervalMs: data.metrics.policyCountersInterval },
   };
+  if (data.metrics.listen !== undefined) {
+    config.metrics.listen = parseListenAddress(data.metrics.listen)!;
+  }
   if (data.policy.dir !== undefined) config.policy.dir = data.policy.dir;
   if (data.log.file !== undefined) config.log.file = data.log.file;
   const cluster = data.cluster;

@@ -5,11 +5,13 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "../test/assert.ts";
-import { ConfigError, loadConfig, parseConfig } from "./config.ts";
+import { ConfigError, loadConfig, parseConfig, parseListenAddress } from "./config.ts";
 
 const testdata = new URL("../testdata/", import.meta.url);
 
 const DEFAULT_POLICY = { enabled: true, logRate: 5, pendingWaitMs: 2_000 };
+
+const DEFAULT_METRICS = { policyCountersIntervalMs: 30_000 };
 
 const DEFAULT_ROUTING = {
   mode: "routes" as const,
@@ -43,6 +45,7 @@ Deno.test("parseConfig() fills every default around the required podCIDRs", () =
     routing: DEFAULT_ROUTING,
     reconcile: { intervalMs: 10_000, monitor: true },
     policy: DEFAULT_POLICY,
+    metrics: DEFAULT_METRICS,
   });
 });
 
@@ -87,6 +90,7 @@ Deno.test("parseConfig() reads the cluster, routing and reconcile sections of th
     },
     reconcile: { intervalMs: 10_000, monitor: true },
     policy: DEFAULT_POLICY,
+    metrics: DEFAULT_METRICS,
   });
 });
 
@@ -149,6 +153,7 @@ Deno.test("parseConfig() reads every key of a full config", async () => {
     routing: DEFAULT_ROUTING,
     reconcile: { intervalMs: 10_000, monitor: true },
     policy: DEFAULT_POLICY,
+    metrics: { listen: { hostname: "127.0.0.1", port: 9464 }, policyCountersIntervalMs: 60_000 },
   });
 });
 
@@ -357,4 +362,37 @@ Deno.test("parseConfig() reports an alias without an anchor as a ConfigError", (
     ConfigError,
     "Invalid config /etc/tern/ternd.yaml: not valid YAML: Unresolved alias",
   );
+});
+
+Deno.test("parseConfig() reads the metrics section: a TCP address to serve them on, the counters' interval", () => {
+  const parse = (metrics: string) =>
+    parseConfig(`podCIDRs: [10.244.1.0/24]\nmetrics: ${metrics}\n`, { hostname: "h" }).metrics;
+  assertEquals(parse('{listen: "[::1]:9464", policyCountersInterval: 0}'), {
+    listen: { hostname: "::1", port: 9464 },
+    policyCountersIntervalMs: 0,
+  });
+  assertEquals(parse("{policyCountersInterval: 2m}"), { policyCountersIntervalMs: 120_000 });
+  const err = assertThrows(() => parse("{policyCountersInterval: 10ms}"), ConfigError);
+  assertStringIncludes(err.message, "metrics.policyCountersInterval: 10ms is too short");
+});
+
+Deno.test("parseListenAddress() takes an IPv4 or bracketed IPv6 address and a port 1..65535", () => {
+  assertEquals(parseListenAddress("0.0.0.0:9464"), { hostname: "0.0.0.0", port: 9464 });
+  assertEquals(parseListenAddress("[fd00::1]:80"), { hostname: "fd00::1", port: 80 });
+  for (
+    const bad of [
+      "9464",
+      ":9464",
+      "localhost:9464",
+      "1.2.3.4",
+      "1.2.3.4:0",
+      "1.2.3.4:65536",
+      "300.1.1.1:80",
+      "::1:80",
+      "[::g]:80",
+      "[1::2::3]:80",
+    ]
+  ) {
+    assertEquals(parseListenAddress(bad), undefined, bad);
+  }
 });

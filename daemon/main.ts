@@ -1,6 +1,8 @@
 /**
  * `ternd` (also `tern daemon`): the node daemon, in the foreground, assembled from its parts in
- * the order each needs the others. The API part serves the Unix socket first, answering that the
+ * the order each needs the others. The metrics come first (`daemon/metrics/`: the parts report
+ * into them from their first request, pass and run). The API part serves the Unix socket next
+ * (and `GET /metrics`, also over TCP with `metrics.listen`), answering that the
  * daemon is starting (and what it waits for) and holding other requests a bounded time; the
  * cluster part lists the cluster source (when configured) and learns the node's pod CIDRs; the
  * IPAM part opens the KV state, refuses allocations outside the pod CIDRs and sweeps once; the
@@ -27,6 +29,8 @@ import { startApi } from "./api/start_api.ts";
 import type { StartingState } from "./api/starting_handler.ts";
 import { type ClusterPart, startCluster } from "./cluster/start_cluster.ts";
 import { type IpamPart, startIpam } from "./ipam/start_ipam.ts";
+import { DaemonMetrics } from "./metrics/daemon_metrics.ts";
+import { startMetrics } from "./metrics/start_metrics.ts";
 import { type PolicyPart, startPolicy } from "./policy/start_policy.ts";
 import { hostDataplane, type RoutingPart, startRouting } from "./routing/start_routing.ts";
 import { listenForStop } from "./stop_signals.ts";
@@ -52,7 +56,11 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const endpoints = new LocalEndpoints();
     // Served at once: status says what start-up waits for; other requests wait for the parts.
     const starting: StartingState = { phase: "starting" };
-    const api = stack.push(await startApi(config, { log, starting: () => starting }));
+    const metrics = new DaemonMetrics(config, { log });
+    const api = stack.push(
+      await startApi(config, { log, starting: () => starting, metrics: metrics.api }),
+    );
+    stack.push(startMetrics(config.metrics.listen, { api: metrics.api, log }));
 
     starting.phase = config.cluster?.source === "kubernetes"
       ? "waiting for the first lists from the Kubernetes API server"
@@ -100,6 +108,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         blocks: ipam.blockView,
         options,
         log,
+        onPass: (pass) => metrics.reconcile.observe(pass),
       }),
     );
     const policy = stack.push(
@@ -110,10 +119,12 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         cluster: config.cluster !== undefined ? state : undefined,
         options,
         log,
+        onApply: (apply, changeToKernelMs) => metrics.policy.observe(apply, changeToKernelMs),
       }),
     );
     await cluster.publish(endpoints);
     api.attach({ ipam, dataplane: host.dataplane, routing, cluster, policy: policy.service });
+    metrics.attach({ ipam, cluster, routing, policy, ready: () => api.status().ready });
     stack.push(ipam.startSweeper());
     log.info("ternd started", startedFields(config, { cluster, ipam, routing, policy }));
     options.onReady?.();

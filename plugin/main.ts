@@ -47,7 +47,9 @@ export function runPlugin(): Promise<number> {
       while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
     },
     runner: denoRunner,
-    daemon: (socketPath, options) => new DaemonClient(socketPath, options),
+    // Each request says its command and the time so far: the daemon measures the command.
+    daemon: (socketPath, options) =>
+      new DaemonClient(socketPath, { ...options, cniCommand: Deno.env.get("CNI_COMMAND") }),
     netnsExists,
     logger: (options) => createLogger({ ...options, component: "plugin" }),
   });

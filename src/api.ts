@@ -268,6 +268,10 @@ export interface ClusterKindStatus {
   reconnects: number;
   /** Lists after the first (410 Gone, a kind that came back). */
   relists: number;
+  /** Lists and watches that failed; absent from daemons before the metrics. */
+  errors?: number;
+  /** When the last event or bookmark arrived, ms since the epoch. */
+  lastEventAt?: number;
   /** The last failure, while it lasts. */
   lastError?: string;
 }

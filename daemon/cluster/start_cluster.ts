@@ -308,7 +308,9 @@ function kindStatus(kind: KindStatus): ClusterKindStatus {
     invalid: kind.invalid,
     reconnects: kind.reconnects,
     relists: kind.relists,
+    errors: kind.errors,
   };
+  if (kind.lastEventAt !== undefined) out.lastEventAt = kind.lastEventAt;
   if (kind.staleSeconds !== undefined) out.staleSeconds = kind.staleSeconds;
   if (kind.lastError !== undefined) out.lastError = kind.lastError.message;
   return out;

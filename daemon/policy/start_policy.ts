@@ -7,6 +7,7 @@
  * time. With `policy.enabled` false the part only deletes a table left by an earlier daemon.
  * @module
  */
+import type { PolicyEnforcement } from "../../src/api.ts";
 import { affectsPolicy, PolicyLabelKeys } from "./policy_triggers.ts";
 import { ClusterState } from "../../src/cluster/state.ts";
 import { PolicyChanges } from "../../src/policy/policy_changes.ts";
@@ -20,7 +21,7 @@ import type { DaemonConfig } from "../config.ts";
 import type { DaemonOptions } from "../daemon_options.ts";
 import type { DaemonPart } from "../daemon_part.ts";
 import type { LocalEndpoints } from "../../src/local_endpoints.ts";
-import { PolicyManager } from "./policy_manager.ts";
+import { PolicyManager, type PolicyManagerDeps } from "./policy_manager.ts";
 import { managedPolicy, type PolicyService } from "./policy_service.ts";
 import { readLogger, startFeed } from "../cluster/start_cluster.ts";
 import { IpVethGroups } from "./veth_groups.ts";
@@ -36,6 +37,8 @@ const SOURCE_POLICY_DELAY_MS = 0;
 export interface PolicyPart extends DaemonPart<string | undefined> {
   /** What the API asks of policy; undefined when policy is disabled. */
   readonly service: PolicyService | undefined;
+  /** The manager's enforcement state (the metrics); absent when policy is disabled. */
+  readonly enforcement?: () => PolicyEnforcement;
 }
 
 /** Applies the whole table and starts following the inputs, or deletes the table when disabled. */
@@ -49,6 +52,8 @@ export async function startPolicy(
     cluster: ClusterState | undefined;
     options: DaemonOptions;
     log: Logger;
+    /** Told of every policy run (the metrics). Default: nobody. */
+    onApply?: PolicyManagerDeps["onApply"];
   },
 ): Promise<PolicyPart> {
   const { ip, nft, endpoints, cluster, log } = context;
@@ -89,6 +94,7 @@ export async function startPolicy(
       delta: () => changes.take(),
       groups: new IpVethGroups(ip),
       ...(generation !== undefined ? { generation } : {}),
+      ...(context.onApply !== undefined ? { onApply: context.onApply } : {}),
       log,
       inputs: () => ({
         cluster,
@@ -120,6 +126,7 @@ export async function startPolicy(
         pendingWaitMs: config.policy.pendingWaitMs,
         manifestErrors: () => [...(cluster?.errors() ?? []), ...(policyDir?.errors() ?? [])],
       }),
+      enforcement: () => manager.status(),
       stop: () => parts.unwind((err) => log.error("Cleanup failed", { error: String(err) })),
       status: () => {
         const model = manager.model;

@@ -95,6 +95,8 @@ export async function startRouting(
     blocks?: BlockView | undefined;
     options: DaemonOptions;
     log: Logger;
+    /** Told of every reconcile pass (the metrics). Default: nobody. */
+    onPass?: (pass: PassResult) => void;
   },
 ): Promise<RoutingPart> {
   const { ip, host, endpoints, state, pools, blocks, log } = context;
@@ -106,6 +108,7 @@ export async function startRouting(
     ip,
     log,
     echo: host.echo,
+    ...(context.onPass !== undefined ? { onPass: context.onPass } : {}),
     desired: () => {
       const byNode = blocks?.byNode();
       return desiredState({
