@@ -20,6 +20,13 @@ export type { KubeObject, ObjectMeta, WatchEvent } from "./watch_stream.ts";
 /** How often one page of a list is asked for again after a `Retry-After` answer. */
 export const PAGE_RETRIES = 10;
 
+/**
+ * How many times {@linkcode KubeClient.listAll} starts paging again from a fresh snapshot after a
+ * `continue` token expired (410) before it gives the 410 to its caller (a reflector backs off and
+ * lists again).
+ */
+export const LIST_RESTARTS = 3;
+
 /** A kind of object and where it lives in the API. */
 export interface ResourceType {
   /** API group; `""` for the core group (`/api/v1`). */
@@ -261,11 +268,15 @@ export class KubeClient {
 
   /**
    * Every object, page by page (`limit`, then `continue`). When the snapshot being paged expires
-   * (410 on a `continue`), the list starts over in one request without a limit, as client-go's
-   * pager does, since paging again could expire again. A page after the first that the server
-   * refuses for now with a `Retry-After` (429 from priority and fairness, a 5xx) is asked for
-   * again after that wait, up to {@linkcode PAGE_RETRIES} times, rather than failing the pages
-   * already read: client-go's requests retry such answers in place too.
+   * (410 on a `continue`: the server compacted past the first page's revision, which a slow list
+   * of 150 000 pods can outlast), the pages read are dropped and paging starts again from a fresh
+   * snapshot, up to {@linkcode LIST_RESTARTS} times before the 410 is thrown. client-go's pager
+   * falls back to one request without a limit instead: at 150 000 pods that is one ~600 MB body,
+   * read whole before any of it can be trimmed, and the API server builds it whole too. A page
+   * after the first that the server refuses for now with a `Retry-After` (429 from priority and
+   * fairness, a 5xx) is asked for again after that wait, up to {@linkcode PAGE_RETRIES} times,
+   * rather than failing the pages already read: client-go's requests retry such answers in place
+   * too.
    */
   async listAll<T = KubeObject, U = T>(
     type: ResourceType,
@@ -281,21 +292,24 @@ export class KubeClient {
     let items: U[] = [];
     let pages = 0;
     let next: string | undefined;
-    let limit: number | undefined = options.pageSize ?? 500;
+    const limit = options.pageSize ?? 500;
     let retries = 0;
+    let restarts = 0;
     while (true) {
       let page: ListPage<T>;
       try {
         page = await this.list<T>(type, {
           ...base,
-          ...(limit !== undefined ? { limit } : {}),
+          limit,
           ...(next !== undefined ? { continue: next } : {}),
         });
       } catch (err) {
-        if (err instanceof ApiError && err.expired && next !== undefined) {
+        if (
+          err instanceof ApiError && err.expired && next !== undefined && restarts < LIST_RESTARTS
+        ) {
+          restarts++;
           items = [];
           next = undefined;
-          limit = undefined;
           continue;
         }
         if (
