@@ -295,14 +295,13 @@ export class KubeClient {
     const limit = options.pageSize ?? 500;
     let retries = 0;
     let restarts = 0;
+    const ask = () =>
+      this.list<T>(type, { ...base, limit, ...(next !== undefined ? { continue: next } : {}) });
+    let asked: Promise<ListPage<T>> | undefined;
     while (true) {
       let page: ListPage<T>;
       try {
-        page = await this.list<T>(type, {
-          ...base,
-          limit,
-          ...(next !== undefined ? { continue: next } : {}),
-        });
+        page = await (asked ?? ask());
       } catch (err) {
         if (
           err instanceof ApiError && err.expired && next !== undefined && restarts < LIST_RESTARTS
@@ -321,14 +320,22 @@ export class KubeClient {
           continue;
         }
         throw err;
+      } finally {
+        asked = undefined;
       }
       retries = 0;
       pages++;
+      if (page.continue !== undefined) {
+        // The next page is asked for before this one is turned into kept objects, so the server
+        // builds and sends it meanwhile: a page of 500 pods is ~2 MB, two are held at a time.
+        next = page.continue;
+        asked = ask();
+        asked.catch(() => {}); // seen when awaited; not if `map` throws first
+      }
       for (const item of page.items) items.push(map(item));
       if (page.continue === undefined) {
         return { items, resourceVersion: page.resourceVersion, pages };
       }
-      next = page.continue;
     }
   }
 
@@ -517,9 +524,14 @@ export class KubeClient {
       const res = await fetch(url, init);
       if (options.stream) return res;
       // Read the whole body under the timeout, so a server that stalls mid-body is noticed: an
-      // error's body too (a watch's error body is read under its idle timeout instead).
-      const text = await res.text();
-      return new Response(text === "" ? null : text, { status: res.status, headers: res.headers });
+      // error's body too (a watch's error body is read under its idle timeout instead). As bytes:
+      // read as text it would be decoded, encoded again here and decoded once more by `json()`,
+      // three passes over a list page's ~2 MB where one will do.
+      const bytes = await res.bytes();
+      return new Response(bytes.length === 0 ? null : bytes, {
+        status: res.status,
+        headers: res.headers,
+      });
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (timedOut) {
