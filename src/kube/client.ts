@@ -136,6 +136,19 @@ export class WatchIdleError extends KubeNetworkError {
   }
 }
 
+/** A response whose body was read whole by `#fetch` (any but a stream's). */
+type ReadResponse = Response & { bodyText?: string };
+
+/** The body of `res` as text: the one `#fetch` read, or read now (a stream's error body). */
+async function bodyText(res: ReadResponse): Promise<string> {
+  return res.bodyText ?? await res.text();
+}
+
+/** The body of `res` as JSON, parsed once from its text. */
+async function bodyJson<T>(res: ReadResponse): Promise<T> {
+  return JSON.parse(await bodyText(res)) as T;
+}
+
 interface SendOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
@@ -240,7 +253,7 @@ export class KubeClient {
     options: { namespace?: string; signal?: AbortSignal } = {},
   ): Promise<T> {
     const res = await this.#send("GET", resourcePath(type, options.namespace, name), options);
-    return await res.json() as T;
+    return await bodyJson<T>(res);
   }
 
   /** One page of a list. */
@@ -254,10 +267,10 @@ export class KubeClient {
       },
       signal: options.signal,
     });
-    const body = await res.json() as {
+    const body = await bodyJson<{
       items?: T[] | null;
       metadata?: { resourceVersion?: string; continue?: string };
-    };
+    }>(res);
     const page: ListPage<T> = {
       items: body.items ?? [],
       resourceVersion: body.metadata?.resourceVersion ?? "",
@@ -349,7 +362,7 @@ export class KubeClient {
       body: object,
       signal: options.signal,
     });
-    return await res.json() as T;
+    return await bodyJson<T>(res);
   }
 
   /** A JSON merge patch (RFC 7386): `null` removes a key. */
@@ -364,7 +377,7 @@ export class KubeClient {
       contentType: "application/merge-patch+json",
       signal: options.signal,
     });
-    return await res.json() as T;
+    return await bodyJson<T>(res);
   }
 
   /**
@@ -471,7 +484,7 @@ export class KubeClient {
     for (let attempt = 0;; attempt++) {
       const res = await this.#fetch(method, url, token, options);
       if (res.ok) return res;
-      const body = await res.text();
+      const body = await bodyText(res);
       const error = apiErrorFromBody(res.status, body, {
         retryAfter: res.headers.get("retry-after"),
         request,
@@ -524,14 +537,12 @@ export class KubeClient {
       const res = await fetch(url, init);
       if (options.stream) return res;
       // Read the whole body under the timeout, so a server that stalls mid-body is noticed: an
-      // error's body too (a watch's error body is read under its idle timeout instead). As bytes:
-      // read as text it would be decoded, encoded again here and decoded once more by `json()`,
-      // three passes over a list page's ~2 MB where one will do.
-      const bytes = await res.bytes();
-      return new Response(bytes.length === 0 ? null : bytes, {
-        status: res.status,
-        headers: res.headers,
-      });
+      // error's body too (a watch's error body is read under its idle timeout instead). Kept as
+      // the text read: wrapped in a new Response it would be encoded again and decoded once more
+      // by `json()`, three passes over a list page's ~2 MB where one will do.
+      const read: ReadResponse = new Response(null, { status: res.status, headers: res.headers });
+      read.bodyText = await res.text();
+      return read;
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (timedOut) {
