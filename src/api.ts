@@ -243,6 +243,11 @@ export interface ClusterStatus {
   published?: { at: number; endpoints: number; error?: string };
   /** `kubernetes` source: whether the first list of every kind is in (the daemon waits for it). */
   synced?: boolean;
+  /**
+   * `kubernetes` source, before the first lists: the API server refuses tern's credentials (401)
+   * or permissions (403) for a kind, and what to fix; retried with backoff while it lasts.
+   */
+  refused?: string;
   /** `kubernetes` source: each kind's list+watch, for seeing how stale the node's view is. */
   kinds?: ClusterKindStatus[];
 }
