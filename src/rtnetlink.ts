@@ -96,16 +96,16 @@ export interface RouteSocket {
 }
 
 /**
- * libc's netlink sockets, opened once per process. {@linkcode Rtnetlink.close} closes the
- * sockets it made and the library.
+ * libc's netlink sockets. libc is loaded at the first socket (a command that needs none pays
+ * nothing); {@linkcode Rtnetlink.close} closes the sockets made here and the library.
  */
 export class Rtnetlink {
-  readonly #lib: Deno.DynamicLibrary<typeof LIBC_SYMBOLS>;
+  #loaded: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined;
   readonly #fds: number[] = [];
 
-  /** Loads libc; throws when FFI is not allowed or libc cannot be found. */
-  constructor() {
-    this.#lib = Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
+  /** libc, loaded now if it was not; throws when FFI is not allowed or libc cannot be found. */
+  get #lib(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> {
+    return this.#loaded ??= Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
   }
 
   /** A socket in this thread's namespace, or in the namespace at path `options.netns`. */
@@ -135,12 +135,11 @@ export class Rtnetlink {
 
   /** Closes every socket made here and the library; harmless twice. */
   close(): void {
-    for (const fd of this.#fds.splice(0)) this.#lib.symbols.close(fd);
-    try {
-      this.#lib.close();
-    } catch {
-      // Already closed.
-    }
+    const lib = this.#loaded;
+    if (lib === undefined) return;
+    for (const fd of this.#fds.splice(0)) lib.symbols.close(fd);
+    this.#loaded = undefined;
+    lib.close();
   }
 }
 
