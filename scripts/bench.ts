@@ -145,9 +145,14 @@ async function runSeries(
   return series;
 }
 
-/** The `addMs` of each `Added` line in the plugin's log (the part of ADD after start-up). */
-export function addedPhases(log: string): number[] {
-  return [...log.matchAll(/ Added .* addMs=([\d.]+)/g)].map((m) => Number(m[1]));
+/**
+ * The phases of each `Added` line in the plugin's log, by name (`allocateMs`, ..., `addMs`: the
+ * part of ADD after start-up).
+ */
+export function addedPhases(log: string): Record<string, number>[] {
+  return log.split("\n").filter((line) => / INFO Added /.test(line)).map((line) =>
+    Object.fromEntries([...line.matchAll(/ (\w+Ms)=([\d.]+)/g)].map((m) => [m[1]!, Number(m[2])]))
+  );
 }
 
 async function timeCommand(argv: string[], env: Record<string, string>, stdin: string, n: number) {
@@ -276,7 +281,8 @@ async function benchPodAddDel(
         all[label]!.del.push(...s.del);
       }
     }
-    const afterStart = addedPhases(await Deno.readTextFile(pluginLog).catch(() => ""));
+    const phases = addedPhases(await Deno.readTextFile(pluginLog).catch(() => ""));
+    const afterStart = phases.map((p) => p.addMs!).filter((ms) => ms !== undefined);
 
     console.log(`\npod-add-del: ${podCount} pods x ${rounds} rounds, sequential, via libcni (ms)`);
     console.log(row(["plugin / op", "p50", "p99", "mean"]));
@@ -306,9 +312,21 @@ async function benchPodAddDel(
           percentile(afterStart, 50).toFixed(1)
         } ms, p99 ${percentile(afterStart, 99).toFixed(1)} ms (goal p50 <= 10)`,
       );
+      const names = ["allocateMs", "vethMs", "podMs", "programMs"];
+      console.log(
+        `    p50 of each phase: ${
+          names.map((n) => `${n} ${percentile(phases.map((p) => p[n] ?? 0), 50).toFixed(1)}`)
+            .join(", ")
+        }`,
+      );
     }
     if (options.burst > 0) {
-      await burstCell(sb, node, pods, { confDir, rounds, burst: options.burst }, summary);
+      await burstCell(sb, node, pods, {
+        confDir,
+        pluginLog,
+        rounds,
+        burst: options.burst,
+      }, summary);
     }
     if (options.scalePods > 0) {
       await scaleCell(sb, node, { confDir, rounds, scalePods: options.scalePods }, summary);
@@ -316,6 +334,14 @@ async function benchPodAddDel(
   } finally {
     await sb.cleanup();
   }
+}
+
+/** The p50 of each phase of ADD, from {@linkcode addedPhases}, as one line. */
+function phaseLine(phases: Record<string, number>[]): string {
+  const names = ["allocateMs", "vethMs", "podMs", "programMs"];
+  return `p50 of each phase: ${
+    names.map((n) => `${n} ${percentile(phases.map((p) => p[n] ?? 0), 50).toFixed(1)}`).join(", ")
+  }`;
 }
 
 /**
@@ -326,9 +352,10 @@ async function burstCell(
   sb: Sandbox,
   node: SandboxNode,
   pods: SandboxPod[],
-  options: { confDir: string; rounds: number; burst: number },
+  options: { confDir: string; pluginLog: string; rounds: number; burst: number },
   summary: Summary,
 ): Promise<void> {
+  await Deno.writeTextFile(options.pluginLog, "");
   while (pods.length < options.burst) pods.push(await sb.addPod(node, `b${pods.length}`));
   const burst = pods.slice(0, options.burst);
   const plugins = [["tern", "ternbench"], ["ptp+host-local", "ptpbench"]] as const;
@@ -364,6 +391,14 @@ async function burstCell(
   const ratio = summary["burst.tern.p99"]! / summary["burst.ptp+host-local.p99"]!;
   summary["ratio.burst.p99"] = ratio;
   console.log(`  ratio p99: ${ratio.toFixed(2)}x (goal <= 2.0, no failures)`);
+  const phases = addedPhases(await Deno.readTextFile(options.pluginLog).catch(() => ""));
+  if (phases.length) {
+    console.log(
+      `  tern, ${phaseLine(phases)}, addMs ${
+        percentile(phases.map((p) => p.addMs ?? 0), 50).toFixed(1)
+      }`,
+    );
+  }
 }
 
 /**

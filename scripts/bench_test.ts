@@ -37,11 +37,11 @@ Deno.test("median() and percentile() of small series", () => {
   assertEquals(percentile([5, 1, 4, 2, 3], 99), 5);
 });
 
-Deno.test("addedPhases() reads addMs from the plugin's Added lines and nothing else", () => {
+Deno.test("addedPhases() reads the phases of the plugin's Added lines and nothing else", () => {
   const log = [
     "2026-12-04T17:00:00.000Z INFO Added component=plugin containerID=a ip=10.244.0.2 allocateMs=3.1 addMs=7.4",
     "2026-12-04T17:00:00.100Z INFO Deleted component=plugin containerID=a addMs=99",
     "2026-12-04T17:00:00.200Z INFO Added component=plugin containerID=b addMs=12",
   ].join("\n");
-  assertEquals(addedPhases(log), [7.4, 12]);
+  assertEquals(addedPhases(log), [{ allocateMs: 3.1, addMs: 7.4 }, { addMs: 12 }]);
 });

@@ -165,8 +165,26 @@ export class Dataplane implements HostDataplane {
       );
     }
     const veth = await endpointVeth(ep);
-    // Defence in depth: never delete a link that tern did not name.
-    if (veth.startsWith(VETH_PREFIX)) await this.#ip.linkDelIfExists(veth);
+    // Defence in depth: never delete a link that tern did not name. A CNI DEL has deleted the
+    // veth already: then its sysctl directory is gone too, and the `ip` exec is saved.
+    if (veth.startsWith(VETH_PREFIX) && await this.#mayExist(veth)) {
+      await this.#ip.linkDelIfExists(veth);
+    }
+  }
+
+  /**
+   * False when link `veth` surely does not exist in this namespace: its directory under
+   * `rpFilterDir` (`/proc/sys/net/ipv4/conf`, which shows the reading process's namespace) is
+   * missing. True without `rpFilterDir`, or when that cannot be told.
+   */
+  async #mayExist(veth: string): Promise<boolean> {
+    if (this.#rpFilterDir === undefined) return true;
+    try {
+      await Deno.stat(`${this.#rpFilterDir}/${veth}`);
+      return true;
+    } catch (err) {
+      return !(err instanceof Deno.errors.NotFound);
+    }
   }
 
   /**

@@ -147,6 +147,23 @@ Deno.test("removeEndpoint() derives the veth name of an endpoint that was never 
   assertEquals(calls[1]?.argv, ["ip", "link", "del", "dev", await hostVethName("abc", "eth0")]);
 });
 
+Deno.test("removeEndpoint() runs no link del for a veth whose sysctl directory is gone, one for a veth still there", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { run, calls } = fakeRunner();
+    const dataplane = new Dataplane(new Ip(run), { routeProtocol: 116, rpFilterDir: dir });
+    const gone = endpoint("10.244.1.7");
+    await dataplane.removeEndpoint(gone);
+    assertEquals(calls.length, 1, "the route and rules only: CNI DEL deleted the veth");
+    const present = endpoint("10.244.1.8");
+    await Deno.mkdir(`${dir}/${present.hostVeth}`);
+    await dataplane.removeEndpoint(present);
+    assertEquals(calls.at(-1)?.argv, ["ip", "link", "del", "dev", present.hostVeth]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("removeEndpoint() never deletes a link without tern's prefix", async () => {
   const { run, calls } = fakeRunner();
   await new Dataplane(new Ip(run), { routeProtocol: 116 }).removeEndpoint(
