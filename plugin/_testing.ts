@@ -47,7 +47,7 @@ export function fakeRunner(script: Script = () => undefined): Runner & { calls: 
 }
 
 /** One operation on the attachment's kernel objects: its name and the link or interface name. */
-export type LinkCall = [op: keyof PodLinks, arg: PodLink | string];
+export type LinkCall = [op: keyof PodLinks, arg: Omit<PodLink, "ip"> | PodLink | string];
 
 /**
  * Answers an operation: an error to throw, a boolean for `hostLinkExists`/`deleteHostVeth`, or

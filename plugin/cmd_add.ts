@@ -1,13 +1,14 @@
 /**
- * CNI ADD: the daemon allocates the pod's address, one rtnetlink request in the node's namespace
- * creates the veth pair with its pod end already in the pod's namespace (both ends or neither),
- * requests on a socket in the pod's namespace configure the /32, the gateway routes and the
- * gateway's permanent neighbour entry, then the daemon programs the host side. No subprocess.
+ * CNI ADD: while the daemon allocates the pod's address, one rtnetlink request in the node's
+ * namespace creates the veth pair with its pod end already in the pod's namespace (both ends or
+ * neither); then requests on a socket in the pod's namespace configure the /32, the gateway
+ * routes and the gateway's permanent neighbour entry, and the daemon programs the host side. No
+ * subprocess.
  * A failure undoes, in reverse order, only what this ADD created, so a retry succeeds; an
  * interface that already exists is an error and is left alone.
  * @module
  */
-import type { AllocateRequest, AllocateResponse } from "../src/api.ts";
+import type { AllocateRequest } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { errorMessage } from "../src/lib/errors.ts";
 import type { Logger } from "../src/log.ts";
@@ -49,13 +50,34 @@ export async function cmdAdd(
   };
   if (env.args.podNamespace !== undefined) request.podNamespace = env.args.podNamespace;
   if (env.args.podName !== undefined) request.podName = env.args.podName;
+  const veth = { hostVeth, hostMac, ifname: env.ifname, podMac, netns: env.netns, mtu: conf.mtu };
+  const deleteVeth: Undo = {
+    what: `delete ${hostVeth}`,
+    run: () => links.deleteHostVeth(hostVeth),
+  };
+  const phases: Record<string, number> = {};
+
+  // The daemon allocates (a durable commit) while the kernel makes the veth pair, which needs
+  // no address; both have settled before anything depends on either.
   const t0 = performance.now();
-  let alloc: AllocateResponse;
+  const allocating = daemon.allocate(request).then(
+    (alloc) => ({ alloc, allocateMs: round(performance.now() - t0) }),
+    (error: unknown) => ({ error }),
+  );
+  let vethError: unknown;
   try {
-    alloc = await daemon.allocate(request);
+    await links.addVeth(veth);
   } catch (err) {
-    throw daemonFailure(err, "allocate an address");
+    vethError = err;
   }
+  phases.vethMs = round(performance.now() - t0);
+  const allocated = await allocating;
+  if ("error" in allocated) {
+    if (vethError === undefined) await rollback([deleteVeth], log, fields);
+    throw daemonFailure(allocated.error, "allocate an address");
+  }
+  const { alloc } = allocated;
+  phases.allocateMs = allocated.allocateMs;
   log.debug("Allocated", { ...fields, ip: alloc.ip, created: alloc.created });
 
   const undo: Undo[] = [];
@@ -66,21 +88,15 @@ export async function cmdAdd(
         daemon.release({ containerID: env.containerId, ifname: env.ifname, network: conf.name }),
     });
   }
-  const link: PodLink = {
-    hostVeth,
-    hostMac,
-    ifname: env.ifname,
-    podMac,
-    netns: env.netns,
-    ip: alloc.ip,
-    mtu: conf.mtu,
-  };
-  const phases: Record<string, number> = { allocateMs: round(performance.now() - t0) };
+  if (vethError !== undefined) {
+    const failure = await vethFailure(vethError, links, veth);
+    await rollback(undo, log, fields);
+    throw failure;
+  }
+  undo.push(deleteVeth);
+  const link: PodLink = { ...veth, ip: alloc.ip };
   try {
     let t = performance.now();
-    await createVeth(links, link, undo);
-    phases.vethMs = round(performance.now() - t);
-    t = performance.now();
     try {
       await links.configurePod(link);
       phases.podMs = round(performance.now() - t);
@@ -130,26 +146,21 @@ function round(ms: number): number {
 }
 
 /**
- * Creates the veth pair, in one request that makes both ends or neither, and registers its
- * deletion in `undo`. EEXIST means the host veth or the pod's interface already exists: that is
- * reported, and nothing is registered, so the existing interface survives.
+ * What a failed veth creation means for CNI. EEXIST: the host veth or the pod's interface
+ * already exists, and is left alone (the runtime must DEL first).
  */
-async function createVeth(links: PodLinks, link: PodLink, undo: Undo[]): Promise<void> {
-  try {
-    await links.addVeth(link);
-  } catch (err) {
-    if (!(err instanceof NetlinkError)) throw err;
-    if (err.errno === EEXIST) throw await existsError(links, link);
-    throw new CniError(CniCode.IoFailure, err.message);
-  }
-  undo.push({
-    what: `delete ${link.hostVeth}`,
-    run: () => links.deleteHostVeth(link.hostVeth),
-  });
+async function vethFailure(
+  err: unknown,
+  links: PodLinks,
+  link: Omit<PodLink, "ip">,
+): Promise<unknown> {
+  if (!(err instanceof NetlinkError)) return err;
+  if (err.errno === EEXIST) return await existsError(links, link);
+  return new CniError(CniCode.IoFailure, err.message);
 }
 
 /** Which interface already exists, as a CNI error (code 4: the attachment's identity is taken). */
-async function existsError(links: PodLinks, link: PodLink): Promise<CniError> {
+async function existsError(links: PodLinks, link: Omit<PodLink, "ip">): Promise<CniError> {
   let hostExists: boolean | undefined;
   try {
     hostExists = await links.hostLinkExists(link.hostVeth);

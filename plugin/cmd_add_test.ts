@@ -80,7 +80,8 @@ Deno.test("cmdAdd() allocates, makes the veth pair and the pod side without a su
   const { links, runner, daemon, ctx } = world();
   const result = await cmdAdd(ctx, { podMac });
 
-  assertEquals(links.calls, [["addVeth", link], ["configurePod", link]]);
+  const { ip: _, ...veth } = link;
+  assertEquals(links.calls, [["addVeth", veth], ["configurePod", link]]);
   assertEquals(runner.calls, [], "no ip exec");
   assertEquals(daemon.calls, [
     ["allocate", {
@@ -110,6 +111,26 @@ Deno.test("cmdAdd() allocates, makes the veth pair and the pod side without a su
     routes: [{ dst: "0.0.0.0/0", gw: "169.254.1.1" }],
     dns: {},
   });
+});
+
+Deno.test("cmdAdd() makes the veth pair while the daemon allocates, and waits for both", async () => {
+  let vethStarted!: () => void;
+  const started = new Promise<void>((resolve) => vethStarted = resolve);
+  const links = fakePodLinks((call) => void (call[0] === "addVeth" && vethStarted()));
+  // The allocation answers only once the veth pair is under way: a plugin that waited for the
+  // allocation first would never finish.
+  const daemon = fakeDaemon({
+    allocate: () =>
+      started.then(() => ({
+        ip: "10.244.1.7",
+        podCIDR: "10.244.1.0/24",
+        gateway: "169.254.1.1",
+        created: true,
+      })),
+  });
+  const result = await cmdAdd(fakeContext(env, { links, daemon }), { podMac });
+  assertEquals(result.ips[0]?.address, "10.244.1.7/32");
+  assertEquals(links.calls.map(([op]) => op), ["addVeth", "configurePod"]);
 });
 
 Deno.test("cmdAdd() uses the config's mtu and dns and a random pod MAC by default", async () => {
@@ -205,7 +226,7 @@ Deno.test("cmdAdd() fails with code 11 naming the socket when the daemon is unre
   const err = await assertRejects(() => cmdAdd(fakeContext(env, { links, daemon })), CniError);
   assertEquals(err.code, 11);
   assertStringIncludes(err.message, "/run/tern/ternd.sock");
-  assertEquals(links.calls.length, 0);
+  assertEquals(links.calls.map(([op]) => op), ["addVeth", "deleteHostVeth"], "nothing left");
 });
 
 Deno.test("cmdAdd() fails with code 11 and a clear message when the pool is exhausted", async () => {

@@ -40,9 +40,10 @@ export interface PodLink {
 export interface PodLinks {
   /**
    * Creates the veth pair, host end up in the node's namespace, pod end in the pod's: both or
-   * neither (errno EEXIST when either name is taken).
+   * neither (errno EEXIST when either name is taken). Needs no address, and lets the event
+   * loop run meanwhile, so it can overlap the daemon's allocation.
    */
-  addVeth(link: PodLink): Promise<void>;
+  addVeth(link: Omit<PodLink, "ip">): Promise<void>;
   /** In the pod's namespace: the /32, the pod end up, the gateway routes and neighbour entry. */
   configurePod(link: PodLink): Promise<void>;
   /** Whether the node's namespace has a link named `name`. */
@@ -72,20 +73,17 @@ export class NetlinkPodLinks implements PodLinks {
     );
   }
 
-  addVeth(link: PodLink): Promise<void> {
-    return run(() => {
-      const node = this.#nodeSocket();
-      this.#netlink.withNetnsFd(link.netns, (fd) => {
-        node.request(
-          `Cannot create veth pair ${link.hostVeth}/${link.ifname}`,
-          vethAddRequest(
-            { name: link.hostVeth, mac: link.hostMac, mtu: link.mtu },
-            { name: link.ifname, mac: link.podMac, mtu: link.mtu },
-            fd,
-          ),
-        );
-      });
-    });
+  async addVeth(link: Omit<PodLink, "ip">): Promise<void> {
+    const node = this.#nodeSocket();
+    await this.#netlink.withNetnsFd(link.netns, (fd) =>
+      node.requestAsync(
+        `Cannot create veth pair ${link.hostVeth}/${link.ifname}`,
+        vethAddRequest(
+          { name: link.hostVeth, mac: link.hostMac, mtu: link.mtu },
+          { name: link.ifname, mac: link.podMac, mtu: link.mtu },
+          fd,
+        ),
+      ));
   }
 
   configurePod(link: PodLink): Promise<void> {

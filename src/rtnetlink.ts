@@ -50,6 +50,13 @@ const LIBC_SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  /** `send` on one of Deno's worker threads: the JavaScript thread goes on meanwhile. */
+  sendElsewhere: {
+    name: "send",
+    parameters: ["i32", "buffer", "usize", "i32"],
+    result: "isize",
+    nonblocking: true,
+  },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
@@ -91,6 +98,12 @@ export class NetnsStrandedError extends Error {
 export interface RouteSocket {
   /** Sends `request` and waits for its acknowledgement; throws {@linkcode NetlinkError}. */
   request(what: string, request: Uint8Array): void;
+  /**
+   * As {@linkcode RouteSocket.request}, with the kernel's work done from a worker thread, so
+   * that the event loop runs meanwhile (a daemon request in flight makes progress); rejects
+   * with {@linkcode NetlinkError}.
+   */
+  requestAsync(what: string, request: Uint8Array): Promise<void>;
   /** The index of link `name` in the socket's namespace, or undefined when there is none. */
   linkIndex(name: string): number | undefined;
 }
@@ -120,14 +133,14 @@ export class Rtnetlink {
 
   /**
    * Opens the namespace file at `path` (to pass its descriptor to the kernel, as
-   * `IFLA_NET_NS_FD`), runs `fn` with it and closes it.
+   * `IFLA_NET_NS_FD`), runs `fn` with it and closes it once `fn` has settled.
    */
-  withNetnsFd<T>(path: string, fn: (fd: number) => T): T {
+  async withNetnsFd<T>(path: string, fn: (fd: number) => Promise<T>): Promise<T> {
     const c = this.#lib.symbols;
     const fd = c.open(cPath(path), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw new NetlinkError(`Cannot open network namespace ${path}`, errno(c));
     try {
-      return fn(fd);
+      return await fn(fd);
     } finally {
       c.close(fd);
     }
@@ -155,15 +168,24 @@ class Socket implements RouteSocket {
   }
 
   request(what: string, request: Uint8Array): void {
-    const answers = this.#exchange(what, request);
-    const ack = answers.find((a) => a.kind === "ack");
-    if (ack === undefined) throw new NetlinkError(what, 0, "no acknowledgement");
-    if (ack.errno !== 0) throw new NetlinkError(what, ack.errno, ack.message);
+    const seq = this.#send(what, request);
+    acknowledged(what, this.#receive(what, seq));
+  }
+
+  async requestAsync(what: string, request: Uint8Array): Promise<void> {
+    const c = this.#c;
+    const seq = this.#number(request);
+    const sent = Number(await c.sendElsewhere(this.#fd, request, BigInt(request.length), 0));
+    // errno is the worker thread's; a failed send did not reach the kernel, so sending again
+    // here is safe and tells why.
+    if (sent !== request.length) this.#send(what, request);
+    acknowledged(what, this.#receive(what, seq));
   }
 
   linkIndex(name: string): number | undefined {
     const what = `Cannot look up link ${name}`;
-    const answers = this.#exchange(what, linkGetRequest(name));
+    const request = linkGetRequest(name);
+    const answers = this.#receive(what, this.#send(what, request));
     const link = answers.find((a) => a.kind === "link");
     if (link !== undefined) return link.index;
     const ack = answers.find((a) => a.kind === "ack");
@@ -171,17 +193,29 @@ class Socket implements RouteSocket {
     throw new NetlinkError(what, ack?.errno ?? 0, ack?.message ?? "no answer");
   }
 
-  /**
-   * Sends and reads until the acknowledgement. rtnetlink handles a request inside `send()`, so
-   * the answer is already queued when it returns: the reads never wait.
-   */
-  #exchange(what: string, request: Uint8Array): Answer[] {
-    const c = this.#c;
+  /** Gives `request` the next sequence number, and returns it. */
+  #number(request: Uint8Array): number {
     const seq = this.#seq = (this.#seq + 1) >>> 0;
     setSequence(request, seq);
+    return seq;
+  }
+
+  /** Numbers and sends `request` from this thread; returns its sequence number. */
+  #send(what: string, request: Uint8Array): number {
+    const c = this.#c;
+    const seq = this.#number(request);
     if (Number(c.send(this.#fd, request, BigInt(request.length), 0)) !== request.length) {
       throw new NetlinkError(what, errno(c), "send failed");
     }
+    return seq;
+  }
+
+  /**
+   * Reads until the acknowledgement of `seq`. rtnetlink handles a request inside `send()`, so
+   * the answer is already queued when it returns: the reads never wait.
+   */
+  #receive(what: string, seq: number): Answer[] {
+    const c = this.#c;
     const answers: Answer[] = [];
     for (;;) {
       const n = Number(c.recv(this.#fd, this.#buf, BigInt(this.#buf.length), MSG_DONTWAIT));
@@ -191,6 +225,13 @@ class Socket implements RouteSocket {
       if (got.some((a) => a.kind === "ack")) return answers;
     }
   }
+}
+
+/** Throws unless `answers` hold a successful acknowledgement. */
+function acknowledged(what: string, answers: Answer[]): void {
+  const ack = answers.find((a) => a.kind === "ack");
+  if (ack === undefined) throw new NetlinkError(what, 0, "no acknowledgement");
+  if (ack.errno !== 0) throw new NetlinkError(what, ack.errno, ack.message);
 }
 
 function openSocket(c: Libc): number {
