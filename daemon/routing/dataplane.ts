@@ -73,6 +73,7 @@ export class Dataplane implements HostDataplane {
   readonly #rulesFor: (ep: LocalEndpoint) => Rule[];
   readonly #echo: EchoFilter | undefined;
   readonly #rpFilterDir: string | undefined;
+  readonly #perPodRules: boolean;
 
   /**
    * `options.routeProtocol` marks tern's routes and rules; `options.endpoints` (default: a
@@ -81,7 +82,8 @@ export class Dataplane implements HostDataplane {
    * learns what is applied, so that `ip monitor` echoes trigger no pass; `options.ipForwardPath` (default {@linkcode IP_FORWARD_PATH}) is injectable so tests never
    * touch the real switch; `options.rpFilterDir` (the daemon passes {@linkcode IPV4_CONF_DIR};
    * default: none, nothing written) is where each programmed veth gets strict reverse-path
-   * filtering.
+   * filtering; `options.perPodRules` (default true) is false when no pod can have rules (no
+   * egress tables), so that a release after the veth is gone runs no `ip` at all.
    */
   constructor(
     ip: Ip,
@@ -92,6 +94,7 @@ export class Dataplane implements HostDataplane {
       echo?: EchoFilter;
       ipForwardPath?: string;
       rpFilterDir?: string;
+      perPodRules?: boolean;
     },
   ) {
     this.#ip = ip;
@@ -101,6 +104,7 @@ export class Dataplane implements HostDataplane {
     this.#echo = options.echo;
     this.#rpFilterDir = options.rpFilterDir;
     this.#rulesFor = options.rulesFor ?? (() => []);
+    this.#perPodRules = options.perPodRules ?? true;
   }
 
   /** The registry of programmed endpoints this dataplane keeps up to date. */
@@ -158,18 +162,22 @@ export class Dataplane implements HostDataplane {
    */
   async removeEndpoint(ep: Endpoint): Promise<void> {
     this.#endpoints.remove(ep);
-    const { failed } = await this.#apply(renderEndpointRemoval(ep.ip, this.#proto));
-    if (failed.length > 0) {
-      throw new Error(
-        `Cannot remove endpoint ${ep.ip}: ${failed.map((f) => `${f.line}: ${f.error}`).join("; ")}`,
-      );
-    }
     const veth = await endpointVeth(ep);
-    // Defence in depth: never delete a link that tern did not name. A CNI DEL has deleted the
-    // veth already: then its sysctl directory is gone too, and the `ip` exec is saved.
-    if (veth.startsWith(VETH_PREFIX) && await this.#mayExist(veth)) {
-      await this.#ip.linkDelIfExists(veth);
+    // A CNI DEL has deleted the veth already (its sysctl directory is gone too): the kernel took
+    // the host route with it, and without egress tables there were no rules: no `ip` exec.
+    const vethGone = veth.startsWith(VETH_PREFIX) && !await this.#mayExist(veth);
+    if (!vethGone || this.#perPodRules) {
+      const { failed } = await this.#apply(renderEndpointRemoval(ep.ip, this.#proto));
+      if (failed.length > 0) {
+        throw new Error(
+          `Cannot remove endpoint ${ep.ip}: ${
+            failed.map((f) => `${f.line}: ${f.error}`).join("; ")
+          }`,
+        );
+      }
     }
+    // Defence in depth: never delete a link that tern did not name.
+    if (veth.startsWith(VETH_PREFIX) && !vethGone) await this.#ip.linkDelIfExists(veth);
   }
 
   /**

@@ -164,6 +164,26 @@ Deno.test("removeEndpoint() runs no link del for a veth whose sysctl directory i
   }
 });
 
+Deno.test("removeEndpoint() runs no ip at all for a veth that is gone when no pod can have rules", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { run, calls } = fakeRunner();
+    const dataplane = new Dataplane(new Ip(run), {
+      routeProtocol: 116,
+      rpFilterDir: dir,
+      perPodRules: false,
+    });
+    await dataplane.removeEndpoint(endpoint("10.244.1.7"));
+    assertEquals(calls.length, 0, "the kernel took the route with the veth");
+    const present = endpoint("10.244.1.8");
+    await Deno.mkdir(`${dir}/${present.hostVeth}`);
+    await dataplane.removeEndpoint(present);
+    assertEquals(calls.length, 2, "a veth still there: its route and rules, then the veth");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("removeEndpoint() never deletes a link without tern's prefix", async () => {
   const { run, calls } = fakeRunner();
   await new Dataplane(new Ip(run), { routeProtocol: 116 }).removeEndpoint(

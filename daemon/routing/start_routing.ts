@@ -66,6 +66,7 @@ export function hostDataplane(
     rulesFor: (ep) => endpointRules(ep, { routing: config.routing, podCIDRs: localCIDRs(), pod }),
     ...(options.ipForwardPath !== undefined ? { ipForwardPath: options.ipForwardPath } : {}),
     rpFilterDir: options.rpFilterDir ?? IPV4_CONF_DIR,
+    perPodRules: config.routing.egressTables.length > 0,
   });
   return {
     dataplane,
