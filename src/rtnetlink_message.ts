@@ -41,6 +41,7 @@ const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_LINKINFO = 18;
+const IFLA_GROUP = 27;
 const IFLA_NET_NS_FD = 28;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
@@ -195,6 +196,14 @@ export function linkUpRequest(index: number): Uint8Array {
   return message(RTM_NEWLINK, 0, ifinfomsg({ index, up: true }), []);
 }
 
+/** `ip link set dev NAME group GROUP`: ENODEV when there is no such link. */
+export function linkGroupRequest(name: string, group: number): Uint8Array {
+  return message(RTM_NEWLINK, 0, ifinfomsg(), [
+    [IFLA_IFNAME, cString(name)],
+    [IFLA_GROUP, u32(group)],
+  ]);
+}
+
 /** `ip link del NAME`: ENODEV when there is none. */
 export function linkDelRequest(name: string): Uint8Array {
   return message(RTM_DELLINK, 0, ifinfomsg(), [[IFLA_IFNAME, cString(name)]]);
@@ -216,11 +225,13 @@ export function addressAddRequest(index: number, ip: string, prefix: number): Ui
 
 /**
  * `ip route add DST/32 dev INDEX scope link` (no `via`), or `ip route add default via GW dev
- * INDEX` (with `via`), in the main table.
+ * INDEX` (with `via`), in the main table; `route.protocol` (default `boot`, what `ip` writes)
+ * marks whose it is, and `options.replace` makes it `ip route replace`.
  */
 export function routeAddRequest(
   index: number,
-  route: { dst: string; prefix: number; via?: string },
+  route: { dst: string; prefix: number; via?: string; protocol?: number },
+  options: { replace?: boolean } = {},
 ): Uint8Array {
   const head = new Uint8Array(RTMSG_LEN);
   head.set([
@@ -229,7 +240,7 @@ export function routeAddRequest(
     0, // rtm_src_len
     0, // rtm_tos
     RT_TABLE_MAIN,
-    RTPROT_BOOT,
+    route.protocol ?? RTPROT_BOOT,
     route.via === undefined ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE,
     RTN_UNICAST,
   ]);
@@ -237,7 +248,8 @@ export function routeAddRequest(
   if (route.prefix > 0) attrs.push([RTA_DST, ipv4Bytes(route.dst)]);
   if (route.via !== undefined) attrs.push([RTA_GATEWAY, ipv4Bytes(route.via)]);
   attrs.push([RTA_OIF, u32(index)]);
-  return message(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, head, attrs);
+  const flags = NLM_F_CREATE | (options.replace ? NLM_F_REPLACE : NLM_F_EXCL);
+  return message(RTM_NEWROUTE, flags, head, attrs);
 }
 
 /** `ip neigh replace IP lladdr MAC dev INDEX nud permanent`. */

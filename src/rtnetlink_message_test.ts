@@ -3,6 +3,7 @@ import {
   addressAddRequest,
   ipv4Bytes,
   linkDelRequest,
+  linkGroupRequest,
   macBytes,
   neighbourReplaceRequest,
   parseAnswers,
@@ -114,6 +115,20 @@ Deno.test("the pod side's requests carry the index, the /32, the routes and the 
     2,
     macBytes("ee:ee:ee:00:00:01"),
   ]]);
+
+  const replace = routeAddRequest(5, { dst: "10.244.1.7", prefix: 32, protocol: 116 }, {
+    replace: true,
+  });
+  assertEquals(header(replace), {
+    len: replace.length,
+    type: RTM_NEWROUTE,
+    flags: 0x1 | 0x4 | 0x400 | 0x100,
+  });
+  assertEquals([...replace.subarray(16, 28)], [2, 32, 0, 0, 254, 116, 253, 1, 0, 0, 0, 0]);
+
+  const group = linkGroupRequest("tern0", 7);
+  assertEquals(header(group).type, RTM_NEWLINK);
+  assertEquals(attrs(group.subarray(32)), [[3, text("tern0")], [27, u32(7)]]);
 
   const del = linkDelRequest("tern0");
   assertEquals(header(del).type, RTM_DELLINK);

@@ -15,6 +15,7 @@ import type { Ip } from "../../src/ip.ts";
 import { errorMessage } from "../../src/lib/errors.ts";
 import { hostVethName, VETH_PREFIX } from "../../src/names.ts";
 import { applyLines, type ApplyResult } from "../../src/batch_apply.ts";
+import type { HostNetlink } from "../../src/host_netlink.ts";
 import { type LocalEndpoint, LocalEndpoints, toLocalEndpoint } from "../../src/local_endpoints.ts";
 import type { EchoFilter } from "./monitor_echo.ts";
 import { desiredHostRoutes } from "../../src/routing/host_routes.ts";
@@ -74,6 +75,7 @@ export class Dataplane implements HostDataplane {
   readonly #echo: EchoFilter | undefined;
   readonly #rpFilterDir: string | undefined;
   readonly #perPodRules: boolean;
+  readonly #netlink: HostNetlink | undefined;
 
   /**
    * `options.routeProtocol` marks tern's routes and rules; `options.endpoints` (default: a
@@ -83,7 +85,9 @@ export class Dataplane implements HostDataplane {
    * touch the real switch; `options.rpFilterDir` (the daemon passes {@linkcode IPV4_CONF_DIR};
    * default: none, nothing written) is where each programmed veth gets strict reverse-path
    * filtering; `options.perPodRules` (default true) is false when no pod can have rules (no
-   * egress tables), so that a release after the veth is gone runs no `ip` at all.
+   * egress tables), so that a release after the veth is gone runs no `ip` at all;
+   * `options.netlink` (default: none, everything through `ip`) writes the host route of an
+   * endpoint without rules in-process, saving ADD an exec.
    */
   constructor(
     ip: Ip,
@@ -95,6 +99,7 @@ export class Dataplane implements HostDataplane {
       ipForwardPath?: string;
       rpFilterDir?: string;
       perPodRules?: boolean;
+      netlink?: HostNetlink;
     },
   ) {
     this.#ip = ip;
@@ -105,6 +110,7 @@ export class Dataplane implements HostDataplane {
     this.#rpFilterDir = options.rpFilterDir;
     this.#rulesFor = options.rulesFor ?? (() => []);
     this.#perPodRules = options.perPodRules ?? true;
+    this.#netlink = options.netlink;
   }
 
   /** The registry of programmed endpoints this dataplane keeps up to date. */
@@ -137,11 +143,12 @@ export class Dataplane implements HostDataplane {
     }
     const local = toLocalEndpoint(ep);
     const previous = this.#endpoints.upsert(local);
-    const lines = [
-      ...desiredHostRoutes([local]).map((r) => renderRouteReplace(r, this.#proto)),
-      ...this.#rulesFor(local).map((r) => renderRuleAdd(r, this.#proto)),
-    ];
-    const { failed } = await this.#apply(lines);
+    const routes = desiredHostRoutes([local]).map((r) => renderRouteReplace(r, this.#proto));
+    const rules = this.#rulesFor(local).map((r) => renderRuleAdd(r, this.#proto));
+    const lines = [...routes, ...rules];
+    const { failed } = this.#netlink !== undefined && rules.length === 0
+      ? this.#replaceRoute(ep, routes)
+      : await this.#apply(lines);
     if (failed.length === 0) return;
     if (previous === undefined) {
       // Roll back what did apply (the lines run on past a failure); the reconciler would
@@ -215,6 +222,18 @@ export class Dataplane implements HostDataplane {
   async hostVeths(): Promise<Set<string>> {
     const links = await this.#ip.json<{ ifname: string }>(["link", "show"]);
     return new Set(links.map((l) => l.ifname).filter((n) => n.startsWith(VETH_PREFIX)));
+  }
+
+  /** The endpoint's host route over rtnetlink, reported as {@linkcode applyLines} would. */
+  #replaceRoute(ep: Endpoint, lines: string[]): Pick<ApplyResult, "failed"> {
+    this.#echo?.expect(lines);
+    try {
+      this.#netlink!.replaceHostRoute(ep.ip, ep.hostVeth, this.#proto);
+      return { failed: [] };
+    } catch (err) {
+      this.#echo?.forget(lines);
+      return { failed: [{ index: 0, line: lines[0] ?? "", error: errorMessage(err) }] };
+    }
   }
 
   async #apply(lines: string[]): Promise<ApplyResult> {
