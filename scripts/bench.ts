@@ -329,7 +329,12 @@ async function benchPodAddDel(
       }, summary);
     }
     if (options.scalePods > 0) {
-      await scaleCell(sb, node, { confDir, rounds, scalePods: options.scalePods }, summary);
+      await scaleCell(sb, node, {
+        confDir,
+        pluginLog,
+        rounds,
+        scalePods: options.scalePods,
+      }, summary);
     }
   } finally {
     await sb.cleanup();
@@ -408,21 +413,32 @@ async function burstCell(
 async function scaleCell(
   sb: Sandbox,
   node: SandboxNode,
-  options: { confDir: string; rounds: number; scalePods: number },
+  options: { confDir: string; pluginLog: string; rounds: number; scalePods: number },
   summary: Summary,
 ): Promise<void> {
+  /** The ADD times of one sequential series, and the phases the plugin logged for it. */
+  const measure = async (pods: SandboxPod[]) => {
+    await Deno.writeTextFile(options.pluginLog, "");
+    const { add } = await runSeries(sb, node, pods, common);
+    return { add, phases: addedPhases(await Deno.readTextFile(options.pluginLog)) };
+  };
   const measured: SandboxPod[] = [];
   for (let i = 0; i < 10; i++) measured.push(await sb.addPod(node, `m${i}`));
   const others: SandboxPod[] = [];
   for (let i = 0; i < options.scalePods - 10; i++) others.push(await sb.addPod(node, `o${i}`));
   const common = { net: "ternbench", confDir: options.confDir };
   const few: number[] = [], many: number[] = [];
+  const fewPhases: Record<string, number>[] = [], manyPhases: Record<string, number>[] = [];
   for (let r = 0; r < options.rounds; r++) {
-    few.push(...(await runSeries(sb, node, measured, common)).add);
+    const small = await measure(measured);
+    few.push(...small.add);
+    fewPhases.push(...small.phases);
     const bg = { ...common, net: "ternbench", concurrency: 4 };
     const up = await runBulk(sb, node, others, { ...bg, verb: "add" });
     if (up.failures.length) throw new Error(`scale: background ADD: ${up.failures[0]}`);
-    many.push(...(await runSeries(sb, node, measured, common)).add);
+    const big = await measure(measured);
+    many.push(...big.add);
+    manyPhases.push(...big.phases);
     const down = await runBulk(sb, node, others, { ...bg, verb: "del" });
     if (down.failures.length) throw new Error(`scale: background DEL: ${down.failures[0]}`);
   }
@@ -437,6 +453,8 @@ async function scaleCell(
       ratio.toFixed(2)
     }x (goal <= 1.1)`,
   );
+  console.log(`  10 pods, ${phaseLine(fewPhases)}`);
+  console.log(`  ${options.scalePods} pods, ${phaseLine(manyPhases)}`);
 }
 
 async function benchPluginStartup(tern: string, summary: Summary): Promise<void> {
