@@ -94,7 +94,10 @@ export class NetnsStrandedError extends Error {
   }
 }
 
-/** One rtnetlink socket: requests answered by an acknowledgement. */
+/**
+ * One rtnetlink socket: requests answered by an acknowledgement, one at a time (a request that
+ * is still waiting in {@linkcode RouteSocket.requestAsync} must not share its socket).
+ */
 export interface RouteSocket {
   /** Sends `request` and waits for its acknowledgement; throws {@linkcode NetlinkError}. */
   request(what: string, request: Uint8Array): void;
@@ -177,9 +180,9 @@ class Socket implements RouteSocket {
     const seq = this.#number(request);
     const sent = Number(await c.sendElsewhere(this.#fd, request, BigInt(request.length), 0));
     // errno is the worker thread's; a failed send did not reach the kernel, so sending again
-    // here is safe and tells why.
-    if (sent !== request.length) this.#send(what, request);
-    acknowledged(what, this.#receive(what, seq));
+    // here (under a new number) is safe and tells why if it fails too.
+    const answered = sent === request.length ? seq : this.#send(what, request);
+    acknowledged(what, this.#receive(what, answered));
   }
 
   linkIndex(name: string): number | undefined {
