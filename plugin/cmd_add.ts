@@ -3,9 +3,8 @@
  * namespace creates the veth pair with its pod end already in the pod's namespace (both ends or
  * neither); then requests on a socket in the pod's namespace configure the /32, the gateway
  * routes and the gateway's permanent neighbour entry, and the daemon programs the host side. No
- * subprocess.
- * A failure undoes, in reverse order, only what this ADD created, so a retry succeeds; an
- * interface that already exists is an error and is left alone.
+ * subprocess. A failure undoes, in reverse order, only what this ADD created, so a retry
+ * succeeds; an interface that already exists is an error and is left alone.
  * @module
  */
 import type { AllocateRequest } from "../src/api.ts";
