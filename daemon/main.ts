@@ -32,6 +32,8 @@ import { type IpamPart, startIpam } from "./ipam/start_ipam.ts";
 import { DaemonMetrics } from "./metrics/daemon_metrics.ts";
 import { startMetrics } from "./metrics/start_metrics.ts";
 import { type PolicyPart, startPolicy } from "./policy/start_policy.ts";
+import { RtnetlinkHost } from "../src/host_netlink.ts";
+import { Rtnetlink } from "../src/rtnetlink.ts";
 import { hostDataplane, type RoutingPart, startRouting } from "./routing/start_routing.ts";
 import { listenForStop } from "./stop_signals.ts";
 
@@ -52,6 +54,11 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     // Before touching state or the kernel: a live daemon owns both.
     if (await probeSocket(config.socket) === "live") throw new SocketInUseError(config.socket);
     const ip = new Ip(options.runner ?? denoRunner);
+    // ADD's host route and ready mark over rtnetlink in-process, when `ip` is the real one (a
+    // test that fakes `ip` fakes the kernel: it gets no real sockets).
+    const netlink = options.runner === undefined ? new Rtnetlink() : undefined;
+    if (netlink !== undefined) stack.defer(() => netlink.close());
+    const hostNetlink = netlink && new RtnetlinkHost(netlink);
     const nft = new Nft(options.nftRunner ?? options.runner ?? denoRunner);
     const endpoints = new LocalEndpoints();
     // Served at once: status says what start-up waits for; other requests wait for the parts.
@@ -77,6 +84,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const { state, pools } = cluster;
     const host = hostDataplane(config, {
       ip,
+      netlink: hostNetlink,
       endpoints,
       state,
       podCIDRs: pools.podCIDRs,
@@ -114,6 +122,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const policy = stack.push(
       await startPolicy(config, {
         ip,
+        netlink: hostNetlink,
         nft,
         endpoints,
         cluster: config.cluster !== undefined ? state : undefined,

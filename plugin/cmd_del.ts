@@ -34,20 +34,17 @@ function daemonAway(err: unknown): boolean {
 
 /** Runs DEL; resolves when the attachment is gone, throws a {@linkcode CniError} otherwise. */
 export async function cmdDel(ctx: CommandContext<DelEnv>, options: DelOptions = {}): Promise<void> {
-  const { env, conf, ip, daemon, log } = ctx;
+  const { env, conf, links, daemon, log } = ctx;
   const hostVeth = await hostVethName(env.containerId, env.ifname);
   const fields = { containerID: env.containerId, ifname: env.ifname, hostVeth };
   let vethFailure: CniError | undefined;
   let daemonError: CniError | undefined;
 
   try {
-    const deleted = await ip.linkDelIfExists(hostVeth);
+    const deleted = await links.deleteHostVeth(hostVeth);
     if (deleted) log.debug("Deleted host veth", fields);
   } catch (err) {
-    vethFailure = new CniError(
-      CniCode.IoFailure,
-      `Cannot delete host veth ${hostVeth}: ${errorMessage(err)}`,
-    );
+    vethFailure = new CniError(CniCode.IoFailure, errorMessage(err));
   }
 
   let released: ReleaseResponse | undefined;

@@ -1,12 +1,14 @@
 /**
  * The CNI plugin role's entry point: wires the real edges (process environment, stdin, stdout,
- * `Deno.Command`, the daemon's Unix socket, stderr or file logging) into {@linkcode runSkel}.
+ * `Deno.Command`, rtnetlink sockets, the daemon's Unix socket, stderr or file logging) into {@linkcode runSkel}.
  * Its module graph is kept to `src/` files without dependencies: it runs on every pod's start.
  * @module
  */
 import { DaemonClient } from "../src/daemon_client.ts";
 import { concatBytes } from "../src/lib/bytes.ts";
 import { createLogger } from "../src/log.ts";
+import { NetlinkPodLinks } from "../src/pod_links.ts";
+import { Rtnetlink } from "../src/rtnetlink.ts";
 import { denoRunner } from "../src/runner.ts";
 import { runSkel } from "./skel.ts";
 
@@ -47,6 +49,8 @@ export function runPlugin(): Promise<number> {
       while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
     },
     runner: denoRunner,
+    // libc is loaded and sockets opened only when ADD or DEL first uses them.
+    podLinks: new NetlinkPodLinks(new Rtnetlink()),
     // Each request says its command and the time so far: the daemon measures the command.
     daemon: (socketPath, options) =>
       new DaemonClient(socketPath, { ...options, cniCommand: Deno.env.get("CNI_COMMAND") }),

@@ -1,8 +1,9 @@
 /**
  * The CNI protocol plumbing, in one place, like libcni's `skel`: read the environment and stdin,
  * validate them, dispatch to the command, print the result or the spec's error JSON on stdout
- * and return the exit code. Every edge (env, stdin, stdout, the `ip` runner, the daemon client,
- * the netns check, the logger) is injected, so the whole protocol is tested without root.
+ * and return the exit code. Every edge (env, stdin, stdout, the `ip` runner, the attachment's
+ * kernel objects, the daemon client, the netns check, the logger) is injected, so the whole
+ * protocol is tested without root.
  * @module
  */
 import { CniCode, CniError } from "../src/cni_error.ts";
@@ -10,6 +11,7 @@ import type { DaemonApi } from "../src/daemon_client.ts";
 import { Ip } from "../src/ip.ts";
 import { errorMessage } from "../src/lib/errors.ts";
 import type { Level, Logger } from "../src/log.ts";
+import type { PodLinks } from "../src/pod_links.ts";
 import type { Runner } from "../src/runner.ts";
 import { CNI_SPEC_VERSION, SUPPORTED_CNI_VERSIONS } from "../src/version.ts";
 import type { CommandContext } from "./_context.ts";
@@ -31,8 +33,10 @@ export interface PluginIo {
   readStdin(): Promise<Uint8Array | string>;
   /** Writes to stdout, which carries only the result or the error JSON. */
   writeStdout(text: string): void;
-  /** Runs `ip` and `nsenter`. */
+  /** Runs `ip` and `nsenter` (CHECK's queries). */
   runner: Runner;
+  /** Makes and removes the attachment's kernel objects (ADD, DEL). */
+  podLinks: PodLinks;
   /** A daemon client for the config's socket. */
   daemon(socketPath: string, options: { timeoutMs?: number }): DaemonApi;
   /** Whether a netns path exists. */
@@ -103,7 +107,7 @@ export async function runSkel(io: PluginIo): Promise<number> {
       conf.daemonSocket,
       conf.daemonTimeoutMs === undefined ? {} : { timeoutMs: conf.daemonTimeoutMs },
     );
-    const base = { conf, ip: new Ip(io.runner), daemon, log };
+    const base = { conf, ip: new Ip(io.runner), links: io.podLinks, daemon, log };
     const ctx = <E>(e: E): CommandContext<E> => ({ ...base, env: e });
 
     switch (env.command) {

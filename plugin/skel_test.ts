@@ -2,7 +2,7 @@ import { assertEquals, assertStringIncludes } from "../test/assert.ts";
 import type { DaemonApi } from "../src/daemon_client.ts";
 import { DaemonUnavailableError } from "../src/daemon_client.ts";
 import type { Level } from "../src/log.ts";
-import { fakeDaemon, fakeRunner, memoryLogger } from "./_testing.ts";
+import { fakeDaemon, fakePodLinks, fakeRunner, memoryLogger } from "./_testing.ts";
 import { type PluginIo, runSkel } from "./skel.ts";
 
 interface Run {
@@ -16,7 +16,12 @@ interface Run {
 async function run(
   env: Record<string, string>,
   stdin: string | Uint8Array,
-  options: { daemon?: DaemonApi; netnsExists?: boolean; runner?: PluginIo["runner"] } = {},
+  options: {
+    daemon?: DaemonApi;
+    netnsExists?: boolean;
+    runner?: PluginIo["runner"];
+    links?: PluginIo["podLinks"];
+  } = {},
 ): Promise<Run> {
   let stdout = "";
   const sockets: Run["sockets"] = [];
@@ -27,6 +32,7 @@ async function run(
     readStdin: () => Promise.resolve(stdin),
     writeStdout: (text) => void (stdout += text),
     runner: options.runner ?? fakeRunner(),
+    podLinks: options.links ?? fakePodLinks(),
     daemon: (socketPath, opts) => {
       sockets.push({ socketPath, options: opts });
       return options.daemon ?? fakeDaemon();
@@ -109,7 +115,7 @@ Deno.test("runSkel() answers an unsupported version's error in the newest versio
 Deno.test("runSkel() prints nothing for a successful DEL, even without a netns", async () => {
   const { CNI_NETNS: _, ...noNetns } = attach;
   const out = await run({ CNI_COMMAND: "DEL", ...noNetns }, conf(), {
-    runner: fakeRunner(() => ({ code: 1, stderr: "Cannot find device" })),
+    links: fakePodLinks(() => false),
   });
   assertEquals([out.code, out.stdout], [0, ""]);
 });
@@ -140,13 +146,13 @@ Deno.test("runSkel() maps an unreachable daemon on STATUS to code 50 and logs th
 });
 
 Deno.test("runSkel() turns an unexpected failure into code 5 on stdout", async () => {
-  const runner = () => Promise.reject(new Error("Cannot spawn: resource busy"));
+  const links = fakePodLinks(() => new Error("Cannot load libc.so.6: not found"));
   const daemon = fakeDaemon();
-  const out = await run({ CNI_COMMAND: "ADD", ...attach }, conf(), { daemon, runner });
+  const out = await run({ CNI_COMMAND: "ADD", ...attach }, conf(), { daemon, links });
   assertEquals(JSON.parse(out.stdout), {
     cniVersion: "1.1.0",
     code: 5,
-    msg: "Unexpected failure: Cannot spawn: resource busy",
+    msg: "Unexpected failure: Cannot load libc.so.6: not found",
   });
   assertEquals(daemon.calls.map(([m]) => m), ["allocate", "release"]);
 });

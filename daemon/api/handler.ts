@@ -242,18 +242,27 @@ export function createHandler(deps: HandlerDeps): Handler {
         }`,
       );
     }
-    const endpoint = await lock.run(async () => {
+    const { endpoint, programming } = await lock.run(async () => {
       const current = await ipam.get(body);
       if (!current) throw new IpamNotFoundError(body);
       ipam.checkOwns(current, body);
       await dataplane.programEndpoint({ ...current, hostVeth: body.hostVeth });
-      return await ipam.markProgrammed(body, body);
+      // The endpoint is registered: its policy is in the next transaction, which runs while
+      // the record's durable commit does; the answer waits for both.
+      const programming = deps.policy?.programmed(body.hostVeth).then(
+        (state) => ({ state }),
+        (error: unknown) => ({ error }),
+      );
+      // `programming` never rejects: left behind by a failed commit, it is no unhandled error.
+      return { endpoint: await ipam.markProgrammed(body, body), programming };
     });
-    // The endpoint is registered: its policy is in the next transaction. Answer only once that
-    // is in the kernel (outside the lock, so other ADDs are programmed meanwhile).
+    // Answer only once the policy is in the kernel (outside the lock, so other ADDs are
+    // programmed meanwhile).
     let policy: Endpoint["policy"] = "off";
-    if (deps.policy) {
-      const programmed = await deps.policy.programmed(endpoint.hostVeth);
+    if (programming !== undefined) {
+      const settled = await programming;
+      if ("error" in settled) throw settled.error;
+      const programmed = settled.state;
       policy = programmed.state === "ready" ? "ready" : "pending";
       if (programmed.state === "pending") {
         log.warn("Programmed endpoint, its veth held closed", {

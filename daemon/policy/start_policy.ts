@@ -12,6 +12,7 @@ import { affectsPolicy, PolicyLabelKeys } from "./policy_triggers.ts";
 import { ClusterState } from "../../src/cluster/state.ts";
 import { PolicyChanges } from "../../src/policy/policy_changes.ts";
 import { FilesSource } from "../../src/cluster/files_source.ts";
+import type { HostNetlink } from "../../src/host_netlink.ts";
 import type { Ip } from "../../src/ip.ts";
 import type { Logger } from "../../src/log.ts";
 import type { Nft } from "../../src/nft.ts";
@@ -24,7 +25,7 @@ import type { LocalEndpoints } from "../../src/local_endpoints.ts";
 import { PolicyManager, type PolicyManagerDeps } from "./policy_manager.ts";
 import { managedPolicy, type PolicyService } from "./policy_service.ts";
 import { readLogger, startFeed } from "../cluster/start_cluster.ts";
-import { IpVethGroups } from "./veth_groups.ts";
+import { IpVethGroups, NetlinkVethGroups } from "./veth_groups.ts";
 
 /**
  * A cluster or `policy.dir` change asks for a policy run this soon: its source already waited
@@ -46,6 +47,8 @@ export async function startPolicy(
   config: DaemonConfig,
   context: {
     ip: Ip;
+    /** Sets the ready marks in-process; default: through `ip`. */
+    netlink?: HostNetlink | undefined;
     nft: Nft;
     endpoints: LocalEndpoints;
     /** The cluster state, when a cluster source is configured. */
@@ -92,7 +95,9 @@ export async function startPolicy(
     const manager = new PolicyManager({
       nft,
       delta: () => changes.take(),
-      groups: new IpVethGroups(ip),
+      groups: context.netlink !== undefined
+        ? new NetlinkVethGroups(new IpVethGroups(ip), context.netlink)
+        : new IpVethGroups(ip),
       ...(generation !== undefined ? { generation } : {}),
       ...(context.onApply !== undefined ? { onApply: context.onApply } : {}),
       log,

@@ -12,6 +12,7 @@ import { nodesWithBlocks } from "../../src/routing/block_routes.ts";
 import type { RoutingStatus } from "../../src/api.ts";
 import type { ClusterState } from "../../src/cluster/state.ts";
 import { type Clock, realClock, type TimerHandle } from "../../src/clock.ts";
+import type { HostNetlink } from "../../src/host_netlink.ts";
 import type { Ip } from "../../src/ip.ts";
 import type { Logger } from "../../src/log.ts";
 import { affectsRouting } from "../cluster/cluster_triggers.ts";
@@ -48,13 +49,15 @@ export function hostDataplane(
   config: DaemonConfig,
   context: {
     ip: Ip;
+    /** Writes ADD's host route in-process; default: through `ip`. */
+    netlink?: HostNetlink | undefined;
     endpoints: LocalEndpoints;
     state: ClusterState;
     podCIDRs: readonly string[];
     options: DaemonOptions;
   },
 ): HostDataplane {
-  const { ip, endpoints, state, options } = context;
+  const { ip, endpoints, state, options, netlink } = context;
   let localCIDRs = (): readonly string[] => context.podCIDRs;
   const echo = new EchoFilter(config.routeProtocol);
   const pod = (namespace: string, name: string): PodMetadata | undefined =>
@@ -66,6 +69,8 @@ export function hostDataplane(
     rulesFor: (ep) => endpointRules(ep, { routing: config.routing, podCIDRs: localCIDRs(), pod }),
     ...(options.ipForwardPath !== undefined ? { ipForwardPath: options.ipForwardPath } : {}),
     rpFilterDir: options.rpFilterDir ?? IPV4_CONF_DIR,
+    perPodRules: config.routing.egressTables.length > 0,
+    ...(netlink !== undefined ? { netlink } : {}),
   });
   return {
     dataplane,

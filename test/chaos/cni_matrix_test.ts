@@ -1,5 +1,5 @@
 import { assertEquals } from "../assert.ts";
-import { fakeDaemon, fakeRunner } from "../../plugin/_testing.ts";
+import { fakeDaemon, fakePodLinks, fakeRunner } from "../../plugin/_testing.ts";
 import { runSkel } from "../../plugin/skel.ts";
 import { silentLogger } from "../../src/log.ts";
 import { type CniCase, cniMatrix, judge, matrixSize, type Outcome } from "./cni_matrix.ts";
@@ -15,18 +15,24 @@ const TARGET = {
 async function runFake(c: CniCase): Promise<Outcome> {
   const daemon = fakeDaemon();
   const runner = fakeRunner();
+  const links = fakePodLinks();
   let stdout = "";
   const exitCode = await runSkel({
     env: c.env,
     readStdin: () => Promise.resolve(c.stdin),
     writeStdout: (text) => void (stdout += text),
     runner,
+    podLinks: links,
     daemon: () => daemon,
     netnsExists: (path) => path === TARGET.netns,
     logger: () => silentLogger,
     podMac: "0a:58:0a:f4:01:07",
   });
-  return { exitCode, stdout, acted: daemon.calls.length > 0 || runner.calls.length > 0 };
+  return {
+    exitCode,
+    stdout,
+    acted: daemon.calls.length > 0 || runner.calls.length > 0 || links.calls.length > 0,
+  };
 }
 
 Deno.test("the CNI spec matrix: every case gets its spec error or passes, and invalid ones act on nothing", async () => {

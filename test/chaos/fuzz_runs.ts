@@ -14,7 +14,7 @@ import { createHandler } from "../../daemon/api/handler.ts";
 import { ConfigError, type DaemonConfig, parseConfig } from "../../daemon/config.ts";
 import { Ipam } from "../../daemon/ipam/ipam.ts";
 import type { HostDataplane } from "../../daemon/routing/dataplane.ts";
-import { fakeDaemon, fakeRunner } from "../../plugin/_testing.ts";
+import { fakeDaemon, fakePodLinks, fakeRunner } from "../../plugin/_testing.ts";
 import { runSkel } from "../../plugin/skel.ts";
 import { expectedApi, generateApiRequest, judgeApiRun } from "./fuzz_api.ts";
 import { configProblems, generateConfig } from "./fuzz_config.ts";
@@ -47,18 +47,20 @@ export async function fuzzPlugin(random: SeededRandom, cases: number): Promise<F
     else run.refused++;
     const daemon = fakeDaemon();
     const runner = fakeRunner();
+    const links = fakePodLinks();
     let stdout = "";
     const exitCode = await runSkel({
       env: input.env,
       readStdin: () => Promise.resolve(input.stdin),
       writeStdout: (text) => void (stdout += text),
       runner,
+      podLinks: links,
       daemon: () => daemon,
       netnsExists,
       logger: () => silentLogger,
       podMac: "0a:58:0a:f4:01:07",
     });
-    const acted = daemon.calls.length > 0 || runner.calls.length > 0;
+    const acted = daemon.calls.length > 0 || runner.calls.length > 0 || links.calls.length > 0;
     const problems = judgePluginRun(verdict, { exitCode, stdout, acted });
     if (problems.length > 0) {
       run.failures.push(

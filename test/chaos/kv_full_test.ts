@@ -16,7 +16,7 @@ import { silentLogger } from "../../src/log.ts";
 import { createHandler } from "../../daemon/api/handler.ts";
 import { Ipam } from "../../daemon/ipam/ipam.ts";
 import type { HostDataplane } from "../../daemon/routing/dataplane.ts";
-import { fakeRunner } from "../../plugin/_testing.ts";
+import { fakePodLinks, fakeRunner } from "../../plugin/_testing.ts";
 import { runSkel } from "../../plugin/skel.ts";
 import { failingKv } from "./failing_kv.ts";
 
@@ -59,14 +59,11 @@ async function withNode(fn: (node: Node) => Promise<void>): Promise<void> {
   const handler = createHandler({ ipam, dataplane, lock: new Mutex(), node: "n1", startedAt: 0 });
   const server = Deno.serve({ path: socket, onListen() {} }, handler);
   const veths = new Set<string>();
-  const runner = fakeRunner((call) => {
-    const add = /link add (tern\w+) /.exec(call.stdin ?? "");
-    if (add) veths.add(add[1]!);
-    const del = call.argv.indexOf("del");
-    if (call.argv.includes("link") && del >= 0) {
-      const name = call.argv.at(-1)!;
-      if (!veths.delete(name)) return { code: 1, stderr: `Cannot find device "${name}"` };
-    }
+  const runner = fakeRunner();
+  const links = fakePodLinks((call) => {
+    const [op, arg] = call;
+    if (op === "addVeth" && typeof arg !== "string") veths.add(arg.hostVeth);
+    if (op === "deleteHostVeth" && typeof arg === "string") return veths.delete(arg);
     return undefined;
   });
   const node: Node = {
@@ -92,6 +89,7 @@ async function withNode(fn: (node: Node) => Promise<void>): Promise<void> {
           })),
         writeStdout: (t) => void (stdout += t),
         runner,
+        podLinks: links,
         daemon: (path) => new DaemonClient(path, { timeoutMs: 5000 }),
         netnsExists: () => true,
         logger: () => silentLogger,
