@@ -7,6 +7,9 @@ import { concurrentScenario } from "./scenarios/concurrent.ts";
 import { daemonKillScenario } from "./scenarios/daemon_kill.ts";
 import { pluginKillScenario } from "./scenarios/plugin_kill.ts";
 import { daemonDownScenario } from "./scenarios/daemon_down.ts";
+import { policyRestartScenario } from "./scenarios/policy_restart.ts";
+import { soakScenario } from "./scenarios/soak.ts";
+import { driftScenario } from "./scenarios/drift.ts";
 
 /** The battery. */
 export const SCENARIOS: readonly ChaosScenario[] = [
@@ -14,4 +17,7 @@ export const SCENARIOS: readonly ChaosScenario[] = [
   daemonKillScenario,
   pluginKillScenario,
   daemonDownScenario,
+  policyRestartScenario,
+  driftScenario,
+  soakScenario,
 ];
