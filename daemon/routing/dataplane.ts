@@ -243,6 +243,27 @@ export class Dataplane implements HostDataplane {
     return result;
   }
 
+  /**
+   * Puts back the sysctls tern set that someone turned off since: IPv4 forwarding, and strict
+   * `rp_filter` on each programmed endpoint's veth (a veth gone meanwhile is skipped). Returns
+   * the sysctls it repaired, `net.ipv4.…` style; empty when nothing had drifted. Neither change
+   * raises a netlink event the monitor follows, so the daemon runs this on its periodic pass.
+   */
+  async repairSysctls(): Promise<string[]> {
+    const repaired: string[] = [];
+    if (await this.enableIpForward()) repaired.push("net.ipv4.ip_forward");
+    if (this.#rpFilterDir === undefined) return repaired;
+    for (const ep of this.#endpoints.list()) {
+      const veth = ep.hostVeth;
+      if (!veth.startsWith(VETH_PREFIX)) continue;
+      const path = `${this.#rpFilterDir}/${veth}/rp_filter`;
+      const current = await Deno.readTextFile(path).catch(() => undefined);
+      if (current === undefined || current.trim() === "1") continue;
+      if (await this.setRpFilter(veth)) repaired.push(`net.ipv4.conf.${veth}.rp_filter`);
+    }
+    return repaired;
+  }
+
   /** Writes 1 to the IPv4 forwarding switch unless it is already on; true when it changed it. */
   async enableIpForward(): Promise<boolean> {
     const current = (await Deno.readTextFile(this.#ipForwardPath)).trim();

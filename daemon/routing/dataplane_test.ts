@@ -312,3 +312,41 @@ Deno.test("programEndpoint() goes through ip for an endpoint with rules, even wi
   assertEquals(calls.length, 1);
   assert(calls[0]!.stdin?.includes("rule add from 10.244.1.7/32"));
 });
+
+Deno.test("repairSysctls() turns forwarding and each programmed veth's rp_filter back on, and says what it repaired", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/ip_forward`;
+    await Deno.writeTextFile(path, "1\n");
+    const a = endpoint("10.244.1.7");
+    const b = endpoint("10.244.1.8");
+    b.hostVeth = "tern0000000000b";
+    for (const ep of [a, b]) {
+      await Deno.mkdir(`${dir}/${ep.hostVeth}`);
+      await Deno.writeTextFile(`${dir}/${ep.hostVeth}/rp_filter`, "1\n");
+    }
+    const dataplane = new Dataplane(new Ip(fakeRunner().run), {
+      routeProtocol: 116,
+      rpFilterDir: dir,
+      ipForwardPath: path,
+    });
+    await dataplane.programEndpoint(a);
+    await dataplane.programEndpoint(b);
+    assertEquals(await dataplane.repairSysctls(), []);
+
+    await Deno.writeTextFile(path, "0\n");
+    await Deno.writeTextFile(`${dir}/${b.hostVeth}/rp_filter`, "0\n");
+    assertEquals(await dataplane.repairSysctls(), [
+      "net.ipv4.ip_forward",
+      `net.ipv4.conf.${b.hostVeth}.rp_filter`,
+    ]);
+    assertEquals(await Deno.readTextFile(path), "1\n");
+    assertEquals(await Deno.readTextFile(`${dir}/${b.hostVeth}/rp_filter`), "1\n");
+
+    // A veth gone meanwhile is no repair and no error.
+    await Deno.remove(`${dir}/${a.hostVeth}`, { recursive: true });
+    assertEquals(await dataplane.repairSysctls(), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,6 +1,7 @@
 /**
  * The daemon's routing part: the host dataplane (each endpoint's veth, host route and rules; the
- * API and the sweeper program through it), IPv4 forwarding, and the reconciler that keeps the
+ * API and the sweeper program through it), IPv4 forwarding (kept on, with each veth's strict
+ * `rp_filter`, by the periodic sysctl guard), and the reconciler that keeps the
  * kernel's routes and rules equal to the desired state. A pass is requested by every endpoint
  * change, every cluster change that affects routing, every netlink event that is not the echo of
  * tern's own change (`ip monitor`, when `reconcile.monitor`), and periodically. Start-up waits
@@ -25,6 +26,7 @@ import { denoSpawner, ProcessMonitor } from "../../src/lib/process_monitor.ts";
 import type { LocalEndpoints } from "../../src/local_endpoints.ts";
 import { EchoFilter } from "./monitor_echo.ts";
 import type { PodCIDRs } from "../ipam/pod_cidrs.ts";
+import { startSysctlGuard } from "./sysctl_guard.ts";
 import { type PassResult, Reconciler } from "./reconciler.ts";
 
 /** Netlink events are coalesced for this long before they trigger a pass. */
@@ -152,13 +154,16 @@ export async function startRouting(
     monitor.start();
     await monitorReady(monitor, "ip monitor", log);
   }
+  let guard: { stop(): Promise<void> } | undefined;
   const stop = async () => {
+    await guard?.stop();
     await monitor?.stop();
     await reconciler.stop();
   };
   try {
     const first = await reconciler.pass("start");
     reconciler.start();
+    guard = startSysctlGuard(host.dataplane, { intervalMs: config.reconcile.intervalMs, log });
     return {
       first,
       stop,

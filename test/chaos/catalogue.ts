@@ -10,6 +10,9 @@ import { pluginKillScenario } from "./scenarios/plugin_kill.ts";
 import { daemonDownScenario } from "./scenarios/daemon_down.ts";
 import { diskFullScenario } from "./scenarios/disk_full.ts";
 import { fuzzScenario } from "./scenarios/fuzz.ts";
+import { policyRestartScenario } from "./scenarios/policy_restart.ts";
+import { soakScenario } from "./scenarios/soak.ts";
+import { driftScenario } from "./scenarios/drift.ts";
 
 /** The battery. */
 export const SCENARIOS: readonly ChaosScenario[] = [
@@ -20,4 +23,7 @@ export const SCENARIOS: readonly ChaosScenario[] = [
   daemonDownScenario,
   diskFullScenario,
   fuzzScenario,
+  policyRestartScenario,
+  driftScenario,
+  soakScenario,
 ];

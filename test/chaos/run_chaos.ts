@@ -57,7 +57,9 @@ export async function runChaos(
       }`,
     );
   }
-  const chosen = only.length === 0 ? scenarios : scenarios.filter((s) => only.includes(s.name));
+  const chosen = only.length === 0
+    ? scenarios.filter((s) => !s.onlyWhenNamed)
+    : scenarios.filter((s) => only.includes(s.name));
   const entries: ChaosRunEntry[] = [];
   for (const scenario of chosen) {
     const seed = scenarioSeed(options.seed, scenario.name);

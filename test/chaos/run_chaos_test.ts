@@ -46,3 +46,15 @@ Deno.test("runChaos refuses an unknown scenario name, naming the known ones", as
     "Unknown scenario: nope: known are a",
   );
 });
+
+Deno.test("runChaos runs a scenario marked onlyWhenNamed only when --only names it", async () => {
+  const soak = { ...scenario("soak", {}), onlyWhenNamed: true };
+  const all = await runChaos([scenario("a", {}), soak], { seed: 1, size: "fast" });
+  assertEquals(all.map((e) => e.name), ["a"]);
+  const named = await runChaos([scenario("a", {}), soak], {
+    seed: 1,
+    size: "fast",
+    only: ["soak"],
+  });
+  assertEquals(named.map((e) => e.name), ["soak"]);
+});

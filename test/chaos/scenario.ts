@@ -45,6 +45,8 @@ export interface ChaosScenario {
   summary: string;
   /** In the normal suite's fast subset (`fast` size must then finish in a few seconds). */
   fast: boolean;
+  /** Runs only when named with `--only` (the soak: an hour). Default false. */
+  onlyWhenNamed?: boolean;
   /** Runs to completion by itself, however it fails; cleans its sandbox up. */
   run(ctx: ChaosContext): Promise<ChaosOutcome>;
 }
