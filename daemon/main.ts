@@ -26,7 +26,7 @@ import { probeSocket, SocketInUseError } from "./api/server.ts";
 import { startApi } from "./api/start_api.ts";
 import type { StartingState } from "./api/starting_handler.ts";
 import { type ClusterPart, startCluster } from "./cluster/start_cluster.ts";
-import { type IpamPart, startIpam } from "./ipam/start_ipam.ts";
+import { dirname, type IpamPart, startIpam } from "./ipam/start_ipam.ts";
 import { type PolicyPart, startPolicy } from "./policy/start_policy.ts";
 import { hostDataplane, type RoutingPart, startRouting } from "./routing/start_routing.ts";
 import { listenForStop } from "./stop_signals.ts";
@@ -48,11 +48,18 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     // Before touching state or the kernel: a live daemon owns both.
     if (await probeSocket(config.socket) === "live") throw new SocketInUseError(config.socket);
     const ip = new Ip(options.runner ?? denoRunner);
-    const nft = new Nft(options.nftRunner ?? options.runner ?? denoRunner);
+    // Transactions are written beside the socket (/run/tern: tmpfs, 0700) before nft loads them.
+    const nft = new Nft(options.nftRunner ?? options.runner ?? denoRunner, {
+      transactionDir: dirname(config.socket),
+    });
     const endpoints = new LocalEndpoints();
     // Served at once: status says what start-up waits for; other requests wait for the parts.
     const starting: StartingState = { phase: "starting" };
     const api = stack.push(await startApi(config, { log, starting: () => starting }));
+    const leftovers = await nft.removeLeftovers();
+    if (leftovers > 0) {
+      log.info("Removed nft transaction files of an earlier daemon", { leftovers });
+    }
 
     starting.phase = config.cluster?.source === "kubernetes"
       ? "waiting for the first lists from the Kubernetes API server"

@@ -14,7 +14,11 @@ import { ipamBlockObject, ipPoolObject } from "../test/cluster_fixtures.ts";
  */
 const calls: string[] = [];
 const fakeIp: Runner = (argv, options) => {
-  calls.push([argv.join(" "), ...(options?.stdin !== undefined ? [options.stdin] : [])].join("\n"));
+  // `nft -f FILE`: recorded as `nft -f -` with the file's text, as if it came on stdin.
+  const file = argv[0] === "nft" && argv[1] === "-f" && argv[2] !== "-" ? argv[2] : undefined;
+  const input = file !== undefined ? Deno.readTextFileSync(file) : options?.stdin;
+  const shown = file !== undefined ? ["nft", "-f", "-"] : argv;
+  calls.push([shown.join(" "), ...(input !== undefined ? [input] : [])].join("\n"));
   if (argv[0] === "nft" && !argv.includes("-f")) {
     return Promise.resolve({ code: 1, stdout: "", stderr: "Error: No such file or directory" });
   }
