@@ -24,6 +24,7 @@ import { type BuildInfo, buildInfoCandidates, readBuildInfo } from "./build_info
 import { renderEndpoints, renderStatus } from "./render.ts";
 import { renderClusterIpam } from "./cluster_ipam_render.ts";
 import type { ClusterReport } from "../src/ipam/cluster_report.ts";
+import type { IpamCheckReport, IpamRepairResponse } from "../src/ipam/ipam_check.ts";
 
 /** What the CLI needs of the daemon. */
 export interface CliDaemon {
@@ -32,6 +33,8 @@ export interface CliDaemon {
   policyStatus(): Promise<PolicyStatusResponse>;
   policyCounters(): Promise<PolicyCountersResponse>;
   explain(request: ExplainRequest): Promise<ExplainResponse>;
+  ipamCheck(): Promise<IpamCheckReport>;
+  ipamRepair(): Promise<IpamRepairResponse>;
 }
 
 /** The CLI's daemon over the real client. */
@@ -42,6 +45,8 @@ export function daemonOver(client: DaemonClient): CliDaemon {
     policyStatus: () => client.request("GET", "/v1/policy/status"),
     policyCounters: () => client.request("GET", "/v1/policy/counters"),
     explain: (request) => client.request("POST", "/v1/policy/explain", request),
+    ipamCheck: () => client.request("GET", "/v1/ipam/check"),
+    ipamRepair: () => client.request("POST", "/v1/ipam/repair", {}),
   };
 }
 
@@ -96,6 +101,9 @@ commands:
   ipam ls --cluster
               the cluster's IPPools and each node's blocks with their use (ipam.mode: blocks),
               read from the API server (--kubeconfig PATH, else $KUBECONFIG, else in-cluster)
+  ipam check  allocations against the kernel and the cluster: leaked addresses, addresses in
+              use without an allocation, two owners, pods gone, blocks (exit 3 on problems);
+              --repair applies the repairs that are safe and checks again
   policy status
               how the node enforces policy (pods programmed and held, last transaction,
               table checks), then each policy: the pods it selects, what is enforced, what not
@@ -112,10 +120,11 @@ options:
   --socket PATH   the daemon's API socket (default: ${DEFAULT_SOCKET})
   --json          print JSON instead of tables
   --all           policy counters: rows with no packets too
+  --repair        ipam check: apply the safe repairs
 
 tern is also the CNI plugin (when CNI_COMMAND is set) and the node daemon (as ternd or
 tern daemon). Exit codes: 0 success, 1 the daemon failed or did not answer (or is not ready,
-for status), 2 usage error.
+for status), 2 usage error, 3 ipam check found problems (after --repair: some remain).
 `;
 
 /** Runs the CLI with `args` (without the program name) and returns the exit code. */
@@ -133,6 +142,7 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
         cluster: { type: "boolean", default: false },
         kubeconfig: { type: "string" },
         all: { type: "boolean", default: false },
+        repair: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -182,8 +192,24 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
         return 0;
       }
       case "ipam": {
+        if (rest[0] === "check" && rest.length === 1) {
+          const render = await import("./ipam_check_render.ts");
+          const daemon = deps.daemon(values.socket);
+          if (values.repair) {
+            const response = await daemon.ipamRepair();
+            if (json) print(response);
+            else deps.out(render.renderIpamRepair(response));
+            return response.after.problems.length > 0 ? 3 : 0;
+          }
+          const report = await daemon.ipamCheck();
+          if (json) print(report);
+          else deps.out(render.renderIpamCheck(report));
+          return report.problems.length > 0 ? 3 : 0;
+        }
         if (rest[0] !== "ls" || rest.length > 1) {
-          return usageError(`Unknown ipam command: ${rest.join(" ") || "(none)"}: try ipam ls`);
+          return usageError(
+            `Unknown ipam command: ${rest.join(" ") || "(none)"}: try ipam ls or ipam check`,
+          );
         }
         if (values.cluster) {
           const kubeconfig = values.kubeconfig ?? (Deno.env.get("KUBECONFIG") || undefined);

@@ -27,6 +27,7 @@ import { startApi } from "./api/start_api.ts";
 import type { StartingState } from "./api/starting_handler.ts";
 import { type ClusterPart, startCluster } from "./cluster/start_cluster.ts";
 import { dirname, type IpamPart, startIpam } from "./ipam/start_ipam.ts";
+import { daemonIpamCheck } from "./ipam/ipam_check_service.ts";
 import { type PolicyPart, startPolicy } from "./policy/start_policy.ts";
 import { hostDataplane, type RoutingPart, startRouting } from "./routing/start_routing.ts";
 import { listenForStop } from "./stop_signals.ts";
@@ -120,7 +121,21 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       }),
     );
     await cluster.publish(endpoints);
-    api.attach({ ipam, dataplane: host.dataplane, routing, cluster, policy: policy.service });
+    const ipamCheck = daemonIpamCheck(config, {
+      ipam,
+      dataplane: host.dataplane,
+      endpoints,
+      cluster,
+      log,
+    });
+    api.attach({
+      ipam,
+      dataplane: host.dataplane,
+      routing,
+      cluster,
+      policy: policy.service,
+      ipamCheck,
+    });
     stack.push(ipam.startSweeper());
     log.info("ternd started", startedFields(config, { cluster, ipam, routing, policy }));
     options.onReady?.();

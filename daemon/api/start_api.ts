@@ -11,7 +11,7 @@ import type { Logger } from "../../src/log.ts";
 import type { DaemonConfig } from "../config.ts";
 import type { DaemonPart } from "../daemon_part.ts";
 import type { Dataplane } from "../routing/dataplane.ts";
-import { createHandler } from "./handler.ts";
+import { createHandler, type HandlerDeps } from "./handler.ts";
 import type { IpamPart } from "../ipam/start_ipam.ts";
 import type { PolicyService } from "../policy/policy_service.ts";
 import { serveUnix } from "./server.ts";
@@ -24,6 +24,8 @@ export const DEFAULT_START_WAIT_MS = 5_000;
 export interface ApiParts {
   ipam: IpamPart;
   dataplane: Dataplane;
+  /** `tern ipam check`. */
+  ipamCheck?: HandlerDeps["ipamCheck"];
   routing: DaemonPart<RoutingStatus>;
   cluster: DaemonPart<ClusterStatus | undefined>;
   policy: PolicyService | undefined;
@@ -74,6 +76,7 @@ export async function startApi(
         routingStatus: () => routing.status(),
         clusterStatus: () => cluster.status(),
         ...(policy ? { policy } : {}),
+        ...(parts.ipamCheck ? { ipamCheck: parts.ipamCheck } : {}),
       }));
       ready = true;
     },
