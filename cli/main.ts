@@ -25,6 +25,7 @@ import { renderEndpoints, renderStatus } from "./render.ts";
 import { renderClusterIpam } from "./cluster_ipam_render.ts";
 import type { ClusterReport } from "../src/ipam/cluster_report.ts";
 import type { IpamCheckReport, IpamRepairResponse } from "../src/ipam/ipam_check.ts";
+import type { PurgeReport } from "./purge.ts";
 
 /** What the CLI needs of the daemon. */
 export interface CliDaemon {
@@ -62,6 +63,8 @@ export interface CliDeps {
   buildInfo(): Promise<BuildInfo | undefined>;
   /** The cluster's pools and blocks, from the API server (`kubeconfig`, else in-cluster). */
   clusterIpam(kubeconfig: string | undefined): Promise<ClusterReport>;
+  /** `tern purge` on the node's kernel (see `cli/purge.ts`). */
+  purge(options: { config: string; socket: string; dryRun: boolean }): Promise<PurgeReport>;
 }
 
 const encoder = new TextEncoder();
@@ -72,6 +75,24 @@ export const defaultCliDeps: CliDeps = {
   out: (text) => void Deno.stdout.writeSync(encoder.encode(text)),
   err: (text) => void Deno.stderr.writeSync(encoder.encode(text)),
   buildInfo: () => readBuildInfo(buildInfoCandidates(import.meta.url, Deno.execPath())),
+  async purge(options) {
+    // Loaded only here: no other command reads the kernel.
+    const { readRouteProtocol, runPurge } = await import("./purge.ts");
+    const { Ip } = await import("../src/ip.ts");
+    const { Nft } = await import("../src/nft.ts");
+    const { denoRunner } = await import("../src/runner.ts");
+    let daemonRunning = true;
+    try {
+      await new DaemonClient(options.socket, { timeoutMs: 2_000 }).status();
+    } catch (err) {
+      if (err instanceof DaemonUnavailableError) daemonRunning = false;
+    }
+    return await runPurge(new Ip(denoRunner), new Nft(denoRunner), {
+      protocol: await readRouteProtocol(options.config),
+      daemonRunning,
+      dryRun: options.dryRun,
+    });
+  },
   async clusterIpam(kubeconfig) {
     // Loaded only here: the other commands never pay for the Kubernetes client.
     const { KubeClient } = await import("../src/kube/client.ts");
@@ -114,6 +135,9 @@ commands:
               the verdict on a flow and the rule of each layer and side that decided it;
               SRC and DST are pods (namespace/name) or IPv4 addresses; PROTO/PORT is tcp/80,
               udp/53, sctp/9, icmp, icmp/8 or icmp/3/1 (type and code)
+  purge       remove tern's kernel objects (table inet tern, routes and rules of its route
+              protocol) once no pod uses them and ternd is stopped; refuses otherwise
+              (--dry-run says what it would remove; --config FILE for routeProtocol)
   help        this text
 
 options:
@@ -121,6 +145,8 @@ options:
   --json          print JSON instead of tables
   --all           policy counters: rows with no packets too
   --repair        ipam check: apply the safe repairs
+  --dry-run       purge: say what would be removed, remove nothing
+  --config FILE   purge: the daemon's config, for routeProtocol (default: /etc/tern/ternd.yaml)
 
 tern is also the CNI plugin (when CNI_COMMAND is set) and the node daemon (as ternd or
 tern daemon). Exit codes: 0 success, 1 the daemon failed or did not answer (or is not ready,
@@ -143,6 +169,8 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
         kubeconfig: { type: "string" },
         all: { type: "boolean", default: false },
         repair: { type: "boolean", default: false },
+        "dry-run": { type: "boolean", default: false },
+        config: { type: "string", default: "/etc/tern/ternd.yaml" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -222,6 +250,18 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
         if (json) print(endpoints);
         else deps.out(renderEndpoints(endpoints, { wide: values.wide }));
         return 0;
+      }
+      case "purge": {
+        if (rest.length > 0) return usageError(`Unexpected argument: ${rest[0]}`);
+        const report = await deps.purge({
+          config: values.config,
+          socket: values.socket,
+          dryRun: values["dry-run"],
+        });
+        if (json) print(report);
+        else if (report.refused !== undefined) deps.err(`tern: ${report.refused}\n`);
+        else deps.out((await import("./purge.ts")).renderPurge(report));
+        return report.refused !== undefined || report.failed.length > 0 ? 1 : 0;
       }
       case "policy":
         return await policyCommand(rest, {

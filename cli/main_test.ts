@@ -74,6 +74,7 @@ function harness(daemon: Partial<CliDaemon> | Error = {}) {
     err: (t) => void err.push(t),
     buildInfo: () => Promise.resolve({ mode: "bundle", denoVersion: "2.9.6", builtAt: "T" }),
     clusterIpam: () => Promise.reject(new Error("not part of this test")),
+    purge: () => Promise.reject(new Error("not part of this test")),
   };
   return {
     deps,
