@@ -4,7 +4,7 @@
  * handler; private to the daemon.
  * @module
  */
-import type { z } from "zod";
+import type * as z from "../src/lib/zod.ts";
 import { describeIssue, formatPath } from "../src/zod_issues.ts";
 
 /** One line per problem, each `path: what was wrong: got value`; `input` is what was parsed. */

@@ -5,7 +5,7 @@
  * pure; {@linkcode loadConfig} reads the file.
  * @module
  */
-import { z } from "zod";
+import * as z from "../src/lib/zod.ts";
 import { parseDocument } from "yaml";
 import { DEFAULT_SOCKET } from "../src/api.ts";
 import { type Cidr, formatCidr, overlaps, parseCidr } from "../src/cidr.ts";

@@ -36,7 +36,10 @@
  * (default 2), `--iperf-rounds R` (default 5), `--udp-bitrate B` (default 2G, total per run),
  * `--idle-seconds S` (default 10), `--pin` (iperf3's sender and receiver on CPU 0),
  * `--no-policy` (iperf: tern's daemons with `policy.enabled: false`, no nftables table),
- * `--ptp-conntrack` (iperf: connection tracking on in ptp's nodes, as kube-proxy turns it on),
+ * `--node-conntrack` (iperf and policy: every node of both plugins gets the same `ct state` rule,
+ * in a table of the sandbox's own, standing in for kube-proxy, which keeps connection tracking on
+ * for all traffic of a Kubernetes node; tern's policy layer stays on), `--ptp-conntrack` (iperf:
+ * the same rule in ptp's nodes only),
  * `--isolated` (iperf: an allow-all ingress NetworkPolicy selects tern's pods, so their traffic
  * goes through policy chains and tern's table tracks connections; pair it with `--ptp-conntrack`),
  * `--policy-pairs N` (policy: alternating 0-rule/case pairs for 10k and 1k rules, default 6),
@@ -65,7 +68,8 @@ import { pollUntil } from "../test/poll.ts";
 import {
   addPtpNode,
   addPtpPod,
-  enablePtpConntrack,
+  enableNodeConntrack,
+  nodeConntrackTableName,
   setUpPtpReference,
 } from "../test/ptp_reference.ts";
 import { DIST, ensureDist } from "../test/dist.ts";
@@ -77,7 +81,7 @@ import {
   startIperfServer,
   UDP_DATAGRAM_BYTES,
 } from "./iperf.ts";
-import { machineBusyPercent, sampleUsage } from "./proc_usage.ts";
+import { machineBusyPercent, parseRssParts, sampleUsage } from "./proc_usage.ts";
 import { measureReconcile, type ReconcileMeasurement } from "./reconcile_bench.ts";
 
 /** The p-th percentile (0..100) of `values` by nearest rank. */
@@ -321,6 +325,7 @@ async function benchIperf(
     pin: boolean;
     policy: boolean;
     ptpConntrack: boolean;
+    nodeConntrack: boolean;
     isolated: boolean;
   },
   summary: Summary,
@@ -346,7 +351,15 @@ async function benchIperf(
     const ref = await setUpPtpReference(cluster, { nodes: [r1, r2] });
     // As kube-proxy does on every node of a real cluster: connection tracking on for every
     // packet, so that the policy layer's conntrack is compared with a node that has it too.
-    if (options.ptpConntrack) { for (const node of [r1, r2]) await enablePtpConntrack(node); }
+    // --node-conntrack: all four nodes (a cluster as Kubernetes runs it); --ptp-conntrack:
+    // ptp's two only.
+    const kubeProxyTable = nodeConntrackTableName(cluster.sb.prefix);
+    const conntrackNodes = options.nodeConntrack
+      ? [n1, n2, r1, r2]
+      : options.ptpConntrack
+      ? [r1, r2]
+      : [];
+    for (const node of conntrackNodes) await enableNodeConntrack(node, kubeProxyTable);
     // With --isolated, an allow-all ingress NetworkPolicy selects tern's pods: the traffic still
     // passes, but through the pods' policy chains, and with connection tracking on (the policy
     // layer tracks connections only while some local pod is isolated).
@@ -445,7 +458,13 @@ async function benchIperf(
           options.pin ? "sender and receiver pinned to CPU 0" : "not pinned"
         }; tern's policy layer ${options.policy ? "on" : "off"}${
           options.isolated ? ", tern's pods isolated by an allow-all NetworkPolicy" : ""
-        }; ${options.ptpConntrack ? "conntrack on in ptp's nodes; " : ""}goal ratio >= 0.95`,
+        }; ${
+          options.nodeConntrack
+            ? "conntrack on in every node (a kube-proxy stand-in); "
+            : options.ptpConntrack
+            ? "conntrack on in ptp's nodes; "
+            : ""
+        }goal ratio >= 0.95`,
     );
     console.log(
       row([
@@ -515,9 +534,27 @@ async function benchIperf(
   }
 }
 
+/**
+ * The idle bench's floor process (plain JavaScript, run with the sandbox directory as its
+ * argument): ternd's runtime features without tern, then it waits.
+ */
+const IDLE_FLOOR_SCRIPT = `const dir = Deno.args[0];
+const kv = await Deno.openKv(dir + "/floor.kv");
+await kv.set(["floor"], 1);
+await new Deno.Command("true").output();
+Deno.serve({ path: dir + "/floor.sock", onListen() {} }, () => new Response("ok"));
+Deno.mkdirSync(dir + "/floor.d", { recursive: true });
+(async () => { for await (const _ of Deno.watchFs(dir + "/floor.d")) { /* none come */ } })();
+let x = 0;
+for (let i = 0; i < 3e7; i++) x += Math.sqrt(i) | 0;
+globalThis.floor = x;
+setInterval(() => {}, 2 ** 30);
+`;
+
 async function benchIdle(options: { seconds: number }, summary: Summary): Promise<void> {
   const cluster = await SandboxCluster.create();
   let bare: Deno.ChildProcess | undefined;
+  let floor: Deno.ChildProcess | undefined;
   try {
     const nodes = await cluster.addNodes(["node-1", "node-2", "node-3"]);
     for (const node of nodes) {
@@ -531,16 +568,28 @@ async function benchIdle(options: { seconds: number }, summary: Summary): Promis
       stdout: "null",
       stderr: "null",
     }).spawn();
+    // The floor: a Deno process that uses the runtime features ternd needs and nothing of
+    // tern's (a KV store, a child process, an HTTP server on a Unix socket, a directory watch,
+    // a hot loop that the optimizing compiler takes), then waits.
+    const floorScript = `${cluster.sb.dir}/floor.js`;
+    await Deno.writeTextFile(floorScript, IDLE_FLOOR_SCRIPT);
+    floor = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--allow-all", "--unstable-kv", floorScript, cluster.sb.dir],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
     // Let both settle: the daemons' first passes and the watches' start, the bare process's
     // start-up; what follows is idle.
     await new Promise((r) => setTimeout(r, 3000));
     const daemon = nodes[0]!.daemon!;
     const windowMs = options.seconds * 1000;
     const comm = (await Deno.readTextFile(`/proc/${daemon.pid}/comm`)).trim();
-    const [tree, main, base] = await Promise.all([
+    const [tree, main, base, floorUse] = await Promise.all([
       sampleUsage(daemon.pid, { windowMs, children: true }),
       sampleUsage(daemon.pid, { windowMs }),
       sampleUsage(bare.pid, { windowMs }),
+      sampleUsage(floor.pid, { windowMs }),
     ]);
     console.log(
       `\nidle: ${options.seconds} s window, node-1 of 3 nodes with 3 pods each; CPU from ` +
@@ -558,6 +607,30 @@ async function benchIdle(options: { seconds: number }, summary: Summary): Promis
     show(`ternd (${comm}, pid ${daemon.pid})`, main);
     show("ternd + children", tree);
     show("bare deno (waits)", base);
+    show("deno, ternd's runtime features", floorUse);
+    // Where the resident set is: anonymous memory (V8's heap, the allocator's) or pages of
+    // mapped files (the Deno executable's code and snapshot as far as they were touched).
+    const parts = async (pid: number) =>
+      parseRssParts(await Deno.readTextFile(`/proc/${pid}/status`));
+    const [dParts, bParts, fParts] = [
+      await parts(daemon.pid),
+      await parts(bare.pid),
+      await parts(floor.pid),
+    ];
+    const mib = (kib: number) => (kib / 1024).toFixed(1);
+    const split = (p: typeof dParts) => `${mib(p.anon)} / ${mib(p.file)} / ${mib(p.shmem)}`;
+    console.log(
+      `  RSS parts, MiB (anon / file / shmem): ternd ${split(dParts)}, bare deno ${
+        split(bParts)
+      }, runtime features ${split(fParts)}; ternd / bare deno: ${
+        (main.rssKiB / base.rssKiB).toFixed(2)
+      }x (goal 1.5x), runtime features / bare deno: ${
+        (floorUse.rssKiB / base.rssKiB).toFixed(2)
+      }x, ternd / runtime features: ${(main.rssKiB / floorUse.rssKiB).toFixed(2)}x`,
+    );
+    summary["idle.floor.rssMiB"] = floorUse.rssKiB / 1024;
+    summary["idle.ternd.rssAnonMiB"] = dParts.anon / 1024;
+    summary["idle.deno.rssAnonMiB"] = bParts.anon / 1024;
     summary["idle.ternd.cpuPercent"] = main.cpuPercent;
     summary["idle.ternd.rssMiB"] = main.rssKiB / 1024;
     summary["idle.terndTree.cpuPercent"] = tree.cpuPercent;
@@ -565,9 +638,10 @@ async function benchIdle(options: { seconds: number }, summary: Summary): Promis
     summary["idle.deno.cpuPercent"] = base.cpuPercent;
     summary["idle.deno.rssMiB"] = base.rssKiB / 1024;
   } finally {
-    if (bare) {
-      bare.kill("SIGKILL");
-      await bare.status;
+    for (const child of [bare, floor]) {
+      if (child === undefined) continue;
+      child.kill("SIGKILL");
+      await child.status;
     }
     await cluster.cleanup();
   }
@@ -627,6 +701,7 @@ async function main(): Promise<number> {
       pin: { type: "boolean", default: false },
       "no-policy": { type: "boolean", default: false },
       "ptp-conntrack": { type: "boolean", default: false },
+      "node-conntrack": { type: "boolean", default: false },
       isolated: { type: "boolean", default: false },
       "policy-pairs": { type: "string", default: "6" },
       "admit-pods": { type: "string", default: "20" },
@@ -660,6 +735,7 @@ async function main(): Promise<number> {
           pin: values.pin,
           policy: !values["no-policy"],
           ptpConntrack: values["ptp-conntrack"],
+          nodeConntrack: values["node-conntrack"],
           isolated: values.isolated,
         }, summary);
         break;
@@ -699,7 +775,10 @@ async function main(): Promise<number> {
         break;
       }
       case "policy": {
-        const result = await benchPolicy({ pairs: Number(values["policy-pairs"]) });
+        const result = await benchPolicy({
+          pairs: Number(values["policy-pairs"]),
+          nodeConntrack: values["node-conntrack"],
+        });
         console.log(
           `\npolicy: throughput and connection rate by rules present\n${formatPolicyBench(result)}`,
         );

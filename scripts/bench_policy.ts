@@ -23,8 +23,11 @@
  *   and JSON). Each change also reports the server's node's policy run and `files` source read.
  *
  * `deno run -A --unstable-kv scripts/bench_policy.ts [--seconds=2] [--rounds=1] [--pairs=6]
- * [--samples=10] [--only-latency | --only-throughput] [--json]` (`--only-latency`: only the
- * end-to-end series; `--only-throughput`: only the paired cases);
+ * [--samples=10] [--only-latency | --only-throughput] [--node-conntrack] [--cases=a,b] [--json]`
+ * (`--only-latency`: only the end-to-end series; `--only-throughput`: only the paired cases;
+ * `--node-conntrack`: both nodes get the same `ct state` rule in a table of the sandbox's own, a
+ * stand-in for kube-proxy, so that tracking is on in the 0-rule partner too; `--cases`: only the
+ * paired cases whose name contains one of the words, e.g. `--cases=other,own`);
  * {@linkcode benchPolicy} is what `deno task bench` calls.
  * @module
  */
@@ -44,6 +47,7 @@ import { Nft } from "../src/nft.ts";
 import { Ip } from "../src/ip.ts";
 import { IpVethGroups } from "../daemon/policy/veth_groups.ts";
 import { denoRunner } from "../src/runner.ts";
+import { enableNodeConntrack, nodeConntrackTableName } from "../test/ptp_reference.ts";
 
 /** One case's figures. */
 export interface PolicyBenchCase {
@@ -79,6 +83,10 @@ export interface PolicyBenchCase {
 export interface Measured {
   bps: number;
   connPerS: number;
+  /** Connection attempts of the rate loops that failed (1 s timeout each). */
+  connFailed?: number;
+  /** Each node's tracked connections after the loops (`nf_conntrack_count`; -1: not tracking). */
+  conntrackEntries?: number[];
   daemonCpuPercent: number;
   quietMs: number;
   daemonCounters: string[];
@@ -457,6 +465,20 @@ async function clearFoil(node: SandboxNode, binary: string) {
   await denoRunner(["ip", "netns", "exec", node.netns, binary, "-X", "TERNBENCH"]).catch(() => {});
 }
 
+/** `net.netfilter.nf_conntrack_count` in the node's namespace, -1 when it cannot be read. */
+async function conntrackCount(node: SandboxNode): Promise<number> {
+  const out = await denoRunner([
+    "ip",
+    "netns",
+    "exec",
+    node.netns,
+    "cat",
+    "/proc/sys/net/netfilter/nf_conntrack_count",
+  ]).catch(() => undefined);
+  const n = Number(out?.stdout.trim());
+  return out?.code === 0 && Number.isFinite(n) ? n : -1;
+}
+
 /** Runs the benchmark; `log` gets progress lines. */
 export async function benchPolicy(
   options: {
@@ -469,6 +491,14 @@ export async function benchPolicy(
     onlyThroughput?: boolean;
     /** Pairs (0 rules, case) per case for 10k and 1k rules; half as many for the others. */
     pairs?: number;
+    /**
+     * Both nodes get one `ct state` rule in a table of the sandbox's own, standing in for
+     * kube-proxy (which keeps connection tracking on for all of a node's traffic), so that the
+     * 0-rule partner tracks connections as the rule cases do.
+     */
+    nodeConntrack?: boolean;
+    /** Only the paired cases whose name contains one of these (default: all). */
+    cases?: string[];
     log?: (s: string) => void;
   } = {},
 ): Promise<PolicyBenchResult> {
@@ -496,6 +526,11 @@ export async function benchPolicy(
     agents.push(ca, sa);
     iperf = await startIperfServer(server.netns);
     const nodes = [n1, n2];
+    if (options.nodeConntrack) {
+      for (const node of nodes) {
+        await enableNodeConntrack(node, nodeConntrackTableName(cluster.sb.prefix));
+      }
+    }
     await settled(nodes, 0);
 
     const daemonTicks = async () => {
@@ -554,17 +589,21 @@ export async function benchPolicy(
         );
       }
       const conns = await ca.connectRate(server.ip!, 80, seconds * 1000);
+      const tracked = await Promise.all(nodes.map(conntrackCount));
       const cpu = ((await daemonTicks()) - ticks0) / CLK_TCK / ((performance.now() - start) / 1000);
       const m: Measured = {
         bps: median(bps),
-        connPerS: conns / seconds,
+        connPerS: conns.count / seconds,
+        connFailed: conns.failed,
+        conntrackEntries: tracked,
         daemonCpuPercent: Math.round(cpu * 1000) / 10,
         quietMs,
         daemonCounters: await counters(),
         ...(applyMs !== undefined ? { applyMs: Math.round(applyMs) } : {}),
       };
       log(
-        `    ${name}: ${(m.bps / 1e9).toFixed(2)} Gbit/s, ${m.connPerS.toFixed(0)} conn/s, ` +
+        `    ${name}: ${(m.bps / 1e9).toFixed(2)} Gbit/s, ${m.connPerS.toFixed(0)} conn/s ` +
+          `(${m.connFailed} failed; conntrack entries ${tracked.join(", ")}), ` +
           `daemons ${m.daemonCpuPercent}% CPU (busy ${quietMs} ms before${
             applyMs !== undefined ? `, applied in ${Math.round(applyMs)} ms` : ""
           }); ${m.daemonCounters.join("; ")}`,
@@ -746,7 +785,11 @@ export async function benchPolicy(
         current = target;
         return target.kind === "none" ? undefined : performance.now() - t0;
       };
-      for (const c of pairedCaseList(pairs)) {
+      const wanted = pairedCaseList(pairs).filter((c) =>
+        options.cases === undefined || options.cases.some((w) => c.name.includes(w))
+      );
+      log(`  node conntrack (a kube-proxy stand-in): ${options.nodeConntrack ? "on" : "off"}`);
+      for (const c of wanted) {
         const samples: PairSample[] = [];
         for (const caseFirst of pairOrder(c.pairs)) {
           const got: Partial<Record<"base" | "value", Measured>> = {};
@@ -903,6 +946,8 @@ if (import.meta.main) {
       "only-latency": { type: "boolean" },
       "only-throughput": { type: "boolean" },
       pairs: { type: "string" },
+      "node-conntrack": { type: "boolean" },
+      cases: { type: "string" },
     },
   });
   const result = await benchPolicy({
@@ -912,6 +957,8 @@ if (import.meta.main) {
     ...(args["only-latency"] ? { onlyLatency: true } : {}),
     ...(args["only-throughput"] ? { onlyThroughput: true } : {}),
     ...(args.pairs ? { pairs: Number(args.pairs) } : {}),
+    ...(args["node-conntrack"] ? { nodeConntrack: true } : {}),
+    ...(args.cases ? { cases: args.cases.split(",") } : {}),
   });
   console.log(args.json ? JSON.stringify(result, null, 2) : formatPolicyBench(result));
 }

@@ -5,10 +5,10 @@
  * - `compile`: `deno compile` makes `dist/tern`, one self-contained executable. Deno builds it on
  *   the `denort` runtime, which it downloads from dl.deno.land unless `DENORT_BIN` names a local
  *   copy or the download is already in the Deno cache (`$DENO_DIR/dl/release/v…/denort-….zip`).
- * - `bundle`: `deno bundle --code-splitting` makes `dist/lib/*.js` (each role's dynamic import is
- *   its own chunk, so the plugin never parses the daemon's dependencies), a copy of the pinned Deno
- *   binary at `dist/lib/deno` and `dist/tern`, a bash launcher (`scripts/launcher.sh`) that runs
- *   them with argv[0] kept. Needs nothing from the network.
+ * - `bundle`: `deno bundle --code-splitting --platform browser` makes `dist/lib/*.js` (each
+ *   role's dynamic import is its own chunk, so the plugin never parses the daemon's dependencies),
+ *   a copy of the pinned Deno binary at `dist/lib/deno` and `dist/tern`, a bash launcher
+ *   (`scripts/launcher.sh`) that runs them with argv[0] kept. Needs nothing from the network.
  * - `auto` (the default): compile when the denort runtime is at hand, else bundle. Compiling is
  *   never attempted without it, so an offline build cannot hang on the download; when it is
  *   attempted and fails, the build falls back to bundle.
@@ -365,6 +365,12 @@ async function bundleInto(dir: string, options: { project: string; deno: string 
     "bundle",
     "--quiet",
     "--code-splitting",
+    // Packages' "browser"/"default" entry points, not their "node" ones: npm:yaml's node build
+    // is CommonJS, whose shim loads node:module and with it Deno's Node compatibility layer
+    // (about 5-10 MiB of the resident daemon, docs/benchmarks.md "idle"); its browser build is
+    // the same parser as ES modules. tern's own code uses Deno's APIs, which this leaves alone.
+    "--platform",
+    "browser",
     "--outdir",
     `${dir}/lib`,
     "main.ts",

@@ -34,6 +34,20 @@ export function parseRssKiB(status: string): number {
   return Number(match[1]);
 }
 
+/**
+ * The parts of the resident set in KiB from the text of `/proc/<pid>/status` (pure): `anon`
+ * (the heaps: V8's, the allocator's), `file` (mapped files: the executable's pages touched,
+ * libraries), `shmem`.
+ */
+export function parseRssParts(status: string): { anon: number; file: number; shmem: number } {
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+)\\s+kB$`, "m").exec(status);
+    if (!match) throw new Error(`Cannot parse /proc status: no ${name} line`);
+    return Number(match[1]);
+  };
+  return { anon: field("RssAnon"), file: field("RssFile"), shmem: field("RssShmem") };
+}
+
 /** The pid's live descendants, from `/proc/<pid>/task/<tid>/children`. */
 export async function descendants(pid: number): Promise<number[]> {
   const out: number[] = [];

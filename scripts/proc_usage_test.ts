@@ -1,5 +1,11 @@
 import { assertEquals, assertThrows } from "../test/assert.ts";
-import { parseCpuLine, parseRssKiB, parseStatTicks, readUsage } from "./proc_usage.ts";
+import {
+  parseCpuLine,
+  parseRssKiB,
+  parseRssParts,
+  parseStatTicks,
+  readUsage,
+} from "./proc_usage.ts";
 
 Deno.test("parseStatTicks() adds utime and stime, even when the command name holds spaces and parens", () => {
   const stat =
@@ -17,6 +23,13 @@ Deno.test("parseRssKiB() reads VmRSS", () => {
     51234,
   );
   assertThrows(() => parseRssKiB("Name:\tkthreadd\n"), Error, "no VmRSS");
+});
+
+Deno.test("parseRssParts() reads the anonymous, file and shared parts of the resident set", () => {
+  const status = "VmRSS:\t   80000 kB\nRssAnon:\t   50000 kB\nRssFile:\t   29000 kB\n" +
+    "RssShmem:\t    1000 kB\n";
+  assertEquals(parseRssParts(status), { anon: 50000, file: 29000, shmem: 1000 });
+  assertThrows(() => parseRssParts("VmRSS:\t 1 kB\n"), Error, "no RssAnon");
 });
 
 Deno.test("readUsage() reads this very process", async () => {

@@ -6,7 +6,7 @@
  * Pure.
  * @module
  */
-import type { z } from "zod";
+import type * as z from "./lib/zod.ts";
 
 /** One problem found in validated input. */
 export interface Issue {

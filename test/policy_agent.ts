@@ -3,8 +3,8 @@
  * {@linkcode AGENT_PORTS} (TCP answers `ok` and closes; UDP echoes the datagram), and runs probes
  * asked on stdin, one per line: `<id> <tcp|udp> <ip> <port> <timeoutMs>`, answered on stdout as
  * `<id> 1` (a TCP connection that read `ok`, a UDP reply) or `<id> 0`; and
- * `<id> rate <ip> <port> <ms>`: TCP connections completed in `ms` by 4 loops, `<id> <count>`. Prints `listening` once
- * every server is bound. Run as
+ * `<id> rate <ip> <port> <ms>`: TCP connections completed in `ms` by 4 loops, `<id> <count>
+ * <failed>`. Prints `listening` once every server is bound. Run as
  * `deno run --allow-net --unstable-net policy_agent.ts` inside the pod's namespace.
  * @module
  */
@@ -78,15 +78,26 @@ async function probeUdp(ip: string, port: number, ms: number): Promise<boolean> 
   }
 }
 
-/** How many TCP connections (connect, read `ok`, close) 4 loops complete in `ms`. */
-async function connectRate(ip: string, port: number, ms: number): Promise<number> {
+/**
+ * How many TCP connections (connect, read `ok`, close) 4 loops complete in `ms`, and how many
+ * attempts failed (each failure costs its loop up to 1 s: one lost SYN shows in the rate).
+ */
+async function connectRate(
+  ip: string,
+  port: number,
+  ms: number,
+): Promise<{ count: number; failed: number }> {
   const end = performance.now() + ms;
   let count = 0;
+  let failed = 0;
   const loop = async () => {
-    while (performance.now() < end) if (await probeTcp(ip, port, 1000)) count++;
+    while (performance.now() < end) {
+      if (await probeTcp(ip, port, 1000)) count++;
+      else failed++;
+    }
   };
   await Promise.all([loop(), loop(), loop(), loop()]);
-  return count;
+  return { count, failed };
 }
 
 async function main() {
@@ -105,7 +116,9 @@ async function main() {
       if (!line) continue;
       const [id, proto, ip, port, ms] = line.split(" ");
       if (proto === "rate") {
-        connectRate(ip!, Number(port), Number(ms)).then((n) => console.log(`${id} ${n}`));
+        connectRate(ip!, Number(port), Number(ms)).then((r) =>
+          console.log(`${id} ${r.count} ${r.failed}`)
+        );
         continue;
       }
       const run = proto === "udp" ? probeUdp : probeTcp;

@@ -85,11 +85,13 @@ export class Agent {
           const line = buffer.slice(0, nl).trim();
           buffer = buffer.slice(nl + 1);
           if (line === "listening") listening();
-          const [id, ok] = line.split(" ");
-          const done = agent.#waiting.get(Number(id));
+          // `<id> <answer…>`: the answer is the rest of the line.
+          const space = line.indexOf(" ");
+          const id = Number(space < 0 ? line : line.slice(0, space));
+          const done = agent.#waiting.get(id);
           if (done) {
-            agent.#waiting.delete(Number(id));
-            done(ok ?? "");
+            agent.#waiting.delete(id);
+            done(space < 0 ? "" : line.slice(space + 1));
           }
         }
       }
@@ -110,12 +112,20 @@ export class Agent {
     return answer.then((a) => a === "1");
   }
 
-  /** TCP connections to `ip`:`port` completed in `ms` (4 loops, each connect, read, close). */
-  async connectRate(ip: string, port: number, ms: number): Promise<number> {
+  /**
+   * TCP connections to `ip`:`port` completed in `ms` (4 loops, each connect, read, close), and
+   * the attempts that failed (1 s timeout each).
+   */
+  async connectRate(
+    ip: string,
+    port: number,
+    ms: number,
+  ): Promise<{ count: number; failed: number }> {
     const id = ++this.#seq;
     const answer = new Promise<string>((r) => this.#waiting.set(id, r));
     this.#writer.write(new TextEncoder().encode(`${id} rate ${ip} ${port} ${ms}\n`));
-    return Number(await answer);
+    const [count, failed] = (await answer).split(" ").map(Number);
+    return { count: count ?? 0, failed: failed ?? 0 };
   }
 
   async stop(): Promise<void> {

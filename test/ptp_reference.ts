@@ -52,22 +52,33 @@ export async function addPtpNode(cluster: SandboxCluster, name: string): Promise
   return node;
 }
 
-/** The nftables table that turns on connection tracking in a reference node (pure). */
-export const PTP_CONNTRACK_TABLE = "table inet ptpref_ct {\n" +
-  "  chain forward {\n" +
-  "    type filter hook forward priority filter; policy accept;\n" +
-  "    ct state established,related accept\n" +
-  "  }\n" +
-  "}\n";
+/**
+ * The nftables table that turns on connection tracking for every packet a node forwards, as
+ * kube-proxy's rules do on every node of a Kubernetes cluster whatever its CNI (pure): a table of
+ * its own named `table`, one `ct state` rule that accepts, nothing dropped.
+ */
+export function nodeConntrackTable(table: string): string {
+  return `table inet ${table} {\n` +
+    "  chain forward {\n" +
+    "    type filter hook forward priority filter; policy accept;\n" +
+    "    ct state established,related accept\n" +
+    "  }\n" +
+    "}\n";
+}
+
+/** The name of the node-conntrack table of a sandbox whose objects are named with `prefix` (pure). */
+export function nodeConntrackTableName(prefix: string): string {
+  return `${prefix}_kubeproxy`;
+}
 
 /**
- * Turns on connection tracking for every packet that `node` forwards, as kube-proxy's rules do
- * on every node of a Kubernetes cluster whatever its CNI: a table of its own, one `ct state`
- * rule that accepts, nothing dropped.
+ * Turns on connection tracking for every packet that `node` forwards ({@linkcode
+ * nodeConntrackTable}), in the node's namespace only, in a table named `table` (the sandbox's
+ * {@linkcode nodeConntrackTableName}, so that it is told apart from tern's own table).
  */
-export async function enablePtpConntrack(node: SandboxNode): Promise<void> {
+export async function enableNodeConntrack(node: SandboxNode, table: string): Promise<void> {
   await must(["ip", "netns", "exec", node.netns, "nft", "-f", "-"], {
-    stdin: PTP_CONNTRACK_TABLE,
+    stdin: nodeConntrackTable(table),
   });
 }
 

@@ -5,7 +5,7 @@
  * ignored, so that newer plugins may send more. The daemon only: the plugin never loads zod.
  * @module
  */
-import { z } from "zod";
+import * as z from "../../src/lib/zod.ts";
 import { isIp } from "../../src/cidr.ts";
 import type {
   AllocateRequest,

@@ -6,7 +6,7 @@
  * side (program, release, GC) run under the dataplane lock shared with the sweeper.
  * @module
  */
-import type { z } from "zod";
+import type * as z from "../../src/lib/zod.ts";
 import type {
   AllocateResponse,
   ApiError,

@@ -25,6 +25,7 @@ import type { Nft } from "../../src/nft.ts";
 import type { GenerationWatch } from "../../src/nft_generation.ts";
 import { type PolicyCounters, policyCounters } from "../../src/policy/counters.ts";
 import type { PolicyModel } from "../../src/policy/model.ts";
+import type { PolicyDelta } from "../../src/policy/policy_changes.ts";
 import { PolicyCompiler } from "../../src/policy/policy_compiler.ts";
 import { RenderCache } from "../../src/policy/render.ts";
 import { PolicyChangeLog } from "./policy_change_log.ts";
@@ -42,6 +43,12 @@ export interface PolicyManagerDeps {
   nft: Pick<Nft, "apply" | "listTableJson">;
   /** The inputs now: cluster state, `policy.dir`, this node's endpoints. */
   inputs: () => PolicyInputs;
+  /**
+   * What changed in the inputs' states since the last call (a `PolicyChanges` journal's
+   * `take()`), so that a run updates what the compiler keeps from the changes alone; undefined
+   * from it, or no function: every pod is compared (O(pods) a run).
+   */
+  delta?: () => PolicyDelta | undefined;
   /** The ready marks of the host veths (their interface group). */
   groups: VethGroups;
   /**
@@ -77,6 +84,7 @@ export type ProgrammedState =
 export class PolicyManager {
   readonly #nft: Pick<Nft, "apply" | "listTableJson">;
   readonly #inputs: () => PolicyInputs;
+  readonly #delta: () => PolicyDelta | undefined;
   readonly #log: Logger;
   readonly #logRate: number;
   readonly #clock: Clock;
@@ -106,6 +114,7 @@ export class PolicyManager {
   constructor(deps: PolicyManagerDeps, options: PolicyManagerOptions) {
     this.#nft = deps.nft;
     this.#inputs = deps.inputs;
+    this.#delta = deps.delta ?? (() => undefined);
     this.#log = deps.log ?? silentLogger;
     this.#logRate = options.logRate;
     this.#clock = options.clock ?? realClock;
@@ -316,6 +325,7 @@ export class PolicyManager {
       next = this.#compiler.compile(view.view, {
         endpoints: view.endpoints,
         logRate: this.#logRate,
+        changes: this.#delta(),
       });
       for (const p of next.pending) {
         const reason = view.held.get(p.ifname);

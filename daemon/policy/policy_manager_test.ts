@@ -15,6 +15,9 @@ import {
 } from "./_policy_testing.ts";
 import type { LocalEndpoint } from "../../src/local_endpoints.ts";
 import { PolicyManager } from "./policy_manager.ts";
+import { compilePolicy } from "../../src/policy/compile.ts";
+import { PolicyChanges } from "../../src/policy/policy_changes.ts";
+import { PolicyViewBuilder } from "./policy_view.ts";
 import { READY_GROUP } from "../../src/policy/render.ts";
 
 const NAMESPACES = `
@@ -57,9 +60,14 @@ async function withManager(
   const nft = new FakeNft();
   const endpoints = setup.endpoints ?? [];
   const groups = new FakeVethGroups(nft, () => endpoints.map((e) => e.hostVeth));
+  // As the daemon does: the compiler follows the states' changes, not every pod each run.
+  const changes = new PolicyChanges();
+  setup.cluster?.subscribe((change) => changes.observe(change));
+  setup.policyDir?.subscribe((change) => changes.observe(change));
   const manager = new PolicyManager({
     nft: new Nft(nft.run),
     groups,
+    delta: () => changes.take(),
     ...(options.generation ? { generation: nft.watch } : {}),
     inputs: () => ({
       cluster: setup.cluster,
@@ -591,4 +599,31 @@ Deno.test("a change does not wait behind a table check's listing, and that listi
     release();
     await manager.stop();
   }
+});
+
+Deno.test("PolicyManager applies a new peer's address and no transaction for a pod that no selection holds", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const cluster = stateFrom(NAMESPACES, podYaml("x", "a", { app: "web" }), WEB_FROM_Y);
+  await withManager({ cluster, endpoints: [a] }, async ({ nft, manager, endpoints }) => {
+    await manager.start();
+    cluster.subscribe(() => manager.request("cluster"));
+    const withIp = (namespace: string, name: string, ip: string) =>
+      podYaml(namespace, name, {}).replace("spec:", `status: {podIPs: [{ip: ${ip}}]}, spec:`);
+    applyText(cluster, withIp("x", "other", "10.244.2.7")); // namespace x: not a peer of x/a
+    assert(await eventually(() => manager.status().lastApply?.trigger === "cluster"), "a run");
+    assertEquals(nft.transactions.length, 1);
+    applyText(cluster, withIp("y", "peer", "10.244.2.8"));
+    assert(await eventually(() => nft.transactions.length === 2), "one more transaction");
+    assertStringIncludes(nft.transactions[1]!, "10.244.2.8 . 0 . 0-65535 : accept");
+    const view = new PolicyViewBuilder().build({
+      cluster,
+      policyDir: undefined,
+      endpoints,
+      nodeName: "node-1",
+    });
+    assertEquals(
+      manager.model?.pods,
+      compilePolicy(view.view, { endpoints: view.endpoints, logRate: 5 }).pods,
+    );
+  });
 });

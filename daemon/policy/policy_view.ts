@@ -109,10 +109,14 @@ export class PolicyViewBuilder {
     const byIp = new Map<string, Pod>();
     for (const pod of synthesized.values()) for (const ip of pod.podIPs) byIp.set(ip, pod);
     const isSynthesized = (pod: Pod) => synthesized.get(`${pod.namespace}/${pod.name}`) === pod;
+    const peerByKey = new Map(peers.map((pod) => [`${pod.namespace}/${pod.name}`, pod]));
     const view: ClusterView = {
       pods: () => peers.length === 0 ? cluster.pods() : [...cluster.pods(), ...peers],
       pod: (namespace, name) =>
         cluster.pod(namespace, name) ?? synthesized.get(`${namespace}/${name}`),
+      // Synthesized pods are peers only on a single node (see the module doc).
+      peer: (namespace, name) =>
+        cluster.pod(namespace, name) ?? peerByKey.get(`${namespace}/${name}`),
       podIPs: (pod) => isSynthesized(pod) ? [...pod.podIPs] : cluster.podIPs(pod),
       podByIp: (ip) => cluster.podByIp(ip) ?? byIp.get(ip),
       namespace: (name) =>

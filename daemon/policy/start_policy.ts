@@ -9,6 +9,7 @@
  */
 import { affectsPolicy, PolicyLabelKeys } from "./policy_triggers.ts";
 import { ClusterState } from "../../src/cluster/state.ts";
+import { PolicyChanges } from "../../src/policy/policy_changes.ts";
 import { FilesSource } from "../../src/cluster/files_source.ts";
 import type { Ip } from "../../src/ip.ts";
 import type { Logger } from "../../src/log.ts";
@@ -79,8 +80,13 @@ export async function startPolicy(
     const generation = config.reconcile.monitor
       ? generationReader(context.options, parts, log)
       : undefined;
+    // Every change, also those that ask for no run: the compiler's kept peers follow them all.
+    const changes = new PolicyChanges();
+    cluster?.subscribe((change) => changes.observe(change));
+    policyDir?.subscribe((change) => changes.observe(change));
     const manager = new PolicyManager({
       nft,
+      delta: () => changes.take(),
       groups: new IpVethGroups(ip),
       ...(generation !== undefined ? { generation } : {}),
       log,

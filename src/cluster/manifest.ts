@@ -12,7 +12,7 @@
  * version, as the API server keeps an object whose update it refused.
  * @module
  */
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { type Document, LineCounter, parseAllDocuments } from "yaml";
 import { formatCidr, parseCidr } from "../cidr.ts";
 import { invalidPolicyFields } from "../policy/resources.ts";

@@ -5,7 +5,7 @@
  * cluster manifests and the policy resources alike. Pure.
  * @module
  */
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { formatValue } from "../zod_issues.ts";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

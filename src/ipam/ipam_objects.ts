@@ -5,7 +5,7 @@
  * reason to skip it, since one bad object written by hand must not stop a node's IPAM. Pure.
  * @module
  */
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { type Cidr, formatCidr, overlaps, parseCidr } from "../cidr.ts";
 import type { KubeObject, ResourceType } from "../kube/client.ts";
 import { type LabelSelector, labelSelectorSchema } from "../policy/selector.ts";

@@ -7,7 +7,7 @@
  * `tls-server-name`, `proxy-url`). File reads are injectable, so tests need no real paths.
  * @module
  */
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { parse as parseYaml } from "yaml";
 import { formatPath, formatValue } from "../zod_issues.ts";
 

@@ -5,7 +5,7 @@
  * the shared wording of `src/zod_issues.ts`. Private to `src/policy`.
  * @module
  */
-import type { z } from "zod";
+import type * as z from "../lib/zod.ts";
 import { describeIssue, formatValue } from "../zod_issues.ts";
 
 /** One problem found in an object. */

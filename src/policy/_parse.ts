@@ -4,7 +4,7 @@
  * value. Private to `src/policy`.
  * @module
  */
-import type { z } from "zod";
+import type * as z from "../lib/zod.ts";
 import { formatValue } from "../zod_issues.ts";
 import { toIssues } from "./_issues.ts";
 import type { PolicyProblem, PolicyRef } from "./model.ts";

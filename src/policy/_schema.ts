@@ -4,7 +4,7 @@
  * refinement's message names the value and what a valid one looks like. Private to `src/policy`.
  * @module
  */
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { contains, formatCidr, parseCidr } from "../cidr.ts";
 import { isDnsSubdomain } from "../cluster/object_names.ts";
 import { formatValue } from "../zod_issues.ts";

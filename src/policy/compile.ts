@@ -230,8 +230,8 @@ function securityGroupTerm(
     // One CIDR peer (the bulk of a large group) is already normalized.
     : peers.length === 1 && peers[0]!.type === "cidr"
     ? cidrPeer(peers[0]!.cidr, peers[0]!.except)
-    : normalizeRanges(
-      peers.flatMap((peer, j) =>
+    : ctx.unionOf(
+      peers.map((peer, j) =>
         securityGroupPeer(ctx, peer, {
           group,
           action: rule.action,
@@ -269,7 +269,7 @@ function securityGroupPeer(
   ctx: PolicyContext,
   peer: SecurityGroupPeer,
   at: { group: SecurityGroup; action: "allow" | "deny"; key: () => string },
-): Range[] {
+): readonly Range[] {
   switch (peer.type) {
     case "cidr":
       return cidrPeer(peer.cidr, peer.except);
@@ -283,12 +283,12 @@ function securityGroupPeer(
           }: this peer matches nothing`,
         }));
       }
-      return pointRanges(ctx.membersOf(peer.securityGroup).flatMap((p) => p.addresses));
+      return ctx.memberRanges(peer.securityGroup);
     case "pods": {
       const selection: Parameters<PolicyContext["selectPods"]>[0] = { action: at.action };
       if (peer.podSelector) selection.podSelector = peer.podSelector;
       if (peer.namespaceSelector) selection.namespaceSelector = peer.namespaceSelector;
-      return pointRanges(ctx.selectPods(selection).flatMap((p) => p.addresses));
+      return ctx.selectedRanges(selection);
     }
     case "serviceAccount":
       return pointRanges(
@@ -338,7 +338,7 @@ function networkPolicyTerms(
   const { policy, rule, index, direction, pod } = at;
   const addresses = rule.peers.length === 0
     ? [ALL_ADDRESSES]
-    : normalizeRanges(rule.peers.flatMap((peer) => networkPolicyPeer(ctx, { policy, peer })));
+    : ctx.unionOf(rule.peers.map((peer) => networkPolicyPeer(ctx, { policy, peer })));
   if (rule.ports.length === 0) {
     return [{ addresses, l4: ALL_L4, icmp: ALL_ICMP }];
   }
@@ -365,9 +365,8 @@ function networkPolicyTerms(
       for (const n of found) numeric.push([protocols, [n, n]]);
     } else {
       let any = false;
-      for (const peer of ctx.peerPods()) {
+      for (const peer of ctx.peersWithNamedPort(port.port, port.protocol)) {
         const found = namedPorts(peer.pod, { name: port.port, protocol: port.protocol });
-        if (found.length === 0) continue;
         const mine = intersectRanges(pointRanges(peer.addresses), addresses);
         if (mine.length === 0) continue;
         any = true;
@@ -395,7 +394,7 @@ function networkPolicyTerms(
 function networkPolicyPeer(
   ctx: PolicyContext,
   at: { policy: NetworkPolicy; peer: NetworkPolicyPeer },
-): Range[] {
+): readonly Range[] {
   const { policy, peer } = at;
   if (peer.type === "ipBlock") return cidrPeer(peer.cidr, peer.except);
   // NetworkPolicy peers only ever allow.
@@ -403,7 +402,7 @@ function networkPolicyPeer(
   if (peer.podSelector) selection.podSelector = peer.podSelector;
   if (peer.namespaceSelector) selection.namespaceSelector = peer.namespaceSelector;
   else selection.namespace = policy.namespace;
-  return pointRanges(ctx.selectPods(selection).flatMap((p) => p.addresses));
+  return ctx.selectedRanges(selection);
 }
 
 function namedPorts(pod: Pod, port: { name: string; protocol: string }): number[] {

@@ -47,12 +47,23 @@ export function flattenFirstMatch<L>(rules: readonly OrderedRule<L>[]): FlatBox<
   for (const space of ["l4", "icmp"] as const) {
     // Each space is swept on its own, so that an ICMP rule does not cut the address ranges
     // of protocol/port boxes (and the other way round).
+    // Terms that share one address list (rules reading the same selection: the compiler hands
+    // out the selection's ranges themselves) are always active together: the sweep sees them as
+    // one term with several parts, not N copies of thousands of ranges.
     const terms: Term[] = [];
+    const byAddresses = new Map<readonly Range[], Term>();
     rules.forEach((rule, order) => {
       for (const term of rule.terms) {
-        if (term.addresses.length > 0 && term[space].length > 0) {
-          terms.push({ order, addresses: term.addresses, boxes: term[space] });
+        if (term.addresses.length === 0 || term[space].length === 0) continue;
+        const part = { order, boxes: term[space] };
+        const same = byAddresses.get(term.addresses);
+        if (same !== undefined) {
+          same.parts.push(part);
+          continue;
         }
+        const added: Term = { addresses: term.addresses, parts: [part] };
+        byAddresses.set(term.addresses, added);
+        terms.push(added);
       }
     });
     for (const run of sweepAddresses(terms)) {
@@ -80,9 +91,9 @@ function boxOrder<L>(a: FlatBox<L>, b: FlatBox<L>): number {
 }
 
 interface Term {
-  order: number;
   addresses: readonly Range[];
-  boxes: ReadonlyArray<readonly [Range, Range]>;
+  /** The rules (by order) and their boxes on the two other axes over these addresses. */
+  parts: { order: number; boxes: ReadonlyArray<readonly [Range, Range]> }[];
 }
 
 interface Plane {
@@ -209,17 +220,19 @@ interface Run {
 /** The first-match answer on the two other axes of the terms `indexes` (ascending). */
 function solveTerms(terms: readonly Term[], indexes: readonly number[]): Plane[] {
   if (indexes.length === 1) {
-    const { order, boxes } = terms[indexes[0]!]!;
-    if (boxes.length === 1) {
+    const { parts } = terms[indexes[0]!]!;
+    if (parts.length === 1 && parts[0]!.boxes.length === 1) {
       // One box is its own answer (what solve2d returns for it, without the two sweeps).
+      const { order, boxes } = parts[0]!;
       const [first, second] = boxes[0]!;
       return [{ first: [first[0], first[1]], second: [second[0], second[1]], order }];
     }
   }
   const items: Item2[] = [];
   for (const index of indexes) {
-    const { order, boxes } = terms[index]!;
-    for (const [first, second] of boxes) items.push({ order, first, second });
+    for (const { order, boxes } of terms[index]!.parts) {
+      for (const [first, second] of boxes) items.push({ order, first, second });
+    }
   }
   return solve2d(items);
 }

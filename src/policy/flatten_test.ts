@@ -247,3 +247,38 @@ Deno.test("flattenFirstMatch() on rules whose addresses never overlap agrees wit
     }
   }
 });
+
+Deno.test("flattenFirstMatch() answers the same when rules share one address list as when each has a copy", () => {
+  const random = seededRandom(11);
+  for (let round = 0; round < 60; round++) {
+    const lists: Range[][] = [];
+    for (let l = 0; l < 1 + random(3); l++) {
+      const addresses: Range[] = [];
+      let from = random(10);
+      for (let i = 0; i < 1 + random(4) && from < 60; i++) {
+        const to = from + random(8);
+        addresses.push([from, to]);
+        from = to + 2 + random(6);
+      }
+      lists.push(addresses);
+    }
+    const shared: OrderedRule<number>[] = [];
+    const copied: OrderedRule<number>[] = [];
+    for (let r = 0; r < 2 + random(6); r++) {
+      const addresses = lists[random(lists.length)]!;
+      const port = random(5);
+      const l4: [Range, Range][] = [[[6, 6], [port, port + random(4)]]];
+      const icmp: [Range, Range][] = random(3) === 0 ? [[[8, 8], [0, 255]]] : [];
+      shared.push({ label: r, terms: [term(addresses, l4, icmp)] });
+      copied.push({ label: r, terms: [term(addresses.map(([a, b]) => [a, b]), l4, icmp)] });
+    }
+    const boxes = flattenFirstMatch(shared);
+    assertEquals(boxes, flattenFirstMatch(copied), `round ${round}`);
+    for (let a = 0; a < 80; a++) {
+      for (const p of [0, 2, 4, 7]) {
+        assertEquals(lookup(boxes, "l4", [a, 6, p]), reference(shared, "l4", [a, 6, p]));
+      }
+      assertEquals(lookup(boxes, "icmp", [a, 8, 0]), reference(shared, "icmp", [a, 8, 0]));
+    }
+  }
+});

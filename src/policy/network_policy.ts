@@ -7,7 +7,7 @@
  * enforces IPv4 only: they are reported as unsupported and match nothing. Pure.
  * @module
  */
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { dnsLabel, isPortName, subdomain } from "../cluster/object_names.ts";
 import { formatValue } from "../zod_issues.ts";
 import { ipv6PeerProblems, type ParseResult, parseWith } from "./_parse.ts";

@@ -1,17 +1,28 @@
 /**
  * {@linkcode compilePolicy} for a daemon that recompiles on every change: the same model, but a
  * pod whose inputs did not change keeps its compiled policy, the very same object, so that the
- * compile and the incremental render skip it. A pod's inputs are its Pod object, its endpoint,
- * the NetworkPolicies that select it, its security groups and their SecurityGroup objects, the
- * service accounts' labels and, only when its rules read other pods (selectors, group members,
- * named ports of peers), every peer pod with its addresses, the peers' namespaces and the
- * SecurityGroupPolicies. Objects of the cluster state are immutable and replaced on change, and
- * policies are parsed once per object, so comparing references is enough. A pod with 10k rules
- * whose peers are addresses is not recompiled when another pod's policy changes. Pure, apart
- * from the cache it keeps.
+ * compile and the incremental render skip it. What the compiler keeps between runs:
+ *
+ * - the other pods as a {@linkcode PeerIndex}: every peer with its addresses, label and
+ *   named-port indexes, group members, and the result of every selection a local pod's rules
+ *   made, each updated pod by pod from the changes the caller passes (`changes`, a
+ *   {@linkcode PolicyDelta}; without it, every pod is compared);
+ * - the policy resources, read again only when an object other than a pod or namespace changed;
+ * - per local pod, its compiled policy, its own inputs (its Pod object, the NetworkPolicies that
+ *   select it, its security groups and their SecurityGroup objects, the service accounts'
+ *   labels) and the reads of other pods its rules made (selections, group members, peers with a
+ *   named port, namespaces: `peerReadToken`).
+ *
+ * A run updates the index (O(selections) per changed pod) and recomputes only the local pods
+ * whose own inputs changed or whose reads the update reported as changed. A pod event that no
+ * local pod's selection contains costs a few microseconds and changes no compiled policy, so the
+ * render finds nothing to do. Objects of the cluster state are immutable and replaced on change,
+ * and policies are parsed once per object, so comparing references is enough. Pure, apart from
+ * what it keeps.
  * @module
  */
 import type { Pod } from "../cluster/types.ts";
+import type { OtherResource } from "../cluster/types.ts";
 import {
   type CompileOptions,
   compilePodLayers,
@@ -20,13 +31,17 @@ import {
   podPolicyOf,
 } from "./compile.ts";
 import type { PendingEndpoint, PodPolicy, PolicyModel, PolicyProblem } from "./model.ts";
+
+type PodLayers = ReturnType<typeof compilePodLayers>;
+import { PeerIndex } from "./peer_index.ts";
+import type { PolicyDelta } from "./policy_changes.ts";
 import { type ClusterView, PolicyContext } from "./policy_context.ts";
-import { compare } from "./resources.ts";
+import { type PolicyResources, readPolicyResources } from "./resources.ts";
 
 interface Entry {
   own: unknown[];
-  /** The peers' fingerprint when the pod's layers read other pods; undefined when they did not. */
-  peers: unknown[] | undefined;
+  /** The tokens of the reads of other pods its layers made. */
+  reads: ReadonlySet<string>;
   policy: PodPolicy;
   problems: PolicyProblem[];
 }
@@ -39,29 +54,71 @@ export interface CompileStats {
   reused: number;
 }
 
+/** Options of {@linkcode PolicyCompiler.compile}. */
+export interface IncrementalCompileOptions extends CompileOptions {
+  /**
+   * What changed in `state` since the last compile (every change, from a
+   * {@linkcode PolicyChanges} journal). Absent: every pod and policy is compared.
+   */
+  changes?: PolicyDelta | undefined;
+}
+
 /** Compiles models, keeping each pod's result while its inputs stay the same. */
 export class PolicyCompiler {
   #entries = new Map<string, Entry>();
+  #peers = new PeerIndex();
+  #others: readonly OtherResource[] | undefined;
+  #resources: PolicyResources | undefined;
+  #serviceAccounts: { of: PolicyResources; text: string } | undefined;
   #stats: CompileStats = { computed: 0, reused: 0 };
+  #compiled = false;
 
   /** What the last {@linkcode PolicyCompiler.compile} computed and reused. */
   get stats(): CompileStats {
     return { ...this.#stats };
   }
 
-  /** Forgets every kept result (the next compile computes every pod). */
+  /** Forgets everything kept (the next compile reads every pod and computes every pod). */
   clear(): void {
     this.#entries.clear();
+    this.#compiled = false;
+    this.#peers = new PeerIndex();
+    this.#others = undefined;
+    this.#resources = undefined;
   }
 
-  /** The model {@linkcode compilePolicy} would return for the same input. */
-  compile(state: ClusterView, options: CompileOptions): PolicyModel {
-    const ctx = new PolicyContext(state, { endpoints: options.endpoints });
-    let world: unknown[] | undefined;
-    const peersNow = () => world ??= peersFingerprint(ctx, state);
+  /**
+   * The model {@linkcode compilePolicy} would return for the same input. A compile that throws
+   * forgets everything kept, since the changes it was passed are consumed.
+   */
+  compile(state: ClusterView, options: IncrementalCompileOptions): PolicyModel {
+    try {
+      return this.#compile(state, options);
+    } catch (err) {
+      this.clear();
+      throw err;
+    }
+  }
+
+  #compile(state: ClusterView, options: IncrementalCompileOptions): PolicyModel {
+    // A fresh index (the first compile, or after clear()) has nothing to apply changes to.
+    const changes = this.#compiled ? options.changes : undefined;
+    this.#compiled = true;
+    const resources = this.#resourcesOf(state, changes);
+    const dirty = this.#peers.update(state, {
+      endpoints: options.endpoints,
+      resources,
+      ...(changes !== undefined ? { pods: changes.pods, namespaces: changes.namespaces } : {}),
+    });
+    const ctx = new PolicyContext(state, {
+      endpoints: options.endpoints,
+      resources,
+      peers: this.#peers,
+    });
     const pods: PodPolicy[] = [];
     const pending: PendingEndpoint[] = [];
     const next = new Map<string, Entry>();
+    const shapes = new Map<string, ReturnType<typeof ctx.capture<PodLayers>>>();
     const stats: CompileStats = { computed: 0, reused: 0 };
     for (const ep of options.endpoints) {
       const found = localPod(ctx, ep);
@@ -71,11 +128,11 @@ export class PolicyCompiler {
       }
       const pod = found.pod;
       const key = `${ep.namespace}/${ep.name}/${ep.ifname}/${ep.ip}`;
-      const own = ownInputs(ctx, pod);
-      const kept = this.#entries.get(key) ?? next.get(key);
+      const own = this.#ownInputs(ctx, pod);
+      const kept = next.get(key) ?? this.#entries.get(key);
       if (
         kept !== undefined && sameList(kept.own, own) &&
-        (kept.peers === undefined || sameList(kept.peers, peersNow()))
+        (next.has(key) || !readsAny(kept.reads, dirty))
       ) {
         for (const p of kept.problems) ctx.report(p);
         pods.push(kept.policy);
@@ -83,11 +140,22 @@ export class PolicyCompiler {
         stats.reused++;
         continue;
       }
-      const before = ctx.peerReads;
-      const { value: layers, problems } = ctx.capture(() => compilePodLayers(ctx, pod));
-      const readPeers = ctx.peerReads !== before;
+      // Replicas on one node (same namespace, labels, service account and ports) have the same
+      // layers: computed once per run. Not when a problem names the pod.
+      const shape = JSON.stringify([
+        pod.namespace,
+        pod.labels,
+        pod.serviceAccountName,
+        pod.containers,
+      ]);
+      let computed = shapes.get(shape);
+      if (computed === undefined) {
+        computed = ctx.capture(() => compilePodLayers(ctx, pod));
+        if (computed.problems.length === 0) shapes.set(shape, computed);
+      }
+      const { value: layers, problems, reads } = computed;
       const policy = podPolicyOf(ep, layers);
-      next.set(key, { own, peers: readPeers ? peersNow() : undefined, policy, problems });
+      next.set(key, { own, reads, policy, problems });
       pods.push(policy);
       stats.computed++;
     }
@@ -95,37 +163,51 @@ export class PolicyCompiler {
     this.#stats = stats;
     return finishModel(ctx, { pods, pending, logRate: options.logRate });
   }
-}
 
-/** What a pod's layers read of itself: its object, its selectors' results, its groups. */
-function ownInputs(ctx: PolicyContext, pod: Pod): unknown[] {
-  const groups = ctx.groupsOf(pod);
-  return [
-    pod,
-    ...ctx.networkPoliciesFor(pod, "ingress"),
-    "|",
-    ...ctx.networkPoliciesFor(pod, "egress"),
-    "|",
-    ...groups,
-    "|",
-    ...groups.map((id) => ctx.resources.securityGroups.get(id)),
-    JSON.stringify([...ctx.resources.serviceAccounts]),
-  ];
-}
-
-/** What a pod's layers may read of the others: peers and addresses, namespaces, groups. */
-function peersFingerprint(ctx: PolicyContext, state: ClusterView): unknown[] {
-  const out: unknown[] = [];
-  const namespaces = new Set<string>();
-  for (const peer of ctx.peerPods()) {
-    out.push(peer.pod, peer.addresses.join(","));
-    namespaces.add(peer.pod.namespace);
+  /** The policy resources: those kept, unless an object of theirs may have changed. */
+  #resourcesOf(state: ClusterView, changes: PolicyDelta | undefined): PolicyResources {
+    if (this.#resources !== undefined && changes !== undefined && !changes.resources) {
+      return this.#resources;
+    }
+    const others = state.others();
+    if (this.#resources === undefined || !sameList(others, this.#others ?? [])) {
+      this.#others = others;
+      this.#resources = readPolicyResources(others);
+    }
+    return this.#resources;
   }
-  out.push("|");
-  for (const ns of [...namespaces].sort(compare)) out.push(ns, state.namespace(ns));
-  out.push("|", ...ctx.resources.securityGroupPolicies);
-  out.push("|", [...ctx.resources.securityGroups.keys()].sort(compare).join(","));
-  return out;
+
+  /** What a pod's layers read of itself: its object, its selectors' results, its groups. */
+  #ownInputs(ctx: PolicyContext, pod: Pod): unknown[] {
+    // The problems of finding its groups are its own too: a result kept reports them again.
+    const { groups, problems } = ctx.podGroups(pod);
+    if (this.#serviceAccounts?.of !== ctx.resources) {
+      this.#serviceAccounts = {
+        of: ctx.resources,
+        text: JSON.stringify([...ctx.resources.serviceAccounts]),
+      };
+    }
+    return [
+      pod,
+      ...ctx.networkPoliciesFor(pod, "ingress"),
+      "|",
+      ...ctx.networkPoliciesFor(pod, "egress"),
+      "|",
+      ...groups,
+      "|",
+      ...groups.map((id) => ctx.resources.securityGroups.get(id)),
+      "|",
+      ...problems.map((p) => p.message),
+      this.#serviceAccounts.text,
+    ];
+  }
+}
+
+function readsAny(reads: ReadonlySet<string>, dirty: ReadonlySet<string>): boolean {
+  if (dirty.size === 0 || reads.size === 0) return false;
+  const [small, large] = reads.size < dirty.size ? [reads, dirty] : [dirty, reads];
+  for (const token of small) if (large.has(token)) return true;
+  return false;
 }
 
 function sameList(a: readonly unknown[], b: readonly unknown[]): boolean {

@@ -2,78 +2,66 @@
  * What the compiler, explain and status ask of the cluster, answered once per computation: the
  * policies (read and validated), which pods a selector picks, a pod's addresses, its security
  * groups (from the SecurityGroupPolicies that match it), the members of a group, and the
- * problems found along the way. Built from the cluster state and this node's endpoints. Pure.
+ * problems found along the way. Built from the cluster state and this node's endpoints; the
+ * other pods come from a {@linkcode PeerIndex}, fresh or kept between computations (then the
+ * caller updates it first), and every read of them is recorded as a token, so that a result kept
+ * for later knows what it depends on. Pure.
  * @module
  */
-import { isIp, parseIp } from "../cidr.ts";
-import { NAMESPACE_NAME_LABEL } from "../cluster/manifest.ts";
-import type { ClusterState } from "../cluster/state.ts";
 import type { Pod } from "../cluster/types.ts";
 import { problem } from "./_parse.ts";
 import type { Direction, LocalEndpoint, PolicyProblem } from "./model.ts";
 import type { NetworkPolicy } from "./network_policy.ts";
-import { compare, type PolicyResources, readPolicyResources } from "./resources.ts";
-import type { SecurityGroupPolicy } from "./security_group_policy.ts";
 import {
-  isEmptySelector,
-  type LabelSelector,
-  matchesSelector,
-  matchesSelectorKnowing,
-} from "./selector.ts";
+  type ClusterView,
+  PeerIndex,
+  type PeerPod,
+  peerReadToken,
+  type PeerSelection,
+  type PodGroups,
+  sgpSelection,
+} from "./peer_index.ts";
+import { normalizeRanges, type Range } from "./ranges.ts";
+import { type PolicyResources, readPolicyResources } from "./resources.ts";
+import type { SecurityGroupPolicy } from "./security_group_policy.ts";
+import { type LabelSelector, matchesSelector } from "./selector.ts";
 
-/** The reads the policy layer makes of the cluster state. */
-export type ClusterView = Pick<
-  ClusterState,
-  "pods" | "pod" | "podIPs" | "podByIp" | "namespace" | "others" | "node"
->;
+export type { ClusterView, PeerPod };
 
-/** A pod that can be a peer, with its IPv4 addresses as integers (sorted). */
-export interface PeerPod {
-  pod: Pod;
-  addresses: number[];
+/** Options of {@linkcode PolicyContext}. */
+export interface PolicyContextOptions {
+  /** This node's attachments; their addresses count as their pods' even before the state shows them. */
+  endpoints?: readonly LocalEndpoint[];
+  /** The policy resources of `state`, when the caller read them already. */
+  resources?: PolicyResources;
+  /**
+   * The peers, kept between computations and already updated to `state`, `endpoints` and
+   * `resources`. Absent: a fresh index over every pod.
+   */
+  peers?: PeerIndex;
 }
-
-const TERMINATED = new Set(["Succeeded", "Failed"]);
-
-/** What is certain of a namespace the state does not hold (yet): its name label. */
-const KNOWN_WITHOUT_NAMESPACE: ReadonlySet<string> = new Set([NAMESPACE_NAME_LABEL]);
 
 /** The cluster as the policy layer sees it. Build one per computation; it caches. */
 export class PolicyContext {
   /** The valid policies and the problems of reading them. */
   readonly resources: PolicyResources;
   readonly #state: ClusterView;
-  readonly #extra = new Map<string, string[]>();
-  readonly #peers: PeerPod[];
-  readonly #selections = new Map<string, PeerPod[]>();
-  /**
-   * Label key → value → the peer pods with that label, to start selections from; a key is
-   * indexed when a selector first asks for it (selectors read a few keys; pods carry many).
-   */
-  readonly #byLabel = new Map<string, Map<string, PeerPod[]>>();
-  readonly #groups = new Map<string, string[]>();
+  readonly #peers: PeerIndex;
   readonly #problems = new Map<string, PolicyProblem>();
+  readonly #unions = new Map<string, readonly Range[]>();
   #captured: PolicyProblem[] | undefined;
-  #peerReads = 0;
+  #reads: Set<string> | undefined;
 
-  /**
-   * `options.endpoints`: this node's attachments; their addresses count as their pods'
-   * addresses even before the cluster state shows them.
-   */
-  constructor(state: ClusterView, options: { endpoints?: readonly LocalEndpoint[] } = {}) {
+  /** Reads `state` (see {@linkcode PolicyContextOptions}). */
+  constructor(state: ClusterView, options: PolicyContextOptions = {}) {
     this.#state = state;
-    this.resources = readPolicyResources(state.others());
-    for (const ep of options.endpoints ?? []) {
-      const key = `${ep.namespace}/${ep.name}`;
-      this.#extra.set(key, [...(this.#extra.get(key) ?? []), ep.ip]);
+    this.resources = options.resources ?? readPolicyResources(state.others());
+    if (options.peers !== undefined) {
+      this.#peers = options.peers;
+    } else {
+      this.#peers = new PeerIndex();
+      this.#peers.update(state, { endpoints: options.endpoints ?? [], resources: this.resources });
     }
-    const peers: PeerPod[] = [];
-    for (const pod of state.pods()) {
-      if (pod.hostNetwork || TERMINATED.has(pod.phase ?? "")) continue;
-      const addresses = this.addressesOf(pod);
-      if (addresses.length > 0) peers.push({ pod, addresses });
-    }
-    this.#peers = peers;
     for (const sgp of this.resources.securityGroupPolicies) {
       sgp.groupIds.forEach((id, i) => {
         if (!this.resources.securityGroups.has(id)) {
@@ -102,46 +90,24 @@ export class PolicyContext {
 
   /** The pod behind an IPv4 address: a known pod's, or a local endpoint's. */
   podByIp(ip: string): Pod | undefined {
-    const known = this.#state.podByIp(ip);
-    if (known !== undefined) return known;
-    for (const [key, ips] of this.#extra) {
-      if (!ips.includes(ip)) continue;
-      const slash = key.indexOf("/");
-      return this.#state.pod(key.slice(0, slash), key.slice(slash + 1));
-    }
-    return undefined;
+    return this.#peers.podByIp(ip);
   }
 
   /** A pod's IPv4 addresses (cluster state and local endpoints), as sorted integers. */
   addressesOf(pod: Pod): number[] {
-    // Once per pod per computation: no copies, one parse per address.
-    const known = this.#state.podIPs(pod);
-    const extra = this.#extra.size > 0
-      ? this.#extra.get(`${pod.namespace}/${pod.name}`)
-      : undefined;
-    const out: number[] = [];
-    for (const texts of extra === undefined ? [known] : [known, extra]) {
-      for (const text of texts) {
-        if (text.includes(":") || !isIp(text)) continue;
-        const n = parseIp(text);
-        if (!out.includes(n)) out.push(n);
-      }
-    }
-    return out.length > 1 ? out.sort((a, b) => a - b) : out;
+    return this.#peers.addressesOf(pod);
   }
 
   /** Every pod that can be a peer: not host-network, not finished, with an IPv4 address. */
   peerPods(): readonly PeerPod[] {
-    this.#peerReads++;
-    return this.#peers;
+    this.#read(peerReadToken({ type: "peers" }));
+    return this.#peers.peers();
   }
 
-  /**
-   * How many times other pods were read so far (selections, group members, every peer, namespace
-   * labels, group names): a computation during which it did not grow depended on no other pod.
-   */
-  get peerReads(): number {
-    return this.#peerReads;
+  /** The peer pods with a container port named `name` for `protocol` (`TCP`, `UDP`, `SCTP`). */
+  peersWithNamedPort(name: string, protocol: string): readonly PeerPod[] {
+    this.#read(peerReadToken({ type: "namedPort", protocol, name }));
+    return this.#peers.withNamedPort(name, protocol);
   }
 
   /**
@@ -150,147 +116,91 @@ export class PolicyContext {
    * needs more, the answer is `matchUnknown`.
    */
   namespaceMatches(name: string, selector: LabelSelector, matchUnknown: boolean): boolean {
-    this.#peerReads++;
-    const namespace = this.#state.namespace(name);
-    if (namespace !== undefined) return matchesSelector(selector, namespace.labels);
-    return matchesSelectorKnowing(
-      selector,
-      { [NAMESPACE_NAME_LABEL]: name },
-      KNOWN_WITHOUT_NAMESPACE,
-    ) ?? matchUnknown;
+    this.#read(peerReadToken({ type: "namespace", name }));
+    return this.#peers.namespaceMatches(name, selector, matchUnknown);
   }
 
   /**
    * Peer pods matching `podSelector` (absent: all) in `namespace` when given, else in the
    * namespaces `namespaceSelector` matches (absent: all namespaces). `action` is the rule's: a
    * namespace whose labels are not known yet counts as matching for `deny` and as not matching
-   * for `allow`, so a lagging Namespace never opens anything.
+   * for `allow`, so a lagging Namespace never opens anything. In no particular order.
    */
-  selectPods(
-    selection: {
-      action: "allow" | "deny";
-      namespace?: string;
-      podSelector?: LabelSelector;
-      namespaceSelector?: LabelSelector;
-    },
-  ): readonly PeerPod[] {
-    this.#peerReads++;
-    const key = JSON.stringify([
-      selection.action,
-      selection.namespace ?? null,
-      selection.podSelector ?? null,
-      selection.namespaceSelector ?? null,
-    ]);
-    let out = this.#selections.get(key);
-    if (out === undefined) {
-      const { namespace, podSelector, namespaceSelector } = selection;
-      const matchUnknown = selection.action === "deny";
-      const namespaces = new Map<string, boolean>();
-      const inNamespace = (ns: string) => {
-        if (namespace !== undefined) return ns === namespace;
-        if (namespaceSelector === undefined || isEmptySelector(namespaceSelector)) return true;
-        let yes = namespaces.get(ns);
-        if (yes === undefined) {
-          yes = this.namespaceMatches(ns, namespaceSelector, matchUnknown);
-          namespaces.set(ns, yes);
-        }
-        return yes;
-      };
-      out = this.#candidates(podSelector).filter(({ pod }) =>
-        inNamespace(pod.namespace) &&
-        (podSelector === undefined || matchesSelector(podSelector, pod.labels))
-      );
-      this.#selections.set(key, out);
-    }
-    return out;
-  }
-
-  /** The peer pods that can match `selector`: those with its rarest `matchLabels` label, or all. */
-  #candidates(selector: LabelSelector | undefined): readonly PeerPod[] {
-    let best: readonly PeerPod[] = this.#peers;
-    for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
-      const list = this.#labelIndex(key).get(value) ?? [];
-      if (list.length < best.length) best = list;
-    }
-    return best;
-  }
-
-  /** Value → peer pods, for one label key, built on first use. */
-  #labelIndex(key: string): Map<string, PeerPod[]> {
-    let index = this.#byLabel.get(key);
-    if (index === undefined) {
-      index = new Map();
-      for (const peer of this.#peers) {
-        if (!Object.hasOwn(peer.pod.labels, key)) continue;
-        const value = peer.pod.labels[key]!;
-        const list = index.get(value);
-        if (list) list.push(peer);
-        else index.set(value, [peer]);
-      }
-      this.#byLabel.set(key, index);
-    }
-    return index;
+  selectPods(selection: PeerSelection): readonly PeerPod[] {
+    this.#read(peerReadToken({ type: "selection", key: this.#peers.selectionKey(selection) }));
+    return this.#peers.select(selection);
   }
 
   /** NetworkPolicies of the pod's namespace that select it for `direction`. */
   networkPoliciesFor(pod: Pod, direction: Direction): NetworkPolicy[] {
     const type = direction === "ingress" ? "Ingress" : "Egress";
-    return this.resources.networkPolicies.filter((np) =>
-      np.namespace === pod.namespace && np.policyTypes.includes(type) &&
-      matchesSelector(np.podSelector, pod.labels)
+    return networkPoliciesIn(this.resources, pod.namespace).filter((np) =>
+      np.policyTypes.includes(type) && matchesSelector(np.podSelector, pod.labels)
     );
+  }
+
+  /** The addresses of {@linkcode PolicyContext.selectPods}, as normalized ranges (kept). */
+  selectedRanges(selection: PeerSelection): readonly Range[] {
+    this.#read(peerReadToken({ type: "selection", key: this.#peers.selectionKey(selection) }));
+    return this.#peers.selectedRanges(selection);
+  }
+
+  /** The addresses of {@linkcode PolicyContext.membersOf}, as normalized ranges (kept). */
+  memberRanges(id: string): readonly Range[] {
+    this.membersOf(id);
+    return this.#peers.memberRanges(id);
+  }
+
+  /**
+   * The union of normalized range lists (a rule's peers), normalized. The same lists, by identity,
+   * give the same array during one computation: rules that read the same selections (many
+   * policies admitting one team's pods) share one address list, which the flatten sweeps once.
+   */
+  unionOf(lists: readonly (readonly Range[])[]): readonly Range[] {
+    if (lists.length === 1) return lists[0]!;
+    const key = lists.map(listId).join(",");
+    let union = this.#unions.get(key);
+    if (union === undefined) {
+      union = normalizeRanges(lists.flat());
+      this.#unions.set(key, union);
+    }
+    return union;
   }
 
   /** Whether `sgp` selects `pod`: same namespace, and every selector it has matches. */
   sgpSelects(sgp: SecurityGroupPolicy, pod: Pod): boolean {
-    if (sgp.namespace !== pod.namespace) return false;
-    if (sgp.podSelector !== undefined && !matchesSelector(sgp.podSelector, pod.labels)) {
-      return false;
-    }
-    const sa = sgp.serviceAccountSelector;
-    if (sa === undefined) return true;
-    if (sa.matchNames !== undefined && !sa.matchNames.includes(pod.serviceAccountName)) {
-      return false;
-    }
-    if (isEmptySelector(sa.selector)) return true;
-    const labels = this.resources.serviceAccounts.get(`${pod.namespace}/${pod.serviceAccountName}`);
-    if (labels === undefined) {
-      this.report(problem(sgpRef(sgp), {
-        severity: "unresolved",
-        key: "spec.serviceAccountSelector",
-        text:
-          `ServiceAccount "${pod.namespace}/${pod.serviceAccountName}" is not in the cluster state: its labels are taken as empty`,
-      }));
-    }
-    return matchesSelector(sa.selector, labels ?? {});
+    const { selects, problem } = sgpSelection(sgp, { pod, resources: this.resources });
+    if (problem !== undefined) this.report(problem);
+    return selects;
   }
 
   /** The security group ids of the pod (all its matching SGPs' groups, sorted, no repeats). */
   groupsOf(pod: Pod): string[] {
-    const key = `${pod.namespace}/${pod.name}`;
-    let groups = this.#groups.get(key);
-    if (groups === undefined) {
-      const set = new Set<string>();
-      for (const sgp of this.resources.securityGroupPolicies) {
-        if (this.sgpSelects(sgp, pod)) { for (const id of sgp.groupIds) set.add(id); }
-      }
-      groups = [...set].sort(compare);
-      this.#groups.set(key, groups);
-    }
-    return groups;
+    return this.podGroups(pod).groups;
+  }
+
+  /** {@linkcode PolicyContext.groupsOf} with the problems met finding them (reported too). */
+  podGroups(pod: Pod): PodGroups {
+    const found = this.#peers.groupsOf(pod);
+    for (const p of found.problems) this.report(p);
+    return found;
   }
 
   /** Whether any SecurityGroupPolicy lists `id` or a SecurityGroup is called `id`. */
   isKnownGroup(id: string): boolean {
-    this.#peerReads++;
+    this.#read(peerReadToken({ type: "groups" }));
     return this.resources.securityGroups.has(id) ||
       this.resources.securityGroupPolicies.some((sgp) => sgp.groupIds.includes(id));
   }
 
-  /** The peer pods in group `id`. */
-  membersOf(id: string): PeerPod[] {
-    this.#peerReads++;
-    return this.#peers.filter(({ pod }) => this.groupsOf(pod).includes(id));
+  /** The peer pods in group `id`, in no particular order. */
+  membersOf(id: string): readonly PeerPod[] {
+    this.#read(peerReadToken({ type: "groups" }));
+    this.#read(peerReadToken({ type: "members", group: id }));
+    this.#read(peerReadToken({ type: "groupProblems" }));
+    const { members, problems } = this.#peers.membersOf(id);
+    for (const p of problems) this.report(p);
+    return members;
   }
 
   /** Records a problem once (the same message is kept once). */
@@ -301,18 +211,28 @@ export class PolicyContext {
 
   /**
    * Runs `fn` and returns its value with every problem reported while it ran, repeats of
-   * problems reported earlier included (so a result kept for later can report them again).
+   * problems reported earlier included (so a result kept for later can report them again), and
+   * the tokens of the reads of other pods it made (see `peerReadToken`).
    */
-  capture<T>(fn: () => T): { value: T; problems: PolicyProblem[] } {
+  capture<T>(fn: () => T): { value: T; problems: PolicyProblem[]; reads: Set<string> } {
     const outer = this.#captured;
+    const outerReads = this.#reads;
     const problems: PolicyProblem[] = [];
+    const reads = new Set<string>();
     this.#captured = problems;
+    this.#reads = reads;
     try {
-      return { value: fn(), problems };
+      return { value: fn(), problems, reads };
     } finally {
       this.#captured = outer;
+      this.#reads = outerReads;
       outer?.push(...problems);
+      if (outerReads !== undefined) { for (const read of reads) outerReads.add(read); }
     }
+  }
+
+  #read(token: string): void {
+    this.#reads?.add(token);
   }
 
   /** Every problem: reading the resources, then those found while computing, without repeats. */
@@ -327,4 +247,31 @@ export class PolicyContext {
 
 function sgpRef(sgp: SecurityGroupPolicy) {
   return { kind: sgp.kind, namespace: sgp.namespace, name: sgp.name };
+}
+
+/** The resources' NetworkPolicies by namespace, found once per resources object. */
+const policiesByNamespace = new WeakMap<PolicyResources, Map<string, NetworkPolicy[]>>();
+
+function networkPoliciesIn(resources: PolicyResources, namespace: string): NetworkPolicy[] {
+  let index = policiesByNamespace.get(resources);
+  if (index === undefined) {
+    index = new Map();
+    for (const np of resources.networkPolicies) {
+      const list = index.get(np.namespace);
+      if (list) list.push(np);
+      else index.set(np.namespace, [np]);
+    }
+    policiesByNamespace.set(resources, index);
+  }
+  return index.get(namespace) ?? [];
+}
+
+/** A number per range list, by identity, for {@linkcode PolicyContext.unionOf}'s keys. */
+const listIds = new WeakMap<readonly Range[], number>();
+let nextListId = 0;
+
+function listId(list: readonly Range[]): number {
+  let id = listIds.get(list);
+  if (id === undefined) listIds.set(list, id = nextListId++);
+  return id;
 }

@@ -8,7 +8,7 @@
  * selectors, or a service account. No peers means any peer. Pure.
  * @module
  */
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { dnsLabel, subdomain } from "../cluster/object_names.ts";
 import { formatValue } from "../zod_issues.ts";
 import { ipv6PeerProblems, type ParseResult, parseWith } from "./_parse.ts";

@@ -6,7 +6,7 @@
  * one is required; `securityGroups.groupIds` lists 1 to 5 groups. Pure.
  * @module
  */
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { dnsLabel, subdomain } from "../cluster/object_names.ts";
 import { type ParseResult, parseWith } from "./_parse.ts";
 import type { PolicyRef } from "./model.ts";

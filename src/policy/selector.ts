@@ -5,7 +5,7 @@
  * labels. Pure.
  * @module
  */
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { labelKey, labelValue } from "./_schema.ts";
 
 /** One requirement of `matchExpressions`. */

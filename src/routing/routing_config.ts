@@ -7,7 +7,7 @@
  * config; every message names the value.
  * @module
  */
-import { z } from "zod";
+import * as z from "../lib/zod.ts";
 import { formatCidr, isIp, parseCidr } from "../cidr.ts";
 import type { EgressBinding, EgressTable } from "./egress_tables.ts";
 import type { RoutingMode } from "./peer_routes.ts";

@@ -1,0 +1,226 @@
+/**
+ * What one pod event costs the policy compiler at kube-scale (issue 11), in one process, without
+ * a daemon or a kernel: the `realistic.ts` cluster (5 000 nodes, 150 000 pods, 10 000
+ * NetworkPolicies over 50 namespaces) in a `ClusterState`, the last node's pods replaced by 4
+ * local pods labelled like the generated `web` pods (as `bench_kube_scale.ts` does), then a churn
+ * like the fake API server's (6/8 an annotation or the `version` label, 1/8 a copy of a pod
+ * created, 1/8 a pod deleted), and every 50th event a policy of the local pods given a new ipBlock,
+ * with one policy run after each event: the compile (fed the changes
+ * when the tree has `PolicyChanges`) and the render of the update. Prints the run's time per kind
+ * of event (p50, p99, max), how many local pods were recomputed, the first compile, and (with
+ * `--expose-gc`) the heap the compiler keeps.
+ *
+ * `deno run -A --v8-flags=--expose-gc scripts/policy_event_bench.ts [--root DIR] [--pods 150000] [--nodes 5000]
+ * [--policies 10000] [--events 2000] [--json]`; `--root` is a tern checkout whose `src/` is
+ * measured (default this one), so that two trees compare with the same script.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
+
+const args = parseArgs({
+  options: {
+    root: { type: "string", default: new URL("..", import.meta.url).pathname },
+    pods: { type: "string", default: "150000" },
+    nodes: { type: "string", default: "5000" },
+    policies: { type: "string", default: "10000" },
+    events: { type: "string", default: "2000" },
+    json: { type: "boolean", default: false },
+  },
+});
+const root = pathToFileURL(
+  args.values.root.endsWith("/") ? args.values.root : `${args.values.root}/`,
+);
+const load = (path: string) => import(new URL(path, root).href);
+
+const { ClusterState } = await load("src/cluster/state.ts");
+const { parseManifestObject } = await load("src/cluster/manifest.ts");
+const { PolicyCompiler } = await load("src/policy/policy_compiler.ts");
+const { renderPolicyUpdate, RenderCache } = await load("src/policy/render.ts");
+const realistic = await load("test/fake_apiserver/realistic.ts");
+let PolicyChanges: (new () => { observe(c: unknown): void; take(): unknown }) | undefined;
+try {
+  ({ PolicyChanges } = await load("src/policy/policy_changes.ts"));
+} catch {
+  PolicyChanges = undefined; // a tree from before the incremental compile
+}
+
+const shape = {
+  nodes: Number(args.values.nodes),
+  pods: Number(args.values.pods),
+  networkPolicies: Number(args.values.policies),
+};
+const t0 = performance.now();
+const resources: unknown[] = [];
+for (const object of realistic.realisticCluster(shape)) {
+  resources.push(...parseManifestObject(object, { file: "realistic" }).resources);
+}
+const node = realistic.nodeName(shape.nodes - 1);
+type Pod = {
+  kind: "Pod";
+  namespace: string;
+  name: string;
+  nodeName?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  podIPs: string[];
+};
+const isPod = (r: unknown): r is Pod => (r as { kind: string }).kind === "Pod";
+const kept = resources.filter((r) => !isPod(r) || r.nodeName !== node);
+const web = kept.find((r): r is Pod => isPod(r) && r.labels.app === "web")!;
+const base = realistic.nodeAddresses(shape.nodes - 1).podCIDR.split(".").slice(0, 3).join(".");
+const namespace = realistic.namespaceName(0);
+const local: Pod[] = [0, 1, 2, 3].map((i) => ({
+  ...web,
+  namespace,
+  name: `local-${i}`,
+  nodeName: node,
+  podIPs: [`${base}.${200 + i}`],
+}));
+const snapshot = {
+  resourceVersion: "1",
+  nodes: kept.filter((r) => (r as { kind: string }).kind === "Node"),
+  namespaces: kept.filter((r) => (r as { kind: string }).kind === "Namespace"),
+  pods: [...kept.filter(isPod), ...local],
+  nodeEndpoints: [],
+  others: kept.filter((r) => (r as { kind: string }).kind === "Other"),
+  errors: [],
+};
+const state = new ClusterState();
+const changes = PolicyChanges !== undefined ? new PolicyChanges() : undefined;
+if (changes !== undefined) state.subscribe((c: unknown) => changes.observe(c));
+state.reset(snapshot);
+const endpoints = local.map((p, i) => ({
+  namespace: p.namespace,
+  name: p.name,
+  ifname: `ternbench${i}`,
+  ip: p.podIPs[0]!,
+}));
+const built = performance.now() - t0;
+
+// With --v8-flags=--expose-gc: the heap the compiler keeps (peers, indexes, selections).
+const gc = (globalThis as { gc?: () => void }).gc;
+const heapNow = () => {
+  gc?.();
+  return Deno.memoryUsage().heapUsed;
+};
+const heapBefore = heapNow();
+const compiler = new PolicyCompiler();
+const cache = new RenderCache();
+// deno-lint-ignore no-explicit-any
+let model: any;
+const run = () => {
+  const next = compiler.compile(state, { endpoints, changes: changes?.take() });
+  const text = model === undefined ? "" : renderPolicyUpdate(model, next, { cache });
+  model = next;
+  return text;
+};
+const tFirst = performance.now();
+run();
+const first = performance.now() - tFirst;
+const compilerHeapMiB = gc === undefined
+  ? undefined
+  : Math.round((heapNow() - heapBefore) / 2 ** 20 * 10) / 10;
+const tSecond = performance.now();
+run();
+const second = performance.now() - tSecond;
+
+// The churn: the fake API server's mix, on pods other than the local ones.
+let seed = 12345;
+const random = () => {
+  seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+  return seed / 2 ** 31;
+};
+const pods: Pod[] = snapshot.pods.filter((p) => p.nodeName !== node);
+const samples: Record<string, number[]> = { annotation: [], version: [], create: [], delete: [] };
+const recomputed: Record<string, number> = { annotation: 0, version: 0, create: 0, delete: 0 };
+let updates = 0;
+let version = 2;
+// As kube-scale's latency samples do: a policy of the local pods given a new ipBlock.
+const blocks = (i: number) =>
+  parseManifestObject({
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: "bench-blocks", namespace },
+    spec: {
+      podSelector: { matchLabels: { app: "web" } },
+      policyTypes: ["Ingress"],
+      ingress: [{
+        from: [{ ipBlock: { cidr: `192.168.${i % 256}.0/24` } }],
+        ports: [{ protocol: "TCP", port: 7778 }],
+      }],
+    },
+  }, { file: "bench" }).resources[0];
+state.apply({ type: "added", resource: blocks(0), resourceVersion: "2" });
+run();
+samples.policy = [];
+recomputed.policy = 0;
+for (let i = 0; i < Number(args.values.events); i++) {
+  if (i % 50 === 49) {
+    state.apply({ type: "modified", resource: blocks(i), resourceVersion: String(version++) });
+    const t = performance.now();
+    if (run() !== "") updates++;
+    samples.policy!.push(performance.now() - t);
+    recomputed.policy! += compiler.stats.computed;
+    continue;
+  }
+  const pick = Math.floor(random() * 8);
+  const index = Math.floor(random() * pods.length);
+  const pod = pods[index]!;
+  let kind: string;
+  const at = String(version++);
+  if (pick < 6) {
+    kind = pick % 2 === 0 ? "version" : "annotation";
+    const now = state.pod(pod.namespace, pod.name);
+    const changed = kind === "version"
+      ? { ...now, labels: { ...now.labels, version: `v${i}` } }
+      : { ...now, annotations: { ...now.annotations, "bench/at": String(i) } };
+    state.apply({ type: "modified", resource: changed, resourceVersion: at });
+  } else if (pick === 6) {
+    kind = "create";
+    const copy = {
+      ...pod,
+      name: `${pod.name}-c${i}`,
+      podIPs: [`10.250.${i >> 8 & 255}.${i & 255}`],
+    };
+    pods.push(copy);
+    state.apply({ type: "added", resource: copy, resourceVersion: at });
+  } else {
+    kind = "delete";
+    pods[index] = pods[pods.length - 1]!;
+    pods.pop();
+    state.apply({ type: "deleted", resource: pod, resourceVersion: at });
+  }
+  const t = performance.now();
+  if (run() !== "") updates++;
+  samples[kind]!.push(performance.now() - t);
+  recomputed[kind]! += compiler.stats.computed;
+}
+
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+};
+const round = (n: number) => Math.round(n * 100) / 100;
+const result = {
+  tree: args.values.root,
+  incremental: changes !== undefined,
+  shape,
+  buildMs: Math.round(built),
+  firstCompileMs: Math.round(first),
+  secondCompileMs: round(second),
+  compilerHeapMiB,
+  updates,
+  perEvent: Object.fromEntries(
+    Object.entries(samples).map(([kind, values]) => [kind, {
+      events: values.length,
+      p50Ms: round(quantile(values, 0.5)),
+      p99Ms: round(quantile(values, 0.99)),
+      maxMs: round(Math.max(...values)),
+      podsRecomputed: recomputed[kind],
+    }]),
+  ),
+  loadAverage: Deno.loadavg(),
+};
+if (args.values.json) console.log(JSON.stringify(result));
+else console.log(JSON.stringify(result, null, 2));

@@ -1,0 +1,590 @@
+/**
+ * The other pods as policy reads them, kept between computations: every pod that can be a peer
+ * (not host-network, not finished, with an IPv4 address) with its addresses, the indexes that
+ * selections start from (label values, named ports, security group members), and the result of
+ * every selection asked so far. {@linkcode PeerIndex.update} takes the pods that changed (or, not
+ * told, compares them all) and tests each against every kept selection and index, so that a pod
+ * event costs O(selections), not O(pods); it returns the reads whose answer changed, as tokens
+ * ({@linkcode peerReadToken}), so that a compiler recomputes only the local pods that made them.
+ * A fresh index answers exactly as a kept one: results are sets, whose order no reader depends
+ * on. Pure, apart from the caches it keeps.
+ * @module
+ */
+import { isIp, parseIp } from "../cidr.ts";
+import { NAMESPACE_NAME_LABEL } from "../cluster/manifest.ts";
+import type { Namespace, Pod } from "../cluster/types.ts";
+import type { ClusterState } from "../cluster/state.ts";
+import { problem } from "./_parse.ts";
+import type { LocalEndpoint, PolicyProblem } from "./model.ts";
+import { normalizeRanges, type Range } from "./ranges.ts";
+import { compare, type PolicyResources } from "./resources.ts";
+import type { SecurityGroupPolicy } from "./security_group_policy.ts";
+import {
+  isEmptySelector,
+  type LabelSelector,
+  matchesSelector,
+  matchesSelectorKnowing,
+} from "./selector.ts";
+
+/**
+ * The reads the policy layer makes of the cluster state. `peer`, when present, answers for the
+ * pods that `pods()` lists only (a view may know pods by name that are nobody's peer); absent,
+ * `pod` does.
+ */
+export type ClusterView =
+  & Pick<ClusterState, "pods" | "pod" | "podIPs" | "podByIp" | "namespace" | "others" | "node">
+  & { peer?: (namespace: string, name: string) => Pod | undefined };
+
+/** A pod that can be a peer, with its IPv4 addresses as integers (sorted). */
+export interface PeerPod {
+  pod: Pod;
+  addresses: number[];
+}
+
+/** What selects peer pods: see `PolicyContext.selectPods`. */
+export interface PeerSelection {
+  action: "allow" | "deny";
+  namespace?: string;
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+}
+
+/** A pod's security groups and the problems met finding them. */
+export interface PodGroups {
+  /** Sorted, no repeats. */
+  groups: string[];
+  problems: PolicyProblem[];
+}
+
+/** What changed since the last {@linkcode PeerIndex.update}. */
+export interface PeerIndexUpdate {
+  /** This node's attachments (their addresses count as their pods'). */
+  endpoints: readonly LocalEndpoint[];
+  /** The policy resources now (a new object: groups are found again). */
+  resources: PolicyResources;
+  /** Keys `namespace/name` of the pods that may have changed; absent: compare every pod. */
+  pods?: Iterable<string>;
+  /** Names of the namespaces that may have changed; absent: compare every one read. */
+  namespaces?: Iterable<string>;
+}
+
+/**
+ * The token of a read, as {@linkcode PeerIndex.update} reports changes: every peer
+ * (`peers`), the group registry (`groups`), the problems of finding the peers' groups
+ * (`groupProblems`), one selection, one group's members, the peers with
+ * one named port, one namespace's labels.
+ */
+export function peerReadToken(
+  read:
+    | { type: "peers" | "groups" | "groupProblems" }
+    | { type: "selection"; key: string }
+    | { type: "members"; group: string }
+    | { type: "namedPort"; protocol: string; name: string }
+    | { type: "namespace"; name: string },
+): string {
+  switch (read.type) {
+    case "peers":
+    case "groups":
+    case "groupProblems":
+      return read.type;
+    case "selection":
+      return `s:${read.key}`;
+    case "members":
+      return `g:${read.group}`;
+    case "namedPort":
+      return `p:${read.protocol}/${read.name}`;
+    case "namespace":
+      return `n:${read.name}`;
+  }
+}
+
+const PEERS = peerReadToken({ type: "peers" });
+const GROUPS = peerReadToken({ type: "groups" });
+const GROUP_PROBLEMS = peerReadToken({ type: "groupProblems" });
+
+const TERMINATED = new Set(["Succeeded", "Failed"]);
+
+/** What is certain of a namespace the state does not hold (yet): its name label. */
+const KNOWN_WITHOUT_NAMESPACE: ReadonlySet<string> = new Set([NAMESPACE_NAME_LABEL]);
+
+interface KeptSelection {
+  selection: PeerSelection;
+  /** Namespace → whether it is in the selection (as asked so far). */
+  namespaces: Map<string, boolean>;
+  members: Map<string, PeerPod>;
+  list: PeerPod[] | undefined;
+  /** The members' addresses as normalized ranges, when asked since the last change. */
+  ranges: Range[] | undefined;
+}
+
+interface Members {
+  byGroup: Map<string, Map<string, PeerPod>>;
+  lists: Map<string, PeerPod[]>;
+  ranges: Map<string, Range[]>;
+  /** The problems of finding every peer's groups, by message, with how many peers met each. */
+  problems: Map<string, { problem: PolicyProblem; count: number }>;
+}
+
+/** The peers, their indexes and the selections asked, kept between updates. */
+export class PeerIndex {
+  #view: ClusterView | undefined;
+  #resources: PolicyResources | undefined;
+  #extra = new Map<string, string[]>();
+  readonly #peers = new Map<string, PeerPod>();
+  #list: PeerPod[] | undefined;
+  /** Label key → value → peers with it; a key is indexed when a selector first asks for it. */
+  readonly #byLabel = new Map<string, Map<string, Map<string, PeerPod>>>();
+  /** `protocol/name` → peers with a container port of that name. */
+  readonly #byPort = new Map<string, Map<string, PeerPod>>();
+  readonly #selections = new Map<string, KeptSelection>();
+  /** Namespaces read so far, as read (undefined: not in the state). */
+  readonly #namespaces = new Map<string, Namespace | undefined>();
+  #groups = new WeakMap<Pod, PodGroups>();
+  #members: Members | undefined;
+
+  /**
+   * Brings the index to `view` and returns the tokens of the reads whose answer may have
+   * changed. The first update reads every pod.
+   */
+  update(view: ClusterView, changes: PeerIndexUpdate): Set<string> {
+    const dirty = new Set<string>();
+    this.#view = view;
+    if (changes.resources !== this.#resources) {
+      this.#resources = changes.resources;
+      this.#groups = new WeakMap();
+      this.#members = undefined;
+      dirty.add(GROUPS);
+    }
+    const extra = extraAddresses(changes.endpoints);
+    // Endpoints change their pods' addresses, and on a single node are the peers themselves.
+    const local = new Set([...this.#extra.keys(), ...extra.keys()]);
+    this.#extra = extra;
+    this.#namespacesChanged(view, changes.namespaces, dirty);
+    if (changes.pods === undefined) {
+      const listed = new Map<string, Pod>();
+      for (const pod of view.pods()) listed.set(`${pod.namespace}/${pod.name}`, pod);
+      for (const key of this.#peers.keys()) if (!listed.has(key)) this.#podChanged(key, dirty);
+      for (const [key, pod] of listed) this.#podChanged(key, dirty, pod);
+    } else {
+      for (const key of changes.pods) if (!local.has(key)) this.#podChanged(key, dirty);
+    }
+    for (const key of local) this.#podChanged(key, dirty);
+    return dirty;
+  }
+
+  /** The pod behind an IPv4 address: a known pod's, or a local endpoint's. */
+  podByIp(ip: string): Pod | undefined {
+    const view = this.#viewNow();
+    const known = view.podByIp(ip);
+    if (known !== undefined) return known;
+    for (const [key, ips] of this.#extra) {
+      if (!ips.includes(ip)) continue;
+      const slash = key.indexOf("/");
+      return view.pod(key.slice(0, slash), key.slice(slash + 1));
+    }
+    return undefined;
+  }
+
+  /** A pod's IPv4 addresses (cluster state and local endpoints), as sorted integers. */
+  addressesOf(pod: Pod): number[] {
+    const known = this.#viewNow().podIPs(pod);
+    const extra = this.#extra.size > 0
+      ? this.#extra.get(`${pod.namespace}/${pod.name}`)
+      : undefined;
+    const out: number[] = [];
+    for (const texts of extra === undefined ? [known] : [known, extra]) {
+      for (const text of texts) {
+        if (text.includes(":") || !isIp(text)) continue;
+        const n = parseIp(text);
+        if (!out.includes(n)) out.push(n);
+      }
+    }
+    return out.length > 1 ? out.sort((a, b) => a - b) : out;
+  }
+
+  /** Every peer, by namespace then name. */
+  peers(): readonly PeerPod[] {
+    if (this.#list === undefined) {
+      const keys = [...this.#peers.keys()].sort(compare);
+      this.#list = keys.map((key) => this.#peers.get(key)!);
+    }
+    return this.#list;
+  }
+
+  /** Whether namespace `name` matches `selector` (see `PolicyContext.namespaceMatches`). */
+  namespaceMatches(name: string, selector: LabelSelector, matchUnknown: boolean): boolean {
+    const namespace = this.#viewNow().namespace(name);
+    this.#namespaces.set(name, namespace);
+    if (namespace !== undefined) return matchesSelector(selector, namespace.labels);
+    return matchesSelectorKnowing(
+      selector,
+      { [NAMESPACE_NAME_LABEL]: name },
+      KNOWN_WITHOUT_NAMESPACE,
+    ) ?? matchUnknown;
+  }
+
+  /** The key that names `selection` in its read token. */
+  selectionKey(selection: PeerSelection): string {
+    return JSON.stringify([
+      selection.action,
+      selection.namespace ?? null,
+      selection.podSelector ?? null,
+      selection.namespaceSelector ?? null,
+    ]);
+  }
+
+  /** The peers `selection` picks, kept and updated pod by pod from then on. */
+  select(selection: PeerSelection): readonly PeerPod[] {
+    const key = this.selectionKey(selection);
+    let kept = this.#selections.get(key);
+    if (kept === undefined) {
+      kept = {
+        selection,
+        namespaces: new Map(),
+        members: new Map(),
+        list: undefined,
+        ranges: undefined,
+      };
+      for (const [podKey, peer] of this.#candidates(selection.podSelector)) {
+        if (this.#matches(kept, peer.pod)) kept.members.set(podKey, peer);
+      }
+      this.#selections.set(key, kept);
+    }
+    return kept.list ??= [...kept.members.values()];
+  }
+
+  /** The addresses of {@linkcode PeerIndex.select}'s peers, as normalized ranges. */
+  selectedRanges(selection: PeerSelection): readonly Range[] {
+    const list = this.select(selection);
+    const kept = this.#selections.get(this.selectionKey(selection))!;
+    return kept.ranges ??= pointRanges(list);
+  }
+
+  /** The peers with a container port named `name` for `protocol`. */
+  withNamedPort(name: string, protocol: string): readonly PeerPod[] {
+    return [...this.#portIndex(`${protocol}/${name}`).values()];
+  }
+
+  /** The security groups of `pod` by the resources of the last update. */
+  groupsOf(pod: Pod): PodGroups {
+    let found = this.#groups.get(pod);
+    if (found === undefined) {
+      const set = new Set<string>();
+      const problems: PolicyProblem[] = [];
+      for (const sgp of this.#resourcesNow().securityGroupPolicies) {
+        const { selects, problem } = sgpSelection(sgp, { pod, resources: this.#resourcesNow() });
+        if (problem !== undefined) problems.push(problem);
+        if (selects) { for (const id of sgp.groupIds) set.add(id); }
+      }
+      found = { groups: [...set].sort(compare), problems };
+      this.#groups.set(pod, found);
+    }
+    return found;
+  }
+
+  /**
+   * The peers in group `id`, and the problems of finding every peer's groups (which finding
+   * the members meets).
+   */
+  membersOf(id: string): { members: readonly PeerPod[]; problems: PolicyProblem[] } {
+    const members = this.#membersNow();
+    let list = members.lists.get(id);
+    if (list === undefined) {
+      list = [...(members.byGroup.get(id)?.values() ?? [])];
+      members.lists.set(id, list);
+    }
+    return { members: list, problems: [...members.problems.values()].map((p) => p.problem) };
+  }
+
+  /** The addresses of {@linkcode PeerIndex.membersOf}'s peers, as normalized ranges. */
+  memberRanges(id: string): readonly Range[] {
+    const { members } = this.membersOf(id);
+    const kept = this.#membersNow();
+    let ranges = kept.ranges.get(id);
+    if (ranges === undefined) {
+      ranges = pointRanges(members);
+      kept.ranges.set(id, ranges);
+    }
+    return ranges;
+  }
+
+  #viewNow(): ClusterView {
+    if (this.#view === undefined) throw new Error("PeerIndex used before its first update");
+    return this.#view;
+  }
+
+  #resourcesNow(): PolicyResources {
+    if (this.#resources === undefined) {
+      throw new Error("PeerIndex used before its first update");
+    }
+    return this.#resources;
+  }
+
+  #namespacesChanged(
+    view: ClusterView,
+    names: Iterable<string> | undefined,
+    dirty: Set<string>,
+  ): void {
+    const changed: string[] = [];
+    if (names === undefined) {
+      for (const [name, seen] of this.#namespaces) {
+        if (view.namespace(name) !== seen) changed.push(name);
+      }
+    } else {
+      for (const name of names) if (this.#namespaces.has(name)) changed.push(name);
+    }
+    for (const name of changed) {
+      this.#namespaces.delete(name);
+      dirty.add(peerReadToken({ type: "namespace", name }));
+      for (const [key, kept] of this.#selections) {
+        if (!kept.namespaces.has(name)) continue;
+        // A selection that asked about the namespace is found again when next asked.
+        this.#selections.delete(key);
+        dirty.add(peerReadToken({ type: "selection", key }));
+      }
+    }
+  }
+
+  /** Compares pod `key` now (`listed`, when the caller has it) with its peer; updates all. */
+  #podChanged(key: string, dirty: Set<string>, listed?: Pod): void {
+    const old = this.#peers.get(key);
+    let pod = listed;
+    if (pod === undefined) {
+      const view = this.#viewNow();
+      const slash = key.indexOf("/");
+      const namespace = key.slice(0, slash);
+      const name = key.slice(slash + 1);
+      pod = view.peer !== undefined ? view.peer(namespace, name) : view.pod(namespace, name);
+    }
+    let now: PeerPod | undefined;
+    if (pod !== undefined && !pod.hostNetwork && !TERMINATED.has(pod.phase ?? "")) {
+      const addresses = this.addressesOf(pod);
+      if (addresses.length > 0) now = { pod, addresses };
+    }
+    if (old === undefined && now === undefined) return;
+    if (
+      old !== undefined && now !== undefined && old.pod === now.pod &&
+      sameNumbers(old.addresses, now.addresses)
+    ) return;
+    dirty.add(PEERS);
+    this.#list = undefined;
+    // Readers of a selection take its pods' addresses and service accounts: a pod changed in
+    // nothing else (an annotation, a label no selector reads) changes no answer.
+    const sameAnswer = old !== undefined && now !== undefined &&
+      sameNumbers(old.addresses, now.addresses) &&
+      old.pod.serviceAccountName === now.pod.serviceAccountName;
+    if (now === undefined) this.#peers.delete(key);
+    else this.#peers.set(key, now);
+    for (const [label, index] of this.#byLabel) {
+      if (old !== undefined && Object.hasOwn(old.pod.labels, label)) {
+        index.get(old.pod.labels[label]!)?.delete(key);
+      }
+      if (now !== undefined && Object.hasOwn(now.pod.labels, label)) {
+        const value = now.pod.labels[label]!;
+        const peers = index.get(value);
+        if (peers) peers.set(key, now);
+        else index.set(value, new Map([[key, now]]));
+      }
+    }
+    for (const [port, peers] of this.#byPort) {
+      const had = old !== undefined && hasNamedPort(old.pod, port);
+      const has = now !== undefined && hasNamedPort(now.pod, port);
+      if (had) peers.delete(key);
+      if (has) peers.set(key, now!);
+      const same = had && has && sameAnswer && old !== undefined && now !== undefined &&
+        (old.pod.containers === now.pod.containers ||
+          JSON.stringify(old.pod.containers) === JSON.stringify(now.pod.containers));
+      if ((had || has) && !same) {
+        const slash = port.indexOf("/");
+        dirty.add(peerReadToken({
+          type: "namedPort",
+          protocol: port.slice(0, slash),
+          name: port.slice(slash + 1),
+        }));
+      }
+    }
+    for (const [selectionKey, kept] of this.#selections) {
+      const was = kept.members.delete(key);
+      const is = now !== undefined && this.#matches(kept, now.pod);
+      if (is) kept.members.set(key, now!);
+      if (was || is) {
+        kept.list = undefined;
+        kept.ranges = undefined;
+      }
+      if ((was || is) && !(was && is && sameAnswer)) {
+        dirty.add(peerReadToken({ type: "selection", key: selectionKey }));
+      }
+    }
+    const members = this.#members;
+    if (members !== undefined) {
+      // A group whose member stays with the same addresses has the same answer.
+      const stays = sameAnswer && old !== undefined ? this.groupsOf(old.pod).groups : [];
+      const quiet = stays.length > 0 && now !== undefined
+        ? new Set(this.groupsOf(now.pod).groups.filter((id) => stays.includes(id)))
+        : undefined;
+      if (old !== undefined) this.#joinGroups(members, { key, peer: old, sign: -1, dirty, quiet });
+      if (now !== undefined) this.#joinGroups(members, { key, peer: now, sign: +1, dirty, quiet });
+    }
+  }
+
+  /** Adds (`sign` +1) or removes (-1) a peer from its groups' members and their problems. */
+  #joinGroups(
+    members: Members,
+    change: {
+      key: string;
+      peer: PeerPod;
+      sign: 1 | -1;
+      /** Where the changed groups' tokens go. */
+      dirty?: Set<string>;
+      /** Groups whose answer stays the same (the member kept its addresses). */
+      quiet?: ReadonlySet<string> | undefined;
+    },
+  ): void {
+    const { key, peer, sign, dirty, quiet } = change;
+    const { groups, problems } = this.groupsOf(peer.pod);
+    for (const id of groups) {
+      let group = members.byGroup.get(id);
+      if (group === undefined) members.byGroup.set(id, group = new Map());
+      if (sign > 0) group.set(key, peer);
+      else group.delete(key);
+      members.lists.delete(id);
+      members.ranges.delete(id);
+      if (!quiet?.has(id)) dirty?.add(peerReadToken({ type: "members", group: id }));
+    }
+    for (const p of problems) {
+      const counted = members.problems.get(p.message);
+      const count = (counted?.count ?? 0) + sign;
+      if (count <= 0) members.problems.delete(p.message);
+      else members.problems.set(p.message, { problem: counted?.problem ?? p, count });
+      if (count <= 0 || counted === undefined) dirty?.add(GROUP_PROBLEMS);
+    }
+  }
+
+  #membersNow(): Members {
+    if (this.#members === undefined) {
+      const members: Members = {
+        byGroup: new Map(),
+        lists: new Map(),
+        ranges: new Map(),
+        problems: new Map(),
+      };
+      for (const [key, peer] of this.#peers) this.#joinGroups(members, { key, peer, sign: +1 });
+      this.#members = members;
+    }
+    return this.#members;
+  }
+
+  #matches(kept: KeptSelection, pod: Pod): boolean {
+    const { namespace, podSelector, namespaceSelector, action } = kept.selection;
+    if (podSelector !== undefined && !matchesSelector(podSelector, pod.labels)) return false;
+    if (namespace !== undefined) return pod.namespace === namespace;
+    if (namespaceSelector === undefined || isEmptySelector(namespaceSelector)) return true;
+    let yes = kept.namespaces.get(pod.namespace);
+    if (yes === undefined) {
+      yes = this.namespaceMatches(pod.namespace, namespaceSelector, action === "deny");
+      kept.namespaces.set(pod.namespace, yes);
+    }
+    return yes;
+  }
+
+  /** The peers that can match `selector`: those with its rarest `matchLabels` label, or all. */
+  #candidates(selector: LabelSelector | undefined): Map<string, PeerPod> {
+    let best: Map<string, PeerPod> = this.#peers;
+    for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
+      const peers = this.#labelIndex(key).get(value) ?? new Map();
+      if (peers.size < best.size) best = peers;
+    }
+    return best;
+  }
+
+  /** Value → peers, for one label key, built on first use and kept up to date. */
+  #labelIndex(label: string): Map<string, Map<string, PeerPod>> {
+    let index = this.#byLabel.get(label);
+    if (index === undefined) {
+      index = new Map();
+      for (const [key, peer] of this.#peers) {
+        if (!Object.hasOwn(peer.pod.labels, label)) continue;
+        const value = peer.pod.labels[label]!;
+        const peers = index.get(value);
+        if (peers) peers.set(key, peer);
+        else index.set(value, new Map([[key, peer]]));
+      }
+      this.#byLabel.set(label, index);
+    }
+    return index;
+  }
+
+  #portIndex(port: string): Map<string, PeerPod> {
+    let index = this.#byPort.get(port);
+    if (index === undefined) {
+      index = new Map();
+      for (const [key, peer] of this.#peers) if (hasNamedPort(peer.pod, port)) index.set(key, peer);
+      this.#byPort.set(port, index);
+    }
+    return index;
+  }
+}
+
+/**
+ * Whether `sgp` selects `pod`: same namespace, and every selector it has matches; with the
+ * problem met when the pod's service account is not in the cluster state.
+ */
+export function sgpSelection(
+  sgp: SecurityGroupPolicy,
+  at: { pod: Pod; resources: PolicyResources },
+): { selects: boolean; problem?: PolicyProblem } {
+  const { pod, resources } = at;
+  if (sgp.namespace !== pod.namespace) return { selects: false };
+  if (sgp.podSelector !== undefined && !matchesSelector(sgp.podSelector, pod.labels)) {
+    return { selects: false };
+  }
+  const sa = sgp.serviceAccountSelector;
+  if (sa === undefined) return { selects: true };
+  if (sa.matchNames !== undefined && !sa.matchNames.includes(pod.serviceAccountName)) {
+    return { selects: false };
+  }
+  if (isEmptySelector(sa.selector)) return { selects: true };
+  const labels = resources.serviceAccounts.get(`${pod.namespace}/${pod.serviceAccountName}`);
+  const selects = matchesSelector(sa.selector, labels ?? {});
+  if (labels !== undefined) return { selects };
+  return {
+    selects,
+    problem: problem({ kind: sgp.kind, namespace: sgp.namespace, name: sgp.name }, {
+      severity: "unresolved",
+      key: "spec.serviceAccountSelector",
+      text:
+        `ServiceAccount "${pod.namespace}/${pod.serviceAccountName}" is not in the cluster state: its labels are taken as empty`,
+    }),
+  };
+}
+
+/** `namespace/name` → the addresses of this node's attachments of that pod. */
+function extraAddresses(endpoints: readonly LocalEndpoint[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const ep of endpoints) {
+    const key = `${ep.namespace}/${ep.name}`;
+    out.set(key, [...(out.get(key) ?? []), ep.ip]);
+  }
+  return out;
+}
+
+function hasNamedPort(pod: Pod, port: string): boolean {
+  for (const container of pod.containers) {
+    for (const p of container.ports) {
+      if (p.name !== undefined && `${p.protocol}/${p.name}` === port) return true;
+    }
+  }
+  return false;
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function pointRanges(peers: readonly PeerPod[]): Range[] {
+  const points: Range[] = [];
+  for (const peer of peers) for (const a of peer.addresses) points.push([a, a]);
+  return normalizeRanges(points);
+}

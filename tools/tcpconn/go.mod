@@ -1,0 +1,3 @@
+module tcpconn
+
+go 1.19
