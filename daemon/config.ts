@@ -10,7 +10,7 @@ import { parseDocument } from "yaml";
 import { DEFAULT_SOCKET } from "../src/api.ts";
 import { type Cidr, formatCidr, overlaps, parseCidr } from "../src/cidr.ts";
 import { errorMessage } from "../src/lib/errors.ts";
-import type { Level } from "../src/log.ts";
+import { type Level, LOG_FORMATS, type LogFormat } from "../src/log.ts";
 import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
 import { DEFAULT_LOG_RATE } from "../src/policy/compile.ts";
 import { formatValue } from "../src/zod_issues.ts";
@@ -149,6 +149,8 @@ export interface DaemonConfig {
   };
   log: {
     level: Level;
+    /** `text` (default): `time LEVEL message key=value…`; `json`: one JSON object per line. */
+    format: LogFormat;
     /** Log file (appended); stderr when absent. */
     file?: string;
   };
@@ -357,6 +359,7 @@ const schema = z.strictObject({
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+    format: z.enum(LOG_FORMATS).default("text"),
     file: absolutePath.optional(),
   }).prefault({}),
   cluster: z.discriminatedUnion("source", [
@@ -539,7 +542,7 @@ export function parseConfig(
       },
     },
     gc: { intervalMs: data.gc.interval, gracePeriodMs: data.gc.gracePeriod },
-    log: { level: data.log.level },
+    log: { level: data.log.level, format: data.log.format },
     routing: data.routing,
     reconcile: { intervalMs: data.reconcile.interval, monitor: data.reconcile.monitor },
     policy: {

@@ -41,7 +41,7 @@ Deno.test("parseConfig() fills every default around the required podCIDRs", () =
     routeProtocol: 116,
     ipam: { releaseCooldownMs: 30_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 60_000, gracePeriodMs: 120_000 },
-    log: { level: "info" },
+    log: { level: "info", format: "text" },
     routing: DEFAULT_ROUTING,
     reconcile: { intervalMs: 10_000, monitor: true },
     policy: DEFAULT_POLICY,
@@ -72,7 +72,7 @@ Deno.test("parseConfig() reads the cluster, routing and reconcile sections of th
     routeProtocol: 116,
     ipam: { releaseCooldownMs: 30_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 60_000, gracePeriodMs: 120_000 },
-    log: { level: "info" },
+    log: { level: "info", format: "text" },
     cluster: {
       source: "files",
       dir: "/etc/tern/cluster",
@@ -149,7 +149,7 @@ Deno.test("parseConfig() reads every key of a full config", async () => {
     routeProtocol: 200,
     ipam: { releaseCooldownMs: 90_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 10_000, gracePeriodMs: 0 },
-    log: { level: "debug", file: "/tmp/ternd-test/ternd.log" },
+    log: { level: "debug", format: "json", file: "/tmp/ternd-test/ternd.log" },
     routing: DEFAULT_ROUTING,
     reconcile: { intervalMs: 10_000, monitor: true },
     policy: DEFAULT_POLICY,
@@ -395,4 +395,14 @@ Deno.test("parseListenAddress() takes an IPv4 or bracketed IPv6 address and a po
   ) {
     assertEquals(parseListenAddress(bad), undefined, bad);
   }
+});
+
+Deno.test("parseConfig() refuses a log.format other than text or json, naming both", () => {
+  const err = assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\nlog: {format: xml}\n", { hostname: "h" }),
+    ConfigError,
+  );
+  assertStringIncludes(err.message, "log.format:");
+  assertStringIncludes(err.message, '"text"');
+  assertStringIncludes(err.message, '"json"');
 });

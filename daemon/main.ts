@@ -28,7 +28,8 @@ import { probeSocket, SocketInUseError } from "./api/server.ts";
 import { startApi } from "./api/start_api.ts";
 import type { StartingState } from "./api/starting_handler.ts";
 import { type ClusterPart, startCluster } from "./cluster/start_cluster.ts";
-import { type IpamPart, startIpam } from "./ipam/start_ipam.ts";
+import { dirname, type IpamPart, startIpam } from "./ipam/start_ipam.ts";
+import { daemonIpamCheck } from "./ipam/ipam_check_service.ts";
 import { DaemonMetrics } from "./metrics/daemon_metrics.ts";
 import { startMetrics } from "./metrics/start_metrics.ts";
 import { type PolicyPart, startPolicy } from "./policy/start_policy.ts";
@@ -59,7 +60,10 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const netlink = options.runner === undefined ? new Rtnetlink() : undefined;
     if (netlink !== undefined) stack.defer(() => netlink.close());
     const hostNetlink = netlink && new RtnetlinkHost(netlink);
-    const nft = new Nft(options.nftRunner ?? options.runner ?? denoRunner);
+    // Transactions are written beside the socket (/run/tern: tmpfs, 0700) before nft loads them.
+    const nft = new Nft(options.nftRunner ?? options.runner ?? denoRunner, {
+      transactionDir: dirname(config.socket),
+    });
     const endpoints = new LocalEndpoints();
     // Served at once: status says what start-up waits for; other requests wait for the parts.
     const starting: StartingState = { phase: "starting" };
@@ -68,6 +72,10 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       await startApi(config, { log, starting: () => starting, metrics: metrics.api }),
     );
     stack.push(startMetrics(config.metrics.listen, { api: metrics.api, log }));
+    const leftovers = await nft.removeLeftovers();
+    if (leftovers > 0) {
+      log.info("Removed nft transaction files of an earlier daemon", { leftovers });
+    }
 
     starting.phase = config.cluster?.source === "kubernetes"
       ? "waiting for the first lists from the Kubernetes API server"
@@ -132,7 +140,21 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       }),
     );
     await cluster.publish(endpoints);
-    api.attach({ ipam, dataplane: host.dataplane, routing, cluster, policy: policy.service });
+    const ipamCheck = daemonIpamCheck(config, {
+      ipam,
+      dataplane: host.dataplane,
+      endpoints,
+      cluster,
+      log,
+    });
+    api.attach({
+      ipam,
+      dataplane: host.dataplane,
+      routing,
+      cluster,
+      policy: policy.service,
+      ipamCheck,
+    });
     metrics.attach({ ipam, cluster, routing, policy, ready: () => api.status().ready });
     stack.push(ipam.startSweeper());
     log.info("ternd started", startedFields(config, { cluster, ipam, routing, policy }));

@@ -10,7 +10,7 @@ import { CniCode, CniError } from "../src/cni_error.ts";
 import type { DaemonApi } from "../src/daemon_client.ts";
 import { Ip } from "../src/ip.ts";
 import { errorMessage } from "../src/lib/errors.ts";
-import type { Level, Logger } from "../src/log.ts";
+import type { Level, LogFormat, Logger } from "../src/log.ts";
 import type { PodLinks } from "../src/pod_links.ts";
 import type { Runner } from "../src/runner.ts";
 import { CNI_SPEC_VERSION, SUPPORTED_CNI_VERSIONS } from "../src/version.ts";
@@ -42,7 +42,7 @@ export interface PluginIo {
   /** Whether a netns path exists. */
   netnsExists(path: string): boolean;
   /** A logger (stderr, or `file`); never stdout. */
-  logger(options: { level: Level; file?: string }): Logger;
+  logger(options: { level: Level; file?: string; format?: LogFormat }): Logger;
   /** Fixes the pod MAC of ADD (tests); random by default. */
   podMac?: string;
 }
@@ -100,9 +100,11 @@ export async function runSkel(io: PluginIo): Promise<number> {
     if (decoded.error) throw decoded.error;
     const conf = parseNetConf(stdin, env.command);
     errorVersion = conf.cniVersion;
-    log = conf.logFile === undefined
-      ? io.logger({ level: conf.logLevel })
-      : io.logger({ level: conf.logLevel, file: conf.logFile });
+    log = io.logger({
+      level: conf.logLevel,
+      ...(conf.logFile !== undefined ? { file: conf.logFile } : {}),
+      ...(conf.logFormat !== undefined ? { format: conf.logFormat } : {}),
+    });
     const daemon = io.daemon(
       conf.daemonSocket,
       conf.daemonTimeoutMs === undefined ? {} : { timeoutMs: conf.daemonTimeoutMs },

@@ -9,7 +9,7 @@ interface Run {
   code: number;
   stdout: string;
   sockets: { socketPath: string; options: { timeoutMs?: number } }[];
-  loggers: { level: Level; file?: string }[];
+  loggers: { level: Level; file?: string; format?: string }[];
   log: string[];
 }
 
@@ -128,11 +128,16 @@ Deno.test("runSkel() connects to the config's socket with its timeout and logs w
       daemonTimeoutMs: 2000,
       logFile: "/var/log/tern.log",
       logLevel: "debug",
+      logFormat: "json",
     }),
   );
   assertEquals([out.code, out.stdout], [0, ""]);
   assertEquals(out.sockets, [{ socketPath: "/tmp/t.sock", options: { timeoutMs: 2000 } }]);
-  assertEquals(out.loggers, [{ level: "info" }, { level: "debug", file: "/var/log/tern.log" }]);
+  assertEquals(out.loggers, [{ level: "info" }, {
+    level: "debug",
+    file: "/var/log/tern.log",
+    format: "json",
+  }]);
 });
 
 Deno.test("runSkel() maps an unreachable daemon on STATUS to code 50 and logs the failure", async () => {

@@ -12,6 +12,8 @@
  * | GET | /v1/endpoints/{containerID}/{ifname} | → {@linkcode Endpoint} or 404 |
  * | POST | /v1/endpoints/release | {@linkcode ReleaseRequest} → {@linkcode ReleaseResponse} (idempotent) |
  * | POST | /v1/gc | {@linkcode GcRequest} → {@linkcode GcResponse} |
+ * | GET | /v1/ipam/check | → `IpamCheckReport` (src/ipam/ipam_check.ts) |
+ * | POST | /v1/ipam/repair | → `IpamRepairResponse`: the safe repairs applied, and a check after |
  * | GET | /v1/policy/status | → {@linkcode PolicyStatusResponse} |
  * | GET | /v1/policy/counters | → {@linkcode PolicyCountersResponse} |
  * | POST | /v1/policy/explain | {@linkcode ExplainRequest} → {@linkcode ExplainResponse} |

@@ -45,6 +45,7 @@ import {
 import type { Mutex } from "../../src/lib/mutex.ts";
 import type { PolicyService } from "../policy/policy_service.ts";
 import { ExplainError } from "../../src/policy/explain.ts";
+import type { IpamCheckReport, IpamRepairResponse } from "../../src/ipam/ipam_check.ts";
 
 /** The largest request body the API reads, in bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -69,6 +70,11 @@ export interface HandlerDeps {
   routingStatus?: () => RoutingStatus;
   /** The cluster source's state for status; undefined on a single node. Default: not reported. */
   clusterStatus?: () => ClusterStatus | undefined;
+  /** `tern ipam check` and its repairs. Default: the paths answer 503. */
+  ipamCheck?: {
+    check(): Promise<IpamCheckReport>;
+    repair(): Promise<IpamRepairResponse>;
+  };
   /**
    * Policy. Program answers only once the endpoint's policy is programmed. Default: policy
    * disabled (program does not wait, the policy paths answer 503).
@@ -312,6 +318,18 @@ export function createHandler(deps: HandlerDeps): Handler {
     }
   };
 
+  const needIpamCheck = () => {
+    if (!deps.ipamCheck) {
+      throw new ApiFailure(503, "unavailable", "IPAM check is not available in this daemon");
+    }
+    return deps.ipamCheck;
+  };
+  const ipamCheck = async (): Promise<Response> => json(await needIpamCheck().check());
+  const ipamRepair = async (): Promise<Response> => {
+    requireReady();
+    return json(await needIpamCheck().repair());
+  };
+
   const listEndpoints = async (): Promise<Response> => json({ endpoints: await ipam.list() });
 
   const getEndpoint = async (_req: Request, params: string[]): Promise<Response> => {
@@ -387,6 +405,8 @@ export function createHandler(deps: HandlerDeps): Handler {
       routes: [{ method: "GET", run: getEndpoint }],
     },
     { pattern: /^\/v1\/gc$/, routes: [{ method: "POST", run: gc }] },
+    { pattern: /^\/v1\/ipam\/check$/, routes: [{ method: "GET", run: ipamCheck }] },
+    { pattern: /^\/v1\/ipam\/repair$/, routes: [{ method: "POST", run: ipamRepair }] },
     { pattern: /^\/v1\/policy\/status$/, routes: [{ method: "GET", run: policyStatus }] },
     { pattern: /^\/v1\/policy\/counters$/, routes: [{ method: "GET", run: policyCounters }] },
     { pattern: /^\/v1\/policy\/explain$/, routes: [{ method: "POST", run: policyExplain }] },

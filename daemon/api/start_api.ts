@@ -12,7 +12,7 @@ import type { Logger } from "../../src/log.ts";
 import type { DaemonConfig } from "../config.ts";
 import type { DaemonPart } from "../daemon_part.ts";
 import type { Dataplane } from "../routing/dataplane.ts";
-import { createHandler } from "./handler.ts";
+import { createHandler, type HandlerDeps } from "./handler.ts";
 import type { IpamPart } from "../ipam/start_ipam.ts";
 import type { PolicyService } from "../policy/policy_service.ts";
 import type { ApiMetrics } from "../metrics/api_metrics.ts";
@@ -26,6 +26,8 @@ export const DEFAULT_START_WAIT_MS = 5_000;
 export interface ApiParts {
   ipam: IpamPart;
   dataplane: Dataplane;
+  /** `tern ipam check`. */
+  ipamCheck?: HandlerDeps["ipamCheck"];
   routing: DaemonPart<RoutingStatus>;
   cluster: DaemonPart<ClusterStatus | undefined>;
   policy: PolicyService | undefined;
@@ -82,6 +84,7 @@ export async function startApi(
         routingStatus: () => routing.status(),
         clusterStatus: () => cluster.status(),
         ...(policy ? { policy } : {}),
+        ...(parts.ipamCheck ? { ipamCheck: parts.ipamCheck } : {}),
       }));
       ready = true;
     },

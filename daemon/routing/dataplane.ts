@@ -19,6 +19,7 @@ import type { HostNetlink } from "../../src/host_netlink.ts";
 import { type LocalEndpoint, LocalEndpoints, toLocalEndpoint } from "../../src/local_endpoints.ts";
 import type { EchoFilter } from "./monitor_echo.ts";
 import { desiredHostRoutes } from "../../src/routing/host_routes.ts";
+import { parseRoutes } from "../../src/routing/parse.ts";
 import {
   FROM_POD_PRIORITY,
   MAIN_TABLE,
@@ -234,6 +235,33 @@ export class Dataplane implements HostDataplane {
       this.#echo?.forget(lines);
       return { failed: [{ index: 0, line: lines[0] ?? "", error: errorMessage(err) }] };
     }
+  }
+
+  /**
+   * tern's host routes: `<ip>/32 dev <tern veth>` with tern's protocol in the main table, as the
+   * kernel has them now (for `tern ipam check`).
+   */
+  async hostRoutes(): Promise<{ ip: string; dev: string }[]> {
+    const json = await this.#ip.json([
+      "-4",
+      "route",
+      "show",
+      "proto",
+      String(this.#proto),
+      "table",
+      "main",
+    ]);
+    return parseRoutes(json, { protocol: this.#proto })
+      .filter((r) => r.dst.endsWith("/32") && r.via === undefined && r.dev?.startsWith(VETH_PREFIX))
+      .map((r) => ({ ip: r.dst.slice(0, -3), dev: r.dev! }));
+  }
+
+  /** Deletes tern's link `veth` (never one without tern's prefix); false when it was gone. */
+  async deleteVeth(veth: string): Promise<boolean> {
+    if (!veth.startsWith(VETH_PREFIX)) {
+      throw new TypeError(`Refusing to delete ${veth}: not a tern veth`);
+    }
+    return await this.#ip.linkDelIfExists(veth);
   }
 
   async #apply(lines: string[]): Promise<ApplyResult> {
