@@ -106,14 +106,14 @@ Deno.test("launcher without its runtime files fails with a message, and a CNI er
   });
 });
 
-Deno.test("launcher holds ternd's old space to 3/4 of its cgroup's memory.max, and nothing else's", async () => {
+Deno.test("launcher holds ternd's old space to 3/4 of its cgroup's memory.max and exposes gc(), for ternd alone", async () => {
   await withDir(async (dir) => {
     await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
     await Deno.symlink("tern", `${dir}/dist/ternd`);
     await Deno.writeTextFile(
       `${dir}/dist/lib/main.js`,
       `import v8 from "node:v8";
-console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20));
+console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20), typeof globalThis.gc);
 `,
     );
     // The launcher's cgroup is this test's: its memory.max under a stand-in cgroup root.
@@ -123,8 +123,11 @@ console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20));
     const limit = async (bin: string, args: string[], env: Record<string, string> = {}) => {
       const out = await run(`${dir}/dist/${bin}`, args, { TERN_CGROUP_ROOT: root, ...env });
       assertEquals(out.code, 0, out.stderr);
-      return Number(out.stdout.trim());
+      const [heap, gc] = out.stdout.trim().split(" ");
+      gcs.push(`${bin}:${gc}`);
+      return Number(heap);
     };
+    const gcs: string[] = [];
     await Deno.writeTextFile(`${root}${cgroup}/memory.max`, "max\n");
     const unlimited = await limit("ternd", []);
     await Deno.writeTextFile(`${root}${cgroup}/memory.max`, `${512 * 2 ** 20}\n`);
@@ -137,5 +140,14 @@ console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20));
     assertEquals(await limit("ternd", [], { TERND_V8_FLAGS: "" }), unlimited, "overridden");
     const set = await limit("ternd", [], { TERND_V8_FLAGS: "--max-old-space-size=1000" });
     assert(set >= 1000 && set <= 1096, `TERND_V8_FLAGS: ${set} MiB`);
+    // ternd collects once after a list (src/lib/collect_garbage.ts): gc() only where derived.
+    assertEquals(gcs, [
+      "ternd:function",
+      "tern:undefined",
+      "ternd:function",
+      "tern:function",
+      "ternd:undefined",
+      "ternd:undefined",
+    ]);
   });
 });

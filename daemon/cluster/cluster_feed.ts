@@ -9,6 +9,7 @@
 import type { ClusterSource } from "../../src/cluster/source.ts";
 import type { ClusterState } from "../../src/cluster/state.ts";
 import type { ManifestError } from "../../src/cluster/types.ts";
+import { collectGarbage } from "../../src/lib/collect_garbage.ts";
 import { errorMessage } from "../../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
 
@@ -53,6 +54,10 @@ export class ClusterFeed {
       namespaces: snapshot.namespaces.length,
       skipped: snapshot.errors.length,
     });
+    // The list's garbage (its pages' JSON) is dead now; without a full collection V8 keeps the
+    // heap it grew for it (docs/benchmarks.md, kube-scale). Only where ternd runs with --expose-gc.
+    const collected = collectGarbage();
+    if (collected !== undefined) this.#log.info("Collected the list's garbage", { ...collected });
   }
 
   /** Applies the watch's events until {@linkcode ClusterFeed.stop}; call after `list()`. */

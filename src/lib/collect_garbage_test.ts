@@ -1,0 +1,22 @@
+import { assertEquals } from "../../test/assert.ts";
+import { collectGarbage } from "./collect_garbage.ts";
+
+Deno.test("collectGarbage does nothing where the runtime offers no gc()", () => {
+  assertEquals(collectGarbage(undefined), undefined);
+});
+
+Deno.test("collectGarbage runs gc() once and reports the memory before and after", () => {
+  let rss = 600 * 2 ** 20;
+  let calls = 0;
+  const collected = collectGarbage(
+    () => {
+      calls++;
+      rss = 450 * 2 ** 20;
+    },
+    () => ({ rss, heapUsed: 260 * 2 ** 20 }),
+  );
+  assertEquals(calls, 1);
+  assertEquals(collected?.rssBeforeMiB, 600);
+  assertEquals(collected?.rssAfterMiB, 450);
+  assertEquals(collected?.heapUsedMiB, 260);
+});
