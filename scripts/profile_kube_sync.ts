@@ -6,10 +6,14 @@
  * this process's CPU), the RSS and V8's committed heap after each, and the live heap after a
  * forced GC (run with `--v8-flags=--expose-gc`; add ternd's flags to see theirs). Then it
  * lists the pods once more with the bare client to split the list into its parts: the pages
- * (request, body, JSON), the trim and the validation.
+ * (request, body, JSON), the trim and the validation. With `--churn-seconds N` it first has the
+ * fake churn pods (`--events-per-second`, default 1 000, as the bench asks for it) and applies the
+ * source's watch to the cluster state for N seconds, with the memory every 2 s: what the source,
+ * its reflectors and the state keep under churn, without the policy compiler.
  *
  * `deno run -A --v8-flags=--expose-gc scripts/profile_kube_sync.ts [--nodes 5000] [--pods 150000]
- * [--policies 10000] [--page-size 500] [--list-only]`. Loopback only; needs no root.
+ * [--policies 10000] [--page-size 500] [--list-only] [--churn-seconds 0]
+ * [--events-per-second 1000]`. Loopback only; needs no root.
  * @module
  */
 import process from "node:process";
@@ -81,6 +85,8 @@ async function startFake(
       "securitygroups.tern.dev",
       "--crd",
       "securitygrouppolicies.vpcresources.k8s.aws",
+      "--admin-socket",
+      `${dir}/admin.sock`,
       "--generate",
       `nodes=${shape.nodes},pods=${shape.pods},networkPolicies=${shape.policies}`,
     ],
@@ -102,6 +108,51 @@ async function startFake(
   return { child, kubeconfig, loadS: (performance.now() - t0) / 1000 };
 }
 
+/**
+ * The fake's churn (as the kube-scale bench asks for it) applied to `state` through the source's
+ * watch for `seconds`, with the memory as it is every 2 s (no forced GC until the end).
+ */
+async function churn(
+  source: KubernetesSource,
+  state: ClusterState,
+  adminSocket: string,
+  seconds: number,
+  eventsPerSecond: number,
+): Promise<void> {
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: adminSocket } });
+  const admin = (path: string, body: unknown) =>
+    fetch(`http://fake/_fake/${path}`, {
+      method: "POST",
+      client,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }).then((r) => r.text());
+  const mib = (n: number) => Math.round(n / 2 ** 20);
+  let events = 0;
+  const feeding = (async () => {
+    for await (const event of source.watch()) {
+      state.apply(event);
+      events++;
+    }
+  })();
+  await admin("churn", { eventsPerSecond, durationMs: seconds * 1000 });
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    await new Promise((r) => setTimeout(r, 2_000));
+    const m = Deno.memoryUsage();
+    console.log(
+      `churn ${((performance.now() - t0) / 1000).toFixed(0)} s: ${events} events; RSS ${
+        mib(m.rss)
+      } / V8 committed ${mib(m.heapTotal)} / used ${mib(m.heapUsed)} MiB`,
+    );
+  }
+  await admin("churn/stop", {});
+  console.log(`after the churn: ${JSON.stringify(memory())}`);
+  client.close();
+  await source.close();
+  await feeding.catch(() => {});
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -111,6 +162,8 @@ async function main(): Promise<void> {
       policies: { type: "string", default: "10000" },
       "page-size": { type: "string", default: "500" },
       "list-only": { type: "boolean", default: false },
+      "churn-seconds": { type: "string", default: "0" },
+      "events-per-second": { type: "string", default: "1000" },
     },
   });
   const shape = {
@@ -142,6 +195,10 @@ async function main(): Promise<void> {
     say(
       `ClusterState.reset(): ${resetTime}; ${JSON.stringify(memory())}`,
     );
+    const churnS = Number(values["churn-seconds"]);
+    if (churnS > 0) {
+      await churn(source, state, `${dir}/admin.sock`, churnS, Number(values["events-per-second"]));
+    }
     await source.close();
 
     if (values["list-only"]) return;
