@@ -1,9 +1,10 @@
 import { assertEquals, assertThrows } from "../../test/assert.ts";
+import { FakeClock } from "../../src/clock.ts";
 import type { Logger } from "../../src/log.ts";
 import { NetnsStrandedError } from "../../src/rtnetlink.ts";
 import { asAdded, FakePod, HOST_VETH, namespaces } from "./_fake_pod.ts";
 import type { PodNamespaces } from "./pod_side.ts";
-import { podSidePass, STRANDED_EXIT_CODE } from "./pod_side_guard.ts";
+import { podSidePass, startPodSideGuard, STRANDED_EXIT_CODE } from "./pod_side_guard.ts";
 
 function recordingLogger(lines: string[]): Logger {
   const log = (level: string) => (message: string, fields: Record<string, unknown> = {}) =>
@@ -61,4 +62,34 @@ Deno.test("podSidePass() ends the process at once when the thread is stranded in
   assertEquals(code, STRANDED_EXIT_CODE);
   assertEquals(lines.length, 1);
   assertEquals(lines[0]!.startsWith("error Stranded in a pod's network namespace"), true);
+});
+
+Deno.test("startPodSideGuard() checks at start-up, then every interval, until stopped", async () => {
+  const clock = new FakeClock(0);
+  const pod = new FakePod(asAdded());
+  const opened: string[] = [];
+  const passes: number[] = [];
+  const ep = {
+    containerID: "a",
+    ifname: "eth0",
+    ip: "10.244.1.5",
+    hostVeth: HOST_VETH,
+    netns: "/ns/a",
+  };
+  const guard = startPodSideGuard(namespaces({ "/ns/a": pod }, opened), () => [ep], {
+    intervalMs: 10_000,
+    clock,
+    onPass: (pass) => passes.push(pass.checked),
+  });
+  await clock.tick(0);
+  assertEquals(passes, [1], "the start-up pass");
+  pod.objects = pod.objects.filter((o) => o.kind !== "neighbour");
+  await clock.tick(9_999);
+  assertEquals(passes, [1]);
+  await clock.tick(1);
+  assertEquals(passes, [1, 1]);
+  assertEquals(pod.requests.length, 1, "the deleted entry put back");
+  await guard.stop();
+  await clock.tick(60_000);
+  assertEquals(opened.length, 2);
 });
