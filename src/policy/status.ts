@@ -157,19 +157,28 @@ export function policyStatus(
 
 /**
  * Reports to `ctx` the problems of compiling every pod's rules (named ports, groups, peers),
- * as the pods' own nodes meet them. Rules only, not flattened; and a pod like one whose rules
- * reported nothing (same namespace, labels, service account and containers: everything the rules
- * read of it but its name) reports nothing either, so it is skipped.
+ * as the pods' own nodes meet them. Rules only, not flattened. A pod's rules read of it only its
+ * namespace, service account, containers and the labels a policy's own pod selector names (which
+ * policies and groups select it): a pod like one whose rules reported nothing in those reports
+ * nothing either, so it is skipped (replicas differ in `pod-template-hash`, which no selector
+ * names).
  */
 function reportPodProblems(ctx: PolicyContext, pods: readonly Pod[]): void {
+  const keys = new Set<string>();
+  const selectors = [
+    ...ctx.resources.networkPolicies.map((np) => np.podSelector),
+    ...ctx.resources.securityGroupPolicies.map((sgp) => sgp.podSelector),
+  ];
+  for (const selector of selectors) {
+    if (selector === undefined) continue;
+    for (const key of Object.keys(selector.matchLabels)) keys.add(key);
+    for (const requirement of selector.matchExpressions) keys.add(requirement.key);
+  }
   const quiet = new Set<string>();
   for (const pod of pods) {
-    const shape = JSON.stringify([
-      pod.namespace,
-      pod.labels,
-      pod.serviceAccountName,
-      pod.containers,
-    ]);
+    const labels = Object.keys(pod.labels).filter((key) => keys.has(key)).sort()
+      .map((key) => [key, pod.labels[key]]);
+    const shape = JSON.stringify([pod.namespace, labels, pod.serviceAccountName, pod.containers]);
     if (quiet.has(shape)) continue;
     const { problems } = ctx.capture(() => compilePodRules(ctx, pod));
     if (problems.length === 0) quiet.add(shape);

@@ -89,10 +89,12 @@ Deno.test("formatPolicyStatus() says so when there is no policy", async () => {
 });
 
 Deno.test("policyStatus() names every replica a named port is missing on, and no pod of another namespace", async () => {
-  const replica = (name: string, port: string, ip: string) =>
+  // Replicas differ in a label no selector names; aa-other, with another app, is selected by
+  // nothing, so it reports nothing, and must not stand for bad-1 and bad-2.
+  const replica = (name: string, port: string, ip: string, app = "api") =>
     `apiVersion: v1
 kind: Pod
-metadata: { name: ${name}, namespace: z, labels: { app: api } }
+metadata: { name: ${name}, namespace: z, labels: { app: ${app}, pod-template-hash: h${ip.length} } }
 spec:
   nodeName: node-2
   containers: [{ name: s, ports: [{ name: ${port}, containerPort: 8080 }] }]
@@ -113,9 +115,10 @@ spec:
   podSelector: { matchLabels: { app: api } }
   ingress: [{ ports: [{ port: http }] }]
 `,
+    replica("aa-other", "web", "10.244.9.10", "other"),
     replica("ok-1", "http", "10.244.9.1"),
     replica("ok-2", "http", "10.244.9.2"),
-    replica("bad-1", "web", "10.244.9.3"),
+    replica("bad-1", "web", "10.244.9.33"),
     replica("bad-2", "web", "10.244.9.4"),
   );
   const statuses = policyStatus(state);
