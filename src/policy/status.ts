@@ -63,6 +63,7 @@ export function policyStatus(
     }
     return inGroup.get(id) ?? [];
   };
+  const bySelector = new Map<string, string[]>();
   const out: PolicyStatus[] = [];
   for (const other of state.others()) {
     const result = parsePolicyResource(other);
@@ -78,11 +79,20 @@ export function policyStatus(
       : { kind: policy.kind, namespace: policy.namespace, name: policy.name };
     let applies: (pod: Pod) => boolean;
     let candidates: Pod[];
+    // NetworkPolicies of one namespace often share their pod selector: its pods found once.
+    let selected: string[] | undefined;
     const enforced: string[] = [];
     if (policy.kind === "NetworkPolicy") {
       applies = (pod) =>
         pod.namespace === policy.namespace && matchesSelector(policy.podSelector, pod.labels);
       candidates = inNamespace.get(policy.namespace) ?? [];
+      const key = JSON.stringify([policy.namespace, policy.podSelector]);
+      selected = bySelector.get(key);
+      if (selected === undefined) {
+        selected = candidates.filter(applies).map((p) => `${p.namespace}/${p.name}`);
+        bySelector.set(key, selected);
+      }
+      selected = [...selected];
       enforced.push(`selects ${formatSelector(policy.podSelector)} in ${policy.namespace}`);
       for (const type of policy.policyTypes) {
         const rules = policy[type === "Ingress" ? "ingress" : "egress"].length;
@@ -135,7 +145,7 @@ export function policyStatus(
     out.push({
       ...ref,
       state: "enforced",
-      pods: candidates.filter(applies).map((p) => `${p.namespace}/${p.name}`),
+      pods: selected ?? candidates.filter(applies).map((p) => `${p.namespace}/${p.name}`),
       enforced,
       problems: [],
     });
