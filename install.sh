@@ -51,8 +51,9 @@ options:
   --no-start        do not enable or start ternd.service
   --uninstall       remove what the manifest lists, stopping ternd first; keeps
                     /etc/tern/ternd.yaml, /etc/tern/kubeconfig and /var/lib/tern
-  --purge           with --uninstall (or alone): also remove the config, the kubeconfig and the
-                    state database
+  --purge           with --uninstall (or alone): also remove the config, the kubeconfig, the
+                    state database and, on /, tern's kernel objects (tern purge: table inet
+                    tern, routes and rules of its protocol); refused while pods still use them
   -h, --help        this text
 EOF
 }
@@ -378,9 +379,32 @@ do_install() {
   fi
 }
 
+# --purge on a real node: tern's kernel objects (table inet tern, routes and rules of its route
+# protocol) go too, through 'tern purge', which refuses while pods still use them. ARGS are
+# passed on (--dry-run). Returns 1 when it refused or failed; says so itself.
+purge_kernel() {
+  local tern=/usr/local/bin/tern
+  if [ ! -x "$tern" ]; then
+    warn "cannot remove tern's kernel objects: $tern is gone (uninstalled before):" \
+      "remove them by hand: nft delete table inet tern; ip route flush proto 116 table all;" \
+      "and ip rule del each rule that 'ip rule show' lists with proto 116"
+    return 0
+  fi
+  "$tern" purge --config "/$CONFIG" --socket "$SOCKET" "$@" | sed 's/^/install.sh: /'
+}
+
 do_uninstall() {
+  if [ "$PURGE" = 1 ] && [ "$REAL" = 1 ]; then
+    # Before anything is stopped or removed: pods still wired by tern stop the purge here.
+    purge_kernel --dry-run >/dev/null \
+      || die "Cannot purge, nothing was changed (see above): --uninstall without --purge" \
+        "keeps tern's kernel state"
+  fi
   if [ "$SYSTEMD" = 1 ]; then
     systemctl disable --now ternd.service 2>/dev/null || true
+  fi
+  if [ "$PURGE" = 1 ] && [ "$REAL" = 1 ]; then
+    purge_kernel || die "Cannot remove tern's kernel objects (see above): nothing else was removed"
   fi
   local type rel
   if [ -f "$R/$MANIFEST" ]; then

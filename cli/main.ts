@@ -24,6 +24,8 @@ import { type BuildInfo, buildInfoCandidates, readBuildInfo } from "./build_info
 import { renderEndpoints, renderStatus } from "./render.ts";
 import { renderClusterIpam } from "./cluster_ipam_render.ts";
 import type { ClusterReport } from "../src/ipam/cluster_report.ts";
+import type { IpamCheckReport, IpamRepairResponse } from "../src/ipam/ipam_check.ts";
+import type { PurgeReport } from "./purge.ts";
 
 /** What the CLI needs of the daemon. */
 export interface CliDaemon {
@@ -32,6 +34,10 @@ export interface CliDaemon {
   policyStatus(): Promise<PolicyStatusResponse>;
   policyCounters(): Promise<PolicyCountersResponse>;
   explain(request: ExplainRequest): Promise<ExplainResponse>;
+  /** The Prometheus text of `GET /metrics`. */
+  metrics(): Promise<string>;
+  ipamCheck(): Promise<IpamCheckReport>;
+  ipamRepair(): Promise<IpamRepairResponse>;
 }
 
 /** The CLI's daemon over the real client. */
@@ -42,6 +48,9 @@ export function daemonOver(client: DaemonClient): CliDaemon {
     policyStatus: () => client.request("GET", "/v1/policy/status"),
     policyCounters: () => client.request("GET", "/v1/policy/counters"),
     explain: (request) => client.request("POST", "/v1/policy/explain", request),
+    metrics: () => client.metrics(),
+    ipamCheck: () => client.request("GET", "/v1/ipam/check"),
+    ipamRepair: () => client.request("POST", "/v1/ipam/repair", {}),
   };
 }
 
@@ -57,6 +66,8 @@ export interface CliDeps {
   buildInfo(): Promise<BuildInfo | undefined>;
   /** The cluster's pools and blocks, from the API server (`kubeconfig`, else in-cluster). */
   clusterIpam(kubeconfig: string | undefined): Promise<ClusterReport>;
+  /** `tern purge` on the node's kernel (see `cli/purge.ts`). */
+  purge(options: { config: string; socket: string; dryRun: boolean }): Promise<PurgeReport>;
 }
 
 const encoder = new TextEncoder();
@@ -67,6 +78,24 @@ export const defaultCliDeps: CliDeps = {
   out: (text) => void Deno.stdout.writeSync(encoder.encode(text)),
   err: (text) => void Deno.stderr.writeSync(encoder.encode(text)),
   buildInfo: () => readBuildInfo(buildInfoCandidates(import.meta.url, Deno.execPath())),
+  async purge(options) {
+    // Loaded only here: no other command reads the kernel.
+    const { readRouteProtocol, runPurge } = await import("./purge.ts");
+    const { Ip } = await import("../src/ip.ts");
+    const { Nft } = await import("../src/nft.ts");
+    const { denoRunner } = await import("../src/runner.ts");
+    let daemonRunning = true;
+    try {
+      await new DaemonClient(options.socket, { timeoutMs: 2_000 }).status();
+    } catch (err) {
+      if (err instanceof DaemonUnavailableError) daemonRunning = false;
+    }
+    return await runPurge(new Ip(denoRunner), new Nft(denoRunner), {
+      protocol: await readRouteProtocol(options.config),
+      daemonRunning,
+      dryRun: options.dryRun,
+    });
+  },
   async clusterIpam(kubeconfig) {
     // Loaded only here: the other commands never pay for the Kubernetes client.
     const { KubeClient } = await import("../src/kube/client.ts");
@@ -96,6 +125,9 @@ commands:
   ipam ls --cluster
               the cluster's IPPools and each node's blocks with their use (ipam.mode: blocks),
               read from the API server (--kubeconfig PATH, else $KUBECONFIG, else in-cluster)
+  ipam check  allocations against the kernel and the cluster: leaked addresses, addresses in
+              use without an allocation, two owners, pods gone, blocks (exit 3 on problems);
+              --repair applies the repairs that are safe and checks again
   policy status
               how the node enforces policy (pods programmed and held, last transaction,
               table checks), then each policy: the pods it selects, what is enforced, what not
@@ -106,16 +138,26 @@ commands:
               the verdict on a flow and the rule of each layer and side that decided it;
               SRC and DST are pods (namespace/name) or IPv4 addresses; PROTO/PORT is tcp/80,
               udp/53, sctp/9, icmp, icmp/8 or icmp/3/1 (type and code)
+  metrics [PREFIX...]
+              the daemon's Prometheus metrics as a scrape sees them, or only the families
+              whose names start with a PREFIX (e.g. tern metrics tern_cni tern_ipam);
+              --json: each family with its samples (docs/metrics.md)
+  purge       remove tern's kernel objects (table inet tern, routes and rules of its route
+              protocol) once no pod uses them and ternd is stopped; refuses otherwise
+              (--dry-run says what it would remove; --config FILE for routeProtocol)
   help        this text
 
 options:
   --socket PATH   the daemon's API socket (default: ${DEFAULT_SOCKET})
   --json          print JSON instead of tables
   --all           policy counters: rows with no packets too
+  --repair        ipam check: apply the safe repairs
+  --dry-run       purge: say what would be removed, remove nothing
+  --config FILE   purge: the daemon's config, for routeProtocol (default: /etc/tern/ternd.yaml)
 
 tern is also the CNI plugin (when CNI_COMMAND is set) and the node daemon (as ternd or
 tern daemon). Exit codes: 0 success, 1 the daemon failed or did not answer (or is not ready,
-for status), 2 usage error.
+for status), 2 usage error, 3 ipam check found problems (after --repair: some remain).
 `;
 
 /** Runs the CLI with `args` (without the program name) and returns the exit code. */
@@ -133,6 +175,9 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
         cluster: { type: "boolean", default: false },
         kubeconfig: { type: "string" },
         all: { type: "boolean", default: false },
+        repair: { type: "boolean", default: false },
+        "dry-run": { type: "boolean", default: false },
+        config: { type: "string", default: "/etc/tern/ternd.yaml" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -182,8 +227,24 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
         return 0;
       }
       case "ipam": {
+        if (rest[0] === "check" && rest.length === 1) {
+          const render = await import("./ipam_check_render.ts");
+          const daemon = deps.daemon(values.socket);
+          if (values.repair) {
+            const response = await daemon.ipamRepair();
+            if (json) print(response);
+            else deps.out(render.renderIpamRepair(response));
+            return response.after.problems.length > 0 ? 3 : 0;
+          }
+          const report = await daemon.ipamCheck();
+          if (json) print(report);
+          else deps.out(render.renderIpamCheck(report));
+          return report.problems.length > 0 ? 3 : 0;
+        }
         if (rest[0] !== "ls" || rest.length > 1) {
-          return usageError(`Unknown ipam command: ${rest.join(" ") || "(none)"}: try ipam ls`);
+          return usageError(
+            `Unknown ipam command: ${rest.join(" ") || "(none)"}: try ipam ls or ipam check`,
+          );
         }
         if (values.cluster) {
           const kubeconfig = values.kubeconfig ?? (Deno.env.get("KUBECONFIG") || undefined);
@@ -197,6 +258,18 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
         else deps.out(renderEndpoints(endpoints, { wide: values.wide }));
         return 0;
       }
+      case "purge": {
+        if (rest.length > 0) return usageError(`Unexpected argument: ${rest[0]}`);
+        const report = await deps.purge({
+          config: values.config,
+          socket: values.socket,
+          dryRun: values["dry-run"],
+        });
+        if (json) print(report);
+        else if (report.refused !== undefined) deps.err(`tern: ${report.refused}\n`);
+        else deps.out((await import("./purge.ts")).renderPurge(report));
+        return report.refused !== undefined || report.failed.length > 0 ? 1 : 0;
+      }
       case "policy":
         return await policyCommand(rest, {
           daemon: () => deps.daemon(values.socket),
@@ -206,6 +279,14 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
           out: deps.out,
           usageError,
         });
+      case "metrics": {
+        const text = await deps.daemon(values.socket).metrics();
+        if (json) {
+          const { parseExposition } = await import("../src/metrics/parse_exposition.ts");
+          print(parseExposition(text).filter((f) => matchesPrefix(f.name, rest)));
+        } else deps.out(filterExposition(text, rest));
+        return 0;
+      }
       default:
         return usageError(`Unknown command: ${command}`);
     }
@@ -222,6 +303,27 @@ export async function runCli(args: string[], deps: CliDeps = defaultCliDeps): Pr
     }
     throw err;
   }
+}
+
+/** Whether metric `name` starts with one of `prefixes` (all names without any). */
+function matchesPrefix(name: string, prefixes: readonly string[]): boolean {
+  return prefixes.length === 0 || prefixes.some((p) => name.startsWith(p));
+}
+
+/**
+ * The lines of an exposition text whose metric starts with one of `prefixes`: `# HELP` and
+ * `# TYPE` by the name they describe, samples by theirs (a histogram's `_bucket` lines go with
+ * its name's prefix). Pure.
+ */
+export function filterExposition(text: string, prefixes: readonly string[]): string {
+  if (prefixes.length === 0) return text;
+  const kept = text.split("\n").filter((line) => {
+    const name = line.startsWith("#")
+      ? line.split(/\s+/)[2] ?? ""
+      : /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)?.[0] ?? "";
+    return name !== "" && matchesPrefix(name, prefixes);
+  });
+  return kept.length === 0 ? "" : `${kept.join("\n")}\n`;
 }
 
 /** `tern policy …`; the rendering (and the policy layer it needs) is loaded only here. */

@@ -11,6 +11,7 @@ import { DaemonApiError, DaemonUnavailableError } from "../src/daemon_client.ts"
 import { SUPPORTED_CNI_VERSIONS, TERN_VERSION } from "../src/version.ts";
 import { type CliDaemon, type CliDeps, defaultCliDeps, renderVersion, runCli } from "./main.ts";
 import { ipamBlockObject, ipPoolObject } from "../test/cluster_fixtures.ts";
+import type { IpamCheckReport, IpamProblem, IpamRepairResponse } from "../src/ipam/ipam_check.ts";
 
 const status: StatusResponse = {
   ready: true,
@@ -54,6 +55,9 @@ function harness(daemon: Partial<CliDaemon> | Error = {}) {
           policyStatus: fail,
           policyCounters: fail,
           explain: fail,
+          metrics: fail,
+          ipamCheck: fail,
+          ipamRepair: fail,
         };
       }
       const unused = () => Promise.reject(new Error("not part of this test"));
@@ -63,12 +67,16 @@ function harness(daemon: Partial<CliDaemon> | Error = {}) {
         policyStatus: daemon.policyStatus ?? unused,
         policyCounters: daemon.policyCounters ?? unused,
         explain: daemon.explain ?? unused,
+        metrics: daemon.metrics ?? unused,
+        ipamCheck: daemon.ipamCheck ?? unused,
+        ipamRepair: daemon.ipamRepair ?? unused,
       };
     },
     out: (t) => void out.push(t),
     err: (t) => void err.push(t),
     buildInfo: () => Promise.resolve({ mode: "bundle", denoVersion: "2.9.6", builtAt: "T" }),
     clusterIpam: () => Promise.reject(new Error("not part of this test")),
+    purge: () => Promise.reject(new Error("not part of this test")),
   };
   return {
     deps,
@@ -288,4 +296,110 @@ Deno.test("tern ipam ls --cluster reads pools and blocks from the API server of 
     await Deno.remove(dir, { recursive: true });
     await fake.close();
   }
+});
+
+const SCRAPE = `# HELP tern_cni_add_rollbacks_total ADDs rolled back.
+# TYPE tern_cni_add_rollbacks_total counter
+tern_cni_add_rollbacks_total 0
+# HELP tern_ipam_pool_allocated_addresses Addresses allocated.
+# TYPE tern_ipam_pool_allocated_addresses gauge
+tern_ipam_pool_allocated_addresses{pool="10.244.7.0/24"} 1
+# HELP process_open_fds Number of open file descriptors.
+# TYPE process_open_fds gauge
+process_open_fds 17
+`;
+
+Deno.test("tern metrics prints the daemon's scrape, or the families of the prefixes given", async () => {
+  const all = harness({ metrics: () => Promise.resolve(SCRAPE) });
+  assertEquals(await runCli(["metrics"], all.deps), 0);
+  assertEquals(all.out, SCRAPE);
+
+  const some = harness({ metrics: () => Promise.resolve(SCRAPE) });
+  assertEquals(await runCli(["metrics", "tern_ipam", "process_"], some.deps), 0);
+  assertEquals(some.out.split("\n").filter((l) => !l.startsWith("#")), [
+    'tern_ipam_pool_allocated_addresses{pool="10.244.7.0/24"} 1',
+    "process_open_fds 17",
+    "",
+  ]);
+
+  const json = harness({ metrics: () => Promise.resolve(SCRAPE) });
+  assertEquals(await runCli(["metrics", "--json", "tern_cni"], json.deps), 0);
+  assertEquals(JSON.parse(json.out), [{
+    name: "tern_cni_add_rollbacks_total",
+    help: "ADDs rolled back.",
+    type: "counter",
+    samples: [{ name: "tern_cni_add_rollbacks_total", labels: {}, value: 0 }],
+  }]);
+});
+
+const leaked: IpamProblem = {
+  kind: "leaked",
+  ip: "10.244.7.9",
+  containerID: "deadbeef00000000000000",
+  ifname: "eth0",
+  veth: "tern0123456789a",
+  pod: "web/old-1",
+  message: "10.244.7.9 is allocated to containerID deadbeef, ifname eth0 (programmed) but …",
+  repair: "release",
+  advice: "safe: nothing on the node uses the address (no veth, no route)",
+};
+
+function report(problems: IpamProblem[]): IpamCheckReport {
+  return {
+    node: "node-7",
+    mode: "node-cidr",
+    checkedAt: 1,
+    counts: { allocations: 2, addressRecords: 2, veths: 1, routes: 1, young: 0 },
+    problems,
+  };
+}
+
+Deno.test("tern ipam check prints each problem with its repair and exits 3 when there are problems", async () => {
+  const h = harness({ ipamCheck: () => Promise.resolve(report([leaked])) });
+  assertEquals(await runCli(["ipam", "check"], h.deps), 3);
+  assertStringIncludes(h.out, "problems: 1, 1 repaired by --repair");
+  assertStringIncludes(
+    h.out,
+    "leaked 10.244.7.9 (containerID deadbeef0000, ifname eth0, pod web/old-1",
+  );
+  assertStringIncludes(h.out, "--repair: release: safe: nothing on the node uses the address");
+  assertStringIncludes(h.out, "pods:     not judged");
+
+  const clean = harness({ ipamCheck: () => Promise.resolve(report([])) });
+  assertEquals(await runCli(["ipam", "check"], clean.deps), 0);
+  assertStringIncludes(clean.out, "problems: none");
+});
+
+Deno.test("tern ipam check --json prints the daemon's report", async () => {
+  const h = harness({ ipamCheck: () => Promise.resolve(report([leaked])) });
+  assertEquals(await runCli(["ipam", "check", "--json"], h.deps), 3);
+  assertEquals(JSON.parse(h.out), report([leaked]));
+});
+
+Deno.test("tern ipam check --repair shows what each repair did and exits by what remains", async () => {
+  const unrepairable: IpamProblem = {
+    kind: "unallocated_route",
+    ip: "10.244.7.50",
+    veth: "tern5555555555a",
+    message: "10.244.7.50 is routed to tern5555555555a but no allocation holds it",
+    repair: "none",
+    advice: "not repaired: a pod may still use 10.244.7.50",
+  };
+  const response: IpamRepairResponse = {
+    before: report([leaked, unrepairable]),
+    repairs: [{ problem: leaked, result: "repaired" }],
+    after: report([unrepairable]),
+  };
+  let repaired = 0;
+  const h = harness({ ipamRepair: () => (repaired++, Promise.resolve(response)) });
+  assertEquals(await runCli(["ipam", "check", "--repair"], h.deps), 3);
+  assertEquals(repaired, 1);
+  assertStringIncludes(h.out, "repaired release 10.244.7.9 (leaked)");
+  assertStringIncludes(h.out, "after the repairs:");
+  assertStringIncludes(h.out, "not repaired: a pod may still use 10.244.7.50");
+
+  const fixed = harness({
+    ipamRepair: () => Promise.resolve({ ...response, after: report([]) }),
+  });
+  assertEquals(await runCli(["ipam", "check", "--repair"], fixed.deps), 0);
 });

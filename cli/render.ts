@@ -67,6 +67,7 @@ export function renderStatus(status: StatusResponse, options: { now?: number } =
     ...(status.policy ? [["policy", policyLine(status.policy, now)] as [string, string]] : []),
   ];
   let text = fields.map(([k, v]) => `${`${k}:`.padEnd(11)}${v}`).join("\n") + "\n";
+  if (status.cluster?.refused !== undefined) text += `refused:   ${status.cluster.refused}\n`;
   if (status.free === 0 && capacity > 0) {
     text += "warning:   no free address: new pods on this node will fail to start\n";
   }

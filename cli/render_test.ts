@@ -338,3 +338,25 @@ Deno.test("renderStatus() of a starting daemon says what it waits for and each k
     "a starting daemon has no pools yet: not a problem",
   );
 });
+
+Deno.test("renderStatus() of a daemon the API server refuses shows the refusal and its fix", () => {
+  const refused =
+    "Cannot list Pod from https://10.0.0.1:6443: 403 Forbidden: pods is forbidden: grant tern's ClusterRole list and watch on Pod";
+  const text = renderStatus({
+    ...status,
+    ready: false,
+    pools: [],
+    free: 0,
+    starting: "waiting for the first lists from the Kubernetes API server",
+    cluster: {
+      source: "kubernetes:https://10.0.0.1:6443",
+      nodes: 0,
+      pods: 0,
+      errors: [],
+      publishEndpoints: true,
+      synced: false,
+      refused,
+    },
+  }, { now: 0 });
+  assertStringIncludes(text, `refused:   ${refused}\n`);
+});

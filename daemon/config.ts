@@ -10,12 +10,12 @@ import { parseDocument } from "yaml";
 import { DEFAULT_SOCKET } from "../src/api.ts";
 import { type Cidr, formatCidr, overlaps, parseCidr } from "../src/cidr.ts";
 import { errorMessage } from "../src/lib/errors.ts";
-import type { Level } from "../src/log.ts";
+import { type Level, LOG_FORMATS, type LogFormat } from "../src/log.ts";
 import { DEFAULT_ROUTE_PROTOCOL } from "../src/names.ts";
 import { DEFAULT_LOG_RATE } from "../src/policy/compile.ts";
 import { formatValue } from "../src/zod_issues.ts";
 import { formatIssues } from "./_zod_issues.ts";
-import { parseDuration } from "../src/lib/duration.ts";
+import { formatDuration, parseDuration } from "../src/lib/duration.ts";
 import { type RoutingConfig, routingConfigSchema } from "../src/routing/routing_config.ts";
 
 /** Where the daemon looks for its config when `--config` is not given. */
@@ -93,6 +93,21 @@ export interface PolicyConfig {
   pendingWaitMs: number;
 }
 
+/** An address and port to listen on, as `metrics.listen` gives it. */
+export interface ListenAddress {
+  /** An IPv4 address, or an IPv6 address without its brackets. */
+  hostname: string;
+  port: number;
+}
+
+/** The `metrics` section: Prometheus metrics (docs/metrics.md). */
+export interface MetricsConfig {
+  /** Also serve `GET /metrics` over TCP here; absent: only on the API's Unix socket. */
+  listen?: ListenAddress;
+  /** The nftables counters behind the policy metrics are read at most this often; 0: never. */
+  policyCountersIntervalMs: number;
+}
+
 /** The validated config, with defaults applied and durations in milliseconds. */
 export interface DaemonConfig {
   /** This node's name (Kubernetes Node object); defaults to the lowercased hostname. */
@@ -106,6 +121,12 @@ export interface DaemonConfig {
   socket: string;
   /** Path of the Deno KV database. */
   stateFile: string;
+  /**
+   * The durable DEL queue the plugin writes when the daemon is down (`src/release_queue.ts`),
+   * drained at start and on every sweep; default `release-queue` beside `stateFile`. The
+   * netconf's `releaseQueueDir` must name the same directory.
+   */
+  releaseQueueDir: string;
   /** Route protocol number that marks tern's routes (5..255). */
   routeProtocol: number;
   ipam: {
@@ -128,6 +149,8 @@ export interface DaemonConfig {
   };
   log: {
     level: Level;
+    /** `text` (default): `time LEVEL message key=value…`; `json`: one JSON object per line. */
+    format: LogFormat;
     /** Log file (appended); stderr when absent. */
     file?: string;
   };
@@ -142,6 +165,7 @@ export interface DaemonConfig {
     monitor: boolean;
   };
   policy: PolicyConfig;
+  metrics: MetricsConfig;
 }
 
 /** Thrown when the config cannot be read or is invalid; the message is meant for the operator. */
@@ -186,6 +210,12 @@ const cidr = z.string().superRefine((value, ctx) => {
   }
 });
 
+/**
+ * The longest duration accepted: the longest delay a timer takes (2^31 - 1 ms, about 24.8 days);
+ * `setTimeout` fires at once for a longer one, so an interval beyond it would spin.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 function duration(fallback: string, minMs: number) {
   return z.unknown().default(fallback).transform((value, ctx) => {
     let ms: number;
@@ -211,6 +241,15 @@ function duration(fallback: string, minMs: number) {
       });
       return z.NEVER;
     }
+    if (ms > MAX_DURATION_MS) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${formatValue(value)} is too long: must be at most ${
+          formatDuration(MAX_DURATION_MS)
+        }`,
+      });
+      return z.NEVER;
+    }
     return ms;
   });
 }
@@ -227,6 +266,44 @@ function count(min: number, max: number) {
     return value;
   });
 }
+
+/**
+ * `host:port`: an IPv4 address or a bracketed IPv6 address, and a port 1..65535; undefined when
+ * `text` is not of that shape. Pure.
+ */
+export function parseListenAddress(text: string): ListenAddress | undefined {
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9a-fA-F:.]+)\]):(\d{1,5})$/.exec(text);
+  if (m === null) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65_535) return undefined;
+  if (m[1] !== undefined) {
+    try {
+      parseCidr(`${m[1]}/32`);
+    } catch {
+      return undefined;
+    }
+    return { hostname: m[1], port };
+  }
+  const v6 = m[2]!;
+  // An IPv6 address as URL parsing knows it: at most one "::", groups of hex digits.
+  try {
+    new URL(`http://[${v6}]/`);
+  } catch {
+    return undefined;
+  }
+  return { hostname: v6, port };
+}
+
+const listenAddress = z.string().superRefine((value, ctx) => {
+  if (parseListenAddress(value) === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `${
+        formatValue(value)
+      } is not an address and port: write e.g. "127.0.0.1:9464", "0.0.0.0:9464" or "[::1]:9464"`,
+    });
+  }
+});
 
 const schema = z.strictObject({
   nodeName: z.string().superRefine((value, ctx) => {
@@ -251,6 +328,7 @@ const schema = z.strictObject({
     }
   }).default(DEFAULT_SOCKET),
   stateFile: absolutePath.default(DEFAULT_STATE_FILE),
+  releaseQueueDir: absolutePath.optional(),
   routeProtocol: z.unknown().default(DEFAULT_ROUTE_PROTOCOL).transform((value, ctx) => {
     if (typeof value !== "number" || !Number.isInteger(value) || value < 5 || value > 255) {
       ctx.addIssue({
@@ -281,6 +359,7 @@ const schema = z.strictObject({
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(["debug", "info", "warn", "error"]).default("info"),
+    format: z.enum(LOG_FORMATS).default("text"),
     file: absolutePath.optional(),
   }).prefault({}),
   cluster: z.discriminatedUnion("source", [
@@ -322,6 +401,19 @@ const schema = z.strictObject({
     }),
     dir: absolutePath.optional(),
     pendingWait: duration("2s", 0),
+  }).prefault({}),
+  metrics: z.strictObject({
+    listen: listenAddress.optional(),
+    policyCountersInterval: duration("30s", 0).transform((ms, ctx) => {
+      if (ms > 0 && ms < 1_000) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${ms}ms is too short: must be 0 (never) or at least 1s`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    }),
   }).prefault({}),
 }).superRefine((value, ctx) => {
   if (value.ipam.mode === "blocks" && value.cluster?.source !== "kubernetes") {
@@ -395,7 +487,13 @@ export function parseConfig(
       }),
     );
   }
-  const input = doc.toJS() ?? {};
+  let input: unknown;
+  try {
+    // An alias without its anchor, or one that expands too far, throws only here.
+    input = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw new ConfigError(file, [`not valid YAML: ${errorMessage(err).split("\n")[0]}`]);
+  }
   const result = schema.safeParse(input);
   if (!result.success) throw new ConfigError(file, formatIssues(result.error.issues, input));
   const data = result.data;
@@ -429,6 +527,7 @@ export function parseConfig(
     podCIDRs: (data.podCIDRs ?? []).map((text) => formatCidr(parseCidr(text))),
     socket: data.socket,
     stateFile: data.stateFile,
+    releaseQueueDir: data.releaseQueueDir ?? `${parentDir(data.stateFile)}/release-queue`,
     routeProtocol: data.routeProtocol,
     ipam: {
       releaseCooldownMs: data.ipam.releaseCooldown,
@@ -443,7 +542,7 @@ export function parseConfig(
       },
     },
     gc: { intervalMs: data.gc.interval, gracePeriodMs: data.gc.gracePeriod },
-    log: { level: data.log.level },
+    log: { level: data.log.level, format: data.log.format },
     routing: data.routing,
     reconcile: { intervalMs: data.reconcile.interval, monitor: data.reconcile.monitor },
     policy: {
@@ -451,7 +550,11 @@ export function parseConfig(
       logRate: data.policy.logRate,
       pendingWaitMs: data.policy.pendingWait,
     },
+    metrics: { policyCountersIntervalMs: data.metrics.policyCountersInterval },
   };
+  if (data.metrics.listen !== undefined) {
+    config.metrics.listen = parseListenAddress(data.metrics.listen)!;
+  }
   if (data.policy.dir !== undefined) config.policy.dir = data.policy.dir;
   if (data.log.file !== undefined) config.log.file = data.log.file;
   const cluster = data.cluster;
@@ -506,4 +609,9 @@ export async function loadConfig(
     hostname: (options.hostname ?? Deno.hostname)(),
     ...(nodeNameEnv !== undefined ? { nodeNameEnv } : {}),
   });
+}
+
+/** The directory of an absolute `path` ("" for a file at the root, so "/x" + "/queue" works). */
+function parentDir(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
 }

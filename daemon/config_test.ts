@@ -5,11 +5,13 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "../test/assert.ts";
-import { ConfigError, loadConfig, parseConfig } from "./config.ts";
+import { ConfigError, loadConfig, parseConfig, parseListenAddress } from "./config.ts";
 
 const testdata = new URL("../testdata/", import.meta.url);
 
 const DEFAULT_POLICY = { enabled: true, logRate: 5, pendingWaitMs: 2_000 };
+
+const DEFAULT_METRICS = { policyCountersIntervalMs: 30_000 };
 
 const DEFAULT_ROUTING = {
   mode: "routes" as const,
@@ -35,13 +37,15 @@ Deno.test("parseConfig() fills every default around the required podCIDRs", () =
     podCIDRs: ["10.244.1.0/24"],
     socket: "/run/tern/ternd.sock",
     stateFile: "/var/lib/tern/state.kv",
+    releaseQueueDir: "/var/lib/tern/release-queue",
     routeProtocol: 116,
     ipam: { releaseCooldownMs: 30_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 60_000, gracePeriodMs: 120_000 },
-    log: { level: "info" },
+    log: { level: "info", format: "text" },
     routing: DEFAULT_ROUTING,
     reconcile: { intervalMs: 10_000, monitor: true },
     policy: DEFAULT_POLICY,
+    metrics: DEFAULT_METRICS,
   });
 });
 
@@ -64,10 +68,11 @@ Deno.test("parseConfig() reads the cluster, routing and reconcile sections of th
     podCIDRs: ["10.244.1.0/24"],
     socket: "/run/tern/ternd.sock",
     stateFile: "/var/lib/tern/state.kv",
+    releaseQueueDir: "/var/lib/tern/release-queue",
     routeProtocol: 116,
     ipam: { releaseCooldownMs: 30_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 60_000, gracePeriodMs: 120_000 },
-    log: { level: "info" },
+    log: { level: "info", format: "text" },
     cluster: {
       source: "files",
       dir: "/etc/tern/cluster",
@@ -85,6 +90,7 @@ Deno.test("parseConfig() reads the cluster, routing and reconcile sections of th
     },
     reconcile: { intervalMs: 10_000, monitor: true },
     policy: DEFAULT_POLICY,
+    metrics: DEFAULT_METRICS,
   });
 });
 
@@ -139,13 +145,15 @@ Deno.test("parseConfig() reads every key of a full config", async () => {
     podCIDRs: ["10.244.7.0/25", "10.245.7.0/26"],
     socket: "/tmp/ternd-test/ternd.sock",
     stateFile: "/tmp/ternd-test/state.kv",
+    releaseQueueDir: "/tmp/ternd-test/queue",
     routeProtocol: 200,
     ipam: { releaseCooldownMs: 90_000, mode: "node-cidr", blocks: DEFAULT_BLOCKS },
     gc: { intervalMs: 10_000, gracePeriodMs: 0 },
-    log: { level: "debug", file: "/tmp/ternd-test/ternd.log" },
+    log: { level: "debug", format: "json", file: "/tmp/ternd-test/ternd.log" },
     routing: DEFAULT_ROUTING,
     reconcile: { intervalMs: 10_000, monitor: true },
     policy: DEFAULT_POLICY,
+    metrics: { listen: { hostname: "127.0.0.1", port: 9464 }, policyCountersIntervalMs: 60_000 },
   });
 });
 
@@ -332,4 +340,69 @@ Deno.test("parseConfig() refuses blocks mode without the Kubernetes API, or with
     ConfigError,
     "ipam.blocks.maxBlocks: 0 must be an integer 1..65536",
   );
+});
+
+Deno.test("parseConfig() refuses a duration longer than a timer can wait (2^31-1 ms)", () => {
+  // setTimeout fires at once for a longer delay: gc.interval 1000h would sweep every millisecond.
+  assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\ngc: {interval: 1000h}\n", { hostname: "h" }),
+    ConfigError,
+    'gc.interval: "1000h" is too long: must be at most 596h31m23s647ms',
+  );
+  assertEquals(
+    parseConfig("podCIDRs: [10.0.0.0/24]\ngc: {gracePeriod: 596h}\n", { hostname: "h" }).gc
+      .gracePeriodMs,
+    596 * 3_600_000,
+  );
+});
+
+Deno.test("parseConfig() reports an alias without an anchor as a ConfigError", () => {
+  assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\nsocket: *nowhere\n", { hostname: "h" }),
+    ConfigError,
+    "Invalid config /etc/tern/ternd.yaml: not valid YAML: Unresolved alias",
+  );
+});
+
+Deno.test("parseConfig() reads the metrics section: a TCP address to serve them on, the counters' interval", () => {
+  const parse = (metrics: string) =>
+    parseConfig(`podCIDRs: [10.244.1.0/24]\nmetrics: ${metrics}\n`, { hostname: "h" }).metrics;
+  assertEquals(parse('{listen: "[::1]:9464", policyCountersInterval: 0}'), {
+    listen: { hostname: "::1", port: 9464 },
+    policyCountersIntervalMs: 0,
+  });
+  assertEquals(parse("{policyCountersInterval: 2m}"), { policyCountersIntervalMs: 120_000 });
+  const err = assertThrows(() => parse("{policyCountersInterval: 10ms}"), ConfigError);
+  assertStringIncludes(err.message, "metrics.policyCountersInterval: 10ms is too short");
+});
+
+Deno.test("parseListenAddress() takes an IPv4 or bracketed IPv6 address and a port 1..65535", () => {
+  assertEquals(parseListenAddress("0.0.0.0:9464"), { hostname: "0.0.0.0", port: 9464 });
+  assertEquals(parseListenAddress("[fd00::1]:80"), { hostname: "fd00::1", port: 80 });
+  for (
+    const bad of [
+      "9464",
+      ":9464",
+      "localhost:9464",
+      "1.2.3.4",
+      "1.2.3.4:0",
+      "1.2.3.4:65536",
+      "300.1.1.1:80",
+      "::1:80",
+      "[::g]:80",
+      "[1::2::3]:80",
+    ]
+  ) {
+    assertEquals(parseListenAddress(bad), undefined, bad);
+  }
+});
+
+Deno.test("parseConfig() refuses a log.format other than text or json, naming both", () => {
+  const err = assertThrows(
+    () => parseConfig("podCIDRs: [10.0.0.0/24]\nlog: {format: xml}\n", { hostname: "h" }),
+    ConfigError,
+  );
+  assertStringIncludes(err.message, "log.format:");
+  assertStringIncludes(err.message, '"text"');
+  assertStringIncludes(err.message, '"json"');
 });

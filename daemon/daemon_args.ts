@@ -111,6 +111,7 @@ export async function loadDaemonConfig(
   }
   const log = createLogger({
     level: config.log.level,
+    format: config.log.format,
     component: "ternd",
     ...(config.log.file !== undefined ? { file: config.log.file } : {}),
   });

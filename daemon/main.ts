@@ -1,6 +1,8 @@
 /**
  * `ternd` (also `tern daemon`): the node daemon, in the foreground, assembled from its parts in
- * the order each needs the others. The API part serves the Unix socket first, answering that the
+ * the order each needs the others. The metrics come first (`daemon/metrics/`: the parts report
+ * into them from their first request, pass and run). The API part serves the Unix socket next
+ * (and `GET /metrics`, also over TCP with `metrics.listen`), answering that the
  * daemon is starting (and what it waits for) and holding other requests a bounded time; the
  * cluster part lists the cluster source (when configured) and learns the node's pod CIDRs; the
  * IPAM part opens the KV state, refuses allocations outside the pod CIDRs and sweeps once; the
@@ -26,8 +28,13 @@ import { probeSocket, SocketInUseError } from "./api/server.ts";
 import { startApi } from "./api/start_api.ts";
 import type { StartingState } from "./api/starting_handler.ts";
 import { type ClusterPart, startCluster } from "./cluster/start_cluster.ts";
-import { type IpamPart, startIpam } from "./ipam/start_ipam.ts";
+import { dirname, type IpamPart, startIpam } from "./ipam/start_ipam.ts";
+import { daemonIpamCheck } from "./ipam/ipam_check_service.ts";
+import { DaemonMetrics } from "./metrics/daemon_metrics.ts";
+import { startMetrics } from "./metrics/start_metrics.ts";
 import { type PolicyPart, startPolicy } from "./policy/start_policy.ts";
+import { RtnetlinkHost } from "../src/host_netlink.ts";
+import { Rtnetlink } from "../src/rtnetlink.ts";
 import { hostDataplane, type RoutingPart, startRouting } from "./routing/start_routing.ts";
 import { listenForStop } from "./stop_signals.ts";
 
@@ -48,11 +55,27 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     // Before touching state or the kernel: a live daemon owns both.
     if (await probeSocket(config.socket) === "live") throw new SocketInUseError(config.socket);
     const ip = new Ip(options.runner ?? denoRunner);
-    const nft = new Nft(options.nftRunner ?? options.runner ?? denoRunner);
+    // ADD's host route and ready mark over rtnetlink in-process, when `ip` is the real one (a
+    // test that fakes `ip` fakes the kernel: it gets no real sockets).
+    const netlink = options.runner === undefined ? new Rtnetlink() : undefined;
+    if (netlink !== undefined) stack.defer(() => netlink.close());
+    const hostNetlink = netlink && new RtnetlinkHost(netlink);
+    // Transactions are written beside the socket (/run/tern: tmpfs, 0700) before nft loads them.
+    const nft = new Nft(options.nftRunner ?? options.runner ?? denoRunner, {
+      transactionDir: dirname(config.socket),
+    });
     const endpoints = new LocalEndpoints();
     // Served at once: status says what start-up waits for; other requests wait for the parts.
     const starting: StartingState = { phase: "starting" };
-    const api = stack.push(await startApi(config, { log, starting: () => starting }));
+    const metrics = new DaemonMetrics(config, { log });
+    const api = stack.push(
+      await startApi(config, { log, starting: () => starting, metrics: metrics.api }),
+    );
+    stack.push(startMetrics(config.metrics.listen, { api: metrics.api, log }));
+    const leftovers = await nft.removeLeftovers();
+    if (leftovers > 0) {
+      log.info("Removed nft transaction files of an earlier daemon", { leftovers });
+    }
 
     starting.phase = config.cluster?.source === "kubernetes"
       ? "waiting for the first lists from the Kubernetes API server"
@@ -69,6 +92,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const { state, pools } = cluster;
     const host = hostDataplane(config, {
       ip,
+      netlink: hostNetlink,
       endpoints,
       state,
       podCIDRs: pools.podCIDRs,
@@ -100,20 +124,38 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         blocks: ipam.blockView,
         options,
         log,
+        onPass: (pass) => metrics.reconcile.observe(pass),
       }),
     );
     const policy = stack.push(
       await startPolicy(config, {
         ip,
+        netlink: hostNetlink,
         nft,
         endpoints,
         cluster: config.cluster !== undefined ? state : undefined,
         options,
         log,
+        onApply: (apply, changeToKernelMs) => metrics.policy.observe(apply, changeToKernelMs),
       }),
     );
     await cluster.publish(endpoints);
-    api.attach({ ipam, dataplane: host.dataplane, routing, cluster, policy: policy.service });
+    const ipamCheck = daemonIpamCheck(config, {
+      ipam,
+      dataplane: host.dataplane,
+      endpoints,
+      cluster,
+      log,
+    });
+    api.attach({
+      ipam,
+      dataplane: host.dataplane,
+      routing,
+      cluster,
+      policy: policy.service,
+      ipamCheck,
+    });
+    metrics.attach({ ipam, cluster, routing, policy, ready: () => api.status().ready });
     stack.push(ipam.startSweeper());
     log.info("ternd started", startedFields(config, { cluster, ipam, routing, policy }));
     options.onReady?.();

@@ -14,7 +14,11 @@ import { ipamBlockObject, ipPoolObject } from "../test/cluster_fixtures.ts";
  */
 const calls: string[] = [];
 const fakeIp: Runner = (argv, options) => {
-  calls.push([argv.join(" "), ...(options?.stdin !== undefined ? [options.stdin] : [])].join("\n"));
+  // `nft -f FILE`: recorded as `nft -f -` with the file's text, as if it came on stdin.
+  const file = argv[0] === "nft" && argv[1] === "-f" && argv[2] !== "-" ? argv[2] : undefined;
+  const input = file !== undefined ? Deno.readTextFileSync(file) : options?.stdin;
+  const shown = file !== undefined ? ["nft", "-f", "-"] : argv;
+  calls.push([shown.join(" "), ...(input !== undefined ? [input] : [])].join("\n"));
   if (argv[0] === "nft" && !argv.includes("-f")) {
     return Promise.resolve({ code: 1, stdout: "", stderr: "Error: No such file or directory" });
   }
@@ -614,3 +618,25 @@ async function addWebPod(client: DaemonClient, env: Env): Promise<{ ip: string }
   await client.program({ ...id, hostVeth, podMac: "0a:58:0a:f4:05:02", ip: alloc.ip });
   return alloc;
 }
+
+Deno.test("runDaemon() with log.format json writes each line as one JSON object", () =>
+  withEnv(async (env) => {
+    const log = `${env.dir}/ternd.log`;
+    const config = await env.writeConfig(["10.244.1.0/24"]);
+    await Deno.writeTextFile(
+      config,
+      (await Deno.readTextFile(config)).replace(
+        "log: {level: error}",
+        `log: {level: info, format: json, file: ${log}}`,
+      ),
+    );
+    assertEquals(await session(env, ["--config", config], () => Promise.resolve()), 0);
+    const lines = (await Deno.readTextFile(log)).trimEnd().split("\n");
+    const objects = lines.map((line) => JSON.parse(line));
+    const started = objects.find((o) => o.msg === "ternd started");
+    assert(started, lines.join("\n"));
+    assertEquals([started.level, started.component, started.node], ["info", "ternd", "test-node"]);
+    assertEquals(started.pools, "10.244.1.0/24");
+    assert(!Number.isNaN(Date.parse(started.time)), started.time);
+    assert(objects.some((o) => o.msg === "ternd stopped"));
+  }));

@@ -1,7 +1,8 @@
 /**
  * Fakes for the plugin's unit tests: a {@linkcode Runner} that records argv and stdin and answers
- * from a script, and a {@linkcode DaemonApi} that records calls in order and answers from
- * overridable handlers. Private to `plugin/` tests.
+ * from a script, {@linkcode PodLinks} that record each operation and answer from a script, and a
+ * {@linkcode DaemonApi} that records calls in order and answers from overridable handlers.
+ * Private to `plugin/` tests.
  * @module
  */
 import type {
@@ -19,6 +20,7 @@ import type {
 import type { DaemonApi } from "../src/daemon_client.ts";
 import { Ip } from "../src/ip.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
+import type { PodLink, PodLinks } from "../src/pod_links.ts";
 import type { Runner, RunResult } from "../src/runner.ts";
 import type { CommandContext } from "./_context.ts";
 import type { NetConf } from "./netconf.ts";
@@ -42,6 +44,35 @@ export function fakeRunner(script: Script = () => undefined): Runner & { calls: 
     return Promise.resolve({ code: 0, stdout: "", stderr: "", ...answer });
   };
   return Object.assign(run, { calls });
+}
+
+/** One operation on the attachment's kernel objects: its name and the link or interface name. */
+export type LinkCall = [op: keyof PodLinks, arg: Omit<PodLink, "ip"> | PodLink | string];
+
+/**
+ * Answers an operation: an error to throw, a boolean for `hostLinkExists`/`deleteHostVeth`, or
+ * undefined for the default (success; no host link; deleted).
+ */
+export type LinksScript = (call: LinkCall) => Error | boolean | undefined;
+
+/** Fake {@linkcode PodLinks} that record every operation in order and answer through `script`. */
+export function fakePodLinks(script: LinksScript = () => undefined): PodLinks & {
+  calls: LinkCall[];
+} {
+  const calls: LinkCall[] = [];
+  const answer = <T>(call: LinkCall, fallback: T): Promise<T | boolean> => {
+    calls.push(call);
+    const out = script(call);
+    if (out instanceof Error) return Promise.reject(out);
+    return Promise.resolve(out ?? fallback);
+  };
+  return {
+    calls,
+    addVeth: async (link) => void await answer(["addVeth", link], undefined),
+    configurePod: async (link) => void await answer(["configurePod", link], undefined),
+    hostLinkExists: async (name) => (await answer(["hostLinkExists", name], false)) === true,
+    deleteHostVeth: async (name) => (await answer(["deleteHostVeth", name], true)) === true,
+  };
 }
 
 /** One recorded daemon call: the method name and its argument. */
@@ -136,6 +167,7 @@ export function sampleConf(overrides: Partial<NetConf> = {}): NetConf {
     type: "tern",
     mtu: 1500,
     daemonSocket: "/run/tern/ternd.sock",
+    releaseQueueDir: "/var/lib/tern/release-queue",
     logLevel: "info",
     ...overrides,
   };
@@ -144,12 +176,19 @@ export function sampleConf(overrides: Partial<NetConf> = {}): NetConf {
 /** A command context over the fakes. */
 export function fakeContext<E>(
   env: E,
-  options: { runner?: Runner; daemon?: DaemonApi; conf?: NetConf; log?: Logger } = {},
+  options: {
+    runner?: Runner;
+    links?: PodLinks;
+    daemon?: DaemonApi;
+    conf?: NetConf;
+    log?: Logger;
+  } = {},
 ): CommandContext<E> {
   return {
     env,
     conf: options.conf ?? sampleConf(),
     ip: new Ip(options.runner ?? fakeRunner()),
+    links: options.links ?? fakePodLinks(),
     daemon: options.daemon ?? fakeDaemon(),
     log: options.log ?? silentLogger,
   };

@@ -2,10 +2,18 @@ import { assertEquals, assertRejects, assertStringIncludes } from "../test/asser
 import type { AllocateResponse } from "../src/api.ts";
 import { CniError } from "../src/cni_error.ts";
 import { DaemonApiError, DaemonUnavailableError } from "../src/daemon_client.ts";
-import { type PodLink, renderPodSide, renderVethAdd } from "../src/ip.ts";
+import type { PodLink } from "../src/pod_links.ts";
+import { EEXIST, NetlinkError } from "../src/rtnetlink.ts";
 import { hostVethMac, hostVethName } from "../src/names.ts";
-import { fakeContext, fakeDaemon, fakeRunner, type Script } from "./_testing.ts";
-import { cmdAdd, failedBatchLine } from "./cmd_add.ts";
+import {
+  fakeContext,
+  fakeDaemon,
+  fakePodLinks,
+  fakeRunner,
+  type LinkCall,
+  type LinksScript,
+} from "./_testing.ts";
+import { cmdAdd } from "./cmd_add.ts";
 import type { AddCheckEnv } from "./env.ts";
 
 const env: AddCheckEnv = {
@@ -27,17 +35,20 @@ const link: PodLink = {
   ip: "10.244.1.7",
   mtu: 1500,
 };
-const vethBatch = ["ip", "-batch", "-"];
-const podBatch = ["ip", "-n", "pod1", "-batch", "-"];
-const linkDel = ["ip", "link", "del", "dev", hostVeth];
+/** What the fake links record, as one line each. */
+const line = ([op, arg]: LinkCall) =>
+  `${op} ${typeof arg === "string" ? arg : `${arg.hostVeth}/${arg.ifname}`}`;
+const veth = `addVeth ${hostVeth}/eth0`;
+const pod = `configurePod ${hostVeth}/eth0`;
+const del = `deleteHostVeth ${hostVeth}`;
 
-/** A runner and daemon that log into one list, so the test sees their relative order. */
+/** Links and a daemon that log into one list, so the test sees their relative order. */
 function world(
-  options: { script?: Script; created?: boolean; program?: () => Promise<never> } = {},
+  options: { script?: LinksScript; created?: boolean; program?: () => Promise<never> } = {},
 ) {
   const events: string[] = [];
-  const runner = fakeRunner((call) => {
-    events.push(`run ${call.argv.join(" ")}`);
+  const links = fakePodLinks((call) => {
+    events.push(line(call));
     return options.script?.(call);
   });
   const allocation: AllocateResponse = {
@@ -51,19 +62,27 @@ function world(
     release: () => (events.push("release"), Promise.resolve({ released: true, ip: "10.244.1.7" })),
     ...(options.program ? { program: () => (events.push("program"), options.program!()) } : {}),
   });
-  return { events, runner, daemon, ctx: fakeContext(env, { runner, daemon }) };
+  const runner = fakeRunner();
+  return { events, links, runner, daemon, ctx: fakeContext(env, { links, runner, daemon }) };
 }
 
-const fail = (stderr: string) => ({ code: 1, stderr });
+/** Fails one operation with `errno`, as the kernel would. */
+const refuse = (op: LinkCall[0], errno: number, text = "") => (call: LinkCall) =>
+  call[0] === op
+    ? new NetlinkError(
+      `Cannot ${op} ${typeof call[1] === "string" ? call[1] : call[1].ifname}`,
+      errno,
+      text,
+    )
+    : undefined;
 
-Deno.test("cmdAdd() allocates, runs exactly two ip batches, programs the host side and returns the result", async () => {
-  const { runner, daemon, ctx } = world();
+Deno.test("cmdAdd() allocates, makes the veth pair and the pod side without a subprocess, programs the host side and returns the result", async () => {
+  const { links, runner, daemon, ctx } = world();
   const result = await cmdAdd(ctx, { podMac });
 
-  assertEquals(runner.calls, [
-    { argv: vethBatch, stdin: renderVethAdd(link).join("\n") + "\n" },
-    { argv: podBatch, stdin: renderPodSide(link).join("\n") + "\n" },
-  ]);
+  const { ip: _, ...veth } = link;
+  assertEquals(links.calls, [["addVeth", veth], ["configurePod", link]]);
+  assertEquals(runner.calls, [], "no ip exec");
   assertEquals(daemon.calls, [
     ["allocate", {
       network: "tern",
@@ -94,38 +113,48 @@ Deno.test("cmdAdd() allocates, runs exactly two ip batches, programs the host si
   });
 });
 
+Deno.test("cmdAdd() makes the veth pair while the daemon allocates, and waits for both", async () => {
+  let vethStarted!: () => void;
+  const started = new Promise<void>((resolve) => vethStarted = resolve);
+  const links = fakePodLinks((call) => void (call[0] === "addVeth" && vethStarted()));
+  // The allocation answers only once the veth pair is under way: a plugin that waited for the
+  // allocation first would never finish.
+  const daemon = fakeDaemon({
+    allocate: () =>
+      started.then(() => ({
+        ip: "10.244.1.7",
+        podCIDR: "10.244.1.0/24",
+        gateway: "169.254.1.1",
+        created: true,
+      })),
+  });
+  const result = await cmdAdd(fakeContext(env, { links, daemon }), { podMac });
+  assertEquals(result.ips[0]?.address, "10.244.1.7/32");
+  assertEquals(links.calls.map(([op]) => op), ["addVeth", "configurePod"]);
+});
+
 Deno.test("cmdAdd() uses the config's mtu and dns and a random pod MAC by default", async () => {
-  const runner = fakeRunner();
-  const ctx = fakeContext(env, { runner });
+  const links = fakePodLinks();
+  const ctx = fakeContext(env, { links });
   ctx.conf = { ...ctx.conf, mtu: 1450, dns: { nameservers: ["10.96.0.10"] } };
   const result = await cmdAdd(ctx);
-  assertStringIncludes(runner.calls[0]?.stdin ?? "", `link add ${hostVeth} mtu 1450`);
+  assertEquals((links.calls[0]?.[1] as PodLink).mtu, 1450);
   assertEquals(result.dns, { nameservers: ["10.96.0.10"] });
   assertEquals(result.interfaces[1]?.mtu, 1450);
   const mac = result.interfaces[1]?.mac ?? "";
+  assertEquals((links.calls[0]?.[1] as PodLink).podMac, mac);
   assertEquals(parseInt(mac.slice(0, 2), 16) & 3, 2);
 });
 
-Deno.test("cmdAdd() rolls back the veth, then the allocation, when the pod-side batch fails", async () => {
-  const { events, ctx } = world({
-    script: (call) =>
-      call.argv[1] === "-n"
-        ? fail("RTNETLINK answers: Permission denied\nCommand failed -:1")
-        : undefined,
-  });
+Deno.test("cmdAdd() rolls back the veth, then the allocation, when the pod side fails", async () => {
+  const { events, ctx } = world({ script: refuse("configurePod", 1, "Permission denied") });
   const err = await assertRejects(() => cmdAdd(ctx, { podMac }), CniError);
   assertEquals(err.code, 5);
   assertEquals(
     err.message,
-    "Cannot configure eth0 in /var/run/netns/pod1: RTNETLINK answers: Permission denied",
+    "Cannot configure eth0 in /var/run/netns/pod1: Cannot configurePod eth0: EPERM (Permission denied)",
   );
-  assertEquals(events, [
-    "allocate",
-    `run ${vethBatch.join(" ")}`,
-    `run ${podBatch.join(" ")}`,
-    `run ${linkDel.join(" ")}`,
-    "release",
-  ]);
+  assertEquals(events, ["allocate", veth, pod, del, "release"]);
 });
 
 Deno.test("cmdAdd() rolls back in reverse order when the daemon fails to program the host side", async () => {
@@ -135,48 +164,28 @@ Deno.test("cmdAdd() rolls back in reverse order when the daemon fails to program
   const err = await assertRejects(() => cmdAdd(ctx, { podMac }), CniError);
   assertEquals(err.code, 11);
   assertEquals(err.message, "Daemon failed to program the host side: KV commit failed");
-  assertEquals(events, [
-    "allocate",
-    `run ${vethBatch.join(" ")}`,
-    `run ${podBatch.join(" ")}`,
-    "program",
-    `run ${linkDel.join(" ")}`,
-    "release",
-  ]);
+  assertEquals(events, ["allocate", veth, pod, "program", del, "release"]);
 });
 
 Deno.test("cmdAdd() does not release an address it did not create when a later step fails", async () => {
-  const { events, ctx } = world({
-    created: false,
-    script: (call) => call.argv[1] === "-n" ? fail("Command failed -:3") : undefined,
-  });
+  const { events, ctx } = world({ created: false, script: refuse("configurePod", 22) });
   await assertRejects(() => cmdAdd(ctx, { podMac }), CniError);
   assertEquals(events.includes("release"), false);
-  assertEquals(events.at(-1), `run ${linkDel.join(" ")}`);
+  assertEquals(events.at(-1), del);
 });
 
 Deno.test("cmdAdd() keeps going with the rollback when one undo step fails", async () => {
   const { events, ctx } = world({
-    script: (call) => {
-      if (call.argv[1] === "-n") return fail("Command failed -:2");
-      if (call.argv[1] === "link" && call.argv[2] === "del") return fail("RTNETLINK answers: Busy");
-    },
+    script: (call) => refuse("configurePod", 22)(call) ?? refuse("deleteHostVeth", 16)(call),
   });
   await assertRejects(() => cmdAdd(ctx, { podMac }), CniError, "Cannot configure eth0");
-  assertEquals(events.at(-1), "release");
+  assertEquals(events.slice(-2), [del, "release"]);
 });
-
-const exists = "RTNETLINK answers: File exists\nCommand failed -:1\n";
 
 Deno.test("cmdAdd() reports an existing host veth and neither deletes it nor releases its address", async () => {
   const { events, ctx } = world({
     created: false,
-    script: (call) => {
-      if (call.argv.join(" ") === vethBatch.join(" ")) return fail(exists);
-      if (call.argv.includes("show")) {
-        return { stdout: JSON.stringify([{ ifname: hostVeth, ifindex: 9, address: hostMac }]) };
-      }
-    },
+    script: (call) => call[0] === "hostLinkExists" ? true : refuse("addVeth", EEXIST)(call),
   });
   const err = await assertRejects(() => cmdAdd(ctx, { podMac }), CniError);
   assertEquals(err.code, 4);
@@ -184,67 +193,40 @@ Deno.test("cmdAdd() reports an existing host veth and neither deletes it nor rel
     err.message,
     `Attachment already exists: host veth ${hostVeth} for CNI_CONTAINERID and CNI_IFNAME eth0 is present`,
   );
-  assertEquals(events, [
-    "allocate",
-    `run ${vethBatch.join(" ")}`,
-    `run ip -json link show dev ${hostVeth}`,
-  ]);
+  assertEquals(events, ["allocate", veth, `hostLinkExists ${hostVeth}`]);
 });
 
 Deno.test("cmdAdd() reports an existing pod interface, releasing only the address it just claimed", async () => {
-  const { events, ctx } = world({
-    created: true,
-    script: (call) => {
-      if (call.argv.join(" ") === vethBatch.join(" ")) return fail(exists);
-      if (call.argv.includes("show")) return fail(`Device "${hostVeth}" does not exist.`);
-    },
-  });
+  const { events, ctx } = world({ created: true, script: refuse("addVeth", EEXIST) });
   const err = await assertRejects(() => cmdAdd(ctx, { podMac }), CniError);
   assertEquals(err.code, 4);
   assertEquals(
     err.message,
     "Interface already exists: CNI_IFNAME eth0 is present in /var/run/netns/pod1",
   );
-  assertEquals(events.some((e) => e.includes(" del ")), false);
-  assertEquals(events.at(-1), "release");
+  assertEquals(events, ["allocate", veth, `hostLinkExists ${hostVeth}`, "release"]);
 });
 
-Deno.test("cmdAdd() deletes the veth when the first batch failed after creating it", async () => {
-  const { events, ctx } = world({
-    script: (call) =>
-      call.argv.join(" ") === vethBatch.join(" ")
-        ? fail("Error: mtu too big\nCommand failed -:2")
-        : undefined,
-  });
+Deno.test("cmdAdd() deletes nothing when the veth pair could not be created, and releases the address", async () => {
+  const { events, ctx } = world({ script: refuse("addVeth", 34, "Invalid MTU") });
   const err = await assertRejects(() => cmdAdd(ctx, { podMac }), CniError);
   assertEquals(err.code, 5);
-  assertEquals(err.message, `Cannot create veth pair ${hostVeth}/eth0: Error: mtu too big`);
-  assertEquals(events.slice(-2), [`run ${linkDel.join(" ")}`, "release"]);
-});
-
-Deno.test("cmdAdd() deletes nothing when ip stopped on the first line of the veth batch", async () => {
-  const { events, ctx } = world({
-    script: (call) =>
-      call.argv.join(" ") === vethBatch.join(" ")
-        ? { code: 255, stderr: `Error: argument "/x" is wrong: Invalid "netns" value` }
-        : undefined,
-  });
-  await assertRejects(() => cmdAdd(ctx, { podMac }), CniError, "Cannot create veth pair");
-  assertEquals(events, ["allocate", `run ${vethBatch.join(" ")}`, "release"]);
+  assertEquals(err.message, "Cannot addVeth eth0: ERANGE (Invalid MTU)");
+  assertEquals(events, ["allocate", veth, "release"]);
 });
 
 Deno.test("cmdAdd() fails with code 11 naming the socket when the daemon is unreachable", async () => {
-  const runner = fakeRunner();
+  const links = fakePodLinks();
   const daemon = fakeDaemon({
     allocate: () =>
       Promise.reject(
         new DaemonUnavailableError("/run/tern/ternd.sock", "No such file or directory"),
       ),
   });
-  const err = await assertRejects(() => cmdAdd(fakeContext(env, { runner, daemon })), CniError);
+  const err = await assertRejects(() => cmdAdd(fakeContext(env, { links, daemon })), CniError);
   assertEquals(err.code, 11);
   assertStringIncludes(err.message, "/run/tern/ternd.sock");
-  assertEquals(runner.calls.length, 0);
+  assertEquals(links.calls.map(([op]) => op), ["addVeth", "deleteHostVeth"], "nothing left");
 });
 
 Deno.test("cmdAdd() fails with code 11 and a clear message when the pool is exhausted", async () => {
@@ -255,10 +237,4 @@ Deno.test("cmdAdd() fails with code 11 and a clear message when the pool is exha
   const err = await assertRejects(() => cmdAdd(fakeContext(env, { daemon })), CniError);
   assertEquals(err.code, 11);
   assertEquals(err.message, "No free pod address on this node: No free address in 10.244.1.0/24");
-});
-
-Deno.test("failedBatchLine() reads the line number ip -batch reports", () => {
-  assertEquals(failedBatchLine("RTNETLINK answers: File exists\nCommand failed -:1\n"), 1);
-  assertEquals(failedBatchLine("Command failed -:12"), 12);
-  assertEquals(failedBatchLine(`Error: argument "x" is wrong`), undefined);
 });

@@ -2,35 +2,49 @@
  * CNI DEL, idempotent: whatever is already gone (the netns, the veth, the daemon's record) is
  * success. The host veth goes first (deleting it removes its pod end and its host route), then
  * the daemon releases the attachment, so the address is never free while a route still points
- * at the old pod. An unreachable daemon still gets the veth deleted, then fails with code 11 so
- * the runtime retries and the address does not leak silently.
+ * at the old pod. When the daemon cannot take the release (unreachable, starting or stopping)
+ * and the veth is gone, the release goes into the durable DEL queue that the daemon drains at
+ * start (`src/release_queue.ts`) and DEL succeeds, so a pod never stays in Terminating because
+ * ternd is down. Anything else the daemon fails with is code 11, for the runtime to retry.
  * @module
  */
 import type { ReleaseResponse } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
-import { DaemonApiError } from "../src/daemon_client.ts";
+import { DaemonApiError, DaemonUnavailableError } from "../src/daemon_client.ts";
 import { errorMessage } from "../src/lib/errors.ts";
 import { hostVethName } from "../src/names.ts";
+import { type QueuedRelease, writeQueuedRelease } from "../src/release_queue.ts";
 import type { CommandContext } from "./_context.ts";
 import { daemonFailure } from "./daemon_failure.ts";
 import type { DelEnv } from "./env.ts";
 
+/** Options of {@linkcode cmdDel}; the defaults are the real clock and queue. */
+export interface DelOptions {
+  /** Writes a queued release durably into `dir`. Default {@linkcode writeQueuedRelease}. */
+  queueRelease?: (dir: string, record: QueuedRelease) => Promise<void>;
+  /** ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Whether `err` says the daemon cannot take a request now (rather than refusing or failing it). */
+function daemonAway(err: unknown): boolean {
+  return err instanceof DaemonUnavailableError ||
+    (err instanceof DaemonApiError && err.reason === "unavailable");
+}
+
 /** Runs DEL; resolves when the attachment is gone, throws a {@linkcode CniError} otherwise. */
-export async function cmdDel(ctx: CommandContext<DelEnv>): Promise<void> {
-  const { env, conf, ip, daemon, log } = ctx;
+export async function cmdDel(ctx: CommandContext<DelEnv>, options: DelOptions = {}): Promise<void> {
+  const { env, conf, links, daemon, log } = ctx;
   const hostVeth = await hostVethName(env.containerId, env.ifname);
   const fields = { containerID: env.containerId, ifname: env.ifname, hostVeth };
   let vethFailure: CniError | undefined;
   let daemonError: CniError | undefined;
 
   try {
-    const deleted = await ip.linkDelIfExists(hostVeth);
+    const deleted = await links.deleteHostVeth(hostVeth);
     if (deleted) log.debug("Deleted host veth", fields);
   } catch (err) {
-    vethFailure = new CniError(
-      CniCode.IoFailure,
-      `Cannot delete host veth ${hostVeth}: ${errorMessage(err)}`,
-    );
+    vethFailure = new CniError(CniCode.IoFailure, errorMessage(err));
   }
 
   let released: ReleaseResponse | undefined;
@@ -41,7 +55,33 @@ export async function cmdDel(ctx: CommandContext<DelEnv>): Promise<void> {
       network: conf.name,
     });
   } catch (err) {
-    if (!(err instanceof DaemonApiError && err.reason === "not_found")) {
+    if (err instanceof DaemonApiError && err.reason === "not_found") {
+      // already released
+    } else if (daemonAway(err) && vethFailure === undefined) {
+      // The veth, and with it the host route, is gone: the address may wait for the daemon.
+      const record: QueuedRelease = {
+        containerID: env.containerId,
+        ifname: env.ifname,
+        network: conf.name,
+        queuedAt: (options.now ?? Date.now)(),
+      };
+      try {
+        await (options.queueRelease ?? writeQueuedRelease)(conf.releaseQueueDir, record);
+        log.warn("Daemon unavailable: release queued for its start", {
+          ...fields,
+          queue: conf.releaseQueueDir,
+          error: errorMessage(err),
+        });
+        return;
+      } catch (queueErr) {
+        const failure = daemonFailure(err, "release the attachment");
+        daemonError = new CniError(
+          failure.code,
+          failure.message,
+          `Cannot queue the release in ${conf.releaseQueueDir}: ${errorMessage(queueErr)}`,
+        );
+      }
+    } else {
       daemonError = daemonFailure(err, "release the attachment");
     }
   }

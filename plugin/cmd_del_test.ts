@@ -2,7 +2,8 @@ import { assertEquals, assertRejects, assertStringIncludes } from "../test/asser
 import { CniError } from "../src/cni_error.ts";
 import { DaemonApiError, DaemonUnavailableError } from "../src/daemon_client.ts";
 import { hostVethName } from "../src/names.ts";
-import { fakeContext, fakeDaemon, fakeRunner } from "./_testing.ts";
+import { NetlinkError } from "../src/rtnetlink.ts";
+import { fakeContext, fakeDaemon, fakePodLinks, sampleConf } from "./_testing.ts";
 import { cmdDel } from "./cmd_del.ts";
 import type { DelEnv } from "./env.ts";
 
@@ -14,27 +15,28 @@ const env: DelEnv = {
   args: { ignoreUnknown: false },
 };
 const hostVeth = await hostVethName("ctr1", "eth0");
-const gone = { code: 1, stderr: 'Cannot find device "' + hostVeth + '"' };
+const gone = () => false;
+const refused = () => new NetlinkError(`Cannot delete host veth ${hostVeth}`, 1);
 
 Deno.test("cmdDel() deletes the host veth, then asks the daemon to release the attachment", async () => {
   const events: string[] = [];
-  const runner = fakeRunner((call) => void events.push(call.argv.join(" ")));
+  const links = fakePodLinks((call) => void events.push(call.join(" ")));
   const daemon = fakeDaemon({
     release: (
       req,
     ) => (events.push(`release ${JSON.stringify(req)}`),
       Promise.resolve({ released: true, ip: "10.244.1.7" })),
   });
-  await cmdDel(fakeContext(env, { runner, daemon }));
+  await cmdDel(fakeContext(env, { links, daemon }));
   assertEquals(events, [
-    `ip link del dev ${hostVeth}`,
+    `deleteHostVeth ${hostVeth}`,
     `release {"containerID":"ctr1","ifname":"eth0","network":"tern"}`,
   ]);
 });
 
 Deno.test("cmdDel() succeeds when the veth is gone and the daemon has nothing to release", async () => {
   const daemon = fakeDaemon({ release: () => Promise.resolve({ released: false }) });
-  await cmdDel(fakeContext(env, { runner: fakeRunner(() => gone), daemon }));
+  await cmdDel(fakeContext(env, { links: fakePodLinks(gone), daemon }));
 });
 
 Deno.test("cmdDel() succeeds for an unknown container without a netns", async () => {
@@ -42,42 +44,108 @@ Deno.test("cmdDel() succeeds for an unknown container without a netns", async ()
   const daemon = fakeDaemon({
     release: () => Promise.reject(new DaemonApiError(404, "not_found", "No such endpoint")),
   });
-  await cmdDel(fakeContext<DelEnv>(noNetns, { runner: fakeRunner(() => gone), daemon }));
+  await cmdDel(fakeContext<DelEnv>(noNetns, { links: fakePodLinks(gone), daemon }));
 });
 
-Deno.test("cmdDel() still deletes the veth when the daemon is unreachable, then fails with code 11", async () => {
-  const runner = fakeRunner();
+Deno.test("cmdDel() with the daemon unreachable deletes the veth, then queues the release and succeeds", async () => {
+  const events: string[] = [];
+  const links = fakePodLinks((call) => void events.push(call.join(" ")));
   const daemon = fakeDaemon({
     release: () =>
       Promise.reject(new DaemonUnavailableError("/run/tern/ternd.sock", "Connection refused")),
   });
-  const err = await assertRejects(() => cmdDel(fakeContext(env, { runner, daemon })), CniError);
+  const conf = sampleConf({ releaseQueueDir: "/var/lib/tern/release-queue" });
+  await cmdDel(fakeContext(env, { links, daemon, conf }), {
+    now: () => 1234,
+    queueRelease: (dir, record) => {
+      events.push(`queue ${dir} ${JSON.stringify(record)}`);
+      return Promise.resolve();
+    },
+  });
+  assertEquals(events, [
+    `deleteHostVeth ${hostVeth}`,
+    `queue /var/lib/tern/release-queue {"containerID":"ctr1","ifname":"eth0","network":"tern","queuedAt":1234}`,
+  ]);
+});
+
+Deno.test("cmdDel() queues the release of a daemon that answers it is starting or stopping", async () => {
+  const queued: unknown[] = [];
+  const daemon = fakeDaemon({
+    release: () => Promise.reject(new DaemonApiError(503, "unavailable", "Daemon is not ready")),
+  });
+  await cmdDel(fakeContext(env, { daemon }), {
+    queueRelease: (_dir, record) => Promise.resolve(void queued.push(record)),
+  });
+  assertEquals(queued.length, 1);
+});
+
+Deno.test("cmdDel() fails with code 11 when the daemon is unreachable and the queue cannot be written", async () => {
+  const links = fakePodLinks();
+  const daemon = fakeDaemon({
+    release: () =>
+      Promise.reject(new DaemonUnavailableError("/run/tern/ternd.sock", "Connection refused")),
+  });
+  const err = await assertRejects(
+    () =>
+      cmdDel(fakeContext(env, { links, daemon }), {
+        queueRelease: () => Promise.reject(new Error("No space left on device")),
+      }),
+    CniError,
+  );
   assertEquals(err.code, 11);
   assertStringIncludes(err.message, "/run/tern/ternd.sock");
-  assertEquals(runner.calls.map((c) => c.argv.join(" ")), [`ip link del dev ${hostVeth}`]);
+  assertStringIncludes(err.details ?? "", "No space left on device");
+  assertEquals(links.calls, [["deleteHostVeth", hostVeth]]);
+});
+
+Deno.test("cmdDel() never queues a release while the veth may still exist: it fails with code 11", async () => {
+  const links = fakePodLinks(refused);
+  const daemon = fakeDaemon({
+    release: () => Promise.reject(new DaemonUnavailableError("/run/tern/ternd.sock", "timeout")),
+  });
+  const queued: unknown[] = [];
+  const err = await assertRejects(
+    () =>
+      cmdDel(fakeContext(env, { links, daemon }), {
+        queueRelease: (_dir, record) => Promise.resolve(void queued.push(record)),
+      }),
+    CniError,
+  );
+  assertEquals(err.code, 11);
+  assertEquals(queued, []);
+});
+
+Deno.test("cmdDel() does not queue when the daemon fails internally: the runtime retries", async () => {
+  const daemon = fakeDaemon({
+    release: () => Promise.reject(new DaemonApiError(500, "internal", "KV commit failed")),
+  });
+  const queued: unknown[] = [];
+  const err = await assertRejects(
+    () =>
+      cmdDel(fakeContext(env, { daemon }), {
+        queueRelease: (_dir, record) => Promise.resolve(void queued.push(record)),
+      }),
+    CniError,
+  );
+  assertEquals(err.code, 11);
+  assertEquals(queued, []);
 });
 
 Deno.test("cmdDel() releases the address even when the veth cannot be deleted, then fails", async () => {
-  const runner = fakeRunner(() => ({
-    code: 2,
-    stderr: "RTNETLINK answers: Operation not permitted",
-  }));
+  const links = fakePodLinks(refused);
   const daemon = fakeDaemon();
-  const err = await assertRejects(() => cmdDel(fakeContext(env, { runner, daemon })), CniError);
+  const err = await assertRejects(() => cmdDel(fakeContext(env, { links, daemon })), CniError);
   assertEquals(err.code, 5);
   assertStringIncludes(err.message, `Cannot delete host veth ${hostVeth}`);
   assertEquals(daemon.calls.map(([m]) => m), ["release"]);
 });
 
 Deno.test("cmdDel() reports a daemon outage with code 11 and the veth failure in the details", async () => {
-  const runner = fakeRunner(() => ({
-    code: 2,
-    stderr: "RTNETLINK answers: Operation not permitted",
-  }));
+  const links = fakePodLinks(refused);
   const daemon = fakeDaemon({
     release: () => Promise.reject(new DaemonUnavailableError("/run/tern/ternd.sock", "timeout")),
   });
-  const err = await assertRejects(() => cmdDel(fakeContext(env, { runner, daemon })), CniError);
+  const err = await assertRejects(() => cmdDel(fakeContext(env, { links, daemon })), CniError);
   assertEquals(err.code, 11);
   assertStringIncludes(err.details ?? "", "Cannot delete host veth");
 });

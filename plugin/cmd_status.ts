@@ -27,9 +27,12 @@ export async function cmdStatus(ctx: CommandContext<NetworkEnv>): Promise<void> 
     );
   }
   if (!status.ready) {
+    const why = status.cluster?.refused ?? status.starting;
     throw new CniError(
       CniCode.PluginNotAvailable,
-      `Daemon not available: ternd at ${conf.daemonSocket} is not ready`,
+      `Daemon not available: ternd at ${conf.daemonSocket} is not ready${
+        why !== undefined ? `: ${why}` : ""
+      }`,
     );
   }
   if (status.free <= 0) {

@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "../test/assert.ts";
-import type { StatusResponse } from "../src/api.ts";
+import type { ClusterStatus, StatusResponse } from "../src/api.ts";
 import { CniError } from "../src/cni_error.ts";
 import { DaemonApiError, DaemonUnavailableError } from "../src/daemon_client.ts";
 import { fakeContext, fakeDaemon } from "./_testing.ts";
@@ -53,6 +53,33 @@ Deno.test("cmdStatus() fails with code 50 when the daemon is not ready or answer
     50,
   );
 });
+
+Deno.test("cmdStatus() says why a starting daemon is not ready: the API server's refusal first", async () => {
+  const starting = { ...status, ready: false, free: 0, starting: "waiting for the first lists" };
+  const refused = "Cannot list Pod from https://10.0.0.1:6443: 403 Forbidden: pods is forbidden";
+  const cases: [StatusResponse, string][] = [
+    [starting, "is not ready: waiting for the first lists"],
+    [{ ...starting, cluster: clusterRefused(refused) }, `is not ready: ${refused}`],
+  ];
+  for (const [answer, expected] of cases) {
+    const daemon = fakeDaemon({ status: () => Promise.resolve(answer) });
+    const err = await assertRejects(() => cmdStatus(fakeContext(env, { daemon })), CniError);
+    assertEquals(err.code, 50);
+    assertStringIncludes(err.message, expected);
+  }
+});
+
+function clusterRefused(refused: string): ClusterStatus {
+  return {
+    source: "kubernetes:https://10.0.0.1:6443",
+    nodes: 0,
+    pods: 0,
+    errors: [],
+    publishEndpoints: true,
+    synced: false,
+    refused,
+  };
+}
 
 Deno.test("cmdStatus() fails with code 51 when no address is free", async () => {
   const daemon = fakeDaemon({ status: () => Promise.resolve(status) });

@@ -7,6 +7,7 @@
  */
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { errorMessage } from "../src/lib/errors.ts";
+import { ifnameProblem, WHITESPACE } from "../src/ifname.ts";
 import { type CniArgs, parseCniArgs } from "./cni_args.ts";
 
 /** The commands of the CNI spec 1.1.0. */
@@ -58,23 +59,6 @@ export type CniEnv = AddCheckEnv | DelEnv | NetworkEnv | VersionEnv;
 
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
 
-/** The kernel's IFNAMSIZ less the terminating NUL. */
-const MAX_IFNAME = 15;
-
-/** Why `name` is not a valid interface name (libcni's ValidateInterfaceName), or undefined. */
-export function ifnameProblem(name: string): string | undefined {
-  if (name.length > MAX_IFNAME) {
-    return `must be at most ${MAX_IFNAME} characters: got ${JSON.stringify(name)}`;
-  }
-  if (name === "." || name === "..") {
-    return `must not be "." or "..": got ${JSON.stringify(name)}`;
-  }
-  if (/[/:\s]/.test(name)) {
-    return `must not contain "/", ":" or whitespace: got ${JSON.stringify(name)}`;
-  }
-  return undefined;
-}
-
 /**
  * Validates the environment for its command. Throws {@linkcode CniError} code 4 naming every
  * missing or invalid variable. `options.netnsExists` (default: always true) is asked whether
@@ -124,7 +108,7 @@ export function parseEnv(
   const netns = nonEmpty(env.CNI_NETNS);
   if (command !== "DEL") {
     if (netns === undefined) problem("CNI_NETNS", "CNI_NETNS is missing");
-    else if (!netns.startsWith("/") || /\s/.test(netns)) {
+    else if (!netns.startsWith("/") || WHITESPACE.test(netns)) {
       problem(
         "CNI_NETNS",
         `CNI_NETNS must be an absolute path without whitespace: got ${JSON.stringify(netns)}`,

@@ -66,10 +66,30 @@ const invalid: [string, Record<string, string>, string[], string][] = [
     "must match",
   ],
   ["missing CNI_IFNAME", { ...add, CNI_IFNAME: "" }, ["CNI_IFNAME"], "missing"],
-  ["16-character ifname", { ...add, CNI_IFNAME: "a234567890123456" }, ["CNI_IFNAME"], "at most 15"],
+  [
+    "16-character ifname",
+    { ...add, CNI_IFNAME: "a234567890123456" },
+    ["CNI_IFNAME"],
+    "at most 15 bytes",
+  ],
   ["ifname with a slash", { ...add, CNI_IFNAME: "eth/0" }, ["CNI_IFNAME"], "must not contain"],
   ["ifname with a colon", { ...add, CNI_IFNAME: "eth:0" }, ["CNI_IFNAME"], "must not contain"],
   ["ifname with a space", { ...add, CNI_IFNAME: "eth 0" }, ["CNI_IFNAME"], "must not contain"],
+  // The kernel's limit is in bytes: 8 "é" are 16 bytes of UTF-8 (libcni counts bytes too).
+  [
+    "16-byte ifname of 8 characters",
+    { ...add, CNI_IFNAME: "éééééééé" },
+    ["CNI_IFNAME"],
+    "15 bytes",
+  ],
+  // Go's unicode.IsSpace, which libcni applies, counts U+0085 (NEL); JavaScript's \s does not.
+  ["ifname with a NEL", { ...add, CNI_IFNAME: "eth\u00850" }, ["CNI_IFNAME"], "must not contain"],
+  [
+    "CNI_NETNS with a NEL",
+    { ...add, CNI_NETNS: "/run/netns/a\u0085b" },
+    ["CNI_NETNS"],
+    "without whitespace",
+  ],
   ["ifname '.'", { ...add, CNI_IFNAME: "." }, ["CNI_IFNAME"], `must not be "." or ".."`],
   ["ifname '..'", { ...add, CNI_IFNAME: ".." }, ["CNI_IFNAME"], `must not be "." or ".."`],
   ["missing CNI_NETNS for ADD", { ...add, CNI_NETNS: "" }, ["CNI_NETNS"], "missing"],

@@ -1,12 +1,14 @@
 /**
  * The CNI plugin role's entry point: wires the real edges (process environment, stdin, stdout,
- * `Deno.Command`, the daemon's Unix socket, stderr or file logging) into {@linkcode runSkel}.
+ * `Deno.Command`, rtnetlink sockets, the daemon's Unix socket, stderr or file logging) into {@linkcode runSkel}.
  * Its module graph is kept to `src/` files without dependencies: it runs on every pod's start.
  * @module
  */
 import { DaemonClient } from "../src/daemon_client.ts";
 import { concatBytes } from "../src/lib/bytes.ts";
 import { createLogger } from "../src/log.ts";
+import { NetlinkPodLinks } from "../src/pod_links.ts";
+import { Rtnetlink } from "../src/rtnetlink.ts";
 import { denoRunner } from "../src/runner.ts";
 import { runSkel } from "./skel.ts";
 
@@ -14,8 +16,8 @@ import { runSkel } from "./skel.ts";
  * All of stdin, read with blocking reads: `new Response(Deno.stdin.readable).text()` loads the
  * fetch and streams machinery, about 6 ms of every CNI call.
  */
-function readStdin(): Promise<string> {
-  if (Deno.stdin.isTerminal()) return Promise.resolve("");
+function readStdin(): Promise<Uint8Array> {
+  if (Deno.stdin.isTerminal()) return Promise.resolve(new Uint8Array());
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(64 * 1024);
   for (;;) {
@@ -23,7 +25,7 @@ function readStdin(): Promise<string> {
     if (n === null || n === 0) break;
     chunks.push(buf.slice(0, n));
   }
-  return Promise.resolve(new TextDecoder().decode(concatBytes(chunks)));
+  return Promise.resolve(concatBytes(chunks));
 }
 
 function netnsExists(path: string): boolean {
@@ -47,7 +49,11 @@ export function runPlugin(): Promise<number> {
       while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
     },
     runner: denoRunner,
-    daemon: (socketPath, options) => new DaemonClient(socketPath, options),
+    // libc is loaded and sockets opened only when ADD or DEL first uses them.
+    podLinks: new NetlinkPodLinks(new Rtnetlink()),
+    // Each request says its command and the time so far: the daemon measures the command.
+    daemon: (socketPath, options) =>
+      new DaemonClient(socketPath, { ...options, cniCommand: Deno.env.get("CNI_COMMAND") }),
     netnsExists,
     logger: (options) => createLogger({ ...options, component: "plugin" }),
   });

@@ -9,7 +9,8 @@ import type { AttachmentId } from "../src/api.ts";
 import { DEFAULT_SOCKET } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { errorMessage } from "../src/lib/errors.ts";
-import type { Level } from "../src/log.ts";
+import { DEFAULT_RELEASE_QUEUE_DIR } from "../src/release_queue.ts";
+import { type Level, LOG_FORMATS, type LogFormat } from "../src/log.ts";
 import { SUPPORTED_CNI_VERSIONS } from "../src/version.ts";
 import { isRecord, parseDns, record, ShapeError, show, string } from "./_shape.ts";
 import type { CniCommand } from "./env.ts";
@@ -42,8 +43,15 @@ export interface NetConf {
   daemonTimeoutMs?: number;
   /** Log file, appended; stderr when absent. */
   logFile?: string;
+  /**
+   * The durable DEL queue, where DEL leaves a release the daemon cannot take now (default
+   * `/var/lib/tern/release-queue`, the daemon's default beside its state).
+   */
+  releaseQueueDir: string;
   /** Least severe level logged (default `info`). */
   logLevel: Level;
+  /** `json`: log lines as JSON objects; absent: text. */
+  logFormat?: LogFormat;
   /** Passed through to the result. */
   dns?: CniDns;
   /** The cached result: required for CHECK, ignored by DEL. */
@@ -183,6 +191,7 @@ export function parseNetConf(text: string, command: CniCommand): NetConf {
     type: raw.type,
     mtu: integerIn(raw, "mtu", MTU_RANGE) ?? DEFAULT_MTU,
     daemonSocket: absolutePath(raw, "daemonSocket") ?? DEFAULT_SOCKET,
+    releaseQueueDir: absolutePath(raw, "releaseQueueDir") ?? DEFAULT_RELEASE_QUEUE_DIR,
     logLevel: "info",
   };
   const timeout = integerIn(raw, "daemonTimeoutMs", DAEMON_TIMEOUT_RANGE);
@@ -195,6 +204,15 @@ export function parseNetConf(text: string, command: CniCommand): NetConf {
       throw invalid(`"logLevel" must be one of ${LEVELS.join(", ")}: got ${show(raw.logLevel)}`);
     }
     conf.logLevel = level;
+  }
+  if (raw.logFormat !== undefined) {
+    const format = LOG_FORMATS.find((f) => f === raw.logFormat);
+    if (format === undefined) {
+      throw invalid(
+        `"logFormat" must be one of ${LOG_FORMATS.join(", ")}: got ${show(raw.logFormat)}`,
+      );
+    }
+    if (format !== "text") conf.logFormat = format;
   }
 
   try {

@@ -19,6 +19,7 @@ Deno.test("parseNetConf() applies tern's defaults to a minimal config", () => {
     type: "tern",
     mtu: 1500,
     daemonSocket: "/run/tern/ternd.sock",
+    releaseQueueDir: "/var/lib/tern/release-queue",
     logLevel: "info",
   });
 });
@@ -32,7 +33,9 @@ Deno.test("parseNetConf() reads every tern field and ignores runtime-inserted on
     daemonSocket: "/run/tern/ternd.sock",
     daemonTimeoutMs: 5000,
     logFile: "/var/log/tern/plugin.log",
+    releaseQueueDir: "/var/lib/tern/queue",
     logLevel: "debug",
+    logFormat: "json",
     dns: {
       nameservers: ["10.96.0.10"],
       search: ["default.svc.cluster.local", "svc.cluster.local"],
@@ -101,6 +104,10 @@ Deno.test("parseNetConf() checks tern's other fields", () => {
   assertEquals(
     code(conf({ logLevel: "trace" })).message,
     `Cannot parse network config: "logLevel" must be one of debug, info, warn, error: got "trace"`,
+  );
+  assertEquals(
+    code(conf({ logFormat: "xml" })).message,
+    `Cannot parse network config: "logFormat" must be one of text, json: got "xml"`,
   );
   assertEquals(code(conf({ logFile: 3 })).code, 7);
   assertEquals(

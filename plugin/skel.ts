@@ -1,15 +1,17 @@
 /**
  * The CNI protocol plumbing, in one place, like libcni's `skel`: read the environment and stdin,
  * validate them, dispatch to the command, print the result or the spec's error JSON on stdout
- * and return the exit code. Every edge (env, stdin, stdout, the `ip` runner, the daemon client,
- * the netns check, the logger) is injected, so the whole protocol is tested without root.
+ * and return the exit code. Every edge (env, stdin, stdout, the `ip` runner, the attachment's
+ * kernel objects, the daemon client, the netns check, the logger) is injected, so the whole
+ * protocol is tested without root.
  * @module
  */
 import { CniCode, CniError } from "../src/cni_error.ts";
 import type { DaemonApi } from "../src/daemon_client.ts";
 import { Ip } from "../src/ip.ts";
 import { errorMessage } from "../src/lib/errors.ts";
-import type { Level, Logger } from "../src/log.ts";
+import type { Level, LogFormat, Logger } from "../src/log.ts";
+import type { PodLinks } from "../src/pod_links.ts";
 import type { Runner } from "../src/runner.ts";
 import { CNI_SPEC_VERSION, SUPPORTED_CNI_VERSIONS } from "../src/version.ts";
 import type { CommandContext } from "./_context.ts";
@@ -27,18 +29,20 @@ import { formatResult } from "./result.ts";
 export interface PluginIo {
   /** The process environment (`CNI_*`). */
   env: Readonly<Record<string, string | undefined>>;
-  /** All of stdin, as text ("" when there is none). */
-  readStdin(): Promise<string>;
+  /** All of stdin: its bytes (decoded here, strictly), or text ("" when there is none). */
+  readStdin(): Promise<Uint8Array | string>;
   /** Writes to stdout, which carries only the result or the error JSON. */
   writeStdout(text: string): void;
-  /** Runs `ip` and `nsenter`. */
+  /** Runs `ip` and `nsenter` (CHECK's queries). */
   runner: Runner;
+  /** Makes and removes the attachment's kernel objects (ADD, DEL). */
+  podLinks: PodLinks;
   /** A daemon client for the config's socket. */
   daemon(socketPath: string, options: { timeoutMs?: number }): DaemonApi;
   /** Whether a netns path exists. */
   netnsExists(path: string): boolean;
   /** A logger (stderr, or `file`); never stdout. */
-  logger(options: { level: Level; file?: string }): Logger;
+  logger(options: { level: Level; file?: string; format?: LogFormat }): Logger;
   /** Fixes the pod MAC of ADD (tests); random by default. */
   podMac?: string;
 }
@@ -55,6 +59,27 @@ function json(value: unknown): string {
   return JSON.stringify(value, null, 2) + "\n";
 }
 
+/**
+ * Stdin as text: bytes are decoded as UTF-8 (a leading byte order mark is dropped, as RFC 8259
+ * allows). JSON is UTF-8, so other bytes are refused (code 6) rather than replaced by U+FFFD,
+ * which would let a config through that nobody wrote; `text` is the lenient decoding, for VERSION.
+ */
+export function decodeStdin(input: Uint8Array | string): { text: string; error?: CniError } {
+  if (typeof input === "string") return { text: input };
+  try {
+    return { text: new TextDecoder("utf-8", { fatal: true }).decode(input) };
+  } catch {
+    return {
+      text: new TextDecoder().decode(input),
+      error: new CniError(
+        CniCode.DecodingFailure,
+        "Cannot decode network config: stdin is not valid UTF-8",
+        "the runtime must pass the network config as UTF-8 JSON",
+      ),
+    };
+  }
+}
+
 /** Runs one CNI invocation; returns the exit code (0 success, 1 error). */
 export async function runSkel(io: PluginIo): Promise<number> {
   let log = io.logger({ level: "info" });
@@ -62,8 +87,9 @@ export async function runSkel(io: PluginIo): Promise<number> {
   const started = performance.now();
   const command = io.env.CNI_COMMAND;
   try {
-    const stdin = await io.readStdin();
-    const peeked = peekCniVersion(stdin);
+    const decoded = decodeStdin(await io.readStdin());
+    const stdin = decoded.text;
+    const peeked = decoded.error ? undefined : peekCniVersion(stdin);
     if (peeked !== undefined && SUPPORTED_CNI_VERSIONS.includes(peeked)) errorVersion = peeked;
 
     const env = parseEnv(io.env, { netnsExists: (path) => io.netnsExists(path) });
@@ -71,16 +97,19 @@ export async function runSkel(io: PluginIo): Promise<number> {
       io.writeStdout(json(cmdVersion(stdin)));
       return 0;
     }
+    if (decoded.error) throw decoded.error;
     const conf = parseNetConf(stdin, env.command);
     errorVersion = conf.cniVersion;
-    log = conf.logFile === undefined
-      ? io.logger({ level: conf.logLevel })
-      : io.logger({ level: conf.logLevel, file: conf.logFile });
+    log = io.logger({
+      level: conf.logLevel,
+      ...(conf.logFile !== undefined ? { file: conf.logFile } : {}),
+      ...(conf.logFormat !== undefined ? { format: conf.logFormat } : {}),
+    });
     const daemon = io.daemon(
       conf.daemonSocket,
       conf.daemonTimeoutMs === undefined ? {} : { timeoutMs: conf.daemonTimeoutMs },
     );
-    const base = { conf, ip: new Ip(io.runner), daemon, log };
+    const base = { conf, ip: new Ip(io.runner), links: io.podLinks, daemon, log };
     const ctx = <E>(e: E): CommandContext<E> => ({ ...base, env: e });
 
     switch (env.command) {

@@ -2,21 +2,26 @@ import { assertEquals, assertStringIncludes } from "../test/assert.ts";
 import type { DaemonApi } from "../src/daemon_client.ts";
 import { DaemonUnavailableError } from "../src/daemon_client.ts";
 import type { Level } from "../src/log.ts";
-import { fakeDaemon, fakeRunner, memoryLogger } from "./_testing.ts";
+import { fakeDaemon, fakePodLinks, fakeRunner, memoryLogger } from "./_testing.ts";
 import { type PluginIo, runSkel } from "./skel.ts";
 
 interface Run {
   code: number;
   stdout: string;
   sockets: { socketPath: string; options: { timeoutMs?: number } }[];
-  loggers: { level: Level; file?: string }[];
+  loggers: { level: Level; file?: string; format?: string }[];
   log: string[];
 }
 
 async function run(
   env: Record<string, string>,
-  stdin: string,
-  options: { daemon?: DaemonApi; netnsExists?: boolean; runner?: PluginIo["runner"] } = {},
+  stdin: string | Uint8Array,
+  options: {
+    daemon?: DaemonApi;
+    netnsExists?: boolean;
+    runner?: PluginIo["runner"];
+    links?: PluginIo["podLinks"];
+  } = {},
 ): Promise<Run> {
   let stdout = "";
   const sockets: Run["sockets"] = [];
@@ -27,6 +32,7 @@ async function run(
     readStdin: () => Promise.resolve(stdin),
     writeStdout: (text) => void (stdout += text),
     runner: options.runner ?? fakeRunner(),
+    podLinks: options.links ?? fakePodLinks(),
     daemon: (socketPath, opts) => {
       sockets.push({ socketPath, options: opts });
       return options.daemon ?? fakeDaemon();
@@ -109,7 +115,7 @@ Deno.test("runSkel() answers an unsupported version's error in the newest versio
 Deno.test("runSkel() prints nothing for a successful DEL, even without a netns", async () => {
   const { CNI_NETNS: _, ...noNetns } = attach;
   const out = await run({ CNI_COMMAND: "DEL", ...noNetns }, conf(), {
-    runner: fakeRunner(() => ({ code: 1, stderr: "Cannot find device" })),
+    links: fakePodLinks(() => false),
   });
   assertEquals([out.code, out.stdout], [0, ""]);
 });
@@ -122,11 +128,16 @@ Deno.test("runSkel() connects to the config's socket with its timeout and logs w
       daemonTimeoutMs: 2000,
       logFile: "/var/log/tern.log",
       logLevel: "debug",
+      logFormat: "json",
     }),
   );
   assertEquals([out.code, out.stdout], [0, ""]);
   assertEquals(out.sockets, [{ socketPath: "/tmp/t.sock", options: { timeoutMs: 2000 } }]);
-  assertEquals(out.loggers, [{ level: "info" }, { level: "debug", file: "/var/log/tern.log" }]);
+  assertEquals(out.loggers, [{ level: "info" }, {
+    level: "debug",
+    file: "/var/log/tern.log",
+    format: "json",
+  }]);
 });
 
 Deno.test("runSkel() maps an unreachable daemon on STATUS to code 50 and logs the failure", async () => {
@@ -140,13 +151,13 @@ Deno.test("runSkel() maps an unreachable daemon on STATUS to code 50 and logs th
 });
 
 Deno.test("runSkel() turns an unexpected failure into code 5 on stdout", async () => {
-  const runner = () => Promise.reject(new Error("Cannot spawn: resource busy"));
+  const links = fakePodLinks(() => new Error("Cannot load libc.so.6: not found"));
   const daemon = fakeDaemon();
-  const out = await run({ CNI_COMMAND: "ADD", ...attach }, conf(), { daemon, runner });
+  const out = await run({ CNI_COMMAND: "ADD", ...attach }, conf(), { daemon, links });
   assertEquals(JSON.parse(out.stdout), {
     cniVersion: "1.1.0",
     code: 5,
-    msg: "Unexpected failure: Cannot spawn: resource busy",
+    msg: "Unexpected failure: Cannot load libc.so.6: not found",
   });
   assertEquals(daemon.calls.map(([m]) => m), ["allocate", "release"]);
 });
@@ -174,4 +185,31 @@ Deno.test("runSkel() runs CHECK and reports a missing netns with code 3", async 
     netnsExists: false,
   });
   assertEquals(JSON.parse(out.stdout).code, 3);
+});
+
+Deno.test("runSkel() refuses stdin that is not UTF-8 with code 6 and calls nothing", async () => {
+  const bytes = new TextEncoder().encode(conf({ "x-note": "@" }));
+  bytes[bytes.indexOf(0x40)] = 0xff;
+  const daemon = fakeDaemon();
+  const out = await run({ CNI_COMMAND: "ADD", ...attach }, bytes, { daemon });
+  assertEquals(out.code, 1);
+  assertEquals(JSON.parse(out.stdout), {
+    cniVersion: "1.1.0",
+    code: 6,
+    msg: "Cannot decode network config: stdin is not valid UTF-8",
+    details: "the runtime must pass the network config as UTF-8 JSON",
+  });
+  assertEquals(daemon.calls, []);
+});
+
+Deno.test("runSkel() answers VERSION even when stdin is not UTF-8", async () => {
+  const out = await run({ CNI_COMMAND: "VERSION" }, new Uint8Array([0x7b, 0xff, 0x7d]));
+  assertEquals(out.code, 0);
+  assertEquals(JSON.parse(out.stdout).cniVersion, "1.1.0");
+});
+
+Deno.test("runSkel() reads UTF-8 bytes with a byte order mark as the config", async () => {
+  const bytes = new TextEncoder().encode("\ufeff" + conf());
+  const out = await run({ CNI_COMMAND: "DEL", ...attach }, bytes);
+  assertEquals(out.code, 0);
 });

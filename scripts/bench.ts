@@ -4,7 +4,9 @@
  *
  * Benchmarks (`--only a,b`; default all, in this order):
  * - `pod-add-del`: sequential ADD then DEL of N pods (default 50), tern vs ptp + host-local;
- *   p50, p99 and their ratios.
+ *   p50, p99 and their ratios, and tern's ADD after start-up from the plugin's log (`addMs`);
+ *   then a burst of 30 concurrent ADDs of each (p99, failures) and tern's ADD p50 with 250 pods
+ *   on the node against 10.
  * - `plugin-startup`: the plugin's VERSION command, tern vs ptp: the floor of every CNI call.
  * - `iperf`: iperf3 pod to pod on the same node and across nodes of a sandbox cluster, TCP and
  *   UDP, one stream and four; tern's pods on two tern nodes against ptp + host-local pods on two
@@ -32,7 +34,9 @@
  *   150 000 pods, 10 000 NetworkPolicies): initial sync, RSS, CPU per 1 000 pod events/s, and
  *   event → kernel latency under churn (`scripts/bench_kube_scale.ts`, also runnable alone).
  *
- * Flags: `--pods N`, `--rounds R` (alternating tern and ptp to cancel drift), `--iperf-seconds S`
+ * Flags: `--pods N`, `--rounds R` (alternating tern and ptp to cancel drift), `--burst N`
+ * (pod-add-del: concurrent ADDs, default 30; 0 skips), `--scale-pods N` (pod-add-del: the big
+ * node, default 250; 0 skips), `--iperf-seconds S`
  * (default 2), `--iperf-rounds R` (default 5), `--udp-bitrate B` (default 2G, total per run),
  * `--idle-seconds S` (default 10), `--pin` (iperf3's sender and receiver on CPU 0),
  * `--no-policy` (iperf: tern's daemons with `policy.enabled: false`, no nftables table),
@@ -103,33 +107,56 @@ async function ensureBuilt(): Promise<string> {
   return `${DIST}/tern`;
 }
 
+/** One `cnidriver bulk` run: each pod's time in ms and the failures' messages. */
+async function runBulk(
+  sb: Sandbox,
+  node: SandboxNode,
+  pods: SandboxPod[],
+  options: { net: string; confDir: string; verb: "add" | "del"; concurrency: number },
+): Promise<{ ms: number[]; failures: string[] }> {
+  const list = `${sb.dir}/bench-${options.net}.json`;
+  await Deno.writeTextFile(
+    list,
+    JSON.stringify(pods.map((p) => ({ id: `${p.containerID}${options.net}`, netns: p.netnsPath }))),
+  );
+  const out = await sb.driver(
+    node,
+    ["bulk", options.verb, "--pods", list, "--concurrency", String(options.concurrency)],
+    options,
+  );
+  if (out.stdout.trim() === "") throw new Error(`${options.net} ${options.verb}: ${out.stderr}`);
+  const results = JSON.parse(out.stdout).results as { ok: boolean; ms: number; error?: string }[];
+  return {
+    ms: results.filter((r) => r.ok).map((r) => r.ms),
+    failures: results.filter((r) => !r.ok).map((r) => r.error ?? "failed"),
+  };
+}
+
 async function runSeries(
   sb: Sandbox,
   node: SandboxNode,
   pods: SandboxPod[],
   options: { net: string; confDir: string },
 ): Promise<Series> {
-  const list = `${sb.dir}/bench-${options.net}.json`;
-  await Deno.writeTextFile(
-    list,
-    JSON.stringify(pods.map((p) => ({ id: `${p.containerID}${options.net}`, netns: p.netnsPath }))),
-  );
   const series: Series = { add: [], del: [] };
   for (const verb of ["add", "del"] as const) {
-    const out = await sb.driver(
-      node,
-      ["bulk", verb, "--pods", list, "--concurrency", "1"],
-      options,
-    );
-    if (out.code !== 0) throw new Error(`${options.net} ${verb} failed: ${out.stderr}`);
-    const results = JSON.parse(out.stdout).results as { ok: boolean; ms: number; error?: string }[];
-    const failed = results.filter((r) => !r.ok);
-    if (failed.length) {
-      throw new Error(`${options.net} ${verb}: ${failed.length} failed: ${failed[0]!.error}`);
+    const out = await runBulk(sb, node, pods, { ...options, verb, concurrency: 1 });
+    if (out.failures.length) {
+      throw new Error(`${options.net} ${verb}: ${out.failures.length} failed: ${out.failures[0]}`);
     }
-    series[verb].push(...results.map((r) => r.ms));
+    series[verb].push(...out.ms);
   }
   return series;
+}
+
+/**
+ * The phases of each `Added` line in the plugin's log, by name (`allocateMs`, ..., `addMs`: the
+ * part of ADD after start-up).
+ */
+export function addedPhases(log: string): Record<string, number>[] {
+  return log.split("\n").filter((line) => / INFO Added /.test(line)).map((line) =>
+    Object.fromEntries([...line.matchAll(/ (\w+Ms)=([\d.]+)/g)].map((m) => [m[1]!, Number(m[2])]))
+  );
 }
 
 async function timeCommand(argv: string[], env: Record<string, string>, stdin: string, n: number) {
@@ -206,7 +233,7 @@ export function median(values: number[]): number {
 type Summary = Record<string, number>;
 
 async function benchPodAddDel(
-  options: { pods: number; rounds: number },
+  options: { pods: number; rounds: number; burst: number; scalePods: number },
   summary: Summary,
 ): Promise<void> {
   const { pods: podCount, rounds } = options;
@@ -215,13 +242,14 @@ async function benchPodAddDel(
     const node = await sb.addNode("bench", { podCIDR: "10.244.0.0/16" });
     await sb.startDaemon(node);
     const confDir = `${node.dir}/bench.d`;
+    const pluginLog = `${node.dir}/tern-plugin.log`;
     await Deno.mkdir(confDir, { recursive: true });
     await Deno.writeTextFile(
       `${confDir}/10-ternbench.conflist`,
       JSON.stringify({
         cniVersion: "1.0.0",
         name: "ternbench",
-        plugins: [{ type: "tern", mtu: 1500, daemonSocket: node.socket }],
+        plugins: [{ type: "tern", mtu: 1500, daemonSocket: node.socket, logFile: pluginLog }],
       }),
     );
     await Deno.writeTextFile(
@@ -248,13 +276,17 @@ async function benchPodAddDel(
       tern: { add: [], del: [] },
       "ptp+host-local": { add: [], del: [] },
     };
+    const plugins = [["tern", "ternbench"], ["ptp+host-local", "ptpbench"]] as const;
     for (let r = 0; r < rounds; r++) {
-      for (const [label, net] of [["tern", "ternbench"], ["ptp+host-local", "ptpbench"]] as const) {
+      // Alternate which goes first, so drift over the round does not favour one.
+      for (const [label, net] of r % 2 ? [...plugins].reverse() : plugins) {
         const s = await runSeries(sb, node, pods, { net, confDir });
         all[label]!.add.push(...s.add);
         all[label]!.del.push(...s.del);
       }
     }
+    const phases = addedPhases(await Deno.readTextFile(pluginLog).catch(() => ""));
+    const afterStart = phases.map((p) => p.addMs!).filter((ms) => ms !== undefined);
 
     console.log(`\npod-add-del: ${podCount} pods x ${rounds} rounds, sequential, via libcni (ms)`);
     console.log(row(["plugin / op", "p50", "p99", "mean"]));
@@ -269,7 +301,7 @@ async function benchPodAddDel(
         );
       }
     }
-    console.log("\nratios tern / (ptp + host-local) (lower is better; goal ADD p50 <= 2.0):");
+    console.log("\nratios tern / (ptp + host-local) (lower is better; goal p50 <= 2.0):");
     for (const op of ["add", "del"]) {
       for (const p of ["p50", "p99"]) {
         const ratio = summary[`tern.${op}.${p}`]! / summary[`ptp+host-local.${op}.${p}`]!;
@@ -277,9 +309,156 @@ async function benchPodAddDel(
         console.log(`  ${op.toUpperCase()} ${p}: ${ratio.toFixed(2)}x`);
       }
     }
+    if (afterStart.length) {
+      summary["tern.add.afterStart.p50"] = percentile(afterStart, 50);
+      console.log(
+        `  tern ADD after start-up (plugin log addMs, ${afterStart.length} ADDs): p50 ${
+          percentile(afterStart, 50).toFixed(1)
+        } ms, p99 ${percentile(afterStart, 99).toFixed(1)} ms (goal p50 <= 10)`,
+      );
+      const names = ["allocateMs", "vethMs", "podMs", "programMs"];
+      console.log(
+        `    p50 of each phase: ${
+          names.map((n) => `${n} ${percentile(phases.map((p) => p[n] ?? 0), 50).toFixed(1)}`)
+            .join(", ")
+        }`,
+      );
+    }
+    if (options.burst > 0) {
+      await burstCell(sb, node, pods, {
+        confDir,
+        pluginLog,
+        rounds,
+        burst: options.burst,
+      }, summary);
+    }
+    if (options.scalePods > 0) {
+      await scaleCell(sb, node, {
+        confDir,
+        pluginLog,
+        rounds,
+        scalePods: options.scalePods,
+      }, summary);
+    }
   } finally {
     await sb.cleanup();
   }
+}
+
+/** The p50 of each phase of ADD, from {@linkcode addedPhases}, as one line. */
+function phaseLine(phases: Record<string, number>[]): string {
+  const names = ["allocateMs", "vethMs", "podMs", "programMs"];
+  return `p50 of each phase: ${
+    names.map((n) => `${n} ${percentile(phases.map((p) => p[n] ?? 0), 50).toFixed(1)}`).join(", ")
+  }`;
+}
+
+/**
+ * `burst` concurrent ADDs (then DELs) through libcni, tern and ptp + host-local alternating;
+ * p99 over every ADD of every round, and the failures counted.
+ */
+async function burstCell(
+  sb: Sandbox,
+  node: SandboxNode,
+  pods: SandboxPod[],
+  options: { confDir: string; pluginLog: string; rounds: number; burst: number },
+  summary: Summary,
+): Promise<void> {
+  await Deno.writeTextFile(options.pluginLog, "");
+  while (pods.length < options.burst) pods.push(await sb.addPod(node, `b${pods.length}`));
+  const burst = pods.slice(0, options.burst);
+  const plugins = [["tern", "ternbench"], ["ptp+host-local", "ptpbench"]] as const;
+  const adds: Record<string, number[]> = { tern: [], "ptp+host-local": [] };
+  const failed: Record<string, number> = { tern: 0, "ptp+host-local": 0 };
+  for (let r = 0; r < options.rounds; r++) {
+    for (const [label, net] of r % 2 ? [...plugins].reverse() : plugins) {
+      const common = { net, confDir: options.confDir, concurrency: options.burst };
+      const add = await runBulk(sb, node, burst, { ...common, verb: "add" });
+      adds[label]!.push(...add.ms);
+      failed[label]! += add.failures.length;
+      if (add.failures.length) console.log(`  ${label} burst ADD failure: ${add.failures[0]}`);
+      const del = await runBulk(sb, node, burst, { ...common, verb: "del" });
+      if (del.failures.length) throw new Error(`${label} burst DEL: ${del.failures[0]}`);
+    }
+  }
+  console.log(
+    `\npod-add-del burst: ${options.burst} concurrent ADDs x ${options.rounds} rounds (ms)`,
+  );
+  console.log(row(["plugin", "p50", "p99", "failures"]));
+  for (const label of Object.keys(adds)) {
+    summary[`burst.${label}.p99`] = percentile(adds[label]!, 99);
+    summary[`burst.${label}.failures`] = failed[label]!;
+    console.log(
+      row([
+        label,
+        percentile(adds[label]!, 50),
+        percentile(adds[label]!, 99),
+        String(failed[label]),
+      ]),
+    );
+  }
+  const ratio = summary["burst.tern.p99"]! / summary["burst.ptp+host-local.p99"]!;
+  summary["ratio.burst.p99"] = ratio;
+  console.log(`  ratio p99: ${ratio.toFixed(2)}x (goal <= 2.0, no failures)`);
+  const phases = addedPhases(await Deno.readTextFile(options.pluginLog).catch(() => ""));
+  if (phases.length) {
+    console.log(
+      `  tern, ${phaseLine(phases)}, addMs ${
+        percentile(phases.map((p) => p.addMs ?? 0), 50).toFixed(1)
+      }`,
+    );
+  }
+}
+
+/**
+ * tern's sequential ADD of 10 pods on a node that has no other pod, against the same with
+ * `scalePods - 10` other pods attached: the node's size should not slow an ADD down.
+ */
+async function scaleCell(
+  sb: Sandbox,
+  node: SandboxNode,
+  options: { confDir: string; pluginLog: string; rounds: number; scalePods: number },
+  summary: Summary,
+): Promise<void> {
+  /** The ADD times of one sequential series, and the phases the plugin logged for it. */
+  const measure = async (pods: SandboxPod[]) => {
+    await Deno.writeTextFile(options.pluginLog, "");
+    const { add } = await runSeries(sb, node, pods, common);
+    return { add, phases: addedPhases(await Deno.readTextFile(options.pluginLog)) };
+  };
+  const measured: SandboxPod[] = [];
+  for (let i = 0; i < 10; i++) measured.push(await sb.addPod(node, `m${i}`));
+  const others: SandboxPod[] = [];
+  for (let i = 0; i < options.scalePods - 10; i++) others.push(await sb.addPod(node, `o${i}`));
+  const common = { net: "ternbench", confDir: options.confDir };
+  const few: number[] = [], many: number[] = [];
+  const fewPhases: Record<string, number>[] = [], manyPhases: Record<string, number>[] = [];
+  for (let r = 0; r < options.rounds; r++) {
+    const small = await measure(measured);
+    few.push(...small.add);
+    fewPhases.push(...small.phases);
+    const bg = { ...common, net: "ternbench", concurrency: 4 };
+    const up = await runBulk(sb, node, others, { ...bg, verb: "add" });
+    if (up.failures.length) throw new Error(`scale: background ADD: ${up.failures[0]}`);
+    const big = await measure(measured);
+    many.push(...big.add);
+    manyPhases.push(...big.phases);
+    const down = await runBulk(sb, node, others, { ...bg, verb: "del" });
+    if (down.failures.length) throw new Error(`scale: background DEL: ${down.failures[0]}`);
+  }
+  const ratio = percentile(many, 50) / percentile(few, 50);
+  summary["scale.add.p50.10"] = percentile(few, 50);
+  summary[`scale.add.p50.${options.scalePods}`] = percentile(many, 50);
+  summary["ratio.scale.p50"] = ratio;
+  console.log(
+    `\npod-add-del scale: tern ADD p50 with 10 pods on the node ${
+      percentile(few, 50).toFixed(1)
+    } ms, with ${options.scalePods} ${percentile(many, 50).toFixed(1)} ms: ratio ${
+      ratio.toFixed(2)
+    }x (goal <= 1.1)`,
+  );
+  console.log(`  10 pods, ${phaseLine(fewPhases)}`);
+  console.log(`  ${options.scalePods} pods, ${phaseLine(manyPhases)}`);
 }
 
 async function benchPluginStartup(tern: string, summary: Summary): Promise<void> {
@@ -694,6 +873,8 @@ async function main(): Promise<number> {
       only: { type: "string" },
       pods: { type: "string", default: "50" },
       rounds: { type: "string", default: "2" },
+      burst: { type: "string", default: "30" },
+      "scale-pods": { type: "string", default: "250" },
       "iperf-seconds": { type: "string", default: "2" },
       "iperf-rounds": { type: "string", default: "5" },
       "udp-bitrate": { type: "string", default: "2G" },
@@ -722,7 +903,12 @@ async function main(): Promise<number> {
   for (const bench of selected) {
     switch (bench) {
       case "pod-add-del":
-        await benchPodAddDel({ pods: Number(values.pods), rounds: Number(values.rounds) }, summary);
+        await benchPodAddDel({
+          pods: Number(values.pods),
+          rounds: Number(values.rounds),
+          burst: Number(values.burst),
+          scalePods: Number(values["scale-pods"]),
+        }, summary);
         break;
       case "plugin-startup":
         await benchPluginStartup(tern, summary);

@@ -17,8 +17,9 @@
  *
  * Two policies of the bench select the local pods: `bench-peers` admits TCP 7777 from any pod
  * labelled `bench.tern.dev/peer=yes`, `bench-blocks` admits TCP 7778 from one ipBlock. A sample
- * of the event → kernel latency is one API write followed by `nft monitor` in the node's netns
- * printing the element it implies: a remote pod labelled `bench.tern.dev/peer=yes` (its address
+ * of the event → kernel latency is one API write followed by the first nftables commit in the
+ * node's netns after which one local pod's ingress map holds the element it implies
+ * (`nft_map_probe.ts`: commits followed over netlink, the map listed after each): a remote pod labelled `bench.tern.dev/peer=yes` (its address
  * enters the 7777 boxes: a Pod change), or `bench-blocks` given a new ipBlock (a policy change),
  * alternately, while the fake churns pods at `--events-per-second` (default 1 000). The CPU of
  * the daemon (with its children, live and reaped) is taken over `--cpu-seconds` of that churn
@@ -27,7 +28,7 @@
  * `deno run -A --unstable-kv scripts/bench_kube_scale.ts [--kube-nodes 5000] [--kube-pods 150000]
  * [--kube-policies 10000] [--local-pods 4] [--events-per-second 1000] [--cpu-seconds 20]
  * [--samples 200] [--json FILE]`; {@linkcode benchKubeScale} is what `deno task bench` calls.
- * The pure parts (the plan of what to generate and delete, parsing `nft monitor` lines, the
+ * The pure parts (the plan of what to generate and delete, the
  * figures) are exported and unit-tested.
  * @module
  */
@@ -46,6 +47,7 @@ import type { KubeObject } from "../test/fake_apiserver/api_objects.ts";
 import { CLK_TCK, descendants, machineBusyPercent, parseStatTicks } from "./proc_usage.ts";
 import { reapedChildTicks } from "./bench_policy.ts";
 import { DIST, ensureDist } from "../test/dist.ts";
+import { ingressL4Maps, NftMapProbe } from "./nft_map_probe.ts";
 
 /** The size of the run and its knobs; every field documents its default. */
 export interface KubeScaleOptions {
@@ -102,8 +104,11 @@ export interface KubeScaleResult {
   rssAfterSyncMiB: number;
   hwmAfterSyncMiB: number;
   rssSettledMiB: number;
-  /** Times the bench's own `nft monitor` died and was started again. */
-  monitorRestarts: number;
+  /**
+   * Samples timed by the end of a map listing rather than by their commit, because another
+   * commit came while the map was listed (an upper bound still).
+   */
+  boundedSamples: number;
   /** ADDs of the local pods that failed and were tried again, as kubelet would. */
   addRetries: number;
   /** Objects the daemon holds after the sync, by kind (its status). */
@@ -248,25 +253,6 @@ export function benchPolicies(block: string): KubeObject[] {
   ];
 }
 
-/**
- * A matcher of `nft monitor` lines (stateful: feed it every line, in order) that says whether a
- * line adds, to one of tern's per-pod address maps (`p_…_l4`), an element whose box starts at
- * address `ip`, protocol TCP, port `port`. The monitor prints an element of a concatenated
- * interval map as its box's start values with the end in raw hex (`10.1.2.3 . 6 . 7777-0x…`),
- * and a transaction's elements on continuation lines (indented) after its `add element` or
- * `delete element` line: the last such line decides whether an element is added.
- */
-export function monitorMatcher(ip: string, port: number): (line: string) => boolean {
-  let adding = false;
-  const element = new RegExp(
-    `(^|[\\s{,])${ip.replaceAll(".", "\\.")} \\. (6|tcp) \\. ${port}(?![0-9])`,
-  );
-  return (line) => {
-    if (/^\S/.test(line)) adding = /^add element inet tern p_\S+_l4 /.test(line);
-    return adding && element.test(line);
-  };
-}
-
 /** The p-th percentile (0..100) by nearest rank (pure). */
 export function nearestRank(values: readonly number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -325,7 +311,7 @@ export function formatKubeScale(r: KubeScaleResult): string {
     lat("pod", r.pod),
     lat("policy", r.policy),
     lat("all", r.all),
-    `  policy transactions: ${r.policyApplies} (${r.policyWholeApplies} whole); the bench's nft monitor restarted ${r.monitorRestarts} times`,
+    `  policy transactions: ${r.policyApplies} (${r.policyWholeApplies} whole); samples timed by a listing's end: ${r.boundedSamples}`,
     `  machine: load average ${r.loadAverageStart} at start, ${r.loadAverageEnd} at end; ${
       r.machineBusyPercent.toFixed(0)
     } % of all CPUs busy during the churn`,
@@ -411,16 +397,6 @@ class LineWatch {
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w();
-  }
-
-  /** Lines read so far. */
-  get length(): number {
-    return this.#lines.length;
-  }
-
-  /** Drops the lines read so far (they are never needed again). */
-  clear(): void {
-    this.#lines.length = 0;
   }
 
   /** The time of the first line from index `from` on that `match` accepts; undefined at timeout. */
@@ -572,10 +548,7 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
   const sb = await Sandbox.create();
   let fake: Deno.ChildProcess | undefined;
   let admin: FakeAdmin | undefined;
-  let monitor: Deno.ChildProcess | undefined;
-  let monitorLoop: Promise<void> | undefined;
-  let stopMonitor = false;
-  let monitorRestarts = 0;
+  let probe: NftMapProbe | undefined;
   try {
     const fabric = {
       ...await sb.addFabric(),
@@ -672,29 +645,13 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     }
     say(`wired ${pods.map((p) => `${p.name} ${p.ip}`).join(", ")}`);
 
-    // nft 1.0.6's monitor dies now and then on these interval maps (exit 139, "Memory
-    // allocation failure"): start it again, and count it.
-    const lines = new LineWatch();
-    const followMonitor = async () => {
-      while (!stopMonitor) {
-        monitor = new Deno.Command("ip", {
-          args: ["netns", "exec", node.netns, "nft", "monitor"],
-          stdin: "null",
-          stdout: "piped",
-          stderr: "null",
-        }).spawn();
-        const pumped = lines.follow(monitor.stdout);
-        await monitor.status;
-        await pumped;
-        if (!stopMonitor) {
-          monitorRestarts++;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-    };
-    monitorLoop = followMonitor();
-    // The monitor is up once it reports a change: the first block sample shows it.
-    await new Promise((r) => setTimeout(r, 300));
+    // The eye on the kernel: nftables commits over netlink, then one local pod's ingress map.
+    const maps = ingressL4Maps(
+      (await must(["ip", "netns", "exec", node.netns, "nft", "-j", "-t", "list", "maps", "inet"]))
+        .stdout,
+    );
+    if (maps.length === 0) throw new Error("No local pod has an ingress map in inet tern");
+    probe = new NftMapProbe(node.netns, maps[0]!);
 
     const idleBefore = await treeTicks(pid);
     const idleT = performance.now();
@@ -724,26 +681,28 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     );
 
     const latencies: { kind: "pod" | "policy"; ms: number | undefined }[] = [];
+    let boundedSamples = 0;
     for (let n = 0; n < samples; n++) {
-      lines.clear();
       const kind = n % 2 === 0 ? "pod" : "policy";
       let write: unknown;
-      let match: (line: string) => boolean;
+      let ip: string;
+      let port: number;
       if (kind === "pod") {
         const pod = podAt(samplePodIndex(n >> 1, plan), plan.generate.nodes);
         pod.metadata!.labels = { ...pod.metadata!.labels, [PEER_LABEL]: "yes" };
-        const ip = (pod.status as { podIP: string }).podIP;
+        ip = (pod.status as { podIP: string }).podIP;
+        port = PEER_PORT;
         write = [pod];
-        match = monitorMatcher(ip, PEER_PORT);
       } else {
-        const ip = sampleBlockAddress(++blockSeq);
+        ip = sampleBlockAddress(++blockSeq);
+        port = BLOCK_PORT;
         write = [benchPolicies(ip)[1]];
-        match = monitorMatcher(ip, BLOCK_PORT);
       }
       const t = performance.now();
       await admin.post("objects", write);
-      const at = await lines.waitFor(match, 0, sampleTimeoutMs);
-      latencies.push({ kind, ms: at === undefined ? undefined : at - t });
+      const hit = await probe.waitFor(ip, port, sampleTimeoutMs - (performance.now() - t));
+      if (hit?.exact === false) boundedSamples++;
+      latencies.push({ kind, ms: hit === undefined ? undefined : hit.at - t });
       // Spread the samples so that each is a change of its own, 150-250 ms apart.
       await new Promise((r) => setTimeout(r, 150 + Math.random() * 100));
     }
@@ -767,7 +726,7 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
       rssSettledMiB,
       objects,
       addRetries,
-      monitorRestarts,
+      boundedSamples,
       idleCpuPercent,
       churnEventsPerSecond,
       churnCpuPercent,
@@ -787,11 +746,7 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     };
   } finally {
     admin?.close();
-    stopMonitor = true;
-    try {
-      monitor?.kill("SIGKILL");
-    } catch { /* gone */ }
-    await monitorLoop;
+    await probe?.close();
     if (fake) {
       try {
         fake.kill("SIGKILL");

@@ -3,7 +3,6 @@ import {
   benchPolicies,
   kubeScalePlan,
   localPodObject,
-  monitorMatcher,
   nearestRank,
   podAt,
   sampleBlockAddress,
@@ -98,34 +97,6 @@ Deno.test("local pods carry the local label and no address; the bench policies s
     assertEquals(p.spec.podSelector.matchLabels, { "bench.tern.dev/local": "true" });
   }
   assertEquals(JSON.stringify(blocks!.spec.ingress).includes("198.18.0.1/32"), true);
-});
-
-Deno.test("the monitor matcher finds an added element on the command line or its continuation lines", () => {
-  const lines = [
-    "add element inet tern p_2c5c_in_np_l4 { 10.128.0.3 . 6 . 8080-0x7f82 [invalid type] : accept,",
-    "\t\t\t     10.128.1.2 . 6 . 7777-0x10000 : accept }",
-  ];
-  const m = monitorMatcher("10.128.1.2", 7777);
-  assertEquals(lines.map(m), [false, true]);
-  // Deleted, another port, another address, or an address that only starts the same: no.
-  const deleted = monitorMatcher("10.128.1.2", 7777);
-  assertEquals(
-    [
-      "delete element inet tern p_x_in_np_l4 { 10.128.1.2 . 6 . 7777-0x1 : accept,",
-      "\t\t 10.128.1.2 . 6 . 7777-0x1 : accept }",
-      "add element inet tern p_x_in_np_l4 { 10.128.1.2 . 6 . 77770-0x1 : accept }",
-      "add element inet tern p_x_in_np_l4 { 10.128.1.20 . 6 . 7777-0x1 : accept }",
-      "add element inet tern p_x_in_np_l4 { 110.128.1.2 . 6 . 7777-0x1 : accept }",
-      "add element inet tern pod_ingress { 10.128.1.2 . 6 . 7777 : accept }",
-    ].map(deleted),
-    [false, false, false, false, false, false],
-  );
-  assertEquals(
-    monitorMatcher("198.18.3.1", 7778)(
-      "add element inet tern p_ab_in_np_l4 { 198.18.3.1 . tcp . 7778 : accept }",
-    ),
-    true,
-  );
 });
 
 Deno.test("latency figures count lost samples as slower than any", () => {

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../test/assert.ts";
-import { median, parseBitrate, percentile, selectBenchmarks } from "./bench.ts";
+import { addedPhases, median, parseBitrate, percentile, selectBenchmarks } from "./bench.ts";
 
 Deno.test("selectBenchmarks() runs everything by default and keeps run order for --only", () => {
   assertEquals(selectBenchmarks(undefined), [
@@ -35,4 +35,13 @@ Deno.test("median() and percentile() of small series", () => {
   assertEquals(Number.isNaN(median([])), true);
   assertEquals(percentile([5, 1, 4, 2, 3], 50), 3);
   assertEquals(percentile([5, 1, 4, 2, 3], 99), 5);
+});
+
+Deno.test("addedPhases() reads the phases of the plugin's Added lines and nothing else", () => {
+  const log = [
+    "2026-12-04T17:00:00.000Z INFO Added component=plugin containerID=a ip=10.244.0.2 allocateMs=3.1 addMs=7.4",
+    "2026-12-04T17:00:00.100Z INFO Deleted component=plugin containerID=a addMs=99",
+    "2026-12-04T17:00:00.200Z INFO Added component=plugin containerID=b addMs=12",
+  ].join("\n");
+  assertEquals(addedPhases(log), [{ allocateMs: 3.1, addMs: 7.4 }, { addMs: 12 }]);
 });

@@ -52,5 +52,27 @@ export DENO_NO_UPDATE_CHECK=1 DENO_NO_PACKAGE_JSON=1
 # main.ts reads argv[0] from TERN_ARGV0 before falling back to node:process, which costs ~20 ms.
 export TERN_ARGV0="$0"
 
+# ternd holds the whole cluster's state for as long as it runs (docs/benchmarks.md, kube-scale:
+# ~1.7 KB of live heap per pod). V8 sizes its heap limit from the machine's memory, not from the
+# cgroup's: in a container limited to 512 MiB it would let the heap grow past the limit and the
+# kernel's OOM killer, not a garbage collection, would end ternd. So where ternd's cgroup (v2)
+# has a memory.max, its old space is held to 3/4 of it (the rest for the young generation, code
+# and the buffers outside V8). Only for ternd: the plugin and the CLI start as before.
+# TERND_V8_FLAGS (V8's comma-separated flags; "" for none) replaces what is derived here.
+v8=
+case ${0##*/}:${1:-} in
+ternd:* | *:daemon)
+  if [ -z "${TERND_V8_FLAGS+set}" ]; then
+    cgroup=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null)
+    max=$(cat "${TERN_CGROUP_ROOT:-/sys/fs/cgroup}${cgroup%/}/memory.max" 2>/dev/null)
+    case $max in
+    '' | *[!0-9]*) ;;
+    *) TERND_V8_FLAGS=--max-old-space-size=$((max / 1048576 * 3 / 4)) ;;
+    esac
+  fi
+  if [ -n "${TERND_V8_FLAGS:-}" ]; then v8=--v8-flags=$TERND_V8_FLAGS; fi
+  ;;
+esac
+
 exec -a "$0" "$lib/deno" run --quiet --allow-all --unstable-kv --no-config --no-lock --no-prompt \
-  "$lib/main.js" "$@"
+  ${v8:+"$v8"} "$lib/main.js" "$@"

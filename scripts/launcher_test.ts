@@ -3,7 +3,7 @@
  * `main.js` that reports what it was given and `lib/deno` linked to the running Deno.
  */
 import { runResultOf } from "../src/runner.ts";
-import { assertEquals, assertStringIncludes } from "../test/assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../test/assert.ts";
 
 const LAUNCHER = new URL("./launcher.sh", import.meta.url).pathname;
 
@@ -103,5 +103,39 @@ Deno.test("launcher without its runtime files fails with a message, and a CNI er
       code: 5,
       msg: "Cannot find tern's runtime files",
     });
+  });
+});
+
+Deno.test("launcher holds ternd's old space to 3/4 of its cgroup's memory.max, and nothing else's", async () => {
+  await withDir(async (dir) => {
+    await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
+    await Deno.symlink("tern", `${dir}/dist/ternd`);
+    await Deno.writeTextFile(
+      `${dir}/dist/lib/main.js`,
+      `import v8 from "node:v8";
+console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20));
+`,
+    );
+    // The launcher's cgroup is this test's: its memory.max under a stand-in cgroup root.
+    const cgroup = /^0::(.*)$/m.exec(await Deno.readTextFile("/proc/self/cgroup"))![1]!;
+    const root = `${dir}/cgroup`;
+    await Deno.mkdir(`${root}${cgroup}`, { recursive: true });
+    const limit = async (bin: string, args: string[], env: Record<string, string> = {}) => {
+      const out = await run(`${dir}/dist/${bin}`, args, { TERN_CGROUP_ROOT: root, ...env });
+      assertEquals(out.code, 0, out.stderr);
+      return Number(out.stdout.trim());
+    };
+    await Deno.writeTextFile(`${root}${cgroup}/memory.max`, "max\n");
+    const unlimited = await limit("ternd", []);
+    await Deno.writeTextFile(`${root}${cgroup}/memory.max`, `${512 * 2 ** 20}\n`);
+    assertEquals(await limit("tern", ["status"]), unlimited, "the CLI: V8's own limit");
+    for (const [bin, args] of [["ternd", ["--config", "c"]], ["tern", ["daemon"]]] as const) {
+      // 384 MiB of old space, and V8's young generation (up to 3 semi-spaces of 32 MiB) beside.
+      const heap = await limit(bin, [...args]);
+      assert(heap >= 384 && heap <= 384 + 96, `${bin} ${args.join(" ")}: ${heap} MiB`);
+    }
+    assertEquals(await limit("ternd", [], { TERND_V8_FLAGS: "" }), unlimited, "overridden");
+    const set = await limit("ternd", [], { TERND_V8_FLAGS: "--max-old-space-size=1000" });
+    assert(set >= 1000 && set <= 1096, `TERND_V8_FLAGS: ${set} MiB`);
   });
 });

@@ -12,6 +12,8 @@
  * | GET | /v1/endpoints/{containerID}/{ifname} | → {@linkcode Endpoint} or 404 |
  * | POST | /v1/endpoints/release | {@linkcode ReleaseRequest} → {@linkcode ReleaseResponse} (idempotent) |
  * | POST | /v1/gc | {@linkcode GcRequest} → {@linkcode GcResponse} |
+ * | GET | /v1/ipam/check | → `IpamCheckReport` (src/ipam/ipam_check.ts) |
+ * | POST | /v1/ipam/repair | → `IpamRepairResponse`: the safe repairs applied, and a check after |
  * | GET | /v1/policy/status | → {@linkcode PolicyStatusResponse} |
  * | GET | /v1/policy/counters | → {@linkcode PolicyCountersResponse} |
  * | POST | /v1/policy/explain | {@linkcode ExplainRequest} → {@linkcode ExplainResponse} |
@@ -243,6 +245,11 @@ export interface ClusterStatus {
   published?: { at: number; endpoints: number; error?: string };
   /** `kubernetes` source: whether the first list of every kind is in (the daemon waits for it). */
   synced?: boolean;
+  /**
+   * `kubernetes` source, before the first lists: the API server refuses tern's credentials (401)
+   * or permissions (403) for a kind, and what to fix; retried with backoff while it lasts.
+   */
+  refused?: string;
   /** `kubernetes` source: each kind's list+watch, for seeing how stale the node's view is. */
   kinds?: ClusterKindStatus[];
 }
@@ -268,6 +275,10 @@ export interface ClusterKindStatus {
   reconnects: number;
   /** Lists after the first (410 Gone, a kind that came back). */
   relists: number;
+  /** Lists and watches that failed; absent from daemons before the metrics. */
+  errors?: number;
+  /** When the last event or bookmark arrived, ms since the epoch. */
+  lastEventAt?: number;
   /** The last failure, while it lasts. */
   lastError?: string;
 }

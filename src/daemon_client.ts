@@ -17,6 +17,7 @@ import type {
   ReleaseResponse,
   StatusResponse,
 } from "./api.ts";
+import { CNI_TIMING_HEADER, formatCniTiming } from "./cni_timing.ts";
 import { concatBytes } from "./lib/bytes.ts";
 import { errorMessage } from "./lib/errors.ts";
 
@@ -128,15 +129,30 @@ function dechunk(bytes: Uint8Array): Uint8Array {
   return concatBytes(parts);
 }
 
-/** The real client. `options.timeoutMs` (default 10 000) bounds each whole request. */
+/** Knobs of {@linkcode DaemonClient}; every field documents its default. */
+export interface DaemonClientOptions {
+  /** Bounds each whole request. Default 10 000. */
+  timeoutMs?: number;
+  /**
+   * The plugin's CNI command: each request then says it, with the time since the plugin started
+   * (`src/cni_timing.ts`), so the daemon measures the command. Default none (the CLI).
+   */
+  cniCommand?: string | undefined;
+}
+
+/** The real client. */
 export class DaemonClient implements DaemonApi {
   readonly #socketPath: string;
   readonly #timeoutMs: number;
+  readonly #cniCommand: string | undefined;
 
   /** A client for the daemon listening on `socketPath`. */
-  constructor(socketPath: string, options: { timeoutMs?: number } = {}) {
+  constructor(socketPath: string, options: DaemonClientOptions = {}) {
     this.#socketPath = socketPath;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+    const command = options.cniCommand;
+    // Only a command's name goes into a header line (the env may hold anything).
+    this.#cniCommand = command !== undefined && /^[A-Z]{1,16}$/.test(command) ? command : undefined;
   }
 
   /** Sends one request and returns the parsed JSON body; throws the errors above. */
@@ -165,6 +181,9 @@ export class DaemonClient implements DaemonApi {
     const payload = body === undefined ? new Uint8Array() : encoder.encode(JSON.stringify(body));
     const head = `${method} ${path} HTTP/1.1\r\nHost: ternd\r\nConnection: close\r\n` +
       (body === undefined ? "" : "Content-Type: application/json\r\n") +
+      (this.#cniCommand === undefined
+        ? ""
+        : `${CNI_TIMING_HEADER}: ${formatCniTiming(this.#cniCommand, performance.now())}\r\n`) +
       `Content-Length: ${payload.length}\r\n\r\n`;
     let conn: Deno.UnixConn;
     try {
@@ -225,6 +244,17 @@ export class DaemonClient implements DaemonApi {
         // closed by the timer or the server
       }
     }
+  }
+
+  /** GET /metrics: the Prometheus text exposition, as the daemon wrote it. */
+  async metrics(): Promise<string> {
+    const raw = await this.#exchange("GET", "/metrics");
+    if (raw.status >= 200 && raw.status < 300) return raw.body;
+    throw new DaemonApiError(
+      raw.status,
+      "internal",
+      `Daemon answered HTTP ${raw.status} to GET /metrics: ${raw.body.slice(0, 200)}`,
+    );
   }
 
   /** GET /v1/status. */

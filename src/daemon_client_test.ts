@@ -133,3 +133,27 @@ Deno.test("DaemonClient reports a malformed answer as such, not as an unreachabl
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("DaemonClient of the plugin says its CNI command and the time so far in each request; the CLI's says nothing", async () => {
+  const seen: (string | null)[] = [];
+  await withServer((req) => {
+    seen.push(req.headers.get("tern-cni"));
+    return Response.json({ released: false });
+  }, async (client, socket) => {
+    await client.release({ containerID: "c1", ifname: "eth0" });
+    await new DaemonClient(socket, { cniCommand: "DEL" }).release({
+      containerID: "c",
+      ifname: "e",
+    });
+    await new DaemonClient(socket, { cniCommand: "DEL\r\nX: y" }).release({
+      containerID: "c",
+      ifname: "e",
+    });
+  });
+  assertEquals(seen[0], null);
+  const [command, ms] = seen[1]!.split(" ");
+  assertEquals(command, "DEL");
+  // The time since this process's runtime started: positive, and below what it has run.
+  assertEquals(Number(ms) > 0 && Number(ms) <= performance.now(), true);
+  assertEquals(seen[2], null);
+});

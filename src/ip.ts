@@ -1,62 +1,16 @@
 /**
- * The one module that runs iproute2's `ip`. Pure functions render `ip -batch` input for the
- * datapath; the {@linkcode Ip} class runs it through an injectable {@linkcode Runner}, in the
- * current network namespace or, through `nsenter --net=PATH`, in a pod's.
+ * The one module that runs iproute2's `ip`: the {@linkcode Ip} class runs it through an
+ * injectable {@linkcode Runner}, in the current network namespace or, through `ip -n NAME` or
+ * `nsenter --net=PATH`, in a pod's. (The plugin's ADD and DEL speak rtnetlink instead:
+ * `src/pod_links.ts`.)
  * @module
  */
 import { CommandError, type Runner } from "./runner.ts";
-import { GATEWAY_IP } from "./names.ts";
 
 /** Where to run: the current namespace, or the namespace bound at `netns` (a path). */
 export interface Where {
   /** Path of a network namespace file (`/var/run/netns/x`, `/proc/PID/ns/net`). */
   netns?: string;
-}
-
-/** The pod side of an attachment, as the plugin configures it. */
-export interface PodLink {
-  /** Host-side veth name (`tern…`). */
-  hostVeth: string;
-  /** MAC of the host-side veth; the pod's static neighbour entry for the gateway points here. */
-  hostMac: string;
-  /** Interface name inside the pod (`CNI_IFNAME`). */
-  ifname: string;
-  /** MAC of the pod-side interface. */
-  podMac: string;
-  /** Path of the pod's network namespace. */
-  netns: string;
-  /** The pod's IPv4 address, without prefix. */
-  ip: string;
-  /** Link MTU for both ends. */
-  mtu: number;
-}
-
-/**
- * `ip -batch` lines, run in the node's namespace, that create the veth pair with the pod end
- * already moved into the pod's namespace, and bring the host end up.
- */
-export function renderVethAdd(link: PodLink): string[] {
-  return [
-    `link add ${link.hostVeth} mtu ${link.mtu} address ${link.hostMac} type veth` +
-    ` peer name ${link.ifname} mtu ${link.mtu} address ${link.podMac} netns ${link.netns}`,
-    `link set ${link.hostVeth} up`,
-  ];
-}
-
-/**
- * `ip -batch` lines, run inside the pod's namespace: the /32, the link-scope route to the
- * gateway, the default route and the permanent neighbour entry that makes ARP for the gateway
- * unnecessary.
- */
-export function renderPodSide(link: PodLink): string[] {
-  const dev = link.ifname;
-  return [
-    `addr add ${link.ip}/32 dev ${dev}`,
-    `link set ${dev} up`,
-    `route add ${GATEWAY_IP} dev ${dev} scope link`,
-    `route add default via ${GATEWAY_IP} dev ${dev}`,
-    `neigh replace ${GATEWAY_IP} lladdr ${link.hostMac} dev ${dev} nud permanent`,
-  ];
 }
 
 /** A route as `ip -json route show` prints it (the fields tern reads). */

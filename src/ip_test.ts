@@ -1,33 +1,6 @@
 import { assertEquals, assertRejects } from "../test/assert.ts";
-import { Ip, type PodLink, renderPodSide, renderVethAdd } from "./ip.ts";
+import { Ip } from "./ip.ts";
 import { CommandError, type Runner } from "./runner.ts";
-
-const link: PodLink = {
-  hostVeth: "tern0123456789a",
-  hostMac: "0e:01:23:45:67:89",
-  ifname: "eth0",
-  podMac: "0a:58:0a:f4:01:07",
-  netns: "/var/run/netns/pod1",
-  ip: "10.244.1.7",
-  mtu: 1450,
-};
-
-Deno.test("renderVethAdd() creates the pair with the pod end already in the pod's namespace", () => {
-  assertEquals(renderVethAdd(link), [
-    "link add tern0123456789a mtu 1450 address 0e:01:23:45:67:89 type veth peer name eth0 mtu 1450 address 0a:58:0a:f4:01:07 netns /var/run/netns/pod1",
-    "link set tern0123456789a up",
-  ]);
-});
-
-Deno.test("renderPodSide() writes the /32, gateway routes and a permanent neighbour entry", () => {
-  assertEquals(renderPodSide(link), [
-    "addr add 10.244.1.7/32 dev eth0",
-    "link set eth0 up",
-    "route add 169.254.1.1 dev eth0 scope link",
-    "route add default via 169.254.1.1 dev eth0",
-    "neigh replace 169.254.1.1 lladdr 0e:01:23:45:67:89 dev eth0 nud permanent",
-  ]);
-});
 
 Deno.test("Ip.batch() runs through nsenter for a pod namespace and feeds the lines on stdin", async () => {
   const calls: { argv: readonly string[]; stdin: string | undefined }[] = [];

@@ -1,20 +1,60 @@
-import { assertEquals, assertRejects } from "../test/assert.ts";
-import { Nft } from "./nft.ts";
+import { assert, assertEquals, assertRejects } from "../test/assert.ts";
+import { Nft, TRANSACTION_PREFIX } from "./nft.ts";
 import { CommandError, type Runner, type RunResult } from "./runner.ts";
 
 function fake(result: Partial<RunResult> = {}) {
-  const calls: { argv: readonly string[]; stdin: string | undefined }[] = [];
+  const calls: { argv: readonly string[]; stdin: string | undefined; file?: string }[] = [];
   const run: Runner = (argv, options) => {
-    calls.push({ argv, stdin: options?.stdin });
+    const call: (typeof calls)[number] = { argv, stdin: options?.stdin };
+    // A transaction file exists only while nft runs: read it now.
+    const at = argv.indexOf("-f");
+    if (at >= 0 && argv[at + 1] !== "-") call.file = Deno.readTextFileSync(argv[at + 1]!);
+    calls.push(call);
     return Promise.resolve({ code: 0, stdout: "", stderr: "", ...result });
   };
   return { calls, run };
 }
 
-Deno.test("Nft.apply() feeds the transaction to nft -f - on stdin", async () => {
-  const { calls, run } = fake();
-  await new Nft(run).apply("add table inet tern\n");
-  assertEquals(calls, [{ argv: ["nft", "-f", "-"], stdin: "add table inet tern\n" }]);
+Deno.test("Nft.apply() writes the transaction to a file, loads it with nft -f FILE, removes it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { calls, run } = fake();
+    await new Nft(run, { transactionDir: dir }).apply("add table inet tern\n");
+    assertEquals(calls.length, 1);
+    const [nft, flag, file] = calls[0]!.argv;
+    assertEquals([nft, flag], ["nft", "-f"]);
+    assert(file!.startsWith(`${dir}/${TRANSACTION_PREFIX}`), file);
+    assertEquals(calls[0]!.stdin, undefined, "nothing on stdin: a cut input cannot commit");
+    assertEquals(calls[0]!.file, "add table inet tern\n");
+    assertEquals([...Deno.readDirSync(dir)], [], "the file is removed after");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Nft.apply() removes the transaction file when nft fails too", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { run } = fake({ code: 1, stderr: "Error: syntax error" });
+    await assertRejects(() => new Nft(run, { transactionDir: dir }).apply("nonsense\n"));
+    assertEquals([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Nft.removeLeftovers() removes only transaction files a killed daemon left", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/${TRANSACTION_PREFIX}abc.nft`, "delete table inet tern\n");
+    await Deno.writeTextFile(`${dir}/ternd.sock.other`, "");
+    const nft = new Nft(fake().run, { transactionDir: dir });
+    assertEquals(await nft.removeLeftovers(), 1);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["ternd.sock.other"]);
+    assertEquals(await new Nft(fake().run, { transactionDir: `${dir}/none` }).removeLeftovers(), 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("Nft.check() validates with nft -c -f - and loads nothing", async () => {
@@ -28,7 +68,7 @@ Deno.test("Nft.apply() throws a CommandError carrying nft's message", async () =
   await assertRejects(
     () => new Nft(run).apply("add element inet tern x { 1 }\n"),
     CommandError,
-    "Command failed: nft -f -: exit 1: Error: No such file or directory",
+    "exit 1: Error: No such file or directory",
   );
 });
 

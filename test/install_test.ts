@@ -547,11 +547,12 @@ async function defaultRouteMtu(): Promise<number> {
 
 Deno.test({
   name:
-    "install.sh into / (in a private mount namespace over overlays) detects the MTU, warms the code cache and purges",
+    "install.sh into / (in a private mount and network namespace over overlays) detects the MTU, warms the code cache and purges, kernel objects too",
   ignore: Deno.uid() !== 0,
   async fn() {
     await ensureDist();
     const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "tern-install-real-" }));
+    const netns = `ternt${Deno.pid}xinstall`;
     const realBefore = await exists("/opt/cni/bin/tern");
     try {
       // Every directory install.sh writes under gets a writable overlay that lives only in this
@@ -570,13 +571,43 @@ echo "MTU=$(sed -n 's/.*"mtu": \\([0-9]*\\).*/\\1/p' /etc/cni/net.d/10-tern.conf
 echo "CACHE=$(find /var/cache/tern/deno -name 'v8_code_cache*' | wc -l)"
 /usr/local/bin/tern version
 bash '${INSTALL}' --no-start
+# tern's kernel objects, as a node that ran ternd has them, in this test's own netns.
+nft add table inet tern
+ip route add 10.244.2.0/24 dev lo proto 116
+ip rule add to 10.244.9.0/24 lookup main priority 512 proto 116
+ip link add ternpurgetest01 type veth peer name xpurgetest
+if bash '${INSTALL}' --purge 2>"${dir}/refused.err"; then echo "PURGED_WITH_POD"; fi
+echo "REFUSED=$(tr '\n' ' ' <"${dir}/refused.err")"
+[ -x /opt/cni/bin/tern ] && echo "KEPT_FILES"
+nft list table inet tern >/dev/null && echo "KEPT_TABLE"
+ip link del ternpurgetest01
 bash '${INSTALL}' --purge
+if nft list table inet tern >/dev/null 2>&1; then echo "LEFT=table"; fi
+echo "ROUTES=$(ip route show proto 116 table all | wc -l) RULES=$(ip rule show | grep -c 'proto 116')"
 for p in /opt/cni/bin/tern /usr/local/lib/tern /usr/local/bin/ternd /etc/tern /etc/cni/net.d/10-tern.conflist /var/cache/tern /etc/systemd/system/ternd.service; do
   if [ -e "$p" ] || [ -L "$p" ]; then echo "LEFT=$p"; fi
 done
 `,
       );
-      const out = await run("unshare", [
+      // Its own network namespace too: purge removes kernel objects, never the real node's.
+      await run("ip", ["netns", "add", netns]);
+      await run("ip", ["-n", netns, "link", "set", "lo", "up"]);
+      // A default route through a device of MTU 1400, for install.sh to detect.
+      for (
+        const args of [
+          ["link", "add", "mtutest", "mtu", "1400", "type", "veth", "peer", "name", "mtupeer"],
+          ["link", "set", "mtutest", "up"],
+          ["route", "add", "default", "dev", "mtutest"],
+        ]
+      ) {
+        const added = await run("ip", ["-n", netns, ...args]);
+        assertEquals(added.code, 0, added.stderr);
+      }
+      const out = await run("ip", [
+        "netns",
+        "exec",
+        netns,
+        "unshare",
         "-m",
         "--propagation",
         "private",
@@ -585,14 +616,26 @@ done
       ]);
       assertEquals(out.code, 0, `${out.stdout}\n${out.stderr}`);
       assertStringIncludes(out.stdout, "tern (bundle) installed into /\n");
-      assertStringIncludes(out.stdout, `MTU=${await defaultRouteMtu()}\n`);
+      assertStringIncludes(out.stdout, "MTU=1400\n");
       assert(!out.stdout.includes("CACHE=0\n"), "install filled the code cache");
       assertStringIncludes(out.stdout, `tern ${TERN_VERSION}\n`);
       assertStringIncludes(out.stdout, "already installed in /: nothing changed");
       assertStringIncludes(out.stdout, "tern purged from /");
+      assert(!out.stdout.includes("PURGED_WITH_POD"), "purge refused while a tern veth exists");
+      assertStringIncludes(
+        out.stdout,
+        "REFUSED=tern: Cannot purge: 1 pod still uses tern's network (veths ternpurgetest01)",
+      );
+      assertStringIncludes(out.stdout, "KEPT_FILES\nKEPT_TABLE\n");
+      assertStringIncludes(
+        out.stdout,
+        "install.sh: removed: table inet tern, 1 route and 1 rule of route protocol 116",
+      );
+      assertStringIncludes(out.stdout, "ROUTES=0 RULES=0\n");
       assert(!out.stdout.includes("LEFT="), `purge left: ${out.stdout}`);
       assertEquals(await exists("/opt/cni/bin/tern"), realBefore, "the real root is untouched");
     } finally {
+      await run("ip", ["netns", "del", netns]);
       await Deno.remove(dir, { recursive: true });
     }
   },

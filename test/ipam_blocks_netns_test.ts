@@ -12,6 +12,8 @@ import type { SandboxNode } from "./sandbox.ts";
 import { contains, parseCidr, parseIp } from "../src/cidr.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { IPAMBLOCKS } from "../src/ipam/ipam_objects.ts";
+import type { IpamCheckReport } from "../src/ipam/ipam_check.ts";
+import { DaemonClient } from "../src/daemon_client.ts";
 
 const unsupported = await sourceUnsupported("kubernetes");
 if (unsupported !== undefined) console.warn(`Skipping the blocks-mode test: ${unsupported}`);
@@ -69,6 +71,13 @@ Deno.test({
         const status = await cluster.status(node);
         assertEquals(status.routing?.podCIDRsFrom, "blocks");
         assertEquals(status.pools.length, 2, `${node.name} hands out from its two blocks`);
+        // tern ipam check agrees: its blocks are its own in the cluster, nothing out of place.
+        const check = await new DaemonClient(node.socket).request<IpamCheckReport>(
+          "GET",
+          "/v1/ipam/check",
+        );
+        assertEquals([check.mode, check.counts.blocks, check.problems], ["blocks", 2, []]);
+        assertEquals(check.counts.allocations, 2);
       }
       // Every node routes each peer's blocks via the peer, and nothing else.
       const expected = (node: SandboxNode) =>

@@ -299,6 +299,7 @@ export class Sandbox {
           type: "tern",
           mtu,
           daemonSocket: node.socket,
+          releaseQueueDir: `${node.dir}/release-queue`,
           logFile: `${node.dir}/plugin.log`,
           logLevel: "debug",
         },
@@ -319,19 +320,28 @@ export class Sandbox {
       type: "tern",
       mtu: 1500,
       daemonSocket: node.socket,
+      // The daemon's default: `release-queue` beside its state file.
+      releaseQueueDir: `${node.dir}/release-queue`,
       logFile: `${node.dir}/plugin.log`,
       logLevel: "debug",
       ...extra,
     };
   }
 
-  /** Starts the node's daemon inside its netns and waits until it answers on its socket. */
-  async startDaemon(node: SandboxNode, options: { timeoutMs?: number; args?: string[] } = {}) {
+  /**
+   * Starts the node's daemon inside its netns and waits until it answers on its socket.
+   * `options.wrap` is a command that execs the rest (e.g. `unshare -m … sh -c '…; exec "$@"'`).
+   */
+  async startDaemon(
+    node: SandboxNode,
+    options: { timeoutMs?: number; args?: string[]; wrap?: string[] } = {},
+  ) {
     const child = new Deno.Command("ip", {
       args: [
         "netns",
         "exec",
         node.netns,
+        ...(options.wrap ?? []),
         ...ternCommand(),
         "daemon",
         "--config",

@@ -1,12 +1,15 @@
 /**
  * zod schemas for the bodies of the daemon's API (`src/api.ts`), applied once at the edge by the
  * handler. They follow the CNI spec's rules for container IDs, interface and network names, so
- * that only well-formed identities ever reach KV keys or `ip` arguments. Unknown fields are
+ * that only well-formed identities ever reach KV keys or `ip` arguments, and Kubernetes' rules
+ * for the pod's namespace (a DNS label) and name (a DNS subdomain), which reach API paths. Unknown fields are
  * ignored, so that newer plugins may send more. The daemon only: the plugin never loads zod.
  * @module
  */
 import * as z from "../../src/lib/zod.ts";
 import { isIp } from "../../src/cidr.ts";
+import { ifnameProblem } from "../../src/ifname.ts";
+import { dnsLabel, subdomain } from "../../src/cluster/object_names.ts";
 import type {
   AllocateRequest,
   ExplainRequest,
@@ -27,9 +30,9 @@ const network = z.string().min(1).max(256).regex(
   "must start with a letter or digit, then letters, digits, '_', '.' or '-'",
 );
 /** Linux interface names: 1..15 bytes, not `.` or `..`, no `/`, `:` or whitespace. */
-const ifname = z.string().min(1).max(15).refine(
-  (v) => v !== "." && v !== ".." && !/[/:\s]/.test(v),
-  "must be a Linux interface name: 1..15 characters, no '/', ':' or whitespace",
+const ifname = z.string().min(1).refine(
+  (v) => ifnameProblem(v) === undefined,
+  "must be a Linux interface name: 1..15 bytes, no '/', ':' or whitespace",
 );
 const netns = z.string().min(1).max(4096).refine(
   (v) => v.startsWith("/"),
@@ -40,7 +43,6 @@ const mac = z.string().regex(
   /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i,
   "must be a MAC address like 0a:58:0a:f4:01:07",
 );
-const optionalName = z.string().min(1).max(253).optional();
 
 const attachmentId = z.object({ containerID, ifname });
 
@@ -50,8 +52,8 @@ export const allocateRequestSchema: z.ZodType<AllocateRequest> = z.object({
   ifname,
   network,
   netns,
-  podNamespace: optionalName,
-  podName: optionalName,
+  podNamespace: dnsLabel.optional(),
+  podName: subdomain.optional(),
 }).transform((v) => {
   const out: AllocateRequest = {
     containerID: v.containerID,

@@ -45,6 +45,7 @@ import {
 import type { Mutex } from "../../src/lib/mutex.ts";
 import type { PolicyService } from "../policy/policy_service.ts";
 import { ExplainError } from "../../src/policy/explain.ts";
+import type { IpamCheckReport, IpamRepairResponse } from "../../src/ipam/ipam_check.ts";
 
 /** The largest request body the API reads, in bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -69,6 +70,11 @@ export interface HandlerDeps {
   routingStatus?: () => RoutingStatus;
   /** The cluster source's state for status; undefined on a single node. Default: not reported. */
   clusterStatus?: () => ClusterStatus | undefined;
+  /** `tern ipam check` and its repairs. Default: the paths answer 503. */
+  ipamCheck?: {
+    check(): Promise<IpamCheckReport>;
+    repair(): Promise<IpamRepairResponse>;
+  };
   /**
    * Policy. Program answers only once the endpoint's policy is programmed. Default: policy
    * disabled (program does not wait, the policy paths answer 503).
@@ -126,7 +132,14 @@ async function readJson(req: Request): Promise<unknown> {
       chunks.push(value);
     }
   }
-  const text = new TextDecoder().decode(concatBytes(chunks));
+  let text: string;
+  try {
+    // JSON is UTF-8: a lenient decoder would turn other bytes into U+FFFD and accept a name
+    // nobody sent (an ifname "\ufffdeth0" passes every other check).
+    text = new TextDecoder("utf-8", { fatal: true }).decode(concatBytes(chunks));
+  } catch {
+    throw new ApiFailure(400, "invalid", "Invalid request: body is not UTF-8");
+  }
   if (text.trim() === "") {
     throw new ApiFailure(400, "invalid", "Invalid request: empty body, expected JSON");
   }
@@ -235,18 +248,27 @@ export function createHandler(deps: HandlerDeps): Handler {
         }`,
       );
     }
-    const endpoint = await lock.run(async () => {
+    const { endpoint, programming } = await lock.run(async () => {
       const current = await ipam.get(body);
       if (!current) throw new IpamNotFoundError(body);
       ipam.checkOwns(current, body);
       await dataplane.programEndpoint({ ...current, hostVeth: body.hostVeth });
-      return await ipam.markProgrammed(body, body);
+      // The endpoint is registered: its policy is in the next transaction, which runs while
+      // the record's durable commit does; the answer waits for both.
+      const programming = deps.policy?.programmed(body.hostVeth).then(
+        (state) => ({ state }),
+        (error: unknown) => ({ error }),
+      );
+      // `programming` never rejects: left behind by a failed commit, it is no unhandled error.
+      return { endpoint: await ipam.markProgrammed(body, body), programming };
     });
-    // The endpoint is registered: its policy is in the next transaction. Answer only once that
-    // is in the kernel (outside the lock, so other ADDs are programmed meanwhile).
+    // Answer only once the policy is in the kernel (outside the lock, so other ADDs are
+    // programmed meanwhile).
     let policy: Endpoint["policy"] = "off";
-    if (deps.policy) {
-      const programmed = await deps.policy.programmed(endpoint.hostVeth);
+    if (programming !== undefined) {
+      const settled = await programming;
+      if ("error" in settled) throw settled.error;
+      const programmed = settled.state;
       policy = programmed.state === "ready" ? "ready" : "pending";
       if (programmed.state === "pending") {
         log.warn("Programmed endpoint, its veth held closed", {
@@ -294,6 +316,18 @@ export function createHandler(deps: HandlerDeps): Handler {
       if (err instanceof ExplainError) throw new ApiFailure(400, "invalid", err.message);
       throw err;
     }
+  };
+
+  const needIpamCheck = () => {
+    if (!deps.ipamCheck) {
+      throw new ApiFailure(503, "unavailable", "IPAM check is not available in this daemon");
+    }
+    return deps.ipamCheck;
+  };
+  const ipamCheck = async (): Promise<Response> => json(await needIpamCheck().check());
+  const ipamRepair = async (): Promise<Response> => {
+    requireReady();
+    return json(await needIpamCheck().repair());
   };
 
   const listEndpoints = async (): Promise<Response> => json({ endpoints: await ipam.list() });
@@ -371,6 +405,8 @@ export function createHandler(deps: HandlerDeps): Handler {
       routes: [{ method: "GET", run: getEndpoint }],
     },
     { pattern: /^\/v1\/gc$/, routes: [{ method: "POST", run: gc }] },
+    { pattern: /^\/v1\/ipam\/check$/, routes: [{ method: "GET", run: ipamCheck }] },
+    { pattern: /^\/v1\/ipam\/repair$/, routes: [{ method: "POST", run: ipamRepair }] },
     { pattern: /^\/v1\/policy\/status$/, routes: [{ method: "GET", run: policyStatus }] },
     { pattern: /^\/v1\/policy\/counters$/, routes: [{ method: "GET", run: policyCounters }] },
     { pattern: /^\/v1\/policy\/explain$/, routes: [{ method: "POST", run: policyExplain }] },

@@ -157,6 +157,33 @@ Deno.test("POST /v1/endpoints answers only after the endpoint's policy is progra
   });
 });
 
+Deno.test("POST /v1/endpoints waits for the policy while the record's commit runs, and answers after both", async () => {
+  const policy = new FakePolicy();
+  await withHandler(policy, async (handler, ipam) => {
+    const body = await allocateAndProgramBody(handler, "c1");
+    // The commit finishes only once the policy wait has begun: a handler that committed first
+    // and waited after would never answer.
+    const commit = ipam.markProgrammed.bind(ipam);
+    ipam.markProgrammed = async (id, fields) => {
+      const deadline = Date.now() + 2_000;
+      while (policy.release === undefined && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      assertEquals(policy.events, [`wait ${body.hostVeth}`], "the policy wait began first");
+      return await commit(id, fields);
+    };
+    const response = handler(post("/v1/endpoints", body));
+    const deadline = Date.now() + 3_000;
+    while (policy.release === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    policy.release?.({ state: "ready" });
+    const res = await response;
+    assertEquals(res.status, 200);
+    assertEquals((await res.json()).state, "programmed");
+  });
+});
+
 Deno.test("POST /v1/endpoints says pending for a pod held closed, and fails when nft does", async () => {
   const held = new FakePolicy();
   await withHandler(held, async (handler) => {

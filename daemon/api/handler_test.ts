@@ -186,6 +186,22 @@ Deno.test("POST /v1/ipam/allocate answers 400 invalid naming the field", () =>
     );
     assertStringIncludes(badIf, "ifname: must be a Linux interface name");
     assertStringIncludes(badIf, 'got "a/b"');
+    // The pod's namespace is a DNS label and its name a DNS subdomain, as Kubernetes has them.
+    for (const pod of [{ podNamespace: "../x" }, { podNamespace: "a.b" }, { podName: "Web" }]) {
+      const text = await expectError(
+        await handler(post("/v1/ipam/allocate", { ...allocation("c1"), ...pod })),
+        400,
+        "invalid",
+      );
+      assertStringIncludes(text, "is not a valid name");
+    }
+    for (const ifname of ["éééééééé", "eth\u00850", "a234567890123456"]) {
+      await expectError(
+        await handler(post("/v1/ipam/allocate", { ...allocation("c1"), ifname })),
+        400,
+        "invalid",
+      );
+    }
     const notJson = await expectError(
       await handler(post("/v1/ipam/allocate", "{nope")),
       400,
@@ -378,3 +394,70 @@ Deno.test("changes are refused with 503 unavailable while not ready; status stil
     const status = await (await handler(get("/v1/status"))).json();
     assertEquals(status.ready, false);
   }));
+
+Deno.test("POST bodies that are not UTF-8 are refused with 400 and change nothing", () =>
+  withHandler(["10.0.0.0/24"], async ({ handler, ipam }) => {
+    const text = JSON.stringify(allocation("c1"));
+    const at = text.indexOf("eth0");
+    const body = new Uint8Array([
+      ...new TextEncoder().encode(text.slice(0, at)),
+      0xff,
+      ...new TextEncoder().encode(text.slice(at)),
+    ]);
+    const message = await expectError(
+      await handler(new Request("http://ternd/v1/ipam/allocate", { method: "POST", body })),
+      400,
+      "invalid",
+    );
+    assertEquals(message, "Invalid request: body is not UTF-8");
+    assertEquals(await ipam.list(), []);
+  }));
+
+Deno.test("GET /v1/ipam/check answers the check's report; POST /v1/ipam/repair its repairs, when ready", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const ipam = await Ipam.open(kv, { podCIDRs: ["10.244.1.0/24"] });
+    const report = {
+      node: "node-1",
+      mode: "node-cidr" as const,
+      checkedAt: 1,
+      counts: { allocations: 0, addressRecords: 0, veths: 0, routes: 0, young: 0 },
+      problems: [],
+    };
+    let ready = true;
+    let repairs = 0;
+    const handler = createHandler({
+      ipam,
+      dataplane: new FakeDataplane(),
+      lock: new Mutex(),
+      node: "node-1",
+      startedAt: 0,
+      isReady: () => ready,
+      ipamCheck: {
+        check: () => Promise.resolve(report),
+        repair: () => (repairs++, Promise.resolve({ before: report, repairs: [], after: report })),
+      },
+    });
+    const checked = await handler(get("/v1/ipam/check"));
+    assertEquals([checked.status, await checked.json()], [200, report]);
+    const repaired = await handler(new Request("http://ternd/v1/ipam/repair", { method: "POST" }));
+    assertEquals(repaired.status, 200);
+    assertEquals((await repaired.json()).after, report);
+    ready = false;
+    const refused = await handler(new Request("http://ternd/v1/ipam/repair", { method: "POST" }));
+    assertEquals([refused.status, repairs], [503, 1]);
+    assertEquals((await handler(get("/v1/ipam/check"))).status, 200, "a check changes nothing");
+
+    const without = createHandler({
+      ipam,
+      dataplane: new FakeDataplane(),
+      lock: new Mutex(),
+      node: "node-1",
+      startedAt: 0,
+    });
+    const missing = await without(get("/v1/ipam/check"));
+    assertEquals([missing.status, (await missing.json()).reason], [503, "unavailable"]);
+  } finally {
+    kv.close();
+  }
+});

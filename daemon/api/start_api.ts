@@ -3,7 +3,8 @@
  * {@linkcode startingHandler} answers that the daemon is starting, and what it waits for), then,
  * once the other parts are up, the whole API as one handler (`handler.ts`) over them. It answers
  * changes only while the daemon is up: from `attach()` until `stop()` begins, which then lets
- * requests in flight finish and removes the socket.
+ * requests in flight finish and removes the socket. With the daemon's metrics, every request is
+ * timed and `GET /metrics` answered, from the start (`daemon/metrics/api_metrics.ts`).
  * @module
  */
 import type { ClusterStatus, RoutingStatus } from "../../src/api.ts";
@@ -11,9 +12,10 @@ import type { Logger } from "../../src/log.ts";
 import type { DaemonConfig } from "../config.ts";
 import type { DaemonPart } from "../daemon_part.ts";
 import type { Dataplane } from "../routing/dataplane.ts";
-import { createHandler } from "./handler.ts";
+import { createHandler, type HandlerDeps } from "./handler.ts";
 import type { IpamPart } from "../ipam/start_ipam.ts";
 import type { PolicyService } from "../policy/policy_service.ts";
+import type { ApiMetrics } from "../metrics/api_metrics.ts";
 import { serveUnix } from "./server.ts";
 import { startingHandler, type StartingState } from "./starting_handler.ts";
 
@@ -24,6 +26,8 @@ export const DEFAULT_START_WAIT_MS = 5_000;
 export interface ApiParts {
   ipam: IpamPart;
   dataplane: Dataplane;
+  /** `tern ipam check`. */
+  ipamCheck?: HandlerDeps["ipamCheck"];
   routing: DaemonPart<RoutingStatus>;
   cluster: DaemonPart<ClusterStatus | undefined>;
   policy: PolicyService | undefined;
@@ -44,7 +48,12 @@ export interface ApiPart extends DaemonPart<{ ready: boolean }> {
  */
 export async function startApi(
   config: DaemonConfig,
-  context: { log: Logger; starting: () => StartingState },
+  context: {
+    log: Logger;
+    starting: () => StartingState;
+    /** Times each request and answers `GET /metrics`, from the start. Default: no metrics. */
+    metrics?: ApiMetrics;
+  },
 ): Promise<ApiPart> {
   const { log } = context;
   let ready = false;
@@ -57,7 +66,8 @@ export async function startApi(
     state: context.starting,
     startedAt,
   });
-  const server = await serveUnix(serving.handle, { path: config.socket, log });
+  const handle = context.metrics?.instrument(serving.handle) ?? serving.handle;
+  const server = await serveUnix(handle, { path: config.socket, log });
   let stopped: Promise<void> | undefined;
   return {
     finished: server.finished,
@@ -74,6 +84,7 @@ export async function startApi(
         routingStatus: () => routing.status(),
         clusterStatus: () => cluster.status(),
         ...(policy ? { policy } : {}),
+        ...(parts.ipamCheck ? { ipamCheck: parts.ipamCheck } : {}),
       }));
       ready = true;
     },

@@ -15,6 +15,7 @@ import {
   connectKubernetesSource,
   DEFAULT_POD_ANNOTATIONS,
   type KindStatus,
+  KubernetesAccessError,
   type KubernetesSource,
   POD_IPS_ANNOTATION,
 } from "../../src/cluster/kubernetes_source.ts";
@@ -32,6 +33,7 @@ import type { LocalEndpoint, LocalEndpoints } from "../../src/local_endpoints.ts
 import { type PodCIDRs, waitForPodCIDRs } from "../ipam/pod_cidrs.ts";
 import { podIpPublisher } from "./pod_ip_publisher.ts";
 import { errorMessage } from "../../src/lib/errors.ts";
+import { ApiError } from "../../src/kube/errors.ts";
 
 /** Writes this node's endpoints where the other nodes read them; true when it changed anything. */
 export type EndpointsPublish = (
@@ -95,12 +97,19 @@ export async function clusterSource(
         context: cluster.context,
         nodeRanges: (node) => nodeRanges.of(node),
         podAnnotations,
-        onError: (kind, error, retryInMs) =>
-          log.warn("Kubernetes API request failed; retrying", {
-            kind,
-            error: errorMessage(error),
-            retryInMs,
-          }),
+        // Refused credentials or RBAC at start-up: stay up, not ready, and say so (status, CNI
+        // STATUS, the log) while retrying; exiting would make a restart loop under systemd.
+        rejectWhenRefused: false,
+        onError: (kind, error, retryInMs) => {
+          const refused = error instanceof ApiError && (error.code === 401 || error.code === 403);
+          const fields = { kind, error: errorMessage(error), retryInMs };
+          if (refused) {
+            log.error("Kubernetes API server refuses tern; not ready, retrying", {
+              ...fields,
+              error: new KubernetesAccessError(kind, source.server, error).message,
+            });
+          } else log.warn("Kubernetes API request failed; retrying", fields);
+        },
       });
       const annotate = podIpPublisher(
         (namespace, name, ips) => source.annotatePod(namespace, name, ips),
@@ -225,6 +234,8 @@ export async function startCluster(
     if (publisher?.status) out.published = publisher.status;
     if (kubernetes !== undefined) {
       out.synced = kubernetes.isSynced;
+      const refused = kubernetes.isSynced ? undefined : kubernetes.refusal();
+      if (refused !== undefined) out.refused = refused.message;
       out.kinds = kubernetes.status().map(kindStatus);
     }
     return out;
@@ -308,7 +319,9 @@ function kindStatus(kind: KindStatus): ClusterKindStatus {
     invalid: kind.invalid,
     reconnects: kind.reconnects,
     relists: kind.relists,
+    errors: kind.errors,
   };
+  if (kind.lastEventAt !== undefined) out.lastEventAt = kind.lastEventAt;
   if (kind.staleSeconds !== undefined) out.staleSeconds = kind.staleSeconds;
   if (kind.lastError !== undefined) out.lastError = kind.lastError.message;
   return out;

@@ -1,4 +1,7 @@
-import { assert, assertEquals } from "../../test/assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../../test/assert.ts";
+import type { ClusterStatus } from "../../src/api.ts";
+import { startFakeApiServer } from "../../test/fake_apiserver/server.ts";
+import { fakeKubeconfig } from "../../test/fake_apiserver/kubeconfig.ts";
 import { silentLogger } from "../../src/log.ts";
 import { parseConfig } from "../config.ts";
 import { LocalEndpoints } from "../../src/local_endpoints.ts";
@@ -132,3 +135,60 @@ Deno.test("startFeed() gives up at once when the stop came before it started wai
   assertEquals(outcome, stop.signal.reason);
   assert(source.closed, "the source is closed");
 });
+
+Deno.test("startCluster() stays up, not ready, while the API server refuses the token, and starts once it is fixed", async () => {
+  const fake = await startFakeApiServer({ tokens: ["fresh"] });
+  const dir = await Deno.makeTempDir({ prefix: "tern-refused-" });
+  try {
+    const tokenFile = `${dir}/token`;
+    await Deno.writeTextFile(tokenFile, "expired\n");
+    await Deno.writeTextFile(
+      `${dir}/kubeconfig`,
+      fakeKubeconfig({ server: fake.url, tokenFile }),
+    );
+    const config = parseConfig(
+      `podCIDRs: [10.244.1.0/24]\ncluster: {source: kubernetes, kubeconfig: ${dir}/kubeconfig}\n`,
+      { hostname: "node-a" },
+    );
+    let status: (() => ClusterStatus) | undefined;
+    const lines: string[] = [];
+    const log = { ...silentLogger, error: (message: string) => lines.push(message) };
+    const starting = startCluster(config, {
+      log,
+      configFile: "/etc/tern/ternd.yaml",
+      signal: new AbortController().signal,
+      progress: (s) => status = s,
+    });
+    let outcome: unknown = "waiting";
+    starting.then((part) => outcome = part, (err) => outcome = err);
+    const deadline = Date.now() + 5_000;
+    while (status?.().refused === undefined && Date.now() < deadline) await pause(20);
+    const refused = status?.();
+    assertEquals(refused?.synced, false);
+    assertStringIncludes(refused?.refused ?? "", "401 Unauthorized");
+    assertStringIncludes(
+      refused?.refused ?? "",
+      "check the kubeconfig's user or the service-account token",
+    );
+    assertEquals(lines[0], "Kubernetes API server refuses tern; not ready, retrying");
+    // Retried, not given up: still starting a few backoffs later.
+    await pause(1_500);
+    assertEquals(outcome, "waiting");
+    // The token is renewed: a retry rereads the file (after the 401) and start-up goes on.
+    await Deno.writeTextFile(tokenFile, "fresh\n");
+    const part = await starting;
+    try {
+      assertEquals(part.status()?.synced, true);
+      assertEquals(part.status()?.refused, undefined);
+    } finally {
+      await part.stop();
+    }
+  } finally {
+    await fake.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -12,6 +12,7 @@
  */
 import type { AllocateRequest, AttachmentId, Endpoint, PoolStatus } from "../../src/api.ts";
 import { type Cidr, contains, formatIp, parseCidr, parseIp, usableRange } from "../../src/cidr.ts";
+import type { AddressRecord } from "../../src/ipam/ipam_check.ts";
 
 /** The KV key of an attachment's endpoint record. */
 export function ownerKey(id: AttachmentId): Deno.KvKey {
@@ -353,6 +354,84 @@ export class Ipam {
     throw new Error(
       `Cannot release containerID ${id.containerID}, ifname ${id.ifname}: lost ${this.#maxAttempts} races`,
     );
+  }
+
+  /**
+   * Both kinds of record as KV holds them, read afresh (not from the index): the endpoints
+   * (`["owner", …]`) and the address records (`["ip", addr]`). For `tern ipam check`.
+   */
+  async records(): Promise<{ owners: Endpoint[]; addresses: AddressRecord[] }> {
+    const addresses: AddressRecord[] = [];
+    for await (const entry of this.#kv.list<AttachmentId>({ prefix: ["ip"] })) {
+      addresses.push({ ip: String(entry.key[1]), holder: entry.value });
+    }
+    return { owners: await this.list(), addresses };
+  }
+
+  /**
+   * Writes back the address record of an attachment that holds `ip` but has none, in one commit
+   * that checks the attachment is unchanged and the address unclaimed; false when either moved.
+   */
+  async restoreAddressRecord(id: AttachmentId, ip: string): Promise<boolean> {
+    const owner = await this.#kv.get<Endpoint>(ownerKey(id));
+    if (owner.value?.ip !== ip) return false;
+    const result = await this.#kv.atomic()
+      .check(owner)
+      .check({ key: ipKey(ip), versionstamp: null })
+      .set(ipKey(ip), { containerID: id.containerID, ifname: id.ifname })
+      .delete(releasedKey(ip))
+      .commit();
+    if (result.ok) this.#used.add(parseIp(ip));
+    return result.ok;
+  }
+
+  /**
+   * Deletes the endpoint of an attachment that claims `ip` while the address record names
+   * another attachment (two owners of one address): only its own record goes, the address stays
+   * held. False when the records moved meanwhile.
+   */
+  async releaseDuplicate(id: AttachmentId, ip: string): Promise<boolean> {
+    const [owner, holder] = await this.#kv.getMany<[Endpoint, AttachmentId]>([
+      ownerKey(id),
+      ipKey(ip),
+    ]);
+    if (owner.value?.ip !== ip || holder.value === null) return false;
+    if (holder.value.containerID === id.containerID && holder.value.ifname === id.ifname) {
+      return false;
+    }
+    const result = await this.#kv.atomic().check(owner).check(holder).delete(ownerKey(id)).commit();
+    return result.ok;
+  }
+
+  /**
+   * Frees an address whose record names `holder` while `holder` has no endpoint holding it, in
+   * one commit that checks both are unchanged; false when either moved.
+   */
+  async dropAddressRecord(ip: string, holder: AttachmentId): Promise<boolean> {
+    const [record, owner] = await this.#kv.getMany<[AttachmentId, Endpoint]>([
+      ipKey(ip),
+      ownerKey(holder),
+    ]);
+    if (
+      record.value === null || record.value.containerID !== holder.containerID ||
+      record.value.ifname !== holder.ifname || owner.value?.ip === ip
+    ) {
+      return false;
+    }
+    const now = this.#now();
+    const result = await this.#kv.atomic()
+      .check(record)
+      .check(owner)
+      .delete(ipKey(ip))
+      .set(releasedKey(ip), now)
+      .commit();
+    if (result.ok) {
+      const addr = parseIp(ip);
+      this.#used.delete(addr);
+      this.#released.set(addr, now);
+      this.#onChange();
+    }
+    return result.ok;
   }
 
   /**

@@ -17,6 +17,7 @@ import { Mutex } from "../../src/lib/mutex.ts";
 import { checkOutsidePools } from "./outside_pools.ts";
 import type { PodCIDRs } from "./pod_cidrs.ts";
 import { type BlocksMode, startBlocksMode } from "./start_blocks.ts";
+import { drainReleaseQueue } from "./release_queue_drain.ts";
 import { Sweeper } from "./sweeper.ts";
 import type { ClusterState } from "../../src/cluster/state.ts";
 import type { BlockPool } from "../../src/ipam/block_pool.ts";
@@ -90,7 +91,20 @@ export async function startIpam(
       });
     }
     const lock = new Mutex();
-    const sweeper = new Sweeper({ ipam, dataplane, lock, log }, {
+    // The releases the plugin queued while no daemon ran: drained in every sweep, the first of
+    // which runs here, before the API takes a request.
+    const beforeSweep = async () => {
+      const drained = await drainReleaseQueue(config.releaseQueueDir, { ipam, dataplane, log });
+      if (drained.released.length + drained.dropped + drained.failed > 0) {
+        log.info("Drained the DEL queue", {
+          dir: config.releaseQueueDir,
+          released: drained.released.length,
+          dropped: drained.dropped,
+          failed: drained.failed,
+        });
+      }
+    };
+    const sweeper = new Sweeper({ ipam, dataplane, lock, log, beforeSweep }, {
       gracePeriodMs: config.gc.gracePeriodMs,
       intervalMs: config.gc.intervalMs,
     });

@@ -98,6 +98,7 @@ export class Sweeper {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<unknown> = Promise.resolve();
   #stopped = false;
+  readonly #beforeSweep: (() => Promise<unknown>) | undefined;
 
   /**
    * `options.gracePeriodMs` and `options.intervalMs` come from the config (`gc.*`);
@@ -105,7 +106,14 @@ export class Sweeper {
    * are injectable for tests.
    */
   constructor(
-    deps: { ipam: Ipam; dataplane: SweepDataplane; lock: Mutex; log?: Logger },
+    deps: {
+      ipam: Ipam;
+      dataplane: SweepDataplane;
+      lock: Mutex;
+      log?: Logger;
+      /** Runs first in every sweep, under the lock: the durable DEL queue's drain. */
+      beforeSweep?: () => Promise<unknown>;
+    },
     options: {
       gracePeriodMs: number;
       intervalMs: number;
@@ -117,6 +125,7 @@ export class Sweeper {
     this.#dataplane = deps.dataplane;
     this.#lock = deps.lock;
     this.#log = deps.log ?? silentLogger;
+    this.#beforeSweep = deps.beforeSweep;
     this.#now = options.now ?? Date.now;
     this.#netnsExists = options.netnsExists ?? fileExists;
     this.#gracePeriodMs = options.gracePeriodMs;
@@ -131,6 +140,7 @@ export class Sweeper {
   }
 
   async #sweep(): Promise<SweepResult> {
+    await this.#beforeSweep?.();
     const endpoints = await this.#ipam.list();
     const veths = await this.#dataplane.hostVeths();
     const observed: Observed[] = [];

@@ -45,7 +45,7 @@ export async function endpoint(
 
 /** A fake `nft`: records transactions, fails or holds them on demand, answers listings. */
 export class FakeNft {
-  /** Every transaction applied (`nft -f -` stdin), in order, including failed ones. */
+  /** Every transaction applied (`nft -f` input), in order, including failed ones. */
   readonly transactions: string[] = [];
   /** Listing commands run. */
   listings = 0;
@@ -66,7 +66,10 @@ export class FakeNft {
   readonly run: Runner = async (argv, options) => {
     const args = argv.slice(argv.indexOf("nft") + 1);
     if (args[0] === "-f") {
-      this.transactions.push(options?.stdin ?? "");
+      // `nft -f FILE`: the file exists while nft runs; `-f -` reads stdin.
+      this.transactions.push(
+        args[1] === "-" ? options?.stdin ?? "" : Deno.readTextFileSync(args[1]!),
+      );
       const gate = this.gate;
       this.gate = undefined;
       if (gate) await gate;

@@ -58,6 +58,11 @@ export interface PolicyManagerDeps {
   generation?: GenerationWatch;
   /** Default `silentLogger`. */
   log?: Logger;
+  /**
+   * Told of every run when it ends (the metrics): what it did, and for a run that applied, how
+   * long since the oldest change it carried was requested (change to kernel). Default: nobody.
+   */
+  onApply?: (apply: PolicyApplyStatus, changeToKernelMs: number | undefined) => void;
 }
 
 /** Knobs; every field documents its default. */
@@ -98,6 +103,7 @@ export class PolicyManager {
   readonly #audit: TableAudit;
   readonly #waiters: ProgrammedWaiters;
   readonly #changes: PolicyChangeLog;
+  readonly #onApply: (apply: PolicyApplyStatus, changeToKernelMs: number | undefined) => void;
 
   /** Reasons of requests made before start: served by a run right after it. */
   #early = new Set<string>();
@@ -109,6 +115,8 @@ export class PolicyManager {
   #wholeApplies = 0;
   #lastApply: PolicyApplyStatus | undefined;
   #lastError: { at: number; error: string } | undefined;
+  /** When the oldest change not yet in the kernel was requested; undefined when none waits. */
+  #dirtySince: number | undefined;
 
   /** `deps` are the edges, `options` the knobs. Call {@linkcode PolicyManager.start}. */
   constructor(deps: PolicyManagerDeps, options: PolicyManagerOptions) {
@@ -122,6 +130,7 @@ export class PolicyManager {
     this.#marks = new ReadyMarks(deps.groups);
     this.#waiters = new ProgrammedWaiters(this.#clock);
     this.#changes = new PolicyChangeLog(this.#log);
+    this.#onApply = deps.onApply ?? (() => {});
     this.#runs = new Scheduler((trigger) => this.#run(trigger), {
       clock: this.#clock,
       delayMs: options.debounceMs ?? 20,
@@ -167,6 +176,7 @@ export class PolicyManager {
    * request of a burst. `reason` is logged with the run.
    */
   request(reason: string, delayMs?: number): void {
+    this.#dirtySince ??= this.#clock.now();
     this.#waiters.want();
     if (this.#runs.started) this.#runs.request(reason, delayMs);
     else this.#early.add(reason);
@@ -318,6 +328,9 @@ export class PolicyManager {
   /** One run: compile, render, apply; returns the error that remains, if any. */
   async #run(trigger: string): Promise<string | undefined> {
     const generation = this.#waiters.wanted;
+    // The run reads the inputs as they are now: it carries every change requested so far.
+    const since = this.#dirtySince;
+    this.#dirtySince = undefined;
     const t0 = performance.now();
     let next: PolicyModel;
     try {
@@ -334,7 +347,7 @@ export class PolicyManager {
       this.#view = view;
     } catch (err) {
       // A compiler bug must not leave ADDs waiting: report it like a failed apply.
-      return this.#failed({ generation, trigger, error: errorMessage(err), t0 });
+      return this.#failed({ generation, trigger, error: errorMessage(err), t0, since });
     }
     const computeMs = performance.now() - t0;
     const result = await this.#audit.during(() =>
@@ -354,7 +367,7 @@ export class PolicyManager {
       // The table is next's: keep it as the model, so nothing (#ensureMarked) marks a veth by
       // the old one; the whole table that follows lists and corrects every mark.
       if (result.tableIsNext) this.#model = next;
-      return this.#failed({ generation, trigger, error: result.error, t0 });
+      return this.#failed({ generation, trigger, error: result.error, t0, since });
     }
     this.#succeeded({
       generation,
@@ -364,6 +377,7 @@ export class PolicyManager {
       text: result.text,
       t0,
       computeMs,
+      since,
     });
     return undefined;
   }
@@ -377,9 +391,11 @@ export class PolicyManager {
       text: string;
       t0: number;
       computeMs: number;
+      /** When the oldest change this run carried was requested. */
+      since: number | undefined;
     },
   ): void {
-    const { generation, trigger, next, whole, text, t0, computeMs } = at;
+    const { generation, trigger, next, whole, text, t0, computeMs, since } = at;
     const previous = this.#model;
     this.#model = next;
     this.#needWhole = false;
@@ -404,12 +420,23 @@ export class PolicyManager {
     if (text === "") this.#log.debug("Policy unchanged", fields);
     else if (whole) this.#log.info("Applied the whole policy table", fields);
     else this.#log.debug("Applied a policy update", fields);
+    this.#onApply(this.#lastApply, since === undefined ? undefined : this.#clock.now() - since);
     this.#waiters.applied(generation);
   }
 
-  #failed(at: { generation: number; trigger: string; error: string; t0: number }): string {
-    const { generation, trigger, error } = at;
+  #failed(
+    at: {
+      generation: number;
+      trigger: string;
+      error: string;
+      t0: number;
+      since: number | undefined;
+    },
+  ): string {
+    const { generation, trigger, error, since } = at;
     const now = this.#clock.now();
+    // Its changes are still not in the kernel: the run that gets them there measures from here.
+    if (since !== undefined) this.#dirtySince = Math.min(since, this.#dirtySince ?? since);
     this.#needWhole = true;
     this.#lastError = { at: now, error };
     const entry = this.#backoff.failed("table", error, now);
@@ -424,6 +451,7 @@ export class PolicyManager {
       pending: this.#model?.pending.length ?? 0,
       error,
     };
+    this.#onApply(this.#lastApply, undefined);
     this.#log.error("Cannot apply the policy table", {
       trigger,
       error,

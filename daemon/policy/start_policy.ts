@@ -7,10 +7,12 @@
  * time. With `policy.enabled` false the part only deletes a table left by an earlier daemon.
  * @module
  */
+import type { PolicyEnforcement } from "../../src/api.ts";
 import { affectsPolicy, PolicyLabelKeys } from "./policy_triggers.ts";
 import { ClusterState } from "../../src/cluster/state.ts";
 import { PolicyChanges } from "../../src/policy/policy_changes.ts";
 import { FilesSource } from "../../src/cluster/files_source.ts";
+import type { HostNetlink } from "../../src/host_netlink.ts";
 import type { Ip } from "../../src/ip.ts";
 import type { Logger } from "../../src/log.ts";
 import type { Nft } from "../../src/nft.ts";
@@ -20,10 +22,10 @@ import type { DaemonConfig } from "../config.ts";
 import type { DaemonOptions } from "../daemon_options.ts";
 import type { DaemonPart } from "../daemon_part.ts";
 import type { LocalEndpoints } from "../../src/local_endpoints.ts";
-import { PolicyManager } from "./policy_manager.ts";
+import { PolicyManager, type PolicyManagerDeps } from "./policy_manager.ts";
 import { managedPolicy, type PolicyService } from "./policy_service.ts";
 import { readLogger, startFeed } from "../cluster/start_cluster.ts";
-import { IpVethGroups } from "./veth_groups.ts";
+import { IpVethGroups, NetlinkVethGroups } from "./veth_groups.ts";
 
 /**
  * A cluster or `policy.dir` change asks for a policy run this soon: its source already waited
@@ -36,6 +38,8 @@ const SOURCE_POLICY_DELAY_MS = 0;
 export interface PolicyPart extends DaemonPart<string | undefined> {
   /** What the API asks of policy; undefined when policy is disabled. */
   readonly service: PolicyService | undefined;
+  /** The manager's enforcement state (the metrics); absent when policy is disabled. */
+  readonly enforcement?: () => PolicyEnforcement;
 }
 
 /** Applies the whole table and starts following the inputs, or deletes the table when disabled. */
@@ -43,12 +47,16 @@ export async function startPolicy(
   config: DaemonConfig,
   context: {
     ip: Ip;
+    /** Sets the ready marks in-process; default: through `ip`. */
+    netlink?: HostNetlink | undefined;
     nft: Nft;
     endpoints: LocalEndpoints;
     /** The cluster state, when a cluster source is configured. */
     cluster: ClusterState | undefined;
     options: DaemonOptions;
     log: Logger;
+    /** Told of every policy run (the metrics). Default: nobody. */
+    onApply?: PolicyManagerDeps["onApply"];
   },
 ): Promise<PolicyPart> {
   const { ip, nft, endpoints, cluster, log } = context;
@@ -87,8 +95,11 @@ export async function startPolicy(
     const manager = new PolicyManager({
       nft,
       delta: () => changes.take(),
-      groups: new IpVethGroups(ip),
+      groups: context.netlink !== undefined
+        ? new NetlinkVethGroups(new IpVethGroups(ip), context.netlink)
+        : new IpVethGroups(ip),
       ...(generation !== undefined ? { generation } : {}),
+      ...(context.onApply !== undefined ? { onApply: context.onApply } : {}),
       log,
       inputs: () => ({
         cluster,
@@ -120,6 +131,7 @@ export async function startPolicy(
         pendingWaitMs: config.policy.pendingWaitMs,
         manifestErrors: () => [...(cluster?.errors() ?? []), ...(policyDir?.errors() ?? [])],
       }),
+      enforcement: () => manager.status(),
       stop: () => parts.unwind((err) => log.error("Cleanup failed", { error: String(err) })),
       status: () => {
         const model = manager.model;

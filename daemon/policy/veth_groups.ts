@@ -15,6 +15,8 @@ import type { Ip, Where } from "../../src/ip.ts";
 import { VETH_PREFIX } from "../../src/names.ts";
 import { READY_GROUP } from "../../src/policy/render.ts";
 import { applyLines } from "../../src/batch_apply.ts";
+import type { HostNetlink } from "../../src/host_netlink.ts";
+import { errorMessage } from "../../src/lib/errors.ts";
 
 /** The interface groups of tern's host veths, read and set. */
 export interface VethGroups {
@@ -92,6 +94,40 @@ export class IpVethGroups implements VethGroups {
         `Cannot set the interface group of ${result.failed.length} veth(s): ${first.line}: ${first.error}`,
       );
     }
+  }
+}
+
+/**
+ * {@linkcode VethGroups} that set groups over rtnetlink in-process (an ADD's ready mark costs no
+ * exec) and list them through `list`'s {@linkcode VethGroups} (the table check's, off the
+ * critical path).
+ */
+export class NetlinkVethGroups implements VethGroups {
+  readonly #lister: VethGroups;
+  readonly #netlink: HostNetlink;
+
+  constructor(lister: VethGroups, netlink: HostNetlink) {
+    this.#lister = lister;
+    this.#netlink = netlink;
+  }
+
+  list(): Promise<Map<string, number>> {
+    return this.#lister.list();
+  }
+
+  set(groups: ReadonlyMap<string, number>): Promise<void> {
+    const failed: string[] = [];
+    for (const [veth, group] of groups) {
+      try {
+        this.#netlink.setGroup(veth, group); // false: the veth is gone, and needs no mark
+      } catch (err) {
+        failed.push(`${renderGroupSet(veth, group)}: ${errorMessage(err)}`);
+      }
+    }
+    if (failed.length === 0) return Promise.resolve();
+    return Promise.reject(
+      new Error(`Cannot set the interface group of ${failed.length} veth(s): ${failed[0]}`),
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import { assert, assertEquals, assertRejects } from "../../test/assert.ts";
 import { Ip } from "../../src/ip.ts";
 import { READY_GROUP } from "../../src/policy/render.ts";
 import type { Runner } from "../../src/runner.ts";
-import { groupChanges, IpVethGroups, parseGroup } from "./veth_groups.ts";
+import { groupChanges, IpVethGroups, NetlinkVethGroups, parseGroup } from "./veth_groups.ts";
 
 Deno.test("groupChanges() marks ready veths without the mark and unmarks the others, skipping absent ones", () => {
   const have = new Map([
@@ -63,4 +63,31 @@ Deno.test("IpVethGroups lists only tern's veths and sets groups in one forced ba
     Error,
     "Cannot set the interface group of 1 veth(s): link set dev ternbad group 0: Operation not permitted",
   );
+});
+
+Deno.test("NetlinkVethGroups sets each group in-process, skips a gone veth, names a failure and lists through ip", async () => {
+  const set: string[] = [];
+  const netlink = {
+    replaceHostRoute: () => {},
+    setGroup: (veth: string, group: number) => {
+      if (veth === "terngone") return false;
+      if (veth === "ternbusy") throw new Error("Cannot set the interface group of ternbusy: EBUSY");
+      set.push(`${veth} ${group}`);
+      return true;
+    },
+  };
+  const lister = {
+    list: () => Promise.resolve(new Map([["tern0", 0]])),
+    set: () => Promise.reject(new Error("not used")),
+  };
+  const groups = new NetlinkVethGroups(lister, netlink);
+  await groups.set(new Map([["tern0", READY_GROUP], ["terngone", READY_GROUP]]));
+  assertEquals(set, [`tern0 ${READY_GROUP}`]);
+  await assertRejects(
+    () => groups.set(new Map([["ternbusy", 0], ["tern1", 0]])),
+    Error,
+    "Cannot set the interface group of 1 veth(s): link set dev ternbusy group 0: Cannot set the interface group of ternbusy: EBUSY",
+  );
+  assertEquals(set.at(-1), "tern1 0", "the others are still set");
+  assertEquals(await groups.list(), new Map([["tern0", 0]]));
 });

@@ -15,9 +15,11 @@ import type { Ip } from "../../src/ip.ts";
 import { errorMessage } from "../../src/lib/errors.ts";
 import { hostVethName, VETH_PREFIX } from "../../src/names.ts";
 import { applyLines, type ApplyResult } from "../../src/batch_apply.ts";
+import type { HostNetlink } from "../../src/host_netlink.ts";
 import { type LocalEndpoint, LocalEndpoints, toLocalEndpoint } from "../../src/local_endpoints.ts";
 import type { EchoFilter } from "./monitor_echo.ts";
 import { desiredHostRoutes } from "../../src/routing/host_routes.ts";
+import { parseRoutes } from "../../src/routing/parse.ts";
 import {
   FROM_POD_PRIORITY,
   MAIN_TABLE,
@@ -73,6 +75,8 @@ export class Dataplane implements HostDataplane {
   readonly #rulesFor: (ep: LocalEndpoint) => Rule[];
   readonly #echo: EchoFilter | undefined;
   readonly #rpFilterDir: string | undefined;
+  readonly #perPodRules: boolean;
+  readonly #netlink: HostNetlink | undefined;
 
   /**
    * `options.routeProtocol` marks tern's routes and rules; `options.endpoints` (default: a
@@ -81,7 +85,10 @@ export class Dataplane implements HostDataplane {
    * learns what is applied, so that `ip monitor` echoes trigger no pass; `options.ipForwardPath` (default {@linkcode IP_FORWARD_PATH}) is injectable so tests never
    * touch the real switch; `options.rpFilterDir` (the daemon passes {@linkcode IPV4_CONF_DIR};
    * default: none, nothing written) is where each programmed veth gets strict reverse-path
-   * filtering.
+   * filtering; `options.perPodRules` (default true) is false when no pod can have rules (no
+   * egress tables), so that a release after the veth is gone runs no `ip` at all;
+   * `options.netlink` (default: none, everything through `ip`) writes the host route of an
+   * endpoint without rules in-process, saving ADD an exec.
    */
   constructor(
     ip: Ip,
@@ -92,6 +99,8 @@ export class Dataplane implements HostDataplane {
       echo?: EchoFilter;
       ipForwardPath?: string;
       rpFilterDir?: string;
+      perPodRules?: boolean;
+      netlink?: HostNetlink;
     },
   ) {
     this.#ip = ip;
@@ -101,6 +110,8 @@ export class Dataplane implements HostDataplane {
     this.#echo = options.echo;
     this.#rpFilterDir = options.rpFilterDir;
     this.#rulesFor = options.rulesFor ?? (() => []);
+    this.#perPodRules = options.perPodRules ?? true;
+    this.#netlink = options.netlink;
   }
 
   /** The registry of programmed endpoints this dataplane keeps up to date. */
@@ -133,11 +144,12 @@ export class Dataplane implements HostDataplane {
     }
     const local = toLocalEndpoint(ep);
     const previous = this.#endpoints.upsert(local);
-    const lines = [
-      ...desiredHostRoutes([local]).map((r) => renderRouteReplace(r, this.#proto)),
-      ...this.#rulesFor(local).map((r) => renderRuleAdd(r, this.#proto)),
-    ];
-    const { failed } = await this.#apply(lines);
+    const routes = desiredHostRoutes([local]).map((r) => renderRouteReplace(r, this.#proto));
+    const rules = this.#rulesFor(local).map((r) => renderRuleAdd(r, this.#proto));
+    const lines = [...routes, ...rules];
+    const { failed } = this.#netlink !== undefined && rules.length === 0
+      ? this.#replaceRoute(ep, routes)
+      : await this.#apply(lines);
     if (failed.length === 0) return;
     if (previous === undefined) {
       // Roll back what did apply (the lines run on past a failure); the reconciler would
@@ -158,15 +170,37 @@ export class Dataplane implements HostDataplane {
    */
   async removeEndpoint(ep: Endpoint): Promise<void> {
     this.#endpoints.remove(ep);
-    const { failed } = await this.#apply(renderEndpointRemoval(ep.ip, this.#proto));
-    if (failed.length > 0) {
-      throw new Error(
-        `Cannot remove endpoint ${ep.ip}: ${failed.map((f) => `${f.line}: ${f.error}`).join("; ")}`,
-      );
-    }
     const veth = await endpointVeth(ep);
+    // A CNI DEL has deleted the veth already (its sysctl directory is gone too): the kernel took
+    // the host route with it, and without egress tables there were no rules: no `ip` exec.
+    const vethGone = veth.startsWith(VETH_PREFIX) && !await this.#mayExist(veth);
+    if (!vethGone || this.#perPodRules) {
+      const { failed } = await this.#apply(renderEndpointRemoval(ep.ip, this.#proto));
+      if (failed.length > 0) {
+        throw new Error(
+          `Cannot remove endpoint ${ep.ip}: ${
+            failed.map((f) => `${f.line}: ${f.error}`).join("; ")
+          }`,
+        );
+      }
+    }
     // Defence in depth: never delete a link that tern did not name.
-    if (veth.startsWith(VETH_PREFIX)) await this.#ip.linkDelIfExists(veth);
+    if (veth.startsWith(VETH_PREFIX) && !vethGone) await this.#ip.linkDelIfExists(veth);
+  }
+
+  /**
+   * False when link `veth` surely does not exist in this namespace: its directory under
+   * `rpFilterDir` (`/proc/sys/net/ipv4/conf`, which shows the reading process's namespace) is
+   * missing. True without `rpFilterDir`, or when that cannot be told.
+   */
+  async #mayExist(veth: string): Promise<boolean> {
+    if (this.#rpFilterDir === undefined) return true;
+    try {
+      await Deno.stat(`${this.#rpFilterDir}/${veth}`);
+      return true;
+    } catch (err) {
+      return !(err instanceof Deno.errors.NotFound);
+    }
   }
 
   /**
@@ -191,11 +225,71 @@ export class Dataplane implements HostDataplane {
     return new Set(links.map((l) => l.ifname).filter((n) => n.startsWith(VETH_PREFIX)));
   }
 
+  /** The endpoint's host route over rtnetlink, reported as {@linkcode applyLines} would. */
+  #replaceRoute(ep: Endpoint, lines: string[]): Pick<ApplyResult, "failed"> {
+    this.#echo?.expect(lines);
+    try {
+      this.#netlink!.replaceHostRoute(ep.ip, ep.hostVeth, this.#proto);
+      return { failed: [] };
+    } catch (err) {
+      this.#echo?.forget(lines);
+      return { failed: [{ index: 0, line: lines[0] ?? "", error: errorMessage(err) }] };
+    }
+  }
+
+  /**
+   * tern's host routes: `<ip>/32 dev <tern veth>` with tern's protocol in the main table, as the
+   * kernel has them now (for `tern ipam check`).
+   */
+  async hostRoutes(): Promise<{ ip: string; dev: string }[]> {
+    const json = await this.#ip.json([
+      "-4",
+      "route",
+      "show",
+      "proto",
+      String(this.#proto),
+      "table",
+      "main",
+    ]);
+    return parseRoutes(json, { protocol: this.#proto })
+      .filter((r) => r.dst.endsWith("/32") && r.via === undefined && r.dev?.startsWith(VETH_PREFIX))
+      .map((r) => ({ ip: r.dst.slice(0, -3), dev: r.dev! }));
+  }
+
+  /** Deletes tern's link `veth` (never one without tern's prefix); false when it was gone. */
+  async deleteVeth(veth: string): Promise<boolean> {
+    if (!veth.startsWith(VETH_PREFIX)) {
+      throw new TypeError(`Refusing to delete ${veth}: not a tern veth`);
+    }
+    return await this.#ip.linkDelIfExists(veth);
+  }
+
   async #apply(lines: string[]): Promise<ApplyResult> {
     this.#echo?.expect(lines);
     const result = await applyLines(this.#ip, lines);
     this.#echo?.forget(result.failed.map((f) => f.line));
     return result;
+  }
+
+  /**
+   * Puts back the sysctls tern set that someone turned off since: IPv4 forwarding, and strict
+   * `rp_filter` on each programmed endpoint's veth (a veth gone meanwhile is skipped). Returns
+   * the sysctls it repaired, `net.ipv4.…` style; empty when nothing had drifted. Neither change
+   * raises a netlink event the monitor follows, so the daemon runs this on its periodic pass.
+   */
+  async repairSysctls(): Promise<string[]> {
+    const repaired: string[] = [];
+    if (await this.enableIpForward()) repaired.push("net.ipv4.ip_forward");
+    if (this.#rpFilterDir === undefined) return repaired;
+    for (const ep of this.#endpoints.list()) {
+      const veth = ep.hostVeth;
+      if (!veth.startsWith(VETH_PREFIX)) continue;
+      const path = `${this.#rpFilterDir}/${veth}/rp_filter`;
+      const current = await Deno.readTextFile(path).catch(() => undefined);
+      if (current === undefined || current.trim() === "1") continue;
+      if (await this.setRpFilter(veth)) repaired.push(`net.ipv4.conf.${veth}.rp_filter`);
+    }
+    return repaired;
   }
 
   /** Writes 1 to the IPv4 forwarding switch unless it is already on; true when it changed it. */

@@ -147,6 +147,43 @@ Deno.test("removeEndpoint() derives the veth name of an endpoint that was never 
   assertEquals(calls[1]?.argv, ["ip", "link", "del", "dev", await hostVethName("abc", "eth0")]);
 });
 
+Deno.test("removeEndpoint() runs no link del for a veth whose sysctl directory is gone, one for a veth still there", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { run, calls } = fakeRunner();
+    const dataplane = new Dataplane(new Ip(run), { routeProtocol: 116, rpFilterDir: dir });
+    const gone = endpoint("10.244.1.7");
+    await dataplane.removeEndpoint(gone);
+    assertEquals(calls.length, 1, "the route and rules only: CNI DEL deleted the veth");
+    const present = endpoint("10.244.1.8");
+    await Deno.mkdir(`${dir}/${present.hostVeth}`);
+    await dataplane.removeEndpoint(present);
+    assertEquals(calls.at(-1)?.argv, ["ip", "link", "del", "dev", present.hostVeth]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("removeEndpoint() runs no ip at all for a veth that is gone when no pod can have rules", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { run, calls } = fakeRunner();
+    const dataplane = new Dataplane(new Ip(run), {
+      routeProtocol: 116,
+      rpFilterDir: dir,
+      perPodRules: false,
+    });
+    await dataplane.removeEndpoint(endpoint("10.244.1.7"));
+    assertEquals(calls.length, 0, "the kernel took the route with the veth");
+    const present = endpoint("10.244.1.8");
+    await Deno.mkdir(`${dir}/${present.hostVeth}`);
+    await dataplane.removeEndpoint(present);
+    assertEquals(calls.length, 2, "a veth still there: its route and rules, then the veth");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("removeEndpoint() never deletes a link without tern's prefix", async () => {
   const { run, calls } = fakeRunner();
   await new Dataplane(new Ip(run), { routeProtocol: 116 }).removeEndpoint(
@@ -225,6 +262,90 @@ Deno.test("setRpFilter() is false for a veth that is gone and leaves names witho
     await Deno.writeTextFile(`${dir}/eth0/rp_filter`, "0\n");
     assertEquals(await dataplane.setRpFilter("eth0"), true);
     assertEquals(await Deno.readTextFile(`${dir}/eth0/rp_filter`), "0\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("programEndpoint() writes the route of an endpoint without rules over netlink, with the echo expected; a failure rolls back through ip", async () => {
+  const written: string[] = [];
+  let fail = false;
+  const netlink = {
+    replaceHostRoute: (ip: string, veth: string, protocol: number) => {
+      if (fail) throw new Error(`Cannot replace the route to ${ip}/32 via ${veth}: ENODEV`);
+      written.push(`${ip} ${veth} ${protocol}`);
+    },
+    setGroup: () => true,
+  };
+  const { run, calls } = fakeRunner();
+  const dataplane = new Dataplane(new Ip(run), { routeProtocol: 116, netlink });
+  const ep = endpoint("10.244.1.7");
+  await dataplane.programEndpoint(ep);
+  assertEquals(written, [`10.244.1.7 ${ep.hostVeth} 116`]);
+  assertEquals(calls.length, 0, "no ip exec");
+
+  fail = true;
+  const other = endpoint("10.244.1.8");
+  await assertRejects(
+    () => dataplane.programEndpoint(other),
+    Error,
+    `Cannot program endpoint 10.244.1.8: route replace 10.244.1.8/32 dev ${other.hostVeth} scope link table 254 proto 116: Cannot replace the route`,
+  );
+  assertEquals(calls.length, 1, "the rollback of what may have applied");
+  assertEquals(dataplane.endpoints.list().map((e) => e.ip), ["10.244.1.7"]);
+});
+
+Deno.test("programEndpoint() goes through ip for an endpoint with rules, even with netlink", async () => {
+  const netlink = {
+    replaceHostRoute: () => {
+      throw new Error("not for an endpoint with rules");
+    },
+    setGroup: () => true,
+  };
+  const { run, calls } = fakeRunner();
+  const dataplane = new Dataplane(new Ip(run), {
+    routeProtocol: 116,
+    netlink,
+    rulesFor: (ep) => [{ priority: 1536, src: `${ep.ip}/32`, table: 100 }],
+  });
+  await dataplane.programEndpoint(endpoint("10.244.1.7"));
+  assertEquals(calls.length, 1);
+  assert(calls[0]!.stdin?.includes("rule add from 10.244.1.7/32"));
+});
+
+Deno.test("repairSysctls() turns forwarding and each programmed veth's rp_filter back on, and says what it repaired", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/ip_forward`;
+    await Deno.writeTextFile(path, "1\n");
+    const a = endpoint("10.244.1.7");
+    const b = endpoint("10.244.1.8");
+    b.hostVeth = "tern0000000000b";
+    for (const ep of [a, b]) {
+      await Deno.mkdir(`${dir}/${ep.hostVeth}`);
+      await Deno.writeTextFile(`${dir}/${ep.hostVeth}/rp_filter`, "1\n");
+    }
+    const dataplane = new Dataplane(new Ip(fakeRunner().run), {
+      routeProtocol: 116,
+      rpFilterDir: dir,
+      ipForwardPath: path,
+    });
+    await dataplane.programEndpoint(a);
+    await dataplane.programEndpoint(b);
+    assertEquals(await dataplane.repairSysctls(), []);
+
+    await Deno.writeTextFile(path, "0\n");
+    await Deno.writeTextFile(`${dir}/${b.hostVeth}/rp_filter`, "0\n");
+    assertEquals(await dataplane.repairSysctls(), [
+      "net.ipv4.ip_forward",
+      `net.ipv4.conf.${b.hostVeth}.rp_filter`,
+    ]);
+    assertEquals(await Deno.readTextFile(path), "1\n");
+    assertEquals(await Deno.readTextFile(`${dir}/${b.hostVeth}/rp_filter`), "1\n");
+
+    // A veth gone meanwhile is no repair and no error.
+    await Deno.remove(`${dir}/${a.hostVeth}`, { recursive: true });
+    assertEquals(await dataplane.repairSysctls(), []);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

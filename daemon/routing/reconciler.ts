@@ -30,8 +30,18 @@ import { RetryBackoff } from "../../src/lib/retry_backoff.ts";
 import { parseRoutes, parseRules, routeListArgs, ruleListArgs } from "../../src/routing/parse.ts";
 import type { PeerInfo } from "../../src/routing/peer_routes.ts";
 
+/** What a pass changed of one kind of object. */
+export interface ObjectChanges {
+  added: number;
+  replaced: number;
+  deleted: number;
+  failed: number;
+}
+
 /** A pass as status shows it, plus where its time went (for logs and the benchmark). */
 export interface PassResult extends ReconcilePass {
+  /** The changes by kind of object (the metrics count them). */
+  objects: { route: ObjectChanges; rule: ObjectChanges };
   /** Listing the kernel (both listings run in parallel). */
   listMs: number;
   /** Desired state, diff and rendering. */
@@ -54,6 +64,8 @@ export interface ReconcilerDeps {
   log?: Logger;
   /** Told what is about to be applied, and what failed, so `ip monitor` echoes are known. */
   echo?: EchoFilter;
+  /** Told of every pass when it ends (the metrics). Default: nobody. */
+  onPass?: (pass: PassResult) => void;
 }
 
 /** Knobs; every field documents its default. */
@@ -76,6 +88,7 @@ export class Reconciler {
   readonly #desired: () => DesiredState;
   readonly #log: Logger;
   readonly #echo: EchoFilter | undefined;
+  readonly #onPass: (pass: PassResult) => void;
   readonly #protocol: number;
   readonly #intervalMs: number;
   readonly #clock: Clock;
@@ -97,6 +110,7 @@ export class Reconciler {
     this.#desired = deps.desired;
     this.#log = deps.log ?? silentLogger;
     this.#echo = deps.echo;
+    this.#onPass = deps.onPass ?? (() => {});
     this.#protocol = options.protocol;
     this.#intervalMs = options.intervalMs;
     this.#clock = options.clock ?? realClock;
@@ -179,6 +193,10 @@ export class Reconciler {
       applyRuns: 0,
       wantedRoutes: 0,
       wantedRules: 0,
+      objects: {
+        route: { added: 0, replaced: 0, deleted: 0, failed: 0 },
+        rule: { added: 0, replaced: 0, deleted: 0, failed: 0 },
+      },
     };
     try {
       await this.#reconcile(result, t0);
@@ -197,6 +215,7 @@ export class Reconciler {
       this.#lastPass = result;
       if (result.added + result.replaced + result.deleted > 0) this.#lastChange = result;
       this.#requestRetry();
+      this.#onPass(result);
     }
     return result;
   }
@@ -243,8 +262,10 @@ export class Reconciler {
     let rules = have.rules.length;
     for (const [index, item] of attempt.entries()) {
       const error = failed.get(index);
+      const counts = result.objects[item.what];
       if (error !== undefined) {
         result.failed++;
+        counts.failed++;
         const entry = this.#backoff.failed(item.line, error, this.#clock.now());
         this.#log.warn("Cannot apply change", {
           item: item.line,
@@ -256,9 +277,16 @@ export class Reconciler {
       }
       this.#backoff.succeeded(item.line);
       this.#log.debug("Applied change", { item: item.line });
-      if (item.action === "add") result.added++;
-      else if (item.action === "delete") result.deleted++;
-      else if (item.delta >= 0) result.replaced++; // a changed rule's old side is not counted twice
+      if (item.action === "add") {
+        result.added++;
+        counts.added++;
+      } else if (item.action === "delete") {
+        result.deleted++;
+        counts.deleted++;
+      } else if (item.delta >= 0) { // a changed rule's old side is not counted twice
+        result.replaced++;
+        counts.replaced++;
+      }
       if (item.what === "route") routes += item.delta;
       else rules += item.delta;
     }

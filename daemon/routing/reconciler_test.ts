@@ -6,7 +6,7 @@ import type { Logger } from "../../src/log.ts";
 import { FakeIp } from "./_fake_ip.ts";
 import { desiredState, type DesiredStateInput } from "../../src/routing/desired_state.ts";
 import type { LocalEndpoint } from "../../src/local_endpoints.ts";
-import { Reconciler } from "./reconciler.ts";
+import { type PassResult, Reconciler } from "./reconciler.ts";
 import type { RoutingConfig } from "../../src/routing/routing_config.ts";
 
 const routing: RoutingConfig = {
@@ -42,7 +42,9 @@ function endpoint(n: number, pod?: string): LocalEndpoint {
 }
 
 /** A reconciler over a fake kernel; `input` can be edited between passes. */
-function fixture(options: { clock?: FakeClock; log?: Logger } = {}) {
+function fixture(
+  options: { clock?: FakeClock; log?: Logger; onPass?: (pass: PassResult) => void } = {},
+) {
   const kernel = new FakeIp();
   const input: DesiredStateInput = {
     nodeName: "node-a",
@@ -65,6 +67,7 @@ function fixture(options: { clock?: FakeClock; log?: Logger } = {}) {
     ip: new Ip(kernel.run),
     desired: () => desiredState(input),
     ...(options.log ? { log: options.log } : {}),
+    ...(options.onPass ? { onPass: options.onPass } : {}),
   }, {
     protocol: 116,
     intervalMs: 60_000,
@@ -105,7 +108,8 @@ Deno.test("Reconciler.pass() applies the whole difference as one ip -force -batc
 });
 
 Deno.test("Reconciler.pass() repairs deleted and changed entries and deletes its own strays, never foreign ones", async () => {
-  const { kernel, input, reconciler } = fixture();
+  const told: PassResult[] = [];
+  const { kernel, input, reconciler } = fixture({ onPass: (pass) => told.push(pass) });
   await reconciler.pass("start");
   // Drift: a host route and a rule deleted, a peer route changed, a stray of ours, and foreign
   // entries (no protocol, or another) that overlap ours.
@@ -128,6 +132,12 @@ Deno.test("Reconciler.pass() repairs deleted and changed entries and deletes its
     "route del 10.244.9.0/24 table 254 proto 116",
   ]);
   assertEquals([repair.added, repair.replaced, repair.deleted], [2, 1, 2]);
+  // By kind of object, for the metrics, which hear of every pass.
+  assertEquals(repair.objects, {
+    route: { added: 1, replaced: 1, deleted: 2, failed: 0 },
+    rule: { added: 1, replaced: 0, deleted: 0, failed: 0 },
+  });
+  assertEquals(told.map((p) => p.trigger), ["start", "monitor"]);
   const after = await reconciler.pass("periodic");
   assertEquals(after.added + after.replaced + after.deleted, 0);
   assert(kernel.routes.some((r) => r.dst === "10.244.7.0/24" && r.proto === 4));

@@ -1,6 +1,7 @@
 /**
  * The daemon's routing part: the host dataplane (each endpoint's veth, host route and rules; the
- * API and the sweeper program through it), IPv4 forwarding, and the reconciler that keeps the
+ * API and the sweeper program through it), IPv4 forwarding (kept on, with each veth's strict
+ * `rp_filter`, by the periodic sysctl guard), and the reconciler that keeps the
  * kernel's routes and rules equal to the desired state. A pass is requested by every endpoint
  * change, every cluster change that affects routing, every netlink event that is not the echo of
  * tern's own change (`ip monitor`, when `reconcile.monitor`), and periodically. Start-up waits
@@ -12,6 +13,7 @@ import { nodesWithBlocks } from "../../src/routing/block_routes.ts";
 import type { RoutingStatus } from "../../src/api.ts";
 import type { ClusterState } from "../../src/cluster/state.ts";
 import { type Clock, realClock, type TimerHandle } from "../../src/clock.ts";
+import type { HostNetlink } from "../../src/host_netlink.ts";
 import type { Ip } from "../../src/ip.ts";
 import type { Logger } from "../../src/log.ts";
 import { affectsRouting } from "../cluster/cluster_triggers.ts";
@@ -24,6 +26,7 @@ import { denoSpawner, ProcessMonitor } from "../../src/lib/process_monitor.ts";
 import type { LocalEndpoints } from "../../src/local_endpoints.ts";
 import { EchoFilter } from "./monitor_echo.ts";
 import type { PodCIDRs } from "../ipam/pod_cidrs.ts";
+import { startSysctlGuard } from "./sysctl_guard.ts";
 import { type PassResult, Reconciler } from "./reconciler.ts";
 
 /** Netlink events are coalesced for this long before they trigger a pass. */
@@ -48,13 +51,15 @@ export function hostDataplane(
   config: DaemonConfig,
   context: {
     ip: Ip;
+    /** Writes ADD's host route in-process; default: through `ip`. */
+    netlink?: HostNetlink | undefined;
     endpoints: LocalEndpoints;
     state: ClusterState;
     podCIDRs: readonly string[];
     options: DaemonOptions;
   },
 ): HostDataplane {
-  const { ip, endpoints, state, options } = context;
+  const { ip, endpoints, state, options, netlink } = context;
   let localCIDRs = (): readonly string[] => context.podCIDRs;
   const echo = new EchoFilter(config.routeProtocol);
   const pod = (namespace: string, name: string): PodMetadata | undefined =>
@@ -66,6 +71,8 @@ export function hostDataplane(
     rulesFor: (ep) => endpointRules(ep, { routing: config.routing, podCIDRs: localCIDRs(), pod }),
     ...(options.ipForwardPath !== undefined ? { ipForwardPath: options.ipForwardPath } : {}),
     rpFilterDir: options.rpFilterDir ?? IPV4_CONF_DIR,
+    perPodRules: config.routing.egressTables.length > 0,
+    ...(netlink !== undefined ? { netlink } : {}),
   });
   return {
     dataplane,
@@ -95,6 +102,8 @@ export async function startRouting(
     blocks?: BlockView | undefined;
     options: DaemonOptions;
     log: Logger;
+    /** Told of every reconcile pass (the metrics). Default: nobody. */
+    onPass?: (pass: PassResult) => void;
   },
 ): Promise<RoutingPart> {
   const { ip, host, endpoints, state, pools, blocks, log } = context;
@@ -106,6 +115,7 @@ export async function startRouting(
     ip,
     log,
     echo: host.echo,
+    ...(context.onPass !== undefined ? { onPass: context.onPass } : {}),
     desired: () => {
       const byNode = blocks?.byNode();
       return desiredState({
@@ -144,13 +154,16 @@ export async function startRouting(
     monitor.start();
     await monitorReady(monitor, "ip monitor", log);
   }
+  let guard: { stop(): Promise<void> } | undefined;
   const stop = async () => {
+    await guard?.stop();
     await monitor?.stop();
     await reconciler.stop();
   };
   try {
     const first = await reconciler.pass("start");
     reconciler.start();
+    guard = startSysctlGuard(host.dataplane, { intervalMs: config.reconcile.intervalMs, log });
     return {
       first,
       stop,

@@ -39,6 +39,7 @@ import type { KubeObject } from "../kube/watch_stream.ts";
 import { AsyncQueue } from "./_async_queue.ts";
 import { parseManifestObject } from "./manifest.ts";
 import { sameResource } from "./resource_diff.ts";
+import { validPod } from "./valid_pod.ts";
 import type { ClusterSource } from "./source.ts";
 import type { ClusterEvent, ManifestError, Pod, Resource, Snapshot } from "./types.ts";
 
@@ -186,6 +187,15 @@ export interface KubernetesSourceOptions {
   /** Close the client on `close()`. Default true. */
   ownsClient?: boolean;
   /**
+   * `list()` rejects with {@linkcode KubernetesAccessError} while the API server refuses a kind
+   * before its first list (401, 403). False: `list()` waits instead, the refusal shows in
+   * {@linkcode KubernetesSource.refusal} and `status()`, and the reflectors go on retrying with
+   * their backoff (a 401 rereads the token file first): the daemon stays up, not ready, until an
+   * operator fixes the RBAC or the credentials, instead of exiting into a restart loop.
+   * Default true.
+   */
+  rejectWhenRefused?: boolean;
+  /**
    * More ranges a node allocates pod addresses from, beside its Node's pod CIDRs: its IPAM blocks
    * in `ipam.mode: blocks`, where Nodes carry none. A pod's `tern.dev/pod-ips` is taken only
    * inside these and the pod CIDRs. Default none.
@@ -197,6 +207,8 @@ export interface KubernetesSourceOptions {
 export class KubernetesSource implements ClusterSource {
   /** `kubernetes:<server>`. */
   readonly name: string;
+  /** The API server's URL. */
+  readonly server: string;
   /** Resolves once the first list of every kind is in (missing kinds count as listed). */
   readonly synced: Promise<void>;
   readonly #client: KubeClient;
@@ -204,6 +216,7 @@ export class KubernetesSource implements ClusterSource {
   readonly #reflectors: Reflector<Parsed>[];
   readonly #firstListFailure = new Map<string, ApiError>();
   readonly #ownsClient: boolean;
+  readonly #rejectWhenRefused: boolean;
   #queue = new AsyncQueue<ClusterEvent>();
   #watching = false;
   #listed = false;
@@ -217,9 +230,11 @@ export class KubernetesSource implements ClusterSource {
   /** Builds the source on `client`; nothing is requested until `start()`, `list()` or `watch()`. */
   constructor(client: KubeClient, options: KubernetesSourceOptions = {}) {
     this.#client = client;
+    this.server = client.server;
     this.name = `kubernetes:${client.server}`;
     this.#clock = options.clock ?? realClock;
     this.#ownsClient = options.ownsClient ?? true;
+    this.#rejectWhenRefused = options.rejectWhenRefused ?? true;
     const keep = new Set(options.podAnnotations ?? DEFAULT_POD_ANNOTATIONS);
     const strings = new StringPool();
     const kinds = (options.kinds ?? KUBERNETES_KINDS).map((spec) =>
@@ -286,19 +301,15 @@ export class KubernetesSource implements ClusterSource {
   /**
    * Everything, once every kind's first list is in. Rejects with {@linkcode KubernetesAccessError}
    * when the API server refuses tern's credentials for a kind before its first list (401, 403): a
-   * config error the operator must fix. The reflectors keep trying: `list()` rejects again at once until the kind's next
-   * attempt succeeds or fails otherwise.
+   * config error the operator must fix (unless `rejectWhenRefused` is false: then it waits). The
+   * reflectors keep trying: `list()` rejects again at once until the kind's next attempt succeeds
+   * or fails otherwise.
    */
   async list(): Promise<Snapshot> {
     this.start();
     while (!this.#isSynced) {
-      const refused = [...this.#firstListFailure].find(([kind]) =>
-        !this.#reflectors.find((r) => r.type.kind === kind)?.status().synced
-      );
-      if (refused !== undefined) {
-        const [kind, error] = refused;
-        throw new KubernetesAccessError(kind, this.#client.server, error);
-      }
+      const refused = this.refusal();
+      if (refused !== undefined && this.#rejectWhenRefused) throw refused;
       if (this.#closed) throw new Error(`Cannot list ${this.name}: the source is closed`);
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
@@ -306,6 +317,19 @@ export class KubernetesSource implements ClusterSource {
       });
     }
     return this.#snapshot();
+  }
+
+  /**
+   * The API server's refusal (401, 403) of a kind whose first list is not in yet, while it lasts:
+   * the first such kind's. Undefined once every refused kind has listed or failed otherwise.
+   */
+  refusal(): KubernetesAccessError | undefined {
+    for (const [kind, error] of this.#firstListFailure) {
+      if (!this.#reflectors.find((r) => r.type.kind === kind)?.status().synced) {
+        return new KubernetesAccessError(kind, this.server, error);
+      }
+    }
+    return undefined;
   }
 
   /** The changes after the last `list()` (listing first if it never ran), until `close()`. */
@@ -533,7 +557,11 @@ function toParsed(
   const file = `kubernetes:${type.kind} ${name}`;
   const errors: ManifestError[] = [];
   if (type === POD_TYPE) errors.push(...podIpsFallback(trimmed, file, nodePodCIDRs));
-  const parsed = parseManifestObject(trimmed, { file });
+  // Nearly every pod is valid: the hand-written checks take it; the schema words the problems.
+  const fast = type === POD_TYPE ? validPod(trimmed) : undefined;
+  const parsed = fast !== undefined
+    ? { resources: [fast], errors: NO_ERRORS }
+    : parseManifestObject(trimmed, { file });
   const resource = parsed.resources[0];
   if (resource?.kind === "Pod") compactPod(resource, strings);
   const all = errors.length + parsed.errors.length === 0

@@ -545,3 +545,58 @@ Deno.test("StringPool starts afresh past its bound", () => {
   assertEquals(pool.size, 1);
   assertEquals(pool.get("a"), "a");
 });
+
+Deno.test("KubernetesSource.list() waits out a 401 when told to, rereading the token file as it retries", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tern-kube-refused-" });
+  const tokenFile = `${dir}/token`;
+  await Deno.writeTextFile(tokenFile, "expired\n");
+  const api = new MiniApi([PODS, NODES, NAMESPACES, SERVICEACCOUNTS, NETPOLS, SGS]);
+  api.put(PODS, podObject("web", "0", { ip: "10.244.1.5" }));
+  const accepted = "fresh";
+  const server = startTestServer((req, s) =>
+    req.headers.get("authorization") === `Bearer ${accepted}`
+      ? api.handle(req, s)
+      : status(401, "Unauthorized", "Unauthorized")
+  );
+  const clock = new FakeClock();
+  const client = new KubeClient({ ...server.connection, tokenFile }, { clock });
+  const source = new KubernetesSource(client, {
+    clock,
+    random: () => 0.5,
+    rejectWhenRefused: false,
+  });
+  try {
+    let listed = false;
+    const listing = source.list().then((snap) => {
+      listed = true;
+      return snap;
+    });
+    listing.catch(() => {}); // seen below; a failed assertion must not hide behind it
+    await until(() => source.refusal() !== undefined, "the refusal");
+    const refused = source.refusal()!;
+    assert(refused instanceof KubernetesAccessError);
+    assertStringIncludes(refused.message, "401 Unauthorized");
+    assertStringIncludes(
+      refused.message,
+      "check the kubeconfig's user or the service-account token",
+    );
+    // Retried with backoff, never given up: still not listed after many attempts.
+    while (server.requests.length < 20) {
+      clock.tick(30_000);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assertEquals(listed, false);
+    // The kubelet writes a fresh token: the next 401 rereads the file and the list goes through.
+    await Deno.writeTextFile(tokenFile, "fresh\n");
+    while (!listed) {
+      clock.tick(30_000);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assertEquals((await listing).pods.map((p) => p.name), ["web"]);
+    assertEquals(source.refusal(), undefined);
+  } finally {
+    await source.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

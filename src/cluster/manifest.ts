@@ -17,7 +17,8 @@ import { type Document, LineCounter, parseAllDocuments } from "yaml";
 import { formatCidr, parseCidr } from "../cidr.ts";
 import { invalidPolicyFields } from "../policy/resources.ts";
 import { describeIssue, formatPath, formatValue, valueAt } from "../zod_issues.ts";
-import { dnsLabel, isPortName, subdomain } from "./object_names.ts";
+import { ifnameProblem } from "../ifname.ts";
+import { dnsLabel, isPortName, labelMap, subdomain } from "./object_names.ts";
 import { otherKey, podKey } from "./resource_key.ts";
 import type {
   Container,
@@ -353,6 +354,9 @@ function canonicalIp(text: string): string | undefined {
 
 const stringMap = z.record(z.string(), z.string());
 
+/** The CNI spec's container IDs (and network names). */
+const CNI_ID = /^[A-Za-z0-9][A-Za-z0-9_.\-]*$/;
+
 const ipAddress = z.string().transform((value, ctx) => {
   const ip = canonicalIp(value);
   if (ip === undefined) {
@@ -403,7 +407,7 @@ const metadata = <N extends z.ZodType<string>>(name: N) =>
   z.looseObject({
     name,
     uid: z.string().optional(),
-    labels: stringMap.nullish(),
+    labels: labelMap.nullish(),
   });
 
 // ---- kinds -----------------------------------------------------------------------------------
@@ -487,13 +491,13 @@ const podSchema = z.looseObject({
     name: subdomain,
     namespace: dnsLabel.default("default"),
     uid: z.string().optional(),
-    labels: stringMap.nullish(),
+    labels: labelMap.nullish(),
     annotations: stringMap.nullish(),
   }),
   spec: z.looseObject({
     nodeName: subdomain.optional(),
-    serviceAccountName: z.string().min(1).optional(),
-    serviceAccount: z.string().min(1).optional(),
+    serviceAccountName: subdomain.optional(),
+    serviceAccount: subdomain.optional(),
     hostNetwork: z.boolean().default(false),
     containers: z.array(z.looseObject({
       name: z.string().min(1),
@@ -553,10 +557,16 @@ const nodeEndpointsSchema = z.looseObject({
   metadata: z.looseObject({ name: subdomain }),
   spec: z.looseObject({
     endpoints: z.array(z.strictObject({
-      podNamespace: z.string().min(1).optional(),
-      podName: z.string().min(1).optional(),
-      containerID: z.string().min(1),
-      ifname: z.string().min(1).max(15),
+      podNamespace: dnsLabel.optional(),
+      podName: subdomain.optional(),
+      containerID: z.string().regex(
+        CNI_ID,
+        "must start with a letter or digit, then letters, digits, '_', '.' or '-'",
+      ),
+      ifname: z.string().min(1).superRefine((value, ctx) => {
+        const problem = ifnameProblem(value);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+      }),
       ip: ipv4Address,
     })).nullish(),
   }).prefault({}),

@@ -299,3 +299,70 @@ Deno.test("parseManifests() reports an invalid object of a JSON manifest with it
   assertEquals(out.rejected, ["other:tern.dev/v1alpha1/SecurityGroup//sg-web"]);
   assertEquals(out.errors.map((e) => [e.key, e.line]), [["spec.ingress[0]", 9]]);
 });
+
+Deno.test("parseManifestObject() refuses labels the API server refuses", () => {
+  for (
+    const [key, value] of [["app", "a b"], ["app", "x".repeat(64)], ["app", "-a"], ["a b", "x"], [
+      "Ex.com/app",
+      "x",
+    ]]
+  ) {
+    const out = parseManifestObject(
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: "ns", labels: { [key!]: value } } },
+      { file: "ns.yaml" },
+    );
+    assertEquals(out.resources, [], `${key}=${value}`);
+    assertStringIncludes(out.errors[0]!.message, "not a valid label");
+  }
+  const ok = parseManifestObject(
+    {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: "ns", labels: { "example.com/app": "A.b_c-1", empty: "" } },
+    },
+    { file: "ns.yaml" },
+  );
+  assertEquals(ok.errors, []);
+});
+
+Deno.test("parseManifestObject() refuses a service account name that is not a DNS subdomain", () => {
+  const out = parseManifestObject(
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "p", namespace: "default" },
+      spec: { serviceAccountName: "Web Admin" },
+    },
+    { file: "pod.yaml" },
+  );
+  assertEquals(out.resources, []);
+  assertStringIncludes(out.errors[0]!.message, "spec.serviceAccountName");
+});
+
+Deno.test("parseManifestObject() holds NodeEndpoints to the CNI and Kubernetes name rules", () => {
+  const endpoint = {
+    podNamespace: "default",
+    podName: "web-0",
+    containerID: "c1",
+    ifname: "eth0",
+    ip: "10.244.1.7",
+  };
+  const bad = [
+    { containerID: "a b" },
+    { ifname: "éééééééé" },
+    { podName: "../x" },
+    { podNamespace: "a.b" },
+  ];
+  for (const change of bad) {
+    const out = parseManifestObject(
+      {
+        apiVersion: "tern.dev/v1alpha1",
+        kind: "NodeEndpoints",
+        metadata: { name: "node-1" },
+        spec: { endpoints: [{ ...endpoint, ...change }] },
+      },
+      { file: "endpoints-node-1.yaml" },
+    );
+    assertEquals(out.resources, [], JSON.stringify(change));
+  }
+});

@@ -20,6 +20,13 @@ export type { KubeObject, ObjectMeta, WatchEvent } from "./watch_stream.ts";
 /** How often one page of a list is asked for again after a `Retry-After` answer. */
 export const PAGE_RETRIES = 10;
 
+/**
+ * How many times {@linkcode KubeClient.listAll} starts paging again from a fresh snapshot after a
+ * `continue` token expired (410) before it gives the 410 to its caller (a reflector backs off and
+ * lists again).
+ */
+export const LIST_RESTARTS = 3;
+
 /** A kind of object and where it lives in the API. */
 export interface ResourceType {
   /** API group; `""` for the core group (`/api/v1`). */
@@ -129,6 +136,19 @@ export class WatchIdleError extends KubeNetworkError {
   }
 }
 
+/** A response whose body was read whole by `#fetch` (any but a stream's). */
+type ReadResponse = Response & { bodyText?: string };
+
+/** The body of `res` as text: the one `#fetch` read, or read now (a stream's error body). */
+async function bodyText(res: ReadResponse): Promise<string> {
+  return res.bodyText ?? await res.text();
+}
+
+/** The body of `res` as JSON, parsed once from its text. */
+async function bodyJson<T>(res: ReadResponse): Promise<T> {
+  return JSON.parse(await bodyText(res)) as T;
+}
+
 interface SendOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
@@ -233,7 +253,7 @@ export class KubeClient {
     options: { namespace?: string; signal?: AbortSignal } = {},
   ): Promise<T> {
     const res = await this.#send("GET", resourcePath(type, options.namespace, name), options);
-    return await res.json() as T;
+    return await bodyJson<T>(res);
   }
 
   /** One page of a list. */
@@ -247,10 +267,10 @@ export class KubeClient {
       },
       signal: options.signal,
     });
-    const body = await res.json() as {
+    const body = await bodyJson<{
       items?: T[] | null;
       metadata?: { resourceVersion?: string; continue?: string };
-    };
+    }>(res);
     const page: ListPage<T> = {
       items: body.items ?? [],
       resourceVersion: body.metadata?.resourceVersion ?? "",
@@ -261,11 +281,15 @@ export class KubeClient {
 
   /**
    * Every object, page by page (`limit`, then `continue`). When the snapshot being paged expires
-   * (410 on a `continue`), the list starts over in one request without a limit, as client-go's
-   * pager does, since paging again could expire again. A page after the first that the server
-   * refuses for now with a `Retry-After` (429 from priority and fairness, a 5xx) is asked for
-   * again after that wait, up to {@linkcode PAGE_RETRIES} times, rather than failing the pages
-   * already read: client-go's requests retry such answers in place too.
+   * (410 on a `continue`: the server compacted past the first page's revision, which a slow list
+   * of 150 000 pods can outlast), the pages read are dropped and paging starts again from a fresh
+   * snapshot, up to {@linkcode LIST_RESTARTS} times before the 410 is thrown. client-go's pager
+   * falls back to one request without a limit instead: at 150 000 pods that is one ~600 MB body,
+   * read whole before any of it can be trimmed, and the API server builds it whole too. A page
+   * after the first that the server refuses for now with a `Retry-After` (429 from priority and
+   * fairness, a 5xx) is asked for again after that wait, up to {@linkcode PAGE_RETRIES} times,
+   * rather than failing the pages already read: client-go's requests retry such answers in place
+   * too.
    */
   async listAll<T = KubeObject, U = T>(
     type: ResourceType,
@@ -281,21 +305,23 @@ export class KubeClient {
     let items: U[] = [];
     let pages = 0;
     let next: string | undefined;
-    let limit: number | undefined = options.pageSize ?? 500;
+    const limit = options.pageSize ?? 500;
     let retries = 0;
+    let restarts = 0;
+    const ask = () =>
+      this.list<T>(type, { ...base, limit, ...(next !== undefined ? { continue: next } : {}) });
+    let asked: Promise<ListPage<T>> | undefined;
     while (true) {
       let page: ListPage<T>;
       try {
-        page = await this.list<T>(type, {
-          ...base,
-          ...(limit !== undefined ? { limit } : {}),
-          ...(next !== undefined ? { continue: next } : {}),
-        });
+        page = await (asked ?? ask());
       } catch (err) {
-        if (err instanceof ApiError && err.expired && next !== undefined) {
+        if (
+          err instanceof ApiError && err.expired && next !== undefined && restarts < LIST_RESTARTS
+        ) {
+          restarts++;
           items = [];
           next = undefined;
-          limit = undefined;
           continue;
         }
         if (
@@ -307,14 +333,22 @@ export class KubeClient {
           continue;
         }
         throw err;
+      } finally {
+        asked = undefined;
       }
       retries = 0;
       pages++;
+      if (page.continue !== undefined) {
+        // The next page is asked for before this one is turned into kept objects, so the server
+        // builds and sends it meanwhile: a page of 500 pods is ~2 MB, two are held at a time.
+        next = page.continue;
+        asked = ask();
+        asked.catch(() => {}); // seen when awaited; not if `map` throws first
+      }
       for (const item of page.items) items.push(map(item));
       if (page.continue === undefined) {
         return { items, resourceVersion: page.resourceVersion, pages };
       }
-      next = page.continue;
     }
   }
 
@@ -328,7 +362,7 @@ export class KubeClient {
       body: object,
       signal: options.signal,
     });
-    return await res.json() as T;
+    return await bodyJson<T>(res);
   }
 
   /** A JSON merge patch (RFC 7386): `null` removes a key. */
@@ -343,7 +377,7 @@ export class KubeClient {
       contentType: "application/merge-patch+json",
       signal: options.signal,
     });
-    return await res.json() as T;
+    return await bodyJson<T>(res);
   }
 
   /**
@@ -450,7 +484,7 @@ export class KubeClient {
     for (let attempt = 0;; attempt++) {
       const res = await this.#fetch(method, url, token, options);
       if (res.ok) return res;
-      const body = await res.text();
+      const body = await bodyText(res);
       const error = apiErrorFromBody(res.status, body, {
         retryAfter: res.headers.get("retry-after"),
         request,
@@ -503,9 +537,12 @@ export class KubeClient {
       const res = await fetch(url, init);
       if (options.stream) return res;
       // Read the whole body under the timeout, so a server that stalls mid-body is noticed: an
-      // error's body too (a watch's error body is read under its idle timeout instead).
-      const text = await res.text();
-      return new Response(text === "" ? null : text, { status: res.status, headers: res.headers });
+      // error's body too (a watch's error body is read under its idle timeout instead). Kept as
+      // the text read: wrapped in a new Response it would be encoded again and decoded once more
+      // by `json()`, three passes over a list page's ~2 MB where one will do.
+      const read: ReadResponse = new Response(null, { status: res.status, headers: res.headers });
+      read.bodyText = await res.text();
+      return read;
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (timedOut) {

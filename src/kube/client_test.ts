@@ -1,7 +1,13 @@
 import { assert, assertEquals, assertRejects } from "../../test/assert.ts";
 import { FakeClock } from "../clock.ts";
 import { ApiError, KubeNetworkError } from "./errors.ts";
-import { KubeClient, resourcePath, type ResourceType, WatchIdleError } from "./client.ts";
+import {
+  KubeClient,
+  LIST_RESTARTS,
+  resourcePath,
+  type ResourceType,
+  WatchIdleError,
+} from "./client.ts";
 import {
   json,
   podObject,
@@ -13,7 +19,8 @@ import {
   until,
 } from "./_test_server.ts";
 import type { KubeConnection } from "./kubeconfig.ts";
-import type { WatchEvent } from "./watch_stream.ts";
+import type { KubeObject, WatchEvent } from "./watch_stream.ts";
+import { startFakeApiServer } from "../../test/fake_apiserver/server.ts";
 
 const NETPOL: ResourceType = {
   group: "networking.k8s.io",
@@ -93,13 +100,14 @@ Deno.test("listAll() pages with limit and continue and keeps the list's resource
   });
 });
 
-Deno.test("listAll() starts over without a limit when the paged snapshot expires (410)", async () => {
+Deno.test("listAll() pages again from a fresh snapshot when a continue token expires (410), never unpaged", async () => {
+  let expire = 1;
   await withServer((req) => {
     if (req.query.get("continue") === "tok") {
-      return status(410, "Expired", "The provided continue parameter is too old");
+      if (expire-- > 0) return status(410, "Expired", "The provided continue parameter is too old");
+      return podList(["c"], "77");
     }
-    if (req.query.has("limit")) return podList(["a", "b"], "50", "tok");
-    return podList(["a", "b", "c"], "77");
+    return podList(["a", "b"], "77", "tok");
   }, async (server) => {
     const client = new KubeClient(server.connection);
     try {
@@ -109,8 +117,28 @@ Deno.test("listAll() starts over without a limit when the paged snapshot expires
       assertEquals(server.requests.map((r) => r.query.toString()), [
         "limit=2",
         "limit=2&continue=tok",
-        "",
+        "limit=2",
+        "limit=2&continue=tok",
       ]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("listAll() gives up after LIST_RESTARTS expired snapshots in a row and throws the 410", async () => {
+  await withServer((req) => {
+    if (req.query.get("continue") === "tok") {
+      return status(410, "Expired", "The provided continue parameter is too old");
+    }
+    return podList(["a", "b"], "50", "tok");
+  }, async (server) => {
+    const client = new KubeClient(server.connection);
+    try {
+      const err = await assertRejects(() => client.listAll(PODS, { pageSize: 2 }), ApiError);
+      assertEquals([err.code, err.expired], [410, true]);
+      assertEquals(server.requests.length, 2 * (LIST_RESTARTS + 1));
+      assert(server.requests.every((r) => r.query.get("limit") === "2"), "every request paged");
     } finally {
       client.close();
     }
@@ -502,4 +530,44 @@ Deno.test("listAll() waits out a 429 on a page and asks for that page again, not
       client.close();
     }
   });
+});
+
+Deno.test("listAll() against the fake API server: a compaction between pages restarts paging at a fresh snapshot", async () => {
+  const fake = await startFakeApiServer({ checkNamespaces: false });
+  const client = new KubeClient({
+    server: fake.url,
+    caCerts: [],
+    namespace: "default",
+    origin: "test",
+  });
+  try {
+    const pod = (name: string) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, namespace: "default" },
+      spec: { containers: [{ name: "c", image: "busybox" }] },
+    });
+    for (let i = 0; i < 5; i++) fake.create(pod(`p${i}`));
+    let compacted = false;
+    const out = await client.listAll<KubeObject, string>(PODS, {
+      pageSize: 2,
+      map: (p) => {
+        if (!compacted) {
+          // The first page is read; the server moves on and compacts past its snapshot.
+          compacted = true;
+          fake.create(pod("p5"));
+          fake.compact();
+        }
+        return p.metadata.name ?? "";
+      },
+    });
+    assertEquals(out.items, ["p0", "p1", "p2", "p3", "p4", "p5"]);
+    assertEquals(out.resourceVersion, String(fake.rv));
+    const lists = fake.requests.filter((r) => r.method === "GET");
+    assertEquals(lists.map((r) => r.status), [200, 410, 200, 200, 200]);
+    assert(lists.every((r) => r.query.includes("limit=2")), "no unpaged list");
+  } finally {
+    client.close();
+    await fake.close();
+  }
 });

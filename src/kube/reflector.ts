@@ -54,6 +54,8 @@ export interface ReflectorStatus {
   reconnects: number;
   /** Lists after the first (410, a kind that came back). */
   relists: number;
+  /** Lists and watches that failed (an error, not a clean end). */
+  errors: number;
   /** The last failure, when the last attempt failed; cleared by success. */
   lastError?: { message: string; at: number };
 }
@@ -158,6 +160,7 @@ export class Reflector<T = KubeObject> {
       resourceVersion: "",
       reconnects: 0,
       relists: 0,
+      errors: 0,
     };
   }
 
@@ -239,6 +242,7 @@ export class Reflector<T = KubeObject> {
         }
         this.#status.lastError = { message: describe(err), at: this.#clock.now() };
         this.#status.reconnects++;
+        this.#status.errors++;
         this.#unreachable = err instanceof KubeNetworkError;
         this.#onError(err, delay);
         const nap = new AbortController();

@@ -130,6 +130,8 @@ Deno.test("a reflector re-watches from the last bookmark after a clean end, not 
     assertEquals(watches(server)[1]!.query.get("resourceVersion"), "40");
     assertEquals(lists(server).length, 1);
     assertEquals(changes.length, 1, "a bookmark changes nothing");
+    // A clean end is a reconnect, not an error.
+    assertEquals([reflector.status().reconnects >= 1, reflector.status().errors], [true, 0]);
   });
 });
 
@@ -180,7 +182,7 @@ Deno.test("a 410 relists and reports only the difference against the cache", asy
       "deleted default/c@3",
     ]);
     const st = reflector.status();
-    assertEquals([st.relists, st.resourceVersion, st.objects], [1, "30", 3]);
+    assertEquals([st.relists, st.resourceVersion, st.objects, st.errors], [1, "30", 3, 1]);
     // The unchanged object is the very object handed out before.
     assert(changes[0]!.find((c) => c.key === "default/a")!.object === reflector.get("default/a"));
     await clock.tick(1_000);

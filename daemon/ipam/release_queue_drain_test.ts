@@ -1,0 +1,116 @@
+import { assertEquals } from "../../test/assert.ts";
+import type { Endpoint } from "../../src/api.ts";
+import { hostVethName } from "../../src/names.ts";
+import { readQueuedReleases, writeQueuedRelease } from "../../src/release_queue.ts";
+import { Ipam } from "./ipam.ts";
+import { drainReleaseQueue, planDrain } from "./release_queue_drain.ts";
+
+function ep(containerID: string, overrides: Partial<Endpoint> = {}): Endpoint {
+  return {
+    containerID,
+    ifname: "eth0",
+    network: "tern",
+    netns: `/var/run/netns/${containerID}`,
+    ip: "10.0.0.1",
+    podCIDR: "10.0.0.0/24",
+    hostVeth: "tern00000000001",
+    podMac: "0a:00:00:00:00:01",
+    state: "programmed",
+    createdAt: 100,
+    updatedAt: 100,
+    ...overrides,
+  };
+}
+
+const entry = (containerID: string, queuedAt = 200, network = "tern") => ({
+  path: `/q/${containerID}@eth0.json`,
+  record: { containerID, ifname: "eth0", network, queuedAt },
+});
+
+Deno.test("planDrain() releases a queued attachment only while its veth is absent", () => {
+  const decisions = planDrain([
+    { entry: entry("gone"), endpoint: ep("gone"), veth: false },
+    { entry: entry("back"), endpoint: ep("back"), veth: true },
+  ]);
+  assertEquals(decisions.map((d) => [d.entry.record?.containerID, d.action]), [
+    ["gone", "release"],
+    ["back", "drop"],
+  ]);
+});
+
+Deno.test("planDrain() leaves alone a later ADD of the same identity, another network and damage", () => {
+  const decisions = planDrain([
+    { entry: entry("readded", 50), endpoint: ep("readded"), veth: false },
+    { entry: entry("other", 200, "net2"), endpoint: ep("other"), veth: false },
+    { entry: entry("released"), endpoint: undefined, veth: false },
+    { entry: { path: "/q/bad.json", record: undefined }, endpoint: undefined, veth: false },
+  ]);
+  assertEquals(decisions.map((d) => d.action === "drop" ? d.why : d.action), [
+    "the attachment was added again after the DEL",
+    "the attachment is on network tern",
+    "already released",
+    "not a queued release",
+  ]);
+});
+
+Deno.test("drainReleaseQueue() removes the host side, then frees the address, and empties the queue", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(":memory:");
+  try {
+    let now = 1_000;
+    const ipam = await Ipam.open(kv, { podCIDRs: ["10.0.0.0/24"], now: () => now });
+    const base = { ifname: "eth0", network: "tern" };
+    const gone = await ipam.allocate({ ...base, containerID: "gone", netns: "/ns/gone" });
+    const back = await ipam.allocate({ ...base, containerID: "back", netns: "/ns/back" });
+    now = 2_000;
+    await writeQueuedRelease(dir, { containerID: "gone", ...base, queuedAt: now });
+    await writeQueuedRelease(dir, { containerID: "back", ...base, queuedAt: now });
+    await writeQueuedRelease(dir, { containerID: "never", ...base, queuedAt: now });
+    const backVeth = await hostVethName("back", "eth0");
+    const events: string[] = [];
+    const dataplane = {
+      hostVeths: () => Promise.resolve(new Set([backVeth])),
+      removeEndpoint: (e: Endpoint) => {
+        // The address must still be held when its host side goes.
+        events.push(`remove ${e.containerID}, held ${ipam.usedCount}`);
+        return Promise.resolve();
+      },
+    };
+    const result = await drainReleaseQueue(dir, { ipam, dataplane });
+    assertEquals(result.released.map((e) => e.ip), [gone.endpoint.ip]);
+    assertEquals([result.dropped, result.failed], [2, 0]);
+    assertEquals(events, ["remove gone, held 2"]);
+    assertEquals(await ipam.get({ containerID: "gone", ifname: "eth0" }), undefined);
+    assertEquals((await ipam.get({ containerID: "back", ifname: "eth0" }))?.ip, back.endpoint.ip);
+    assertEquals(await readQueuedReleases(dir), []);
+  } finally {
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("drainReleaseQueue() keeps the file of a release that failed, for the next sweep", async () => {
+  const dir = await Deno.makeTempDir();
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const ipam = await Ipam.open(kv, { podCIDRs: ["10.0.0.0/24"], now: () => 1 });
+    await ipam.allocate({ containerID: "a", ifname: "eth0", network: "tern", netns: "/ns/a" });
+    await writeQueuedRelease(dir, {
+      containerID: "a",
+      ifname: "eth0",
+      network: "tern",
+      queuedAt: 5,
+    });
+    const dataplane = {
+      hostVeths: () => Promise.resolve(new Set<string>()),
+      removeEndpoint: () => Promise.reject(new Error("RTNETLINK answers: Operation not permitted")),
+    };
+    const result = await drainReleaseQueue(dir, { ipam, dataplane });
+    assertEquals([result.released.length, result.failed], [0, 1]);
+    assertEquals((await readQueuedReleases(dir)).length, 1);
+    assertEquals(ipam.usedCount, 1);
+  } finally {
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,64 @@
+/**
+ * `deno task chaos`: issue 13's chaos battery, in network-namespace sandboxes (root needed).
+ * Each scenario builds its own sandbox, does its damage, lets tern recover, audits the node and
+ * prints its counts; the run exits 1 when any scenario failed.
+ *
+ *     deno task chaos                       # every scenario at full size, seed 1
+ *     deno task chaos --only concurrent --seed 7
+ *     deno task chaos --fast                # the suite's sizes, seconds each
+ *     deno task chaos --list
+ *     deno task soak --minutes 5            # = chaos --only soak
+ *
+ * Run it alone on a quiet machine: it starts hundreds of plugin processes at once.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { SCENARIOS } from "../test/chaos/catalogue.ts";
+import { runChaos } from "../test/chaos/run_chaos.ts";
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      only: { type: "string", multiple: true },
+      seed: { type: "string", default: "1" },
+      minutes: { type: "string" },
+      fast: { type: "boolean", default: false },
+      list: { type: "boolean", default: false },
+    },
+  });
+  if (values.list) {
+    for (const s of SCENARIOS) {
+      console.log(`${s.name.padEnd(14)} ${s.fast ? "fast" : "    "} ${s.summary}`);
+    }
+    Deno.exit(0);
+  }
+  const seed = Number(values.seed);
+  if (!Number.isInteger(seed)) {
+    console.error(`Bad --seed: an integer is needed: got ${values.seed}`);
+    Deno.exit(2);
+  }
+  const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
+  if (minutes !== undefined && !(minutes > 0)) {
+    console.error(`Bad --minutes: a positive number is needed: got ${values.minutes}`);
+    Deno.exit(2);
+  }
+  const only = (values.only ?? []).flatMap((o) => o.split(",")).filter(Boolean);
+  const entries = await runChaos(SCENARIOS, {
+    seed,
+    size: values.fast ? "fast" : "full",
+    only,
+    ...(minutes !== undefined ? { minutes } : {}),
+    log: (line) => console.log(line),
+  }).catch((err) => {
+    console.error(err instanceof Error ? err.message : String(err));
+    Deno.exit(2);
+  });
+  const failed = entries.filter((e) => !e.passed).map((e) => e.name);
+  console.log(
+    failed.length === 0
+      ? `chaos: ${entries.length} scenario(s) passed, seed ${seed}`
+      : `chaos: ${failed.length} of ${entries.length} failed (${failed.join(", ")}), seed ${seed}`,
+  );
+  Deno.exit(failed.length === 0 ? 0 : 1);
+}

@@ -1,0 +1,178 @@
+/**
+ * Where the `kubernetes` source's initial sync spends its time and memory, in one process: the
+ * fake API server runs as its own process (on loopback, TLS and a token, as in the kube-scale
+ * bench, so its CPU is not counted here) serving a generated cluster; this process then runs
+ * `KubernetesSource.list()` and `ClusterState.reset()` and reports each step's time (wall, and
+ * this process's CPU), the RSS and V8's committed heap after each, and the live heap after a
+ * forced GC (run with `--v8-flags=--expose-gc`; add ternd's flags to see theirs). Then it
+ * lists the pods once more with the bare client to split the list into its parts: the pages
+ * (request, body, JSON), the trim and the validation.
+ *
+ * `deno run -A --v8-flags=--expose-gc scripts/profile_kube_sync.ts [--nodes 5000] [--pods 150000]
+ * [--policies 10000] [--page-size 500] [--list-only]`. Loopback only; needs no root.
+ * @module
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { KubeClient } from "../src/kube/client.ts";
+import { resolveConnection } from "../src/kube/kubeconfig.ts";
+import { KUBERNETES_KINDS, KubernetesSource, POD_TYPE } from "../src/cluster/kubernetes_source.ts";
+import { parseManifestObject } from "../src/cluster/manifest.ts";
+import { ClusterState } from "../src/cluster/state.ts";
+import { validPod } from "../src/cluster/valid_pod.ts";
+import type { KubeObject } from "../src/kube/watch_stream.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/**
+ * The RSS and V8's committed heap as they are, then the live heap after a forced GC (when
+ * exposed), in MiB.
+ */
+function memory(): { rssMiB: number; heapTotalMiB: number; liveMiB: number } {
+  const mib = (n: number) => Math.round(n / 2 ** 20);
+  const before = Deno.memoryUsage();
+  (globalThis as { gc?: () => void }).gc?.();
+  return {
+    rssMiB: mib(before.rss),
+    heapTotalMiB: mib(before.heapTotal),
+    liveMiB: mib(Deno.memoryUsage().heapUsed),
+  };
+}
+
+/** This process's CPU time (user + system) in seconds. */
+function cpu(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** Runs `fn`, returning its result, wall seconds and this process's CPU seconds. */
+async function timed<T>(fn: () => T | Promise<T>): Promise<[T, string]> {
+  const t = performance.now();
+  const c = cpu();
+  const out = await fn();
+  const wall = (performance.now() - t) / 1000;
+  return [out, `${wall.toFixed(2)} s (CPU ${(cpu() - c).toFixed(2)} s)`];
+}
+
+async function startFake(
+  dir: string,
+  shape: { nodes: number; pods: number; policies: number },
+): Promise<{ child: Deno.ChildProcess; kubeconfig: string; loadS: number }> {
+  const kubeconfig = `${dir}/kubeconfig`;
+  const t0 = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-all",
+      "--no-lock",
+      "--v8-flags=--max-old-space-size=8192",
+      `${ROOT}test/fake_apiserver/main.ts`,
+      "--hostname",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--tls-generate",
+      "--kubeconfig-out",
+      kubeconfig,
+      "--token",
+      "profile",
+      "--crd",
+      "securitygroups.tern.dev",
+      "--crd",
+      "securitygrouppolicies.vpcresources.k8s.aws",
+      "--generate",
+      `nodes=${shape.nodes},pods=${shape.pods},networkPolicies=${shape.policies}`,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("https://")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("The fake API server ended before it served");
+    text += value;
+  }
+  // Read on: a full pipe would block the fake at its next line.
+  void (async () => {
+    while (!(await reader.read().catch(() => ({ done: true }))).done) { /* dropped */ }
+  })();
+  return { child, kubeconfig, loadS: (performance.now() - t0) / 1000 };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      nodes: { type: "string", default: "5000" },
+      pods: { type: "string", default: "150000" },
+      policies: { type: "string", default: "10000" },
+      "page-size": { type: "string", default: "500" },
+      "list-only": { type: "boolean", default: false },
+    },
+  });
+  const shape = {
+    nodes: Number(values.nodes),
+    pods: Number(values.pods),
+    policies: Number(values.policies),
+  };
+  const pageSize = Number(values["page-size"]);
+  const dir = await Deno.makeTempDir({ prefix: "tern-profile-" });
+  const fake = await startFake(dir, shape);
+  const say = (text: string) => console.log(text);
+  try {
+    say(`fake: ${JSON.stringify(shape)} generated in ${fake.loadS.toFixed(1)} s`);
+    say(`load average ${(await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3)}`);
+    const connection = await resolveConnection({ kubeconfig: fake.kubeconfig });
+    say(`before: ${JSON.stringify(memory())}`);
+
+    const source = new KubernetesSource(new KubeClient(connection), {
+      reflector: { pageSize },
+    });
+    const [snapshot, listTime] = await timed(() => source.list());
+    say(
+      `KubernetesSource.list(): ${listTime} (${snapshot.pods.length} pods, ${snapshot.nodes.length} nodes, ${snapshot.others.length} others, ${snapshot.errors.length} errors); ${
+        JSON.stringify(memory())
+      }`,
+    );
+    const state = new ClusterState();
+    const [, resetTime] = await timed(() => state.reset(snapshot));
+    say(
+      `ClusterState.reset(): ${resetTime}; ${JSON.stringify(memory())}`,
+    );
+    await source.close();
+
+    if (values["list-only"]) return;
+    // The parts of the pods' list, with the bare client.
+    const client = new KubeClient(connection);
+    try {
+      const [raw, pages] = await timed(() => client.listAll<KubeObject>(POD_TYPE, { pageSize }));
+      const trim = KUBERNETES_KINDS.find((k) => k.type === POD_TYPE)!.trim;
+      const [trimmed, trimTime] = await timed(() =>
+        raw.items.map((o) => ({ ...trim(o), apiVersion: "v1", kind: "Pod" }))
+      );
+      const [fast, fastTime] = await timed(() =>
+        trimmed.filter((o) => validPod(o) !== undefined).length
+      );
+      const [bad, schemaTime] = await timed(() =>
+        trimmed.filter((o) => parseManifestObject(o, { file: "profile" }).errors.length > 0)
+          .length
+      );
+      say(
+        `pods alone: ${raw.items.length} in ${raw.pages} pages: pages (request, body, JSON) ${pages}, trim ${trimTime}, validate: fast path ${fastTime} (${fast} taken), schema ${schemaTime} (${bad} invalid)`,
+      );
+    } finally {
+      client.close();
+    }
+  } finally {
+    try {
+      fake.child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await fake.child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) await main();

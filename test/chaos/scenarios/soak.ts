@@ -1,0 +1,104 @@
+/**
+ * Scenario 10, the soak: pods churn at a modest rate (a few ADDs and DELs a second, through
+ * libcni) for `--minutes` (default 60; the `fast` size runs 20 s), while the daemon's resident
+ * memory and open file descriptors are sampled every few seconds. Reported: first and last
+ * samples and the least-squares slope of each per hour, after a warm-up. Not in the suite.
+ * The audit at the end must be clean.
+ * @module
+ */
+import { auditNode } from "../audit.ts";
+import { makePods, outcomeWithAudit, withChaosNode } from "../chaos_node.ts";
+import { Churn } from "../churn.ts";
+import type { ChaosScenario } from "../scenario.ts";
+
+/** One sample of the daemon. */
+interface Sample {
+  /** Seconds since the churn started. */
+  t: number;
+  rssKiB: number;
+  fds: number;
+}
+
+/** Least-squares slope of `y` over `x`. Pure. */
+export function slope(points: readonly { x: number; y: number }[]): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mx = points.reduce((s, p) => s + p.x, 0) / n;
+  const my = points.reduce((s, p) => s + p.y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.x - mx) * (p.y - my);
+    den += (p.x - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+async function sampleDaemon(pid: number): Promise<{ rssKiB: number; fds: number }> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  let fds = 0;
+  for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) fds++;
+  return { rssKiB: rss, fds };
+}
+
+/** Scenario 10 of issue 13. */
+export const soakScenario: ChaosScenario = {
+  name: "soak",
+  summary: "10. an hour of modest churn: the daemon's RSS and fds stay flat (slope reported)",
+  fast: false,
+  onlyWhenNamed: true,
+  run: (ctx) => {
+    const minutes = ctx.minutes ?? (ctx.size === "fast" ? 1 / 3 : 60);
+    const sampleEveryS = minutes <= 1 ? 2 : 10;
+    return withChaosNode({}, async (sb, node) => {
+      const pods = await makePods(sb, node, 20);
+      const churn = new Churn(sb, node, pods, ctx.random.fork(), { workers: 2, pauseMs: 400 });
+      const pid = node.daemon!.pid;
+      const samples: Sample[] = [];
+      const start = Date.now();
+      churn.start();
+      try {
+        while (Date.now() - start < minutes * 60_000) {
+          const s = await sampleDaemon(pid);
+          samples.push({ t: (Date.now() - start) / 1000, ...s });
+          if (samples.length % 30 === 0) {
+            ctx.log(
+              `soak: ${
+                Math.round(samples.at(-1)!.t)
+              } s, RSS ${s.rssKiB} KiB, ${s.fds} fds, ${churn.counts.adds} ADDs`,
+            );
+          }
+          await new Promise((r) => setTimeout(r, sampleEveryS * 1000));
+        }
+      } finally {
+        await churn.stop();
+      }
+      const live = [...churn.live];
+      const audit = await auditNode(node, { live, readyMarks: true, timeoutMs: 10_000 });
+      await churn.drain();
+      // The first fifth is warm-up (JIT, caches, the KV file growing to its working size).
+      const steady = samples.filter((s) => s.t >= samples.at(-1)!.t / 5);
+      const perHour = (key: "rssKiB" | "fds") =>
+        slope(steady.map((s) => ({ x: s.t / 3600, y: s[key] })));
+      const first = samples[0]!;
+      const last = samples.at(-1)!;
+      return outcomeWithAudit(
+        {
+          minutes,
+          ...churn.counts,
+          errors: churn.errors.length,
+          samples: samples.length,
+          rssFirstKiB: first.rssKiB,
+          rssLastKiB: last.rssKiB,
+          rssSlopeKiBPerHour: Math.round(perHour("rssKiB")),
+          fdsFirst: first.fds,
+          fdsLast: last.fds,
+          fdsSlopePerHour: Math.round(perHour("fds") * 10) / 10,
+        },
+        audit,
+        { alsoZero: ["errors"], problems: churn.errors },
+      );
+    });
+  },
+};
