@@ -125,6 +125,8 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         options,
         log,
         onPass: (pass) => metrics.reconcile.observe(pass),
+        podNamespaces: netlink,
+        onPodSideRepair: (object) => metrics.reconcile.repairs.inc({ object }),
       }),
     );
     const policy = stack.push(

@@ -11,7 +11,8 @@
  * `--expose-gc`) the heap the compiler keeps.
  *
  * `deno run -A --v8-flags=--expose-gc scripts/policy_event_bench.ts [--root DIR] [--pods 150000] [--nodes 5000]
- * [--policies 10000] [--events 2000] [--json]`; `--root` is a tern checkout whose `src/` is
+ * [--policies 10000] [--events 2000] [--status] [--json]`; `--status` also times what
+ * `GET /v1/policy/status` computes (`policyStatus`) after the churn; `--root` is a tern checkout whose `src/` is
  * measured (default this one), so that two trees compare with the same script.
  * @module
  */
@@ -26,6 +27,7 @@ const args = parseArgs({
     policies: { type: "string", default: "10000" },
     events: { type: "string", default: "2000" },
     json: { type: "boolean", default: false },
+    status: { type: "boolean", default: false },
   },
 });
 const root = pathToFileURL(
@@ -197,6 +199,15 @@ for (let i = 0; i < Number(args.values.events); i++) {
   recomputed[kind]! += compiler.stats.computed;
 }
 
+// What `GET /v1/policy/status` computes, on the daemon's event loop.
+let statusMs: number | undefined;
+if (args.values.status) {
+  const { policyStatus } = await load("src/policy/status.ts");
+  const t = performance.now();
+  policyStatus(state, { endpoints });
+  statusMs = Math.round(performance.now() - t);
+}
+
 const quantile = (values: number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
@@ -210,6 +221,7 @@ const result = {
   firstCompileMs: Math.round(first),
   secondCompileMs: round(second),
   compilerHeapMiB,
+  statusMs,
   updates,
   perEvent: Object.fromEntries(
     Object.entries(samples).map(([kind, values]) => [kind, {

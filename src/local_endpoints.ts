@@ -15,6 +15,8 @@ export interface LocalEndpoint {
   ifname: string;
   ip: string;
   hostVeth: string;
+  /** Path of the pod's network namespace (the daemon checks the pod side there). */
+  netns?: string;
   podNamespace?: string;
   podName?: string;
 }
@@ -31,13 +33,15 @@ export function toLocalEndpoint(ep: Endpoint): LocalEndpoint {
     ip: ep.ip,
     hostVeth: ep.hostVeth,
   };
+  if (ep.netns !== "") local.netns = ep.netns;
   if (ep.podNamespace !== undefined) local.podNamespace = ep.podNamespace;
   if (ep.podName !== undefined) local.podName = ep.podName;
   return local;
 }
 
 function same(a: LocalEndpoint, b: LocalEndpoint): boolean {
-  return a.ip === b.ip && a.hostVeth === b.hostVeth && a.podNamespace === b.podNamespace &&
+  return a.ip === b.ip && a.hostVeth === b.hostVeth && a.netns === b.netns &&
+    a.podNamespace === b.podNamespace &&
     a.podName === b.podName;
 }
 

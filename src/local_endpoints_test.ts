@@ -32,6 +32,7 @@ Deno.test("LocalEndpoints.load() keeps programmed endpoints only and tells liste
     ifname: "eth0",
     ip: "10.0.0.2",
     hostVeth: "terna",
+    netns: "/ns",
     podNamespace: "ns",
     podName: "web",
   }]);

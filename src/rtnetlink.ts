@@ -109,6 +109,11 @@ export interface RouteSocket {
   requestAsync(what: string, request: Uint8Array): Promise<void>;
   /** The index of link `name` in the socket's namespace, or undefined when there is none. */
   linkIndex(name: string): number | undefined;
+  /**
+   * Sends the dump `request` (a `…DumpRequest` of `src/rtnetlink_message.ts`) and returns
+   * what it listed; throws {@linkcode NetlinkError}. Synchronous, like `request`.
+   */
+  dump(what: string, request: Uint8Array): Answer[];
 }
 
 /**
@@ -132,6 +137,22 @@ export class Rtnetlink {
       : inNetns(c, options.netns, () => openSocket(c));
     this.#fds.push(fd);
     return new Socket(c, fd);
+  }
+
+  /**
+   * Makes a socket in the namespace at `netns`, runs `fn` with it and closes it, whatever `fn`
+   * did: for a short check of a namespace the caller does not keep a socket in. Throws
+   * {@linkcode NetlinkError} when the namespace cannot be opened (ENOENT: it is gone) or entered,
+   * and {@linkcode NetnsStrandedError} when the thread could not come back.
+   */
+  withSocket<T>(netns: string, fn: (socket: RouteSocket) => T): T {
+    const c = this.#lib.symbols;
+    const fd = inNetns(c, netns, () => openSocket(c));
+    try {
+      return fn(new Socket(c, fd));
+    } finally {
+      c.close(fd);
+    }
   }
 
   /**
@@ -194,6 +215,12 @@ class Socket implements RouteSocket {
     const ack = answers.find((a) => a.kind === "ack");
     if (ack?.errno === 19) return undefined; // ENODEV
     throw new NetlinkError(what, ack?.errno ?? 0, ack?.message ?? "no answer");
+  }
+
+  dump(what: string, request: Uint8Array): Answer[] {
+    const answers = this.#receive(what, this.#send(what, request));
+    acknowledged(what, answers);
+    return answers.filter((a) => a.kind !== "ack");
   }
 
   /** Gives `request` the next sequence number, and returns it. */

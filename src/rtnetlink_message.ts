@@ -1,8 +1,8 @@
 /**
  * rtnetlink requests and answers as bytes, pure: the few messages a pod's attachment needs
  * (create a veth pair with its peer in another namespace, look a link up by name, bring it up,
- * delete it, add an address, a route and a neighbour entry) and the parser of the kernel's
- * acknowledgement. The socket that carries them is `src/rtnetlink.ts`; keeping the bytes here
+ * delete it, add an address, a route and a neighbour entry), the dumps of IPv4 routes and
+ * neighbour entries the daemon checks a pod's side with, and the parser of the kernel's answers. The socket that carries them is `src/rtnetlink.ts`; keeping the bytes here
  * lets them be tested without root. Layouts are those of `linux/rtnetlink.h`, in host byte order
  * (netlink's), addresses in network order.
  * @module
@@ -14,12 +14,17 @@ export const RTM_DELLINK = 17;
 export const RTM_GETLINK = 18;
 export const RTM_NEWADDR = 20;
 export const RTM_NEWROUTE = 24;
+export const RTM_GETROUTE = 26;
 export const RTM_NEWNEIGH = 28;
+export const RTM_GETNEIGH = 30;
 const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
 
 /** Header flags. */
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
+/** `NLM_F_ROOT | NLM_F_MATCH`: every object of the kind, in as many messages as it takes. */
+const NLM_F_DUMP = 0x300;
 const NLM_F_REPLACE = 0x100;
 const NLM_F_EXCL = 0x200;
 const NLM_F_CREATE = 0x400;
@@ -52,6 +57,7 @@ const IFA_LOCAL = 2;
 const RTA_DST = 1;
 const RTA_OIF = 4;
 const RTA_GATEWAY = 5;
+const RTA_TABLE = 15;
 const NDA_DST = 1;
 const NDA_LLADDR = 2;
 
@@ -265,6 +271,20 @@ export function neighbourReplaceRequest(index: number, ip: string, mac: string):
   ]);
 }
 
+/** `ip -4 route show table all`: every IPv4 route, as `route` answers, then the end of the dump. */
+export function routeDumpRequest(): Uint8Array {
+  const head = new Uint8Array(RTMSG_LEN);
+  head[0] = AF_INET;
+  return message(RTM_GETROUTE, NLM_F_DUMP, head, []);
+}
+
+/** `ip -4 neigh show`: every IPv4 neighbour entry, as `neighbour` answers, then the end. */
+export function neighbourDumpRequest(): Uint8Array {
+  const head = new Uint8Array(NDMSG_LEN);
+  head[0] = AF_INET;
+  return message(RTM_GETNEIGH, NLM_F_DUMP, head, []);
+}
+
 /** Sets the sequence number of a request built above (the socket numbers its requests). */
 export function setSequence(request: Uint8Array, seq: number): void {
   new DataView(request.buffer, request.byteOffset, request.byteLength).setUint32(
@@ -279,7 +299,48 @@ export type Answer =
   /** The acknowledgement: `errno` 0 is success; `message` is the kernel's extended ack text. */
   | { kind: "ack"; errno: number; message?: string }
   /** A reply carrying data (RTM_NEWLINK to a get): the link's index. */
-  | { kind: "link"; index: number };
+  | { kind: "link"; index: number }
+  /** An IPv4 route of a dump. */
+  | RouteAnswer
+  /** An IPv4 neighbour entry of a dump. */
+  | NeighbourAnswer;
+
+/** An IPv4 route as a dump reports it. */
+export interface RouteAnswer {
+  kind: "route";
+  /** Routing table (`RTA_TABLE` when present, else the header's). */
+  table: number;
+  /** Destination address, `0.0.0.0` for a default route. */
+  dst: string;
+  prefix: number;
+  /** `rtm_scope`: 253 link, 0 universe. */
+  scope: number;
+  /** `rtm_type`: 1 unicast. */
+  type: number;
+  /** Output interface index, when the route has one. */
+  oif?: number;
+  /** Next hop, when the route has one. */
+  gateway?: string;
+}
+
+/** An IPv4 neighbour entry as a dump reports it. */
+export interface NeighbourAnswer {
+  kind: "neighbour";
+  /** Interface index. */
+  index: number;
+  /** `ndm_state` bits (0x80 permanent). */
+  state: number;
+  dst: string;
+  /** Link-layer address, lower-case `aa:bb:…`, when the entry has one. */
+  mac?: string;
+}
+
+/** The `NUD_PERMANENT` state bit of a neighbour entry. */
+export const NEIGHBOUR_PERMANENT = NUD_PERMANENT;
+/** `RT_SCOPE_LINK`. */
+export const SCOPE_LINK = RT_SCOPE_LINK;
+/** The main routing table. */
+export const MAIN_TABLE = RT_TABLE_MAIN;
 
 /**
  * The answers to request `seq` among the messages one `recv` returned, in order. Messages of
@@ -298,7 +359,13 @@ export function parseAnswers(bytes: Uint8Array, seq: number): Answer[] {
     const type = view.getUint16(at + 4, LITTLE);
     const flags = view.getUint16(at + 6, LITTLE);
     if (view.getUint32(at + 8, LITTLE) === seq >>> 0) {
-      if (type === NLMSG_ERROR) {
+      if (type === NLMSG_DONE) {
+        // The end of a dump; its payload, when there is one, is the dump's error.
+        const errno = len >= NLMSG_HDRLEN + 4
+          ? Math.abs(view.getInt32(at + NLMSG_HDRLEN, LITTLE))
+          : 0;
+        out.push({ kind: "ack", errno });
+      } else if (type === NLMSG_ERROR) {
         const errno = Math.abs(view.getInt32(at + NLMSG_HDRLEN, LITTLE));
         const answer: Answer = { kind: "ack", errno };
         if (flags & NLM_F_ACK_TLVS) {
@@ -309,11 +376,88 @@ export function parseAnswers(bytes: Uint8Array, seq: number): Answer[] {
         out.push(answer);
       } else if (type === RTM_NEWLINK && len >= NLMSG_HDRLEN + IFINFOMSG_LEN) {
         out.push({ kind: "link", index: view.getInt32(at + NLMSG_HDRLEN + 4, LITTLE) });
+      } else if (type === RTM_NEWROUTE && len >= NLMSG_HDRLEN + RTMSG_LEN) {
+        const route = parseRoute(bytes, view, at + NLMSG_HDRLEN, at + len);
+        if (route !== undefined) out.push(route);
+      } else if (type === RTM_NEWNEIGH && len >= NLMSG_HDRLEN + NDMSG_LEN) {
+        const neighbour = parseNeighbour(bytes, view, at + NLMSG_HDRLEN, at + len);
+        if (neighbour !== undefined) out.push(neighbour);
       }
     }
     at += align(len);
   }
   return out;
+}
+
+/** The attributes in `[from, to)`, by type (the first of each). */
+function attributes(view: DataView, from: number, to: number): Map<number, [number, number]> {
+  const out = new Map<number, [number, number]>();
+  let at = from;
+  while (at + 4 <= to) {
+    const len = view.getUint16(at, LITTLE);
+    if (len < 4 || at + len > to) break;
+    const type = view.getUint16(at + 2, LITTLE) & 0x3fff;
+    if (!out.has(type)) out.set(type, [at + 4, at + len]);
+    at += align(len);
+  }
+  return out;
+}
+
+function ipv4At(bytes: Uint8Array, span: [number, number] | undefined): string | undefined {
+  if (span === undefined || span[1] - span[0] !== 4) return undefined;
+  return Array.from(bytes.subarray(span[0], span[1])).join(".");
+}
+
+/** An IPv4 route (`rtmsg` at `at`), or undefined for another family. */
+function parseRoute(
+  bytes: Uint8Array,
+  view: DataView,
+  at: number,
+  end: number,
+): RouteAnswer | undefined {
+  if (view.getUint8(at) !== AF_INET) return undefined;
+  const attrs = attributes(view, at + RTMSG_LEN, end);
+  const table = attrs.get(RTA_TABLE);
+  const oif = attrs.get(RTA_OIF);
+  const gateway = ipv4At(bytes, attrs.get(RTA_GATEWAY));
+  const route: RouteAnswer = {
+    kind: "route",
+    table: table !== undefined && table[1] - table[0] === 4
+      ? view.getUint32(table[0], LITTLE)
+      : view.getUint8(at + 4),
+    dst: ipv4At(bytes, attrs.get(RTA_DST)) ?? "0.0.0.0",
+    prefix: view.getUint8(at + 1),
+    scope: view.getUint8(at + 6),
+    type: view.getUint8(at + 7),
+  };
+  if (oif !== undefined && oif[1] - oif[0] === 4) route.oif = view.getInt32(oif[0], LITTLE);
+  if (gateway !== undefined) route.gateway = gateway;
+  return route;
+}
+
+/** An IPv4 neighbour entry (`ndmsg` at `at`), or undefined for another family. */
+function parseNeighbour(
+  bytes: Uint8Array,
+  view: DataView,
+  at: number,
+  end: number,
+): NeighbourAnswer | undefined {
+  if (view.getUint8(at) !== AF_INET) return undefined;
+  const attrs = attributes(view, at + NDMSG_LEN, end);
+  const dst = ipv4At(bytes, attrs.get(NDA_DST));
+  if (dst === undefined) return undefined;
+  const neighbour: NeighbourAnswer = {
+    kind: "neighbour",
+    index: view.getInt32(at + 4, LITTLE),
+    state: view.getUint16(at + 8, LITTLE),
+    dst,
+  };
+  const mac = attrs.get(NDA_LLADDR);
+  if (mac !== undefined && mac[1] - mac[0] === 6) {
+    neighbour.mac = Array.from(bytes.subarray(mac[0], mac[1]))
+      .map((b) => b.toString(16).padStart(2, "0")).join(":");
+  }
+  return neighbour;
 }
 
 function extendedAckText(

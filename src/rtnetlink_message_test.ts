@@ -5,10 +5,14 @@ import {
   linkDelRequest,
   linkGroupRequest,
   macBytes,
+  neighbourDumpRequest,
   neighbourReplaceRequest,
   parseAnswers,
   routeAddRequest,
+  routeDumpRequest,
   RTM_DELLINK,
+  RTM_GETNEIGH,
+  RTM_GETROUTE,
   RTM_NEWADDR,
   RTM_NEWLINK,
   RTM_NEWNEIGH,
@@ -174,6 +178,53 @@ Deno.test("parseAnswers() reads acks, errors with the kernel's text, and a link'
     Error,
     "a message of 36 bytes",
   );
+});
+
+Deno.test("parseAnswers() reads routes and neighbour entries as a dump lists them, and its end", () => {
+  // A dump lists routes and entries in the messages that add them: read the requests back.
+  const numbered = (msg: Uint8Array) => (setSequence(msg, 5), msg);
+  const done = new Uint8Array(20);
+  const view = new DataView(done.buffer);
+  view.setUint32(0, 20, LE);
+  view.setUint16(4, 3, LE); // NLMSG_DONE
+  view.setUint32(8, 5, LE);
+  const answers = parseAnswers(
+    concat(
+      numbered(routeAddRequest(7, { dst: "169.254.1.1", prefix: 32 })),
+      numbered(routeAddRequest(7, { dst: "0.0.0.0", prefix: 0, via: "169.254.1.1" })),
+      numbered(neighbourReplaceRequest(7, "169.254.1.1", "0E:01:02:03:04:05")),
+      done,
+    ),
+    5,
+  );
+  assertEquals(answers, [
+    { kind: "route", table: 254, dst: "169.254.1.1", prefix: 32, scope: 253, type: 1, oif: 7 },
+    {
+      kind: "route",
+      table: 254,
+      dst: "0.0.0.0",
+      prefix: 0,
+      scope: 0,
+      type: 1,
+      oif: 7,
+      gateway: "169.254.1.1",
+    },
+    { kind: "neighbour", index: 7, state: 0x80, dst: "169.254.1.1", mac: "0e:01:02:03:04:05" },
+    { kind: "ack", errno: 0 },
+  ]);
+});
+
+Deno.test("the dump requests ask for every IPv4 route and neighbour entry", () => {
+  const cases: [Uint8Array, number][] = [
+    [routeDumpRequest(), RTM_GETROUTE],
+    [neighbourDumpRequest(), RTM_GETNEIGH],
+  ];
+  for (const [msg, type] of cases) {
+    const view = new DataView(msg.buffer);
+    assertEquals(view.getUint16(4, LE), type);
+    assertEquals(view.getUint16(6, LE) & 0x300, 0x300); // NLM_F_DUMP
+    assertEquals(msg[16], 2); // AF_INET
+  }
 });
 
 Deno.test("setSequence() numbers a request", () => {

@@ -2,7 +2,8 @@
  * The routing reconciler's metrics: passes and their durations, the changes they made by kind of
  * object, and repairs — changes made by a pass that only the periodic check or a netlink event
  * asked for, i.e. drift that nobody inside tern announced (a route deleted by hand, a rule lost).
- * The policy table's restores are repairs too (`object="policy_table"`, from the policy metrics).
+ * The policy table's restores are repairs too (`object="policy_table"`, from the policy metrics),
+ * and so are the pod-side guard's (`pod_neighbour`, `pod_route`, from `start_routing.ts`).
  * What tern owns now, what keeps failing and the problems are read from status at each scrape.
  * @module
  */
@@ -71,7 +72,7 @@ export function reconcileMetrics(registry: Registry): ReconcileMetrics {
   const repairs = registry.counter({
     name: "tern_reconcile_repairs_total",
     help:
-      "Drift repaired: changes made by passes only the periodic check or a netlink event asked for (route, rule), and restores of the policy table (policy_table).",
+      "Drift repaired: changes made by passes only the periodic check or a netlink event asked for (route, rule), pod-side objects the periodic check put back in a pod's namespace (pod_neighbour, pod_route), and restores of the policy table (policy_table).",
     labels: ["object"],
   });
   const owned = registry.gauge({
@@ -95,6 +96,7 @@ export function reconcileMetrics(registry: Registry): ReconcileMetrics {
     repairs.inc({ object }, 0);
     failures.inc({ object }, 0);
   }
+  for (const object of ["pod_neighbour", "pod_route"]) repairs.inc({ object }, 0);
   let status: (() => RoutingStatus) | undefined;
   registry.onCollect(() => {
     if (status === undefined) return;

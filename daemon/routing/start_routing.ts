@@ -5,7 +5,9 @@
  * kernel's routes and rules equal to the desired state. A pass is requested by every endpoint
  * change, every cluster change that affects routing, every netlink event that is not the echo of
  * tern's own change (`ip monitor`, when `reconcile.monitor`), and periodically. Start-up waits
- * for the monitor to be subscribed, then runs the first pass.
+ * for the monitor to be subscribed, then runs the first pass. The pod side of each endpoint
+ * (gateway neighbour entry and routes in the pod's namespace) is checked on the same interval by
+ * the pod-side guard.
  * @module
  */
 import type { BlockView } from "../../src/ipam/block_view.ts";
@@ -27,6 +29,8 @@ import type { LocalEndpoints } from "../../src/local_endpoints.ts";
 import { EchoFilter } from "./monitor_echo.ts";
 import type { PodCIDRs } from "../ipam/pod_cidrs.ts";
 import { startSysctlGuard } from "./sysctl_guard.ts";
+import type { PodNamespaces, PodSideObject } from "./pod_side.ts";
+import { startPodSideGuard } from "./pod_side_guard.ts";
 import { type PassResult, Reconciler } from "./reconciler.ts";
 
 /** Netlink events are coalesced for this long before they trigger a pass. */
@@ -104,6 +108,13 @@ export async function startRouting(
     log: Logger;
     /** Told of every reconcile pass (the metrics). Default: nobody. */
     onPass?: (pass: PassResult) => void;
+    /**
+     * Where the pod side of each endpoint is checked and repaired (the daemon's `Rtnetlink`);
+     * default: not checked (a test that fakes `ip` has no real pods).
+     */
+    podNamespaces?: PodNamespaces | undefined;
+    /** Told of each pod-side repair (the metrics). Default: nobody. */
+    onPodSideRepair?: (object: PodSideObject) => void;
   },
 ): Promise<RoutingPart> {
   const { ip, host, endpoints, state, pools, blocks, log } = context;
@@ -155,7 +166,9 @@ export async function startRouting(
     await monitorReady(monitor, "ip monitor", log);
   }
   let guard: { stop(): Promise<void> } | undefined;
+  let podSide: { stop(): Promise<void> } | undefined;
   const stop = async () => {
+    await podSide?.stop();
     await guard?.stop();
     await monitor?.stop();
     await reconciler.stop();
@@ -164,6 +177,13 @@ export async function startRouting(
     const first = await reconciler.pass("start");
     reconciler.start();
     guard = startSysctlGuard(host.dataplane, { intervalMs: config.reconcile.intervalMs, log });
+    if (context.podNamespaces !== undefined) {
+      podSide = startPodSideGuard(context.podNamespaces, () => endpoints.list(), {
+        intervalMs: config.reconcile.intervalMs,
+        log,
+        ...(context.onPodSideRepair !== undefined ? { onRepair: context.onPodSideRepair } : {}),
+      });
+    }
     return {
       first,
       stop,

@@ -5,7 +5,8 @@
  * so the named ports of every selected pod are resolved as the pod's own node will. Pure.
  * @module
  */
-import { compilePodLayers } from "./compile.ts";
+import type { Pod } from "../cluster/types.ts";
+import { compilePodRules } from "./compile.ts";
 import { problem } from "./_parse.ts";
 import type { LocalEndpoint, PolicyKind, PolicyProblem, PolicyRef } from "./model.ts";
 import { type ClusterView, PolicyContext } from "./policy_context.ts";
@@ -38,8 +39,31 @@ export function policyStatus(
 ): PolicyStatus[] {
   const ctx = new PolicyContext(state, options);
   const pods = state.pods().filter((p) => !p.hostNetwork);
-  for (const pod of pods) compilePodLayers(ctx, pod); // resolves named ports, reports problems
+  reportPodProblems(ctx, pods);
   const hostNetwork = state.pods().filter((p) => p.hostNetwork);
+  // Policies are matched against the pods of their namespace, and groups found once per pod:
+  // O(pods + policies × pods of a namespace), not O(policies × pods).
+  const inNamespace = new Map<string, Pod[]>();
+  for (const pod of pods) {
+    const list = inNamespace.get(pod.namespace);
+    if (list) list.push(pod);
+    else inNamespace.set(pod.namespace, [pod]);
+  }
+  let inGroup: Map<string, Pod[]> | undefined;
+  const groupPods = (id: string): Pod[] => {
+    if (inGroup === undefined) {
+      inGroup = new Map();
+      for (const pod of pods) {
+        for (const group of ctx.groupsOf(pod)) {
+          const list = inGroup.get(group);
+          if (list) list.push(pod);
+          else inGroup.set(group, [pod]);
+        }
+      }
+    }
+    return inGroup.get(id) ?? [];
+  };
+  const bySelector = new Map<string, string[]>();
   const out: PolicyStatus[] = [];
   for (const other of state.others()) {
     const result = parsePolicyResource(other);
@@ -53,11 +77,22 @@ export function policyStatus(
     const ref: PolicyRef = policy.kind === "SecurityGroup"
       ? { kind: policy.kind, name: policy.name }
       : { kind: policy.kind, namespace: policy.namespace, name: policy.name };
-    let applies: (pod: (typeof pods)[number]) => boolean;
+    let applies: (pod: Pod) => boolean;
+    let candidates: Pod[];
+    // NetworkPolicies of one namespace often share their pod selector: its pods found once.
+    let selected: string[] | undefined;
     const enforced: string[] = [];
     if (policy.kind === "NetworkPolicy") {
       applies = (pod) =>
         pod.namespace === policy.namespace && matchesSelector(policy.podSelector, pod.labels);
+      candidates = inNamespace.get(policy.namespace) ?? [];
+      const key = JSON.stringify([policy.namespace, policy.podSelector]);
+      selected = bySelector.get(key);
+      if (selected === undefined) {
+        selected = candidates.filter(applies).map((p) => `${p.namespace}/${p.name}`);
+        bySelector.set(key, selected);
+      }
+      selected = [...selected];
       enforced.push(`selects ${formatSelector(policy.podSelector)} in ${policy.namespace}`);
       for (const type of policy.policyTypes) {
         const rules = policy[type === "Ingress" ? "ingress" : "egress"].length;
@@ -69,6 +104,7 @@ export function policyStatus(
       }
     } else if (policy.kind === "SecurityGroupPolicy") {
       applies = (pod) => ctx.sgpSelects(policy, pod);
+      candidates = inNamespace.get(policy.namespace) ?? [];
       if (policy.podSelector) enforced.push(`selects pods ${formatSelector(policy.podSelector)}`);
       const sa = policy.serviceAccountSelector;
       if (sa) {
@@ -84,6 +120,7 @@ export function policyStatus(
       );
     } else {
       applies = (pod) => ctx.groupsOf(pod).includes(policy.name);
+      candidates = groupPods(policy.name);
       for (const direction of ["ingress", "egress"] as const) {
         const rules = policy[direction];
         const deny = rules.filter((r) => r.action === "deny").length;
@@ -108,7 +145,7 @@ export function policyStatus(
     out.push({
       ...ref,
       state: "enforced",
-      pods: pods.filter(applies).map((p) => `${p.namespace}/${p.name}`),
+      pods: selected ?? candidates.filter(applies).map((p) => `${p.namespace}/${p.name}`),
       enforced,
       problems: [],
     });
@@ -126,6 +163,36 @@ export function policyStatus(
     KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
     compare(a.namespace ?? "", b.namespace ?? "") || compare(a.name, b.name)
   );
+}
+
+/**
+ * Reports to `ctx` the problems of compiling every pod's rules (named ports, groups, peers),
+ * as the pods' own nodes meet them. Rules only, not flattened. A pod's rules read of it only its
+ * namespace, service account, containers and the labels a policy's own pod selector names (which
+ * policies and groups select it): a pod like one whose rules reported nothing in those reports
+ * nothing either, so it is skipped (replicas differ in `pod-template-hash`, which no selector
+ * names).
+ */
+function reportPodProblems(ctx: PolicyContext, pods: readonly Pod[]): void {
+  const keys = new Set<string>();
+  const selectors = [
+    ...ctx.resources.networkPolicies.map((np) => np.podSelector),
+    ...ctx.resources.securityGroupPolicies.map((sgp) => sgp.podSelector),
+  ];
+  for (const selector of selectors) {
+    if (selector === undefined) continue;
+    for (const key of Object.keys(selector.matchLabels)) keys.add(key);
+    for (const requirement of selector.matchExpressions) keys.add(requirement.key);
+  }
+  const quiet = new Set<string>();
+  for (const pod of pods) {
+    const labels = Object.keys(pod.labels).filter((key) => keys.has(key)).sort()
+      .map((key) => [key, pod.labels[key]]);
+    const shape = JSON.stringify([pod.namespace, labels, pod.serviceAccountName, pod.containers]);
+    if (quiet.has(shape)) continue;
+    const { problems } = ctx.capture(() => compilePodRules(ctx, pod));
+    if (problems.length === 0) quiet.add(shape);
+  }
 }
 
 /** The status as text: one block per policy. */

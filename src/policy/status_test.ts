@@ -87,3 +87,50 @@ spec: { nodeName: node-1, hostNetwork: true }
 Deno.test("formatPolicyStatus() says so when there is no policy", async () => {
   assertEquals(formatPolicyStatus(policyStatus(await loadCluster("none.yaml"))), "No policies\n");
 });
+
+Deno.test("policyStatus() names every replica a named port is missing on, and no pod of another namespace", async () => {
+  // Replicas differ in a label no selector names; aa-other, with another app, is selected by
+  // nothing, so it reports nothing, and must not stand for bad-1 and bad-2.
+  const replica = (name: string, port: string, ip: string, app = "api") =>
+    `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: z, labels: { app: ${app}, pod-template-hash: h${ip.length} } }
+spec:
+  nodeName: node-2
+  containers: [{ name: s, ports: [{ name: ${port}, containerPort: 8080 }] }]
+status: { phase: Running, podIP: ${ip}, podIPs: [{ ip: ${ip} }] }
+`;
+  const state = await clusterWith(
+    `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: api-http, namespace: z }
+spec:
+  podSelector: { matchLabels: { app: api } }
+  ingress: [{ ports: [{ port: http }] }]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: api-http, namespace: y }
+spec:
+  podSelector: { matchLabels: { app: api } }
+  ingress: [{ ports: [{ port: http }] }]
+`,
+    replica("aa-other", "web", "10.244.9.10", "other"),
+    replica("ok-1", "http", "10.244.9.1"),
+    replica("ok-2", "http", "10.244.9.2"),
+    replica("bad-1", "web", "10.244.9.33"),
+    replica("bad-2", "web", "10.244.9.4"),
+  );
+  const statuses = policyStatus(state);
+  const z = statuses.find((s) => s.name === "api-http" && s.namespace === "z")!;
+  assertEquals(z.pods, ["z/bad-1", "z/bad-2", "z/ok-1", "z/ok-2"]);
+  assertEquals(z.state, "partial");
+  assertEquals(
+    z.problems.map((p) => p.message),
+    ["bad-1", "bad-2"].map((name) =>
+      `Unresolved in NetworkPolicy "z/api-http": spec.ingress[0].ports[0].port: pod "z/${name}" has no TCP container port named "http": this port matches nothing for it`
+    ),
+  );
+  const y = statuses.find((s) => s.name === "api-http" && s.namespace === "y")!;
+  assertEquals([y.state, y.pods, y.problems], ["enforced", [], []]);
+});

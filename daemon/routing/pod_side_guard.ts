@@ -1,0 +1,112 @@
+/**
+ * Keeps the pod side of every local endpoint as ADD made it (the gateway's permanent neighbour
+ * entry, its link-scope route, the default route via it: `pod_side.ts`), every
+ * `reconcile.interval` beside the routing reconciler's periodic pass, and once at start-up for
+ * the endpoints restored from the store. Nothing inside a pod's namespace raises an event the
+ * daemon follows, so only a periodic check finds it. Each check makes one rtnetlink socket in the
+ * pod's namespace (the daemon's thread enters it around `socket()` only) and closes it after: no
+ * socket is kept per pod. Each repair is logged as a warning and counted. If the thread cannot
+ * come back from a pod's namespace, everything the daemon does next would happen inside the pod:
+ * the guard logs it as an error and ends the process at once, so that its supervisor (systemd,
+ * the DaemonSet) starts a sound one.
+ * @module
+ */
+import { type Clock, realClock } from "../../src/clock.ts";
+import { errorMessage } from "../../src/lib/errors.ts";
+import { Scheduler } from "../../src/lib/scheduler.ts";
+import type { LocalEndpoint } from "../../src/local_endpoints.ts";
+import { type Logger, silentLogger } from "../../src/log.ts";
+import { NetnsStrandedError } from "../../src/rtnetlink.ts";
+import { checkPodSide, type PodNamespaces, type PodSideObject } from "./pod_side.ts";
+
+/** Exit status when the daemon's thread is stranded in a pod's namespace (EX_SOFTWARE). */
+export const STRANDED_EXIT_CODE = 70;
+
+/** What one pass of the guard did. */
+export interface PodSidePass {
+  /** Endpoints whose namespace was checked. */
+  checked: number;
+  /** Endpoints whose namespace or interface was gone. */
+  gone: number;
+  /** Repairs made, by kind of object. */
+  repaired: Partial<Record<PodSideObject, number>>;
+  /** Endpoints whose check failed (logged). */
+  failed: number;
+  durationMs: number;
+}
+
+/** Options of {@linkcode podSidePass} and {@linkcode startPodSideGuard}. */
+export interface PodSideGuardOptions {
+  log?: Logger;
+  /** Told of each repair (the metrics' `repairs` counter). Default: nobody. */
+  onRepair?: (object: PodSideObject) => void;
+  /** Ends the process; called after a stranded thread is logged. Default: `Deno.exit`. */
+  exit?: (code: number) => never;
+}
+
+/**
+ * One pass over `endpoints`: each one's pod side checked and repaired. A failure is logged and
+ * the pass goes on; a stranded thread ends the process through `options.exit`.
+ */
+export function podSidePass(
+  namespaces: PodNamespaces,
+  endpoints: readonly LocalEndpoint[],
+  options: PodSideGuardOptions = {},
+): PodSidePass {
+  const log = options.log ?? silentLogger;
+  const started = performance.now();
+  const pass: PodSidePass = { checked: 0, gone: 0, repaired: {}, failed: 0, durationMs: 0 };
+  for (const ep of endpoints) {
+    if (ep.netns === undefined || ep.netns === "") continue;
+    const fields = { containerID: ep.containerID, ifname: ep.ifname, netns: ep.netns };
+    try {
+      const result = checkPodSide(namespaces, {
+        netns: ep.netns,
+        ifname: ep.ifname,
+        hostVeth: ep.hostVeth,
+      });
+      if (result.kind === "gone") {
+        pass.gone++;
+        continue;
+      }
+      pass.checked++;
+      for (const repair of result.repaired) {
+        pass.repaired[repair.object] = (pass.repaired[repair.object] ?? 0) + 1;
+        options.onRepair?.(repair.object);
+        log.warn("Repaired the pod side of an endpoint", { ...fields, repaired: repair.what });
+      }
+    } catch (err) {
+      if (err instanceof NetnsStrandedError) {
+        log.error("Stranded in a pod's network namespace: exiting at once", {
+          ...fields,
+          error: errorMessage(err),
+        });
+        (options.exit ?? Deno.exit)(STRANDED_EXIT_CODE);
+      }
+      pass.failed++;
+      log.warn("Cannot check the pod side of an endpoint", { ...fields, error: errorMessage(err) });
+    }
+  }
+  pass.durationMs = performance.now() - started;
+  return pass;
+}
+
+/** Starts the periodic guard (first pass now); `stop()` ends it and waits for a pass. */
+export function startPodSideGuard(
+  namespaces: PodNamespaces,
+  endpoints: () => readonly LocalEndpoint[],
+  options: PodSideGuardOptions & {
+    intervalMs: number;
+    clock?: Clock;
+    onPass?: (pass: PodSidePass) => void;
+  },
+): { stop(): Promise<void> } {
+  const scheduler = new Scheduler(() => {
+    const pass = podSidePass(namespaces, endpoints(), options);
+    options.onPass?.(pass);
+    return Promise.resolve();
+  }, { intervalMs: options.intervalMs, clock: options.clock ?? realClock });
+  scheduler.start();
+  scheduler.request("start");
+  return { stop: () => scheduler.stop() };
+}
