@@ -177,7 +177,10 @@ export async function startRouting(
     const first = await reconciler.pass("start");
     reconciler.start();
     guard = startSysctlGuard(host.dataplane, { intervalMs: config.reconcile.intervalMs, log });
-    if (context.podNamespaces !== undefined) {
+    // The pod-side guard is off: under load it rewrote a pod's gateway neighbour and the pod lost
+    // its traffic (daemon/policy/policy_netns_test.ts, step 3, with three CPU hogs): see the
+    // issue note. Set TERN_POD_SIDE_GUARD=1 to run it while that is found.
+    if (context.podNamespaces !== undefined && Deno.env.get("TERN_POD_SIDE_GUARD") === "1") {
       podSide = startPodSideGuard(context.podNamespaces, () => endpoints.list(), {
         intervalMs: config.reconcile.intervalMs,
         log,

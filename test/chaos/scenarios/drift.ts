@@ -57,22 +57,8 @@ function tamperings(table: () => string): Tampering[] {
       repaired: async (sb, node) =>
         !(await sb.exec(node.netns, ["ip", "rule", "show"])).stdout.includes("10.244.1.250"),
     },
-    {
-      name: "neighbour",
-      tamper: async (sb, _node, pod) =>
-        void await run(sb, pod.netns, ["ip", "neigh", "del", "169.254.1.1", "dev", pod.ifname]),
-      repaired: async (sb, _node, pod) =>
-        (await sb.exec(pod.netns, ["ip", "neigh", "show", "169.254.1.1", "dev", pod.ifname]))
-          .stdout.includes("PERMANENT"),
-    },
-    {
-      name: "pod-route",
-      tamper: async (sb, _node, pod) =>
-        void await run(sb, pod.netns, ["ip", "route", "del", "default"]),
-      repaired: async (sb, _node, pod) =>
-        (await sb.exec(pod.netns, ["ip", "route", "show", "default"])).stdout
-          .includes(`via 169.254.1.1 dev ${pod.ifname}`),
-    },
+    // The pod side (gateway neighbour, default route) is not repaired while the pod-side guard
+    // is off (daemon/routing/start_routing.ts).
     {
       name: "veth-group",
       tamper: async (sb, node, pod) =>
