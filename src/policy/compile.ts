@@ -18,7 +18,14 @@
 import type { Pod } from "../cluster/types.ts";
 import { shortHash } from "./_hash.ts";
 import { problem } from "./_parse.ts";
-import { type FlatBox, flattenFirstMatch, type MatchTerm, type OrderedRule } from "./flatten.ts";
+import {
+  type BoxAdapter,
+  type FlatBox,
+  flattenFirstMatch,
+  type MatchTerm,
+  type OrderedRule,
+  patchFirstMatch,
+} from "./flatten.ts";
 import type {
   Box,
   Direction,
@@ -147,11 +154,68 @@ export function compilePodLayers(
   ctx: PolicyContext,
   pod: Pod,
 ): { egress: LayerPolicy[]; ingress: LayerPolicy[] } {
-  const rules = compilePodRules(ctx, pod);
-  const flatten = (layers: LayerRules[]): LayerPolicy[] =>
-    layers.map(({ layer, rules }) => ({ layer, boxes: toBoxes(rules) }));
-  return { egress: flatten(rules.egress), ingress: flatten(rules.ingress) };
+  const { egress, ingress } = compileKeptLayers(ctx, pod);
+  return { egress: egress.map((l) => l.policy), ingress: ingress.map((l) => l.policy) };
 }
+
+/** A layer's policy with the rules it was flattened from, kept to patch the next one. */
+export interface KeptLayer {
+  policy: LayerPolicy;
+  rules: readonly OrderedRule<RuleRef>[];
+}
+
+/** A pod's layers in each direction, as {@linkcode compileKeptLayers} returns and takes them. */
+export interface KeptLayers {
+  egress: KeptLayer[];
+  ingress: KeptLayer[];
+}
+
+/**
+ * {@linkcode compilePodLayers}, each layer with its rules, computed from `previous` (the same
+ * pod's layers of an earlier compile) where it can be: a layer whose rules changed only in some
+ * addresses (a peer that came or went, a policy's ipBlock) is patched there
+ * ({@linkcode patchFirstMatch}) instead of flattened again, which costs the change instead of
+ * every peer of the selections it reads. The boxes are those a flatten would give.
+ */
+export function compileKeptLayers(
+  ctx: PolicyContext,
+  pod: Pod,
+  previous?: KeptLayers,
+): KeptLayers {
+  const rules = compilePodRules(ctx, pod);
+  const layersOf = (layers: LayerRules[], before: readonly KeptLayer[] = []): KeptLayer[] =>
+    layers.map(({ layer, rules }) => {
+      const kept = before.find((k) => k.policy.layer === layer);
+      const patch = kept === undefined
+        ? undefined
+        : patchFirstMatch({ rules: kept.rules, boxes: kept.policy.boxes }, rules, BOXES);
+      if (patch === undefined) return { policy: { layer, boxes: toBoxes(rules) }, rules };
+      const policy = patch.boxes === kept!.policy.boxes
+        ? kept!.policy
+        : { layer, boxes: patch.boxes as Box[] };
+      return { policy, rules: patch.rules };
+    });
+  return {
+    egress: layersOf(rules.egress, previous?.egress),
+    ingress: layersOf(rules.ingress, previous?.ingress),
+  };
+}
+
+/** How a patch reads and makes the model's boxes; a rule is known by all its label's fields. */
+const BOXES: BoxAdapter<RuleRef, Box> = {
+  label: (box) => box.rule,
+  make: (b) => ({
+    space: b.space,
+    addresses: b.addresses,
+    first: b.first,
+    second: b.second,
+    rule: b.label,
+  }),
+  key: (rule) =>
+    `${rule.kind}/${
+      rule.namespace ?? ""
+    }/${rule.name}/${rule.direction}/${rule.index}/${rule.action}/${rule.priority ?? ""}`,
+};
 
 /** One layer's ordered rules, before {@linkcode flattenFirstMatch}. */
 export interface LayerRules {

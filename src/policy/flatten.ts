@@ -11,7 +11,7 @@
  * address segments with the same answer are merged. Pure.
  * @module
  */
-import type { Range } from "./ranges.ts";
+import { normalizeRanges, type Range, subtractRanges } from "./ranges.ts";
 
 /** Part of what a rule matches: every address in `addresses` with every `l4` and `icmp` box. */
 export interface MatchTerm {
@@ -321,4 +321,290 @@ function sweepPoints(ranges: Range[]): number[] {
     set.add(last + 1);
   }
   return [...set].sort((a, b) => a - b);
+}
+
+// ---- patching a kept flatten -------------------------------------------------------------------
+
+/** What {@linkcode patchFirstMatch} needs of the caller's boxes (a `FlatBox` with its label renamed, say). */
+export interface BoxAdapter<L, B> {
+  /** The rule label of a box. */
+  label(box: B): L;
+  /** The caller's box for a flattened one. */
+  make(box: FlatBox<L>): B;
+  /**
+   * A rule's identity: an old and a new rule with the same key are the same rule, and their
+   * labels must be equal (the patch keeps the old label object).
+   */
+  key(label: L): string;
+}
+
+/** A box without its label: what {@linkcode patchFirstMatch} reads of the caller's boxes. */
+export type BoxAxes = Omit<FlatBox<unknown>, "label">;
+
+/** A kept flatten: the rules as {@linkcode patchFirstMatch} returned them, and their boxes. */
+export interface KeptFlatten<L, B> {
+  rules: readonly OrderedRule<L>[];
+  boxes: readonly B[];
+}
+
+/**
+ * Past this many changed address ranges a patch is no cheaper than flattening again (a rule
+ * reading a large selection added or removed).
+ */
+const MAX_CHANGED_RANGES = 256;
+
+/**
+ * {@linkcode flattenFirstMatch} of `rules`, computed from `previous` (an earlier flatten of
+ * rules that may differ) by redoing only the addresses where the answer can differ: those of
+ * rules added or removed, of rules whose protocol/port or ICMP boxes changed, and the addresses
+ * that entered or left a rule's peers (a pod added to or removed from a selection: one address).
+ * Everywhere else the first-match answer is that of the same rules in the same order, so the old
+ * boxes stay; the boxes around a redone range are cut at its ends and neighbours with the same
+ * answer are merged again, which gives the same boxes as flattening from scratch.
+ *
+ * The rules returned are `rules` with the labels of `previous` where a rule is kept (so that
+ * kept boxes and new ones name a rule by one object); keep them with the boxes for the next
+ * patch. Undefined when a patch does not pay or does not apply: rules kept in another order, two
+ * rules with one key, or more than a few hundred address ranges changed; then flatten anew.
+ */
+export function patchFirstMatch<L, B extends BoxAxes>(
+  previous: KeptFlatten<L, B>,
+  rules: readonly OrderedRule<L>[],
+  adapter: BoxAdapter<L, B>,
+): KeptFlatten<L, B> | undefined {
+  const diff = changedAddresses(previous.rules, rules, adapter.key);
+  if (diff === undefined) return undefined;
+  const { relabelled, changed } = diff;
+  if (changed.length === 0) return { rules: relabelled, boxes: previous.boxes };
+  // The answer inside the changed ranges: the rules with their peers cut to those ranges. Lists
+  // shared by several terms stay shared (one term for the sweep).
+  const clipped = new Map<readonly Range[], Range[]>();
+  const clip = (list: readonly Range[]) => {
+    let out = clipped.get(list);
+    if (out === undefined) clipped.set(list, out = clipRanges(list, changed));
+    return out;
+  };
+  const fresh = flattenFirstMatch(relabelled.map((rule) => ({
+    label: rule.label,
+    terms: rule.terms.map((term) => ({ ...term, addresses: clip(term.addresses) })),
+  })));
+  const boxes: B[] = [];
+  for (const space of ["l4", "icmp"] as const) {
+    spliceSpace({
+      old: previous.boxes.filter((b) => b.space === space),
+      fresh: fresh.filter((b) => b.space === space).map((b) => adapter.make(b)),
+      changed,
+      adapter,
+      out: boxes,
+    });
+  }
+  return { rules: relabelled, boxes };
+}
+
+/**
+ * The addresses where the first-match answer of `now` may differ from that of `old`, and `now`
+ * with the labels of `old` where a rule is kept; undefined when the kept rules changed order.
+ */
+function changedAddresses<L>(
+  old: readonly OrderedRule<L>[],
+  now: readonly OrderedRule<L>[],
+  key: (label: L) => string,
+): { relabelled: OrderedRule<L>[]; changed: Range[] } | undefined {
+  const oldIndex = new Map<string, number>();
+  for (let i = 0; i < old.length; i++) {
+    const k = key(old[i]!.label);
+    if (oldIndex.has(k)) return undefined;
+    oldIndex.set(k, i);
+  }
+  const parts: (readonly Range[])[] = [];
+  let count = 0;
+  const add = (ranges: readonly Range[]) => {
+    if (ranges.length === 0) return;
+    parts.push(ranges);
+    count += ranges.length;
+  };
+  const addRule = (rule: OrderedRule<L>) => {
+    for (const term of rule.terms) add(term.addresses);
+  };
+  const kept = new Uint8Array(old.length);
+  const differences = new Map<readonly Range[], Map<readonly Range[], Range[]>>();
+  const relabelled: OrderedRule<L>[] = [];
+  let last = -1;
+  for (const rule of now) {
+    const j = oldIndex.get(key(rule.label));
+    if (j === undefined || kept[j] === 1) {
+      if (j !== undefined) return undefined;
+      relabelled.push(rule);
+      addRule(rule);
+      continue;
+    }
+    if (j < last) return undefined;
+    last = j;
+    kept[j] = 1;
+    const before = old[j]!;
+    relabelled.push(
+      rule.label === before.label ? rule : { label: before.label, terms: rule.terms },
+    );
+    if (!sameAxes(before.terms, rule.terms)) {
+      addRule(before);
+      addRule(rule);
+      continue;
+    }
+    for (let t = 0; t < rule.terms.length; t++) {
+      const a = before.terms[t]!.addresses;
+      const b = rule.terms[t]!.addresses;
+      if (a === b) continue;
+      let byNew = differences.get(a);
+      if (byNew === undefined) differences.set(a, byNew = new Map());
+      let difference = byNew.get(b);
+      if (difference === undefined) {
+        difference = [...subtractRanges(a, b), ...subtractRanges(b, a)];
+        byNew.set(b, difference);
+        add(difference);
+      }
+    }
+    if (count > MAX_CHANGED_RANGES) return undefined;
+  }
+  for (let j = 0; j < old.length; j++) if (kept[j] === 0) addRule(old[j]!);
+  if (count > MAX_CHANGED_RANGES) return undefined;
+  return { relabelled, changed: normalizeRanges(parts.flat()) };
+}
+
+/** Whether two rules' terms are the same but for their addresses. */
+function sameAxes(a: readonly MatchTerm[], b: readonly MatchTerm[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let t = 0; t < a.length; t++) {
+    if (!samePairs(a[t]!.l4, b[t]!.l4) || !samePairs(a[t]!.icmp, b[t]!.icmp)) return false;
+  }
+  return true;
+}
+
+function samePairs(
+  a: ReadonlyArray<readonly [Range, Range]>,
+  b: ReadonlyArray<readonly [Range, Range]>,
+): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const [x1, x2] = a[i]!;
+    const [y1, y2] = b[i]!;
+    if (x1[0] !== y1[0] || x1[1] !== y1[1] || x2[0] !== y2[0] || x2[1] !== y2[1]) return false;
+  }
+  return true;
+}
+
+/** The parts of normalized `ranges` inside normalized `within` (binary search per range of `within`). */
+function clipRanges(ranges: readonly Range[], within: readonly Range[]): Range[] {
+  const out: Range[] = [];
+  for (const [first, last] of within) {
+    let lo = 0;
+    let hi = ranges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ranges[mid]![1] < first) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let k = lo; k < ranges.length && ranges[k]![0] <= last; k++) {
+      const [a, b] = ranges[k]!;
+      out.push([Math.max(a, first), Math.min(b, last)]);
+    }
+  }
+  return out;
+}
+
+/** Boxes of one address range with one answer: `boxes[from..to)` of `source`, on `[first, last]`. */
+interface Piece<B> {
+  first: number;
+  last: number;
+  source: readonly B[];
+  from: number;
+  to: number;
+}
+
+/**
+ * Appends to `out` the boxes of one space: the old ones outside `changed` (cut at its ends) and
+ * the fresh ones inside, neighbours with the same answer merged as the sweep merges them.
+ */
+function spliceSpace<L, B extends BoxAxes>(
+  at: {
+    old: readonly B[];
+    fresh: readonly B[];
+    changed: readonly Range[];
+    adapter: BoxAdapter<L, B>;
+    out: B[];
+  },
+): void {
+  const { old, fresh, changed, adapter, out } = at;
+  const pieces: Piece<B>[] = [];
+  let f = 0;
+  const freshBefore = (address: number) => {
+    while (f < fresh.length && fresh[f]!.addresses[0] < address) {
+      const from = f;
+      const [first, last] = fresh[f]!.addresses;
+      while (f < fresh.length && fresh[f]!.addresses[0] === first) f++;
+      pieces.push({ first, last, source: fresh, from, to: f });
+    }
+  };
+  let c = 0;
+  for (let i = 0; i < old.length;) {
+    const from = i;
+    const [first, last] = old[i]!.addresses;
+    while (i < old.length && old[i]!.addresses[0] === first) i++;
+    while (c < changed.length && changed[c]![1] < first) c++;
+    let start = first;
+    for (let k = c; k < changed.length && changed[k]![0] <= last; k++) {
+      const [cFirst, cLast] = changed[k]!;
+      if (cFirst > start) {
+        freshBefore(start);
+        pieces.push({ first: start, last: cFirst - 1, source: old, from, to: i });
+      }
+      start = cLast + 1;
+    }
+    if (start <= last) {
+      freshBefore(start);
+      pieces.push({ first: start, last, source: old, from, to: i });
+    }
+  }
+  freshBefore(Infinity);
+  const samePiece = (a: Piece<B>, b: Piece<B>) => {
+    if (a.to - a.from !== b.to - b.from) return false;
+    for (let k = 0; k < a.to - a.from; k++) {
+      const x = a.source[a.from + k]!;
+      const y = b.source[b.from + k]!;
+      if (
+        adapter.label(x) !== adapter.label(y) ||
+        x.first[0] !== y.first[0] || x.first[1] !== y.first[1] ||
+        x.second[0] !== y.second[0] || x.second[1] !== y.second[1]
+      ) return false;
+    }
+    return true;
+  };
+  const emit = (piece: Piece<B>) => {
+    const { first, last, source, from, to } = piece;
+    const whole = source[from]!.addresses;
+    if (whole[0] === first && whole[1] === last) {
+      for (let k = from; k < to; k++) out.push(source[k]!);
+      return;
+    }
+    for (let k = from; k < to; k++) {
+      const box = source[k]!;
+      out.push(adapter.make({
+        space: box.space,
+        addresses: [first, last],
+        first: box.first,
+        second: box.second,
+        label: adapter.label(box),
+      }));
+    }
+  };
+  let current: Piece<B> | undefined;
+  for (const piece of pieces) {
+    if (current !== undefined && current.last + 1 === piece.first && samePiece(current, piece)) {
+      current.last = piece.last;
+      continue;
+    }
+    if (current !== undefined) emit(current);
+    current = { ...piece };
+  }
+  if (current !== undefined) emit(current);
 }

@@ -1,6 +1,14 @@
 import { assert, assertEquals } from "../../test/assert.ts";
-import { type FlatBox, flattenFirstMatch, type MatchTerm, type OrderedRule } from "./flatten.ts";
-import type { Range } from "./ranges.ts";
+import {
+  type BoxAdapter,
+  type FlatBox,
+  flattenFirstMatch,
+  type KeptFlatten,
+  type MatchTerm,
+  type OrderedRule,
+  patchFirstMatch,
+} from "./flatten.ts";
+import { normalizeRanges, type Range, subtractRanges } from "./ranges.ts";
 
 /** The meaning of an ordered rule list, evaluated directly: the first rule that matches. */
 function reference<L>(
@@ -281,4 +289,141 @@ Deno.test("flattenFirstMatch() answers the same when rules share one address lis
       assertEquals(lookup(boxes, "icmp", [a, 8, 0]), reference(shared, "icmp", [a, 8, 0]));
     }
   }
+});
+
+// ---- patchFirstMatch -----------------------------------------------------------------------------
+
+interface Named {
+  name: string;
+}
+
+const namedBoxes: BoxAdapter<Named, FlatBox<Named>> = {
+  label: (box) => box.label,
+  make: (box) => box,
+  key: (label) => label.name,
+};
+
+/** Boxes with their labels' names, to compare a patch with a flatten from scratch. */
+function plain(boxes: readonly FlatBox<Named>[]) {
+  return boxes.map((b) => ({ ...b, label: b.label.name }));
+}
+
+/** Random rules over a small address space, so that ranges touch and overlap often. */
+function randomRules(random: (n: number) => number, count: number): OrderedRule<Named>[] {
+  const shared: Range[][] = [];
+  const rules: OrderedRule<Named>[] = [];
+  for (let i = 0; i < count; i++) {
+    const terms: MatchTerm[] = [];
+    for (let t = 0; t < 1 + random(2); t++) {
+      let addresses: Range[];
+      if (shared.length > 0 && random(3) === 0) addresses = shared[random(shared.length)]!;
+      else {
+        const points: Range[] = [];
+        for (let k = 0; k < 1 + random(12); k++) {
+          const first = random(60);
+          points.push([first, first + (random(4) === 0 ? random(6) : 0)]);
+        }
+        addresses = normalizeRanges(points);
+        shared.push(addresses);
+      }
+      const port = 80 + random(4);
+      terms.push(term(
+        addresses,
+        random(4) === 0 ? [] : [[[6, 6], [port, port + random(3)]]],
+        random(3) === 0 ? [[[random(3), random(3) + 1], [0, 255]]] : [],
+      ));
+    }
+    rules.push({ label: { name: `r${i}` }, terms });
+  }
+  return rules;
+}
+
+/** `rules` with a few changes: peers gained or lost, ports changed, rules added or removed. */
+function changeRules(
+  random: (n: number) => number,
+  rules: readonly OrderedRule<Named>[],
+  next: () => string,
+): OrderedRule<Named>[] {
+  const out = rules.map((rule) => ({ label: { name: rule.label.name }, terms: rule.terms }));
+  // The same list changed once for all its readers, as a selection is.
+  const lists = new Map<readonly Range[], readonly Range[]>();
+  const changeList = (list: readonly Range[]) => {
+    let changed = lists.get(list);
+    if (changed === undefined) {
+      const point = random(64);
+      const has = list.some(([a, b]) => a <= point && point <= b);
+      changed = has
+        ? subtractRanges(list, [[point, point]])
+        : normalizeRanges([...list, [point, point]]);
+      lists.set(list, changed);
+    }
+    return changed;
+  };
+  for (let k = 0; k < 1 + random(3); k++) {
+    const what = random(10);
+    const i = random(out.length);
+    const rule = out[i];
+    if (what < 6 && rule !== undefined) {
+      rule.terms = rule.terms.map((t) =>
+        random(2) === 0 ? { ...t, addresses: changeList(t.addresses) } : t
+      );
+    } else if (what === 6 && rule !== undefined) {
+      rule.terms = rule.terms.map((t) => ({ ...t, l4: [[[6, 6], [80 + random(4), 90]]] }));
+    } else if (what === 7) {
+      out.splice(i, 0, { label: { name: next() }, terms: randomRules(random, 1)[0]!.terms });
+    } else if (what === 8 && out.length > 1) {
+      out.splice(i, 1);
+    } else if (out.length > 1) {
+      // Two rules trade places: the patch declines, the caller flattens anew.
+      const j = random(out.length);
+      [out[i], out[j]] = [out[j]!, out[i]!];
+    }
+  }
+  return out;
+}
+
+Deno.test("patchFirstMatch() gives the boxes of flattenFirstMatch() after random changes of the rules", () => {
+  let patched = 0;
+  for (let seed = 1; seed <= 60; seed++) {
+    const random = seededRandom(seed);
+    let names = 100;
+    let rules = randomRules(random, 1 + random(8));
+    let kept: KeptFlatten<Named, FlatBox<Named>> = { rules, boxes: flattenFirstMatch(rules) };
+    for (let step = 0; step < 25; step++) {
+      rules = changeRules(random, kept.rules, () => `r${names++}`);
+      const want = flattenFirstMatch(rules);
+      const patch = patchFirstMatch(kept, rules, namedBoxes);
+      if (patch === undefined) {
+        kept = { rules, boxes: want };
+        continue;
+      }
+      patched++;
+      assertEquals(plain(patch.boxes), plain(want), `seed ${seed}, step ${step}`);
+      kept = patch;
+    }
+  }
+  assert(patched > 500, `only ${patched} changes were patched`);
+});
+
+Deno.test("patchFirstMatch() keeps the old boxes outside one address that left a shared list", () => {
+  const team: Range[] = [[10, 10], [12, 12], [14, 20]];
+  const rules = (addresses: Range[]): OrderedRule<Named>[] => [
+    { label: { name: "a" }, terms: [term(addresses, [[[6, 6], [80, 80]]])] },
+    { label: { name: "b" }, terms: [term(addresses, [[[6, 6], [443, 443]]])] },
+  ];
+  const before = rules(team);
+  const boxes = flattenFirstMatch(before);
+  const patch = patchFirstMatch({ rules: before, boxes }, rules([[10, 10], [14, 20]]), namedBoxes)!;
+  assertEquals(patch.boxes.map((b) => b.addresses), [[10, 10], [10, 10], [14, 20], [14, 20]]);
+  assert(patch.boxes[0] === boxes[0] && patch.boxes[3] === boxes[5], "a box outside was made anew");
+  assert(patch.rules[0]!.label === before[0]!.label, "a kept rule has a new label object");
+});
+
+Deno.test("patchFirstMatch() declines when kept rules change order", () => {
+  const rules: OrderedRule<Named>[] = [
+    { label: { name: "a" }, terms: [term([[1, 5]], [[[6, 6], [80, 80]]])] },
+    { label: { name: "b" }, terms: [term([[3, 9]], [[[6, 6], [80, 80]]])] },
+  ];
+  const kept = { rules, boxes: flattenFirstMatch(rules) };
+  assertEquals(patchFirstMatch(kept, [rules[1]!, rules[0]!], namedBoxes), undefined);
 });

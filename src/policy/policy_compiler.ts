@@ -24,15 +24,14 @@
 import type { Pod } from "../cluster/types.ts";
 import type { OtherResource } from "../cluster/types.ts";
 import {
+  compileKeptLayers,
   type CompileOptions,
-  compilePodLayers,
   finishModel,
+  type KeptLayers,
   localPod,
   podPolicyOf,
 } from "./compile.ts";
 import type { PendingEndpoint, PodPolicy, PolicyModel, PolicyProblem } from "./model.ts";
-
-type PodLayers = ReturnType<typeof compilePodLayers>;
 import { PeerIndex } from "./peer_index.ts";
 import type { PolicyDelta } from "./policy_changes.ts";
 import { type ClusterView, PolicyContext } from "./policy_context.ts";
@@ -42,6 +41,8 @@ interface Entry {
   own: unknown[];
   /** The tokens of the reads of other pods its layers made. */
   reads: ReadonlySet<string>;
+  /** Its layers with the rules they came from: what the next computation patches. */
+  layers: KeptLayers;
   policy: PodPolicy;
   problems: PolicyProblem[];
 }
@@ -118,7 +119,12 @@ export class PolicyCompiler {
     const pods: PodPolicy[] = [];
     const pending: PendingEndpoint[] = [];
     const next = new Map<string, Entry>();
-    const shapes = new Map<string, ReturnType<typeof ctx.capture<PodLayers>>>();
+    const shapes = new Map<
+      string,
+      ReturnType<typeof ctx.capture<KeptLayers>> & {
+        layers: Pick<PodPolicy, "egress" | "ingress">;
+      }
+    >();
     const stats: CompileStats = { computed: 0, reused: 0 };
     for (const ep of options.endpoints) {
       const found = localPod(ctx, ep);
@@ -150,12 +156,19 @@ export class PolicyCompiler {
       ]);
       let computed = shapes.get(shape);
       if (computed === undefined) {
-        computed = ctx.capture(() => compilePodLayers(ctx, pod));
+        const captured = ctx.capture(() => compileKeptLayers(ctx, pod, kept?.layers));
+        computed = {
+          ...captured,
+          layers: {
+            egress: captured.value.egress.map((l) => l.policy),
+            ingress: captured.value.ingress.map((l) => l.policy),
+          },
+        };
         if (computed.problems.length === 0) shapes.set(shape, computed);
       }
-      const { value: layers, problems, reads } = computed;
+      const { value: keptLayers, layers, problems, reads } = computed;
       const policy = podPolicyOf(ep, layers);
-      next.set(key, { own, reads, policy, problems });
+      next.set(key, { own, reads, layers: keptLayers, policy, problems });
       pods.push(policy);
       stats.computed++;
     }
