@@ -16,7 +16,7 @@ import type { Namespace, Pod } from "../cluster/types.ts";
 import type { ClusterState } from "../cluster/state.ts";
 import { problem } from "./_parse.ts";
 import type { LocalEndpoint, PolicyProblem } from "./model.ts";
-import { normalizeRanges, type Range } from "./ranges.ts";
+import { normalizeRanges, type Range, withoutValue, withValue } from "./ranges.ts";
 import { compare, type PolicyResources } from "./resources.ts";
 import type { SecurityGroupPolicy } from "./security_group_policy.ts";
 import {
@@ -113,8 +113,8 @@ interface KeptSelection {
   namespaces: Map<string, boolean>;
   members: Map<string, PeerPod>;
   list: PeerPod[] | undefined;
-  /** The members' addresses as normalized ranges, when asked since the last change. */
-  ranges: Range[] | undefined;
+  /** The members' addresses as normalized ranges, once asked (then patched on each change). */
+  ranges: readonly Range[] | undefined;
 }
 
 interface Members {
@@ -235,6 +235,20 @@ export class PeerIndex {
 
   /** The peers `selection` picks, kept and updated pod by pod from then on. */
   select(selection: PeerSelection): readonly PeerPod[] {
+    const kept = this.#kept(selection);
+    return kept.list ??= [...kept.members.values()];
+  }
+
+  /**
+   * The addresses of {@linkcode PeerIndex.select}'s peers, as normalized ranges; kept, and
+   * patched address by address as peers come and go (a new array each time).
+   */
+  selectedRanges(selection: PeerSelection): readonly Range[] {
+    const kept = this.#kept(selection);
+    return kept.ranges ??= pointRanges(kept.members.values());
+  }
+
+  #kept(selection: PeerSelection): KeptSelection {
     const key = this.selectionKey(selection);
     let kept = this.#selections.get(key);
     if (kept === undefined) {
@@ -250,14 +264,7 @@ export class PeerIndex {
       }
       this.#selections.set(key, kept);
     }
-    return kept.list ??= [...kept.members.values()];
-  }
-
-  /** The addresses of {@linkcode PeerIndex.select}'s peers, as normalized ranges. */
-  selectedRanges(selection: PeerSelection): readonly Range[] {
-    const list = this.select(selection);
-    const kept = this.#selections.get(this.selectionKey(selection))!;
-    return kept.ranges ??= pointRanges(list);
+    return kept;
   }
 
   /** The peers with a container port named `name` for `protocol`. */
@@ -409,7 +416,12 @@ export class PeerIndex {
       if (is) kept.members.set(key, now!);
       if (was || is) {
         kept.list = undefined;
-        kept.ranges = undefined;
+        if (kept.ranges !== undefined) {
+          kept.ranges = movedAddresses(kept, {
+            gone: was ? old!.addresses : [],
+            added: is ? now!.addresses : [],
+          });
+        }
       }
       if ((was || is) && !(was && is && sameAnswer)) {
         dirty.add(peerReadToken({ type: "selection", key: selectionKey }));
@@ -583,7 +595,30 @@ function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
-function pointRanges(peers: readonly PeerPod[]): Range[] {
+/**
+ * A selection's kept ranges after a peer's addresses `gone` left it and `added` entered it (its
+ * members already updated): an address leaves only when no other member still has it.
+ */
+function movedAddresses(
+  kept: KeptSelection,
+  change: { gone: readonly number[]; added: readonly number[] },
+): readonly Range[] {
+  let ranges = kept.ranges!;
+  const { gone, added } = change;
+  if (sameNumbers(gone, added)) return ranges;
+  const leaving = gone.filter((a) => !added.includes(a));
+  if (leaving.length > 0) {
+    const held = new Set<number>();
+    for (const peer of kept.members.values()) {
+      for (const a of peer.addresses) if (leaving.includes(a)) held.add(a);
+    }
+    for (const a of leaving) if (!held.has(a)) ranges = withoutValue(ranges, a);
+  }
+  for (const a of added) ranges = withValue(ranges, a);
+  return ranges;
+}
+
+function pointRanges(peers: Iterable<PeerPod>): Range[] {
   const points: Range[] = [];
   for (const peer of peers) for (const a of peer.addresses) points.push([a, a]);
   return normalizeRanges(points);

@@ -21,7 +21,7 @@ import {
   type PodGroups,
   sgpSelection,
 } from "./peer_index.ts";
-import { normalizeRanges, type Range } from "./ranges.ts";
+import { type Range, unionRanges } from "./ranges.ts";
 import { type PolicyResources, readPolicyResources } from "./resources.ts";
 import type { SecurityGroupPolicy } from "./security_group_policy.ts";
 import { type LabelSelector, matchesSelector } from "./selector.ts";
@@ -161,7 +161,7 @@ export class PolicyContext {
     const key = lists.map(listId).join(",");
     let union = this.#unions.get(key);
     if (union === undefined) {
-      union = normalizeRanges(lists.flat());
+      union = unionRanges(lists);
       this.#unions.set(key, union);
     }
     return union;

@@ -32,6 +32,77 @@ export function normalizeRanges(ranges: readonly Range[]): Range[] {
   return out;
 }
 
+/**
+ * The union of normalized lists, normalized: merged in one walk per list (no sort), so that the
+ * union of two 10 000-range selections costs their length. May return one of `lists`.
+ */
+export function unionRanges(lists: readonly (readonly Range[])[]): readonly Range[] {
+  let out: readonly Range[] = [];
+  for (const list of lists) {
+    out = out.length === 0 ? list : list.length === 0 ? out : mergeTwo(out, list);
+  }
+  return out;
+}
+
+function mergeTwo(a: readonly Range[], b: readonly Range[]): Range[] {
+  const out: [number, number][] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const next = j >= b.length || (i < a.length && a[i]![0] <= b[j]![0]) ? a[i++]! : b[j++]!;
+    const top = out[out.length - 1];
+    if (top !== undefined && next[0] <= top[1] + 1) top[1] = Math.max(top[1], next[1]);
+    else out.push([next[0], next[1]]);
+  }
+  return out;
+}
+
+/** Normalized `ranges` with `value` added (a copy; `ranges` itself when it has it already). */
+export function withValue(ranges: readonly Range[], value: number): readonly Range[] {
+  // Every range before `at` ends before value - 1: neither holds nor touches value.
+  const at = firstEndingAtOrAfter(ranges, value - 1);
+  const range = ranges[at];
+  if (range !== undefined && range[0] <= value && value <= range[1]) return ranges;
+  const out = ranges.slice();
+  if (range === undefined || range[0] > value + 1) {
+    out.splice(at, 0, [value, value]);
+  } else if (range[0] === value + 1) {
+    out[at] = [value, range[1]];
+  } else {
+    // The range ends right before value; the next one may start right after it.
+    const after = ranges[at + 1];
+    if (after !== undefined && after[0] === value + 1) out.splice(at, 2, [range[0], after[1]]);
+    else out[at] = [range[0], value];
+  }
+  return out;
+}
+
+/** Normalized `ranges` without `value` (a copy; `ranges` itself when it does not have it). */
+export function withoutValue(ranges: readonly Range[], value: number): readonly Range[] {
+  const at = firstEndingAtOrAfter(ranges, value);
+  const range = ranges[at];
+  if (range === undefined || range[0] > value) return ranges;
+  const [first, last] = range;
+  const parts: Range[] = [];
+  if (first < value) parts.push([first, value - 1]);
+  if (value < last) parts.push([value + 1, last]);
+  const out = ranges.slice();
+  out.splice(at, 1, ...parts);
+  return out;
+}
+
+/** The index of the first of normalized `ranges` whose last value is `value` or more. */
+function firstEndingAtOrAfter(ranges: readonly Range[], value: number): number {
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ranges[mid]![1] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** What is in `a` and not in `b`; both must be normalized. */
 export function subtractRanges(a: readonly Range[], b: readonly Range[]): Range[] {
   const out: Range[] = [];

@@ -7,8 +7,12 @@ import {
   formatRange,
   intersectRanges,
   normalizeRanges,
+  type Range,
   rangesContain,
   subtractRanges,
+  unionRanges,
+  withoutValue,
+  withValue,
 } from "./ranges.ts";
 
 Deno.test("normalizeRanges() sorts and merges overlapping and touching ranges", () => {
@@ -68,5 +72,53 @@ Deno.test("cidrRange() reads what parseCidr reads, clears host bits and refuses 
   }
   for (const text of MALFORMED_CIDRS) {
     assertThrows(() => cidrRange(text), TypeError);
+  }
+});
+
+/** Random normalized lists over a small space, so that ranges touch often. */
+function randomLists(seed: number): () => Range[] {
+  let state = seed;
+  const random = (n: number) => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state % n;
+  };
+  return () => {
+    const out: Range[] = [];
+    for (let k = 0; k < random(8); k++) {
+      const first = random(40);
+      out.push([first, first + random(3)]);
+    }
+    return normalizeRanges(out);
+  };
+}
+
+Deno.test("unionRanges() equals normalizing the lists together", () => {
+  const next = randomLists(7);
+  for (let i = 0; i < 500; i++) {
+    const lists = [next(), next(), next()].slice(0, 1 + (i % 3));
+    assertEquals(unionRanges(lists), normalizeRanges(lists.flat()), `case ${i}`);
+  }
+});
+
+Deno.test("withValue() and withoutValue() equal normalizing the values with or without it", () => {
+  const next = randomLists(11);
+  for (let i = 0; i < 500; i++) {
+    const list = next();
+    const values = new Set(
+      list.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, k) => a + k)),
+    );
+    const value = i % 43;
+    const as = (set: Set<number>) => normalizeRanges([...set].map((v) => [v, v] as const));
+    assertEquals(
+      withValue(list, value),
+      as(new Set([...values, value])),
+      `add ${value} to ${JSON.stringify(list)}`,
+    );
+    values.delete(value);
+    assertEquals(
+      withoutValue(list, value),
+      as(values),
+      `remove ${value} from ${JSON.stringify(list)}`,
+    );
   }
 });
