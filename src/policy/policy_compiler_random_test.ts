@@ -4,16 +4,19 @@
  * ports, host network, phases), NetworkPolicies, SecurityGroupPolicies, SecurityGroups, service
  * accounts, published endpoints and this node's endpoints, then changes them a few at a time; after
  * every step the model of a `PolicyCompiler` fed the changes (and of one told nothing) must equal
- * `compilePolicy()` of the same state.
+ * `compilePolicy()` of the same state, and the table that the incremental updates rendered
+ * between its models (element by element, as nft applies them) must equal the whole table of
+ * the model from scratch.
  * @module
  */
-import { assertEquals } from "../../test/assert.ts";
+import { assert, assertEquals } from "../../test/assert.ts";
 import { ClusterState } from "../cluster/state.ts";
 import type { Namespace, NodeEndpoints, OtherResource, Pod, Resource } from "../cluster/types.ts";
 import { compilePolicy } from "./compile.ts";
 import type { LocalEndpoint, PolicyModel } from "./model.ts";
 import { PolicyChanges } from "./policy_changes.ts";
 import { PolicyCompiler } from "./policy_compiler.ts";
+import { elementKey, policyTableObjects, RenderCache, renderPolicyUpdate } from "./render.ts";
 
 type Rng = () => number;
 
@@ -252,10 +255,11 @@ class World {
   localEndpoints(): void {
     const r = this.#r;
     const pods = this.state.pods();
-    this.endpoints = pods.filter(() => chance(r, 0.12)).map((p, i) => ({
+    // A veth belongs to one pod (its name comes from the container's id), as in the daemon.
+    this.endpoints = pods.filter(() => chance(r, 0.12)).map((p) => ({
       namespace: p.namespace,
       name: p.name,
-      ifname: `tern${i}`,
+      ifname: `tern-${p.namespace}-${p.name}`,
       ip: chance(r, 0.8) && p.podIPs[0] !== undefined ? p.podIPs[0] : address(r),
     }));
     if (chance(r, 0.3)) {
@@ -346,6 +350,85 @@ class World {
   }
 }
 
+/** An `inet tern` table as the kernel would hold it: chains' rules, maps' elements (key → verdict). */
+interface FakeTable {
+  chains: Map<string, string[]>;
+  maps: Map<string, Map<string, string>>;
+}
+
+/** The table {@linkcode renderPolicyTable} would leave for `model`. */
+function tableOf(model: PolicyModel, cache?: RenderCache): FakeTable {
+  const objects = policyTableObjects(model, { cache });
+  const maps = new Map<string, Map<string, string>>();
+  for (const [name, boxes] of objects.maps) {
+    maps.set(name, new Map(boxes.map(({ box, verdict }) => [elementKey(box), verdict])));
+  }
+  const entries = (m: Map<string, string>) => new Map([...m].map(([k, v]) => [`"${k}"`, v]));
+  maps.set("pod_egress", entries(objects.podEgress));
+  maps.set("pod_ingress", entries(objects.podIngress));
+  return { chains: new Map([...objects.chains].map(([k, v]) => [k, [...v]])), maps };
+}
+
+/**
+ * Applies an update transaction to `table` as nft would, failing where nft would refuse it: an
+ * element added twice or deleted when absent, a chain or map created twice, deleted when absent or
+ * while a rule or an element still names it.
+ */
+function applyUpdate(table: FakeTable, text: string): void {
+  for (const line of text.split("\n").filter((l) => l !== "")) {
+    const m = line.match(/^(add|delete|flush) (chain|rule|map|element) inet tern (\S+)(?: (.*))?$/);
+    if (m === null) throw new Error(`Unexpected line: ${line}`);
+    const [, verb, what, name, rest = ""] = m;
+    if (what === "chain") {
+      const chain = table.chains.get(name!);
+      if (verb === "add") {
+        assert(chain === undefined, `chain ${name} added twice`);
+        table.chains.set(name!, []);
+      } else if (verb === "flush") {
+        assert(chain !== undefined, `flush of absent chain ${name}`);
+        chain.length = 0;
+      } else {
+        assert(chain !== undefined, `delete of absent chain ${name}`);
+        assert(!referenced(table, new RegExp(`(goto|jump) ${name}$`)), `chain ${name} in use`);
+        table.chains.delete(name!);
+      }
+    } else if (what === "rule") {
+      const chain = table.chains.get(name!);
+      assert(chain !== undefined, `rule added to absent chain ${name}`);
+      chain.push(rest);
+    } else if (what === "map") {
+      if (verb === "add") {
+        assert(!table.maps.has(name!), `map ${name} added twice`);
+        table.maps.set(name!, new Map());
+      } else {
+        assert(!referenced(table, new RegExp(`@${name}$`)), `map ${name} in use`);
+        assert(table.maps.delete(name!), `delete of absent map ${name}`);
+      }
+    } else {
+      const map = table.maps.get(name!);
+      assert(map !== undefined, `element of absent map ${name}`);
+      for (const element of rest.replace(/^\{ | \}$/g, "").split(", ")) {
+        const [key, verdict] = element.split(" : ");
+        if (verb === "add") {
+          assert(!map.has(key!), `element ${key} added twice to ${name}`);
+          map.set(key!, verdict!);
+        } else {
+          assert(map.delete(key!), `delete of absent element ${key} of ${name}`);
+        }
+      }
+    }
+  }
+}
+
+/** Whether a rule or a map element's verdict of `table` matches `pattern`. */
+function referenced(table: FakeTable, pattern: RegExp): boolean {
+  for (const rules of table.chains.values()) if (rules.some((r) => pattern.test(r))) return true;
+  for (const map of table.maps.values()) {
+    for (const verdict of map.values()) if (pattern.test(verdict)) return true;
+  }
+  return false;
+}
+
 function comparable(model: PolicyModel) {
   return {
     ...model,
@@ -363,12 +446,21 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
     const told = new PolicyCompiler();
     const untold = new PolicyCompiler();
     const history: string[] = ["fill"];
+    // The table as the daemon keeps it: a whole table first, then each run's update.
+    const cache = new RenderCache();
+    let table: FakeTable | undefined;
+    let last: PolicyModel | undefined;
     for (let step = 0; step < 150; step++) {
       const endpoints = world.endpoints;
-      const want = comparable(compilePolicy(world.state, { endpoints }));
+      const fresh = compilePolicy(world.state, { endpoints });
+      const want = comparable(fresh);
       const got = told.compile(world.state, { endpoints, changes: changes.take() });
       const where = `seed ${seed}, step ${step}: ${history.slice(-4).join("; ")}`;
       assertEquals(comparable(got), want, `fed the changes, ${where}`);
+      if (table === undefined || last === undefined) table = tableOf(got, cache);
+      else applyUpdate(table, renderPolicyUpdate(last, got, { cache }));
+      last = got;
+      assertEquals(table, tableOf(fresh), `the table after the updates, ${where}`);
       assertEquals(comparable(untold.compile(world.state, { endpoints })), want, where);
       const count = 1 + Math.floor(r() * 3);
       for (let i = 0; i < count; i++) history.push(world.change());

@@ -31,7 +31,15 @@
  * @module
  */
 import { shortHash } from "./_hash.ts";
-import type { Box, Direction, Layer, PodPolicy, PolicyModel, RuleRef } from "./model.ts";
+import type {
+  Box,
+  Direction,
+  Layer,
+  LayerPolicy,
+  PodPolicy,
+  PolicyModel,
+  RuleRef,
+} from "./model.ts";
 import { compare } from "./resources.ts";
 import { formatAddressRange, formatRange } from "./ranges.ts";
 
@@ -440,19 +448,40 @@ function podObjects(
       }
       rules.push("counter drop");
       out.chains.set(chain, { comment: `${what} (${pod.ifname})`, rules });
-      const l4: MapSpec = { space: "l4", boxes: [] };
-      const icmp: MapSpec = { space: "icmp", boxes: [] };
-      for (const box of layer.boxes) {
-        const verdict = box.rule.action === "deny" ? `goto ${deny(box.rule)}` : allow;
-        const map = box.space === "l4" ? l4 : icmp;
-        map.boxes.push({ box, verdict });
-      }
+      const { l4, icmp } = layerMaps(layer, { allow, deny });
       out.maps.set(`${chain}_l4`, l4);
       out.maps.set(`${chain}_icmp`, icmp);
       if (i === 0) out[direction] = `jump ${chain}`;
     });
   }
   return out;
+}
+
+/**
+ * The maps of a layer whose allowed boxes end in `allow`, made once per layer object and verdict:
+ * replicas share their layers (the compiler computes them once), and an isolated pod's last
+ * layer ends in `accept` or `return` whatever its id, so their maps, and the differences between
+ * their old and new maps ({@linkcode elementChanges}), are computed once for all of them. Deny
+ * chains are named by their rule alone, so a map made in an earlier render stays right.
+ */
+const layerMapCache = new WeakMap<LayerPolicy, Map<string, { l4: MapSpec; icmp: MapSpec }>>();
+
+function layerMaps(
+  layer: LayerPolicy,
+  at: { allow: string; deny: (rule: RuleRef) => string },
+): { l4: MapSpec; icmp: MapSpec } {
+  let byVerdict = layerMapCache.get(layer);
+  if (byVerdict === undefined) layerMapCache.set(layer, byVerdict = new Map());
+  let maps = byVerdict.get(at.allow);
+  if (maps === undefined) {
+    maps = { l4: { space: "l4", boxes: [] }, icmp: { space: "icmp", boxes: [] } };
+    for (const box of layer.boxes) {
+      const verdict = box.rule.action === "deny" ? `goto ${at.deny(box.rule)}` : at.allow;
+      (box.space === "l4" ? maps.l4 : maps.icmp).boxes.push({ box, verdict });
+    }
+    byVerdict.set(at.allow, maps);
+  }
+  return maps;
 }
 
 /** A map's elements: key → verdict, in the order of its boxes (built once, then kept). */
@@ -472,6 +501,21 @@ function elementsOf(map: MapSpec): Map<string, string> {
  * strings; otherwise, by element key.
  */
 function elementChanges(
+  before: MapSpec | undefined,
+  now: MapSpec,
+): { gone: string[]; added: string[] } {
+  if (before === undefined) return elementChangesOf(before, now);
+  let byNow = changesCache.get(before);
+  if (byNow === undefined) changesCache.set(before, byNow = new WeakMap());
+  let changes = byNow.get(now);
+  if (changes === undefined) byNow.set(now, changes = elementChangesOf(before, now));
+  return changes;
+}
+
+/** {@linkcode elementChanges} by pair of maps: replicas' maps are shared (see `layerMaps`). */
+const changesCache = new WeakMap<MapSpec, WeakMap<MapSpec, { gone: string[]; added: string[] }>>();
+
+function elementChangesOf(
   before: MapSpec | undefined,
   now: MapSpec,
 ): { gone: string[]; added: string[] } {
