@@ -100,7 +100,7 @@ Deno.test("a pod change in what policy reads asks for a run", () => {
   );
 });
 
-Deno.test("PolicyLabelKeys recomputes the keys only after a policy resource changes", () => {
+Deno.test("PolicyLabelKeys reads the policies once and then follows their changes", () => {
   let policies = [POLICY];
   let reads = 0;
   const keys = new PolicyLabelKeys([() => {
@@ -110,10 +110,22 @@ Deno.test("PolicyLabelKeys recomputes the keys only after a policy resource chan
   assertEquals(keys.keys().has("version"), false);
   keys.keys();
   assertEquals(reads, 1);
-  policies = [POLICY, other({ spec: { podSelector: { matchLabels: { version: "v1" } } } })];
+  const byVersion = other({ spec: { podSelector: { matchLabels: { version: "v1" } } } });
+  policies = [POLICY, byVersion];
   keys.observe(modified(pod(), pod({ labels: { app: "web" } })));
-  assertEquals(keys.keys().has("version"), false, "a pod change keeps the cached keys");
-  keys.observe({ type: "added", resource: policies[1]!, resourceVersion: "3" });
+  assertEquals(keys.keys().has("version"), false, "a pod change keeps the keys");
+  keys.observe({ type: "added", resource: byVersion, resourceVersion: "3" });
   assertEquals(keys.keys().has("version"), true);
+  const byTier = other({ spec: { podSelector: { matchLabels: { tier: "x" } } } });
+  policies = [POLICY, byTier];
+  keys.observe({ type: "modified", resource: byTier, previous: byVersion, resourceVersion: "4" });
+  assertEquals(keys.keys().has("version"), false, "the key of the policy before is gone");
+  assertEquals(keys.keys().has("tier"), true, "POLICY names tier too");
+  policies = [byTier];
+  keys.observe({ type: "deleted", resource: POLICY, resourceVersion: "5" });
+  assertEquals([...keys.keys()].sort(), [...selectorLabelKeys(policies)].sort());
+  assertEquals(reads, 1);
+  keys.observe({ type: "reset", resourceVersion: "6" });
+  assertEquals([...keys.keys()].sort(), ["tier"]);
   assertEquals(reads, 2);
 });

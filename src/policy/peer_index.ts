@@ -60,7 +60,10 @@ export interface PodGroups {
 export interface PeerIndexUpdate {
   /** This node's attachments (their addresses count as their pods'). */
   endpoints: readonly LocalEndpoint[];
-  /** The policy resources now (a new object: groups are found again). */
+  /**
+   * The policy resources now (new security group policies, groups or service accounts: groups
+   * are found again).
+   */
   resources: PolicyResources;
   /** Keys `namespace/name` of the pods that may have changed; absent: compare every pod. */
   pods?: Iterable<string>;
@@ -149,8 +152,15 @@ export class PeerIndex {
   update(view: ClusterView, changes: PeerIndexUpdate): Set<string> {
     const dirty = new Set<string>();
     this.#view = view;
-    if (changes.resources !== this.#resources) {
-      this.#resources = changes.resources;
+    const before = this.#resources;
+    const now = changes.resources;
+    this.#resources = now;
+    // Groups are found from the security group policies and service accounts, and the group
+    // registry is theirs and the groups': a NetworkPolicy changed alone keeps them.
+    if (
+      before === undefined || before.securityGroupPolicies !== now.securityGroupPolicies ||
+      before.serviceAccounts !== now.serviceAccounts || before.securityGroups !== now.securityGroups
+    ) {
       this.#groups = new WeakMap();
       this.#members = undefined;
       dirty.add(GROUPS);

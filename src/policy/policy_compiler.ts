@@ -35,7 +35,7 @@ import type { PendingEndpoint, PodPolicy, PolicyModel, PolicyProblem } from "./m
 import { PeerIndex } from "./peer_index.ts";
 import type { PolicyDelta } from "./policy_changes.ts";
 import { type ClusterView, PolicyContext } from "./policy_context.ts";
-import { type PolicyResources, readPolicyResources } from "./resources.ts";
+import { type PolicyResources, readPolicyResources, updatePolicyResources } from "./resources.ts";
 
 interface Entry {
   own: unknown[];
@@ -70,7 +70,7 @@ export class PolicyCompiler {
   #peers = new PeerIndex();
   #others: readonly OtherResource[] | undefined;
   #resources: PolicyResources | undefined;
-  #serviceAccounts: { of: PolicyResources; text: string } | undefined;
+  #serviceAccounts: { of: PolicyResources["serviceAccounts"]; text: string } | undefined;
   #stats: CompileStats = { computed: 0, reused: 0 };
   #compiled = false;
 
@@ -183,10 +183,15 @@ export class PolicyCompiler {
       return this.#resources;
     }
     const others = state.others();
-    if (this.#resources === undefined || !sameList(others, this.#others ?? [])) {
-      this.#others = others;
+    if (this.#resources === undefined || this.#others === undefined) {
       this.#resources = readPolicyResources(others);
+    } else if (!sameList(others, this.#others)) {
+      this.#resources = updatePolicyResources(
+        { others: this.#others, resources: this.#resources },
+        others,
+      );
     }
+    this.#others = others;
     return this.#resources;
   }
 
@@ -194,9 +199,9 @@ export class PolicyCompiler {
   #ownInputs(ctx: PolicyContext, pod: Pod): unknown[] {
     // The problems of finding its groups are its own too: a result kept reports them again.
     const { groups, problems } = ctx.podGroups(pod);
-    if (this.#serviceAccounts?.of !== ctx.resources) {
+    if (this.#serviceAccounts?.of !== ctx.resources.serviceAccounts) {
       this.#serviceAccounts = {
-        of: ctx.resources,
+        of: ctx.resources.serviceAccounts,
         text: JSON.stringify([...ctx.resources.serviceAccounts]),
       };
     }

@@ -22,7 +22,7 @@ import {
   sgpSelection,
 } from "./peer_index.ts";
 import { type Range, unionRanges } from "./ranges.ts";
-import { type PolicyResources, readPolicyResources } from "./resources.ts";
+import { networkPoliciesIn, type PolicyResources, readPolicyResources } from "./resources.ts";
 import type { SecurityGroupPolicy } from "./security_group_policy.ts";
 import { type LabelSelector, matchesSelector } from "./selector.ts";
 
@@ -247,23 +247,6 @@ export class PolicyContext {
 
 function sgpRef(sgp: SecurityGroupPolicy) {
   return { kind: sgp.kind, namespace: sgp.namespace, name: sgp.name };
-}
-
-/** The resources' NetworkPolicies by namespace, found once per resources object. */
-const policiesByNamespace = new WeakMap<PolicyResources, Map<string, NetworkPolicy[]>>();
-
-function networkPoliciesIn(resources: PolicyResources, namespace: string): NetworkPolicy[] {
-  let index = policiesByNamespace.get(resources);
-  if (index === undefined) {
-    index = new Map();
-    for (const np of resources.networkPolicies) {
-      const list = index.get(np.namespace);
-      if (list) list.push(np);
-      else index.set(np.namespace, [np]);
-    }
-    policiesByNamespace.set(resources, index);
-  }
-  return index.get(namespace) ?? [];
 }
 
 /** A number per range list, by identity, for {@linkcode PolicyContext.unionOf}'s keys. */

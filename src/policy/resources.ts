@@ -133,11 +133,113 @@ export function readPolicyResources(others: readonly OtherResource[]): PolicyRes
     else if (policy.kind === "SecurityGroupPolicy") out.securityGroupPolicies.push(policy);
     else out.securityGroups.set(policy.name, policy);
   }
-  const byName = (a: { namespace: string; name: string }, b: { namespace: string; name: string }) =>
-    compare(a.namespace, b.namespace) || compare(a.name, b.name);
   out.networkPolicies.sort(byName);
   out.securityGroupPolicies.sort(byName);
   return out;
+}
+
+/** Past this many objects changed, {@linkcode updatePolicyResources} reads them all again. */
+const MAX_PATCHED_OBJECTS = 64;
+
+/**
+ * {@linkcode readPolicyResources} of `others`, from what an earlier read of `before.others` gave
+ * (`before.resources`): when the objects that differ (found by identity, the state's objects
+ * being immutable) are a few valid NetworkPolicies without problems, they are taken out of and
+ * put into a copy of the sorted list, and every other part (security groups, their policies,
+ * service accounts, problems) stays the same object, so that what depends on those alone is
+ * not found again. Anything else reads everything. At 10 000 policies a changed one costs a
+ * copy of the list instead of a sort of it.
+ */
+export function updatePolicyResources(
+  before: { others: readonly OtherResource[]; resources: PolicyResources },
+  others: readonly OtherResource[],
+): PolicyResources {
+  const old = before.others;
+  if (old === others) return before.resources;
+  let start = 0;
+  while (start < old.length && start < others.length && old[start] === others[start]) start++;
+  let oldEnd = old.length;
+  let newEnd = others.length;
+  while (oldEnd > start && newEnd > start && old[oldEnd - 1] === others[newEnd - 1]) {
+    oldEnd--;
+    newEnd--;
+  }
+  if (oldEnd - start + newEnd - start > MAX_PATCHED_OBJECTS) return readPolicyResources(others);
+  const was = new Set(old.slice(start, oldEnd));
+  const is = new Set(others.slice(start, newEnd));
+  const removed: NetworkPolicy[] = [];
+  const added: NetworkPolicy[] = [];
+  for (const [from, to, list] of [[was, is, removed], [is, was, added]] as const) {
+    for (const other of from) {
+      if (to.has(other)) continue;
+      const result = parsePolicyResource(other);
+      if (result?.ok !== true || result.problems.length > 0) return readPolicyResources(others);
+      if (result.value.kind !== "NetworkPolicy") return readPolicyResources(others);
+      list.push(result.value);
+    }
+  }
+  const networkPolicies = before.resources.networkPolicies.slice();
+  for (const policy of removed) {
+    const at = sortedIndex(networkPolicies, policy);
+    if (networkPolicies[at] !== policy) return readPolicyResources(others);
+    networkPolicies.splice(at, 1);
+  }
+  for (const policy of added) {
+    const at = sortedIndex(networkPolicies, policy);
+    const there = networkPolicies[at];
+    if (there !== undefined && byName(there, policy) === 0) return readPolicyResources(others);
+    networkPolicies.splice(at, 0, policy);
+  }
+  const resources = { ...before.resources, networkPolicies };
+  const index = policiesByNamespace.get(before.resources);
+  if (index !== undefined) {
+    // The index by namespace changes in the namespaces of the policies that came and went.
+    const next = new Map(index);
+    for (const { namespace } of [...removed, ...added]) {
+      const from = sortedIndex(networkPolicies, { namespace, name: "" });
+      let to = from;
+      while (to < networkPolicies.length && networkPolicies[to]!.namespace === namespace) to++;
+      if (to > from) next.set(namespace, networkPolicies.slice(from, to));
+      else next.delete(namespace);
+    }
+    policiesByNamespace.set(resources, next);
+  }
+  return resources;
+}
+
+/** The NetworkPolicies of `resources` in `namespace`, by name (indexed once per resources object). */
+export function networkPoliciesIn(resources: PolicyResources, namespace: string): NetworkPolicy[] {
+  let index = policiesByNamespace.get(resources);
+  if (index === undefined) {
+    index = new Map();
+    for (const np of resources.networkPolicies) {
+      const list = index.get(np.namespace);
+      if (list) list.push(np);
+      else index.set(np.namespace, [np]);
+    }
+    policiesByNamespace.set(resources, index);
+  }
+  return index.get(namespace) ?? [];
+}
+
+const policiesByNamespace = new WeakMap<PolicyResources, Map<string, NetworkPolicy[]>>();
+
+type Named = { namespace: string; name: string };
+
+function byName(a: Named, b: Named): number {
+  return compare(a.namespace, b.namespace) || compare(a.name, b.name);
+}
+
+/** The index of the first of `list` (sorted {@linkcode byName}) not before `item`. */
+function sortedIndex(list: readonly Named[], item: Named): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (byName(list[mid]!, item) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** The valid labels of an object kept aside whole; labels that are not strings are skipped. */

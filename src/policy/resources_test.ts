@@ -1,6 +1,9 @@
 import { assert, assertEquals } from "../../test/assert.ts";
 import { loadCluster, loadClusterUnvalidated } from "./_testing.ts";
-import { readPolicyResources } from "./resources.ts";
+import { parseManifestObject } from "../cluster/manifest.ts";
+import { ClusterState } from "../cluster/state.ts";
+import type { OtherResource } from "../cluster/types.ts";
+import { networkPoliciesIn, readPolicyResources, updatePolicyResources } from "./resources.ts";
 
 Deno.test("readPolicyResources() rejects each invalid policy with reasons that name the field", async () => {
   const state = await loadClusterUnvalidated("invalid.yaml");
@@ -121,4 +124,73 @@ spec:
     ["unsupported", "spec.ingress[0].from[1].cidr"],
     ["unsupported", "spec.egress[0].to[0].cidr"],
   ]);
+});
+
+function networkPolicyObject(namespace: string, name: string, port: number): OtherResource {
+  const [resource] = parseManifestObject({
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { namespace, name },
+    spec: {
+      podSelector: { matchLabels: { app: name } },
+      // Port 0 stands for a policy with a problem: an IPv6 peer, left out as unsupported.
+      ingress: [
+        port === 0
+          ? { from: [{ ipBlock: { cidr: "fd00::/64" } }] }
+          : { ports: [{ protocol: "TCP", port }] },
+      ],
+    },
+  }, { file: "test" }).resources;
+  return resource as OtherResource;
+}
+
+function serviceAccountObject(namespace: string, name: string): OtherResource {
+  const [resource] = parseManifestObject({
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { namespace, name, labels: { team: name } },
+  }, { file: "test" }).resources;
+  return resource as OtherResource;
+}
+
+Deno.test("updatePolicyResources() reads what readPolicyResources() reads after random changes", () => {
+  let seed = 3;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const state = new ClusterState();
+  let version = 1;
+  const put = (resource: OtherResource) =>
+    state.apply({ type: "added", resource, resourceVersion: String(version++) });
+  for (let i = 0; i < 40; i++) put(networkPolicyObject(`n${i % 3}`, `np${i}`, 80 + i));
+  let others = state.others();
+  let resources = readPolicyResources(others);
+  let patched = 0;
+  for (let step = 0; step < 300; step++) {
+    for (let k = 0; k < 1 + random(3); k++) {
+      const what = random(12);
+      const name = `np${random(50)}`;
+      const namespace = `n${random(4)}`;
+      if (what < 8) {
+        put(networkPolicyObject(namespace, name, random(10) === 0 ? 0 : 80 + random(9)));
+      } else if (what < 11) {
+        const gone = state.others().find((o) => o.name === name && o.namespace === namespace);
+        if (gone) {
+          state.apply({ type: "deleted", resource: gone, resourceVersion: String(version++) });
+        }
+      } else put(serviceAccountObject(namespace, `sa${random(2)}`));
+    }
+    const now = state.others();
+    const next = updatePolicyResources({ others, resources }, now);
+    const want = readPolicyResources(now);
+    assertEquals(next, want, `step ${step}`);
+    for (const namespace of ["n0", "n1", "n2", "n3"]) {
+      assertEquals(networkPoliciesIn(next, namespace), networkPoliciesIn(want, namespace));
+    }
+    if (next.securityGroupPolicies === resources.securityGroupPolicies) patched++;
+    others = now;
+    resources = next;
+  }
+  assert(patched > 100, `only ${patched} of 300 updates were patched`);
 });
