@@ -13,7 +13,8 @@
  *
  * `deno run -A --v8-flags=--expose-gc scripts/policy_event_bench.ts [--root DIR] [--pods 150000] [--nodes 5000]
  * [--policies 10000] [--events 2000] [--status] [--json]`; `--status` also times what
- * `GET /v1/policy/status` computes (`policyStatus`) after the churn; `--root` is a tern checkout whose `src/` is
+ * `GET /v1/policy/status` computes (`policyStatus`) after the churn, and as ternd computes it, in
+ * slices (`slicedStatus`: the time, and the longest the event loop waited meanwhile); `--root` is a tern checkout whose `src/` is
  * measured (default this one), so that two trees compare with the same script.
  * @module
  */
@@ -210,11 +211,28 @@ for (let i = 0; i < Number(args.values.events); i++) {
 
 // What `GET /v1/policy/status` computes, on the daemon's event loop.
 let statusMs: number | undefined;
+let slicedStatus: { ms: number; longestHoldMs: number } | undefined;
 if (args.values.status) {
-  const { policyStatus } = await load("src/policy/status.ts");
+  const { policyStatus, policyStatusInSlices } = await load("src/policy/status.ts");
   const t = performance.now();
   policyStatus(state, { endpoints });
   statusMs = Math.round(performance.now() - t);
+  if (policyStatusInSlices !== undefined) {
+    // As ternd computes it: in slices; how long the event loop waited at most meanwhile.
+    const { realClock } = await load("src/clock.ts");
+    let last = performance.now();
+    let longest = 0;
+    const probe = setInterval(() => {
+      const at = performance.now();
+      longest = Math.max(longest, at - last);
+      last = at;
+    }, 1);
+    const started = performance.now();
+    await policyStatusInSlices(state, { endpoints, clock: realClock });
+    const ms = Math.round(performance.now() - started);
+    clearInterval(probe);
+    slicedStatus = { ms, longestHoldMs: Math.round(longest) };
+  }
 }
 
 const quantile = (values: number[], q: number) => {
@@ -231,6 +249,7 @@ const result = {
   secondCompileMs: round(second),
   compilerHeapMiB,
   statusMs,
+  slicedStatus,
   updates,
   perEvent: Object.fromEntries(
     Object.entries(samples).map(([kind, values]) => [kind, {

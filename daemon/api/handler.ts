@@ -299,10 +299,10 @@ export function createHandler(deps: HandlerDeps): Handler {
     return deps.policy;
   };
 
-  const policyStatus = (): Promise<Response> => {
-    const body: PolicyStatusResponse = deps.policy?.status() ??
+  const policyStatus = async (): Promise<Response> => {
+    const body: PolicyStatusResponse = await deps.policy?.status() ??
       { enforcement: { enabled: false }, policies: [] };
-    return Promise.resolve(json(body));
+    return json(body);
   };
 
   const policyCounters = async (): Promise<Response> => json(await needPolicy().counters());

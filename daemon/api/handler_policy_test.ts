@@ -42,8 +42,8 @@ class FakePolicy implements PolicyService {
       };
     });
   }
-  status(): PolicyStatusResponse {
-    return {
+  status(): Promise<PolicyStatusResponse> {
+    return Promise.resolve({
       enforcement: {
         enabled: true,
         table: "inet tern",
@@ -66,7 +66,7 @@ class FakePolicy implements PolicyService {
         enforced: ["selects all pods in x", "ingress: deny all"],
         problems: [],
       }],
-    };
+    });
   }
   summary() {
     return { enabled: true, policies: 1, pods: 1, pending: 0, problems: 0, upToDate: true };
@@ -214,7 +214,7 @@ Deno.test("GET /v1/policy/status and /v1/policy/counters answer from the policy 
   const policy = new FakePolicy();
   await withHandler(policy, async (handler) => {
     const status = await (await handler(get("/v1/policy/status"))).json();
-    assertEquals(status, policy.status());
+    assertEquals(status, await policy.status());
     const counters = await (await handler(get("/v1/policy/counters"))).json();
     assertEquals(counters.notReady, { packets: 4, bytes: 336 });
     assertEquals(counters.at, 42);

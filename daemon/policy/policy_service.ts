@@ -13,17 +13,23 @@ import type {
   PolicyStatusResponse,
   PolicySummary,
 } from "../../src/api.ts";
+import { type Clock, realClock } from "../../src/clock.ts";
 import type { ManifestError } from "../../src/cluster/types.ts";
 import { explainFlow, type Flow, parseFlowEndpoint } from "../../src/policy/explain.ts";
 import { parsePolicyResource } from "../../src/policy/resources.ts";
-import { policyStatus } from "../../src/policy/status.ts";
+import { policyStatusInSlices } from "../../src/policy/status.ts";
 import type { PolicyManager, ProgrammedState } from "./policy_manager.ts";
 
 /** Policy, as the API handler uses it. */
 export interface PolicyService {
   /** Resolves once the endpoint behind host veth `hostVeth` is programmed (or held, after a wait). */
   programmed(hostVeth: string): Promise<ProgrammedState>;
-  status(): PolicyStatusResponse;
+  /**
+   * Each policy with its pods, and the enforcement state. Computed in slices (seconds at
+   * 150 000 pods), so the daemon keeps working meanwhile; requests that arrive while one is
+   * computed share its answer.
+   */
+  status(): Promise<PolicyStatusResponse>;
   summary(): PolicySummary;
   counters(): Promise<PolicyCountersResponse>;
   /** Throws `ExplainError` for a flow it cannot explain. */
@@ -49,20 +55,29 @@ export function managedPolicy(
     pendingWaitMs: number;
     manifestErrors?: () => ManifestError[];
     now?: () => number;
+    /** Paces the status's slices (default the real clock). */
+    clock?: Clock;
   },
 ): PolicyService {
   const now = options.now ?? Date.now;
+  const clock = options.clock ?? realClock;
+  let computing: Promise<PolicyStatusResponse> | undefined;
   return {
     programmed: (hostVeth) => manager.programmed(hostVeth, { waitMs: options.pendingWaitMs }),
     status: () => {
-      const { view, endpoints } = manager.view();
-      const out: PolicyStatusResponse = {
-        enforcement: manager.status(),
-        policies: policyStatus(view, { endpoints }),
-      };
-      const rejected = policyManifestErrors(options.manifestErrors?.() ?? []);
-      if (rejected.length > 0) out.rejected = rejected;
-      return out;
+      computing ??= (async () => {
+        try {
+          const { view, endpoints } = manager.view();
+          const policies = await policyStatusInSlices(view, { endpoints, clock });
+          const out: PolicyStatusResponse = { enforcement: manager.status(), policies };
+          const rejected = policyManifestErrors(options.manifestErrors?.() ?? []);
+          if (rejected.length > 0) out.rejected = rejected;
+          return out;
+        } finally {
+          computing = undefined;
+        }
+      })();
+      return computing;
     },
     summary: () => {
       const s = manager.status();

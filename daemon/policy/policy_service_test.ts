@@ -56,7 +56,7 @@ async function withService(
 
 Deno.test("managedPolicy().status() lists each policy with its pods, enforcement and rejected policy manifests", async () => {
   await withService(async (service) => {
-    const status = service.status();
+    const status = await service.status();
     assert(status.enforcement.enabled);
     assertEquals(status.enforcement.pods, 2);
     assertEquals(status.policies.map((p) => [p.name, p.state, p.pods]), [
@@ -123,4 +123,15 @@ Deno.test("policyManifestErrors() keeps what the manifest parser reports about p
     policyManifestErrors(errors).map((m) => m.split(" in ")[0]),
     ['Invalid SecurityGroup "sg"', 'Invalid NetworkPolicy "x/np"'],
   );
+});
+
+Deno.test("managedPolicy().status() computes once for requests that arrive while it computes", async () => {
+  await withService(async (service) => {
+    const first = service.status();
+    const second = service.status();
+    assert(first === second, "a second computation started");
+    const status = await first;
+    assert(service.status() !== first, "a request after the answer computes again");
+    assertEquals((await service.status()).policies, status.policies);
+  });
 });

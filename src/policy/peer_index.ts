@@ -509,12 +509,25 @@ export class PeerIndex {
     return yes;
   }
 
-  /** The peers that can match `selector`: those with its rarest `matchLabels` label, or all. */
-  #candidates(selector: LabelSelector | undefined): Map<string, PeerPod> {
-    let best: Map<string, PeerPod> = this.#peers;
+  /**
+   * The peers that can match `selector`: those with its rarest `matchLabels` label or `In`
+   * requirement (the peers with any of its values), or all.
+   */
+  #candidates(selector: LabelSelector | undefined): Iterable<[string, PeerPod]> {
+    let best: Iterable<[string, PeerPod]> = this.#peers;
+    let size = this.#peers.size;
     for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
-      const peers = this.#labelIndex(key).get(value) ?? new Map();
-      if (peers.size < best.size) best = peers;
+      const peers = this.#labelIndex(key).get(value);
+      if (peers === undefined) return [];
+      if (peers.size < size) [best, size] = [peers, peers.size];
+    }
+    for (const requirement of selector?.matchExpressions ?? []) {
+      if (requirement.operator !== "In") continue;
+      const index = this.#labelIndex(requirement.key);
+      // A pod has one value per key: the values' peers are disjoint.
+      const buckets = [...new Set(requirement.values)].map((v) => index.get(v) ?? new Map());
+      const count = buckets.reduce((n, peers) => n + peers.size, 0);
+      if (count < size) [best, size] = [buckets.flatMap((peers) => [...peers]), count];
     }
     return best;
   }

@@ -5,12 +5,14 @@
  * so the named ports of every selected pod are resolved as the pod's own node will. Pure.
  * @module
  */
+import { type Clock, sleep } from "../clock.ts";
 import type { Pod } from "../cluster/types.ts";
 import { compilePodRules } from "./compile.ts";
 import { problem } from "./_parse.ts";
 import type { LocalEndpoint, PolicyKind, PolicyProblem, PolicyRef } from "./model.ts";
+import { PeerIndex } from "./peer_index.ts";
 import { type ClusterView, PolicyContext } from "./policy_context.ts";
-import { compare, parsePolicyResource } from "./resources.ts";
+import { compare, parsePolicyResource, readPolicyResources } from "./resources.ts";
 import { formatSelector, matchesSelector } from "./selector.ts";
 
 /** One policy's status. */
@@ -32,14 +34,73 @@ export interface PolicyStatus extends PolicyRef {
 
 const KIND_ORDER: PolicyKind[] = ["NetworkPolicy", "SecurityGroupPolicy", "SecurityGroup"];
 
+/** How many pods a step of {@linkcode policyStatusInSlices} adds to the peers. */
+const PEERS_PER_STEP = 2000;
+
 /** The status of every policy resource in the cluster state, by kind, namespace and name. */
 export function policyStatus(
   state: ClusterView,
   options: { endpoints?: readonly LocalEndpoint[] } = {},
 ): PolicyStatus[] {
-  const ctx = new PolicyContext(state, options);
-  const pods = state.pods().filter((p) => !p.hostNetwork);
-  reportPodProblems(ctx, pods);
+  const steps = statusSteps(state, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** Options of {@linkcode policyStatusInSlices}. */
+export interface StatusSliceOptions {
+  endpoints?: readonly LocalEndpoint[];
+  /** The clock that measures slices and waits between them. */
+  clock: Clock;
+  /** The longest the computation runs before it lets other work run (default 20 ms). */
+  sliceMs?: number;
+}
+
+/**
+ * {@linkcode policyStatus}, computed in slices of about `sliceMs` with a timer between them, so
+ * that a daemon's event loop keeps serving its watches, ADDs and policy runs while the status
+ * of 10 000 policies over 150 000 pods is computed (seconds). The pods are those of the state
+ * when it starts (their objects are immutable); namespaces and policies are read as it goes.
+ */
+export async function policyStatusInSlices(
+  state: ClusterView,
+  options: StatusSliceOptions,
+): Promise<PolicyStatus[]> {
+  const { clock, sliceMs = 20 } = options;
+  const steps = statusSteps(state, options.endpoints ? { endpoints: options.endpoints } : {});
+  let started = clock.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (clock.now() - started >= sliceMs) {
+      await sleep(clock, 0);
+      started = clock.now();
+    }
+  }
+}
+
+/** Yields between units of work (a pod's rules, a policy), so a caller can pause there. */
+function* statusSteps(
+  state: ClusterView,
+  options: { endpoints?: readonly LocalEndpoint[] },
+): Generator<void, PolicyStatus[]> {
+  // The context's peers, a few thousand pods at a time (all of them at once is a second at 150 000).
+  const endpoints = options.endpoints ?? [];
+  const resources = readPolicyResources(state.others());
+  yield;
+  const peers = new PeerIndex();
+  peers.update(state, { endpoints, resources, pods: [], namespaces: [] });
+  const all = state.pods();
+  for (let i = 0; i < all.length; i += PEERS_PER_STEP) {
+    yield;
+    const pods = all.slice(i, i + PEERS_PER_STEP).map((p) => `${p.namespace}/${p.name}`);
+    peers.update(state, { endpoints, resources, pods, namespaces: [] });
+  }
+  const ctx = new PolicyContext(state, { endpoints, resources, peers });
+  const pods = all.filter((p) => !p.hostNetwork);
+  yield* reportPodProblems(ctx, pods);
   const hostNetwork = state.pods().filter((p) => p.hostNetwork);
   // Policies are matched against the pods of their namespace, and groups found once per pod:
   // O(pods + policies × pods of a namespace), not O(policies × pods).
@@ -66,6 +127,7 @@ export function policyStatus(
   const bySelector = new Map<string, string[]>();
   const out: PolicyStatus[] = [];
   for (const other of state.others()) {
+    yield;
     const result = parsePolicyResource(other);
     if (result === undefined) continue;
     if (!result.ok) {
@@ -150,19 +212,27 @@ export function policyStatus(
       problems: [],
     });
   }
-  const problems = ctx.problems();
+  yield;
+  const problems = new Map<string, PolicyProblem[]>();
+  for (const p of ctx.problems()) {
+    const key = refKey(p.policy);
+    const list = problems.get(key);
+    if (list) list.push(p);
+    else problems.set(key, [p]);
+  }
   for (const status of out) {
     if (status.state === "invalid") continue;
-    status.problems = problems.filter((p) =>
-      p.policy.kind === status.kind && p.policy.namespace === status.namespace &&
-      p.policy.name === status.name
-    );
+    status.problems = problems.get(refKey(status)) ?? [];
     if (status.problems.length > 0) status.state = "partial";
   }
   return out.sort((a, b) =>
     KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
     compare(a.namespace ?? "", b.namespace ?? "") || compare(a.name, b.name)
   );
+}
+
+function refKey(ref: PolicyRef): string {
+  return JSON.stringify([ref.kind, ref.namespace ?? null, ref.name]);
 }
 
 /**
@@ -173,7 +243,7 @@ export function policyStatus(
  * nothing either, so it is skipped (replicas differ in `pod-template-hash`, which no selector
  * names).
  */
-function reportPodProblems(ctx: PolicyContext, pods: readonly Pod[]): void {
+function* reportPodProblems(ctx: PolicyContext, pods: readonly Pod[]): Generator<void> {
   const keys = new Set<string>();
   const selectors = [
     ...ctx.resources.networkPolicies.map((np) => np.podSelector),
@@ -186,6 +256,7 @@ function reportPodProblems(ctx: PolicyContext, pods: readonly Pod[]): void {
   }
   const quiet = new Set<string>();
   for (const pod of pods) {
+    yield;
     const labels = Object.keys(pod.labels).filter((key) => keys.has(key)).sort()
       .map((key) => [key, pod.labels[key]]);
     const shape = JSON.stringify([pod.namespace, labels, pod.serviceAccountName, pod.containers]);

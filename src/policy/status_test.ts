@@ -1,6 +1,7 @@
-import { assertEquals } from "../../test/assert.ts";
+import { assert, assertEquals } from "../../test/assert.ts";
+import { type Clock, realClock } from "../clock.ts";
 import { clusterWith, loadCluster, loadClusterUnvalidated } from "./_testing.ts";
-import { formatPolicyStatus, policyStatus } from "./status.ts";
+import { formatPolicyStatus, policyStatus, policyStatusInSlices } from "./status.ts";
 
 Deno.test("policyStatus() lists each policy with its pods, what is enforced and what is not", async () => {
   const state = await loadCluster(
@@ -133,4 +134,26 @@ spec:
   );
   const y = statuses.find((s) => s.name === "api-http" && s.namespace === "y")!;
   assertEquals([y.state, y.pods, y.problems], ["enforced", [], []]);
+});
+
+Deno.test("policyStatusInSlices() answers as policyStatus() does, letting timers run between slices", async () => {
+  const state = await loadCluster(
+    "both-layers.yaml",
+    "np-named-port.yaml",
+    "np-ipblock-except.yaml",
+  );
+  // Each reading of the clock is a millisecond later: a slice of 3 ms is three readings.
+  let now = 0;
+  let pauses = 0;
+  const clock: Clock = {
+    now: () => now++,
+    setTimeout: (fn, ms) => {
+      pauses++;
+      return realClock.setTimeout(fn, ms);
+    },
+    clearTimeout: (handle) => realClock.clearTimeout(handle),
+  };
+  const sliced = await policyStatusInSlices(state, { clock, sliceMs: 3 });
+  assertEquals(sliced, policyStatus(state));
+  assert(pauses >= 3, `paused ${pauses} times`);
 });
