@@ -708,11 +708,16 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     }
     await admin.post("churn/stop", {});
     const end = await procStatus(pid);
-    const policyStatus = await new DaemonClient(node.socket, { timeoutMs: 5_000 })
+    // ternd computes the status in slices, 10-20 s at 150 000 pods / 10 000 policies.
+    const statusStarted = performance.now();
+    const policyStatus = await new DaemonClient(node.socket, { timeoutMs: 120_000 })
       .request<PolicyStatusResponse>("GET", "/v1/policy/status").catch((err) => {
         say(`policy status: ${errorMessage(err)}`);
         return undefined;
       });
+    if (policyStatus !== undefined) {
+      say(`policy status answered in ${((performance.now() - statusStarted) / 1000).toFixed(1)} s`);
+    }
     const ms = (kind: "pod" | "policy") =>
       latencies.filter((l) => l.kind === kind).map((l) => l.ms);
     return {
