@@ -8,6 +8,7 @@
  * bug, thrown at once, never a silent new series). No clock, no I/O: pure.
  * @module
  */
+import { decadeBuckets } from "./buckets.ts";
 import {
   type FamilySnapshot,
   LABEL_NAME,
@@ -36,19 +37,7 @@ export interface HistogramOptions<L extends string> extends MetricOptions<L> {
 }
 
 /** The client libraries' default buckets, in seconds: 5 ms to 10 s. */
-export const DEFAULT_BUCKETS: readonly number[] = [
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-];
+export const DEFAULT_BUCKETS: readonly number[] = decadeBuckets(0.005, 10);
 
 /** Something the registry renders. */
 interface Family {
