@@ -12,6 +12,7 @@ Deno.test("runResultOf() gives a command's exit code and both outputs as text", 
 Deno.test("denoRunner feeds stdin and reports a missing executable as exit 127", async () => {
   assertEquals(await denoRunner(["cat"], { stdin: "fed" }), { code: 0, stdout: "fed", stderr: "" });
   assertEquals((await denoRunner(["tern-no-such-command"])).code, 127);
+  assertEquals((await denoRunner(["tern-no-such-command"], { stdin: "fed" })).code, 127);
 });
 
 Deno.test("denoRunner reads the output while it feeds stdin, so a large echo cannot block", async () => {
