@@ -51,8 +51,12 @@ export class ClusterState {
   readonly #endpoints = new Map<string, NodeEndpoints>();
   readonly #others = new Map<string, OtherResource>();
   readonly #podsByNode = new Map<string, Set<string>>();
-  /** Address → pod keys, from pods' own `status.podIPs`. */
-  readonly #ipByStatus = new Map<string, Set<string>>();
+  /**
+   * Address → pod key (or keys, in the rare case that several pods claim it), from pods' own
+   * `status.podIPs`. A key, not a set: a `Set` of one costs ~230 bytes, a pod's largest item in
+   * this store at 150 000 pods (docs/benchmarks.md, "What the daemon keeps per pod").
+   */
+  readonly #ipByStatus = new Map<string, string | string[]>();
   /** Address → where it was published. */
   readonly #ipByEndpoint = new Map<string, EndpointLocation[]>();
   /** Pod key → addresses published for it. */
@@ -180,7 +184,7 @@ export class ClusterState {
       const owner = endpointPodKey(endpoint);
       if (owner !== undefined) published.add(owner);
     }
-    const candidates = [...new Set([...(this.#ipByStatus.get(ip) ?? []), ...published])]
+    const candidates = [...new Set([...keysAt(this.#ipByStatus, ip), ...published])]
       .map((key) => this.#pods.get(key))
       .filter((pod): pod is Pod => pod !== undefined && !pod.hostNetwork);
     const rank = (pod: Pod) =>
@@ -265,7 +269,7 @@ export class ClusterState {
         this.#pods.set(key, resource);
         if (resource.nodeName !== undefined) addTo(this.#podsByNode, resource.nodeName, key);
         if (!resource.hostNetwork) {
-          for (const ip of resource.podIPs) addTo(this.#ipByStatus, ip, key);
+          for (const ip of resource.podIPs) addKey(this.#ipByStatus, ip, key);
         }
         return;
       case "NodeEndpoints":
@@ -291,7 +295,7 @@ export class ClusterState {
       const pod = take(this.#pods, key);
       if (pod === undefined) return undefined;
       if (pod.nodeName !== undefined) removeFrom(this.#podsByNode, pod.nodeName, key);
-      for (const ip of pod.podIPs) removeFrom(this.#ipByStatus, ip, key);
+      for (const ip of pod.podIPs) removeKey(this.#ipByStatus, ip, key);
       return pod;
     }
     if (kind === "NodeEndpoints") {
@@ -360,4 +364,28 @@ function removeFrom(index: Map<string, Set<string>>, at: string, key: string): v
   if (set === undefined) return;
   set.delete(key);
   if (set.size === 0) index.delete(at);
+}
+
+function keysAt(index: Map<string, string | string[]>, at: string): readonly string[] {
+  const keys = index.get(at);
+  return keys === undefined ? [] : typeof keys === "string" ? [keys] : keys;
+}
+
+function addKey(index: Map<string, string | string[]>, at: string, key: string): void {
+  const keys = index.get(at);
+  if (keys === undefined) index.set(at, key);
+  else if (typeof keys === "string") {
+    if (keys !== key) index.set(at, [keys, key]);
+  } else if (!keys.includes(key)) keys.push(key);
+}
+
+function removeKey(index: Map<string, string | string[]>, at: string, key: string): void {
+  const keys = index.get(at);
+  if (keys === undefined) return;
+  if (typeof keys === "string") {
+    if (keys === key) index.delete(at);
+    return;
+  }
+  const rest = keys.filter((k) => k !== key);
+  index.set(at, rest.length === 1 ? rest[0]! : rest);
 }

@@ -125,6 +125,25 @@ Deno.test("ClusterState.podByIp() prefers a running pod over a terminated one an
   assertEquals(state.podByIp("10.244.1.9")?.name, "old");
 });
 
+Deno.test("ClusterState.podByIp() keeps every claim of an address until the last claimant goes", () => {
+  const state = new ClusterState();
+  const claim = (name: string, phase: string) => pod(name, { phase, podIPs: ["10.244.1.9"] });
+  state.reset(
+    snapshot({ pods: [claim("a", "Failed"), claim("b", "Failed"), claim("c", "Running")] }),
+  );
+  assertEquals(state.podByIp("10.244.1.9")?.name, "c");
+  state.apply({ type: "deleted", resource: pod("c"), resourceVersion: "2" });
+  assertEquals(state.podByIp("10.244.1.9")?.name, "a");
+  state.apply({ type: "modified", resource: claim("a", "Failed"), resourceVersion: "3" });
+  state.apply({ type: "deleted", resource: pod("a"), resourceVersion: "4" });
+  assertEquals(state.podByIp("10.244.1.9")?.name, "b");
+  state.apply({ type: "added", resource: claim("d", "Running"), resourceVersion: "5" });
+  assertEquals(state.podByIp("10.244.1.9")?.name, "d");
+  state.apply({ type: "deleted", resource: pod("b"), resourceVersion: "6" });
+  state.apply({ type: "deleted", resource: pod("d"), resourceVersion: "7" });
+  assertEquals(state.podByIp("10.244.1.9"), undefined);
+});
+
 Deno.test("ClusterState notifies subscribers of each change and stops after unsubscribe", () => {
   const state = new ClusterState();
   const seen: ClusterChange["type"][] = [];
