@@ -97,7 +97,8 @@ export interface ReflectorOptions<T> {
 }
 
 interface Entry<T> {
-  resourceVersion: string;
+  /** The object's resourceVersion, as {@linkcode compactVersion} keeps it. */
+  resourceVersion: string | number;
   value: T;
 }
 
@@ -342,7 +343,7 @@ export class Reflector<T = KubeObject> {
 
   #entry(object: KubeObject): Entry<T> {
     return {
-      resourceVersion: object.metadata.resourceVersion ?? "",
+      resourceVersion: compactVersion(object.metadata.resourceVersion ?? ""),
       value: this.#transform(object),
     };
   }
@@ -375,6 +376,17 @@ export class Reflector<T = KubeObject> {
   #contact(): void {
     this.#status.lastContactAt = this.#clock.now();
   }
+}
+
+/**
+ * A resourceVersion as the cache keeps it, only ever compared for equality: a number when the
+ * text is a canonical decimal integer of at most 15 digits (every etcd revision in practice; the
+ * number stands for that text and no other, so equal numbers mean equal texts), else the text.
+ * resourceVersions are opaque strings by the API conventions: nothing else is read from them.
+ * A number is held in the entry, a string beside it (~24 bytes a pod at 150 000 pods).
+ */
+export function compactVersion(resourceVersion: string): string | number {
+  return /^[1-9][0-9]{0,14}$/.test(resourceVersion) ? Number(resourceVersion) : resourceVersion;
 }
 
 /** `namespace/name`, or `name` for a cluster-scoped object. */
