@@ -13,11 +13,13 @@
  *
  * `deno run -A --v8-flags=--expose-gc scripts/profile_kube_sync.ts [--nodes 5000] [--pods 150000]
  * [--policies 10000] [--page-size 500] [--list-only] [--churn-seconds 0]
- * [--events-per-second 1000]`. Loopback only; needs no root.
+ * [--events-per-second 1000] [--heap-snapshot FILE]`: the last writes V8's heap snapshot (for Chrome's
+ * DevTools, or `scripts/heap_summary.ts`) once the cluster state holds the list. Loopback only; needs no root.
  * @module
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { writeHeapSnapshot } from "node:v8";
 import { KubeClient } from "../src/kube/client.ts";
 import { resolveConnection } from "../src/kube/kubeconfig.ts";
 import { KUBERNETES_KINDS, KubernetesSource, POD_TYPE } from "../src/cluster/kubernetes_source.ts";
@@ -164,6 +166,7 @@ async function main(): Promise<void> {
       "list-only": { type: "boolean", default: false },
       "churn-seconds": { type: "string", default: "0" },
       "events-per-second": { type: "string", default: "1000" },
+      "heap-snapshot": { type: "string" },
     },
   });
   const shape = {
@@ -184,7 +187,7 @@ async function main(): Promise<void> {
     const source = new KubernetesSource(new KubeClient(connection), {
       reflector: { pageSize },
     });
-    const [snapshot, listTime] = await timed(() => source.list());
+    let [snapshot, listTime] = await timed(() => source.list());
     say(
       `KubernetesSource.list(): ${listTime} (${snapshot.pods.length} pods, ${snapshot.nodes.length} nodes, ${snapshot.others.length} others, ${snapshot.errors.length} errors); ${
         JSON.stringify(memory())
@@ -192,9 +195,16 @@ async function main(): Promise<void> {
     );
     const state = new ClusterState();
     const [, resetTime] = await timed(() => state.reset(snapshot));
+    // ternd drops the snapshot once the state holds it: so does this.
+    snapshot = undefined as unknown as typeof snapshot;
     say(
       `ClusterState.reset(): ${resetTime}; ${JSON.stringify(memory())}`,
     );
+    if (values["heap-snapshot"] !== undefined) {
+      say(
+        `heap snapshot: ${writeHeapSnapshot(values["heap-snapshot"])} (${state.resourceVersion})`,
+      );
+    }
     const churnS = Number(values["churn-seconds"]);
     if (churnS > 0) {
       await churn(source, state, `${dir}/admin.sock`, churnS, Number(values["events-per-second"]));
