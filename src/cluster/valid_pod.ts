@@ -54,13 +54,31 @@ export function validPod(input: Record<string, unknown>): Pod | undefined {
   if (listed === undefined) return undefined;
   const podIPs = listed.length > 0 ? listed : podIP !== undefined ? [podIP] : [];
 
+  const account = (serviceAccountName ?? serviceAccount ?? "default") as string;
+  if (uid === undefined && nodeName !== undefined && phase !== undefined) {
+    // The usual pod from the API server (its uid trimmed away), in one literal: properties added
+    // after it would go to a separate array of their own, ~24 bytes a pod for its whole life.
+    return {
+      kind: "Pod",
+      namespace,
+      name,
+      labels,
+      annotations,
+      serviceAccountName: account,
+      hostNetwork,
+      podIPs,
+      containers,
+      nodeName,
+      phase,
+    };
+  }
   const pod: Pod = {
     kind: "Pod",
     namespace,
     name,
     labels,
     annotations,
-    serviceAccountName: (serviceAccountName ?? serviceAccount ?? "default") as string,
+    serviceAccountName: account,
     hostNetwork,
     podIPs,
     containers,
