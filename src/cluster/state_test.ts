@@ -220,3 +220,21 @@ Deno.test("ClusterState keeps only the most recent manifest errors", () => {
   }
   assertEquals(state.errors().map((e) => e.file), ["b", "c"]);
 });
+
+Deno.test("ClusterState.pods() lists pods in the order of their keys, namespace prefixes included", () => {
+  const state = new ClusterState();
+  const at = (namespace: string, name: string) => pod(name, { namespace, nodeName: "n1" });
+  state.reset(snapshot({
+    pods: [at("team", "b"), at("team-1", "a"), at("team", "a"), at("a", "z")],
+  }));
+  const keys = (pods: { namespace: string; name: string }[]) =>
+    pods.map((p) => `${p.namespace}/${p.name}`);
+  const expected = ["a/z", "team-1/a", "team/a", "team/b"];
+  assertEquals(keys(state.pods()), expected);
+  assertEquals(keys(state.podsOnNode("n1")), expected);
+  assertEquals(state.podCount, 4);
+  state.apply({ type: "modified", resource: at("team", "a"), resourceVersion: "2" });
+  state.apply({ type: "deleted", resource: at("team-1", "a"), resourceVersion: "3" });
+  assertEquals(keys(state.pods()), ["a/z", "team/a", "team/b"]);
+  assertEquals(state.podCount, 3);
+});
