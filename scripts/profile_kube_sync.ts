@@ -19,7 +19,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { writeHeapSnapshot } from "node:v8";
+import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 import { KubeClient } from "../src/kube/client.ts";
 import { resolveConnection } from "../src/kube/kubeconfig.ts";
 import { KUBERNETES_KINDS, KubernetesSource, POD_TYPE } from "../src/cluster/kubernetes_source.ts";
@@ -31,17 +31,29 @@ import type { KubeObject } from "../src/kube/watch_stream.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /**
- * The RSS and V8's committed heap as they are, then the live heap after a forced GC (when
- * exposed), in MiB.
+ * The RSS and V8's committed heap as they are, then the live heap and the RSS after a forced GC
+ * (when exposed), in MiB.
  */
-function memory(): { rssMiB: number; heapTotalMiB: number; liveMiB: number } {
+function memory(): {
+  rssMiB: number;
+  heapTotalMiB: number;
+  liveMiB: number;
+  gcHeapTotalMiB: number;
+  gcRssMiB: number;
+} {
   const mib = (n: number) => Math.round(n / 2 ** 20);
   const before = Deno.memoryUsage();
-  (globalThis as { gc?: () => void }).gc?.();
+  const gc = (globalThis as { gc?: (options?: unknown) => void }).gc;
+  if (Deno.env.get("PROFILE_GC") === "last-resort") {
+    gc?.({ type: "major", execution: "sync", flavor: "last-resort" });
+  } else gc?.();
+  const after = Deno.memoryUsage();
   return {
     rssMiB: mib(before.rss),
     heapTotalMiB: mib(before.heapTotal),
-    liveMiB: mib(Deno.memoryUsage().heapUsed),
+    liveMiB: mib(after.heapUsed),
+    gcHeapTotalMiB: mib(after.heapTotal),
+    gcRssMiB: mib(after.rss),
   };
 }
 
@@ -199,6 +211,14 @@ async function main(): Promise<void> {
     snapshot = undefined as unknown as typeof snapshot;
     say(
       `ClusterState.reset(): ${resetTime}; ${JSON.stringify(memory())}`,
+    );
+    const mib = (n: number) => Math.round(n / 2 ** 20);
+    say(
+      `V8's spaces, committed/used MiB: ${
+        getHeapSpaceStatistics().filter((s) => s.space_size > 0).map((s) =>
+          `${s.space_name} ${mib(s.space_size)}/${mib(s.space_used_size)}`
+        ).join(", ")
+      }`,
     );
     if (values["heap-snapshot"] !== undefined) {
       say(
