@@ -6,6 +6,7 @@
  * The audit at the end must be clean.
  * @module
  */
+import { DaemonClient } from "../../../src/daemon_client.ts";
 import { auditNode } from "../audit.ts";
 import { makePods, outcomeWithAudit, withChaosNode } from "../chaos_node.ts";
 import { Churn } from "../churn.ts";
@@ -17,6 +18,8 @@ interface Sample {
   t: number;
   rssKiB: number;
   fds: number;
+  /** The daemon's JavaScript heap in use (`tern_js_heap_used_bytes`), KiB; NaN if unread. */
+  heapKiB: number;
 }
 
 /** Least-squares slope of `y` over `x`. Pure. */
@@ -34,12 +37,23 @@ export function slope(points: readonly { x: number; y: number }[]): number {
   return den === 0 ? 0 : num / den;
 }
 
-async function sampleDaemon(pid: number): Promise<{ rssKiB: number; fds: number }> {
+/** The value of the sample `name` (no labels) in a Prometheus text, or NaN. Pure. */
+export function metricValue(text: string, name: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? NaN : Number(line.slice(name.length + 1).trim().split(" ")[0]);
+}
+
+async function sampleDaemon(pid: number, client: DaemonClient): Promise<Omit<Sample, "t">> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   let fds = 0;
   for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) fds++;
-  return { rssKiB: rss, fds };
+  // The heap tells garbage V8 has not collected yet from memory outside it (native buffers).
+  const heap = await client.metrics().then(
+    (text) => metricValue(text, "tern_js_heap_used_bytes"),
+    () => NaN,
+  );
+  return { rssKiB: rss, fds, heapKiB: Math.round(heap / 1024) };
 }
 
 /** Scenario 10 of issue 13. */
@@ -55,18 +69,19 @@ export const soakScenario: ChaosScenario = {
       const pods = await makePods(sb, node, 20);
       const churn = new Churn(sb, node, pods, ctx.random.fork(), { workers: 2, pauseMs: 400 });
       const pid = node.daemon!.pid;
+      const client = new DaemonClient(node.socket, { timeoutMs: 5_000 });
       const samples: Sample[] = [];
       const start = Date.now();
       churn.start();
       try {
         while (Date.now() - start < minutes * 60_000) {
-          const s = await sampleDaemon(pid);
+          const s = await sampleDaemon(pid, client);
           samples.push({ t: (Date.now() - start) / 1000, ...s });
           if (samples.length % 30 === 0) {
             ctx.log(
               `soak: ${
                 Math.round(samples.at(-1)!.t)
-              } s, RSS ${s.rssKiB} KiB, ${s.fds} fds, ${churn.counts.adds} ADDs`,
+              } s, RSS ${s.rssKiB} KiB, JS heap ${s.heapKiB} KiB, ${s.fds} fds, ${churn.counts.adds} ADDs`,
             );
           }
           await new Promise((r) => setTimeout(r, sampleEveryS * 1000));
@@ -79,8 +94,10 @@ export const soakScenario: ChaosScenario = {
       await churn.drain();
       // The first fifth is warm-up (JIT, caches, the KV file growing to its working size).
       const steady = samples.filter((s) => s.t >= samples.at(-1)!.t / 5);
-      const perHour = (key: "rssKiB" | "fds") =>
-        slope(steady.map((s) => ({ x: s.t / 3600, y: s[key] })));
+      const perHour = (key: "rssKiB" | "fds" | "heapKiB") =>
+        slope(
+          steady.filter((s) => Number.isFinite(s[key])).map((s) => ({ x: s.t / 3600, y: s[key] })),
+        );
       const first = samples[0]!;
       const last = samples.at(-1)!;
       return outcomeWithAudit(
@@ -92,6 +109,10 @@ export const soakScenario: ChaosScenario = {
           rssFirstKiB: first.rssKiB,
           rssLastKiB: last.rssKiB,
           rssSlopeKiBPerHour: Math.round(perHour("rssKiB")),
+          rssMaxKiB: Math.max(...steady.map((s) => s.rssKiB)),
+          heapFirstKiB: first.heapKiB,
+          heapLastKiB: last.heapKiB,
+          heapSlopeKiBPerHour: Math.round(perHour("heapKiB")),
           fdsFirst: first.fds,
           fdsLast: last.fds,
           fdsSlopePerHour: Math.round(perHour("fds") * 10) / 10,
