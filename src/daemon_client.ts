@@ -5,6 +5,8 @@
  * @module
  */
 import type {
+  AddRequest,
+  AddResponse,
   AllocateRequest,
   AllocateResponse,
   ApiReason,
@@ -24,6 +26,11 @@ import { errorMessage } from "./lib/errors.ts";
 /** What the plugin and the CLI need of the daemon; tests pass a fake. */
 export interface DaemonApi {
   status(): Promise<StatusResponse>;
+  /**
+   * ADD's daemon side in one request (allocate, host route, policy, ready mark, one commit); on
+   * an error nothing of it is left on the daemon's side.
+   */
+  add(req: AddRequest): Promise<AddResponse>;
   allocate(req: AllocateRequest): Promise<AllocateResponse>;
   program(req: ProgramRequest): Promise<Endpoint>;
   release(req: ReleaseRequest): Promise<ReleaseResponse>;
@@ -58,6 +65,12 @@ export class DaemonApiError extends Error {
     this.status = status;
     this.reason = reason;
   }
+}
+
+/** Whether `err` is the daemon's answer to a path it does not serve (a daemon older than it). */
+function isUnknownPath(err: unknown): boolean {
+  return err instanceof DaemonApiError && err.status === 404 && err.reason === "not_found" &&
+    err.message.startsWith("No such API path");
 }
 
 /** The daemon's answer is not HTTP as this client reads it; retrying elsewhere will not help. */
@@ -261,6 +274,41 @@ export class DaemonClient implements DaemonApi {
   /** GET /v1/status. */
   status(): Promise<StatusResponse> {
     return this.request("GET", "/v1/status");
+  }
+
+  /**
+   * POST /v1/endpoints/add. A daemon older than that path (404 `No such API path`, during an
+   * upgrade) gets allocate then program, and a release when program fails, to the same effect.
+   */
+  async add(req: AddRequest): Promise<AddResponse> {
+    try {
+      return await this.request<AddResponse>("POST", "/v1/endpoints/add", req);
+    } catch (err) {
+      if (!isUnknownPath(err)) throw err;
+    }
+    const { hostVeth, podMac, ...allocate } = req;
+    const alloc = await this.allocate(allocate);
+    try {
+      const programmed = await this.program({
+        network: req.network,
+        containerID: req.containerID,
+        ifname: req.ifname,
+        netns: req.netns,
+        hostVeth,
+        podMac,
+        ip: alloc.ip,
+      });
+      return { ...programmed, created: alloc.created };
+    } catch (err) {
+      if (alloc.created) {
+        await this.release({
+          containerID: req.containerID,
+          ifname: req.ifname,
+          network: req.network,
+        }).catch(() => {});
+      }
+      throw err;
+    }
   }
 
   /** POST /v1/ipam/allocate. */

@@ -157,3 +157,61 @@ Deno.test("DaemonClient of the plugin says its CNI command and the time so far i
   assertEquals(Number(ms) > 0 && Number(ms) <= performance.now(), true);
   assertEquals(seen[2], null);
 });
+
+/** A daemon from before `POST /v1/endpoints/add`: allocate, program and release only. */
+function olderDaemon(seen: string[], options: { failProgram?: boolean } = {}) {
+  return async (req: Request): Promise<Response> => {
+    const path = new URL(req.url).pathname;
+    seen.push(path);
+    const body = await req.json();
+    if (path === "/v1/ipam/allocate") {
+      return Response.json({
+        ip: "10.244.1.7",
+        podCIDR: "10.244.1.0/24",
+        gateway: "169.254.1.1",
+        created: true,
+      });
+    }
+    if (path === "/v1/endpoints" && !options.failProgram) {
+      return Response.json({ ...body, podCIDR: "10.244.1.0/24", state: "programmed" });
+    }
+    if (path === "/v1/endpoints") {
+      return Response.json({ error: "Cannot program", reason: "internal" }, { status: 500 });
+    }
+    if (path === "/v1/endpoints/release") return Response.json({ released: true });
+    return Response.json({ error: `No such API path: ${path}`, reason: "not_found" }, {
+      status: 404,
+    });
+  };
+}
+
+const addRequest = {
+  containerID: "c1",
+  ifname: "eth0",
+  network: "tern",
+  netns: "/var/run/netns/p",
+  hostVeth: "tern0123456789a",
+  podMac: "0a:58:0a:f4:01:07",
+};
+
+Deno.test("DaemonClient.add() against a daemon without that path allocates, then programs", async () => {
+  const seen: string[] = [];
+  await withServer(olderDaemon(seen), async (client) => {
+    const added = await client.add(addRequest);
+    assertEquals([added.ip, added.created, added.state], ["10.244.1.7", true, "programmed"]);
+  });
+  assertEquals(seen, ["/v1/endpoints/add", "/v1/ipam/allocate", "/v1/endpoints"]);
+});
+
+Deno.test("DaemonClient.add() against a daemon without that path releases the address when program fails", async () => {
+  const seen: string[] = [];
+  await withServer(olderDaemon(seen, { failProgram: true }), async (client) => {
+    await assertRejects(() => client.add(addRequest), DaemonApiError, "Cannot program");
+  });
+  assertEquals(seen, [
+    "/v1/endpoints/add",
+    "/v1/ipam/allocate",
+    "/v1/endpoints",
+    "/v1/endpoints/release",
+  ]);
+});
