@@ -44,7 +44,9 @@ export async function cmdAdd(
   const veth = { hostVeth, hostMac, ifname: env.ifname, podMac, netns: env.netns, mtu: conf.mtu };
   const phases: Record<string, number> = {};
 
-  // The veth pair first: the daemon's one request programs its host end.
+  // The veth pair first: the daemon's one request programs its host end. That request's
+  // connection is made meanwhile.
+  daemon.connectAhead?.();
   let t = performance.now();
   try {
     await links.addVeth(veth);

@@ -26,6 +26,8 @@ import { errorMessage } from "./lib/errors.ts";
 /** What the plugin and the CLI need of the daemon; tests pass a fake. */
 export interface DaemonApi {
   status(): Promise<StatusResponse>;
+  /** Opens the next request's connection now (optional: a speed-up, not a behaviour). */
+  connectAhead?(): void;
   /**
    * ADD's daemon side in one request (allocate, host route, policy, ready mark, one commit); on
    * an error nothing of it is left on the daemon's side.
@@ -158,6 +160,8 @@ export class DaemonClient implements DaemonApi {
   readonly #socketPath: string;
   readonly #timeoutMs: number;
   readonly #cniCommand: string | undefined;
+  /** A connection opened ahead by {@linkcode DaemonClient.connectAhead}, for the next request. */
+  #ahead: Promise<{ conn: Deno.UnixConn } | { error: unknown }> | undefined;
 
   /** A client for the daemon listening on `socketPath`. */
   constructor(socketPath: string, options: DaemonClientOptions = {}) {
@@ -198,15 +202,13 @@ export class DaemonClient implements DaemonApi {
         ? ""
         : `${CNI_TIMING_HEADER}: ${formatCniTiming(this.#cniCommand, performance.now())}\r\n`) +
       `Content-Length: ${payload.length}\r\n\r\n`;
-    let conn: Deno.UnixConn;
-    try {
-      conn = await Deno.connect({ transport: "unix", path: this.#socketPath });
-    } catch (err) {
-      throw new DaemonUnavailableError(
-        this.#socketPath,
-        errorMessage(err),
-      );
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    const connected = await (ahead ?? this.#connect());
+    if ("error" in connected) {
+      throw new DaemonUnavailableError(this.#socketPath, errorMessage(connected.error));
     }
+    const conn = connected.conn;
     // The bound is an AbortSignal's timer: the first setTimeout of a process loads Deno's
     // timers, 4–8 ms of the JavaScript thread here, which stalled everything ADD overlaps with
     // its first request (the veth pair's answer); AbortSignal.timeout costs ~0.3 ms.
@@ -258,6 +260,22 @@ export class DaemonClient implements DaemonApi {
         // closed by the timeout or the server
       }
     }
+  }
+
+  /**
+   * Opens the connection of the next request now, so that its set-up (the first connect of a
+   * process costs ~1 ms here) overlaps work the caller does meanwhile (ADD's veth pair). A
+   * failure is reported by that request.
+   */
+  connectAhead(): void {
+    this.#ahead ??= this.#connect();
+  }
+
+  #connect(): Promise<{ conn: Deno.UnixConn } | { error: unknown }> {
+    return Deno.connect({ transport: "unix", path: this.#socketPath }).then(
+      (conn) => ({ conn }),
+      (error: unknown) => ({ error }),
+    );
   }
 
   /** GET /metrics: the Prometheus text exposition, as the daemon wrote it. */

@@ -215,3 +215,32 @@ Deno.test("DaemonClient.add() against a daemon without that path releases the ad
     "/v1/endpoints/release",
   ]);
 });
+
+Deno.test("DaemonClient.connectAhead() opens the next request's connection, which that request uses", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tern-client-" });
+  const socket = `${dir}/s.sock`;
+  const listener = Deno.listen({ transport: "unix", path: socket });
+  const client = new DaemonClient(socket, { timeoutMs: 2000 });
+  try {
+    client.connectAhead();
+    // Accepted before any request is made: the connection was opened ahead.
+    const conn = await listener.accept();
+    const answering = (async () => {
+      await conn.read(new Uint8Array(4096));
+      await conn.write(enc.encode('HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{"endpoints":[]}'));
+      conn.close();
+    })();
+    assertEquals(await client.endpoints(), []);
+    await answering;
+  } finally {
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("DaemonClient.connectAhead() to a daemon that is down is reported by the next request", async () => {
+  const client = new DaemonClient("/nonexistent/tern.sock", { timeoutMs: 500 });
+  client.connectAhead();
+  await new Promise((resolve) => queueMicrotask(() => resolve(undefined)));
+  await assertRejects(() => client.status(), DaemonUnavailableError, "/nonexistent/tern.sock");
+});
