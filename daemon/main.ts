@@ -126,6 +126,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         log,
         onPass: (pass) => metrics.reconcile.observe(pass),
         podNamespaces: netlink,
+        hostLinks: hostNetlink,
         onPodSideRepair: (object) => metrics.reconcile.repairs.inc({ object }),
       }),
     );

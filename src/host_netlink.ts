@@ -17,6 +17,8 @@ export interface HostNetlink {
   replaceHostRoute(ip: string, veth: string, protocol: number): void;
   /** `ip link set dev VETH group GROUP`; false when the veth does not exist. */
   setGroup(veth: string, group: number): boolean;
+  /** The MAC address of link `name`, or undefined when there is no such link (or it has none). */
+  linkMac(name: string): string | undefined;
 }
 
 /** {@linkcode HostNetlink} on one rtnetlink socket, made at the first request. */
@@ -46,6 +48,10 @@ export class RtnetlinkHost implements HostNetlink {
       what,
       routeAddRequest(index, { dst: ip, prefix: 32, protocol }, { replace: true }),
     );
+  }
+
+  linkMac(name: string): string | undefined {
+    return this.#node().link(name)?.mac;
   }
 
   setGroup(veth: string, group: number): boolean {

@@ -10,7 +10,13 @@
  * parsed by `src/rtnetlink_message.ts`.
  * @module
  */
-import { type Answer, linkGetRequest, parseAnswers, setSequence } from "./rtnetlink_message.ts";
+import {
+  type Answer,
+  type LinkAnswer,
+  linkGetRequest,
+  parseAnswers,
+  setSequence,
+} from "./rtnetlink_message.ts";
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -109,6 +115,8 @@ export interface RouteSocket {
   requestAsync(what: string, request: Uint8Array): Promise<void>;
   /** The index of link `name` in the socket's namespace, or undefined when there is none. */
   linkIndex(name: string): number | undefined;
+  /** Link `name` in the socket's namespace (index, MAC), or undefined when there is none. */
+  link(name: string): LinkAnswer | undefined;
   /**
    * Sends the dump `request` (a `…DumpRequest` of `src/rtnetlink_message.ts`) and returns
    * what it listed; throws {@linkcode NetlinkError}. Synchronous, like `request`.
@@ -207,11 +215,15 @@ class Socket implements RouteSocket {
   }
 
   linkIndex(name: string): number | undefined {
+    return this.link(name)?.index;
+  }
+
+  link(name: string): LinkAnswer | undefined {
     const what = `Cannot look up link ${name}`;
     const request = linkGetRequest(name);
     const answers = this.#receive(what, this.#send(what, request));
     const link = answers.find((a) => a.kind === "link");
-    if (link !== undefined) return link.index;
+    if (link !== undefined) return link;
     const ack = answers.find((a) => a.kind === "ack");
     if (ack?.errno === 19) return undefined; // ENODEV
     throw new NetlinkError(what, ack?.errno ?? 0, ack?.message ?? "no answer");

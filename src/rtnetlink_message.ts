@@ -298,12 +298,20 @@ export function setSequence(request: Uint8Array, seq: number): void {
 export type Answer =
   /** The acknowledgement: `errno` 0 is success; `message` is the kernel's extended ack text. */
   | { kind: "ack"; errno: number; message?: string }
-  /** A reply carrying data (RTM_NEWLINK to a get): the link's index. */
-  | { kind: "link"; index: number }
+  /** A reply carrying data (RTM_NEWLINK to a get): the link's index and MAC address. */
+  | LinkAnswer
   /** An IPv4 route of a dump. */
   | RouteAnswer
   /** An IPv4 neighbour entry of a dump. */
   | NeighbourAnswer;
+
+/** A link as a get reports it. */
+export interface LinkAnswer {
+  kind: "link";
+  index: number;
+  /** `IFLA_ADDRESS` when it is an Ethernet address, lower case with colons. */
+  mac?: string;
+}
 
 /** An IPv4 route as a dump reports it. */
 export interface RouteAnswer {
@@ -375,7 +383,7 @@ export function parseAnswers(bytes: Uint8Array, seq: number): Answer[] {
         }
         out.push(answer);
       } else if (type === RTM_NEWLINK && len >= NLMSG_HDRLEN + IFINFOMSG_LEN) {
-        out.push({ kind: "link", index: view.getInt32(at + NLMSG_HDRLEN + 4, LITTLE) });
+        out.push(parseLink(bytes, view, at + NLMSG_HDRLEN, at + len));
       } else if (type === RTM_NEWROUTE && len >= NLMSG_HDRLEN + RTMSG_LEN) {
         const route = parseRoute(bytes, view, at + NLMSG_HDRLEN, at + len);
         if (route !== undefined) out.push(route);
@@ -436,6 +444,19 @@ function parseRoute(
 }
 
 /** An IPv4 neighbour entry (`ndmsg` at `at`), or undefined for another family. */
+function parseLink(bytes: Uint8Array, view: DataView, at: number, end: number): LinkAnswer {
+  const link: LinkAnswer = { kind: "link", index: view.getInt32(at + 4, LITTLE) };
+  const mac = macAt(bytes, attributes(view, at + IFINFOMSG_LEN, end).get(IFLA_ADDRESS));
+  if (mac !== undefined) link.mac = mac;
+  return link;
+}
+
+function macAt(bytes: Uint8Array, span: [number, number] | undefined): string | undefined {
+  if (span === undefined || span[1] - span[0] !== 6) return undefined;
+  return Array.from(bytes.subarray(span[0], span[1]))
+    .map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
 function parseNeighbour(
   bytes: Uint8Array,
   view: DataView,
@@ -452,11 +473,8 @@ function parseNeighbour(
     state: view.getUint16(at + 8, LITTLE),
     dst,
   };
-  const mac = attrs.get(NDA_LLADDR);
-  if (mac !== undefined && mac[1] - mac[0] === 6) {
-    neighbour.mac = Array.from(bytes.subarray(mac[0], mac[1]))
-      .map((b) => b.toString(16).padStart(2, "0")).join(":");
-  }
+  const mac = macAt(bytes, attrs.get(NDA_LLADDR));
+  if (mac !== undefined) neighbour.mac = mac;
   return neighbour;
 }
 

@@ -158,7 +158,7 @@ function errorAnswer(seq: number, errno: number, message?: string): Uint8Array {
   return out;
 }
 
-Deno.test("parseAnswers() reads acks, errors with the kernel's text, and a link's index, for its own seq only", () => {
+Deno.test("parseAnswers() reads acks, errors with the kernel's text, and a link's index and MAC, for its own seq only", () => {
   assertEquals(parseAnswers(errorAnswer(3, 0), 3), [{ kind: "ack", errno: 0 }]);
   assertEquals(parseAnswers(errorAnswer(3, 17, "File exists"), 3), [
     { kind: "ack", errno: 17, message: "File exists" },
@@ -173,6 +173,15 @@ Deno.test("parseAnswers() reads acks, errors with the kernel's text, and a link'
     { kind: "link", index: 9 },
     { kind: "ack", errno: 0 },
   ]);
+  // With IFLA_ADDRESS (6 bytes, padded to 8): its MAC, as `ip link` prints it.
+  const withMac = new Uint8Array(44);
+  withMac.set(link);
+  const macView = new DataView(withMac.buffer);
+  macView.setUint32(0, 44, LE);
+  macView.setUint16(32, 10, LE);
+  macView.setUint16(34, 1, LE);
+  withMac.set([0x0e, 0xa1, 0x00, 0xff, 0x10, 0x2b], 36);
+  assertEquals(parseAnswers(withMac, 4), [{ kind: "link", index: 9, mac: "0e:a1:00:ff:10:2b" }]);
   assertThrows(
     () => parseAnswers(errorAnswer(3, 0).subarray(0, 20), 3),
     Error,

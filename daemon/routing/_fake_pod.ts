@@ -7,6 +7,7 @@ import { GATEWAY_IP, hostVethMac } from "../../src/names.ts";
 import { NetlinkError, type RouteSocket } from "../../src/rtnetlink.ts";
 import {
   type Answer,
+  type LinkAnswer,
   neighbourReplaceRequest,
   parseAnswers,
   routeAddRequest,
@@ -14,6 +15,7 @@ import {
   setSequence,
 } from "../../src/rtnetlink_message.ts";
 import type { PodNamespaces } from "./pod_side.ts";
+import type { HostLinks } from "./pod_side_guard.ts";
 
 /** The host veth of the fake endpoint. */
 export const HOST_VETH = "tern0123456789a";
@@ -66,7 +68,10 @@ export class FakePod implements RouteSocket {
     return Promise.resolve();
   }
   linkIndex(name: string): number | undefined {
-    return name === this.ifname ? INDEX : undefined;
+    return this.link(name)?.index;
+  }
+  link(name: string): LinkAnswer | undefined {
+    return name === this.ifname ? { kind: "link", index: INDEX } : undefined;
   }
   dump(_what: string, request: Uint8Array): Answer[] {
     const type = new DataView(request.buffer).getUint16(4, true);
@@ -74,6 +79,12 @@ export class FakePod implements RouteSocket {
       o,
     ) => (type === RTM_GETROUTE ? o.kind === "route" : o.kind === "neighbour"));
   }
+}
+
+/** The node's links: the host veth of the fake endpoint with {@linkcode HOST_MAC}, and `more`. */
+export function hostLinks(more: Record<string, string> = {}): HostLinks {
+  const macs: Record<string, string> = { [HOST_VETH]: HOST_MAC, ...more };
+  return { linkMac: (name) => macs[name] };
 }
 
 /** Namespaces by path; a path not in `pods` is gone (ENOENT). `opened` records each. */

@@ -276,6 +276,7 @@ Deno.test("programEndpoint() writes the route of an endpoint without rules over 
       written.push(`${ip} ${veth} ${protocol}`);
     },
     setGroup: () => true,
+    linkMac: () => undefined,
   };
   const { run, calls } = fakeRunner();
   const dataplane = new Dataplane(new Ip(run), { routeProtocol: 116, netlink });
@@ -301,6 +302,7 @@ Deno.test("programEndpoint() goes through ip for an endpoint with rules, even wi
       throw new Error("not for an endpoint with rules");
     },
     setGroup: () => true,
+    linkMac: () => undefined,
   };
   const { run, calls } = fakeRunner();
   const dataplane = new Dataplane(new Ip(run), {

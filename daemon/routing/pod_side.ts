@@ -11,7 +11,7 @@
  * all (one someone else set stays).
  * @module
  */
-import { GATEWAY_IP, hostVethMac } from "../../src/names.ts";
+import { GATEWAY_IP } from "../../src/names.ts";
 import { ENODEV, NetlinkError, type RouteSocket } from "../../src/rtnetlink.ts";
 import {
   type Answer,
@@ -103,13 +103,15 @@ export type PodSideResult =
 
 /**
  * Checks and repairs the pod side of one endpoint: its namespace `netns`, interface `ifname`,
- * host veth `hostVeth` (whose MAC ADD derived from its name). A repair that finds its object
- * made meanwhile is success. Throws `NetlinkError` on other failures, and `NetnsStrandedError`
- * (which the caller must end the process on) unchanged.
+ * and `hostMac`, the MAC its host veth has now (read from the node, never derived from the
+ * veth's name: a veth made another way keeps the MAC the kernel gave it, and its pod's entry
+ * points there). A repair that finds its object made meanwhile is success. Throws
+ * `NetlinkError` on other failures, and `NetnsStrandedError` (which the caller must end the
+ * process on) unchanged.
  */
 export function checkPodSide(
   namespaces: PodNamespaces,
-  ep: { netns: string; ifname: string; hostVeth: string },
+  ep: { netns: string; ifname: string; hostMac: string },
 ): PodSideResult {
   const where = `${ep.ifname} in ${ep.netns}`;
   try {
@@ -120,11 +122,7 @@ export function checkPodSide(
         ...pod.dump(`Cannot list the routes of ${where}`, routeDumpRequest()),
         ...pod.dump(`Cannot list the neighbour entries of ${where}`, neighbourDumpRequest()),
       ];
-      const repairs = podSideRepairs(answers, {
-        index,
-        ifname: ep.ifname,
-        hostMac: hostVethMac(ep.hostVeth),
-      });
+      const repairs = podSideRepairs(answers, { index, ifname: ep.ifname, hostMac: ep.hostMac });
       for (const repair of repairs) {
         try {
           pod.request(`Cannot ${repair.what} in ${ep.netns}`, repair.request);

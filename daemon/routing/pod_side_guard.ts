@@ -26,13 +26,19 @@ export const STRANDED_EXIT_CODE = 70;
 export interface PodSidePass {
   /** Endpoints whose namespace was checked. */
   checked: number;
-  /** Endpoints whose namespace or interface was gone. */
+  /** Endpoints whose namespace, interface or host veth was gone. */
   gone: number;
   /** Repairs made, by kind of object. */
   repaired: Partial<Record<PodSideObject, number>>;
   /** Endpoints whose check failed (logged). */
   failed: number;
   durationMs: number;
+}
+
+/** The node's links, as the guard reads the host veths' MACs (`RtnetlinkHost`; tests: a fake). */
+export interface HostLinks {
+  /** The MAC of link `name` in the node's namespace, or undefined when there is none. */
+  linkMac(name: string): string | undefined;
 }
 
 /** Options of {@linkcode podSidePass} and {@linkcode startPodSideGuard}. */
@@ -50,6 +56,7 @@ export interface PodSideGuardOptions {
  */
 export function podSidePass(
   namespaces: PodNamespaces,
+  hostLinks: HostLinks,
   endpoints: readonly LocalEndpoint[],
   options: PodSideGuardOptions = {},
 ): PodSidePass {
@@ -60,11 +67,14 @@ export function podSidePass(
     if (ep.netns === undefined || ep.netns === "") continue;
     const fields = { containerID: ep.containerID, ifname: ep.ifname, netns: ep.netns };
     try {
-      const result = checkPodSide(namespaces, {
-        netns: ep.netns,
-        ifname: ep.ifname,
-        hostVeth: ep.hostVeth,
-      });
+      // The pod's entry must name the host veth's MAC as it is now; without the veth (a DEL
+      // under way, or the host side's own repair to come) there is nothing to point it at.
+      const hostMac = hostLinks.linkMac(ep.hostVeth);
+      if (hostMac === undefined) {
+        pass.gone++;
+        continue;
+      }
+      const result = checkPodSide(namespaces, { netns: ep.netns, ifname: ep.ifname, hostMac });
       if (result.kind === "gone") {
         pass.gone++;
         continue;
@@ -94,6 +104,7 @@ export function podSidePass(
 /** Starts the periodic guard (first pass now); `stop()` ends it and waits for a pass. */
 export function startPodSideGuard(
   namespaces: PodNamespaces,
+  hostLinks: HostLinks,
   endpoints: () => readonly LocalEndpoint[],
   options: PodSideGuardOptions & {
     intervalMs: number;
@@ -102,7 +113,7 @@ export function startPodSideGuard(
   },
 ): { stop(): Promise<void> } {
   const scheduler = new Scheduler(() => {
-    const pass = podSidePass(namespaces, endpoints(), options);
+    const pass = podSidePass(namespaces, hostLinks, endpoints(), options);
     options.onPass?.(pass);
     return Promise.resolve();
   }, { intervalMs: options.intervalMs, clock: options.clock ?? realClock });

@@ -2,7 +2,7 @@ import { assertEquals, assertThrows } from "../../test/assert.ts";
 import { FakeClock } from "../../src/clock.ts";
 import type { Logger } from "../../src/log.ts";
 import { NetnsStrandedError } from "../../src/rtnetlink.ts";
-import { asAdded, FakePod, HOST_VETH, namespaces } from "./_fake_pod.ts";
+import { asAdded, FakePod, HOST_VETH, hostLinks, namespaces } from "./_fake_pod.ts";
 import type { PodNamespaces } from "./pod_side.ts";
 import { podSidePass, startPodSideGuard, STRANDED_EXIT_CODE } from "./pod_side_guard.ts";
 
@@ -19,7 +19,7 @@ Deno.test("podSidePass() checks each endpoint with a namespace, logs and counts 
   const lines: string[] = [];
   const counted: string[] = [];
   const base = { ip: "10.244.1.5", hostVeth: HOST_VETH, ifname: "eth0" };
-  const pass = podSidePass(namespaces({ "/ns/a": sound, "/ns/b": drifted }, opened), [
+  const pass = podSidePass(namespaces({ "/ns/a": sound, "/ns/b": drifted }, opened), hostLinks(), [
     { ...base, containerID: "a", netns: "/ns/a" },
     { ...base, containerID: "b", netns: "/ns/b" },
     { ...base, containerID: "c", netns: "/ns/gone" },
@@ -52,7 +52,7 @@ Deno.test("podSidePass() ends the process at once when the thread is stranded in
   class Exited extends Error {}
   let code: number | undefined;
   assertThrows(() =>
-    podSidePass(stranded, [ep, { ...ep, containerID: "b" }], {
+    podSidePass(stranded, hostLinks(), [ep, { ...ep, containerID: "b" }], {
       log: recordingLogger(lines),
       exit: (c) => {
         code = c;
@@ -76,7 +76,7 @@ Deno.test("startPodSideGuard() checks at start-up, then every interval, until st
     hostVeth: HOST_VETH,
     netns: "/ns/a",
   };
-  const guard = startPodSideGuard(namespaces({ "/ns/a": pod }, opened), () => [ep], {
+  const guard = startPodSideGuard(namespaces({ "/ns/a": pod }, opened), hostLinks(), () => [ep], {
     intervalMs: 10_000,
     clock,
     onPass: (pass) => passes.push(pass.checked),

@@ -1,7 +1,8 @@
 /**
  * Kernel tests: the pod-side guard, over real rtnetlink sockets, puts back the gateway's
  * neighbour entry and routes deleted inside a pod's namespace within one pass (and the pod
- * reaches the node again: without the entry its ARP for the gateway gets no answer), leaves a
+ * reaches the node again: without the entry its ARP for the gateway gets no answer), follows the
+ * host veth's MAC as it is (never as its name would derive it), leaves a
  * sound pod alone, calls a missing namespace gone, and measures a pass over 110 pods. Each test
  * makes a "node" namespace and pod namespaces (`ternt<pid>x…`) and deletes them; the JavaScript
  * thread must end in its own namespace. Needs root.
@@ -11,6 +12,7 @@ import { Ip } from "../../src/ip.ts";
 import type { LocalEndpoint } from "../../src/local_endpoints.ts";
 import { GATEWAY_IP, hostVethMac, hostVethName } from "../../src/names.ts";
 import { NetlinkPodLinks, type PodLink } from "../../src/pod_links.ts";
+import { RtnetlinkHost } from "../../src/host_netlink.ts";
 import { Rtnetlink } from "../../src/rtnetlink.ts";
 import { denoRunner } from "../../src/runner.ts";
 import { podSidePass } from "./pod_side_guard.ts";
@@ -42,7 +44,13 @@ async function ping(netns: string, address: string): Promise<boolean> {
 async function withPods(
   count: number,
   fn: (
-    ctx: { netlink: Rtnetlink; node: string; pods: LocalEndpoint[]; names: string[] },
+    ctx: {
+      netlink: Rtnetlink;
+      host: RtnetlinkHost;
+      node: string;
+      pods: LocalEndpoint[];
+      names: string[];
+    },
   ) => Promise<void>,
 ): Promise<void> {
   const id = `ternt${Deno.pid}x${crypto.randomUUID().slice(0, 6)}`;
@@ -88,7 +96,8 @@ async function withPods(
       ]);
       pods.push({ containerID, ifname: "eth0", ip: podIp, hostVeth, netns: link.netns });
     }
-    await fn({ netlink, node, pods, names });
+    const host = new RtnetlinkHost(netlink, { netns: `/run/netns/${node}` });
+    await fn({ netlink, host, node, pods, names });
     assertEquals(Deno.readLinkSync("/proc/thread-self/ns/net"), home, "back in its namespace");
   } finally {
     netlink.close();
@@ -114,7 +123,7 @@ async function podSide(netns: string): Promise<string[]> {
 }
 
 Deno.test("a pass puts back the pod's deleted gateway entry and routes, and the pod reaches the node again", () =>
-  withPods(1, async ({ netlink, pods, names }) => {
+  withPods(1, async ({ netlink, host, pods, names }) => {
     const pod = pods[0]!, name = names[0]!;
     const asAdded = await podSide(pod.netns!);
     assertEquals(asAdded, [
@@ -123,13 +132,13 @@ Deno.test("a pass puts back the pod's deleted gateway entry and routes, and the 
       `neigh ${GATEWAY_IP} ${hostVethMac(pod.hostVeth)} PERMANENT`,
     ]);
     assert(await ping(name, "10.244.0.1"), "the pod reaches the node as added");
-    assertEquals(podSidePass(netlink, pods).repaired, {}, "nothing to repair");
+    assertEquals(podSidePass(netlink, host, pods).repaired, {}, "nothing to repair");
 
     // Without the entry, the host veth (no address, no proxy ARP) answers no ARP for the gateway.
     await run(["ip", "-n", name, "neigh", "del", GATEWAY_IP, "dev", "eth0"]);
     assert(!(await ping(name, "10.244.0.1")), "the pod has lost its gateway");
     const counted: string[] = [];
-    const pass = podSidePass(netlink, pods, { onRepair: (o) => counted.push(o) });
+    const pass = podSidePass(netlink, host, pods, { onRepair: (o) => counted.push(o) });
     assertEquals([pass.checked, pass.repaired, counted], [1, { pod_neighbour: 1 }, [
       "pod_neighbour",
     ]]);
@@ -150,31 +159,66 @@ Deno.test("a pass puts back the pod's deleted gateway entry and routes, and the 
       "dev",
       "eth0",
     ]);
-    assertEquals(podSidePass(netlink, pods).repaired, { pod_neighbour: 1, pod_route: 2 });
+    assertEquals(podSidePass(netlink, host, pods).repaired, { pod_neighbour: 1, pod_route: 2 });
     assertEquals(await podSide(pod.netns!), asAdded);
     assert(await ping(name, "10.244.0.1"), "the pod reaches the node again");
   }));
 
-Deno.test("a pass calls a pod whose namespace or interface is gone gone, and touches nothing", () =>
-  withPods(1, ({ netlink, pods, names }) => {
+Deno.test("a pass follows the host veth's MAC as it is, not as its name would derive it", () =>
+  withPods(1, async ({ netlink, host, node, pods, names }) => {
+    const pod = pods[0]!, name = names[0]!;
+    // A veth made another way (an older tern, a test's half ADD) keeps the MAC the kernel gave
+    // it, and its pod's entry points there: sound, whatever the name would derive.
+    const other = "0e:00:00:00:00:42";
+    await run(["ip", "-n", node, "link", "set", "dev", pod.hostVeth, "address", other]);
+    await run([
+      "ip",
+      "-n",
+      name,
+      "neigh",
+      "replace",
+      GATEWAY_IP,
+      "lladdr",
+      other,
+      "dev",
+      "eth0",
+      "nud",
+      "permanent",
+    ]);
+    assert(await ping(name, "10.244.0.1"), "the pod reaches the node through the veth's MAC");
+    assertEquals(podSidePass(netlink, host, pods).repaired, {}, "nothing to repair");
+    assert(await ping(name, "10.244.0.1"), "still, after the pass");
+
+    // The host veth's MAC changed under the pod: its entry is stale, and follows it.
+    const changed = "0e:00:00:00:00:43";
+    await run(["ip", "-n", node, "link", "set", "dev", pod.hostVeth, "address", changed]);
+    assert(!(await ping(name, "10.244.0.1")), "the pod's entry names the old MAC");
+    assertEquals(podSidePass(netlink, host, pods).repaired, { pod_neighbour: 1 });
+    assertEquals((await podSide(pod.netns!)).at(-1), `neigh ${GATEWAY_IP} ${changed} PERMANENT`);
+    assert(await ping(name, "10.244.0.1"), "the pod reaches the node again");
+  }));
+
+Deno.test("a pass calls a pod whose namespace, interface or host veth is gone gone, and touches nothing", () =>
+  withPods(1, ({ netlink, host, pods, names }) => {
     const pod = pods[0]!;
     const missing = { ...pod, containerID: "x", netns: `/run/netns/${names[0]}-none` };
     const renamed = { ...pod, containerID: "y", ifname: "net1" };
-    const pass = podSidePass(netlink, [missing, renamed]);
-    assertEquals([pass.checked, pass.gone, pass.failed], [0, 2, 0]);
+    const noVeth = { ...pod, containerID: "z", hostVeth: "tern-none" };
+    const pass = podSidePass(netlink, host, [missing, renamed, noVeth]);
+    assertEquals([pass.checked, pass.gone, pass.failed], [0, 3, 0]);
     return Promise.resolve();
   }));
 
 Deno.test("a pass over 110 pods stays small", () =>
-  withPods(110, async ({ netlink, pods, names }) => {
+  withPods(110, async ({ netlink, host, pods, names }) => {
     // Warm up (libc, JIT), then the best of five sound passes, and one that repairs ten pods.
-    podSidePass(netlink, pods);
+    podSidePass(netlink, host, pods);
     const sound: number[] = [];
-    for (let i = 0; i < 5; i++) sound.push(podSidePass(netlink, pods).durationMs);
+    for (let i = 0; i < 5; i++) sound.push(podSidePass(netlink, host, pods).durationMs);
     for (const name of names.slice(0, 10)) {
       await run(["ip", "-n", name, "neigh", "del", GATEWAY_IP, "dev", "eth0"]);
     }
-    const repairing = podSidePass(netlink, pods);
+    const repairing = podSidePass(netlink, host, pods);
     assertEquals(repairing.repaired, { pod_neighbour: 10 });
     const best = Math.min(...sound);
     console.log(

@@ -2,11 +2,11 @@ import { assertEquals, assertThrows } from "../../test/assert.ts";
 import { GATEWAY_IP } from "../../src/names.ts";
 import { NetlinkError } from "../../src/rtnetlink.ts";
 import { type Answer, neighbourReplaceRequest } from "../../src/rtnetlink_message.ts";
-import { asAdded, decoded, FakePod, HOST_MAC, HOST_VETH, INDEX, namespaces } from "./_fake_pod.ts";
+import { asAdded, decoded, FakePod, HOST_MAC, INDEX, namespaces } from "./_fake_pod.ts";
 import { checkPodSide, podSideRepairs } from "./pod_side.ts";
 
 const link = { index: INDEX, ifname: "eth0", hostMac: HOST_MAC };
-const ep = { netns: "/run/netns/pod", ifname: "eth0", hostVeth: HOST_VETH };
+const ep = { netns: "/run/netns/pod", ifname: "eth0", hostMac: HOST_MAC };
 
 Deno.test("podSideRepairs() finds nothing to do on the pod side ADD made", () => {
   assertEquals(podSideRepairs(asAdded(), link), []);

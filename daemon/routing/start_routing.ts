@@ -30,7 +30,7 @@ import { EchoFilter } from "./monitor_echo.ts";
 import type { PodCIDRs } from "../ipam/pod_cidrs.ts";
 import { startSysctlGuard } from "./sysctl_guard.ts";
 import type { PodNamespaces, PodSideObject } from "./pod_side.ts";
-import { startPodSideGuard } from "./pod_side_guard.ts";
+import { type HostLinks, startPodSideGuard } from "./pod_side_guard.ts";
 import { type PassResult, Reconciler } from "./reconciler.ts";
 
 /** Netlink events are coalesced for this long before they trigger a pass. */
@@ -113,6 +113,8 @@ export async function startRouting(
      * default: not checked (a test that fakes `ip` has no real pods).
      */
     podNamespaces?: PodNamespaces | undefined;
+    /** The node's links, where the guard reads each host veth's MAC; needed with `podNamespaces`. */
+    hostLinks?: HostLinks | undefined;
     /** Told of each pod-side repair (the metrics). Default: nobody. */
     onPodSideRepair?: (object: PodSideObject) => void;
   },
@@ -177,15 +179,17 @@ export async function startRouting(
     const first = await reconciler.pass("start");
     reconciler.start();
     guard = startSysctlGuard(host.dataplane, { intervalMs: config.reconcile.intervalMs, log });
-    // The pod-side guard is off: under load it rewrote a pod's gateway neighbour and the pod lost
-    // its traffic (daemon/policy/policy_netns_test.ts, step 3, with three CPU hogs): see the
-    // issue note. Set TERN_POD_SIDE_GUARD=1 to run it while that is found.
-    if (context.podNamespaces !== undefined && Deno.env.get("TERN_POD_SIDE_GUARD") === "1") {
-      podSide = startPodSideGuard(context.podNamespaces, () => endpoints.list(), {
-        intervalMs: config.reconcile.intervalMs,
-        log,
-        ...(context.onPodSideRepair !== undefined ? { onRepair: context.onPodSideRepair } : {}),
-      });
+    if (context.podNamespaces !== undefined && context.hostLinks !== undefined) {
+      podSide = startPodSideGuard(
+        context.podNamespaces,
+        context.hostLinks,
+        () => endpoints.list(),
+        {
+          intervalMs: config.reconcile.intervalMs,
+          log,
+          ...(context.onPodSideRepair !== undefined ? { onRepair: context.onPodSideRepair } : {}),
+        },
+      );
     }
     return {
       first,

@@ -39,6 +39,27 @@ async function run(sb: Sandbox, netns: string, argv: string[]): Promise<string> 
   return out.stdout;
 }
 
+/**
+ * The pod's gateway entry is permanent and names the host veth's MAC as the node has it now
+ * (present with another MAC would pass a check for PERMANENT alone, and carry nothing).
+ */
+async function gatewayEntrySound(
+  sb: Sandbox,
+  node: SandboxNode,
+  pod: SandboxPod,
+  veth: (pod: SandboxPod) => Promise<string>,
+): Promise<boolean> {
+  const link = await sb.exec(node.netns, ["ip", "-json", "link", "show", await veth(pod)]);
+  const mac = (JSON.parse(link.stdout || "[{}]")[0] as { address?: string }).address;
+  const entry = await sb.exec(pod.netns, ["ip", "-json", "neigh", "show", "169.254.1.1"]);
+  const found = (JSON.parse(entry.stdout || "[]") as {
+    dev?: string;
+    lladdr?: string;
+    state?: string[];
+  }[]).find((n) => n.dev === pod.ifname);
+  return mac !== undefined && found?.lladdr === mac && (found.state ?? []).includes("PERMANENT");
+}
+
 function tamperings(table: () => string): Tampering[] {
   const veth = (pod: SandboxPod) => hostVethName(pod.containerID, pod.ifname);
   return [
@@ -57,8 +78,38 @@ function tamperings(table: () => string): Tampering[] {
       repaired: async (sb, node) =>
         !(await sb.exec(node.netns, ["ip", "rule", "show"])).stdout.includes("10.244.1.250"),
     },
-    // The pod side (gateway neighbour, default route) is not repaired while the pod-side guard
-    // is off (daemon/routing/start_routing.ts).
+    {
+      name: "neighbour",
+      tamper: async (sb, _node, pod) =>
+        void await run(sb, pod.netns, ["ip", "neigh", "del", "169.254.1.1", "dev", pod.ifname]),
+      repaired: (sb, node, pod) => gatewayEntrySound(sb, node, pod, veth),
+    },
+    {
+      // A permanent entry naming another MAC: present, but the pod's traffic goes nowhere.
+      name: "neighbour-mac",
+      tamper: async (sb, _node, pod) =>
+        void await run(sb, pod.netns, [
+          "ip",
+          "neigh",
+          "replace",
+          "169.254.1.1",
+          "lladdr",
+          "0e:00:00:00:00:99",
+          "dev",
+          pod.ifname,
+          "nud",
+          "permanent",
+        ]),
+      repaired: (sb, node, pod) => gatewayEntrySound(sb, node, pod, veth),
+    },
+    {
+      name: "pod-route",
+      tamper: async (sb, _node, pod) =>
+        void await run(sb, pod.netns, ["ip", "route", "del", "default"]),
+      repaired: async (sb, _node, pod) =>
+        (await sb.exec(pod.netns, ["ip", "route", "show", "default"])).stdout
+          .includes(`via 169.254.1.1 dev ${pod.ifname}`),
+    },
     {
       name: "veth-group",
       tamper: async (sb, node, pod) =>
