@@ -6,12 +6,24 @@
  * only the `NFT_MSG_NEWGEN` message each commit ends with, lets {@linkcode NftGeneration.commit}
  * wait for the next commit in a blocking `poll` on one of Deno's worker threads: no timer, no CPU
  * while nothing changes, the commit seen within a millisecond. Deno has no netlink sockets, so
- * they are libc's, through FFI; messages and the filter are built and parsed by pure functions.
- * This replaces `nft monitor` as the trigger of the policy table check: nftables 1.0.6's monitor
- * crashes on ordinary transactions ("Received event for an unknown set") and was down most of
- * the time.
+ * they are libc's, through FFI (`src/lib/netlink_socket.ts`); messages and the filter are built
+ * and parsed by pure functions. This replaces `nft monitor` as the trigger of the policy table
+ * check: nftables 1.0.6's monitor crashes on ordinary transactions ("Received event for an unknown
+ * set") and was down most of the time.
  * @module
  */
+import {
+  AF_NETLINK,
+  errno,
+  inNetns,
+  LITTLE,
+  loadLibc,
+  NETLINK_SYMBOLS,
+  NetlinkError,
+  openNetlinkSocket,
+  receiveNow,
+  sendMessage,
+} from "./lib/netlink_socket.ts";
 
 /** `(NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN`. */
 const GETGEN = (10 << 8) | 16;
@@ -25,11 +37,7 @@ const NFGENMSG_LEN = 4;
 /** The nftables multicast group (`NFNLGRP_NFTABLES`). */
 const NFNLGRP_NFTABLES = 7;
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_NETFILTER = 12;
-const MSG_DONTWAIT = 0x40;
 const SOL_SOCKET = 1;
 const SO_ATTACH_FILTER = 26;
 const POLLIN = 1;
@@ -37,12 +45,6 @@ const EFD_NONBLOCK = 0o4000;
 const EFD_CLOEXEC = 0o2000000;
 const EAGAIN = 11;
 const ENOBUFS = 105;
-
-/** Whether this host is little-endian (the byte order of every C struct here). */
-const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const O_RDONLY = 0;
-const O_CLOEXEC = 0o2000000;
-const CLONE_NEWNET = 0x40000000;
 
 /** The `NFT_MSG_GETGEN` request with sequence number `seq`. */
 export function generationRequest(seq: number): Uint8Array {
@@ -73,8 +75,8 @@ export function parseGenerationReply(bytes: Uint8Array, seq: number): number | u
     }
     if (msgSeq === seq >>> 0) {
       if (type === NLMSG_ERROR) {
-        const errno = -view.getInt32(at + NLMSG_HDRLEN, true);
-        throw new Error(`Cannot read the nftables generation: the kernel answered errno ${errno}`);
+        const code = -view.getInt32(at + NLMSG_HDRLEN, true);
+        throw new Error(`Cannot read the nftables generation: the kernel answered errno ${code}`);
       }
       if (type === NEWGEN) {
         return generationAttribute(view, at + NLMSG_HDRLEN + NFGENMSG_LEN, at + len);
@@ -124,19 +126,12 @@ export function newgenFilter(): Uint8Array {
 }
 
 const LIBC_SYMBOLS = {
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-  open: { parameters: ["buffer", "i32"], result: "i32" },
-  setns: { parameters: ["i32", "i32"], result: "i32" },
+  ...NETLINK_SYMBOLS,
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
-  __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -176,17 +171,17 @@ export class NftGeneration implements GenerationWatch {
    * is not available.
    */
   constructor(options: { netns?: string } = {}) {
-    this.#lib = Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
+    this.#lib = loadLibc(LIBC_SYMBOLS);
     const c = this.#lib.symbols;
     const open = () => [openSocket(c), openSocket(c)] as const;
     let fds: readonly number[] = [];
     try {
-      fds = options.netns === undefined ? open() : inNetns(c, options.netns, open);
+      fds = options.netns === undefined ? open() : inNetns(c, `/run/netns/${options.netns}`, open);
       this.#fd = fds[0]!;
       this.#events = fds[1]!;
       subscribeToCommits(c, this.#events);
       this.#wake = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-      if (this.#wake < 0) throw new Error(`Cannot make an eventfd: ${errnoText(c)}`);
+      if (this.#wake < 0) throw new NetlinkError("Cannot make an eventfd", errno(c));
     } catch (err) {
       for (const fd of fds) c.close(fd);
       this.#lib.close();
@@ -199,14 +194,11 @@ export class NftGeneration implements GenerationWatch {
     if (this.#closed) throw new Error("Cannot read the nftables generation: the socket is closed");
     const c = this.#lib.symbols;
     const seq = this.#seq = (this.#seq + 1) >>> 0;
-    const request = generationRequest(seq);
-    if (Number(c.send(this.#fd, request, BigInt(request.length), 0)) !== request.length) {
-      throw new Error(`Cannot ask for the nftables generation: ${errnoText(c)}`);
-    }
+    sendMessage(c, this.#fd, generationRequest(seq), "Cannot ask for the nftables generation");
     // The kernel answers within send(): the reply is queued before it returns.
     for (;;) {
-      const n = Number(c.recv(this.#fd, this.#reply, BigInt(this.#reply.length), MSG_DONTWAIT));
-      if (n < 0) throw new Error(`Cannot read the nftables generation: ${errnoText(c)}`);
+      const n = receiveNow(c, this.#fd, this.#reply);
+      if (n < 0) throw new NetlinkError("Cannot read the nftables generation", errno(c));
       const id = parseGenerationReply(this.#reply.subarray(0, n), seq);
       if (id !== undefined) return id;
     }
@@ -253,16 +245,14 @@ export class NftGeneration implements GenerationWatch {
     const c = this.#lib.symbols;
     let any = false;
     for (;;) {
-      const n = Number(
-        c.recv(this.#events, this.#scratch, BigInt(this.#scratch.length), MSG_DONTWAIT),
-      );
+      const n = receiveNow(c, this.#events, this.#scratch);
       if (n >= 0) {
         any = true;
         continue;
       }
       const code = errno(c);
       if (code === EAGAIN) return any;
-      if (code !== ENOBUFS) throw new Error(`Cannot read nftables events: errno ${code}`);
+      if (code !== ENOBUFS) throw new NetlinkError("Cannot read nftables events", code);
       any = true; // the queue overflowed: commits were lost, so there were some; read on
     }
   }
@@ -287,67 +277,17 @@ function subscribeToCommits(c: Libc, fd: number): void {
   view.setUint16(0, filter.length / 8, LITTLE);
   view.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(filter))), LITTLE);
   if (c.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, program, program.length) !== 0) {
-    throw new Error(`Cannot filter the nftables events: ${errnoText(c)}`);
+    throw new NetlinkError("Cannot filter the nftables events", errno(c));
   }
   const address = new Uint8Array(12); // struct sockaddr_nl: family, padding, pid, groups
   const addr = new DataView(address.buffer);
   addr.setUint16(0, AF_NETLINK, LITTLE);
   addr.setUint32(8, 1 << (NFNLGRP_NFTABLES - 1), LITTLE);
   if (c.bind(fd, address, address.length) !== 0) {
-    throw new Error(`Cannot subscribe to the nftables events: ${errnoText(c)}`);
+    throw new NetlinkError("Cannot subscribe to the nftables events", errno(c));
   }
 }
 
 function openSocket(c: Libc): number {
-  const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-  if (fd < 0) throw new Error(`Cannot open a netfilter netlink socket: ${errnoText(c)}`);
-  return fd;
-}
-
-/**
- * Runs `fn` with the calling thread in namespace `netns`, then moves it back. A socket keeps the
- * namespace it was made in, so only its creation needs to happen there; nothing else runs on
- * this thread meanwhile (JavaScript is single-threaded and `fn` is synchronous).
- */
-function inNetns<T>(c: Libc, netns: string, fn: () => T): T {
-  const path = (p: string) => new TextEncoder().encode(`${p}\0`);
-  const home = c.open(path("/proc/thread-self/ns/net"), O_RDONLY | O_CLOEXEC);
-  if (home < 0) throw new Error(`Cannot open this thread's network namespace: ${errnoText(c)}`);
-  try {
-    const target = c.open(path(`/run/netns/${netns}`), O_RDONLY | O_CLOEXEC);
-    if (target < 0) {
-      throw new Error(`Cannot open network namespace /run/netns/${netns}: ${errnoText(c)}`);
-    }
-    try {
-      if (c.setns(target, CLONE_NEWNET) !== 0) {
-        throw new Error(`Cannot enter network namespace ${netns}: ${errnoText(c)}`);
-      }
-      let result: { value: T } | { error: unknown };
-      try {
-        result = { value: fn() };
-      } catch (error) {
-        result = { error };
-      }
-      if (c.setns(home, CLONE_NEWNET) !== 0) {
-        // The thread would go on in the wrong namespace: nothing it did next could be trusted.
-        throw new Error(`Cannot return from network namespace ${netns}: ${errnoText(c)}`);
-      }
-      if ("error" in result) throw result.error;
-      return result.value;
-    } finally {
-      c.close(target);
-    }
-  } finally {
-    c.close(home);
-  }
-}
-
-/** This thread's `errno`, right after a failed call. */
-function errno(c: Libc): number {
-  const at = c.__errno_location();
-  return at === null ? 0 : new Deno.UnsafePointerView(at).getInt32();
-}
-
-function errnoText(c: Libc): string {
-  return `errno ${errno(c)}`;
+  return openNetlinkSocket(c, NETLINK_NETFILTER, "a netfilter netlink socket");
 }

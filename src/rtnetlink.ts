@@ -1,15 +1,26 @@
 /**
  * rtnetlink sockets in-process, through libc over Deno's FFI: what `ip` does, without starting
- * `ip` (an exec costs 3–5 ms; a request on an open socket, tens of microseconds). A socket
- * belongs to the network namespace it was made in, so one in a pod's namespace is made by
- * moving the calling thread there around `socket()` and straight back, synchronously: nothing
- * else runs on this thread meanwhile (JavaScript is single-threaded, Deno's I/O runs on other
- * threads, and each thread has its own namespace). If the thread cannot move back, it is left
- * in the pod's namespace: {@linkcode NetnsStrandedError} says so, and the process must end
- * (the plugin does after each call; a daemon would have to exit). The messages are built and
- * parsed by `src/rtnetlink_message.ts`.
+ * `ip` (an exec costs 3–5 ms; a request on an open socket, tens of microseconds). A socket in a
+ * pod's namespace is made by moving the calling thread there around `socket()` and straight back
+ * (`src/lib/netlink_socket.ts`, which owns the FFI plumbing every netlink client shares); if the
+ * thread cannot move back, {@linkcode NetnsStrandedError} says so, and the process must end (the
+ * plugin does after each call; a daemon would have to exit). The messages are built and parsed by
+ * `src/rtnetlink_message.ts`.
  * @module
  */
+import {
+  errno,
+  inNetns,
+  LITTLE,
+  loadLibc,
+  NETLINK_SYMBOLS,
+  NetlinkError,
+  NetnsStrandedError,
+  openNetlinkSocket,
+  openNetns,
+  receiveNow,
+  sendMessage,
+} from "./lib/netlink_socket.ts";
 import {
   type Answer,
   type LinkAnswer,
@@ -18,44 +29,21 @@ import {
   setSequence,
 } from "./rtnetlink_message.ts";
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
-const MSG_DONTWAIT = 0x40;
-const O_RDONLY = 0;
-const O_CLOEXEC = 0o2000000;
-const CLONE_NEWNET = 0x40000000;
-const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** The errno values rtnetlink answers that tern names; others are shown by number. */
-const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM",
-  2: "ENOENT",
-  13: "EACCES",
-  16: "EBUSY",
-  17: "EEXIST",
-  19: "ENODEV",
-  22: "EINVAL",
-  34: "ERANGE",
-  95: "EOPNOTSUPP",
-  99: "EADDRNOTAVAIL",
-  101: "ENETUNREACH",
-  105: "ENOBUFS",
-};
 
 /** errno 17: the object exists. */
 export const EEXIST = 17;
 /** errno 19: no such device. */
 export const ENODEV = 19;
 
+// Callers of rtnetlink take its errors from here; the FFI module under it defines them.
+export { NetlinkError, NetnsStrandedError };
+
 const LIBC_SYMBOLS = {
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  ...NETLINK_SYMBOLS,
   /** `send` on one of Deno's worker threads: the JavaScript thread goes on meanwhile. */
   sendElsewhere: {
     name: "send",
@@ -63,42 +51,9 @@ const LIBC_SYMBOLS = {
     result: "isize",
     nonblocking: true,
   },
-  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-  open: { parameters: ["buffer", "i32"], result: "i32" },
-  setns: { parameters: ["i32", "i32"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
-
-/** The kernel refused a request, or a system call failed: `errno` says why. */
-export class NetlinkError extends Error {
-  /** The errno (positive). */
-  readonly errno: number;
-
-  /** `what` is the operation ("Cannot create veth …"); the errno and kernel text follow. */
-  constructor(what: string, errno: number, kernelMessage?: string) {
-    const name = ERRNO_NAMES[errno] ?? `errno ${errno}`;
-    super(`${what}: ${name}${kernelMessage ? ` (${kernelMessage})` : ""}`);
-    this.name = "NetlinkError";
-    this.errno = errno;
-  }
-}
-
-/**
- * The calling thread entered a namespace and could not return: everything it does next would
- * happen in the wrong namespace. The process must end.
- */
-export class NetnsStrandedError extends Error {
-  /** `netns` is the namespace the thread is left in. */
-  constructor(netns: string, errno: number) {
-    super(
-      `Cannot return from network namespace ${netns}: errno ${errno}: this thread stays there, the process must end`,
-    );
-    this.name = "NetnsStrandedError";
-  }
-}
 
 /**
  * One rtnetlink socket: requests answered by an acknowledgement, one at a time (a request that
@@ -134,7 +89,7 @@ export class Rtnetlink {
 
   /** libc, loaded now if it was not; throws when FFI is not allowed or libc cannot be found. */
   get #lib(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> {
-    return this.#loaded ??= Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
+    return this.#loaded ??= loadLibc(LIBC_SYMBOLS);
   }
 
   /** A socket in this thread's namespace, or in the namespace at path `options.netns`. */
@@ -169,8 +124,7 @@ export class Rtnetlink {
    */
   async withNetnsFd<T>(path: string, fn: (fd: number) => Promise<T>): Promise<T> {
     const c = this.#lib.symbols;
-    const fd = c.open(cPath(path), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw new NetlinkError(`Cannot open network namespace ${path}`, errno(c));
+    const fd = openNetns(c, path);
     try {
       return await fn(fd);
     } finally {
@@ -244,11 +198,8 @@ class Socket implements RouteSocket {
 
   /** Numbers and sends `request` from this thread; returns its sequence number. */
   #send(what: string, request: Uint8Array): number {
-    const c = this.#c;
     const seq = this.#number(request);
-    if (Number(c.send(this.#fd, request, BigInt(request.length), 0)) !== request.length) {
-      throw new NetlinkError(what, errno(c), "send failed");
-    }
+    sendMessage(this.#c, this.#fd, request, what);
     return seq;
   }
 
@@ -260,7 +211,7 @@ class Socket implements RouteSocket {
     const c = this.#c;
     const answers: Answer[] = [];
     for (;;) {
-      const n = Number(c.recv(this.#fd, this.#buf, BigInt(this.#buf.length), MSG_DONTWAIT));
+      const n = receiveNow(c, this.#fd, this.#buf);
       if (n < 0) throw new NetlinkError(what, errno(c), "no answer");
       const got = parseAnswers(this.#buf.subarray(0, n), seq);
       answers.push(...got);
@@ -277,55 +228,11 @@ function acknowledged(what: string, answers: Answer[]): void {
 }
 
 function openSocket(c: Libc): number {
-  const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) throw new NetlinkError("Cannot open an rtnetlink socket", errno(c));
+  const fd = openNetlinkSocket(c, NETLINK_ROUTE, "an rtnetlink socket");
   // Errors echo only the request's header, and carry the kernel's own text where it has one.
   const one = new Uint8Array(4);
   new DataView(one.buffer).setInt32(0, 1, LITTLE);
   c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, one, 4);
   c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, one, 4);
   return fd;
-}
-
-function cPath(path: string): Uint8Array {
-  return new TextEncoder().encode(`${path}\0`);
-}
-
-/**
- * Runs `fn` with the calling thread in the namespace at `path`, then moves it back. Throws
- * {@linkcode NetnsStrandedError} when it cannot move back.
- */
-function inNetns<T>(c: Libc, path: string, fn: () => T): T {
-  const home = c.open(cPath("/proc/thread-self/ns/net"), O_RDONLY | O_CLOEXEC);
-  if (home < 0) {
-    throw new NetlinkError("Cannot open this thread's network namespace", errno(c));
-  }
-  try {
-    const target = c.open(cPath(path), O_RDONLY | O_CLOEXEC);
-    if (target < 0) throw new NetlinkError(`Cannot open network namespace ${path}`, errno(c));
-    try {
-      if (c.setns(target, CLONE_NEWNET) !== 0) {
-        throw new NetlinkError(`Cannot enter network namespace ${path}`, errno(c));
-      }
-      let result: { value: T } | { error: unknown };
-      try {
-        result = { value: fn() };
-      } catch (error) {
-        result = { error };
-      }
-      if (c.setns(home, CLONE_NEWNET) !== 0) throw new NetnsStrandedError(path, errno(c));
-      if ("error" in result) throw result.error;
-      return result.value;
-    } finally {
-      c.close(target);
-    }
-  } finally {
-    c.close(home);
-  }
-}
-
-/** This thread's `errno`, right after a failed call. */
-function errno(c: Libc): number {
-  const at = c.__errno_location();
-  return at === null ? 0 : new Deno.UnsafePointerView(at).getInt32();
 }

@@ -9,6 +9,7 @@
 import type { ClusterSource } from "../../src/cluster/source.ts";
 import type { ClusterState } from "../../src/cluster/state.ts";
 import type { ManifestError } from "../../src/cluster/types.ts";
+import { realClock, sleep } from "../../src/clock.ts";
 import { collectGarbage } from "../../src/lib/collect_garbage.ts";
 import { errorMessage } from "../../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
@@ -98,13 +99,10 @@ export class ClusterFeed {
           retryInMs: wait,
         });
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      // stop() wakes the wait: the abort ends the sleep early, which is no error here.
+      const woken = new AbortController();
+      this.#wake = () => woken.abort();
+      await sleep(realClock, wait, woken.signal).catch(() => {});
       this.#wake = undefined;
       wait = Math.min(this.#retryMaxMs, wait * 2);
       if (this.#stopped) return;

@@ -1,30 +1,12 @@
 import { assert, assertEquals } from "../../test/assert.ts";
-import type { Endpoint } from "../../src/api.ts";
-import type { Logger } from "../../src/log.ts";
 import { hostVethName } from "../../src/names.ts";
-import { Ipam } from "./ipam.ts";
 import { Mutex } from "../../src/lib/mutex.ts";
-import { fileExists, planSweep, type SweepDataplane, Sweeper } from "./sweeper.ts";
-
-function ep(containerID: string, overrides: Partial<Endpoint> = {}): Endpoint {
-  return {
-    containerID,
-    ifname: "eth0",
-    network: "tern",
-    netns: `/var/run/netns/${containerID}`,
-    ip: "10.0.0.1",
-    podCIDR: "10.0.0.0/24",
-    hostVeth: "tern00000000001",
-    podMac: "0a:00:00:00:00:01",
-    state: "programmed",
-    createdAt: 0,
-    updatedAt: 0,
-    ...overrides,
-  };
-}
+import { recordingLogger } from "../../test/recording_logger.ts";
+import { endpointFixture, FakeHostSide, withIpam } from "./_ipam_fixture.ts";
+import { fileExists, planSweep, Sweeper } from "./sweeper.ts";
 
 Deno.test("planSweep() releases an attachment only after netns and veth were gone for the grace period", () => {
-  const gone = { endpoint: ep("a"), netns: false, veth: false };
+  const gone = { endpoint: endpointFixture("a"), netns: false, veth: false };
   const first = planSweep([gone], { now: 1_000, gracePeriodMs: 120_000, goneSince: new Map() });
   assertEquals(first.release, []);
   assertEquals([...first.goneSince], [["a\0eth0", 1_000]]);
@@ -44,7 +26,7 @@ Deno.test("planSweep() releases an attachment only after netns and veth were gon
 });
 
 Deno.test("planSweep() forgets the gone timer of an attachment seen alive again", () => {
-  const a = ep("a");
+  const a = endpointFixture("a");
   const goneSince = new Map([["a\0eth0", 0]]);
   const plan = planSweep([{ endpoint: a, netns: true, veth: false }], {
     now: 500_000,
@@ -57,14 +39,14 @@ Deno.test("planSweep() forgets the gone timer of an attachment seen alive again"
 
 Deno.test("planSweep() keeps an attachment whose netns or veth alone is gone", () => {
   const plan = planSweep([
-    { endpoint: ep("a"), netns: false, veth: true },
-    { endpoint: ep("b"), netns: true, veth: false },
+    { endpoint: endpointFixture("a"), netns: false, veth: true },
+    { endpoint: endpointFixture("b"), netns: true, veth: false },
   ], { now: 10_000_000, gracePeriodMs: 0, goneSince: new Map() });
   assertEquals(plan.release, []);
 });
 
 Deno.test("planSweep() releases an endpoint stuck allocated with no veth once it is older than the grace period", () => {
-  const stuck = ep("s", { state: "allocated", hostVeth: "", updatedAt: 1_000 });
+  const stuck = endpointFixture("s", { state: "allocated", hostVeth: "", updatedAt: 1_000 });
   const young = planSweep([{ endpoint: stuck, netns: true, veth: false }], {
     now: 60_000,
     gracePeriodMs: 120_000,
@@ -86,32 +68,8 @@ Deno.test("planSweep() releases an endpoint stuck allocated with no veth once it
   assertEquals(withVeth.release, []);
 });
 
-class FakeDataplane implements SweepDataplane {
-  veths = new Set<string>();
-  removed: string[] = [];
-  /** One entry per sweep: sweeps list the host veths once each. */
-  listings = 0;
-  hostVeths(): Promise<Set<string>> {
-    this.listings++;
-    return Promise.resolve(new Set(this.veths));
-  }
-  removeEndpoint(ep: Endpoint): Promise<void> {
-    this.removed.push(ep.ip);
-    return Promise.resolve();
-  }
-}
-
-function recordingLogger(lines: string[]): Logger {
-  const at = (level: string) => (message: string, fields?: Record<string, unknown>) =>
-    lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
-  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
-
-Deno.test("Sweeper.sweepOnce() releases gone attachments after the grace period and logs each", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    let now = 1_000_000;
-    const ipam = await Ipam.open(kv, { podCIDRs: ["10.0.0.0/24"], now: () => now });
+Deno.test("Sweeper.sweepOnce() releases gone attachments after the grace period and logs each", () =>
+  withIpam(async (ipam, time) => {
     const base = { ifname: "eth0", network: "tern" };
     const alive = await ipam.allocate({ ...base, containerID: "alive", netns: "/ns/alive" });
     const dead = await ipam.allocate({ ...base, containerID: "dead", netns: "/ns/dead" });
@@ -123,7 +81,7 @@ Deno.test("Sweeper.sweepOnce() releases gone attachments after the grace period 
       hostVeth: aliveVeth,
       podMac: "0a:00:00:00:00:01",
     });
-    const dataplane = new FakeDataplane();
+    const dataplane = new FakeHostSide();
     dataplane.veths.add(aliveVeth);
     const lines: string[] = [];
     const sweeper = new Sweeper(
@@ -131,7 +89,7 @@ Deno.test("Sweeper.sweepOnce() releases gone attachments after the grace period 
       {
         gracePeriodMs: 120_000,
         intervalMs: 60_000,
-        now: () => now,
+        now: () => time.now,
         netnsExists: (path) => Promise.resolve(path === "/ns/alive"),
       },
     );
@@ -140,7 +98,7 @@ Deno.test("Sweeper.sweepOnce() releases gone attachments after the grace period 
     assertEquals(first.released, []);
     assertEquals(dataplane.removed, []);
 
-    now += 120_000;
+    time.now += 120_000;
     const second = await sweeper.sweepOnce();
     assertEquals(second.released.map((r) => r.endpoint.containerID), ["dead"]);
     assertEquals(dataplane.removed, [dead.endpoint.ip]);
@@ -150,16 +108,11 @@ Deno.test("Sweeper.sweepOnce() releases gone attachments after the grace period 
     assert(released[0]!.includes(`"ip":"${dead.endpoint.ip}"`));
     assert(released[0]!.includes('"containerID":"dead"'));
     assert(released[0]!.includes('"reason":"netns and host veth gone"'));
-  } finally {
-    kv.close();
-  }
-});
+  }, 1_000_000));
 
-Deno.test("Sweeper.start() sweeps every interval until stop()", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const ipam = await Ipam.open(kv, { podCIDRs: ["10.0.0.0/24"] });
-    const dataplane = new FakeDataplane();
+Deno.test("Sweeper.start() sweeps every interval until stop()", () =>
+  withIpam(async (ipam) => {
+    const dataplane = new FakeHostSide();
     const sweeper = new Sweeper({ ipam, dataplane, lock: new Mutex() }, {
       gracePeriodMs: 0,
       intervalMs: 10,
@@ -171,10 +124,7 @@ Deno.test("Sweeper.start() sweeps every interval until stop()", async () => {
     assert(count >= 3, `only ${count} sweeps ran`);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assertEquals(dataplane.listings, count);
-  } finally {
-    kv.close();
-  }
-});
+  }));
 
 Deno.test("fileExists() tells a missing file from a present one", async () => {
   assertEquals(await fileExists("/nonexistent/ternd-netns"), false);

@@ -19,6 +19,7 @@ import { CniCode } from "../../src/cni_error.ts";
 import { EXPOSITION_CONTENT_TYPE } from "../../src/metrics/exposition.ts";
 import type { Registry } from "../../src/metrics/registry.ts";
 import type { Handler } from "../api/handler.ts";
+import { decadeBuckets } from "../../src/metrics/buckets.ts";
 
 /** Buckets of a CNI command, in seconds: 10 ms to 30 s. */
 export const CNI_BUCKETS: readonly number[] = [
@@ -38,22 +39,7 @@ export const CNI_BUCKETS: readonly number[] = [
 ];
 
 /** Buckets of one API request, in seconds: 0.5 ms to 10 s. */
-export const API_BUCKETS: readonly number[] = [
-  0.0005,
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-];
+export const API_BUCKETS: readonly number[] = decadeBuckets(0.0005, 10);
 
 /** The API operations, by method and path; anything else is `other`. */
 const OPERATIONS: { method: string; pattern: RegExp; operation: string }[] = [

@@ -9,7 +9,7 @@
  */
 import type { ClusterKindStatus, ClusterStatus } from "../../src/api.ts";
 import type { ReflectorStatus } from "../../src/kube/reflector.ts";
-import type { Registry } from "../../src/metrics/registry.ts";
+import type { MetricOptions, Registry } from "../../src/metrics/registry.ts";
 
 /** The cluster metrics; `attach` the cluster part's status. */
 export interface ClusterMetrics {
@@ -60,59 +60,48 @@ export function clusterMetrics(
     name: "tern_cluster_pods",
     help: "Pods in the cluster state this daemon follows.",
   });
-  const synced = registry.gauge({
-    name: "tern_kube_synced",
-    help: "Kubernetes source: 1 once the first list of the kind is in (a missing CRD counts).",
+  // Each kind's watch health: one series per kind, every help text saying where it comes from.
+  const perKind = (name: string, help: string): MetricOptions<"kind"> => ({
+    name,
+    help: `Kubernetes source: ${help}`,
     labels: ["kind"],
   });
-  const watching = registry.gauge({
-    name: "tern_kube_watch_open",
-    help: "Kubernetes source: 1 while a watch of the kind is open.",
-    labels: ["kind"],
-  });
-  const missing = registry.gauge({
-    name: "tern_kube_kind_missing",
-    help:
-      "Kubernetes source: 1 while the API server does not serve the kind (its CRD is not installed).",
-    labels: ["kind"],
-  });
-  const objects = registry.gauge({
-    name: "tern_kube_objects",
-    help: "Kubernetes source: objects of the kind held.",
-    labels: ["kind"],
-  });
-  const invalid = registry.gauge({
-    name: "tern_kube_invalid_objects",
-    help: "Kubernetes source: objects of the kind that tern could not use.",
-    labels: ["kind"],
-  });
-  const reconnects = registry.counter({
-    name: "tern_kube_watch_reconnects_total",
-    help:
-      "Kubernetes source: watches and lists of the kind started again after a failure or a clean end.",
-    labels: ["kind"],
-  });
-  const relists = registry.counter({
-    name: "tern_kube_relists_total",
-    help: "Kubernetes source: lists of the kind after the first (410 Gone, a kind that came back).",
-    labels: ["kind"],
-  });
-  const errors = registry.counter({
-    name: "tern_kube_watch_errors_total",
-    help: "Kubernetes source: lists and watches of the kind that failed.",
-    labels: ["kind"],
-  });
-  const eventAge = registry.gauge({
-    name: "tern_kube_last_event_age_seconds",
-    help: "Kubernetes source: seconds since the last event or bookmark of the kind.",
-    labels: ["kind"],
-  });
-  const stale = registry.gauge({
-    name: "tern_kube_stale_seconds",
-    help:
-      "Kubernetes source: 0 while a watch of the kind is open, else seconds since the API server last answered for it.",
-    labels: ["kind"],
-  });
+  const kindGauge = (name: string, help: string) => registry.gauge(perKind(name, help));
+  const kindCounter = (name: string, help: string) => registry.counter(perKind(name, help));
+  const synced = kindGauge(
+    "tern_kube_synced",
+    "1 once the first list of the kind is in (a missing CRD counts).",
+  );
+  const watching = kindGauge("tern_kube_watch_open", "1 while a watch of the kind is open.");
+  const missing = kindGauge(
+    "tern_kube_kind_missing",
+    "1 while the API server does not serve the kind (its CRD is not installed).",
+  );
+  const objects = kindGauge("tern_kube_objects", "objects of the kind held.");
+  const invalid = kindGauge(
+    "tern_kube_invalid_objects",
+    "objects of the kind that tern could not use.",
+  );
+  const reconnects = kindCounter(
+    "tern_kube_watch_reconnects_total",
+    "watches and lists of the kind started again after a failure or a clean end.",
+  );
+  const relists = kindCounter(
+    "tern_kube_relists_total",
+    "lists of the kind after the first (410 Gone, a kind that came back).",
+  );
+  const errors = kindCounter(
+    "tern_kube_watch_errors_total",
+    "lists and watches of the kind that failed.",
+  );
+  const eventAge = kindGauge(
+    "tern_kube_last_event_age_seconds",
+    "seconds since the last event or bookmark of the kind.",
+  );
+  const stale = kindGauge(
+    "tern_kube_stale_seconds",
+    "0 while a watch of the kind is open, else seconds since the API server last answered for it.",
+  );
   let status: (() => ClusterStatus | undefined) | undefined;
   let more: () => ClusterKindStatus[] = () => [];
   registry.onCollect(() => {

@@ -15,6 +15,7 @@ import type { Clock } from "../../src/clock.ts";
 import type { Counter, Registry } from "../../src/metrics/registry.ts";
 import type { PolicyCounters } from "../../src/policy/counters.ts";
 import { BoundedRead } from "./bounded_read.ts";
+import { decadeBuckets } from "../../src/metrics/buckets.ts";
 
 /** Rule series beyond this many are left out (and counted in `tern_policy_rule_series_omitted`). */
 export const MAX_RULE_SERIES = 2_000;
@@ -23,22 +24,7 @@ export const MAX_RULE_SERIES = 2_000;
 export const COUNTERS_WAIT_MS = 2_000;
 
 /** Buckets of a policy run and of a change's way to the kernel, in seconds: 1 ms to 30 s. */
-export const POLICY_BUCKETS: readonly number[] = [
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-  30,
-];
+export const POLICY_BUCKETS: readonly number[] = [...decadeBuckets(0.001, 10), 30];
 
 /** What the policy metrics read of the policy part. */
 export interface PolicyFigures {

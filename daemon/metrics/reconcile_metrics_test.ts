@@ -2,7 +2,7 @@ import { assertEquals } from "../../test/assert.ts";
 import type { RoutingStatus } from "../../src/api.ts";
 import { parseExposition, sampleValue } from "../../src/metrics/parse_exposition.ts";
 import { Registry } from "../../src/metrics/registry.ts";
-import type { PassResult } from "../routing/reconciler.ts";
+import { emptyPass, type PassResult } from "../routing/reconciler.ts";
 import { reconcileMetrics, repairsDrift } from "./reconcile_metrics.ts";
 
 function pass(
@@ -10,23 +10,14 @@ function pass(
   route: Partial<PassResult["objects"]["route"]>,
   error?: string,
 ): PassResult {
-  const none = { added: 0, replaced: 0, deleted: 0, failed: 0 };
+  const base = emptyPass(trigger, 0);
   return {
-    trigger,
-    startedAt: 0,
+    ...base,
     durationMs: 12,
-    added: 0,
-    replaced: 0,
-    deleted: 0,
-    failed: 0,
-    deferred: 0,
-    listMs: 0,
-    computeMs: 0,
-    applyMs: 0,
-    applyRuns: 0,
-    wantedRoutes: 0,
-    wantedRules: 0,
-    objects: { route: { ...none, ...route }, rule: { ...none, added: 1 } },
+    objects: {
+      route: { ...base.objects.route, ...route },
+      rule: { ...base.objects.rule, added: 1 },
+    },
     ...(error !== undefined ? { error } : {}),
   };
 }

@@ -1,16 +1,10 @@
 import { assertEquals, assertThrows } from "../../test/assert.ts";
 import { FakeClock } from "../../src/clock.ts";
-import type { Logger } from "../../src/log.ts";
+import { recordingLogger } from "../../test/recording_logger.ts";
 import { NetnsStrandedError } from "../../src/rtnetlink.ts";
 import { asAdded, FakePod, HOST_VETH, hostLinks, namespaces } from "./_fake_pod.ts";
 import type { PodNamespaces } from "./pod_side.ts";
 import { podSidePass, startPodSideGuard, STRANDED_EXIT_CODE } from "./pod_side_guard.ts";
-
-function recordingLogger(lines: string[]): Logger {
-  const log = (level: string) => (message: string, fields: Record<string, unknown> = {}) =>
-    void lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
-  return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
-}
 
 Deno.test("podSidePass() checks each endpoint with a namespace, logs and counts each repair", () => {
   const sound = new FakePod(asAdded());

@@ -55,6 +55,28 @@ export interface PassResult extends ReconcilePass {
   wantedRules: number;
 }
 
+/** A pass of `trigger` started at `startedAt` that has done nothing yet: every count is 0. */
+export function emptyPass(trigger: string, startedAt: number): PassResult {
+  const none = () => ({ added: 0, replaced: 0, deleted: 0, failed: 0 });
+  return {
+    trigger,
+    startedAt,
+    durationMs: 0,
+    added: 0,
+    replaced: 0,
+    deleted: 0,
+    failed: 0,
+    deferred: 0,
+    listMs: 0,
+    computeMs: 0,
+    applyMs: 0,
+    applyRuns: 0,
+    wantedRoutes: 0,
+    wantedRules: 0,
+    objects: { route: none(), rule: none() },
+  };
+}
+
 /** What the reconciler works with. */
 export interface ReconcilerDeps {
   ip: Ip;
@@ -178,26 +200,7 @@ export class Reconciler {
   async #run(trigger: string): Promise<PassResult> {
     const startedAt = this.#clock.now();
     const t0 = performance.now();
-    const result: PassResult = {
-      trigger,
-      startedAt,
-      durationMs: 0,
-      added: 0,
-      replaced: 0,
-      deleted: 0,
-      failed: 0,
-      deferred: 0,
-      listMs: 0,
-      computeMs: 0,
-      applyMs: 0,
-      applyRuns: 0,
-      wantedRoutes: 0,
-      wantedRules: 0,
-      objects: {
-        route: { added: 0, replaced: 0, deleted: 0, failed: 0 },
-        rule: { added: 0, replaced: 0, deleted: 0, failed: 0 },
-      },
-    };
+    const result = emptyPass(trigger, startedAt);
     try {
       await this.#reconcile(result, t0);
       this.#passBackoff.succeeded("pass");

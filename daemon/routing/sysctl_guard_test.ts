@@ -1,18 +1,7 @@
 import { assertEquals } from "../../test/assert.ts";
 import { FakeClock } from "../../src/clock.ts";
-import type { Logger } from "../../src/log.ts";
+import { recordingLogger } from "../../test/recording_logger.ts";
 import { startSysctlGuard } from "./sysctl_guard.ts";
-
-function recordingLogger(lines: string[]): Logger {
-  const log = (level: string) => (message: string, fields: Record<string, unknown> = {}) =>
-    void lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
-  return {
-    debug: log("debug"),
-    info: log("info"),
-    warn: log("warn"),
-    error: log("error"),
-  } as Logger;
-}
 
 Deno.test("startSysctlGuard() repairs drifted sysctls every interval and logs what it repaired", async () => {
   const clock = new FakeClock(0);

@@ -10,6 +10,7 @@
  * @module
  */
 import { dieWithParentArgv } from "./die_with_parent.ts";
+import { realClock, sleep } from "../clock.ts";
 import { errorMessage } from "./errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { netlinkListening } from "./netlink_listening.ts";
@@ -250,13 +251,10 @@ export class ProcessMonitor {
       wait = Date.now() - startedAt >= this.#healthyMs ? this.#minMs : wait;
       this.#state = "restarting";
       this.#log.warn(`${this.#command} ended; restarting`, { why, restartInMs: wait });
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      // stop() wakes the wait: the abort ends the sleep early, which is no error here.
+      const woken = new AbortController();
+      this.#wake = () => woken.abort();
+      await sleep(realClock, wait, woken.signal).catch(() => {});
       this.#wake = undefined;
       wait = Math.min(this.#maxMs, wait * 2);
     }

@@ -8,6 +8,7 @@
  * bug, thrown at once, never a silent new series). No clock, no I/O: pure.
  * @module
  */
+import { decadeBuckets } from "./buckets.ts";
 import {
   type FamilySnapshot,
   LABEL_NAME,
@@ -36,19 +37,7 @@ export interface HistogramOptions<L extends string> extends MetricOptions<L> {
 }
 
 /** The client libraries' default buckets, in seconds: 5 ms to 10 s. */
-export const DEFAULT_BUCKETS: readonly number[] = [
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-];
+export const DEFAULT_BUCKETS: readonly number[] = decadeBuckets(0.005, 10);
 
 /** Something the registry renders. */
 interface Family {
@@ -135,8 +124,31 @@ function finite(name: string, value: number): void {
   if (!Number.isFinite(value)) throw new Error(`Not a finite value for ${name}: ${value}`);
 }
 
+/** A metric whose series each hold one number: a counter or a gauge. */
+abstract class NumberMetric<L extends string> extends Metric<L, number> {
+  /** How the family is typed in the exposition. */
+  protected abstract readonly type: "counter" | "gauge";
+
+  /** The value of one series; 0 when it was never touched. */
+  get(labels?: LabelValues<L>): number {
+    return this.series(labels, () => 0).value;
+  }
+
+  /** The family as it is now. */
+  snapshot(): FamilySnapshot {
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      samples: this.entries().map(({ labels, value }) => ({ labels, value })),
+    };
+  }
+}
+
 /** A count that only goes up (or resets, when the process or the kernel's counter does). */
-export class Counter<L extends string = never> extends Metric<L, number> {
+export class Counter<L extends string = never> extends NumberMetric<L> {
+  protected readonly type = "counter";
+
   /** A counter; its name must end in `_total`. */
   constructor(options: MetricOptions<L>) {
     super(options);
@@ -158,25 +170,12 @@ export class Counter<L extends string = never> extends Metric<L, number> {
     finite(this.name, total);
     this.series(labels, () => 0).value = total;
   }
-
-  /** The value of one series; 0 when it was never touched. */
-  get(labels?: LabelValues<L>): number {
-    return this.series(labels, () => 0).value;
-  }
-
-  /** The family as it is now. */
-  snapshot(): FamilySnapshot {
-    return {
-      name: this.name,
-      help: this.help,
-      type: "counter",
-      samples: this.entries().map(({ labels, value }) => ({ labels, value })),
-    };
-  }
 }
 
 /** A value that goes up and down. */
-export class Gauge<L extends string = never> extends Metric<L, number> {
+export class Gauge<L extends string = never> extends NumberMetric<L> {
+  protected readonly type = "gauge";
+
   /** A gauge; without labels its one series starts at 0. */
   constructor(options: MetricOptions<L>) {
     super(options);
@@ -193,21 +192,6 @@ export class Gauge<L extends string = never> extends Metric<L, number> {
   inc(labels?: LabelValues<L>, by = 1): void {
     finite(this.name, by);
     this.series(labels, () => 0).value += by;
-  }
-
-  /** The value of one series; 0 when it was never set. */
-  get(labels?: LabelValues<L>): number {
-    return this.series(labels, () => 0).value;
-  }
-
-  /** The family as it is now. */
-  snapshot(): FamilySnapshot {
-    return {
-      name: this.name,
-      help: this.help,
-      type: "gauge",
-      samples: this.entries().map(({ labels, value }) => ({ labels, value })),
-    };
   }
 }
 

@@ -4,6 +4,7 @@
  * talk to netfilter). Never loads anything. Tests only.
  * @module
  */
+import { denoRunner } from "../runner.ts";
 
 /** The result of `nft -c -f -` on a text. */
 export interface NftCheck {
@@ -11,31 +12,18 @@ export interface NftCheck {
   stderr: string;
 }
 
-/** Runs `nft -c -f -` with `text` on stdin. */
+/** Runs `nft -c -f -` with `text` on stdin, through the runner every subprocess goes through. */
 export async function nftCheck(text: string): Promise<NftCheck> {
-  const child = new Deno.Command("nft", {
-    args: ["-c", "-f", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { success, stderr } = await child.output();
-  return { ok: success, stderr: new TextDecoder().decode(stderr) };
+  const { code, stderr } = await denoRunner(["nft", "-c", "-f", "-"], { stdin: text });
+  return { ok: code === 0, stderr };
 }
 
 /** Why `nft -c` cannot run here, or undefined when it can. */
 export async function nftUnavailable(): Promise<string | undefined> {
-  try {
-    const probe = await nftCheck("table inet ternprobe {}\n");
-    if (probe.ok) return undefined;
-    return `nft -c fails here (${probe.stderr.trim().split("\n")[0]}); run the tests as root`;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      return "nft is not installed (apt-get install nftables)";
-    }
-    throw err;
+  const probe = await nftCheck("table inet ternprobe {}\n");
+  if (probe.ok) return undefined;
+  if (probe.stderr === "nft: command not found") {
+    return "nft is not installed (apt-get install nftables)";
   }
+  return `nft -c fails here (${probe.stderr.trim().split("\n")[0]}); run the tests as root`;
 }

@@ -14,20 +14,9 @@ import { compilePolicy } from "./compile.ts";
 import type { LocalEndpoint, PolicyModel } from "./model.ts";
 import { PolicyChanges } from "./policy_changes.ts";
 import { PolicyCompiler } from "./policy_compiler.ts";
+import { seededRandomFunction } from "../../test/chaos/seeded_random.ts";
 
 type Rng = () => number;
-
-/** mulberry32: small, seeded, good enough to pick test cases. */
-function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pick = <T>(r: Rng, items: readonly T[]): T => items[Math.floor(r() * items.length)]!;
 const chance = (r: Rng, p: number) => r() < p;
@@ -355,7 +344,7 @@ function comparable(model: PolicyModel) {
 
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   Deno.test(`PolicyCompiler.compile() fed the changes equals compilePolicy() after each random change (seed ${seed})`, () => {
-    const r = rng(seed);
+    const r = seededRandomFunction(seed);
     const world = new World(r);
     const changes = new PolicyChanges();
     world.state.subscribe((change) => changes.observe(change));

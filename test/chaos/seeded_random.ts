@@ -2,7 +2,8 @@
  * A seeded pseudo-random generator for the chaos battery, so that a run that found a hole can be
  * replayed with the same `--seed`: the moments of each kill, the order of ADDs and DELs and the
  * tampering all come from it. mulberry32: small, fast, and good enough to scatter faults; not for
- * anything secret.
+ * anything secret. Code that takes a bare `() => number` (the fake API server's faults and
+ * clusters, the policy compiler's random test) uses {@linkcode seededRandomFunction}.
  * @module
  */
 
@@ -54,4 +55,10 @@ export class SeededRandom {
   fork(): SeededRandom {
     return new SeededRandom(Math.floor(this.next() * 4294967296));
   }
+}
+
+/** `SeededRandom(seed)`'s floats in [0, 1) as a function, for code that takes `() => number`. */
+export function seededRandomFunction(seed: number): () => number {
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertNotEquals } from "../assert.ts";
-import { SeededRandom } from "./seeded_random.ts";
+import { SeededRandom, seededRandomFunction } from "./seeded_random.ts";
 
 Deno.test("SeededRandom gives the same sequence for the same seed and another for another", () => {
   const a = new SeededRandom(42);
@@ -27,4 +27,13 @@ Deno.test("SeededRandom.shuffle keeps every element once", () => {
   const shuffled = r.shuffle(items);
   assertNotEquals(shuffled, items);
   assertEquals([...shuffled].sort((x, y) => x - y), items);
+});
+
+Deno.test("seededRandomFunction() gives SeededRandom's stream, mulberry32's for the seed", () => {
+  const f = seededRandomFunction(1);
+  // mulberry32 from seed 1: a seed replays the same runs as before this function existed.
+  assertEquals([f(), f(), f()], [0.6270739405881613, 0.002735721180215478, 0.5274470399599522]);
+  const r = new SeededRandom(23_759);
+  const g = seededRandomFunction(23_759);
+  assertEquals(Array.from({ length: 5 }, () => g()), Array.from({ length: 5 }, () => r.next()));
 });

@@ -8,6 +8,7 @@
  */
 
 import { ApiError } from "./status.ts";
+import { seededRandomFunction } from "../chaos/seeded_random.ts";
 
 /** What a request is to suffer. */
 export interface RequestFault {
@@ -37,17 +38,6 @@ export interface SlowOptions {
   count?: number;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The request faults in force; see the module documentation. */
 export class Faults {
   #throttleCount = 0;
@@ -62,7 +52,7 @@ export class Faults {
 
   /** `seed` makes the random share of {@linkcode throttle} reproducible (default 1). */
   constructor(seed = 1) {
-    this.#random = mulberry32(seed);
+    this.#random = seededRandomFunction(seed);
   }
 
   /** Answers 429 with Retry-After to the next `count` requests or a `rate` of them. */

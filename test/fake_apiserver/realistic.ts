@@ -9,6 +9,7 @@
  */
 
 import type { KubeObject } from "./api_objects.ts";
+import { seededRandomFunction } from "../chaos/seeded_random.ts";
 
 /** The size of a generated cluster. */
 export interface ClusterShape {
@@ -19,17 +20,6 @@ export interface ClusterShape {
   namespaces?: number;
   /** Seed of the pseudo-random choices (default 1). */
   seed?: number;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const APPS = [
@@ -104,7 +94,7 @@ export function realisticNamespace(i: number): KubeObject {
 
 /** A Node as a kubelet keeps it (conditions, addresses, capacity, node info, images). */
 export function realisticNode(i: number, seed = 1): KubeObject {
-  const r = rng(seed * 7919 + i);
+  const r = seededRandomFunction(seed * 7919 + i);
   const name = nodeName(i);
   const { podCIDR, internalIP } = nodeAddresses(i);
   const zone = ZONES[i % ZONES.length]!;
@@ -205,7 +195,7 @@ export function realisticPod(
   namespace: string,
   seed = 1,
 ): KubeObject {
-  const r = rng(seed * 104_729 + i);
+  const r = seededRandomFunction(seed * 104_729 + i);
   const app = APPS[i % APPS.length]!;
   const hash = hex(r, 10);
   const name = `${app}-${hash}-${hex(r, 5)}`;
@@ -402,7 +392,7 @@ export function realisticPod(
 
 /** A NetworkPolicy with pod and namespace selectors, ports and an ipBlock. */
 export function realisticNetworkPolicy(i: number, namespace: string, seed = 1): KubeObject {
-  const r = rng(seed * 15_485_863 + i);
+  const r = seededRandomFunction(seed * 15_485_863 + i);
   const app = APPS[i % APPS.length]!;
   const peer = APPS[(i + 1 + Math.floor(r() * 5)) % APPS.length]!;
   return {
