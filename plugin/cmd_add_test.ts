@@ -216,3 +216,10 @@ Deno.test("cmdAdd() fails with code 11 and a clear message when the pool is exha
   assertEquals(err.code, 11);
   assertEquals(err.message, "No free pod address on this node: No free address in 10.244.1.0/24");
 });
+
+Deno.test("cmdAdd() opens the daemon connection before the kernel makes the veth pair", async () => {
+  const { events, daemon, links } = world();
+  const ahead = { ...daemon, connectAhead: () => void events.push("connectAhead") };
+  await cmdAdd(fakeContext(env, { links, daemon: ahead }), { podMac });
+  assertEquals(events, ["connectAhead", veth, "add", pod]);
+});
