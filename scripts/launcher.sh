@@ -53,19 +53,23 @@ export DENO_NO_UPDATE_CHECK=1 DENO_NO_PACKAGE_JSON=1
 export TERN_ARGV0="$0"
 
 # ternd holds the whole cluster's state for as long as it runs (docs/benchmarks.md, kube-scale:
-# ~1.7 KB of live heap per pod). V8 sizes its heap limit from the machine's memory, not from the
+# ~1.0 KB of live heap per pod). V8 sizes its heap limit from the machine's memory, not from the
 # cgroup's: in a container limited to 512 MiB it would let the heap grow past the limit and the
 # kernel's OOM killer, not a garbage collection, would end ternd. So where ternd's cgroup (v2)
 # has a memory.max, its old space is held to 3/4 of it (the rest for the young generation, code
 # and the buffers outside V8). Only for ternd: the plugin and the CLI start as before.
-# --expose-gc lets ternd run one full collection once a list of the cluster is in: V8 otherwise
-# keeps for minutes the heap it grew for the list's garbage (~600 MB of JSON at 150 000 pods).
+# --expose-gc lets ternd run one compacting collection once a list of the cluster is in: V8
+# otherwise keeps for minutes the heap it grew for the list's garbage (~600 MB of JSON at 150 000
+# pods). --heap-growing-percent=50 lets the heap grow to 1.5x what the last full collection left,
+# where V8 would allow up to 4x on a large machine: the policy runs' garbage made ternd's RSS grow
+# from ~410 MiB after the sync to ~870 MiB under churn at 150 000 pods (docs/benchmarks.md,
+# "ternd's memory: a smaller heap"), for ~15 % more CPU in collections.
 # TERND_V8_FLAGS (V8's comma-separated flags; "" for none) replaces what is derived here.
 v8=
 case ${0##*/}:${1:-} in
 ternd:* | *:daemon)
   if [ -z "${TERND_V8_FLAGS+set}" ]; then
-    TERND_V8_FLAGS=--expose-gc
+    TERND_V8_FLAGS=--expose-gc,--heap-growing-percent=50
     cgroup=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null)
     max=$(cat "${TERN_CGROUP_ROOT:-/sys/fs/cgroup}${cgroup%/}/memory.max" 2>/dev/null)
     case $max in

@@ -113,7 +113,8 @@ Deno.test("launcher holds ternd's old space to 3/4 of its cgroup's memory.max an
     await Deno.writeTextFile(
       `${dir}/dist/lib/main.js`,
       `import v8 from "node:v8";
-console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20), typeof globalThis.gc);
+const flags = Deno.readTextFileSync("/proc/self/cmdline").split("\\0").find((a) => a.startsWith("--v8-flags="));
+console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20), typeof globalThis.gc, flags ?? "-");
 `,
     );
     // The launcher's cgroup is this test's: its memory.max under a stand-in cgroup root.
@@ -123,11 +124,13 @@ console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20), typeof
     const limit = async (bin: string, args: string[], env: Record<string, string> = {}) => {
       const out = await run(`${dir}/dist/${bin}`, args, { TERN_CGROUP_ROOT: root, ...env });
       assertEquals(out.code, 0, out.stderr);
-      const [heap, gc] = out.stdout.trim().split(" ");
+      const [heap, gc, flags] = out.stdout.trim().split(" ");
       gcs.push(`${bin}:${gc}`);
+      growing.push(flags!.includes("--heap-growing-percent=50"));
       return Number(heap);
     };
     const gcs: string[] = [];
+    const growing: boolean[] = [];
     await Deno.writeTextFile(`${root}${cgroup}/memory.max`, "max\n");
     const unlimited = await limit("ternd", []);
     await Deno.writeTextFile(`${root}${cgroup}/memory.max`, `${512 * 2 ** 20}\n`);
@@ -149,5 +152,7 @@ console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20), typeof
       "ternd:undefined",
       "ternd:undefined",
     ]);
+    // ternd's heap grows to 1.5x its live size between full collections: only where derived.
+    assertEquals(growing, [true, false, true, true, false, false]);
   });
 });

@@ -13,11 +13,13 @@
  *
  * `deno run -A --v8-flags=--expose-gc scripts/profile_kube_sync.ts [--nodes 5000] [--pods 150000]
  * [--policies 10000] [--page-size 500] [--list-only] [--churn-seconds 0]
- * [--events-per-second 1000]`. Loopback only; needs no root.
+ * [--events-per-second 1000] [--heap-snapshot FILE]`: the last writes V8's heap snapshot (for Chrome's
+ * DevTools, or `scripts/heap_summary.ts`) once the cluster state holds the list. Loopback only; needs no root.
  * @module
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 import { KubeClient } from "../src/kube/client.ts";
 import { resolveConnection } from "../src/kube/kubeconfig.ts";
 import { KUBERNETES_KINDS, KubernetesSource, POD_TYPE } from "../src/cluster/kubernetes_source.ts";
@@ -29,17 +31,29 @@ import type { KubeObject } from "../src/kube/watch_stream.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /**
- * The RSS and V8's committed heap as they are, then the live heap after a forced GC (when
- * exposed), in MiB.
+ * The RSS and V8's committed heap as they are, then the live heap and the RSS after a forced GC
+ * (when exposed), in MiB.
  */
-function memory(): { rssMiB: number; heapTotalMiB: number; liveMiB: number } {
+function memory(): {
+  rssMiB: number;
+  heapTotalMiB: number;
+  liveMiB: number;
+  gcHeapTotalMiB: number;
+  gcRssMiB: number;
+} {
   const mib = (n: number) => Math.round(n / 2 ** 20);
   const before = Deno.memoryUsage();
-  (globalThis as { gc?: () => void }).gc?.();
+  const gc = (globalThis as { gc?: (options?: unknown) => void }).gc;
+  if (Deno.env.get("PROFILE_GC") === "last-resort") {
+    gc?.({ type: "major", execution: "sync", flavor: "last-resort" });
+  } else gc?.();
+  const after = Deno.memoryUsage();
   return {
     rssMiB: mib(before.rss),
     heapTotalMiB: mib(before.heapTotal),
-    liveMiB: mib(Deno.memoryUsage().heapUsed),
+    liveMiB: mib(after.heapUsed),
+    gcHeapTotalMiB: mib(after.heapTotal),
+    gcRssMiB: mib(after.rss),
   };
 }
 
@@ -164,6 +178,7 @@ async function main(): Promise<void> {
       "list-only": { type: "boolean", default: false },
       "churn-seconds": { type: "string", default: "0" },
       "events-per-second": { type: "string", default: "1000" },
+      "heap-snapshot": { type: "string" },
     },
   });
   const shape = {
@@ -184,7 +199,7 @@ async function main(): Promise<void> {
     const source = new KubernetesSource(new KubeClient(connection), {
       reflector: { pageSize },
     });
-    const [snapshot, listTime] = await timed(() => source.list());
+    let [snapshot, listTime] = await timed(() => source.list());
     say(
       `KubernetesSource.list(): ${listTime} (${snapshot.pods.length} pods, ${snapshot.nodes.length} nodes, ${snapshot.others.length} others, ${snapshot.errors.length} errors); ${
         JSON.stringify(memory())
@@ -192,9 +207,24 @@ async function main(): Promise<void> {
     );
     const state = new ClusterState();
     const [, resetTime] = await timed(() => state.reset(snapshot));
+    // ternd drops the snapshot once the state holds it: so does this.
+    snapshot = undefined as unknown as typeof snapshot;
     say(
       `ClusterState.reset(): ${resetTime}; ${JSON.stringify(memory())}`,
     );
+    const mib = (n: number) => Math.round(n / 2 ** 20);
+    say(
+      `V8's spaces, committed/used MiB: ${
+        getHeapSpaceStatistics().filter((s) => s.space_size > 0).map((s) =>
+          `${s.space_name} ${mib(s.space_size)}/${mib(s.space_used_size)}`
+        ).join(", ")
+      }`,
+    );
+    if (values["heap-snapshot"] !== undefined) {
+      say(
+        `heap snapshot: ${writeHeapSnapshot(values["heap-snapshot"])} (${state.resourceVersion})`,
+      );
+    }
     const churnS = Number(values["churn-seconds"]);
     if (churnS > 0) {
       await churn(source, state, `${dir}/admin.sock`, churnS, Number(values["events-per-second"]));

@@ -39,9 +39,10 @@ import type { KubeObject } from "../kube/watch_stream.ts";
 import { AsyncQueue } from "./_async_queue.ts";
 import { parseManifestObject } from "./manifest.ts";
 import { sameResource } from "./resource_diff.ts";
+import { compactPod, type PodPools, podPools } from "./compact_pod.ts";
 import { validPod } from "./valid_pod.ts";
 import type { ClusterSource } from "./source.ts";
-import type { ClusterEvent, ManifestError, Pod, Resource, Snapshot } from "./types.ts";
+import type { ClusterEvent, ManifestError, Resource, Snapshot } from "./types.ts";
 
 /** The annotation through which a node's daemon publishes a new pod's addresses (comma-separated). */
 export const POD_IPS_ANNOTATION = "tern.dev/pod-ips";
@@ -236,7 +237,7 @@ export class KubernetesSource implements ClusterSource {
     this.#ownsClient = options.ownsClient ?? true;
     this.#rejectWhenRefused = options.rejectWhenRefused ?? true;
     const keep = new Set(options.podAnnotations ?? DEFAULT_POD_ANNOTATIONS);
-    const strings = new StringPool();
+    const pools = podPools();
     const kinds = (options.kinds ?? KUBERNETES_KINDS).map((spec) =>
       spec.type === POD_TYPE ? { ...spec, trim: (o: KubeObject) => trimPod(o, keep) } : spec
     );
@@ -251,7 +252,7 @@ export class KubernetesSource implements ClusterSource {
         ...options.reflector,
         clock: this.#clock,
         ...(options.random !== undefined ? { random: options.random } : {}),
-        transform: (object) => toParsed(spec, object, nodePodCIDRs, strings),
+        transform: (object) => toParsed(spec, object, nodePodCIDRs, pools),
         onChange: (changes) => this.#changed(changes),
         onError: (error, retryInMs) => {
           const status = this.#reflectors.find((r) => r.type === spec.type)?.status();
@@ -482,68 +483,14 @@ export async function connectKubernetesSource(
   return new KubernetesSource(client, options);
 }
 
-/**
- * One copy of each repeated string: JSON.parse makes a new string for every value, so 150 000
- * pods hold 150 000 copies of `team-000`, of each node's name and of each label value. Bounded:
- * past `max` distinct strings it starts afresh (what is already shared stays shared).
- */
-export class StringPool {
-  #pool = new Map<string, string>();
-  readonly #max: number;
-
-  /** A pool of at most `max` strings (default 200 000). */
-  constructor(max = 200_000) {
-    this.#max = max;
-  }
-
-  /** The pooled copy of `text`. */
-  get(text: string): string {
-    const pooled = this.#pool.get(text);
-    if (pooled !== undefined) return pooled;
-    if (this.#pool.size >= this.#max) this.#pool = new Map();
-    this.#pool.set(text, text);
-    return text;
-  }
-
-  /** Distinct strings held. */
-  get size(): number {
-    return this.#pool.size;
-  }
-}
-
 const NO_ERRORS: ManifestError[] = [];
-const NO_ANNOTATIONS: Record<string, string> = Object.freeze({}) as Record<string, string>;
-
-/**
- * Shares what a pod repeats with the others (pure but for the pool): its strings through
- * `strings`, and one frozen empty annotations object. The pod is fresh from parsing, not yet
- * handed out.
- */
-export function compactPod(pod: Pod, strings: StringPool): void {
-  pod.namespace = strings.get(pod.namespace);
-  pod.serviceAccountName = strings.get(pod.serviceAccountName);
-  if (pod.nodeName !== undefined) pod.nodeName = strings.get(pod.nodeName);
-  if (pod.phase !== undefined) pod.phase = strings.get(pod.phase);
-  const labels: Record<string, string> = {};
-  for (const [key, value] of Object.entries(pod.labels)) {
-    labels[strings.get(key)] = strings.get(value);
-  }
-  pod.labels = labels;
-  if (Object.keys(pod.annotations).length === 0) pod.annotations = NO_ANNOTATIONS;
-  for (const container of pod.containers) {
-    container.name = strings.get(container.name);
-    for (const port of container.ports) {
-      if (port.name !== undefined) port.name = strings.get(port.name);
-    }
-  }
-}
 
 /** An object as tern's resource, or its problems; never throws. */
 function toParsed(
   spec: KindSpec,
   object: KubeObject,
   nodePodCIDRs: (node: string) => readonly string[] | undefined,
-  strings: StringPool,
+  pools: PodPools,
 ): Parsed {
   const { type } = spec;
   const trimmed = {
@@ -563,7 +510,7 @@ function toParsed(
     ? { resources: [fast], errors: NO_ERRORS }
     : parseManifestObject(trimmed, { file });
   const resource = parsed.resources[0];
-  if (resource?.kind === "Pod") compactPod(resource, strings);
+  if (resource?.kind === "Pod") compactPod(resource, pools);
   const all = errors.length + parsed.errors.length === 0
     ? NO_ERRORS
     : [...errors, ...parsed.errors];
@@ -644,10 +591,18 @@ function isIpAddress(text: string): boolean {
 }
 
 /** `metadata` without what tern never reads (managedFields, kubectl's last-applied copy, …). */
-function meta(object: KubeObject): Record<string, unknown> {
+function meta(
+  object: KubeObject,
+  keys: readonly ("name" | "namespace" | "uid" | "labels")[] = [
+    "name",
+    "namespace",
+    "uid",
+    "labels",
+  ],
+): Record<string, unknown> {
   const m = object.metadata;
   const out: Record<string, unknown> = {};
-  for (const key of ["name", "namespace", "uid", "labels"] as const) {
+  for (const key of keys) {
     if (m[key] !== undefined && m[key] !== null) out[key] = m[key];
   }
   return out;
@@ -679,7 +634,9 @@ function trimPod(object: KubeObject, keep: ReadonlySet<string>): Record<string, 
   if (Array.isArray(containers)) {
     spec.containers = containers.map((c) => pick(c, ["name", "ports"]) ?? c);
   }
-  const metadata = meta(object);
+  // No uid: nothing reads a pod's, and 150 000 of them are ~9 MiB. A pod deleted and made again
+  // under its name between two lists shows as modified in what tern reads, or not at all.
+  const metadata = meta(object, ["name", "namespace", "labels"]);
   const annotations = object.metadata.annotations;
   if (annotations !== undefined && annotations !== null) {
     const kept: Record<string, unknown> = {};

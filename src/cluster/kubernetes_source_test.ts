@@ -12,14 +12,11 @@ import {
   until,
 } from "../kube/_test_server.ts";
 import {
-  compactPod,
   connectKubernetesSource,
   KubernetesAccessError,
   KubernetesSource,
   POD_IPS_ANNOTATION,
-  StringPool,
 } from "./kubernetes_source.ts";
-import { parseManifestObject } from "./manifest.ts";
 import type { ClusterEvent, Pod } from "./types.ts";
 
 /**
@@ -509,41 +506,6 @@ Deno.test("connectKubernetesSource() builds a source from a kubeconfig", async (
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
-
-Deno.test("compactPod() shares repeated strings and empty annotations between pods", () => {
-  const strings = new StringPool();
-  const parse = (name: string) => {
-    const pod = parseManifestObject(
-      JSON.parse(JSON.stringify({
-        ...podObject(name, "1", { ip: "10.0.0.1", labels: { app: "web" } }),
-        apiVersion: "v1",
-        kind: "Pod",
-      })),
-      { file: "t" },
-    ).resources[0] as Pod;
-    compactPod(pod, strings);
-    return pod;
-  };
-  const a = parse("a");
-  const b = parse("b");
-  assertEquals([a.labels, a.namespace, a.nodeName], [{ app: "web" }, "default", "node-1"]);
-  assertEquals(a.annotations, {});
-  assertEquals(a.annotations === b.annotations, true);
-  assertEquals(Object.isFrozen(a.annotations), true);
-  // One pooled copy per distinct string: `default` (namespace and service account), the node,
-  // the phase, the label's key and value, the container's name.
-  assertEquals(strings.size, 6);
-});
-
-Deno.test("StringPool starts afresh past its bound", () => {
-  const pool = new StringPool(2);
-  pool.get("a");
-  pool.get("b");
-  assertEquals(pool.size, 2);
-  pool.get("c");
-  assertEquals(pool.size, 1);
-  assertEquals(pool.get("a"), "a");
 });
 
 Deno.test("KubernetesSource.list() waits out a 401 when told to, rereading the token file as it retries", async () => {

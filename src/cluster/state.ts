@@ -46,13 +46,22 @@ const TERMINATED = new Set(["Succeeded", "Failed"]);
 /** The store. Create one, `reset()` it with a snapshot, then `apply()` each event. */
 export class ClusterState {
   readonly #nodes = new Map<string, Node>();
-  readonly #pods = new Map<string, Pod>();
+  /**
+   * Namespace → name → pod. Nested, so that no pod has a key string of its own here (the
+   * name is the pod's own string): ~56 bytes a pod less than `Pod/<ns>/<name>` keys.
+   */
+  readonly #pods = new Map<string, Map<string, Pod>>();
+  #podCount = 0;
   readonly #namespaces = new Map<string, Namespace>();
   readonly #endpoints = new Map<string, NodeEndpoints>();
   readonly #others = new Map<string, OtherResource>();
-  readonly #podsByNode = new Map<string, Set<string>>();
-  /** Address → pod keys, from pods' own `status.podIPs`. */
-  readonly #ipByStatus = new Map<string, Set<string>>();
+  readonly #podsByNode = new Map<string, Set<Pod>>();
+  /**
+   * Address → pod (or pods, in the rare case that several claim it), from pods' own
+   * `status.podIPs`. A pod, not a set: a `Set` of one costs ~230 bytes, a pod's largest item in
+   * this store at 150 000 pods (docs/benchmarks.md, "What the daemon keeps per pod").
+   */
+  readonly #ipByStatus = new Map<string, Pod | Pod[]>();
   /** Address → where it was published. */
   readonly #ipByEndpoint = new Map<string, EndpointLocation[]>();
   /** Pod key → addresses published for it. */
@@ -76,6 +85,7 @@ export class ClusterState {
   reset(snapshot: Snapshot): void {
     this.#nodes.clear();
     this.#pods.clear();
+    this.#podCount = 0;
     this.#namespaces.clear();
     this.#endpoints.clear();
     this.#others.clear();
@@ -154,18 +164,29 @@ export class ClusterState {
 
   /** All pods, by namespace then name. */
   pods(): Pod[] {
-    return sortedValues(this.#pods);
+    const out = new Array<Pod>(this.#podCount);
+    let i = 0;
+    // In the order of their keys (`Pod/<ns>/<name>`), as before the index was nested.
+    const namespaces = [...this.#pods.keys()].sort((a, b) => compareKeys(`${a}/`, `${b}/`));
+    for (const namespace of namespaces) {
+      for (const pod of sortedValues(this.#pods.get(namespace)!)) out[i++] = pod;
+    }
+    return out;
+  }
+
+  /** How many pods the store holds. */
+  get podCount(): number {
+    return this.#podCount;
   }
 
   /** The pod `namespace/name`. */
   pod(namespace: string, name: string): Pod | undefined {
-    return this.#pods.get(podKey(namespace, name));
+    return this.#pods.get(namespace)?.get(name);
   }
 
   /** The pods scheduled on node `name`, by namespace then name. */
   podsOnNode(name: string): Pod[] {
-    const keys = [...(this.#podsByNode.get(name) ?? [])].sort();
-    return keys.map((key) => this.#pods.get(key)!);
+    return [...(this.#podsByNode.get(name) ?? [])].sort(byKey);
   }
 
   /**
@@ -180,15 +201,17 @@ export class ClusterState {
       const owner = endpointPodKey(endpoint);
       if (owner !== undefined) published.add(owner);
     }
-    const candidates = [...new Set([...(this.#ipByStatus.get(ip) ?? []), ...published])]
-      .map((key) => this.#pods.get(key))
-      .filter((pod): pod is Pod => pod !== undefined && !pod.hostNetwork);
+    const claims = new Set(valuesAt(this.#ipByStatus, ip));
+    for (const { endpoint } of this.#ipByEndpoint.get(ip) ?? []) {
+      if (endpoint.podNamespace === undefined || endpoint.podName === undefined) continue;
+      const pod = this.pod(endpoint.podNamespace, endpoint.podName);
+      if (pod !== undefined) claims.add(pod);
+    }
+    const candidates = [...claims].filter((pod) => !pod.hostNetwork);
     const rank = (pod: Pod) =>
       (TERMINATED.has(pod.phase ?? "") ? 2 : 0) +
       (published.has(podKey(pod.namespace, pod.name)) ? 0 : 1);
-    candidates.sort((a, b) =>
-      rank(a) - rank(b) || compareKeys(podKey(a.namespace, a.name), podKey(b.namespace, b.name))
-    );
+    candidates.sort((a, b) => rank(a) - rank(b) || byKey(a, b));
     return candidates[0];
   }
 
@@ -261,13 +284,19 @@ export class ClusterState {
       case "Other":
         this.#others.set(key, resource);
         return;
-      case "Pod":
-        this.#pods.set(key, resource);
-        if (resource.nodeName !== undefined) addTo(this.#podsByNode, resource.nodeName, key);
+      case "Pod": {
+        let names = this.#pods.get(resource.namespace);
+        if (names === undefined) this.#pods.set(resource.namespace, names = new Map());
+        const old = names.get(resource.name);
+        if (old !== undefined) this.#unindexPod(old);
+        else this.#podCount++;
+        names.set(resource.name, resource);
+        if (resource.nodeName !== undefined) addTo(this.#podsByNode, resource.nodeName, resource);
         if (!resource.hostNetwork) {
-          for (const ip of resource.podIPs) addTo(this.#ipByStatus, ip, key);
+          for (const ip of resource.podIPs) addValue(this.#ipByStatus, ip, resource);
         }
         return;
+      }
       case "NodeEndpoints":
         this.#endpoints.set(resource.node, resource);
         for (const endpoint of resource.endpoints) {
@@ -288,10 +317,14 @@ export class ClusterState {
     if (kind === "Node") return take(this.#nodes, key.slice("Node/".length));
     if (kind === "Namespace") return take(this.#namespaces, key.slice("Namespace/".length));
     if (kind === "Pod") {
-      const pod = take(this.#pods, key);
+      const [, namespace, name] = key.split("/", 3) as [string, string, string];
+      const names = this.#pods.get(namespace);
+      const pod = names?.get(name);
       if (pod === undefined) return undefined;
-      if (pod.nodeName !== undefined) removeFrom(this.#podsByNode, pod.nodeName, key);
-      for (const ip of pod.podIPs) removeFrom(this.#ipByStatus, ip, key);
+      names!.delete(name);
+      if (names!.size === 0) this.#pods.delete(namespace);
+      this.#podCount--;
+      this.#unindexPod(pod);
       return pod;
     }
     if (kind === "NodeEndpoints") {
@@ -312,6 +345,12 @@ export class ClusterState {
       return published;
     }
     return take(this.#others, key);
+  }
+
+  /** Removes `pod` from the indexes by node and by address (not from the pods). */
+  #unindexPod(pod: Pod): void {
+    if (pod.nodeName !== undefined) removeFrom(this.#podsByNode, pod.nodeName, pod);
+    for (const ip of pod.podIPs) removeValue(this.#ipByStatus, ip, pod);
   }
 
   #notify(change: ClusterChange): void {
@@ -349,15 +388,46 @@ function take<T>(map: Map<string, T>, key: string): T | undefined {
   return value;
 }
 
-function addTo(index: Map<string, Set<string>>, at: string, key: string): void {
-  const set = index.get(at) ?? new Set<string>();
+function addTo<T>(index: Map<string, Set<T>>, at: string, key: T): void {
+  const set = index.get(at) ?? new Set<T>();
   set.add(key);
   index.set(at, set);
 }
 
-function removeFrom(index: Map<string, Set<string>>, at: string, key: string): void {
+function removeFrom<T>(index: Map<string, Set<T>>, at: string, key: T): void {
   const set = index.get(at);
   if (set === undefined) return;
   set.delete(key);
   if (set.size === 0) index.delete(at);
+}
+
+function valuesAt<T>(index: Map<string, T | T[]>, at: string): readonly T[] {
+  const values = index.get(at);
+  return values === undefined ? [] : Array.isArray(values) ? values : [values];
+}
+
+function addValue<T>(index: Map<string, T | T[]>, at: string, value: T): void {
+  const values = index.get(at);
+  if (values === undefined) index.set(at, value);
+  else if (!Array.isArray(values)) {
+    if (values !== value) index.set(at, [values, value]);
+  } else if (!values.includes(value)) values.push(value);
+}
+
+function removeValue<T>(index: Map<string, T | T[]>, at: string, value: T): void {
+  const values = index.get(at);
+  if (values === undefined) return;
+  if (!Array.isArray(values)) {
+    if (values === value) index.delete(at);
+    return;
+  }
+  const rest = values.filter((v) => v !== value);
+  index.set(at, rest.length === 1 ? rest[0]! : rest);
+}
+
+/** Pods in the order of their keys: namespace, then name. */
+function byKey(a: Pod, b: Pod): number {
+  return a.namespace === b.namespace
+    ? compareKeys(a.name, b.name)
+    : compareKeys(`${a.namespace}/`, `${b.namespace}/`);
 }

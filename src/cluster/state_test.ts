@@ -125,6 +125,25 @@ Deno.test("ClusterState.podByIp() prefers a running pod over a terminated one an
   assertEquals(state.podByIp("10.244.1.9")?.name, "old");
 });
 
+Deno.test("ClusterState.podByIp() keeps every claim of an address until the last claimant goes", () => {
+  const state = new ClusterState();
+  const claim = (name: string, phase: string) => pod(name, { phase, podIPs: ["10.244.1.9"] });
+  state.reset(
+    snapshot({ pods: [claim("a", "Failed"), claim("b", "Failed"), claim("c", "Running")] }),
+  );
+  assertEquals(state.podByIp("10.244.1.9")?.name, "c");
+  state.apply({ type: "deleted", resource: pod("c"), resourceVersion: "2" });
+  assertEquals(state.podByIp("10.244.1.9")?.name, "a");
+  state.apply({ type: "modified", resource: claim("a", "Failed"), resourceVersion: "3" });
+  state.apply({ type: "deleted", resource: pod("a"), resourceVersion: "4" });
+  assertEquals(state.podByIp("10.244.1.9")?.name, "b");
+  state.apply({ type: "added", resource: claim("d", "Running"), resourceVersion: "5" });
+  assertEquals(state.podByIp("10.244.1.9")?.name, "d");
+  state.apply({ type: "deleted", resource: pod("b"), resourceVersion: "6" });
+  state.apply({ type: "deleted", resource: pod("d"), resourceVersion: "7" });
+  assertEquals(state.podByIp("10.244.1.9"), undefined);
+});
+
 Deno.test("ClusterState notifies subscribers of each change and stops after unsubscribe", () => {
   const state = new ClusterState();
   const seen: ClusterChange["type"][] = [];
@@ -200,4 +219,22 @@ Deno.test("ClusterState keeps only the most recent manifest errors", () => {
     });
   }
   assertEquals(state.errors().map((e) => e.file), ["b", "c"]);
+});
+
+Deno.test("ClusterState.pods() lists pods in the order of their keys, namespace prefixes included", () => {
+  const state = new ClusterState();
+  const at = (namespace: string, name: string) => pod(name, { namespace, nodeName: "n1" });
+  state.reset(snapshot({
+    pods: [at("team", "b"), at("team-1", "a"), at("team", "a"), at("a", "z")],
+  }));
+  const keys = (pods: { namespace: string; name: string }[]) =>
+    pods.map((p) => `${p.namespace}/${p.name}`);
+  const expected = ["a/z", "team-1/a", "team/a", "team/b"];
+  assertEquals(keys(state.pods()), expected);
+  assertEquals(keys(state.podsOnNode("n1")), expected);
+  assertEquals(state.podCount, 4);
+  state.apply({ type: "modified", resource: at("team", "a"), resourceVersion: "2" });
+  state.apply({ type: "deleted", resource: at("team-1", "a"), resourceVersion: "3" });
+  assertEquals(keys(state.pods()), ["a/z", "team/a", "team/b"]);
+  assertEquals(state.podCount, 3);
 });

@@ -17,7 +17,8 @@ const PROTOCOLS = new Set(["TCP", "UDP", "SCTP"]);
 
 /**
  * The Pod that `parseManifestObject` would make of `input` (`apiVersion: v1`, `kind: Pod`,
- * trimmed or not), or undefined when it would report a problem or this path cannot tell.
+ * trimmed or not), or undefined when it would report a problem or this path cannot tell. The
+ * Pod takes `input`'s labels and annotations objects as they are: `input` is the caller's to give.
  */
 export function validPod(input: Record<string, unknown>): Pod | undefined {
   if (input.apiVersion !== "v1" || input.kind !== "Pod") return undefined;
@@ -53,13 +54,31 @@ export function validPod(input: Record<string, unknown>): Pod | undefined {
   if (listed === undefined) return undefined;
   const podIPs = listed.length > 0 ? listed : podIP !== undefined ? [podIP] : [];
 
+  const account = (serviceAccountName ?? serviceAccount ?? "default") as string;
+  if (uid === undefined && nodeName !== undefined && phase !== undefined) {
+    // The usual pod from the API server (its uid trimmed away), in one literal: properties added
+    // after it would go to a separate array of their own, ~24 bytes a pod for its whole life.
+    return {
+      kind: "Pod",
+      namespace,
+      name,
+      labels,
+      annotations,
+      serviceAccountName: account,
+      hostNetwork,
+      podIPs,
+      containers,
+      nodeName,
+      phase,
+    };
+  }
   const pod: Pod = {
     kind: "Pod",
     namespace,
     name,
     labels,
     annotations,
-    serviceAccountName: (serviceAccountName ?? serviceAccount ?? "default") as string,
+    serviceAccountName: account,
     hostNetwork,
     podIPs,
     containers,
@@ -74,18 +93,18 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-/** A copy of a nullish or all-string map; undefined when it is neither. */
+/**
+ * A nullish or all-string map: the object itself (as `JSON.parse` made it, it holds its
+ * properties in the object: a copy built key by key costs ~25 bytes more, kept for the pod's
+ * life), or undefined when it is neither.
+ */
 function stringMap(value: unknown): Record<string, string> | undefined {
   if (value === undefined || value === null) return {};
-  if (!isObject(value)) return undefined;
-  const out: Record<string, string> = {};
+  if (!isObject(value) || Object.getPrototypeOf(value) !== Object.prototype) return undefined;
   for (const key in value) {
-    if (!Object.hasOwn(value, key)) continue;
-    const v = value[key];
-    if (typeof v !== "string") return undefined;
-    out[key] = v;
+    if (Object.hasOwn(value, key) && typeof value[key] !== "string") return undefined;
   }
-  return out;
+  return value as Record<string, string>;
 }
 
 function optionalName(value: unknown): boolean {

@@ -97,7 +97,8 @@ export interface ReflectorOptions<T> {
 }
 
 interface Entry<T> {
-  resourceVersion: string;
+  /** The object's resourceVersion, as {@linkcode compactVersion} keeps it. */
+  resourceVersion: string | number;
   value: T;
 }
 
@@ -121,7 +122,7 @@ export class Reflector<T = KubeObject> {
   readonly #backoffInitialMs: number;
   readonly #backoffMaxMs: number;
   readonly #missingRetryMs: number;
-  readonly #cache = new Map<string, Entry<T>>();
+  #cache = new ObjectCache<Entry<T>>();
   readonly #abort = new AbortController();
   #resolveSynced!: () => void;
   #running: Promise<void> | undefined;
@@ -192,12 +193,15 @@ export class Reflector<T = KubeObject> {
 
   /** The objects kept, in no particular order. */
   items(): T[] {
-    return [...this.#cache.values()].map((e) => e.value);
+    return Array.from(this.#cache.values(), (e) => e.value);
   }
 
   /** One object by key (`namespace/name`, or `name`). */
   get(key: string): T | undefined {
-    return this.#cache.get(key)?.value;
+    const slash = key.indexOf("/");
+    return slash < 0
+      ? this.#cache.get("", key)?.value
+      : this.#cache.get(key.slice(0, slash), key.slice(slash + 1))?.value;
   }
 
   async #run(): Promise<void> {
@@ -266,27 +270,33 @@ export class Reflector<T = KubeObject> {
   }
 
   async #list(signal: AbortSignal): Promise<void> {
-    const list = await this.#client.listAll<KubeObject, [string, Entry<T>]>(this.type, {
+    const list = await this.#client.listAll<KubeObject, [string, string, Entry<T>]>(this.type, {
       pageSize: this.#pageSize,
       signal,
-      map: (object) => [keyOf(object), this.#entry(object)],
+      map: (object) => [...placeOf(object), this.#entry(object)],
     });
     this.#contact();
     this.#reached();
-    const fresh = new Map(list.items);
+    const fresh = new ObjectCache<Entry<T>>();
     const changes: ReflectorChange<T>[] = [];
-    for (const [key, entry] of fresh) {
-      const old = this.#cache.get(key);
+    for (const [namespace, name, entry] of list.items) {
+      const old = this.#cache.get(namespace, name);
+      const key = joinKey(namespace, name);
       if (old === undefined) changes.push({ type: "added", key, object: entry.value });
       else if (old.resourceVersion !== entry.resourceVersion) {
         changes.push({ type: "modified", key, object: entry.value, previous: old.value });
-      } else fresh.set(key, old); // unchanged: keep the object already handed out
+      } else { // unchanged: keep the object already handed out
+        fresh.set(namespace, name, old);
+        continue;
+      }
+      fresh.set(namespace, name, entry);
     }
-    for (const [key, old] of this.#cache) {
-      if (!fresh.has(key)) changes.push({ type: "deleted", key, object: old.value });
+    for (const [namespace, name, old] of this.#cache.entries()) {
+      if (fresh.get(namespace, name) === undefined) {
+        changes.push({ type: "deleted", key: joinKey(namespace, name), object: old.value });
+      }
     }
-    this.#cache.clear();
-    for (const [key, entry] of fresh) this.#cache.set(key, entry);
+    this.#cache = fresh;
     if (this.#status.synced) this.#status.relists++;
     this.#status.resourceVersion = list.resourceVersion;
     this.#status.missing = false;
@@ -321,16 +331,17 @@ export class Reflector<T = KubeObject> {
       if (rv !== undefined && rv !== "") this.#status.resourceVersion = rv;
       this.#status.lastEventAt = this.#clock.now();
       if (event.type === "BOOKMARK") continue;
-      const key = keyOf(event.object);
-      const old = this.#cache.get(key);
+      const [namespace, name] = placeOf(event.object);
+      const key = joinKey(namespace, name);
+      const old = this.#cache.get(namespace, name);
       if (event.type === "DELETED") {
         if (old === undefined) continue;
-        this.#cache.delete(key);
+        this.#cache.delete(namespace, name);
         this.#onChange([{ type: "deleted", key, object: old.value }]);
         continue;
       }
       const entry = this.#entry(event.object);
-      this.#cache.set(key, entry);
+      this.#cache.set(namespace, name, entry);
       this.#onChange([
         old === undefined
           ? { type: "added", key, object: entry.value }
@@ -342,7 +353,7 @@ export class Reflector<T = KubeObject> {
 
   #entry(object: KubeObject): Entry<T> {
     return {
-      resourceVersion: object.metadata.resourceVersion ?? "",
+      resourceVersion: compactVersion(object.metadata.resourceVersion ?? ""),
       value: this.#transform(object),
     };
   }
@@ -377,10 +388,72 @@ export class Reflector<T = KubeObject> {
   }
 }
 
+/**
+ * A resourceVersion as the cache keeps it, only ever compared for equality: a number when the
+ * text is a canonical decimal integer of at most 15 digits (every etcd revision in practice; the
+ * number stands for that text and no other, so equal numbers mean equal texts), else the text.
+ * resourceVersions are opaque strings by the API conventions: nothing else is read from them.
+ * A number is held in the entry, a string beside it (~24 bytes a pod at 150 000 pods).
+ */
+export function compactVersion(resourceVersion: string): string | number {
+  return /^[1-9][0-9]{0,14}$/.test(resourceVersion) ? Number(resourceVersion) : resourceVersion;
+}
+
 /** `namespace/name`, or `name` for a cluster-scoped object. */
 export function keyOf(object: KubeObject): string {
+  return joinKey(...placeOf(object));
+}
+
+function joinKey(namespace: string, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+/** An object's namespace (empty for a cluster-scoped one) and name. */
+function placeOf(object: KubeObject): [string, string] {
   const { namespace, name } = object.metadata;
-  return namespace ? `${namespace}/${name ?? ""}` : name ?? "";
+  return [namespace ?? "", name ?? ""];
+}
+
+/**
+ * Objects by namespace, then name. Nested rather than keyed by `namespace/name`, so that no
+ * object has a key string of its own here: the name is the object's own (the pod's, after the
+ * source's transform), ~56 bytes an object less at 150 000 pods.
+ */
+class ObjectCache<E> {
+  readonly #byNamespace = new Map<string, Map<string, E>>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(namespace: string, name: string): E | undefined {
+    return this.#byNamespace.get(namespace)?.get(name);
+  }
+
+  set(namespace: string, name: string, entry: E): void {
+    let names = this.#byNamespace.get(namespace);
+    if (names === undefined) this.#byNamespace.set(namespace, names = new Map());
+    if (!names.has(name)) this.#size++;
+    names.set(name, entry);
+  }
+
+  delete(namespace: string, name: string): void {
+    const names = this.#byNamespace.get(namespace);
+    if (names === undefined || !names.delete(name)) return;
+    this.#size--;
+    if (names.size === 0) this.#byNamespace.delete(namespace);
+  }
+
+  *values(): Generator<E> {
+    for (const names of this.#byNamespace.values()) yield* names.values();
+  }
+
+  *entries(): Generator<[string, string, E]> {
+    for (const [namespace, names] of this.#byNamespace) {
+      for (const [name, entry] of names) yield [namespace, name, entry];
+    }
+  }
 }
 
 function describe(err: unknown): string {

@@ -2,6 +2,7 @@ import { assert, assertEquals } from "../../test/assert.ts";
 import { FakeClock } from "../clock.ts";
 import { KubeClient, type ResourceType } from "./client.ts";
 import {
+  compactVersion,
   keyOf,
   Reflector,
   type ReflectorChange,
@@ -521,4 +522,14 @@ Deno.test("retryNow() keeps a wait after a refusal: only an unreachable server i
   } finally {
     await r.stop();
   }
+});
+
+Deno.test("compactVersion() keeps canonical integers as numbers and every other text as it is", () => {
+  assertEquals(compactVersion("165054"), 165054);
+  assertEquals(compactVersion("999999999999999"), 999_999_999_999_999);
+  for (const text of ["", "0", "007", "1e3", "12a", " 12", "1234567890123456", "-1"]) {
+    assertEquals(compactVersion(text), text);
+  }
+  // Two texts never compact to the same value.
+  assertEquals(compactVersion("10") === compactVersion("010"), false);
 });

@@ -1,0 +1,115 @@
+/**
+ * What the `kubernetes` source shares between the pods it keeps: at 150 000 pods every byte a pod
+ * holds is ~143 KiB of ternd's heap, and most of a pod repeats other pods. Repeated strings
+ * (namespace, node, label values, container and port names) are kept once ({@linkcode StringPool}:
+ * `JSON.parse` makes a new copy of each value); the containers of pods made from one template are
+ * one frozen list shared by all of them ({@linkcode SharedValues}: ~300 bytes a pod); a pod with no
+ * kept annotation shares one frozen empty object. Labels stay the object `JSON.parse` made (it
+ * holds its properties in the object, ~25 bytes less than a copy built key by key), with pooled
+ * values. docs/benchmarks.md, "What the daemon keeps per pod", has the measurements and what was
+ * rejected. Pure but for the pools.
+ * @module
+ */
+import type { Container, Pod } from "./types.ts";
+
+/**
+ * One copy of each repeated string: JSON.parse makes a new string for every value, so 150 000
+ * pods hold 150 000 copies of `team-000`, of each node's name and of each label value. Bounded:
+ * past `max` distinct strings it starts afresh (what is already shared stays shared).
+ */
+export class StringPool {
+  #pool = new Map<string, string>();
+  readonly #max: number;
+
+  /** A pool of at most `max` strings (default 200 000). */
+  constructor(max = 200_000) {
+    this.#max = max;
+  }
+
+  /** The pooled copy of `text`. */
+  get(text: string): string {
+    const pooled = this.#pool.get(text);
+    if (pooled !== undefined) return pooled;
+    if (this.#pool.size >= this.#max) this.#pool = new Map();
+    this.#pool.set(text, text);
+    return text;
+  }
+
+  /** Distinct strings held. */
+  get size(): number {
+    return this.#pool.size;
+  }
+}
+
+/**
+ * One shared, frozen copy of each distinct value, found by a content key the caller computes.
+ * Bounded as {@linkcode StringPool} is: past `max` distinct values it starts afresh.
+ */
+export class SharedValues<T> {
+  #pool = new Map<string, T>();
+  readonly #max: number;
+
+  /** A pool of at most `max` values (default 10 000). */
+  constructor(max = 10_000) {
+    this.#max = max;
+  }
+
+  /** The shared value whose content key is `key`; `value` (deep-frozen by the caller) when new. */
+  get(key: string, value: T): T {
+    const shared = this.#pool.get(key);
+    if (shared !== undefined) return shared;
+    if (this.#pool.size >= this.#max) this.#pool = new Map();
+    this.#pool.set(key, value);
+    return value;
+  }
+
+  /** Distinct values held. */
+  get size(): number {
+    return this.#pool.size;
+  }
+}
+
+/** The pools one source shares between its pods. */
+export interface PodPools {
+  strings: StringPool;
+  containers: SharedValues<Container[]>;
+}
+
+/** Fresh pools with their default bounds. */
+export function podPools(): PodPools {
+  return { strings: new StringPool(), containers: new SharedValues() };
+}
+
+const NO_ANNOTATIONS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/**
+ * Shares what a pod repeats with the others (pure but for the pools): its strings, its
+ * containers (frozen: a consumer that tried to change them would throw) and one frozen empty
+ * annotations object. The pod is fresh from parsing, not yet handed out; its labels object is
+ * its own (its values are replaced by their pooled copies in place).
+ */
+export function compactPod(pod: Pod, pools: PodPools): void {
+  const { strings } = pools;
+  pod.namespace = strings.get(pod.namespace);
+  pod.serviceAccountName = strings.get(pod.serviceAccountName);
+  if (pod.nodeName !== undefined) pod.nodeName = strings.get(pod.nodeName);
+  if (pod.phase !== undefined) pod.phase = strings.get(pod.phase);
+  const labels = pod.labels;
+  for (const key in labels) {
+    if (Object.hasOwn(labels, key)) labels[key] = strings.get(labels[key]!);
+  }
+  if (Object.keys(pod.annotations).length === 0) pod.annotations = NO_ANNOTATIONS;
+  pod.containers = pools.containers.get(JSON.stringify(pod.containers), pod.containers);
+  if (!Object.isFrozen(pod.containers)) {
+    for (const container of pod.containers) {
+      container.name = strings.get(container.name);
+      for (const port of container.ports) {
+        if (port.name !== undefined) port.name = strings.get(port.name);
+        Object.freeze(port);
+      }
+      Object.freeze(container.ports);
+      Object.freeze(container);
+    }
+    Object.freeze(pod.containers);
+  }
+}

@@ -1,0 +1,86 @@
+import { assertEquals, assertThrows } from "../../test/assert.ts";
+import { podObject } from "../kube/_test_server.ts";
+import { compactPod, podPools, SharedValues, StringPool } from "./compact_pod.ts";
+import { parseManifestObject } from "./manifest.ts";
+import type { Pod } from "./types.ts";
+import { validPod } from "./valid_pod.ts";
+
+function parsed(name: string, labels: Record<string, string> = { app: "web" }): Pod {
+  return parseManifestObject(
+    JSON.parse(JSON.stringify({
+      ...podObject(name, "1", { ip: "10.0.0.1", labels }),
+      apiVersion: "v1",
+      kind: "Pod",
+    })),
+    { file: "t" },
+  ).resources[0] as Pod;
+}
+
+Deno.test("compactPod() shares repeated strings and empty annotations between pods", () => {
+  const pools = podPools();
+  const a = parsed("a");
+  const b = parsed("b");
+  compactPod(a, pools);
+  compactPod(b, pools);
+  assertEquals([a.labels, a.namespace, a.nodeName], [{ app: "web" }, "default", "node-1"]);
+  assertEquals(a.annotations, {});
+  assertEquals(a.annotations === b.annotations, true);
+  assertEquals(Object.isFrozen(a.annotations), true);
+  // One pooled copy per distinct string: `default` (namespace and service account), the node,
+  // the phase, the label's value, the container's name.
+  assertEquals(pools.strings.size, 5);
+});
+
+Deno.test("compactPod() gives pods with the same containers one frozen list", () => {
+  const pools = podPools();
+  const a = parsed("a", { app: "web", "pod-template-hash": "1" });
+  const b = parsed("b", { app: "web", "pod-template-hash": "2" });
+  const expected = structuredClone(a.containers);
+  compactPod(a, pools);
+  compactPod(b, pools);
+  assertEquals(a.containers === b.containers, true);
+  assertEquals(a.containers, expected);
+  assertEquals(a.labels === b.labels, false);
+  assertEquals(a.labels["pod-template-hash"], "1");
+  assertEquals(Object.isFrozen(a.containers[0]!.ports), true);
+  assertThrows(() => a.containers[0]!.ports.push({ containerPort: 1, protocol: "TCP" }));
+  const c = parsed("c");
+  c.containers = [{ name: "other", ports: [] }];
+  compactPod(c, pools);
+  assertEquals(c.containers === a.containers, false);
+  assertEquals(pools.containers.size, 2);
+});
+
+Deno.test("compactPod() keeps the labels object validPod() took from the API's JSON", () => {
+  const object = JSON.parse(JSON.stringify({
+    ...podObject("a", "1", { ip: "10.0.0.1", labels: { app: "web", tier: "front" } }),
+    apiVersion: "v1",
+    kind: "Pod",
+  }));
+  const labels = object.metadata.labels;
+  const pod = validPod(object)!;
+  compactPod(pod, podPools());
+  assertEquals(pod.labels === labels, true);
+  assertEquals(pod.labels, { app: "web", tier: "front" });
+});
+
+Deno.test("StringPool starts afresh past its bound", () => {
+  const pool = new StringPool(2);
+  pool.get("a");
+  pool.get("b");
+  assertEquals(pool.size, 2);
+  pool.get("c");
+  assertEquals(pool.size, 1);
+  assertEquals(pool.get("a"), "a");
+});
+
+Deno.test("SharedValues returns the first value of a key and starts afresh past its bound", () => {
+  const pool = new SharedValues<number[]>(2);
+  const one = [1];
+  assertEquals(pool.get("1", one) === one, true);
+  assertEquals(pool.get("1", [1]) === one, true);
+  pool.get("2", [2]);
+  pool.get("3", [3]);
+  assertEquals(pool.size, 1);
+  assertEquals(pool.get("1", [1]) === one, false);
+});
