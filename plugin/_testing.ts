@@ -6,6 +6,8 @@
  * @module
  */
 import type {
+  AddRequest,
+  AddResponse,
   AllocateRequest,
   AllocateResponse,
   AttachmentId,
@@ -81,6 +83,7 @@ export type DaemonCall = [method: string, arg?: unknown];
 /** Handlers a test may override; each defaults to a plausible success. */
 export interface FakeDaemonHandlers {
   status: () => Promise<StatusResponse>;
+  add: (req: AddRequest) => Promise<AddResponse>;
   allocate: (req: AllocateRequest) => Promise<AllocateResponse>;
   program: (req: ProgramRequest) => Promise<Endpoint>;
   release: (req: ReleaseRequest) => Promise<ReleaseResponse>;
@@ -123,6 +126,12 @@ export function fakeDaemon(
         endpoints: 1,
         uptimeMs: 1000,
       }),
+    add: ({ hostVeth, podMac, ...req }) =>
+      Promise.resolve({
+        ...sampleEndpoint({ ...req, hostVeth, podMac }),
+        policy: "ready",
+        created: true,
+      }),
     allocate: () =>
       Promise.resolve({
         ip: "10.244.1.7",
@@ -141,6 +150,7 @@ export function fakeDaemon(
   return {
     calls,
     status: () => (calls.push(["status"]), h.status()),
+    add: (req) => (calls.push(["add", req]), h.add(req)),
     allocate: (req) => (calls.push(["allocate", req]), h.allocate(req)),
     program: (req) => (calls.push(["program", req]), h.program(req)),
     release: (req) => (calls.push(["release", req]), h.release(req)),

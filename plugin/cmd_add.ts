@@ -1,13 +1,14 @@
 /**
- * CNI ADD: while the daemon allocates the pod's address, one rtnetlink request in the node's
- * namespace creates the veth pair with its pod end already in the pod's namespace (both ends or
- * neither); then requests on a socket in the pod's namespace configure the /32, the gateway
- * routes and the gateway's permanent neighbour entry, and the daemon programs the host side. No
- * subprocess. A failure undoes, in reverse order, only what this ADD created, so a retry
- * succeeds; an interface that already exists is an error and is left alone.
+ * CNI ADD: one rtnetlink request in the node's namespace creates the veth pair with its pod end
+ * already in the pod's namespace (both ends or neither); then one request to the daemon claims the
+ * pod's address and programs the host side (host route, policy, ready mark, one durable commit);
+ * then requests on a socket in the pod's namespace configure the /32, the gateway routes and the
+ * gateway's permanent neighbour entry. No subprocess. A failure undoes, in reverse order, only
+ * what this ADD created, so a retry succeeds; an interface that already exists is an error and is
+ * left alone.
  * @module
  */
-import type { AllocateRequest } from "../src/api.ts";
+import type { AddRequest, AddResponse } from "../src/api.ts";
 import { CniCode, CniError } from "../src/cni_error.ts";
 import { errorMessage } from "../src/lib/errors.ts";
 import type { Logger } from "../src/log.ts";
@@ -40,100 +41,76 @@ export async function cmdAdd(
   const hostMac = hostVethMac(hostVeth);
   const podMac = options.podMac ?? randomPodMac();
   const fields = { containerID: env.containerId, ifname: env.ifname, hostVeth };
+  const veth = { hostVeth, hostMac, ifname: env.ifname, podMac, netns: env.netns, mtu: conf.mtu };
+  const phases: Record<string, number> = {};
 
-  const request: AllocateRequest = {
+  // The veth pair first: the daemon's one request programs its host end. That request's
+  // connection is made meanwhile.
+  daemon.connectAhead?.();
+  let t = performance.now();
+  try {
+    await links.addVeth(veth);
+  } catch (err) {
+    throw await vethFailure(err, links, veth);
+  }
+  phases.vethMs = round(performance.now() - t);
+  const undo: Undo[] = [{
+    what: `delete ${hostVeth}`,
+    run: () => links.deleteHostVeth(hostVeth),
+  }];
+
+  const request: AddRequest = {
     network: conf.name,
     containerID: env.containerId,
     ifname: env.ifname,
     netns: env.netns,
+    hostVeth,
+    podMac,
   };
   if (env.args.podNamespace !== undefined) request.podNamespace = env.args.podNamespace;
   if (env.args.podName !== undefined) request.podName = env.args.podName;
-  const veth = { hostVeth, hostMac, ifname: env.ifname, podMac, netns: env.netns, mtu: conf.mtu };
-  const deleteVeth: Undo = {
-    what: `delete ${hostVeth}`,
-    run: () => links.deleteHostVeth(hostVeth),
-  };
-  const phases: Record<string, number> = {};
-
-  // The daemon allocates (a durable commit) while the kernel makes the veth pair, which needs
-  // no address; both have settled before anything depends on either.
-  const t0 = performance.now();
-  const allocating = daemon.allocate(request).then(
-    (alloc) => ({ alloc, allocateMs: round(performance.now() - t0) }),
-    (error: unknown) => ({ error }),
-  );
-  let vethError: unknown;
+  t = performance.now();
+  let added: AddResponse;
   try {
-    await links.addVeth(veth);
+    added = await daemon.add(request);
   } catch (err) {
-    vethError = err;
+    // The daemon undid its side of a refused request; the veth is this ADD's to delete.
+    await rollback(undo, log, fields);
+    throw daemonFailure(err, "add the endpoint");
   }
-  phases.vethMs = round(performance.now() - t0);
-  const allocated = await allocating;
-  if ("error" in allocated) {
-    if (vethError === undefined) await rollback([deleteVeth], log, fields);
-    throw daemonFailure(allocated.error, "allocate an address");
-  }
-  const { alloc } = allocated;
-  phases.allocateMs = allocated.allocateMs;
-  log.debug("Allocated", { ...fields, ip: alloc.ip, created: alloc.created });
-
-  const undo: Undo[] = [];
-  if (alloc.created) {
-    undo.push({
-      what: `release ${alloc.ip}`,
+  phases.endpointMs = round(performance.now() - t);
+  log.debug("Added endpoint", { ...fields, ip: added.ip, created: added.created });
+  if (added.created) {
+    // Undone after the veth, as DEL does.
+    undo.unshift({
+      what: `release ${added.ip}`,
       run: () =>
         daemon.release({ containerID: env.containerId, ifname: env.ifname, network: conf.name }),
     });
   }
-  if (vethError !== undefined) {
-    const failure = await vethFailure(vethError, links, veth);
-    await rollback(undo, log, fields);
-    throw failure;
-  }
-  undo.push(deleteVeth);
-  const link: PodLink = { ...veth, ip: alloc.ip };
+
+  const link: PodLink = { ...veth, ip: added.ip };
+  t = performance.now();
   try {
-    let t = performance.now();
-    try {
-      await links.configurePod(link);
-      phases.podMs = round(performance.now() - t);
-      t = performance.now();
-    } catch (err) {
-      throw new CniError(
-        CniCode.IoFailure,
-        `Cannot configure ${env.ifname} in ${env.netns}: ${errorMessage(err)}`,
-      );
-    }
-    try {
-      await daemon.program({
-        network: conf.name,
-        containerID: env.containerId,
-        ifname: env.ifname,
-        netns: env.netns,
-        hostVeth,
-        podMac,
-        ip: alloc.ip,
-      });
-    } catch (err) {
-      throw daemonFailure(err, "program the host side");
-    }
-    phases.programMs = round(performance.now() - t);
+    await links.configurePod(link);
   } catch (err) {
     await rollback(undo, log, fields);
-    throw err;
+    throw new CniError(
+      CniCode.IoFailure,
+      `Cannot configure ${env.ifname} in ${env.netns}: ${errorMessage(err)}`,
+    );
   }
+  phases.podMs = round(performance.now() - t);
   // addMs: the whole command, the part of a CNI call after start-up (the bench reads it).
   phases.addMs = round(performance.now() - started);
-  log.info("Added", { ...fields, ip: alloc.ip, netns: env.netns, ...phases });
+  log.info("Added", { ...fields, ip: added.ip, netns: env.netns, ...phases });
 
   return {
     interfaces: [
       { name: hostVeth, mac: hostMac, mtu: conf.mtu },
       { name: env.ifname, mac: podMac, mtu: conf.mtu, sandbox: env.netns },
     ],
-    ips: [{ address: `${alloc.ip}/32`, gateway: GATEWAY_IP, interface: 1 }],
+    ips: [{ address: `${added.ip}/32`, gateway: GATEWAY_IP, interface: 1 }],
     routes: [{ dst: "0.0.0.0/0", gw: GATEWAY_IP }],
     dns: conf.dns ? { ...conf.dns } : {},
   };

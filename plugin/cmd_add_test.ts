@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "../test/assert.ts";
-import type { AllocateResponse } from "../src/api.ts";
+import type { AddResponse } from "../src/api.ts";
 import { CniError } from "../src/cni_error.ts";
 import { DaemonApiError, DaemonUnavailableError } from "../src/daemon_client.ts";
 import type { PodLink } from "../src/pod_links.ts";
@@ -12,6 +12,7 @@ import {
   fakeRunner,
   type LinkCall,
   type LinksScript,
+  sampleEndpoint,
 } from "./_testing.ts";
 import { cmdAdd } from "./cmd_add.ts";
 import type { AddCheckEnv } from "./env.ts";
@@ -42,25 +43,28 @@ const veth = `addVeth ${hostVeth}/eth0`;
 const pod = `configurePod ${hostVeth}/eth0`;
 const del = `deleteHostVeth ${hostVeth}`;
 
+/** What the fake daemon answers to `add` by default. */
+const added: AddResponse = {
+  ...sampleEndpoint({ hostVeth, podMac, podNamespace: "default", podName: "web-0" }),
+  policy: "ready",
+  created: true,
+};
+
 /** Links and a daemon that log into one list, so the test sees their relative order. */
 function world(
-  options: { script?: LinksScript; created?: boolean; program?: () => Promise<never> } = {},
+  options: { script?: LinksScript; created?: boolean; add?: () => Promise<never> } = {},
 ) {
   const events: string[] = [];
   const links = fakePodLinks((call) => {
     events.push(line(call));
     return options.script?.(call);
   });
-  const allocation: AllocateResponse = {
-    ip: "10.244.1.7",
-    podCIDR: "10.244.1.0/24",
-    gateway: "169.254.1.1",
-    created: options.created ?? true,
-  };
   const daemon = fakeDaemon({
-    allocate: () => (events.push("allocate"), Promise.resolve(allocation)),
+    add: () => (
+      events.push("add"),
+        options.add?.() ?? Promise.resolve({ ...added, created: options.created ?? true })
+    ),
     release: () => (events.push("release"), Promise.resolve({ released: true, ip: "10.244.1.7" })),
-    ...(options.program ? { program: () => (events.push("program"), options.program!()) } : {}),
   });
   const runner = fakeRunner();
   return { events, links, runner, daemon, ctx: fakeContext(env, { links, runner, daemon }) };
@@ -76,30 +80,24 @@ const refuse = (op: LinkCall[0], errno: number, text = "") => (call: LinkCall) =
     )
     : undefined;
 
-Deno.test("cmdAdd() allocates, makes the veth pair and the pod side without a subprocess, programs the host side and returns the result", async () => {
-  const { links, runner, daemon, ctx } = world();
+Deno.test("cmdAdd() makes the veth pair, asks the daemon once for the address and the host side, configures the pod side and returns the result", async () => {
+  const { links, runner, daemon, events, ctx } = world();
   const result = await cmdAdd(ctx, { podMac });
 
   const { ip: _, ...veth } = link;
   assertEquals(links.calls, [["addVeth", veth], ["configurePod", link]]);
+  assertEquals(events, [`addVeth ${hostVeth}/eth0`, "add", `configurePod ${hostVeth}/eth0`]);
   assertEquals(runner.calls, [], "no ip exec");
   assertEquals(daemon.calls, [
-    ["allocate", {
-      network: "tern",
-      containerID: "ctr1",
-      ifname: "eth0",
-      netns: "/var/run/netns/pod1",
-      podNamespace: "default",
-      podName: "web-0",
-    }],
-    ["program", {
+    ["add", {
       network: "tern",
       containerID: "ctr1",
       ifname: "eth0",
       netns: "/var/run/netns/pod1",
       hostVeth,
       podMac,
-      ip: "10.244.1.7",
+      podNamespace: "default",
+      podName: "web-0",
     }],
   ]);
   assertEquals(result, {
@@ -111,26 +109,6 @@ Deno.test("cmdAdd() allocates, makes the veth pair and the pod side without a su
     routes: [{ dst: "0.0.0.0/0", gw: "169.254.1.1" }],
     dns: {},
   });
-});
-
-Deno.test("cmdAdd() makes the veth pair while the daemon allocates, and waits for both", async () => {
-  let vethStarted!: () => void;
-  const started = new Promise<void>((resolve) => vethStarted = resolve);
-  const links = fakePodLinks((call) => void (call[0] === "addVeth" && vethStarted()));
-  // The allocation answers only once the veth pair is under way: a plugin that waited for the
-  // allocation first would never finish.
-  const daemon = fakeDaemon({
-    allocate: () =>
-      started.then(() => ({
-        ip: "10.244.1.7",
-        podCIDR: "10.244.1.0/24",
-        gateway: "169.254.1.1",
-        created: true,
-      })),
-  });
-  const result = await cmdAdd(fakeContext(env, { links, daemon }), { podMac });
-  assertEquals(result.ips[0]?.address, "10.244.1.7/32");
-  assertEquals(links.calls.map(([op]) => op), ["addVeth", "configurePod"]);
 });
 
 Deno.test("cmdAdd() uses the config's mtu and dns and a random pod MAC by default", async () => {
@@ -146,7 +124,7 @@ Deno.test("cmdAdd() uses the config's mtu and dns and a random pod MAC by defaul
   assertEquals(parseInt(mac.slice(0, 2), 16) & 3, 2);
 });
 
-Deno.test("cmdAdd() rolls back the veth, then the allocation, when the pod side fails", async () => {
+Deno.test("cmdAdd() rolls back the veth, then the address, when the pod side fails", async () => {
   const { events, ctx } = world({ script: refuse("configurePod", 1, "Permission denied") });
   const err = await assertRejects(() => cmdAdd(ctx, { podMac }), CniError);
   assertEquals(err.code, 5);
@@ -154,17 +132,17 @@ Deno.test("cmdAdd() rolls back the veth, then the allocation, when the pod side 
     err.message,
     "Cannot configure eth0 in /var/run/netns/pod1: Cannot configurePod eth0: EPERM (Permission denied)",
   );
-  assertEquals(events, ["allocate", veth, pod, del, "release"]);
+  assertEquals(events, [veth, "add", pod, del, "release"]);
 });
 
-Deno.test("cmdAdd() rolls back in reverse order when the daemon fails to program the host side", async () => {
+Deno.test("cmdAdd() deletes the veth, and releases nothing, when the daemon fails to add the endpoint", async () => {
   const { events, ctx } = world({
-    program: () => Promise.reject(new DaemonApiError(500, "internal", "KV commit failed")),
+    add: () => Promise.reject(new DaemonApiError(500, "internal", "KV commit failed")),
   });
   const err = await assertRejects(() => cmdAdd(ctx, { podMac }), CniError);
   assertEquals(err.code, 11);
-  assertEquals(err.message, "Daemon failed to program the host side: KV commit failed");
-  assertEquals(events, ["allocate", veth, pod, "program", del, "release"]);
+  assertEquals(err.message, "Daemon failed to add the endpoint: KV commit failed");
+  assertEquals(events, [veth, "add", del], "the daemon undid its own side");
 });
 
 Deno.test("cmdAdd() does not release an address it did not create when a later step fails", async () => {
@@ -193,10 +171,10 @@ Deno.test("cmdAdd() reports an existing host veth and neither deletes it nor rel
     err.message,
     `Attachment already exists: host veth ${hostVeth} for CNI_CONTAINERID and CNI_IFNAME eth0 is present`,
   );
-  assertEquals(events, ["allocate", veth, `hostLinkExists ${hostVeth}`]);
+  assertEquals(events, [veth, `hostLinkExists ${hostVeth}`], "the daemon is not asked");
 });
 
-Deno.test("cmdAdd() reports an existing pod interface, releasing only the address it just claimed", async () => {
+Deno.test("cmdAdd() reports an existing pod interface and asks the daemon for nothing", async () => {
   const { events, ctx } = world({ created: true, script: refuse("addVeth", EEXIST) });
   const err = await assertRejects(() => cmdAdd(ctx, { podMac }), CniError);
   assertEquals(err.code, 4);
@@ -204,21 +182,21 @@ Deno.test("cmdAdd() reports an existing pod interface, releasing only the addres
     err.message,
     "Interface already exists: CNI_IFNAME eth0 is present in /var/run/netns/pod1",
   );
-  assertEquals(events, ["allocate", veth, `hostLinkExists ${hostVeth}`, "release"]);
+  assertEquals(events, [veth, `hostLinkExists ${hostVeth}`]);
 });
 
-Deno.test("cmdAdd() deletes nothing when the veth pair could not be created, and releases the address", async () => {
+Deno.test("cmdAdd() deletes nothing and asks the daemon for nothing when the veth pair could not be created", async () => {
   const { events, ctx } = world({ script: refuse("addVeth", 34, "Invalid MTU") });
   const err = await assertRejects(() => cmdAdd(ctx, { podMac }), CniError);
   assertEquals(err.code, 5);
   assertEquals(err.message, "Cannot addVeth eth0: ERANGE (Invalid MTU)");
-  assertEquals(events, ["allocate", veth, "release"]);
+  assertEquals(events, [veth]);
 });
 
 Deno.test("cmdAdd() fails with code 11 naming the socket when the daemon is unreachable", async () => {
   const links = fakePodLinks();
   const daemon = fakeDaemon({
-    allocate: () =>
+    add: () =>
       Promise.reject(
         new DaemonUnavailableError("/run/tern/ternd.sock", "No such file or directory"),
       ),
@@ -231,10 +209,17 @@ Deno.test("cmdAdd() fails with code 11 naming the socket when the daemon is unre
 
 Deno.test("cmdAdd() fails with code 11 and a clear message when the pool is exhausted", async () => {
   const daemon = fakeDaemon({
-    allocate: () =>
+    add: () =>
       Promise.reject(new DaemonApiError(503, "exhausted", "No free address in 10.244.1.0/24")),
   });
   const err = await assertRejects(() => cmdAdd(fakeContext(env, { daemon })), CniError);
   assertEquals(err.code, 11);
   assertEquals(err.message, "No free pod address on this node: No free address in 10.244.1.0/24");
+});
+
+Deno.test("cmdAdd() opens the daemon connection before the kernel makes the veth pair", async () => {
+  const { events, daemon, links } = world();
+  const ahead = { ...daemon, connectAhead: () => void events.push("connectAhead") };
+  await cmdAdd(fakeContext(env, { links, daemon: ahead }), { podMac });
+  assertEquals(events, ["connectAhead", veth, "add", pod]);
 });

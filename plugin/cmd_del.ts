@@ -40,6 +40,8 @@ export async function cmdDel(ctx: CommandContext<DelEnv>, options: DelOptions = 
   let vethFailure: CniError | undefined;
   let daemonError: CniError | undefined;
 
+  // The release's connection is made while the kernel deletes the veth (10-25 ms here).
+  daemon.connectAhead?.();
   try {
     const deleted = await links.deleteHostVeth(hostVeth);
     if (deleted) log.debug("Deleted host veth", fields);

@@ -149,3 +149,14 @@ Deno.test("cmdDel() reports a daemon outage with code 11 and the veth failure in
   assertEquals(err.code, 11);
   assertStringIncludes(err.details ?? "", "Cannot delete host veth");
 });
+
+Deno.test("cmdDel() opens the daemon connection before the kernel deletes the veth", async () => {
+  const events: string[] = [];
+  const links = fakePodLinks((call) => void events.push(call[0]));
+  const daemon = {
+    ...fakeDaemon({ release: () => (events.push("release"), Promise.resolve({ released: true })) }),
+    connectAhead: () => void events.push("connectAhead"),
+  };
+  await cmdDel(fakeContext(env, { links, daemon }));
+  assertEquals(events, ["connectAhead", "deleteHostVeth", "release"]);
+});

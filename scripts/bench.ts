@@ -316,13 +316,7 @@ async function benchPodAddDel(
           percentile(afterStart, 50).toFixed(1)
         } ms, p99 ${percentile(afterStart, 99).toFixed(1)} ms (goal p50 <= 10)`,
       );
-      const names = ["allocateMs", "vethMs", "podMs", "programMs"];
-      console.log(
-        `    p50 of each phase: ${
-          names.map((n) => `${n} ${percentile(phases.map((p) => p[n] ?? 0), 50).toFixed(1)}`)
-            .join(", ")
-        }`,
-      );
+      console.log(`    ${phaseLine(phases)}`);
     }
     if (options.burst > 0) {
       await burstCell(sb, node, pods, {
@@ -345,9 +339,15 @@ async function benchPodAddDel(
   }
 }
 
-/** The p50 of each phase of ADD, from {@linkcode addedPhases}, as one line. */
+/**
+ * ADD's phases as the plugin logs them: `vethMs`, `endpointMs` (the daemon's one request), `podMs`;
+ * a plugin from before that request logged `allocateMs` and `programMs` instead.
+ */
+const PHASES = ["vethMs", "endpointMs", "allocateMs", "programMs", "podMs"];
+
+/** The p50 of each phase of ADD that `phases` hold, from {@linkcode addedPhases}, as one line. */
 function phaseLine(phases: Record<string, number>[]): string {
-  const names = ["allocateMs", "vethMs", "podMs", "programMs"];
+  const names = PHASES.filter((n) => phases.some((p) => p[n] !== undefined));
   return `p50 of each phase: ${
     names.map((n) => `${n} ${percentile(phases.map((p) => p[n] ?? 0), 50).toFixed(1)}`).join(", ")
   }`;

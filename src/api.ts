@@ -6,6 +6,7 @@
  * | method | path | body → response |
  * | --- | --- | --- |
  * | GET | /v1/status | → {@linkcode StatusResponse} |
+ * | POST | /v1/endpoints/add | {@linkcode AddRequest} → {@linkcode AddResponse} (ADD's whole daemon side) |
  * | POST | /v1/ipam/allocate | {@linkcode AllocateRequest} → {@linkcode AllocateResponse} |
  * | POST | /v1/endpoints | {@linkcode ProgramRequest} → {@linkcode Endpoint} (host route, rules, policy) |
  * | GET | /v1/endpoints | → `{ endpoints: Endpoint[] }` |
@@ -81,6 +82,25 @@ export interface ProgramRequest extends AttachmentId {
   podMac: string;
   /** The address returned by allocate; the daemon refuses one that the identity does not own. */
   ip: string;
+}
+
+/**
+ * ADD's whole daemon side in one request, once the host veth exists: claim the address (or find
+ * the one the identity holds), install the host route and rules, program the policy and the ready
+ * mark, and commit the endpoint, programmed, in one durable KV commit that runs beside the kernel
+ * work. On an error answer nothing of it is left on the daemon's side.
+ */
+export interface AddRequest extends AllocateRequest {
+  /** Host-side veth name; must be the one tern derives from the identity. */
+  hostVeth: string;
+  /** MAC of the pod-side interface, recorded for CHECK and status. */
+  podMac: string;
+}
+
+/** The programmed endpoint, and whether this request claimed its address. */
+export interface AddResponse extends Endpoint {
+  /** False when the identity already held this address (repeated ADD). */
+  created: boolean;
 }
 
 /** What the daemon knows of an attachment. */

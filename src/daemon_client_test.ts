@@ -157,3 +157,90 @@ Deno.test("DaemonClient of the plugin says its CNI command and the time so far i
   assertEquals(Number(ms) > 0 && Number(ms) <= performance.now(), true);
   assertEquals(seen[2], null);
 });
+
+/** A daemon from before `POST /v1/endpoints/add`: allocate, program and release only. */
+function olderDaemon(seen: string[], options: { failProgram?: boolean } = {}) {
+  return async (req: Request): Promise<Response> => {
+    const path = new URL(req.url).pathname;
+    seen.push(path);
+    const body = await req.json();
+    if (path === "/v1/ipam/allocate") {
+      return Response.json({
+        ip: "10.244.1.7",
+        podCIDR: "10.244.1.0/24",
+        gateway: "169.254.1.1",
+        created: true,
+      });
+    }
+    if (path === "/v1/endpoints" && !options.failProgram) {
+      return Response.json({ ...body, podCIDR: "10.244.1.0/24", state: "programmed" });
+    }
+    if (path === "/v1/endpoints") {
+      return Response.json({ error: "Cannot program", reason: "internal" }, { status: 500 });
+    }
+    if (path === "/v1/endpoints/release") return Response.json({ released: true });
+    return Response.json({ error: `No such API path: ${path}`, reason: "not_found" }, {
+      status: 404,
+    });
+  };
+}
+
+const addRequest = {
+  containerID: "c1",
+  ifname: "eth0",
+  network: "tern",
+  netns: "/var/run/netns/p",
+  hostVeth: "tern0123456789a",
+  podMac: "0a:58:0a:f4:01:07",
+};
+
+Deno.test("DaemonClient.add() against a daemon without that path allocates, then programs", async () => {
+  const seen: string[] = [];
+  await withServer(olderDaemon(seen), async (client) => {
+    const added = await client.add(addRequest);
+    assertEquals([added.ip, added.created, added.state], ["10.244.1.7", true, "programmed"]);
+  });
+  assertEquals(seen, ["/v1/endpoints/add", "/v1/ipam/allocate", "/v1/endpoints"]);
+});
+
+Deno.test("DaemonClient.add() against a daemon without that path releases the address when program fails", async () => {
+  const seen: string[] = [];
+  await withServer(olderDaemon(seen, { failProgram: true }), async (client) => {
+    await assertRejects(() => client.add(addRequest), DaemonApiError, "Cannot program");
+  });
+  assertEquals(seen, [
+    "/v1/endpoints/add",
+    "/v1/ipam/allocate",
+    "/v1/endpoints",
+    "/v1/endpoints/release",
+  ]);
+});
+
+Deno.test("DaemonClient.connectAhead() opens the next request's connection, which that request uses", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tern-client-" });
+  const socket = `${dir}/s.sock`;
+  const listener = Deno.listen({ transport: "unix", path: socket });
+  const client = new DaemonClient(socket, { timeoutMs: 2000 });
+  try {
+    client.connectAhead();
+    // Accepted before any request is made: the connection was opened ahead.
+    const conn = await listener.accept();
+    const answering = (async () => {
+      await conn.read(new Uint8Array(4096));
+      await conn.write(enc.encode('HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{"endpoints":[]}'));
+      conn.close();
+    })();
+    assertEquals(await client.endpoints(), []);
+    await answering;
+  } finally {
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("DaemonClient.connectAhead() to a daemon that is down is reported by the next request", async () => {
+  const client = new DaemonClient("/nonexistent/tern.sock", { timeoutMs: 500 });
+  client.connectAhead();
+  await new Promise((resolve) => queueMicrotask(() => resolve(undefined)));
+  await assertRejects(() => client.status(), DaemonUnavailableError, "/nonexistent/tern.sock");
+});

@@ -11,6 +11,7 @@ import { isIp } from "../../src/cidr.ts";
 import { ifnameProblem } from "../../src/ifname.ts";
 import { dnsLabel, subdomain } from "../../src/cluster/object_names.ts";
 import type {
+  AddRequest,
   AllocateRequest,
   ExplainRequest,
   GcRequest,
@@ -60,6 +61,30 @@ export const allocateRequestSchema: z.ZodType<AllocateRequest> = z.object({
     ifname: v.ifname,
     network: v.network,
     netns: v.netns,
+  };
+  if (v.podNamespace !== undefined) out.podNamespace = v.podNamespace;
+  if (v.podName !== undefined) out.podName = v.podName;
+  return out;
+});
+
+/** POST /v1/endpoints/add. */
+export const addRequestSchema: z.ZodType<AddRequest> = z.object({
+  containerID,
+  ifname,
+  network,
+  netns,
+  podNamespace: dnsLabel.optional(),
+  podName: subdomain.optional(),
+  hostVeth: z.string().min(1).max(15),
+  podMac: mac,
+}).transform((v) => {
+  const out: AddRequest = {
+    containerID: v.containerID,
+    ifname: v.ifname,
+    network: v.network,
+    netns: v.netns,
+    hostVeth: v.hostVeth,
+    podMac: v.podMac,
   };
   if (v.podNamespace !== undefined) out.podNamespace = v.podNamespace;
   if (v.podName !== undefined) out.podName = v.podName;

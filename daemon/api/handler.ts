@@ -8,6 +8,7 @@
  */
 import type * as z from "../../src/lib/zod.ts";
 import type {
+  AddResponse,
   AllocateResponse,
   ApiError,
   ApiReason,
@@ -28,6 +29,7 @@ import { TERN_VERSION } from "../../src/version.ts";
 import { formatValue } from "../../src/zod_issues.ts";
 import { formatIssues } from "../_zod_issues.ts";
 import {
+  addRequestSchema,
   allocateRequestSchema,
   attachmentIdSchema,
   explainRequestSchema,
@@ -36,6 +38,7 @@ import {
   releaseRequestSchema,
 } from "./api_schema.ts";
 import type { HostDataplane } from "../routing/dataplane.ts";
+import type { ProgramRequest } from "../../src/api.ts";
 import {
   type Ipam,
   IpamConflictError,
@@ -81,6 +84,9 @@ export interface HandlerDeps {
    */
   policy?: PolicyService;
 }
+
+/** An endpoint's policy in the answers to ADD's requests. */
+type EndpointPolicy = NonNullable<Endpoint["policy"]>;
 
 /** A request handler: never throws, always answers JSON. */
 export type Handler = (req: Request) => Promise<Response>;
@@ -235,9 +241,8 @@ export function createHandler(deps: HandlerDeps): Handler {
     return json(out);
   };
 
-  const program = async (req: Request): Promise<Response> => {
-    requireReady();
-    const body = validate(programRequestSchema, await readJson(req));
+  /** Refuses a host veth name other than the one tern derives from the identity. */
+  const checkVethName = async (body: AttachmentId & { hostVeth: string }): Promise<void> => {
     const want = await hostVethName(body.containerID, body.ifname);
     if (body.hostVeth !== want) {
       throw new ApiFailure(
@@ -248,6 +253,84 @@ export function createHandler(deps: HandlerDeps): Handler {
         }`,
       );
     }
+  };
+
+  /**
+   * The endpoint's policy once it is in the kernel: `ready`, `pending` (held closed, logged) or
+   * `off` (policy disabled). Throws when nft refused the transaction that carried it.
+   */
+  const policyOf = async (ep: Endpoint): Promise<EndpointPolicy> => {
+    if (deps.policy === undefined) return "off";
+    const programmed = await deps.policy.programmed(ep.hostVeth);
+    if (programmed.state === "pending") {
+      log.warn("Programmed endpoint, its veth held closed", {
+        ip: ep.ip,
+        hostVeth: ep.hostVeth,
+        reason: programmed.reason,
+      });
+    }
+    return programmed.state === "ready" ? "ready" : "pending";
+  };
+
+  const logProgrammed = (endpoint: Endpoint, policy: EndpointPolicy) => {
+    log.info("Programmed endpoint", {
+      ip: endpoint.ip,
+      containerID: endpoint.containerID,
+      ifname: endpoint.ifname,
+      hostVeth: endpoint.hostVeth,
+      policy,
+    });
+  };
+
+  /**
+   * ADD's daemon side in one request. A new claim's record is committed already programmed
+   * while the host route, the policy and the ready mark go in (the answer waits for both); a
+   * failure undoes the kernel work and the claim. An identity that already holds an address is
+   * programmed again, as `program` does.
+   */
+  const add = async (req: Request): Promise<Response> => {
+    requireReady();
+    const body = validate(addRequestSchema, await readJson(req));
+    await checkVethName(body);
+    const { hostVeth, podMac, ...request } = body;
+    const claim = await ipam.allocate(request, {
+      programmed: { hostVeth, podMac },
+      during: async (ep) => {
+        await lock.run(() => dataplane.programEndpoint(ep));
+        return await policyOf(ep);
+      },
+      undo: (ep) => lock.run(() => dataplane.removeEndpoint(ep, { keepVeth: true })),
+    });
+    let endpoint = claim.endpoint;
+    let policy = claim.done ?? "off";
+    if (claim.created) {
+      log.info("Allocated address", {
+        ip: endpoint.ip,
+        containerID: endpoint.containerID,
+        ifname: endpoint.ifname,
+        pod: body.podName && `${body.podNamespace ?? ""}/${body.podName}`,
+      });
+    } else {
+      ({ endpoint, policy } = await programExisting({ ...body, ip: endpoint.ip }));
+    }
+    logProgrammed(endpoint, policy);
+    const out: AddResponse = { ...endpoint, policy, created: claim.created };
+    return json(out);
+  };
+
+  const program = async (req: Request): Promise<Response> => {
+    requireReady();
+    const body = validate(programRequestSchema, await readJson(req));
+    await checkVethName(body);
+    const { endpoint, policy } = await programExisting(body);
+    logProgrammed(endpoint, policy);
+    return json({ ...endpoint, policy });
+  };
+
+  /** Programs the host side of an endpoint that KV holds; its record commits beside the policy. */
+  const programExisting = async (
+    body: ProgramRequest,
+  ): Promise<{ endpoint: Endpoint; policy: EndpointPolicy }> => {
     const { endpoint, programming } = await lock.run(async () => {
       const current = await ipam.get(body);
       if (!current) throw new IpamNotFoundError(body);
@@ -255,7 +338,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       await dataplane.programEndpoint({ ...current, hostVeth: body.hostVeth });
       // The endpoint is registered: its policy is in the next transaction, which runs while
       // the record's durable commit does; the answer waits for both.
-      const programming = deps.policy?.programmed(body.hostVeth).then(
+      const programming = policyOf({ ...current, hostVeth: body.hostVeth }).then(
         (state) => ({ state }),
         (error: unknown) => ({ error }),
       );
@@ -264,28 +347,9 @@ export function createHandler(deps: HandlerDeps): Handler {
     });
     // Answer only once the policy is in the kernel (outside the lock, so other ADDs are
     // programmed meanwhile).
-    let policy: Endpoint["policy"] = "off";
-    if (programming !== undefined) {
-      const settled = await programming;
-      if ("error" in settled) throw settled.error;
-      const programmed = settled.state;
-      policy = programmed.state === "ready" ? "ready" : "pending";
-      if (programmed.state === "pending") {
-        log.warn("Programmed endpoint, its veth held closed", {
-          ip: endpoint.ip,
-          hostVeth: endpoint.hostVeth,
-          reason: programmed.reason,
-        });
-      }
-    }
-    log.info("Programmed endpoint", {
-      ip: endpoint.ip,
-      containerID: endpoint.containerID,
-      ifname: endpoint.ifname,
-      hostVeth: endpoint.hostVeth,
-      policy,
-    });
-    return json({ ...endpoint, policy });
+    const settled = await programming;
+    if ("error" in settled) throw settled.error;
+    return { endpoint, policy: settled.state };
   };
 
   const needPolicy = (): PolicyService => {
@@ -396,6 +460,7 @@ export function createHandler(deps: HandlerDeps): Handler {
     { pattern: /^\/v1\/status$/, routes: [{ method: "GET", run: status }] },
     { pattern: /^\/v1\/ipam\/allocate$/, routes: [{ method: "POST", run: allocate }] },
     { pattern: /^\/v1\/endpoints\/release$/, routes: [{ method: "POST", run: release }] },
+    { pattern: /^\/v1\/endpoints\/add$/, routes: [{ method: "POST", run: add }] },
     {
       pattern: /^\/v1\/endpoints$/,
       routes: [{ method: "GET", run: listEndpoints }, { method: "POST", run: program }],

@@ -202,6 +202,61 @@ Deno.test("POST /v1/endpoints says pending for a pod held closed, and fails when
   });
 });
 
+Deno.test("POST /v1/endpoints/add answers only after the policy is in, its record committed beside it", async () => {
+  const policy = new FakePolicy();
+  await withHandler(policy, async (handler, ipam) => {
+    const hostVeth = await hostVethName("c1", "eth0");
+    const id = { containerID: "c1", ifname: "eth0" };
+    const body = {
+      ...id,
+      network: "tern",
+      netns: "/var/run/netns/p",
+      hostVeth,
+      podMac: "0a:58:0a:f4:01:07",
+    };
+    let answered = false;
+    const response = handler(post("/v1/endpoints/add", body)).then((r) => {
+      answered = true;
+      return r;
+    });
+    const deadline = Date.now() + 2_000;
+    while (policy.release === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assertEquals(policy.events, [`wait ${hostVeth}`]);
+    // The claim commits while the policy is awaited: it is in KV before the answer.
+    while ((await ipam.get(id)) === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assertEquals((await ipam.get(id))?.state, "programmed");
+    assertEquals(answered, false, "no answer before the policy is in the kernel");
+    policy.release!({ state: "ready" });
+    const res = await response;
+    assertEquals(res.status, 200);
+    assertEquals((await res.json()).policy, "ready");
+  });
+});
+
+Deno.test("POST /v1/endpoints/add fails when nft does, and leaves no claim", async () => {
+  const failing = new FakePolicy();
+  failing.fail = "Cannot program policy: Error: Could not process rule";
+  await withHandler(failing, async (handler, ipam) => {
+    const hostVeth = await hostVethName("c1", "eth0");
+    const id = { containerID: "c1", ifname: "eth0" };
+    const body = {
+      ...id,
+      network: "tern",
+      netns: "/var/run/netns/p",
+      hostVeth,
+      podMac: "0a:58:0a:f4:01:07",
+    };
+    const res = await handler(post("/v1/endpoints/add", body));
+    assertEquals(res.status, 500);
+    assertStringIncludes((await res.json()).error, "Cannot program policy");
+    assertEquals(await ipam.get(id), undefined);
+  });
+});
+
 Deno.test("POST /v1/endpoints does not wait when policy is disabled", async () => {
   await withHandler(undefined, async (handler) => {
     const res = await handler(post("/v1/endpoints", await allocateAndProgramBody(handler, "c1")));

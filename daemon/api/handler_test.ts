@@ -16,8 +16,8 @@ class FakeDataplane implements HostDataplane {
       ? Promise.reject(new Error('Command failed: ip -batch -: exit 1: Cannot find device "x"'))
       : Promise.resolve();
   }
-  removeEndpoint(ep: Endpoint): Promise<void> {
-    this.calls.push(`remove ${ep.ip}`);
+  removeEndpoint(ep: Endpoint, options: { keepVeth?: boolean } = {}): Promise<void> {
+    this.calls.push(`remove ${ep.ip}${options.keepVeth ? " keeping the veth" : ""}`);
     return Promise.resolve();
   }
 }
@@ -317,6 +317,76 @@ Deno.test("POST /v1/endpoints answers 500 with ip's message and leaves the endpo
     );
     assertStringIncludes(message, "Cannot find device");
     assertEquals((await ipam.get({ containerID: "c1", ifname: "eth0" }))?.state, "allocated");
+  }));
+
+async function addBody(containerID: string, ifname = "eth0") {
+  const { ip: _, ...body } = await programBody(containerID, "", ifname);
+  return body;
+}
+
+Deno.test("POST /v1/endpoints/add claims an address, programs the host side and records it programmed", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, dataplane, ipam }) => {
+    const body = await addBody("c1");
+    const res = await handler(post("/v1/endpoints/add", body));
+    assertEquals(res.status, 200);
+    const ep = await res.json();
+    assertEquals(
+      [ep.ip, ep.created, ep.state, ep.policy, ep.hostVeth, ep.podMac],
+      ["10.244.1.1", true, "programmed", "off", body.hostVeth, body.podMac],
+    );
+    assertEquals(dataplane.calls, [`program 10.244.1.1 ${body.hostVeth}`]);
+    const record = await ipam.get(body);
+    assertEquals([record?.state, record?.hostVeth], ["programmed", body.hostVeth]);
+  }));
+
+Deno.test("POST /v1/endpoints/add for an identity that holds an address programs it again, created false", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, dataplane }) => {
+    const body = await addBody("c1");
+    await handler(post("/v1/endpoints/add", body));
+    const res = await handler(post("/v1/endpoints/add", body));
+    assertEquals(res.status, 200);
+    const ep = await res.json();
+    assertEquals([ep.ip, ep.created, ep.state], ["10.244.1.1", false, "programmed"]);
+    assertEquals(dataplane.calls, [
+      `program 10.244.1.1 ${body.hostVeth}`,
+      `program 10.244.1.1 ${body.hostVeth}`,
+    ]);
+  }));
+
+Deno.test("POST /v1/endpoints/add undoes the host side, keeps the veth and leaves no claim when programming fails", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, dataplane, ipam }) => {
+    dataplane.failProgram = true;
+    const message = await expectError(
+      await handler(post("/v1/endpoints/add", await addBody("c1"))),
+      500,
+      "internal",
+    );
+    assertStringIncludes(message, "Cannot find device");
+    assertEquals(dataplane.calls, [
+      "program 10.244.1.1 " + (await hostVethName("c1", "eth0")),
+      "remove 10.244.1.1 keeping the veth",
+    ]);
+    assertEquals(await ipam.get({ containerID: "c1", ifname: "eth0" }), undefined);
+    assertEquals(ipam.usedCount, 0);
+  }));
+
+Deno.test("POST /v1/endpoints/add refuses a foreign host veth name (400) and answers 503 exhausted", () =>
+  withHandler(["10.244.1.0/30"], async ({ handler, dataplane }) => {
+    const message = await expectError(
+      await handler(post("/v1/endpoints/add", { ...(await addBody("c1")), hostVeth: "eth0" })),
+      400,
+      "invalid",
+    );
+    assertMatch(message, /^Invalid request: hostVeth: must be tern[0-9a-f]{11} for containerID c1/);
+    for (const id of ["c1", "c2"]) {
+      assertEquals((await handler(post("/v1/endpoints/add", await addBody(id)))).status, 200);
+    }
+    await expectError(
+      await handler(post("/v1/endpoints/add", await addBody("c3"))),
+      503,
+      "exhausted",
+    );
+    assertEquals(dataplane.calls.length, 2);
   }));
 
 Deno.test("GET /v1/endpoints lists and GET /v1/endpoints/{id}/{ifname} finds or 404s", () =>

@@ -119,6 +119,23 @@ export interface ProgramFields {
   podMac: string;
 }
 
+/**
+ * Options of {@linkcode Ipam.allocate} for ADD's one request: the record is committed already
+ * programmed, and the kernel work runs beside its commit.
+ */
+export interface ClaimWork<T> {
+  /** The host side, recorded with state `programmed` in the claim's commit. */
+  programmed: { hostVeth: string; podMac: string };
+  /**
+   * The kernel work for the endpoint about to be claimed, run while the claim commits; its value
+   * is returned with the claim. When it fails, what it did is undone and a committed claim is
+   * released again.
+   */
+  during: (endpoint: Endpoint) => Promise<T>;
+  /** Undoes `during` (after a lost race, a failed commit or a failure of its own). */
+  undo: (endpoint: Endpoint) => Promise<void>;
+}
+
 /** The node's address pools in Deno KV. Create with {@linkcode Ipam.open}. */
 export class Ipam {
   readonly #kv: Deno.Kv;
@@ -235,10 +252,15 @@ export class Ipam {
 
   /**
    * Claims an address for the attachment, or returns the one it already holds
-   * (`created: false`). Throws {@linkcode IpamExhaustedError} when no address is free and
-   * {@linkcode IpamConflictError} when the attachment is held for another network.
+   * (`created: false`, and `work` is not run). Throws {@linkcode IpamExhaustedError} when no
+   * address is free and {@linkcode IpamConflictError} when the attachment is held for another
+   * network. With `work`, the claim's record is programmed and `work.during` runs beside the
+   * commit; the answer waits for both (see {@linkcode ClaimWork}).
    */
-  async allocate(req: AllocateRequest): Promise<{ endpoint: Endpoint; created: boolean }> {
+  async allocate<T = undefined>(
+    req: AllocateRequest,
+    work?: ClaimWork<T>,
+  ): Promise<{ endpoint: Endpoint; created: boolean; done?: T }> {
     const id = { containerID: req.containerID, ifname: req.ifname };
     const existing = await this.#kv.get<Endpoint>(ownerKey(id));
     if (existing.value) return { endpoint: this.#sameNetwork(existing.value, req), created: false };
@@ -271,20 +293,31 @@ export class Ipam {
       if (addr === undefined) throw new IpamExhaustedError(this.stats());
       const ip = formatIp(addr);
       const endpoint = this.#newEndpoint(req, ip, now);
+      if (work !== undefined) {
+        Object.assign(endpoint, work.programmed, { state: "programmed" });
+      }
       this.#pending.add(addr);
       try {
-        const result = await this.#kv.atomic()
+        const committing = this.#kv.atomic()
           .check({ key: ownerKey(id), versionstamp: null })
           .check({ key: ipKey(ip), versionstamp: null })
           .set(ownerKey(id), endpoint)
           .set(ipKey(ip), id)
           .delete(releasedKey(ip))
           .commit();
+        const { result, done } = work === undefined
+          ? { result: await committing, done: undefined }
+          : await this.#commitBeside(committing, work, endpoint);
         if (result.ok) {
           this.#used.add(addr);
           this.#released.delete(addr);
           this.#onChange();
-          return { endpoint, created: true };
+          if (done !== undefined && "error" in done) {
+            // The claim goes with the work that failed: nothing of the request is left.
+            await this.release(id).catch(() => {});
+            throw done.error;
+          }
+          return { endpoint, created: true, ...(done !== undefined ? { done: done.value } : {}) };
         }
         const [owner, holder] = await this.#kv.getMany<[Endpoint, AttachmentId]>([
           ownerKey(id),
@@ -303,6 +336,36 @@ export class Ipam {
     throw new Error(
       `Cannot allocate an address for containerID ${id.containerID}, ifname ${id.ifname}: lost ${this.#maxAttempts} races for candidates`,
     );
+  }
+
+  /**
+   * Waits for the claim's commit and `work.during` together; undoes the work when it failed or
+   * the claim was not committed. A commit that throws is thrown (after the undo).
+   */
+  async #commitBeside<T>(
+    committing: Promise<Deno.KvCommitResult | Deno.KvCommitError>,
+    work: ClaimWork<T>,
+    endpoint: Endpoint,
+  ): Promise<{
+    result: Deno.KvCommitResult | Deno.KvCommitError;
+    done: { value: T } | { error: unknown };
+  }> {
+    const [commit, during] = await Promise.allSettled([committing, work.during(endpoint)]);
+    const done = during.status === "fulfilled"
+      ? { value: during.value }
+      : { error: during.reason as unknown };
+    const committed = commit.status === "fulfilled" && commit.value.ok;
+    if (!committed || "error" in done) {
+      try {
+        await work.undo(endpoint);
+      } catch (err) {
+        // A failed undo leaves kernel state without a record: the reconciler removes it.
+        if (!("error" in done)) throw err;
+      }
+    }
+    if (commit.status === "rejected") throw commit.reason;
+    if (!commit.value.ok && "error" in done) throw done.error;
+    return { result: commit.value, done };
   }
 
   /** The endpoint of an attachment, or undefined. */

@@ -5,7 +5,7 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "../../test/assert.ts";
-import type { AllocateRequest, AttachmentId } from "../../src/api.ts";
+import type { AllocateRequest, AttachmentId, Endpoint } from "../../src/api.ts";
 import { Ipam, IpamConflictError, IpamExhaustedError, IpamNotFoundError, ipKey } from "./ipam.ts";
 
 function req(containerID: string, ifname = "eth0"): AllocateRequest {
@@ -180,6 +180,62 @@ Deno.test("two Ipam instances racing on one KV never hand out the same address",
     for (const [i, r] of results.entries()) {
       assertEquals(holders.get(r.endpoint.ip), { containerID: `c${i}`, ifname: "eth0" });
     }
+  }));
+
+/** Work beside a claim's commit that records what it was asked to do and undo. */
+function recordingWork(options: { fail?: string } = {}) {
+  const events: string[] = [];
+  return {
+    events,
+    work: {
+      programmed: { hostVeth: "tern0123456789a", podMac: "0a:58:0a:f4:01:07" },
+      during: (ep: Endpoint) => {
+        events.push(`do ${ep.ip}`);
+        return options.fail === undefined
+          ? Promise.resolve(`done ${ep.ip}`)
+          : Promise.reject(new Error(options.fail));
+      },
+      undo: (ep: Endpoint) => (events.push(`undo ${ep.ip}`), Promise.resolve()),
+    },
+  };
+}
+
+Deno.test("allocate() with work commits the record programmed and returns the work's value", () =>
+  withKv(async (kv) => {
+    const ipam = await Ipam.open(kv, { podCIDRs: ["10.244.1.0/24"] });
+    const { events, work } = recordingWork();
+    const claim = await ipam.allocate(req("c1"), work);
+    assertEquals([claim.created, claim.done, events], [true, "done 10.244.1.1", ["do 10.244.1.1"]]);
+    const record = await ipam.get({ containerID: "c1", ifname: "eth0" });
+    assertEquals(
+      [record?.state, record?.hostVeth, record?.podMac],
+      ["programmed", "tern0123456789a", "0a:58:0a:f4:01:07"],
+    );
+    const again = await ipam.allocate(req("c1"), work);
+    assertEquals([again.created, again.done, events.length], [false, undefined, 1], "no work");
+  }));
+
+Deno.test("allocate() with work undoes it and tries the next address when the claim loses a race", () =>
+  withKv(async (kv) => {
+    const a = await Ipam.open(kv, { podCIDRs: ["10.244.1.0/24"] });
+    const b = await Ipam.open(kv, { podCIDRs: ["10.244.1.0/24"] });
+    await a.allocate(req("a0")); // b's index does not know 10.244.1.1 is taken
+    const { events, work } = recordingWork();
+    const claim = await b.allocate(req("b0"), work);
+    assertEquals(claim.endpoint.ip, "10.244.1.2");
+    assertEquals(events, ["do 10.244.1.1", "undo 10.244.1.1", "do 10.244.1.2"]);
+    assertEquals((await kv.get(ipKey("10.244.1.1"))).value, { containerID: "a0", ifname: "eth0" });
+  }));
+
+Deno.test("allocate() with work that fails undoes it and leaves no claim", () =>
+  withKv(async (kv) => {
+    const ipam = await Ipam.open(kv, { podCIDRs: ["10.244.1.0/24"] });
+    const { events, work } = recordingWork({ fail: "Cannot program policy: nft said no" });
+    await assertRejects(() => ipam.allocate(req("c1"), work), Error, "nft said no");
+    assertEquals(events, ["do 10.244.1.1", "undo 10.244.1.1"]);
+    assertEquals(await ipam.get({ containerID: "c1", ifname: "eth0" }), undefined);
+    assertEquals((await kv.get(ipKey("10.244.1.1"))).value, null);
+    assertEquals(ipam.usedCount, 0);
   }));
 
 Deno.test("an index made stale by another writer is re-read after a few lost races", () =>

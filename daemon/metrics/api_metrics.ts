@@ -2,7 +2,7 @@
  * The API's metrics, measured around the handler: every request's duration by operation and
  * HTTP status, and each CNI command's whole duration. The plugin's requests say their command
  * and how long it has run (`src/cni_timing.ts`); the command's last request to the daemon ends
- * it: ADD's program (or a refused allocate), DEL's release, CHECK's lookup, GC, STATUS. Its
+ * it: ADD's add (before it: the program, or a refused allocate), DEL's release, CHECK's lookup, GC, STATUS. Its
  * duration is the plugin's time until it sent that request plus the daemon's time to answer it,
  * and its result is `ok` or the CNI error code the plugin returns for the daemon's answer
  * (`src/api_cni_codes.ts`). What the plugin does after that answer (ADD prints its result; CHECK
@@ -48,6 +48,7 @@ const OPERATIONS: { method: string; pattern: RegExp; operation: string }[] = [
   { method: "POST", pattern: /^\/v1\/endpoints$/, operation: "program" },
   { method: "GET", pattern: /^\/v1\/endpoints$/, operation: "endpoints" },
   { method: "POST", pattern: /^\/v1\/endpoints\/release$/, operation: "release" },
+  { method: "POST", pattern: /^\/v1\/endpoints\/add$/, operation: "add" },
   { method: "GET", pattern: /^\/v1\/endpoints\/[^/]+\/[^/]+$/, operation: "endpoint" },
   { method: "POST", pattern: /^\/v1\/gc$/, operation: "gc" },
   { method: "GET", pattern: /^\/v1\/policy\/status$/, operation: "policy_status" },
@@ -90,7 +91,9 @@ export function commandOutcome(command: TimedCommand, answer: Answer): CommandOu
   switch (command) {
     case "ADD":
       if (operation === "allocate") return ok ? { ends: false } : { ends: true, result: failed() };
-      if (operation === "program") return { ends: true, result: ok ? "ok" : failed() };
+      if (operation === "program" || operation === "add") {
+        return { ends: true, result: ok ? "ok" : failed() };
+      }
       if (operation === "release") return { rollback: true };
       return undefined;
     case "DEL":

@@ -11,6 +11,7 @@ Deno.test("apiOperation() names each API route and nothing else", () => {
   assertEquals(apiOperation("GET", "/v1/endpoints"), "endpoints");
   assertEquals(apiOperation("GET", "/v1/endpoints/abc/eth0"), "endpoint");
   assertEquals(apiOperation("POST", "/v1/endpoints/release"), "release");
+  assertEquals(apiOperation("POST", "/v1/endpoints/add"), "add");
   assertEquals(apiOperation("GET", "/metrics"), "metrics");
   // Unbounded paths and wrong methods fall into one label value.
   assertEquals(apiOperation("GET", "/v1/ipam/allocate"), "other");
@@ -31,6 +32,11 @@ Deno.test("commandOutcome() ends each command at its last request, with the plug
   assertEquals(commandOutcome("ADD", { operation: "program", status: 409, reason: "conflict" }), {
     ends: true,
     result: "7",
+  });
+  assertEquals(commandOutcome("ADD", { operation: "add", ...ok }), { ends: true, result: "ok" });
+  assertEquals(commandOutcome("ADD", { operation: "add", status: 503, reason: "exhausted" }), {
+    ends: true,
+    result: "11",
   });
   assertEquals(commandOutcome("ADD", { operation: "release", ...ok }), { rollback: true });
   assertEquals(commandOutcome("DEL", { operation: "release", ...ok }), {

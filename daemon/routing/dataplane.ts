@@ -43,8 +43,12 @@ export const IPV4_CONF_DIR = "/proc/sys/net/ipv4/conf";
 export interface HostDataplane {
   /** Installs (replaces) the endpoint's host route and rules; `ep.hostVeth` must be set. */
   programEndpoint(ep: Endpoint): Promise<void>;
-  /** Deletes the endpoint's host route, rules and host veth; what is already gone is success. */
-  removeEndpoint(ep: Endpoint): Promise<void>;
+  /**
+   * Deletes the endpoint's host route, rules and host veth (not the veth with
+   * `options.keepVeth`: an ADD undoing its own work, whose plugin owns the veth); what is
+   * already gone is success.
+   */
+  removeEndpoint(ep: Endpoint, options?: { keepVeth?: boolean }): Promise<void>;
 }
 
 /** The veth name of an endpoint: recorded when programmed, else derived from its identity. */
@@ -166,9 +170,10 @@ export class Dataplane implements HostDataplane {
 
   /**
    * Forgets the endpoint, then deletes tern's route and rules for its address (never those of
-   * another protocol) and its host veth; "not found" outcomes are success.
+   * another protocol) and its host veth, unless `options.keepVeth`; "not found" outcomes are
+   * success.
    */
-  async removeEndpoint(ep: Endpoint): Promise<void> {
+  async removeEndpoint(ep: Endpoint, options: { keepVeth?: boolean } = {}): Promise<void> {
     this.#endpoints.remove(ep);
     const veth = await endpointVeth(ep);
     // A CNI DEL has deleted the veth already (its sysctl directory is gone too): the kernel took
@@ -185,7 +190,9 @@ export class Dataplane implements HostDataplane {
       }
     }
     // Defence in depth: never delete a link that tern did not name.
-    if (veth.startsWith(VETH_PREFIX) && !vethGone) await this.#ip.linkDelIfExists(veth);
+    if (veth.startsWith(VETH_PREFIX) && !vethGone && !options.keepVeth) {
+      await this.#ip.linkDelIfExists(veth);
+    }
   }
 
   /**

@@ -194,3 +194,33 @@ Deno.test("hurry() brings a pending run forward to now, and does nothing without
   assertEquals(runs.length, 1, "the hurried request is not served twice");
   await scheduler.stop();
 });
+
+Deno.test("hurry() starts the run without waiting for a timer", async () => {
+  const { clock, runs, scheduler } = fixture({ delayMs: 5_000 });
+  scheduler.start();
+  scheduler.request("endpoints");
+  scheduler.hurry();
+  await Promise.resolve();
+  await Promise.resolve();
+  assertEquals(runs, ["endpoints@0"]);
+  assertEquals(clock.pending, 0, "no timer left armed");
+  await scheduler.stop();
+});
+
+Deno.test("hurry() during a run starts the next run as that run ends, without a timer", async () => {
+  const { clock, runs, scheduler, holdRuns } = fixture({ delayMs: 5_000 });
+  scheduler.start();
+  const release = holdRuns();
+  const first = scheduler.runNow("manual");
+  await Promise.resolve();
+  scheduler.request("endpoints");
+  scheduler.hurry();
+  assertEquals(runs, ["manual@0"]);
+  release();
+  await first;
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  assertEquals(runs, ["manual@0", "endpoints@0"]);
+  await clock.tick(10_000);
+  assertEquals(runs.length, 2, "the hurried request is not served twice");
+  await scheduler.stop();
+});

@@ -53,6 +53,7 @@ const VALUES: readonly unknown[] = [null, true, 0, -1, 1.5, 65_536, [], {}, ["c1
 const ROUTES: readonly { method: string; path: string }[] = [
   { method: "GET", path: "/v1/status" },
   { method: "POST", path: "/v1/ipam/allocate" },
+  { method: "POST", path: "/v1/endpoints/add" },
   { method: "POST", path: "/v1/endpoints" },
   { method: "GET", path: "/v1/endpoints" },
   { method: "GET", path: "/v1/endpoints/{id}/{ifname}" },
@@ -83,16 +84,16 @@ export async function generateApiRequest(r: SeededRandom): Promise<ApiInput> {
   if (method !== "POST") return { method, path, mutations };
 
   const body: Record<string, unknown> = { containerID, ifname, network: "tern" };
-  if (path === "/v1/ipam/allocate" || path === "/v1/endpoints") {
+  if (path === "/v1/ipam/allocate" || path === "/v1/endpoints" || path === "/v1/endpoints/add") {
     body.netns = `/var/run/netns/${containerID}`;
     if (r.chance(0.5)) body.podNamespace = r.pick(["default", "kube-system"]);
     if (r.chance(0.5)) body.podName = r.pick(["web", "web-1.a"]);
   }
-  if (path === "/v1/endpoints") {
+  if (path === "/v1/endpoints" || path === "/v1/endpoints/add") {
     body.hostVeth = await hostVethName(containerID, ifname);
     body.podMac = "0a:58:0a:f4:01:07";
-    body.ip = `10.0.0.${r.int(1, 254)}`;
   }
+  if (path === "/v1/endpoints") body.ip = `10.0.0.${r.int(1, 254)}`;
   if (path === "/v1/gc") {
     delete body.containerID;
     delete body.ifname;
@@ -198,6 +199,13 @@ export async function expectedApi(input: ApiInput): Promise<ApiVerdict> {
         netnsOk(body.netns) && typeof body.podMac === "string" &&
         /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(body.podMac) && typeof body.ip === "string" &&
         IPV4.test(body.ip) && typeof body.hostVeth === "string" &&
+        body.hostVeth === await hostVethName(body.containerID as string, body.ifname as string);
+      break;
+    case "/v1/endpoints/add":
+      ok = id(body.containerID) && ifnameOk(body.ifname) && id(body.network) &&
+        netnsOk(body.netns) && optional(body.podNamespace, namespaceOk) &&
+        optional(body.podName, podNameOk) && typeof body.podMac === "string" &&
+        /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(body.podMac) && typeof body.hostVeth === "string" &&
         body.hostVeth === await hostVethName(body.containerID as string, body.ifname as string);
       break;
     case "/v1/endpoints/release":

@@ -1,8 +1,8 @@
 /**
  * Scenario 8 of the chaos battery, injected (no root): the real plugin path (`runSkel` with the
  * real daemon client) against the real API handler and Ipam over a Unix socket, on a KV whose
- * commits fail as on a full disk, at every commit of ADD (allocate, program, the rollback's
- * release) and from every commit on. ADD must fail closed with code 11 and leave nothing half
+ * commits fail as on a full disk, at every commit of ADD (the claim, programmed; the rollback's
+ * release after a pod side that failed) and from every commit on. ADD must fail closed with code 11 and leave nothing half
  * made: no veth, no host route, no KV record, except the record a failed rollback could not
  * delete, which DEL clears once the disk has room again. DEL and GC on a full disk fail with
  * code 11 (the runtime retries) and succeed once it has room.
@@ -45,6 +45,8 @@ interface Node {
   ): Promise<{ exit: number; code?: number }>;
   /** Whether commits fail now. */
   setFull(full: (n: number) => boolean): void;
+  /** Whether the pod side fails (after the daemon's answer). */
+  setPodSideFails(fails: boolean): void;
   kvRecords(): Promise<number>;
 }
 
@@ -60,8 +62,10 @@ async function withNode(fn: (node: Node) => Promise<void>): Promise<void> {
   const server = Deno.serve({ path: socket, onListen() {} }, handler);
   const veths = new Set<string>();
   const runner = fakeRunner();
+  let podSideFails = false;
   const links = fakePodLinks((call) => {
     const [op, arg] = call;
+    if (op === "configurePod" && podSideFails) return new Error("Cannot configure eth0: EPERM");
     if (op === "addVeth" && typeof arg !== "string") veths.add(arg.hostVeth);
     if (op === "deleteHostVeth" && typeof arg === "string") return veths.delete(arg);
     return undefined;
@@ -99,6 +103,9 @@ async function withNode(fn: (node: Node) => Promise<void>): Promise<void> {
     setFull(f) {
       full = f;
     },
+    setPodSideFails(fails) {
+      podSideFails = fails;
+    },
     async kvRecords() {
       let n = 0;
       for await (const _ of raw.list({ prefix: [] })) n++;
@@ -123,43 +130,46 @@ async function leftovers(node: Node) {
   };
 }
 
-// ADD makes at most three commits: allocate (1), mark programmed (2), and, when it fails after
-// allocating, the rollback's release (3).
-for (const at of [1, 2, 3]) {
-  for (const mode of ["once", "from then on"] as const) {
-    Deno.test(`a KV commit failing at commit ${at} of ADD (${mode}): code 11, nothing half-made`, () =>
-      withNode(async (node) => {
-        // Released addresses leave a ["released", ip] record behind: count from a clean slate.
-        node.setFull((n) => mode === "once" ? n === at : n >= at);
-        const add = await node.cni("ADD", "c1");
-        if (at === 3) {
-          // Commit 3 is only reached after a failure; with only it failing, ADD succeeds.
-          assertEquals(add, { exit: 0 });
-          node.setFull(() => false);
-          assertEquals(await node.cni("DEL", "c1"), { exit: 0 });
-          assertEquals(await leftovers(node), { kv: 1, veths: 0, routes: 0 });
-          return;
-        }
-        assertEquals(add, { exit: 1, code: 11 });
-        const left = await leftovers(node);
-        assertEquals([left.veths, left.routes], [0, 0], "no veth, no host route");
-        // A full disk also fails the rollback's release: its record stays until there is room.
-        const expectKv = at === 1 ? 0 : mode === "once" ? 1 : 2;
-        assertEquals(left.kv, expectKv, "KV records (owner+ip while held, released marker after)");
-        // DEL on the full disk: code 11 for the runtime to retry, then clean once there is room.
-        if (mode === "from then on" && at === 2) {
-          assertEquals(await node.cni("DEL", "c1"), { exit: 1, code: 11 });
-        }
-        node.setFull(() => false);
-        assertEquals(await node.cni("DEL", "c1"), { exit: 0 });
-        const after = await leftovers(node);
-        assertEquals([after.veths, after.routes], [0, 0]);
-        assertEquals(after.kv <= 1, true, "at most the released marker");
-        // The address is usable again.
-        assertEquals((await node.cni("ADD", "c2")).exit, 0);
-      }));
-  }
+// ADD makes one commit: the claim, its record already programmed (1); and, when its pod side fails
+// after that, the rollback's release (2).
+for (const mode of ["once", "from then on"] as const) {
+  Deno.test(`a KV commit failing at ADD's claim (${mode}): code 11, nothing half-made`, () =>
+    withNode(async (node) => {
+      node.setFull((n) => mode === "once" ? n === 1 : n >= 1);
+      assertEquals(await node.cni("ADD", "c1"), { exit: 1, code: 11 });
+      assertEquals(await leftovers(node), { kv: 0, veths: 0, routes: 0 }, "the host side undone");
+      node.setFull(() => false);
+      assertEquals(await node.cni("DEL", "c1"), { exit: 0 });
+      // The address is usable again.
+      assertEquals((await node.cni("ADD", "c2")).exit, 0);
+    }));
+
+  Deno.test(`a KV commit failing at the release of an ADD whose pod side failed (${mode}): code 5, the record stays until DEL has room`, () =>
+    withNode(async (node) => {
+      node.setPodSideFails(true);
+      node.setFull((n) => mode === "once" ? n === 2 : n >= 2);
+      assertEquals(await node.cni("ADD", "c1"), { exit: 1, code: 5 });
+      const left = await leftovers(node);
+      assertEquals([left.veths, left.kv], [0, 2], "no veth; owner and ip records stay");
+      if (mode === "from then on") {
+        assertEquals(await node.cni("DEL", "c1"), { exit: 1, code: 11 });
+      }
+      node.setFull(() => false);
+      node.setPodSideFails(false);
+      assertEquals(await node.cni("DEL", "c1"), { exit: 0 });
+      assertEquals(await leftovers(node), { kv: 1, veths: 0, routes: 0 }, "the released marker");
+      assertEquals((await node.cni("ADD", "c2")).exit, 0);
+    }));
 }
+
+Deno.test("a KV commit failing only at the rollback's release leaves a successful ADD alone", () =>
+  withNode(async (node) => {
+    node.setFull((n) => n === 2);
+    assertEquals(await node.cni("ADD", "c1"), { exit: 0 });
+    node.setFull(() => false);
+    assertEquals(await node.cni("DEL", "c1"), { exit: 0 });
+    assertEquals(await leftovers(node), { kv: 1, veths: 0, routes: 0 });
+  }));
 
 Deno.test("GC on a full disk fails with code 11 and releases once there is room", () =>
   withNode(async (node) => {
