@@ -4,11 +4,13 @@
  * pods and blocks) and applies the repairs it judged safe. Both run under the dataplane lock, so
  * no program, release or sweep of the daemon interleaves.
  *
- * Why the kernel is read before KV: an ADD claims its address before its plugin creates the veth,
- * and DEL deletes the veth before it releases the address, so every veth in the kernel listing
- * has its allocation in the KV listing read after it — a veth that no allocation names really has
- * none. The other way round is covered by the grace period: an allocation read without its veth
- * is judged only once it is older than `gc.gracePeriod`.
+ * Why the kernel is read before KV: DEL deletes the veth before it releases the address, so every
+ * veth in the kernel listing that DEL is taking away has its allocation in the KV listing read
+ * after it. ADD makes its veth pair a few milliseconds before its one request claims the address
+ * (`POST /v1/endpoints/add`), so a veth that no allocation names may be an ADD in flight: it is
+ * judged only once the daemon has listed it for `gc.gracePeriod` (`VethSightings`, told by every
+ * listing of the dataplane, the periodic sweep among them). The other way round is covered by the
+ * grace period too: an allocation read without its veth is judged only once it is older than it.
  *
  * A repair never trusts an older report: `repair()` gathers and judges again under the lock and
  * acts on that judgement only, each action in a KV commit that checks the records it read.
@@ -56,6 +58,8 @@ export interface IpamFactSources {
     deleteVeth(veth: string): Promise<boolean>;
     /** The registry the reconciler routes from: a duplicate released leaves it too. */
     forget(ep: Endpoint): void;
+    /** When the daemon first listed veth `name` (`VethSightings`); default: never. */
+    vethFirstSeen?(name: string): number | undefined;
   };
   /** This node's pods (`namespace/name`), or undefined without a (synced) cluster source. */
   pods(): string[] | undefined;
@@ -83,6 +87,15 @@ export async function gatherIpamFacts(sources: IpamFactSources): Promise<IpamFac
     veths: [...veths].sort(),
     routes,
   };
+  const firstSeen = sources.dataplane.vethFirstSeen;
+  if (firstSeen !== undefined) {
+    const seen: Record<string, number> = {};
+    for (const veth of veths) {
+      const at = firstSeen(veth);
+      if (at !== undefined) seen[veth] = at;
+    }
+    facts.vethFirstSeen = seen;
+  }
   const pods = sources.pods();
   if (pods !== undefined) facts.pods = pods;
   const blocks = sources.blocks();
@@ -202,6 +215,7 @@ export function daemonIpamCheck(
         removeEndpoint: (ep) => dataplane.removeEndpoint(ep),
         deleteVeth: (veth) => dataplane.deleteVeth(veth),
         forget: (ep) => void endpoints.remove(ep),
+        vethFirstSeen: (veth) => dataplane.vethSightings.firstSeen(veth),
       },
       pods: () => {
         // Without a source, or before its first lists, no pod is known to be gone.

@@ -2,6 +2,7 @@ import { assert, assertEquals } from "../../test/assert.ts";
 import type { AttachmentId, Endpoint } from "../../src/api.ts";
 import { Mutex } from "../../src/lib/mutex.ts";
 import { hostVethName } from "../../src/names.ts";
+import { VethSightings } from "../../src/ipam/veth_sightings.ts";
 import { Ipam, ipKey, ownerKey } from "./ipam.ts";
 import { gatherIpamFacts, IpamCheckService, type IpamFactSources } from "./ipam_check_service.ts";
 
@@ -15,13 +16,17 @@ async function node(kv: Deno.Kv) {
   const routes = new Map<string, string>();
   const forgotten: string[] = [];
   const calls: string[] = [];
+  const sightings = new VethSightings();
   const sources: IpamFactSources = {
     node: "n1",
     mode: "node-cidr",
     graceMs: 60_000,
     ipam,
     dataplane: {
-      hostVeths: () => Promise.resolve(new Set(veths)),
+      hostVeths: () => {
+        sightings.observe(veths, now);
+        return Promise.resolve(new Set(veths));
+      },
       hostRoutes: () => Promise.resolve([...routes].map(([ip, dev]) => ({ ip, dev }))),
       removeEndpoint: (ep) => {
         calls.push(`remove ${ep.ip}`);
@@ -33,6 +38,7 @@ async function node(kv: Deno.Kv) {
         return Promise.resolve(veths.delete(veth));
       },
       forget: (ep) => void forgotten.push(ep.containerID),
+      vethFirstSeen: (veth) => sightings.firstSeen(veth),
     },
     pods: () => undefined,
     blocks: () => undefined,
@@ -172,12 +178,36 @@ Deno.test("IpamCheckService.repair() deletes a tern veth no allocation names, an
     n.veths.add("ternorphan00001");
     n.veths.add("ternrouted00001");
     n.routes.set("10.244.1.77", "ternrouted00001");
+    await n.service.check(); // first listed now: judged once the grace period has passed
+    n.later();
     const { repairs, after } = await n.service.repair();
     assertEquals(repairs.map((r) => [r.problem.kind, r.problem.veth, r.result]), [
       ["orphan_veth", "ternorphan00001", "repaired"],
     ]);
     assertEquals(n.calls, ["delete ternorphan00001"]);
     assertEquals(after.problems.map((p) => [p.kind, p.ip]), [["unallocated_route", "10.244.1.77"]]);
+  }));
+
+Deno.test("IpamCheckService.repair() leaves a veth listed for less than the grace period: an ADD in flight", () =>
+  withKv(async (kv) => {
+    const n = await node(kv);
+    // ADD makes its veth pair, then claims the address: a repair between the two must wait.
+    n.veths.add("terninflight001");
+    const first = await n.service.repair();
+    assertEquals([first.before.problems, first.before.counts.young, n.calls], [[], 1, []]);
+    n.later();
+    const second = await n.service.repair();
+    assertEquals(second.repairs.map((r) => [r.problem.kind, r.problem.veth, r.result]), [
+      ["orphan_veth", "terninflight001", "repaired"],
+    ]);
+    // A veth that went and came back (a name used again) starts afresh.
+    n.veths.add("terninflight001");
+    await n.service.check();
+    n.veths.delete("terninflight001");
+    await n.service.check();
+    n.later();
+    n.veths.add("terninflight001");
+    assertEquals((await n.service.check()).counts.young, 1);
   }));
 
 Deno.test("IpamCheckService.repair() judges again: a problem gone since the last check is not acted on", () =>

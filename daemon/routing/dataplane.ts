@@ -10,6 +10,7 @@
  * and rules: it puts back whatever goes missing.
  * @module
  */
+import { VethSightings } from "../../src/ipam/veth_sightings.ts";
 import type { Endpoint } from "../../src/api.ts";
 import type { Ip } from "../../src/ip.ts";
 import { errorMessage } from "../../src/lib/errors.ts";
@@ -81,6 +82,8 @@ export class Dataplane implements HostDataplane {
   readonly #rpFilterDir: string | undefined;
   readonly #perPodRules: boolean;
   readonly #netlink: HostNetlink | undefined;
+  /** When each tern veth was first listed by {@linkcode Dataplane.hostVeths} (ipam check's grace). */
+  readonly vethSightings: VethSightings = new VethSightings();
 
   /**
    * `options.routeProtocol` marks tern's routes and rules; `options.endpoints` (default: a
@@ -226,10 +229,12 @@ export class Dataplane implements HostDataplane {
     }
   }
 
-  /** Names of the links that carry tern's prefix. */
+  /** Names of the links that carry tern's prefix; each listing is told to `vethSightings`. */
   async hostVeths(): Promise<Set<string>> {
     const links = await this.#ip.json<{ ifname: string }>(["link", "show"]);
-    return new Set(links.map((l) => l.ifname).filter((n) => n.startsWith(VETH_PREFIX)));
+    const veths = new Set(links.map((l) => l.ifname).filter((n) => n.startsWith(VETH_PREFIX)));
+    this.vethSightings.observe(veths, Date.now());
+    return veths;
   }
 
   /** The endpoint's host route over rtnetlink, reported as {@linkcode applyLines} would. */

@@ -59,6 +59,12 @@ export interface IpamFacts {
   addresses: AddressRecord[];
   /** Names of the links that carry tern's prefix. */
   veths: string[];
+  /**
+   * When the daemon first listed each veth (ms since the epoch; `VethSightings`). A veth no
+   * allocation names that was first listed less than `graceMs` ago is not judged: ADD makes its
+   * veth pair just before it claims the address. A veth absent here is judged.
+   */
+  vethFirstSeen?: Record<string, number>;
   routes: HostRouteFact[];
   /**
    * The pods the cluster source has on this node (namespace/name); absent without a cluster
@@ -121,7 +127,7 @@ export interface IpamCheckReport {
     addressRecords: number;
     veths: number;
     routes: number;
-    /** Allocations younger than the grace period, not judged. */
+    /** Allocations, and veths no allocation names, younger than the grace period: not judged. */
     young: number;
     /** Pods of this node in the cluster source; absent without one. */
     pods?: number;
@@ -314,6 +320,11 @@ export function checkIpam(facts: IpamFacts): IpamCheckReport {
   const routedVia = new Set(facts.routes.map((r) => r.dev));
   for (const veth of facts.veths) {
     if (owned.has(veth) || routedVia.has(veth)) continue;
+    const seen = facts.vethFirstSeen?.[veth];
+    if (seen !== undefined && facts.now - seen < facts.graceMs) {
+      youngCount++;
+      continue;
+    }
     add({
       kind: "orphan_veth",
       veth,

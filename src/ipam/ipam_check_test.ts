@@ -210,3 +210,14 @@ Deno.test("checkIpam() orders problems by how much harm they can do", () => {
     "orphan_veth",
   ]);
 });
+
+Deno.test("checkIpam() leaves a veth no allocation names unjudged until it has been listed for the grace period", () => {
+  const a = owner(1, "10.244.1.2");
+  const base = healthy([a], { veths: [a.veth, "terninflight01"] });
+  const now = base.now;
+  const young = checkIpam({ ...base, vethFirstSeen: { terninflight01: now - base.graceMs + 1 } });
+  assertEquals([young.problems, young.counts.young], [[], 1]);
+  const old = checkIpam({ ...base, vethFirstSeen: { terninflight01: now - base.graceMs } });
+  assertEquals(kinds(old.problems), [["orphan_veth", "terninflight01", "delete_veth"]]);
+  assertEquals(kinds(checkIpam(base).problems), kinds(old.problems), "never listed: judged");
+});
