@@ -139,7 +139,8 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
         cluster: config.cluster !== undefined ? state : undefined,
         options,
         log,
-        onApply: (apply, changeToKernelMs) => metrics.policy.observe(apply, changeToKernelMs),
+        onApply: (apply, changeToKernelMs, stages) =>
+          metrics.policy.observe(apply, changeToKernelMs, stages),
       }),
     );
     await cluster.publish(endpoints);

@@ -14,6 +14,7 @@ import type { PolicyApplyStatus, PolicyEnforcement, PolicySummary } from "../../
 import type { Clock } from "../../src/clock.ts";
 import type { Counter, Registry } from "../../src/metrics/registry.ts";
 import type { PolicyCounters } from "../../src/policy/counters.ts";
+import type { PolicyRunStages } from "../policy/policy_manager.ts";
 import { BoundedRead } from "./bounded_read.ts";
 import { decadeBuckets } from "../../src/metrics/buckets.ts";
 
@@ -36,8 +37,12 @@ export interface PolicyFigures {
 
 /** The policy metrics: `observe` each run; `attach` the policy part. */
 export interface PolicyMetrics {
-  /** Counts a run (the manager's `onApply`). */
-  observe(apply: PolicyApplyStatus, changeToKernelMs: number | undefined): void;
+  /** Counts a run (the manager's `onApply`); `stages` of a run that applied. */
+  observe(
+    apply: PolicyApplyStatus,
+    changeToKernelMs: number | undefined,
+    stages?: PolicyRunStages,
+  ): void;
   /** Reads the policy part at each scrape; undefined when policy is disabled. */
   attach(figures: PolicyFigures | undefined): void;
 }
@@ -66,6 +71,13 @@ export function policyMetrics(
     name: "tern_policy_programming_duration_seconds",
     help:
       "Time from a change that policy depends on (an endpoint, a manifest, a restore) to its transaction in the kernel.",
+    buckets: POLICY_BUCKETS,
+  });
+  const stageDuration = registry.histogram({
+    name: "tern_policy_run_stage_duration_seconds",
+    help:
+      "Where a policy run that applied spent its time: wait (its oldest change waiting for the run), view, compile, render, nft (the marks and the transaction).",
+    labels: ["stage"],
     buckets: POLICY_BUCKETS,
   });
   const enabled = registry.gauge({
@@ -191,11 +203,20 @@ export function policyMetrics(
   };
 
   return {
-    observe(apply, changeToKernelMs) {
+    observe(apply, changeToKernelMs, stages) {
       runs.inc({ kind: apply.kind });
       runDuration.observe({ kind: apply.kind }, apply.durationMs / 1000);
       if (changeToKernelMs !== undefined && apply.kind !== "failed") {
         programming.observe(undefined, changeToKernelMs / 1000);
+      }
+      if (stages !== undefined && apply.kind !== "failed") {
+        if (stages.waitMs !== undefined) {
+          stageDuration.observe({ stage: "wait" }, stages.waitMs / 1000);
+        }
+        stageDuration.observe({ stage: "view" }, stages.viewMs / 1000);
+        stageDuration.observe({ stage: "compile" }, stages.compileMs / 1000);
+        stageDuration.observe({ stage: "render" }, stages.renderMs / 1000);
+        stageDuration.observe({ stage: "nft" }, stages.nftMs / 1000);
       }
     },
     attach(next) {

@@ -108,6 +108,28 @@ Deno.test("policyMetrics() counts runs by kind and times a change's way to the k
   assertEquals(value("t_repairs_total", { object: "policy_table" }), 2);
 });
 
+Deno.test("policyMetrics() times each stage of a run that applied, none of a failed one", async () => {
+  const { registry, metrics } = setup(() => Promise.resolve(COUNTERS));
+  const stages = { waitMs: 20, viewMs: 2, compileMs: 30, renderMs: 4, nftMs: 600 };
+  metrics.observe(apply("incremental", 636), 656, stages);
+  metrics.observe(apply("none", 1), undefined, { ...stages, waitMs: undefined });
+  metrics.observe(apply("failed", 9), undefined, stages);
+  const families = parseExposition(await registry.expose());
+  const value = (name: string, labels: Record<string, string> = {}) =>
+    sampleValue(families, name, labels);
+  assertEquals(value("tern_policy_run_stage_duration_seconds_count", { stage: "wait" }), 1);
+  assertEquals(value("tern_policy_run_stage_duration_seconds_count", { stage: "nft" }), 2);
+  assertEquals(value("tern_policy_run_stage_duration_seconds_sum", { stage: "nft" }), 1.2);
+  assertEquals(
+    value("tern_policy_run_stage_duration_seconds_bucket", { stage: "compile", le: "0.025" }),
+    0,
+  );
+  assertEquals(
+    value("tern_policy_run_stage_duration_seconds_bucket", { stage: "compile", le: "0.05" }),
+    2,
+  );
+});
+
 Deno.test("policyMetrics() shows what each rule decided, default denies summed by namespace, and not-ready drops", async () => {
   const { registry } = setup(() => Promise.resolve(COUNTERS));
   const families = parseExposition(await registry.expose());

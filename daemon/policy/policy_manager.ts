@@ -62,8 +62,37 @@ export interface PolicyManagerDeps {
    * Told of every run when it ends (the metrics): what it did, and for a run that applied, how
    * long since the oldest change it carried was requested (change to kernel). Default: nobody.
    */
-  onApply?: (apply: PolicyApplyStatus, changeToKernelMs: number | undefined) => void;
+  onApply?: (
+    apply: PolicyApplyStatus,
+    changeToKernelMs: number | undefined,
+    stages?: PolicyRunStages,
+  ) => void;
 }
+
+/**
+ * Where a run that applied spent its time, in milliseconds, stage by stage: the change waiting
+ * for the run, building the view, compiling, rendering the text, and the kernel work (the marks
+ * and the `nft` transaction). A cluster change asks for a run as soon as the source hands it over
+ * (the triggers call {@linkcode PolicyManager.request} on the change), so `waitMs` counts from the
+ * event received.
+ */
+export interface PolicyRunStages {
+  /**
+   * From the oldest change the run carries being requested to the run starting (the debounce and
+   * any run in progress then); undefined for a run no change asked for (a retry, a check).
+   */
+  waitMs: number | undefined;
+  viewMs: number;
+  compileMs: number;
+  renderMs: number;
+  nftMs: number;
+}
+
+/**
+ * A run whose oldest change took longer than this to reach the kernel is logged at info with its
+ * stages (issue 11's goal for an event's way to the kernel); faster ones at debug.
+ */
+export const SLOW_POLICY_RUN_MS = 100;
 
 /** Knobs; every field documents its default. */
 export interface PolicyManagerOptions {
@@ -103,7 +132,7 @@ export class PolicyManager {
   readonly #audit: TableAudit;
   readonly #waiters: ProgrammedWaiters;
   readonly #changes: PolicyChangeLog;
-  readonly #onApply: (apply: PolicyApplyStatus, changeToKernelMs: number | undefined) => void;
+  readonly #onApply: NonNullable<PolicyManagerDeps["onApply"]>;
 
   /** Reasons of requests made before start: served by a run right after it. */
   #early = new Set<string>();
@@ -332,9 +361,12 @@ export class PolicyManager {
     const since = this.#dirtySince;
     this.#dirtySince = undefined;
     const t0 = performance.now();
+    const waitMs = since === undefined ? undefined : Math.max(0, this.#clock.now() - since);
     let next: PolicyModel;
+    let viewMs: number;
     try {
       const view = this.#views.build(this.#inputs());
+      viewMs = performance.now() - t0;
       next = this.#compiler.compile(view.view, {
         endpoints: view.endpoints,
         logRate: this.#logRate,
@@ -378,6 +410,13 @@ export class PolicyManager {
       t0,
       computeMs,
       since,
+      stages: {
+        waitMs,
+        viewMs,
+        compileMs: computeMs - viewMs,
+        renderMs: result.renderMs,
+        nftMs: result.nftMs,
+      },
     });
     return undefined;
   }
@@ -393,9 +432,10 @@ export class PolicyManager {
       computeMs: number;
       /** When the oldest change this run carried was requested. */
       since: number | undefined;
+      stages: PolicyRunStages;
     },
   ): void {
-    const { generation, trigger, next, whole, text, t0, computeMs, since } = at;
+    const { generation, trigger, next, whole, text, t0, computeMs, since, stages } = at;
     const previous = this.#model;
     this.#model = next;
     this.#needWhole = false;
@@ -416,11 +456,25 @@ export class PolicyManager {
       pending: next.pending.length,
     };
     this.#changes.record(previous, next, this.#clock.now());
-    const fields = { ...this.#lastApply, compiled: this.#compiler.stats.computed };
+    const changeToKernelMs = since === undefined ? undefined : this.#clock.now() - since;
+    const fields = {
+      ...this.#lastApply,
+      compiled: this.#compiler.stats.computed,
+      changeToKernelMs,
+      waitMs: stages.waitMs === undefined ? undefined : round(stages.waitMs),
+      viewMs: round(stages.viewMs),
+      compileMs: round(stages.compileMs),
+      renderMs: round(stages.renderMs),
+      nftMs: round(stages.nftMs),
+      // The process's clock (V8's --trace-gc counts from about the same origin): a run's span.
+      startedAtMs: Math.round(t0),
+    };
+    const slow = changeToKernelMs !== undefined && changeToKernelMs > SLOW_POLICY_RUN_MS;
     if (text === "") this.#log.debug("Policy unchanged", fields);
     else if (whole) this.#log.info("Applied the whole policy table", fields);
+    else if (slow) this.#log.info("Applied a slow policy update", fields);
     else this.#log.debug("Applied a policy update", fields);
-    this.#onApply(this.#lastApply, since === undefined ? undefined : this.#clock.now() - since);
+    this.#onApply(this.#lastApply, changeToKernelMs, stages);
     this.#waiters.applied(generation);
   }
 

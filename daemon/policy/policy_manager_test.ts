@@ -636,7 +636,7 @@ Deno.test("PolicyManager tells each run, and how long its oldest change took to 
   const b = await endpoint("x", "b", "10.244.1.11");
   const cluster = stateFrom(NAMESPACES, podYaml("x", "a", {}), podYaml("x", "b", {}), DENY_ALL_X);
   const clock = new FakeClock();
-  const told: [string, number | undefined][] = [];
+  const told: [string, number | undefined, number | undefined][] = [];
   await withManager({ cluster, endpoints: [] }, async ({ nft, manager, endpoints }) => {
     await manager.start();
     endpoints.push(a);
@@ -652,11 +652,16 @@ Deno.test("PolicyManager tells each run, and how long its oldest change took to 
     assert(await eventually(() => told.length === 3), JSON.stringify(told));
     await clock.tick(40); // the retry carries b: 60 ms after it was asked for
     assert(await eventually(() => told.length === 4), JSON.stringify(told));
-  }, { clock, debounceMs: 20, backoffMs: 40, onApply: (apply, ms) => told.push([apply.kind, ms]) });
+  }, {
+    clock,
+    debounceMs: 20,
+    backoffMs: 40,
+    onApply: (apply, ms, stages) => told.push([apply.kind, ms, stages?.waitMs]),
+  });
   assertEquals(told, [
-    ["whole", undefined], // start: no change asked for it
-    ["incremental", 20],
-    ["failed", undefined],
-    ["whole", 60],
+    ["whole", undefined, undefined], // start: no change asked for it
+    ["incremental", 20, 20], // all of it waiting: the fake clock stands still in the run
+    ["failed", undefined, undefined],
+    ["whole", 60, 60],
   ]);
 });

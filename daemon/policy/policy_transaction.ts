@@ -26,6 +26,10 @@ export type TransactionResult =
     text: string;
     /** Whether the whole table went in (asked for, or after a refused update). */
     whole: boolean;
+    /** Milliseconds spent rendering the text (both texts after a refused update). */
+    renderMs: number;
+    /** Milliseconds spent in the kernel work: the marks and the `nft` transaction(s). */
+    nftMs: number;
   }
   | {
     ok: false;
@@ -58,7 +62,10 @@ export async function applyPolicyTransaction(
   const { previous, next, trigger } = at;
   const whole = at.whole || previous === undefined;
   const render = { cache: deps.cache };
+  let t = performance.now();
   let text = whole ? renderPolicyTable(next, render) : renderPolicyUpdate(previous, next, render);
+  let renderMs = performance.now() - t;
+  t = performance.now();
   let appliedWhole = whole;
   const ready = readyVeths(next);
   // The marks of veths whose policy goes come off before the transaction takes it away.
@@ -75,7 +82,10 @@ export async function applyPolicyTransaction(
       trigger,
       error: errorMessage(err),
     });
+    const r = performance.now();
     text = renderPolicyTable(next, render);
+    renderMs += performance.now() - r;
+    t += performance.now() - r;
     appliedWhole = true;
     try {
       await deps.nft.apply(text);
@@ -89,5 +99,5 @@ export async function applyPolicyTransaction(
   } catch (err) {
     return { ok: false, error: errorMessage(err), tableIsNext: true };
   }
-  return { ok: true, text, whole: appliedWhole };
+  return { ok: true, text, whole: appliedWhole, renderMs, nftMs: performance.now() - t };
 }
