@@ -48,6 +48,13 @@ import { CLK_TCK, descendants, machineBusyPercent, parseStatTicks } from "./proc
 import { reapedChildTicks } from "./bench_policy.ts";
 import { DIST, ensureDist } from "../test/dist.ts";
 import { ingressL4Maps, NftMapProbe } from "./nft_map_probe.ts";
+import {
+  formatSampleStages,
+  parseGcPauses,
+  parseLoggedRuns,
+  type SampleStages,
+  sampleStages,
+} from "./kube_scale_stages.ts";
 
 /** The size of the run and its knobs; every field documents its default. */
 export interface KubeScaleOptions {
@@ -135,6 +142,11 @@ export interface KubeScaleResult {
   machineBusyPercent: number;
   /** Every sample: kind, ms (undefined: lost). */
   latencies: { kind: "pod" | "policy"; ms: number | undefined }[];
+  /**
+   * The samples slower than the goal split into stages by ternd's log of slow runs (and V8's
+   * `--trace-gc` lines when `TERND_V8_FLAGS` asks for them): `kube_scale_stages.ts`.
+   */
+  slowStages: SampleStages[];
 }
 
 /** The port the bench's peer policy admits; its boxes hold only the bench's peers. */
@@ -312,6 +324,7 @@ export function formatKubeScale(r: KubeScaleResult): string {
     lat("policy", r.policy),
     lat("all", r.all),
     `  policy transactions: ${r.policyApplies} (${r.policyWholeApplies} whole); samples timed by a listing's end: ${r.boundedSamples}`,
+    ...formatSampleStages(r.slowStages ?? []),
     `  machine: load average ${r.loadAverageStart} at start, ${r.loadAverageEnd} at end; ${
       r.machineBusyPercent.toFixed(0)
     } % of all CPUs busy during the churn`,
@@ -681,6 +694,8 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     );
 
     const latencies: { kind: "pod" | "policy"; ms: number | undefined }[] = [];
+    const timed: { kind: string; writeAt: number; commitAt: number | undefined }[] = [];
+    const wall = (ms: number) => performance.timeOrigin + ms;
     let boundedSamples = 0;
     for (let n = 0; n < samples; n++) {
       const kind = n % 2 === 0 ? "pod" : "policy";
@@ -703,6 +718,11 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
       const hit = await probe.waitFor(ip, port, sampleTimeoutMs - (performance.now() - t));
       if (hit?.exact === false) boundedSamples++;
       latencies.push({ kind, ms: hit === undefined ? undefined : hit.at - t });
+      timed.push({
+        kind,
+        writeAt: wall(t),
+        commitAt: hit === undefined ? undefined : wall(hit.at),
+      });
       // Spread the samples so that each is a change of its own, 150-250 ms apart.
       await new Promise((r) => setTimeout(r, 150 + Math.random() * 100));
     }
@@ -720,6 +740,13 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     }
     const ms = (kind: "pod" | "policy") =>
       latencies.filter((l) => l.kind === kind).map((l) => l.ms);
+    const log = await Deno.readTextFile(node.daemonLog).catch(() => "");
+    const slowStages = sampleStages(
+      timed,
+      parseLoggedRuns(log),
+      parseGcPauses(log),
+      KUBE_SCALE_GOALS.p99Ms,
+    );
     return {
       ...shape,
       fakeLoadS: started.loadS,
@@ -748,6 +775,7 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
       loadAverageEnd: await loadAverage(),
       machineBusyPercent: machineBusy,
       latencies,
+      slowStages,
     };
   } finally {
     admin?.close();
