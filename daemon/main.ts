@@ -37,6 +37,7 @@ import { RtnetlinkHost } from "../src/host_netlink.ts";
 import { Rtnetlink } from "../src/rtnetlink.ts";
 import { hostDataplane, type RoutingPart, startRouting } from "./routing/start_routing.ts";
 import { listenForStop } from "./stop_signals.ts";
+import { LoopStalls } from "./loop_stalls.ts";
 
 /**
  * Runs the daemon until SIGTERM/SIGINT (or `options.stop`). Returns the exit code: 0 after a
@@ -54,6 +55,10 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
   try {
     // Before touching state or the kernel: a live daemon owns both.
     if (await probeSocket(config.socket) === "live") throw new SocketInUseError(config.socket);
+    // A held event loop delays every event and request: logged, to tell it from a slow source.
+    const stalls = new LoopStalls({ log });
+    stalls.start();
+    stack.defer(() => stalls.stop());
     const ip = new Ip(options.runner ?? denoRunner);
     // ADD's host route and ready mark over rtnetlink in-process, when `ip` is the real one (a
     // test that fakes `ip` fakes the kernel: it gets no real sockets).

@@ -52,6 +52,7 @@ import {
   formatSampleStages,
   parseGcPauses,
   parseLoggedRuns,
+  parseLoopStalls,
   type SampleStages,
   sampleStages,
 } from "./kube_scale_stages.ts";
@@ -746,6 +747,7 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
       parseLoggedRuns(log),
       parseGcPauses(log),
       KUBE_SCALE_GOALS.p99Ms,
+      parseLoopStalls(log),
     );
     return {
       ...shape,

@@ -5,9 +5,10 @@
  * to the same log. A sample slower than the goal is matched with the run whose span holds the
  * sample's nftables commit, and split into: before the run (the fake's watch, the source, and the
  * wait for the run: the debounce or a run in progress), the run's view, compile, render and nft
- * stages, and the collections that paused ternd meanwhile. A slow sample with no slow run lost its
- * time before ternd asked for a run (the API server's watch, the source's read), or its run was
- * fast and came late.
+ * stages, the collections that paused ternd meanwhile, and the time ternd's event loop was held
+ * (`daemon/loop_stalls.ts`: nothing was read from the API server then). A slow sample with no
+ * slow run lost its time before ternd asked for a run (the API server's watch, the source's
+ * read), or its run was fast and came late.
  * @module
  */
 
@@ -34,6 +35,24 @@ export interface GcPause {
   atMs: number;
   kind: string;
   pauseMs: number;
+}
+
+/** One stall of ternd's event loop (`daemon/loop_stalls.ts`), ms since the epoch. */
+export interface LoopStall {
+  endAt: number;
+  heldMs: number;
+}
+
+/** The stalls of ternd's event loop in its text log (pure). */
+export function parseLoopStalls(log: string): LoopStall[] {
+  const out: LoopStall[] = [];
+  for (const line of log.split("\n")) {
+    if (!line.includes(" The event loop was held ")) continue;
+    const endAt = Date.parse(line.slice(0, line.indexOf(" ")));
+    const held = / heldMs=(\d+(?:\.\d+)?)/.exec(line);
+    if (Number.isFinite(endAt) && held) out.push({ endAt, heldMs: Number(held[1]) });
+  }
+  return out;
 }
 
 const RUN_MESSAGES = ["Applied a slow policy update", "Applied the whole policy table"];
@@ -84,6 +103,8 @@ export function parseGcPauses(log: string): GcPause[] {
 export interface SampleStages {
   kind: string;
   totalMs: number;
+  /** How long ternd's event loop was held between the write and the commit (stalls > 100 ms). */
+  heldMs: number;
   /** Undefined: no slow run held its commit. */
   run?: {
     /** The API write to the run's start: the watch, the source, the wait for the run. */
@@ -111,17 +132,24 @@ export function sampleStages(
   runs: readonly LoggedRun[],
   gcs: readonly GcPause[],
   overMs: number,
+  stalls: readonly LoopStall[] = [],
 ): SampleStages[] {
   const out: SampleStages[] = [];
   for (const s of samples) {
     if (s.commitAt === undefined || s.commitAt - s.writeAt <= overMs) continue;
     const totalMs = s.commitAt - s.writeAt;
+    let heldMs = 0;
+    for (const stall of stalls) {
+      const overlap = Math.min(stall.endAt, s.commitAt) -
+        Math.max(stall.endAt - stall.heldMs, s.writeAt);
+      if (overlap > 0) heldMs += overlap;
+    }
     // The log line follows the commit by the ready marks and the logging: a few ms of slack.
     const run = runs.find((r) =>
       r.endAt - r.durationMs - 1 <= s.commitAt! && s.commitAt! <= r.endAt + 5
     );
     if (run === undefined) {
-      out.push({ kind: s.kind, totalMs });
+      out.push({ kind: s.kind, totalMs, heldMs });
       continue;
     }
     const runStart = run.endAt - run.durationMs;
@@ -139,6 +167,7 @@ export function sampleStages(
     out.push({
       kind: s.kind,
       totalMs,
+      heldMs,
       run: {
         beforeRunMs: runStart - s.writeAt,
         waitMs: run.waitMs,
@@ -163,6 +192,7 @@ export function formatSampleStages(stages: readonly SampleStages[], limit = 12):
     matched.length === 0
       ? 0
       : matched.reduce((sum, s) => sum + (pick(s.run!) ?? 0), 0) / matched.length;
+  const held = stages.reduce((sum, s) => sum + s.heldMs, 0) / stages.length;
   const lines = [
     `  slow samples: ${stages.length}, ${matched.length} matched with a slow run; mean ms: before the run ${
       r(mean((x) => x.beforeRunMs))
@@ -170,7 +200,7 @@ export function formatSampleStages(stages: readonly SampleStages[], limit = 12):
       r(mean((x) => x.compileMs))
     }, render ${r(mean((x) => x.renderMs))}, nft ${r(mean((x) => x.nftMs))}; gc pauses ${
       r(mean((x) => x.gcMs))
-    }`,
+    }; event loop held ${r(held)} (all slow samples)`,
   ];
   for (const s of [...stages].sort((a, b) => b.totalMs - a.totalMs).slice(0, limit)) {
     const x = s.run;
@@ -183,7 +213,7 @@ export function formatSampleStages(stages: readonly SampleStages[], limit = 12):
           r(x.beforeRunMs)
         } (wait ${r(x.waitMs)}), view ${r(x.viewMs)}, compile ${r(x.compileMs)}, render ${
           r(x.renderMs)
-        }, nft ${r(x.nftMs)}; gc ${r(x.gcMs)} (max ${r(x.gcMaxMs)})`,
+        }, nft ${r(x.nftMs)}; gc ${r(x.gcMs)} (max ${r(x.gcMaxMs)}); loop held ${r(s.heldMs)}`,
     );
   }
   return lines;

@@ -3,6 +3,7 @@ import {
   formatSampleStages,
   parseGcPauses,
   parseLoggedRuns,
+  parseLoopStalls,
   sampleStages,
 } from "./kube_scale_stages.ts";
 import { formatLine } from "../src/log.ts";
@@ -25,6 +26,7 @@ const RUN_FIELDS = {
 
 const LOG = [
   formatLine("info", "Applied a slow policy update", RUN_FIELDS, new Date(1_000_300)),
+  formatLine("info", "The event loop was held", { heldMs: 150, endedAtMs: 1 }, new Date(1_000_450)),
   formatLine("debug", "Applied a policy update", { ...RUN_FIELDS, nftMs: 1 }, new Date(1_000_900)),
   "[5000:0x55e1ddf86000]    59990 ms: Scavenge 3.4 (4.4) -> 3.0 (5.2) MB, pooled: 0.0 MB, 1.13 / 0.00 ms (average mu = 1.000, current mu = 1.000) allocation failure; ",
   "[5022:0x560bbd747000]    60100 ms: Mark-Compact 46.5 (60.6) -> 2.2 (38.2) MB, pooled: 10.8 MB, 120.10 / 0.00 ms (average mu = 0.962, current mu = 0.876) testing; GC in old space requested",
@@ -48,6 +50,10 @@ Deno.test("parseLoggedRuns() reads the slow and whole runs' stages, not the fast
   });
 });
 
+Deno.test("parseLoopStalls() reads when each stall ended and how long it held the loop", () => {
+  assertEquals(parseLoopStalls(LOG), [{ endAt: 1_000_450, heldMs: 150 }]);
+});
+
 Deno.test("parseGcPauses() reads each collection's time, kind and pause", () => {
   assertEquals(parseGcPauses(LOG), [
     { atMs: 59_990, kind: "Scavenge", pauseMs: 1.13 },
@@ -68,11 +74,13 @@ Deno.test("sampleStages() splits a slow sample by the run that holds its commit,
     runs,
     parseGcPauses(LOG),
     100,
+    parseLoopStalls(LOG),
   );
   assertEquals(stages, [
     {
       kind: "pod",
       totalMs: 390,
+      heldMs: 0,
       run: {
         beforeRunMs: 100,
         waitMs: 50,
@@ -85,7 +93,8 @@ Deno.test("sampleStages() splits a slow sample by the run that holds its commit,
         gcMaxMs: 120.1,
       },
     },
-    { kind: "policy", totalMs: 490 },
+    // The loop was held 1 000 300..1 000 450: 50 ms of it after the write.
+    { kind: "policy", totalMs: 490, heldMs: 50 },
   ]);
   const text = formatSampleStages(stages);
   assertEquals(text.length, 3);
