@@ -133,6 +133,8 @@ export class PeerIndex {
   #view: ClusterView | undefined;
   #resources: PolicyResources | undefined;
   #extra = new Map<string, string[]>();
+  /** The endpoints of the last update, compared by identity with the next's. */
+  #endpoints: readonly LocalEndpoint[] = [];
   readonly #peers = new Map<string, PeerPod>();
   #list: PeerPod[] | undefined;
   /** Label key → value → peers with it; a key is indexed when a selector first asks for it. */
@@ -165,10 +167,8 @@ export class PeerIndex {
       this.#members = undefined;
       dirty.add(GROUPS);
     }
-    const extra = extraAddresses(changes.endpoints);
     // Endpoints change their pods' addresses, and on a single node are the peers themselves.
-    const local = new Set([...this.#extra.keys(), ...extra.keys()]);
-    this.#extra = extra;
+    const local = this.#endpointsChanged(changes.endpoints);
     this.#namespacesChanged(view, changes.namespaces, dirty);
     if (changes.pods === undefined) {
       const listed = new Map<string, Pod>();
@@ -180,6 +180,45 @@ export class PeerIndex {
     }
     for (const key of local) this.#podChanged(key, dirty);
     return dirty;
+  }
+
+  /**
+   * Brings the local endpoints' addresses to `endpoints` and returns the keys of the pods whose
+   * endpoints changed. Endpoints are compared by identity (a caller replaces an endpoint, never
+   * mutates it), in order: what lies between the longest common head and tail of the two lists
+   * changed, so adding or removing one endpoint costs a pointer comparison per endpoint and the
+   * update of one pod, not of every local pod.
+   */
+  #endpointsChanged(endpoints: readonly LocalEndpoint[]): Set<string> {
+    const before = this.#endpoints;
+    // A copy: a caller may change its array in place before the next update.
+    this.#endpoints = [...endpoints];
+    let head = 0;
+    const shorter = Math.min(before.length, endpoints.length);
+    while (head < shorter && before[head] === endpoints[head]) head++;
+    let tail = 0;
+    while (
+      tail < shorter - head &&
+      before[before.length - 1 - tail] === endpoints[endpoints.length - 1 - tail]
+    ) tail++;
+    const changed = new Set<string>();
+    for (let i = head; i < before.length - tail; i++) {
+      const ep = before[i]!;
+      const key = `${ep.namespace}/${ep.name}`;
+      const ips = this.#extra.get(key) ?? [];
+      const at = ips.indexOf(ep.ip);
+      const left = at < 0 ? ips : [...ips.slice(0, at), ...ips.slice(at + 1)];
+      if (left.length === 0) this.#extra.delete(key);
+      else this.#extra.set(key, left);
+      changed.add(key);
+    }
+    for (let i = head; i < endpoints.length - tail; i++) {
+      const ep = endpoints[i]!;
+      const key = `${ep.namespace}/${ep.name}`;
+      this.#extra.set(key, [...(this.#extra.get(key) ?? []), ep.ip]);
+      changed.add(key);
+    }
+    return changed;
   }
 
   /** The pod behind an IPv4 address: a known pod's, or a local endpoint's. */
@@ -591,16 +630,6 @@ export function sgpSelection(
         `ServiceAccount "${pod.namespace}/${pod.serviceAccountName}" is not in the cluster state: its labels are taken as empty`,
     }),
   };
-}
-
-/** `namespace/name` → the addresses of this node's attachments of that pod. */
-function extraAddresses(endpoints: readonly LocalEndpoint[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const ep of endpoints) {
-    const key = `${ep.namespace}/${ep.name}`;
-    out.set(key, [...(out.get(key) ?? []), ep.ip]);
-  }
-  return out;
 }
 
 function hasNamedPort(pod: Pod, port: string): boolean {
