@@ -20,8 +20,10 @@
  *
  * An endpoint without a pod identity (no `K8S_POD_*` arguments) is named after its container id
  * in namespace `default`. Policies found in both sources are taken from the cluster source.
- * Synthesized pods are kept between builds, so unchanged ones stay the same objects and the
- * compiler reuses their results. Pure, apart from that cache.
+ * What an endpoint gives (its policy endpoint, its synthesized pod) is kept per endpoint object
+ * between builds, so unchanged endpoints give the same objects, which the compiler and the peer
+ * index compare by reference (an ADD costs a lookup per other endpoint). Pure, apart from that
+ * cache.
  * @module
  */
 import { ClusterState } from "../../src/cluster/state.ts";
