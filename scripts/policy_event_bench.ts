@@ -1,7 +1,8 @@
 /**
  * What one pod event costs the policy compiler at kube-scale (issue 11), in one process, without
  * a daemon or a kernel: the `realistic.ts` cluster (5 000 nodes, 150 000 pods, 10 000
- * NetworkPolicies over 50 namespaces) in a `ClusterState`, the last node's pods replaced by 4
+ * NetworkPolicies over 50 namespaces) in a `ClusterState`, its pods compacted as the kubernetes
+ * source keeps them (`compact_pod.ts`: shared strings and containers lists), the last node's pods replaced by 4
  * local pods labelled like the generated `web` pods (as `bench_kube_scale.ts` does), then a churn
  * like the fake API server's (6/8 an annotation or the `version` label, 1/8 a copy of a pod
  * created, 1/8 a pod deleted), and every 50th event a policy of the local pods given a new ipBlock,
@@ -48,6 +49,16 @@ try {
 } catch {
   PolicyChanges = undefined; // a tree from before the incremental compile
 }
+// deno-lint-ignore no-explicit-any
+let compact: ((pod: any) => void) | undefined;
+try {
+  // As the kubernetes source keeps them: repeated strings and containers shared.
+  const { compactPod, podPools } = await load("src/cluster/compact_pod.ts");
+  const pools = podPools();
+  compact = (pod) => compactPod(pod, pools);
+} catch {
+  compact = undefined; // a tree from before compact pods
+}
 
 const shape = {
   nodes: Number(args.values.nodes),
@@ -71,6 +82,7 @@ type Pod = {
 };
 const isPod = (r: unknown): r is Pod => (r as { kind: string }).kind === "Pod";
 const kept = resources.filter((r) => !isPod(r) || r.nodeName !== node);
+if (compact !== undefined) { for (const r of kept) if (isPod(r)) compact(r); }
 const web = kept.find((r): r is Pod => isPod(r) && r.labels.app === "web")!;
 const base = realistic.nodeAddresses(shape.nodes - 1).podCIDR.split(".").slice(0, 3).join(".");
 const namespace = realistic.namespaceName(0);
