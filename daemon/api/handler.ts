@@ -37,7 +37,7 @@ import {
   programRequestSchema,
   releaseRequestSchema,
 } from "./api_schema.ts";
-import type { HostDataplane } from "../routing/dataplane.ts";
+import { type HostDataplane, VethMissingError } from "../routing/dataplane.ts";
 import type { ProgramRequest } from "../../src/api.ts";
 import {
   type Ipam,
@@ -501,6 +501,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       if (err instanceof IpamExhaustedError) return failure(503, "exhausted", err.message);
       if (err instanceof IpamConflictError) return failure(409, "conflict", err.message);
       if (err instanceof IpamNotFoundError) return failure(404, "not_found", err.message);
+      if (err instanceof VethMissingError) return failure(404, "not_found", err.message);
       const message = errorMessage(err);
       log.error("Request failed", { method: req.method, path, error: message });
       return failure(500, "internal", `Internal error: ${message}`);

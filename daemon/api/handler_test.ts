@@ -2,7 +2,7 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../../t
 import type { ClusterStatus, Endpoint, RoutingStatus } from "../../src/api.ts";
 import { hostVethName } from "../../src/names.ts";
 import { TERN_VERSION } from "../../src/version.ts";
-import type { HostDataplane } from "../routing/dataplane.ts";
+import { type HostDataplane, VethMissingError } from "../routing/dataplane.ts";
 import { createHandler, type Handler, MAX_BODY_BYTES } from "./handler.ts";
 import { Ipam } from "../ipam/ipam.ts";
 import { Mutex } from "../../src/lib/mutex.ts";
@@ -10,8 +10,13 @@ import { Mutex } from "../../src/lib/mutex.ts";
 class FakeDataplane implements HostDataplane {
   calls: string[] = [];
   failProgram = false;
+  /** Veths that do not exist: programming them fails as the real dataplane's does. */
+  missing = new Set<string>();
   programEndpoint(ep: Endpoint): Promise<void> {
     this.calls.push(`program ${ep.ip} ${ep.hostVeth}`);
+    if (this.missing.has(ep.hostVeth)) {
+      return Promise.reject(new VethMissingError(ep.ip, ep.hostVeth));
+    }
     return this.failProgram
       ? Promise.reject(new Error('Command failed: ip -batch -: exit 1: Cannot find device "x"'))
       : Promise.resolve();
@@ -367,6 +372,20 @@ Deno.test("POST /v1/endpoints/add undoes the host side, keeps the veth and leave
       "remove 10.244.1.1 keeping the veth",
     ]);
     assertEquals(await ipam.get({ containerID: "c1", ifname: "eth0" }), undefined);
+    assertEquals(ipam.usedCount, 0);
+  }));
+
+Deno.test("POST /v1/endpoints/add of a veth that does not exist answers 404 and leaves no claim", () =>
+  withHandler(["10.244.1.0/24"], async ({ handler, dataplane, ipam }) => {
+    const body = await addBody("c1");
+    dataplane.missing.add(body.hostVeth);
+    const message = await expectError(
+      await handler(post("/v1/endpoints/add", body)),
+      404,
+      "not_found",
+    );
+    assertStringIncludes(message, `no host veth ${body.hostVeth} on this node`);
+    assertEquals(await ipam.get(body), undefined);
     assertEquals(ipam.usedCount, 0);
   }));
 

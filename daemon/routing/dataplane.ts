@@ -72,6 +72,19 @@ export function renderEndpointRemoval(ip: string, protocol: number): string[] {
 }
 
 /** The host side of the node, on an {@linkcode Ip}. */
+/**
+ * The endpoint's host veth does not exist: the plugin makes the veth pair before it asks for the
+ * endpoint to be programmed, so either the pod went meanwhile or the request names another veth.
+ */
+export class VethMissingError extends Error {
+  constructor(readonly ip: string, readonly hostVeth: string) {
+    super(
+      `Cannot program endpoint ${ip}: no host veth ${hostVeth} on this node: make the veth pair before asking for the endpoint`,
+    );
+    this.name = "VethMissingError";
+  }
+}
+
 export class Dataplane implements HostDataplane {
   readonly #ip: Ip;
   readonly #proto: number;
@@ -140,8 +153,9 @@ export class Dataplane implements HostDataplane {
     // Strict reverse-path filtering on the host veth: a packet from the pod must carry the
     // pod's own address (the only one routed back to this veth), so policy, which trusts source
     // addresses, cannot be fooled by a spoofed one. Before the endpoint counts as programmed.
+    let exists: boolean;
     try {
-      if (!await this.setRpFilter(ep.hostVeth)) throw new Error("no such interface");
+      exists = await this.setRpFilter(ep.hostVeth);
     } catch (err) {
       throw new Error(
         `Cannot program endpoint ${ep.ip}: cannot set rp_filter on ${ep.hostVeth}: ${
@@ -149,6 +163,7 @@ export class Dataplane implements HostDataplane {
         }`,
       );
     }
+    if (!exists) throw new VethMissingError(ep.ip, ep.hostVeth);
     const local = toLocalEndpoint(ep);
     const previous = this.#endpoints.upsert(local);
     const routes = desiredHostRoutes([local]).map((r) => renderRouteReplace(r, this.#proto));

@@ -3,7 +3,7 @@ import type { Endpoint } from "../../src/api.ts";
 import { Ip } from "../../src/ip.ts";
 import { hostVethName } from "../../src/names.ts";
 import type { Runner, RunResult } from "../../src/runner.ts";
-import { Dataplane, renderEndpointRemoval } from "./dataplane.ts";
+import { Dataplane, renderEndpointRemoval, VethMissingError } from "./dataplane.ts";
 import { LocalEndpoints } from "../../src/local_endpoints.ts";
 
 function endpoint(ip: string, overrides: Partial<Endpoint> = {}): Endpoint {
@@ -236,12 +236,12 @@ Deno.test("programEndpoint() turns on strict rp_filter on the host veth before i
     assertEquals(await Deno.readTextFile(`${dir}/${ep.hostVeth}/rp_filter`), "1\n");
     assertEquals(calls.length, 1);
 
-    // A veth that does not exist: nothing is installed, the error names it.
+    // A veth that does not exist: nothing is installed, the error names it (a 404 at the API).
     const gone = endpoint("10.244.1.8");
     await assertRejects(
       () => dataplane.programEndpoint(gone),
-      Error,
-      `Cannot program endpoint 10.244.1.8: cannot set rp_filter on ${gone.hostVeth}: no such interface`,
+      VethMissingError,
+      `Cannot program endpoint 10.244.1.8: no host veth ${gone.hostVeth} on this node`,
     );
     assertEquals(calls.length, 1);
     assertEquals(dataplane.endpoints.list().map((e) => e.ip), ["10.244.1.7"]);
