@@ -9,8 +9,10 @@
  * with one policy run after each event: the compile (fed the changes
  * when the tree has `PolicyChanges`) and the render of the update. Prints the run's time per kind
  * of event (p50, p99, max; `touching`: the pod events, of any kind, after which local pods were
- * recomputed), how many local pods were recomputed, the first compile, and (with
- * `--expose-gc`) the heap the compiler keeps.
+ * recomputed), how many local pods were recomputed, the heap a run allocated (p50, over the runs
+ * no collection fell into: with `--max-semi-space-size=128` most; a pod event's figure counts
+ * only the runs that recomputed no local pod, the others are `touching`'s), the first compile,
+ * and (with `--expose-gc`) the heap the compiler keeps.
  *
  * `deno run -A --v8-flags=--expose-gc scripts/policy_event_bench.ts [--root DIR] [--pods 150000] [--nodes 5000]
  * [--policies 10000] [--events 2000] [--status] [--json]`; `--status` also times what
@@ -173,12 +175,19 @@ samples.policy = [];
 recomputed.policy = 0;
 samples.touching = [];
 recomputed.touching = 0;
+// The heap a run allocated, by kind (a run a collection fell into is left out: its heap shrank).
+const allocated: Record<string, number[]> = {};
+const allocatedBy = (kind: string, bytes: number) => {
+  if (bytes >= 0) (allocated[kind] ??= []).push(bytes / 2 ** 10);
+};
 for (let i = 0; i < Number(args.values.events); i++) {
   if (i % 50 === 49) {
     state.apply({ type: "modified", resource: blocks(i), resourceVersion: String(version++) });
+    const heap = Deno.memoryUsage().heapUsed;
     const t = performance.now();
     if (run() !== "") updates++;
     samples.policy!.push(performance.now() - t);
+    allocatedBy("policy", Deno.memoryUsage().heapUsed - heap);
     recomputed.policy! += compiler.stats.computed;
     continue;
   }
@@ -209,15 +218,20 @@ for (let i = 0; i < Number(args.values.events); i++) {
     pods.pop();
     state.apply({ type: "deleted", resource: pod, resourceVersion: at });
   }
+  const heap = Deno.memoryUsage().heapUsed;
   const t = performance.now();
   if (run() !== "") updates++;
   const ms = performance.now() - t;
+  const bytes = Deno.memoryUsage().heapUsed - heap;
   samples[kind]!.push(ms);
   recomputed[kind]! += compiler.stats.computed;
   // The pod events that reached a local pod's selections, whatever their kind.
   if (compiler.stats.computed > 0) {
     samples.touching!.push(ms);
     recomputed.touching! += compiler.stats.computed;
+    allocatedBy("touching", bytes);
+  } else {
+    allocatedBy(kind, bytes);
   }
 }
 
@@ -270,6 +284,8 @@ const result = {
       p99Ms: round(quantile(values, 0.99)),
       maxMs: round(Math.max(...values)),
       podsRecomputed: recomputed[kind],
+      allocatedP50KiB: round(quantile(allocated[kind] ?? [], 0.5)),
+      allocatedRuns: allocated[kind]?.length ?? 0,
     }]),
   ),
   loadAverage: Deno.loadavg(),
