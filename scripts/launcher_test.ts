@@ -156,3 +156,24 @@ console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20), typeof
     assertEquals(growing, [true, false, true, true, false, false]);
   });
 });
+
+Deno.test("launcher gives ternd two malloc arenas unless MALLOC_ARENA_MAX is set, and nothing else", async () => {
+  await withDir(async (dir) => {
+    await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
+    await Deno.symlink("tern", `${dir}/dist/ternd`);
+    await Deno.writeTextFile(
+      `${dir}/dist/lib/main.js`,
+      `console.log(Deno.env.get("MALLOC_ARENA_MAX") ?? "-");\n`,
+    );
+    const arenas = async (bin: string, args: string[], env: Record<string, string>) => {
+      const out = await run(`${dir}/dist/${bin}`, args, { MALLOC_ARENA_MAX: "", ...env });
+      assertEquals(out.code, 0, out.stderr);
+      return out.stdout.trim();
+    };
+    assertEquals(await arenas("ternd", [], {}), "2");
+    assertEquals(await arenas("tern", ["daemon"], {}), "2");
+    assertEquals(await arenas("ternd", [], { MALLOC_ARENA_MAX: "4" }), "4", "the operator's");
+    // The plugin and the CLI: as the caller's environment has it.
+    assertEquals(await arenas("tern", ["status"], {}), "");
+  });
+});

@@ -1,15 +1,18 @@
 /**
  * What one pod event costs the policy compiler at kube-scale (issue 11), in one process, without
  * a daemon or a kernel: the `realistic.ts` cluster (5 000 nodes, 150 000 pods, 10 000
- * NetworkPolicies over 50 namespaces) in a `ClusterState`, the last node's pods replaced by 4
+ * NetworkPolicies over 50 namespaces) in a `ClusterState`, its pods compacted as the kubernetes
+ * source keeps them (`compact_pod.ts`: shared strings and containers lists), the last node's pods replaced by 4
  * local pods labelled like the generated `web` pods (as `bench_kube_scale.ts` does), then a churn
  * like the fake API server's (6/8 an annotation or the `version` label, 1/8 a copy of a pod
  * created, 1/8 a pod deleted), and every 50th event a policy of the local pods given a new ipBlock,
  * with one policy run after each event: the compile (fed the changes
  * when the tree has `PolicyChanges`) and the render of the update. Prints the run's time per kind
  * of event (p50, p99, max; `touching`: the pod events, of any kind, after which local pods were
- * recomputed), how many local pods were recomputed, the first compile, and (with
- * `--expose-gc`) the heap the compiler keeps.
+ * recomputed), how many local pods were recomputed, the heap a run allocated (p50, over the runs
+ * no collection fell into: with `--max-semi-space-size=128` most; a pod event's figure counts
+ * only the runs that recomputed no local pod, the others are `touching`'s), the first compile,
+ * and (with `--expose-gc`) the heap the compiler keeps.
  *
  * `deno run -A --v8-flags=--expose-gc scripts/policy_event_bench.ts [--root DIR] [--pods 150000] [--nodes 5000]
  * [--policies 10000] [--events 2000] [--status] [--json]`; `--status` also times what
@@ -48,6 +51,16 @@ try {
 } catch {
   PolicyChanges = undefined; // a tree from before the incremental compile
 }
+// deno-lint-ignore no-explicit-any
+let compact: ((pod: any) => void) | undefined;
+try {
+  // As the kubernetes source keeps them: repeated strings and containers shared.
+  const { compactPod, podPools } = await load("src/cluster/compact_pod.ts");
+  const pools = podPools();
+  compact = (pod) => compactPod(pod, pools);
+} catch {
+  compact = undefined; // a tree from before compact pods
+}
 
 const shape = {
   nodes: Number(args.values.nodes),
@@ -71,6 +84,7 @@ type Pod = {
 };
 const isPod = (r: unknown): r is Pod => (r as { kind: string }).kind === "Pod";
 const kept = resources.filter((r) => !isPod(r) || r.nodeName !== node);
+if (compact !== undefined) { for (const r of kept) if (isPod(r)) compact(r); }
 const web = kept.find((r): r is Pod => isPod(r) && r.labels.app === "web")!;
 const base = realistic.nodeAddresses(shape.nodes - 1).podCIDR.split(".").slice(0, 3).join(".");
 const namespace = realistic.namespaceName(0);
@@ -161,12 +175,19 @@ samples.policy = [];
 recomputed.policy = 0;
 samples.touching = [];
 recomputed.touching = 0;
+// The heap a run allocated, by kind (a run a collection fell into is left out: its heap shrank).
+const allocated: Record<string, number[]> = {};
+const allocatedBy = (kind: string, bytes: number) => {
+  if (bytes >= 0) (allocated[kind] ??= []).push(bytes / 2 ** 10);
+};
 for (let i = 0; i < Number(args.values.events); i++) {
   if (i % 50 === 49) {
     state.apply({ type: "modified", resource: blocks(i), resourceVersion: String(version++) });
+    const heap = Deno.memoryUsage().heapUsed;
     const t = performance.now();
     if (run() !== "") updates++;
     samples.policy!.push(performance.now() - t);
+    allocatedBy("policy", Deno.memoryUsage().heapUsed - heap);
     recomputed.policy! += compiler.stats.computed;
     continue;
   }
@@ -197,15 +218,20 @@ for (let i = 0; i < Number(args.values.events); i++) {
     pods.pop();
     state.apply({ type: "deleted", resource: pod, resourceVersion: at });
   }
+  const heap = Deno.memoryUsage().heapUsed;
   const t = performance.now();
   if (run() !== "") updates++;
   const ms = performance.now() - t;
+  const bytes = Deno.memoryUsage().heapUsed - heap;
   samples[kind]!.push(ms);
   recomputed[kind]! += compiler.stats.computed;
   // The pod events that reached a local pod's selections, whatever their kind.
   if (compiler.stats.computed > 0) {
     samples.touching!.push(ms);
     recomputed.touching! += compiler.stats.computed;
+    allocatedBy("touching", bytes);
+  } else {
+    allocatedBy(kind, bytes);
   }
 }
 
@@ -258,6 +284,8 @@ const result = {
       p99Ms: round(quantile(values, 0.99)),
       maxMs: round(Math.max(...values)),
       podsRecomputed: recomputed[kind],
+      allocatedP50KiB: round(quantile(allocated[kind] ?? [], 0.5)),
+      allocatedRuns: allocated[kind]?.length ?? 0,
     }]),
   ),
   loadAverage: Deno.loadavg(),

@@ -20,8 +20,10 @@
  *
  * An endpoint without a pod identity (no `K8S_POD_*` arguments) is named after its container id
  * in namespace `default`. Policies found in both sources are taken from the cluster source.
- * Synthesized pods are kept between builds, so unchanged ones stay the same objects and the
- * compiler reuses their results. Pure, apart from that cache.
+ * What an endpoint gives (its policy endpoint, its synthesized pod) is kept per endpoint object
+ * between builds, so unchanged endpoints give the same objects, which the compiler and the peer
+ * index compare by reference (an ADD costs a lookup per other endpoint). Pure, apart from that
+ * cache.
  * @module
  */
 import { ClusterState } from "../../src/cluster/state.ts";
@@ -64,8 +66,23 @@ export function policyEndpoint(ep: LocalEndpoint): PolicyEndpoint {
 
 const EMPTY = new ClusterState();
 
-/** Builds views; keeps the pods it synthesizes so that unchanged ones stay the same objects. */
+/** What the builder keeps of one endpoint object (the registry replaces endpoints, never mutates them). */
+interface EndpointRecord {
+  endpoint: PolicyEndpoint;
+  /** `namespace/name`. */
+  key: string;
+  /** The pod synthesized for it, with the node name it was made for. */
+  synthesized?: Pod;
+}
+
+/**
+ * Builds views; keeps per endpoint object what it derives from it (its policy endpoint, the pod
+ * it synthesizes), so that a build costs a lookup per endpoint and unchanged endpoints give the
+ * same objects, which the compiler reuses by identity.
+ */
 export class PolicyViewBuilder {
+  #records = new WeakMap<LocalEndpoint, EndpointRecord>();
+  /** The pods synthesized by the last build, by `namespace/name`. */
   #synthesized = new Map<string, Pod>();
   /** Single-node namespaces by name, kept so that each stays the same object. */
   #namespaces = new Map<string, Namespace>();
@@ -80,14 +97,21 @@ export class PolicyViewBuilder {
       const seen = new Set(own.map(otherKey));
       return [...own, ...extra.others(filter).filter((o) => !seen.has(otherKey(o)))];
     };
-    const endpoints = inputs.endpoints.filter((ep) => ep.hostVeth !== "").map(policyEndpoint);
+    const endpoints: PolicyEndpoint[] = [];
     const held = new Map<string, string>();
     const synthesized = new Map<string, Pod>();
-    const peers: Pod[] = [];
+    const byIp = new Map<string, Pod>();
     let selecting: Map<string, string[]> | undefined;
-    for (const ep of endpoints) {
-      const key = `${ep.namespace}/${ep.name}`;
-      if (cluster.pod(ep.namespace, ep.name) !== undefined || synthesized.has(key)) continue;
+    for (const local of inputs.endpoints) {
+      if (local.hostVeth === "") continue;
+      const record = this.#record(local);
+      const ep = record.endpoint;
+      endpoints.push(ep);
+      const key = record.key;
+      if (synthesized.has(key)) continue;
+      if (inputs.cluster !== undefined && cluster.pod(ep.namespace, ep.name) !== undefined) {
+        continue;
+      }
       if (inputs.cluster !== undefined) {
         selecting ??= policiesByNamespace(others());
         const could = selecting.get(ep.namespace);
@@ -101,22 +125,19 @@ export class PolicyViewBuilder {
           continue;
         }
       }
-      const pod = this.#pod(ep, inputs.nodeName);
+      const pod = this.#pod(record, inputs.nodeName);
       synthesized.set(key, pod);
-      if (inputs.cluster === undefined) peers.push(pod);
+      for (const ip of pod.podIPs) byIp.set(ip, pod);
     }
-    this.#synthesized = new Map([...synthesized].map(([, pod]) => [podCacheKey(pod), pod]));
-    const byIp = new Map<string, Pod>();
-    for (const pod of synthesized.values()) for (const ip of pod.podIPs) byIp.set(ip, pod);
+    this.#synthesized = synthesized;
     const isSynthesized = (pod: Pod) => synthesized.get(`${pod.namespace}/${pod.name}`) === pod;
-    const peerByKey = new Map(peers.map((pod) => [`${pod.namespace}/${pod.name}`, pod]));
+    // Synthesized pods are peers only on a single node (see the module doc).
+    const peers = inputs.cluster === undefined ? synthesized : undefined;
     const view: ClusterView = {
-      pods: () => peers.length === 0 ? cluster.pods() : [...cluster.pods(), ...peers],
+      pods: () => peers === undefined ? cluster.pods() : [...cluster.pods(), ...peers.values()],
       pod: (namespace, name) =>
         cluster.pod(namespace, name) ?? synthesized.get(`${namespace}/${name}`),
-      // Synthesized pods are peers only on a single node (see the module doc).
-      peer: (namespace, name) =>
-        cluster.pod(namespace, name) ?? peerByKey.get(`${namespace}/${name}`),
+      peer: (namespace, name) => cluster.pod(namespace, name) ?? peers?.get(`${namespace}/${name}`),
       podIPs: (pod) => isSynthesized(pod) ? [...pod.podIPs] : cluster.podIPs(pod),
       podByIp: (ip) => cluster.podByIp(ip) ?? byIp.get(ip),
       namespace: (name) =>
@@ -128,6 +149,16 @@ export class PolicyViewBuilder {
     return { view, endpoints, held };
   }
 
+  #record(local: LocalEndpoint): EndpointRecord {
+    let record = this.#records.get(local);
+    if (record === undefined) {
+      const endpoint = policyEndpoint(local);
+      record = { endpoint, key: `${endpoint.namespace}/${endpoint.name}` };
+      this.#records.set(local, record);
+    }
+    return record;
+  }
+
   #namespace(name: string): Namespace {
     let namespace = this.#namespaces.get(name);
     if (namespace === undefined) {
@@ -137,8 +168,21 @@ export class PolicyViewBuilder {
     return namespace;
   }
 
-  #pod(ep: PolicyEndpoint, nodeName: string): Pod {
-    const pod: Pod = {
+  /**
+   * The pod synthesized for an endpoint: the one made for it before, else the last build's pod
+   * of the same identity and address (an endpoint registered again), else a new one.
+   */
+  #pod(record: EndpointRecord, nodeName: string): Pod {
+    if (record.synthesized?.nodeName === nodeName) return record.synthesized;
+    const ep = record.endpoint;
+    const before = this.#synthesized.get(record.key);
+    if (
+      before !== undefined && before.nodeName === nodeName && before.podIPs.length === 1 &&
+      before.podIPs[0] === ep.ip
+    ) {
+      return record.synthesized = before;
+    }
+    return record.synthesized = {
       kind: "Pod",
       namespace: ep.namespace,
       name: ep.name,
@@ -151,13 +195,7 @@ export class PolicyViewBuilder {
       podIPs: [ep.ip],
       containers: [],
     };
-    const kept = this.#synthesized.get(podCacheKey(pod));
-    return kept ?? pod;
   }
-}
-
-function podCacheKey(pod: Pod): string {
-  return `${pod.namespace}/${pod.name}/${pod.nodeName}/${pod.podIPs.join(",")}`;
 }
 
 function otherKey(o: OtherResource): string {

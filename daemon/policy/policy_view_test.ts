@@ -77,8 +77,24 @@ Deno.test("PolicyViewBuilder keeps synthesized pods the same objects from one bu
   const inputs = { cluster: undefined, policyDir: undefined, endpoints: [a], nodeName: "n" };
   const first = builder.build(inputs).view.pod("x", "a");
   assert(builder.build(inputs).view.pod("x", "a") === first);
+  const again = builder.build({ ...inputs, endpoints: [{ ...a, netns: "/run/netns/other" }] });
+  assert(again.view.pod("x", "a") === first, "an endpoint registered again keeps its pod");
   const moved = builder.build({ ...inputs, endpoints: [{ ...a, ip: "10.244.1.99" }] });
   assert(moved.view.pod("x", "a") !== first, "a new address is a new object");
+  assertEquals(moved.view.podByIp("10.244.1.10"), undefined);
+  assert(builder.build({ ...inputs, nodeName: "m" }).view.pod("x", "a")?.nodeName === "m");
+});
+
+Deno.test("PolicyViewBuilder gives an unchanged endpoint the same policy endpoint object", async () => {
+  const a = await endpoint("x", "a", "10.244.1.10");
+  const b = await endpoint("x", "b", "10.244.1.11");
+  const builder = new PolicyViewBuilder();
+  const inputs = { cluster: undefined, policyDir: undefined, nodeName: "n" };
+  const [first] = builder.build({ ...inputs, endpoints: [a] }).endpoints;
+  const { endpoints, view } = builder.build({ ...inputs, endpoints: [a, b] });
+  assert(endpoints[0] === first, "the compiler and the peer index compare endpoints by identity");
+  assertEquals(endpoints[1], { namespace: "x", name: "b", ifname: b.hostVeth, ip: b.ip });
+  assertEquals(view.pods().map((p) => p.name), ["a", "b"]);
 });
 
 Deno.test("PolicyViewBuilder takes a policy in both sources from the cluster source", () => {

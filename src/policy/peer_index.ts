@@ -12,7 +12,7 @@
  */
 import { isIp, parseIp } from "../cidr.ts";
 import { NAMESPACE_NAME_LABEL } from "../cluster/manifest.ts";
-import type { Namespace, Pod } from "../cluster/types.ts";
+import type { Container, Namespace, Pod } from "../cluster/types.ts";
 import type { ClusterState } from "../cluster/state.ts";
 import { problem } from "./_parse.ts";
 import type { LocalEndpoint, PolicyProblem } from "./model.ts";
@@ -114,31 +114,41 @@ interface KeptSelection {
   selection: PeerSelection;
   /** Namespace → whether it is in the selection (as asked so far). */
   namespaces: Map<string, boolean>;
-  members: Map<string, PeerPod>;
+  members: Set<PeerPod>;
   list: PeerPod[] | undefined;
   /** The members' addresses as normalized ranges, once asked (then patched on each change). */
   ranges: readonly Range[] | undefined;
 }
 
 interface Members {
-  byGroup: Map<string, Map<string, PeerPod>>;
+  byGroup: Map<string, Set<PeerPod>>;
   lists: Map<string, PeerPod[]>;
   ranges: Map<string, Range[]>;
   /** The problems of finding every peer's groups, by message, with how many peers met each. */
   problems: Map<string, { problem: PolicyProblem; count: number }>;
 }
 
-/** The peers, their indexes and the selections asked, kept between updates. */
+/**
+ * The peers, their indexes and the selections asked, kept between updates. Every index holds the
+ * peer objects themselves, in sets, and the peers map is keyed by the pod's own namespace and
+ * name strings: no key string is made per pod (at 150 000 pods each `namespace/name` string, and
+ * each map entry that a set entry replaces, is megabytes; docs/benchmarks.md, "What the daemon
+ * keeps per pod").
+ */
 export class PeerIndex {
   #view: ClusterView | undefined;
   #resources: PolicyResources | undefined;
   #extra = new Map<string, string[]>();
-  readonly #peers = new Map<string, PeerPod>();
+  /** The endpoints of the last update, compared by identity with the next's. */
+  #endpoints: readonly LocalEndpoint[] = [];
+  /** Namespace → name → peer. */
+  readonly #peers = new Map<string, Map<string, PeerPod>>();
+  #count = 0;
   #list: PeerPod[] | undefined;
   /** Label key → value → peers with it; a key is indexed when a selector first asks for it. */
-  readonly #byLabel = new Map<string, Map<string, Map<string, PeerPod>>>();
-  /** `protocol/name` → peers with a container port of that name. */
-  readonly #byPort = new Map<string, Map<string, PeerPod>>();
+  readonly #byLabel = new Map<string, Map<string, Set<PeerPod>>>();
+  /** `protocol/name` → peers with a container port of that name, and their list once asked. */
+  readonly #byPort = new Map<string, { peers: Set<PeerPod>; list: PeerPod[] | undefined }>();
   readonly #selections = new Map<string, KeptSelection>();
   /** Namespaces read so far, as read (undefined: not in the state). */
   readonly #namespaces = new Map<string, Namespace | undefined>();
@@ -165,21 +175,71 @@ export class PeerIndex {
       this.#members = undefined;
       dirty.add(GROUPS);
     }
-    const extra = extraAddresses(changes.endpoints);
     // Endpoints change their pods' addresses, and on a single node are the peers themselves.
-    const local = new Set([...this.#extra.keys(), ...extra.keys()]);
-    this.#extra = extra;
+    const local = this.#endpointsChanged(changes.endpoints);
     this.#namespacesChanged(view, changes.namespaces, dirty);
     if (changes.pods === undefined) {
-      const listed = new Map<string, Pod>();
-      for (const pod of view.pods()) listed.set(`${pod.namespace}/${pod.name}`, pod);
-      for (const key of this.#peers.keys()) if (!listed.has(key)) this.#podChanged(key, dirty);
-      for (const [key, pod] of listed) this.#podChanged(key, dirty, pod);
+      const listed = new Map<string, Map<string, Pod>>();
+      for (const pod of view.pods()) {
+        let names = listed.get(pod.namespace);
+        if (names === undefined) listed.set(pod.namespace, names = new Map());
+        names.set(pod.name, pod);
+      }
+      const gone: PeerPod[] = [];
+      for (const [namespace, peers] of this.#peers) {
+        const names = listed.get(namespace);
+        for (const [name, peer] of peers) if (!names?.has(name)) gone.push(peer);
+      }
+      for (const peer of gone) this.#podChanged(peer.pod.namespace, peer.pod.name, dirty);
+      for (const [namespace, names] of listed) {
+        for (const [name, pod] of names) this.#podChanged(namespace, name, dirty, pod);
+      }
     } else {
-      for (const key of changes.pods) if (!local.has(key)) this.#podChanged(key, dirty);
+      for (const key of changes.pods) {
+        if (!local.has(key)) this.#podChanged(...splitKey(key), dirty);
+      }
     }
-    for (const key of local) this.#podChanged(key, dirty);
+    for (const key of local) this.#podChanged(...splitKey(key), dirty);
     return dirty;
+  }
+
+  /**
+   * Brings the local endpoints' addresses to `endpoints` and returns the keys of the pods whose
+   * endpoints changed. Endpoints are compared by identity (a caller replaces an endpoint, never
+   * mutates it), in order: what lies between the longest common head and tail of the two lists
+   * changed, so adding or removing one endpoint costs a pointer comparison per endpoint and the
+   * update of one pod, not of every local pod.
+   */
+  #endpointsChanged(endpoints: readonly LocalEndpoint[]): Set<string> {
+    const before = this.#endpoints;
+    // A copy: a caller may change its array in place before the next update.
+    this.#endpoints = [...endpoints];
+    let head = 0;
+    const shorter = Math.min(before.length, endpoints.length);
+    while (head < shorter && before[head] === endpoints[head]) head++;
+    let tail = 0;
+    while (
+      tail < shorter - head &&
+      before[before.length - 1 - tail] === endpoints[endpoints.length - 1 - tail]
+    ) tail++;
+    const changed = new Set<string>();
+    for (let i = head; i < before.length - tail; i++) {
+      const ep = before[i]!;
+      const key = `${ep.namespace}/${ep.name}`;
+      const ips = this.#extra.get(key) ?? [];
+      const at = ips.indexOf(ep.ip);
+      const left = at < 0 ? ips : [...ips.slice(0, at), ...ips.slice(at + 1)];
+      if (left.length === 0) this.#extra.delete(key);
+      else this.#extra.set(key, left);
+      changed.add(key);
+    }
+    for (let i = head; i < endpoints.length - tail; i++) {
+      const ep = endpoints[i]!;
+      const key = `${ep.namespace}/${ep.name}`;
+      this.#extra.set(key, [...(this.#extra.get(key) ?? []), ep.ip]);
+      changed.add(key);
+    }
+    return changed;
   }
 
   /** The pod behind an IPv4 address: a known pod's, or a local endpoint's. */
@@ -201,6 +261,12 @@ export class PeerIndex {
     const extra = this.#extra.size > 0
       ? this.#extra.get(`${pod.namespace}/${pod.name}`)
       : undefined;
+    // Kept per peer: made at its final length (a pushed array keeps 16 spare slots, ~64 bytes a
+    // pod), and without the lists of lists for the usual pod (one address, no endpoint).
+    if (extra === undefined && known.length === 1) {
+      const text = known[0]!;
+      return text.includes(":") || !isIp(text) ? [] : [parseIp(text)];
+    }
     const out: number[] = [];
     for (const texts of extra === undefined ? [known] : [known, extra]) {
       for (const text of texts) {
@@ -209,14 +275,19 @@ export class PeerIndex {
         if (!out.includes(n)) out.push(n);
       }
     }
-    return out.length > 1 ? out.sort((a, b) => a - b) : out;
+    return out.length === 0 ? [] : out.sort((a, b) => a - b).slice();
   }
 
   /** Every peer, by namespace then name. */
   peers(): readonly PeerPod[] {
     if (this.#list === undefined) {
-      const keys = [...this.#peers.keys()].sort(compare);
-      this.#list = keys.map((key) => this.#peers.get(key)!);
+      const list: PeerPod[] = new Array(this.#count);
+      let i = 0;
+      for (const namespace of [...this.#peers.keys()].sort(compare)) {
+        const peers = this.#peers.get(namespace)!;
+        for (const name of [...peers.keys()].sort(compare)) list[i++] = peers.get(name)!;
+      }
+      this.#list = list;
     }
     return this.#list;
   }
@@ -265,12 +336,12 @@ export class PeerIndex {
       kept = {
         selection,
         namespaces: new Map(),
-        members: new Map(),
+        members: new Set(),
         list: undefined,
         ranges: undefined,
       };
-      for (const [podKey, peer] of this.#candidates(selection.podSelector)) {
-        if (this.#matches(kept, peer.pod)) kept.members.set(podKey, peer);
+      for (const peer of this.#candidates(selection.podSelector)) {
+        if (this.#matches(kept, peer.pod)) kept.members.add(peer);
       }
       this.#selections.set(key, kept);
     }
@@ -279,7 +350,8 @@ export class PeerIndex {
 
   /** The peers with a container port named `name` for `protocol`. */
   withNamedPort(name: string, protocol: string): readonly PeerPod[] {
-    return [...this.#portIndex(`${protocol}/${name}`).values()];
+    const index = this.#portIndex(`${protocol}/${name}`);
+    return index.list ??= [...index.peers];
   }
 
   /** The security groups of `pod` by the resources of the last update. */
@@ -362,15 +434,15 @@ export class PeerIndex {
     }
   }
 
-  /** Compares pod `key` now (`listed`, when the caller has it) with its peer; updates all. */
-  #podChanged(key: string, dirty: Set<string>, listed?: Pod): void {
-    const old = this.#peers.get(key);
+  /**
+   * Compares pod `namespace/name` now (`listed`, when the caller has it) with its peer; updates
+   * all.
+   */
+  #podChanged(namespace: string, name: string, dirty: Set<string>, listed?: Pod): void {
+    const old = this.#peers.get(namespace)?.get(name);
     let pod = listed;
     if (pod === undefined) {
       const view = this.#viewNow();
-      const slash = key.indexOf("/");
-      const namespace = key.slice(0, slash);
-      const name = key.slice(slash + 1);
       pod = view.peer !== undefined ? view.peer(namespace, name) : view.pod(namespace, name);
     }
     let now: PeerPod | undefined;
@@ -390,24 +462,26 @@ export class PeerIndex {
     const sameAnswer = old !== undefined && now !== undefined &&
       sameNumbers(old.addresses, now.addresses) &&
       old.pod.serviceAccountName === now.pod.serviceAccountName;
-    if (now === undefined) this.#peers.delete(key);
-    else this.#peers.set(key, now);
+    this.#setPeer(namespace, name, now);
     for (const [label, index] of this.#byLabel) {
       if (old !== undefined && Object.hasOwn(old.pod.labels, label)) {
-        index.get(old.pod.labels[label]!)?.delete(key);
+        const value = old.pod.labels[label]!;
+        const peers = index.get(value);
+        if (peers?.delete(old) && peers.size === 0) index.delete(value);
       }
       if (now !== undefined && Object.hasOwn(now.pod.labels, label)) {
         const value = now.pod.labels[label]!;
         const peers = index.get(value);
-        if (peers) peers.set(key, now);
-        else index.set(value, new Map([[key, now]]));
+        if (peers) peers.add(now);
+        else index.set(value, new Set([now]));
       }
     }
-    for (const [port, peers] of this.#byPort) {
+    for (const [port, index] of this.#byPort) {
       const had = old !== undefined && hasNamedPort(old.pod, port);
       const has = now !== undefined && hasNamedPort(now.pod, port);
-      if (had) peers.delete(key);
-      if (has) peers.set(key, now!);
+      if (had) index.peers.delete(old);
+      if (has) index.peers.add(now!);
+      if (had || has) index.list = undefined;
       const same = had && has && sameAnswer && old !== undefined && now !== undefined &&
         (old.pod.containers === now.pod.containers ||
           JSON.stringify(old.pod.containers) === JSON.stringify(now.pod.containers));
@@ -421,9 +495,9 @@ export class PeerIndex {
       }
     }
     for (const [selectionKey, kept] of this.#selections) {
-      const was = kept.members.delete(key);
+      const was = old !== undefined && kept.members.delete(old);
       const is = now !== undefined && this.#matches(kept, now.pod);
-      if (is) kept.members.set(key, now!);
+      if (is) kept.members.add(now!);
       if (was || is) {
         kept.list = undefined;
         if (kept.ranges !== undefined) {
@@ -444,16 +518,37 @@ export class PeerIndex {
       const quiet = stays.length > 0 && now !== undefined
         ? new Set(this.groupsOf(now.pod).groups.filter((id) => stays.includes(id)))
         : undefined;
-      if (old !== undefined) this.#joinGroups(members, { key, peer: old, sign: -1, dirty, quiet });
-      if (now !== undefined) this.#joinGroups(members, { key, peer: now, sign: +1, dirty, quiet });
+      if (old !== undefined) this.#joinGroups(members, { peer: old, sign: -1, dirty, quiet });
+      if (now !== undefined) this.#joinGroups(members, { peer: now, sign: +1, dirty, quiet });
     }
+  }
+
+  /** Keeps `peer` as pod `namespace/name`'s (undefined: the pod is no peer). */
+  #setPeer(namespace: string, name: string, peer: PeerPod | undefined): void {
+    let peers = this.#peers.get(namespace);
+    if (peer === undefined) {
+      if (peers?.delete(name)) {
+        this.#count--;
+        if (peers.size === 0) this.#peers.delete(namespace);
+      }
+      return;
+    }
+    if (peers === undefined) this.#peers.set(namespace, peers = new Map());
+    const size = peers.size;
+    // The pod's own strings key it: no key string is made.
+    peers.set(peer.pod.name, peer);
+    this.#count += peers.size - size;
+  }
+
+  /** Every peer, in no particular order. */
+  *#everyPeer(): Iterable<PeerPod> {
+    for (const peers of this.#peers.values()) yield* peers.values();
   }
 
   /** Adds (`sign` +1) or removes (-1) a peer from its groups' members and their problems. */
   #joinGroups(
     members: Members,
     change: {
-      key: string;
       peer: PeerPod;
       sign: 1 | -1;
       /** Where the changed groups' tokens go. */
@@ -462,13 +557,13 @@ export class PeerIndex {
       quiet?: ReadonlySet<string> | undefined;
     },
   ): void {
-    const { key, peer, sign, dirty, quiet } = change;
+    const { peer, sign, dirty, quiet } = change;
     const { groups, problems } = this.groupsOf(peer.pod);
     for (const id of groups) {
       let group = members.byGroup.get(id);
-      if (group === undefined) members.byGroup.set(id, group = new Map());
-      if (sign > 0) group.set(key, peer);
-      else group.delete(key);
+      if (group === undefined) members.byGroup.set(id, group = new Set());
+      if (sign > 0) group.add(peer);
+      else group.delete(peer);
       members.lists.delete(id);
       members.ranges.delete(id);
       if (!quiet?.has(id)) dirty?.add(peerReadToken({ type: "members", group: id }));
@@ -490,7 +585,7 @@ export class PeerIndex {
         ranges: new Map(),
         problems: new Map(),
       };
-      for (const [key, peer] of this.#peers) this.#joinGroups(members, { key, peer, sign: +1 });
+      for (const peer of this.#everyPeer()) this.#joinGroups(members, { peer, sign: +1 });
       this.#members = members;
     }
     return this.#members;
@@ -513,9 +608,9 @@ export class PeerIndex {
    * The peers that can match `selector`: those with its rarest `matchLabels` label or `In`
    * requirement (the peers with any of its values), or all.
    */
-  #candidates(selector: LabelSelector | undefined): Iterable<[string, PeerPod]> {
-    let best: Iterable<[string, PeerPod]> = this.#peers;
-    let size = this.#peers.size;
+  #candidates(selector: LabelSelector | undefined): Iterable<PeerPod> {
+    let best: Iterable<PeerPod> = this.#everyPeer();
+    let size = this.#count;
     for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
       const peers = this.#labelIndex(key).get(value);
       if (peers === undefined) return [];
@@ -525,7 +620,9 @@ export class PeerIndex {
       if (requirement.operator !== "In") continue;
       const index = this.#labelIndex(requirement.key);
       // A pod has one value per key: the values' peers are disjoint.
-      const buckets = [...new Set(requirement.values)].map((v) => index.get(v) ?? new Map());
+      const buckets = [...new Set(requirement.values)].map((v) =>
+        index.get(v) ?? new Set<PeerPod>()
+      );
       const count = buckets.reduce((n, peers) => n + peers.size, 0);
       if (count < size) [best, size] = [buckets.flatMap((peers) => [...peers]), count];
     }
@@ -533,28 +630,28 @@ export class PeerIndex {
   }
 
   /** Value → peers, for one label key, built on first use and kept up to date. */
-  #labelIndex(label: string): Map<string, Map<string, PeerPod>> {
+  #labelIndex(label: string): Map<string, Set<PeerPod>> {
     let index = this.#byLabel.get(label);
     if (index === undefined) {
       index = new Map();
-      for (const [key, peer] of this.#peers) {
+      for (const peer of this.#everyPeer()) {
         if (!Object.hasOwn(peer.pod.labels, label)) continue;
         const value = peer.pod.labels[label]!;
         const peers = index.get(value);
-        if (peers) peers.set(key, peer);
-        else index.set(value, new Map([[key, peer]]));
+        if (peers) peers.add(peer);
+        else index.set(value, new Set([peer]));
       }
       this.#byLabel.set(label, index);
     }
     return index;
   }
 
-  #portIndex(port: string): Map<string, PeerPod> {
+  #portIndex(port: string): { peers: Set<PeerPod>; list: PeerPod[] | undefined } {
     let index = this.#byPort.get(port);
     if (index === undefined) {
-      index = new Map();
-      for (const [key, peer] of this.#peers) if (hasNamedPort(peer.pod, port)) index.set(key, peer);
-      this.#byPort.set(port, index);
+      const peers = new Set<PeerPod>();
+      for (const peer of this.#everyPeer()) if (hasNamedPort(peer.pod, port)) peers.add(peer);
+      this.#byPort.set(port, index = { peers, list: undefined });
     }
     return index;
   }
@@ -593,23 +690,30 @@ export function sgpSelection(
   };
 }
 
-/** `namespace/name` → the addresses of this node's attachments of that pod. */
-function extraAddresses(endpoints: readonly LocalEndpoint[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const ep of endpoints) {
-    const key = `${ep.namespace}/${ep.name}`;
-    out.set(key, [...(out.get(key) ?? []), ep.ip]);
-  }
-  return out;
-}
+/**
+ * The `protocol/name` of every named port of a containers list, found once per list: pods made
+ * from one template share their (frozen) list, so this is once per template, not per pod.
+ */
+const namedPortsOf = new WeakMap<readonly Container[], ReadonlySet<string>>();
 
 function hasNamedPort(pod: Pod, port: string): boolean {
-  for (const container of pod.containers) {
-    for (const p of container.ports) {
-      if (p.name !== undefined && `${p.protocol}/${p.name}` === port) return true;
+  let names = namedPortsOf.get(pod.containers);
+  if (names === undefined) {
+    const found = new Set<string>();
+    for (const container of pod.containers) {
+      for (const p of container.ports) {
+        if (p.name !== undefined) found.add(`${p.protocol}/${p.name}`);
+      }
     }
+    namedPortsOf.set(pod.containers, names = found);
   }
-  return false;
+  return names.has(port);
+}
+
+/** `namespace/name` as its two parts. */
+function splitKey(key: string): [string, string] {
+  const slash = key.indexOf("/");
+  return [key.slice(0, slash), key.slice(slash + 1)];
 }
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
@@ -632,7 +736,7 @@ function movedAddresses(
   const leaving = gone.filter((a) => !added.includes(a));
   if (leaving.length > 0) {
     const held = new Set<number>();
-    for (const peer of kept.members.values()) {
+    for (const peer of kept.members) {
       for (const a of peer.addresses) if (leaving.includes(a)) held.add(a);
     }
     for (const a of leaving) if (!held.has(a)) ranges = withoutValue(ranges, a);

@@ -31,14 +31,25 @@ import {
   localPod,
   podPolicyOf,
 } from "./compile.ts";
-import type { PendingEndpoint, PodPolicy, PolicyModel, PolicyProblem } from "./model.ts";
+import type {
+  LocalEndpoint,
+  PendingEndpoint,
+  PodPolicy,
+  PolicyModel,
+  PolicyProblem,
+} from "./model.ts";
 import { PeerIndex } from "./peer_index.ts";
 import type { PolicyDelta } from "./policy_changes.ts";
 import { type ClusterView, PolicyContext } from "./policy_context.ts";
 import { type PolicyResources, readPolicyResources, updatePolicyResources } from "./resources.ts";
 
 interface Entry {
+  /** The pod object and the policy resources its own inputs were read from. */
+  pod: Pod;
+  resources: PolicyResources;
   own: unknown[];
+  /** The problems of finding its groups (reported again when it is kept). */
+  ownProblems: PolicyProblem[];
   /** The tokens of the reads of other pods its layers made. */
   reads: ReadonlySet<string>;
   /** Its layers with the rules they came from: what the next computation patches. */
@@ -67,6 +78,8 @@ export interface IncrementalCompileOptions extends CompileOptions {
 /** Compiles models, keeping each pod's result while its inputs stay the same. */
 export class PolicyCompiler {
   #entries = new Map<string, Entry>();
+  /** Entry keys by endpoint object (an endpoint is replaced, never changed). */
+  #keys = new WeakMap<LocalEndpoint, string>();
   #peers = new PeerIndex();
   #others: readonly OtherResource[] | undefined;
   #resources: PolicyResources | undefined;
@@ -133,9 +146,16 @@ export class PolicyCompiler {
         continue;
       }
       const pod = found.pod;
-      const key = `${ep.namespace}/${ep.name}/${ep.ifname}/${ep.ip}`;
-      const own = this.#ownInputs(ctx, pod);
+      const key = this.#keyOf(ep);
       const kept = next.get(key) ?? this.#entries.get(key);
+      // Its own inputs are read from its Pod object and the policy resources alone: while both
+      // are the same objects, they are the same, and are not read again (an unchanged pod costs
+      // a few lookups, whatever the number of local pods).
+      const same = kept !== undefined && kept.pod === pod && kept.resources === resources;
+      const { own, problems: ownProblems } = same
+        ? { own: kept.own, problems: kept.ownProblems }
+        : this.#ownInputs(ctx, pod);
+      if (same) { for (const p of ownProblems) ctx.report(p); }
       if (
         kept !== undefined && sameList(kept.own, own) &&
         (next.has(key) || !readsAny(kept.reads, dirty))
@@ -168,7 +188,16 @@ export class PolicyCompiler {
       }
       const { value: keptLayers, layers, problems, reads } = computed;
       const policy = podPolicyOf(ep, layers);
-      next.set(key, { own, reads, layers: keptLayers, policy, problems });
+      next.set(key, {
+        pod,
+        resources,
+        own,
+        ownProblems,
+        reads,
+        layers: keptLayers,
+        policy,
+        problems,
+      });
       pods.push(policy);
       stats.computed++;
     }
@@ -195,8 +224,21 @@ export class PolicyCompiler {
     return this.#resources;
   }
 
-  /** What a pod's layers read of itself: its object, its selectors' results, its groups. */
-  #ownInputs(ctx: PolicyContext, pod: Pod): unknown[] {
+  /** The key of a local endpoint's entry (kept per endpoint object). */
+  #keyOf(ep: LocalEndpoint): string {
+    let key = this.#keys.get(ep);
+    if (key === undefined) {
+      key = `${ep.namespace}/${ep.name}/${ep.ifname}/${ep.ip}`;
+      this.#keys.set(ep, key);
+    }
+    return key;
+  }
+
+  /**
+   * What a pod's layers read of itself: its object, its selectors' results, its groups; with the
+   * problems of finding its groups (reported, and part of the inputs).
+   */
+  #ownInputs(ctx: PolicyContext, pod: Pod): { own: unknown[]; problems: PolicyProblem[] } {
     // The problems of finding its groups are its own too: a result kept reports them again.
     const { groups, problems } = ctx.podGroups(pod);
     if (this.#serviceAccounts?.of !== ctx.resources.serviceAccounts) {
@@ -205,7 +247,7 @@ export class PolicyCompiler {
         text: JSON.stringify([...ctx.resources.serviceAccounts]),
       };
     }
-    return [
+    const own = [
       pod,
       ...ctx.networkPoliciesFor(pod, "ingress"),
       "|",
@@ -218,6 +260,7 @@ export class PolicyCompiler {
       ...problems.map((p) => p.message),
       this.#serviceAccounts.text,
     ];
+    return { own, problems };
   }
 }
 

@@ -261,7 +261,7 @@ class World {
     const r = this.#r;
     const pods = this.state.pods();
     const some = pods.length > 0 ? pick(r, pods) : undefined;
-    switch (Math.floor(r() * 14)) {
+    switch (Math.floor(r() * 17)) {
       case 0:
       case 1: {
         const created = pod(r, pick(r, NAMESPACES), `p${this.#names++}`);
@@ -332,6 +332,38 @@ class World {
       case 12:
         this.apply(published(r, pods));
         return "published endpoints";
+      // One endpoint attached, detached or readdressed, the others the same objects (as the
+      // daemon's registry keeps them), at a random place in the list.
+      case 13: {
+        const taken = new Set(this.endpoints.map((ep) => `${ep.namespace}/${ep.name}`));
+        const free = pods.filter((p) => !taken.has(`${p.namespace}/${p.name}`));
+        const p = free.length > 0 && chance(r, 0.9) ? pick(r, free) : undefined;
+        const ep = p === undefined
+          ? { namespace: "n1", name: `gone${this.#names++}`, ifname: "terny", ip: address(r) }
+          : {
+            namespace: p.namespace,
+            name: p.name,
+            ifname: `tern-${p.namespace}-${p.name}`,
+            ip: chance(r, 0.8) && p.podIPs[0] !== undefined ? p.podIPs[0] : address(r),
+          };
+        const at = Math.floor(r() * (this.endpoints.length + 1));
+        this.endpoints = [...this.endpoints.slice(0, at), ep, ...this.endpoints.slice(at)];
+        return `attach ${ep.namespace}/${ep.name}`;
+      }
+      case 14: {
+        if (this.endpoints.length === 0) return "nothing";
+        const at = Math.floor(r() * this.endpoints.length);
+        const ep = this.endpoints[at]!;
+        this.endpoints = this.endpoints.filter((_, i) => i !== at);
+        return `detach ${ep.namespace}/${ep.name}`;
+      }
+      case 15: {
+        if (this.endpoints.length === 0) return "nothing";
+        const at = Math.floor(r() * this.endpoints.length);
+        const ep = { ...this.endpoints[at]!, ip: address(r) };
+        this.endpoints = this.endpoints.map((old, i) => i === at ? ep : old);
+        return `readdress endpoint ${ep.namespace}/${ep.name}`;
+      }
       default:
         this.localEndpoints();
         return "local endpoints";

@@ -200,15 +200,28 @@ export function renderPolicyUpdate(
   checkUnique(next);
   const t = POLICY_TABLE;
   const deny = denyNamer();
-  const objectsOf = (model: PolicyModel) =>
-    new Map(model.pods.map((pod) => [pod.id, {
-      pod,
-      objects: podObjectsOf(pod, { logRate: model.logRate, deny, cache: options.cache }),
-    }]));
-  const oldPods = objectsOf(previous);
-  const newPods = objectsOf(next);
-  const oldDeny = denyChains(previous, deny);
-  const newDeny = denyChains(next, deny);
+  // Only the pods that are not the very same compiled object on both sides are rendered (a pod
+  // added to a node of 250 renders one pod, not 500).
+  const before = new Map(previous.pods.map((pod) => [pod.id, pod]));
+  const after = new Map(next.pods.map((pod) => [pod.id, pod]));
+  const objectsOf = (pods: Map<string, PodPolicy>, other: Map<string, PodPolicy>) => {
+    const out = new Map<string, { pod: PodPolicy; objects: PodObjects }>();
+    for (const [id, pod] of pods) {
+      if (other.get(id) === pod) continue;
+      out.set(id, {
+        pod,
+        objects: podObjectsOf(pod, { logRate: next.logRate, deny, cache: options.cache }),
+      });
+    }
+    return out;
+  };
+  const oldPods = objectsOf(before, after);
+  const newPods = objectsOf(after, before);
+  // Deny chains are shared by rule: they change only when a pod that changed has deny rules.
+  const denyMoved = [...oldPods.values(), ...newPods.values()]
+    .some(({ pod }) => denyRulesOf(pod).length > 0);
+  const oldDeny = denyMoved ? denyChains(previous, deny) : new Map<string, ChainSpec>();
+  const newDeny = denyMoved ? denyChains(next, deny) : oldDeny;
 
   const createDeny: string[] = [];
   const create: string[] = [];
@@ -235,8 +248,6 @@ export function renderPolicyUpdate(
   }
 
   for (const [id, { pod, objects }] of newPods) {
-    // The same compiled object (a pod whose inputs did not change): nothing of it changed.
-    if (oldPods.get(id)?.pod === pod) continue;
     const old = oldPods.get(id)?.objects;
     for (const [name, chain] of objects.chains) {
       const before = old?.chains.get(name);
@@ -280,7 +291,7 @@ export function renderPolicyUpdate(
     if (old !== undefined) remove(removeObjects(old, objects));
   }
   for (const [id, { pod, objects }] of oldPods) {
-    if (newPods.has(id)) continue;
+    if (after.has(id)) continue;
     if (objects.egress !== undefined) {
       removeEntries.push(`delete element ${t} pod_egress { ${quote(pod.ifname)} }`);
     }
