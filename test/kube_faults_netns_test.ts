@@ -383,9 +383,16 @@ Deno.test({
 
       await timed("a 410 storm: every kind relists, no change to the kernel", async () => {
         await noKernelChange(f, async () => {
+          // After the cut above a watch may still be reconnecting (each waits its minimum delay):
+          // the storm is for every open watch, so wait until all of them are open.
+          const expected = f.nodes.length * 7;
+          await pollUntil(async () => {
+            const state = await f.api.admin<{ watches: unknown[] }>("state");
+            return state.watches.length >= expected || undefined;
+          }, { what: `${expected} open watches`, timeoutMs: 15_000 });
           const before = await f.counters();
           const hit = await f.api.admin<{ watches: number }>("gone-storm", { next: 10 });
-          assert(hit.watches >= f.nodes.length * 7, `the storm hit ${hit.watches} watches`);
+          assert(hit.watches >= expected, `the storm hit ${hit.watches} watches of ${expected}`);
           await f.rewatched(before, "relists");
         });
         await f.label("other", { role: "other" });
