@@ -125,11 +125,17 @@ Deno.test({
         timeoutMs: 15_000,
         lastSeen: async () => ({
           blocks: await blocks(),
+          // Whether the peers saw the Node go: their Node count and watch (a flake once in CI).
+          peersNodes: await Promise.all(left.map(async (n) => {
+            const kinds = (await cluster.status(n)).cluster?.kinds ?? [];
+            const node = kinds.find((k) => k.kind === "Node");
+            return `${n.name}: ${node?.objects} Nodes, watching ${node?.watching}`;
+          })),
           logs: await Promise.all(
             left.map(async (n) =>
               (await Deno.readTextFile(n.daemonLog)).split("\n").filter((l) =>
-                /[Bb]lock|WARN|ERROR/.test(l)
-              ).slice(-15).join("\n")
+                /[Bb]lock|[Nn]ode|WARN|ERROR/.test(l)
+              ).slice(-25).join("\n")
             ),
           ),
         }),
