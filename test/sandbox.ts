@@ -48,6 +48,12 @@ export interface SandboxFabric {
 /** The fabric's bridge name inside its netns. */
 export const FABRIC_BRIDGE = "br0";
 
+/**
+ * The fabric bridge's own MAC (locally administered). Each sandbox's fabric is an L2 segment of
+ * its own, so every sandbox may use the same one.
+ */
+export const FABRIC_BRIDGE_MAC = "02:74:65:72:6e:00";
+
 /** The node end of the veth that links a node to the fabric. */
 export const FABRIC_LINK = "fab0";
 
@@ -164,8 +170,9 @@ export class Sandbox {
   }
 
   /**
-   * Makes the fabric: a netns with a bridge (up, no address), to which {@linkcode addNode}
-   * links nodes given `fabric`. Node addresses are `10.98.0.<node index>/24` unless given.
+   * Makes the fabric: a netns with a bridge (up, no address, a MAC of its own), to which
+   * {@linkcode addNode} links nodes given `fabric`. Node addresses are `10.98.0.<node index>/24`
+   * unless given.
    */
   async addFabric(): Promise<SandboxFabric> {
     const netns = `${this.prefix}-fabric`;
@@ -174,6 +181,11 @@ export class Sandbox {
       stdin: [
         "link set lo up",
         `link add ${FABRIC_BRIDGE} type bridge`,
+        // A bridge whose MAC was never set wears its lowest port's, and takes another when that
+        // port goes: a node leaving would change the MAC of the addresses on the bridge (the API
+        // server's, the underlay's) under the other nodes' neighbour caches, and their packets
+        // to it would go nowhere for 20 s to a minute. A MAC set once stays.
+        `link set ${FABRIC_BRIDGE} address ${FABRIC_BRIDGE_MAC}`,
         `link set ${FABRIC_BRIDGE} up`,
       ].join("\n") + "\n",
     });
