@@ -204,3 +204,16 @@ Deno.test("policyCounters() counts a shared element once for its rule and once f
   assertEquals(counters.defaultDeny.map((d) => [d.name, d.packets]), [["a", 1], ["b", 2]]);
   assertEquals(counters.unmatched, 0);
 });
+
+Deno.test("the test transitions share x/a's maps with x/b, and hand them over and split them", async () => {
+  const { transitions } = await import("./_testing.ts");
+  const named = new Map((await transitions()).map((t) => [t.name, t]));
+  const groupsOf = (m: PolicyModel) =>
+    [...sharedLayerMaps(m).groups.values()].filter((g) => g.direction === "ingress")
+      .map((g) => g.pods.map((p) => `${p.namespace}/${p.name}`).join(" "));
+  const gone = named.get("the leader of a shared map goes away")!;
+  assert(groupsOf(gone.before).includes("x/a x/b"), groupsOf(gone.before).join("; "));
+  assert(groupsOf(gone.after).includes("x/b"));
+  const split = named.get("the leader's layer splits off a shared map")!;
+  assert(groupsOf(split.after).includes("x/a") && groupsOf(split.after).includes("x/b"));
+});
