@@ -140,14 +140,9 @@ function fingerprint(layer: LayerPolicy): number {
 }
 
 function mix(hash: number, value: number): number {
-  // FNV-1a over the value's four bytes (addresses exceed 31 bits: taken modulo 2^32).
-  let h = hash;
-  let v = value >>> 0;
-  for (let i = 0; i < 4; i++) {
-    h = Math.imul(h ^ (v & 0xff), 0x01000193);
-    v >>>= 8;
-  }
-  return h >>> 0;
+  // One multiply and a shift per value (addresses exceed 31 bits: taken modulo 2^32).
+  const h = Math.imul(hash ^ value, 0x9e3779b1);
+  return (h ^ (h >>> 15)) >>> 0;
 }
 
 function ruleKey(rule: RuleRef): string {
