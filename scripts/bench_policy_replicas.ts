@@ -8,7 +8,8 @@
  * worst case, `nft_pipapo_remove` walks the map in the order elements were added) and a new one
  * added; the two trees' transactions are loaded with `nft -f FILE` in paired rounds, alternately
  * first. Then `--handovers` rounds in which the lowest-id replica leaves and comes back (with
- * shared maps the next replica's map is created whole, then the leader's again). Prints each
+ * shared maps the next replica's map is created whole, then the leader's again), then the
+ * highest-id one (with shared maps, its chains alone: an ADD or DEL of a follower). Prints each
  * tree's median, p90 and max per kind and the ratio of the medians, with the load average at
  * start and end. Needs root.
  *
@@ -156,6 +157,10 @@ try {
     await step("leader leaves", round, model, gone);
     model = modelOf(rounds);
     await step("leader returns", round, gone, model);
+    const left = modelOf(rounds, replicas - 1);
+    await step("follower leaves", round, model, left);
+    model = modelOf(rounds);
+    await step("follower joins", round, left, model);
   }
   const endLoad = await loadAverage();
   console.log(
