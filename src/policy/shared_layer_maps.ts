@@ -66,52 +66,93 @@ function chainOf(id: string, direction: Direction, layer: LayerPolicy): string {
   }`;
 }
 
+/** A pod's own chain names by direction, made once per pod object (reused while it is alone). */
+const ownNames = new WeakMap<PodPolicy, { egress: string[]; ingress: string[] }>();
+
+function ownNamesOf(pod: PodPolicy): { egress: string[]; ingress: string[] } {
+  let names = ownNames.get(pod);
+  if (names === undefined) {
+    names = {
+      egress: pod.egress.map((layer) => chainOf(pod.id, "egress", layer)),
+      ingress: pod.ingress.map((layer) => chainOf(pod.id, "ingress", layer)),
+    };
+    ownNames.set(pod, names);
+  }
+  return names;
+}
+
+/** A group being formed: its members in the model's order and its leader so far. */
+interface Forming {
+  direction: Direction;
+  layer: LayerPolicy;
+  pods: PodPolicy[];
+  leader: PodPolicy;
+}
+
 function groupsOf(model: PolicyModel): SharedLayerMaps {
-  const byId = [...model.pods].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-  const found = new Map<string, LayerMapGroup>();
-  /** `direction/kind/fingerprint` → the groups of last layers with that fingerprint. */
-  const buckets = new Map<string, LayerMapGroup[]>();
-  const byPod = new Map<string, { egress: string[]; ingress: string[] }>();
-  for (const pod of byId) {
-    const names = { egress: [] as string[], ingress: [] as string[] };
-    for (const direction of ["egress", "ingress"] as const) {
+  // Each pod's last layers, by fingerprint; a few microseconds per pod (an ADD renders the
+  // node's models once per run, with hundreds of pods).
+  const buckets = new Map<number, Forming[]>();
+  /** Per pod: its last egress and ingress layers' groups (undefined: no such layer). */
+  const memberOf = new Map<PodPolicy, [Forming | undefined, Forming | undefined]>();
+  for (const pod of model.pods) {
+    const joined: [Forming | undefined, Forming | undefined] = [undefined, undefined];
+    for (const [d, direction] of [[0, "egress"], [1, "ingress"]] as const) {
       const layers = pod[direction];
-      layers.forEach((layer, i) => {
-        const last = i === layers.length - 1;
-        if (last) {
-          const key = `${direction}/${layer.layer}/${fingerprint(layer)}`;
-          let bucket = buckets.get(key);
-          if (bucket === undefined) buckets.set(key, bucket = []);
-          const group = bucket.find((g) => sameLayer(g.layer, layer));
-          if (group !== undefined) {
-            group.pods.push(pod);
-            names[direction].push(group.name);
-            return;
-          }
-          const name = chainOf(pod.id, direction, layer);
-          const created: LayerMapGroup = { name, direction, last, layer, pods: [pod] };
-          bucket.push(created);
-          found.set(name, created);
-          names[direction].push(name);
-          return;
-        }
-        const name = chainOf(pod.id, direction, layer);
-        found.set(name, { name, direction, last, layer, pods: [pod] });
-        names[direction].push(name);
-      });
+      const layer = layers[layers.length - 1];
+      if (layer === undefined) continue;
+      const hash = fingerprint(layer) ^ (d << 30);
+      let bucket = buckets.get(hash);
+      if (bucket === undefined) buckets.set(hash, bucket = []);
+      let group = bucket.find((g) => g.direction === direction && sameLayer(g.layer, layer));
+      if (group === undefined) {
+        group = { direction, layer, pods: [], leader: pod };
+        bucket.push(group);
+      } else if (pod.id < group.leader.id) group.leader = pod;
+      group.pods.push(pod);
+      joined[d] = group;
+    }
+    memberOf.set(pod, joined);
+  }
+  const groups = new Map<string, LayerMapGroup>();
+  const made = new Map<Forming, LayerMapGroup>();
+  const byPod = new Map<string, { egress: string[]; ingress: string[] }>();
+  for (const pod of model.pods) {
+    const own = ownNamesOf(pod);
+    const joined = memberOf.get(pod)!;
+    let names = own;
+    for (const [d, direction] of [[0, "egress"], [1, "ingress"]] as const) {
+      const layers = pod[direction];
+      // Earlier layers: the pod's own (their allow is a goto to its own next chain).
+      for (let i = 0; i < layers.length - 1; i++) {
+        const name = own[direction][i]!;
+        groups.set(name, { name, direction, last: false, layer: layers[i]!, pods: [pod] });
+      }
+      const forming = joined[d];
+      if (forming === undefined) continue;
+      let group = made.get(forming);
+      if (group === undefined) {
+        const leader = forming.leader;
+        const pods = forming.pods.length === 1
+          ? forming.pods
+          : [leader, ...forming.pods.filter((p) => p !== leader).sort(byId)];
+        const name = ownNamesOf(leader)[direction][leader[direction].length - 1]!;
+        group = { name, direction, last: true, layer: leader[direction].at(-1)!, pods };
+        made.set(forming, group);
+      }
+      if (group.pods[0] === pod) groups.set(group.name, group);
+      else {
+        if (names === own) names = { egress: [...own.egress], ingress: [...own.ingress] };
+        names[direction][layers.length - 1] = group.name;
+      }
     }
     byPod.set(pod.id, names);
   }
-  // In the model's order of pods (a leader's maps follow its chains in the whole table).
-  const groups = new Map<string, LayerMapGroup>();
-  for (const pod of model.pods) {
-    const names = byPod.get(pod.id)!;
-    for (const name of [...names.egress, ...names.ingress]) {
-      const group = found.get(name)!;
-      if (group.pods[0] === pod) groups.set(name, group);
-    }
-  }
   return { groups, byPod };
+}
+
+function byId(a: PodPolicy, b: PodPolicy): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 // ---- comparing layers --------------------------------------------------------------------------
