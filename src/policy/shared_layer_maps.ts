@@ -9,7 +9,7 @@
  * the same maps (the table audit, `policyTableObjects`, the random compiler test compare them):
  *
  * - Only a side's last layer is shared: its allowed boxes end the side (`return` for egress,
- *   `accept` for ingress) whatever the pod, where an earlier layer's `goto` the pod's own next
+ *   `accept` for ingress) whatever the pod, where an earlier layer's `goto`s the pod's own next
  *   chain. Each earlier layer has maps of its own.
  * - Two last layers share when they are of the same direction and kind and have the same boxes,
  *   each with the same rule (identity, action and priority): same elements, same verdicts, and
