@@ -170,8 +170,14 @@ async function churn(
   const t1 = performance.now();
   if (sampling !== undefined) {
     // Where the watch's events allocated, by function, garbage included (per event: / events).
-    const sites = allocationSites(await sampling.stop()).slice(0, options.heapProfile);
-    console.log(`allocated during the churn (${events} events), MiB self / with callees:`);
+    const all = allocationSites(await sampling.stop());
+    const sampled = all.find((s) => s.site === "(root)")?.total ?? 0;
+    const sites = all.slice(0, options.heapProfile);
+    console.log(
+      `allocated during the churn: ${(sampled / 2 ** 20).toFixed(1)} MiB for ${events} events (${
+        (sampled / 2 ** 10 / Math.max(1, events)).toFixed(1)
+      } KiB an event); by function, MiB self / with callees:`,
+    );
     for (const { site, self, total } of sites) {
       console.log(`  ${(self / 2 ** 20).toFixed(1)} / ${(total / 2 ** 20).toFixed(1)}  ${site}`);
     }
