@@ -8,12 +8,20 @@
  */
 import { type Clock, realClock, type TimerHandle } from "../src/clock.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
-import { loadMallocTrim, type MallocTrim, trimMalloc } from "../src/lib/malloc_trim.ts";
+import {
+  loadMallocTrimAsync,
+  type MallocTrim,
+  type MallocTrimAsync,
+  trimMalloc,
+} from "../src/lib/malloc_trim.ts";
 
 /** Knobs; every field documents its default. */
 export interface MemoryTrimmerOptions {
-  /** The call; default glibc's `malloc_trim`, if there is one (else the trimmer does nothing). */
-  trim?: MallocTrim | undefined;
+  /**
+   * The call; default glibc's `malloc_trim` on a thread of the runtime's pool, if there is one
+   * (else the trimmer does nothing).
+   */
+  trim?: MallocTrim | MallocTrimAsync | undefined;
   /** How often a busy daemon trims. Default 60 000 ms. */
   intervalMs?: number;
   /** Default {@linkcode realClock}. */
@@ -33,19 +41,20 @@ export interface TrimStats {
 
 /** Trims every `intervalMs` after a poke, until stopped. */
 export class MemoryTrimmer {
-  readonly #trim: MallocTrim | undefined;
+  readonly #trim: MallocTrim | MallocTrimAsync | undefined;
   readonly #intervalMs: number;
   readonly #clock: Clock;
   readonly #rss: (() => number) | undefined;
   readonly #log: Logger;
   #timer: TimerHandle | undefined;
   #dirty = false;
+  #stopped = true;
   #trims = 0;
   #releasedBytes = 0;
 
   /** See {@linkcode MemoryTrimmerOptions}; call {@linkcode MemoryTrimmer.start}. */
   constructor(options: MemoryTrimmerOptions = {}) {
-    this.#trim = "trim" in options ? options.trim : loadMallocTrim();
+    this.#trim = "trim" in options ? options.trim : loadMallocTrimAsync();
     this.#intervalMs = options.intervalMs ?? 60_000;
     this.#clock = options.clock ?? realClock;
     this.#rss = options.rss;
@@ -64,8 +73,9 @@ export class MemoryTrimmer {
 
   /** Starts the timer. */
   start(): void {
-    if (this.#trim === undefined || this.#timer !== undefined) return;
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#intervalMs);
+    if (this.#trim === undefined || !this.#stopped) return;
+    this.#stopped = false;
+    this.#arm();
   }
 
   /** Something allocated and freed (a change): the next tick trims. */
@@ -73,11 +83,11 @@ export class MemoryTrimmer {
     this.#dirty = true;
   }
 
-  /** Trims now (after a large list's garbage is collected, say); undefined without the call. */
-  trimNow(why: string): void {
+  /** Trims now; does nothing without the call. */
+  async trimNow(why: string): Promise<void> {
     if (this.#trim === undefined) return;
     this.#dirty = false;
-    const done = trimMalloc(this.#trim, this.#rss);
+    const done = await trimMalloc(this.#trim, this.#rss);
     const released = Math.max(0, done.rssBefore - done.rssAfter);
     this.#trims++;
     this.#releasedBytes += released;
@@ -91,12 +101,22 @@ export class MemoryTrimmer {
 
   /** Stops the timer. Idempotent. */
   stop(): void {
+    this.#stopped = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
-  #tick(): void {
-    if (this.#dirty) this.trimNow("interval");
+  #arm(): void {
     this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#intervalMs);
+  }
+
+  async #tick(): Promise<void> {
+    this.#timer = undefined;
+    if (this.#dirty) {
+      await this.trimNow("interval").catch((err) =>
+        this.#log.warn("Cannot trim the heap", { error: String(err) })
+      );
+    }
+    if (!this.#stopped) this.#arm();
   }
 }
