@@ -50,6 +50,7 @@ import { DIST, ensureDist } from "../test/dist.ts";
 import { ingressL4Maps, NftMapProbe } from "./nft_map_probe.ts";
 import {
   formatSampleStages,
+  type GcPause,
   parseGcPauses,
   parseLoggedRuns,
   parseLoopStalls,
@@ -148,6 +149,12 @@ export interface KubeScaleResult {
    * `--trace-gc` lines when `TERND_V8_FLAGS` asks for them): `kube_scale_stages.ts`.
    */
   slowStages: SampleStages[];
+  /**
+   * With `--trace-gc` in `TERND_V8_FLAGS`: each full collection of ternd after the sync (the
+   * churn and the samples), its work on the main thread in ms (incremental marking steps and
+   * final pause), in order; undefined without the trace.
+   */
+  fullCollectionsMs?: number[];
 }
 
 /** The port the bench's peer policy admits; its boxes hold only the bench's peers. */
@@ -291,6 +298,15 @@ export function summarizeLatency(values: readonly (number | undefined)[]): Laten
   };
 }
 
+/**
+ * The full collections after `fromMs` on ternd's clock (V8's trace starts with ternd's isolate,
+ * as the sync is timed from ternd's start), each as its main-thread work in ms (pure).
+ */
+export function fullCollectionsAfter(gcs: readonly GcPause[], fromMs: number): number[] {
+  return gcs.filter((g) => g.kind.includes("Mark-Compact") && g.atMs >= fromMs)
+    .map((g) => Math.round(g.pauseMs + (g.markingMs ?? 0)));
+}
+
 /** The issue's goals. */
 export const KUBE_SCALE_GOALS = { syncS: 30, rssMiB: 400, p99Ms: 100 } as const;
 
@@ -326,6 +342,11 @@ export function formatKubeScale(r: KubeScaleResult): string {
     lat("all", r.all),
     `  policy transactions: ${r.policyApplies} (${r.policyWholeApplies} whole); samples timed by a listing's end: ${r.boundedSamples}`,
     ...formatSampleStages(r.slowStages ?? []),
+    ...(r.fullCollectionsMs === undefined ? [] : [
+      `  full collections after the sync: ${r.fullCollectionsMs.length}, main thread ${
+        r.fullCollectionsMs.join(", ") || "-"
+      } ms (marking steps + pause; sum ${r.fullCollectionsMs.reduce((a, b) => a + b, 0)} ms)`,
+    ]),
     `  machine: load average ${r.loadAverageStart} at start, ${r.loadAverageEnd} at end; ${
       r.machineBusyPercent.toFixed(0)
     } % of all CPUs busy during the churn`,
@@ -742,10 +763,11 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     const ms = (kind: "pod" | "policy") =>
       latencies.filter((l) => l.kind === kind).map((l) => l.ms);
     const log = await Deno.readTextFile(node.daemonLog).catch(() => "");
+    const gcs = parseGcPauses(log);
     const slowStages = sampleStages(
       timed,
       parseLoggedRuns(log),
-      parseGcPauses(log),
+      gcs,
       KUBE_SCALE_GOALS.p99Ms,
       parseLoopStalls(log),
     );
@@ -778,6 +800,7 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
       machineBusyPercent: machineBusy,
       latencies,
       slowStages,
+      ...(gcs.length > 0 ? { fullCollectionsMs: fullCollectionsAfter(gcs, syncS * 1000) } : {}),
     };
   } finally {
     admin?.close();

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertThrows } from "../test/assert.ts";
 import {
   benchPolicies,
+  fullCollectionsAfter,
   kubeScalePlan,
   localPodObject,
   nearestRank,
@@ -105,4 +106,15 @@ Deno.test("latency figures count lost samples as slower than any", () => {
   assertEquals([s.samples, s.lost, s.p50Ms, s.maxMs], [4, 1, 20, Infinity]);
   const all = summarizeLatency(Array.from({ length: 100 }, (_, i) => i + 1));
   assertEquals([all.p50Ms, all.p90Ms, all.p99Ms, all.maxMs], [50, 90, 99, 100]);
+});
+
+Deno.test("fullCollectionsAfter() gives each full collection after the sync as marking steps plus pause", () => {
+  const gcs = [
+    { atMs: 5_000, kind: "Mark-Compact", pauseMs: 900 }, // the collection after the list
+    { atMs: 30_000, kind: "Scavenge", pauseMs: 3 },
+    { atMs: 31_000, kind: "Incremental Mark-Compact", pauseMs: 40.4, markingMs: 380.3 },
+    { atMs: 45_000, kind: "Incremental Mark-Compact (reduce)", pauseMs: 12, markingMs: 100 },
+  ];
+  assertEquals(fullCollectionsAfter(gcs, 20_000), [421, 112]);
+  assertEquals(fullCollectionsAfter(gcs, 50_000), []);
 });

@@ -35,6 +35,8 @@ export interface GcPause {
   atMs: number;
   kind: string;
   pauseMs: number;
+  /** An incremental full collection's marking steps on the main thread before its pause. */
+  markingMs?: number;
 }
 
 /** One stall of ternd's event loop (`daemon/loop_stalls.ts`), ms since the epoch. */
@@ -91,10 +93,13 @@ export function parseLoggedRuns(log: string): LoggedRun[] {
 export function parseGcPauses(log: string): GcPause[] {
   const out: GcPause[] = [];
   const re =
-    /\]\s+(\d+) ms: ((?:Incremental |Minor )?[A-Z][\w-]*(?: \([\w ]+\))?) [\d.]+ \([\d.]+\) -> [\d.]+ \([\d.]+\) MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/;
+    /\]\s+(\d+) ms: ((?:Incremental |Minor )?[A-Z][\w-]*(?: \([\w ]+\))?) [\d.]+ \([\d.]+\) -> [\d.]+ \([\d.]+\) MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms(?: \(\+ ([\d.]+) ms in \d+ steps)?/;
   for (const line of log.split("\n")) {
     const m = re.exec(line);
-    if (m) out.push({ atMs: Number(m[1]), kind: m[2]!, pauseMs: Number(m[3]) });
+    if (!m) continue;
+    const pause: GcPause = { atMs: Number(m[1]), kind: m[2]!, pauseMs: Number(m[3]) };
+    if (m[4] !== undefined) pause.markingMs = Number(m[4]);
+    out.push(pause);
   }
   return out;
 }

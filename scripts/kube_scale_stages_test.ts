@@ -54,11 +54,11 @@ Deno.test("parseLoopStalls() reads when each stall ended and how long it held th
   assertEquals(parseLoopStalls(LOG), [{ endAt: 1_000_450, heldMs: 150 }]);
 });
 
-Deno.test("parseGcPauses() reads each collection's time, kind and pause", () => {
+Deno.test("parseGcPauses() reads each collection's time, kind, pause and marking steps", () => {
   assertEquals(parseGcPauses(LOG), [
     { atMs: 59_990, kind: "Scavenge", pauseMs: 1.13 },
     { atMs: 60_100, kind: "Mark-Compact", pauseMs: 120.1 },
-    { atMs: 90_000, kind: "Incremental Mark-Compact (reduce)", pauseMs: 2.93 },
+    { atMs: 90_000, kind: "Incremental Mark-Compact (reduce)", pauseMs: 2.93, markingMs: 1.3 },
   ]);
 });
 

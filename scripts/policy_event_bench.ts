@@ -9,13 +9,18 @@
  * with one policy run after each event: the compile (fed the changes
  * when the tree has `PolicyChanges`) and the render of the update. Prints the run's time per kind
  * of event (p50, p99, max; `touching`: the pod events, of any kind, after which local pods were
- * recomputed), how many local pods were recomputed, the heap a run allocated (p50, over the runs
- * no collection fell into: with `--max-semi-space-size=128` most; a pod event's figure counts
- * only the runs that recomputed no local pod, the others are `touching`'s), the first compile,
- * and (with `--expose-gc`) the heap the compiler keeps.
+ * recomputed), how many local pods were recomputed, the bytes a run allocated (p50, V8's own
+ * count, garbage included; a pod event's figure counts only the runs that recomputed no local
+ * pod, the others are `touching`'s), the first compile, and (with `--expose-gc`) the heap the
+ * compiler keeps, the bytes the whole churn allocated (the bench's own events included) and its
+ * window on this process's clock (`windowMs`: with `--v8-flags=--trace-gc-nvp` and `--out FILE`,
+ * `scripts/gc_trace.ts TRACE --window FILE` says what the churn's collections promoted and how
+ * long full collections worked on the main thread).
  *
  * `deno run -A --v8-flags=--expose-gc scripts/policy_event_bench.ts [--root DIR] [--pods 150000] [--nodes 5000]
- * [--policies 10000] [--events 2000] [--status] [--json]`; `--status` also times what
+ * [--policies 10000] [--events 2000] [--status] [--heap-profile N] [--out FILE] [--json]`; `--heap-profile N`
+ * samples every allocation of the churn (garbage included, `allocation_sampling.ts`) and prints the
+ * N functions that allocated most themselves; `--status` also times what
  * `GET /v1/policy/status` computes (`policyStatus`) after the churn, and as ternd computes it, in
  * slices (`slicedStatus`: the time, and the longest the event loop waited meanwhile); `--root` is a tern checkout whose `src/` is
  * measured (default this one), so that two trees compare with the same script.
@@ -23,6 +28,8 @@
  */
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
+import { getHeapStatistics } from "node:v8";
+import { allocationSites, startAllocationSampling } from "./allocation_sampling.ts";
 
 const args = parseArgs({
   options: {
@@ -33,6 +40,8 @@ const args = parseArgs({
     events: { type: "string", default: "2000" },
     json: { type: "boolean", default: false },
     status: { type: "boolean", default: false },
+    "heap-profile": { type: "string" },
+    out: { type: "string" },
   },
 });
 const root = pathToFileURL(
@@ -175,19 +184,37 @@ samples.policy = [];
 recomputed.policy = 0;
 samples.touching = [];
 recomputed.touching = 0;
-// The heap a run allocated, by kind (a run a collection fell into is left out: its heap shrank).
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+};
+// The bytes a run allocated, by kind: V8's count of every allocation, garbage included.
+// `total_allocated_bytes` is in Deno 2.9's object, not yet in @types/node's `HeapInfo`.
+const allocatedBytes = () =>
+  (getHeapStatistics() as { total_allocated_bytes?: number }).total_allocated_bytes ?? NaN;
+// Asking costs an allocation of its own (~100 KiB in Deno 2.9): the median of 50 asks in a row.
+const askCost = quantile(
+  Array.from({ length: 50 }, () => -allocatedBytes() + allocatedBytes()),
+  0.5,
+);
 const allocated: Record<string, number[]> = {};
 const allocatedBy = (kind: string, bytes: number) => {
-  if (bytes >= 0) (allocated[kind] ??= []).push(bytes / 2 ** 10);
+  (allocated[kind] ??= []).push(Math.max(0, bytes - askCost) / 2 ** 10);
 };
+// The churn's window on this process's clock, for `gc_trace.ts` (with `--trace-gc-nvp`).
+const churnAllocatedBefore = allocatedBytes();
+const churnStarted = performance.now();
+const profile = args.values["heap-profile"] === undefined
+  ? undefined
+  : await startAllocationSampling();
 for (let i = 0; i < Number(args.values.events); i++) {
   if (i % 50 === 49) {
     state.apply({ type: "modified", resource: blocks(i), resourceVersion: String(version++) });
-    const heap = Deno.memoryUsage().heapUsed;
+    const heap = allocatedBytes();
     const t = performance.now();
     if (run() !== "") updates++;
     samples.policy!.push(performance.now() - t);
-    allocatedBy("policy", Deno.memoryUsage().heapUsed - heap);
+    allocatedBy("policy", allocatedBytes() - heap);
     recomputed.policy! += compiler.stats.computed;
     continue;
   }
@@ -218,11 +245,11 @@ for (let i = 0; i < Number(args.values.events); i++) {
     pods.pop();
     state.apply({ type: "deleted", resource: pod, resourceVersion: at });
   }
-  const heap = Deno.memoryUsage().heapUsed;
+  const heap = allocatedBytes();
   const t = performance.now();
   if (run() !== "") updates++;
   const ms = performance.now() - t;
-  const bytes = Deno.memoryUsage().heapUsed - heap;
+  const bytes = allocatedBytes() - heap;
   samples[kind]!.push(ms);
   recomputed[kind]! += compiler.stats.computed;
   // The pod events that reached a local pod's selections, whatever their kind.
@@ -234,6 +261,19 @@ for (let i = 0; i < Number(args.values.events); i++) {
     allocatedBy(kind, bytes);
   }
 }
+
+const churnEnded = performance.now();
+const churnAllocated = allocatedBytes() - churnAllocatedBefore;
+
+// Where the churn's runs allocated, by function (the bench's own events included).
+const sites = profile === undefined
+  ? undefined
+  : allocationSites(await profile.stop()).slice(0, Number(args.values["heap-profile"]))
+    .map(({ site, self, total }) => ({
+      site,
+      selfMiB: Math.round(self / 2 ** 20 * 10) / 10,
+      totalMiB: Math.round(total / 2 ** 20 * 10) / 10,
+    }));
 
 // What `GET /v1/policy/status` computes, on the daemon's event loop.
 let statusMs: number | undefined;
@@ -261,10 +301,6 @@ if (args.values.status) {
   }
 }
 
-const quantile = (values: number[], q: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-};
 const round = (n: number) => Math.round(n * 100) / 100;
 const result = {
   tree: args.values.root,
@@ -285,10 +321,15 @@ const result = {
       maxMs: round(Math.max(...values)),
       podsRecomputed: recomputed[kind],
       allocatedP50KiB: round(quantile(allocated[kind] ?? [], 0.5)),
-      allocatedRuns: allocated[kind]?.length ?? 0,
     }]),
   ),
+  churnAllocatedMiB: round(churnAllocated / 2 ** 20),
+  windowMs: [Math.round(churnStarted), Math.round(churnEnded)],
+  allocationSites: sites,
   loadAverage: Deno.loadavg(),
 };
+if (args.values.out !== undefined) {
+  await Deno.writeTextFile(args.values.out, JSON.stringify(result));
+}
 if (args.values.json) console.log(JSON.stringify(result));
 else console.log(JSON.stringify(result, null, 2));

@@ -13,12 +13,16 @@
  *
  * `deno run -A --v8-flags=--expose-gc scripts/profile_kube_sync.ts [--nodes 5000] [--pods 150000]
  * [--policies 10000] [--page-size 500] [--list-only] [--churn-seconds 0]
- * [--events-per-second 1000] [--heap-snapshot FILE]`: the last writes V8's heap snapshot (for Chrome's
- * DevTools, or `scripts/heap_summary.ts`) once the cluster state holds the list. Loopback only; needs no root.
+ * [--events-per-second 1000] [--heap-snapshot FILE] [--heap-profile N] [--out FILE]`:
+ * `--heap-snapshot` writes V8's heap snapshot (for Chrome's DevTools, or `scripts/heap_summary.ts`)
+ * once the cluster state holds the list; `--heap-profile N` samples the churn's allocations
+ * (garbage included, `allocation_sampling.ts`) and prints the N functions that allocated most;
+ * `--out` writes the churn's window for `gc_trace.ts`. Loopback only; needs no root.
  * @module
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { allocationSites, startAllocationSampling } from "./allocation_sampling.ts";
 import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 import { KubeClient } from "../src/kube/client.ts";
 import { resolveConnection } from "../src/kube/kubeconfig.ts";
@@ -131,8 +135,9 @@ async function churn(
   state: ClusterState,
   adminSocket: string,
   seconds: number,
-  eventsPerSecond: number,
+  options: { eventsPerSecond: number; heapProfile: number | undefined; out: string | undefined },
 ): Promise<void> {
+  const { eventsPerSecond } = options;
   const client = Deno.createHttpClient({ proxy: { transport: "unix", path: adminSocket } });
   const admin = (path: string, body: unknown) =>
     fetch(`http://fake/_fake/${path}`, {
@@ -151,6 +156,7 @@ async function churn(
   })();
   await admin("churn", { eventsPerSecond, durationMs: seconds * 1000 });
   const t0 = performance.now();
+  const sampling = options.heapProfile === undefined ? undefined : await startAllocationSampling();
   while (performance.now() - t0 < seconds * 1000) {
     await new Promise((r) => setTimeout(r, 2_000));
     const m = Deno.memoryUsage();
@@ -161,6 +167,28 @@ async function churn(
     );
   }
   await admin("churn/stop", {});
+  const t1 = performance.now();
+  if (sampling !== undefined) {
+    // Where the watch's events allocated, by function, garbage included (per event: / events).
+    const all = allocationSites(await sampling.stop());
+    const sampled = all.find((s) => s.site === "(root)")?.total ?? 0;
+    const sites = all.slice(0, options.heapProfile);
+    console.log(
+      `allocated during the churn: ${(sampled / 2 ** 20).toFixed(1)} MiB for ${events} events (${
+        (sampled / 2 ** 10 / Math.max(1, events)).toFixed(1)
+      } KiB an event); by function, MiB self / with callees:`,
+    );
+    for (const { site, self, total } of sites) {
+      console.log(`  ${(self / 2 ** 20).toFixed(1)} / ${(total / 2 ** 20).toFixed(1)}  ${site}`);
+    }
+  }
+  if (options.out !== undefined) {
+    // For scripts/gc_trace.ts (with --trace-gc-nvp): the churn's window on this process's clock.
+    await Deno.writeTextFile(
+      options.out,
+      JSON.stringify({ windowMs: [Math.round(t0), Math.round(t1)], events }),
+    );
+  }
   console.log(`after the churn: ${JSON.stringify(memory())}`);
   client.close();
   await source.close();
@@ -179,6 +207,8 @@ async function main(): Promise<void> {
       "churn-seconds": { type: "string", default: "0" },
       "events-per-second": { type: "string", default: "1000" },
       "heap-snapshot": { type: "string" },
+      "heap-profile": { type: "string" },
+      out: { type: "string" },
     },
   });
   const shape = {
@@ -227,7 +257,13 @@ async function main(): Promise<void> {
     }
     const churnS = Number(values["churn-seconds"]);
     if (churnS > 0) {
-      await churn(source, state, `${dir}/admin.sock`, churnS, Number(values["events-per-second"]));
+      await churn(source, state, `${dir}/admin.sock`, churnS, {
+        eventsPerSecond: Number(values["events-per-second"]),
+        heapProfile: values["heap-profile"] === undefined
+          ? undefined
+          : Number(values["heap-profile"]),
+        out: values.out,
+      });
     }
     await source.close();
 

@@ -91,7 +91,9 @@ export class PolicyViewBuilder {
   build(inputs: PolicyInputs): PolicyView {
     const cluster = inputs.cluster ?? EMPTY;
     const extra = inputs.policyDir;
-    const others = (filter: { apiVersion?: string; kind?: string } = {}): OtherResource[] => {
+    const others = (
+      filter: { apiVersion?: string; kind?: string } = {},
+    ): readonly OtherResource[] => {
       const own = cluster.others(filter);
       if (extra === undefined) return own;
       const seen = new Set(own.map(otherKey));

@@ -436,9 +436,11 @@ export class KubernetesSource implements ClusterSource {
         continue;
       }
       // A problem is told once, not again with every status update of the same object.
-      const told = new Set(change.previous?.errors.map((e) => e.message));
-      for (const error of now.errors) {
-        if (!told.has(error.message)) events.push({ type: "error", ...error });
+      if (now.errors.length > 0) {
+        const told = new Set(change.previous?.errors.map((e) => e.message));
+        for (const error of now.errors) {
+          if (!told.has(error.message)) events.push({ type: "error", ...error });
+        }
       }
       // An object tern cannot use keeps its last valid version, as an invalid manifest edit does.
       if (now.resource === undefined) {

@@ -43,6 +43,9 @@ export interface EndpointLocation {
 
 const TERMINATED = new Set(["Succeeded", "Failed"]);
 
+/** Past this many others changed since `others()` was last asked, it sorts them all again. */
+const MAX_PATCHED_OTHERS = 256;
+
 /** The store. Create one, `reset()` it with a snapshot, then `apply()` each event. */
 export class ClusterState {
   readonly #nodes = new Map<string, Node>();
@@ -55,6 +58,14 @@ export class ClusterState {
   readonly #namespaces = new Map<string, Namespace>();
   readonly #endpoints = new Map<string, NodeEndpoints>();
   readonly #others = new Map<string, OtherResource>();
+  /**
+   * The others by key, as `others()` last gave them, with their keys; undefined until asked
+   * (and after a reset). Remade from the keys changed since (`#othersChanged`) when asked again:
+   * one copy and a binary search per change, not a sort of every key (10 000 NetworkPolicies at
+   * kube-scale; each policy change asked for the sort).
+   */
+  #othersSorted: { keys: string[]; values: readonly OtherResource[] } | undefined;
+  readonly #othersChanged = new Set<string>();
   readonly #podsByNode = new Map<string, Set<Pod>>();
   /**
    * Address → pod (or pods, in the rare case that several claim it), from pods' own
@@ -89,6 +100,8 @@ export class ClusterState {
     this.#namespaces.clear();
     this.#endpoints.clear();
     this.#others.clear();
+    this.#othersSorted = undefined;
+    this.#othersChanged.clear();
     this.#podsByNode.clear();
     this.#ipByStatus.clear();
     this.#ipByEndpoint.clear();
@@ -246,12 +259,49 @@ export class ClusterState {
     return sortedValues(this.#endpoints);
   }
 
-  /** Resources kept aside, by key; `filter` narrows them by `apiVersion` and/or kind. */
-  others(filter: { apiVersion?: string; kind?: string } = {}): OtherResource[] {
-    return sortedValues(this.#others).filter((o) =>
+  /**
+   * Resources kept aside, by key; `filter` narrows them by `apiVersion` and/or kind. Without a
+   * filter the list is the store's own, the same array until an other changes (read it, never
+   * mutate it).
+   */
+  others(filter: { apiVersion?: string; kind?: string } = {}): readonly OtherResource[] {
+    const all = this.#sortedOthers();
+    if (filter.apiVersion === undefined && filter.kind === undefined) return all;
+    return all.filter((o) =>
       (filter.apiVersion === undefined || o.apiVersion === filter.apiVersion) &&
       (filter.kind === undefined || o.resourceKind === filter.kind)
     );
+  }
+
+  #sortedOthers(): readonly OtherResource[] {
+    const sorted = this.#othersSorted;
+    const changed = this.#othersChanged;
+    if (sorted !== undefined && changed.size === 0) return sorted.values;
+    if (sorted === undefined || changed.size > MAX_PATCHED_OTHERS) {
+      const keys = [...this.#others.keys()].sort(compareKeys);
+      const values = keys.map((key) => this.#others.get(key)!);
+      this.#othersSorted = { keys, values };
+    } else {
+      // The keys are this store's alone: changed in place. The values were handed out: a copy.
+      const { keys } = sorted;
+      const values = sorted.values.slice();
+      for (const key of changed) {
+        const at = lowerBound(keys, key);
+        const present = keys[at] === key;
+        const now = this.#others.get(key);
+        if (present && now !== undefined) values[at] = now;
+        else if (present) {
+          keys.splice(at, 1);
+          values.splice(at, 1);
+        } else if (now !== undefined) {
+          keys.splice(at, 0, key);
+          values.splice(at, 0, now);
+        }
+      }
+      this.#othersSorted = { keys, values };
+    }
+    changed.clear();
+    return this.#othersSorted.values;
   }
 
   /** The most recent manifest errors, oldest first. */
@@ -267,7 +317,7 @@ export class ClusterState {
       pods: this.pods(),
       namespaces: this.namespaces(),
       nodeEndpoints: this.nodeEndpoints(),
-      others: this.others(),
+      others: [...this.others()],
       errors: this.errors(),
     };
   }
@@ -283,6 +333,7 @@ export class ClusterState {
         return;
       case "Other":
         this.#others.set(key, resource);
+        if (this.#othersSorted !== undefined) this.#othersChanged.add(key);
         return;
       case "Pod": {
         let names = this.#pods.get(resource.namespace);
@@ -344,7 +395,9 @@ export class ClusterState {
       }
       return published;
     }
-    return take(this.#others, key);
+    const other = take(this.#others, key);
+    if (other !== undefined && this.#othersSorted !== undefined) this.#othersChanged.add(key);
+    return other;
   }
 
   /** Removes `pod` from the indexes by node and by address (not from the pods). */
@@ -376,6 +429,18 @@ function endpointPodKey(endpoint: PublishedEndpoint): string | undefined {
 
 function sortedValues<T>(map: Map<string, T>): T[] {
   return [...map.keys()].sort(compareKeys).map((key) => map.get(key)!);
+}
+
+/** The index of the first of sorted `keys` that is `key` or after it. */
+function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function compareKeys(a: string, b: string): number {

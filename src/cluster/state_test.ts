@@ -207,6 +207,70 @@ Deno.test("ClusterState.others() filters kept-aside resources by apiVersion and 
   assertEquals(state.others().length, 2);
 });
 
+Deno.test("ClusterState.others() stays in key order through adds, changes and deletes, one array until a change", () => {
+  const other = (namespace: string, name: string, generation: number): OtherResource => ({
+    kind: "Other",
+    apiVersion: "networking.k8s.io/v1",
+    resourceKind: "NetworkPolicy",
+    namespace,
+    name,
+    raw: { metadata: { namespace, name, generation } },
+  });
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed % n;
+  };
+  const state = new ClusterState();
+  state.reset(snapshot({ others: [other("ns-1", "b", 0), other("ns-0", "a", 0)] }));
+  const want = new Map<string, OtherResource>();
+  for (const o of state.others()) want.set(`${o.namespace}/${o.name}`, o);
+  // Few changes between asks (patched) and, once, more than the patch takes (sorted again).
+  for (const [round, changes] of [1, 3, 0, 7, 400, 2, 5].entries()) {
+    const before = state.others();
+    for (let k = 0; k < changes; k++) {
+      const namespace = `ns-${random(4)}`;
+      const name = `p-${random(200)}`;
+      const key = `${namespace}/${name}`;
+      const at = String(round * 1000 + k);
+      if (want.has(key) && random(3) === 0) {
+        state.apply({ type: "deleted", resource: want.get(key)!, resourceVersion: at });
+        want.delete(key);
+      } else {
+        const o = other(namespace, name, k);
+        state.apply({
+          type: want.has(key) ? "modified" : "added",
+          resource: o,
+          resourceVersion: at,
+        });
+        want.set(key, o);
+      }
+    }
+    const now = state.others();
+    const sorted = [...want.values()].sort((a, b) =>
+      a.namespace! < b.namespace!
+        ? -1
+        : a.namespace! > b.namespace!
+        ? 1
+        : a.name < b.name
+        ? -1
+        : a.name > b.name
+        ? 1
+        : 0
+    );
+    assertEquals(now.length, sorted.length, `round ${round}`);
+    now.forEach((o, i) =>
+      assert(o === sorted[i], `round ${round}: ${i} is ${o.namespace}/${o.name}`)
+    );
+    assert(
+      (now === before) === (changes === 0),
+      `round ${round}: a new array iff something changed`,
+    );
+    assert(state.others() === now, "asked again without a change: the same array");
+  }
+  assertEquals(state.snapshot().others, state.others());
+});
+
 Deno.test("ClusterState keeps only the most recent manifest errors", () => {
   const state = new ClusterState({ maxErrors: 2 });
   for (const file of ["a", "b", "c"]) {

@@ -52,15 +52,29 @@ export class WatchDecoder {
   readonly #text = new TextDecoder();
   #rest = "";
 
-  /** The complete events in `chunk` (with what earlier chunks left); throws on a bad line. */
+  /**
+   * The complete events in `chunk` (with what earlier chunks left); throws on a bad line. Each
+   * line is a slice of the chunk's text; only the line that an earlier chunk began is joined
+   * with it (joining the whole chunk and splitting it copied every event's text once more: at
+   * 1 000 events/s, ~6 KiB of garbage an event; docs/benchmarks.md, "Less garbage per event").
+   */
   push(chunk: Uint8Array): WatchEvent[] {
-    const text = this.#rest + this.#text.decode(chunk, { stream: true });
-    const lines = text.split("\n");
-    this.#rest = lines.pop()!;
+    const text = this.#text.decode(chunk, { stream: true });
     const events: WatchEvent[] = [];
-    for (const line of lines) {
-      if (line.trim() !== "") events.push(decodeLine(line));
+    let end = text.indexOf("\n");
+    if (end < 0) {
+      this.#rest += text;
+      return events;
     }
+    const first = this.#rest + text.slice(0, end);
+    this.#rest = "";
+    if (!isBlank(first)) events.push(decodeLine(first));
+    let start = end + 1;
+    while ((end = text.indexOf("\n", start)) >= 0) {
+      if (!isBlank(text, start, end)) events.push(decodeLine(text.slice(start, end)));
+      start = end + 1;
+    }
+    this.#rest = text.slice(start);
     return events;
   }
 
@@ -82,6 +96,19 @@ export class WatchDecoder {
     }
     return [decodeLine(rest)];
   }
+}
+
+/**
+ * Whether `text[start..end)` is only white space (as `trim()` has it), without making the slice
+ * for the usual line, which starts with `{`.
+ */
+function isBlank(text: string, start = 0, end = text.length): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || (c >= 9 && c <= 13)) continue;
+    return c < 128 ? false : text.slice(i, end).trim() === "";
+  }
+  return true;
 }
 
 function decodeLine(line: string): WatchEvent {

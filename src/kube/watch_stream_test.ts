@@ -44,6 +44,24 @@ Deno.test("WatchDecoder yields several events of one chunk in order, bookmarks i
   ]);
 });
 
+Deno.test("WatchDecoder gives the same events wherever the body is cut, blank lines and CRLF included", () => {
+  const body = line("ADDED", { ...pod("a", "1"), note: "ünï" }) + "\n  \n" +
+    line("MODIFIED", pod("a", "2")).replace("\n", "\r\n") + "\u00a0\n" +
+    line("DELETED", pod("a", "3")) + line("ADDED", pod("b", "4"));
+  const bytes = enc.encode(body);
+  const want = ["ADDED a@1", "MODIFIED a@2", "DELETED a@3", "ADDED b@4"];
+  for (let size = 1; size <= bytes.length; size += size < 8 ? 1 : 7) {
+    const decoder = new WatchDecoder();
+    const got: WatchEvent[] = [];
+    for (let at = 0; at < bytes.length; at += size) {
+      got.push(...decoder.push(bytes.slice(at, at + size)));
+    }
+    got.push(...decoder.end());
+    assertEquals(brief(got), want, `chunks of ${size} bytes`);
+    assertEquals((got[0]!.object as { note?: string }).note, "ünï");
+  }
+});
+
 Deno.test("WatchDecoder takes a complete last event without its newline", () => {
   const decoder = new WatchDecoder();
   assertEquals(decoder.push(enc.encode(line("ADDED", pod("a", "1")).trimEnd())), []);

@@ -44,16 +44,39 @@ export function unionRanges(lists: readonly (readonly Range[])[]): readonly Rang
   return out;
 }
 
+/**
+ * The merge of two normalized lists. A range of the result that is a range of `a` or `b` is that
+ * range object, not a copy: a selection's union is kept between policy runs and remade when a
+ * peer comes or goes, and copying its ~10 000 pairs each time was most of a run's garbage (the
+ * ranges are read-only).
+ */
 function mergeTwo(a: readonly Range[], b: readonly Range[]): Range[] {
-  const out: [number, number][] = [];
+  const out: Range[] = [];
   let i = 0;
   let j = 0;
+  // The range being built: `[first, last]`, and the input range it still equals, if any.
+  let same: Range | undefined;
+  let first = 0;
+  let last = -2;
   while (i < a.length || j < b.length) {
     const next = j >= b.length || (i < a.length && a[i]![0] <= b[j]![0]) ? a[i++]! : b[j++]!;
-    const top = out[out.length - 1];
-    if (top !== undefined && next[0] <= top[1] + 1) top[1] = Math.max(top[1], next[1]);
-    else out.push([next[0], next[1]]);
+    const nextFirst = next[0];
+    const nextLast = next[1];
+    if (same !== undefined || last >= first) {
+      if (nextFirst <= last + 1) {
+        if (nextLast > last) {
+          last = nextLast;
+          same = undefined;
+        }
+        continue;
+      }
+      out.push(same ?? [first, last]);
+    }
+    same = next;
+    first = nextFirst;
+    last = nextLast;
   }
+  if (same !== undefined || last >= first) out.push(same ?? [first, last]);
   return out;
 }
 
@@ -103,19 +126,29 @@ function firstEndingAtOrAfter(ranges: readonly Range[], value: number): number {
   return lo;
 }
 
-/** What is in `a` and not in `b`; both must be normalized. */
+/**
+ * What is in `a` and not in `b`; both must be normalized. A range of `a` that `b` does not touch
+ * is that range object (ranges are read-only). Indexed loops, no destructuring: the patch of a
+ * kept flatten calls this on selections of ~10 000 ranges (docs/benchmarks.md, "Less garbage per
+ * event").
+ */
 export function subtractRanges(a: readonly Range[], b: readonly Range[]): Range[] {
   const out: Range[] = [];
   let j = 0;
-  for (const [first, last] of a) {
+  for (let i = 0; i < a.length; i++) {
+    const range = a[i]!;
+    const first = range[0];
+    const last = range[1];
     let from = first;
     while (j < b.length && b[j]![1] < from) j++;
-    let k = j;
-    while (k < b.length && b[k]![0] <= last && from <= last) {
-      const [bFirst, bLast] = b[k]!;
-      if (bFirst > from) out.push([from, bFirst - 1]);
-      from = Math.max(from, bLast + 1);
-      k++;
+    if (j >= b.length || b[j]![0] > last) {
+      out.push(range);
+      continue;
+    }
+    for (let k = j; k < b.length && b[k]![0] <= last && from <= last; k++) {
+      const hole = b[k]!;
+      if (hole[0] > from) out.push([from, hole[0] - 1]);
+      from = Math.max(from, hole[1] + 1);
     }
     if (from <= last) out.push([from, last]);
   }
@@ -128,12 +161,12 @@ export function intersectRanges(a: readonly Range[], b: readonly Range[]): Range
   let i = 0;
   let j = 0;
   while (i < a.length && j < b.length) {
-    const [aFirst, aLast] = a[i]!;
-    const [bFirst, bLast] = b[j]!;
-    const first = Math.max(aFirst, bFirst);
-    const last = Math.min(aLast, bLast);
-    if (first <= last) out.push([first, last]);
-    if (aLast < bLast) i++;
+    const x = a[i]!;
+    const y = b[j]!;
+    const first = Math.max(x[0], y[0]);
+    const last = Math.min(x[1], y[1]);
+    if (first <= last) out.push(first === x[0] && last === x[1] ? x : [first, last]);
+    if (x[1] < y[1]) i++;
     else j++;
   }
   return out;

@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "../../test/assert.ts";
+import { assert, assertEquals, assertThrows } from "../../test/assert.ts";
 import { CIDR_SPELLINGS, MALFORMED_CIDRS } from "../_cidr_cases.ts";
 import { parseCidr, parseIp } from "../cidr.ts";
 import {
@@ -121,4 +121,47 @@ Deno.test("withValue() and withoutValue() equal normalizing the values with or w
       `remove ${value} from ${JSON.stringify(list)}`,
     );
   }
+});
+
+/** The values of normalized ranges, one by one (small spaces only). */
+function valuesOf(list: readonly Range[]): Set<number> {
+  return new Set(list.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, k) => a + k)));
+}
+
+/** The normalized ranges of a set of values. */
+function rangesOf(values: Set<number>): Range[] {
+  return normalizeRanges([...values].map((v) => [v, v] as const));
+}
+
+Deno.test("subtractRanges() and intersectRanges() equal the set operations on random lists", () => {
+  const next = randomLists(23);
+  for (let i = 0; i < 500; i++) {
+    const a = next();
+    const b = next();
+    const va = valuesOf(a);
+    const vb = valuesOf(b);
+    const at = `${JSON.stringify(a)} and ${JSON.stringify(b)}`;
+    assertEquals(subtractRanges(a, b), rangesOf(new Set([...va].filter((v) => !vb.has(v)))), at);
+    assertEquals(intersectRanges(a, b), rangesOf(new Set([...va].filter((v) => vb.has(v)))), at);
+  }
+});
+
+Deno.test("subtractRanges(), intersectRanges() and unionRanges() give untouched ranges as they are", () => {
+  // A selection's ranges are kept between policy runs: a range the operation does not change
+  // is the same object, not a copy (docs/benchmarks.md, "Less garbage per event").
+  const a: Range[] = [[1, 3], [10, 12], [20, 20], [30, 40]];
+  const b: Range[] = [[11, 11], [25, 26], [50, 50]];
+  const difference = subtractRanges(a, b);
+  assertEquals(difference, [[1, 3], [10, 10], [12, 12], [20, 20], [30, 40]]);
+  assert(difference[0] === a[0] && difference[3] === a[2] && difference[4] === a[3]);
+  const common = intersectRanges(a, [[0, 5], [30, 40], [60, 70]]);
+  assertEquals(common, [[1, 3], [30, 40]]);
+  assert(common[0] === a[0] && common[1] === a[3]);
+  const union = unionRanges([a, b]);
+  assertEquals(union, [[1, 3], [10, 12], [20, 20], [25, 26], [30, 40], [50, 50]]);
+  assert(union[0] === a[0] && union[1] === a[1] && union[3] === b[1] && union[5] === b[2]);
+  // Merged ranges are new; the inputs are not changed.
+  const touching = unionRanges([[[1, 3]], [[4, 6], [8, 9]]]);
+  assertEquals(touching, [[1, 6], [8, 9]]);
+  assertEquals(a, [[1, 3], [10, 12], [20, 20], [30, 40]]);
 });
