@@ -261,6 +261,7 @@ export class Reconciler {
     result.applyRuns = applied.runs;
     result.applyMs = round(performance.now() - t2);
     const failed = new Map(applied.failed.map((f) => [f.index, f.error]));
+    let loudFailures = 0;
     let routes = have.routes.length;
     let rules = have.rules.length;
     for (const [index, item] of attempt.entries()) {
@@ -270,7 +271,13 @@ export class Reconciler {
         result.failed++;
         counts.failed++;
         const entry = this.#backoff.failed(item.line, error, this.#clock.now());
-        this.#log.warn("Cannot apply change", {
+        // A route to a veth a DEL has just deleted (the plugin deletes the pair, then asks the
+        // daemon to forget the endpoint): expected for a moment, a warning only if it lasts.
+        const level = missingDevice(error) && entry.attempts < MISSING_DEVICE_WARN_AFTER
+          ? "debug"
+          : "warn";
+        if (level === "warn") loudFailures++;
+        this.#log[level]("Cannot apply change", {
           item: item.line,
           error,
           attempts: entry.attempts,
@@ -307,7 +314,7 @@ export class Reconciler {
       ownedRules: rules,
       ms: round(performance.now() - t0),
     };
-    if (changed > 0 || result.failed > 0) this.#log.info("Reconciled", summary);
+    if (changed > 0 || loudFailures > 0) this.#log.info("Reconciled", summary);
     else this.#log.debug("Reconciled", summary);
   }
 
@@ -349,4 +356,12 @@ function publicPass(pass: PassResult): ReconcilePass {
   };
   if (pass.error !== undefined) out.error = pass.error;
   return out;
+}
+
+/** Failures of a change whose device is missing before they are warned about (~3 s of retries). */
+export const MISSING_DEVICE_WARN_AFTER = 3;
+
+/** Whether `ip` failed a change because its device does not exist (`Cannot find device "x"`). */
+export function missingDevice(error: string): boolean {
+  return /Cannot find device/.test(error);
 }

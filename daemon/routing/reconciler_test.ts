@@ -6,7 +6,7 @@ import type { Logger } from "../../src/log.ts";
 import { FakeIp } from "./_fake_ip.ts";
 import { desiredState, type DesiredStateInput } from "../../src/routing/desired_state.ts";
 import type { LocalEndpoint } from "../../src/local_endpoints.ts";
-import { type PassResult, Reconciler } from "./reconciler.ts";
+import { missingDevice, type PassResult, Reconciler } from "./reconciler.ts";
 import type { RoutingConfig } from "../../src/routing/routing_config.ts";
 
 const routing: RoutingConfig = {
@@ -407,4 +407,31 @@ Deno.test("Reconciler reports problems once when they appear and once when they 
   await reconciler.pass("cluster");
   assertEquals(reconciler.status().problems, []);
   assert(lines.some((l) => l.startsWith("info Problem resolved") && l.includes("node-d")));
+});
+
+Deno.test("a route whose device is missing is a debug line at first and a warning once it lasts", async () => {
+  const clock = new FakeClock(1_000_000);
+  const lines: string[] = [];
+  const log: Logger = {
+    debug: (message) => lines.push(`debug ${message}`),
+    info() {},
+    warn: (message) => lines.push(`warn ${message}`),
+    error() {},
+  };
+  const { kernel, reconciler } = fixture({ clock, log });
+  // A DEL's plugin deleted the veth pair; the daemon has not forgotten the endpoint yet.
+  kernel.failing.set("10.244.2.0/24", 'Cannot find device "tern0123456789a"');
+  await reconciler.pass("start");
+  await clock.tick(1_000);
+  await reconciler.pass("retry");
+  const failures = () => lines.filter((l) => l.endsWith("Cannot apply change"));
+  assertEquals(failures(), ["debug Cannot apply change", "debug Cannot apply change"]);
+  await clock.tick(2_000);
+  await reconciler.pass("retry"); // third attempt, ~3 s on: not a DEL under way
+  assertEquals(failures().at(-1), "warn Cannot apply change");
+});
+
+Deno.test("missingDevice() tells ip's missing-device failure from others", () => {
+  assert(missingDevice('Cannot find device "tern0123456789a"'));
+  assert(!missingDevice("Error: Nexthop has invalid gateway."));
 });
