@@ -26,7 +26,30 @@ Deno.test("LoopStalls logs a timer that fired later than the threshold, not one 
   await clock.tick(10);
   watch.stop();
   assertEquals(lines, ['info The event loop was held {"heldMs":250,"endedAtMs":5000}']);
-  assertEquals(watch.stats, { stalls: 1, longestMs: 250 });
+  assertEquals(watch.stats, { stalls: 1, longestMs: 250, heldMs: 250 });
   await clock.tick(1_000); // stopped: nothing more
   assertEquals(lines.length, 1);
+});
+
+Deno.test("LoopStalls parks when nothing pokes it, and a poke wakes it", async () => {
+  const clock = new HeldClock(1_000);
+  const lines: string[] = [];
+  const watch = new LoopStalls({ clock, log: recordingLogger(lines), idleAfterMs: 1_000 });
+  watch.start();
+  assertEquals(watch.watching, true);
+  await clock.tick(1_100); // a second with no poke: the timer parks
+  assertEquals(watch.watching, false);
+  clock.held = 500; // held while parked: nobody waited, nothing is logged
+  await clock.tick(50);
+  assertEquals(lines, []);
+  clock.held = 0;
+  watch.poke();
+  assertEquals(watch.watching, true);
+  await clock.tick(40);
+  clock.held = 300;
+  await clock.tick(10);
+  assertEquals(watch.stats.stalls, 1);
+  watch.stop();
+  watch.poke(); // stopped: a poke does not start it
+  assertEquals(watch.watching, false);
 });

@@ -72,7 +72,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const endpoints = new LocalEndpoints();
     // Served at once: status says what start-up waits for; other requests wait for the parts.
     const starting: StartingState = { phase: "starting" };
-    const metrics = new DaemonMetrics(config, { log });
+    const metrics = new DaemonMetrics(config, { log, loopStalls: () => stalls.stats });
     const api = stack.push(
       await startApi(config, { log, starting: () => starting, metrics: metrics.api }),
     );
@@ -95,6 +95,9 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     );
     starting.phase = "programming routes and policy";
     const { state, pools } = cluster;
+    // At rest the stall timer parks; a change is when a held loop would delay something.
+    state.subscribe(() => stalls.poke());
+    endpoints.subscribe(() => stalls.poke());
     const host = hostDataplane(config, {
       ip,
       netlink: hostNetlink,

@@ -16,17 +16,40 @@ import { parseArgs } from "node:util";
 import { SCENARIOS } from "../test/chaos/catalogue.ts";
 import { runChaos } from "../test/chaos/run_chaos.ts";
 
+const USAGE = `Usage: deno task chaos [--only NAME[,NAME]] [--seed N] [--fast] [--minutes M] [--list]
+
+  --only NAME    run these scenarios only (repeatable or comma-separated; --list names them)
+  --seed N       the random generator's seed (default 1): a failing run is replayed with it
+  --fast         the suite's sizes: seconds per scenario instead of minutes
+  --minutes M    how long the scenarios that run for a while run (the soak: default 60)
+  --list         print the scenarios and exit
+  --help         print this and exit`;
+
+function parseFlags(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      options: {
+        only: { type: "string", multiple: true },
+        seed: { type: "string", default: "1" },
+        minutes: { type: "string" },
+        fast: { type: "boolean", default: false },
+        list: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (err) {
+    console.error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    Deno.exit(2);
+  }
+}
+
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      only: { type: "string", multiple: true },
-      seed: { type: "string", default: "1" },
-      minutes: { type: "string" },
-      fast: { type: "boolean", default: false },
-      list: { type: "boolean", default: false },
-    },
-  });
+  const values = parseFlags(Deno.args);
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   if (values.list) {
     for (const s of SCENARIOS) {
       console.log(`${s.name.padEnd(14)} ${s.fast ? "fast" : "    "} ${s.summary}`);

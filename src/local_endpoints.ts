@@ -6,6 +6,8 @@
  * sees a route of an endpoint it does not know (and never deletes one being programmed).
  * Listeners are told after every change, synchronously, with the endpoint before and after it
  * (so that one whose own work already settled the change can skip it); they only mark work dirty.
+ * Each entry remembers when it last changed, so that a check of the pod side leaves alone an
+ * endpoint whose ADD is still setting it up (the plugin does the pod side after the daemon answers).
  * @module
  */
 import type { AttachmentId, Endpoint } from "./api.ts";
@@ -61,8 +63,15 @@ function same(a: LocalEndpoint, b: LocalEndpoint): boolean {
 /** The registry. */
 export class LocalEndpoints {
   readonly #byId = new Map<string, LocalEndpoint>();
+  readonly #changedAt = new Map<string, number>();
   readonly #listeners = new Set<EndpointListener>();
+  readonly #now: () => number;
   #version = 0;
+
+  /** `options.now` stamps each change (ms); default `Date.now`. */
+  constructor(options: { now?: () => number } = {}) {
+    this.#now = options.now ?? Date.now;
+  }
 
   /** Increases with every change; equal versions mean equal contents. */
   get version(): number {
@@ -74,12 +83,18 @@ export class LocalEndpoints {
     return this.#byId.size;
   }
 
-  /** Registers every `programmed` endpoint of `endpoints` (the KV state at start-up). */
+  /**
+   * Registers every `programmed` endpoint of `endpoints` (the KV state at start-up); they count as
+   * settled long ago ({@linkcode LocalEndpoints.changedAt} is 0).
+   */
   load(endpoints: readonly Endpoint[]): void {
     let changed = false;
     for (const ep of endpoints) {
       if (ep.state !== "programmed" || ep.hostVeth === "") continue;
-      changed = this.#set(toLocalEndpoint(ep)) || changed;
+      if (this.#set(toLocalEndpoint(ep))) {
+        this.#changedAt.set(key(ep), 0);
+        changed = true;
+      }
     }
     if (changed) this.#changed(undefined);
   }
@@ -99,6 +114,7 @@ export class LocalEndpoints {
     const previous = this.#byId.get(key(id));
     if (previous === undefined) return undefined;
     this.#byId.delete(key(id));
+    this.#changedAt.delete(key(id));
     this.#changed({ before: previous });
     return previous;
   }
@@ -106,6 +122,11 @@ export class LocalEndpoints {
   /** The endpoint of an attachment. */
   get(id: AttachmentId): LocalEndpoint | undefined {
     return this.#byId.get(key(id));
+  }
+
+  /** When the endpoint of `id` was registered or last changed (ms, the `now` given); 0 if loaded. */
+  changedAt(id: AttachmentId): number | undefined {
+    return this.#changedAt.get(key(id));
   }
 
   /** A copy of every endpoint, in registration order. */
@@ -123,6 +144,7 @@ export class LocalEndpoints {
     const previous = this.#byId.get(key(ep));
     if (previous !== undefined && same(previous, ep)) return false;
     this.#byId.set(key(ep), ep);
+    this.#changedAt.set(key(ep), this.#now());
     return true;
   }
 

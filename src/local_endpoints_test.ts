@@ -72,3 +72,29 @@ Deno.test("LocalEndpoints tells listeners each endpoint before and after, and no
     undefined,
   ]);
 });
+
+Deno.test("LocalEndpoints.changedAt() stamps registration and real changes; loaded ones are old", () => {
+  let now = 1_000;
+  const endpoints = new LocalEndpoints({ now: () => now });
+  const ep = { containerID: "a", ifname: "eth0", ip: "10.244.1.5", hostVeth: "tern0123456789a" };
+  endpoints.upsert(ep);
+  assertEquals(endpoints.changedAt(ep), 1_000);
+  now = 2_000;
+  endpoints.upsert(ep); // the same: not a change
+  assertEquals(endpoints.changedAt(ep), 1_000);
+  endpoints.upsert({ ...ep, netns: "/ns/a" });
+  assertEquals(endpoints.changedAt(ep), 2_000);
+  endpoints.remove(ep);
+  assertEquals(endpoints.changedAt(ep), undefined);
+  endpoints.load([{
+    ...ep,
+    network: "tern",
+    netns: "/ns/a",
+    podCIDR: "10.244.1.0/24",
+    podMac: "",
+    state: "programmed",
+    createdAt: 0,
+    updatedAt: 0,
+  }]);
+  assertEquals(endpoints.changedAt(ep), 0);
+});

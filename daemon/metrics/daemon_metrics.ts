@@ -16,6 +16,7 @@ import { Registry } from "../../src/metrics/registry.ts";
 import type { DaemonConfig } from "../config.ts";
 import type { DaemonPart } from "../daemon_part.ts";
 import type { IpamPart } from "../ipam/start_ipam.ts";
+import type { LoopStallStats } from "../loop_stalls.ts";
 import type { PolicyPart } from "../policy/start_policy.ts";
 import { type ApiMetrics, apiMetrics } from "./api_metrics.ts";
 import { type ClusterMetrics, clusterMetrics, reflectorKind } from "./cluster_metrics.ts";
@@ -42,6 +43,8 @@ export interface DaemonMetricsOptions {
   process?: ProcessSource;
   /** Times the bounded read of the policy counters. Default the real clock. */
   clock?: Clock;
+  /** The event loop's stalls so far (daemon/loop_stalls.ts). Default: none seen. */
+  loopStalls?: () => LoopStallStats;
 }
 
 /** Every metric of the daemon. */
@@ -70,6 +73,20 @@ export class DaemonMetrics {
       help: "1 while the daemon answers changes (ADD, DEL), 0 while it starts or stops.",
     });
     registry.onCollect(() => ready.set(undefined, this.#ready() ? 1 : 0));
+    const stalls = registry.counter({
+      name: "tern_event_loop_stalls_total",
+      help: "Times the event loop was held more than 100 ms (every event and request waited).",
+    });
+    const held = registry.counter({
+      name: "tern_event_loop_held_seconds_total",
+      help: "Time the event loop was held, summed over its stalls, in seconds.",
+    });
+    const loopStalls = options.loopStalls;
+    registry.onCollect(() => {
+      const seen = loopStalls?.() ?? { stalls: 0, heldMs: 0 };
+      stalls.set(undefined, seen.stalls);
+      held.set(undefined, seen.heldMs / 1000);
+    });
     this.api = apiMetrics(registry, { expose: () => this.expose() });
     this.reconcile = reconcileMetrics(registry);
     this.policy = policyMetrics(registry, {

@@ -40,3 +40,12 @@ Deno.test("DaemonMetrics logs a reader that fails once per distinct error, and t
   await metrics.expose(); // now it fails to parse the empty text: another error, said once
   assertEquals(warnings.length, 2);
 });
+
+Deno.test("DaemonMetrics exposes the event loop's stalls and the time it was held", async () => {
+  const metrics = new DaemonMetrics(config, {
+    loopStalls: () => ({ stalls: 3, longestMs: 400, heldMs: 750 }),
+  });
+  const text = await metrics.expose();
+  assert(text.includes("tern_event_loop_stalls_total 3\n"), text);
+  assert(text.includes("tern_event_loop_held_seconds_total 0.75\n"), text);
+});

@@ -28,6 +28,8 @@ export interface PodSidePass {
   checked: number;
   /** Endpoints whose namespace, interface or host veth was gone. */
   gone: number;
+  /** Endpoints left to an ADD that changed them less than `settleMs` ago. */
+  settling: number;
   /** Repairs made, by kind of object. */
   repaired: Partial<Record<PodSideObject, number>>;
   /** Endpoints whose check failed (logged). */
@@ -48,7 +50,12 @@ export interface PodSideGuardOptions {
   onRepair?: (object: PodSideObject) => void;
   /** Ends the process; called after a stranded thread is logged. Default: `Deno.exit`. */
   exit?: (code: number) => never;
+  /** True for an endpoint whose ADD may still be setting up its pod side. Default: none. */
+  settling?: (ep: LocalEndpoint) => boolean;
 }
+
+/** How long after an endpoint changed the guard leaves its pod side to the ADD. */
+export const POD_SIDE_SETTLE_MS = 3_000;
 
 /**
  * One pass over `endpoints`: each one's pod side checked and repaired. A failure is logged and
@@ -62,9 +69,20 @@ export function podSidePass(
 ): PodSidePass {
   const log = options.log ?? silentLogger;
   const started = performance.now();
-  const pass: PodSidePass = { checked: 0, gone: 0, repaired: {}, failed: 0, durationMs: 0 };
+  const pass: PodSidePass = {
+    checked: 0,
+    gone: 0,
+    settling: 0,
+    repaired: {},
+    failed: 0,
+    durationMs: 0,
+  };
   for (const ep of endpoints) {
     if (ep.netns === undefined || ep.netns === "") continue;
+    if (options.settling?.(ep)) {
+      pass.settling++;
+      continue;
+    }
     const fields = { containerID: ep.containerID, ifname: ep.ifname, netns: ep.netns };
     try {
       // The pod's entry must name the host veth's MAC as it is now; without the veth (a DEL
@@ -93,6 +111,11 @@ export function podSidePass(
         });
         (options.exit ?? Deno.exit)(STRANDED_EXIT_CODE);
       }
+      // A DEL deletes the pair while the check runs (the pod's interface goes down first).
+      if (hostLinks.linkMac(ep.hostVeth) === undefined) {
+        pass.gone++;
+        continue;
+      }
       pass.failed++;
       log.warn("Cannot check the pod side of an endpoint", { ...fields, error: errorMessage(err) });
     }
@@ -110,13 +133,27 @@ export function startPodSideGuard(
     intervalMs: number;
     clock?: Clock;
     onPass?: (pass: PodSidePass) => void;
+    /** When an endpoint last changed (`LocalEndpoints.changedAt`); default: long ago. */
+    changedAt?: (ep: LocalEndpoint) => number | undefined;
+    /** Default {@linkcode POD_SIDE_SETTLE_MS}. */
+    settleMs?: number;
   },
 ): { stop(): Promise<void> } {
+  const clock = options.clock ?? realClock;
+  const settleMs = options.settleMs ?? POD_SIDE_SETTLE_MS;
+  const changedAt = options.changedAt;
+  const settling = changedAt === undefined ? undefined : (ep: LocalEndpoint) => {
+    const at = changedAt(ep);
+    return at !== undefined && clock.now() - at < settleMs;
+  };
   const scheduler = new Scheduler(() => {
-    const pass = podSidePass(namespaces, hostLinks, endpoints(), options);
+    const pass = podSidePass(namespaces, hostLinks, endpoints(), {
+      ...options,
+      ...(settling !== undefined ? { settling } : {}),
+    });
     options.onPass?.(pass);
     return Promise.resolve();
-  }, { intervalMs: options.intervalMs, clock: options.clock ?? realClock });
+  }, { intervalMs: options.intervalMs, clock });
   scheduler.start();
   scheduler.request("start");
   return { stop: () => scheduler.stop() };

@@ -210,6 +210,7 @@ export async function startRouting(
         () => endpoints.list(),
         {
           intervalMs: config.reconcile.intervalMs,
+          changedAt: (ep) => endpoints.changedAt(ep),
           log,
           ...(context.onPodSideRepair !== undefined ? { onRepair: context.onPodSideRepair } : {}),
         },

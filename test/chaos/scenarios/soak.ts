@@ -10,6 +10,7 @@ import { DaemonClient } from "../../../src/daemon_client.ts";
 import { auditNode } from "../audit.ts";
 import { makePods, outcomeWithAudit, withChaosNode } from "../chaos_node.ts";
 import { Churn } from "../churn.ts";
+import { parseSmaps, topFiles } from "../smaps.ts";
 import type { ChaosScenario } from "../scenario.ts";
 
 /** One sample of the daemon. */
@@ -20,6 +21,14 @@ interface Sample {
   fds: number;
   /** The daemon's JavaScript heap in use (`tern_js_heap_used_bytes`), KiB; NaN if unread. */
   heapKiB: number;
+  /** The JavaScript heap V8 has committed (`tern_js_heap_total_bytes`), KiB; NaN if unread. */
+  heapTotalKiB: number;
+  /** Resident `[heap]` (malloc's main arena), anonymous mappings and files, KiB. */
+  mallocHeapKiB: number;
+  anonKiB: number;
+  filesKiB: number;
+  /** Size on disk of the KV database and its write-ahead log, KiB. */
+  kvKiB: number;
 }
 
 /** Least-squares slope of `y` over `x`. Pure. */
@@ -43,17 +52,39 @@ export function metricValue(text: string, name: string): number {
   return line === undefined ? NaN : Number(line.slice(name.length + 1).trim().split(" ")[0]);
 }
 
-async function sampleDaemon(pid: number, client: DaemonClient): Promise<Omit<Sample, "t">> {
+async function fileKiB(path: string): Promise<number> {
+  return await Deno.stat(path).then((s) => Math.round(s.size / 1024), () => 0);
+}
+
+async function sampleDaemon(
+  pid: number,
+  client: DaemonClient,
+  kvPath: string,
+): Promise<{ sample: Omit<Sample, "t">; topFiles: string[] }> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   let fds = 0;
   for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) fds++;
   // The heap tells garbage V8 has not collected yet from memory outside it (native buffers).
-  const heap = await client.metrics().then(
-    (text) => metricValue(text, "tern_js_heap_used_bytes"),
-    () => NaN,
-  );
-  return { rssKiB: rss, fds, heapKiB: Math.round(heap / 1024) };
+  const metrics = await client.metrics().catch(() => "");
+  const heap = metricValue(metrics, "tern_js_heap_used_bytes");
+  const heapTotal = metricValue(metrics, "tern_js_heap_total_bytes");
+  // Where the resident memory lives: malloc's heap, anonymous pages (V8's among them), files.
+  const map = parseSmaps(await Deno.readTextFile(`/proc/${pid}/smaps`));
+  const kv = (await fileKiB(kvPath)) + (await fileKiB(`${kvPath}-wal`));
+  return {
+    sample: {
+      rssKiB: rss,
+      fds,
+      heapKiB: Math.round(heap / 1024),
+      heapTotalKiB: Math.round(heapTotal / 1024),
+      mallocHeapKiB: map.heapKiB,
+      anonKiB: map.anonKiB,
+      filesKiB: Object.values(map.files).reduce((a, b) => a + b, 0),
+      kvKiB: kv,
+    },
+    topFiles: topFiles(map, 2),
+  };
 }
 
 /** Scenario 10 of issue 13. */
@@ -75,13 +106,15 @@ export const soakScenario: ChaosScenario = {
       churn.start();
       try {
         while (Date.now() - start < minutes * 60_000) {
-          const s = await sampleDaemon(pid, client);
+          const { sample: s, topFiles } = await sampleDaemon(pid, client, node.stateFile);
           samples.push({ t: (Date.now() - start) / 1000, ...s });
-          if (samples.length % 30 === 0) {
+          // A line a minute: the steps of RSS are matched with where the memory went.
+          if (samples.length % Math.round(60 / sampleEveryS) === 0) {
             ctx.log(
-              `soak: ${
-                Math.round(samples.at(-1)!.t)
-              } s, RSS ${s.rssKiB} KiB, JS heap ${s.heapKiB} KiB, ${s.fds} fds, ${churn.counts.adds} ADDs`,
+              `soak: ${Math.round(samples.at(-1)!.t)} s, RSS ${s.rssKiB} KiB ` +
+                `(malloc heap ${s.mallocHeapKiB}, anon ${s.anonKiB}, files ${s.filesKiB}), ` +
+                `JS heap ${s.heapKiB}/${s.heapTotalKiB} KiB, KV ${s.kvKiB} KiB, ${s.fds} fds, ` +
+                `${churn.counts.adds} ADDs; files: ${topFiles.join(", ")}`,
             );
           }
           await new Promise((r) => setTimeout(r, sampleEveryS * 1000));
@@ -94,7 +127,7 @@ export const soakScenario: ChaosScenario = {
       await churn.drain();
       // The first fifth is warm-up (JIT, caches, the KV file growing to its working size).
       const steady = samples.filter((s) => s.t >= samples.at(-1)!.t / 5);
-      const perHour = (key: "rssKiB" | "fds" | "heapKiB") =>
+      const perHour = (key: Exclude<keyof Sample, "t">) =>
         slope(
           steady.filter((s) => Number.isFinite(s[key])).map((s) => ({ x: s.t / 3600, y: s[key] })),
         );
@@ -113,6 +146,18 @@ export const soakScenario: ChaosScenario = {
           heapFirstKiB: first.heapKiB,
           heapLastKiB: last.heapKiB,
           heapSlopeKiBPerHour: Math.round(perHour("heapKiB")),
+          heapTotalFirstKiB: first.heapTotalKiB,
+          heapTotalLastKiB: last.heapTotalKiB,
+          mallocHeapFirstKiB: first.mallocHeapKiB,
+          mallocHeapLastKiB: last.mallocHeapKiB,
+          mallocHeapSlopeKiBPerHour: Math.round(perHour("mallocHeapKiB")),
+          anonFirstKiB: first.anonKiB,
+          anonLastKiB: last.anonKiB,
+          anonSlopeKiBPerHour: Math.round(perHour("anonKiB")),
+          filesFirstKiB: first.filesKiB,
+          filesLastKiB: last.filesKiB,
+          kvFirstKiB: first.kvKiB,
+          kvLastKiB: last.kvKiB,
           fdsFirst: first.fds,
           fdsLast: last.fds,
           fdsSlopePerHour: Math.round(perHour("fds") * 10) / 10,
