@@ -99,8 +99,9 @@ function enforcementFields(e: PolicyEnforcement, now: number): [string, string][
 }
 
 /**
- * `tern policy counters`: packets and bytes per rule (all pods), per pod and rule, each pod
- * layer's default deny, and drops of veths not yet programmed. Rows with no packets are left out
+ * `tern policy counters`: packets and bytes per rule (all pods), per pod and rule (per group of
+ * replicas whose chains share a map: one row naming them all), each pod layer's default deny, and
+ * drops of veths not yet programmed. Rows with no packets are left out
  * unless `options.all`.
  */
 export function renderPolicyCounters(
@@ -120,8 +121,9 @@ export function renderPolicyCounters(
   if (perPod.length > 0) {
     text += "\n" + renderTable(
       ["POD", "LAYER", "RULE", "PACKETS", "BYTES"],
+      // Replicas sharing a map have one counter per element: the row names them all.
       perPod.map((p) => [
-        `${p.namespace}/${p.name}`,
+        [`${p.namespace}/${p.name}`, ...p.sharedWith ?? []].join(", "),
         LAYER_WORDS[p.layer],
         describeRule(p.rule),
         String(p.packets),

@@ -159,3 +159,19 @@ Deno.test("renderPolicyCounters({ all }) keeps rules that counted nothing", () =
   const text = renderPolicyCounters(counters, { all: true });
   assertEquals(text.split("\n")[2], "SecurityGroup/sg-strict ingress rule 1  deny    0        0");
 });
+
+Deno.test("renderPolicyCounters() names every pod of a shared map on its row", () => {
+  const shared: PolicyCountersResponse = {
+    ...counters,
+    perPod: [{ ...counters.perPod[0]!, sharedWith: ["x/b", "x/c"] }],
+  };
+  const lines = renderPolicyCounters(shared).split("\n");
+  assertEquals(
+    lines[3],
+    "POD            LAYER          RULE                                PACKETS  BYTES",
+  );
+  assertEquals(
+    lines[4],
+    "x/a, x/b, x/c  NetworkPolicy  NetworkPolicy/x/web ingress rule 0  12       720",
+  );
+});

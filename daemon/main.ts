@@ -38,6 +38,7 @@ import { Rtnetlink } from "../src/rtnetlink.ts";
 import { hostDataplane, type RoutingPart, startRouting } from "./routing/start_routing.ts";
 import { listenForStop } from "./stop_signals.ts";
 import { LoopStalls } from "./loop_stalls.ts";
+import { MemoryTrimmer } from "./memory_trimmer.ts";
 
 /**
  * Runs the daemon until SIGTERM/SIGINT (or `options.stop`). Returns the exit code: 0 after a
@@ -59,6 +60,10 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const stalls = new LoopStalls({ log });
     stalls.start();
     stack.defer(() => stalls.stop());
+    // glibc keeps freed heap memory; the trimmer hands it back once a minute while busy.
+    const trimmer = new MemoryTrimmer({ log });
+    trimmer.start();
+    stack.defer(() => trimmer.stop());
     const ip = new Ip(options.runner ?? denoRunner);
     // ADD's host route and ready mark over rtnetlink in-process, when `ip` is the real one (a
     // test that fakes `ip` fakes the kernel: it gets no real sockets).
@@ -72,7 +77,11 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     const endpoints = new LocalEndpoints();
     // Served at once: status says what start-up waits for; other requests wait for the parts.
     const starting: StartingState = { phase: "starting" };
-    const metrics = new DaemonMetrics(config, { log, loopStalls: () => stalls.stats });
+    const metrics = new DaemonMetrics(config, {
+      log,
+      loopStalls: () => stalls.stats,
+      memoryTrims: () => trimmer.stats,
+    });
     const api = stack.push(
       await startApi(config, { log, starting: () => starting, metrics: metrics.api }),
     );
@@ -96,8 +105,12 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
     starting.phase = "programming routes and policy";
     const { state, pools } = cluster;
     // At rest the stall timer parks; a change is when a held loop would delay something.
-    state.subscribe(() => stalls.poke());
-    endpoints.subscribe(() => stalls.poke());
+    for (const changes of [state, endpoints]) {
+      changes.subscribe(() => {
+        stalls.poke();
+        trimmer.poke();
+      });
+    }
     const host = hostDataplane(config, {
       ip,
       netlink: hostNetlink,

@@ -16,7 +16,8 @@ import { parseArgs } from "node:util";
 import { SCENARIOS } from "../test/chaos/catalogue.ts";
 import { runChaos } from "../test/chaos/run_chaos.ts";
 
-const USAGE = `Usage: deno task chaos [--only NAME[,NAME]] [--seed N] [--fast] [--minutes M] [--list]
+const USAGE =
+  `Usage: deno task chaos [--only NAME[,NAME]] [--seed N] [--fast] [--minutes M] [--list]
 
   --only NAME    run these scenarios only (repeatable or comma-separated; --list names them)
   --seed N       the random generator's seed (default 1): a failing run is replayed with it

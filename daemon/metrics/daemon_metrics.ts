@@ -17,6 +17,7 @@ import type { DaemonConfig } from "../config.ts";
 import type { DaemonPart } from "../daemon_part.ts";
 import type { IpamPart } from "../ipam/start_ipam.ts";
 import type { LoopStallStats } from "../loop_stalls.ts";
+import type { TrimStats } from "../memory_trimmer.ts";
 import type { PolicyPart } from "../policy/start_policy.ts";
 import { type ApiMetrics, apiMetrics } from "./api_metrics.ts";
 import { type ClusterMetrics, clusterMetrics, reflectorKind } from "./cluster_metrics.ts";
@@ -45,6 +46,8 @@ export interface DaemonMetricsOptions {
   clock?: Clock;
   /** The event loop's stalls so far (daemon/loop_stalls.ts). Default: none seen. */
   loopStalls?: () => LoopStallStats;
+  /** What the memory trimmer gave back (daemon/memory_trimmer.ts). Default: nothing. */
+  memoryTrims?: () => TrimStats;
 }
 
 /** Every metric of the daemon. */
@@ -80,6 +83,20 @@ export class DaemonMetrics {
     const held = registry.counter({
       name: "tern_event_loop_held_seconds_total",
       help: "Time the event loop was held, summed over its stalls, in seconds.",
+    });
+    const trims = registry.counter({
+      name: "tern_malloc_trims_total",
+      help: "Times glibc's free heap memory was handed back to the kernel (malloc_trim).",
+    });
+    const trimmed = registry.counter({
+      name: "tern_malloc_trim_released_bytes_total",
+      help: "Resident memory those trims gave back, in bytes.",
+    });
+    const memoryTrims = options.memoryTrims;
+    registry.onCollect(() => {
+      const done = memoryTrims?.() ?? { trims: 0, releasedBytes: 0 };
+      trims.set(undefined, done.trims);
+      trimmed.set(undefined, done.releasedBytes);
     });
     const loopStalls = options.loopStalls;
     registry.onCollect(() => {

@@ -8,9 +8,18 @@
  * memory: full collections until nothing more dies, compacting every page and shrinking the
  * young generation; there it left 162 MiB committed and the RSS fell from 537 to 280 MiB
  * (docs/benchmarks.md, kube-scale). V8 offers the call only with `--expose-gc` (ternd's launcher,
- * scripts/launcher.sh, passes it): without it this does nothing.
+ * scripts/launcher.sh, passes it): without it this does nothing. After the collection glibc's
+ * free heap memory goes back to the kernel too (`malloc_trim`, src/lib/malloc_trim.ts): the list's
+ * TLS and HTTP buffers were malloc'd outside V8's heap.
  * @module
  */
+import { loadMallocTrim, type MallocTrim } from "./malloc_trim.ts";
+
+let glibcTrim: MallocTrim | undefined | null = null;
+function defaultTrim(): MallocTrim | undefined {
+  if (glibcTrim === null) glibcTrim = loadMallocTrim();
+  return glibcTrim;
+}
 
 /** What one collection did, in MiB of the process's resident memory, and what it took. */
 export interface Collected {
@@ -29,17 +38,20 @@ export type Gc = (options?: { type: "major"; execution: "sync"; flavor: "last-re
 
 /**
  * Runs `gc` (default V8's `gc()` on the global object, present with `--expose-gc`) as a last-resort
- * collection and returns what it did, or undefined when there is none to run.
+ * collection, then `trim` (default glibc's `malloc_trim`, where there is one), and returns what
+ * they did, or undefined when there is no `gc` to run.
  */
 export function collectGarbage(
   gc: Gc | undefined = (globalThis as { gc?: Gc }).gc,
   memoryUsage: () => { rss: number; heapUsed: number } = Deno.memoryUsage,
+  trim: MallocTrim | undefined = defaultTrim(),
 ): Collected | undefined {
   if (typeof gc !== "function") return undefined;
   const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
   const before = memoryUsage().rss;
   const t = performance.now();
   gc({ type: "major", execution: "sync", flavor: "last-resort" });
+  trim?.(0);
   const ms = Math.round(performance.now() - t);
   const after = memoryUsage();
   return {

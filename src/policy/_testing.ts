@@ -183,6 +183,29 @@ export async function transitions(): Promise<Transition[]> {
     out.push({ name: "rules of a large group change", before, after: await many(edited) });
   }
   {
+    // x/a and x/b have one ingress layer: one pair of maps, named after x/a's (the lower id).
+    const shared = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: allow-from-y-all, namespace: x }
+spec:
+  podSelector: {}
+  ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: y } } }], ports: [{ port: 81 }] }]
+`;
+    const state = await clusterWith(shared);
+    const both = await compile(state);
+    const withoutLeader = await compile(state, "x/a");
+    out.push({ name: "the leader of a shared map goes away", before: both, after: withoutLeader });
+    out.push({ name: "the leader of a shared map comes back", before: withoutLeader, after: both });
+    const split = await compile(
+      await clusterWith(
+        shared,
+        await Deno.readTextFile(new URL("np-allow-from-namespace.yaml", TESTDATA)),
+      ),
+    );
+    out.push({ name: "the leader's layer splits off a shared map", before: both, after: split });
+    out.push({ name: "the leader's layer joins a shared map again", before: split, after: both });
+  }
+  {
     const state = await loadCluster("sg-priority-deny.yaml");
     out.push({
       name: "nothing changes",

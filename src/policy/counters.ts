@@ -3,13 +3,17 @@
  * `nft -j -n list table inet tern` and passes the parsed JSON with the model it programmed;
  * every map element's counter is attributed to the rule of the box it was rendered from, each
  * layer chain's final `counter drop` to that pod's default deny, and the `forward` chain's
- * counted drops to "not ready" (veths without programmed policy). Pure.
+ * counted drops to "not ready" (veths without programmed policy). Replicas whose chains look up
+ * one map (`shared_layer_maps.ts`) have one counter per element, the sum over them: it counts once
+ * for the rule, and once for the pods as a group (the row of the group's first pod, naming the
+ * others in `sharedWith`); the default deny stays per pod, in its own chain. Pure.
  * @module
  */
 import { type Count, numericKey, parseElement, toCount } from "./_listing.ts";
 import type { Direction, Layer, PolicyModel, RuleRef } from "./model.ts";
 import { layerChainName, ruleKey } from "./render.ts";
 import { compare } from "./resources.ts";
+import { sharedLayerMaps } from "./shared_layer_maps.ts";
 
 export type { Count };
 
@@ -18,11 +22,17 @@ export interface RuleCounter extends Count {
   rule: RuleRef;
 }
 
-/** What one rule decided for one pod. */
+/**
+ * What one rule decided for one pod, or for pods whose chains look up one map: then `namespace`
+ * and `name` are the first pod's (the lowest id) and `sharedWith` names the others, and the
+ * counter is the sum over them all (the kernel counts per element, not per pod).
+ */
 export interface PodRuleCounter extends RuleCounter {
   namespace: string;
   name: string;
   layer: Layer;
+  /** The other pods counted here (`namespace/name`), when the map is shared. */
+  sharedWith?: string[];
 }
 
 /** What a pod's layer denied by default (no rule matched). */
@@ -37,7 +47,7 @@ export interface DefaultDenyCounter extends Count {
 export interface PolicyCounters {
   /** Every rule that decides a box in the model, zero or not, by policy, direction and index. */
   rules: RuleCounter[];
-  /** The same, per pod. */
+  /** The same, per pod (per group of pods whose chains look up one map). */
   perPod: PodRuleCounter[];
   /** Every layer of every pod. */
   defaultDeny: DefaultDenyCounter[];
@@ -66,35 +76,40 @@ export function policyCounters(model: PolicyModel, listing: unknown): PolicyCoun
           packets: 0,
           bytes: 0,
         });
-        for (const box of layer.boxes) {
-          const key = ruleKey(box.rule);
-          let total = rules.get(key);
-          if (total === undefined) {
-            total = { rule: box.rule, packets: 0, bytes: 0 };
-            rules.set(key, total);
-          }
-          const podKey = `${pod.id} ${key}`;
-          let mine = perPod.get(podKey);
-          if (mine === undefined) {
-            mine = {
-              namespace: pod.namespace,
-              name: pod.name,
-              layer: layer.layer,
-              rule: box.rule,
-              packets: 0,
-              bytes: 0,
-            };
-            perPod.set(podKey, mine);
-          }
-          const mapName = `${chain}_${box.space}`;
-          let byKey = elements.get(mapName);
-          if (byKey === undefined) {
-            byKey = new Map();
-            elements.set(mapName, byKey);
-          }
-          byKey.set(numericKey(box), [mine, total]);
-        }
       }
+    }
+  }
+  // Elements: once per map, for the rule and for the pods whose chains look it up.
+  for (const group of sharedLayerMaps(model).groups.values()) {
+    const [leader, ...others] = group.pods;
+    for (const box of group.layer.boxes) {
+      const key = ruleKey(box.rule);
+      let total = rules.get(key);
+      if (total === undefined) {
+        total = { rule: box.rule, packets: 0, bytes: 0 };
+        rules.set(key, total);
+      }
+      const podKey = `${group.name} ${key}`;
+      let mine = perPod.get(podKey);
+      if (mine === undefined) {
+        mine = {
+          namespace: leader!.namespace,
+          name: leader!.name,
+          layer: group.layer.layer,
+          rule: box.rule,
+          packets: 0,
+          bytes: 0,
+        };
+        if (others.length > 0) mine.sharedWith = others.map((p) => `${p.namespace}/${p.name}`);
+        perPod.set(podKey, mine);
+      }
+      const mapName = `${group.name}_${box.space}`;
+      let byKey = elements.get(mapName);
+      if (byKey === undefined) {
+        byKey = new Map();
+        elements.set(mapName, byKey);
+      }
+      byKey.set(numericKey(box), [mine, total]);
     }
   }
 

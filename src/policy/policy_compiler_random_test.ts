@@ -17,6 +17,7 @@ import type { LocalEndpoint, PolicyModel } from "./model.ts";
 import { PolicyChanges } from "./policy_changes.ts";
 import { PolicyCompiler } from "./policy_compiler.ts";
 import { elementKey, policyTableObjects, RenderCache, renderPolicyUpdate } from "./render.ts";
+import { sharedLayerMaps } from "./shared_layer_maps.ts";
 import { seededRandomFunction } from "../../test/chaos/seeded_random.ts";
 
 type Rng = () => number;
@@ -450,6 +451,24 @@ function referenced(table: FakeTable, pattern: RegExp): boolean {
   return false;
 }
 
+/**
+ * How many of `before`'s shared groups have a follower that looks up other maps in `after` (its
+ * leader left, or its layer split off).
+ */
+function handedOver(before: PolicyModel, after: PolicyModel): number {
+  const now = sharedLayerMaps(after).byPod;
+  let count = 0;
+  for (const group of sharedLayerMaps(before).groups.values()) {
+    if (group.pods.length < 2 || !group.last) continue;
+    const moved = group.pods.slice(1).some((pod) => {
+      const names = now.get(pod.id)?.[group.direction];
+      return names !== undefined && names.length > 0 && !names.includes(group.name);
+    });
+    if (moved) count++;
+  }
+  return count;
+}
+
 function comparable(model: PolicyModel) {
   return {
     ...model,
@@ -471,6 +490,9 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
     const cache = new RenderCache();
     let table: FakeTable | undefined;
     let last: PolicyModel | undefined;
+    // How often the replayed updates met shared maps, and a shared map's leader handing it over.
+    let shared = 0;
+    let handovers = 0;
     for (let step = 0; step < 150; step++) {
       const endpoints = world.endpoints;
       const fresh = compilePolicy(world.state, { endpoints });
@@ -480,6 +502,9 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
       assertEquals(comparable(got), want, `fed the changes, ${where}`);
       if (table === undefined || last === undefined) table = tableOf(got, cache);
       else applyUpdate(table, renderPolicyUpdate(last, got, { cache }));
+      const groups = [...sharedLayerMaps(got).groups.values()];
+      if (groups.some((g) => g.pods.length > 1)) shared++;
+      if (last !== undefined) handovers += handedOver(last, got);
       last = got;
       assertEquals(table, tableOf(fresh), `the table after the updates, ${where}`);
       assertEquals(comparable(untold.compile(world.state, { endpoints })), want, where);
@@ -490,5 +515,7 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
         history.push("reset");
       }
     }
+    assert(shared > 0, `seed ${seed}: no step had maps shared by two pods`);
+    assert(handovers > 0, `seed ${seed}: no pod's maps moved to another group`);
   });
 }

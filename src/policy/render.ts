@@ -22,7 +22,9 @@
  *   boxes `goto` the next layer's chain, or `return` (egress, so the receiver's ingress is still
  *   evaluated) or `accept` (ingress); denied boxes `goto d_<rule>`.
  * - `map p_…_l4` (`ipv4_addr . inet_proto . inet_service`), `map p_…_icmp` (`ipv4_addr .
- *   icmp_type . icmp_code`): interval maps with per-element counters.
+ *   icmp_type . icmp_code`): interval maps with per-element counters, one pair per distinct
+ *   last layer, shared by the chains of the replicas that have it and named after the chain of
+ *   the lowest pod id among them ({@linkcode sharedLayerMaps}), one pair per earlier layer.
  * - `chain d_<rule>`: one per deny rule in use: log with the policy and rule, counter, drop.
  *
  * Per packet: at most two map lookups per layer, whatever the number of pods, groups or rules.
@@ -42,6 +44,7 @@ import type {
 } from "./model.ts";
 import { compare } from "./resources.ts";
 import { formatAddressRange, formatRange } from "./ranges.ts";
+import { type SharedLayerMaps, sharedLayerMaps } from "./shared_layer_maps.ts";
 
 /** Family and name of tern's table. */
 export const POLICY_TABLE = "inet tern";
@@ -110,10 +113,12 @@ interface MapSpec {
   boxes: { box: Box; verdict: string }[];
 }
 
-/** The chains and maps one pod attachment owns in the table, and its verdict map entries. */
+/**
+ * The chains one pod attachment owns in the table, and its verdict map entries. Its layers' maps
+ * are the table's ({@linkcode sharedLayerMaps}: replicas' chains look up one pair).
+ */
 export interface PodObjects {
   chains: Map<string, ChainSpec>;
-  maps: Map<string, MapSpec>;
   /** The verdict of the pod's `pod_egress` / `pod_ingress` entry, when it has one. */
   egress?: string;
   ingress?: string;
@@ -126,14 +131,22 @@ export interface PodObjects {
  * forgotten. Rendering without one renders every pod.
  */
 export class RenderCache {
-  readonly #pods = new WeakMap<PodPolicy, { logRate: number; objects: PodObjects }>();
+  readonly #pods = new WeakMap<PodPolicy, { key: string; objects: PodObjects }>();
 
-  /** The objects of `pod` at `logRate`: remembered ones, else those `render` makes (kept). */
-  objects(pod: PodPolicy, logRate: number, render: () => PodObjects): PodObjects {
+  /**
+   * The objects of `pod` at `logRate` whose chains look up the maps named `maps` (their names
+   * joined): remembered ones, else those `render` makes (kept).
+   */
+  objects(
+    pod: PodPolicy,
+    at: { logRate: number; maps: string },
+    render: () => PodObjects,
+  ): PodObjects {
+    const key = `${at.logRate} ${at.maps}`;
     const hit = this.#pods.get(pod);
-    if (hit !== undefined && hit.logRate === logRate) return hit.objects;
+    if (hit !== undefined && hit.key === key) return hit.objects;
     const objects = render();
-    this.#pods.set(pod, { logRate, objects });
+    this.#pods.set(pod, { key, objects });
     return objects;
   }
 }
@@ -146,11 +159,18 @@ export interface RenderOptions {
 /** Renders the whole table as one `nft -f -` transaction that replaces any previous table. */
 export function renderPolicyTable(model: PolicyModel, options: RenderOptions = {}): string {
   const deny = denyNamer();
+  const shared = sharedLayerMaps(model);
   const pods = model.pods.map((pod) => ({
     pod,
-    objects: podObjectsOf(pod, { logRate: model.logRate, deny, cache: options.cache }),
+    objects: podObjectsOf(pod, {
+      logRate: model.logRate,
+      deny,
+      cache: options.cache,
+      maps: shared.byPod.get(pod.id)!,
+    }),
   }));
   checkUnique(model);
+  const maps = tableMaps(model, deny);
   const out: string[] = [
     "# tern: the whole policy table, as one transaction (nft -f)",
     `table ${POLICY_TABLE} {}`,
@@ -168,10 +188,19 @@ export function renderPolicyTable(model: PolicyModel, options: RenderOptions = {
   for (const ep of model.pending) {
     out.push("", `\t# pending ${ep.namespace}/${ep.name} ${ep.ifname}: ${ep.reason}`);
   }
+  // A pod's chains, then the maps it leads (those of its layers that no pod of a lower id has).
+  const led = new Map<string, string[]>();
+  for (const group of shared.groups.values()) {
+    const leader = group.pods[0]!.id;
+    let names = led.get(leader);
+    if (names === undefined) led.set(leader, names = []);
+    names.push(`${group.name}_l4`, `${group.name}_icmp`);
+  }
   for (const { pod, objects } of pods) {
     out.push("", `\t# pod ${pod.namespace}/${pod.name} ${pod.ifname} ${pod.ip}`);
     for (const [name, chain] of objects.chains) out.push(...chainBlock(name, chain));
-    for (const [name, map] of objects.maps) {
+    for (const name of led.get(pod.id) ?? []) {
+      const map = maps.get(name)!;
       const elements = [...elementsOf(map)].map(([key, verdict]) => `${key} : ${verdict}`);
       block(out, {
         head: `map ${name}`,
@@ -186,10 +215,12 @@ export function renderPolicyTable(model: PolicyModel, options: RenderOptions = {
 
 /**
  * Renders the transaction that turns the table of `previous` into that of `next`, touching only
- * what differs: the chains and maps of pods and layers that appeared or went away, the elements
- * that changed, the entries of `pod_egress` and `pod_ingress`, and the forward
- * chain's rules when connection tracking turns on or off ({@linkcode isStateful}). Empty when nothing
- * changed. A change of `logRate` renders the whole table.
+ * what differs: the chains of pods and layers that appeared or went away (or whose maps moved to
+ * another group's), the maps that appeared or went away ({@linkcode sharedLayerMaps}: a group's
+ * new leader's maps are created whole before the old ones are deleted), the elements that
+ * changed, the entries of `pod_egress` and `pod_ingress`, and the forward chain's rules when
+ * connection tracking turns on or off ({@linkcode isStateful}). Empty when nothing changed. A
+ * change of `logRate` renders the whole table.
  */
 export function renderPolicyUpdate(
   previous: PolicyModel,
@@ -200,23 +231,37 @@ export function renderPolicyUpdate(
   checkUnique(next);
   const t = POLICY_TABLE;
   const deny = denyNamer();
-  // Only the pods that are not the very same compiled object on both sides are rendered (a pod
-  // added to a node of 250 renders one pod, not 500).
+  const sharedBefore = sharedLayerMaps(previous);
+  const sharedAfter = sharedLayerMaps(next);
+  // Only the pods that are not the very same compiled object on both sides, or whose layers now
+  // look up other maps, are rendered (a pod added to a node of 250 renders one pod, not 500).
   const before = new Map(previous.pods.map((pod) => [pod.id, pod]));
   const after = new Map(next.pods.map((pod) => [pod.id, pod]));
-  const objectsOf = (pods: Map<string, PodPolicy>, other: Map<string, PodPolicy>) => {
+  const objectsOf = (
+    pods: Map<string, PodPolicy>,
+    at: { other: Map<string, PodPolicy>; shared: SharedLayerMaps; otherShared: SharedLayerMaps },
+  ) => {
     const out = new Map<string, { pod: PodPolicy; objects: PodObjects }>();
     for (const [id, pod] of pods) {
-      if (other.get(id) === pod) continue;
+      const maps = at.shared.byPod.get(id)!;
+      if (at.other.get(id) === pod && sameMaps(maps, at.otherShared.byPod.get(id)!)) continue;
       out.set(id, {
         pod,
-        objects: podObjectsOf(pod, { logRate: next.logRate, deny, cache: options.cache }),
+        objects: podObjectsOf(pod, { logRate: next.logRate, deny, cache: options.cache, maps }),
       });
     }
     return out;
   };
-  const oldPods = objectsOf(before, after);
-  const newPods = objectsOf(after, before);
+  const oldPods = objectsOf(before, {
+    other: after,
+    shared: sharedBefore,
+    otherShared: sharedAfter,
+  });
+  const newPods = objectsOf(after, {
+    other: before,
+    shared: sharedAfter,
+    otherShared: sharedBefore,
+  });
   // Deny chains are shared by rule: they change only when a pod that changed has deny rules.
   const denyMoved = [...oldPods.values(), ...newPods.values()]
     .some(({ pod }) => denyRulesOf(pod).length > 0);
@@ -233,9 +278,8 @@ export function renderPolicyUpdate(
   const flush: string[] = [];
   const removeMaps: string[] = [];
   const removeChains: string[] = [];
-  const remove = (objects: { flush: string[]; maps: string[]; chains: string[] }) => {
+  const remove = (objects: { flush: string[]; chains: string[] }) => {
     flush.push(...objects.flush);
-    removeMaps.push(...objects.maps);
     removeChains.push(...objects.chains);
   };
   const removeDeny: string[] = [];
@@ -245,6 +289,28 @@ export function renderPolicyUpdate(
   }
   for (const name of oldDeny.keys()) {
     if (!newDeny.has(name)) removeDeny.push(`delete chain ${t} ${name}`);
+  }
+
+  // Maps: those of groups that are new are created whole; a map of both tables changes by the
+  // elements that differ (a map object shared by both: nothing).
+  const oldMaps = tableMaps(previous, deny);
+  const newMaps = tableMaps(next, deny);
+  for (const [name, map] of newMaps) {
+    const before = oldMaps.get(name);
+    if (before === map) continue;
+    if (before === undefined) {
+      create.push(
+        `add map ${t} ${name} { type ${MAP_TYPES[map.space]} : verdict; flags interval; counter; }`,
+      );
+    }
+    const { gone, added } = elementChanges(before, map);
+    for (const line of elementCommands(`delete element ${t} ${name}`, gone)) {
+      dropElements.push(line);
+    }
+    for (const line of elementCommands(`add element ${t} ${name}`, added)) addElements.push(line);
+  }
+  for (const name of oldMaps.keys()) {
+    if (!newMaps.has(name)) removeMaps.push(`delete map ${t} ${name}`);
   }
 
   for (const [id, { pod, objects }] of newPods) {
@@ -260,21 +326,6 @@ export function renderPolicyUpdate(
           ...chain.rules.map((rule) => `add rule ${t} ${name} ${rule}`),
         );
       }
-    }
-    for (const [name, map] of objects.maps) {
-      const before = old?.maps.get(name);
-      if (before === undefined) {
-        create.push(
-          `add map ${t} ${name} { type ${
-            MAP_TYPES[map.space]
-          } : verdict; flags interval; counter; }`,
-        );
-      }
-      const { gone, added } = elementChanges(before, map);
-      for (const line of elementCommands(`delete element ${t} ${name}`, gone)) {
-        dropElements.push(line);
-      }
-      for (const line of elementCommands(`add element ${t} ${name}`, added)) addElements.push(line);
     }
     for (const direction of ["egress", "ingress"] as const) {
       const mapName = direction === "egress" ? "pod_egress" : "pod_ingress";
@@ -351,13 +402,19 @@ export function policyTableObjects(
     podIngress: new Map(),
   };
   for (const [name, chain] of denyChains(model, deny)) out.chains.set(name, chain.rules);
+  const shared = sharedLayerMaps(model);
   for (const pod of model.pods) {
-    const objects = podObjectsOf(pod, { logRate: model.logRate, deny, cache: options.cache });
+    const objects = podObjectsOf(pod, {
+      logRate: model.logRate,
+      deny,
+      cache: options.cache,
+      maps: shared.byPod.get(pod.id)!,
+    });
     for (const [name, chain] of objects.chains) out.chains.set(name, chain.rules);
-    for (const [name, map] of objects.maps) out.maps.set(name, map.boxes);
     if (objects.egress !== undefined) out.podEgress.set(pod.ifname, objects.egress);
     if (objects.ingress !== undefined) out.podIngress.set(pod.ifname, objects.ingress);
   }
+  for (const [name, map] of tableMaps(model, deny)) out.maps.set(name, map.boxes);
   return out;
 }
 
@@ -415,42 +472,49 @@ function denyNamer(): (rule: RuleRef) => string {
   };
 }
 
+/** The groups of a pod's layers' maps, by direction ({@linkcode SharedLayerMaps}). */
+type PodMaps = { egress: string[]; ingress: string[] };
+
+function sameMaps(a: PodMaps, b: PodMaps): boolean {
+  return a.egress.length === b.egress.length && a.ingress.length === b.ingress.length &&
+    a.egress.every((name, i) => b.egress[i] === name) &&
+    a.ingress.every((name, i) => b.ingress[i] === name);
+}
+
 /**
  * {@linkcode podObjects}, through `at.cache` when there is one (deny chain names are a function
  * of the rule, so objects rendered by an earlier call stay valid).
  */
 function podObjectsOf(
   pod: PodPolicy,
-  at: { logRate: number; deny: (rule: RuleRef) => string; cache: RenderCache | undefined },
+  at: {
+    logRate: number;
+    deny: (rule: RuleRef) => string;
+    cache: RenderCache | undefined;
+    maps: PodMaps;
+  },
 ): PodObjects {
   if (at.cache === undefined) return podObjects(pod, at);
-  return at.cache.objects(pod, at.logRate, () => podObjects(pod, at));
+  const maps = `${at.maps.egress.join(",")}|${at.maps.ingress.join(",")}`;
+  return at.cache.objects(pod, { logRate: at.logRate, maps }, () => podObjects(pod, at));
 }
 
-/** The objects of one pod attachment. */
-function podObjects(
-  pod: PodPolicy,
-  at: { logRate: number; deny: (rule: RuleRef) => string },
-): PodObjects {
-  const { logRate, deny } = at;
-  const out: PodObjects = { chains: new Map(), maps: new Map() };
+/** The chains of one pod attachment, each looking up the maps of its layer's group. */
+function podObjects(pod: PodPolicy, at: { logRate: number; maps: PodMaps }): PodObjects {
+  const { logRate } = at;
+  const out: PodObjects = { chains: new Map() };
   for (const direction of ["egress", "ingress"] as const) {
     const layers = pod[direction];
     const peer = direction === "egress" ? "ip daddr" : "ip saddr";
     layers.forEach((layer, i) => {
       const chain = layerChainName(pod.id, { direction, layer: layer.layer });
-      const following = layers[i + 1];
-      const allow = following !== undefined
-        ? `goto ${layerChainName(pod.id, { direction, layer: following.layer })}`
-        : direction === "egress"
-        ? "return"
-        : "accept";
+      const maps = at.maps[direction][i]!;
       const what = `${pod.namespace}/${pod.name} ${direction} ${
         layer.layer === "securityGroup" ? "security groups" : "NetworkPolicy"
       }`;
       const rules = [
-        `meta l4proto icmp ${peer} . icmp type . icmp code vmap @${chain}_icmp`,
-        `${peer} . meta l4proto . th dport vmap @${chain}_l4`,
+        `meta l4proto icmp ${peer} . icmp type . icmp code vmap @${maps}_icmp`,
+        `${peer} . meta l4proto . th dport vmap @${maps}_l4`,
       ];
       if (logRate > 0) {
         rules.push(
@@ -459,9 +523,6 @@ function podObjects(
       }
       rules.push("counter drop");
       out.chains.set(chain, { comment: `${what} (${pod.ifname})`, rules });
-      const { l4, icmp } = layerMaps(layer, { allow, deny });
-      out.maps.set(`${chain}_l4`, l4);
-      out.maps.set(`${chain}_icmp`, icmp);
       if (i === 0) out[direction] = `jump ${chain}`;
     });
   }
@@ -469,11 +530,40 @@ function podObjects(
 }
 
 /**
+ * Every layer map of the table, by name: a pair per group of {@linkcode sharedLayerMaps}, whose
+ * allowed boxes `goto` the pod's next layer chain, or end the side (`return` for egress,
+ * `accept` for ingress). Found once per model (the maps themselves once per layer object and
+ * verdict, {@linkcode layerMaps}).
+ */
+const tableMapCache = new WeakMap<PolicyModel, Map<string, MapSpec>>();
+
+function tableMaps(model: PolicyModel, deny: (rule: RuleRef) => string): Map<string, MapSpec> {
+  let out = tableMapCache.get(model);
+  if (out !== undefined) return out;
+  out = new Map();
+  for (const group of sharedLayerMaps(model).groups.values()) {
+    const { direction, layer } = group;
+    let allow = direction === "egress" ? "return" : "accept";
+    if (!group.last) {
+      // Not shared: the only pod's next layer.
+      const layers = group.pods[0]![direction];
+      const following = layers[layers.indexOf(layer) + 1]!;
+      allow = `goto ${layerChainName(group.pods[0]!.id, { direction, layer: following.layer })}`;
+    }
+    const { l4, icmp } = layerMaps(layer, { allow, deny });
+    out.set(`${group.name}_l4`, l4);
+    out.set(`${group.name}_icmp`, icmp);
+  }
+  tableMapCache.set(model, out);
+  return out;
+}
+
+/**
  * The maps of a layer whose allowed boxes end in `allow`, made once per layer object and verdict:
- * replicas share their layers (the compiler computes them once), and an isolated pod's last
- * layer ends in `accept` or `return` whatever its id, so their maps, and the differences between
- * their old and new maps ({@linkcode elementChanges}), are computed once for all of them. Deny
- * chains are named by their rule alone, so a map made in an earlier render stays right.
+ * the compiler computes replicas' layers once per run, and a pod's last layer ends in `accept` or
+ * `return` whatever its id, so a map and the differences between its old and new contents
+ * ({@linkcode elementChanges}) are computed once per run. Deny chains are named by their rule
+ * alone, so a map made in an earlier render stays right.
  */
 const layerMapCache = new WeakMap<LayerPolicy, Map<string, { l4: MapSpec; icmp: MapSpec }>>();
 
@@ -613,22 +703,20 @@ function denyChains(model: PolicyModel, deny: (rule: RuleRef) => string): Map<st
 }
 
 /**
- * What `old` has and `now` (undefined: nothing) does not, as commands in the order the kernel
- * takes them: chains are flushed first (their rules use the maps), then maps are deleted (their
- * elements jump to the chains), then the emptied chains.
+ * The chains `old` has and `now` (undefined: nothing) does not, as commands in the order the
+ * kernel takes them: chains are flushed first (their rules use the maps), then (by the caller)
+ * the maps no chain looks up any more are deleted (their elements jump to the chains), then the
+ * emptied chains.
  */
 function removeObjects(
   old: PodObjects,
   now: PodObjects | undefined,
-): { flush: string[]; maps: string[]; chains: string[] } {
-  const out = { flush: [] as string[], maps: [] as string[], chains: [] as string[] };
+): { flush: string[]; chains: string[] } {
+  const out = { flush: [] as string[], chains: [] as string[] };
   for (const name of old.chains.keys()) {
     if (now?.chains.has(name)) continue;
     out.flush.push(`flush chain ${POLICY_TABLE} ${name}`);
     out.chains.push(`delete chain ${POLICY_TABLE} ${name}`);
-  }
-  for (const name of old.maps.keys()) {
-    if (!now?.maps.has(name)) out.maps.push(`delete map ${POLICY_TABLE} ${name}`);
   }
   return out;
 }

@@ -231,18 +231,20 @@ Deno.test("a RenderCache gives the same transactions as rendering afresh", () =>
   }
 });
 
-Deno.test("RenderCache renders a pod object once per log rate", () => {
+Deno.test("RenderCache renders a pod object once per log rate and maps it looks up", () => {
   const cache = new RenderCache();
   const model = transition("pod z/a appears").after;
   const target = model.pods[0]!;
   let renders = 0;
   const render = () => {
     renders++;
-    return { chains: new Map(), maps: new Map() };
+    return { chains: new Map() };
   };
-  const first = cache.objects(target, 10, render);
-  assertEquals([cache.objects(target, 10, render) === first, renders], [true, 1]);
-  cache.objects(target, 20, render);
-  cache.objects({ ...target }, 20, render);
-  assertEquals(renders, 3, "a new log rate or a recompiled pod object renders again");
+  const at = { logRate: 10, maps: "p_a_out_np|p_a_in_np" };
+  const first = cache.objects(target, at, render);
+  assertEquals([cache.objects(target, { ...at }, render) === first, renders], [true, 1]);
+  cache.objects(target, { ...at, logRate: 20 }, render);
+  cache.objects({ ...target }, { ...at, logRate: 20 }, render);
+  cache.objects(target, { ...at, maps: "p_a_out_np|p_b_in_np" }, render);
+  assertEquals(renders, 4, "a new log rate, a recompiled pod object or other maps render again");
 });
