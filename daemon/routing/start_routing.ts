@@ -80,7 +80,12 @@ export function hostDataplane(
     routeProtocol: config.routeProtocol,
     endpoints,
     echo,
-    rulesFor: (ep) => endpointRules(ep, { routing: config.routing, podCIDRs: localCIDRs(), pod }),
+    // Without egress tables no pod has rules: the node's ranges are not even read (in blocks
+    // mode that reads every block of the cluster).
+    rulesFor: (ep) =>
+      config.routing.egressTables.length === 0
+        ? []
+        : endpointRules(ep, { routing: config.routing, podCIDRs: localCIDRs(), pod }),
     ...(options.ipForwardPath !== undefined ? { ipForwardPath: options.ipForwardPath } : {}),
     rpFilterDir: options.rpFilterDir ?? IPV4_CONF_DIR,
     perPodRules: config.routing.egressTables.length > 0,
@@ -164,7 +169,7 @@ export async function startRouting(
     const settled = dataplaneSettles(change, {
       egressTables: routing.egressTables,
       binding: routing.egressBinding,
-      localCIDRs: host.localCIDRs(),
+      localCIDRs: () => host.localCIDRs(),
       pod: (namespace, name) => state.pod(namespace, name),
     });
     if (!settled) reconciler.request("endpoints");

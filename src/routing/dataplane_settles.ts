@@ -21,8 +21,11 @@ export interface SettleOptions {
   egressTables: readonly EgressTable[];
   /** Where a pod's binding is read. */
   binding: EgressBinding;
-  /** The node's own pod ranges (pod CIDRs, or blocks), IPv4; other entries are skipped. */
-  localCIDRs: readonly string[];
+  /**
+   * The node's own pod ranges (pod CIDRs, or blocks), IPv4; other entries are skipped. Read only
+   * on a node with egress tables (in blocks mode it reads every block of the cluster).
+   */
+  localCIDRs: () => readonly string[];
   /** The Pod `namespace/name`; default: none known (no binding). */
   pod?: (namespace: string, name: string) => PodMetadata | undefined;
 }
@@ -43,7 +46,7 @@ export function dataplaneSettles(
   for (const ep of [before, after]) {
     if (ep === undefined) continue;
     if (bindingOf(ep, options) !== false) return false;
-    if (!insideLocal(ep.ip, options.localCIDRs)) return false;
+    if (!insideLocal(ep.ip, options.localCIDRs())) return false;
   }
   return true;
 }

@@ -19,7 +19,7 @@ const binding = { annotation: "tern.dev/egress-table", label: "tern.dev/egress-t
 const withTables: SettleOptions = {
   egressTables: [{ name: "nat", table: 100, via: "192.168.50.1" }],
   binding,
-  localCIDRs: ["10.244.1.0/24", "fd00::/64"],
+  localCIDRs: () => ["10.244.1.0/24", "fd00::/64"],
   pod: (_namespace, name) => {
     if (name === "bound") return { labels: { "tern.dev/egress-table": "nat" }, annotations: {} };
     if (name === "stray") return { labels: {}, annotations: { "tern.dev/egress-table": "vpn" } };
@@ -28,7 +28,13 @@ const withTables: SettleOptions = {
 };
 
 Deno.test("dataplaneSettles() needs no pass on a node without egress tables, whatever the pod", () => {
-  const none: SettleOptions = { ...withTables, egressTables: [] };
+  const none: SettleOptions = {
+    ...withTables,
+    egressTables: [],
+    localCIDRs: () => {
+      throw new Error("the node's ranges are not read without egress tables");
+    },
+  };
   const outside = endpoint("10.9.9.9", "bound");
   assertEquals(dataplaneSettles({ after: outside }, none), true);
   assertEquals(dataplaneSettles({ before: outside }, none), true);
