@@ -405,6 +405,36 @@ Deno.test("runDaemon() applies the whole policy table before serving and answers
     assertEquals(code, 0);
   }));
 
+Deno.test("runDaemon() lists the kernel for no ADD or DEL that the dataplane settles itself", () =>
+  withEnv(async (env) => {
+    const config = await env.writeConfig(["10.244.1.0/24"]);
+    calls.length = 0;
+    const code = await session(env, ["--config", config], async (client) => {
+      const listings = () => calls.filter((c) => c.includes("route show proto 116")).length;
+      const passes = async () => (await client.status()).routing?.reconcile.passes;
+      assertEquals([listings(), await passes()], [1, 1], "the first pass at start");
+      for (const id of ["c1", "c2"]) {
+        const veth = await hostVethName(id, "eth0");
+        await Deno.mkdir(`${env.conf}/${veth}`);
+        await client.add({
+          containerID: id,
+          ifname: "eth0",
+          network: "tern",
+          netns: `/var/run/netns/${id}`,
+          hostVeth: veth,
+          podMac: "0a:58:0a:f4:05:02",
+        });
+        assert(calls.some((c) => c.includes(`dev ${veth} scope link table 254 proto 116`)));
+        await Deno.remove(`${env.conf}/${veth}`, { recursive: true });
+      }
+      await client.release({ containerID: "c1", ifname: "eth0", network: "tern" });
+      // An endpoint pass would have run 50 ms after each change.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assertEquals([listings(), await passes()], [1, 1], "no pass for two ADDs and a DEL");
+    });
+    assertEquals(code, 0);
+  }));
+
 Deno.test("runDaemon() with policy disabled deletes its table and programs no policy", () =>
   withEnv(async (env) => {
     const config = await env.writeConfig(["10.244.1.0/24"], "policy: {enabled: false}");

@@ -44,12 +44,15 @@ export async function cmdAdd(
   const veth = { hostVeth, hostMac, ifname: env.ifname, podMac, netns: env.netns, mtu: conf.mtu };
   const phases: Record<string, number> = {};
 
-  // The veth pair first: the daemon's one request programs its host end. That request's
-  // connection is made meanwhile.
-  daemon.connectAhead?.();
+  // The veth pair first: the daemon's one request programs its host end. Its libc and socket
+  // set-up is synchronous, then the kernel makes it on a worker thread; meanwhile this thread
+  // opens the request's connection and arms its timeout (opened before, their completion waited
+  // after the veth pair: the request took 0.5-0.9 ms longer, the veth pair 0.3 ms less).
   let t = performance.now();
+  const making = links.addVeth(veth);
+  daemon.connectAhead?.();
   try {
-    await links.addVeth(veth);
+    await making;
   } catch (err) {
     throw await vethFailure(err, links, veth);
   }

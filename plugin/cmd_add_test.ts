@@ -217,9 +217,24 @@ Deno.test("cmdAdd() fails with code 11 and a clear message when the pool is exha
   assertEquals(err.message, "No free pod address on this node: No free address in 10.244.1.0/24");
 });
 
-Deno.test("cmdAdd() opens the daemon connection before the kernel makes the veth pair", async () => {
-  const { events, daemon, links } = world();
+Deno.test("cmdAdd() opens the daemon connection while the kernel makes the veth pair", async () => {
+  const events: string[] = [];
+  const asked = Promise.withResolvers<void>();
+  const made = Promise.withResolvers<void>();
+  const { daemon, links } = world();
+  const slow = {
+    ...links,
+    addVeth: (link: Parameters<typeof links.addVeth>[0]) => {
+      events.push("veth asked");
+      asked.resolve();
+      return made.promise.then(() => links.addVeth(link)).then(() => void events.push("veth made"));
+    },
+  };
   const ahead = { ...daemon, connectAhead: () => void events.push("connectAhead") };
-  await cmdAdd(fakeContext(env, { links, daemon: ahead }), { podMac });
-  assertEquals(events, ["connectAhead", veth, "add", pod]);
+  const adding = cmdAdd(fakeContext(env, { links: slow, daemon: ahead }), { podMac });
+  await asked.promise;
+  assertEquals(events, ["veth asked", "connectAhead"], "asked for, not yet made");
+  made.resolve();
+  await adding;
+  assertEquals(events, ["veth asked", "connectAhead", "veth made"]);
 });

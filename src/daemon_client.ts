@@ -155,13 +155,22 @@ export interface DaemonClientOptions {
   cniCommand?: string | undefined;
 }
 
+/** A connection being opened, and the timeout of the request that will use it. */
+interface Opened {
+  connecting: Promise<{ conn: Deno.UnixConn } | { error: unknown }>;
+  timeout: AbortSignal;
+}
+
 /** The real client. */
 export class DaemonClient implements DaemonApi {
   readonly #socketPath: string;
   readonly #timeoutMs: number;
   readonly #cniCommand: string | undefined;
-  /** A connection opened ahead by {@linkcode DaemonClient.connectAhead}, for the next request. */
-  #ahead: Promise<{ conn: Deno.UnixConn } | { error: unknown }> | undefined;
+  /**
+   * A connection opened ahead by {@linkcode DaemonClient.connectAhead}, with its request's
+   * timeout already armed, for the next request.
+   */
+  #ahead: Opened | undefined;
 
   /** A client for the daemon listening on `socketPath`. */
   constructor(socketPath: string, options: DaemonClientOptions = {}) {
@@ -202,17 +211,18 @@ export class DaemonClient implements DaemonApi {
         ? ""
         : `${CNI_TIMING_HEADER}: ${formatCniTiming(this.#cniCommand, performance.now())}\r\n`) +
       `Content-Length: ${payload.length}\r\n\r\n`;
-    const ahead = this.#ahead;
+    const ahead = this.#ahead ?? this.#open();
     this.#ahead = undefined;
-    const connected = await (ahead ?? this.#connect());
+    const connected = await ahead.connecting;
     if ("error" in connected) {
       throw new DaemonUnavailableError(this.#socketPath, errorMessage(connected.error));
     }
     const conn = connected.conn;
-    // The bound is an AbortSignal's timer: the first setTimeout of a process loads Deno's
-    // timers, 4–8 ms of the JavaScript thread here, which stalled everything ADD overlaps with
-    // its first request (the veth pair's answer); AbortSignal.timeout costs ~0.3 ms.
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const timeout = ahead.timeout;
+    if (timeout.aborted) {
+      conn.close();
+      throw new DaemonUnavailableError(this.#socketPath, `no answer within ${this.#timeoutMs} ms`);
+    }
     const onTimeout = () => {
       try {
         conn.close();
@@ -263,12 +273,23 @@ export class DaemonClient implements DaemonApi {
   }
 
   /**
-   * Opens the connection of the next request now, so that its set-up (the first connect of a
-   * process costs ~1 ms here) overlaps work the caller does meanwhile (ADD's veth pair). A
-   * failure is reported by that request.
+   * Opens the connection of the next request now and arms that request's timeout (its bound
+   * counts from here), so that their set-up (the first connect of a process costs ~1 ms here, the
+   * timer ~0.3 ms) overlaps work the caller does meanwhile (ADD's veth pair). A failure is
+   * reported by that request.
    */
   connectAhead(): void {
-    this.#ahead ??= this.#connect();
+    this.#ahead ??= this.#open();
+  }
+
+  /**
+   * A connection and its request's timeout. The bound is an AbortSignal's timer: the first
+   * setTimeout of a process loads Deno's timers, 4–8 ms of the JavaScript thread here, which
+   * stalled everything ADD overlaps with its first request (the veth pair's answer);
+   * AbortSignal.timeout costs ~0.3 ms, and opened ahead it is paid while the kernel works.
+   */
+  #open(): Opened {
+    return { connecting: this.#connect(), timeout: AbortSignal.timeout(this.#timeoutMs) };
   }
 
   #connect(): Promise<{ conn: Deno.UnixConn } | { error: unknown }> {

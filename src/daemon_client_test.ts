@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects, assertThrows } from "../test/assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../test/assert.ts";
 import {
   DaemonApiError,
   DaemonClient,
@@ -243,4 +243,31 @@ Deno.test("DaemonClient.connectAhead() to a daemon that is down is reported by t
   client.connectAhead();
   await new Promise((resolve) => queueMicrotask(() => resolve(undefined)));
   await assertRejects(() => client.status(), DaemonUnavailableError, "/nonexistent/tern.sock");
+});
+
+Deno.test("DaemonClient.connectAhead() arms the next request's timeout: the bound counts from there", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tern-client-" });
+  const socket = `${dir}/s.sock`;
+  const listener = Deno.listen({ transport: "unix", path: socket });
+  const client = new DaemonClient(socket, { timeoutMs: 100 });
+  try {
+    client.connectAhead();
+    const conn = await listener.accept();
+    const started = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    // The daemon never answers: the request fails 100 ms after connectAhead, not after itself.
+    await assertRejects(() => client.status(), DaemonUnavailableError, "no answer within 100 ms");
+    const took = performance.now() - started;
+    assert(took < 160, `failed ${took.toFixed(0)} ms after connectAhead`);
+    conn.close();
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    client.connectAhead();
+    const late = await listener.accept();
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    await assertRejects(() => client.status(), DaemonUnavailableError, "no answer within 100 ms");
+    late.close();
+  } finally {
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

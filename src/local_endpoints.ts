@@ -4,9 +4,10 @@
  * endpoint *before* it touches the kernel and forgets it *before* it tears the kernel side
  * down, so a reconciler pass that lists the kernel first and reads this registry second never
  * sees a route of an endpoint it does not know (and never deletes one being programmed).
- * Listeners are told after every change, synchronously; they only mark work dirty. Each entry
- * remembers when it last changed, so that a check of the pod side leaves alone an endpoint whose
- * ADD is still setting it up (the plugin does the pod side after the daemon answers).
+ * Listeners are told after every change, synchronously, with the endpoint before and after it
+ * (so that one whose own work already settled the change can skip it); they only mark work dirty.
+ * Each entry remembers when it last changed, so that a check of the pod side leaves alone an
+ * endpoint whose ADD is still setting it up (the plugin does the pod side after the daemon answers).
  * @module
  */
 import type { AttachmentId, Endpoint } from "./api.ts";
@@ -22,6 +23,18 @@ export interface LocalEndpoint {
   podNamespace?: string;
   podName?: string;
 }
+
+/**
+ * One change of the registry: the endpoint as it was (`before`, absent when it is new) and as it
+ * is (`after`, absent when it was removed).
+ */
+export interface EndpointChange {
+  before?: LocalEndpoint;
+  after?: LocalEndpoint;
+}
+
+/** Told of each change; `change` is undefined when many endpoints changed at once (a load). */
+export type EndpointListener = (change: EndpointChange | undefined) => void;
 
 function key(id: AttachmentId): string {
   return `${id.containerID}\0${id.ifname}`;
@@ -51,7 +64,7 @@ function same(a: LocalEndpoint, b: LocalEndpoint): boolean {
 export class LocalEndpoints {
   readonly #byId = new Map<string, LocalEndpoint>();
   readonly #changedAt = new Map<string, number>();
-  readonly #listeners = new Set<() => void>();
+  readonly #listeners = new Set<EndpointListener>();
   readonly #now: () => number;
   #version = 0;
 
@@ -83,13 +96,16 @@ export class LocalEndpoints {
         changed = true;
       }
     }
-    if (changed) this.#changed();
+    if (changed) this.#changed(undefined);
   }
 
   /** Registers or updates one endpoint; returns the previous version, if there was one. */
   upsert(ep: LocalEndpoint): LocalEndpoint | undefined {
     const previous = this.#byId.get(key(ep));
-    if (this.#set({ ...ep })) this.#changed();
+    const after = { ...ep };
+    if (this.#set(after)) {
+      this.#changed(previous === undefined ? { after } : { before: previous, after });
+    }
     return previous;
   }
 
@@ -99,7 +115,7 @@ export class LocalEndpoints {
     if (previous === undefined) return undefined;
     this.#byId.delete(key(id));
     this.#changedAt.delete(key(id));
-    this.#changed();
+    this.#changed({ before: previous });
     return previous;
   }
 
@@ -119,7 +135,7 @@ export class LocalEndpoints {
   }
 
   /** Calls `listener` after every change; returns the function that unsubscribes it. */
-  subscribe(listener: () => void): () => void {
+  subscribe(listener: EndpointListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -132,8 +148,8 @@ export class LocalEndpoints {
     return true;
   }
 
-  #changed(): void {
+  #changed(change: EndpointChange | undefined): void {
     this.#version++;
-    for (const listener of [...this.#listeners]) listener();
+    for (const listener of [...this.#listeners]) listener(change);
   }
 }

@@ -56,6 +56,23 @@ Deno.test("LocalEndpoints tells listeners of real changes only", () => {
   assertEquals(told, 3);
 });
 
+Deno.test("LocalEndpoints tells listeners each endpoint before and after, and nothing for a load", () => {
+  const registry = new LocalEndpoints();
+  const told: unknown[] = [];
+  registry.subscribe((change) => told.push(change));
+  const a = { containerID: "a", ifname: "eth0", ip: "10.0.0.2", hostVeth: "terna" };
+  registry.upsert(a);
+  registry.upsert({ ...a, hostVeth: "ternb" });
+  registry.remove(a);
+  registry.load([ep("b", "10.0.0.3")]);
+  assertEquals(told, [
+    { after: a },
+    { before: a, after: { ...a, hostVeth: "ternb" } },
+    { before: { ...a, hostVeth: "ternb" } },
+    undefined,
+  ]);
+});
+
 Deno.test("LocalEndpoints.changedAt() stamps registration and real changes; loaded ones are old", () => {
   let now = 1_000;
   const endpoints = new LocalEndpoints({ now: () => now });

@@ -3,7 +3,7 @@
  * process with CNI env and stdin, exactly as a container runtime runs it. Needs root.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
-import { Sandbox, type SandboxNode, type SandboxPod } from "./sandbox.ts";
+import { must, Sandbox, type SandboxNode, type SandboxPod } from "./sandbox.ts";
 import { DaemonClient } from "../src/daemon_client.ts";
 
 const PROTO = "116";
@@ -54,7 +54,6 @@ Deno.test("ADD wires pods that reach each other and the node, with the datapath 
     const a = await sb.addPod(node, "a");
     const b = await sb.addPod(node, "b");
     const result = await sb.wire(a);
-    const wired = Date.now();
     await sb.wire(b);
     assertEquals(result.cniVersion, "1.1.0");
     assertMatch(a.ip!, /^10\.244\.1\.\d+$/);
@@ -101,15 +100,22 @@ Deno.test("ADD wires pods that reach each other and the node, with the datapath 
     assert(await sb.ping(b.netns, a.ip!), "pod b reaches pod a");
     assert(await sb.ping(node.netns, a.ip!), "the node reaches pod a");
     // No pod is bound to an egress table: no rule at all (tern's protocol or any other), only
-    // the kernel's three, so route lookups on the node never walk a rule list.
-    // (After a reconcile pass that started once both pods were there.)
+    // the kernel's three, so route lookups on the node never walk a rule list. Neither ADD asked
+    // for a reconcile pass (their own routes settle them); a route of someone else's makes one,
+    // which must leave it alone and add no rule either.
+    assertEquals(await allRules(sb, node), ["0:-", "32766:-", "32767:-"]);
+    const foreignAt = Date.now();
+    await must(["ip", "-n", node.netns, "route", "add", "198.51.100.0/24", "dev", "lo"]);
     const client = new DaemonClient(node.socket);
     const deadline = Date.now() + 5_000;
-    while ((((await client.status()).routing?.reconcile.lastPass?.startedAt) ?? 0) < wired) {
-      assert(Date.now() < deadline, "a reconcile pass after the last ADD");
+    while ((((await client.status()).routing?.reconcile.lastPass?.startedAt) ?? 0) < foreignAt) {
+      assert(Date.now() < deadline, "a reconcile pass after the foreign route");
       await new Promise((r) => setTimeout(r, 20));
     }
     assertEquals(await allRules(sb, node), ["0:-", "32766:-", "32767:-"]);
+    assertEquals(await ternRoutes(sb, node), [a.ip!, b.ip!].sort());
+    const foreign = await sb.exec(node.netns, ["ip", "route", "show", "198.51.100.0/24"]);
+    assertMatch(foreign.stdout, /198\.51\.100\.0\/24 dev lo/);
   });
 });
 

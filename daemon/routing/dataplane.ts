@@ -95,6 +95,7 @@ export class Dataplane implements HostDataplane {
   readonly #rpFilterDir: string | undefined;
   readonly #perPodRules: boolean;
   readonly #netlink: HostNetlink | undefined;
+  readonly #unsettled: () => void;
   /** When each tern veth was first listed by {@linkcode Dataplane.hostVeths} (ipam check's grace). */
   readonly vethSightings: VethSightings = new VethSightings();
 
@@ -108,7 +109,9 @@ export class Dataplane implements HostDataplane {
    * filtering; `options.perPodRules` (default true) is false when no pod can have rules (no
    * egress tables), so that a release after the veth is gone runs no `ip` at all;
    * `options.netlink` (default: none, everything through `ip`) writes the host route of an
-   * endpoint without rules in-process, saving ADD an exec.
+   * endpoint without rules in-process, saving ADD an exec; `options.unsettled` (default: nobody)
+   * is told when a change failed and may have left the kernel half done, for the reconciler to
+   * settle (an endpoint change that succeeded needs no pass: see `src/routing/dataplane_settles.ts`).
    */
   constructor(
     ip: Ip,
@@ -121,6 +124,7 @@ export class Dataplane implements HostDataplane {
       rpFilterDir?: string;
       perPodRules?: boolean;
       netlink?: HostNetlink;
+      unsettled?: () => void;
     },
   ) {
     this.#ip = ip;
@@ -132,6 +136,7 @@ export class Dataplane implements HostDataplane {
     this.#rulesFor = options.rulesFor ?? (() => []);
     this.#perPodRules = options.perPodRules ?? true;
     this.#netlink = options.netlink;
+    this.#unsettled = options.unsettled ?? (() => {});
   }
 
   /** The registry of programmed endpoints this dataplane keeps up to date. */
@@ -166,6 +171,16 @@ export class Dataplane implements HostDataplane {
     if (!exists) throw new VethMissingError(ep.ip, ep.hostVeth);
     const local = toLocalEndpoint(ep);
     const previous = this.#endpoints.upsert(local);
+    try {
+      await this.#install(ep, local, previous);
+    } catch (err) {
+      // A pass settles whatever the failure or its rollback left half done.
+      this.#unsettled();
+      throw err;
+    }
+  }
+
+  async #install(ep: Endpoint, local: LocalEndpoint, previous: LocalEndpoint | undefined) {
     const routes = desiredHostRoutes([local]).map((r) => renderRouteReplace(r, this.#proto));
     const rules = this.#rulesFor(local).map((r) => renderRuleAdd(r, this.#proto));
     const lines = [...routes, ...rules];
@@ -193,6 +208,15 @@ export class Dataplane implements HostDataplane {
    */
   async removeEndpoint(ep: Endpoint, options: { keepVeth?: boolean } = {}): Promise<void> {
     this.#endpoints.remove(ep);
+    try {
+      await this.#uninstall(ep, options);
+    } catch (err) {
+      this.#unsettled();
+      throw err;
+    }
+  }
+
+  async #uninstall(ep: Endpoint, options: { keepVeth?: boolean }): Promise<void> {
     const veth = await endpointVeth(ep);
     // A CNI DEL has deleted the veth already (its sysctl directory is gone too): the kernel took
     // the host route with it, and without egress tables there were no rules: no `ip` exec.

@@ -207,6 +207,43 @@ Deno.test("removeEndpoint() throws on a real failure", async () => {
   );
 });
 
+Deno.test("a change that fails tells unsettled(), one that succeeds does not", async () => {
+  const ep = endpoint("10.2.4.4");
+  const route = `route replace 10.2.4.4/32 dev ${ep.hostVeth} scope link table 254 proto 116\n`;
+  const removal = renderEndpointRemoval("10.2.4.4", 116).join("\n") + "\n";
+  let failing = true;
+  const calls: string[] = [];
+  const run: Runner = (argv, options) => {
+    calls.push(options?.stdin ?? argv.join(" "));
+    const fail = failing && (options?.stdin === route || options?.stdin === removal);
+    return Promise.resolve(
+      fail
+        ? {
+          code: 2,
+          stdout: "",
+          stderr: "RTNETLINK answers: Operation not permitted\nCommand failed -:1\n",
+        }
+        : { code: 0, stdout: "", stderr: "" },
+    );
+  };
+  let told = 0;
+  const dataplane = new Dataplane(new Ip(run), { routeProtocol: 116, unsettled: () => told++ });
+  await assertRejects(() => dataplane.programEndpoint(ep), Error, "Operation not permitted");
+  assertEquals(told, 1, "its rollback failed too: the route may be left without an endpoint");
+  await assertRejects(() => dataplane.removeEndpoint(ep), Error, "Operation not permitted");
+  assertEquals(told, 2);
+  failing = false;
+  await dataplane.programEndpoint(ep);
+  await dataplane.removeEndpoint(ep);
+  assertEquals(told, 2, "what succeeded is settled by the dataplane itself");
+  await assertRejects(
+    () => dataplane.programEndpoint({ ...ep, hostVeth: "" }),
+    TypeError,
+    "no host veth",
+  );
+  assertEquals(told, 2, "refused before touching anything");
+});
+
 Deno.test("enableIpForward() writes 1 once and leaves an enabled switch alone", async () => {
   const dir = await Deno.makeTempDir();
   try {

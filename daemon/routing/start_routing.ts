@@ -2,8 +2,10 @@
  * The daemon's routing part: the host dataplane (each endpoint's veth, host route and rules; the
  * API and the sweeper program through it), IPv4 forwarding (kept on, with each veth's strict
  * `rp_filter`, by the periodic sysctl guard), and the reconciler that keeps the
- * kernel's routes and rules equal to the desired state. A pass is requested by every endpoint
- * change, every cluster change that affects routing, every netlink event that is not the echo of
+ * kernel's routes and rules equal to the desired state. A pass is requested by an endpoint change
+ * that the dataplane's own work does not settle (`src/routing/dataplane_settles.ts`: with
+ * egress tables, a bound pod or one outside the node's pod CIDRs; or a change that failed), every
+ * cluster change that affects routing, every netlink event that is not the echo of
  * tern's own change (`ip monitor`, when `reconcile.monitor`), and periodically. Start-up waits
  * for the monitor to be subscribed, then runs the first pass. The pod side of each endpoint
  * (gateway neighbour entry and routes in the pod's namespace) is checked on the same interval by
@@ -24,6 +26,7 @@ import type { DaemonOptions } from "../daemon_options.ts";
 import type { DaemonPart } from "../daemon_part.ts";
 import { Dataplane, IPV4_CONF_DIR } from "./dataplane.ts";
 import { desiredState, endpointRules, type PodMetadata } from "../../src/routing/desired_state.ts";
+import { dataplaneSettles } from "../../src/routing/dataplane_settles.ts";
 import { denoSpawner, ProcessMonitor } from "../../src/lib/process_monitor.ts";
 import type { LocalEndpoints } from "../../src/local_endpoints.ts";
 import { EchoFilter } from "./monitor_echo.ts";
@@ -48,6 +51,10 @@ export interface HostDataplane {
    * by default; in blocks mode, the node's blocks once the IPAM part knows them.
    */
   useLocalCIDRs(of: () => readonly string[]): void;
+  /** The node's own pod ranges now, as a bound pod's rules at ADD read them. */
+  localCIDRs(): readonly string[];
+  /** Who settles a change of the dataplane's that failed half done (the reconciler). */
+  onUnsettled(settle: () => void): void;
 }
 
 /** The host dataplane: what the API, the sweeper and the reconciler change the kernel through. */
@@ -65,6 +72,7 @@ export function hostDataplane(
 ): HostDataplane {
   const { ip, endpoints, state, options, netlink } = context;
   let localCIDRs = (): readonly string[] => context.podCIDRs;
+  let unsettled = () => {};
   const echo = new EchoFilter(config.routeProtocol);
   const pod = (namespace: string, name: string): PodMetadata | undefined =>
     state.pod(namespace, name);
@@ -72,17 +80,27 @@ export function hostDataplane(
     routeProtocol: config.routeProtocol,
     endpoints,
     echo,
-    rulesFor: (ep) => endpointRules(ep, { routing: config.routing, podCIDRs: localCIDRs(), pod }),
+    // Without egress tables no pod has rules: the node's ranges are not even read (in blocks
+    // mode that reads every block of the cluster).
+    rulesFor: (ep) =>
+      config.routing.egressTables.length === 0
+        ? []
+        : endpointRules(ep, { routing: config.routing, podCIDRs: localCIDRs(), pod }),
     ...(options.ipForwardPath !== undefined ? { ipForwardPath: options.ipForwardPath } : {}),
     rpFilterDir: options.rpFilterDir ?? IPV4_CONF_DIR,
     perPodRules: config.routing.egressTables.length > 0,
     ...(netlink !== undefined ? { netlink } : {}),
+    unsettled: () => unsettled(),
   });
   return {
     dataplane,
     echo,
     useLocalCIDRs(of) {
       localCIDRs = of;
+    },
+    localCIDRs: () => localCIDRs(),
+    onUnsettled(settle) {
+      unsettled = settle;
     },
   };
 }
@@ -145,7 +163,18 @@ export async function startRouting(
   }, { protocol: config.routeProtocol, intervalMs: config.reconcile.intervalMs });
   const isLocalPod = (namespace: string, name: string) =>
     endpoints.list().some((ep) => ep.podNamespace === namespace && ep.podName === name);
-  endpoints.subscribe(() => reconciler.request("endpoints"));
+  // The dataplane installed or removed the endpoint's own route and rules already: a pass, which
+  // lists every route and rule of the node, only for what a change of one endpoint leaves.
+  endpoints.subscribe((change) => {
+    const settled = dataplaneSettles(change, {
+      egressTables: routing.egressTables,
+      binding: routing.egressBinding,
+      localCIDRs: () => host.localCIDRs(),
+      pod: (namespace, name) => state.pod(namespace, name),
+    });
+    if (!settled) reconciler.request("endpoints");
+  });
+  host.onUnsettled(() => reconciler.request("endpoints"));
   blocks?.subscribe(() => reconciler.request("blocks"));
   state.subscribe((change) => {
     if (affectsRouting(change, { nodeName, isLocalPod })) reconciler.request("cluster");
