@@ -111,7 +111,10 @@ export interface WatchOptions {
 export interface KubeClientOptions {
   /** Time for timeouts and the token file's check interval. Default the real clock. */
   clock?: Clock;
-  /** A request other than a watch fails after this long. Default 60_000. */
+  /**
+   * A request other than a watch fails after this long, unless the request names its own
+   * `timeoutMs`. Default 60_000.
+   */
   requestTimeoutMs?: number;
   /** A token file is looked at (stat) at most this often; a 401 always re-reads it. Default 60_000. */
   tokenCheckMs?: number;
@@ -158,6 +161,20 @@ interface SendOptions {
   stream?: boolean;
   /** The connection pool to send on (a watch holds one for its whole body); default the current. */
   pool?: Deno.HttpClient;
+  /** This request's timeout instead of the client's `requestTimeoutMs` (not a watch's). */
+  timeoutMs?: number | undefined;
+}
+
+/** Options of one request for one object: get, create, patch, delete. */
+export interface ObjectRequestOptions {
+  /** The object's namespace (namespaced types). */
+  namespace?: string;
+  signal?: AbortSignal;
+  /**
+   * This request fails after this long instead of the client's `requestTimeoutMs`: a caller whose
+   * work waits in line behind it (the block pool's writes) fails fast and retries.
+   */
+  timeoutMs?: number;
 }
 
 /** A client of one API server. Call `close()` to release its connections. */
@@ -250,7 +267,7 @@ export class KubeClient {
   async get<T = KubeObject>(
     type: ResourceType,
     name: string,
-    options: { namespace?: string; signal?: AbortSignal } = {},
+    options: ObjectRequestOptions = {},
   ): Promise<T> {
     const res = await this.#send("GET", resourcePath(type, options.namespace, name), options);
     return await bodyJson<T>(res);
@@ -356,11 +373,12 @@ export class KubeClient {
   async create<T = KubeObject>(
     type: ResourceType,
     object: unknown,
-    options: { namespace?: string; signal?: AbortSignal } = {},
+    options: ObjectRequestOptions = {},
   ): Promise<T> {
     const res = await this.#send("POST", resourcePath(type, options.namespace), {
       body: object,
       signal: options.signal,
+      timeoutMs: options.timeoutMs,
     });
     return await bodyJson<T>(res);
   }
@@ -370,12 +388,13 @@ export class KubeClient {
     type: ResourceType,
     name: string,
     patch: unknown,
-    options: { namespace?: string; signal?: AbortSignal } = {},
+    options: ObjectRequestOptions = {},
   ): Promise<T> {
     const res = await this.#send("PATCH", resourcePath(type, options.namespace, name), {
       body: patch,
       contentType: "application/merge-patch+json",
       signal: options.signal,
+      timeoutMs: options.timeoutMs,
     });
     return await bodyJson<T>(res);
   }
@@ -388,13 +407,11 @@ export class KubeClient {
   async delete(
     type: ResourceType,
     name: string,
-    options: {
-      namespace?: string;
-      signal?: AbortSignal;
+    options: ObjectRequestOptions & {
       preconditions?: { uid?: string; resourceVersion?: string };
     } = {},
   ): Promise<void> {
-    const send: SendOptions = { signal: options.signal };
+    const send: SendOptions = { signal: options.signal, timeoutMs: options.timeoutMs };
     if (options.preconditions !== undefined) {
       send.body = {
         apiVersion: "v1",
@@ -517,6 +534,7 @@ export class KubeClient {
     const onAbort = () => abort.abort(options.signal?.reason);
     let timedOut = false;
     let timer: number | undefined;
+    const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
     const pool = options.pool ?? this.#acquire();
     if (!options.stream) {
       options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -524,7 +542,7 @@ export class KubeClient {
       timer = this.#clock.setTimeout(() => {
         timedOut = true;
         abort.abort();
-      }, this.#requestTimeoutMs);
+      }, timeoutMs);
     }
     try {
       const init: RequestInit & { client?: Deno.HttpClient } = {
@@ -549,7 +567,7 @@ export class KubeClient {
         this.#renew(pool);
         throw new KubeNetworkError(
           `Kubernetes API server ${this.server} did not answer ${method} ${url.pathname} within ${
-            this.#requestTimeoutMs / 1000
+            timeoutMs / 1000
           } s`,
         );
       }

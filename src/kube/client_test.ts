@@ -485,6 +485,48 @@ Deno.test("a refusal whose body stalls still fails within the request timeout", 
   });
 });
 
+Deno.test("a request's own timeoutMs fails it sooner than the client's, naming its seconds", async () => {
+  // The block pool's writes wait in one line: a server that drops packets must cost them 10 s,
+  // not the 60 s a list of 150 000 pods may need.
+  await withServer((_req, server) => {
+    const s = server.stream();
+    s.write("{");
+    return new Response(s.response.body, { status: 200 });
+  }, async (server) => {
+    const clock = new FakeClock();
+    const client = new KubeClient(server.connection, { clock, requestTimeoutMs: 60_000 });
+    try {
+      const settled = new Set<string>();
+      const patched = client.patch(PODS, "web", { metadata: {} }, {
+        namespace: "default",
+        timeoutMs: 10_000,
+      }).finally(() => settled.add("patch"));
+      patched.catch(() => {});
+      const listed = client.list(PODS).finally(() => settled.add("list"));
+      listed.catch(() => {});
+      await until(() => server.streams.length === 2, "both requests");
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      await clock.tick(9_999);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      assertEquals([...settled], [], "nothing gave up before 10 s");
+      await clock.tick(1);
+      await until(() => settled.has("patch"), "the patch's timeout", 1_000);
+      await assertRejects(
+        () => patched,
+        KubeNetworkError,
+        "did not answer PATCH /api/v1/namespaces/default/pods/web within 10 s",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      assert(!settled.has("list"), "the list keeps the client's 60 s");
+      await clock.tick(50_000);
+      await until(() => settled.has("list"), "the list's timeout", 1_000);
+      await assertRejects(() => listed, KubeNetworkError, "within 60 s");
+    } finally {
+      client.close();
+    }
+  });
+});
+
 Deno.test("listAll() waits out a 429 on a page and asks for that page again, not the first", async () => {
   // At 5,000 nodes every node relists at once after an API server restart, and priority and
   // fairness answers some pages 429: starting 300 pages over at each one might never finish.
