@@ -63,12 +63,12 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const kv = await Deno.openKv(kvPath);
-  // 50 processes on two cores: a request may wait long for its turn.
+  // 50 processes on two cores: a request may wait long for its turn, a claim's create too.
   const client = new KubeClient(
     { server, caCerts: [], namespace: "default", origin: "worker" },
     { requestTimeoutMs: 20_000 },
   );
-  const claimer = new BlockClaimer(client, { nodeName: node });
+  const claimer = new BlockClaimer(client, { nodeName: node, requestTimeoutMs: 20_000 });
   const { ipam, pool } = await openBlocksIpam(kv, claimer, {
     // No warm target: every block is claimed by an ADD that found no free address.
     targets: { warmIPTarget: 0, minimumIPTarget: 0, maxBlocks: 16, releaseCooldownMs: 600_000 },

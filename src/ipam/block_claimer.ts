@@ -8,6 +8,13 @@
  * A release is a delete with the block's uid and resourceVersion as preconditions, so of many
  * daemons releasing the same block version (a deleted node's), exactly one succeeds, and a block
  * claimed again meanwhile (another uid) is never deleted by a stale release.
+ *
+ * Each claim, release, status write and Event is one request with its own short timeout
+ * ({@linkcode BLOCK_REQUEST_TIMEOUT_MS}), not the client's general one: the block pool runs them
+ * one after another in one line, with ADDs that wait for a claim in the same line, so a server that
+ * drops packets must fail them soon (the pool logs it and retries) rather than hold the line for
+ * the client's minute. The lists of pools and blocks keep the client's timeout: a cluster's
+ * IPAMBlocks may take longer than that to list, and no claim can be made without them.
  * @module
  */
 import { formatCidr, overlaps, parseCidr } from "../cidr.ts";
@@ -25,6 +32,14 @@ import {
   readBlock,
   readPool,
 } from "./ipam_objects.ts";
+
+/**
+ * How long one claim, release, status write or Event may wait for the API server, ms. A create or
+ * patch of one small object takes milliseconds on a healthy server and a few seconds on a loaded
+ * one; 10 s fails a silent server six times sooner than the client's 60 s, and the pool's retry
+ * (5 s later) finds a server that recovered.
+ */
+export const BLOCK_REQUEST_TIMEOUT_MS = 10_000;
 
 /** What the claimer needs of a Kubernetes client. */
 export type BlockClient = Pick<KubeClient, "listAll" | "get" | "create" | "delete" | "patch">;
@@ -63,16 +78,21 @@ export class BlockClaimer {
   readonly #nodeName: string;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #timeoutMs: number;
 
-  /** `options.now` is the clock for timestamps (default `Date.now`). */
+  /**
+   * `options.now` is the clock for timestamps (default `Date.now`); `options.requestTimeoutMs`
+   * the timeout of each request but the lists (default {@linkcode BLOCK_REQUEST_TIMEOUT_MS}).
+   */
   constructor(
     client: BlockClient,
-    options: { nodeName: string; log?: Logger; now?: () => number },
+    options: { nodeName: string; log?: Logger; now?: () => number; requestTimeoutMs?: number },
   ) {
     this.#client = client;
     this.#nodeName = options.nodeName;
     this.#log = options.log ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    this.#timeoutMs = options.requestTimeoutMs ?? BLOCK_REQUEST_TIMEOUT_MS;
   }
 
   /** This node's name. */
@@ -131,6 +151,7 @@ export class BlockClaimer {
           const created = await this.#client.create<KubeObject>(
             IPAMBLOCKS,
             blockObject(pool, block, this.#nodeName),
+            { timeoutMs: this.#timeoutMs },
           );
           const read = readBlock(created);
           if ("error" in read) throw new Error(`Cannot read the IPAMBlock created: ${read.error}`);
@@ -154,6 +175,7 @@ export class BlockClaimer {
       const created = await this.#client.create<KubeObject>(
         IPAMBLOCKS,
         blockObject(pool, parseCidr(cidr), this.#nodeName),
+        { timeoutMs: this.#timeoutMs },
       );
       const read = readBlock(created);
       if ("error" in read) throw new Error(`Cannot read the IPAMBlock created: ${read.error}`);
@@ -173,6 +195,7 @@ export class BlockClaimer {
     try {
       await this.#client.delete(IPAMBLOCKS, block.name, {
         preconditions: { uid: block.uid, resourceVersion: block.resourceVersion },
+        timeoutMs: this.#timeoutMs,
       });
       return true;
     } catch (err) {
@@ -193,7 +216,7 @@ export class BlockClaimer {
         const patched = await this.#client.patch<KubeObject>(IPAMBLOCKS, current.name, {
           metadata: { resourceVersion: current.resourceVersion },
           status: { allocated, updatedAt: new Date(this.#now()).toISOString() },
-        });
+        }, { timeoutMs: this.#timeoutMs });
         const read = readBlock(patched);
         return "error" in read ? undefined : read;
       } catch (err) {
@@ -201,7 +224,9 @@ export class BlockClaimer {
         if (err.notFound) return undefined;
         if (err.code !== 409) throw err;
       }
-      const fresh = await this.#client.get<KubeObject>(IPAMBLOCKS, current.name).catch((err) => {
+      const fresh = await this.#client.get<KubeObject>(IPAMBLOCKS, current.name, {
+        timeoutMs: this.#timeoutMs,
+      }).catch((err) => {
         if (err instanceof ApiError && err.notFound) return undefined;
         throw err;
       });
@@ -230,7 +255,10 @@ export class BlockClaimer {
       count: 1,
     };
     try {
-      await this.#client.create(EVENTS, event, { namespace: "default" });
+      await this.#client.create(EVENTS, event, {
+        namespace: "default",
+        timeoutMs: this.#timeoutMs,
+      });
     } catch (err) {
       this.#log.warn("Cannot record an Event on the Node", {
         reason,

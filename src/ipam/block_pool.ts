@@ -10,7 +10,9 @@
  *
  * ADD waits for the API only when the node has no free address at all:
  * {@linkcode BlockPool.claimForAllocation} claims one block in the scheduler's line, so a burst
- * of ADDs on an empty node pays for one claim, not one each.
+ * of ADDs on an empty node pays for one claim, not one each. Because everything waits in that one
+ * line, each write to the API has the claimer's short timeout (10 s), and a run or claim that
+ * fails on it is logged as a warning.
  *
  * A block leaves the allocator before it leaves the API server, and only when none of its
  * addresses is in use or being claimed ({@linkcode LocalBlocks.retireBlock}); if the API's
@@ -241,6 +243,13 @@ export class BlockPool {
         await this.#claimBlocks(Math.max(1, count));
       } catch (err) {
         if (err instanceof PoolExhaustedError) await this.#exhaustedEvent(err);
+        else {
+          // The ADD fails with this as its reason; the node's log says it too, once per try.
+          this.#log.warn("Cannot claim a block for an ADD", {
+            error: errorMessage(err),
+            waiting,
+          });
+        }
         throw err;
       }
       this.#scheduler.request("claimed", this.#pokeDelayMs);

@@ -2,9 +2,16 @@ import { assert, assertEquals, assertRejects } from "../../test/assert.ts";
 import { type FakeApiServer, startFakeApiServer } from "../../test/fake_apiserver/server.ts";
 import { formatIp, parseCidr } from "../cidr.ts";
 import { FakeClock } from "../clock.ts";
-import { KubeClient } from "../kube/client.ts";
+import { KubeClient, type KubeClientOptions } from "../kube/client.ts";
 import { KubeNetworkError } from "../kube/errors.ts";
-import { BlockClaimer, PoolExhaustedError } from "./block_claimer.ts";
+import { until } from "../kube/_test_server.ts";
+import { recordingLogger } from "../../test/recording_logger.ts";
+import {
+  BLOCK_REQUEST_TIMEOUT_MS,
+  BlockClaimer,
+  type BlockClient,
+  PoolExhaustedError,
+} from "./block_claimer.ts";
 import { BlockPool, type LocalBlocks } from "./block_pool.ts";
 import type { WarmTargets } from "./warm_target.ts";
 
@@ -66,11 +73,12 @@ const targets: WarmTargets = {
 
 async function withApi(
   fn: (fake: FakeApiServer, client: KubeClient) => Promise<void>,
+  clientOptions: KubeClientOptions = { requestTimeoutMs: 2_000 },
 ): Promise<void> {
   const fake = await startFakeApiServer({ crds: ["ippools.tern.dev", "ipamblocks.tern.dev"] });
   const client = new KubeClient(
     { server: fake.url, caCerts: [], namespace: "default", origin: "test" },
-    { requestTimeoutMs: 2_000 },
+    clientOptions,
   );
   fake.create({
     apiVersion: "tern.dev/v1alpha1",
@@ -178,6 +186,87 @@ Deno.test("BlockPool's warm pool serves addresses while the API server is down",
     assertEquals(pool.lastError, undefined);
     assert(pool.blocks().reduce((s, b) => s + b.capacity - b.used, 0) >= 16);
   });
+});
+
+Deno.test("a hung status write holds the pool's line only for the short timeout, warned and retried", async () => {
+  // The server takes the PATCH and never answers (packets dropped): the ADD waiting for a claim
+  // behind that run must wait 10 s, not the client's 60 s, and the run is logged and retried.
+  const clock = new FakeClock();
+  await withApi(async (fake, client) => {
+    const lines: string[] = [];
+    const log = recordingLogger(lines);
+    const local = new MemoryBlocks();
+    const pool = new BlockPool(new BlockClaimer(client, { nodeName: "n1", log }), local, {
+      targets: { ...targets, warmIPTarget: 0 },
+      intervalMs: 600_000,
+      clock,
+      log,
+    });
+    await pool.start();
+    await pool.claimForAllocation();
+    while (local.take() !== undefined);
+    fake.slow({ delayMs: 4_000, count: 1 });
+    pool.poke();
+    await clock.tick(200);
+    const hungAt = clock.now();
+    await until(() => clock.nextAt() === hungAt + BLOCK_REQUEST_TIMEOUT_MS, "the status write");
+    let claimed = false;
+    const claim = pool.claimForAllocation().finally(() => claimed = true);
+    claim.catch(() => {});
+    await clock.tick(BLOCK_REQUEST_TIMEOUT_MS - 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert(!claimed, "the claim waits behind the run in progress");
+    await clock.tick(1);
+    await claim;
+    assertEquals(clock.now() - hungAt, BLOCK_REQUEST_TIMEOUT_MS, "and no longer than the timeout");
+    assertEquals(pool.blocks().length, 2);
+    const warned = lines.filter((l) => l.startsWith("warn Block pool run failed, retrying"));
+    assertEquals(warned.length, 1, lines.join("\n"));
+    assert(warned[0]!.includes("within 10 s"), warned[0]);
+    assert(pool.lastError?.includes("did not answer PATCH"), pool.lastError);
+    await clock.tick(5_000);
+    await until(() => pool.lastError === undefined, "the retry");
+    assertEquals(blocksOf(fake).map((b) => b.allocated).sort(), [0, 16]);
+    await pool.stop();
+  }, { clock });
+});
+
+Deno.test("claimForAllocation() whose create hangs fails at the short timeout with a warning", async () => {
+  const clock = new FakeClock();
+  await withApi(async (fake, client) => {
+    const lines: string[] = [];
+    const log = recordingLogger(lines);
+    // Only the create hangs: the lists before it answer at once.
+    const hangingCreates: BlockClient = {
+      listAll: (type, options) => client.listAll(type, options),
+      get: (type, name, options) => client.get(type, name, options),
+      patch: (type, name, patch, options) => client.patch(type, name, patch, options),
+      delete: (type, name, options) => client.delete(type, name, options),
+      create: (type, object, options) => {
+        fake.slow({ delayMs: 4_000, count: 1 });
+        return client.create(type, object, options);
+      },
+    };
+    const pool = new BlockPool(
+      new BlockClaimer(hangingCreates, { nodeName: "n1", log }),
+      new MemoryBlocks(),
+      {
+        targets: { ...targets, warmIPTarget: 0 },
+        clock,
+        log,
+      },
+    );
+    await pool.reconcile();
+    const claim = pool.claimForAllocation();
+    claim.catch(() => {});
+    const from = clock.now();
+    await until(() => clock.nextAt() === from + BLOCK_REQUEST_TIMEOUT_MS, "the create");
+    await clock.tick(BLOCK_REQUEST_TIMEOUT_MS);
+    await assertRejects(() => claim, KubeNetworkError, "did not answer POST");
+    const warned = lines.filter((l) => l.startsWith("warn Cannot claim a block for an ADD"));
+    assertEquals(warned.length, 1, lines.join("\n"));
+    assert(warned[0]!.includes("within 10 s"), warned[0]);
+  }, { clock });
 });
 
 Deno.test("claimForAllocation() claims one block for a burst and reports a pool running out", async () => {
