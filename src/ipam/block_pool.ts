@@ -350,12 +350,28 @@ export class BlockPool {
 
   /**
    * Claims up to `count` blocks, reading the pools and the taken blocks once for all of them;
-   * returns how many it got. Throws {@linkcode PoolExhaustedError} only when it got none.
+   * returns how many it got. Throws {@linkcode PoolExhaustedError} only when it got none. A block
+   * the API says is this node's but the pool does not know is a claim whose answer was lost (its
+   * create timed out after the server stored it): it is adopted, and counts as one claimed.
    */
   async #claimBlocks(count: number): Promise<number> {
     this.#pools = await this.#claimer.pools();
-    const taken = new Set((await this.#claimer.blocks()).map((b) => b.cidr));
+    const apiBlocks = await this.#claimer.blocks();
+    const taken = new Set(apiBlocks.map((b) => b.cidr));
     let got = 0;
+    for (const block of apiBlocks) {
+      if (block.node !== this.#claimer.nodeName || this.#owned.has(block.cidr)) continue;
+      this.#owned.set(block.cidr, block);
+      await this.#local.addBlock(block.cidr, block.pool);
+      this.#log.warn("Adopted block", {
+        cidr: block.cidr,
+        pool: block.pool,
+        why:
+          "the API says this node owns it but the pool did not know it: a claim whose answer was lost",
+      });
+      got++;
+    }
+    if (got >= count) return got;
     for (; got < count; got++) {
       let block: IpamBlock;
       try {

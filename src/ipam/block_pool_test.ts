@@ -231,7 +231,7 @@ Deno.test("a hung status write holds the pool's line only for the short timeout,
   }, { clock });
 });
 
-Deno.test("claimForAllocation() whose create hangs fails at the short timeout with a warning", async () => {
+Deno.test("claimForAllocation() whose create hangs fails at the short timeout, warned; the next adopts it", async () => {
   const clock = new FakeClock();
   await withApi(async (fake, client) => {
     const lines: string[] = [];
@@ -243,7 +243,7 @@ Deno.test("claimForAllocation() whose create hangs fails at the short timeout wi
       patch: (type, name, patch, options) => client.patch(type, name, patch, options),
       delete: (type, name, options) => client.delete(type, name, options),
       create: (type, object, options) => {
-        fake.slow({ delayMs: 4_000, count: 1 });
+        fake.slow({ delayMs: 1_500, count: 1 });
         return client.create(type, object, options);
       },
     };
@@ -266,6 +266,12 @@ Deno.test("claimForAllocation() whose create hangs fails at the short timeout wi
     const warned = lines.filter((l) => l.startsWith("warn Cannot claim a block for an ADD"));
     assertEquals(warned.length, 1, lines.join("\n"));
     assert(warned[0]!.includes("within 10 s"), warned[0]);
+    // The server stored the create after the client gave up: the next claim adopts that block
+    // rather than leave it claimed for nothing until the daemon restarts.
+    await until(() => blocksOf(fake).length === 1, "the late create", 10_000);
+    await pool.claimForAllocation();
+    assertEquals(pool.blocks().map((b) => b.cidr), blocksOf(fake).map((b) => b.cidr));
+    assertEquals(lines.filter((l) => l.startsWith("warn Adopted block")).length, 1);
   }, { clock });
 });
 
