@@ -15,12 +15,6 @@
  */
 import { loadMallocTrim, type MallocTrim } from "./malloc_trim.ts";
 
-let glibcTrim: MallocTrim | undefined | null = null;
-function defaultTrim(): MallocTrim | undefined {
-  if (glibcTrim === null) glibcTrim = loadMallocTrim();
-  return glibcTrim;
-}
-
 /** What one collection did, in MiB of the process's resident memory, and what it took. */
 export interface Collected {
   /** Wall time of the collection, ms. */
@@ -44,7 +38,7 @@ export type Gc = (options?: { type: "major"; execution: "sync"; flavor: "last-re
 export function collectGarbage(
   gc: Gc | undefined = (globalThis as { gc?: Gc }).gc,
   memoryUsage: () => { rss: number; heapUsed: number } = Deno.memoryUsage,
-  trim: MallocTrim | undefined = defaultTrim(),
+  trim: MallocTrim | undefined = loadMallocTrim(),
 ): Collected | undefined {
   if (typeof gc !== "function") return undefined;
   const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
