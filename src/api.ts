@@ -127,7 +127,10 @@ export interface Endpoint extends AttachmentId {
   updatedAt: number;
 }
 
-/** Release an attachment: remove its host route and rules, free its address. */
+/**
+ * Release an attachment: remove its rules, delete its host veth if it is still there (the kernel
+ * takes the host route with it), then free its address.
+ */
 export interface ReleaseRequest extends AttachmentId {
   network?: string;
 }

@@ -45,3 +45,38 @@ Deno.test("RtnetlinkHost replaces the host route with tern's protocol and sets t
     await denoRunner(["ip", "netns", "del", netns]);
   }
 });
+
+Deno.test("RtnetlinkHost deletes a veth, its route and its pod end with it; a veth gone is false", async () => {
+  const node = `ternt${Deno.pid}x${crypto.randomUUID().slice(0, 6)}-del`;
+  const pod = `${node}p`;
+  await denoRunner(["ip", "netns", "add", node]);
+  await denoRunner(["ip", "netns", "add", pod]);
+  const netlink = new Rtnetlink();
+  try {
+    const ip = new Ip(denoRunner);
+    const where = { netns: `/run/netns/${node}` };
+    await ip.batch(
+      [
+        `link add terntest0 type veth peer name eth0 netns ${pod}`,
+        "link set terntest0 up",
+        "route add 10.244.1.7/32 dev terntest0 scope link proto 116",
+      ],
+      where,
+    );
+    const host = new RtnetlinkHost(netlink, where);
+
+    assertEquals(await host.deleteLink("terntest0"), true);
+    assertEquals(await ip.json(["link", "show", "dev", "terntest0"], where).catch(() => []), []);
+    assertEquals(await ip.json(["route", "show", "proto", "116"], where), []);
+    assertEquals(
+      await ip.json(["link", "show"], { netns: `/run/netns/${pod}` }).then((links) => links.length),
+      1,
+      "the pod end went with it: only lo is left",
+    );
+    assertEquals(await host.deleteLink("terntest0"), false);
+  } finally {
+    netlink.close();
+    await denoRunner(["ip", "netns", "del", node]);
+    await denoRunner(["ip", "netns", "del", pod]);
+  }
+});

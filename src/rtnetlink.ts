@@ -77,6 +77,8 @@ export interface RouteSocket {
    * what it listed; throws {@linkcode NetlinkError}. Synchronous, like `request`.
    */
   dump(what: string, request: Uint8Array): Answer[];
+  /** Closes the socket now (a socket made for one request); harmless twice. */
+  close(): void;
 }
 
 /**
@@ -99,7 +101,12 @@ export class Rtnetlink {
       ? openSocket(c)
       : inNetns(c, options.netns, () => openSocket(c));
     this.#fds.push(fd);
-    return new Socket(c, fd);
+    return new Socket(c, fd, () => {
+      const at = this.#fds.indexOf(fd);
+      if (at < 0) return;
+      this.#fds.splice(at, 1);
+      c.close(fd);
+    });
   }
 
   /**
@@ -112,7 +119,7 @@ export class Rtnetlink {
     const c = this.#lib.symbols;
     const fd = inNetns(c, netns, () => openSocket(c));
     try {
-      return fn(new Socket(c, fd));
+      return fn(new Socket(c, fd, () => {}));
     } finally {
       c.close(fd);
     }
@@ -147,10 +154,17 @@ class Socket implements RouteSocket {
   readonly #fd: number;
   #seq = 0;
   readonly #buf = new Uint8Array(32 * 1024);
+  readonly #close: () => void;
 
-  constructor(c: Libc, fd: number) {
+  /** `close` closes `fd` (once) and forgets it. */
+  constructor(c: Libc, fd: number, close: () => void) {
     this.#c = c;
     this.#fd = fd;
+    this.#close = close;
+  }
+
+  close(): void {
+    this.#close();
   }
 
   request(what: string, request: Uint8Array): void {
