@@ -365,10 +365,11 @@ async function benchPodAddDel(
 }
 
 /**
- * ADD's phases as the plugin logs them: `vethMs`, `endpointMs` (the daemon's one request), `podMs`;
- * a plugin from before that request logged `allocateMs` and `programMs` instead.
+ * ADD's phases as the plugin logs them: `attachMs` (the daemon's one request, veth pair and all),
+ * `podMs`; a plugin that made the veth pair itself logged `vethMs` and `endpointMs`, and one from
+ * before that request `allocateMs` and `programMs`.
  */
-const PHASES = ["vethMs", "endpointMs", "allocateMs", "programMs", "podMs"];
+const PHASES = ["attachMs", "vethMs", "endpointMs", "allocateMs", "programMs", "podMs"];
 
 /** DEL's phases as the plugin logs them: `vethMs` (the veth's deletion), `releaseMs`. */
 const DEL_PHASES = ["vethMs", "releaseMs"];

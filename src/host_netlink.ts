@@ -7,10 +7,26 @@
  */
 import { type Clock, realClock, sleep } from "./clock.ts";
 import { ENODEV, NetlinkError, type RouteSocket, type Rtnetlink } from "./rtnetlink.ts";
-import { linkDelRequest, linkGroupRequest, routeAddRequest } from "./rtnetlink_message.ts";
+import {
+  linkDelRequest,
+  linkGroupRequest,
+  routeAddRequest,
+  vethAddRequest,
+} from "./rtnetlink_message.ts";
 
 /** How often {@linkcode RtnetlinkHost.deleteLink} looks whether the kernel has unlisted the link. */
 export const UNLISTED_POLL_MS = 1;
+
+/** A pod's veth pair as ADD makes it. */
+export interface VethPair {
+  /** Host end (`tern…`), in the node's namespace, created up. */
+  hostVeth: string;
+  hostMac: string;
+  /** Pod end (`CNI_IFNAME`), created straight into the pod's namespace. */
+  ifname: string;
+  podMac: string;
+  mtu: number;
+}
 
 /** The host side of one endpoint, written over rtnetlink. */
 export interface HostNetlink {
@@ -29,6 +45,14 @@ export interface HostNetlink {
    * {@linkcode NetlinkError} when the kernel refuses.
    */
   deleteLink(veth: string): Promise<boolean>;
+  /**
+   * Creates `pair` in one request, both ends or neither, the pod end in the namespace at path
+   * `netns` (NetlinkError EEXIST when either name is taken). Opens the namespace file before it
+   * returns and throws at once when it cannot (ENOENT: the path does not exist for this
+   * process), so that a caller can fall back before it starts anything else; the kernel's work
+   * then runs from a worker thread.
+   */
+  addVeth(pair: VethPair, netns: string): Promise<void>;
 }
 
 /** {@linkcode HostNetlink} on one rtnetlink socket, made at the first request. */
@@ -98,6 +122,28 @@ export class RtnetlinkHost implements HostNetlink {
       if (settled !== undefined) return settled;
       if (node.linkIndex(veth) === undefined) return true;
     }
+  }
+
+  addVeth(pair: VethPair, netns: string): Promise<void> {
+    const target = this.#netlink.openNetns(netns);
+    let socket: RouteSocket;
+    try {
+      socket = this.#newSocket();
+    } catch (err) {
+      target.close();
+      throw err;
+    }
+    return socket.requestAsync(
+      `Cannot create veth pair ${pair.hostVeth}/${pair.ifname}`,
+      vethAddRequest(
+        { name: pair.hostVeth, mac: pair.hostMac, mtu: pair.mtu },
+        { name: pair.ifname, mac: pair.podMac, mtu: pair.mtu },
+        target.fd,
+      ),
+    ).finally(() => {
+      target.close();
+      socket.close();
+    });
   }
 
   setGroup(veth: string, group: number): boolean {

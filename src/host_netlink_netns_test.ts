@@ -3,10 +3,10 @@
  * `ip` shows back, and a missing veth is ENODEV for the route and false for the group. Each test
  * makes its own namespace (`ternt<pid>x…`) and deletes it. Needs root.
  */
-import { assertEquals, assertThrows } from "../test/assert.ts";
+import { assertEquals, assertRejects, assertThrows } from "../test/assert.ts";
 import { RtnetlinkHost } from "./host_netlink.ts";
 import { Ip } from "./ip.ts";
-import { NetlinkError, Rtnetlink } from "./rtnetlink.ts";
+import { EEXIST, ENOENT, NetlinkError, Rtnetlink } from "./rtnetlink.ts";
 import { denoRunner } from "./runner.ts";
 
 Deno.test("RtnetlinkHost replaces the host route with tern's protocol and sets the group", async () => {
@@ -74,6 +74,48 @@ Deno.test("RtnetlinkHost deletes a veth, its route and its pod end with it; a ve
       "the pod end went with it: only lo is left",
     );
     assertEquals(await host.deleteLink("terntest0"), false);
+  } finally {
+    netlink.close();
+    await denoRunner(["ip", "netns", "del", node]);
+    await denoRunner(["ip", "netns", "del", pod]);
+  }
+});
+
+Deno.test("RtnetlinkHost makes a veth pair with its pod end in the pod's namespace; a taken name is EEXIST, a missing namespace throws at once", async () => {
+  const node = `ternt${Deno.pid}x${crypto.randomUUID().slice(0, 6)}-add`;
+  const pod = `${node}p`;
+  await denoRunner(["ip", "netns", "add", node]);
+  await denoRunner(["ip", "netns", "add", pod]);
+  const netlink = new Rtnetlink();
+  try {
+    const ip = new Ip(denoRunner);
+    const host = new RtnetlinkHost(netlink, { netns: `/run/netns/${node}` });
+    const pair = {
+      hostVeth: "terntest0",
+      hostMac: "0e:00:00:00:00:01",
+      ifname: "eth0",
+      podMac: "0a:58:0a:f4:01:07",
+      mtu: 1450,
+    };
+    await host.addVeth(pair, `/run/netns/${pod}`);
+    const [hostEnd] = await ip.json<{ address: string; mtu: number; flags: string[] }>(
+      ["link", "show", "dev", "terntest0"],
+      { netns: `/run/netns/${node}` },
+    );
+    assertEquals([hostEnd?.address, hostEnd?.mtu, hostEnd?.flags.includes("UP")], [
+      "0e:00:00:00:00:01",
+      1450,
+      true,
+    ]);
+    const [podEnd] = await ip.json<{ address: string }>(["link", "show", "dev", "eth0"], {
+      netns: `/run/netns/${pod}`,
+    });
+    assertEquals(podEnd?.address, "0a:58:0a:f4:01:07");
+
+    const err = await assertRejects(() => host.addVeth(pair, `/run/netns/${pod}`), NetlinkError);
+    assertEquals(err.errno, EEXIST);
+    const missing = assertThrows(() => host.addVeth(pair, `/run/netns/${node}-none`));
+    assertEquals((missing as NetlinkError).errno, ENOENT);
   } finally {
     netlink.close();
     await denoRunner(["ip", "netns", "del", node]);

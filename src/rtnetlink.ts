@@ -34,6 +34,8 @@ const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
 
+/** errno 2: no such file (a namespace path that does not exist). */
+export const ENOENT = 2;
 /** errno 17: the object exists. */
 export const EEXIST = 17;
 /** errno 19: no such device. */
@@ -137,6 +139,24 @@ export class Rtnetlink {
     } finally {
       c.close(fd);
     }
+  }
+
+  /**
+   * Opens the namespace file at `path` now (throwing {@linkcode NetlinkError} at once when it
+   * cannot be opened, ENOENT when it does not exist for this process), for its descriptor to be
+   * passed to the kernel; the caller closes it with `close()`.
+   */
+  openNetns(path: string): { fd: number; close(): void } {
+    const c = this.#lib.symbols;
+    const fd = openNetns(c, path);
+    let open = true;
+    return {
+      fd,
+      close: () => {
+        if (open) c.close(fd);
+        open = false;
+      },
+    };
   }
 
   /** Closes every socket made here and the library; harmless twice. */

@@ -193,6 +193,7 @@ Deno.test("removeEndpoint() deletes a veth still there over netlink, with no ip 
       setGroup: () => true,
       linkMac: () => undefined,
       deleteLink: (veth: string) => Promise.resolve(deleted.push(veth) > 0),
+      addVeth: () => Promise.resolve(),
     };
     const { run, calls } = fakeRunner();
     const dataplane = new Dataplane(new Ip(run), {
@@ -224,6 +225,7 @@ Deno.test("removeEndpoint() removes an endpoint's rules through ip, then deletes
       setGroup: () => true,
       linkMac: () => undefined,
       deleteLink: (veth: string) => Promise.resolve(events.push(`netlink del ${veth}`) > 0),
+      addVeth: () => Promise.resolve(),
     };
     const { run } = fakeRunner();
     const dataplane = new Dataplane(
@@ -370,6 +372,7 @@ Deno.test("programEndpoint() writes the route of an endpoint without rules over 
     setGroup: () => true,
     linkMac: () => undefined,
     deleteLink: () => Promise.resolve(true),
+    addVeth: () => Promise.resolve(),
   };
   const { run, calls } = fakeRunner();
   const dataplane = new Dataplane(new Ip(run), { routeProtocol: 116, netlink });
@@ -397,6 +400,7 @@ Deno.test("programEndpoint() goes through ip for an endpoint with rules, even wi
     setGroup: () => true,
     linkMac: () => undefined,
     deleteLink: () => Promise.resolve(true),
+    addVeth: () => Promise.resolve(),
   };
   const { run, calls } = fakeRunner();
   const dataplane = new Dataplane(new Ip(run), {
