@@ -363,17 +363,34 @@ Deno.test("BlockPool looks again soon when a deleted node's block changed since 
       intervalMs: 600_000,
       clock,
     });
+    const t0 = clock.now();
+    const deletes = () => fake.counts.get("delete") ?? 0;
+    const versions = () =>
+      fake.list({ apiVersion: "tern.dev/v1alpha1", kind: "IPAMBlock" }).map((o) =>
+        o.metadata?.resourceVersion
+      );
     await peer.start();
     try {
-      // The runs talk to a real (fake) API server over HTTP: let each finish in real time.
-      const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+      // The runs talk to a real (fake) API server over HTTP, while the fake clock stands still:
+      // wait for what each run leaves behind, never for a fixed time.
+      assertEquals(clock.nextAt(), t0 + 1_000, "the grace period ends a second after start");
+      const before = deletes();
       await clock.tick(1_000);
-      await settle();
+      // The release was sent with the view's stale resourceVersion and refused (409): the block is
+      // untouched, and the pool asked to look again a second later, not at the periodic run.
+      await until(() => clock.nextAt() === t0 + 2_000, "the recheck after the refused release");
+      assertEquals(deletes() - before, 1, "one release was tried");
       assertEquals(blocksOf(fake).map((b) => b.node), ["gone"], "the stale release was refused");
+      assertEquals(versions(), [written.resourceVersion], "and changed nothing");
       view = [written];
       await clock.tick(1_000);
-      for (let i = 0; i < 20 && blocksOf(fake).length > 0; i++) await settle();
-      assertEquals(blocksOf(fake), [], "released on the recheck, not at the next periodic run");
+      await until(() => blocksOf(fake).length === 0, "the release on the recheck");
+      assertEquals(deletes() - before, 2);
+      assertEquals(
+        clock.now(),
+        t0 + 2_000,
+        "released on the recheck, not at the next periodic run",
+      );
     } finally {
       await peer.stop();
     }
