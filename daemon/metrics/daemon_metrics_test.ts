@@ -28,7 +28,7 @@ Deno.test("DaemonMetrics logs a reader that fails once per distinct error, and t
       read: () =>
         fail ? Promise.reject(new Error("No such file: /proc/self/limits")) : Promise.resolve(""),
       openFds: () => Promise.resolve(3),
-      heap: () => ({ used: 1, total: 2 }),
+      heap: () => ({ used: 1, total: 2, external: 3 }),
       startTimeSeconds: 1,
     },
   });
