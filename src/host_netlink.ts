@@ -17,6 +17,37 @@ import {
 /** How often {@linkcode RtnetlinkHost.deleteLink} looks whether the kernel has unlisted the link. */
 export const UNLISTED_POLL_MS = 1;
 
+/**
+ * The path of a pod's namespace is no network namespace for this process: it does not exist here,
+ * or it is the empty file that a namespace is bind-mounted over in another mount namespace (a
+ * daemon in a container whose `/run/netns` does not receive the host's mounts sees only that).
+ */
+export class NetnsUnseenError extends Error {
+  /** `netns` is the path; `why` says what this process sees there. */
+  constructor(readonly netns: string, why: string) {
+    super(`Cannot use network namespace ${netns} from this process: ${why}`);
+    this.name = "NetnsUnseenError";
+  }
+}
+
+/** The device of the namespace filesystem (nsfs), which every namespace file is on. */
+let nsfsDevice: number | undefined;
+
+/** Throws {@linkcode NetnsUnseenError} unless `path` is a namespace file for this process. */
+function requireNetnsFile(path: string): void {
+  let dev: number;
+  try {
+    dev = Deno.statSync(path).dev;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new NetnsUnseenError(path, "no such file");
+    throw err;
+  }
+  nsfsDevice ??= Deno.statSync("/proc/thread-self/ns/net").dev;
+  if (dev !== nsfsDevice) {
+    throw new NetnsUnseenError(path, "not a namespace file here (its mount is not visible)");
+  }
+}
+
 /** A pod's veth pair as ADD makes it. */
 export interface VethPair {
   /** Host end (`tern…`), in the node's namespace, created up. */
@@ -48,9 +79,9 @@ export interface HostNetlink {
   /**
    * Creates `pair` in one request, both ends or neither, the pod end in the namespace at path
    * `netns` (NetlinkError EEXIST when either name is taken). Opens the namespace file before it
-   * returns and throws at once when it cannot (ENOENT: the path does not exist for this
-   * process), so that a caller can fall back before it starts anything else; the kernel's work
-   * then runs from a worker thread.
+   * returns and throws at once when it cannot, {@linkcode NetnsUnseenError} when the path is no
+   * network namespace for this process, so that a caller can fall back before it starts anything
+   * else; the kernel's work then runs from a worker thread.
    */
   addVeth(pair: VethPair, netns: string): Promise<void>;
 }
@@ -125,6 +156,7 @@ export class RtnetlinkHost implements HostNetlink {
   }
 
   addVeth(pair: VethPair, netns: string): Promise<void> {
+    requireNetnsFile(netns);
     const target = this.#netlink.openNetns(netns);
     let socket: RouteSocket;
     try {

@@ -4,9 +4,9 @@
  * makes its own namespace (`ternt<pid>x…`) and deletes it. Needs root.
  */
 import { assertEquals, assertRejects, assertThrows } from "../test/assert.ts";
-import { RtnetlinkHost } from "./host_netlink.ts";
+import { NetnsUnseenError, RtnetlinkHost } from "./host_netlink.ts";
 import { Ip } from "./ip.ts";
-import { EEXIST, ENOENT, NetlinkError, Rtnetlink } from "./rtnetlink.ts";
+import { EEXIST, NetlinkError, Rtnetlink } from "./rtnetlink.ts";
 import { denoRunner } from "./runner.ts";
 
 Deno.test("RtnetlinkHost replaces the host route with tern's protocol and sets the group", async () => {
@@ -114,8 +114,18 @@ Deno.test("RtnetlinkHost makes a veth pair with its pod end in the pod's namespa
 
     const err = await assertRejects(() => host.addVeth(pair, `/run/netns/${pod}`), NetlinkError);
     assertEquals(err.errno, EEXIST);
-    const missing = assertThrows(() => host.addVeth(pair, `/run/netns/${node}-none`));
-    assertEquals((missing as NetlinkError).errno, ENOENT);
+    assertThrows(
+      () => host.addVeth(pair, `/run/netns/${node}-none`),
+      NetnsUnseenError,
+      "no such file",
+    );
+    // What a daemon in another mount namespace sees of a namespace mounted after it started.
+    const plain = await Deno.makeTempFile();
+    try {
+      assertThrows(() => host.addVeth(pair, plain), NetnsUnseenError, "not a namespace file");
+    } finally {
+      await Deno.remove(plain);
+    }
   } finally {
     netlink.close();
     await denoRunner(["ip", "netns", "del", node]);

@@ -34,8 +34,6 @@ const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
 
-/** errno 2: no such file (a namespace path that does not exist). */
-export const ENOENT = 2;
 /** errno 17: the object exists. */
 export const EEXIST = 17;
 /** errno 19: no such device. */

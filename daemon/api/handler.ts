@@ -25,8 +25,8 @@ import { concatBytes } from "../../src/lib/bytes.ts";
 import { errorMessage } from "../../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
 import { GATEWAY_IP, hostVethMac, hostVethName } from "../../src/names.ts";
-import type { HostNetlink } from "../../src/host_netlink.ts";
-import { EEXIST, ENOENT, NetlinkError } from "../../src/rtnetlink.ts";
+import { type HostNetlink, NetnsUnseenError } from "../../src/host_netlink.ts";
+import { EEXIST, NetlinkError } from "../../src/rtnetlink.ts";
 import { TERN_VERSION } from "../../src/version.ts";
 import { formatValue } from "../../src/zod_issues.ts";
 import { formatIssues } from "../_zod_issues.ts";
@@ -351,7 +351,7 @@ export function createHandler(deps: HandlerDeps): Handler {
     try {
       making = veths.addVeth(pair, body.netns);
     } catch (err) {
-      if (err instanceof NetlinkError && err.errno === ENOENT) {
+      if (err instanceof NetnsUnseenError) {
         throw new ApiFailure(
           422,
           "unsupported",

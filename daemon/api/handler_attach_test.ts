@@ -5,10 +5,10 @@
  */
 import { assertEquals, assertStringIncludes } from "../../test/assert.ts";
 import type { AddResponse, Endpoint } from "../../src/api.ts";
-import type { VethPair } from "../../src/host_netlink.ts";
+import { NetnsUnseenError, type VethPair } from "../../src/host_netlink.ts";
 import { hostVethName } from "../../src/names.ts";
 import { Mutex } from "../../src/lib/mutex.ts";
-import { EEXIST, ENOENT, NetlinkError } from "../../src/rtnetlink.ts";
+import { EEXIST, NetlinkError } from "../../src/rtnetlink.ts";
 import type { HostDataplane } from "../routing/dataplane.ts";
 import { Ipam } from "../ipam/ipam.ts";
 import { createHandler, type Handler, type HandlerDeps } from "./handler.ts";
@@ -196,7 +196,7 @@ Deno.test("attach is 422 unsupported without rtnetlink, or for a namespace the d
   }, { veths: false });
   await withHandler(async ({ handler, ipam, host }) => {
     host.addVethResult = () => {
-      throw new NetlinkError("Cannot open network namespace /proc/7/ns/net", ENOENT);
+      throw new NetnsUnseenError("/proc/7/ns/net", "no such file");
     };
     const res = await handler(attach(await attachBody("c1")));
     const error = await res.json();
