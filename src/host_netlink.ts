@@ -1,8 +1,10 @@
 /**
  * What the daemon changes on an ADD's or a DEL's critical path, over rtnetlink in-process instead
- * of an `ip` exec each: the pod's host route, its veth's interface group (the policy's ready mark)
- * and the veth's deletion. The sockets are made in the calling thread's namespace (the node's: the daemon never leaves
- * it). Everything else (the reconciler's passes, rules, listings) still goes through `ip`.
+ * of an `ip` exec each: the pod's veth pair, its host route, its veth's interface group (the
+ * policy's ready mark) and the veth's deletion. The sockets are made in the calling thread's
+ * namespace (the node's: the daemon never leaves it; the pair's pod end is created in the pod's
+ * namespace by passing the kernel that namespace's file descriptor). Everything else (the
+ * reconciler's passes, rules, listings) still goes through `ip`.
  * @module
  */
 import { type Clock, realClock, sleep } from "./clock.ts";
@@ -14,7 +16,7 @@ import {
   vethAddRequest,
 } from "./rtnetlink_message.ts";
 
-/** How often {@linkcode RtnetlinkHost.deleteLink} looks whether the kernel has unlisted the link. */
+/** How often {@linkcode RtnetlinkHost.deleteLink} looks whether the kernel unlisted the link. */
 export const UNLISTED_POLL_MS = 1;
 
 /**
