@@ -105,7 +105,11 @@ export class NetlinkPodLinks implements PodLinks {
 
   preparePod(netns: string): void {
     try {
-      this.#prepared = { netns, socket: this.#netlink.socket({ netns }) };
+      const socket = this.#netlink.socket({ netns });
+      this.#prepared = { netns, socket };
+      // One harmless request, so that the first send, receive and parse (their FFI calls' and
+      // the parser's first runs) are paid here too.
+      socket.linkIndex("lo");
     } catch (err) {
       // configurePod meets any other failure again, and reports it; a thread left in the pod's
       // namespace must do nothing more.
