@@ -21,13 +21,21 @@
  *   address/protocol/port lookup, then the layer's default deny (log, counter, drop). Allowed
  *   boxes `goto` the next layer's chain, or `return` (egress, so the receiver's ingress is still
  *   evaluated) or `accept` (ingress); denied boxes `goto d_<rule>`.
- * - `map p_…_l4` (`ipv4_addr . inet_proto . inet_service`), `map p_…_icmp` (`ipv4_addr .
- *   icmp_type . icmp_code`): interval maps with per-element counters, one pair per distinct
- *   last layer, shared by the chains of the replicas that have it and named after the chain of
- *   the lowest pod id among them ({@linkcode sharedLayerMaps}), one pair per earlier layer.
+ * - `map p_…_exact` (`ipv4_addr . inet_proto . inet_service`, a hash map), `map p_…_l4` (the
+ *   same key, an interval map), `map p_…_icmp` (`ipv4_addr . icmp_type . icmp_code`, an interval
+ *   map), all with per-element counters: one set of maps per distinct last layer, shared by the
+ *   chains of the replicas that have it and named after the chain of the lowest pod id among
+ *   them ({@linkcode sharedLayerMaps}), one set per earlier layer. A box of one protocol, one
+ *   port and at most {@linkcode EXACT_ADDRESSES} addresses is one element per address in the
+ *   hash map ({@linkcode mapElements}); the others are interval elements. The kernel deletes an
+ *   element of an interval map (`nft_set_pipapo`) by walking the map's rules from the first,
+ *   40–180 ms in a map of ~10 000, where the hash map's delete is a lookup (docs/benchmarks.md,
+ *   "One change to a layer's map").
  * - `chain d_<rule>`: one per deny rule in use: log with the policy and rule, counter, drop.
  *
- * Per packet: at most two map lookups per layer, whatever the number of pods, groups or rules.
+ * Per packet: at most three map lookups per layer (ICMP: one; other protocols: the hash map,
+ * then the interval map when the hash map has no element), whatever the number of pods, groups
+ * or rules. The boxes of a layer never overlap, so at most one element of the two maps matches.
  * Pure: a caller that renders successive models and wants unchanged pods not rendered again
  * passes its own {@linkcode RenderCache}.
  * @module
@@ -60,10 +68,54 @@ const MAX_LOG_PREFIX = 127;
 
 const PROTOCOL_NAMES: Record<number, string> = { 6: "tcp", 17: "udp", 132: "sctp" };
 
-const MAP_TYPES = {
+/** The maps of a layer: the hash map of exact elements, the interval maps of the others. */
+export type MapSpace = "exact" | "l4" | "icmp";
+
+const MAP_TYPES: Record<MapSpace, string> = {
+  exact: "ipv4_addr . inet_proto . inet_service",
   l4: "ipv4_addr . inet_proto . inet_service",
   icmp: "ipv4_addr . icmp_type . icmp_code",
-} as const;
+};
+
+/** A layer's maps, in the order the whole table lists them. */
+const MAP_SPACES: readonly MapSpace[] = ["exact", "l4", "icmp"];
+
+/** The attributes of a map of `space`: its type, `flags interval` unless exact, `counter`. */
+function mapAttributes(space: MapSpace): string[] {
+  return [
+    `type ${MAP_TYPES[space]} : verdict`,
+    ...(space === "exact" ? [] : ["flags interval"]),
+    "counter",
+  ];
+}
+
+/**
+ * The widest address range of a box that {@linkcode mapElements} makes one hash element per
+ * address of. Consecutive pod addresses with the same rule are one box, often two or a few
+ * addresses wide (at kube-scale 85 % of a layer's 11 000 boxes are pairs), so single addresses
+ * alone would leave most boxes in the interval map; wider ranges (CIDRs, a node's pods) stay
+ * interval elements, so an element count stays within 16 times the boxes'.
+ */
+export const EXACT_ADDRESSES = 16;
+
+/**
+ * The map of a layer that holds `box` and its elements there: `exact` (one single-address box
+ * per address) for an l4 box of one protocol, one port and at most {@linkcode EXACT_ADDRESSES}
+ * addresses, else the box itself in `l4` or `icmp` (pure).
+ */
+export function mapElements(box: Box): { space: MapSpace; boxes: Box[] } {
+  const [low, high] = box.addresses;
+  if (
+    box.space !== "l4" || box.first[0] !== box.first[1] || box.second[0] !== box.second[1] ||
+    high - low >= EXACT_ADDRESSES
+  ) {
+    return { space: box.space, boxes: [box] };
+  }
+  if (low === high) return { space: "exact", boxes: [box] };
+  const boxes: Box[] = [];
+  for (let a = low; a <= high; a++) boxes.push({ ...box, addresses: [a, a] });
+  return { space: "exact", boxes };
+}
 
 /** The chain of a pod's layer: `p_<id>_out_sg`, `p_<id>_in_np`. */
 export function layerChainName(
@@ -106,7 +158,7 @@ interface ChainSpec {
 }
 
 interface MapSpec {
-  space: "l4" | "icmp";
+  space: MapSpace;
   /** Element key → verdict, built when first needed ({@linkcode elementsOf}). */
   elements?: Map<string, string>;
   /** The boxes the elements come from, with their verdicts, in the model's order. */
@@ -194,7 +246,7 @@ export function renderPolicyTable(model: PolicyModel, options: RenderOptions = {
     const leader = group.pods[0]!.id;
     let names = led.get(leader);
     if (names === undefined) led.set(leader, names = []);
-    names.push(`${group.name}_l4`, `${group.name}_icmp`);
+    for (const space of MAP_SPACES) names.push(`${group.name}_${space}`);
   }
   for (const { pod, objects } of pods) {
     out.push("", `\t# pod ${pod.namespace}/${pod.name} ${pod.ifname} ${pod.ip}`);
@@ -204,7 +256,7 @@ export function renderPolicyTable(model: PolicyModel, options: RenderOptions = {
       const elements = [...elementsOf(map)].map(([key, verdict]) => `${key} : ${verdict}`);
       block(out, {
         head: `map ${name}`,
-        attributes: [`type ${MAP_TYPES[map.space]} : verdict`, "flags interval", "counter"],
+        attributes: mapAttributes(map.space),
         elements,
       });
     }
@@ -299,9 +351,7 @@ export function renderPolicyUpdate(
     const before = oldMaps.get(name);
     if (before === map) continue;
     if (before === undefined) {
-      create.push(
-        `add map ${t} ${name} { type ${MAP_TYPES[map.space]} : verdict; flags interval; counter; }`,
-      );
+      create.push(`add map ${t} ${name} { ${mapAttributes(map.space).join("; ")}; }`);
     }
     const { gone, added } = elementChanges(before, map);
     for (const line of elementCommands(`delete element ${t} ${name}`, gone)) {
@@ -514,6 +564,7 @@ function podObjects(pod: PodPolicy, at: { logRate: number; maps: PodMaps }): Pod
       }`;
       const rules = [
         `meta l4proto icmp ${peer} . icmp type . icmp code vmap @${maps}_icmp`,
+        `${peer} . meta l4proto . th dport vmap @${maps}_exact`,
         `${peer} . meta l4proto . th dport vmap @${maps}_l4`,
       ];
       if (logRate > 0) {
@@ -550,9 +601,8 @@ function tableMaps(model: PolicyModel, deny: (rule: RuleRef) => string): Map<str
       const following = layers[layers.indexOf(layer) + 1]!;
       allow = `goto ${layerChainName(group.pods[0]!.id, { direction, layer: following.layer })}`;
     }
-    const { l4, icmp } = layerMaps(layer, { allow, deny });
-    out.set(`${group.name}_l4`, l4);
-    out.set(`${group.name}_icmp`, icmp);
+    const maps = layerMaps(layer, { allow, deny });
+    for (const space of MAP_SPACES) out.set(`${group.name}_${space}`, maps[space]);
   }
   tableMapCache.set(model, out);
   return out;
@@ -565,21 +615,30 @@ function tableMaps(model: PolicyModel, deny: (rule: RuleRef) => string): Map<str
  * ({@linkcode elementChanges}) are computed once per run. Deny chains are named by their rule
  * alone, so a map made in an earlier render stays right.
  */
-const layerMapCache = new WeakMap<LayerPolicy, Map<string, { l4: MapSpec; icmp: MapSpec }>>();
+const layerMapCache = new WeakMap<LayerPolicy, Map<string, Record<MapSpace, MapSpec>>>();
 
 function layerMaps(
   layer: LayerPolicy,
   at: { allow: string; deny: (rule: RuleRef) => string },
-): { l4: MapSpec; icmp: MapSpec } {
+): Record<MapSpace, MapSpec> {
   let byVerdict = layerMapCache.get(layer);
   if (byVerdict === undefined) layerMapCache.set(layer, byVerdict = new Map());
   let maps = byVerdict.get(at.allow);
   if (maps === undefined) {
-    maps = { l4: { space: "l4", boxes: [] }, icmp: { space: "icmp", boxes: [] } };
+    maps = {
+      exact: { space: "exact", boxes: [] },
+      l4: { space: "l4", boxes: [] },
+      icmp: { space: "icmp", boxes: [] },
+    };
     for (const box of layer.boxes) {
       const verdict = box.rule.action === "deny" ? `goto ${at.deny(box.rule)}` : at.allow;
-      (box.space === "l4" ? maps.l4 : maps.icmp).boxes.push({ box, verdict });
+      const { space, boxes } = mapElements(box);
+      const into = maps[space].boxes;
+      for (const one of boxes) into.push({ box: one, verdict });
     }
+    // Expanded boxes of one address range with several ports interleave: back into box order,
+    // so that the differences are found in one walk (`elementChangesOf`).
+    if (!inBoxOrder(maps.exact.boxes)) maps.exact.boxes.sort((a, b) => boxOrder(a.box, b.box));
     byVerdict.set(at.allow, maps);
   }
   return maps;

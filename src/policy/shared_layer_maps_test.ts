@@ -88,16 +88,17 @@ Deno.test("sharedLayerMaps() does not share a layer that another follows (its al
   const shared = sharedLayerMaps(model(both(A), both(B)));
   assertEquals(shared.byPod.get(B)!.ingress, [`p_${B}_in_sg`, `p_${A}_in_np`]);
   const tables = policyTableObjects(model(both(A), both(B)));
-  assertEquals(tables.maps.get(`p_${B}_in_sg_l4`)![0]!.verdict, `goto p_${B}_in_np`);
-  assertEquals(tables.maps.get(`p_${A}_in_np_l4`)![0]!.verdict, "accept");
-  assert(!tables.maps.has(`p_${B}_in_np_l4`));
+  assertEquals(tables.maps.get(`p_${B}_in_sg_exact`)![0]!.verdict, `goto p_${B}_in_np`);
+  assertEquals(tables.maps.get(`p_${A}_in_np_exact`)![0]!.verdict, "accept");
+  assert(!tables.maps.has(`p_${B}_in_np_exact`));
 });
 
-Deno.test("renderPolicyTable() gives replicas one pair of maps, which every replica's chain looks up", () => {
+Deno.test("renderPolicyTable() gives replicas one set of maps, which every replica's chain looks up", () => {
   const text = renderPolicyTable(model(pod(A, "a", [layer(3)]), pod(B, "b", [layer(3)])));
-  assertEquals(text.match(/^\tmap p_/gm)?.length, 2);
+  assertEquals(text.match(/^\tmap p_/gm)?.length, 3);
+  assertEquals(text.match(/vmap @p_a+_in_np_exact$/gm)?.length, 2);
   assertEquals(text.match(/vmap @p_a+_in_np_l4$/gm)?.length, 2);
-  assert(!text.includes(`@p_${B}_in_np_l4`));
+  assert(!text.includes(`@p_${B}_in_np_`));
 });
 
 Deno.test("renderPolicyUpdate() deletes a box of replicas' shared map once", () => {
@@ -107,7 +108,7 @@ Deno.test("renderPolicyUpdate() deletes a box of replicas' shared map once", () 
   const after = model(pod(A, "a", [next]), pod(B, "b", [next]), pod(C, "c", [next]));
   assertEquals(
     renderPolicyUpdate(before, after),
-    `delete element inet tern p_${A}_in_np_l4 { 10.1.0.8 . tcp . 80 }\n`,
+    `delete element inet tern p_${A}_in_np_exact { 10.1.0.8 . tcp . 80 }\n`,
   );
 });
 
@@ -121,17 +122,19 @@ Deno.test("renderPolicyUpdate() hands a leaving leader's map to the next pod: cr
     return i;
   };
   const created = at(
-    `add map inet tern p_${B}_in_np_l4 { type ipv4_addr . inet_proto . inet_service : verdict; flags interval; counter; }`,
+    `add map inet tern p_${B}_in_np_exact { type ipv4_addr . inet_proto . inet_service : verdict; counter; }`,
   );
   const filled = at(
-    `add element inet tern p_${B}_in_np_l4 { ${
+    `add element inet tern p_${B}_in_np_exact { ${
       layer(3).boxes.map((b) => `${elementKey(b)} : accept`).join(", ")
     } }`,
   );
   const moved = [B, C].map((id) =>
-    at(`add rule inet tern p_${id}_in_np ip saddr . meta l4proto . th dport vmap @p_${B}_in_np_l4`)
+    at(
+      `add rule inet tern p_${id}_in_np ip saddr . meta l4proto . th dport vmap @p_${B}_in_np_exact`,
+    )
   );
-  const deleted = at(`delete map inet tern p_${A}_in_np_l4`);
+  const deleted = at(`delete map inet tern p_${A}_in_np_exact`);
   const flushed = at(`flush chain inet tern p_${A}_in_np`);
   assert(created < filled && created < Math.min(...moved));
   assert(Math.max(filled, ...moved, flushed) < deleted);
@@ -148,19 +151,22 @@ Deno.test("renderPolicyUpdate() gives a replica whose layer splits off a map of 
   const after = model(before.pods[0]!, pod(B, "b", [layer(2)]), before.pods[2]!);
   const lines = renderPolicyUpdate(before, after).trimEnd().split("\n");
   assertEquals(lines, [
+    `add map inet tern p_${B}_in_np_exact { type ipv4_addr . inet_proto . inet_service : verdict; counter; }`,
     `add map inet tern p_${B}_in_np_l4 { type ipv4_addr . inet_proto . inet_service : verdict; flags interval; counter; }`,
     `add map inet tern p_${B}_in_np_icmp { type ipv4_addr . icmp_type . icmp_code : verdict; flags interval; counter; }`,
     `flush chain inet tern p_${B}_in_np`,
     `add rule inet tern p_${B}_in_np meta l4proto icmp ip saddr . icmp type . icmp code vmap @p_${B}_in_np_icmp`,
+    `add rule inet tern p_${B}_in_np ip saddr . meta l4proto . th dport vmap @p_${B}_in_np_exact`,
     `add rule inet tern p_${B}_in_np ip saddr . meta l4proto . th dport vmap @p_${B}_in_np_l4`,
     `add rule inet tern p_${B}_in_np counter drop`,
-    `add element inet tern p_${B}_in_np_l4 { ${
+    `add element inet tern p_${B}_in_np_exact { ${
       layer(2).boxes.map((b) => `${elementKey(b)} : accept`).join(", ")
     } }`,
   ]);
   // And back: the map goes once no chain looks it up.
   const back = renderPolicyUpdate(after, before).trimEnd().split("\n");
-  assertEquals(back.slice(-2), [
+  assertEquals(back.slice(-3), [
+    `delete map inet tern p_${B}_in_np_exact`,
     `delete map inet tern p_${B}_in_np_l4`,
     `delete map inet tern p_${B}_in_np_icmp`,
   ]);
@@ -187,7 +193,7 @@ Deno.test("policyCounters() counts a shared element once for its rule and once f
     },
   });
   const counters = policyCounters(m, {
-    nftables: [element(`p_${A}_in_np_l4`, 5), denied(A, 1), denied(B, 2)],
+    nftables: [element(`p_${A}_in_np_exact`, 5), denied(A, 1), denied(B, 2)],
   });
   assertEquals(counters.rules, [{ rule: web, packets: 5, bytes: 300 }]);
   assertEquals(counters.perPod, [
