@@ -74,14 +74,15 @@ export class NftMapProbe {
 }
 
 /**
- * The names of tern's ingress interval address/port maps (`p_…_in_np_l4`; each has a hash
- * sibling, `p_…_in_np_exact`) in `nft -j -t list maps` output (pure).
+ * The names of tern's ingress interval address/port maps (`s_…_in_np_l4` for a pod's last layer,
+ * `p_…_in_np_l4` for an earlier one; each has a hash sibling, `…_in_np_exact`) in `nft -j -t
+ * list maps` output (pure).
  */
 export function ingressL4Maps(listing: string): string[] {
   const out: string[] = [];
   for (const item of (JSON.parse(listing) as NftJson).nftables ?? []) {
     const map = item.map;
-    if (map?.table === "tern" && /^p_\w+_in_np_l4$/.test(map.name ?? "")) out.push(map.name!);
+    if (map?.table === "tern" && /^[ps]_\w+_in_np_l4$/.test(map.name ?? "")) out.push(map.name!);
   }
   return out.sort();
 }

@@ -21,11 +21,12 @@
  *   address/protocol/port lookup, then the layer's default deny (log, counter, drop). Allowed
  *   boxes `goto` the next layer's chain, or `return` (egress, so the receiver's ingress is still
  *   evaluated) or `accept` (ingress); denied boxes `goto d_<rule>`.
- * - `map p_…_exact` (`ipv4_addr . inet_proto . inet_service`, a hash map), `map p_…_l4` (the
- *   same key, an interval map), `map p_…_icmp` (`ipv4_addr . icmp_type . icmp_code`, an interval
+ * - `map s_…_exact` (`ipv4_addr . inet_proto . inet_service`, a hash map), `map s_…_l4` (the
+ *   same key, an interval map), `map s_…_icmp` (`ipv4_addr . icmp_type . icmp_code`, an interval
  *   map), all with per-element counters: one set of maps per distinct last layer, shared by the
- *   chains of the replicas that have it and named after the chain of the lowest pod id among
- *   them ({@linkcode sharedLayerMaps}), one set per earlier layer. A box of one protocol, one
+ *   chains of the replicas that have it and named after the layer's policies
+ *   (`s_<hash>_in_np_l4`, {@linkcode sharedLayerMaps}), so that they stay while any of those pods
+ *   does; one set per earlier layer, named after the pod's chain (`p_<id>_in_sg_l4`). A box of one protocol, one
  *   port and at most {@linkcode EXACT_ADDRESSES} addresses is one element per address in the
  *   hash map ({@linkcode mapElements}); the others are interval elements. The kernel deletes an
  *   element of an interval map (`nft_set_pipapo`) by walking the map's rules from the first,
@@ -268,8 +269,8 @@ export function renderPolicyTable(model: PolicyModel, options: RenderOptions = {
 /**
  * Renders the transaction that turns the table of `previous` into that of `next`, touching only
  * what differs: the chains of pods and layers that appeared or went away (or whose maps moved to
- * another group's), the maps that appeared or went away ({@linkcode sharedLayerMaps}: a group's
- * new leader's maps are created whole before the old ones are deleted), the elements that
+ * another group's), the maps that appeared or went away ({@linkcode sharedLayerMaps}: new maps
+ * are created whole before the chains look them up, old ones deleted after), the elements that
  * changed, the entries of `pod_egress` and `pod_ingress`, and the forward chain's rules when
  * connection tracking turns on or off ({@linkcode isStateful}). Empty when nothing changed. A
  * change of `logRate` renders the whole table.
