@@ -10,7 +10,8 @@
  * added; the two trees' transactions are loaded with `nft -f FILE` in paired rounds, alternately
  * first. Then `--handovers` rounds in which the lowest-id replica leaves and comes back (with
  * shared maps the next replica's map is created whole, then the leader's again), then the
- * highest-id one (with shared maps, its chains alone: an ADD or DEL of a follower). Prints each
+ * highest-id one (with shared maps, its chains alone: an ADD or DEL of a follower), then as many
+ * loads of the whole table (start-up, repair: every map created with its elements). Prints each
  * tree's median, p90 and max per kind and the ratio of the medians, with the load average at
  * start and end. Needs root.
  *
@@ -165,6 +166,16 @@ try {
     await step("follower leaves", round, model, left);
     model = modelOf(rounds);
     await step("follower joins", round, left, model);
+  }
+  // The whole table (start-up, repair): the maps created with every element.
+  for (let round = 0; round < handovers; round++) {
+    const order = round % 2 === 0 ? trees : [...trees].reverse();
+    for (const tree of order) {
+      const ms = await load(tree.netns, tree.render.renderPolicyTable(model));
+      let times = tree.times.get("whole table");
+      if (times === undefined) tree.times.set("whole table", times = []);
+      times.push(ms);
+    }
   }
   const endLoad = await loadAverage();
   console.log(

@@ -11,20 +11,21 @@
  * - Only a side's last layer is shared: its allowed boxes end the side (`return` for egress,
  *   `accept` for ingress) whatever the pod, where an earlier layer's `goto`s the pod's own next
  *   chain. Each earlier layer has maps of its own.
- * - Two last layers share when they are of the same direction and kind and have the same boxes,
- *   each with the same rule (identity, action and priority): same elements, same verdicts, and
- *   each element's counter belongs to one rule.
+ * - Two last layers share when they are of the same direction, kind and policies and have the
+ *   same boxes, each with the same rule (identity, action and priority): same elements, same
+ *   verdicts, and each element's counter belongs to one rule.
  * - The maps are named after the layer's policies, not after a pod: `s_<hash>_in_np` (then
  *   `_exact`, `_l4`, `_icmp`), the hash of the direction, the layer's kind and the policies
- *   (security groups, NetworkPolicies) that its boxes' rules belong to. A group keeps its maps
- *   whoever joins or leaves it, and a map goes only with its last pod: when the pod of the lowest
- *   id left, the next one's maps used to be created whole (10 000 elements and more, ~150–250 ms
- *   of `nft`) although nothing in them had changed. Peers and rules change the boxes, not the
- *   policies, so they change elements, not the name; a policy that comes or goes (one now
- *   selecting the pods, one whose rules lost every peer) renames the maps, created whole. Two
- *   groups of the same policies and other boxes (a named port that resolves to other ports) are
- *   told apart by their leader's id, `s_<hash>_<id>_in_np`, for all but the group of the lowest
- *   leader id.
+ *   (security groups, NetworkPolicies) that apply to its pods (`LayerPolicy.sources`), whether or
+ *   not their rules have peers (at kube-scale `bench-peers` has no peer before the first sample:
+ *   named after the boxes' rules, the maps were renamed, created whole, by its first peer). A
+ *   group keeps its maps whoever joins or leaves it, and a map goes only with its last pod: when
+ *   the pod of the lowest id left, the next one's maps used to be created whole (10 000 elements
+ *   and more, ~150–250 ms of `nft`) although nothing in them had changed. Peers and rules change
+ *   the boxes, not the policies, so they change elements, not the name; a policy that starts or
+ *   stops selecting the pods renames the maps, created whole. Two groups of the same policies and
+ *   other boxes (a named port that resolves to other ports) are told apart by their leader's id,
+ *   `s_<hash>_<id>_in_np`, for all but the group of the lowest leader id.
  * - The group's lowest pod id is its leader: the whole table writes the maps after its chains, and
  *   counters name it for the group.
  *
@@ -194,16 +195,23 @@ function groupNames(buckets: Map<number, Forming[]>): Map<Forming, string> {
 
 const signatures = new WeakMap<LayerPolicy, Map<Direction, string>>();
 
-/** 12 hex digits of a hash of the direction, kind and the policies that a layer's boxes name. */
+/**
+ * 12 hex digits of a hash of the direction, kind and policies of a layer: its `sources` (every
+ * policy that applies, with boxes or not), or for a layer made without them the policies of its
+ * boxes' rules.
+ */
 function signatureOf(direction: Direction, layer: LayerPolicy): string {
   let byDirection = signatures.get(layer);
   if (byDirection === undefined) signatures.set(layer, byDirection = new Map());
   let signature = byDirection.get(direction);
   if (signature === undefined) {
-    const rules = new Set<RuleRef>();
-    for (const box of layer.boxes) rules.add(box.rule);
-    const keys = [...new Set([...rules].map(policyKey))].sort();
-    signature = shortHash(`${direction} ${layer.layer}\n${keys.join("\n")}`);
+    let sources = layer.sources;
+    if (sources === undefined) {
+      const rules = new Set<RuleRef>();
+      for (const box of layer.boxes) rules.add(box.rule);
+      sources = [...new Set([...rules].map(policyKey))].sort().join(",");
+    }
+    signature = shortHash(`${direction} ${layer.layer}\n${sources}`);
     byDirection.set(direction, signature);
   }
   return signature;
@@ -269,7 +277,7 @@ function sameLayer(a: LayerPolicy, b: LayerPolicy): boolean {
   if (byOther === undefined) sameLayers.set(a, byOther = new WeakMap());
   let same = byOther.get(b);
   if (same === undefined) {
-    same = a.layer === b.layer && sameBoxes(a.boxes, b.boxes);
+    same = a.layer === b.layer && a.sources === b.sources && sameBoxes(a.boxes, b.boxes);
     byOther.set(b, same);
   }
   return same;
