@@ -105,17 +105,34 @@ export const EXACT_ADDRESSES = 16;
  * addresses, else the box itself in `l4` or `icmp` (pure).
  */
 export function mapElements(box: Box): { space: MapSpace; boxes: Box[] } {
+  const space = mapSpaceOf(box);
+  return { space, boxes: space === "exact" ? exactBoxes(box) : [box] };
+}
+
+/** The map of a layer that holds `box` ({@linkcode mapElements} without the elements). */
+function mapSpaceOf(box: Box): MapSpace {
+  return box.space === "l4" && box.first[0] === box.first[1] &&
+      box.second[0] === box.second[1] && box.addresses[1] - box.addresses[0] < EXACT_ADDRESSES
+    ? "exact"
+    : box.space;
+}
+
+/** An exact box as its elements' single-address boxes (the box itself for one address). */
+function exactBoxes(box: Box): Box[] {
   const [low, high] = box.addresses;
-  if (
-    box.space !== "l4" || box.first[0] !== box.first[1] || box.second[0] !== box.second[1] ||
-    high - low >= EXACT_ADDRESSES
-  ) {
-    return { space: box.space, boxes: [box] };
-  }
-  if (low === high) return { space: "exact", boxes: [box] };
+  if (low === high) return [box];
   const boxes: Box[] = [];
   for (let a = low; a <= high; a++) boxes.push({ ...box, addresses: [a, a] });
-  return { space: "exact", boxes };
+  return boxes;
+}
+
+/** The key of the element of exact box `box` for `address` (one of its addresses). */
+function exactKey(box: Box, address: number): string {
+  return elementKey(
+    box.addresses[0] === address && box.addresses[1] === address
+      ? box
+      : { ...box, addresses: [address, address] },
+  );
 }
 
 /** The chain of a pod's layer: `p_<id>_out_sg`, `p_<id>_in_np`. */
@@ -159,6 +176,7 @@ interface ChainSpec {
 }
 
 interface MapSpec {
+  /** `exact`: each box of n addresses is n elements, one per address ({@linkcode mapElements}). */
   space: MapSpace;
   /** Element key → verdict, built when first needed ({@linkcode elementsOf}). */
   elements?: Map<string, string>;
@@ -465,7 +483,16 @@ export function policyTableObjects(
     if (objects.egress !== undefined) out.podEgress.set(pod.ifname, objects.egress);
     if (objects.ingress !== undefined) out.podIngress.set(pod.ifname, objects.ingress);
   }
-  for (const [name, map] of tableMaps(model, deny)) out.maps.set(name, map.boxes);
+  for (const [name, map] of tableMaps(model, deny)) {
+    out.maps.set(
+      name,
+      map.space === "exact"
+        ? map.boxes.flatMap(({ box, verdict }) =>
+          exactBoxes(box).map((one) => ({ box: one, verdict }))
+        )
+        : map.boxes,
+    );
+  }
   return out;
 }
 
@@ -633,13 +660,10 @@ function layerMaps(
     };
     for (const box of layer.boxes) {
       const verdict = box.rule.action === "deny" ? `goto ${at.deny(box.rule)}` : at.allow;
-      const { space, boxes } = mapElements(box);
-      const into = maps[space].boxes;
-      for (const one of boxes) into.push({ box: one, verdict });
+      // An exact box stays one box here, its elements made only as text is: a run's new layer
+      // object would otherwise cost ~20 000 objects at kube-scale.
+      maps[mapSpaceOf(box)].boxes.push({ box, verdict });
     }
-    // Expanded boxes of one address range with several ports interleave: back into box order,
-    // so that the differences are found in one walk (`elementChangesOf`).
-    if (!inBoxOrder(maps.exact.boxes)) maps.exact.boxes.sort((a, b) => boxOrder(a.box, b.box));
     byVerdict.set(at.allow, maps);
   }
   return maps;
@@ -649,7 +673,14 @@ function layerMaps(
 function elementsOf(map: MapSpec): Map<string, string> {
   if (map.elements === undefined) {
     map.elements = new Map();
-    for (const { box, verdict } of map.boxes) map.elements.set(elementKey(box), verdict);
+    for (const { box, verdict } of map.boxes) {
+      if (map.space !== "exact") map.elements.set(elementKey(box), verdict);
+      else {
+        for (let a = box.addresses[0]; a <= box.addresses[1]; a++) {
+          map.elements.set(exactKey(box, a), verdict);
+        }
+      }
+    }
   }
   return map.elements;
 }
@@ -682,7 +713,21 @@ function elementChangesOf(
 ): { gone: string[]; added: string[] } {
   const gone: string[] = [];
   const added: string[] = [];
-  const add = (b: BoxVerdict) => added.push(`${elementKey(b.box)} : ${b.verdict}`);
+  const exact = now.space === "exact";
+  /** Box `b`'s elements from address `from` on (all of them by default) are added. */
+  const add = (b: BoxVerdict, from = b.box.addresses[0]) => {
+    if (!exact) added.push(`${elementKey(b.box)} : ${b.verdict}`);
+    else {
+      for (let x = from; x <= b.box.addresses[1]; x++) {
+        added.push(`${exactKey(b.box, x)} : ${b.verdict}`);
+      }
+    }
+  };
+  /** Box `a`'s elements from address `from` on are gone. */
+  const drop = (a: BoxVerdict, from = a.box.addresses[0]) => {
+    if (!exact) gone.push(elementKey(a.box));
+    else for (let x = from; x <= a.box.addresses[1]; x++) gone.push(exactKey(a.box, x));
+  };
   if (before === undefined) {
     for (const b of now.boxes) add(b);
     return { gone, added };
@@ -705,14 +750,19 @@ function elementChangesOf(
     const b = next[j];
     const order = a === undefined ? 1 : b === undefined ? -1 : boxOrder(a.box, b.box);
     if (order < 0) {
-      gone.push(elementKey(a!.box));
+      drop(a!);
       i++;
     } else if (order > 0) {
       add(b!);
       j++;
     } else {
-      if (!sameBox(a!.box, b!.box) || a!.verdict !== b!.verdict) {
-        gone.push(elementKey(a!.box));
+      if (exact && a!.verdict === b!.verdict) {
+        // The same start, protocol and port: only the addresses past the shorter range differ.
+        const end = Math.min(a!.box.addresses[1], b!.box.addresses[1]);
+        drop(a!, end + 1);
+        add(b!, end + 1);
+      } else if (!sameBox(a!.box, b!.box) || a!.verdict !== b!.verdict) {
+        drop(a!);
         add(b!);
       }
       i++;

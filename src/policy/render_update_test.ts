@@ -271,3 +271,62 @@ Deno.test("RenderCache renders a pod object once per log rate and maps it looks 
   cache.objects(target, { ...at, maps: "p_a_out_np|p_b_in_np" }, render);
   assertEquals(renders, 4, "a new log rate, a recompiled pod object or other maps render again");
 });
+
+Deno.test("renderPolicyUpdate() changes an exact box's hash elements address by address, and its interval boxes whole", () => {
+  const rule = {
+    kind: "NetworkPolicy",
+    namespace: "team",
+    name: "web",
+    direction: "ingress",
+    index: 0,
+    action: "allow",
+  } as const;
+  const base = 10 * 2 ** 24 + 1 * 2 ** 16; // 10.1.0.0
+  const box = (first: number, last: number, port: [number, number] = [80, 80]) => ({
+    space: "l4" as const,
+    addresses: [base + first, base + last] as [number, number],
+    first: [6, 6] as [number, number],
+    second: port,
+    rule,
+  });
+  const modelOf = (...boxes: ReturnType<typeof box>[]): PolicyModel => ({
+    pods: [{
+      id: "aaaaaaaaaaaa",
+      namespace: "team",
+      name: "a",
+      ifname: "ternaaaaaaaaaaa",
+      ip: "10.244.1.1",
+      egress: [],
+      ingress: [{ layer: "networkPolicy", boxes, sources: "team/web" }],
+    }],
+    pending: [],
+    problems: [],
+    logRate: 0,
+  });
+  const pair = modelOf(box(2, 3), box(40, 41, [80, 90]), box(100, 131));
+  const maps = sharedLayerMaps(pair).byPod.get("aaaaaaaaaaaa")!.ingress[0]!;
+  const table = policyTableObjects(pair).maps;
+  assertEquals(
+    table.get(`${maps}_exact`)!.map(({ box }) => elementKey(box)),
+    ["10.1.0.2 . tcp . 80", "10.1.0.3 . tcp . 80"],
+    "a pair is two hash elements",
+  );
+  assertEquals(
+    table.get(`${maps}_l4`)!.map(({ box }) => elementKey(box)),
+    ["10.1.0.40/31 . tcp . 80-90", "10.1.0.100-10.1.0.131 . tcp . 80"],
+    "a port range, or more than 16 addresses: interval elements",
+  );
+  const update = (after: PolicyModel) => renderPolicyUpdate(pair, after).trimEnd().split("\n");
+  assertEquals(update(modelOf(box(2, 4), box(40, 41, [80, 90]), box(100, 131))), [
+    `add element inet tern ${maps}_exact { 10.1.0.4 . tcp . 80 : accept }`,
+  ]);
+  assertEquals(update(modelOf(box(2, 2), box(40, 41, [80, 90]), box(100, 131))), [
+    `delete element inet tern ${maps}_exact { 10.1.0.3 . tcp . 80 }`,
+  ]);
+  assertEquals(update(modelOf(box(3, 3), box(40, 41, [80, 90]), box(100, 132))), [
+    `delete element inet tern ${maps}_exact { 10.1.0.2 . tcp . 80, 10.1.0.3 . tcp . 80 }`,
+    `delete element inet tern ${maps}_l4 { 10.1.0.100-10.1.0.131 . tcp . 80 }`,
+    `add element inet tern ${maps}_exact { 10.1.0.3 . tcp . 80 : accept }`,
+    `add element inet tern ${maps}_l4 { 10.1.0.100-10.1.0.132 . tcp . 80 : accept }`,
+  ]);
+});
