@@ -1,6 +1,6 @@
 import { assertEquals } from "../test/assert.ts";
 import { FakeClock } from "../src/clock.ts";
-import { MemoryTrimmer } from "./memory_trimmer.ts";
+import { heapWorthCollecting, MemoryTrimmer } from "./memory_trimmer.ts";
 
 Deno.test("MemoryTrimmer trims once an interval after a poke, and not at rest", async () => {
   const clock = new FakeClock(0);
@@ -25,7 +25,7 @@ Deno.test("MemoryTrimmer trims once an interval after a poke, and not at rest", 
   assertEquals(calls, [0], "one trim for any number of pokes");
   await clock.tick(60_000);
   assertEquals(calls.length, 1, "at rest again");
-  assertEquals(trimmer.stats, { trims: 1, releasedBytes: 40 * 2 ** 20 });
+  assertEquals(trimmer.stats, { trims: 1, collections: 0, releasedBytes: 40 * 2 ** 20 });
   trimmer.stop();
   trimmer.poke();
   await clock.tick(120_000);
@@ -40,7 +40,7 @@ Deno.test("MemoryTrimmer does nothing where there is no malloc_trim", async () =
   trimmer.poke();
   await trimmer.trimNow("test");
   await clock.tick(120_000);
-  assertEquals(trimmer.stats, { trims: 0, releasedBytes: 0 });
+  assertEquals(trimmer.stats, { trims: 0, collections: 0, releasedBytes: 0 });
 });
 
 Deno.test("MemoryTrimmer counts a trim that released nothing as no memory given back", async () => {
@@ -50,7 +50,7 @@ Deno.test("MemoryTrimmer counts a trim that released nothing as no memory given 
     trim: () => 0,
   });
   await trimmer.trimNow("test");
-  assertEquals(trimmer.stats, { trims: 1, releasedBytes: 0 });
+  assertEquals(trimmer.stats, { trims: 1, collections: 0, releasedBytes: 0 });
 });
 
 Deno.test("glibc's malloc_trim is found on this machine and a trim runs off the event loop", async () => {
@@ -58,4 +58,63 @@ Deno.test("glibc's malloc_trim is found on this machine and a trim runs off the 
   assertEquals(trimmer.available, true);
   await trimmer.trimNow("test");
   assertEquals(trimmer.stats.trims, 1);
+});
+
+Deno.test("heapWorthCollecting: more spare than live, and at least 16 MiB of it", () => {
+  const mib = 2 ** 20;
+  assertEquals(
+    heapWorthCollecting({ used: 16 * mib, total: 60 * mib }),
+    true,
+    "the soak after load",
+  );
+  assertEquals(heapWorthCollecting({ used: 16 * mib, total: 30 * mib }), false, "a sawtooth");
+  assertEquals(heapWorthCollecting({ used: 4 * mib, total: 18 * mib }), false, "little to gain");
+  assertEquals(heapWorthCollecting({ used: 225 * mib, total: 340 * mib }), false, "at scale");
+});
+
+Deno.test("MemoryTrimmer collects before a trim when V8 keeps spare heap, at most every collectEveryMs", async () => {
+  const clock = new FakeClock(0);
+  const mib = 2 ** 20;
+  let heap = { used: 16 * mib, total: 60 * mib };
+  const calls: string[] = [];
+  const trimmer = new MemoryTrimmer({
+    clock,
+    intervalMs: 60_000,
+    collectEveryMs: 600_000,
+    rss: () => 100,
+    heap: () => heap,
+    collect: () => {
+      calls.push("collect");
+      heap = { used: 15 * mib, total: 20 * mib };
+    },
+    trim: () => {
+      calls.push("trim");
+      return 1;
+    },
+  });
+  trimmer.start();
+  trimmer.poke();
+  await clock.tick(60_000);
+  assertEquals(
+    calls,
+    ["collect", "trim"],
+    "the collection first, so the trim returns what it freed",
+  );
+  heap = { used: 16 * mib, total: 60 * mib }; // grown again at once
+  trimmer.poke();
+  await clock.tick(60_000);
+  assertEquals(calls, ["collect", "trim", "trim"], "not again within ten minutes");
+  for (let i = 0; i < 9; i++) {
+    trimmer.poke();
+    await clock.tick(60_000);
+  }
+  assertEquals(calls.filter((c) => c === "collect").length, 2, "again after ten minutes");
+  heap = { used: 16 * mib, total: 24 * mib };
+  for (let i = 0; i < 11; i++) {
+    trimmer.poke();
+    await clock.tick(60_000);
+  }
+  assertEquals(calls.filter((c) => c === "collect").length, 2, "not while the heap is tight");
+  assertEquals(trimmer.stats.collections, 2);
+  trimmer.stop();
 });

@@ -8,6 +8,8 @@
  * (so that one whose own work already settled the change can skip it); they only mark work dirty.
  * Each entry remembers when it last changed, so that a check of the pod side leaves alone an
  * endpoint whose ADD is still setting it up (the plugin does the pod side after the daemon answers).
+ * It also counts the endpoints of each pod, so that "is this pod one of the node's?" — asked of
+ * every Pod change in the cluster, a thousand a second on a large one — is one map lookup.
  * @module
  */
 import type { AttachmentId, Endpoint } from "./api.ts";
@@ -54,6 +56,10 @@ export function toLocalEndpoint(ep: Endpoint): LocalEndpoint {
   return local;
 }
 
+function podKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
 function same(a: LocalEndpoint, b: LocalEndpoint): boolean {
   return a.ip === b.ip && a.hostVeth === b.hostVeth && a.netns === b.netns &&
     a.podNamespace === b.podNamespace &&
@@ -64,6 +70,8 @@ function same(a: LocalEndpoint, b: LocalEndpoint): boolean {
 export class LocalEndpoints {
   readonly #byId = new Map<string, LocalEndpoint>();
   readonly #changedAt = new Map<string, number>();
+  /** Endpoints of each pod (namespace/name); a pod may have several attachments. */
+  readonly #perPod = new Map<string, number>();
   readonly #listeners = new Set<EndpointListener>();
   readonly #now: () => number;
   #version = 0;
@@ -115,6 +123,7 @@ export class LocalEndpoints {
     if (previous === undefined) return undefined;
     this.#byId.delete(key(id));
     this.#changedAt.delete(key(id));
+    this.#countPod(previous, -1);
     this.#changed({ before: previous });
     return previous;
   }
@@ -127,6 +136,11 @@ export class LocalEndpoints {
   /** When the endpoint of `id` was registered or last changed (ms, the `now` given); 0 if loaded. */
   changedAt(id: AttachmentId): number | undefined {
     return this.#changedAt.get(key(id));
+  }
+
+  /** Whether an endpoint of pod `namespace`/`name` is registered (one lookup, not a scan). */
+  hasPod(namespace: string, name: string): boolean {
+    return this.#perPod.has(podKey(namespace, name));
   }
 
   /** A copy of every endpoint, in registration order. */
@@ -143,9 +157,19 @@ export class LocalEndpoints {
   #set(ep: LocalEndpoint): boolean {
     const previous = this.#byId.get(key(ep));
     if (previous !== undefined && same(previous, ep)) return false;
+    if (previous !== undefined) this.#countPod(previous, -1);
     this.#byId.set(key(ep), ep);
+    this.#countPod(ep, 1);
     this.#changedAt.set(key(ep), this.#now());
     return true;
+  }
+
+  #countPod(ep: LocalEndpoint, delta: 1 | -1): void {
+    if (ep.podNamespace === undefined || ep.podName === undefined) return;
+    const pod = podKey(ep.podNamespace, ep.podName);
+    const count = (this.#perPod.get(pod) ?? 0) + delta;
+    if (count > 0) this.#perPod.set(pod, count);
+    else this.#perPod.delete(pod);
   }
 
   #changed(change: EndpointChange | undefined): void {

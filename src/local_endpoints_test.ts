@@ -98,3 +98,38 @@ Deno.test("LocalEndpoints.changedAt() stamps registration and real changes; load
   }]);
   assertEquals(endpoints.changedAt(ep), 0);
 });
+
+Deno.test("LocalEndpoints.hasPod() sees a pod become local and stop being local", () => {
+  const registry = new LocalEndpoints();
+  const web = {
+    containerID: "a",
+    ifname: "eth0",
+    ip: "10.0.0.2",
+    hostVeth: "terna",
+    podNamespace: "ns",
+    podName: "web",
+  };
+  assertEquals(registry.hasPod("ns", "web"), false);
+  registry.upsert(web);
+  assertEquals(registry.hasPod("ns", "web"), true);
+  assertEquals([registry.hasPod("other", "web"), registry.hasPod("ns", "db")], [false, false]);
+  // A second attachment of the same pod: the pod stays local until both are gone.
+  const net1 = { ...web, ifname: "net1", ip: "10.0.0.3", hostVeth: "ternb" };
+  registry.upsert(net1);
+  registry.remove(web);
+  assertEquals(registry.hasPod("ns", "web"), true, "net1 is still there");
+  registry.remove(net1);
+  assertEquals(registry.hasPod("ns", "web"), false);
+  // An endpoint updated to name another pod counts for that pod only.
+  registry.upsert(web);
+  registry.upsert({ ...web, podName: "db" });
+  assertEquals([registry.hasPod("ns", "web"), registry.hasPod("ns", "db")], [false, true]);
+  registry.upsert({ ...web, podName: "db", ip: "10.0.0.9" });
+  registry.remove(web);
+  assertEquals(registry.hasPod("ns", "db"), false, "an update does not count the pod twice");
+  // Endpoints without pod metadata, and loaded ones.
+  registry.upsert({ containerID: "c", ifname: "eth0", ip: "10.0.0.4", hostVeth: "ternc" });
+  registry.load([ep("d", "10.0.0.5", { podNamespace: "kube-system", podName: "dns" })]);
+  assertEquals(registry.hasPod("kube-system", "dns"), true);
+  assertEquals(registry.size, 2);
+});

@@ -2,7 +2,9 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "../..
 import { type FakeApiServer, startFakeApiServer } from "../../test/fake_apiserver/server.ts";
 import type { AllocateRequest } from "../../src/api.ts";
 import { contains, parseCidr, parseIp } from "../../src/cidr.ts";
+import { FakeClock } from "../../src/clock.ts";
 import { KubeClient } from "../../src/kube/client.ts";
+import { until } from "../../src/kube/_test_server.ts";
 import { BlockClaimer } from "../../src/ipam/block_claimer.ts";
 import type { WarmTargets } from "../../src/ipam/warm_target.ts";
 import { IpamExhaustedError } from "./ipam.ts";
@@ -193,4 +195,60 @@ Deno.test("an empty block is released and its addresses are not handed out after
     assertEquals(n.ipam.pools, []);
     assertEquals(await n.blocks.recordedBlocks(), []);
   });
+});
+
+Deno.test("ADDs beyond the warm pool against a silent API server fail as exhausted within 10 s, saying why", async () => {
+  const fake = await startFakeApiServer({ crds: ["ippools.tern.dev", "ipamblocks.tern.dev"] });
+  fake.create({
+    apiVersion: "tern.dev/v1alpha1",
+    kind: "IPPool",
+    metadata: { name: "default" },
+    spec: { cidr: "10.244.0.0/16", blockSize: 26 },
+  } as never);
+  const clock = new FakeClock();
+  // The client's own timeout (60 s) on the fake clock too: the ADD's 10 s must not wait for it.
+  const client = new KubeClient(
+    { server: fake.url, caCerts: [], namespace: "default", origin: "test" },
+    { clock },
+  );
+  const kv = await Deno.openKv(":memory:");
+  const n = await openBlocksIpam(kv, new BlockClaimer(client, { nodeName: "n1" }), {
+    targets: { ...targets, warmIPTarget: 0 },
+    intervalMs: 600_000,
+    clock,
+  });
+  try {
+    await n.pool.start();
+    const idle = clock.pending; // the periodic run
+    // The claim's first request is held for a second of real time: never, to the fake clock.
+    fake.slow({ delayMs: 1_000, count: 1 });
+    const from = clock.now();
+    const failures: { at: number; error: unknown }[] = [];
+    const adds = [1, 2, 3].map((i) =>
+      n.ipam.allocate(req(`p${i}`)).then(
+        () => failures.push({ at: clock.now(), error: "allocated" }),
+        (error) => failures.push({ at: clock.now(), error }),
+      )
+    );
+    // Each ADD's deadline, and the timeout of the claim's request in flight.
+    await until(() => clock.pending === idle + 4, "three ADDs waiting for one claim");
+    await clock.tick(10_000);
+    await Promise.all(adds);
+    assertEquals(failures.map((f) => f.at - from), [10_000, 10_000, 10_000]);
+    for (const { error } of failures) {
+      assert(error instanceof IpamExhaustedError, String(error));
+      assertEquals(
+        error.message,
+        "No free address in this node's blocks: none owned: The Kubernetes API server did not answer node n1's block claim within 10 s: no free address on the node until it does (the claim goes on, and serves a retry of the ADD): check the API server and the node's path to it",
+      );
+    }
+    // The claim went on; once the server answers, a retried ADD gets an address of its block.
+    assertEquals((await n.ipam.allocate(req("p1"))).created, true);
+    assertEquals(owners(fake).size, 1);
+  } finally {
+    await n.pool.stop();
+    kv.close();
+    client.close();
+    await fake.close();
+  }
 });

@@ -92,10 +92,15 @@ export class DaemonMetrics {
       name: "tern_malloc_trim_released_bytes_total",
       help: "Resident memory those trims gave back, in bytes.",
     });
+    const collections = registry.counter({
+      name: "tern_heap_collections_total",
+      help: "Full collections run because V8 kept more spare heap than live (before a trim).",
+    });
     const memoryTrims = options.memoryTrims;
     registry.onCollect(() => {
-      const done = memoryTrims?.() ?? { trims: 0, releasedBytes: 0 };
+      const done = memoryTrims?.() ?? { trims: 0, collections: 0, releasedBytes: 0 };
       trims.set(undefined, done.trims);
+      collections.set(undefined, done.collections);
       trimmed.set(undefined, done.releasedBytes);
     });
     const loopStalls = options.loopStalls;

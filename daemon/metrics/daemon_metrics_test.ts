@@ -28,7 +28,7 @@ Deno.test("DaemonMetrics logs a reader that fails once per distinct error, and t
       read: () =>
         fail ? Promise.reject(new Error("No such file: /proc/self/limits")) : Promise.resolve(""),
       openFds: () => Promise.resolve(3),
-      heap: () => ({ used: 1, total: 2 }),
+      heap: () => ({ used: 1, total: 2, external: 3 }),
       startTimeSeconds: 1,
     },
   });
@@ -44,10 +44,11 @@ Deno.test("DaemonMetrics logs a reader that fails once per distinct error, and t
 Deno.test("DaemonMetrics exposes the event loop's stalls and the memory trims", async () => {
   const metrics = new DaemonMetrics(config, {
     loopStalls: () => ({ stalls: 3, longestMs: 400, heldMs: 750 }),
-    memoryTrims: () => ({ trims: 2, releasedBytes: 41_000_000 }),
+    memoryTrims: () => ({ trims: 2, collections: 1, releasedBytes: 41_000_000 }),
   });
   const text = await metrics.expose();
   assert(text.includes("tern_malloc_trims_total 2\n"), text);
+  assert(text.includes("tern_heap_collections_total 1\n"), text);
   assert(text.includes("tern_malloc_trim_released_bytes_total 41000000\n"), text);
   assert(text.includes("tern_event_loop_stalls_total 3\n"), text);
   assert(text.includes("tern_event_loop_held_seconds_total 0.75\n"), text);

@@ -54,8 +54,11 @@ export interface ProcessSource {
   read(name: "status" | "stat" | "limits"): Promise<string>;
   /** How many descriptors are open (entries of `/proc/self/fd`). */
   openFds(): Promise<number>;
-  /** The heap of the JavaScript runtime. */
-  heap(): { used: number; total: number };
+  /**
+   * The heap of the JavaScript runtime, and the memory outside it that its objects hold
+   * (`external`: ArrayBuffer backing stores among it, freed only when V8 collects their owner).
+   */
+  heap(): { used: number; total: number; external: number };
   /** When the process started, seconds since the epoch. */
   startTimeSeconds: number;
 }
@@ -70,7 +73,7 @@ export const selfProcess: ProcessSource = {
   },
   heap() {
     const m = Deno.memoryUsage();
-    return { used: m.heapUsed, total: m.heapTotal };
+    return { used: m.heapUsed, total: m.heapTotal, external: m.external };
   },
   // The runtime's time origin: a few milliseconds after exec.
   startTimeSeconds: performance.timeOrigin / 1000,
@@ -110,6 +113,10 @@ export function processMetrics(registry: Registry, source: ProcessSource = selfP
     name: "tern_js_heap_total_bytes",
     help: "JavaScript heap allocated, in bytes.",
   });
+  const heapExternal = registry.gauge({
+    name: "tern_js_external_bytes",
+    help: "Memory outside the JavaScript heap held by its objects (buffers), in bytes.",
+  });
   const build = registry.gauge({
     name: "tern_build_info",
     help: "Always 1; the labels say which tern and which Deno runs.",
@@ -134,5 +141,6 @@ export function processMetrics(registry: Registry, source: ProcessSource = selfP
     maxFds.set(undefined, max ?? Infinity);
     heapUsed.set(undefined, heap.used);
     heapTotal.set(undefined, heap.total);
+    heapExternal.set(undefined, heap.external);
   });
 }

@@ -161,8 +161,8 @@ export async function startRouting(
       });
     },
   }, { protocol: config.routeProtocol, intervalMs: config.reconcile.intervalMs });
-  const isLocalPod = (namespace: string, name: string) =>
-    endpoints.list().some((ep) => ep.podNamespace === namespace && ep.podName === name);
+  // Asked of every Pod change in the cluster without spec.nodeName: a lookup, not a scan.
+  const isLocalPod = (namespace: string, name: string) => endpoints.hasPod(namespace, name);
   // The dataplane installed or removed the endpoint's own route and rules already: a pass, which
   // lists every route and rule of the node, only for what a change of one endpoint leaves.
   endpoints.subscribe((change) => {

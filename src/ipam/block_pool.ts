@@ -9,10 +9,14 @@
  * down) changes nothing locally: ADD goes on from the warm pool, and the next run retries.
  *
  * ADD waits for the API only when the node has no free address at all:
- * {@linkcode BlockPool.claimForAllocation} claims one block in the scheduler's line, so a burst
- * of ADDs on an empty node pays for one claim, not one each. Because everything waits in that one
- * line, each write to the API has the claimer's short timeout (10 s), and a run or claim that
- * fails on it is logged as a warning.
+ * {@linkcode BlockPool.claimForAllocation} claims in the scheduler's line for every ADD queued
+ * there, so a burst of ADDs on an empty node pays for one claim round, not one each; and the ADDs
+ * queued behind a claim that fails share its error, so a burst against a silent API server fails
+ * once, not once per ADD. Because everything waits in that one line, each write to the API has the
+ * claimer's short timeout (10 s), a run or claim that fails on it is logged as a warning, and each
+ * ADD waits at most as long (`claimWaitMs`), its time in line included: past it the ADD fails with
+ * {@linkcode BlockClaimTimeoutError}, and the claim in progress goes on (its block serves the
+ * runtime's retry of the ADD).
  *
  * A block leaves the allocator before it leaves the API server, and only when none of its
  * addresses is in use or being claimed ({@linkcode LocalBlocks.retireBlock}); if the API's
@@ -25,7 +29,11 @@ import { errorMessage } from "../lib/errors.ts";
 import { Scheduler } from "../lib/scheduler.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { isEmptySelector, matchesSelector } from "../policy/selector.ts";
-import { type BlockClaimer, PoolExhaustedError } from "./block_claimer.ts";
+import {
+  BLOCK_REQUEST_TIMEOUT_MS,
+  type BlockClaimer,
+  PoolExhaustedError,
+} from "./block_claimer.ts";
 import { planBlockReconcile } from "./block_reconcile.ts";
 import type { IpamBlock, IpPool } from "./ipam_objects.ts";
 import { OrphanTracker } from "./orphan_blocks.ts";
@@ -33,6 +41,26 @@ import { decideWarm, type OwnedBlock, type WarmTargets } from "./warm_target.ts"
 
 /** A deleted node's block whose release met a conflict is looked at again this soon. */
 const ORPHAN_RECHECK_MS = 1_000;
+
+/**
+ * An ADD waited {@linkcode BlockPoolOptions.claimWaitMs} for a block claim that the API server did
+ * not answer in time (the claim, or the run ahead of it in line, is still waiting for it).
+ */
+export class BlockClaimTimeoutError extends Error {
+  /** How long the ADD waited, ms. */
+  readonly waitedMs: number;
+
+  /** Names the node and the wait. */
+  constructor(nodeName: string, waitedMs: number) {
+    super(
+      `The Kubernetes API server did not answer node ${nodeName}'s block claim within ${
+        waitedMs / 1000
+      } s: no free address on the node until it does (the claim goes on, and serves a retry of the ADD): check the API server and the node's path to it`,
+    );
+    this.name = "BlockClaimTimeoutError";
+    this.waitedMs = waitedMs;
+  }
+}
 
 /** What the pool needs of the node's allocator. */
 export interface LocalBlocks {
@@ -79,6 +107,12 @@ export interface BlockPoolOptions {
   pokeDelayMs?: number;
   /** Least time between two exhaustion Events on the Node. Default 60 000. */
   eventIntervalMs?: number;
+  /**
+   * How long an ADD waits for a block claim, its time in line behind runs and other claims
+   * included, before it fails with {@linkcode BlockClaimTimeoutError}. Default
+   * {@linkcode BLOCK_REQUEST_TIMEOUT_MS} (10 000): one request's timeout.
+   */
+  claimWaitMs?: number;
   clock?: Clock;
   log?: Logger;
 }
@@ -113,6 +147,7 @@ export class BlockPool {
   readonly #orphans: OrphanTracker;
   readonly #pokeDelayMs: number;
   readonly #eventIntervalMs: number;
+  readonly #claimWaitMs: number;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #scheduler: Scheduler<void>;
@@ -124,6 +159,12 @@ export class BlockPool {
   #lastEventAt = -Infinity;
   /** ADDs waiting in {@linkcode BlockPool.claimForAllocation} (queued or running). */
   #waiting = 0;
+  /** Claims for ADDs that have ended, failed or not: numbers each claim's outcome. */
+  #claimsEnded = 0;
+  /** The last claim for ADDs, if it failed: ADDs that asked before it ended share its error. */
+  #claimFailure: { ended: number; error: unknown } | undefined;
+  /** `#claimsEnded` when an ADD last gave up waiting (warned once per failed claim). */
+  #gaveUpWarned = -1;
   /** The last claim found every pool full; cleared by a claim that succeeds. */
   #poolsFull = false;
   #lastError: string | undefined;
@@ -139,6 +180,7 @@ export class BlockPool {
     this.#orphans = new OrphanTracker(options.nodeGracePeriodMs ?? 300_000);
     this.#pokeDelayMs = options.pokeDelayMs ?? 200;
     this.#eventIntervalMs = options.eventIntervalMs ?? 60_000;
+    this.#claimWaitMs = options.claimWaitMs ?? BLOCK_REQUEST_TIMEOUT_MS;
     this.#clock = options.clock ?? realClock;
     this.#log = options.log ?? silentLogger;
     const retryMs = options.retryMs ?? 5_000;
@@ -218,42 +260,89 @@ export class BlockPool {
   }
 
   /**
-   * Claims one block now because the node has no free address, in the scheduler's line (a
-   * burst of ADDs waits for one claim). Resolves when a block was added — by this call or by a
-   * run it waited for. Throws {@linkcode PoolExhaustedError} when no pool has a block left (an
-   * Event goes on the Node), or the API's error when it cannot be reached.
+   * Claims a block now because the node has no free address, in the scheduler's line. The ADDs
+   * queued behind a claim are counted, so one claim round serves a whole burst; and when a claim
+   * fails, every ADD that asked before it ended shares its error rather than try again (against a
+   * silent API server, a burst fails once, not once per ADD). Resolves when a block was added — by
+   * this call or by a run or claim it waited for. Throws {@linkcode PoolExhaustedError} when no
+   * pool has a block left (an Event goes on the Node), the API's error when the claim failed, and
+   * {@linkcode BlockClaimTimeoutError} when `claimWaitMs` passed first: a claim in progress then
+   * goes on without this ADD.
    */
   claimForAllocation(): Promise<void> {
     this.#waiting++;
-    return this.#scheduler.serial(async () => {
+    const askedAt = this.#claimsEnded;
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    let counted = true; // in #waiting
+    let answered = false;
+    const answer = (err?: unknown) => {
+      if (answered) return;
+      answered = true;
+      this.#clock.clearTimeout(timer);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const timer = this.#clock.setTimeout(() => {
+      if (counted) this.#waiting--;
+      counted = false;
+      if (this.#gaveUpWarned !== this.#claimsEnded) {
+        this.#gaveUpWarned = this.#claimsEnded;
+        this.#log.warn("ADD gave up waiting for a block claim", {
+          waitedMs: this.#claimWaitMs,
+          stillWaiting: this.#waiting,
+          why: "the API server has not answered the claim, or the run ahead of it",
+        });
+      }
+      answer(new BlockClaimTimeoutError(this.#claimer.nodeName, this.#claimWaitMs));
+    }, this.#claimWaitMs);
+    this.#scheduler.serial(async () => {
+      if (answered) return; // gave up in line: counted out already
       // The ADDs queued behind this one are counted: one claim round serves the whole burst.
       const waiting = this.#waiting--;
-      if (this.#freeNow() > 0) return;
-      if (this.#owned.size >= this.#targets.maxBlocks) {
-        const node = this.#claimer.nodeName;
-        throw new PoolExhaustedError(
-          node,
-          [],
-          `Node ${node} owns ipam.blocks.maxBlocks (${this.#targets.maxBlocks}) blocks, all full: raise maxBlocks in ternd.yaml`,
-        );
-      }
-      const room = this.#targets.maxBlocks - this.#owned.size;
-      const count = Math.min(room, Math.ceil(waiting / this.#nextBlockCapacity()));
+      counted = false;
       try {
-        await this.#claimBlocks(Math.max(1, count));
+        const failure = this.#claimFailure;
+        if (failure !== undefined && failure.ended > askedAt) throw failure.error;
+        if (this.#freeNow() === 0) await this.#claimForAdds(waiting);
+        // Answered inside the line, so that this ADD takes its address before the next one in
+        // line counts the free ones.
+        answer();
       } catch (err) {
-        if (err instanceof PoolExhaustedError) await this.#exhaustedEvent(err);
-        else {
-          // The ADD fails with this as its reason; the node's log says it too, once per try.
-          this.#log.warn("Cannot claim a block for an ADD", {
-            error: errorMessage(err),
-            waiting,
-          });
-        }
-        throw err;
+        answer(err instanceof Error ? err : new Error(String(err)));
       }
-      this.#scheduler.request("claimed", this.#pokeDelayMs);
     });
+    return promise;
+  }
+
+  /** Claims enough blocks for `waiting` ADDs and records the outcome for those queued behind. */
+  async #claimForAdds(waiting: number): Promise<void> {
+    if (this.#owned.size >= this.#targets.maxBlocks) {
+      const node = this.#claimer.nodeName;
+      throw new PoolExhaustedError(
+        node,
+        [],
+        `Node ${node} owns ipam.blocks.maxBlocks (${this.#targets.maxBlocks}) blocks, all full: raise maxBlocks in ternd.yaml`,
+      );
+    }
+    const room = this.#targets.maxBlocks - this.#owned.size;
+    const count = Math.min(room, Math.ceil(waiting / this.#nextBlockCapacity()));
+    try {
+      await this.#claimBlocks(Math.max(1, count));
+    } catch (err) {
+      this.#claimFailure = { ended: ++this.#claimsEnded, error: err };
+      if (err instanceof PoolExhaustedError) await this.#exhaustedEvent(err);
+      else {
+        // The ADDs fail with this as their reason; the node's log says it too, once per claim.
+        this.#log.warn("Cannot claim a block for an ADD", {
+          error: errorMessage(err),
+          waiting,
+        });
+      }
+      throw err;
+    }
+    this.#claimsEnded++;
+    this.#claimFailure = undefined;
+    this.#scheduler.request("claimed", this.#pokeDelayMs);
   }
 
   /** Start-up reconciliation; see src/ipam/block_reconcile.ts. */

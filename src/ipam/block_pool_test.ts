@@ -12,7 +12,7 @@ import {
   type BlockClient,
   PoolExhaustedError,
 } from "./block_claimer.ts";
-import { BlockPool, type LocalBlocks } from "./block_pool.ts";
+import { BlockClaimTimeoutError, BlockPool, type LocalBlocks } from "./block_pool.ts";
 import type { WarmTargets } from "./warm_target.ts";
 
 /** The node's allocator as the pool sees it: blocks and the addresses used in each. */
@@ -104,6 +104,20 @@ function blocksOf(fake: FakeApiServer): { cidr: string; node: string; allocated?
   });
 }
 
+/** `client`, writing each list it is asked for into `sent`. */
+function listsRecorded(client: KubeClient, sent: string[]): BlockClient {
+  return {
+    listAll: (type, options) => {
+      sent.push(`list ${type.plural}`);
+      return client.listAll(type, options);
+    },
+    get: (type, name, options) => client.get(type, name, options),
+    patch: (type, name, patch, options) => client.patch(type, name, patch, options),
+    delete: (type, name, options) => client.delete(type, name, options),
+    create: (type, object, options) => client.create(type, object, options),
+  };
+}
+
 Deno.test("BlockPool keeps warmIPTarget free addresses and writes each block's use", async () => {
   await withApi(async (fake, client) => {
     const local = new MemoryBlocks();
@@ -189,8 +203,9 @@ Deno.test("BlockPool's warm pool serves addresses while the API server is down",
 });
 
 Deno.test("a hung status write holds the pool's line only for the short timeout, warned and retried", async () => {
-  // The server takes the PATCH and never answers (packets dropped): the ADD waiting for a claim
-  // behind that run must wait 10 s, not the client's 60 s, and the run is logged and retried.
+  // The server takes the PATCH and never answers (packets dropped): the run fails after 10 s, not
+  // the client's 60 s, and is logged and retried; the ADD waiting behind it for a claim gives up at
+  // the same 10 s, its time in line included, and the next claim is served.
   const clock = new FakeClock();
   await withApi(async (fake, client) => {
     const lines: string[] = [];
@@ -217,8 +232,10 @@ Deno.test("a hung status write holds the pool's line only for the short timeout,
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert(!claimed, "the claim waits behind the run in progress");
     await clock.tick(1);
-    await claim;
+    await assertRejects(() => claim, BlockClaimTimeoutError, "within 10 s");
     assertEquals(clock.now() - hungAt, BLOCK_REQUEST_TIMEOUT_MS, "and no longer than the timeout");
+    assertEquals(lines.filter((l) => l.startsWith("warn ADD gave up waiting")).length, 1);
+    await pool.claimForAllocation();
     assertEquals(pool.blocks().length, 2);
     const warned = lines.filter((l) => l.startsWith("warn Block pool run failed, retrying"));
     assertEquals(warned.length, 1, lines.join("\n"));
@@ -237,6 +254,7 @@ Deno.test("claimForAllocation() whose create hangs fails at the short timeout, w
     const lines: string[] = [];
     const log = recordingLogger(lines);
     // Only the create hangs: the lists before it answer at once.
+    let createSent = false;
     const hangingCreates: BlockClient = {
       listAll: (type, options) => client.listAll(type, options),
       get: (type, name, options) => client.get(type, name, options),
@@ -244,6 +262,7 @@ Deno.test("claimForAllocation() whose create hangs fails at the short timeout, w
       delete: (type, name, options) => client.delete(type, name, options),
       create: (type, object, options) => {
         fake.slow({ delayMs: 1_500, count: 1 });
+        createSent = true;
         return client.create(type, object, options);
       },
     };
@@ -259,12 +278,18 @@ Deno.test("claimForAllocation() whose create hangs fails at the short timeout, w
     await pool.reconcile();
     const claim = pool.claimForAllocation();
     claim.catch(() => {});
-    const from = clock.now();
-    await until(() => clock.nextAt() === from + BLOCK_REQUEST_TIMEOUT_MS, "the create");
+    await until(() => createSent, "the create");
     await clock.tick(BLOCK_REQUEST_TIMEOUT_MS);
-    await assertRejects(() => claim, KubeNetworkError, "did not answer POST");
+    // The ADD's wait and the create's timeout end together: the ADD says the claim had no answer,
+    // the warning names the request.
+    await assertRejects(() => claim, BlockClaimTimeoutError, "block claim within 10 s");
+    await until(
+      () => lines.some((l) => l.startsWith("warn Cannot claim a block for an ADD")),
+      "the claim's failure",
+    );
     const warned = lines.filter((l) => l.startsWith("warn Cannot claim a block for an ADD"));
     assertEquals(warned.length, 1, lines.join("\n"));
+    assert(warned[0]!.includes("did not answer POST"), warned[0]);
     assert(warned[0]!.includes("within 10 s"), warned[0]);
     // The server stored the create after the client gave up: the next claim adopts that block
     // rather than leave it claimed for nothing until the daemon restarts.
@@ -273,6 +298,96 @@ Deno.test("claimForAllocation() whose create hangs fails at the short timeout, w
     assertEquals(pool.blocks().map((b) => b.cidr), blocksOf(fake).map((b) => b.cidr));
     assertEquals(lines.filter((l) => l.startsWith("warn Adopted block")).length, 1);
   }, { clock });
+});
+
+Deno.test("five ADDs queued for a claim against a silent API server all fail within one timeout; the next is served once it answers", async () => {
+  const clock = new FakeClock();
+  await withApi(async (fake, client) => {
+    const lines: string[] = [];
+    const log = recordingLogger(lines);
+    const sent: string[] = [];
+    const recorded = listsRecorded(client, sent);
+    const pool = new BlockPool(
+      new BlockClaimer(recorded, { nodeName: "n1", log }),
+      new MemoryBlocks(),
+      {
+        targets: { ...targets, warmIPTarget: 0 },
+        clock,
+        log,
+      },
+    );
+    await pool.reconcile();
+    sent.length = 0;
+    // The server holds the claim's first request, the list of pools, for a second of real time:
+    // to the fake clock it never answers. That list has the client's timeout (60 s), not 10 s.
+    fake.slow({ delayMs: 1_000, count: 1 });
+    const from = clock.now();
+    const settled: { at: number; error?: unknown }[] = [];
+    const claims = Array.from({ length: 5 }, () =>
+      pool.claimForAllocation().then(
+        () => settled.push({ at: clock.now() }),
+        (error) => settled.push({ at: clock.now(), error }),
+      ));
+    await until(() => sent.length > 0, "the claim's first request");
+    await clock.tick(BLOCK_REQUEST_TIMEOUT_MS - 1);
+    assertEquals(settled, [], "all five still wait");
+    await clock.tick(1);
+    assertEquals(settled.map((s) => s.at - from), Array(5).fill(BLOCK_REQUEST_TIMEOUT_MS));
+    await Promise.all(claims);
+    assertEquals(sent, ["list ippools"], "one claim for the five, stuck on its first request");
+    for (const { error } of settled) {
+      assert(error instanceof BlockClaimTimeoutError, String(error));
+      assertEquals(error.waitedMs, BLOCK_REQUEST_TIMEOUT_MS);
+      assert(
+        error.message.startsWith(
+          "The Kubernetes API server did not answer node n1's block claim within 10 s: ",
+        ),
+        error.message,
+      );
+    }
+    const gaveUp = lines.filter((l) => l.startsWith("warn ADD gave up waiting for a block claim"));
+    assertEquals(gaveUp.length, 1, "one warning for the round, not one per ADD");
+    // The server answers again: the claim went on without the five, and its block serves the next
+    // ADD, which claims nothing itself.
+    await pool.claimForAllocation();
+    assertEquals(pool.blocks().map((b) => b.used), [0]);
+    assertEquals(blocksOf(fake).length, 1);
+    assertEquals(sent, ["list ippools", "list ipamblocks"]);
+  }, { clock });
+});
+
+Deno.test("ADDs queued behind a claim that fails share its error: one attempt for the burst", async () => {
+  await withApi(async (fake, client) => {
+    const lines: string[] = [];
+    const log = recordingLogger(lines);
+    const sent: string[] = [];
+    const claimer = new BlockClaimer(listsRecorded(client, sent), { nodeName: "n1", log });
+    const pool = new BlockPool(claimer, new MemoryBlocks(), {
+      targets: { ...targets, warmIPTarget: 0 },
+      clock: new FakeClock(),
+      log,
+    });
+    await pool.reconcile();
+    sent.length = 0;
+    await fake.stop();
+    // The first ADD's claim fails (connection refused); the four queued behind it do not try again.
+    const settled = await Promise.allSettled(
+      Array.from({ length: 5 }, () => pool.claimForAllocation()),
+    );
+    for (const result of settled) {
+      assert(result.status === "rejected" && result.reason instanceof KubeNetworkError);
+      assert(result.reason.message.startsWith("Cannot reach"), result.reason.message);
+    }
+    assertEquals(sent, ["list ippools"], "one claim");
+    assertEquals(
+      lines.filter((l) => l.startsWith("warn Cannot claim a block for an ADD")).length,
+      1,
+    );
+    // A claim asked for after the failure tries again, and a server that is back serves it.
+    await fake.start();
+    await pool.claimForAllocation();
+    assertEquals(pool.blocks().length, 1);
+  });
 });
 
 Deno.test("claimForAllocation() claims one block for a burst and reports a pool running out", async () => {
@@ -363,17 +478,34 @@ Deno.test("BlockPool looks again soon when a deleted node's block changed since 
       intervalMs: 600_000,
       clock,
     });
+    const t0 = clock.now();
+    const deletes = () => fake.counts.get("delete") ?? 0;
+    const versions = () =>
+      fake.list({ apiVersion: "tern.dev/v1alpha1", kind: "IPAMBlock" }).map((o) =>
+        o.metadata?.resourceVersion
+      );
     await peer.start();
     try {
-      // The runs talk to a real (fake) API server over HTTP: let each finish in real time.
-      const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+      // The runs talk to a real (fake) API server over HTTP, while the fake clock stands still:
+      // wait for what each run leaves behind, never for a fixed time.
+      assertEquals(clock.nextAt(), t0 + 1_000, "the grace period ends a second after start");
+      const before = deletes();
       await clock.tick(1_000);
-      await settle();
+      // The release was sent with the view's stale resourceVersion and refused (409): the block is
+      // untouched, and the pool asked to look again a second later, not at the periodic run.
+      await until(() => clock.nextAt() === t0 + 2_000, "the recheck after the refused release");
+      assertEquals(deletes() - before, 1, "one release was tried");
       assertEquals(blocksOf(fake).map((b) => b.node), ["gone"], "the stale release was refused");
+      assertEquals(versions(), [written.resourceVersion], "and changed nothing");
       view = [written];
       await clock.tick(1_000);
-      for (let i = 0; i < 20 && blocksOf(fake).length > 0; i++) await settle();
-      assertEquals(blocksOf(fake), [], "released on the recheck, not at the next periodic run");
+      await until(() => blocksOf(fake).length === 0, "the release on the recheck");
+      assertEquals(deletes() - before, 2);
+      assertEquals(
+        clock.now(),
+        t0 + 2_000,
+        "released on the recheck, not at the next periodic run",
+      );
     } finally {
       await peer.stop();
     }

@@ -23,6 +23,8 @@ interface Sample {
   heapKiB: number;
   /** The JavaScript heap V8 has committed (`tern_js_heap_total_bytes`), KiB; NaN if unread. */
   heapTotalKiB: number;
+  /** Memory outside the JS heap that its objects hold (`tern_js_external_bytes`), KiB. */
+  externalKiB: number;
   /** Resident `[heap]` (malloc's main arena), anonymous mappings and files, KiB. */
   mallocHeapKiB: number;
   anonKiB: number;
@@ -69,6 +71,7 @@ async function sampleDaemon(
   const metrics = await client.metrics().catch(() => "");
   const heap = metricValue(metrics, "tern_js_heap_used_bytes");
   const heapTotal = metricValue(metrics, "tern_js_heap_total_bytes");
+  const external = metricValue(metrics, "tern_js_external_bytes");
   // Where the resident memory lives: malloc's heap, anonymous pages (V8's among them), files.
   const map = parseSmaps(await Deno.readTextFile(`/proc/${pid}/smaps`));
   const kv = (await fileKiB(kvPath)) + (await fileKiB(`${kvPath}-wal`));
@@ -78,6 +81,7 @@ async function sampleDaemon(
       fds,
       heapKiB: Math.round(heap / 1024),
       heapTotalKiB: Math.round(heapTotal / 1024),
+      externalKiB: Math.round(external / 1024),
       mallocHeapKiB: map.heapKiB,
       anonKiB: map.anonKiB,
       filesKiB: Object.values(map.files).reduce((a, b) => a + b, 0),
@@ -113,7 +117,7 @@ export const soakScenario: ChaosScenario = {
             ctx.log(
               `soak: ${Math.round(samples.at(-1)!.t)} s, RSS ${s.rssKiB} KiB ` +
                 `(malloc heap ${s.mallocHeapKiB}, anon ${s.anonKiB}, files ${s.filesKiB}), ` +
-                `JS heap ${s.heapKiB}/${s.heapTotalKiB} KiB, KV ${s.kvKiB} KiB, ${s.fds} fds, ` +
+                `JS heap ${s.heapKiB}/${s.heapTotalKiB} KiB, external ${s.externalKiB} KiB, KV ${s.kvKiB} KiB, ${s.fds} fds, ` +
                 `${churn.counts.adds} ADDs; files: ${topFiles.join(", ")}`,
             );
           }
