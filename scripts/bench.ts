@@ -27,6 +27,10 @@
  * - `table-repair`: how soon a tampered `inet tern` is repaired with and without following
  *   nftables commits, and what following them costs (`scripts/bench_table_repair.ts`, also
  *   runnable alone).
+ * - `nft-maps`: what one change to a layer's map costs the kernel (one `nft -f`: add, replace a
+ *   verdict, delete the newest or the oldest element) by shape (interval, 16 interval shards,
+ *   hash) and size (1 000, 10 000, 30 000 elements) (`scripts/bench_nft_maps.ts`, also runnable
+ *   alone).
  * - `kube-admit`: on the `kubernetes` source, from ADD on one node to a peer node's policy
  *   admitting the new pod, with ternd's `tern.dev/pod-ips` annotation and with only kubelet's
  *   status write (`scripts/bench_kube_admit.ts`, also runnable alone).
@@ -208,6 +212,7 @@ export const BENCHMARKS = [
   "ipam-burst",
   "ipam-burst-e2e",
   "table-repair",
+  "nft-maps",
   "kube-admit",
   "kube-scale",
 ] as const;
@@ -1042,6 +1047,22 @@ async function main(): Promise<number> {
           }`,
         );
         Object.assign(summary, kubeAdmitSummary(result));
+        break;
+      }
+      case "nft-maps": {
+        const { benchNftMaps, formatNftMaps } = await import("./bench_nft_maps.ts");
+        const result = await benchNftMaps();
+        console.log(
+          `\nnft-maps: one change to a layer's map, by shape and size\n${formatNftMaps(result)}`,
+        );
+        for (const r of result.results) {
+          for (const [op, times] of r.times) {
+            summary[`nftMaps.${r.size}.${r.shape}.${op.replaceAll(" ", "-")}.p50Ms`] = median(
+              times,
+            );
+          }
+          summary[`nftMaps.${r.size}.${r.shape}.create.p50Ms`] = median(r.create);
+        }
         break;
       }
       case "kube-scale": {

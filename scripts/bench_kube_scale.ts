@@ -680,13 +680,13 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     }
     say(`wired ${pods.map((p) => `${p.name} ${p.ip}`).join(", ")}`);
 
-    // The eye on the kernel: nftables commits over netlink, then one local pod's ingress map.
+    // The eye on the kernel: nftables commits over netlink, then one local pod's ingress maps.
     const maps = ingressL4Maps(
       (await must(["ip", "netns", "exec", node.netns, "nft", "-j", "-t", "list", "maps", "inet"]))
         .stdout,
     );
     if (maps.length === 0) throw new Error("No local pod has an ingress map in inet tern");
-    probe = new NftMapProbe(node.netns, maps[0]!);
+    probe = new NftMapProbe(node.netns, [maps[0]!.replace(/_l4$/, "_exact"), maps[0]!]);
 
     const idleBefore = await treeTicks(pid);
     const idleT = performance.now();

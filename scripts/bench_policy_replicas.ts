@@ -2,19 +2,21 @@
  * What a policy change costs the kernel when replicas share a layer (issue 11): two trees'
  * renders (`--before DIR`, a tern checkout, and this one) program the same model, each in a
  * namespace of its own (`ternt<pid>x…`, never the root one): `--replicas` local pods (default 4)
- * whose ingress NetworkPolicy layer is one compiled object of `--boxes` /32 peers (default
- * 10 000, TCP 7777), as the kube-scale bench's local pods have. Each round is the bench's policy
+ * whose ingress NetworkPolicy layer is one compiled object of `--boxes` peers (default 10 000,
+ * TCP 7777), each a range of `--width` addresses (default 1; the kube-scale bench's local pods'
+ * layer is 85 % pairs of consecutive pod addresses: `--width 2`). Each round is the bench's policy
  * change: the ipBlock box of the previous round is deleted (the element added last: the kernel's
  * worst case, `nft_pipapo_remove` walks the map in the order elements were added) and a new one
  * added; the two trees' transactions are loaded with `nft -f FILE` in paired rounds, alternately
  * first. Then `--handovers` rounds in which the lowest-id replica leaves and comes back (with
  * shared maps the next replica's map is created whole, then the leader's again), then the
- * highest-id one (with shared maps, its chains alone: an ADD or DEL of a follower). Prints each
+ * highest-id one (with shared maps, its chains alone: an ADD or DEL of a follower), then as many
+ * loads of the whole table (start-up, repair: every map created with its elements). Prints each
  * tree's median, p90 and max per kind and the ratio of the medians, with the load average at
  * start and end. Needs root.
  *
  *   deno run -A scripts/bench_policy_replicas.ts --before /work/main [--replicas 4]
- *     [--boxes 10000] [--rounds 40] [--handovers 6]
+ *     [--boxes 10000] [--width 1] [--rounds 40] [--handovers 6]
  * @module
  */
 import { parseArgs } from "node:util";
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     before: { type: "string" },
     replicas: { type: "string", default: "4" },
     boxes: { type: "string", default: "10000" },
+    width: { type: "string", default: "1" },
     rounds: { type: "string", default: "40" },
     handovers: { type: "string", default: "6" },
   },
@@ -38,6 +41,7 @@ if (values.before === undefined) {
 }
 const replicas = Number(values.replicas);
 const boxes = Number(values.boxes);
+const width = Number(values.width);
 const rounds = Number(values.rounds);
 const handovers = Number(values.handovers);
 
@@ -74,8 +78,9 @@ const rule = {
 const TCP: [number, number] = [6, 6];
 const PORT: [number, number] = [7777, 7777];
 const peers = Array.from({ length: boxes }, (_, i) => {
-  const address = 10 * 2 ** 24 + 2 * i + 1; // 10.0.0.1, 10.0.0.3, …: no two merge into a range
-  return { space: "l4", addresses: [address, address], first: TCP, second: PORT, rule };
+  // 10.0.0.1, 10.0.0.3, … (width 1): a gap after each, so no two merge into one range.
+  const address = 10 * 2 ** 24 + (width + 1) * i + 1;
+  return { space: "l4", addresses: [address, address + width - 1], first: TCP, second: PORT, rule };
 });
 /** The layer of round `round`: the peers and that round's ipBlock (one object for every replica). */
 function layerOf(round: number) {
@@ -162,9 +167,19 @@ try {
     model = modelOf(rounds);
     await step("follower joins", round, left, model);
   }
+  // The whole table (start-up, repair): the maps created with every element.
+  for (let round = 0; round < handovers; round++) {
+    const order = round % 2 === 0 ? trees : [...trees].reverse();
+    for (const tree of order) {
+      const ms = await load(tree.netns, tree.render.renderPolicyTable(model));
+      let times = tree.times.get("whole table");
+      if (times === undefined) tree.times.set("whole table", times = []);
+      times.push(ms);
+    }
+  }
   const endLoad = await loadAverage();
   console.log(
-    `${replicas} replicas, ${boxes} boxes each; load ${startLoad} at start, ${endLoad} at end`,
+    `${replicas} replicas, ${boxes} boxes of ${width} addresses each; load ${startLoad} at start, ${endLoad} at end`,
   );
   for (const kind of trees[0]!.times.keys()) {
     const line = trees.map((tree) => {

@@ -19,6 +19,7 @@ Deno.test("selectBenchmarks() runs everything by default and keeps run order for
     "ipam-burst",
     "ipam-burst-e2e",
     "table-repair",
+    "nft-maps",
     "kube-admit",
     "kube-scale",
   ]);

@@ -1,8 +1,9 @@
 /**
  * The benches' eye on a node's policy: when does a change reach the kernel? It follows nftables
  * commits in the node's namespace over netlink, as ternd does ({@linkcode NftGeneration}), and
- * after each commit lists one of tern's per-pod maps (`nft -j list map inet tern p_…_l4`) and
- * looks for the element it waits for. This replaced `nft monitor`, which in nftables 1.0.6 prints
+ * after each commit lists one of tern's per-pod layers' address/port maps (`nft -j list map inet
+ * tern p_…_exact`, then `p_…_l4`: a box of a few addresses is a hash element per address, the
+ * others interval elements, src/policy/render.ts) and looks for the element it waits for. This replaced `nft monitor`, which in nftables 1.0.6 prints
  * these interval maps' elements with raw memory for their ends, keeps a transaction's last lines
  * in stdio's buffer when writing to a pipe, and dies on large transactions.
  *
@@ -30,16 +31,17 @@ export type NftRun = (args: string[]) => Promise<string>;
 export class NftMapProbe {
   readonly #generation: NftGeneration;
   readonly #run: NftRun;
-  readonly #map: string;
+  readonly #maps: readonly string[];
 
   /**
-   * A probe of map `map` of `inet tern` in namespace `netns` (a name under /run/netns). `run`
-   * defaults to `ip netns exec <netns> nft …`. Throws when the netlink sockets cannot be opened.
+   * A probe of maps `maps` of `inet tern` in namespace `netns` (a name under /run/netns), listed
+   * in turn (nftables 1.0.6 lists one map per command). `run` defaults to `ip netns exec <netns>
+   * nft …`. Throws when the netlink sockets cannot be opened.
    */
-  constructor(netns: string, map: string, run: NftRun = nftIn(netns)) {
+  constructor(netns: string, maps: readonly string[], run: NftRun = nftIn(netns)) {
     this.#generation = new NftGeneration({ netns });
     this.#run = run;
-    this.#map = map;
+    this.#maps = maps;
   }
 
   /**
@@ -52,8 +54,13 @@ export class NftMapProbe {
     while (await this.#generation.commit(signal)) {
       const before = this.#generation.read();
       const at = performance.now();
-      const listing = await this.#run(["-j", "list", "map", "inet", "tern", this.#map]);
-      if (!mapAdmits(listing, ip, port)) continue;
+      let admits = false;
+      for (const map of this.#maps) {
+        const listing = await this.#run(["-j", "list", "map", "inet", "tern", map]);
+        admits = mapAdmits(listing, ip, port);
+        if (admits) break;
+      }
+      if (!admits) continue;
       if (this.#generation.read() === before) return { at, exact: true };
       return { at: performance.now(), exact: false };
     }
@@ -67,14 +74,15 @@ export class NftMapProbe {
 }
 
 /**
- * The names of tern's ingress address/port maps (`p_…_in_np_l4`) in `nft -j -t list maps`
- * output (pure).
+ * The names of tern's ingress interval address/port maps (`s_…_in_np_l4` for a pod's last layer,
+ * `p_…_in_np_l4` for an earlier one; each has a hash sibling, `…_in_np_exact`) in `nft -j -t
+ * list maps` output (pure).
  */
 export function ingressL4Maps(listing: string): string[] {
   const out: string[] = [];
   for (const item of (JSON.parse(listing) as NftJson).nftables ?? []) {
     const map = item.map;
-    if (map?.table === "tern" && /^p_\w+_in_np_l4$/.test(map.name ?? "")) out.push(map.name!);
+    if (map?.table === "tern" && /^[ps]_\w+_in_np_l4$/.test(map.name ?? "")) out.push(map.name!);
   }
   return out.sort();
 }

@@ -68,8 +68,15 @@ Deno.test("ingressL4Maps() names the pods' ingress address/port maps, and no oth
     });
   assertEquals(
     ingressL4Maps(
-      maps(["pod_ingress", "p_bb_in_np_l4", "p_bb_in_np_icmp", "p_aa_out_np_l4", "p_aa_in_np_l4"]),
+      maps([
+        "pod_ingress",
+        "p_bb_in_np_l4",
+        "p_bb_in_np_icmp",
+        "p_aa_out_np_l4",
+        "s_0c82c474515e_in_np_exact",
+        "s_0c82c474515e_in_np_l4",
+      ]),
     ),
-    ["p_aa_in_np_l4", "p_bb_in_np_l4"],
+    ["p_bb_in_np_l4", "s_0c82c474515e_in_np_l4"],
   );
 });

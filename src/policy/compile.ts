@@ -184,15 +184,17 @@ export function compileKeptLayers(
 ): KeptLayers {
   const rules = compilePodRules(ctx, pod);
   const layersOf = (layers: LayerRules[], before: readonly KeptLayer[] = []): KeptLayer[] =>
-    layers.map(({ layer, rules }) => {
+    layers.map(({ layer, rules, sources }) => {
       const kept = before.find((k) => k.policy.layer === layer);
       const patch = kept === undefined
         ? undefined
         : patchFirstMatch({ rules: kept.rules, boxes: kept.policy.boxes }, rules, BOXES);
-      if (patch === undefined) return { policy: { layer, boxes: toBoxes(rules) }, rules };
-      const policy = patch.boxes === kept!.policy.boxes
+      if (patch === undefined) {
+        return { policy: { layer, boxes: toBoxes(rules), sources }, rules };
+      }
+      const policy = patch.boxes === kept!.policy.boxes && kept!.policy.sources === sources
         ? kept!.policy
-        : { layer, boxes: patch.boxes as Box[] };
+        : { layer, boxes: patch.boxes as Box[], sources };
       return { policy, rules: patch.rules };
     });
   return {
@@ -221,6 +223,8 @@ const BOXES: BoxAdapter<RuleRef, Box> = {
 export interface LayerRules {
   layer: LayerPolicy["layer"];
   rules: OrderedRule<RuleRef>[];
+  /** {@linkcode LayerPolicy.sources}: the policies that apply, with rules or not. */
+  sources: string;
 }
 
 /**
@@ -241,13 +245,18 @@ export function compilePodRules(
       const groups = ids
         .map((id) => ctx.resources.securityGroups.get(id))
         .filter((g): g is SecurityGroup => g !== undefined);
-      out.push({ layer: "securityGroup", rules: securityGroupRules(ctx, { groups, direction }) });
+      out.push({
+        layer: "securityGroup",
+        rules: securityGroupRules(ctx, { groups, direction }),
+        sources: [...ids].sort(compare).join(","),
+      });
     }
     const policies = ctx.networkPoliciesFor(pod, direction);
     if (policies.length > 0) {
       out.push({
         layer: "networkPolicy",
         rules: networkPolicyRules(ctx, { policies, direction, pod }),
+        sources: policies.map((np) => `${np.namespace}/${np.name}`).sort(compare).join(","),
       });
     }
     return out;

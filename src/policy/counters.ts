@@ -1,7 +1,8 @@
 /**
  * Maps the kernel's counters back to policies and rules. The daemon lists the table with
  * `nft -j -n list table inet tern` and passes the parsed JSON with the model it programmed;
- * every map element's counter is attributed to the rule of the box it was rendered from, each
+ * every map element's counter is attributed to the rule of the box it was rendered from (a box
+ * of a few addresses is one element per address, `mapElements` in render.ts), each
  * layer chain's final `counter drop` to that pod's default deny, and the `forward` chain's
  * counted drops to "not ready" (veths without programmed policy). Replicas whose chains look up
  * one map (`shared_layer_maps.ts`) have one counter per element, the sum over them: it counts once
@@ -11,7 +12,7 @@
  */
 import { type Count, numericKey, parseElement, toCount } from "./_listing.ts";
 import type { Direction, Layer, PolicyModel, RuleRef } from "./model.ts";
-import { layerChainName, ruleKey } from "./render.ts";
+import { layerChainName, mapElements, ruleKey } from "./render.ts";
 import { compare } from "./resources.ts";
 import { sharedLayerMaps } from "./shared_layer_maps.ts";
 
@@ -103,13 +104,15 @@ export function policyCounters(model: PolicyModel, listing: unknown): PolicyCoun
         if (others.length > 0) mine.sharedWith = others.map((p) => `${p.namespace}/${p.name}`);
         perPod.set(podKey, mine);
       }
-      const mapName = `${group.name}_${box.space}`;
+      // An exact box is one element per address (`mapElements`): each counts for the rule.
+      const { space, boxes } = mapElements(box);
+      const mapName = `${group.name}_${space}`;
       let byKey = elements.get(mapName);
       if (byKey === undefined) {
         byKey = new Map();
         elements.set(mapName, byKey);
       }
-      byKey.set(numericKey(box), [mine, total]);
+      for (const one of boxes) byKey.set(numericKey(one), [mine, total]);
     }
   }
 

@@ -71,6 +71,13 @@ export interface LayerPolicy {
   layer: Layer;
   /** Sorted by space, addresses, then the other two keys. */
   boxes: Box[];
+  /**
+   * The policies that apply to the pod in this layer, whether or not their rules have boxes:
+   * security group ids, or NetworkPolicies as `namespace/name`, sorted and joined by commas. What
+   * names the maps replicas share (`shared_layer_maps.ts`), so a peer set that empties or fills
+   * does not rename them. Absent in models made by hand: the policies of the boxes' rules then.
+   */
+  sources?: string;
 }
 
 /** A local pod attachment with its compiled policy. */

@@ -21,13 +21,22 @@
  *   address/protocol/port lookup, then the layer's default deny (log, counter, drop). Allowed
  *   boxes `goto` the next layer's chain, or `return` (egress, so the receiver's ingress is still
  *   evaluated) or `accept` (ingress); denied boxes `goto d_<rule>`.
- * - `map p_…_l4` (`ipv4_addr . inet_proto . inet_service`), `map p_…_icmp` (`ipv4_addr .
- *   icmp_type . icmp_code`): interval maps with per-element counters, one pair per distinct
- *   last layer, shared by the chains of the replicas that have it and named after the chain of
- *   the lowest pod id among them ({@linkcode sharedLayerMaps}), one pair per earlier layer.
+ * - `map s_…_exact` (`ipv4_addr . inet_proto . inet_service`, a hash map), `map s_…_l4` (the
+ *   same key, an interval map), `map s_…_icmp` (`ipv4_addr . icmp_type . icmp_code`, an interval
+ *   map), all with per-element counters: one set of maps per distinct last layer, shared by the
+ *   chains of the replicas that have it and named after the layer's policies
+ *   (`s_<hash>_in_np_l4`, {@linkcode sharedLayerMaps}), so that they stay while any of those pods
+ *   does; one set per earlier layer, named after the pod's chain (`p_<id>_in_sg_l4`). A box of one protocol, one
+ *   port and at most {@linkcode EXACT_ADDRESSES} addresses is one element per address in the
+ *   hash map ({@linkcode mapElements}); the others are interval elements. The kernel deletes an
+ *   element of an interval map (`nft_set_pipapo`) by walking the map's rules from the first,
+ *   40–180 ms in a map of ~10 000, where the hash map's delete is a lookup (docs/benchmarks.md,
+ *   "One change to a layer's map").
  * - `chain d_<rule>`: one per deny rule in use: log with the policy and rule, counter, drop.
  *
- * Per packet: at most two map lookups per layer, whatever the number of pods, groups or rules.
+ * Per packet: at most three map lookups per layer (ICMP: one; other protocols: the hash map,
+ * then the interval map when the hash map has no element), whatever the number of pods, groups
+ * or rules. The boxes of a layer never overlap, so at most one element of the two maps matches.
  * Pure: a caller that renders successive models and wants unchanged pods not rendered again
  * passes its own {@linkcode RenderCache}.
  * @module
@@ -60,10 +69,71 @@ const MAX_LOG_PREFIX = 127;
 
 const PROTOCOL_NAMES: Record<number, string> = { 6: "tcp", 17: "udp", 132: "sctp" };
 
-const MAP_TYPES = {
+/** The maps of a layer: the hash map of exact elements, the interval maps of the others. */
+export type MapSpace = "exact" | "l4" | "icmp";
+
+const MAP_TYPES: Record<MapSpace, string> = {
+  exact: "ipv4_addr . inet_proto . inet_service",
   l4: "ipv4_addr . inet_proto . inet_service",
   icmp: "ipv4_addr . icmp_type . icmp_code",
-} as const;
+};
+
+/** A layer's maps, in the order the whole table lists them. */
+const MAP_SPACES: readonly MapSpace[] = ["exact", "l4", "icmp"];
+
+/** The attributes of a map of `space`: its type, `flags interval` unless exact, `counter`. */
+function mapAttributes(space: MapSpace): string[] {
+  return [
+    `type ${MAP_TYPES[space]} : verdict`,
+    ...(space === "exact" ? [] : ["flags interval"]),
+    "counter",
+  ];
+}
+
+/**
+ * The widest address range of a box that {@linkcode mapElements} makes one hash element per
+ * address of. Consecutive pod addresses with the same rule are one box, often two or a few
+ * addresses wide (at kube-scale 85 % of a layer's 11 000 boxes are pairs), so single addresses
+ * alone would leave most boxes in the interval map; wider ranges (CIDRs, a node's pods) stay
+ * interval elements, so an element count stays within 16 times the boxes'.
+ */
+export const EXACT_ADDRESSES = 16;
+
+/**
+ * The map of a layer that holds `box` and its elements there: `exact` (one single-address box
+ * per address) for an l4 box of one protocol, one port and at most {@linkcode EXACT_ADDRESSES}
+ * addresses, else the box itself in `l4` or `icmp` (pure).
+ */
+export function mapElements(box: Box): { space: MapSpace; boxes: Box[] } {
+  const space = mapSpaceOf(box);
+  return { space, boxes: space === "exact" ? exactBoxes(box) : [box] };
+}
+
+/** The map of a layer that holds `box` ({@linkcode mapElements} without the elements). */
+function mapSpaceOf(box: Box): MapSpace {
+  return box.space === "l4" && box.first[0] === box.first[1] &&
+      box.second[0] === box.second[1] && box.addresses[1] - box.addresses[0] < EXACT_ADDRESSES
+    ? "exact"
+    : box.space;
+}
+
+/** An exact box as its elements' single-address boxes (the box itself for one address). */
+function exactBoxes(box: Box): Box[] {
+  const [low, high] = box.addresses;
+  if (low === high) return [box];
+  const boxes: Box[] = [];
+  for (let a = low; a <= high; a++) boxes.push({ ...box, addresses: [a, a] });
+  return boxes;
+}
+
+/** The key of the element of exact box `box` for `address` (one of its addresses). */
+function exactKey(box: Box, address: number): string {
+  return elementKey(
+    box.addresses[0] === address && box.addresses[1] === address
+      ? box
+      : { ...box, addresses: [address, address] },
+  );
+}
 
 /** The chain of a pod's layer: `p_<id>_out_sg`, `p_<id>_in_np`. */
 export function layerChainName(
@@ -106,7 +176,8 @@ interface ChainSpec {
 }
 
 interface MapSpec {
-  space: "l4" | "icmp";
+  /** `exact`: each box of n addresses is n elements, one per address ({@linkcode mapElements}). */
+  space: MapSpace;
   /** Element key → verdict, built when first needed ({@linkcode elementsOf}). */
   elements?: Map<string, string>;
   /** The boxes the elements come from, with their verdicts, in the model's order. */
@@ -194,7 +265,7 @@ export function renderPolicyTable(model: PolicyModel, options: RenderOptions = {
     const leader = group.pods[0]!.id;
     let names = led.get(leader);
     if (names === undefined) led.set(leader, names = []);
-    names.push(`${group.name}_l4`, `${group.name}_icmp`);
+    for (const space of MAP_SPACES) names.push(`${group.name}_${space}`);
   }
   for (const { pod, objects } of pods) {
     out.push("", `\t# pod ${pod.namespace}/${pod.name} ${pod.ifname} ${pod.ip}`);
@@ -204,7 +275,7 @@ export function renderPolicyTable(model: PolicyModel, options: RenderOptions = {
       const elements = [...elementsOf(map)].map(([key, verdict]) => `${key} : ${verdict}`);
       block(out, {
         head: `map ${name}`,
-        attributes: [`type ${MAP_TYPES[map.space]} : verdict`, "flags interval", "counter"],
+        attributes: mapAttributes(map.space),
         elements,
       });
     }
@@ -216,8 +287,8 @@ export function renderPolicyTable(model: PolicyModel, options: RenderOptions = {
 /**
  * Renders the transaction that turns the table of `previous` into that of `next`, touching only
  * what differs: the chains of pods and layers that appeared or went away (or whose maps moved to
- * another group's), the maps that appeared or went away ({@linkcode sharedLayerMaps}: a group's
- * new leader's maps are created whole before the old ones are deleted), the elements that
+ * another group's), the maps that appeared or went away ({@linkcode sharedLayerMaps}: new maps
+ * are created whole before the chains look them up, old ones deleted after), the elements that
  * changed, the entries of `pod_egress` and `pod_ingress`, and the forward chain's rules when
  * connection tracking turns on or off ({@linkcode isStateful}). Empty when nothing changed. A
  * change of `logRate` renders the whole table.
@@ -299,9 +370,7 @@ export function renderPolicyUpdate(
     const before = oldMaps.get(name);
     if (before === map) continue;
     if (before === undefined) {
-      create.push(
-        `add map ${t} ${name} { type ${MAP_TYPES[map.space]} : verdict; flags interval; counter; }`,
-      );
+      create.push(`add map ${t} ${name} { ${mapAttributes(map.space).join("; ")}; }`);
     }
     const { gone, added } = elementChanges(before, map);
     for (const line of elementCommands(`delete element ${t} ${name}`, gone)) {
@@ -414,7 +483,16 @@ export function policyTableObjects(
     if (objects.egress !== undefined) out.podEgress.set(pod.ifname, objects.egress);
     if (objects.ingress !== undefined) out.podIngress.set(pod.ifname, objects.ingress);
   }
-  for (const [name, map] of tableMaps(model, deny)) out.maps.set(name, map.boxes);
+  for (const [name, map] of tableMaps(model, deny)) {
+    out.maps.set(
+      name,
+      map.space === "exact"
+        ? map.boxes.flatMap(({ box, verdict }) =>
+          exactBoxes(box).map((one) => ({ box: one, verdict }))
+        )
+        : map.boxes,
+    );
+  }
   return out;
 }
 
@@ -514,6 +592,7 @@ function podObjects(pod: PodPolicy, at: { logRate: number; maps: PodMaps }): Pod
       }`;
       const rules = [
         `meta l4proto icmp ${peer} . icmp type . icmp code vmap @${maps}_icmp`,
+        `${peer} . meta l4proto . th dport vmap @${maps}_exact`,
         `${peer} . meta l4proto . th dport vmap @${maps}_l4`,
       ];
       if (logRate > 0) {
@@ -550,9 +629,8 @@ function tableMaps(model: PolicyModel, deny: (rule: RuleRef) => string): Map<str
       const following = layers[layers.indexOf(layer) + 1]!;
       allow = `goto ${layerChainName(group.pods[0]!.id, { direction, layer: following.layer })}`;
     }
-    const { l4, icmp } = layerMaps(layer, { allow, deny });
-    out.set(`${group.name}_l4`, l4);
-    out.set(`${group.name}_icmp`, icmp);
+    const maps = layerMaps(layer, { allow, deny });
+    for (const space of MAP_SPACES) out.set(`${group.name}_${space}`, maps[space]);
   }
   tableMapCache.set(model, out);
   return out;
@@ -565,20 +643,26 @@ function tableMaps(model: PolicyModel, deny: (rule: RuleRef) => string): Map<str
  * ({@linkcode elementChanges}) are computed once per run. Deny chains are named by their rule
  * alone, so a map made in an earlier render stays right.
  */
-const layerMapCache = new WeakMap<LayerPolicy, Map<string, { l4: MapSpec; icmp: MapSpec }>>();
+const layerMapCache = new WeakMap<LayerPolicy, Map<string, Record<MapSpace, MapSpec>>>();
 
 function layerMaps(
   layer: LayerPolicy,
   at: { allow: string; deny: (rule: RuleRef) => string },
-): { l4: MapSpec; icmp: MapSpec } {
+): Record<MapSpace, MapSpec> {
   let byVerdict = layerMapCache.get(layer);
   if (byVerdict === undefined) layerMapCache.set(layer, byVerdict = new Map());
   let maps = byVerdict.get(at.allow);
   if (maps === undefined) {
-    maps = { l4: { space: "l4", boxes: [] }, icmp: { space: "icmp", boxes: [] } };
+    maps = {
+      exact: { space: "exact", boxes: [] },
+      l4: { space: "l4", boxes: [] },
+      icmp: { space: "icmp", boxes: [] },
+    };
     for (const box of layer.boxes) {
       const verdict = box.rule.action === "deny" ? `goto ${at.deny(box.rule)}` : at.allow;
-      (box.space === "l4" ? maps.l4 : maps.icmp).boxes.push({ box, verdict });
+      // An exact box stays one box here, its elements made only as text is: a run's new layer
+      // object would otherwise cost ~20 000 objects at kube-scale.
+      maps[mapSpaceOf(box)].boxes.push({ box, verdict });
     }
     byVerdict.set(at.allow, maps);
   }
@@ -589,7 +673,14 @@ function layerMaps(
 function elementsOf(map: MapSpec): Map<string, string> {
   if (map.elements === undefined) {
     map.elements = new Map();
-    for (const { box, verdict } of map.boxes) map.elements.set(elementKey(box), verdict);
+    for (const { box, verdict } of map.boxes) {
+      if (map.space !== "exact") map.elements.set(elementKey(box), verdict);
+      else {
+        for (let a = box.addresses[0]; a <= box.addresses[1]; a++) {
+          map.elements.set(exactKey(box, a), verdict);
+        }
+      }
+    }
   }
   return map.elements;
 }
@@ -622,7 +713,21 @@ function elementChangesOf(
 ): { gone: string[]; added: string[] } {
   const gone: string[] = [];
   const added: string[] = [];
-  const add = (b: BoxVerdict) => added.push(`${elementKey(b.box)} : ${b.verdict}`);
+  const exact = now.space === "exact";
+  /** Box `b`'s elements from address `from` on (all of them by default) are added. */
+  const add = (b: BoxVerdict, from = b.box.addresses[0]) => {
+    if (!exact) added.push(`${elementKey(b.box)} : ${b.verdict}`);
+    else {
+      for (let x = from; x <= b.box.addresses[1]; x++) {
+        added.push(`${exactKey(b.box, x)} : ${b.verdict}`);
+      }
+    }
+  };
+  /** Box `a`'s elements from address `from` on are gone. */
+  const drop = (a: BoxVerdict, from = a.box.addresses[0]) => {
+    if (!exact) gone.push(elementKey(a.box));
+    else for (let x = from; x <= a.box.addresses[1]; x++) gone.push(exactKey(a.box, x));
+  };
   if (before === undefined) {
     for (const b of now.boxes) add(b);
     return { gone, added };
@@ -645,14 +750,19 @@ function elementChangesOf(
     const b = next[j];
     const order = a === undefined ? 1 : b === undefined ? -1 : boxOrder(a.box, b.box);
     if (order < 0) {
-      gone.push(elementKey(a!.box));
+      drop(a!);
       i++;
     } else if (order > 0) {
       add(b!);
       j++;
     } else {
-      if (!sameBox(a!.box, b!.box) || a!.verdict !== b!.verdict) {
-        gone.push(elementKey(a!.box));
+      if (exact && a!.verdict === b!.verdict) {
+        // The same start, protocol and port: only the addresses past the shorter range differ.
+        const end = Math.min(a!.box.addresses[1], b!.box.addresses[1]);
+        drop(a!, end + 1);
+        add(b!, end + 1);
+      } else if (!sameBox(a!.box, b!.box) || a!.verdict !== b!.verdict) {
+        drop(a!);
         add(b!);
       }
       i++;

@@ -10,6 +10,7 @@ import {
   renderPolicyTable,
   renderPolicyUpdate,
 } from "./render.ts";
+import { sharedLayerMaps } from "./shared_layer_maps.ts";
 
 const all = await transitions();
 
@@ -25,14 +26,33 @@ function pod(model: PolicyModel, id: string) {
   return found;
 }
 
-/** The update's lines, each checked to name only objects of `owners` (pod ids/veths) or deny chains. */
+/** The name of the maps of `pod`'s last layer of `direction` in `model` (`s_<hash>_in_np`). */
+function lastMaps(model: PolicyModel, pod: { id: string }, direction = "ingress" as const): string {
+  return sharedLayerMaps(model).byPod.get(pod.id)![direction].at(-1)!;
+}
+
+/**
+ * The update's lines, each checked to name only objects of `owners` (pod ids/veths, and the maps
+ * their layers look up before or after) or deny chains.
+ */
 function linesOf(t: Transition, owners: string[]): string[] {
   const text = renderPolicyUpdate(t.before, t.after);
   const lines = text.trimEnd().split("\n");
+  const maps = new Set<string>();
+  for (const model of [t.before, t.after]) {
+    for (const [id, names] of sharedLayerMaps(model).byPod) {
+      if (owners.includes(id)) {
+        for (const name of [...names.egress, ...names.ingress]) maps.add(name);
+      }
+    }
+  }
   for (const line of lines) {
-    const names = line.match(/\b(p_[0-9a-f]{12}|tern[0-9a-f]{11})\b/g) ?? [];
+    const names = line.match(/\b(p_[0-9a-f]{12}|tern[0-9a-f]{11}|s_\w+_(in|out)_(sg|np))/g) ?? [];
     for (const name of names) {
-      assert(owners.some((o) => name.includes(o)), `${t.name}: ${line} touches ${name}`);
+      assert(
+        owners.some((o) => name.includes(o)) || maps.has(name),
+        `${t.name}: ${line} touches ${name}`,
+      );
     }
   }
   return lines;
@@ -84,15 +104,17 @@ Deno.test("renderPolicyUpdate() for a remote peer's label change only replaces e
   const t = transition("remote pod y/c becomes a peer by label");
   const a = pod(t.after, "x/a");
   const lines = linesOf(t, [a.id, a.ifname]);
+  const maps = lastMaps(t.after, a);
+  assertEquals(maps, lastMaps(t.before, a), "a peer changes the boxes, not the rules");
   assertEquals(lines, [
-    `delete element inet tern p_${a.id}_in_np_l4 { 10.244.2.21 . 0 . 0-65535, 10.244.2.21 . 2-255 . 0-65535 }`,
-    `delete element inet tern p_${a.id}_in_np_icmp { 10.244.2.21 . 0-255 . 0-255 }`,
-    `add element inet tern p_${a.id}_in_np_l4 { 10.244.2.21-10.244.2.22 . 0 . 0-65535 : accept, 10.244.2.21-10.244.2.22 . 2-255 . 0-65535 : accept }`,
-    `add element inet tern p_${a.id}_in_np_icmp { 10.244.2.21-10.244.2.22 . 0-255 . 0-255 : accept }`,
+    `delete element inet tern ${maps}_l4 { 10.244.2.21 . 0 . 0-65535, 10.244.2.21 . 2-255 . 0-65535 }`,
+    `delete element inet tern ${maps}_icmp { 10.244.2.21 . 0-255 . 0-255 }`,
+    `add element inet tern ${maps}_l4 { 10.244.2.21-10.244.2.22 . 0 . 0-65535 : accept, 10.244.2.21-10.244.2.22 . 2-255 . 0-65535 : accept }`,
+    `add element inet tern ${maps}_icmp { 10.244.2.21-10.244.2.22 . 0-255 . 0-255 : accept }`,
   ]);
 });
 
-Deno.test("renderPolicyUpdate() for a second layer adds its chain and re-points the first layer's allows", () => {
+Deno.test("renderPolicyUpdate() for a second layer adds its chain and gives the first layer maps of its own that go to it", () => {
   const t = transition("a NetworkPolicy is added over a security group");
   const a = pod(t.after, "x/a");
   const lines = linesOf(t, [a.id, a.ifname]);
@@ -101,16 +123,15 @@ Deno.test("renderPolicyUpdate() for a second layer adds its chain and re-points 
       `add chain inet tern p_${a.id}_in_np { comment "x/a ingress NetworkPolicy (${a.ifname})"; }`,
     ),
   );
-  assert(
-    lines.includes(
-      `delete element inet tern p_${a.id}_in_sg_l4 { 0.0.0.0/0 . tcp . 80, 0.0.0.0/0 . tcp . 8000-8080 }`,
-    ),
-  );
+  // The security-group layer is no longer the last: its allows go to the pod's own next chain,
+  // so its maps are the pod's, created whole, and the shared ones it looked up go.
+  assertEquals(lastMaps(t.before, a).slice(0, 2), "s_");
   assert(
     lines.includes(
       `add element inet tern p_${a.id}_in_sg_l4 { 0.0.0.0/0 . tcp . 80 : goto p_${a.id}_in_np, 0.0.0.0/0 . tcp . 8000-8080 : goto p_${a.id}_in_np }`,
     ),
   );
+  assert(lines.includes(`delete map inet tern ${lastMaps(t.before, a)}_l4`));
   assert(
     !lines.some((l) => l.includes("pod_ingress") || l.includes("_out_")),
     "the entry and egress stay",
@@ -121,7 +142,9 @@ Deno.test("renderPolicyUpdate() for a removed layer deletes its chain after re-p
   const t = transition("that NetworkPolicy is deleted");
   const a = pod(t.after, "x/a");
   const lines = linesOf(t, [a.id, a.ifname]);
-  const repoint = lines.findIndex((l) => l.startsWith(`add element inet tern p_${a.id}_in_sg_l4`));
+  const repoint = lines.findIndex((l) =>
+    l.startsWith(`add element inet tern ${lastMaps(t.after, a)}_l4`)
+  );
   const drop = lines.indexOf(`delete chain inet tern p_${a.id}_in_np`);
   assert(repoint >= 0 && drop > repoint, lines.join("\n"));
   assertMatch(lines[repoint]!, /: accept/);
@@ -167,7 +190,7 @@ Deno.test("renderPolicyUpdate() for a large group's own rules deletes and adds e
     const added: string[] = [];
     for (const line of renderPolicyUpdate(t.before, t.after).trimEnd().split("\n")) {
       if (/^(add|delete) (chain|rule) inet tern d_/.test(line)) continue; // the deny rule's chain
-      const m = line.match(/^(add|delete) element inet tern (p_\w+) \{ (.*) \}$/);
+      const m = line.match(/^(add|delete) element inet tern ([ps]_\w+) \{ (.*) \}$/);
       assert(m !== null, `${name}: only element changes expected: ${line}`);
       for (const e of m[3]!.split(", ")) (m[1] === "add" ? added : gone).push(`${m[2]} ${e}`);
     }
@@ -247,4 +270,63 @@ Deno.test("RenderCache renders a pod object once per log rate and maps it looks 
   cache.objects({ ...target }, { ...at, logRate: 20 }, render);
   cache.objects(target, { ...at, maps: "p_a_out_np|p_b_in_np" }, render);
   assertEquals(renders, 4, "a new log rate, a recompiled pod object or other maps render again");
+});
+
+Deno.test("renderPolicyUpdate() changes an exact box's hash elements address by address, and its interval boxes whole", () => {
+  const rule = {
+    kind: "NetworkPolicy",
+    namespace: "team",
+    name: "web",
+    direction: "ingress",
+    index: 0,
+    action: "allow",
+  } as const;
+  const base = 10 * 2 ** 24 + 1 * 2 ** 16; // 10.1.0.0
+  const box = (first: number, last: number, port: [number, number] = [80, 80]) => ({
+    space: "l4" as const,
+    addresses: [base + first, base + last] as [number, number],
+    first: [6, 6] as [number, number],
+    second: port,
+    rule,
+  });
+  const modelOf = (...boxes: ReturnType<typeof box>[]): PolicyModel => ({
+    pods: [{
+      id: "aaaaaaaaaaaa",
+      namespace: "team",
+      name: "a",
+      ifname: "ternaaaaaaaaaaa",
+      ip: "10.244.1.1",
+      egress: [],
+      ingress: [{ layer: "networkPolicy", boxes, sources: "team/web" }],
+    }],
+    pending: [],
+    problems: [],
+    logRate: 0,
+  });
+  const pair = modelOf(box(2, 3), box(40, 41, [80, 90]), box(100, 131));
+  const maps = sharedLayerMaps(pair).byPod.get("aaaaaaaaaaaa")!.ingress[0]!;
+  const table = policyTableObjects(pair).maps;
+  assertEquals(
+    table.get(`${maps}_exact`)!.map(({ box }) => elementKey(box)),
+    ["10.1.0.2 . tcp . 80", "10.1.0.3 . tcp . 80"],
+    "a pair is two hash elements",
+  );
+  assertEquals(
+    table.get(`${maps}_l4`)!.map(({ box }) => elementKey(box)),
+    ["10.1.0.40/31 . tcp . 80-90", "10.1.0.100-10.1.0.131 . tcp . 80"],
+    "a port range, or more than 16 addresses: interval elements",
+  );
+  const update = (after: PolicyModel) => renderPolicyUpdate(pair, after).trimEnd().split("\n");
+  assertEquals(update(modelOf(box(2, 4), box(40, 41, [80, 90]), box(100, 131))), [
+    `add element inet tern ${maps}_exact { 10.1.0.4 . tcp . 80 : accept }`,
+  ]);
+  assertEquals(update(modelOf(box(2, 2), box(40, 41, [80, 90]), box(100, 131))), [
+    `delete element inet tern ${maps}_exact { 10.1.0.3 . tcp . 80 }`,
+  ]);
+  assertEquals(update(modelOf(box(3, 3), box(40, 41, [80, 90]), box(100, 132))), [
+    `delete element inet tern ${maps}_exact { 10.1.0.2 . tcp . 80, 10.1.0.3 . tcp . 80 }`,
+    `delete element inet tern ${maps}_l4 { 10.1.0.100-10.1.0.131 . tcp . 80 }`,
+    `add element inet tern ${maps}_exact { 10.1.0.3 . tcp . 80 : accept }`,
+    `add element inet tern ${maps}_l4 { 10.1.0.100-10.1.0.132 . tcp . 80 : accept }`,
+  ]);
 });

@@ -1,8 +1,8 @@
 /**
- * Which local pods' layers look up one pair of interval maps, and the maps' name (issue 11).
- * Replicas on a node have the same layers, and a layer's maps hold ~10 000 boxes at scale: one
- * pair of maps per distinct layer, shared by the replicas' chains, makes a policy change one
- * element delete in the kernel instead of one per replica (`nft_pipapo_remove` walks the map).
+ * Which local pods' layers look up one set of maps, and the maps' name (issue 11). Replicas on a
+ * node have the same layers, and a layer's maps hold ~10 000 boxes at scale: one set of maps per
+ * distinct layer, shared by the replicas' chains, makes a policy change one element delete in the
+ * kernel instead of one per replica.
  *
  * The assignment is a pure function of the model's values, never of which objects the compiler
  * happened to share, so a table rendered from scratch and one built by successive updates name
@@ -11,24 +11,38 @@
  * - Only a side's last layer is shared: its allowed boxes end the side (`return` for egress,
  *   `accept` for ingress) whatever the pod, where an earlier layer's `goto`s the pod's own next
  *   chain. Each earlier layer has maps of its own.
- * - Two last layers share when they are of the same direction and kind and have the same boxes,
- *   each with the same rule (identity, action and priority): same elements, same verdicts, and
- *   each element's counter belongs to one rule.
- * - The maps are named after the chain of the group's lowest pod id (its leader):
- *   `p_<leader>_in_np_l4`. A pod alone in its group has the maps it always had. When the leader
- *   leaves the group (deleted, or its layer changed), the next pod's maps are created whole, the
- *   followers' chains point at them and the old ones are deleted, in one transaction.
+ * - Two last layers share when they are of the same direction, kind and policies and have the
+ *   same boxes, each with the same rule (identity, action and priority): same elements, same
+ *   verdicts, and each element's counter belongs to one rule.
+ * - The maps are named after the layer's policies, not after a pod: `s_<hash>_in_np` (then
+ *   `_exact`, `_l4`, `_icmp`), the hash of the direction, the layer's kind and the policies
+ *   (security groups, NetworkPolicies) that apply to its pods (`LayerPolicy.sources`), whether or
+ *   not their rules have peers (at kube-scale `bench-peers` has no peer before the first sample:
+ *   named after the boxes' rules, the maps were renamed, created whole, by its first peer). A
+ *   group keeps its maps whoever joins or leaves it, and a map goes only with its last pod: when
+ *   the pod of the lowest id left, the next one's maps used to be created whole (10 000 elements
+ *   and more, ~150–250 ms of `nft`) although nothing in them had changed. Peers and rules change
+ *   the boxes, not the policies, so they change elements, not the name; a policy that starts or
+ *   stops selecting the pods renames the maps, created whole. Two groups of the same policies and
+ *   other boxes (a named port that resolves to other ports) are told apart by their leader's id,
+ *   `s_<hash>_<id>_in_np`, for all but the group of the lowest leader id.
+ * - The group's lowest pod id is its leader: the whole table writes the maps after its chains, and
+ *   counters name it for the group.
  *
  * Groups are found once per model (kept weakly by model); boxes are compared once per pair of
  * layer objects, through a fingerprint, so a run whose replicas share one compiled layer object
  * (the compiler computes replicas once per run) costs a few lookups per pod.
  * @module
  */
+import { shortHash } from "./_hash.ts";
 import type { Box, Direction, LayerPolicy, PodPolicy, PolicyModel, RuleRef } from "./model.ts";
 
 /** One pair of maps and the pods whose chains look it up. */
 export interface LayerMapGroup {
-  /** The leader's layer chain (`p_<id>_in_np`); the maps are this plus `_l4` and `_icmp`. */
+  /**
+   * The maps' name: `s_<hash>_in_np` for a last layer (see the module), the pod's layer chain
+   * (`p_<id>_in_sg`) for an earlier one; the maps are this plus `_exact`, `_l4` and `_icmp`.
+   */
   name: string;
   direction: Direction;
   /** Whether the layer is its side's last (only those are shared). */
@@ -66,7 +80,7 @@ function chainOf(id: string, direction: Direction, layer: LayerPolicy): string {
   }`;
 }
 
-/** A pod's own chain names by direction, made once per pod object (reused while it is alone). */
+/** A pod's own chain names by direction, made once per pod object (its earlier layers' maps). */
 const ownNames = new WeakMap<PodPolicy, { egress: string[]; ingress: string[] }>();
 
 function ownNamesOf(pod: PodPolicy): { egress: string[]; ingress: string[] } {
@@ -114,6 +128,7 @@ function groupsOf(model: PolicyModel): SharedLayerMaps {
     }
     memberOf.set(pod, joined);
   }
+  const groupName = groupNames(buckets);
   const groups = new Map<string, LayerMapGroup>();
   const made = new Map<Forming, LayerMapGroup>();
   const byPod = new Map<string, { egress: string[]; ingress: string[] }>();
@@ -136,15 +151,13 @@ function groupsOf(model: PolicyModel): SharedLayerMaps {
         const pods = forming.pods.length === 1
           ? forming.pods
           : [leader, ...forming.pods.filter((p) => p !== leader).sort(byId)];
-        const name = ownNamesOf(leader)[direction][leader[direction].length - 1]!;
+        const name = groupName.get(forming)!;
         group = { name, direction, last: true, layer: leader[direction].at(-1)!, pods };
         made.set(forming, group);
       }
       if (group.pods[0] === pod) groups.set(group.name, group);
-      else {
-        if (names === own) names = { egress: [...own.egress], ingress: [...own.ingress] };
-        names[direction][layers.length - 1] = group.name;
-      }
+      if (names === own) names = { egress: [...own.egress], ingress: [...own.ingress] };
+      names[direction][layers.length - 1] = group.name;
     }
     byPod.set(pod.id, names);
   }
@@ -153,6 +166,55 @@ function groupsOf(model: PolicyModel): SharedLayerMaps {
 
 function byId(a: PodPolicy, b: PodPolicy): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * The name of each group's maps: `s_<hash of its rules>_<in|out>_<sg|np>`; groups whose rules
+ * hash alike have the leader's id after the hash, but for the one of the lowest leader id.
+ */
+function groupNames(buckets: Map<number, Forming[]>): Map<Forming, string> {
+  const bySignature = new Map<string, Forming[]>();
+  for (const bucket of buckets.values()) {
+    for (const forming of bucket) {
+      const signature = signatureOf(forming.direction, forming.layer);
+      let same = bySignature.get(signature);
+      if (same === undefined) bySignature.set(signature, same = []);
+      same.push(forming);
+    }
+  }
+  const out = new Map<Forming, string>();
+  for (const [signature, same] of bySignature) {
+    if (same.length > 1) same.sort((a, b) => byId(a.leader, b.leader));
+    same.forEach((forming, i) => {
+      const side = chainOf("", forming.direction, forming.layer).slice(2);
+      out.set(forming, `s_${signature}${i === 0 ? "" : `_${forming.leader.id}`}${side}`);
+    });
+  }
+  return out;
+}
+
+const signatures = new WeakMap<LayerPolicy, Map<Direction, string>>();
+
+/**
+ * 12 hex digits of a hash of the direction, kind and policies of a layer: its `sources` (every
+ * policy that applies, with boxes or not), or for a layer made without them the policies of its
+ * boxes' rules.
+ */
+function signatureOf(direction: Direction, layer: LayerPolicy): string {
+  let byDirection = signatures.get(layer);
+  if (byDirection === undefined) signatures.set(layer, byDirection = new Map());
+  let signature = byDirection.get(direction);
+  if (signature === undefined) {
+    let sources = layer.sources;
+    if (sources === undefined) {
+      const rules = new Set<RuleRef>();
+      for (const box of layer.boxes) rules.add(box.rule);
+      sources = [...new Set([...rules].map(policyKey))].sort().join(",");
+    }
+    signature = shortHash(`${direction} ${layer.layer}\n${sources}`);
+    byDirection.set(direction, signature);
+  }
+  return signature;
 }
 
 // ---- comparing layers --------------------------------------------------------------------------
@@ -186,6 +248,11 @@ function mix(hash: number, value: number): number {
   return (h ^ (h >>> 15)) >>> 0;
 }
 
+/** The policy of a rule: `SecurityGroup//sg-web`, `NetworkPolicy/team-a/web`. */
+function policyKey(rule: RuleRef): string {
+  return `${rule.kind}/${rule.namespace ?? ""}/${rule.name}`;
+}
+
 function ruleKey(rule: RuleRef): string {
   return `${rule.kind}/${
     rule.namespace ?? ""
@@ -210,7 +277,7 @@ function sameLayer(a: LayerPolicy, b: LayerPolicy): boolean {
   if (byOther === undefined) sameLayers.set(a, byOther = new WeakMap());
   let same = byOther.get(b);
   if (same === undefined) {
-    same = a.layer === b.layer && sameBoxes(a.boxes, b.boxes);
+    same = a.layer === b.layer && a.sources === b.sources && sameBoxes(a.boxes, b.boxes);
     byOther.set(b, same);
   }
   return same;
