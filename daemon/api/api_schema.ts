@@ -68,8 +68,8 @@ export const allocateRequestSchema: z.ZodType<AllocateRequest> = z.object({
   return out;
 });
 
-/** POST /v1/endpoints/add. */
-export const addRequestSchema: z.ZodType<AddRequest> = z.object({
+/** The fields of POST /v1/endpoints/add, which attach extends. */
+const addRequestFields = z.object({
   containerID,
   ifname,
   network,
@@ -78,7 +78,10 @@ export const addRequestSchema: z.ZodType<AddRequest> = z.object({
   podName: subdomain.optional(),
   hostVeth: z.string().min(1).max(15),
   podMac: mac,
-}).transform((v) => {
+});
+
+/** An add request as zod leaves it, without the optional pod fields it did not get. */
+function toAddRequest(v: z.output<typeof addRequestFields>): AddRequest {
   const out: AddRequest = {
     containerID: v.containerID,
     ifname: v.ifname,
@@ -90,33 +93,15 @@ export const addRequestSchema: z.ZodType<AddRequest> = z.object({
   if (v.podNamespace !== undefined) out.podNamespace = v.podNamespace;
   if (v.podName !== undefined) out.podName = v.podName;
   return out;
-});
+}
 
-/** POST /v1/endpoints/attach. */
-export const attachRequestSchema: z.ZodType<AttachRequest> = z.object({
-  containerID,
-  ifname,
-  network,
-  netns,
-  podNamespace: dnsLabel.optional(),
-  podName: subdomain.optional(),
-  hostVeth: z.string().min(1).max(15),
-  podMac: mac,
+/** POST /v1/endpoints/add. */
+export const addRequestSchema: z.ZodType<AddRequest> = addRequestFields.transform(toAddRequest);
+
+/** POST /v1/endpoints/attach: add's fields and the pod interface's MTU. */
+export const attachRequestSchema: z.ZodType<AttachRequest> = addRequestFields.extend({
   mtu: z.number().int().min(576).max(9000),
-}).transform((v) => {
-  const out: AttachRequest = {
-    containerID: v.containerID,
-    ifname: v.ifname,
-    network: v.network,
-    netns: v.netns,
-    hostVeth: v.hostVeth,
-    podMac: v.podMac,
-    mtu: v.mtu,
-  };
-  if (v.podNamespace !== undefined) out.podNamespace = v.podNamespace;
-  if (v.podName !== undefined) out.podName = v.podName;
-  return out;
-});
+}).transform((v): AttachRequest => ({ ...toAddRequest(v), mtu: v.mtu }));
 
 /** POST /v1/endpoints. */
 export const programRequestSchema: z.ZodType<ProgramRequest> = z.object({

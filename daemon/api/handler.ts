@@ -8,6 +8,7 @@
  */
 import type * as z from "../../src/lib/zod.ts";
 import type {
+  AddRequest,
   AddResponse,
   AllocateResponse,
   ApiError,
@@ -300,10 +301,23 @@ export function createHandler(deps: HandlerDeps): Handler {
     requireReady();
     const body = validate(addRequestSchema, await readJson(req));
     await checkVethName(body);
+    return json(await claimAndProgram(body, async () => {}));
+  };
+
+  /**
+   * Claims `body`'s address (one KV commit) and programs its host side once `ready` resolves
+   * (attach: once its veth pair is made); an attachment that holds an address already is
+   * programmed again. A failure while programming releases the claim. The answer of add and attach.
+   */
+  const claimAndProgram = async (
+    body: AddRequest,
+    ready: () => Promise<void>,
+  ): Promise<AddResponse> => {
     const { hostVeth, podMac, ...request } = body;
     const claim = await ipam.allocate(request, {
       programmed: { hostVeth, podMac },
       during: async (ep) => {
+        await ready();
         await lock.run(() => dataplane.programEndpoint(ep));
         return await policyOf(ep);
       },
@@ -319,11 +333,11 @@ export function createHandler(deps: HandlerDeps): Handler {
         pod: body.podName && `${body.podNamespace ?? ""}/${body.podName}`,
       });
     } else {
+      await ready();
       ({ endpoint, policy } = await programExisting({ ...body, ip: endpoint.ip }));
     }
     logProgrammed(endpoint, policy);
-    const out: AddResponse = { ...endpoint, policy, created: claim.created };
-    return json(out);
+    return { ...endpoint, policy, created: claim.created };
   };
 
   /**
@@ -345,7 +359,8 @@ export function createHandler(deps: HandlerDeps): Handler {
         "Cannot make the veth pair in this daemon: it has no rtnetlink; make it in the plugin",
       );
     }
-    const { hostVeth, podMac, mtu, ...request } = body;
+    const { mtu, ...request } = body;
+    const { hostVeth, podMac } = body;
     const pair = { hostVeth, hostMac: hostVethMac(hostVeth), ifname: body.ifname, podMac, mtu };
     let making: Promise<void>;
     try {
@@ -367,31 +382,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       if (result !== true) throw result;
     };
     try {
-      const claim = await ipam.allocate(request, {
-        programmed: { hostVeth, podMac },
-        during: async (ep) => {
-          await vethMade();
-          await lock.run(() => dataplane.programEndpoint(ep));
-          return await policyOf(ep);
-        },
-        undo: (ep) => lock.run(() => dataplane.removeEndpoint(ep, { keepVeth: true })),
-      });
-      let endpoint = claim.endpoint;
-      let policy = claim.done ?? "off";
-      if (claim.created) {
-        log.info("Allocated address", {
-          ip: endpoint.ip,
-          containerID: endpoint.containerID,
-          ifname: endpoint.ifname,
-          pod: body.podName && `${body.podNamespace ?? ""}/${body.podName}`,
-        });
-      } else {
-        await vethMade();
-        ({ endpoint, policy } = await programExisting({ ...body, ip: endpoint.ip }));
-      }
-      logProgrammed(endpoint, policy);
-      const out: AddResponse = { ...endpoint, policy, created: claim.created };
-      return json(out);
+      return json(await claimAndProgram(request, vethMade));
     } catch (err) {
       // The claim is undone already; a veth pair this request made goes too.
       if (await made === true) {
