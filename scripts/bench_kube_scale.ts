@@ -27,7 +27,8 @@
  *
  * `deno run -A --unstable-kv scripts/bench_kube_scale.ts [--kube-nodes 5000] [--kube-pods 150000]
  * [--kube-policies 10000] [--local-pods 4] [--events-per-second 1000] [--cpu-seconds 20]
- * [--samples 200] [--json FILE]`; {@linkcode benchKubeScale} is what `deno task bench` calls.
+ * [--samples 200] [--json FILE] [--keep-log FILE]` (`--keep-log`: ternd's log and the samples'
+ * times, kept after the run); {@linkcode benchKubeScale} is what `deno task bench` calls.
  * The pure parts (the plan of what to generate and delete, the
  * figures) are exported and unit-tested.
  * @module
@@ -84,6 +85,11 @@ export interface KubeScaleOptions {
   idleMs?: number;
   /** Print progress to stderr. Default true. */
   verbose?: boolean;
+  /**
+   * Where to copy ternd's log before the sandbox goes (with the samples' write and commit times,
+   * wall-clock ms, in `<keepLog>.samples.json`), to read its slow runs afterwards. Default: none.
+   */
+  keepLog?: string;
 }
 
 /** Latency figures of one kind of change, ms. */
@@ -763,6 +769,11 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     const ms = (kind: "pod" | "policy") =>
       latencies.filter((l) => l.kind === kind).map((l) => l.ms);
     const log = await Deno.readTextFile(node.daemonLog).catch(() => "");
+    if (options.keepLog !== undefined) {
+      await Deno.writeTextFile(options.keepLog, log);
+      await Deno.writeTextFile(`${options.keepLog}.samples.json`, JSON.stringify(timed, null, 1));
+      say(`ternd's log kept in ${options.keepLog}, the samples in ${options.keepLog}.samples.json`);
+    }
     const gcs = parseGcPauses(log);
     const slowStages = sampleStages(
       timed,
@@ -828,6 +839,7 @@ async function main(): Promise<void> {
       samples: { type: "string", default: "200" },
       source: { type: "boolean", default: false },
       json: { type: "string" },
+      "keep-log": { type: "string" },
     },
   });
   if (!values.source && !Deno.env.get("TERN_BIN")) {
@@ -842,6 +854,7 @@ async function main(): Promise<void> {
     eventsPerSecond: Number(values["events-per-second"]),
     cpuSeconds: Number(values["cpu-seconds"]),
     samples: Number(values.samples),
+    ...(values["keep-log"] !== undefined ? { keepLog: values["keep-log"] } : {}),
   });
   console.log(formatKubeScale(result));
   if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(result, null, 2));
