@@ -86,8 +86,10 @@ export interface KubeScaleOptions {
   /** Print progress to stderr. Default true. */
   verbose?: boolean;
   /**
-   * Where to copy ternd's log before the sandbox goes (with the samples' write and commit times,
-   * wall-clock ms, in `<keepLog>.samples.json`), to read its slow runs afterwards. Default: none.
+   * Where to copy ternd's log before the sandbox goes, to read its slow runs afterwards, with the
+   * samples' write and commit times (wall-clock ms) in `<keepLog>.samples.json` and the fake's
+   * output, run with `--trace-gc`, in `<keepLog>.fake.log` (its collections, ms since it was
+   * spawned, which its first line gives). Default: none.
    */
   keepLog?: string;
 }
@@ -434,6 +436,11 @@ class LineWatch {
     }
   }
 
+  /** Every line read so far. */
+  get text(): string {
+    return this.#lines.map((l) => l.line).join("\n");
+  }
+
   #wake(): void {
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -502,7 +509,17 @@ async function startFake(
   sb: Sandbox,
   fabricNetns: string,
   plan: KubeScalePlan,
-): Promise<{ child: Deno.ChildProcess; kubeconfig: string; socket: string; loadS: number }> {
+  traceGc: boolean,
+): Promise<{
+  child: Deno.ChildProcess;
+  kubeconfig: string;
+  socket: string;
+  loadS: number;
+  /** Its stdout (with `traceGc`, V8's collections, ms since the isolate started). */
+  stdout: LineWatch;
+  /** When it was spawned, ms since the epoch (about its isolate's start). */
+  spawnedAt: number;
+}> {
   const kubeconfig = `${sb.dir}/kubeconfig`;
   const socket = `${sb.dir}/fake-admin.sock`;
   const g = plan.generate;
@@ -519,7 +536,7 @@ async function startFake(
       "--allow-all",
       "--no-lock",
       // 165 000 objects and the watch history: well over the default heap limit of small hosts.
-      "--v8-flags=--max-old-space-size=8192",
+      `--v8-flags=--max-old-space-size=8192${traceGc ? ",--trace-gc" : ""}`,
       `${ROOT}/test/fake_apiserver/main.ts`,
       "--hostname",
       FAKE_IP,
@@ -554,7 +571,14 @@ async function startFake(
       `The fake API server did not start: ${await Deno.readTextFile(`${sb.dir}/fake.log`)}`,
     );
   }
-  return { child, kubeconfig, socket, loadS: (performance.now() - t0) / 1000 };
+  return {
+    child,
+    kubeconfig,
+    socket,
+    loadS: (performance.now() - t0) / 1000,
+    stdout: lines,
+    spawnedAt: performance.timeOrigin + t0,
+  };
 }
 
 async function daemonStatus(node: SandboxNode): Promise<StatusResponse | undefined> {
@@ -607,7 +631,7 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
       fabric.bridge,
     ]);
     say(`generating ${JSON.stringify(plan.generate)} in the fake API server`);
-    const started = await startFake(sb, fabric.netns, plan);
+    const started = await startFake(sb, fabric.netns, plan, options.keepLog !== undefined);
     fake = started.child;
     admin = new FakeAdmin(started.socket);
     const fakeRssMiB = mib((await procStatus(fake.pid)).rssKiB);
@@ -772,7 +796,14 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     if (options.keepLog !== undefined) {
       await Deno.writeTextFile(options.keepLog, log);
       await Deno.writeTextFile(`${options.keepLog}.samples.json`, JSON.stringify(timed, null, 1));
-      say(`ternd's log kept in ${options.keepLog}, the samples in ${options.keepLog}.samples.json`);
+      const fakeErr = await Deno.readTextFile(`${sb.dir}/fake.log`).catch(() => "");
+      await Deno.writeTextFile(
+        `${options.keepLog}.fake.log`,
+        `# spawned at ${started.spawnedAt} (ms since the epoch)\n${started.stdout.text}\n${fakeErr}`,
+      );
+      say(
+        `ternd's log kept in ${options.keepLog} (.samples.json: the samples, .fake.log: the fake)`,
+      );
     }
     const gcs = parseGcPauses(log);
     const slowStages = sampleStages(
