@@ -562,7 +562,8 @@ async function startFake(
   }).spawn();
   void child.stderr.pipeTo(log.writable).catch(() => {});
   const lines = new LineWatch(child.stdout);
-  const url = await lines.waitFor((l) => l.startsWith("https://"), 0, 300_000);
+  // Its URL line; with --trace-gc it may follow a V8 line cut by V8's buffer, on the same line.
+  const url = await lines.waitFor((l) => l.includes("https://"), 0, 300_000);
   if (url === undefined) {
     try {
       child.kill("SIGKILL");
