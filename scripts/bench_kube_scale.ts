@@ -725,8 +725,9 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     const idleCpuPercent = ((await treeTicks(pid)) - idleBefore) / CLK_TCK /
       ((performance.now() - idleT) / 1000) * 100;
 
-    // Churn long enough for the CPU window and every sample (at ~4 samples/s), stopped after.
-    const churnMs = (cpuSeconds + samples / 3 + 30) * 1000;
+    // Churn long enough for the CPU window and every sample, stopped after them: a sample takes
+    // ~0.8 s at the envelope (the write, the commit, the listing, 150-250 ms apart), 2 s allowed.
+    const churnMs = (cpuSeconds + samples * 2 + 30) * 1000;
     await admin.post("churn", { eventsPerSecond, durationMs: churnMs });
     await new Promise((r) => setTimeout(r, Math.min(2_000, cpuSeconds * 1000))); // past its start
     const busy = machineBusyPercent(cpuSeconds * 1000);
