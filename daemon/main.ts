@@ -179,6 +179,7 @@ export async function runDaemon(args: string[], options: DaemonOptions = {}): Pr
       cluster,
       policy: policy.service,
       ipamCheck,
+      ...(hostNetlink !== undefined ? { veths: hostNetlink } : {}),
     });
     metrics.attach({ ipam, cluster, routing, policy, ready: () => api.status().ready });
     stack.push(ipam.startSweeper());

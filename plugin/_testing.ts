@@ -11,6 +11,7 @@ import type {
   AllocateRequest,
   AllocateResponse,
   AttachmentId,
+  AttachRequest,
   Endpoint,
   GcRequest,
   GcResponse,
@@ -19,7 +20,7 @@ import type {
   ReleaseResponse,
   StatusResponse,
 } from "../src/api.ts";
-import type { DaemonApi } from "../src/daemon_client.ts";
+import type { DaemonApi, WhileWaiting } from "../src/daemon_client.ts";
 import { Ip } from "../src/ip.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
 import type { PodLink, PodLinks } from "../src/pod_links.ts";
@@ -84,6 +85,8 @@ export type DaemonCall = [method: string, arg?: unknown];
 export interface FakeDaemonHandlers {
   status: () => Promise<StatusResponse>;
   add: (req: AddRequest) => Promise<AddResponse>;
+  /** Only when a test gives it: a daemon without it is one older than attach. */
+  attach?: (req: AttachRequest, options?: WhileWaiting) => Promise<AddResponse>;
   allocate: (req: AllocateRequest) => Promise<AllocateResponse>;
   program: (req: ProgramRequest) => Promise<Endpoint>;
   release: (req: ReleaseRequest) => Promise<ReleaseResponse>;
@@ -151,6 +154,11 @@ export function fakeDaemon(
     calls,
     status: () => (calls.push(["status"]), h.status()),
     add: (req) => (calls.push(["add", req]), h.add(req)),
+    ...(h.attach === undefined ? {} : {
+      attach: (req: AttachRequest, options?: WhileWaiting) => (
+        calls.push(["attach", req]), h.attach!(req, options)
+      ),
+    }),
     allocate: (req) => (calls.push(["allocate", req]), h.allocate(req)),
     program: (req) => (calls.push(["program", req]), h.program(req)),
     release: (req) => (calls.push(["release", req]), h.release(req)),

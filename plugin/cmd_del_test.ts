@@ -18,7 +18,7 @@ const hostVeth = await hostVethName("ctr1", "eth0");
 const gone = () => false;
 const refused = () => new NetlinkError(`Cannot delete host veth ${hostVeth}`, 1);
 
-Deno.test("cmdDel() deletes the host veth, then asks the daemon to release the attachment", async () => {
+Deno.test("cmdDel() asks the daemon to release the attachment, which deletes the veth: the plugin touches no link", async () => {
   const events: string[] = [];
   const links = fakePodLinks((call) => void events.push(call.join(" ")));
   const daemon = fakeDaemon({
@@ -28,10 +28,20 @@ Deno.test("cmdDel() deletes the host veth, then asks the daemon to release the a
       Promise.resolve({ released: true, ip: "10.244.1.7" })),
   });
   await cmdDel(fakeContext(env, { links, daemon }));
-  assertEquals(events, [
-    `deleteHostVeth ${hostVeth}`,
-    `release {"containerID":"ctr1","ifname":"eth0","network":"tern"}`,
-  ]);
+  assertEquals(events, [`release {"containerID":"ctr1","ifname":"eth0","network":"tern"}`]);
+});
+
+Deno.test("cmdDel() deletes the veth itself when the daemon had nothing to release", async () => {
+  for (
+    const release of [
+      () => Promise.resolve({ released: false }),
+      () => Promise.reject(new DaemonApiError(404, "not_found", "No such endpoint")),
+    ]
+  ) {
+    const links = fakePodLinks();
+    await cmdDel(fakeContext(env, { links, daemon: fakeDaemon({ release }) }));
+    assertEquals(links.calls, [["deleteHostVeth", hostVeth]]);
+  }
 });
 
 Deno.test("cmdDel() succeeds when the veth is gone and the daemon has nothing to release", async () => {
@@ -131,13 +141,23 @@ Deno.test("cmdDel() does not queue when the daemon fails internally: the runtime
   assertEquals(queued, []);
 });
 
-Deno.test("cmdDel() releases the address even when the veth cannot be deleted, then fails", async () => {
+Deno.test("cmdDel() fails with code 5 when the daemon had no record and the veth cannot be deleted", async () => {
   const links = fakePodLinks(refused);
-  const daemon = fakeDaemon();
+  const daemon = fakeDaemon({ release: () => Promise.resolve({ released: false }) });
   const err = await assertRejects(() => cmdDel(fakeContext(env, { links, daemon })), CniError);
   assertEquals(err.code, 5);
   assertStringIncludes(err.message, `Cannot delete host veth ${hostVeth}`);
   assertEquals(daemon.calls.map(([m]) => m), ["release"]);
+});
+
+Deno.test("cmdDel() deletes the veth itself when the daemon fails, and reports the daemon's error", async () => {
+  const links = fakePodLinks();
+  const daemon = fakeDaemon({
+    release: () => Promise.reject(new DaemonApiError(500, "internal", "KV commit failed")),
+  });
+  const err = await assertRejects(() => cmdDel(fakeContext(env, { links, daemon })), CniError);
+  assertEquals(err.code, 11);
+  assertEquals(links.calls, [["deleteHostVeth", hostVeth]]);
 });
 
 Deno.test("cmdDel() reports a daemon outage with code 11 and the veth failure in the details", async () => {
@@ -148,15 +168,4 @@ Deno.test("cmdDel() reports a daemon outage with code 11 and the veth failure in
   const err = await assertRejects(() => cmdDel(fakeContext(env, { links, daemon })), CniError);
   assertEquals(err.code, 11);
   assertStringIncludes(err.details ?? "", "Cannot delete host veth");
-});
-
-Deno.test("cmdDel() opens the daemon connection before the kernel deletes the veth", async () => {
-  const events: string[] = [];
-  const links = fakePodLinks((call) => void events.push(call[0]));
-  const daemon = {
-    ...fakeDaemon({ release: () => (events.push("release"), Promise.resolve({ released: true })) }),
-    connectAhead: () => void events.push("connectAhead"),
-  };
-  await cmdDel(fakeContext(env, { links, daemon }));
-  assertEquals(events, ["connectAhead", "deleteHostVeth", "release"]);
 });

@@ -30,6 +30,13 @@ export function daemonFailure(err: unknown, action: string): CniError {
         return new CniError(CniCode.TryAgainLater, `Daemon failed to ${action}: ${err.message}`);
       case "not_found":
         return new CniError(CniCode.UnknownContainer, `Daemon failed to ${action}: ${err.message}`);
+      case "exists":
+        // The identity the runtime passed is in use: its own message, as for a veth made here.
+        return new CniError(
+          CniCode.InvalidEnvironment,
+          err.message,
+          "DEL the attachment before adding it again",
+        );
       default:
         return new CniError(CniCode.InvalidConfig, `Daemon refused to ${action}: ${err.message}`);
     }

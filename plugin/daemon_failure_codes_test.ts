@@ -13,6 +13,8 @@ Deno.test("the daemon's metrics label a refused request with the code the plugin
     "too_large",
     "unavailable",
     "internal",
+    "exists",
+    "unsupported",
   ];
   for (const reason of reasons) {
     const returned = daemonFailure(new DaemonApiError(503, reason, "x"), "allocate").code;

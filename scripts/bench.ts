@@ -159,7 +159,20 @@ async function runSeries(
  * part of ADD after start-up).
  */
 export function addedPhases(log: string): Record<string, number>[] {
-  return log.split("\n").filter((line) => / INFO Added /.test(line)).map((line) =>
+  return loggedPhases(log, "Added");
+}
+
+/**
+ * The phases of each `Deleted` line in the plugin's log, by name (`vethMs`, `releaseMs`, `delMs`:
+ * the part of DEL after start-up).
+ */
+export function deletedPhases(log: string): Record<string, number>[] {
+  return loggedPhases(log, "Deleted");
+}
+
+function loggedPhases(log: string, message: string): Record<string, number>[] {
+  const pattern = new RegExp(` INFO ${message} `);
+  return log.split("\n").filter((line) => pattern.test(line)).map((line) =>
     Object.fromEntries([...line.matchAll(/ (\w+Ms)=([\d.]+)/g)].map((m) => [m[1]!, Number(m[2])]))
   );
 }
@@ -291,7 +304,9 @@ async function benchPodAddDel(
         all[label]!.del.push(...s.del);
       }
     }
-    const phases = addedPhases(await Deno.readTextFile(pluginLog).catch(() => ""));
+    const logged = await Deno.readTextFile(pluginLog).catch(() => "");
+    const phases = addedPhases(logged);
+    const delPhases = deletedPhases(logged);
     const afterStart = phases.map((p) => p.addMs!).filter((ms) => ms !== undefined);
 
     console.log(`\npod-add-del: ${podCount} pods x ${rounds} rounds, sequential, via libcni (ms)`);
@@ -324,6 +339,16 @@ async function benchPodAddDel(
       );
       console.log(`    ${phaseLine(phases)}`);
     }
+    const delAfterStart = delPhases.map((p) => p.delMs!).filter((ms) => ms !== undefined);
+    if (delAfterStart.length) {
+      summary["tern.del.afterStart.p50"] = percentile(delAfterStart, 50);
+      console.log(
+        `  tern DEL after start-up (plugin log delMs, ${delAfterStart.length} DELs): p50 ${
+          percentile(delAfterStart, 50).toFixed(1)
+        } ms, p99 ${percentile(delAfterStart, 99).toFixed(1)} ms`,
+      );
+      console.log(`    ${phaseLine(delPhases, DEL_PHASES)}`);
+    }
     if (options.burst > 0) {
       await burstCell(sb, node, pods, {
         confDir,
@@ -346,14 +371,21 @@ async function benchPodAddDel(
 }
 
 /**
- * ADD's phases as the plugin logs them: `vethMs`, `endpointMs` (the daemon's one request), `podMs`;
- * a plugin from before that request logged `allocateMs` and `programMs` instead.
+ * ADD's phases as the plugin logs them: `attachMs` (the daemon's one request, veth pair and all),
+ * `podMs`; a plugin that made the veth pair itself logged `vethMs` and `endpointMs`, and one from
+ * before that request `allocateMs` and `programMs`.
  */
-const PHASES = ["vethMs", "endpointMs", "allocateMs", "programMs", "podMs"];
+const PHASES = ["attachMs", "vethMs", "endpointMs", "allocateMs", "programMs", "podMs"];
 
-/** The p50 of each phase of ADD that `phases` hold, from {@linkcode addedPhases}, as one line. */
-function phaseLine(phases: Record<string, number>[]): string {
-  const names = PHASES.filter((n) => phases.some((p) => p[n] !== undefined));
+/** DEL's phases as the plugin logs them: `vethMs` (the veth's deletion), `releaseMs`. */
+const DEL_PHASES = ["vethMs", "releaseMs"];
+
+/**
+ * The p50 of each phase (of ADD by default) that `phases` hold, from {@linkcode addedPhases} or
+ * {@linkcode deletedPhases}, as one line.
+ */
+function phaseLine(phases: Record<string, number>[], order = PHASES): string {
+  const names = order.filter((n) => phases.some((p) => p[n] !== undefined));
   return `p50 of each phase: ${
     names.map((n) => `${n} ${percentile(phases.map((p) => p[n] ?? 0), 50).toFixed(1)}`).join(", ")
   }`;

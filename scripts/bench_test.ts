@@ -1,5 +1,12 @@
 import { assertEquals, assertThrows } from "../test/assert.ts";
-import { addedPhases, median, parseBitrate, percentile, selectBenchmarks } from "./bench.ts";
+import {
+  addedPhases,
+  deletedPhases,
+  median,
+  parseBitrate,
+  percentile,
+  selectBenchmarks,
+} from "./bench.ts";
 
 Deno.test("selectBenchmarks() runs everything by default and keeps run order for --only", () => {
   assertEquals(selectBenchmarks(undefined), [
@@ -45,4 +52,12 @@ Deno.test("addedPhases() reads the phases of the plugin's Added lines and nothin
     "2026-12-04T17:00:00.200Z INFO Added component=plugin containerID=b addMs=12",
   ].join("\n");
   assertEquals(addedPhases(log), [{ allocateMs: 3.1, addMs: 7.4 }, { addMs: 12 }]);
+});
+
+Deno.test("deletedPhases() reads the phases of the plugin's Deleted lines and nothing else", () => {
+  const log = [
+    "2026-12-04T17:00:00.000Z INFO Added component=plugin containerID=a vethMs=3.1 addMs=7.4",
+    "2026-12-04T17:00:00.100Z INFO Deleted component=plugin containerID=a vethMs=20.5 delMs=24",
+  ].join("\n");
+  assertEquals(deletedPhases(log), [{ vethMs: 20.5, delMs: 24 }]);
 });

@@ -6,6 +6,7 @@
  * | method | path | body → response |
  * | --- | --- | --- |
  * | GET | /v1/status | → {@linkcode StatusResponse} |
+ * | POST | /v1/endpoints/attach | {@linkcode AttachRequest} → {@linkcode AddResponse} (ADD's veth pair and daemon side) |
  * | POST | /v1/endpoints/add | {@linkcode AddRequest} → {@linkcode AddResponse} (ADD's whole daemon side) |
  * | POST | /v1/ipam/allocate | {@linkcode AllocateRequest} → {@linkcode AllocateResponse} |
  * | POST | /v1/endpoints | {@linkcode ProgramRequest} → {@linkcode Endpoint} (host route, rules, policy) |
@@ -32,6 +33,8 @@ export type ApiReason =
   | "invalid" // the request is malformed (400)
   | "not_found" // no such endpoint or path (404)
   | "conflict" // the identity or address is taken in a way that forbids the request (409)
+  | "exists" // attach: the host veth or the pod's interface already exists (409)
+  | "unsupported" // attach: this daemon cannot make the veth pair (no rtnetlink, netns not seen) (422)
   | "exhausted" // no free address in the node's pod CIDRs (503)
   | "too_large" // body over the cap (413)
   | "unavailable" // the daemon is starting or stopping (503)
@@ -97,6 +100,15 @@ export interface AddRequest extends AllocateRequest {
   podMac: string;
 }
 
+/**
+ * ADD's whole node side in one request: the daemon makes the veth pair (host end `hostVeth`, pod
+ * end `ifname` in `netns`, both with `mtu`) while it claims the address, then programs the host
+ * side as for {@linkcode AddRequest}. On an error nothing of it is left.
+ */
+export interface AttachRequest extends AddRequest {
+  mtu: number;
+}
+
 /** The programmed endpoint, and whether this request claimed its address. */
 export interface AddResponse extends Endpoint {
   /** False when the identity already held this address (repeated ADD). */
@@ -127,7 +139,10 @@ export interface Endpoint extends AttachmentId {
   updatedAt: number;
 }
 
-/** Release an attachment: remove its host route and rules, free its address. */
+/**
+ * Release an attachment: remove its rules, delete its host veth if it is still there (the kernel
+ * takes the host route with it), then free its address.
+ */
 export interface ReleaseRequest extends AttachmentId {
   network?: string;
 }

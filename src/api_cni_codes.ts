@@ -18,6 +18,8 @@ export function cniCodeOfReason(reason: ApiReason): number {
       return CniCode.TryAgainLater;
     case "not_found":
       return CniCode.UnknownContainer;
+    case "exists":
+      return CniCode.InvalidEnvironment;
     default:
       return CniCode.InvalidConfig;
   }

@@ -271,3 +271,39 @@ Deno.test("DaemonClient.connectAhead() arms the next request's timeout: the boun
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("DaemonClient.attach() runs whileWaiting once the request is sent, before its answer is read", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tern-client-" });
+  const socket = `${dir}/s.sock`;
+  const listener = Deno.listen({ transport: "unix", path: socket });
+  const client = new DaemonClient(socket, { timeoutMs: 2000 });
+  const events: string[] = [];
+  try {
+    const answering = (async () => {
+      const conn = await listener.accept();
+      const n = await conn.read(new Uint8Array(4096));
+      events.push(`daemon read ${n! > 0 ? "the request" : "nothing"}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const body = JSON.stringify({ ip: "10.244.1.7", created: true });
+      events.push("daemon answers");
+      await conn.write(
+        enc.encode(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`),
+      );
+      conn.close();
+    })();
+    const added = await client.attach({ ...addRequest, mtu: 1500 }, {
+      whileWaiting: () => {
+        events.push("whileWaiting");
+        throw new Error("ignored");
+      },
+    });
+    await answering;
+    assertEquals(added.ip, "10.244.1.7");
+    // whileWaiting and the daemon's read race; both come before the answer.
+    assertEquals(events.slice(0, 2).sort(), ["daemon read the request", "whileWaiting"]);
+    assertEquals(events[2], "daemon answers");
+  } finally {
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

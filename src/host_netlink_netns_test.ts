@@ -3,10 +3,10 @@
  * `ip` shows back, and a missing veth is ENODEV for the route and false for the group. Each test
  * makes its own namespace (`ternt<pid>x…`) and deletes it. Needs root.
  */
-import { assertEquals, assertThrows } from "../test/assert.ts";
-import { RtnetlinkHost } from "./host_netlink.ts";
+import { assertEquals, assertRejects, assertThrows } from "../test/assert.ts";
+import { NetnsUnseenError, RtnetlinkHost } from "./host_netlink.ts";
 import { Ip } from "./ip.ts";
-import { NetlinkError, Rtnetlink } from "./rtnetlink.ts";
+import { EEXIST, NetlinkError, Rtnetlink } from "./rtnetlink.ts";
 import { denoRunner } from "./runner.ts";
 
 Deno.test("RtnetlinkHost replaces the host route with tern's protocol and sets the group", async () => {
@@ -43,5 +43,92 @@ Deno.test("RtnetlinkHost replaces the host route with tern's protocol and sets t
   } finally {
     netlink.close();
     await denoRunner(["ip", "netns", "del", netns]);
+  }
+});
+
+Deno.test("RtnetlinkHost deletes a veth, its route and its pod end with it; a veth gone is false", async () => {
+  const node = `ternt${Deno.pid}x${crypto.randomUUID().slice(0, 6)}-del`;
+  const pod = `${node}p`;
+  await denoRunner(["ip", "netns", "add", node]);
+  await denoRunner(["ip", "netns", "add", pod]);
+  const netlink = new Rtnetlink();
+  try {
+    const ip = new Ip(denoRunner);
+    const where = { netns: `/run/netns/${node}` };
+    await ip.batch(
+      [
+        `link add terntest0 type veth peer name eth0 netns ${pod}`,
+        "link set terntest0 up",
+        "route add 10.244.1.7/32 dev terntest0 scope link proto 116",
+      ],
+      where,
+    );
+    const host = new RtnetlinkHost(netlink, where);
+
+    assertEquals(await host.deleteLink("terntest0"), true);
+    assertEquals(await ip.json(["link", "show", "dev", "terntest0"], where).catch(() => []), []);
+    assertEquals(await ip.json(["route", "show", "proto", "116"], where), []);
+    assertEquals(
+      await ip.json(["link", "show"], { netns: `/run/netns/${pod}` }).then((links) => links.length),
+      1,
+      "the pod end went with it: only lo is left",
+    );
+    assertEquals(await host.deleteLink("terntest0"), false);
+  } finally {
+    netlink.close();
+    await denoRunner(["ip", "netns", "del", node]);
+    await denoRunner(["ip", "netns", "del", pod]);
+  }
+});
+
+Deno.test("RtnetlinkHost makes a veth pair with its pod end in the pod's namespace; a taken name is EEXIST, a missing namespace throws at once", async () => {
+  const node = `ternt${Deno.pid}x${crypto.randomUUID().slice(0, 6)}-add`;
+  const pod = `${node}p`;
+  await denoRunner(["ip", "netns", "add", node]);
+  await denoRunner(["ip", "netns", "add", pod]);
+  const netlink = new Rtnetlink();
+  try {
+    const ip = new Ip(denoRunner);
+    const host = new RtnetlinkHost(netlink, { netns: `/run/netns/${node}` });
+    const pair = {
+      hostVeth: "terntest0",
+      hostMac: "0e:00:00:00:00:01",
+      ifname: "eth0",
+      podMac: "0a:58:0a:f4:01:07",
+      mtu: 1450,
+    };
+    await host.addVeth(pair, `/run/netns/${pod}`);
+    const [hostEnd] = await ip.json<{ address: string; mtu: number; flags: string[] }>(
+      ["link", "show", "dev", "terntest0"],
+      { netns: `/run/netns/${node}` },
+    );
+    assertEquals([hostEnd?.address, hostEnd?.mtu, hostEnd?.flags.includes("UP")], [
+      "0e:00:00:00:00:01",
+      1450,
+      true,
+    ]);
+    const [podEnd] = await ip.json<{ address: string }>(["link", "show", "dev", "eth0"], {
+      netns: `/run/netns/${pod}`,
+    });
+    assertEquals(podEnd?.address, "0a:58:0a:f4:01:07");
+
+    const err = await assertRejects(() => host.addVeth(pair, `/run/netns/${pod}`), NetlinkError);
+    assertEquals(err.errno, EEXIST);
+    assertThrows(
+      () => host.addVeth(pair, `/run/netns/${node}-none`),
+      NetnsUnseenError,
+      "no such file",
+    );
+    // What a daemon in another mount namespace sees of a namespace mounted after it started.
+    const plain = await Deno.makeTempFile();
+    try {
+      assertThrows(() => host.addVeth(pair, plain), NetnsUnseenError, "not a namespace file");
+    } finally {
+      await Deno.remove(plain);
+    }
+  } finally {
+    netlink.close();
+    await denoRunner(["ip", "netns", "del", node]);
+    await denoRunner(["ip", "netns", "del", pod]);
   }
 });

@@ -8,7 +8,13 @@
  * @module
  */
 import { GATEWAY_IP } from "./names.ts";
-import { ENODEV, NetlinkError, type RouteSocket, type Rtnetlink } from "./rtnetlink.ts";
+import {
+  ENODEV,
+  NetlinkError,
+  NetnsStrandedError,
+  type RouteSocket,
+  type Rtnetlink,
+} from "./rtnetlink.ts";
 import {
   addressAddRequest,
   linkDelRequest,
@@ -46,6 +52,12 @@ export interface PodLinks {
   addVeth(link: Omit<PodLink, "ip">): Promise<void>;
   /** In the pod's namespace: the /32, the pod end up, the gateway routes and neighbour entry. */
   configurePod(link: PodLink): Promise<void>;
+  /**
+   * Loads what {@linkcode PodLinks.configurePod} needs and opens its socket in the namespace at
+   * `netns` now, while the caller waits for something else (optional: a speed-up, not a
+   * behaviour; a failure is left for `configurePod` to meet and report).
+   */
+  preparePod?(netns: string): void;
   /** Whether the node's namespace has a link named `name`. */
   hostLinkExists(name: string): Promise<boolean>;
   /** Deletes the host veth (and so its pod end); false when it was already gone. */
@@ -57,6 +69,10 @@ export class NetlinkPodLinks implements PodLinks {
   readonly #netlink: Rtnetlink;
   readonly #nodeNetns: string | undefined;
   #node: RouteSocket | undefined;
+  /** A socket {@linkcode NetlinkPodLinks.preparePod} opened, and its namespace. */
+  #prepared: { netns: string; socket: RouteSocket } | undefined;
+  /** Set when preparePod left the thread in another namespace: every later call throws it. */
+  #stranded: NetnsStrandedError | undefined;
 
   /**
    * Uses sockets of `netlink`, each made when first needed. The node's namespace is this
@@ -68,6 +84,7 @@ export class NetlinkPodLinks implements PodLinks {
   }
 
   #nodeSocket(): RouteSocket {
+    if (this.#stranded !== undefined) throw this.#stranded;
     return this.#node ??= this.#netlink.socket(
       this.#nodeNetns === undefined ? {} : { netns: this.#nodeNetns },
     );
@@ -86,9 +103,26 @@ export class NetlinkPodLinks implements PodLinks {
       ));
   }
 
+  preparePod(netns: string): void {
+    try {
+      const socket = this.#netlink.socket({ netns });
+      this.#prepared = { netns, socket };
+      // One harmless request, so that the first send, receive and parse (their FFI calls' and
+      // the parser's first runs) are paid here too.
+      socket.linkIndex("lo");
+    } catch (err) {
+      // configurePod meets any other failure again, and reports it; a thread left in the pod's
+      // namespace must do nothing more.
+      if (err instanceof NetnsStrandedError) this.#stranded = err;
+    }
+  }
+
   configurePod(link: PodLink): Promise<void> {
     return run(() => {
-      const pod = this.#netlink.socket({ netns: link.netns });
+      if (this.#stranded !== undefined) throw this.#stranded;
+      const prepared = this.#prepared?.netns === link.netns ? this.#prepared.socket : undefined;
+      this.#prepared = undefined;
+      const pod = prepared ?? this.#netlink.socket({ netns: link.netns });
       const where = `${link.ifname} in ${link.netns}`;
       const index = pod.linkIndex(link.ifname);
       if (index === undefined) throw new NetlinkError(`Cannot find ${where}`, ENODEV);

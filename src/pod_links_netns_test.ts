@@ -129,3 +129,25 @@ function assertThrowsNetlink(fn: () => unknown): NetlinkError {
   }
   throw new Error("Expected a NetlinkError: nothing was thrown");
 }
+
+Deno.test("NetlinkPodLinks.configurePod() works on the socket preparePod() opened ahead", () =>
+  withNamespaces(async (links, link) => {
+    await links.addVeth(link);
+    links.preparePod(link.netns);
+    await links.configurePod(link);
+    const addresses = await ip.json<{ addr_info: { local: string; prefixlen: number }[] }>(
+      ["-4", "addr", "show", "dev", "eth0"],
+      { netns: link.netns },
+    );
+    assertEquals(addresses[0]?.addr_info.map((a) => `${a.local}/${a.prefixlen}`), [
+      "10.244.1.7/32",
+    ]);
+  }));
+
+Deno.test("NetlinkPodLinks.preparePod() on a missing namespace leaves the error to configurePod()", () =>
+  withNamespaces(async (links, link) => {
+    const gone = { ...link, netns: `${link.netns}-none` };
+    links.preparePod(gone.netns);
+    const err = await assertRejects(() => links.configurePod(gone), NetlinkError);
+    assertEquals(err.errno, 2);
+  }));

@@ -77,6 +77,8 @@ export interface RouteSocket {
    * what it listed; throws {@linkcode NetlinkError}. Synchronous, like `request`.
    */
   dump(what: string, request: Uint8Array): Answer[];
+  /** Closes the socket now (a socket made for one request); harmless twice. */
+  close(): void;
 }
 
 /**
@@ -99,7 +101,12 @@ export class Rtnetlink {
       ? openSocket(c)
       : inNetns(c, options.netns, () => openSocket(c));
     this.#fds.push(fd);
-    return new Socket(c, fd);
+    return new Socket(c, fd, () => {
+      const at = this.#fds.indexOf(fd);
+      if (at < 0) return;
+      this.#fds.splice(at, 1);
+      c.close(fd);
+    });
   }
 
   /**
@@ -112,7 +119,7 @@ export class Rtnetlink {
     const c = this.#lib.symbols;
     const fd = inNetns(c, netns, () => openSocket(c));
     try {
-      return fn(new Socket(c, fd));
+      return fn(new Socket(c, fd, () => {}));
     } finally {
       c.close(fd);
     }
@@ -132,6 +139,24 @@ export class Rtnetlink {
     }
   }
 
+  /**
+   * Opens the namespace file at `path` now (throwing {@linkcode NetlinkError} at once when it
+   * cannot be opened, ENOENT when it does not exist for this process), for its descriptor to be
+   * passed to the kernel; the caller closes it with `close()`.
+   */
+  openNetns(path: string): { fd: number; close(): void } {
+    const c = this.#lib.symbols;
+    const fd = openNetns(c, path);
+    let open = true;
+    return {
+      fd,
+      close: () => {
+        if (open) c.close(fd);
+        open = false;
+      },
+    };
+  }
+
   /** Closes every socket made here and the library; harmless twice. */
   close(): void {
     const lib = this.#loaded;
@@ -147,10 +172,17 @@ class Socket implements RouteSocket {
   readonly #fd: number;
   #seq = 0;
   readonly #buf = new Uint8Array(32 * 1024);
+  readonly #close: () => void;
 
-  constructor(c: Libc, fd: number) {
+  /** `close` closes `fd` (once) and forgets it. */
+  constructor(c: Libc, fd: number, close: () => void) {
     this.#c = c;
     this.#fd = fd;
+    this.#close = close;
+  }
+
+  close(): void {
+    this.#close();
   }
 
   request(what: string, request: Uint8Array): void {

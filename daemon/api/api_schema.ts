@@ -13,6 +13,7 @@ import { dnsLabel, subdomain } from "../../src/cluster/object_names.ts";
 import type {
   AddRequest,
   AllocateRequest,
+  AttachRequest,
   ExplainRequest,
   GcRequest,
   ProgramRequest,
@@ -85,6 +86,32 @@ export const addRequestSchema: z.ZodType<AddRequest> = z.object({
     netns: v.netns,
     hostVeth: v.hostVeth,
     podMac: v.podMac,
+  };
+  if (v.podNamespace !== undefined) out.podNamespace = v.podNamespace;
+  if (v.podName !== undefined) out.podName = v.podName;
+  return out;
+});
+
+/** POST /v1/endpoints/attach. */
+export const attachRequestSchema: z.ZodType<AttachRequest> = z.object({
+  containerID,
+  ifname,
+  network,
+  netns,
+  podNamespace: dnsLabel.optional(),
+  podName: subdomain.optional(),
+  hostVeth: z.string().min(1).max(15),
+  podMac: mac,
+  mtu: z.number().int().min(576).max(9000),
+}).transform((v) => {
+  const out: AttachRequest = {
+    containerID: v.containerID,
+    ifname: v.ifname,
+    network: v.network,
+    netns: v.netns,
+    hostVeth: v.hostVeth,
+    podMac: v.podMac,
+    mtu: v.mtu,
   };
   if (v.podNamespace !== undefined) out.podNamespace = v.podNamespace;
   if (v.podName !== undefined) out.podName = v.podName;

@@ -24,7 +24,9 @@ import type {
 import { concatBytes } from "../../src/lib/bytes.ts";
 import { errorMessage } from "../../src/lib/errors.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
-import { GATEWAY_IP, hostVethName } from "../../src/names.ts";
+import { GATEWAY_IP, hostVethMac, hostVethName } from "../../src/names.ts";
+import { type HostNetlink, NetnsUnseenError } from "../../src/host_netlink.ts";
+import { EEXIST, NetlinkError } from "../../src/rtnetlink.ts";
 import { TERN_VERSION } from "../../src/version.ts";
 import { formatValue } from "../../src/zod_issues.ts";
 import { formatIssues } from "../_zod_issues.ts";
@@ -32,6 +34,7 @@ import {
   addRequestSchema,
   allocateRequestSchema,
   attachmentIdSchema,
+  attachRequestSchema,
   explainRequestSchema,
   gcRequestSchema,
   programRequestSchema,
@@ -59,6 +62,11 @@ export interface HandlerDeps {
   dataplane: HostDataplane;
   /** Serialises host-side changes with the sweeper. */
   lock: Mutex;
+  /**
+   * Makes and deletes veth pairs in-process, for `POST /v1/endpoints/attach`. Default: none
+   * (attach answers 422 `unsupported`, and the plugin makes the veth pair itself).
+   */
+  veths?: Pick<HostNetlink, "addVeth" | "deleteLink" | "linkMac">;
   /** This node's name, reported by status. */
   node: string;
   /** When the daemon started, ms since the epoch. */
@@ -318,6 +326,113 @@ export function createHandler(deps: HandlerDeps): Handler {
     return json(out);
   };
 
+  /**
+   * ADD's whole node side: the veth pair is made (from a worker thread) while the address is
+   * claimed and its record commits; the host side is programmed once both are there. Whatever
+   * fails, nothing of this request is left: a claim it made is released (by `allocate`) and a
+   * veth pair it made is deleted. A veth name already taken is 409 `exists`, and the interface and
+   * the address of the attachment that holds it are left alone.
+   */
+  const attach = async (req: Request): Promise<Response> => {
+    requireReady();
+    const body = validate(attachRequestSchema, await readJson(req));
+    await checkVethName(body);
+    const veths = deps.veths;
+    if (veths === undefined) {
+      throw new ApiFailure(
+        422,
+        "unsupported",
+        "Cannot make the veth pair in this daemon: it has no rtnetlink; make it in the plugin",
+      );
+    }
+    const { hostVeth, podMac, mtu, ...request } = body;
+    const pair = { hostVeth, hostMac: hostVethMac(hostVeth), ifname: body.ifname, podMac, mtu };
+    let making: Promise<void>;
+    try {
+      making = veths.addVeth(pair, body.netns);
+    } catch (err) {
+      if (err instanceof NetnsUnseenError) {
+        throw new ApiFailure(
+          422,
+          "unsupported",
+          `Cannot make the veth pair from the daemon: ${err.message}: make it in the plugin`,
+        );
+      }
+      throw err;
+    }
+    const made = making.then(() => true, (err: unknown) => vethError(err, pair, body.netns));
+    /** Waits for the veth pair; throws why it could not be made. */
+    const vethMade = async (): Promise<void> => {
+      const result = await made;
+      if (result !== true) throw result;
+    };
+    try {
+      const claim = await ipam.allocate(request, {
+        programmed: { hostVeth, podMac },
+        during: async (ep) => {
+          await vethMade();
+          await lock.run(() => dataplane.programEndpoint(ep));
+          return await policyOf(ep);
+        },
+        undo: (ep) => lock.run(() => dataplane.removeEndpoint(ep, { keepVeth: true })),
+      });
+      let endpoint = claim.endpoint;
+      let policy = claim.done ?? "off";
+      if (claim.created) {
+        log.info("Allocated address", {
+          ip: endpoint.ip,
+          containerID: endpoint.containerID,
+          ifname: endpoint.ifname,
+          pod: body.podName && `${body.podNamespace ?? ""}/${body.podName}`,
+        });
+      } else {
+        await vethMade();
+        ({ endpoint, policy } = await programExisting({ ...body, ip: endpoint.ip }));
+      }
+      logProgrammed(endpoint, policy);
+      const out: AddResponse = { ...endpoint, policy, created: claim.created };
+      return json(out);
+    } catch (err) {
+      // The claim is undone already; a veth pair this request made goes too.
+      if (await made === true) {
+        try {
+          await veths.deleteLink(hostVeth);
+          log.info("Rolled back", { hostVeth, step: `delete ${hostVeth}` });
+        } catch (deleteErr) {
+          log.error("Cannot roll back", {
+            hostVeth,
+            step: `delete ${hostVeth}`,
+            error: errorMessage(deleteErr),
+          });
+        }
+      }
+      throw err;
+    }
+  };
+
+  /** Why the veth pair could not be made, as the API answers it. */
+  const vethError = (
+    err: unknown,
+    pair: { hostVeth: string; ifname: string },
+    netns: string,
+  ): Error => {
+    if (!(err instanceof NetlinkError) || err.errno !== EEXIST) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+    let hostExists: boolean | undefined;
+    try {
+      hostExists = deps.veths?.linkMac(pair.hostVeth) !== undefined;
+    } catch {
+      hostExists = undefined;
+    }
+    const what = hostExists === true
+      ? `Attachment already exists: host veth ${pair.hostVeth} for CNI_CONTAINERID and CNI_IFNAME ${pair.ifname} is present`
+      : hostExists === false
+      ? `Interface already exists: CNI_IFNAME ${pair.ifname} is present in ${netns}`
+      : `Interface already exists: host veth ${pair.hostVeth} or ${pair.ifname} in ${netns}`;
+    return new ApiFailure(409, "exists", what);
+  };
+
   const program = async (req: Request): Promise<Response> => {
     requireReady();
     const body = validate(programRequestSchema, await readJson(req));
@@ -461,6 +576,7 @@ export function createHandler(deps: HandlerDeps): Handler {
     { pattern: /^\/v1\/ipam\/allocate$/, routes: [{ method: "POST", run: allocate }] },
     { pattern: /^\/v1\/endpoints\/release$/, routes: [{ method: "POST", run: release }] },
     { pattern: /^\/v1\/endpoints\/add$/, routes: [{ method: "POST", run: add }] },
+    { pattern: /^\/v1\/endpoints\/attach$/, routes: [{ method: "POST", run: attach }] },
     {
       pattern: /^\/v1\/endpoints$/,
       routes: [{ method: "GET", run: listEndpoints }, { method: "POST", run: program }],

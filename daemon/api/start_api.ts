@@ -31,6 +31,8 @@ export interface ApiParts {
   routing: DaemonPart<RoutingStatus>;
   cluster: DaemonPart<ClusterStatus | undefined>;
   policy: PolicyService | undefined;
+  /** In-process veth pairs for `POST /v1/endpoints/attach`; none: the plugin makes them. */
+  veths?: HandlerDeps["veths"];
 }
 
 /** The running API part; `status()` says whether it answers changes. */
@@ -85,6 +87,7 @@ export async function startApi(
         clusterStatus: () => cluster.status(),
         ...(policy ? { policy } : {}),
         ...(parts.ipamCheck ? { ipamCheck: parts.ipamCheck } : {}),
+        ...(parts.veths ? { veths: parts.veths } : {}),
       }));
       ready = true;
     },

@@ -49,6 +49,7 @@ const OPERATIONS: { method: string; pattern: RegExp; operation: string }[] = [
   { method: "GET", pattern: /^\/v1\/endpoints$/, operation: "endpoints" },
   { method: "POST", pattern: /^\/v1\/endpoints\/release$/, operation: "release" },
   { method: "POST", pattern: /^\/v1\/endpoints\/add$/, operation: "add" },
+  { method: "POST", pattern: /^\/v1\/endpoints\/attach$/, operation: "attach" },
   { method: "GET", pattern: /^\/v1\/endpoints\/[^/]+\/[^/]+$/, operation: "endpoint" },
   { method: "POST", pattern: /^\/v1\/gc$/, operation: "gc" },
   { method: "GET", pattern: /^\/v1\/policy\/status$/, operation: "policy_status" },
@@ -91,7 +92,11 @@ export function commandOutcome(command: TimedCommand, answer: Answer): CommandOu
   switch (command) {
     case "ADD":
       if (operation === "allocate") return ok ? { ends: false } : { ends: true, result: failed() };
-      if (operation === "program" || operation === "add") {
+      if (operation === "attach" && !ok && answer.reason === "unsupported") {
+        // The plugin makes the veth pair itself and goes on with add.
+        return { ends: false };
+      }
+      if (operation === "program" || operation === "add" || operation === "attach") {
         return { ends: true, result: ok ? "ok" : failed() };
       }
       if (operation === "release") return { rollback: true };

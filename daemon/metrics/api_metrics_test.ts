@@ -13,6 +13,7 @@ Deno.test("apiOperation() names each API route and nothing else", () => {
   assertEquals(apiOperation("POST", "/v1/endpoints/release"), "release");
   assertEquals(apiOperation("POST", "/v1/endpoints/add"), "add");
   assertEquals(apiOperation("GET", "/metrics"), "metrics");
+  assertEquals(apiOperation("POST", "/v1/endpoints/attach"), "attach");
   // Unbounded paths and wrong methods fall into one label value.
   assertEquals(apiOperation("GET", "/v1/ipam/allocate"), "other");
   assertEquals(apiOperation("GET", "/x/4f0e2a"), "other");
@@ -38,6 +39,16 @@ Deno.test("commandOutcome() ends each command at its last request, with the plug
     ends: true,
     result: "11",
   });
+  assertEquals(commandOutcome("ADD", { operation: "attach", ...ok }), { ends: true, result: "ok" });
+  assertEquals(commandOutcome("ADD", { operation: "attach", status: 409, reason: "exists" }), {
+    ends: true,
+    result: "4",
+  });
+  assertEquals(
+    commandOutcome("ADD", { operation: "attach", status: 422, reason: "unsupported" }),
+    { ends: false },
+    "the plugin falls back to add",
+  );
   assertEquals(commandOutcome("ADD", { operation: "release", ...ok }), { rollback: true });
   assertEquals(commandOutcome("DEL", { operation: "release", ...ok }), {
     ends: true,

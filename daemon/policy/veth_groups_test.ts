@@ -70,6 +70,8 @@ Deno.test("NetlinkVethGroups sets each group in-process, skips a gone veth, name
   const netlink = {
     replaceHostRoute: () => {},
     linkMac: () => undefined,
+    deleteLink: () => Promise.resolve(false),
+    addVeth: () => Promise.resolve(),
     setGroup: (veth: string, group: number) => {
       if (veth === "terngone") return false;
       if (veth === "ternbusy") throw new Error("Cannot set the interface group of ternbusy: EBUSY");

@@ -79,6 +79,7 @@ export class FakePod implements RouteSocket {
       o,
     ) => (type === RTM_GETROUTE ? o.kind === "route" : o.kind === "neighbour"));
   }
+  close(): void {}
 }
 
 /** The node's links: the host veth of the fake endpoint with {@linkcode HOST_MAC}, and `more`. */

@@ -184,6 +184,63 @@ Deno.test("removeEndpoint() runs no ip at all for a veth that is gone when no po
   }
 });
 
+Deno.test("removeEndpoint() deletes a veth still there over netlink, with no ip exec when no pod can have rules", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const deleted: string[] = [];
+    const netlink = {
+      replaceHostRoute: () => {},
+      setGroup: () => true,
+      linkMac: () => undefined,
+      deleteLink: (veth: string) => Promise.resolve(deleted.push(veth) > 0),
+      addVeth: () => Promise.resolve(),
+    };
+    const { run, calls } = fakeRunner();
+    const dataplane = new Dataplane(new Ip(run), {
+      routeProtocol: 116,
+      rpFilterDir: dir,
+      perPodRules: false,
+      netlink,
+    });
+    const present = endpoint("10.244.1.8");
+    await Deno.mkdir(`${dir}/${present.hostVeth}`);
+    await dataplane.removeEndpoint(present);
+    assertEquals(deleted, [present.hostVeth]);
+    assertEquals(calls.length, 0, "the kernel takes the route with the veth");
+
+    await dataplane.removeEndpoint(present, { keepVeth: true });
+    assertEquals(deleted.length, 1, "an ADD's undo keeps the plugin's veth");
+    assertEquals(calls.length, 1, "its route goes through ip");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("removeEndpoint() removes an endpoint's rules through ip, then deletes its veth over netlink", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const events: string[] = [];
+    const netlink = {
+      replaceHostRoute: () => {},
+      setGroup: () => true,
+      linkMac: () => undefined,
+      deleteLink: (veth: string) => Promise.resolve(events.push(`netlink del ${veth}`) > 0),
+      addVeth: () => Promise.resolve(),
+    };
+    const { run } = fakeRunner();
+    const dataplane = new Dataplane(
+      new Ip((argv, options) => (events.push(argv.join(" ")), run(argv, options))),
+      { routeProtocol: 116, rpFilterDir: dir, netlink },
+    );
+    const present = endpoint("10.244.1.8");
+    await Deno.mkdir(`${dir}/${present.hostVeth}`);
+    await dataplane.removeEndpoint(present);
+    assertEquals(events, ["ip -force -batch -", `netlink del ${present.hostVeth}`]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("removeEndpoint() never deletes a link without tern's prefix", async () => {
   const { run, calls } = fakeRunner();
   await new Dataplane(new Ip(run), { routeProtocol: 116 }).removeEndpoint(
@@ -314,6 +371,8 @@ Deno.test("programEndpoint() writes the route of an endpoint without rules over 
     },
     setGroup: () => true,
     linkMac: () => undefined,
+    deleteLink: () => Promise.resolve(true),
+    addVeth: () => Promise.resolve(),
   };
   const { run, calls } = fakeRunner();
   const dataplane = new Dataplane(new Ip(run), { routeProtocol: 116, netlink });
@@ -340,6 +399,8 @@ Deno.test("programEndpoint() goes through ip for an endpoint with rules, even wi
     },
     setGroup: () => true,
     linkMac: () => undefined,
+    deleteLink: () => Promise.resolve(true),
+    addVeth: () => Promise.resolve(),
   };
   const { run, calls } = fakeRunner();
   const dataplane = new Dataplane(new Ip(run), {

@@ -15,21 +15,25 @@ import { Mutex } from "../../src/lib/mutex.ts";
 import { silentLogger } from "../../src/log.ts";
 import { createHandler } from "../../daemon/api/handler.ts";
 import { Ipam } from "../../daemon/ipam/ipam.ts";
-import type { HostDataplane } from "../../daemon/routing/dataplane.ts";
+import { endpointVeth, type HostDataplane } from "../../daemon/routing/dataplane.ts";
 import { fakePodLinks, fakeRunner } from "../../plugin/_testing.ts";
 import { runSkel } from "../../plugin/skel.ts";
 import { failingKv } from "./failing_kv.ts";
 
-/** The host side as the kernel would hold it: programmed addresses. */
+/**
+ * The host side as the kernel would hold it: programmed addresses, and the node's veths (which a
+ * release deletes, as the real dataplane does, unless an ADD's undo keeps its plugin's veth).
+ */
 class TrackingDataplane implements HostDataplane {
   routes = new Set<string>();
+  constructor(readonly veths: Set<string>) {}
   programEndpoint(ep: Endpoint): Promise<void> {
     this.routes.add(ep.ip);
     return Promise.resolve();
   }
-  removeEndpoint(ep: Endpoint): Promise<void> {
+  async removeEndpoint(ep: Endpoint, options: { keepVeth?: boolean } = {}): Promise<void> {
     this.routes.delete(ep.ip);
-    return Promise.resolve();
+    if (!options.keepVeth) this.veths.delete(await endpointVeth(ep));
   }
 }
 
@@ -56,11 +60,11 @@ async function withNode(fn: (node: Node) => Promise<void>): Promise<void> {
   const { kv } = failingKv(raw, (n) => full(n));
   const dir = await Deno.makeTempDir({ prefix: "tern-kvfull-" });
   const socket = `${dir}/ternd.sock`;
-  const dataplane = new TrackingDataplane();
+  const veths = new Set<string>();
+  const dataplane = new TrackingDataplane(veths);
   const ipam = await Ipam.open(kv, { podCIDRs: ["10.0.0.0/24"], releaseCooldownMs: 0 });
   const handler = createHandler({ ipam, dataplane, lock: new Mutex(), node: "n1", startedAt: 0 });
   const server = Deno.serve({ path: socket, onListen() {} }, handler);
-  const veths = new Set<string>();
   const runner = fakeRunner();
   let podSideFails = false;
   const links = fakePodLinks((call) => {
