@@ -55,7 +55,8 @@
  * (kube-admit: kubelet's status write after ADD, default 1000),
  * `--ipam-rounds R` (ipam-burst-e2e: rounds of every case, default 3),
  * `--kube-nodes N`, `--kube-pods N`, `--kube-policies N`, `--kube-samples N` (kube-scale's size,
- * default 5000, 150000, 10000 and 200 latency samples; smaller for a smoke run),
+ * default 5000, 150000, 10000 and 200 latency samples; smaller for a smoke run), `--keep-log FILE`
+ * (kube-scale: ternd's log, and the samples' times in `FILE.samples.json`, kept after the run),
  * `--json FILE`. Uses the built `dist/tern` (the bench builds
  * it when missing or stale), so what is measured is what `install.sh` installs.
  * @module
@@ -929,6 +930,7 @@ async function main(): Promise<number> {
       "kube-pods": { type: "string", default: "150000" },
       "kube-policies": { type: "string", default: "10000" },
       "kube-samples": { type: "string", default: "200" },
+      "keep-log": { type: "string" },
       json: { type: "string" },
     },
   });
@@ -1071,6 +1073,7 @@ async function main(): Promise<number> {
           pods: Number(values["kube-pods"]),
           policies: Number(values["kube-policies"]),
           samples: Number(values["kube-samples"]),
+          ...(values["keep-log"] !== undefined ? { keepLog: values["keep-log"] } : {}),
         });
         console.log(`\n${formatKubeScale(r)}`);
         summary["kube.syncS"] = r.syncS;

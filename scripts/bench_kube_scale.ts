@@ -27,7 +27,8 @@
  *
  * `deno run -A --unstable-kv scripts/bench_kube_scale.ts [--kube-nodes 5000] [--kube-pods 150000]
  * [--kube-policies 10000] [--local-pods 4] [--events-per-second 1000] [--cpu-seconds 20]
- * [--samples 200] [--json FILE]`; {@linkcode benchKubeScale} is what `deno task bench` calls.
+ * [--samples 200] [--json FILE] [--keep-log FILE]` (`--keep-log`: ternd's log and the samples'
+ * times, kept after the run); {@linkcode benchKubeScale} is what `deno task bench` calls.
  * The pure parts (the plan of what to generate and delete, the
  * figures) are exported and unit-tested.
  * @module
@@ -84,6 +85,13 @@ export interface KubeScaleOptions {
   idleMs?: number;
   /** Print progress to stderr. Default true. */
   verbose?: boolean;
+  /**
+   * Where to copy ternd's log before the sandbox goes, to read its slow runs afterwards, with the
+   * samples' write and commit times (wall-clock ms) in `<keepLog>.samples.json` and the fake's
+   * output, run with `--trace-gc`, in `<keepLog>.fake.log` (its collections, ms since it was
+   * spawned, which its first line gives). Default: none.
+   */
+  keepLog?: string;
 }
 
 /** Latency figures of one kind of change, ms. */
@@ -428,6 +436,11 @@ class LineWatch {
     }
   }
 
+  /** Every line read so far. */
+  get text(): string {
+    return this.#lines.map((l) => l.line).join("\n");
+  }
+
   #wake(): void {
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -496,7 +509,17 @@ async function startFake(
   sb: Sandbox,
   fabricNetns: string,
   plan: KubeScalePlan,
-): Promise<{ child: Deno.ChildProcess; kubeconfig: string; socket: string; loadS: number }> {
+  traceGc: boolean,
+): Promise<{
+  child: Deno.ChildProcess;
+  kubeconfig: string;
+  socket: string;
+  loadS: number;
+  /** Its stdout (with `traceGc`, V8's collections, ms since the isolate started). */
+  stdout: LineWatch;
+  /** When it was spawned, ms since the epoch (about its isolate's start). */
+  spawnedAt: number;
+}> {
   const kubeconfig = `${sb.dir}/kubeconfig`;
   const socket = `${sb.dir}/fake-admin.sock`;
   const g = plan.generate;
@@ -513,7 +536,7 @@ async function startFake(
       "--allow-all",
       "--no-lock",
       // 165 000 objects and the watch history: well over the default heap limit of small hosts.
-      "--v8-flags=--max-old-space-size=8192",
+      `--v8-flags=--max-old-space-size=8192${traceGc ? ",--trace-gc" : ""}`,
       `${ROOT}/test/fake_apiserver/main.ts`,
       "--hostname",
       FAKE_IP,
@@ -539,7 +562,8 @@ async function startFake(
   }).spawn();
   void child.stderr.pipeTo(log.writable).catch(() => {});
   const lines = new LineWatch(child.stdout);
-  const url = await lines.waitFor((l) => l.startsWith("https://"), 0, 300_000);
+  // Its URL line; with --trace-gc it may follow a V8 line cut by V8's buffer, on the same line.
+  const url = await lines.waitFor((l) => l.includes("https://"), 0, 300_000);
   if (url === undefined) {
     try {
       child.kill("SIGKILL");
@@ -548,7 +572,14 @@ async function startFake(
       `The fake API server did not start: ${await Deno.readTextFile(`${sb.dir}/fake.log`)}`,
     );
   }
-  return { child, kubeconfig, socket, loadS: (performance.now() - t0) / 1000 };
+  return {
+    child,
+    kubeconfig,
+    socket,
+    loadS: (performance.now() - t0) / 1000,
+    stdout: lines,
+    spawnedAt: performance.timeOrigin + t0,
+  };
 }
 
 async function daemonStatus(node: SandboxNode): Promise<StatusResponse | undefined> {
@@ -601,7 +632,7 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
       fabric.bridge,
     ]);
     say(`generating ${JSON.stringify(plan.generate)} in the fake API server`);
-    const started = await startFake(sb, fabric.netns, plan);
+    const started = await startFake(sb, fabric.netns, plan, options.keepLog !== undefined);
     fake = started.child;
     admin = new FakeAdmin(started.socket);
     const fakeRssMiB = mib((await procStatus(fake.pid)).rssKiB);
@@ -694,8 +725,9 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     const idleCpuPercent = ((await treeTicks(pid)) - idleBefore) / CLK_TCK /
       ((performance.now() - idleT) / 1000) * 100;
 
-    // Churn long enough for the CPU window and every sample (at ~4 samples/s), stopped after.
-    const churnMs = (cpuSeconds + samples / 3 + 30) * 1000;
+    // Churn long enough for the CPU window and every sample, stopped after them: a sample takes
+    // ~0.8 s at the envelope (the write, the commit, the listing, 150-250 ms apart), 2 s allowed.
+    const churnMs = (cpuSeconds + samples * 2 + 30) * 1000;
     await admin.post("churn", { eventsPerSecond, durationMs: churnMs });
     await new Promise((r) => setTimeout(r, Math.min(2_000, cpuSeconds * 1000))); // past its start
     const busy = machineBusyPercent(cpuSeconds * 1000);
@@ -763,6 +795,18 @@ export async function benchKubeScale(options: KubeScaleOptions = {}): Promise<Ku
     const ms = (kind: "pod" | "policy") =>
       latencies.filter((l) => l.kind === kind).map((l) => l.ms);
     const log = await Deno.readTextFile(node.daemonLog).catch(() => "");
+    if (options.keepLog !== undefined) {
+      await Deno.writeTextFile(options.keepLog, log);
+      await Deno.writeTextFile(`${options.keepLog}.samples.json`, JSON.stringify(timed, null, 1));
+      const fakeErr = await Deno.readTextFile(`${sb.dir}/fake.log`).catch(() => "");
+      await Deno.writeTextFile(
+        `${options.keepLog}.fake.log`,
+        `# spawned at ${started.spawnedAt} (ms since the epoch)\n${started.stdout.text}\n${fakeErr}`,
+      );
+      say(
+        `ternd's log kept in ${options.keepLog} (.samples.json: the samples, .fake.log: the fake)`,
+      );
+    }
     const gcs = parseGcPauses(log);
     const slowStages = sampleStages(
       timed,
@@ -828,6 +872,7 @@ async function main(): Promise<void> {
       samples: { type: "string", default: "200" },
       source: { type: "boolean", default: false },
       json: { type: "string" },
+      "keep-log": { type: "string" },
     },
   });
   if (!values.source && !Deno.env.get("TERN_BIN")) {
@@ -842,6 +887,7 @@ async function main(): Promise<void> {
     eventsPerSecond: Number(values["events-per-second"]),
     cpuSeconds: Number(values["cpu-seconds"]),
     samples: Number(values.samples),
+    ...(values["keep-log"] !== undefined ? { keepLog: values["keep-log"] } : {}),
   });
   console.log(formatKubeScale(result));
   if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(result, null, 2));

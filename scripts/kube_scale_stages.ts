@@ -45,10 +45,39 @@ export interface LoopStall {
   heldMs: number;
 }
 
+/** A line of ternd's logger: its time, then its level. */
+const TERND_LINE = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z (?:DEBUG|INFO|WARN|ERROR) /;
+
+/**
+ * ternd's own lines and V8's `--trace-gc` lines of one log (pure). Both go to the same file
+ * through different buffers: V8's stdio buffer may be written out in the middle of a line, and
+ * ternd's next line follows it there (`[…] 95539 ms: Incremental Mark-Compact …, pooled: 0.0 MB, 31.7`
+ * then ternd's whole line, then `5 / 0.00 ms …` on the next line). ternd's lines are cut out where
+ * they start; the V8 text around them is joined again.
+ */
+export function untangleLog(log: string): { ternd: string[]; v8: string[] } {
+  const ternd: string[] = [];
+  const v8: string[] = [];
+  let carry = "";
+  for (const line of log.split("\n")) {
+    const m = TERND_LINE.exec(line);
+    if (m === null) {
+      v8.push(carry + line);
+      carry = "";
+    } else {
+      ternd.push(line.slice(m.index));
+      // What came before it is the start of a V8 line that goes on on the next line.
+      carry += line.slice(0, m.index);
+    }
+  }
+  if (carry !== "") v8.push(carry);
+  return { ternd, v8 };
+}
+
 /** The stalls of ternd's event loop in its text log (pure). */
 export function parseLoopStalls(log: string): LoopStall[] {
   const out: LoopStall[] = [];
-  for (const line of log.split("\n")) {
+  for (const line of untangleLog(log).ternd) {
     if (!line.includes(" The event loop was held ")) continue;
     const endAt = Date.parse(line.slice(0, line.indexOf(" ")));
     const held = / heldMs=(\d+(?:\.\d+)?)/.exec(line);
@@ -62,7 +91,7 @@ const RUN_MESSAGES = ["Applied a slow policy update", "Applied the whole policy 
 /** The runs in a text log of ternd with their stages (pure). */
 export function parseLoggedRuns(log: string): LoggedRun[] {
   const out: LoggedRun[] = [];
-  for (const line of log.split("\n")) {
+  for (const line of untangleLog(log).ternd) {
     if (!RUN_MESSAGES.some((m) => line.includes(` ${m} `))) continue;
     const time = Date.parse(line.slice(0, line.indexOf(" ")));
     if (!Number.isFinite(time)) continue;
@@ -94,7 +123,7 @@ export function parseGcPauses(log: string): GcPause[] {
   const out: GcPause[] = [];
   const re =
     /\]\s+(\d+) ms: ((?:Incremental |Minor )?[A-Z][\w-]*(?: \([\w ]+\))?) [\d.]+ \([\d.]+\) -> [\d.]+ \([\d.]+\) MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms(?: \(\+ ([\d.]+) ms in \d+ steps)?/;
-  for (const line of log.split("\n")) {
+  for (const line of untangleLog(log).v8) {
     const m = re.exec(line);
     if (!m) continue;
     const pause: GcPause = { atMs: Number(m[1]), kind: m[2]!, pauseMs: Number(m[3]) };

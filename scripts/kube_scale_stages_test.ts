@@ -5,6 +5,7 @@ import {
   parseLoggedRuns,
   parseLoopStalls,
   sampleStages,
+  untangleLog,
 } from "./kube_scale_stages.ts";
 import { formatLine } from "../src/log.ts";
 
@@ -59,6 +60,27 @@ Deno.test("parseGcPauses() reads each collection's time, kind, pause and marking
     { atMs: 59_990, kind: "Scavenge", pauseMs: 1.13 },
     { atMs: 60_100, kind: "Mark-Compact", pauseMs: 120.1 },
     { atMs: 90_000, kind: "Incremental Mark-Compact (reduce)", pauseMs: 2.93, markingMs: 1.3 },
+  ]);
+});
+
+Deno.test("untangleLog() cuts ternd's lines out of V8's, as written in the middle of one", () => {
+  const gc =
+    "[5022:0x560bbd747000]    95539 ms: Incremental Mark-Compact 292.1 (344.9) -> 192.4 (341.3) MB, pooled: 0.0 MB, 31.75 / 0.00 ms (+ 292.1 ms in 261 steps since start of marking)";
+  const stall = formatLine(
+    "info",
+    "The event loop was held",
+    { heldMs: 148, endedAtMs: 95_555 },
+    new Date(1_000_450),
+  );
+  const run = formatLine("info", "Applied a slow policy update", RUN_FIELDS, new Date(1_000_500));
+  // V8's buffer went out after "pooled: 0."; ternd's two lines came next, then V8's rest.
+  const cut = gc.indexOf("0.0 MB, 31") + 2;
+  const log = [`${gc.slice(0, cut)}${stall}`, run, gc.slice(cut), ""].join("\n");
+  assertEquals(untangleLog(log), { ternd: [stall, run], v8: [gc, ""] });
+  assertEquals(parseLoopStalls(log), [{ endAt: 1_000_450, heldMs: 148 }]);
+  assertEquals(parseLoggedRuns(log).map((r) => r.endAt), [1_000_500]);
+  assertEquals(parseGcPauses(log), [
+    { atMs: 95_539, kind: "Incremental Mark-Compact", pauseMs: 31.75, markingMs: 292.1 },
   ]);
 });
 
