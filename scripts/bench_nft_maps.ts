@@ -27,7 +27,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { denoRunner } from "../src/runner.ts";
+import { must, timeNftLoad } from "./_nft_load.ts";
 
 /** A map layout measured: its name and how many maps its elements are spread over. */
 export interface MapShape {
@@ -167,23 +167,6 @@ export interface NftMapsOptions {
   rounds?: number;
 }
 
-async function must(argv: string[]): Promise<void> {
-  const out = await denoRunner(argv);
-  if (out.code !== 0) throw new Error(`${argv.join(" ")}: exit ${out.code}: ${out.stderr}`);
-}
-
-async function load(netns: string, text: string): Promise<number> {
-  const file = await Deno.makeTempFile({ prefix: "nft-maps-", suffix: ".nft" });
-  try {
-    await Deno.writeTextFile(file, text);
-    const started = performance.now();
-    await must(["ip", "netns", "exec", netns, "nft", "-f", file]);
-    return performance.now() - started;
-  } finally {
-    await Deno.remove(file);
-  }
-}
-
 const loadAverage = async () =>
   (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
 
@@ -213,7 +196,9 @@ export async function benchNftMaps(options: NftMapsOptions = {}): Promise<NftMap
       for (let round = 0; round < 3; round++) {
         const order = round % 2 === 0 ? states : [...states].reverse();
         for (const state of order) {
-          state.times.create.push(await load(state.netns, createTransaction(state.shape, size)));
+          state.times.create.push(
+            await timeNftLoad(state.netns, createTransaction(state.shape, size)),
+          );
         }
       }
       let next = size;
@@ -232,12 +217,12 @@ export async function benchNftMaps(options: NftMapsOptions = {}): Promise<NftMap
             ["delete oldest", oldest[0]!, 0],
           ];
           for (const [op, i, s] of steps) {
-            const ms = await load(state.netns, operationTransaction(op, { i, shard: s }));
+            const ms = await timeNftLoad(state.netns, operationTransaction(op, { i, shard: s }));
             state.times.times.get(op)!.push(ms);
           }
           // The oldest element back, untimed: now the newest of its shard.
           const back = oldest.shift()!;
-          await load(state.netns, operationTransaction("add", { i: back, shard: 0 }));
+          await timeNftLoad(state.netns, operationTransaction("add", { i: back, shard: 0 }));
           oldest.push(back);
         }
       }

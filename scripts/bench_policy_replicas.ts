@@ -21,7 +21,7 @@
  */
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
-import { denoRunner } from "../src/runner.ts";
+import { must, timeNftLoad } from "./_nft_load.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -110,28 +110,11 @@ function modelOf(round: number, without?: number) {
 
 // ---- the kernel --------------------------------------------------------------------------------
 
-async function must(argv: string[]): Promise<void> {
-  const out = await denoRunner(argv);
-  if (out.code !== 0) throw new Error(`${argv.join(" ")}: exit ${out.code}: ${out.stderr}`);
-}
-
-async function load(netns: string, text: string): Promise<number> {
-  const file = await Deno.makeTempFile({ prefix: "nft-transaction-", suffix: ".nft" });
-  try {
-    await Deno.writeTextFile(file, text);
-    const started = performance.now();
-    await must(["ip", "netns", "exec", netns, "nft", "-f", file]);
-    return performance.now() - started;
-  } finally {
-    await Deno.remove(file);
-  }
-}
-
 /** One step for both trees, the first alternating with `round`; the times kept under `kind`. */
 async function step(kind: string, round: number, previous: unknown, next: unknown): Promise<void> {
   const order = round % 2 === 0 ? trees : [...trees].reverse();
   for (const tree of order) {
-    const ms = await load(tree.netns, tree.render.renderPolicyUpdate(previous, next));
+    const ms = await timeNftLoad(tree.netns, tree.render.renderPolicyUpdate(previous, next));
     let times = tree.times.get(kind);
     if (times === undefined) tree.times.set(kind, times = []);
     times.push(ms);
@@ -147,7 +130,7 @@ const startLoad = await loadAverage();
 for (const tree of trees) await must(["ip", "netns", "add", tree.netns]);
 try {
   let model: unknown = modelOf(0);
-  for (const tree of trees) await load(tree.netns, tree.render.renderPolicyTable(model));
+  for (const tree of trees) await timeNftLoad(tree.netns, tree.render.renderPolicyTable(model));
   for (const tree of trees) {
     const text = tree.render.renderPolicyUpdate(model, modelOf(1));
     console.log(`${tree.name}: a change is ${text.trimEnd().split("\n").length} lines`);
@@ -171,7 +154,7 @@ try {
   for (let round = 0; round < handovers; round++) {
     const order = round % 2 === 0 ? trees : [...trees].reverse();
     for (const tree of order) {
-      const ms = await load(tree.netns, tree.render.renderPolicyTable(model));
+      const ms = await timeNftLoad(tree.netns, tree.render.renderPolicyTable(model));
       let times = tree.times.get("whole table");
       if (times === undefined) tree.times.set("whole table", times = []);
       times.push(ms);
