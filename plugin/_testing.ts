@@ -26,6 +26,7 @@ import { type Logger, silentLogger } from "../src/log.ts";
 import type { PodLink, PodLinks } from "../src/pod_links.ts";
 import type { Runner, RunResult } from "../src/runner.ts";
 import type { CommandContext } from "./_context.ts";
+import type { AddCheckEnv } from "./env.ts";
 import type { NetConf } from "./netconf.ts";
 
 /** One recorded subprocess. */
@@ -209,5 +210,16 @@ export function fakeContext<E>(
     links: options.links ?? fakePodLinks(),
     daemon: options.daemon ?? fakeDaemon(),
     log: options.log ?? silentLogger,
+  };
+}
+
+/** The ADD of container `ctr1`'s `eth0` into `/var/run/netns/pod1`, for pod default/web-0. */
+export function sampleAddEnv(): AddCheckEnv {
+  return {
+    command: "ADD",
+    containerId: "ctr1",
+    ifname: "eth0",
+    netns: "/var/run/netns/pod1",
+    args: { ignoreUnknown: true, podNamespace: "default", podName: "web-0" },
   };
 }

@@ -12,18 +12,12 @@ import {
   fakeRunner,
   type LinkCall,
   type LinksScript,
+  sampleAddEnv,
   sampleEndpoint,
 } from "./_testing.ts";
 import { cmdAdd } from "./cmd_add.ts";
-import type { AddCheckEnv } from "./env.ts";
 
-const env: AddCheckEnv = {
-  command: "ADD",
-  containerId: "ctr1",
-  ifname: "eth0",
-  netns: "/var/run/netns/pod1",
-  args: { ignoreUnknown: true, podNamespace: "default", podName: "web-0" },
-};
+const env = sampleAddEnv();
 const podMac = "0a:58:0a:f4:01:07";
 const hostVeth = await hostVethName("ctr1", "eth0");
 const hostMac = hostVethMac(hostVeth);
