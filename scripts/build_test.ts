@@ -10,6 +10,7 @@ import { TERN_VERSION } from "../src/version.ts";
 import {
   build,
   cachedDenortPath,
+  deferDynamicImports,
   denoTarget,
   dropHelperSideEffectImports,
   gist,
@@ -266,5 +267,28 @@ Deno.test("dropHelperSideEffectImports() removes bare imports of the node:module
   assertEquals(
     changed.get("plugin.js"),
     'import { a } from "./chunk-A.js";\nexport const p = a;\n',
+  );
+});
+
+Deno.test("deferDynamicImports() hides the bundle's own chunks from deno's graph, nothing else", () => {
+  const chunks = new Map([
+    [
+      "main.js",
+      'import "./chunk-A.js";\nconst p = await import("./plugin-1.js");\n' +
+      'const d = await import("./daemon-2.js");\nconst n = await import("node:process");\n',
+    ],
+    [
+      "plugin-1.js",
+      'import { a } from "./chunk-A.js";\nexport const p = () => import("./missing.js");\n',
+    ],
+    ["daemon-2.js", "export const d = 1;\n"],
+    ["chunk-A.js", 'export const a = "import(\\"./plugin-1.js\\")";\n'],
+  ]);
+  const changed = deferDynamicImports(chunks);
+  assertEquals([...changed.keys()], ["main.js"]);
+  assertEquals(
+    changed.get("main.js"),
+    'import "./chunk-A.js";\nconst p = await import(String("./plugin-1.js"));\n' +
+      'const d = await import(String("./daemon-2.js"));\nconst n = await import("node:process");\n',
   );
 });
