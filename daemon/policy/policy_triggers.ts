@@ -10,7 +10,7 @@
  */
 import type { ClusterChange } from "../../src/cluster/state.ts";
 import type { OtherResource, Pod } from "../../src/cluster/types.ts";
-import { SharedParts } from "../../src/policy/shared_parts.ts";
+import { SharedParts } from "../../src/lib/shared_parts.ts";
 
 /** The label keys that selectors anywhere in `resources` read (pure). */
 export function selectorLabelKeys(resources: Iterable<OtherResource>): Set<string> {

@@ -9,7 +9,7 @@ import type { OtherResource } from "../cluster/types.ts";
 import { describePolicy, type ParseResult } from "./_parse.ts";
 import { isLabelKey, isLabelValue } from "./_schema.ts";
 import type { PolicyProblem } from "./model.ts";
-import { SharedParts } from "./shared_parts.ts";
+import { SharedParts } from "../lib/shared_parts.ts";
 import {
   NETWORK_POLICY_API_VERSION,
   type NetworkPolicy,

@@ -1,14 +1,13 @@
 /**
- * One frozen copy of each repeated part of the parsed policies. ternd keeps every NetworkPolicy
- * parsed (`parsePolicyResource` remembers the result per object) beside the object itself, and at
- * 10 000 policies those parsed forms were ~19 MiB of its heap, ~1.9 KB each (docs/benchmarks.md,
- * "What ternd's heap holds"). Policies repeat each other: the same ports, the same
- * `policyTypes`, selectors of the same few labels, whole rules. {@linkcode SharedParts} finds each
- * part's twin by content, bottom up (a part's key is made of its children's ids, so it stays
- * short), and hands out one deep-frozen copy: a consumer that tried to change a shared part would
- * throw. Only JSON-like values are shared (plain objects, plain arrays, strings, numbers,
- * booleans, null, undefined); anything else, and whatever holds it, is kept as it is. Pure but
- * for the pool.
+ * One frozen copy of each repeated part of the objects ternd keeps as JSON: the policies, as
+ * received and as parsed. At 10 000 NetworkPolicies each was kept twice, ~2.1 KB as received
+ * and ~1.9 KB parsed, ~40 MiB of ternd's heap (docs/benchmarks.md, "What ternd's heap holds"),
+ * though policies repeat each other: the same ports, the same `policyTypes`, selectors of the
+ * same few labels, whole rules. {@linkcode SharedParts} finds each part's twin by content, bottom
+ * up (a part's key is made of its children's ids, so it stays short), and hands out one
+ * deep-frozen copy: a consumer that tried to change a shared part would throw. Only JSON-like
+ * values are shared (plain objects, plain arrays, strings, numbers, booleans, null, undefined);
+ * anything else, and whatever holds it, is kept as it is. Pure but for the pool.
  * @module
  */
 
