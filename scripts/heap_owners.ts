@@ -27,7 +27,7 @@ export interface HeapGraph {
   name: Uint32Array;
   /** Per node: its own size in bytes. */
   selfSize: Float64Array;
-  /** Per node: index of its first edge in `edgeTo`; edges of node n end at `firstEdge[n + 1]`. */
+  /** Per node: index of its first edge in `edgeTo`; edges of node n end at `firstEdge[n + 1]!`. */
   firstEdge: Uint32Array;
   /** Per edge: the node it points to. */
   edgeTo: Uint32Array;
@@ -61,10 +61,19 @@ export function parseSnapshot(json: SnapshotJson): HeapGraph {
   const edgeWidth = meta.edge_fields.length;
   const nf = (field: string) => meta.node_fields.indexOf(field);
   const ef = (field: string) => meta.edge_fields.indexOf(field);
-  const [nType, nName, nSize, nEdges] = ["type", "name", "self_size", "edge_count"].map(nf);
-  const [eType, eName, eTo] = ["type", "name_or_index", "to_node"].map(ef);
-  const nodeTypes = meta.node_types[nType] as string[];
-  const edgeTypes = meta.edge_types[eType] as string[];
+  const [nType, nName, nSize, nEdges] = ["type", "name", "self_size", "edge_count"].map(nf) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  const [eType, eName, eTo] = ["type", "name_or_index", "to_node"].map(ef) as [
+    number,
+    number,
+    number,
+  ];
+  const nodeTypes = meta.node_types[nType]! as string[];
+  const edgeTypes = meta.edge_types[eType]! as string[];
   const count = json.nodes.length / nodeWidth;
   const edgeCount = json.edges.length / edgeWidth;
   const graph: HeapGraph = {
@@ -81,18 +90,18 @@ export function parseSnapshot(json: SnapshotJson): HeapGraph {
   let edge = 0;
   for (let n = 0; n < count; n++) {
     const at = n * nodeWidth;
-    graph.type[n] = nodeTypes[json.nodes[at + nType]];
-    graph.name[n] = json.nodes[at + nName];
-    graph.selfSize[n] = json.nodes[at + nSize];
+    graph.type[n] = nodeTypes[json.nodes[at + nType]!]!;
+    graph.name[n] = json.nodes[at + nName]!;
+    graph.selfSize[n] = json.nodes[at + nSize]!;
     graph.firstEdge[n] = edge;
-    edge += json.nodes[at + nEdges];
+    edge += json.nodes[at + nEdges]!;
   }
   graph.firstEdge[count] = edge;
   for (let e = 0; e < edgeCount; e++) {
     const at = e * edgeWidth;
-    graph.edgeType[e] = edgeTypes[json.edges[at + eType]];
-    graph.edgeName[e] = json.edges[at + eName];
-    graph.edgeTo[e] = json.edges[at + eTo] / nodeWidth;
+    graph.edgeType[e] = edgeTypes[json.edges[at + eType]!]!;
+    graph.edgeName[e] = json.edges[at + eName]!;
+    graph.edgeTo[e] = json.edges[at + eTo]! / nodeWidth;
   }
   return graph;
 }
@@ -104,7 +113,7 @@ export function parseSnapshot(json: SnapshotJson): HeapGraph {
  */
 export function dominators(graph: HeapGraph): { idom: Int32Array; retained: Float64Array } {
   const { count, firstEdge, edgeTo, edgeType } = graph;
-  const strong = (e: number) => edgeType[e] !== "weak";
+  const strong = (e: number) => edgeType[e]! !== "weak";
   // Postorder by an iterative depth-first walk.
   const order = new Int32Array(count).fill(-1); // postorder number
   const post: number[] = [];
@@ -112,16 +121,17 @@ export function dominators(graph: HeapGraph): { idom: Int32Array; retained: Floa
   const stack: number[] = [0];
   const cursor = new Uint32Array(count);
   visited[0] = 1;
-  cursor[0] = firstEdge[0];
+  cursor[0] = firstEdge[0]!;
   while (stack.length > 0) {
-    const n = stack[stack.length - 1];
+    const n = stack[stack.length - 1]!;
     let pushed = false;
-    while (cursor[n] < firstEdge[n + 1]) {
-      const e = cursor[n]++;
-      const to = edgeTo[e];
-      if (!strong(e) || visited[to]) continue;
+    while (cursor[n]! < firstEdge[n + 1]!) {
+      const e = cursor[n]!;
+      cursor[n] = e + 1;
+      const to = edgeTo[e]!;
+      if (!strong(e) || visited[to]!) continue;
       visited[to] = 1;
-      cursor[to] = firstEdge[to];
+      cursor[to] = firstEdge[to]!;
       stack.push(to);
       pushed = true;
       break;
@@ -135,28 +145,32 @@ export function dominators(graph: HeapGraph): { idom: Int32Array; retained: Floa
   // Predecessors (strong edges between reached nodes), as a compressed list.
   const predStart = new Uint32Array(count + 1);
   for (let n = 0; n < count; n++) {
-    if (!visited[n]) continue;
-    for (let e = firstEdge[n]; e < firstEdge[n + 1]; e++) {
-      if (strong(e) && visited[edgeTo[e]]) predStart[edgeTo[e] + 1]++;
+    if (!visited[n]!) continue;
+    for (let e = firstEdge[n]!; e < firstEdge[n + 1]!; e++) {
+      const to = edgeTo[e]!;
+      if (strong(e) && visited[to]) predStart[to + 1] = predStart[to + 1]! + 1;
     }
   }
-  for (let n = 0; n < count; n++) predStart[n + 1] += predStart[n];
-  const preds = new Uint32Array(predStart[count]);
+  for (let n = 0; n < count; n++) predStart[n + 1] = predStart[n + 1]! + predStart[n]!;
+  const preds = new Uint32Array(predStart[count]!);
   const fill = predStart.slice(0, count);
   for (let n = 0; n < count; n++) {
-    if (!visited[n]) continue;
-    for (let e = firstEdge[n]; e < firstEdge[n + 1]; e++) {
-      if (strong(e) && visited[edgeTo[e]]) preds[fill[edgeTo[e]]++] = n;
+    if (!visited[n]!) continue;
+    for (let e = firstEdge[n]!; e < firstEdge[n + 1]!; e++) {
+      const to = edgeTo[e]!;
+      if (!strong(e) || !visited[to]) continue;
+      preds[fill[to]!] = n;
+      fill[to] = fill[to]! + 1;
     }
   }
   // idom in postorder numbers.
   const dom = new Int32Array(post.length).fill(-1);
-  const root = order[0];
+  const root = order[0]!;
   dom[root] = root;
   const intersect = (a: number, b: number) => {
     while (a !== b) {
-      while (a < b) a = dom[a];
-      while (b < a) b = dom[b];
+      while (a < b) a = dom[a]!;
+      while (b < a) b = dom[b]!;
     }
     return a;
   };
@@ -164,14 +178,14 @@ export function dominators(graph: HeapGraph): { idom: Int32Array; retained: Floa
     changed = false;
     for (let i = post.length - 1; i >= 0; i--) {
       if (i === root) continue;
-      const n = post[i];
+      const n = post[i]!;
       let next = -1;
-      for (let p = predStart[n]; p < predStart[n + 1]; p++) {
-        const q = order[preds[p]];
-        if (dom[q] === -1) continue;
+      for (let p = predStart[n]!; p < predStart[n + 1]!; p++) {
+        const q = order[preds[p]!]!;
+        if (dom[q]! === -1) continue;
         next = next === -1 ? q : intersect(q, next);
       }
-      if (next !== dom[i]) {
+      if (next !== dom[i]!) {
         dom[i] = next;
         changed = true;
       }
@@ -180,14 +194,14 @@ export function dominators(graph: HeapGraph): { idom: Int32Array; retained: Floa
   const idom = new Int32Array(count).fill(-1);
   const retained = new Float64Array(count);
   for (let i = 0; i < post.length; i++) {
-    const n = post[i];
-    idom[n] = i === root ? n : post[dom[i]];
-    retained[n] += graph.selfSize[n];
+    const n = post[i]!;
+    idom[n] = i === root ? n : post[dom[i]!]!;
+    retained[n] = retained[n]! + graph.selfSize[n]!;
   }
   // Postorder: a node comes after everything it dominates.
   for (let i = 0; i < post.length; i++) {
-    const n = post[i];
-    if (i !== root) retained[idom[n]] += retained[n];
+    const n = post[i]!;
+    if (i !== root) retained[idom[n]!] = retained[idom[n]!]! + retained[n]!;
   }
   return { idom, retained };
 }
@@ -228,37 +242,37 @@ export function ownership(
   const wanted = new Set(owners);
   const owner = new Int32Array(graph.count).fill(-2); // -2: not yet known
   const isOwner = (n: number) =>
-    graph.type[n] === "object" && wanted.has(graph.strings[graph.name[n]]);
+    graph.type[n]! === "object" && wanted.has(graph.strings[graph.name[n]!]!);
   for (let n = 0; n < graph.count; n++) {
-    if (idom[n] < 0) {
+    if (idom[n]! < 0) {
       owner[n] = -1;
       continue;
     }
     const path: number[] = [];
     let at = n;
-    while (owner[at] === -2) {
+    while (owner[at]! === -2) {
       if (isOwner(at)) {
         owner[at] = at;
         break;
       }
-      if (idom[at] === at) {
+      if (idom[at]! === at) {
         owner[at] = -1;
         break;
       }
       path.push(at);
-      at = idom[at];
+      at = idom[at]!;
     }
-    for (const p of path) owner[p] = owner[at];
+    for (const p of path) owner[p] = owner[at]!;
   }
   const opaque = (n: number) => {
-    const t = graph.type[n];
+    const t = graph.type[n]!;
     return t === "code" || t === "closure" || t === "hidden" || t === "synthetic" ||
-      t === "object shape" || graph.strings[graph.name[n]].startsWith("system / ");
+      t === "object shape" || graph.strings[graph.name[n]!]!.startsWith("system / ");
   };
   const byName = new Map<string, number[]>();
   for (let n = 0; n < graph.count; n++) {
-    if (owner[n] !== n) continue;
-    const name = graph.strings[graph.name[n]];
+    if (owner[n]! !== n) continue;
+    const name = graph.strings[graph.name[n]!]!;
     const list = byName.get(name);
     if (list === undefined) byName.set(name, [n]);
     else list.push(n);
@@ -271,15 +285,15 @@ export function ownership(
       seen[instance] = 1;
       while (stack.length > 0) {
         const n = stack.pop()!;
-        for (let e = graph.firstEdge[n]; e < graph.firstEdge[n + 1]; e++) {
-          if (graph.edgeType[e] === "weak") continue;
-          const to = graph.edgeTo[e];
-          if (seen[to] || opaque(to)) continue;
-          if (owner[to] === -1) owner[to] = instance;
-          else if (owner[to] !== instance) continue;
+        for (let e = graph.firstEdge[n]!; e < graph.firstEdge[n + 1]!; e++) {
+          if (graph.edgeType[e]! === "weak") continue;
+          const to = graph.edgeTo[e]!;
+          if (seen[to]! || opaque(to)) continue;
+          if (owner[to]! === -1) owner[to] = instance;
+          else if (owner[to]! !== instance) continue;
           seen[to] = 1;
           // A WeakMap's value reached from its key starts a field of its own.
-          field[to] = n === instance || isEphemeron(graph, e) ? e : field[n];
+          field[to] = n === instance || isEphemeron(graph, e) ? e : field[n]!;
           stack.push(to);
         }
       }
@@ -290,8 +304,8 @@ export function ownership(
 
 /** Whether edge `e` is V8's edge from a WeakMap's key to its value. */
 function isEphemeron(graph: HeapGraph, e: number): boolean {
-  const t = graph.edgeType[e];
-  return t === "internal" && graph.strings[graph.edgeName[e]].includes("pair in WeakMap");
+  const t = graph.edgeType[e]!;
+  return t === "internal" && graph.strings[graph.edgeName[e]!]!.includes("pair in WeakMap");
 }
 
 /**
@@ -299,9 +313,9 @@ function isEphemeron(graph: HeapGraph, e: number): boolean {
  * `(WeakMap value)` for the edge from a WeakMap's key to its value.
  */
 function edgeLabel(graph: HeapGraph, e: number): string {
-  const t = graph.edgeType[e];
-  if (t === "element" || t === "hidden") return `[${graph.edgeName[e]}]`;
-  return isEphemeron(graph, e) ? "(WeakMap value)" : graph.strings[graph.edgeName[e]];
+  const t = graph.edgeType[e]!;
+  if (t === "element" || t === "hidden") return `[${graph.edgeName[e]!}]`;
+  return isEphemeron(graph, e) ? "(WeakMap value)" : graph.strings[graph.edgeName[e]!]!;
 }
 
 /**
@@ -319,44 +333,45 @@ export function ownersOf(
   // The topmost dominator of a node below the root (for the rest's label).
   const top = (n: number): number => {
     let at = n;
-    while (idom[at] >= 0 && idom[idom[at]] !== idom[at]) at = idom[at];
+    while (idom[at]! >= 0 && idom[idom[at]!]! !== idom[at]!) at = idom[at]!;
     return at;
   };
   const shares = new Map<string, { bytes: number; instances: Set<number> }>();
   for (let n = 0; n < graph.count; n++) {
-    if (idom[n] < 0) continue;
-    const o = owner[n];
+    if (idom[n]! < 0) continue;
+    const o = owner[n]!;
     let label: string;
     if (o >= 0) {
-      label = graph.strings[graph.name[o]];
+      label = graph.strings[graph.name[o]!]!;
       if (split === "field" && o !== n) {
-        label += field[n] >= 0 ? `.${edgeLabel(graph, field[n])}` : " (internal)";
+        label += field[n]! >= 0 ? `.${edgeLabel(graph, field[n]!)}` : " (internal)";
       }
     } else {
       label = split === "top"
-        ? `(other) ${graph.strings[graph.name[top(n)]]}`
+        ? `(other) ${graph.strings[graph.name[top(n)]!]!}`
         : `(other) ${kindOf(graph, n)}`;
     }
     let share = shares.get(label);
     if (share === undefined) shares.set(label, share = { bytes: 0, instances: new Set() });
-    share.bytes += graph.selfSize[n];
+    share.bytes += graph.selfSize[n]!;
     if (o >= 0) share.instances.add(o);
   }
   return [...shares.entries()]
+    .filter(([, s]) => s.bytes > 0)
     .map(([owner, s]) => ({ owner, instances: s.instances.size, bytes: s.bytes }))
     .sort((a, b) => b.bytes - a.bytes || (a.owner < b.owner ? -1 : 1));
 }
 
 /** A node's kind: its type, and its name unless it is a string's value. */
 function kindOf(graph: HeapGraph, n: number): string {
-  const t = graph.type[n];
+  const t = graph.type[n]!;
   return t.includes("string") || t === "number" ? t : describe(graph, n);
 }
 
 /** A node as a person reads it: type, name (cut to 60 characters), id. */
 function describe(graph: HeapGraph, n: number): string {
-  const name = graph.strings[graph.name[n]].replace(/\s+/g, " ").slice(0, 60);
-  return `${graph.type[n]} ${name}`;
+  const name = graph.strings[graph.name[n]!]!.replace(/\s+/g, " ").slice(0, 60);
+  return `${graph.type[n]!} ${name}`;
 }
 
 /**
@@ -372,25 +387,25 @@ function treeLines(
 ): string[] {
   const children = new Map<number, number[]>();
   for (let n = 0; n < graph.count; n++) {
-    if (idom[n] < 0 || idom[n] === n || retained[n] < minBytes) continue;
-    let list = children.get(idom[n]);
-    if (list === undefined) children.set(idom[n], list = []);
+    if (idom[n]! < 0 || idom[n]! === n || retained[n]! < minBytes) continue;
+    let list = children.get(idom[n]!);
+    if (list === undefined) children.set(idom[n]!, list = []);
     list.push(n);
   }
   const edgeTo = (from: number, to: number) => {
-    for (let e = graph.firstEdge[from]; e < graph.firstEdge[from + 1]; e++) {
-      if (graph.edgeTo[e] === to) return `.${edgeLabel(graph, e)} `;
+    for (let e = graph.firstEdge[from]!; e < graph.firstEdge[from + 1]!; e++) {
+      if (graph.edgeTo[e]! === to) return `.${edgeLabel(graph, e)} `;
     }
     return "";
   };
   const lines: string[] = [];
   const walk = (n: number, level: number) => {
-    const kids = (children.get(n) ?? []).sort((a, b) => retained[b] - retained[a]);
+    const kids = (children.get(n) ?? []).sort((a, b) => retained[b]! - retained[a]!);
     for (const k of kids) {
       lines.push(
-        `${"  ".repeat(level)}${(retained[k] / 2 ** 20).toFixed(2)} MiB ${edgeTo(n, k)}${
+        `${"  ".repeat(level)}${(retained[k]! / 2 ** 20).toFixed(2)} MiB ${edgeTo(n, k)}${
           describe(graph, k)
-        } (self ${graph.selfSize[k]})`,
+        } (self ${graph.selfSize[k]!})`,
       );
       if (level + 1 < depth) walk(k, level + 1);
     }
@@ -411,15 +426,15 @@ function ownedByKind(
 ): { kind: string; count: number; bytes: number }[] {
   const kinds = new Map<string, { count: number; bytes: number }>();
   for (let n = 0; n < graph.count; n++) {
-    const o = own.owner[n];
-    if (o < 0 || graph.strings[graph.name[o]] !== name) continue;
-    if (field !== undefined && (own.field[n] < 0 || edgeLabel(graph, own.field[n]) !== field)) {
+    const o = own.owner[n]!;
+    if (o < 0 || graph.strings[graph.name[o]!]! !== name) continue;
+    if (field !== undefined && (own.field[n]! < 0 || edgeLabel(graph, own.field[n]!) !== field)) {
       continue;
     }
     const kind = kindOf(graph, n);
     const k = kinds.get(kind) ?? { count: 0, bytes: 0 };
     k.count++;
-    k.bytes += graph.selfSize[n];
+    k.bytes += graph.selfSize[n]!;
     kinds.set(kind, k);
   }
   return [...kinds.entries()].map(([kind, k]) => ({ kind, ...k }))
@@ -439,10 +454,10 @@ if (import.meta.main) {
     },
   });
   if (positionals.length !== 1) throw new Error("No snapshot: give the .heapsnapshot file");
-  const graph = parseSnapshot(JSON.parse(await Deno.readTextFile(positionals[0])));
+  const graph = parseSnapshot(JSON.parse(await Deno.readTextFile(positionals[0]!)));
   const { idom, retained } = dominators(graph);
   let total = 0;
-  for (let n = 0; n < graph.count; n++) if (idom[n] >= 0) total += graph.selfSize[n];
+  for (let n = 0; n < graph.count; n++) if (idom[n]! >= 0) total += graph.selfSize[n]!;
   const mib = (b: number) => (b / 2 ** 20).toFixed(2);
   console.log(`${graph.count} nodes, ${mib(total)} MiB reachable`);
   const owners = values.owners.split(",").filter((o) => o !== "");
