@@ -267,7 +267,7 @@ export function ownership(
   const opaque = (n: number) => {
     const t = graph.type[n]!;
     return t === "code" || t === "closure" || t === "hidden" || t === "synthetic" ||
-      t === "object shape" || graph.strings[graph.name[n]!]!.startsWith("system / ");
+      t === "object shape" || isSystem(graph.strings[graph.name[n]!]!);
   };
   const byName = new Map<string, number[]>();
   for (let n = 0; n < graph.count; n++) {
@@ -300,6 +300,14 @@ export function ownership(
     }
   }
   return { owner, field };
+}
+
+/**
+ * V8's internal objects that lead everywhere (contexts, hidden classes, code): all `system / …`
+ * but an object's own out-of-object properties (`system / PropertyArray`).
+ */
+function isSystem(name: string): boolean {
+  return name.startsWith("system / ") && name !== "system / PropertyArray";
 }
 
 /** Whether edge `e` is V8's edge from a WeakMap's key to its value. */
