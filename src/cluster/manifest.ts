@@ -600,7 +600,7 @@ const otherSchema = z.looseObject({
 
 /**
  * The parts other objects repeat (a policy's `spec` is mostly ports, selectors and rules that
- * other policies hold too: ~1.5 KB a NetworkPolicy at kube-scale) as one frozen copy shared by all;
+ * other policies hold too: ~1.6 KB less a NetworkPolicy at kube-scale) as one frozen copy shared by all;
  * the object and its metadata stay its own (name, namespace, uid), with shared labels and
  * annotations. `value` is the schema's fresh copy (its metadata too), changed in place.
  */

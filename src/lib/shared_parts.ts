@@ -1,7 +1,7 @@
 /**
  * One frozen copy of each repeated part of the objects ternd keeps as JSON: the policies, as
- * received and as parsed. At 10 000 NetworkPolicies each was kept twice, ~2.1 KB as received
- * and ~1.9 KB parsed, ~40 MiB of ternd's heap (docs/benchmarks.md, "What ternd's heap holds"),
+ * received and as parsed. At 10 000 NetworkPolicies each was kept twice, ~2.2 KB as received
+ * and ~2.2 KB parsed, ~44 MiB of ternd's heap (docs/benchmarks.md, "What ternd's heap holds"),
  * though policies repeat each other: the same ports, the same `policyTypes`, selectors of the
  * same few labels, whole rules. {@linkcode SharedParts} finds each part's twin by content, bottom
  * up (a part's key is made of its children's ids, so it stays short), and hands out one
