@@ -114,26 +114,34 @@ interface KeptSelection {
   selection: PeerSelection;
   /** Namespace → whether it is in the selection (as asked so far). */
   namespaces: Map<string, boolean>;
-  members: Set<PeerPod>;
+  /** The members' slots. */
+  members: Set<number>;
   list: PeerPod[] | undefined;
   /** The members' addresses as normalized ranges, once asked (then patched on each change). */
   ranges: readonly Range[] | undefined;
 }
 
 interface Members {
-  byGroup: Map<string, Set<PeerPod>>;
+  /** Group → its members' slots. */
+  byGroup: Map<string, Set<number>>;
   lists: Map<string, PeerPod[]>;
   ranges: Map<string, Range[]>;
   /** The problems of finding every peer's groups, by message, with how many peers met each. */
   problems: Map<string, { problem: PolicyProblem; count: number }>;
 }
 
+/** No address: a slot whose addresses are several (in `#multi`), or free. */
+const NO_ADDRESS = 0;
+
 /**
- * The peers, their indexes and the selections asked, kept between updates. Every index holds the
- * peer objects themselves, in sets, and the peers map is keyed by the pod's own namespace and
- * name strings: no key string is made per pod (at 150 000 pods each `namespace/name` string, and
- * each map entry that a set entry replaces, is megabytes; docs/benchmarks.md, "What the daemon
- * keeps per pod").
+ * The peers, their indexes and the selections asked, kept between updates. A peer is a _slot_,
+ * a small integer: the slot's Pod and its address are kept in two arrays (the address in a
+ * `Uint32Array`; a pod with several addresses has them in a map beside it), every index is a
+ * `Set` of slots, and the peers map is keyed by the pod's own namespace and name strings. So a
+ * peer costs no object of its own and no key string (at 150 000 pods a `{ pod, addresses }` and its
+ * one-address array were 13 MiB, each `namespace/name` string and map entry megabytes;
+ * docs/benchmarks.md, "What the daemon keeps per pod"). A slot is given back when its pod stops
+ * being a peer, once every index has let it go, and a pod that stays a peer keeps its slot.
  */
 export class PeerIndex {
   #view: ClusterView | undefined;
@@ -141,14 +149,22 @@ export class PeerIndex {
   #extra = new Map<string, string[]>();
   /** The endpoints of the last update, compared by identity with the next's. */
   #endpoints: readonly LocalEndpoint[] = [];
-  /** Namespace → name → peer. */
-  readonly #peers = new Map<string, Map<string, PeerPod>>();
+  /** Namespace → name → slot. */
+  readonly #slots = new Map<string, Map<string, number>>();
+  /** Slot → its peer's Pod (undefined: a free slot). */
+  readonly #pod: (Pod | undefined)[] = [];
+  /** Slot → its peer's one address, or `NO_ADDRESS` when it has several (in `#multi`). */
+  #address = new Uint32Array(1024);
+  /** Slot → its peer's addresses (sorted), for the peers with more than one. */
+  readonly #multi = new Map<number, number[]>();
+  /** Slots given back, to be used again. */
+  readonly #free: number[] = [];
   #count = 0;
   #list: PeerPod[] | undefined;
   /** Label key → value → peers with it; a key is indexed when a selector first asks for it. */
-  readonly #byLabel = new Map<string, Map<string, Set<PeerPod>>>();
+  readonly #byLabel = new Map<string, Map<string, Set<number>>>();
   /** `protocol/name` → peers with a container port of that name, and their list once asked. */
-  readonly #byPort = new Map<string, { peers: Set<PeerPod>; list: PeerPod[] | undefined }>();
+  readonly #byPort = new Map<string, { peers: Set<number>; list: PeerPod[] | undefined }>();
   readonly #selections = new Map<string, KeptSelection>();
   /** Namespaces read so far, as read (undefined: not in the state). */
   readonly #namespaces = new Map<string, Namespace | undefined>();
@@ -185,12 +201,12 @@ export class PeerIndex {
         if (names === undefined) listed.set(pod.namespace, names = new Map());
         names.set(pod.name, pod);
       }
-      const gone: PeerPod[] = [];
-      for (const [namespace, peers] of this.#peers) {
+      const gone: Pod[] = [];
+      for (const [namespace, slots] of this.#slots) {
         const names = listed.get(namespace);
-        for (const [name, peer] of peers) if (!names?.has(name)) gone.push(peer);
+        for (const [name, slot] of slots) if (!names?.has(name)) gone.push(this.#pod[slot]!);
       }
-      for (const peer of gone) this.#podChanged(peer.pod.namespace, peer.pod.name, dirty);
+      for (const pod of gone) this.#podChanged(pod.namespace, pod.name, dirty);
       for (const [namespace, names] of listed) {
         for (const [name, pod] of names) this.#podChanged(namespace, name, dirty, pod);
       }
@@ -261,8 +277,7 @@ export class PeerIndex {
     const extra = this.#extra.size > 0
       ? this.#extra.get(`${pod.namespace}/${pod.name}`)
       : undefined;
-    // Kept per peer: made at its final length (a pushed array keeps 16 spare slots, ~64 bytes a
-    // pod), and without the lists of lists for the usual pod (one address, no endpoint).
+    // Without the lists of lists for the usual pod (one address, no endpoint).
     if (extra === undefined && known.length === 1) {
       const text = known[0]!;
       return text.includes(":") || !isIp(text) ? [] : [parseIp(text)];
@@ -275,6 +290,7 @@ export class PeerIndex {
         if (!out.includes(n)) out.push(n);
       }
     }
+    // Kept for a pod with several: made at its final length (a pushed array keeps spare slots).
     return out.length === 0 ? [] : out.sort((a, b) => a - b).slice();
   }
 
@@ -283,9 +299,11 @@ export class PeerIndex {
     if (this.#list === undefined) {
       const list: PeerPod[] = new Array(this.#count);
       let i = 0;
-      for (const namespace of [...this.#peers.keys()].sort(compare)) {
-        const peers = this.#peers.get(namespace)!;
-        for (const name of [...peers.keys()].sort(compare)) list[i++] = peers.get(name)!;
+      for (const namespace of [...this.#slots.keys()].sort(compare)) {
+        const slots = this.#slots.get(namespace)!;
+        for (const name of [...slots.keys()].sort(compare)) {
+          list[i++] = this.#peerPod(slots.get(name)!);
+        }
       }
       this.#list = list;
     }
@@ -317,7 +335,7 @@ export class PeerIndex {
   /** The peers `selection` picks, kept and updated pod by pod from then on. */
   select(selection: PeerSelection): readonly PeerPod[] {
     const kept = this.#kept(selection);
-    return kept.list ??= [...kept.members.values()];
+    return kept.list ??= this.#peerPods(kept.members);
   }
 
   /**
@@ -326,7 +344,7 @@ export class PeerIndex {
    */
   selectedRanges(selection: PeerSelection): readonly Range[] {
     const kept = this.#kept(selection);
-    return kept.ranges ??= pointRanges(kept.members.values());
+    return kept.ranges ??= this.#pointRanges(kept.members);
   }
 
   #kept(selection: PeerSelection): KeptSelection {
@@ -340,8 +358,8 @@ export class PeerIndex {
         list: undefined,
         ranges: undefined,
       };
-      for (const peer of this.#candidates(selection.podSelector)) {
-        if (this.#matches(kept, peer.pod)) kept.members.add(peer);
+      for (const slot of this.#candidates(selection.podSelector)) {
+        if (this.#matches(kept, this.#pod[slot]!)) kept.members.add(slot);
       }
       this.#selections.set(key, kept);
     }
@@ -351,7 +369,7 @@ export class PeerIndex {
   /** The peers with a container port named `name` for `protocol`. */
   withNamedPort(name: string, protocol: string): readonly PeerPod[] {
     const index = this.#portIndex(`${protocol}/${name}`);
-    return index.list ??= [...index.peers];
+    return index.list ??= this.#peerPods(index.peers);
   }
 
   /** The security groups of `pod` by the resources of the last update. */
@@ -379,19 +397,23 @@ export class PeerIndex {
     const members = this.#membersNow();
     let list = members.lists.get(id);
     if (list === undefined) {
-      list = [...(members.byGroup.get(id)?.values() ?? [])];
+      list = this.#peerPods(members.byGroup.get(id) ?? []);
       members.lists.set(id, list);
     }
-    return { members: list, problems: [...members.problems.values()].map((p) => p.problem) };
+    return { members: list, problems: this.groupProblems() };
+  }
+
+  /** The problems of finding every peer's groups (which finding a group's members meets). */
+  groupProblems(): PolicyProblem[] {
+    return [...this.#membersNow().problems.values()].map((p) => p.problem);
   }
 
   /** The addresses of {@linkcode PeerIndex.membersOf}'s peers, as normalized ranges. */
   memberRanges(id: string): readonly Range[] {
-    const { members } = this.membersOf(id);
     const kept = this.#membersNow();
     let ranges = kept.ranges.get(id);
     if (ranges === undefined) {
-      ranges = pointRanges(members);
+      ranges = this.#pointRanges(kept.byGroup.get(id) ?? []);
       kept.ranges.set(id, ranges);
     }
     return ranges;
@@ -439,52 +461,55 @@ export class PeerIndex {
    * all.
    */
   #podChanged(namespace: string, name: string, dirty: Set<string>, listed?: Pod): void {
-    const old = this.#peers.get(namespace)?.get(name);
+    const slot = this.#slots.get(namespace)?.get(name);
     let pod = listed;
     if (pod === undefined) {
       const view = this.#viewNow();
       pod = view.peer !== undefined ? view.peer(namespace, name) : view.pod(namespace, name);
     }
-    let now: PeerPod | undefined;
+    let now: number[] | undefined;
     if (pod !== undefined && !pod.hostNetwork && !TERMINATED.has(pod.phase ?? "")) {
       const addresses = this.addressesOf(pod);
-      if (addresses.length > 0) now = { pod, addresses };
+      if (addresses.length > 0) now = addresses;
     }
-    if (old === undefined && now === undefined) return;
-    if (
-      old !== undefined && now !== undefined && old.pod === now.pod &&
-      sameNumbers(old.addresses, now.addresses)
-    ) return;
+    if (slot === undefined && now === undefined) return;
+    const oldPod = slot === undefined ? undefined : this.#pod[slot]!;
+    const sameAddresses = slot !== undefined && now !== undefined &&
+      this.#hasAddresses(slot, now);
+    if (oldPod === pod && sameAddresses) return;
     dirty.add(PEERS);
     this.#list = undefined;
     // Readers of a selection take its pods' addresses and service accounts: a pod changed in
     // nothing else (an annotation, a label no selector reads) changes no answer.
-    const sameAnswer = old !== undefined && now !== undefined &&
-      sameNumbers(old.addresses, now.addresses) &&
-      old.pod.serviceAccountName === now.pod.serviceAccountName;
-    this.#setPeer(namespace, name, now);
+    const sameAnswer = sameAddresses &&
+      oldPod!.serviceAccountName === pod!.serviceAccountName;
+    const gone = slot === undefined || sameAddresses ? [] : this.#addressesAt(slot);
+    // The slot stays the pod's while it is a peer; every index lets it go before it is reused.
+    const at = slot ?? this.#newSlot(namespace, name);
+    const newPod = now === undefined ? undefined : pod;
+    if (newPod !== undefined) this.#setPeer(at, newPod, now!);
     for (const [label, index] of this.#byLabel) {
-      if (old !== undefined && Object.hasOwn(old.pod.labels, label)) {
-        const value = old.pod.labels[label]!;
+      if (oldPod !== undefined && Object.hasOwn(oldPod.labels, label)) {
+        const value = oldPod.labels[label]!;
         const peers = index.get(value);
-        if (peers?.delete(old) && peers.size === 0) index.delete(value);
+        if (peers?.delete(at) && peers.size === 0) index.delete(value);
       }
-      if (now !== undefined && Object.hasOwn(now.pod.labels, label)) {
-        const value = now.pod.labels[label]!;
+      if (newPod !== undefined && Object.hasOwn(newPod.labels, label)) {
+        const value = newPod.labels[label]!;
         const peers = index.get(value);
-        if (peers) peers.add(now);
-        else index.set(value, new Set([now]));
+        if (peers) peers.add(at);
+        else index.set(value, new Set([at]));
       }
     }
     for (const [port, index] of this.#byPort) {
-      const had = old !== undefined && hasNamedPort(old.pod, port);
-      const has = now !== undefined && hasNamedPort(now.pod, port);
-      if (had) index.peers.delete(old);
-      if (has) index.peers.add(now!);
+      const had = oldPod !== undefined && hasNamedPort(oldPod, port);
+      const has = newPod !== undefined && hasNamedPort(newPod, port);
+      if (had) index.peers.delete(at);
+      if (has) index.peers.add(at);
       if (had || has) index.list = undefined;
-      const same = had && has && sameAnswer && old !== undefined && now !== undefined &&
-        (old.pod.containers === now.pod.containers ||
-          JSON.stringify(old.pod.containers) === JSON.stringify(now.pod.containers));
+      const same = had && has && sameAnswer &&
+        (oldPod.containers === newPod.containers ||
+          JSON.stringify(oldPod.containers) === JSON.stringify(newPod.containers));
       if ((had || has) && !same) {
         const slash = port.indexOf("/");
         dirty.add(peerReadToken({
@@ -495,15 +520,15 @@ export class PeerIndex {
       }
     }
     for (const [selectionKey, kept] of this.#selections) {
-      const was = old !== undefined && kept.members.delete(old);
-      const is = now !== undefined && this.#matches(kept, now.pod);
-      if (is) kept.members.add(now!);
+      const was = oldPod !== undefined && kept.members.delete(at);
+      const is = newPod !== undefined && this.#matches(kept, newPod);
+      if (is) kept.members.add(at);
       if (was || is) {
         kept.list = undefined;
-        if (kept.ranges !== undefined) {
-          kept.ranges = movedAddresses(kept, {
-            gone: was ? old!.addresses : [],
-            added: is ? now!.addresses : [],
+        if (kept.ranges !== undefined && !(was && is && sameAddresses)) {
+          kept.ranges = this.#movedAddresses(kept, {
+            gone: was ? (sameAddresses ? now! : gone) : [],
+            added: is ? now! : [],
           });
         }
       }
@@ -514,42 +539,134 @@ export class PeerIndex {
     const members = this.#members;
     if (members !== undefined) {
       // A group whose member stays with the same addresses has the same answer.
-      const stays = sameAnswer && old !== undefined ? this.groupsOf(old.pod).groups : [];
-      const quiet = stays.length > 0 && now !== undefined
-        ? new Set(this.groupsOf(now.pod).groups.filter((id) => stays.includes(id)))
+      const stays = sameAnswer ? this.groupsOf(oldPod!).groups : [];
+      const quiet = stays.length > 0 && newPod !== undefined
+        ? new Set(this.groupsOf(newPod).groups.filter((id) => stays.includes(id)))
         : undefined;
-      if (old !== undefined) this.#joinGroups(members, { peer: old, sign: -1, dirty, quiet });
-      if (now !== undefined) this.#joinGroups(members, { peer: now, sign: +1, dirty, quiet });
-    }
-  }
-
-  /** Keeps `peer` as pod `namespace/name`'s (undefined: the pod is no peer). */
-  #setPeer(namespace: string, name: string, peer: PeerPod | undefined): void {
-    let peers = this.#peers.get(namespace);
-    if (peer === undefined) {
-      if (peers?.delete(name)) {
-        this.#count--;
-        if (peers.size === 0) this.#peers.delete(namespace);
+      if (oldPod !== undefined) {
+        this.#joinGroups(members, { slot: at, pod: oldPod, sign: -1, dirty, quiet });
       }
-      return;
+      if (newPod !== undefined) {
+        this.#joinGroups(members, { slot: at, pod: newPod, sign: +1, dirty, quiet });
+      }
     }
-    if (peers === undefined) this.#peers.set(namespace, peers = new Map());
-    const size = peers.size;
-    // The pod's own strings key it: no key string is made.
-    peers.set(peer.pod.name, peer);
-    this.#count += peers.size - size;
+    if (newPod === undefined) this.#freeSlot(at, namespace, name);
   }
 
-  /** Every peer, in no particular order. */
-  *#everyPeer(): Iterable<PeerPod> {
-    for (const peers of this.#peers.values()) yield* peers.values();
+  /** A slot for pod `namespace/name`, which becomes a peer. */
+  #newSlot(namespace: string, name: string): number {
+    const slot = this.#free.pop() ?? this.#pod.length;
+    if (slot >= this.#address.length) {
+      const grown = new Uint32Array(this.#address.length * 2);
+      grown.set(this.#address);
+      this.#address = grown;
+    }
+    let slots = this.#slots.get(namespace);
+    if (slots === undefined) this.#slots.set(namespace, slots = new Map());
+    slots.set(name, slot);
+    this.#count++;
+    return slot;
+  }
+
+  /** Keeps `pod` and its `addresses` (sorted, at least one) in `slot`. */
+  #setPeer(slot: number, pod: Pod, addresses: number[]): void {
+    this.#pod[slot] = pod;
+    if (addresses.length === 1) {
+      this.#address[slot] = addresses[0]!;
+      this.#multi.delete(slot);
+    } else {
+      this.#address[slot] = NO_ADDRESS;
+      this.#multi.set(slot, addresses);
+    }
+  }
+
+  /** Gives back the slot of pod `namespace/name`, which is no peer any more. */
+  #freeSlot(slot: number, namespace: string, name: string): void {
+    const slots = this.#slots.get(namespace)!;
+    slots.delete(name);
+    if (slots.size === 0) this.#slots.delete(namespace);
+    this.#pod[slot] = undefined;
+    this.#address[slot] = NO_ADDRESS;
+    this.#multi.delete(slot);
+    this.#free.push(slot);
+    this.#count--;
+  }
+
+  /** The addresses kept in `slot` (a new array). */
+  #addressesAt(slot: number): number[] {
+    const one = this.#address[slot]!;
+    return one !== NO_ADDRESS ? [one] : [...this.#multi.get(slot)!];
+  }
+
+  /** Whether `slot` keeps exactly `addresses` (sorted). */
+  #hasAddresses(slot: number, addresses: readonly number[]): boolean {
+    const one = this.#address[slot]!;
+    if (one !== NO_ADDRESS) return addresses.length === 1 && addresses[0] === one;
+    return sameNumbers(this.#multi.get(slot)!, addresses);
+  }
+
+  /** A peer as readers take it; made when asked (a list's, kept until its answer changes). */
+  #peerPod(slot: number): PeerPod {
+    return { pod: this.#pod[slot]!, addresses: this.#addressesAt(slot) };
+  }
+
+  #peerPods(slots: Iterable<number>): PeerPod[] {
+    const list: PeerPod[] = [];
+    for (const slot of slots) list.push(this.#peerPod(slot));
+    return list;
+  }
+
+  /** The addresses of the peers in `slots`, as normalized ranges. */
+  #pointRanges(slots: Iterable<number>): Range[] {
+    const points: Range[] = [];
+    for (const slot of slots) {
+      const one = this.#address[slot]!;
+      if (one !== NO_ADDRESS) points.push([one, one]);
+      else for (const a of this.#multi.get(slot)!) points.push([a, a]);
+    }
+    return normalizeRanges(points);
+  }
+
+  /**
+   * A selection's kept ranges after a peer's addresses `gone` left it and `added` entered it (its
+   * members already updated): an address leaves only when no other member still has it.
+   */
+  #movedAddresses(
+    kept: KeptSelection,
+    change: { gone: readonly number[]; added: readonly number[] },
+  ): readonly Range[] {
+    let ranges = kept.ranges!;
+    const { gone, added } = change;
+    if (sameNumbers(gone, added)) return ranges;
+    const leaving = gone.filter((a) => !added.includes(a));
+    if (leaving.length > 0) {
+      const held = new Set<number>();
+      for (const slot of kept.members) {
+        const one = this.#address[slot]!;
+        if (one !== NO_ADDRESS) {
+          if (leaving.includes(one)) held.add(one);
+        } else {
+          for (const a of this.#multi.get(slot)!) if (leaving.includes(a)) held.add(a);
+        }
+      }
+      for (const a of leaving) if (!held.has(a)) ranges = withoutValue(ranges, a);
+    }
+    for (const a of added) ranges = withValue(ranges, a);
+    return ranges;
+  }
+
+  /** Every peer's slot, in no particular order. */
+  *#everySlot(): Iterable<number> {
+    for (const slots of this.#slots.values()) yield* slots.values();
   }
 
   /** Adds (`sign` +1) or removes (-1) a peer from its groups' members and their problems. */
   #joinGroups(
     members: Members,
     change: {
-      peer: PeerPod;
+      slot: number;
+      /** The peer's pod (as it was, when it leaves). */
+      pod: Pod;
       sign: 1 | -1;
       /** Where the changed groups' tokens go. */
       dirty?: Set<string>;
@@ -557,13 +674,13 @@ export class PeerIndex {
       quiet?: ReadonlySet<string> | undefined;
     },
   ): void {
-    const { peer, sign, dirty, quiet } = change;
-    const { groups, problems } = this.groupsOf(peer.pod);
+    const { slot, pod, sign, dirty, quiet } = change;
+    const { groups, problems } = this.groupsOf(pod);
     for (const id of groups) {
       let group = members.byGroup.get(id);
       if (group === undefined) members.byGroup.set(id, group = new Set());
-      if (sign > 0) group.add(peer);
-      else group.delete(peer);
+      if (sign > 0) group.add(slot);
+      else group.delete(slot);
       members.lists.delete(id);
       members.ranges.delete(id);
       if (!quiet?.has(id)) dirty?.add(peerReadToken({ type: "members", group: id }));
@@ -585,7 +702,9 @@ export class PeerIndex {
         ranges: new Map(),
         problems: new Map(),
       };
-      for (const peer of this.#everyPeer()) this.#joinGroups(members, { peer, sign: +1 });
+      for (const slot of this.#everySlot()) {
+        this.#joinGroups(members, { slot, pod: this.#pod[slot]!, sign: +1 });
+      }
       this.#members = members;
     }
     return this.#members;
@@ -605,11 +724,11 @@ export class PeerIndex {
   }
 
   /**
-   * The peers that can match `selector`: those with its rarest `matchLabels` label or `In`
-   * requirement (the peers with any of its values), or all.
+   * The slots of the peers that can match `selector`: those with its rarest `matchLabels` label
+   * or `In` requirement (the peers with any of its values), or all.
    */
-  #candidates(selector: LabelSelector | undefined): Iterable<PeerPod> {
-    let best: Iterable<PeerPod> = this.#everyPeer();
+  #candidates(selector: LabelSelector | undefined): Iterable<number> {
+    let best: Iterable<number> = this.#everySlot();
     let size = this.#count;
     for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
       const peers = this.#labelIndex(key).get(value);
@@ -621,7 +740,7 @@ export class PeerIndex {
       const index = this.#labelIndex(requirement.key);
       // A pod has one value per key: the values' peers are disjoint.
       const buckets = [...new Set(requirement.values)].map((v) =>
-        index.get(v) ?? new Set<PeerPod>()
+        index.get(v) ?? new Set<number>()
       );
       const count = buckets.reduce((n, peers) => n + peers.size, 0);
       if (count < size) [best, size] = [buckets.flatMap((peers) => [...peers]), count];
@@ -630,27 +749,30 @@ export class PeerIndex {
   }
 
   /** Value → peers, for one label key, built on first use and kept up to date. */
-  #labelIndex(label: string): Map<string, Set<PeerPod>> {
+  #labelIndex(label: string): Map<string, Set<number>> {
     let index = this.#byLabel.get(label);
     if (index === undefined) {
       index = new Map();
-      for (const peer of this.#everyPeer()) {
-        if (!Object.hasOwn(peer.pod.labels, label)) continue;
-        const value = peer.pod.labels[label]!;
+      for (const slot of this.#everySlot()) {
+        const labels = this.#pod[slot]!.labels;
+        if (!Object.hasOwn(labels, label)) continue;
+        const value = labels[label]!;
         const peers = index.get(value);
-        if (peers) peers.add(peer);
-        else index.set(value, new Set([peer]));
+        if (peers) peers.add(slot);
+        else index.set(value, new Set([slot]));
       }
       this.#byLabel.set(label, index);
     }
     return index;
   }
 
-  #portIndex(port: string): { peers: Set<PeerPod>; list: PeerPod[] | undefined } {
+  #portIndex(port: string): { peers: Set<number>; list: PeerPod[] | undefined } {
     let index = this.#byPort.get(port);
     if (index === undefined) {
-      const peers = new Set<PeerPod>();
-      for (const peer of this.#everyPeer()) if (hasNamedPort(peer.pod, port)) peers.add(peer);
+      const peers = new Set<number>();
+      for (const slot of this.#everySlot()) {
+        if (hasNamedPort(this.#pod[slot]!, port)) peers.add(slot);
+      }
       this.#byPort.set(port, index = { peers, list: undefined });
     }
     return index;
@@ -720,33 +842,4 @@ function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/**
- * A selection's kept ranges after a peer's addresses `gone` left it and `added` entered it (its
- * members already updated): an address leaves only when no other member still has it.
- */
-function movedAddresses(
-  kept: KeptSelection,
-  change: { gone: readonly number[]; added: readonly number[] },
-): readonly Range[] {
-  let ranges = kept.ranges!;
-  const { gone, added } = change;
-  if (sameNumbers(gone, added)) return ranges;
-  const leaving = gone.filter((a) => !added.includes(a));
-  if (leaving.length > 0) {
-    const held = new Set<number>();
-    for (const peer of kept.members) {
-      for (const a of peer.addresses) if (leaving.includes(a)) held.add(a);
-    }
-    for (const a of leaving) if (!held.has(a)) ranges = withoutValue(ranges, a);
-  }
-  for (const a of added) ranges = withValue(ranges, a);
-  return ranges;
-}
-
-function pointRanges(peers: Iterable<PeerPod>): Range[] {
-  const points: Range[] = [];
-  for (const peer of peers) for (const a of peer.addresses) points.push([a, a]);
-  return normalizeRanges(points);
 }

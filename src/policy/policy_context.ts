@@ -147,7 +147,8 @@ export class PolicyContext {
 
   /** The addresses of {@linkcode PolicyContext.membersOf}, as normalized ranges (kept). */
   memberRanges(id: string): readonly Range[] {
-    this.membersOf(id);
+    this.#readMembers(id);
+    for (const p of this.#peers.groupProblems()) this.report(p);
     return this.#peers.memberRanges(id);
   }
 
@@ -195,12 +196,17 @@ export class PolicyContext {
 
   /** The peer pods in group `id`, in no particular order. */
   membersOf(id: string): readonly PeerPod[] {
-    this.#read(peerReadToken({ type: "groups" }));
-    this.#read(peerReadToken({ type: "members", group: id }));
-    this.#read(peerReadToken({ type: "groupProblems" }));
+    this.#readMembers(id);
     const { members, problems } = this.#peers.membersOf(id);
     for (const p of problems) this.report(p);
     return members;
+  }
+
+  /** Records the reads of group `id`'s members (and of the problems finding them meets). */
+  #readMembers(id: string): void {
+    this.#read(peerReadToken({ type: "groups" }));
+    this.#read(peerReadToken({ type: "members", group: id }));
+    this.#read(peerReadToken({ type: "groupProblems" }));
   }
 
   /** Records a problem once (the same message is kept once). */
