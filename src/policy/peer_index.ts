@@ -15,6 +15,7 @@ import { NAMESPACE_NAME_LABEL } from "../cluster/manifest.ts";
 import type { Container, Namespace, Pod } from "../cluster/types.ts";
 import type { ClusterState } from "../cluster/state.ts";
 import { problem } from "./_parse.ts";
+import { LabelIndex } from "./label_index.ts";
 import type { LocalEndpoint, PolicyProblem } from "./model.ts";
 import { normalizeRanges, type Range, withoutValue, withValue } from "./ranges.ts";
 import { compare, type PolicyResources } from "./resources.ts";
@@ -162,7 +163,7 @@ export class PeerIndex {
   #count = 0;
   #list: PeerPod[] | undefined;
   /** Label key → value → peers with it; a key is indexed when a selector first asks for it. */
-  readonly #byLabel = new Map<string, Map<string, Set<number>>>();
+  readonly #byLabel = new Map<string, LabelIndex>();
   /** `protocol/name` → peers with a container port of that name, and their list once asked. */
   readonly #byPort = new Map<string, { peers: Set<number>; list: PeerPod[] | undefined }>();
   readonly #selections = new Map<string, KeptSelection>();
@@ -490,15 +491,10 @@ export class PeerIndex {
     if (newPod !== undefined) this.#setPeer(at, newPod, now!);
     for (const [label, index] of this.#byLabel) {
       if (oldPod !== undefined && Object.hasOwn(oldPod.labels, label)) {
-        const value = oldPod.labels[label]!;
-        const peers = index.get(value);
-        if (peers?.delete(at) && peers.size === 0) index.delete(value);
+        index.delete(oldPod.labels[label]!, at);
       }
       if (newPod !== undefined && Object.hasOwn(newPod.labels, label)) {
-        const value = newPod.labels[label]!;
-        const peers = index.get(value);
-        if (peers) peers.add(at);
-        else index.set(value, new Set([at]));
+        index.add(newPod.labels[label]!, at);
       }
     }
     for (const [port, index] of this.#byPort) {
@@ -731,35 +727,30 @@ export class PeerIndex {
     let best: Iterable<number> = this.#everySlot();
     let size = this.#count;
     for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
-      const peers = this.#labelIndex(key).get(value);
-      if (peers === undefined) return [];
-      if (peers.size < size) [best, size] = [peers, peers.size];
+      const index = this.#labelIndex(key);
+      const count = index.count(value);
+      if (count === 0) return [];
+      if (count < size) [best, size] = [index.get(value), count];
     }
     for (const requirement of selector?.matchExpressions ?? []) {
       if (requirement.operator !== "In") continue;
       const index = this.#labelIndex(requirement.key);
       // A pod has one value per key: the values' peers are disjoint.
-      const buckets = [...new Set(requirement.values)].map((v) =>
-        index.get(v) ?? new Set<number>()
-      );
-      const count = buckets.reduce((n, peers) => n + peers.size, 0);
-      if (count < size) [best, size] = [buckets.flatMap((peers) => [...peers]), count];
+      const values = [...new Set(requirement.values)];
+      const count = values.reduce((n, v) => n + index.count(v), 0);
+      if (count < size) [best, size] = [values.flatMap((v) => index.get(v)), count];
     }
     return best;
   }
 
   /** Value → peers, for one label key, built on first use and kept up to date. */
-  #labelIndex(label: string): Map<string, Set<number>> {
+  #labelIndex(label: string): LabelIndex {
     let index = this.#byLabel.get(label);
     if (index === undefined) {
-      index = new Map();
+      index = new LabelIndex();
       for (const slot of this.#everySlot()) {
         const labels = this.#pod[slot]!.labels;
-        if (!Object.hasOwn(labels, label)) continue;
-        const value = labels[label]!;
-        const peers = index.get(value);
-        if (peers) peers.add(slot);
-        else index.set(value, new Set([slot]));
+        if (Object.hasOwn(labels, label)) index.add(labels[label]!, slot);
       }
       this.#byLabel.set(label, index);
     }
