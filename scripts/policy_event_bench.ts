@@ -12,8 +12,9 @@
  * recomputed), how many local pods were recomputed, the bytes a run allocated (p50, V8's own
  * count, garbage included; a pod event's figure counts only the runs that recomputed no local
  * pod, the others are `touching`'s), the first compile, and (with `--expose-gc`) the heap the
- * compiler keeps, the bytes the whole churn allocated (the bench's own events included) and its
- * window on this process's clock (`windowMs`: with `--v8-flags=--trace-gc-nvp` and `--out FILE`,
+ * compiler keeps and what it keeps outside the heap (typed arrays' buffers), the bytes the whole
+ * churn allocated (the bench's own events included) and its window on this process's clock
+ * (`windowMs`: with `--v8-flags=--trace-gc-nvp` and `--out FILE`,
  * `scripts/gc_trace.ts TRACE --window FILE` says what the churn's collections promoted and how
  * long full collections worked on the main thread).
  *
@@ -132,6 +133,8 @@ const heapNow = () => {
   return Deno.memoryUsage().heapUsed;
 };
 const heapBefore = heapNow();
+// What typed arrays and other memory outside V8's heap hold (asked after heapNow's collection).
+const externalBefore = Deno.memoryUsage().external;
 const compiler = new PolicyCompiler();
 const cache = new RenderCache();
 // deno-lint-ignore no-explicit-any
@@ -148,6 +151,9 @@ const first = performance.now() - tFirst;
 const compilerHeapMiB = gc === undefined
   ? undefined
   : Math.round((heapNow() - heapBefore) / 2 ** 20 * 10) / 10;
+const compilerExternalMiB = gc === undefined
+  ? undefined
+  : Math.round((Deno.memoryUsage().external - externalBefore) / 2 ** 20 * 10) / 10;
 const tSecond = performance.now();
 run();
 const second = performance.now() - tSecond;
@@ -310,6 +316,7 @@ const result = {
   firstCompileMs: Math.round(first),
   secondCompileMs: round(second),
   compilerHeapMiB,
+  compilerExternalMiB,
   statusMs,
   slicedStatus,
   updates,
