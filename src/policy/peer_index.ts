@@ -16,6 +16,7 @@ import type { Container, Namespace, Pod } from "../cluster/types.ts";
 import type { ClusterState } from "../cluster/state.ts";
 import { problem } from "./_parse.ts";
 import { LabelIndex } from "./label_index.ts";
+import { SlotTable } from "./slot_table.ts";
 import type { LocalEndpoint, PolicyProblem } from "./model.ts";
 import { normalizeRanges, type Range, withoutValue, withValue } from "./ranges.ts";
 import { compare, type PolicyResources } from "./resources.ts";
@@ -137,12 +138,13 @@ const NO_ADDRESS = 0;
 /**
  * The peers, their indexes and the selections asked, kept between updates. A peer is a _slot_,
  * a small integer: the slot's Pod and its address are kept in two arrays (the address in a
- * `Uint32Array`; a pod with several addresses has them in a map beside it), every index is a
- * `Set` of slots, and the peers map is keyed by the pod's own namespace and name strings. So a
- * peer costs no object of its own and no key string (at 150 000 pods a `{ pod, addresses }` and its
- * one-address array were 13 MiB, each `namespace/name` string and map entry megabytes;
- * docs/benchmarks.md, "What the daemon keeps per pod"). A slot is given back when its pod stops
- * being a peer, once every index has let it go, and a pod that stays a peer keeps its slot.
+ * `Uint32Array`; a pod with several addresses has them in a map beside it), the peers are found
+ * by namespace and name in a {@linkcode SlotTable} (keyed by the pods' own strings), every label
+ * index is a {@linkcode LabelIndex} and every other index a `Set` of slots. So a peer costs no
+ * object and no key string of its own (at 150 000 pods a `{ pod, addresses }` and its one-address
+ * array were 13.4 MiB of ternd's heap, the label indexes' sets 7.5, the peers map 5.5;
+ * docs/benchmarks.md, "A smaller peer index"). A slot is given back when its pod stops being a
+ * peer, once every index has let it go; a pod that stays a peer keeps its slot.
  */
 export class PeerIndex {
   #view: ClusterView | undefined;
@@ -150,17 +152,16 @@ export class PeerIndex {
   #extra = new Map<string, string[]>();
   /** The endpoints of the last update, compared by identity with the next's. */
   #endpoints: readonly LocalEndpoint[] = [];
-  /** Namespace → name → slot. */
-  readonly #slots = new Map<string, Map<string, number>>();
   /** Slot → its peer's Pod (undefined: a free slot). */
   readonly #pod: (Pod | undefined)[] = [];
+  /** Namespace and name → slot (the keys are the slots' pods' own strings). */
+  readonly #slots = new SlotTable((slot) => this.#pod[slot]!);
   /** Slot → its peer's one address, or `NO_ADDRESS` when it has several (in `#multi`). */
   #address = new Uint32Array(1024);
   /** Slot → its peer's addresses (sorted), for the peers with more than one. */
   readonly #multi = new Map<number, number[]>();
   /** Slots given back, to be used again. */
   readonly #free: number[] = [];
-  #count = 0;
   #list: PeerPod[] | undefined;
   /** Label key → value → peers with it; a key is indexed when a selector first asks for it. */
   readonly #byLabel = new Map<string, LabelIndex>();
@@ -203,9 +204,9 @@ export class PeerIndex {
         names.set(pod.name, pod);
       }
       const gone: Pod[] = [];
-      for (const [namespace, slots] of this.#slots) {
-        const names = listed.get(namespace);
-        for (const [name, slot] of slots) if (!names?.has(name)) gone.push(this.#pod[slot]!);
+      for (const slot of this.#everySlot()) {
+        const pod = this.#pod[slot]!;
+        if (!listed.get(pod.namespace)?.has(pod.name)) gone.push(pod);
       }
       for (const pod of gone) this.#podChanged(pod.namespace, pod.name, dirty);
       for (const [namespace, names] of listed) {
@@ -298,15 +299,11 @@ export class PeerIndex {
   /** Every peer, by namespace then name. */
   peers(): readonly PeerPod[] {
     if (this.#list === undefined) {
-      const list: PeerPod[] = new Array(this.#count);
-      let i = 0;
-      for (const namespace of [...this.#slots.keys()].sort(compare)) {
-        const slots = this.#slots.get(namespace)!;
-        for (const name of [...slots.keys()].sort(compare)) {
-          list[i++] = this.#peerPod(slots.get(name)!);
-        }
-      }
-      this.#list = list;
+      const pods = this.#pod;
+      const slots = [...this.#everySlot()].sort((a, b) =>
+        compare(pods[a]!.namespace, pods[b]!.namespace) || compare(pods[a]!.name, pods[b]!.name)
+      );
+      this.#list = slots.map((slot) => this.#peerPod(slot));
     }
     return this.#list;
   }
@@ -462,7 +459,7 @@ export class PeerIndex {
    * all.
    */
   #podChanged(namespace: string, name: string, dirty: Set<string>, listed?: Pod): void {
-    const slot = this.#slots.get(namespace)?.get(name);
+    const slot = this.#slots.get(namespace, name);
     let pod = listed;
     if (pod === undefined) {
       const view = this.#viewNow();
@@ -486,8 +483,8 @@ export class PeerIndex {
       oldPod!.serviceAccountName === pod!.serviceAccountName;
     const gone = slot === undefined || sameAddresses ? [] : this.#addressesAt(slot);
     // The slot stays the pod's while it is a peer; every index lets it go before it is reused.
-    const at = slot ?? this.#newSlot(namespace, name);
     const newPod = now === undefined ? undefined : pod;
+    const at = slot ?? this.#newSlot(newPod!);
     if (newPod !== undefined) this.#setPeer(at, newPod, now!);
     for (const [label, index] of this.#byLabel) {
       if (oldPod !== undefined && Object.hasOwn(oldPod.labels, label)) {
@@ -549,18 +546,16 @@ export class PeerIndex {
     if (newPod === undefined) this.#freeSlot(at, namespace, name);
   }
 
-  /** A slot for pod `namespace/name`, which becomes a peer. */
-  #newSlot(namespace: string, name: string): number {
+  /** A slot for `pod`, which becomes a peer (its addresses are kept by `#setPeer`). */
+  #newSlot(pod: Pod): number {
     const slot = this.#free.pop() ?? this.#pod.length;
     if (slot >= this.#address.length) {
       const grown = new Uint32Array(this.#address.length * 2);
       grown.set(this.#address);
       this.#address = grown;
     }
-    let slots = this.#slots.get(namespace);
-    if (slots === undefined) this.#slots.set(namespace, slots = new Map());
-    slots.set(name, slot);
-    this.#count++;
+    this.#pod[slot] = pod;
+    this.#slots.add(slot);
     return slot;
   }
 
@@ -578,14 +573,11 @@ export class PeerIndex {
 
   /** Gives back the slot of pod `namespace/name`, which is no peer any more. */
   #freeSlot(slot: number, namespace: string, name: string): void {
-    const slots = this.#slots.get(namespace)!;
-    slots.delete(name);
-    if (slots.size === 0) this.#slots.delete(namespace);
+    this.#slots.delete(namespace, name);
     this.#pod[slot] = undefined;
     this.#address[slot] = NO_ADDRESS;
     this.#multi.delete(slot);
     this.#free.push(slot);
-    this.#count--;
   }
 
   /** The addresses kept in `slot` (a new array). */
@@ -653,7 +645,8 @@ export class PeerIndex {
 
   /** Every peer's slot, in no particular order. */
   *#everySlot(): Iterable<number> {
-    for (const slots of this.#slots.values()) yield* slots.values();
+    const pods = this.#pod;
+    for (let slot = 0; slot < pods.length; slot++) if (pods[slot] !== undefined) yield slot;
   }
 
   /** Adds (`sign` +1) or removes (-1) a peer from its groups' members and their problems. */
@@ -725,7 +718,7 @@ export class PeerIndex {
    */
   #candidates(selector: LabelSelector | undefined): Iterable<number> {
     let best: Iterable<number> = this.#everySlot();
-    let size = this.#count;
+    let size = this.#slots.size;
     for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
       const index = this.#labelIndex(key);
       const count = index.count(value);
