@@ -203,6 +203,9 @@ export class PeerIndex {
         if (names === undefined) listed.set(pod.namespace, names = new Map());
         names.set(pod.name, pod);
       }
+      let count = 0;
+      for (const names of listed.values()) count += names.size;
+      this.#slots.reserve(count);
       const gone: Pod[] = [];
       for (const slot of this.#everySlot()) {
         const pod = this.#pod[slot]!;

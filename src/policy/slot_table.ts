@@ -42,9 +42,19 @@ export class SlotTable {
     }
   }
 
+  /**
+   * Makes room for `count` slots at once (a listing of every pod): the table grows once, not by
+   * doubling, each time putting every slot again.
+   */
+  reserve(count: number): void {
+    let length = this.#table.length;
+    while (count * 4 > length * 3) length *= 2;
+    if (length > this.#table.length) this.#grow(length);
+  }
+
   /** Adds `slot` (its pod, by `keyOf`, must not be in the table yet). */
   add(slot: number): void {
-    if ((this.#size + 1) * 4 > this.#table.length * 3) this.#grow();
+    if ((this.#size + 1) * 4 > this.#table.length * 3) this.#grow(this.#table.length * 2);
     this.#put(this.#table, slot);
     this.#size++;
   }
@@ -86,9 +96,9 @@ export class SlotTable {
     table[i] = slot;
   }
 
-  #grow(): void {
+  #grow(length: number): void {
     const old = this.#table;
-    const table = new Int32Array(old.length * 2).fill(EMPTY);
+    const table = new Int32Array(length).fill(EMPTY);
     for (const slot of old) if (slot !== EMPTY) this.#put(table, slot);
     this.#table = table;
   }
