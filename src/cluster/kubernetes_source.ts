@@ -39,7 +39,8 @@ import type { KubeObject } from "../kube/watch_stream.ts";
 import { AsyncQueue } from "./_async_queue.ts";
 import { parseManifestObject } from "./manifest.ts";
 import { sameResource } from "./resource_diff.ts";
-import { compactPod, type PodPools, podPools } from "./compact_pod.ts";
+import { compactPod, type PodPools, podPools, SharedValues } from "./compact_pod.ts";
+import { shareJson } from "./shared_json.ts";
 import { validPod } from "./valid_pod.ts";
 import type { ClusterSource } from "./source.ts";
 import type { ClusterEvent, ManifestError, Resource, Snapshot } from "./types.ts";
@@ -66,6 +67,11 @@ export interface KindSpec {
   type: ResourceType;
   /** Keeps only what tern reads of an object (before validation). */
   trim: (object: KubeObject) => Record<string, unknown>;
+  /**
+   * The trimmed object's `spec`, labels and annotations share their repeated small parts with
+   * the other objects' ({@linkcode shareJson}: deep-frozen). Default false.
+   */
+  shareParts?: boolean;
 }
 
 const core = (plural: string, kind: string, namespaced: boolean): ResourceType => ({
@@ -101,6 +107,7 @@ export const KUBERNETES_KINDS: readonly KindSpec[] = [
       namespaced: true,
     },
     trim: trimPolicy,
+    shareParts: true,
   },
   {
     type: {
@@ -111,6 +118,7 @@ export const KUBERNETES_KINDS: readonly KindSpec[] = [
       namespaced: true,
     },
     trim: trimPolicy,
+    shareParts: true,
   },
   {
     type: {
@@ -121,6 +129,7 @@ export const KUBERNETES_KINDS: readonly KindSpec[] = [
       namespaced: false,
     },
     trim: trimPolicy,
+    shareParts: true,
   },
 ];
 
@@ -243,6 +252,7 @@ export class KubernetesSource implements ClusterSource {
     this.#rejectWhenRefused = options.rejectWhenRefused ?? true;
     const keep = new Set(options.podAnnotations ?? DEFAULT_POD_ANNOTATIONS);
     const pools = podPools();
+    const parts = new SharedValues<unknown>();
     const kinds = (options.kinds ?? KUBERNETES_KINDS).map((spec) =>
       spec.type === POD_TYPE ? { ...spec, trim: (o: KubeObject) => trimPod(o, keep) } : spec
     );
@@ -258,7 +268,7 @@ export class KubernetesSource implements ClusterSource {
         clock: this.#clock,
         ...(options.random !== undefined ? { random: options.random } : {}),
         transform: (object, resourceVersion) =>
-          toParsed(spec, object, resourceVersion, nodePodCIDRs, pools),
+          toParsed(spec, object, resourceVersion, nodePodCIDRs, pools, parts),
         versionOf: (parsed) => parsed.resourceVersion,
         onChange: (changes) => this.#changed(changes),
         onError: (error, retryInMs) => {
@@ -501,6 +511,7 @@ function toParsed(
   resourceVersion: string | number,
   nodePodCIDRs: (node: string) => readonly string[] | undefined,
   pools: PodPools,
+  parts: SharedValues<unknown>,
 ): Parsed {
   const { type } = spec;
   const trimmed = {
@@ -508,6 +519,7 @@ function toParsed(
     apiVersion: apiVersionOf(type),
     kind: type.kind,
   };
+  if (spec.shareParts === true) shareParts(trimmed, parts);
   const name = object.metadata.namespace
     ? `${object.metadata.namespace}/${object.metadata.name}`
     : object.metadata.name;
@@ -525,6 +537,17 @@ function toParsed(
     ? NO_ERRORS
     : [...errors, ...parsed.errors];
   return { resourceVersion, resource, errors: all };
+}
+
+/** The repeated small parts of a trimmed object's `spec`, labels and annotations, shared. */
+function shareParts(trimmed: Record<string, unknown>, parts: SharedValues<unknown>): void {
+  if (trimmed.spec !== undefined) trimmed.spec = shareJson(trimmed.spec, parts);
+  const metadata = trimmed.metadata as Record<string, unknown> | undefined;
+  if (metadata === undefined) return;
+  if (metadata.labels !== undefined) metadata.labels = shareJson(metadata.labels, parts);
+  if (metadata.annotations !== undefined) {
+    metadata.annotations = shareJson(metadata.annotations, parts);
+  }
 }
 
 /**
