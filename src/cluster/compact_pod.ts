@@ -10,7 +10,7 @@
  * rejected. Pure but for the pools.
  * @module
  */
-import type { Container, Pod } from "./types.ts";
+import type { Container, Node, Pod } from "./types.ts";
 
 /**
  * One copy of each repeated string: JSON.parse makes a new string for every value, so 150 000
@@ -142,4 +142,19 @@ export function compactPod(pod: Pod, pools: PodPools): void {
     }
     Object.freeze(pod.containers);
   }
+}
+
+/**
+ * Shares a Node's repeated strings with the other Nodes' and pods' (pure but for the pool): its
+ * label values (arch, OS, instance type, region, zone: the same on most nodes; the hostname
+ * label is the node's name) and its address types. The Node is fresh from parsing.
+ */
+export function compactNode(node: Node, pools: PodPools): void {
+  const { strings } = pools;
+  node.name = strings.get(node.name);
+  const labels = node.labels;
+  for (const key in labels) {
+    if (Object.hasOwn(labels, key)) labels[key] = strings.get(labels[key]!);
+  }
+  for (const address of node.addresses) address.type = strings.get(address.type);
 }

@@ -1,8 +1,8 @@
 import { assertEquals, assertThrows } from "../../test/assert.ts";
 import { podObject } from "../kube/_test_server.ts";
-import { compactPod, podPools, SharedValues, StringPool } from "./compact_pod.ts";
+import { compactNode, compactPod, podPools, SharedValues, StringPool } from "./compact_pod.ts";
 import { parseManifestObject } from "./manifest.ts";
-import type { Pod } from "./types.ts";
+import type { Node, Pod } from "./types.ts";
 import { validPod } from "./valid_pod.ts";
 
 function parsed(name: string, labels: Record<string, string> = { app: "web" }): Pod {
@@ -110,4 +110,30 @@ Deno.test("SharedValues returns the first value of a key and starts afresh past 
   pool.get("3", [3]);
   assertEquals(pool.size, 1);
   assertEquals(pool.get("1", [1]) === one, false);
+});
+
+Deno.test("compactNode() pools a Node's name, label values and address types, changing none", () => {
+  const pools = podPools();
+  const node = (name: string, zone: string) =>
+    parseManifestObject(
+      JSON.parse(JSON.stringify({
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: {
+          name,
+          labels: { "kubernetes.io/hostname": name, "topology.kubernetes.io/zone": zone },
+        },
+        spec: { podCIDR: "10.244.1.0/24" },
+        status: { addresses: [{ type: "InternalIP", address: "192.168.0.1" }] },
+      })),
+      { file: "t" },
+    ).resources[0] as Node;
+  const a = node("node-1", "zone-a");
+  const b = node("node-2", "zone-a");
+  const expected = [structuredClone(a), structuredClone(b)];
+  compactNode(a, pools);
+  compactNode(b, pools);
+  assertEquals([a, b], expected);
+  // Pooled, seen twice: each name (also its hostname label), the zone, the address type.
+  assertEquals([pools.strings.size, pools.strings.waiting], [4, 0]);
 });

@@ -39,7 +39,7 @@ import type { KubeObject } from "../kube/watch_stream.ts";
 import { AsyncQueue } from "./_async_queue.ts";
 import { parseManifestObject } from "./manifest.ts";
 import { sameResource } from "./resource_diff.ts";
-import { compactPod, type PodPools, podPools, SharedValues } from "./compact_pod.ts";
+import { compactNode, compactPod, type PodPools, podPools, SharedValues } from "./compact_pod.ts";
 import { shareJson } from "./shared_json.ts";
 import { validPod } from "./valid_pod.ts";
 import type { ClusterSource } from "./source.ts";
@@ -90,8 +90,9 @@ export const KUBERNETES_KINDS: readonly KindSpec[] = [
   { type: core("namespaces", "Namespace", false), trim: (o) => ({ metadata: meta(o) }) },
   {
     type: core("nodes", "Node", false),
+    // No uid: nothing reads a Node's.
     trim: (o) => ({
-      metadata: meta(o),
+      metadata: meta(o, ["name", "labels"]),
       spec: pick(o.spec, ["podCIDR", "podCIDRs"]),
       status: pick(o.status, ["addresses"]),
     }),
@@ -533,6 +534,7 @@ function toParsed(
     : parseManifestObject(trimmed, { file });
   const resource = parsed.resources[0];
   if (resource?.kind === "Pod") compactPod(resource, pools);
+  else if (resource?.kind === "Node") compactNode(resource, pools);
   const all = errors.length + parsed.errors.length === 0
     ? NO_ERRORS
     : [...errors, ...parsed.errors];
