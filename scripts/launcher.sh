@@ -69,6 +69,7 @@ export TERN_ARGV0="$0"
 # and HTTP bodies in up to 8 arenas a core; two arenas cut ternd's RSS by 18-50 MiB at 150 000
 # pods (docs/benchmarks.md, "The policy side's memory") without more CPU.
 v8=
+inspect=
 case ${0##*/}:${1:-} in
 ternd:* | *:daemon)
   export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
@@ -82,8 +83,11 @@ ternd:* | *:daemon)
     esac
   fi
   if [ -n "${TERND_V8_FLAGS:-}" ]; then v8=--v8-flags=$TERND_V8_FLAGS; fi
+  # TERND_INSPECT=HOST:PORT opens V8's inspector there (no pause), for a heap snapshot of the real
+  # daemon: scripts/heap_snapshot.ts. Never set in production: the port runs any code it is given.
+  if [ -n "${TERND_INSPECT:-}" ]; then inspect=--inspect=$TERND_INSPECT; fi
   ;;
 esac
 
 exec -a "$0" "$lib/deno" run --quiet --allow-all --unstable-kv --no-config --no-lock --no-prompt \
-  ${v8:+"$v8"} "$lib/main.js" "$@"
+  ${v8:+"$v8"} ${inspect:+"$inspect"} "$lib/main.js" "$@"

@@ -3,7 +3,7 @@
  * `main.js` that reports what it was given and `lib/deno` linked to the running Deno.
  */
 import { runResultOf } from "../src/runner.ts";
-import { assert, assertEquals, assertStringIncludes } from "../test/assert.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../test/assert.ts";
 
 const LAUNCHER = new URL("./launcher.sh", import.meta.url).pathname;
 
@@ -175,5 +175,28 @@ Deno.test("launcher gives ternd two malloc arenas unless MALLOC_ARENA_MAX is set
     assertEquals(await arenas("ternd", [], { MALLOC_ARENA_MAX: "4" }), "4", "the operator's");
     // The plugin and the CLI: as the caller's environment has it.
     assertEquals(await arenas("tern", ["status"], {}), "");
+  });
+});
+
+Deno.test("launcher opens ternd's inspector only when TERND_INSPECT says where", async () => {
+  await withDir(async (dir) => {
+    await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
+    await Deno.symlink("tern", `${dir}/dist/ternd`);
+    await Deno.writeTextFile(
+      `${dir}/dist/lib/main.js`,
+      `import inspector from "node:inspector";\nconsole.log(inspector.url() ?? "-");\n`,
+    );
+    const url = async (bin: string, args: string[], env: Record<string, string>) => {
+      const out = await run(`${dir}/dist/${bin}`, args, env);
+      assertEquals(out.code, 0, out.stderr);
+      return out.stdout.trim();
+    };
+    assertMatch(
+      await url("ternd", [], { TERND_INSPECT: "127.0.0.1:0" }),
+      /^ws:\/\/127\.0\.0\.1:\d+\//,
+    );
+    assertEquals(await url("ternd", [], {}), "-");
+    // The plugin and the CLI never open it.
+    assertEquals(await url("tern", ["status"], { TERND_INSPECT: "127.0.0.1:0" }), "-");
   });
 });

@@ -10,6 +10,7 @@
  */
 import type { ClusterChange } from "../../src/cluster/state.ts";
 import type { OtherResource, Pod } from "../../src/cluster/types.ts";
+import { SharedParts } from "../../src/lib/shared_parts.ts";
 
 /** The label keys that selectors anywhere in `resources` read (pure). */
 export function selectorLabelKeys(resources: Iterable<OtherResource>): Set<string> {
@@ -21,13 +22,15 @@ export function selectorLabelKeys(resources: Iterable<OtherResource>): Set<strin
 /**
  * Each object's keys, found once: after a policy change the keys are gathered again from every
  * policy (10 000 at kube-scale), which walking every object's JSON made tens of milliseconds.
+ * Policies name the same few keys: the lists are shared (one frozen list per distinct list).
  */
 const keysByResource = new WeakMap<OtherResource, readonly string[]>();
+const keyLists = new SharedParts(1_000);
 
 function keysOf(resource: OtherResource): readonly string[] {
   let found = keysByResource.get(resource);
   if (found === undefined) {
-    found = [...walkLabelKeys(resource)];
+    found = keyLists.share([...walkLabelKeys(resource)]);
     keysByResource.set(resource, found);
   }
   return found;

@@ -39,8 +39,7 @@ import type { KubeObject } from "../kube/watch_stream.ts";
 import { AsyncQueue } from "./_async_queue.ts";
 import { parseManifestObject } from "./manifest.ts";
 import { sameResource } from "./resource_diff.ts";
-import { compactNode, compactPod, type PodPools, podPools, SharedValues } from "./compact_pod.ts";
-import { shareJson } from "./shared_json.ts";
+import { compactNode, compactPod, type PodPools, podPools } from "./compact_pod.ts";
 import { validPod } from "./valid_pod.ts";
 import type { ClusterSource } from "./source.ts";
 import type { ClusterEvent, ManifestError, Resource, Snapshot } from "./types.ts";
@@ -67,11 +66,6 @@ export interface KindSpec {
   type: ResourceType;
   /** Keeps only what tern reads of an object (before validation). */
   trim: (object: KubeObject) => Record<string, unknown>;
-  /**
-   * The trimmed object's `spec`, labels and annotations share their repeated small parts with
-   * the other objects' ({@linkcode shareJson}: deep-frozen). Default false.
-   */
-  shareParts?: boolean;
 }
 
 const core = (plural: string, kind: string, namespaced: boolean): ResourceType => ({
@@ -108,7 +102,6 @@ export const KUBERNETES_KINDS: readonly KindSpec[] = [
       namespaced: true,
     },
     trim: trimPolicy,
-    shareParts: true,
   },
   {
     type: {
@@ -119,7 +112,6 @@ export const KUBERNETES_KINDS: readonly KindSpec[] = [
       namespaced: true,
     },
     trim: trimPolicy,
-    shareParts: true,
   },
   {
     type: {
@@ -130,7 +122,6 @@ export const KUBERNETES_KINDS: readonly KindSpec[] = [
       namespaced: false,
     },
     trim: trimPolicy,
-    shareParts: true,
   },
 ];
 
@@ -253,7 +244,6 @@ export class KubernetesSource implements ClusterSource {
     this.#rejectWhenRefused = options.rejectWhenRefused ?? true;
     const keep = new Set(options.podAnnotations ?? DEFAULT_POD_ANNOTATIONS);
     const pools = podPools();
-    const parts = new SharedValues<unknown>();
     const kinds = (options.kinds ?? KUBERNETES_KINDS).map((spec) =>
       spec.type === POD_TYPE ? { ...spec, trim: (o: KubeObject) => trimPod(o, keep) } : spec
     );
@@ -269,7 +259,7 @@ export class KubernetesSource implements ClusterSource {
         clock: this.#clock,
         ...(options.random !== undefined ? { random: options.random } : {}),
         transform: (object, resourceVersion) =>
-          toParsed(spec, object, resourceVersion, nodePodCIDRs, pools, parts),
+          toParsed(spec, object, resourceVersion, nodePodCIDRs, pools),
         versionOf: (parsed) => parsed.resourceVersion,
         onChange: (changes) => this.#changed(changes),
         onError: (error, retryInMs) => {
@@ -512,7 +502,6 @@ function toParsed(
   resourceVersion: string | number,
   nodePodCIDRs: (node: string) => readonly string[] | undefined,
   pools: PodPools,
-  parts: SharedValues<unknown>,
 ): Parsed {
   const { type } = spec;
   const trimmed = {
@@ -520,7 +509,6 @@ function toParsed(
     apiVersion: apiVersionOf(type),
     kind: type.kind,
   };
-  if (spec.shareParts === true) shareParts(trimmed, parts);
   const name = object.metadata.namespace
     ? `${object.metadata.namespace}/${object.metadata.name}`
     : object.metadata.name;
@@ -539,17 +527,6 @@ function toParsed(
     ? NO_ERRORS
     : [...errors, ...parsed.errors];
   return { resourceVersion, resource, errors: all };
-}
-
-/** The repeated small parts of a trimmed object's `spec`, labels and annotations, shared. */
-function shareParts(trimmed: Record<string, unknown>, parts: SharedValues<unknown>): void {
-  if (trimmed.spec !== undefined) trimmed.spec = shareJson(trimmed.spec, parts);
-  const metadata = trimmed.metadata as Record<string, unknown> | undefined;
-  if (metadata === undefined) return;
-  if (metadata.labels !== undefined) metadata.labels = shareJson(metadata.labels, parts);
-  if (metadata.annotations !== undefined) {
-    metadata.annotations = shareJson(metadata.annotations, parts);
-  }
 }
 
 /**

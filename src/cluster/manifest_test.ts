@@ -366,3 +366,27 @@ Deno.test("parseManifestObject() holds NodeEndpoints to the CNI and Kubernetes n
     assertEquals(out.resources, [], JSON.stringify(change));
   }
 });
+
+Deno.test("parseManifestObject() gives equal specs of other objects one frozen copy and keeps their own metadata", () => {
+  const policy = (name: string) => ({
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name, namespace: "team-a", uid: `uid-${name}`, labels: { app: "web" } },
+    spec: {
+      podSelector: { matchLabels: { app: "web" } },
+      ingress: [{ ports: [{ protocol: "TCP", port: 8080 }] }],
+    },
+  });
+  const [a, b] = ["a", "b"].map((name) => {
+    const parsed = parseManifestObject(policy(name), { file: "x.yaml" });
+    assertEquals(parsed.errors, []);
+    return parsed.resources[0] as OtherResource;
+  });
+  assertEquals(a!.raw, policy("a"));
+  assertEquals(b!.raw, policy("b"));
+  assert(a!.raw.spec === b!.raw.spec, "the specs are not one object");
+  assert(Object.isFrozen(a!.raw.spec));
+  const [ma, mb] = [a!.raw.metadata, b!.raw.metadata] as Record<string, unknown>[];
+  assert(ma !== mb && !Object.isFrozen(ma));
+  assert(ma!.labels === mb!.labels);
+});

@@ -194,3 +194,17 @@ Deno.test("updatePolicyResources() reads what readPolicyResources() reads after 
   }
   assert(patched > 100, `only ${patched} of 300 updates were patched`);
 });
+
+Deno.test("readPolicyResources() gives equal rules of two policies one frozen copy, each its own name", () => {
+  const read = readPolicyResources([
+    networkPolicyObject("team-a", "web", 8080),
+    networkPolicyObject("team-b", "web", 8080),
+    networkPolicyObject("team-b", "db", 9090),
+  ]);
+  const [a, c, b] = read.networkPolicies; // by namespace, then name
+  assertEquals([a!.name, b!.name, c!.name], ["web", "web", "db"]);
+  assert(a!.ingress === b!.ingress && a!.podSelector === b!.podSelector);
+  assert(Object.isFrozen(a!.ingress[0]));
+  assert(a!.ingress !== c!.ingress);
+  assertEquals(c!.ingress[0]!.ports, [{ protocol: "TCP", port: 9090 }]);
+});
