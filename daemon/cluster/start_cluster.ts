@@ -200,7 +200,8 @@ export async function startCluster(
   },
 ): Promise<ClusterPart> {
   const { log, configFile } = context;
-  const state = new ClusterState();
+  // Only its own node's pods are asked for by node (the IPAM check).
+  const state = new ClusterState({ node: config.nodeName });
   const cluster = config.cluster;
   const configured: PodCIDRs = { podCIDRs: config.podCIDRs, from: "config" };
   const nodeRanges: NodeRanges = { of: () => [] };

@@ -10,34 +10,64 @@
  * rejected. Pure but for the pools.
  * @module
  */
-import type { Container, Pod } from "./types.ts";
+import type { Container, Node, Pod } from "./types.ts";
 
 /**
  * One copy of each repeated string: JSON.parse makes a new string for every value, so 150 000
- * pods hold 150 000 copies of `team-000`, of each node's name and of each label value. Bounded:
- * past `max` distinct strings it starts afresh (what is already shared stays shared).
+ * pods hold 150 000 copies of `team-000`, of each node's name and of each label value. A string
+ * is pooled only when it comes again: its first copy waits among the strings seen once, and the
+ * pool takes that copy at the second sighting. A value only one pod holds (every
+ * `pod-template-hash` at kube-scale, where each pod has a ReplicaSet of its own) never costs a
+ * pool entry (~50 bytes in a map of 150 000); the replicas of a real ReplicaSet still share
+ * theirs. (A pool that forgets the strings nobody holds cannot be written: a string cannot be
+ * held weakly.) Bounded: past `max` distinct strings the pool starts afresh (what is already
+ * shared stays shared); the strings seen once are kept in two generations of `window` each, so
+ * a string is remembered for at least `window` newer ones and at most twice that.
  */
 export class StringPool {
   #pool = new Map<string, string>();
+  #seenOnce = new Map<string, string>();
+  #seenBefore = new Map<string, string>();
   readonly #max: number;
+  readonly #window: number;
 
-  /** A pool of at most `max` strings (default 200 000). */
-  constructor(max = 200_000) {
+  /**
+   * A pool of at most `max` strings (default 200 000), remembering the last `window` to twice
+   * `window` strings seen once (default 4 096: a repeated value, a node's name among 5 000, is
+   * seen twice within a few windows and pooled then; the pods before keep their own copies).
+   */
+  constructor(max = 200_000, window = 4_096) {
     this.#max = max;
+    this.#window = window;
   }
 
-  /** The pooled copy of `text`. */
+  /** The pooled copy of `text`, or `text` itself while it has been seen once. */
   get(text: string): string {
     const pooled = this.#pool.get(text);
     if (pooled !== undefined) return pooled;
+    const first = this.#seenOnce.get(text) ?? this.#seenBefore.get(text);
+    if (first === undefined) {
+      if (this.#seenOnce.size >= this.#window) {
+        this.#seenBefore = this.#seenOnce;
+        this.#seenOnce = new Map();
+      }
+      this.#seenOnce.set(text, text);
+      return text;
+    }
+    if (!this.#seenOnce.delete(text)) this.#seenBefore.delete(text);
     if (this.#pool.size >= this.#max) this.#pool = new Map();
-    this.#pool.set(text, text);
-    return text;
+    this.#pool.set(first, first);
+    return first;
   }
 
-  /** Distinct strings held. */
+  /** Distinct strings pooled (seen at least twice). */
   get size(): number {
     return this.#pool.size;
+  }
+
+  /** Strings remembered as seen once so far. */
+  get waiting(): number {
+    return this.#seenOnce.size + this.#seenBefore.size;
   }
 }
 
@@ -112,4 +142,19 @@ export function compactPod(pod: Pod, pools: PodPools): void {
     }
     Object.freeze(pod.containers);
   }
+}
+
+/**
+ * Shares a Node's repeated strings with the other Nodes' and pods' (pure but for the pool): its
+ * label values (arch, OS, instance type, region, zone: the same on most nodes; the hostname
+ * label is the node's name) and its address types. The Node is fresh from parsing.
+ */
+export function compactNode(node: Node, pools: PodPools): void {
+  const { strings } = pools;
+  node.name = strings.get(node.name);
+  const labels = node.labels;
+  for (const key in labels) {
+    if (Object.hasOwn(labels, key)) labels[key] = strings.get(labels[key]!);
+  }
+  for (const address of node.addresses) address.type = strings.get(address.type);
 }

@@ -18,6 +18,7 @@ import {
   POD_IPS_ANNOTATION,
 } from "./kubernetes_source.ts";
 import type { ClusterEvent, Pod } from "./types.ts";
+import { parsePolicyResource } from "../policy/resources.ts";
 
 /**
  * A tiny API server over in-memory collections keyed by path (`/api/v1/pods`): list at the
@@ -209,6 +210,34 @@ Deno.test("KubernetesSource lists every kind once synced; a missing CRD counts a
       status: { conditions: [] },
     });
     api.put(NETPOLS, netpol("broken", { podSelector: {}, bogus: 1 }));
+  });
+});
+
+Deno.test("KubernetesSource keeps a policy's repeated parts once, frozen, and the policy still reads", async () => {
+  await withSource(async ({ source }) => {
+    const snap = await source.list();
+    const [a, b] = snap.others.map((o) => o.raw as { spec: Record<string, unknown[]> });
+    assert(a !== undefined && b !== undefined);
+    assert(a.spec.ingress === b.spec.ingress, "the same ingress rules, kept once");
+    assert(a.spec.egress !== b.spec.egress);
+    assert(Object.isFrozen(a.spec.ingress));
+    assertEquals(a.spec.egress, [{ to: [{ ipBlock: { cidr: "10.1.0.0/16" } }] }]);
+    for (const other of snap.others) {
+      const parsed = parsePolicyResource(other);
+      assertEquals([parsed?.ok, parsed?.problems], [true, []]);
+    }
+  }, (api) => {
+    for (const [name, cidr] of [["a", "10.1.0.0/16"], ["b", "10.2.0.0/16"]]) {
+      api.put(
+        NETPOLS,
+        netpol(name!, {
+          podSelector: { matchLabels: { app: "web" } },
+          ingress: [{ from: [{ podSelector: { matchLabels: { app: "front" } } }] }],
+          egress: [{ to: [{ ipBlock: { cidr } }] }],
+          policyTypes: ["Ingress", "Egress"],
+        }),
+      );
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * The daemon's in-memory picture of the cluster: it applies a source's snapshot and events, keeps
- * indexes for the questions the daemon asks (the nodes, the pods on a node, the pod behind an
- * address, a namespace's labels) and tells subscribers what changed. Pure: no `Deno.*`, no I/O,
+ * indexes for the questions the daemon asks often (the nodes, the pods on its node, a pod by
+ * name, a namespace's labels; the pod behind an address is looked for, asked only by `policy
+ * explain`) and tells subscribers what changed. Pure: no `Deno.*`, no I/O,
  * no timers; the caller feeds it. Objects returned are the store's own: read them, never mutate.
  * @module
  */
@@ -66,13 +67,12 @@ export class ClusterState {
    */
   #othersSorted: { keys: string[]; values: readonly OtherResource[] } | undefined;
   readonly #othersChanged = new Set<string>();
-  readonly #podsByNode = new Map<string, Set<Pod>>();
   /**
-   * Address → pod (or pods, in the rare case that several claim it), from pods' own
-   * `status.podIPs`. A pod, not a set: a `Set` of one costs ~230 bytes, a pod's largest item in
-   * this store at 150 000 pods (docs/benchmarks.md, "What the daemon keeps per pod").
+   * Node → its pods: every node's, or only `#node`'s when the store was given one (the daemon
+   * asks only about its own node; a set entry per pod of 5 000 nodes is ~3.6 MiB at 150 000).
    */
-  readonly #ipByStatus = new Map<string, Pod | Pod[]>();
+  readonly #podsByNode = new Map<string, Set<Pod>>();
+  readonly #node: string | undefined;
   /** Address → where it was published. */
   readonly #ipByEndpoint = new Map<string, EndpointLocation[]>();
   /** Pod key → addresses published for it. */
@@ -82,9 +82,14 @@ export class ClusterState {
   #errors: ManifestError[] = [];
   #resourceVersion = "";
 
-  /** `options.maxErrors` (default 100) bounds the list of recent manifest errors kept for status. */
-  constructor(options: { maxErrors?: number } = {}) {
+  /**
+   * `options.maxErrors` (default 100) bounds the list of recent manifest errors kept for status.
+   * `options.node` names the one node whose pods are indexed by node (the daemon's own):
+   * `podsOnNode()` of another node then looks through every pod. Default: every node's.
+   */
+  constructor(options: { maxErrors?: number; node?: string } = {}) {
     this.#maxErrors = options.maxErrors ?? 100;
+    this.#node = options.node;
   }
 
   /** The resource version of the last snapshot or event applied; empty before the first. */
@@ -103,7 +108,6 @@ export class ClusterState {
     this.#othersSorted = undefined;
     this.#othersChanged.clear();
     this.#podsByNode.clear();
-    this.#ipByStatus.clear();
     this.#ipByEndpoint.clear();
     this.#publishedByPod.clear();
     const all: Resource[] = [
@@ -199,7 +203,14 @@ export class ClusterState {
 
   /** The pods scheduled on node `name`, by namespace then name. */
   podsOnNode(name: string): Pod[] {
-    return [...(this.#podsByNode.get(name) ?? [])].sort(byKey);
+    if (this.#node === undefined || name === this.#node) {
+      return [...(this.#podsByNode.get(name) ?? [])].sort(byKey);
+    }
+    const out: Pod[] = [];
+    for (const names of this.#pods.values()) {
+      for (const pod of names.values()) if (pod.nodeName === name) out.push(pod);
+    }
+    return out.sort(byKey);
   }
 
   /**
@@ -214,7 +225,12 @@ export class ClusterState {
       const owner = endpointPodKey(endpoint);
       if (owner !== undefined) published.add(owner);
     }
-    const claims = new Set(valuesAt(this.#ipByStatus, ip));
+    // Asked only by `policy explain`, an operator's question: a look through every pod (~ms at
+    // 150 000), not an index of every pod's address (a map of 150 000 entries: ~7 MiB).
+    const claims = new Set<Pod>();
+    for (const names of this.#pods.values()) {
+      for (const pod of names.values()) if (pod.podIPs.includes(ip)) claims.add(pod);
+    }
     for (const { endpoint } of this.#ipByEndpoint.get(ip) ?? []) {
       if (endpoint.podNamespace === undefined || endpoint.podName === undefined) continue;
       const pod = this.pod(endpoint.podNamespace, endpoint.podName);
@@ -342,10 +358,7 @@ export class ClusterState {
         if (old !== undefined) this.#unindexPod(old);
         else this.#podCount++;
         names.set(resource.name, resource);
-        if (resource.nodeName !== undefined) addTo(this.#podsByNode, resource.nodeName, resource);
-        if (!resource.hostNetwork) {
-          for (const ip of resource.podIPs) addValue(this.#ipByStatus, ip, resource);
-        }
+        if (this.#indexedOnNode(resource)) addTo(this.#podsByNode, resource.nodeName!, resource);
         return;
       }
       case "NodeEndpoints":
@@ -400,10 +413,14 @@ export class ClusterState {
     return other;
   }
 
-  /** Removes `pod` from the indexes by node and by address (not from the pods). */
+  /** Removes `pod` from the index by node (not from the pods). */
   #unindexPod(pod: Pod): void {
-    if (pod.nodeName !== undefined) removeFrom(this.#podsByNode, pod.nodeName, pod);
-    for (const ip of pod.podIPs) removeValue(this.#ipByStatus, ip, pod);
+    if (this.#indexedOnNode(pod)) removeFrom(this.#podsByNode, pod.nodeName!, pod);
+  }
+
+  /** Whether `pod` is in the index by node. */
+  #indexedOnNode(pod: Pod): boolean {
+    return pod.nodeName !== undefined && (this.#node === undefined || pod.nodeName === this.#node);
   }
 
   #notify(change: ClusterChange): void {
@@ -464,30 +481,6 @@ function removeFrom<T>(index: Map<string, Set<T>>, at: string, key: T): void {
   if (set === undefined) return;
   set.delete(key);
   if (set.size === 0) index.delete(at);
-}
-
-function valuesAt<T>(index: Map<string, T | T[]>, at: string): readonly T[] {
-  const values = index.get(at);
-  return values === undefined ? [] : Array.isArray(values) ? values : [values];
-}
-
-function addValue<T>(index: Map<string, T | T[]>, at: string, value: T): void {
-  const values = index.get(at);
-  if (values === undefined) index.set(at, value);
-  else if (!Array.isArray(values)) {
-    if (values !== value) index.set(at, [values, value]);
-  } else if (!values.includes(value)) values.push(value);
-}
-
-function removeValue<T>(index: Map<string, T | T[]>, at: string, value: T): void {
-  const values = index.get(at);
-  if (values === undefined) return;
-  if (!Array.isArray(values)) {
-    if (values === value) index.delete(at);
-    return;
-  }
-  const rest = values.filter((v) => v !== value);
-  index.set(at, rest.length === 1 ? rest[0]! : rest);
 }
 
 /** Pods in the order of their keys: namespace, then name. */

@@ -66,6 +66,35 @@ Deno.test("ClusterState.reset() loads a snapshot and answers queries sorted by n
   assertEquals(state.pod("default", "c")?.nodeName, "node-2");
 });
 
+Deno.test("ClusterState given its node indexes that node's pods and finds another's by looking", () => {
+  const pods = [
+    pod("b", { nodeName: "node-1" }),
+    pod("a", { nodeName: "node-1" }),
+    pod("c", { nodeName: "node-2" }),
+  ];
+  const state = new ClusterState({ node: "node-1" });
+  state.reset(snapshot({ pods }));
+  const every = new ClusterState();
+  every.reset(snapshot({ pods }));
+  for (const store of [state, every]) {
+    assertEquals(store.podsOnNode("node-1").map((p) => p.name), ["a", "b"]);
+    assertEquals(store.podsOnNode("node-2").map((p) => p.name), ["c"]);
+    assertEquals(store.podsOnNode("node-3"), []);
+  }
+  const moved = pod("a", { nodeName: "node-2" });
+  state.apply({ type: "modified", resource: moved, resourceVersion: "2" });
+  assertEquals(state.podsOnNode("node-1").map((p) => p.name), ["b"]);
+  assertEquals(state.podsOnNode("node-2").map((p) => p.name), ["a", "c"]);
+  state.apply({
+    type: "modified",
+    resource: pod("c", { nodeName: "node-1" }),
+    resourceVersion: "3",
+  });
+  assertEquals(state.podsOnNode("node-1").map((p) => p.name), ["b", "c"]);
+  state.apply({ type: "deleted", resource: pod("b"), resourceVersion: "4" });
+  assertEquals(state.podsOnNode("node-1").map((p) => p.name), ["c"]);
+});
+
 Deno.test("ClusterState.apply() upserts and deletes, and moves a pod between nodes' indexes", () => {
   const state = new ClusterState();
   state.reset(snapshot({ pods: [pod("a", { nodeName: "node-1", podIPs: ["10.244.1.5"] })] }));

@@ -192,6 +192,60 @@ Deno.test("a 410 relists and reports only the difference against the cache", asy
   });
 });
 
+Deno.test("a value that keeps its version is cached alone, and a 410's relist compares that version", async () => {
+  let phase = 1;
+  const server = startTestServer((req, server) => {
+    if (!isWatch(req)) {
+      return phase === 1
+        ? listOf(req, [podObject("a", "1"), podObject("b", "2"), podObject("c", "x")], "10")
+        : listOf(req, [podObject("a", "1"), podObject("b", "25"), podObject("c", "x")], "30");
+    }
+    const s = server.stream();
+    if (phase === 1) {
+      phase = 2;
+      s.event("MODIFIED", podObject("a", "7"));
+      s.event("ERROR", { kind: "Status", code: 410, reason: "Expired", message: "too old" });
+    }
+    s.end();
+    return s.response;
+  });
+  const clock = new FakeClock();
+  const client = new KubeClient(server.connection, { clock });
+  interface Kept {
+    name: string;
+    version: string | number;
+  }
+  const changes: ReflectorChange<Kept>[][] = [];
+  const reflector = new Reflector<Kept>(client, PODS, {
+    clock,
+    random: () => 0.999,
+    transform: (o, version) => ({ name: o.metadata.name!, version }),
+    versionOf: (kept) => kept.version,
+    onChange: (c) => changes.push(c),
+  });
+  try {
+    reflector.start();
+    await reflector.synced;
+    await until(() => changes.length === 2, "the watch's event");
+    assertEquals(reflector.get("default/a"), { name: "a", version: 7 });
+    assertEquals(reflector.get("default/c"), { name: "c", version: "x" });
+    const before = reflector.get("default/c");
+    await clock.tick(1_000);
+    await until(() => changes.length === 3, "the relist's changes");
+    // a went back to 1 (a version that differs from the kept 7), b changed; c is the same object.
+    assertEquals(
+      changes[2]!.map((c) => `${c.type} ${c.key}@${c.object.version}<${c.previous?.version}`),
+      ["modified default/a@1<7", "modified default/b@25<2"],
+    );
+    assert(reflector.get("default/c") === before);
+    assertEquals(reflector.items().map((k) => k.name).sort(), ["a", "b", "c"]);
+  } finally {
+    await reflector.stop();
+    client.close();
+    await server.close();
+  }
+});
+
 Deno.test("a 429 waits the server's Retry-After before trying again", async () => {
   await withReflector((req, server) => {
     if (lists(server).length === 1) {
