@@ -5,27 +5,15 @@
  * hash table, a pod's `podIPs`), and optionally everything reachable from the objects of one shape
  * (a policy's kept JSON). Divided by `--per N` (pods, say) it reads as bytes per pod. For
  * `profile_kube_sync.ts --heap-snapshot FILE` (docs/benchmarks.md, "A smaller live heap per pod").
+ * The file is read by `heap_owners.ts` (`parseSnapshot`), which groups the same graph by owner
+ * (dominators) instead of by shape.
  *
  * `deno run -A --v8-flags=--max-old-space-size=8000 scripts/heap_summary.ts FILE [--top 40]
  * [--per 1] [--reach SHAPE_PREFIX]`
  * @module
  */
 import { parseArgs } from "node:util";
-
-/** The parts of a `.heapsnapshot` file this reads. */
-export interface HeapSnapshot {
-  snapshot: {
-    meta: {
-      node_fields: string[];
-      node_types: [string[], ...unknown[]];
-      edge_fields: string[];
-      edge_types: [string[], ...unknown[]];
-    };
-  };
-  nodes: number[];
-  edges: number[];
-  strings: string[];
-}
+import { type HeapGraph, parseSnapshot, type SnapshotJson } from "./heap_owners.ts";
 
 /** One group: how many objects and their self sizes, in bytes. */
 export interface Group {
@@ -52,43 +40,24 @@ const STRING_TYPES = new Set(["string", "concatenated string", "sliced string"])
 /** Not followed by `reach`: what every object of a kind shares. */
 const SHARED_TYPES = new Set(["code", "object shape", "closure", "synthetic"]);
 
-/** Groups `snap`'s self sizes; `reach` names a shape prefix whose objects' reach is summed. */
-export function summarize(snap: HeapSnapshot, reach?: string): HeapSummary {
-  const meta = snap.snapshot.meta;
-  const nf = meta.node_fields.length;
-  const ef = meta.edge_fields.length;
-  const [typeField, nameField, sizeField, edgeCountField] = [
-    "type",
-    "name",
-    "self_size",
-    "edge_count",
-  ]
-    .map((f) => meta.node_fields.indexOf(f)) as [number, number, number, number];
-  const [edgeTypeField, edgeNameField, toField] = ["type", "name_or_index", "to_node"].map((f) =>
-    meta.edge_fields.indexOf(f)
-  ) as [number, number, number];
-  const nodeTypes = meta.node_types[0];
-  const edgeTypes = meta.edge_types[0];
-  const { nodes, edges, strings } = snap;
-  const n = nodes.length / nf;
-  const firstEdge = new Int32Array(n + 1);
-  for (let i = 0, e = 0; i < n; i++) {
-    firstEdge[i] = e;
-    e += nodes[i * nf + edgeCountField]! * ef;
-  }
-  firstEdge[n] = edges.length;
-  const typeOf = (i: number) => nodeTypes[nodes[i * nf + typeField]!]!;
-  const sizeOf = (i: number) => nodes[i * nf + sizeField]!;
-  const edgeType = (e: number) => edgeTypes[edges[e + edgeTypeField]!]!;
-  const edgeName = (e: number) => strings[edges[e + edgeNameField]!] ?? "";
+/**
+ * Groups the self sizes of `graph` (a snapshot read by `heap_owners.ts`'s `parseSnapshot`);
+ * `reach` names a shape prefix whose objects' reach is summed.
+ */
+export function summarize(graph: HeapGraph, reach?: string): HeapSummary {
+  const { count: n, firstEdge, strings } = graph;
+  const typeOf = (i: number) => graph.type[i]!;
+  const sizeOf = (i: number) => graph.selfSize[i]!;
+  const edgeType = (e: number) => graph.edgeType[e]!;
+  const edgeName = (e: number) => strings[graph.edgeName[e]!] ?? "";
   const shape = new Array<string>(n);
   for (let i = 0; i < n; i++) {
     const type = typeOf(i);
-    const name = strings[nodes[i * nf + nameField]!]!;
+    const name = strings[graph.name[i]!]!;
     if (STRING_TYPES.has(type)) shape[i] = type;
     else if (type === "object" && name === "Object") {
       const props: string[] = [];
-      for (let e = firstEdge[i]!; e < firstEdge[i + 1]!; e += ef) {
+      for (let e = firstEdge[i]!; e < firstEdge[i + 1]!; e++) {
         if (edgeType(e) === "property" && edgeName(e) !== "__proto__") props.push(edgeName(e));
       }
       shape[i] = `Object{${props.slice(0, 12).join(",")}}`;
@@ -98,10 +67,10 @@ export function summarize(snap: HeapSnapshot, reach?: string): HeapSummary {
   const owner = new Int32Array(n).fill(-1);
   const via = new Array<string>(n);
   for (let i = 0; i < n; i++) {
-    for (let e = firstEdge[i]!; e < firstEdge[i + 1]!; e += ef) {
+    for (let e = firstEdge[i]!; e < firstEdge[i + 1]!; e++) {
       const type = edgeType(e);
       if (type === "weak" || type === "shortcut") continue;
-      const to = edges[e + toField]! / nf;
+      const to = graph.edgeTo[e]!;
       if (owner[to] !== -1) continue;
       owner[to] = i;
       via[to] = type === "element" || type === "hidden"
@@ -149,11 +118,11 @@ export function summarize(snap: HeapSnapshot, reach?: string): HeapSummary {
       if (SHARED_TYPES.has(typeOf(i))) continue;
       bytes += sizeOf(i);
       add(reached, shape[i]!, sizeOf(i));
-      for (let e = firstEdge[i]!; e < firstEdge[i + 1]!; e += ef) {
+      for (let e = firstEdge[i]!; e < firstEdge[i + 1]!; e++) {
         const type = edgeType(e);
         if (type === "weak" || type === "shortcut") continue;
         if (edgeName(e) === "__proto__" || (type === "internal" && edgeName(e) === "map")) continue;
-        stack.push(edges[e + toField]! / nf);
+        stack.push(graph.edgeTo[e]!);
       }
     }
     summary.reach = { roots, bytes, byShape: largest(reached) };
@@ -206,6 +175,8 @@ if (import.meta.main) {
     console.error("Usage: heap_summary.ts FILE [--top 40] [--per 1] [--reach SHAPE_PREFIX]");
     Deno.exit(2);
   }
-  const snap = JSON.parse(await Deno.readTextFile(file)) as HeapSnapshot;
-  console.log(formatSummary(summarize(snap, values.reach), Number(values.top), Number(values.per)));
+  const graph = parseSnapshot(JSON.parse(await Deno.readTextFile(file)) as SnapshotJson);
+  console.log(
+    formatSummary(summarize(graph, values.reach), Number(values.top), Number(values.per)),
+  );
 }

@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "../test/assert.ts";
 import { writeHeapSnapshot } from "node:v8";
-import { formatSummary, type HeapSnapshot, summarize } from "./heap_summary.ts";
+import { formatSummary, summarize } from "./heap_summary.ts";
+import { parseSnapshot, type SnapshotJson } from "./heap_owners.ts";
 
 Deno.test("summarize() groups a real snapshot's objects by shape, retainer and reach", async () => {
   // 500 objects of a shape nothing else has, held by one holder object's array.
@@ -13,7 +14,7 @@ Deno.test("summarize() groups a real snapshot's objects by shape, retainer and r
   const dir = await Deno.makeTempDir();
   try {
     const file = writeHeapSnapshot(`${dir}/t.heapsnapshot`);
-    const snap = JSON.parse(await Deno.readTextFile(file)) as HeapSnapshot;
+    const snap = parseSnapshot(JSON.parse(await Deno.readTextFile(file)) as SnapshotJson);
     const summary = summarize(snap, "Object{heapSummaryProbes}");
     const probes = summary.byShape.find((g) =>
       g.key === "Object{heapSummaryProbe,heapSummaryText}"
