@@ -9,13 +9,28 @@ import { Ip } from "./ip.ts";
 import { EEXIST, NetlinkError, Rtnetlink } from "./rtnetlink.ts";
 import { denoRunner } from "./runner.ts";
 
-Deno.test("RtnetlinkHost replaces the host route with tern's protocol and sets the group", async () => {
-  const netns = `ternt${Deno.pid}x${crypto.randomUUID().slice(0, 6)}-host`;
-  await denoRunner(["ip", "netns", "add", netns]);
+/** Throwaway namespaces for one test: the node's, and a pod's `<node>p` when asked; always removed. */
+async function withNamespaces(
+  tag: string,
+  options: { pod: boolean },
+  test: (names: { node: string; pod: string; netlink: Rtnetlink; ip: Ip }) => Promise<void>,
+): Promise<void> {
+  const node = `ternt${Deno.pid}x${crypto.randomUUID().slice(0, 6)}-${tag}`;
+  const pod = `${node}p`;
+  const made = options.pod ? [node, pod] : [node];
+  for (const name of made) await denoRunner(["ip", "netns", "add", name]);
   const netlink = new Rtnetlink();
   try {
-    const ip = new Ip(denoRunner);
-    const where = { netns: `/run/netns/${netns}` };
+    await test({ node, pod, netlink, ip: new Ip(denoRunner) });
+  } finally {
+    netlink.close();
+    for (const name of made) await denoRunner(["ip", "netns", "del", name]);
+  }
+}
+
+Deno.test("RtnetlinkHost replaces the host route with tern's protocol and sets the group", async () => {
+  await withNamespaces("host", { pod: false }, async ({ node, netlink, ip }) => {
+    const where = { netns: `/run/netns/${node}` };
     await ip.batch(
       ["link add terntest0 type veth peer name terntest1", "link set terntest0 up"],
       where,
@@ -40,20 +55,11 @@ Deno.test("RtnetlinkHost replaces the host route with tern's protocol and sets t
       (err as NetlinkError).message,
       "Cannot replace the route to 10.244.1.8/32 via terntest9: ENODEV",
     );
-  } finally {
-    netlink.close();
-    await denoRunner(["ip", "netns", "del", netns]);
-  }
+  });
 });
 
 Deno.test("RtnetlinkHost deletes a veth, its route and its pod end with it; a veth gone is false", async () => {
-  const node = `ternt${Deno.pid}x${crypto.randomUUID().slice(0, 6)}-del`;
-  const pod = `${node}p`;
-  await denoRunner(["ip", "netns", "add", node]);
-  await denoRunner(["ip", "netns", "add", pod]);
-  const netlink = new Rtnetlink();
-  try {
-    const ip = new Ip(denoRunner);
+  await withNamespaces("del", { pod: true }, async ({ node, pod, netlink, ip }) => {
     const where = { netns: `/run/netns/${node}` };
     await ip.batch(
       [
@@ -74,21 +80,11 @@ Deno.test("RtnetlinkHost deletes a veth, its route and its pod end with it; a ve
       "the pod end went with it: only lo is left",
     );
     assertEquals(await host.deleteLink("terntest0"), false);
-  } finally {
-    netlink.close();
-    await denoRunner(["ip", "netns", "del", node]);
-    await denoRunner(["ip", "netns", "del", pod]);
-  }
+  });
 });
 
 Deno.test("RtnetlinkHost makes a veth pair with its pod end in the pod's namespace; a taken name is EEXIST, a missing namespace throws at once", async () => {
-  const node = `ternt${Deno.pid}x${crypto.randomUUID().slice(0, 6)}-add`;
-  const pod = `${node}p`;
-  await denoRunner(["ip", "netns", "add", node]);
-  await denoRunner(["ip", "netns", "add", pod]);
-  const netlink = new Rtnetlink();
-  try {
-    const ip = new Ip(denoRunner);
+  await withNamespaces("add", { pod: true }, async ({ node, pod, netlink, ip }) => {
     const host = new RtnetlinkHost(netlink, { netns: `/run/netns/${node}` });
     const pair = {
       hostVeth: "terntest0",
@@ -126,9 +122,5 @@ Deno.test("RtnetlinkHost makes a veth pair with its pod end in the pod's namespa
     } finally {
       await Deno.remove(plain);
     }
-  } finally {
-    netlink.close();
-    await denoRunner(["ip", "netns", "del", node]);
-    await denoRunner(["ip", "netns", "del", pod]);
-  }
+  });
 });
