@@ -13,6 +13,7 @@
 import type { AllocateRequest, AttachmentId, Endpoint, PoolStatus } from "../../src/api.ts";
 import { type Cidr, contains, formatIp, parseCidr, parseIp, usableRange } from "../../src/cidr.ts";
 import type { AddressRecord } from "../../src/ipam/ipam_check.ts";
+import { KvGroupCommit } from "./kv_group_commit.ts";
 
 /** The KV key of an attachment's endpoint record. */
 export function ownerKey(id: AttachmentId): Deno.KvKey {
@@ -139,6 +140,8 @@ export interface ClaimWork<T> {
 /** The node's address pools in Deno KV. Create with {@linkcode Ipam.open}. */
 export class Ipam {
   readonly #kv: Deno.Kv;
+  /** Claims, releases and programmed marks: a burst's commits share one (kv_group_commit.ts). */
+  readonly #commits: KvGroupCommit;
   #pools: Pool[] = [];
   #total = 0;
   readonly #blocks: boolean;
@@ -161,6 +164,7 @@ export class Ipam {
 
   private constructor(kv: Deno.Kv, options: IpamOptions) {
     this.#kv = kv;
+    this.#commits = new KvGroupCommit(kv);
     this.#cooldownMs = options.releaseCooldownMs ?? 30_000;
     this.#now = options.now ?? Date.now;
     this.#maxAttempts = options.maxAttempts ?? 64;
@@ -189,6 +193,14 @@ export class Ipam {
   /** The pools handed out from now (canonical CIDRs). */
   get pools(): string[] {
     return this.#pools.map((p) => p.text);
+  }
+
+  /**
+   * KV commits of claims, releases and programmed marks so far, and the operations they carried:
+   * a burst's claims share commits ({@linkcode KvGroupCommit}).
+   */
+  commitStats(): { commits: number; operations: number } {
+    return this.#commits.stats();
   }
 
   /** Blocks mode: hands out the addresses of `cidr` from now on (no-op when it already does). */
@@ -298,13 +310,17 @@ export class Ipam {
       }
       this.#pending.add(addr);
       try {
-        const committing = this.#kv.atomic()
-          .check({ key: ownerKey(id), versionstamp: null })
-          .check({ key: ipKey(ip), versionstamp: null })
-          .set(ownerKey(id), endpoint)
-          .set(ipKey(ip), id)
-          .delete(releasedKey(ip))
-          .commit();
+        const committing = this.#commits.commit({
+          checks: [
+            { key: ownerKey(id), versionstamp: null },
+            { key: ipKey(ip), versionstamp: null },
+          ],
+          mutations: [
+            { type: "set", key: ownerKey(id), value: endpoint },
+            { type: "set", key: ipKey(ip), value: id },
+            { type: "delete", key: releasedKey(ip) },
+          ],
+        });
         const { result, done } = work === undefined
           ? { result: await committing, done: undefined }
           : await this.#commitBeside(committing, work, endpoint);
@@ -400,10 +416,16 @@ export class Ipam {
       const ours = holder.value?.containerID === id.containerID &&
         holder.value.ifname === id.ifname;
       const now = this.#now();
-      const op = this.#kv.atomic().check(owner).check(holder).delete(ownerKey(id));
+      const mutations: Deno.KvMutation[] = [{ type: "delete", key: ownerKey(id) }];
       // An address record naming someone else would be corruption; never free it on their behalf.
-      if (ours) op.delete(ipKey(ip)).set(releasedKey(ip), now);
-      const result = await op.commit();
+      if (ours) {
+        mutations.push({ type: "delete", key: ipKey(ip) }, {
+          type: "set",
+          key: releasedKey(ip),
+          value: now,
+        });
+      }
+      const result = await this.#commits.commit({ checks: [owner, holder], mutations });
       if (result.ok) {
         if (ours) {
           const addr = parseIp(ip);
@@ -515,7 +537,10 @@ export class Ipam {
         state: "programmed",
         updatedAt: this.#now(),
       };
-      const result = await this.#kv.atomic().check(owner).set(ownerKey(id), updated).commit();
+      const result = await this.#commits.commit({
+        checks: [owner],
+        mutations: [{ type: "set", key: ownerKey(id), value: updated }],
+      });
       if (result.ok) return updated;
     }
     throw new Error(

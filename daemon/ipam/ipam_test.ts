@@ -154,6 +154,38 @@ Deno.test("allocate() gives 200 parallel calls 200 distinct addresses on a /24",
     assertEquals(keys, 200);
   }));
 
+Deno.test("a burst of allocate() and release() calls shares KV commits", () =>
+  withKv(async (kv) => {
+    const ipam = await Ipam.open(kv, { podCIDRs: ["10.244.1.0/24"] });
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => ipam.allocate(req(`c${i}`))),
+    );
+    assertEquals(new Set(results.map((r) => r.endpoint.ip)).size, 30);
+    const claimed = ipam.commitStats();
+    assertEquals(claimed.operations, 30);
+    assert(claimed.commits <= 5, `30 claims took ${claimed.commits} commits`);
+    for (const [i, r] of results.entries()) {
+      assertEquals((await kv.get(ipKey(r.endpoint.ip))).value, {
+        containerID: `c${i}`,
+        ifname: "eth0",
+      });
+    }
+    const released = await Promise.all(
+      results.map((r) => ipam.release({ containerID: r.endpoint.containerID, ifname: "eth0" })),
+    );
+    assertEquals(released.map((ep) => ep?.ip), results.map((r) => r.endpoint.ip));
+    const after = ipam.commitStats();
+    assertEquals(after.operations, 60);
+    assert(
+      after.commits - claimed.commits <= 5,
+      `30 releases took ${after.commits - claimed.commits}`,
+    );
+    assertEquals(ipam.usedCount, 0);
+    let keys = 0;
+    for await (const _ of kv.list({ prefix: ["ip"] })) keys++;
+    assertEquals(keys, 0);
+  }));
+
 Deno.test("allocate() parallel calls for one identity claim one address", () =>
   withKv(async (kv) => {
     const ipam = await Ipam.open(kv, { podCIDRs: ["10.244.1.0/24"] });

@@ -125,10 +125,11 @@ export class DaemonMetrics {
     const { ipam, cluster, routing, policy } = parts;
     this.#ready = parts.ready;
     const blocks = ipam.blocks;
+    const commits = () => ipam.ipam.commitStats();
     this.#ipam.attach(
       blocks === undefined
-        ? { pools: () => cidrPools(ipam.ipam.stats()), claimable: () => undefined }
-        : { pools: () => blockPools(blocks.blocks()), claimable: () => blocks.headroom() },
+        ? { pools: () => cidrPools(ipam.ipam.stats()), claimable: () => undefined, commits }
+        : { pools: () => blockPools(blocks.blocks()), claimable: () => blocks.headroom(), commits },
     );
     const blockView = ipam.blockView;
     this.#cluster.attach(

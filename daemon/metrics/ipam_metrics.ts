@@ -44,6 +44,8 @@ export interface IpamFigures {
   pools(): PoolFigures[];
   /** Blocks mode: addresses that claims could still add; undefined in `node-cidr` mode. */
   claimable(): number | undefined;
+  /** KV commits of claims, releases and programmed marks, and the operations they carried. */
+  commits?(): { commits: number; operations: number };
 }
 
 /** Registers the IPAM metrics; they show nothing until `attach()` gives them the IPAM part. */
@@ -69,6 +71,16 @@ export function ipamMetrics(registry: Registry): { attach(figures: IpamFigures):
     help:
       "Blocks mode: addresses that claims of new blocks could still add (0 once every pool is full or maxBlocks is reached).",
   });
+  const commits = registry.counter({
+    name: "tern_ipam_kv_commits_total",
+    help:
+      "Deno KV commits of address claims, releases and programmed marks (claims that wait for a commit in flight share the next one).",
+  });
+  const operations = registry.counter({
+    name: "tern_ipam_kv_commit_operations_total",
+    help:
+      "Claims, releases and programmed marks those commits carried; over tern_ipam_kv_commits_total, how many shared a commit.",
+  });
   let source: IpamFigures | undefined;
   registry.onCollect(() => {
     if (source === undefined) return;
@@ -81,6 +93,11 @@ export function ipamMetrics(registry: Registry): { attach(figures: IpamFigures):
       if (p.blocks !== undefined) blocks.set({ pool: p.pool }, p.blocks);
     }
     if (room !== undefined) claimable.set(undefined, room);
+    const kv = source.commits?.();
+    if (kv !== undefined) {
+      commits.set(undefined, kv.commits);
+      operations.set(undefined, kv.operations);
+    }
   });
   return {
     attach(figures) {

@@ -48,3 +48,17 @@ Deno.test("ipamMetrics() shows each pool's capacity and allocations at each scra
   assertEquals(value("tern_ipam_pool_capacity_addresses", { pool: "default" }), 64);
   assertEquals(value("tern_ipam_claimable_addresses"), 0);
 });
+
+Deno.test("ipamMetrics() shows the KV commits and the operations they carried", async () => {
+  const registry = new Registry();
+  const metrics = ipamMetrics(registry);
+  let stats = { commits: 3, operations: 31 };
+  metrics.attach({ pools: () => [], claimable: () => undefined, commits: () => stats });
+  let families = parseExposition(await registry.expose());
+  const value = (name: string) => sampleValue(families, name, {});
+  assertEquals(value("tern_ipam_kv_commits_total"), 3);
+  assertEquals(value("tern_ipam_kv_commit_operations_total"), 31);
+  stats = { commits: 4, operations: 32 };
+  families = parseExposition(await registry.expose());
+  assertEquals(value("tern_ipam_kv_commits_total"), 4);
+});
