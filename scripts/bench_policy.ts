@@ -248,6 +248,8 @@ export interface PolicyBenchResult {
   /** The same with the file written as JSON. */
   endToEndOwnGroupJson?: EndToEnd;
   iptables: string;
+  /** Whether every node had the kube-proxy stand-in (`--node-conntrack`). */
+  nodeConntrack?: boolean;
   /** How busy the machine was (all CPUs, percent) for 1 s before and after the paired cases. */
   machineBusyBeforePercent?: number | undefined;
   machineBusyAfterPercent?: number | undefined;
@@ -881,6 +883,7 @@ export async function benchPolicy(
       endToEndOwnGroup,
       endToEndOwnGroupJson,
       iptables: binary,
+      nodeConntrack: options.nodeConntrack ?? false,
       machineBusyBeforePercent: busyBefore,
       machineBusyAfterPercent: busyAfter,
     };
@@ -914,6 +917,30 @@ export function formatCaseLine(c: PolicyBenchCase): string {
   }  ${c.quietMs} ms`.trimEnd();
 }
 
+/**
+ * Issue 12's goal for the connection rate as one line (pure): with 1k and 10k rules of tern's, at
+ * least 0.95× tern's own rate with 0 rules, measured with node conntrack (without it the 0-rule
+ * partner tracks nothing while every rule case does, so the ratio is conntrack's too). Undefined
+ * when no rule case was measured.
+ */
+export function connRateGoalLine(
+  cases: readonly PolicyBenchCase[],
+  nodeConntrack: boolean,
+): string | undefined {
+  const ruled = cases.filter((c) =>
+    /^(1|10)k rules, (other pods|the server's own group)$/.test(c.name)
+  );
+  if (ruled.length === 0) return undefined;
+  const worst = ruled.reduce((a, b) => (b.connRatio < a.connRatio ? b : a));
+  const verdict = !nodeConntrack
+    ? "not judged: measured without --node-conntrack"
+    : worst.connRatio >= 0.95
+    ? "met"
+    : "missed";
+  return `connection rate with 1k and 10k rules / 0 rules (goal >= 0.95, with --node-conntrack): ` +
+    `worst ${worst.connRatio.toFixed(3)} (${worst.name}): ${verdict}`;
+}
+
 /** The cases as a table (pure). */
 export function formatPolicyBench(r: PolicyBenchResult): string {
   const lines = r.cases.length === 0 ? [] : [
@@ -924,6 +951,8 @@ export function formatPolicyBench(r: PolicyBenchResult): string {
     }Gbit/s  ratio  p25–p75      conn/s  ratio  p25–p75      pairs  ternd CPU  applied  busy after`,
     ...r.cases.map(formatCaseLine),
   ];
+  const goal = connRateGoalLine(r.cases, r.nodeConntrack ?? false);
+  if (goal !== undefined) lines.push(goal);
   for (const m of r.manager) {
     lines.push(
       `programming (manager, ${m.change}, ${m.rules} rules, ${m.samples} samples): p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms, max ${m.maxMs} ms`,

@@ -1,6 +1,7 @@
 import { assertEquals } from "../test/assert.ts";
 import {
   baseCase,
+  connRateGoalLine,
   formatCaseLine,
   type Measured,
   medianOf,
@@ -95,6 +96,37 @@ Deno.test("formatCaseLine shows the ratio's quartiles and the pair count", () =>
   assertEquals(line.startsWith("10k rules"), true);
   assertEquals(line.includes("0.950  0.900–1.000"), true, line);
   assertEquals(line.includes("  2  "), true, line);
+});
+
+Deno.test("connRateGoalLine judges the worst of tern's rule cases, and only with node conntrack", () => {
+  const at = (name: string, conn: number) =>
+    pairedCase(name, [{
+      caseFirst: false,
+      base: measured(10e9, 1000),
+      value: measured(10e9, conn),
+    }]);
+  const cases = [
+    at("0 rules (every pair's partner)", 1000),
+    at("10k rules, other pods", 1060),
+    at("1k rules, other pods", 1004),
+    at("10k rules, the server's own group", 940),
+    at("10k rules, linear iptables FORWARD chain (foil)", 215),
+    at("0 rules again (A/A control)", 800),
+  ];
+  assertEquals(
+    connRateGoalLine(cases, true),
+    "connection rate with 1k and 10k rules / 0 rules (goal >= 0.95, with --node-conntrack): " +
+      "worst 0.940 (10k rules, the server's own group): missed",
+  );
+  assertEquals(
+    connRateGoalLine(cases.slice(0, 3), true)?.endsWith("worst 1.004 (1k rules, other pods): met"),
+    true,
+  );
+  assertEquals(
+    connRateGoalLine(cases, false)?.endsWith("not judged: measured without --node-conntrack"),
+    true,
+  );
+  assertEquals(connRateGoalLine([cases[0]!, cases[4]!], true), undefined);
 });
 
 Deno.test("reapedChildTicks reads cutime + cstime, past a command name with spaces", () => {
