@@ -29,6 +29,16 @@ export function endpointFixture(containerID: string, overrides: Partial<Endpoint
   };
 }
 
+/** Runs `fn` with an in-memory KV and closes it however `fn` ends. */
+export async function withKv(fn: (kv: Deno.Kv) => Promise<void>): Promise<void> {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    await fn(kv);
+  } finally {
+    kv.close();
+  }
+}
+
 /** The time an {@linkcode withIpam} IPAM reads, in ms; tests move it by assigning `now`. */
 export interface TestTime {
   now: number;

@@ -5,6 +5,7 @@ import { hostVethName } from "../../src/names.ts";
 import { VethSightings } from "../../src/ipam/veth_sightings.ts";
 import { Ipam, ipKey, ownerKey } from "./ipam.ts";
 import { gatherIpamFacts, IpamCheckService, type IpamFactSources } from "./ipam_check_service.ts";
+import { withKv } from "./_ipam_fixture.ts";
 
 const HOUR = 3_600_000;
 
@@ -69,15 +70,6 @@ async function node(kv: Deno.Kv) {
     pod,
     later: () => now += HOUR,
   };
-}
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>): Promise<void> {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-  }
 }
 
 const id = (ep: AttachmentId) => ({ containerID: ep.containerID, ifname: ep.ifname });

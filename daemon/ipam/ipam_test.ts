@@ -7,18 +7,10 @@ import {
 } from "../../test/assert.ts";
 import type { AllocateRequest, AttachmentId, Endpoint } from "../../src/api.ts";
 import { Ipam, IpamConflictError, IpamExhaustedError, IpamNotFoundError, ipKey } from "./ipam.ts";
+import { withKv } from "./_ipam_fixture.ts";
 
 function req(containerID: string, ifname = "eth0"): AllocateRequest {
   return { containerID, ifname, network: "tern", netns: `/var/run/netns/${containerID}` };
-}
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>): Promise<void> {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-  }
 }
 
 Deno.test("allocate() returns the same address for a repeated containerID and ifname", () =>

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects } from "../../test/assert.ts";
 import { KvGroupCommit, kvKeyId, type KvOperation, pickBatch } from "./kv_group_commit.ts";
+import { withKv } from "./_ipam_fixture.ts";
 
 /** A claim of `key` as Ipam makes one: the key must be free, then it is written. */
 function claim(key: string, value: unknown = key): KvOperation {
@@ -7,15 +8,6 @@ function claim(key: string, value: unknown = key): KvOperation {
     checks: [{ key: ["k", key], versionstamp: null }],
     mutations: [{ type: "set", key: ["k", key], value }],
   };
-}
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>): Promise<void> {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-  }
 }
 
 Deno.test("commit() sends a lone operation at once, alone", async () => {
