@@ -161,6 +161,12 @@ export class Ipam {
   #cursor = 0;
   /** When the index was last read from KV. */
   #reloadedAt = -Infinity;
+  /**
+   * While some reload lists KV: this instance's claims and releases since, in order (a release
+   * with its time), replayed onto the listing, which may have read each key before or after it.
+   */
+  #changesDuringReload: { addr: number; freedAt?: number }[] | undefined;
+  #reloads = 0;
 
   private constructor(kv: Deno.Kv, options: IpamOptions) {
     this.#kv = kv;
@@ -249,17 +255,47 @@ export class Ipam {
 
   /** Re-reads the index from KV; needed only when another writer may have changed it. */
   async reload(): Promise<void> {
-    const used = new Set<number>();
-    for await (const entry of this.#kv.list<AttachmentId>({ prefix: ["ip"] })) {
-      used.add(parseIp(String(entry.key[1])));
+    const changes = this.#changesDuringReload ??= [];
+    this.#reloads++;
+    try {
+      const used = new Set<number>();
+      for await (const entry of this.#kv.list<AttachmentId>({ prefix: ["ip"] })) {
+        used.add(parseIp(String(entry.key[1])));
+      }
+      const released = new Map<number, number>();
+      for await (const entry of this.#kv.list<number>({ prefix: ["released"] })) {
+        released.set(parseIp(String(entry.key[1])), entry.value);
+      }
+      // A claim that committed while the listing ran may be missing from it: without this, the
+      // address would be picked again, programmed over its holder's route, and undone when the
+      // second claim lost (a burst's shared commit lands many claims at once).
+      for (const change of changes) {
+        if (change.freedAt === undefined) {
+          used.add(change.addr);
+          released.delete(change.addr);
+        } else {
+          used.delete(change.addr);
+          released.set(change.addr, change.freedAt);
+        }
+      }
+      this.#used = used;
+      this.#released = released;
+      this.#reloadedAt = this.#now();
+    } finally {
+      if (--this.#reloads === 0) this.#changesDuringReload = undefined;
     }
-    const released = new Map<number, number>();
-    for await (const entry of this.#kv.list<number>({ prefix: ["released"] })) {
-      released.set(parseIp(String(entry.key[1])), entry.value);
-    }
-    this.#used = used;
-    this.#released = released;
-    this.#reloadedAt = this.#now();
+  }
+
+  #markUsed(addr: number): void {
+    this.#used.add(addr);
+    this.#released.delete(addr);
+    this.#changesDuringReload?.push({ addr });
+  }
+
+  #markFree(addr: number, at: number): void {
+    this.#used.delete(addr);
+    this.#released.set(addr, at);
+    this.#changesDuringReload?.push({ addr, freedAt: at });
   }
 
   /**
@@ -325,8 +361,7 @@ export class Ipam {
           ? { result: await committing, done: undefined }
           : await this.#commitBeside(committing, work, endpoint);
         if (result.ok) {
-          this.#used.add(addr);
-          this.#released.delete(addr);
+          this.#markUsed(addr);
           this.#onChange();
           if (done !== undefined && "error" in done) {
             // The claim goes with the work that failed: nothing of the request is left.
@@ -340,7 +375,7 @@ export class Ipam {
           ipKey(ip),
         ]);
         if (owner.value) return { endpoint: this.#sameNetwork(owner.value, req), created: false };
-        if (holder.value) this.#used.add(addr);
+        if (holder.value) this.#markUsed(addr);
         tried.add(addr);
         // Several lost races in one call mean the index is stale (another writer has been
         // claiming): read it again rather than discovering the other's claims one at a time.
@@ -429,8 +464,7 @@ export class Ipam {
       if (result.ok) {
         if (ours) {
           const addr = parseIp(ip);
-          this.#used.delete(addr);
-          this.#released.set(addr, now);
+          this.#markFree(addr, now);
           this.#onChange();
         }
         return owner.value;
@@ -466,7 +500,7 @@ export class Ipam {
       .set(ipKey(ip), { containerID: id.containerID, ifname: id.ifname })
       .delete(releasedKey(ip))
       .commit();
-    if (result.ok) this.#used.add(parseIp(ip));
+    if (result.ok) this.#markUsed(parseIp(ip));
     return result.ok;
   }
 
@@ -512,8 +546,7 @@ export class Ipam {
       .commit();
     if (result.ok) {
       const addr = parseIp(ip);
-      this.#used.delete(addr);
-      this.#released.set(addr, now);
+      this.#markFree(addr, now);
       this.#onChange();
     }
     return result.ok;

@@ -178,6 +178,30 @@ Deno.test("a burst of allocate() and release() calls shares KV commits", () =>
     assertEquals(keys, 0);
   }));
 
+Deno.test("a burst beyond the pool never hands out an address twice: reloads keep claims in flight", async () => {
+  // The exhausted calls re-read the index from KV while other calls' claims commit: a claim that
+  // committed during the listing must not drop out of the index, or a later call picks its
+  // address again, programs it over the holder's route and undoes it when its claim loses.
+  for (let round = 0; round < 20; round++) {
+    await withKv(async (kv) => {
+      let now = 0;
+      const ipam = await Ipam.open(kv, { podCIDRs: ["10.244.1.0/27"], now: () => (now += 1000) });
+      const events: string[] = [];
+      const work = {
+        programmed: { hostVeth: "tern0123456789a", podMac: "0a:58:0a:f4:01:07" },
+        during: (ep: Endpoint) => (events.push(`do ${ep.ip}`), Promise.resolve()),
+        undo: (ep: Endpoint) => (events.push(`undo ${ep.ip}`), Promise.resolve()),
+      };
+      const results = await Promise.allSettled(
+        Array.from({ length: 36 }, (_, i) => ipam.allocate(req(`c${i}`), work)),
+      );
+      const held = results.filter((r) => r.status === "fulfilled").length;
+      assertEquals(held, 30, `round ${round}`);
+      assertEquals(events.filter((e) => e.startsWith("undo")), [], `round ${round}`);
+    });
+  }
+});
+
 Deno.test("allocate() parallel calls for one identity claim one address", () =>
   withKv(async (kv) => {
     const ipam = await Ipam.open(kv, { podCIDRs: ["10.244.1.0/24"] });
