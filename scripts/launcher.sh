@@ -90,6 +90,16 @@ ternd:* | *:daemon)
   # daemon: scripts/heap_snapshot.ts. Never set in production: the port runs any code it is given.
   if [ -n "${TERND_INSPECT:-}" ]; then inspect=--inspect=$TERND_INSPECT; fi
   ;;
+*)
+  # The CNI plugin (the runtime sets CNI_COMMAND): a process that lives ~30 ms runs V8 without
+  # its helper threads (--single-threaded: collections and compiles on the main thread). In paired
+  # pod-add-del runs (docs/benchmarks.md, "Where main stands", 2026-12-05) ADD p50 fell 1-4 ms and
+  # a burst of 30 ADDs' p50 5-15 %. TERN_PLUGIN_V8_FLAGS replaces it ("" for none).
+  if [ -n "${CNI_COMMAND:-}" ]; then
+    if [ -z "${TERN_PLUGIN_V8_FLAGS+set}" ]; then TERN_PLUGIN_V8_FLAGS=--single-threaded; fi
+    if [ -n "${TERN_PLUGIN_V8_FLAGS:-}" ]; then v8=--v8-flags=$TERN_PLUGIN_V8_FLAGS; fi
+  fi
+  ;;
 esac
 
 exec -a "$0" "$lib/deno" run --quiet --allow-all --unstable-kv --no-config --no-lock --no-prompt \

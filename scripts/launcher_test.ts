@@ -205,3 +205,30 @@ Deno.test("launcher opens ternd's inspector only when TERND_INSPECT says where",
     assertEquals(await url("tern", ["status"], { TERND_INSPECT: "127.0.0.1:0" }), "-");
   });
 });
+
+Deno.test("launcher runs the CNI plugin's V8 single-threaded unless TERN_PLUGIN_V8_FLAGS says otherwise", async () => {
+  await withDir(async (dir) => {
+    await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
+    await Deno.symlink("tern", `${dir}/dist/ternd`);
+    await Deno.writeTextFile(
+      `${dir}/dist/lib/main.js`,
+      `const flags = Deno.readTextFileSync("/proc/self/cmdline").split("\\0").find((a) => a.startsWith("--v8-flags="));
+console.log(flags ?? "-");
+`,
+    );
+    const flags = async (bin: string, args: string[], env: Record<string, string>) => {
+      const out = await run(`${dir}/dist/${bin}`, args, env);
+      assertEquals(out.code, 0, out.stderr);
+      return out.stdout.trim();
+    };
+    assertEquals(await flags("tern", [], { CNI_COMMAND: "ADD" }), "--v8-flags=--single-threaded");
+    assertEquals(await flags("tern", [], { CNI_COMMAND: "ADD", TERN_PLUGIN_V8_FLAGS: "" }), "-");
+    assertEquals(
+      await flags("tern", [], { CNI_COMMAND: "DEL", TERN_PLUGIN_V8_FLAGS: "--max-lazy" }),
+      "--v8-flags=--max-lazy",
+    );
+    // The CLI and the daemon: not the plugin's flags.
+    assertEquals(await flags("tern", ["status"], {}), "-");
+    assert(!(await flags("ternd", [], { CNI_COMMAND: "ADD" })).includes("single-threaded"));
+  });
+});
