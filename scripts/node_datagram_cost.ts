@@ -176,44 +176,23 @@ async function main(): Promise<void> {
         if (want !== "") await sh(node.netns, "nft -f -", want);
       }
     };
-    const variants: Record<string, { from: string; to: string; set: () => Promise<void> }> = {
+    type Variant = { from: string; to: string; set: () => Promise<void> };
+    /** tern's path to `to`, its sending veth's rp_filter and its tables set first. */
+    const ternPath = (to: string, rp: 0 | 1, kind: "tern" | "none" | "hook"): Variant => ({
+      from: tern.src.netns,
+      to,
+      set: async () => (await rpFilter(rp), await table(kind)),
+    });
+    const variants: Record<string, Variant> = {
       "cross ptp": { from: ptp.src.netns, to: ptp.cross.ip!, set: async () => {} },
-      "cross tern": {
-        from: tern.src.netns,
-        to: tern.cross.ip!,
-        set: async () => (await rpFilter(1), await table("tern")),
-      },
-      "cross tern-nonft": {
-        from: tern.src.netns,
-        to: tern.cross.ip!,
-        set: async () => (await rpFilter(1), await table("none")),
-      },
+      "cross tern": ternPath(tern.cross.ip!, 1, "tern"),
+      "cross tern-nonft": ternPath(tern.cross.ip!, 1, "none"),
       "same ptp": { from: ptp.src.netns, to: ptp.same.ip!, set: async () => {} },
-      "same tern": {
-        from: tern.src.netns,
-        to: tern.same.ip!,
-        set: async () => (await rpFilter(1), await table("tern")),
-      },
-      "same tern-rp0": {
-        from: tern.src.netns,
-        to: tern.same.ip!,
-        set: async () => (await rpFilter(0), await table("tern")),
-      },
-      "same tern-nonft": {
-        from: tern.src.netns,
-        to: tern.same.ip!,
-        set: async () => (await rpFilter(1), await table("none")),
-      },
-      "same tern-hook": {
-        from: tern.src.netns,
-        to: tern.same.ip!,
-        set: async () => (await rpFilter(1), await table("hook")),
-      },
-      "same tern-bare": {
-        from: tern.src.netns,
-        to: tern.same.ip!,
-        set: async () => (await rpFilter(0), await table("none")),
-      },
+      "same tern": ternPath(tern.same.ip!, 1, "tern"),
+      "same tern-rp0": ternPath(tern.same.ip!, 0, "tern"),
+      "same tern-nonft": ternPath(tern.same.ip!, 1, "none"),
+      "same tern-hook": ternPath(tern.same.ip!, 1, "hook"),
+      "same tern-bare": ternPath(tern.same.ip!, 0, "none"),
     };
     const ns: Record<string, number[]> = {};
     for (let round = 0; round < rounds; round++) {
