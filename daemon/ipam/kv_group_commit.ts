@@ -165,7 +165,11 @@ export class KvGroupCommit {
   #counted(operations: number): void {
     this.#commits++;
     this.#operations += operations;
-    this.#onCommit(operations);
+    try {
+      this.#onCommit(operations);
+    } catch {
+      // An observer's failure must not strand the operations waiting behind this commit.
+    }
   }
 
   async #commitOne(waiting: Waiting): Promise<void> {

@@ -192,3 +192,18 @@ Deno.test("kvKeyId() tells apart keys Deno KV tells apart", () => {
   assertEquals(new Set(ids).size, ids.length);
   assertEquals(kvKeyId(["ip", "10.0.0.1"]), kvKeyId(["ip", "10.0.0.1"]));
 });
+
+Deno.test("an observer that throws strands no operation", async () => {
+  await withKv(async (kv) => {
+    const commits = new KvGroupCommit(kv, {
+      onCommit: () => {
+        throw new Error("observer failed");
+      },
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => commits.commit(claim(`o${i}`))),
+    );
+    assert(answers.every((a) => a.ok));
+    assertEquals(commits.stats(), { commits: 2, operations: 5 });
+  });
+});
