@@ -20,7 +20,8 @@
 import { parseArgs } from "node:util";
 import { SandboxCluster } from "../test/sandbox_cluster.ts";
 import { addPtpNode, addPtpPod, setUpPtpReference } from "../test/ptp_reference.ts";
-import type { SandboxNode } from "../test/sandbox.ts";
+import { must, type SandboxNode } from "../test/sandbox.ts";
+import { medianOf, pairedRatios } from "./bench_policy.ts";
 
 /** One variant's figures (pure output of {@linkcode summarizeDatagramCost}). */
 export interface DatagramCostRow {
@@ -31,11 +32,6 @@ export interface DatagramCostRow {
   ratio: number;
   p25: number;
   p75: number;
-}
-
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
 }
 
 /**
@@ -51,13 +47,14 @@ export function summarizeDatagramCost(
     if (base === undefined || base.length !== values.length) {
       throw new Error(`Cannot pair ${variant}: its base ${baseOf(variant)} has other rounds`);
     }
-    const ratios = values.map((v, i) => base[i]! / v);
+    // ptp/variant: a throughput ratio, below 1 where the variant costs more per datagram.
+    const ratio = pairedRatios(values.map((v, i) => ({ base: v, value: base[i]! })));
     return {
       variant,
-      ns: quantile(values, 0.5),
-      ratio: quantile(ratios, 0.5),
-      p25: quantile(ratios, 0.25),
-      p75: quantile(ratios, 0.75),
+      ns: medianOf([...values]),
+      ratio: ratio.median,
+      p25: ratio.p25,
+      p75: ratio.p75,
     };
   });
 }
@@ -102,24 +99,12 @@ async function main(): Promise<void> {
   const cluster = await SandboxCluster.create({});
   const receivers: Deno.ChildProcess[] = [];
   let stopped: SandboxNode[] = [];
-  const sh = async (netns: string, script: string, stdin?: string): Promise<string> => {
-    const child = new Deno.Command("ip", {
-      args: ["netns", "exec", netns, "sh", "-c", script],
-      stdin: stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (stdin !== undefined) {
-      const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode(stdin));
-      await w.close();
-    }
-    const out = await child.output();
-    if (!out.success) {
-      throw new Error(`${script} in ${netns}: ${new TextDecoder().decode(out.stderr).trim()}`);
-    }
-    return new TextDecoder().decode(out.stdout).trim();
-  };
+  /** A shell script in `netns` (stdin when given); its trimmed stdout, or throws. */
+  const sh = async (netns: string, script: string, stdin?: string): Promise<string> =>
+    (await must(
+      ["ip", "netns", "exec", netns, "sh", "-c", script],
+      stdin === undefined ? {} : { stdin },
+    )).stdout.trim();
   try {
     const [n1, n2] = await cluster.addNodes(["node-1", "node-2"]) as [SandboxNode, SandboxNode];
     const r1 = await addPtpNode(cluster, "ptp-1");
