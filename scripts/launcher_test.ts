@@ -41,6 +41,34 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * Runs `fn` with `dist/tern`, `dist/ternd -> tern` and a stand-in `dist/lib/main.js` that is
+ * `script`; `printed(bin, args, env)` runs `dist/<bin>`, asserts it exited 0 and returns its stdout,
+ * trimmed.
+ */
+async function withStandIn(
+  script: string,
+  fn: (
+    dir: string,
+    printed: (bin: string, args: string[], env?: Record<string, string>) => Promise<string>,
+  ) => Promise<void>,
+): Promise<void> {
+  await withDir(async (dir) => {
+    await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
+    await Deno.symlink("tern", `${dir}/dist/ternd`);
+    await Deno.writeTextFile(`${dir}/dist/lib/main.js`, script);
+    await fn(dir, async (bin, args, env = {}) => {
+      const out = await run(`${dir}/dist/${bin}`, args, env);
+      assertEquals(out.code, 0, out.stderr);
+      return out.stdout.trim();
+    });
+  });
+}
+
+/** A stand-in main.js line that prints the `--v8-flags=` argument Deno was started with, or "-". */
+const V8_FLAGS_OF_CMDLINE =
+  `Deno.readTextFileSync("/proc/self/cmdline").split("\\0").find((a) => a.startsWith("--v8-flags=")) ?? "-"`;
+
 Deno.test("launcher in dist/ runs lib/main.js with argv[0] kept, arguments intact and the cache beside lib", async () => {
   await withDir(async (dir) => {
     await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
@@ -107,24 +135,17 @@ Deno.test("launcher without its runtime files fails with a message, and a CNI er
 });
 
 Deno.test("launcher holds ternd's old space to 3/4 of its cgroup's memory.max and exposes gc(), for ternd alone", async () => {
-  await withDir(async (dir) => {
-    await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
-    await Deno.symlink("tern", `${dir}/dist/ternd`);
-    await Deno.writeTextFile(
-      `${dir}/dist/lib/main.js`,
-      `import v8 from "node:v8";
-const flags = Deno.readTextFileSync("/proc/self/cmdline").split("\\0").find((a) => a.startsWith("--v8-flags="));
-console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20), typeof globalThis.gc, flags ?? "-");
-`,
-    );
+  const script = `import v8 from "node:v8";
+console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20), typeof globalThis.gc, ${V8_FLAGS_OF_CMDLINE});
+`;
+  await withStandIn(script, async (dir, printed) => {
     // The launcher's cgroup is this test's: its memory.max under a stand-in cgroup root.
     const cgroup = /^0::(.*)$/m.exec(await Deno.readTextFile("/proc/self/cgroup"))![1]!;
     const root = `${dir}/cgroup`;
     await Deno.mkdir(`${root}${cgroup}`, { recursive: true });
     const limit = async (bin: string, args: string[], env: Record<string, string> = {}) => {
-      const out = await run(`${dir}/dist/${bin}`, args, { TERN_CGROUP_ROOT: root, ...env });
-      assertEquals(out.code, 0, out.stderr);
-      const [heap, gc, flags] = out.stdout.trim().split(" ");
+      const [heap, gc, flags] = (await printed(bin, args, { TERN_CGROUP_ROOT: root, ...env }))
+        .split(" ");
       gcs.push(`${bin}:${gc}`);
       growing.push(
         flags!.includes("--heap-growing-percent=50") && flags!.includes("--max-semi-space-size=8"),
@@ -163,18 +184,10 @@ console.log(Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20), typeof
 });
 
 Deno.test("launcher gives ternd two malloc arenas unless MALLOC_ARENA_MAX is set, and nothing else", async () => {
-  await withDir(async (dir) => {
-    await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
-    await Deno.symlink("tern", `${dir}/dist/ternd`);
-    await Deno.writeTextFile(
-      `${dir}/dist/lib/main.js`,
-      `console.log(Deno.env.get("MALLOC_ARENA_MAX") ?? "-");\n`,
-    );
-    const arenas = async (bin: string, args: string[], env: Record<string, string>) => {
-      const out = await run(`${dir}/dist/${bin}`, args, { MALLOC_ARENA_MAX: "", ...env });
-      assertEquals(out.code, 0, out.stderr);
-      return out.stdout.trim();
-    };
+  const script = `console.log(Deno.env.get("MALLOC_ARENA_MAX") ?? "-");\n`;
+  await withStandIn(script, async (_dir, printed) => {
+    const arenas = (bin: string, args: string[], env: Record<string, string>) =>
+      printed(bin, args, { MALLOC_ARENA_MAX: "", ...env });
     assertEquals(await arenas("ternd", [], {}), "2");
     assertEquals(await arenas("tern", ["daemon"], {}), "2");
     assertEquals(await arenas("ternd", [], { MALLOC_ARENA_MAX: "4" }), "4", "the operator's");
@@ -184,18 +197,8 @@ Deno.test("launcher gives ternd two malloc arenas unless MALLOC_ARENA_MAX is set
 });
 
 Deno.test("launcher opens ternd's inspector only when TERND_INSPECT says where", async () => {
-  await withDir(async (dir) => {
-    await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
-    await Deno.symlink("tern", `${dir}/dist/ternd`);
-    await Deno.writeTextFile(
-      `${dir}/dist/lib/main.js`,
-      `import inspector from "node:inspector";\nconsole.log(inspector.url() ?? "-");\n`,
-    );
-    const url = async (bin: string, args: string[], env: Record<string, string>) => {
-      const out = await run(`${dir}/dist/${bin}`, args, env);
-      assertEquals(out.code, 0, out.stderr);
-      return out.stdout.trim();
-    };
+  const script = `import inspector from "node:inspector";\nconsole.log(inspector.url() ?? "-");\n`;
+  await withStandIn(script, async (_dir, url) => {
     assertMatch(
       await url("ternd", [], { TERND_INSPECT: "127.0.0.1:0" }),
       /^ws:\/\/127\.0\.0\.1:\d+\//,
@@ -207,20 +210,7 @@ Deno.test("launcher opens ternd's inspector only when TERND_INSPECT says where",
 });
 
 Deno.test("launcher runs the CNI plugin's V8 single-threaded unless TERN_PLUGIN_V8_FLAGS says otherwise", async () => {
-  await withDir(async (dir) => {
-    await layout(`${dir}/dist/tern`, `${dir}/dist/lib`);
-    await Deno.symlink("tern", `${dir}/dist/ternd`);
-    await Deno.writeTextFile(
-      `${dir}/dist/lib/main.js`,
-      `const flags = Deno.readTextFileSync("/proc/self/cmdline").split("\\0").find((a) => a.startsWith("--v8-flags="));
-console.log(flags ?? "-");
-`,
-    );
-    const flags = async (bin: string, args: string[], env: Record<string, string>) => {
-      const out = await run(`${dir}/dist/${bin}`, args, env);
-      assertEquals(out.code, 0, out.stderr);
-      return out.stdout.trim();
-    };
+  await withStandIn(`console.log(${V8_FLAGS_OF_CMDLINE});\n`, async (_dir, flags) => {
     assertEquals(await flags("tern", [], { CNI_COMMAND: "ADD" }), "--v8-flags=--single-threaded");
     assertEquals(await flags("tern", [], { CNI_COMMAND: "ADD", TERN_PLUGIN_V8_FLAGS: "" }), "-");
     assertEquals(
